@@ -1,0 +1,89 @@
+/* frame.h - the one framing layer of plugbox.
+ *
+ * A frame is a 4-byte little-endian length followed by that many bytes of a
+ * serialized plugbox.Envelope. The supervisor, the worker and the tests all
+ * use this module; nobody else reads a length prefix. Everything a reader
+ * sees may come from a hostile worker: the length is checked against the
+ * reader's bound before any allocation, and a stream that ends mid-frame is
+ * an error, not a hang.
+ */
+#ifndef PLUGBOX_FRAME_H
+#define PLUGBOX_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/plugbox.pb-c.h"
+
+/* Largest frame either side accepts by default (16 MiB). */
+#define PB_FRAME_MAX_DEFAULT (16u * 1024u * 1024u)
+/* Deepest Value nesting accepted (a list in a list ... counts one per level). */
+#define PB_VALUE_MAX_DEPTH 64
+/* Most protobuf sub-messages one envelope may hold; bounds how much memory an
+ * unpacked envelope can take compared with its wire size. */
+#define PB_ENVELOPE_MAX_MESSAGES (1u << 20)
+
+/* Incremental reader: feed it bytes as they arrive (from a non-blocking fd, or
+ * from memory in tests and fuzzers) and take whole frames out. */
+struct pb_frame_reader {
+	uint8_t header[4];
+	size_t header_got;
+	uint8_t *payload;         /* allocated once the length is known and bounded */
+	uint32_t payload_len;
+	uint32_t payload_got;
+	uint32_t max_len;
+	int ready;                /* a whole frame is waiting in payload */
+};
+
+void pb_frame_reader_init(struct pb_frame_reader *r, uint32_t max_len);
+void pb_frame_reader_free(struct pb_frame_reader *r);
+
+/* Consume up to n bytes from data. Stops early once a whole frame is ready
+ * (the caller takes it, then feeds the rest). Returns the number of bytes
+ * consumed (>= 0) or -EMSGSIZE when a header announces more than max_len,
+ * -ENOMEM when the payload cannot be allocated. After an error the reader is
+ * unusable until pb_frame_reader_free + init. */
+ssize_t pb_frame_feed(struct pb_frame_reader *r, const uint8_t *data, size_t n);
+
+/* Read once from fd into the reader (at most what one frame still needs, so
+ * bytes of the next frame stay in the kernel). Returns 1 when a frame is ready,
+ * 0 when more bytes are needed (EAGAIN/EINTR or a partial read), -EPIPE when
+ * the peer closed mid-frame, -ENODATA when the peer closed cleanly between
+ * frames, -EMSGSIZE / -ENOMEM as for pb_frame_feed, or another negative errno
+ * from read(2). */
+int pb_frame_read_fd(struct pb_frame_reader *r, int fd);
+
+/* Block (poll + read) until a whole frame is ready. Same returns as
+ * pb_frame_read_fd, never 0. For the worker, whose only input is the channel. */
+int pb_frame_read_blocking(struct pb_frame_reader *r, int fd);
+
+/* Hand the ready payload to the caller (who frees it with free()) and reset the
+ * reader for the next frame. Returns -EAGAIN if no frame is ready. */
+int pb_frame_take(struct pb_frame_reader *r, uint8_t **payload, uint32_t *len);
+
+/* Write a 4-byte header and the payload, retrying short writes and EINTR, and
+ * waiting with poll() on EAGAIN. Returns 0 or a negative errno (-EPIPE when the
+ * peer is gone, -EMSGSIZE when len > UINT32_MAX). */
+int pb_frame_write(int fd, const uint8_t *payload, size_t len);
+
+/* Serialize env and write it as one frame. Returns 0 or a negative errno
+ * (-EMSGSIZE when the packed envelope exceeds max_len). */
+int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len);
+
+/* Check an untrusted serialized Envelope without unpacking it: wire format
+ * well formed, Value nesting at most PB_VALUE_MAX_DEPTH, at most
+ * PB_ENVELOPE_MAX_MESSAGES sub-messages, no recursion deeper than that bound.
+ * protobuf-c's own unpacker recurses once per nesting level with no limit, so
+ * this must run first. Returns 0 or -EBADMSG / -ELOOP (too deep) / -E2BIG
+ * (too many messages), with a one-line reason in why (if non-NULL). */
+int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len);
+
+/* pb_envelope_check, then unpack, then validate the semantic rules protobuf-c
+ * does not (strings are valid UTF-8, the body is set, every Value has a kind).
+ * On success *out must be freed with pb_envelope_free. */
+int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
+                       char *why, size_t why_len);
+void pb_envelope_free(Plugbox__Envelope *env);
+
+#endif

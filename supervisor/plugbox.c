@@ -1,0 +1,273 @@
+/* plugbox.c - the `plugbox` command: a thin user of libplugbox (plugbox.h).
+ *
+ * It parses the command line of DESIGN.md, maps call outcomes to the exit
+ * codes users script against, and prints the result as one line of JSON.
+ * Everything that touches a worker lives in the library.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugbox.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_RAISED = 1,
+	EXIT_USAGE = 2,
+	EXIT_VIOLATION = 3,
+	EXIT_WORKER = 4,
+};
+
+static const char usage_text[] =
+	"usage: plugbox list   --plugins DIR [--json]\n"
+	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("plugbox: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see plugbox --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int exit_code_for(pb_error_kind kind)
+{
+	switch (kind) {
+	case PB_ERROR_EXCEPTION: return EXIT_RAISED;
+	case PB_ERROR_NOT_FOUND:
+	case PB_ERROR_CONFIG:
+	case PB_ERROR_BAD_REQUEST: return EXIT_USAGE;
+	case PB_ERROR_VIOLATION: return EXIT_VIOLATION;
+	default: return EXIT_WORKER;
+	}
+}
+
+static int report_error(const pb_error *e)
+{
+	pb_error_kind kind = pb_error_get_kind(e);
+
+	if (kind == PB_ERROR_EXCEPTION) {
+		const char *tb = pb_error_get_traceback(e);
+		if (*tb)
+			fprintf(stderr, "%s%s", tb, tb[strlen(tb) - 1] == '\n' ? "" : "\n");
+		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", pb_error_get_plugin(e),
+		        pb_error_get_type(e), pb_error_get_message(e));
+	} else {
+		fprintf(stderr, "plugbox: %s\n", pb_error_get_message(e));
+	}
+	return exit_code_for(kind);
+}
+
+struct options {
+	const char *plugins;
+	const char *policies;
+	double timeout;
+	bool json;
+};
+
+/* Options stop at the first operand (getopt's leading '+'), so an argument
+ * such as the JSON "-5" is never taken for an option. */
+static int parse_options(int argc, char **argv, bool call, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "plugins", required_argument, NULL, 'p' },
+		{ "policies", required_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	memset(o, 0, sizeof(*o));
+	o->timeout = 60;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'p':
+			o->plugins = optarg;
+			break;
+		case 'P':
+			if (!call)
+				return usage_error("option --policies is not for '%s'", argv[0]);
+			o->policies = optarg;
+			break;
+		case 't':
+			if (!call)
+				return usage_error("option --timeout is not for '%s'", argv[0]);
+			errno = 0;
+			o->timeout = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->timeout > 0) || o->timeout > 86400)
+				return usage_error("--timeout: '%s' is not a number of seconds in (0, 86400]", optarg);
+			break;
+		case 'j':
+			if (call)
+				return usage_error("option --json is not for '%s'", argv[0]);
+			o->json = true;
+			break;
+		case ':':
+			return usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (!o->plugins)
+		return usage_error("%s needs --plugins DIR", argv[0]);
+	return -1;
+}
+
+static pb_supervisor *open_supervisor(const struct options *o)
+{
+	pb_supervisor *sup;
+	int r = pb_supervisor_new(o->plugins, &sup);
+
+	if (r < 0) {
+		fprintf(stderr, "plugbox: --plugins %s: %s\n", o->plugins, strerror(-r));
+		return NULL;
+	}
+	if (o->policies) {
+		/* Policy files arrive with the policy language; until then the
+		 * built-in policy applies and a directory given here must exist. */
+		FILE *f = fopen(o->policies, "r");
+		if (!f) {
+			fprintf(stderr, "plugbox: --policies %s: %s\n", o->policies, strerror(errno));
+			pb_supervisor_free(sup);
+			return NULL;
+		}
+		fclose(f);
+	}
+	pb_supervisor_set_timeout(sup, o->timeout);
+	return sup;
+}
+
+static int cmd_call(int argc, char **argv)
+{
+	struct options o;
+	pb_supervisor *sup;
+	pb_value **args;
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+	int code = parse_options(argc, argv, true, &o), nargs;
+
+	if (code >= 0)
+		return code;
+	if (argc - optind < 2)
+		return usage_error("%s needs PLUGIN and FUNCTION", argv[0]);
+	const char *plugin = argv[optind], *function = argv[optind + 1];
+	nargs = argc - optind - 2;
+	args = calloc((size_t)nargs + 1, sizeof(*args));
+	if (!args)
+		return EXIT_WORKER;
+	for (int i = 0; i < nargs; i++) {
+		char *why = NULL;
+		args[i] = pb_value_parse_json(argv[optind + 2 + i], &why);
+		if (!args[i]) {
+			fprintf(stderr, "plugbox: argument %d: invalid JSON: %s\n", i + 1, why ? why : "out of memory");
+			free(why);
+			for (int j = 0; j < i; j++)
+				pb_value_destroy(args[j]);
+			free(args);
+			return EXIT_USAGE;
+		}
+	}
+	sup = open_supervisor(&o);
+	if (!sup) {
+		code = EXIT_USAGE;
+	} else if (pb_call(sup, plugin, function, args, (size_t)nargs, &result, &err) == 0) {
+		if (pb_value_print_json(result, stdout) < 0) {
+			fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n", plugin);
+			code = EXIT_WORKER;
+		} else {
+			putchar('\n');
+			code = fflush(stdout) == 0 ? EXIT_OK : EXIT_WORKER;
+		}
+		pb_value_destroy(result);
+	} else {
+		code = report_error(err);
+		pb_error_free(err);
+	}
+	pb_supervisor_free(sup);
+	for (int i = 0; i < nargs; i++)
+		pb_value_destroy(args[i]);
+	free(args);
+	return code;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	struct options o;
+	pb_supervisor *sup;
+	char **names;
+	size_t n;
+	int code = parse_options(argc, argv, false, &o);
+	bool first = true;
+
+	if (code >= 0)
+		return code;
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	sup = open_supervisor(&o);
+	if (!sup)
+		return EXIT_USAGE;
+	if (pb_supervisor_plugins(sup, &names, &n) < 0) {
+		fprintf(stderr, "plugbox: %s\n", pb_supervisor_strerror(sup));
+		pb_supervisor_free(sup);
+		return EXIT_USAGE;
+	}
+	code = EXIT_OK;
+	if (o.json)
+		putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		pb_value *info;
+		pb_error *err;
+		if (pb_describe(sup, names[i], &info, &err) < 0) {
+			int c = report_error(err);
+			pb_error_free(err);
+			if (c > code)
+				code = c;
+			continue;
+		}
+		if (o.json) {
+			if (!first)
+				putchar(',');
+			pb_value_print_json(info, stdout);
+		} else {
+			/* name, layout, version, entry points: tab-separated */
+			const pb_value *eps = pb_value_map_get(info, "entry_points");
+			printf("%s\t%s\t%s\t", names[i], pb_value_get_string(pb_value_map_get(info, "layout")),
+			       pb_value_get_string(pb_value_map_get(info, "version")));
+			for (size_t j = 0; j < pb_value_list_length(eps); j++) {
+				const pb_value *ep = pb_value_list_get(eps, j);
+				printf("%s%s:%s", j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")),
+				       pb_value_get_string(pb_value_map_get(ep, "name")));
+			}
+			putchar('\n');
+		}
+		first = false;
+		pb_value_destroy(info);
+	}
+	if (o.json)
+		puts("]");
+	pb_strv_free(names, n);
+	pb_supervisor_free(sup);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (!strcmp(argv[1], "call"))
+		return cmd_call(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list"))
+		return cmd_list(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,34 @@
+/* spawn.h - start one plugbox-worker with its descriptors and policy. */
+#ifndef PLUGBOX_SPAWN_H
+#define PLUGBOX_SPAWN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+struct pb_spawned {
+	pid_t pid;
+	int pidfd;         /* readable when the worker has exited */
+	int calls_fd;      /* supervisor writes frames (worker fd 3) */
+	int replies_fd;    /* supervisor reads frames (worker fd 4) */
+	int stdout_fd;     /* worker fd 1 */
+	int stderr_fd;     /* worker fd 2 */
+	int report_fd;     /* SOCK_SEQPACKET, worker fd 5 */
+	char *view_dir;    /* import root holding only the plugin (removed on reap) */
+};
+
+/* Fork and exec worker_path for plugin `name` in plugin_dir (absolute), with
+ * an empty environment but LANG, stdin on /dev/null, every other descriptor
+ * closed, its own session (no controlling terminal), a parent-death signal,
+ * and the policy compiled for its pid. All returned descriptors are
+ * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
+int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
+                    const struct pb_policy *policy, struct pb_spawned *out,
+                    char *why, size_t why_len);
+
+/* Close the supervisor's descriptors and remove the view directory. Does not
+ * kill or reap. */
+void pb_spawned_release(struct pb_spawned *s);
+
+#endif

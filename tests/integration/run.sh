@@ -1,0 +1,11 @@
+#!/bin/sh
+# Integration tests: drive the built plugbox on the test plugins with pytest,
+# using Debian's python3 by full path (a pyenv shim may be first on PATH).
+set -e
+: "${PYTHON_FOR_TESTS:=/usr/bin/python3}"
+: "${PB_TEST_SRCDIR:?run through make check}"
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
+mkdir -p "$PB_TEST_BUILDDIR/tmp"
+exec "$PYTHON_FOR_TESTS" -m pytest -q -p no:cacheprovider \
+	--basetemp="$PB_TEST_BUILDDIR/tmp/pytest" "$PB_TEST_SRCDIR/integration"

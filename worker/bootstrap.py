@@ -1,0 +1,268 @@
+"""Worker-side glue, run inside the sandbox once every layer is in place.
+
+Everything here reads the plugin directory, which is untrusted: the layout,
+`__deps_dir__` (parsed from the source text, never executed), plugin.toml
+(tomllib) and `*.dist-info` metadata. The C side (worker/main.c) calls
+setup() once and then invoke()/describe() for each call.
+"""
+
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import pathlib
+import re
+import sys
+import traceback
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_MODULE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions"}
+
+
+class ConfigError(Exception):
+    """The plugin's layout or metadata is invalid."""
+
+
+class NotFound(Exception):
+    """The requested function does not exist in this plugin."""
+
+
+_state = {}
+
+
+def _inside(base, path):
+    base = os.path.realpath(base)
+    path = os.path.realpath(path)
+    return path == base or path.startswith(base + os.sep)
+
+
+def _read_init_statics(init_path):
+    """Return (__deps_dir__, __version__) assigned as literals at top level."""
+    with open(init_path, "rb") as f:
+        source = f.read()
+    try:
+        tree = ast.parse(source, filename=init_path)
+    except SyntaxError as e:
+        raise ConfigError(f"{init_path}:{e.lineno}: cannot parse: {e.msg}") from None
+    deps = version = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id == "__deps_dir__":
+                try:
+                    deps = ast.literal_eval(value)
+                except ValueError:
+                    raise ConfigError(
+                        f"{init_path}:{node.lineno}: __deps_dir__ must be a string "
+                        "or a list of strings written literally") from None
+                deps = _string_list(deps, f"{init_path}:{node.lineno}: __deps_dir__")
+            elif target.id == "__version__" and isinstance(value, ast.Constant) \
+                    and isinstance(value.value, str):
+                version = value.value
+    return deps, version
+
+
+def _string_list(value, what):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{what} must be a string or a list of strings")
+    return list(value)
+
+
+def _read_manifest(plugin_dir, name):
+    path = os.path.join(plugin_dir, "plugin.toml")
+    if not os.path.isfile(path):
+        return {}
+    import tomllib
+    try:
+        with open(path, "rb") as f:
+            manifest = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    unknown = sorted(set(manifest) - _MANIFEST_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} "
+                          f"(known: {', '.join(sorted(_MANIFEST_KEYS))})")
+    if "name" in manifest and manifest["name"] != name:
+        raise ConfigError(f"{path}: name {manifest['name']!r} differs from the "
+                          f"directory name {name!r}")
+    if "version" in manifest and not isinstance(manifest["version"], str):
+        raise ConfigError(f"{path}: version must be a string")
+    if "deps" in manifest:
+        manifest["deps"] = _string_list(manifest["deps"], f"{path}: deps")
+    exports = manifest.get("exports")
+    if exports is not None:
+        if isinstance(exports, list):
+            if not all(isinstance(e, str) and _IDENT.match(e) for e in exports):
+                raise ConfigError(f"{path}: exports must list identifiers")
+        elif isinstance(exports, dict):
+            for key, ref in exports.items():
+                if not isinstance(ref, str) or ":" not in ref:
+                    raise ConfigError(f"{path}: exports.{key} must be 'module.path:attr'")
+        else:
+            raise ConfigError(f"{path}: exports must be a list or a table")
+    return manifest
+
+
+def _dist_infos(root):
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return []
+    return [os.path.join(root, e) for e in entries
+            if e.endswith(".dist-info") and os.path.isdir(os.path.join(root, e))]
+
+
+def setup(name, plugin_dir, view_dir, stdlib_paths):
+    """Lay out sys.path for this plugin and describe it (for Hello)."""
+    if not os.path.isdir(plugin_dir):
+        raise ConfigError(f"plugin directory {plugin_dir} is not a directory")
+    manifest = _read_manifest(plugin_dir, name)
+    init_path = os.path.join(plugin_dir, "__init__.py")
+    version = manifest.get("version")
+    entry_points = []
+    if os.path.isfile(init_path):
+        layout = "package"
+        deps, init_version = _read_init_statics(init_path)
+        if "deps" in manifest:
+            deps = manifest["deps"]
+        version = version or init_version
+        root = view_dir
+        if sorted(os.listdir(view_dir)) != [name]:
+            raise ConfigError(f"import root {view_dir} must hold only {name}")
+    else:
+        layout = "path"
+        deps = manifest.get("deps")
+        root = plugin_dir
+        for info in _dist_infos(plugin_dir):
+            dist = importlib.metadata.PathDistribution(pathlib.Path(info))
+            if version is None:
+                version = dist.version
+            for ep in dist.entry_points:
+                entry_points.append((ep.group, ep.name, ep.value))
+    dep_paths = []
+    for d in deps or []:
+        if os.path.isabs(d):
+            raise ConfigError(f"deps directory {d!r} must be relative to the plugin directory")
+        full = os.path.normpath(os.path.join(plugin_dir, d))
+        if not _inside(plugin_dir, full):
+            raise ConfigError(f"deps directory {d!r} escapes the plugin directory")
+        if not os.path.isdir(full):
+            raise ConfigError(f"deps directory {d!r} does not exist")
+        dep_paths.append(os.path.realpath(full))
+
+    sys.path[:] = [root] + dep_paths + list(stdlib_paths)
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
+
+    exports = manifest.get("exports") or []
+    _state.update(name=name, layout=layout, plugin_dir=os.path.realpath(plugin_dir),
+                  exports=exports, entry_points=entry_points)
+    return {
+        "layout": layout,
+        "version": version or "",
+        "exports": sorted(exports),
+        "entry_points": entry_points,
+        "sys_path": list(sys.path),
+    }
+
+
+def _owned_module(module):
+    """True if `module` is the plugin's own code (not a dependency, not stdlib)."""
+    top = module.split(".")[0]
+    if _state["layout"] == "package":
+        return top == _state["name"]
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        return False
+    places = list(spec.submodule_search_locations or []) or [spec.origin or ""]
+    return all(p and _inside(_state["plugin_dir"], p) for p in places)
+
+
+def _load_ref(ref, what):
+    module, _, attrs = ref.partition(":")
+    if not _MODULE_PATH.match(module) or not all(_IDENT.match(a) for a in attrs.split(".")):
+        raise NotFound(f"{what}: {ref!r} is not of the form module.path:attr")
+    if not _owned_module(module):
+        raise NotFound(f"{what}: module {module!r} is not part of plugin {_state['name']!r}")
+    try:
+        obj = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            raise NotFound(f"{what}: no module {module!r} in plugin {_state['name']!r}") from None
+        raise
+    for attr in attrs.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise NotFound(f"{what}: {module!r} has no attribute {attrs!r}") from None
+    if not callable(obj):
+        raise NotFound(f"{what}: {ref!r} is not callable")
+    return obj
+
+
+def resolve(function):
+    name = _state["name"]
+    if ":" in function:
+        group, _, ep_name = function.partition(":")
+        groups = {g for g, _, _ in _state["entry_points"]}
+        if group in groups:
+            for g, n, value in _state["entry_points"]:
+                if g == group and n == ep_name:
+                    return _load_ref(value, f"entry point {function!r}")
+            raise NotFound(f"plugin {name!r} has no entry point {ep_name!r} in group {group!r}")
+        return _load_ref(function, f"function {function!r}")
+    exports = _state["exports"]
+    if isinstance(exports, dict) and function in exports:
+        return _load_ref(exports[function], f"export {function!r}")
+    if _state["layout"] == "package":
+        package = importlib.import_module(name)
+        if isinstance(exports, list) and function in exports:
+            obj = getattr(package, function, None)
+            if not callable(obj):
+                raise NotFound(f"plugin {name!r} exports {function!r} in plugin.toml "
+                               "but has no such callable")
+            return obj
+    import plugbox
+    if function in plugbox._exports:
+        return plugbox._exports[function]
+    raise NotFound(f"plugin {name!r} has no function {function!r} (export it with "
+                   "@plugbox.export or plugin.toml, or call it as module.path:attr)")
+
+
+def invoke(function, args, kwargs):
+    try:
+        return resolve(function)(*args, **kwargs)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+
+
+def describe(exc):
+    """(type name, message, traceback text) of an exception, for the host."""
+    cls = type(exc)
+    module = getattr(cls, "__module__", "builtins")
+    qualname = getattr(cls, "__qualname__", cls.__name__)
+    type_name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {qualname}>"
+    try:
+        tb = "".join(traceback.format_exception(exc))
+    except Exception:
+        tb = ""
+    return type_name, message, tb

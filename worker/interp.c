@@ -1,0 +1,149 @@
+/* interp.c - start an isolated CPython that can run no plugin code yet.
+ *
+ * The order here is what keeps plugin code from running before the sandbox
+ * (DESIGN.md "Embedding CPython 3.11"): pre-initialise in UTF-8 mode before
+ * any PyConfig_Set* call; site_import=0 so Debian's sitecustomize (and any
+ * apport_python_hook a plugin ships) never runs; a search path of the
+ * standard library only, so a plugin's deps/encodings cannot shadow the
+ * codecs imported during start-up; home and executable set so that neither
+ * PATH, the cwd, pyvenv.cfg nor a <executable>._pth is consulted.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "worker.h"
+
+extern PyObject *PyInit_plugbox(void);
+
+static const char bootstrap_source[] =
+#include "worker/bootstrap.inc"
+	;
+
+static int status_failed(PyStatus st, const char *step, char *why, size_t why_len)
+{
+	if (!PyStatus_Exception(st))
+		return 0;
+	snprintf(why, why_len, "python: %s: %s%s%s", step, st.func ? st.func : "",
+	         st.func ? ": " : "", st.err_msg ? st.err_msg : "exit requested");
+	return -1;
+}
+
+static int append_path(PyConfig *c, const char *path, char *why, size_t why_len)
+{
+	wchar_t *w = Py_DecodeLocale(path, NULL);
+	PyStatus st;
+
+	if (!w) {
+		snprintf(why, why_len, "python: cannot decode path %s", path);
+		return -1;
+	}
+	st = PyWideStringList_Append(&c->module_search_paths, w);
+	PyMem_RawFree(w);
+	return status_failed(st, "module_search_paths", why, why_len);
+}
+
+int pb_interp_init(const char *executable, const char *plugin, char *why, size_t why_len)
+{
+	PyPreConfig pre;
+	PyConfig c;
+	PyStatus st;
+	char argv0[256];
+	char *argv[] = { argv0, NULL };
+
+	PyPreConfig_InitIsolatedConfig(&pre);
+	pre.utf8_mode = 1;
+	st = Py_PreInitialize(&pre);
+	if (status_failed(st, "pre-initialise", why, why_len))
+		return -1;
+
+	/* Must precede initialisation: 3.11 silently ignores it afterwards. */
+	if (PyImport_AppendInittab("plugbox", PyInit_plugbox) < 0) {
+		snprintf(why, why_len, "python: cannot register the plugbox module");
+		return -1;
+	}
+
+	PyConfig_InitIsolatedConfig(&c);
+	c.site_import = 0;
+	c.write_bytecode = 0;
+	c.user_site_directory = 0;
+	c.use_environment = 0;
+	c.install_signal_handlers = 0;
+	c.buffered_stdio = 0;          /* output reaches the supervisor in order */
+	c.pathconfig_warnings = 0;
+	c.parse_argv = 0;
+	c.module_search_paths_set = 1;
+	snprintf(argv0, sizeof(argv0), "plugbox-worker:%s", plugin);
+
+	st = PyConfig_SetBytesString(&c, &c.home, PB_PYTHON_HOME);
+	if (!status_failed(st, "home", why, why_len))
+		st = PyConfig_SetBytesString(&c, &c.executable, executable);
+	if (!status_failed(st, "executable", why, why_len))
+		st = PyConfig_SetBytesString(&c, &c.program_name, executable);
+	if (!status_failed(st, "program_name", why, why_len))
+		st = PyConfig_SetBytesArgv(&c, 1, argv);
+	if (status_failed(st, "configure", why, why_len) ||
+	    append_path(&c, PB_PYTHON_STDLIB, why, why_len) < 0 ||
+	    append_path(&c, PB_PYTHON_DYNLOAD, why, why_len) < 0) {
+		PyConfig_Clear(&c);
+		return -1;
+	}
+	st = Py_InitializeFromConfig(&c);
+	PyConfig_Clear(&c);
+	return status_failed(st, "initialise", why, why_len);
+}
+
+PyObject *pb_glue_load(void)
+{
+	PyObject *code = Py_CompileString(bootstrap_source, "<plugbox-worker>", Py_file_input);
+	PyObject *mod;
+
+	if (!code)
+		return NULL;
+	mod = PyImport_ExecCodeModule("_plugbox_worker", code);
+	Py_DECREF(code);
+	return mod;
+}
+
+/* The built-in `plugbox` module plugins import: its body is Python
+ * (worker/plugbox_module.py), executed when a plugin first imports it. */
+static const char plugbox_module_source[] =
+#include "worker/plugbox_module.inc"
+	;
+
+static int plugbox_exec(PyObject *module)
+{
+	PyObject *dict = PyModule_GetDict(module);
+	PyObject *builtins = PyEval_GetBuiltins();
+	PyObject *code, *res;
+
+	if (PyDict_SetItemString(dict, "__builtins__", builtins) < 0)
+		return -1;
+	code = Py_CompileString(plugbox_module_source, "<plugbox>", Py_file_input);
+	if (!code)
+		return -1;
+	res = PyEval_EvalCode(code, dict, dict);
+	Py_DECREF(code);
+	if (!res)
+		return -1;
+	Py_DECREF(res);
+	return 0;
+}
+
+static PyModuleDef_Slot plugbox_slots[] = {
+	{ Py_mod_exec, (void *)plugbox_exec },
+	{ 0, NULL },
+};
+
+static struct PyModuleDef plugbox_def = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "plugbox",
+	.m_doc = "What a plugin may use from plugbox: the export decorator.",
+	.m_size = 0,
+	.m_slots = plugbox_slots,
+};
+
+PyObject *PyInit_plugbox(void)
+{
+	return PyModuleDef_Init(&plugbox_def);
+}

@@ -1,0 +1,45 @@
+/* worker.h - internals of plugbox-worker, the sandboxed process that embeds
+ * CPython for exactly one plugin.
+ *
+ * Descriptor contract with the supervisor (supervisor/spawn.c):
+ *   0 /dev/null   1, 2 captured output   3 calls in   4 replies out
+ *   5 report socket (SOCK_SEQPACKET; one Envelope per message, written by
+ *     the SIGSYS handler)   6 the compiled seccomp programs (read once)
+ */
+#ifndef PLUGBOX_WORKER_H
+#define PLUGBOX_WORKER_H
+
+#include <Python.h>
+#include <stddef.h>
+
+#include "proto/plugbox.pb-c.h"
+
+enum {
+	PB_FD_CALLS = 3,
+	PB_FD_REPLIES = 4,
+	PB_FD_REPORT = 5,
+	PB_FD_POLICY = 6,
+	PB_FD_FIRST_UNUSED = 7,
+};
+
+/* Largest policy blob accepted on PB_FD_POLICY (BPF_MAXINSNS per program). */
+#define PB_POLICY_BLOB_MAX (64u * 1024u)
+
+/* interp.c: CPython with the standard library only; nothing from the plugin
+ * is on sys.path until pb_glue_setup runs, after the sandbox. */
+int pb_interp_init(const char *executable, const char *plugin, char *why, size_t why_len);
+/* Load the glue module (worker/bootstrap.py, embedded). */
+PyObject *pb_glue_load(void);
+
+/* sandbox.c */
+int pb_sandbox_read_policy(int fd, uint8_t **blob, size_t *len, char *why, size_t why_len);
+int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len);
+/* Names of the layers pb_sandbox_apply put in place, for Hello. */
+extern const char *const pb_sandbox_layers[];
+
+/* convert.c: Value <-> Python, depth bounded by PB_VALUE_MAX_DEPTH. Return a
+ * new reference / 0, or NULL / -1 with a Python exception set. */
+PyObject *pb_value_to_py(const Plugbox__Value *v);
+int pb_py_to_value(PyObject *o, Plugbox__Value **out);
+
+#endif
