@@ -125,14 +125,16 @@ static const struct pb_syscall_rule builtin_rules[] = {
 	ALLOW(sched_get_priority_min), ALLOW(exit), ALLOW(exit_group),
 	ALLOW_IF(clone, "CLONE_THREAD without namespace flags",
 		CMP(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_NS_FLAGS, CLONE_THREAD)),
-	REPORT_IF(clone, EPERM, "new process (no CLONE_THREAD)",
+	/* Not reported: subprocess and posix_spawn block every signal around
+	 * clone, and a trap while SIGSYS is blocked kills without a report. */
+	ERRNO_IF(clone, EPERM, "new process (no CLONE_THREAD)",
 		CMP(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)),
 	CLONE_NS_KILL(CLONE_NEWNS), CLONE_NS_KILL(CLONE_NEWCGROUP), CLONE_NS_KILL(CLONE_NEWUTS),
 	CLONE_NS_KILL(CLONE_NEWIPC), CLONE_NS_KILL(CLONE_NEWUSER), CLONE_NS_KILL(CLONE_NEWPID),
 	CLONE_NS_KILL(CLONE_NEWNET),
 	ERRNO(clone3, ENOSYS),
-	REPORT(fork, EPERM), REPORT(vfork, EPERM), REPORT(execve, EPERM),
-	REPORT(execveat, EPERM),
+	ERRNO(fork, EPERM), ERRNO(vfork, EPERM), ERRNO(execve, EPERM),
+	ERRNO(execveat, EPERM),
 	ALLOW(wait4), ALLOW(waitid),
 	/* Identity and time: read only. */
 	ALLOW(gettid), ALLOW(getpid), ALLOW(getppid), ALLOW(getpgrp), ALLOW(getpgid),
@@ -298,11 +300,16 @@ static int build_guard(struct insn_buf *b)
 	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PB_X32_BIT, 0, 1));
 	EMIT(b, BPF_STMT(BPF_RET | BPF_K, trap));
 #endif
-	/* rt_sigaction(SIGSYS, ...): the plugin wants the reporter gone. End it
-	 * without running the reporter it is trying to replace. */
-	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigaction, 0, 3));
+	/* rt_sigaction(SIGSYS, act != NULL, ...): the plugin wants the reporter
+	 * gone. End it without running the reporter it is trying to replace.
+	 * Reading the handler (act == NULL) is what `import signal` does. */
+	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigaction, 0, 7));
 	EMIT(b, BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)));
-	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGSYS, 0, 1));
+	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGSYS, 0, 5));
+	EMIT(b, BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)));
+	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2));
+	EMIT(b, BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_HI(1)));
+	EMIT(b, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0));
 	EMIT(b, BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
 
 	for (size_t i = 0; i < sizeof(int_args) / sizeof(int_args[0]); i++) {

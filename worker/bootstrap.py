@@ -46,6 +46,8 @@ def _read_init_statics(init_path):
         tree = ast.parse(source, filename=init_path)
     except SyntaxError as e:
         raise ConfigError(f"{init_path}:{e.lineno}: cannot parse: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{init_path}: nested too deeply to parse") from None
     deps = version = None
     for node in tree.body:
         if isinstance(node, ast.Assign):
@@ -89,6 +91,8 @@ def _read_manifest(plugin_dir, name):
             manifest = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
     unknown = sorted(set(manifest) - _MANIFEST_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r} "
@@ -153,7 +157,8 @@ def setup(name, plugin_dir, view_dir, stdlib_paths):
     dep_paths = []
     for d in deps or []:
         if os.path.isabs(d):
-            raise ConfigError(f"deps directory {d!r} must be relative to the plugin directory")
+            raise ConfigError(f"deps directory {d!r} escapes the plugin directory "
+                              "(it must be relative to it)")
         full = os.path.normpath(os.path.join(plugin_dir, d))
         if not _inside(plugin_dir, full):
             raise ConfigError(f"deps directory {d!r} escapes the plugin directory")
@@ -220,7 +225,7 @@ def resolve(function):
             for g, n, value in _state["entry_points"]:
                 if g == group and n == ep_name:
                     return _load_ref(value, f"entry point {function!r}")
-            raise NotFound(f"plugin {name!r} has no entry point {ep_name!r} in group {group!r}")
+            raise NotFound(f"plugin {name!r} has no entry point {function!r}")
         return _load_ref(function, f"function {function!r}")
     exports = _state["exports"]
     if isinstance(exports, dict) and function in exports:
