@@ -1,0 +1,156 @@
+"""Helpers shared by plugbox's integration tests (imported by conftest.py and
+the test modules; fixtures live in conftest.py).
+
+Everything here encodes the command-line contract the tests check:
+
+- the result is ONE line of compact JSON on stdout;
+- a usage/configuration error is exactly one stderr line starting "plugbox: ";
+- a plugin's own output reaches plugbox's stderr as lines prefixed "[NAME] ";
+  every other stderr line is the supervisor's own.
+"""
+
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sysconfig
+import time
+
+import pytest
+
+# The worker's import path ends with exactly these two entries (Debian's
+# CPython 3.11, the interpreter plugbox embeds and the one running the tests).
+STDLIB = sysconfig.get_path("stdlib")
+DYNLOAD = sysconfig.get_config_var("DESTSHARED")
+
+EXIT_OK = 0
+EXIT_RAISED = 1
+EXIT_USAGE = 2
+EXIT_SANDBOX = 3
+EXIT_DIED = 4
+
+x86_64_only = pytest.mark.skipif(
+    platform.machine() != "x86_64",
+    reason="the hostile plugins use x86_64 syscall numbers")
+
+
+class Plugbox:
+    """Runs the plugbox command. Every run gets a fresh process group, so a
+    run that outlives its timeout is killed together with its workers."""
+
+    def __init__(self, exe, env):
+        self.exe = exe
+        self.env = env
+
+    def run(self, args, timeout=60, env=None, input=None):
+        full_env = dict(self.env)
+        if env:
+            full_env.update(env)
+        argv = [self.exe, *[str(a) for a in args]]
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            argv, env=full_env, text=True, encoding="utf-8", errors="backslashreplace",
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"plugbox {' '.join(argv[1:])} still running after {timeout} s\n"
+                        f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
+        cp = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+        cp.elapsed = time.monotonic() - start
+        return cp
+
+    def call(self, plugins, plugin, function, *json_args, options=(), **kw):
+        return self.run(["call", "--plugins", plugins, *options, plugin, function, *json_args], **kw)
+
+    def call_ok(self, plugins, plugin, function, *json_args, options=(), **kw):
+        """Call, require exit 0 and one line of JSON on stdout, return the value."""
+        cp = self.call(plugins, plugin, function, *json_args, options=options, **kw)
+        assert cp.returncode == EXIT_OK, explain(cp)
+        return result_of(cp)
+
+    def list(self, plugins, as_json=False, **kw):
+        return self.run(["list", "--plugins", plugins, *(["--json"] if as_json else [])], **kw)
+
+
+def explain(cp):
+    """What to show when an assertion on a plugbox run fails."""
+    return (f"\n$ plugbox {' '.join(cp.args[1:])}\nexit status {cp.returncode}"
+            f"\n--- stdout ---\n{cp.stdout}--- stderr ---\n{cp.stderr}")
+
+
+def result_of(cp):
+    """The call's result: stdout must be exactly one line of JSON."""
+    assert cp.stdout.endswith("\n") and cp.stdout.count("\n") == 1, \
+        "stdout is not exactly one line" + explain(cp)
+    return json.loads(cp.stdout)
+
+
+def stderr_lines(cp):
+    return [line for line in cp.stderr.splitlines() if line.strip()]
+
+
+def plugin_lines(cp, name):
+    """What the plugin NAME printed (prefix removed)."""
+    prefix = f"[{name}] "
+    return [line[len(prefix):] for line in cp.stderr.splitlines() if line.startswith(prefix)]
+
+
+def supervisor_lines(cp, name):
+    """stderr lines that are not the plugin NAME's own output."""
+    prefix = f"[{name}] "
+    return [line for line in stderr_lines(cp) if not line.startswith(prefix)]
+
+
+def assert_one_error_line(cp, *must_contain):
+    """Exit 2 with exactly one stderr line, starting 'plugbox: ', that
+    contains every string in must_contain. Returns that line."""
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    lines = stderr_lines(cp)
+    assert len(lines) == 1, "expected exactly one line on stderr" + explain(cp)
+    assert lines[0].startswith("plugbox: "), explain(cp)
+    for text in must_contain:
+        assert text in lines[0], f"{text!r} not in the error line" + explain(cp)
+    assert cp.stdout == "", explain(cp)
+    return lines[0]
+
+
+def names_word(lines, word):
+    """True if some line contains word as a whole word (so that the syscall
+    'ptrace' is not found inside the plugin name 'sys_ptrace')."""
+    pattern = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(word) + r"(?![A-Za-z0-9_])")
+    return any(pattern.search(line) for line in lines)
+
+
+def parse_list(cp):
+    """`plugbox list` text output -> {name: (layout, version, {entry points})}.
+    The fourth column may be empty (with or without its tab)."""
+    plugins = {}
+    for line in cp.stdout.splitlines():
+        fields = line.split("\t")
+        assert 3 <= len(fields) <= 4, f"bad list line {line!r}" + explain(cp)
+        name, layout, version = fields[:3]
+        eps = fields[3] if len(fields) == 4 else ""
+        assert name not in plugins, f"{name} listed twice" + explain(cp)
+        plugins[name] = (layout, version, set(filter(None, eps.split(","))))
+    return plugins
+
+
+def assert_reported(cp, plugin, word):
+    """Some supervisor line (not the plugin's own output) names both the
+    plugin and word (a syscall name, as a whole word)."""
+    lines = [line for line in supervisor_lines(cp, plugin) if plugin in line]
+    assert names_word(lines, word), \
+        f"no supervisor line names both {plugin!r} and {word!r}" + explain(cp)
+
+
+def assert_killed_for(cp, plugin, syscall):
+    """The sandbox stopped the plugin (exit 3) and said so: plugin + syscall."""
+    assert cp.returncode == EXIT_SANDBOX, explain(cp)
+    assert cp.stdout == "", explain(cp)
+    assert_reported(cp, plugin, syscall)

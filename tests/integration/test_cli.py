@@ -1,0 +1,217 @@
+"""The command line as a user meets it: argument parsing, exit statuses,
+what goes to stdout and stderr, exceptions, timeouts and crashes.
+
+Exit statuses: 0 success; 1 the plugin raised; 2 usage or configuration
+error (one line on stderr, starting "plugbox: "); 3 the sandbox stopped the
+plugin; 4 the worker died, timed out or hit a resource limit."""
+
+import re
+
+import pytest
+
+from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, assert_one_error_line, explain,
+                    plugin_lines, result_of, stderr_lines, supervisor_lines)
+
+
+# --- usage errors: exit 2, exactly one line ---
+
+def test_no_arguments(plugbox):
+    assert_one_error_line(plugbox.run([]))
+
+
+def test_unknown_command(plugbox):
+    assert_one_error_line(plugbox.run(["frobnicate"]), "frobnicate")
+
+
+def test_unknown_option(plugbox, paths):
+    assert_one_error_line(plugbox.run(["call", "--plugins", paths.seed, "--bogus", "plug1", "requests_version"]),
+                          "--bogus")
+
+
+def test_call_without_plugins_option(plugbox):
+    assert_one_error_line(plugbox.run(["call", "plug1", "requests_version"]))
+
+
+def test_call_without_function(plugbox, paths):
+    assert_one_error_line(plugbox.run(["call", "--plugins", paths.seed, "plug1"]))
+
+
+def test_call_without_plugin(plugbox, paths):
+    assert_one_error_line(plugbox.run(["call", "--plugins", paths.seed]))
+
+
+def test_plugins_directory_missing(plugbox, scratch):
+    missing = scratch / "no-such-dir"
+    assert_one_error_line(plugbox.run(["call", "--plugins", missing, "plug1", "requests_version"]),
+                          str(missing))
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", ""])
+def test_bad_timeout(plugbox, paths, value):
+    assert_one_error_line(plugbox.run(["call", "--plugins", paths.seed, "--timeout", value,
+                                       "plug1", "requests_version"]), "timeout")
+
+
+def test_missing_plugin(plugbox, paths):
+    assert_one_error_line(plugbox.call(paths.seed, "nosuchplugin", "requests_version"), "nosuchplugin")
+
+
+@pytest.mark.parametrize("name", ["../seed", "plug1/..", "plug 1", ".", "..", "plug1.deps"])
+def test_plugin_name_must_be_a_plain_name(plugbox, paths, name):
+    # Names are [A-Za-z0-9_-]+: no path tricks reach outside --plugins.
+    assert_one_error_line(plugbox.call(paths.seed, name, "requests_version"))
+
+
+def test_missing_function(plugbox, paths):
+    assert_one_error_line(plugbox.call(paths.seed, "plug1", "nosuchfunction"), "nosuchfunction")
+
+
+def test_bad_json_names_the_argument(plugbox, paths):
+    assert_one_error_line(plugbox.call(paths.features, "echo", "echo", "{bad"), "argument 1")
+    assert_one_error_line(plugbox.call(paths.features, "echo", "echo_all", "1", "[1,"), "argument 2")
+    assert_one_error_line(plugbox.call(paths.features, "echo", "echo_all", "1", "2", "'single'"),
+                          "argument 3")
+
+
+def test_option_parsing_stops_at_the_plugin(plugbox, paths):
+    # After PLUGIN everything is FUNCTION or ARG_JSON, even if it looks like
+    # an option.
+    assert plugbox.call_ok(paths.features, "echo", "echo", "-5") == -5
+    assert plugbox.call_ok(paths.features, "echo", "echo_all", "-1", "-2.5") == \
+        {"args": [-1, -2.5], "kwargs": {}}
+    cp = plugbox.call(paths.features, "echo", "echo", "--timeout")
+    assert_one_error_line(cp, "argument 1")
+
+
+def test_options_in_any_order(plugbox, paths):
+    cp = plugbox.run(["call", "--timeout", "30", "--plugins", paths.seed, "plug1", "requests_version"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == "2.2.0"
+
+
+def test_list_skips_entries_with_invalid_names(plugbox, paths, copy_plugins):
+    plugins = copy_plugins(paths.seed)
+    (plugins / "has.dot").mkdir()
+    (plugins / "has.dot" / "__init__.py").write_text("")
+    (plugins / "has space").mkdir()
+    (plugins / "has space" / "__init__.py").write_text("")
+    cp = plugbox.list(plugins)
+    assert cp.returncode == EXIT_OK, explain(cp)
+    names = sorted(line.split("\t")[0] for line in cp.stdout.splitlines())
+    assert names == ["plug1", "plug2"], explain(cp)
+    for bad in ("has.dot", "has space"):
+        assert any(bad in line for line in stderr_lines(cp)), f"no warning for {bad!r}" + explain(cp)
+
+
+# --- the plugin raised: exit 1, traceback, final line ---
+
+def test_exception_exit_status_and_traceback(plugbox, paths):
+    cp = plugbox.call(paths.features, "raiser", "fail", '"bad value 42"')
+    assert cp.returncode == EXIT_RAISED, explain(cp)
+    assert cp.stdout == "", explain(cp)
+    assert "Traceback (most recent call last):" in cp.stderr, explain(cp)
+    assert re.search(r'File "[^"]*raiser/__init__\.py", line \d+, in fail', cp.stderr), explain(cp)
+    assert stderr_lines(cp)[-1] == "plugbox: plugin 'raiser' raised ValueError: bad value 42", explain(cp)
+
+
+def test_custom_exception_with_multiline_message(plugbox, paths):
+    cp = plugbox.call(paths.features, "raiser", "custom")
+    assert cp.returncode == EXIT_RAISED, explain(cp)
+    # The traceback goes through the plugin's submodule, two calls deep.
+    assert re.search(r'raiser/errors\.py", line \d+, in _level2', cp.stderr), explain(cp)
+    assert re.search(r"^plugbox: plugin 'raiser' raised (raiser\.errors\.)?PluginError: first line",
+                     cp.stderr, re.M), explain(cp)
+    assert "second line" in cp.stderr, explain(cp)
+
+
+def test_key_error(plugbox, paths):
+    cp = plugbox.call(paths.features, "raiser", "key_error")
+    assert cp.returncode == EXIT_RAISED, explain(cp)
+    assert stderr_lines(cp)[-1] == "plugbox: plugin 'raiser' raised KeyError: 'missing'", explain(cp)
+
+
+def test_exception_at_import_time(plugbox, paths):
+    cp = plugbox.call(paths.features, "brokenimport", "never_reached")
+    assert cp.returncode == EXIT_RAISED, explain(cp)
+    assert stderr_lines(cp)[-1] == \
+        "plugbox: plugin 'brokenimport' raised RuntimeError: broken at import", explain(cp)
+
+
+def test_wrong_argument_count_is_the_plugins_type_error(plugbox, paths):
+    cp = plugbox.call(paths.features, "echo", "echo", "1", "2")
+    assert cp.returncode == EXIT_RAISED, explain(cp)
+    assert re.search(r"^plugbox: plugin 'echo' raised TypeError: ", cp.stderr, re.M), explain(cp)
+
+
+# --- the plugin's own output ---
+
+def test_print_is_attributed_and_kept_off_stdout(plugbox, paths):
+    cp = plugbox.call(paths.features, "printer", "say", '"hello there"')
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == "done"
+    printed = plugin_lines(cp, "printer")
+    assert "printer imported" in printed, explain(cp)        # top-level code
+    assert "hello there" in printed, explain(cp)             # sys.stdout
+    assert "err: hello there" in printed, explain(cp)        # sys.stderr
+    assert "hello" not in cp.stdout
+
+
+def test_multiline_print_is_prefixed_per_line(plugbox, paths):
+    cp = plugbox.call(paths.features, "printer", "say", '"first\\nsecond"')
+    assert cp.returncode == EXIT_OK, explain(cp)
+    printed = plugin_lines(cp, "printer")
+    assert "first" in printed and "second" in printed, explain(cp)
+    assert not any(line == "second" for line in cp.stderr.splitlines()), explain(cp)
+
+
+def test_raw_write_to_fd_1_does_not_corrupt_the_result(plugbox, paths):
+    cp = plugbox.call(paths.features, "printer", "raw_fd_write", '"raw write on fd 1"')
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == "done"
+    assert "raw write on fd 1" in plugin_lines(cp, "printer"), explain(cp)
+
+
+def test_output_flood_does_not_block(plugbox, paths):
+    # About 2 MiB of output, far more than a pipe holds: the supervisor must
+    # keep draining it (or cap it), and the call still returns.
+    cp = plugbox.call(paths.features, "printer", "flood", "20000", "100",
+                      options=["--timeout", "30"], timeout=60)
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == 20000
+
+
+# --- timeouts and crashes: exit 4 ---
+
+def test_timeout_on_sleeping_plugin(plugbox, paths):
+    cp = plugbox.call(paths.features, "slow", "sleep", "60", options=["--timeout", "2"], timeout=30)
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert "timed out" in cp.stderr, explain(cp)
+    assert any("slow" in line for line in supervisor_lines(cp, "slow")), explain(cp)
+    assert cp.stdout == ""
+    assert 1.5 <= cp.elapsed < 6, f"took {cp.elapsed:.1f} s" + explain(cp)
+
+
+def test_timeout_on_spinning_plugin_that_ignores_sigterm(plugbox, paths):
+    cp = plugbox.call(paths.features, "slow", "spin_ignoring_sigterm", options=["--timeout", "2"], timeout=30)
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert "timed out" in cp.stderr, explain(cp)
+    assert cp.elapsed < 6, f"took {cp.elapsed:.1f} s" + explain(cp)
+
+
+def test_call_within_timeout_succeeds(plugbox, paths):
+    assert plugbox.call_ok(paths.features, "slow", "sleep", "0.2", options=["--timeout", "30"]) == 0.2
+
+
+@pytest.mark.parametrize("function, args", [
+    ("exit_now", ["7"]),
+    ("exit_now", ["0"]),
+    ("abort", []),
+    ("segfault", []),
+])
+def test_worker_dying_mid_call(plugbox, paths, function, args):
+    cp = plugbox.call(paths.features, "crasher", function, *args, options=["--timeout", "30"])
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert cp.stdout == "", explain(cp)
+    assert any("crasher" in line for line in supervisor_lines(cp, "crasher")), explain(cp)
+    # The supervisor survives to answer the next call.
+    assert plugbox.call_ok(paths.features, "echo", "echo", '"still here"') == "still here"

@@ -1,0 +1,8 @@
+"""badtoml: its plugin.toml is not valid TOML."""
+
+import plugbox
+
+
+@plugbox.export
+def ping():
+    return "pong"

@@ -1,0 +1,1 @@
+SECRET = "victim private data"

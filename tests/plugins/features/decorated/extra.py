@@ -1,0 +1,6 @@
+import plugbox
+
+
+@plugbox.export
+def from_submodule():
+    return "from_submodule"

@@ -1,0 +1,1 @@
+VALUE = "ns420.beta from deps"

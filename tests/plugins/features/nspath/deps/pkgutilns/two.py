@@ -1,0 +1,1 @@
+VALUE = "pkgutilns.two from deps"

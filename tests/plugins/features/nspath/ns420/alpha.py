@@ -1,0 +1,1 @@
+VALUE = "ns420.alpha from the plugin root"

@@ -1,0 +1,1 @@
+VALUE = "nspkg.extra from deps"

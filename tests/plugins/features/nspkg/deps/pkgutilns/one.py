@@ -1,0 +1,1 @@
+VALUE = "pkgutilns.one from deps"

@@ -1,0 +1,1 @@
+WHICH = "newdeps (from plugin.toml)"

@@ -1,0 +1,1 @@
+WHICH = "olddeps (from __deps_dir__)"

@@ -1,0 +1,30 @@
+"""Attack: mount a file system over something.
+The call is a raw syscall(SYS_mount, ...) made through ctypes.
+
+Expected: the seccomp filter kills the worker; plugbox exits 3 and names the
+plugin and the mount syscall. The marker printed just before the call proves
+the attempt was made. The arguments are harmless, so that if the call is ever
+let through, attack() returns and the test fails showing what happened
+instead of doing damage. x86_64 syscall numbers."""
+
+import ctypes
+
+import plugbox
+
+SYS_mount = 165
+
+
+def _arg(value):
+    if value is None or isinstance(value, (bytes, ctypes.Array)):
+        return value
+    return ctypes.c_long(value)
+
+
+@plugbox.export
+def attack():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    args = [b'none', b'/nonexistent-plugbox-target', b'tmpfs', 0, None]  # a target that does not exist
+    print("[about to call mount]", flush=True)
+    rc = libc.syscall(ctypes.c_long(SYS_mount), *[_arg(a) for a in args])
+    return {"survived": True, "rc": rc, "errno": ctypes.get_errno()}
