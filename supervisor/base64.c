@@ -97,11 +97,11 @@ int pb_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_le
 		if ((pad == 1 && n == 3 && (w & 0xFF) != 0) ||
 		    (pad == 2 && n == 2 && (w & 0xFFFF) != 0))
 			goto bad;
-		buf[o++] = w >> 16;
+		buf[o++] = (uint8_t)(w >> 16);
 		if (n > 2)
-			buf[o++] = w >> 8 & 0xFF;
+			buf[o++] = (uint8_t)(w >> 8);
 		if (n > 3)
-			buf[o++] = w & 0xFF;
+			buf[o++] = (uint8_t)w;
 	}
 	*out = buf;
 	*out_len = o;

@@ -29,18 +29,6 @@
  * ValueMapEntry. Nothing legal comes close to the slack. */
 #define MAX_NESTING (3 * PB_VALUE_MAX_DEPTH + 8)
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *why, size_t why_len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 /* --- pass 1: the wire format --------------------------------------------- */
 
@@ -69,12 +57,12 @@ static int read_varint(struct scan *s, size_t *pos, size_t end, unsigned max_byt
 		uint8_t b;
 
 		if (start + i >= end)
-			return fail(s->why, s->why_len, -EBADMSG,
+			return pb_fail(s->why, s->why_len, -EBADMSG,
 			            "truncated varint at byte %zu", start);
 		b = s->buf[start + i];
 		/* The tenth byte holds bit 63 only. */
 		if (i == 9 && b > 1 && !(b & 0x80))
-			return fail(s->why, s->why_len, -EBADMSG,
+			return pb_fail(s->why, s->why_len, -EBADMSG,
 			            "varint overflows 64 bits at byte %zu", start);
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80)) {
@@ -83,14 +71,14 @@ static int read_varint(struct scan *s, size_t *pos, size_t end, unsigned max_byt
 			return 0;
 		}
 	}
-	return fail(s->why, s->why_len, -EBADMSG,
+	return pb_fail(s->why, s->why_len, -EBADMSG,
 	            "varint longer than %u bytes at byte %zu", max_bytes, start);
 }
 
 static int count_item(struct scan *s, size_t n)
 {
 	if (n > PB_ENVELOPE_MAX_MESSAGES - s->items)
-		return fail(s->why, s->why_len, -E2BIG,
+		return pb_fail(s->why, s->why_len, -E2BIG,
 		            "more than %u messages or repeated elements",
 		            PB_ENVELOPE_MAX_MESSAGES);
 	s->items += n;
@@ -134,7 +122,7 @@ static int check_packed(struct scan *s, const ProtobufCMessageDescriptor *desc,
 		size_t size = wt == PROTOBUF_C_WIRE_TYPE_32BIT ? 4 : 8;
 
 		if ((end - pos) % size != 0)
-			return fail(s->why, s->why_len, -EBADMSG,
+			return pb_fail(s->why, s->why_len, -EBADMSG,
 			            "packed %s.%s is not a whole number of elements at byte %zu",
 			            desc->name, f->name, pos);
 		return count_item(s, (end - pos) / size);
@@ -148,7 +136,7 @@ static int check_packed(struct scan *s, const ProtobufCMessageDescriptor *desc,
 			return rc;
 		/* protobuf-c reads packed bools one byte each. */
 		if (f->type == PROTOBUF_C_TYPE_BOOL && (pos - at != 1 || v > 1))
-			return fail(s->why, s->why_len, -EBADMSG,
+			return pb_fail(s->why, s->why_len, -EBADMSG,
 			            "bad packed bool in %s.%s at byte %zu", desc->name, f->name, at);
 		n++;
 	}
@@ -165,7 +153,7 @@ static int check_singular(struct scan *s, struct scan_frame *top,
 	if (idx >= 64)
 		return 0;       /* no such message in our schema; protobuf-c copes */
 	if (top->seen & (UINT64_C(1) << idx))
-		return fail(s->why, s->why_len, -EBADMSG, "%s.%s given twice at byte %zu",
+		return pb_fail(s->why, s->why_len, -EBADMSG, "%s.%s given twice at byte %zu",
 		            top->desc->name, f->name, at);
 	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 		for (j = 0; j < top->desc->n_fields && j < 64; j++) {
@@ -174,7 +162,7 @@ static int check_singular(struct scan *s, struct scan_frame *top,
 			if ((top->seen & (UINT64_C(1) << j)) &&
 			    (g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
 			    g->quantifier_offset == f->quantifier_offset)
-				return fail(s->why, s->why_len, -EBADMSG,
+				return pb_fail(s->why, s->why_len, -EBADMSG,
 				            "%s has both %s and %s at byte %zu",
 				            top->desc->name, g->name, f->name, at);
 		}
@@ -194,7 +182,7 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 		why[0] = '\0';
 	/* protobuf-c does its length arithmetic in 32-bit ints. */
 	if (len > INT_MAX)
-		return fail(why, why_len, -EBADMSG, "envelope of %zu bytes is too large", len);
+		return pb_fail(why, why_len, -EBADMSG, "envelope of %zu bytes is too large", len);
 	stack[sp++] = (struct scan_frame){ &plugbox__envelope__descriptor, len, 0, 0 };
 	while (sp > 0) {
 		struct scan_frame *top = &stack[sp - 1];
@@ -216,14 +204,14 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 		if (key >> 3 > 0 && key >> 3 <= 0x1FFFFFFF)
 			f = protobuf_c_message_descriptor_get_field(top->desc, (unsigned)(key >> 3));
 		if (!f)
-			return fail(why, why_len, -EBADMSG, "unknown field %llu in %s at byte %zu",
+			return pb_fail(why, why_len, -EBADMSG, "unknown field %llu in %s at byte %zu",
 			            (unsigned long long)(key >> 3), top->desc->name, at);
 		natural = natural_wire_type(f->type);
 		if (wt != natural &&
 		    !(f->label == PROTOBUF_C_LABEL_REPEATED &&
 		      natural != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
 		      wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED))
-			return fail(why, why_len, -EBADMSG, "wire type %u not allowed for %s.%s at byte %zu",
+			return pb_fail(why, why_len, -EBADMSG, "wire type %u not allowed for %s.%s at byte %zu",
 			            wt, top->desc->name, f->name, at);
 		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
 			rc = check_singular(&s, top, f, at);
@@ -242,7 +230,7 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 			size_t size = wt == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
 
 			if (top->end - pos < size)
-				return fail(why, why_len, -EBADMSG, "truncated %s.%s at byte %zu",
+				return pb_fail(why, why_len, -EBADMSG, "truncated %s.%s at byte %zu",
 				            top->desc->name, f->name, at);
 			pos += size;
 			break;
@@ -252,7 +240,7 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 			if (rc < 0)
 				return rc;
 			if (n > top->end - pos)
-				return fail(why, why_len, -EBADMSG,
+				return pb_fail(why, why_len, -EBADMSG,
 				            "%s.%s at byte %zu overruns its message",
 				            top->desc->name, f->name, at);
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
@@ -260,14 +248,14 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 
 				if (f->descriptor == &plugbox__value__descriptor &&
 				    ++vd > PB_VALUE_MAX_DEPTH)
-					return fail(why, why_len, -ELOOP,
+					return pb_fail(why, why_len, -ELOOP,
 					            "value nested deeper than %d levels at byte %zu",
 					            PB_VALUE_MAX_DEPTH, at);
 				rc = count_item(&s, 1);
 				if (rc < 0)
 					return rc;
 				if (sp == MAX_NESTING)
-					return fail(why, why_len, -ELOOP,
+					return pb_fail(why, why_len, -ELOOP,
 					            "messages nested deeper than %d levels at byte %zu",
 					            MAX_NESTING, at);
 				/* Descend: pos is now the first byte of the child. */
@@ -275,7 +263,7 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 				continue;
 			}
 			if (f->type == PROTOBUF_C_TYPE_STRING && memchr(buf + pos, '\0', n))
-				return fail(why, why_len, -EBADMSG, "NUL byte in %s.%s at byte %zu",
+				return pb_fail(why, why_len, -EBADMSG, "NUL byte in %s.%s at byte %zu",
 				            top->desc->name, f->name, at);
 			if (natural != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
 				rc = check_packed(&s, top->desc, f, pos, pos + n);
@@ -332,19 +320,19 @@ static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescr
 	case PROTOBUF_C_TYPE_STRING:
 		memcpy(&str, elem, sizeof(str));
 		if (str && !pb_utf8_valid(str, strlen(str)))
-			return fail(why, why_len, -EBADMSG, "invalid UTF-8 in %s.%s",
+			return pb_fail(why, why_len, -EBADMSG, "invalid UTF-8 in %s.%s",
 			            m->descriptor->name, f->name);
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM:
 		memcpy(&e, elem, sizeof(e));
 		if (!protobuf_c_enum_descriptor_get_value(f->descriptor, e))
-			return fail(why, why_len, -EBADMSG, "%s.%s has unknown value %d",
+			return pb_fail(why, why_len, -EBADMSG, "%s.%s has unknown value %d",
 			            m->descriptor->name, f->name, e);
 		return 0;
 	case PROTOBUF_C_TYPE_MESSAGE:
 		memcpy(&sub, elem, sizeof(sub));
 		if (!sub)
-			return fail(why, why_len, -EBADMSG, "%s.%s missing",
+			return pb_fail(why, why_len, -EBADMSG, "%s.%s missing",
 			            m->descriptor->name, f->name);
 		return validate_message(sub, nesting + 1, why, why_len);
 	default:
@@ -357,10 +345,10 @@ static int oneof_unset(const ProtobufCMessage *m, char *why, size_t why_len)
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 
 	if (d == &plugbox__envelope__descriptor)
-		return fail(why, why_len, -EBADMSG, "envelope body not set");
+		return pb_fail(why, why_len, -EBADMSG, "envelope body not set");
 	if (d == &plugbox__value__descriptor)
-		return fail(why, why_len, -EBADMSG, "value kind not set");
-	return fail(why, why_len, -EBADMSG, "%s has no oneof member set", d->name);
+		return pb_fail(why, why_len, -EBADMSG, "value kind not set");
+	return pb_fail(why, why_len, -EBADMSG, "%s has no oneof member set", d->name);
 }
 
 static int validate_message(const ProtobufCMessage *m, unsigned nesting,
@@ -371,7 +359,7 @@ static int validate_message(const ProtobufCMessage *m, unsigned nesting,
 	int rc;
 
 	if (nesting > MAX_NESTING)
-		return fail(why, why_len, -ELOOP, "messages nested deeper than %d levels",
+		return pb_fail(why, why_len, -ELOOP, "messages nested deeper than %d levels",
 		            MAX_NESTING);
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -427,7 +415,7 @@ int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
 	if (!m)
 		/* Pass 1 accepts only what protobuf-c can read, so this is
 		 * most likely memory; still the worker's envelope is unusable. */
-		return fail(why, why_len, -EBADMSG, "protobuf-c could not unpack the envelope");
+		return pb_fail(why, why_len, -EBADMSG, "protobuf-c could not unpack the envelope");
 	rc = validate_message(m, 0, why, why_len);
 	if (rc < 0) {
 		protobuf_c_message_free_unpacked(m, NULL);

@@ -6,6 +6,8 @@
  * protobuf_c_message_free_unpacked, which recurses once per nesting level.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,8 +146,9 @@ Plugbox__Value *pb_value_new_map(void)
 
 /* The protobuf-c structs have a count but no capacity, so the capacity is
  * implied by the count: arrays grow to 4, then double whenever the count
- * reaches a power of two. Appending stays amortised O(1) as long as only
- * these functions grow the arrays, which holds for trees built here. */
+ * reaches a power of two, which keeps appending amortised O(1). That only
+ * holds for arrays these functions grew: never append to a tree from
+ * protobuf_c_message_unpack, whose arrays are sized exactly. */
 static int grow_array(void **array, size_t n, size_t elem)
 {
 	size_t cap;
@@ -463,4 +466,16 @@ size_t pb_value_depth(const Plugbox__Value *v)
 	if (stack != local)
 		free(stack);
 	return max;
+}
+
+int pb_fail(char *why, size_t why_len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return err;
 }

@@ -38,6 +38,11 @@ int pb_value_list_append(Plugbox__Value *list, Plugbox__Value *item);
 int pb_value_map_put(Plugbox__Value *map, Plugbox__Value *key, Plugbox__Value *value);
 void pb_value_free(Plugbox__Value *v);
 
+/* Write a one-line reason into why (if any) and return err: the shape every
+ * bounded decoder here uses to fail. */
+__attribute__((format(printf, 4, 5)))
+int pb_fail(char *why, size_t why_len, int err, const char *fmt, ...);
+
 /* True if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool pb_utf8_valid(const char *s, size_t len);
 

@@ -19,18 +19,6 @@
 #include "frame.h"
 #include "value.h"
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *why, size_t why_len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 /* --- JSON text to Value ---------------------------------------------------- */
 
@@ -45,7 +33,7 @@ static int string_value(struct parse *p, const char *s, size_t len, Plugbox__Val
 {
 	/* A Value string is a C string; U+0000 would cut it short. */
 	if (memchr(s, '\0', len))
-		return fail(p->why, p->why_len, -EINVAL,
+		return pb_fail(p->why, p->why_len, -EINVAL,
 		            "strings cannot contain U+0000 (use {\"$bytes\": ...})");
 	*out = pb_value_new_string(s, len);
 	return *out ? 0 : -ENOMEM;
@@ -58,10 +46,10 @@ static int bytes_from_json(struct parse *p, json_t *arg, Plugbox__Value **out)
 	int rc;
 
 	if (!json_is_string(arg))
-		return fail(p->why, p->why_len, -EINVAL, "$bytes needs a base64 string");
+		return pb_fail(p->why, p->why_len, -EINVAL, "$bytes needs a base64 string");
 	rc = pb_base64_decode(json_string_value(arg), json_string_length(arg), &data, &len);
 	if (rc == -EINVAL)
-		return fail(p->why, p->why_len, rc, "$bytes is not valid base64");
+		return pb_fail(p->why, p->why_len, rc, "$bytes is not valid base64");
 	if (rc < 0)
 		return rc;
 	*out = pb_value_new_bytes(data, len);
@@ -81,7 +69,7 @@ static int float_from_json(struct parse *p, json_t *arg, Plugbox__Value **out)
 	else if (strcmp(s, "-inf") == 0)
 		d = -INFINITY;
 	else
-		return fail(p->why, p->why_len, -EINVAL,
+		return pb_fail(p->why, p->why_len, -EINVAL,
 		            "$float must be \"nan\", \"inf\" or \"-inf\"");
 	*out = pb_value_new_float(d);
 	return *out ? 0 : -ENOMEM;
@@ -96,13 +84,13 @@ static int map_from_pairs(struct parse *p, json_t *arg, unsigned depth, Plugbox_
 	int rc;
 
 	if (!json_is_array(arg))
-		return fail(p->why, p->why_len, -EINVAL, "$map needs a list of [key, value] pairs");
+		return pb_fail(p->why, p->why_len, -EINVAL, "$map needs a list of [key, value] pairs");
 	map = pb_value_new_map();
 	if (!map)
 		return -ENOMEM;
 	json_array_foreach(arg, i, pair) {
 		if (!json_is_array(pair) || json_array_size(pair) != 2) {
-			rc = fail(p->why, p->why_len, -EINVAL,
+			rc = pb_fail(p->why, p->why_len, -EINVAL,
 			          "$map entry %zu is not a [key, value] pair", i);
 			goto err;
 		}
@@ -181,7 +169,7 @@ static int from_json(struct parse *p, json_t *j, unsigned depth, Plugbox__Value 
 
 	*out = NULL;
 	if (depth > PB_VALUE_MAX_DEPTH)
-		return fail(p->why, p->why_len, -ELOOP, "nesting deeper than %d", PB_VALUE_MAX_DEPTH);
+		return pb_fail(p->why, p->why_len, -ELOOP, "nesting deeper than %d", PB_VALUE_MAX_DEPTH);
 	switch (json_typeof(j)) {
 	case JSON_NULL:
 		v = pb_value_new_null();
@@ -251,7 +239,7 @@ int pb_value_from_json(const char *text, size_t len, Plugbox__Value **out,
 			rc = -EINVAL;
 			break;
 		}
-		return fail(why, why_len, rc, "line %d column %d: %s", err.line, err.column, err.text);
+		return pb_fail(why, why_len, rc, "line %d column %d: %s", err.line, err.column, err.text);
 	}
 	rc = from_json(&p, j, 1, out);
 	json_decref(j);
