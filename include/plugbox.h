@@ -86,6 +86,12 @@ PB_API int pb_describe(pb_supervisor *sup, const char *plugin, pb_value **info, 
 PB_API int pb_call(pb_supervisor *sup, const char *plugin, const char *function,
                    pb_value *const *args, size_t nargs, pb_value **result, pb_error **err);
 
+/* The same with keyword arguments: kwnames[i] names kwvalues[i] (borrowed). */
+PB_API int pb_call_kw(pb_supervisor *sup, const char *plugin, const char *function,
+                      pb_value *const *args, size_t nargs,
+                      const char *const *kwnames, pb_value *const *kwvalues, size_t nkwargs,
+                      pb_value **result, pb_error **err);
+
 PB_API pb_error_kind pb_error_get_kind(const pb_error *e);
 PB_API const char *pb_error_kind_name(pb_error_kind kind);
 PB_API const char *pb_error_get_plugin(const pb_error *e);

@@ -962,8 +962,17 @@ PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb
 PB_API int pb_call(pb_supervisor *s, const char *plugin, const char *function,
                    pb_value *const *args, size_t nargs, pb_value **result, pb_error **err)
 {
+	return pb_call_kw(s, plugin, function, args, nargs, NULL, NULL, 0, result, err);
+}
+
+PB_API int pb_call_kw(pb_supervisor *s, const char *plugin, const char *function,
+                      pb_value *const *args, size_t nargs,
+                      const char *const *kwnames, pb_value *const *kwvalues, size_t nkwargs,
+                      pb_value **result, pb_error **err)
+{
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Call call = PLUGBOX__CALL__INIT;
+	Plugbox__KeywordArgument *kw_store = NULL, **kw_ptrs = NULL;
 	struct worker *w;
 	size_t len;
 	double deadline;
@@ -973,6 +982,15 @@ PB_API int pb_call(pb_supervisor *s, const char *plugin, const char *function,
 	if (!pb_utf8_valid(function, strlen(function))) {
 		*err = error_new(PB_ERROR_BAD_REQUEST, plugin, "", "the function name is not UTF-8", "");
 		return -EINVAL;
+	}
+	for (size_t i = 0; i < nkwargs; i++) {
+		if (!kwnames[i] || !*kwnames[i] || !pb_utf8_valid(kwnames[i], strlen(kwnames[i])) ||
+		    pb_value_depth((const Plugbox__Value *)kwvalues[i]) > PB_VALUE_MAX_DEPTH - 1) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "keyword argument %zu has no valid name or is nested too deeply", i + 1);
+			*err = error_new(PB_ERROR_BAD_REQUEST, plugin, "", msg, "");
+			return -EINVAL;
+		}
 	}
 	for (size_t i = 0; i < nargs; i++) {
 		if (pb_value_depth((const Plugbox__Value *)args[i]) > PB_VALUE_MAX_DEPTH - 1) {
@@ -991,25 +1009,45 @@ PB_API int pb_call(pb_supervisor *s, const char *plugin, const char *function,
 	call.function = (char *)function;
 	call.n_args = nargs;
 	call.args = (Plugbox__Value **)args;
+	if (nkwargs) {
+		kw_store = calloc(nkwargs, sizeof(*kw_store));
+		kw_ptrs = calloc(nkwargs, sizeof(*kw_ptrs));
+		if (!kw_store || !kw_ptrs) {
+			free(kw_store);
+			free(kw_ptrs);
+			*err = error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "");
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < nkwargs; i++) {
+			plugbox__keyword_argument__init(&kw_store[i]);
+			kw_store[i].name = (char *)kwnames[i];
+			kw_store[i].value = (Plugbox__Value *)kwvalues[i];
+			kw_ptrs[i] = &kw_store[i];
+		}
+		call.n_kwargs = nkwargs;
+		call.kwargs = kw_ptrs;
+	}
 	env.id = ++s->next_id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_CALL;
 	env.call = &call;
 	len = protobuf_c_message_get_packed_size(&env.base);
-	if (len > PB_FRAME_MAX_DEFAULT) {
-		*err = error_new(PB_ERROR_BAD_REQUEST, plugin, "", "the call is larger than a frame may be", "");
-		return -EMSGSIZE;
-	}
 	free(w->send_buf);
-	w->send_buf = malloc(len + 4);
+	w->send_buf = len <= PB_FRAME_MAX_DEFAULT ? malloc(len + 4) : NULL;
 	if (!w->send_buf) {
-		*err = error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "");
-		return -ENOMEM;
+		free(kw_store);
+		free(kw_ptrs);
+		*err = len > PB_FRAME_MAX_DEFAULT
+			? error_new(PB_ERROR_BAD_REQUEST, plugin, "", "the call is larger than a frame may be", "")
+			: error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "");
+		return len > PB_FRAME_MAX_DEFAULT ? -EMSGSIZE : -ENOMEM;
 	}
 	w->send_buf[0] = (uint8_t)len;
 	w->send_buf[1] = (uint8_t)(len >> 8);
 	w->send_buf[2] = (uint8_t)(len >> 16);
 	w->send_buf[3] = (uint8_t)(len >> 24);
 	protobuf_c_message_pack(&env.base, w->send_buf + 4);
+	free(kw_store);
+	free(kw_ptrs);
 	w->send_len = len + 4;
 	w->send_off = 0;
 	w->call_id = env.id;
