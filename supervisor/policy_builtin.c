@@ -340,12 +340,18 @@ static int resolve(const char *name)
 	return nr == __NR_SCMP_ERROR ? -1 : nr;
 }
 
-static bool policy_names(const struct pb_policy *p, int nr)
+#define PB_NR_LIMIT 1024   /* native syscall numbers considered for coverage */
+
+/* Mark every syscall number the policy names (one name lookup per rule,
+ * not one per rule and number: this runs for every worker spawned). */
+static void named_syscalls(const struct pb_policy *p, uint8_t named[PB_NR_LIMIT / 8])
 {
-	for (size_t i = 0; i < p->nrules; i++)
-		if (resolve(p->rules[i].syscall) == nr)
-			return true;
-	return false;
+	memset(named, 0, PB_NR_LIMIT / 8);
+	for (size_t i = 0; i < p->nrules; i++) {
+		int nr = resolve(p->rules[i].syscall);
+		if (nr >= 0 && nr < PB_NR_LIMIT)
+			named[nr / 8] |= (uint8_t)(1u << (nr % 8));
+	}
 }
 
 static scmp_datum_t subst(scmp_datum_t v, int32_t self_pid)
@@ -409,19 +415,20 @@ static int export_program(scmp_filter_ctx ctx, struct insn_buf *b)
 static int build_coverage(const struct pb_policy *p, struct insn_buf *b, char *why, size_t why_len)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	uint8_t named[PB_NR_LIMIT / 8];
 	int r = 0;
 
 	if (!ctx)
 		return -ENOMEM;
 	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
-	for (int nr = 0; nr < 1024; nr++) {
+	named_syscalls(p, named);
+	for (int nr = 0; nr < PB_NR_LIMIT; nr++) {
+		if (named[nr / 8] & (1u << (nr % 8)))
+			continue;
 		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 		if (!name)
 			continue;
-		bool named = policy_names(p, nr);
 		free(name);
-		if (named)
-			continue;
 		r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, nr, 0);
 		if (r < 0) {
 			snprintf(why, why_len, "cannot trap syscall %d: %s", nr, strerror(-r));
