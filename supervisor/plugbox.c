@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "plugbox.h"
 
@@ -134,13 +135,17 @@ static pb_supervisor *open_supervisor(const struct options *o)
 	if (o->policies) {
 		/* Policy files arrive with the policy language; until then the
 		 * built-in policy applies and a directory given here must exist. */
-		FILE *f = fopen(o->policies, "r");
-		if (!f) {
-			fprintf(stderr, "plugbox: --policies %s: %s\n", o->policies, strerror(errno));
+		struct stat st;
+		const char *problem = NULL;
+		if (stat(o->policies, &st) < 0)
+			problem = strerror(errno);
+		else if (!S_ISDIR(st.st_mode))
+			problem = "not a directory";
+		if (problem) {
+			fprintf(stderr, "plugbox: --policies %s: %s\n", o->policies, problem);
 			pb_supervisor_free(sup);
 			return NULL;
 		}
-		fclose(f);
 	}
 	pb_supervisor_set_timeout(sup, o->timeout);
 	return sup;

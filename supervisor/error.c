@@ -1,0 +1,68 @@
+/* error.c - pb_error: what a failed call tells the host (a kind that maps
+ * to an exit code, the plugin, and the Python type, message and traceback
+ * when the plugin raised). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "supervisor_internal.h"
+
+pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
+                           const char *message, const char *traceback)
+{
+	pb_error *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->kind = kind;
+	e->plugin = strdup(plugin ? plugin : "");
+	e->type = strdup(type ? type : "");
+	e->message = strdup(message ? message : "");
+	e->traceback = strdup(traceback ? traceback : "");
+	if (!e->plugin || !e->type || !e->message || !e->traceback) {
+		pb_error_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k)
+{
+	switch (k) {
+	case PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION: return PB_ERROR_EXCEPTION;
+	case PLUGBOX__ERROR_KIND__ERROR_KIND_NOT_FOUND: return PB_ERROR_NOT_FOUND;
+	case PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG: return PB_ERROR_CONFIG;
+	case PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST: return PB_ERROR_BAD_REQUEST;
+	case PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE: return PB_ERROR_UNAVAILABLE;
+	default: return PB_ERROR_PROTOCOL;   /* a worker cannot claim the others */
+	}
+}
+
+PB_API pb_error_kind pb_error_get_kind(const pb_error *e) { return e->kind; }
+PB_API const char *pb_error_get_plugin(const pb_error *e) { return e->plugin; }
+PB_API const char *pb_error_get_type(const pb_error *e) { return e->type; }
+PB_API const char *pb_error_get_message(const pb_error *e) { return e->message; }
+PB_API const char *pb_error_get_traceback(const pb_error *e) { return e->traceback; }
+
+PB_API const char *pb_error_kind_name(pb_error_kind kind)
+{
+	static const char *const names[] = {
+		[PB_ERROR_EXCEPTION] = "exception", [PB_ERROR_NOT_FOUND] = "not_found",
+		[PB_ERROR_CONFIG] = "config", [PB_ERROR_VIOLATION] = "violation",
+		[PB_ERROR_TIMEOUT] = "timeout", [PB_ERROR_CRASHED] = "crashed",
+		[PB_ERROR_PROTOCOL] = "protocol", [PB_ERROR_UNAVAILABLE] = "unavailable",
+		[PB_ERROR_BAD_REQUEST] = "bad_request",
+	};
+	return (unsigned)kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "unknown";
+}
+
+PB_API void pb_error_free(pb_error *e)
+{
+	if (!e)
+		return;
+	free(e->plugin);
+	free(e->type);
+	free(e->message);
+	free(e->traceback);
+	free(e);
+}
