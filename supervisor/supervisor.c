@@ -234,10 +234,14 @@ PB_API int pb_supervisor_plugins(pb_supervisor *s, char ***names, size_t *count)
 		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (!valid_plugin_name(e->d_name)) {
-			char line[600];
+			char name[sizeof(e->d_name)], line[600];
+			/* Whoever put it there must not reach the terminal through it. */
+			snprintf(name, sizeof(name), "%s", e->d_name);
+			for (char *c = name; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = '?';
 			snprintf(line, sizeof(line), "skipping '%s' in %s: not a plugin name ([A-Za-z0-9_-]+)",
-			         e->d_name, s->plugins_dir);
-			/* not a plugin: report with the directory name sanitised by the callback */
+			         name, s->plugins_dir);
 			s->output(s->output_data, "-", PB_STREAM_SUPERVISOR, line);
 			continue;
 		}

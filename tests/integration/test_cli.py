@@ -103,6 +103,15 @@ def test_list_skips_entries_with_invalid_names(plugbox, paths, copy_plugins):
         assert any(bad in line for line in stderr_lines(cp)), f"no warning for {bad!r}" + explain(cp)
 
 
+def test_list_warning_does_not_pass_escape_sequences_through(plugbox, paths, copy_plugins):
+    plugins = copy_plugins(paths.seed)
+    (plugins / "evil\x1b[2J\x1b]0;owned\x07").mkdir()
+    cp = plugbox.list(plugins)
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert "\x1b" not in cp.stderr and "\x07" not in cp.stderr, explain(cp)
+    assert any("evil?[2J" in line for line in stderr_lines(cp)), explain(cp)
+
+
 # --- the plugin raised: exit 1, traceback, final line ---
 
 def test_exception_exit_status_and_traceback(plugbox, paths):
