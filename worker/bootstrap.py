@@ -245,6 +245,27 @@ def resolve(function):
                    "@plugbox.export or plugin.toml, or call it as module.path:attr)")
 
 
+def preload():
+    """Import the plugin now, while opening files is still allowed: a policy
+    with @after-start rules (strict) forbids it once the plugin is ready.
+    Errors are left for the call that needs the module to raise again."""
+    modules = []
+    if _state["layout"] == "package":
+        modules.append(_state["name"])
+    exports = _state["exports"]
+    refs = list(exports.values()) if isinstance(exports, dict) else []
+    refs += [value for _, _, value in _state["entry_points"]]
+    for ref in refs:
+        module = str(ref).partition(":")[0]
+        if _MODULE_PATH.match(module) and _owned_module(module):
+            modules.append(module)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
+
+
 def invoke(function, args, kwargs):
     try:
         return resolve(function)(*args, **kwargs)

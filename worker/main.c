@@ -3,8 +3,10 @@
  * Start-up order (DESIGN.md invariant 1): take the policy from the
  * supervisor, start CPython with the standard library only, apply every
  * sandbox layer, and only then read anything in the plugin directory (the
- * glue in bootstrap.py does that). Then answer calls until told to stop.
- * Errors before Hello go back on the channel as an Error envelope with id 0.
+ * glue in bootstrap.py does that). Then load the seccomp programs the
+ * policy keeps for after start-up, send Hello, and answer calls until told
+ * to stop. Errors before Hello go back on the channel as an Error envelope
+ * with id 0.
  */
 #include "config.h"
 
@@ -354,6 +356,22 @@ int main(int argc, char **argv)
 		Py_XDECREF(info);
 		send_python_error(0);
 		return 0;
+	}
+	/* Rules for after start-up forbid what importing needs (strict: no
+	 * opening files), so the plugin is imported first, under the start-up
+	 * rules. Last before Hello: the supervisor must not hand out a worker
+	 * that is missing part of its policy. */
+	if (pb_sandbox_has_after_start()) {
+		PyObject *done = PyObject_CallMethod(glue, "preload", NULL);
+		if (!done)
+			PyErr_Clear();
+		Py_XDECREF(done);
+	}
+	r = pb_sandbox_apply_after_start(why, sizeof(why));
+	if (r < 0) {
+		Py_DECREF(info);
+		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return EXIT_SANDBOX;
 	}
 	r = send_hello(name, info);
 	Py_DECREF(info);

@@ -3,13 +3,16 @@
  *
  * Descriptor contract with the supervisor (supervisor/spawn.c):
  *   0 /dev/null   1, 2 captured output   3 calls in   4 replies out
- *   5 report socket (SOCK_SEQPACKET; one Envelope per message, written by
- *     the SIGSYS handler)   6 the compiled seccomp programs (read once)
+ *   5 report socket (SOCK_SEQPACKET; one Envelope per message: Violations
+ *     written by the SIGSYS handler, and at most one SeccompListener that
+ *     carries the seccomp user-notification fd)
+ *   6 the compiled seccomp programs (read once)
  */
 #ifndef PLUGBOX_WORKER_H
 #define PLUGBOX_WORKER_H
 
 #include <Python.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proto/plugbox.pb-c.h"
@@ -25,6 +28,20 @@ enum {
 /* Largest policy blob accepted on PB_FD_POLICY (BPF_MAXINSNS per program). */
 #define PB_POLICY_BLOB_MAX (64u * 1024u)
 
+/* The policy blob is a sequence of programs, each a little-endian u32
+ * header followed by (header & PB_PROGRAM_COUNT_MASK) struct sock_filter.
+ * Header bits other than these are reserved and refused, so a supervisor
+ * newer than the worker cannot have a flag silently ignored. */
+#define PB_PROGRAM_COUNT_MASK 0x0000ffffu   /* instructions: 1..BPF_MAXINSNS */
+#define PB_PROGRAM_AFTER_START 0x80000000u  /* load just before Hello, not before the glue runs */
+#define PB_PROGRAM_LISTENER 0x40000000u     /* load with a user-notification listener (at most one) */
+
+/* Largest Violation message the supervisor accepts on PB_FD_REPORT
+ * (REPORT_MAX_BYTES in supervisor/supervisor_internal.h). */
+#define PB_REPORT_MAX 4096u
+/* Python stack kept in a Violation; the rest of the envelope is < 100 bytes. */
+#define PB_VIOLATION_TRACEBACK_MAX 3000u
+
 /* interp.c: CPython with the standard library only; nothing from the plugin
  * is on sys.path until pb_glue_setup runs, after the sandbox. */
 int pb_interp_init(const char *executable, const char *plugin, char *why, size_t why_len);
@@ -33,7 +50,13 @@ PyObject *pb_glue_load(void);
 
 /* sandbox.c */
 int pb_sandbox_read_policy(int fd, uint8_t **blob, size_t *len, char *why, size_t why_len);
+/* Loads every program without PB_PROGRAM_AFTER_START and keeps a copy of
+ * the others for pb_sandbox_apply_after_start. */
 int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len);
+/* Loads the programs pb_sandbox_apply kept back; 0 when there are none. */
+int pb_sandbox_apply_after_start(char *why, size_t why_len);
+/* Does the policy have programs for after start-up? */
+bool pb_sandbox_has_after_start(void);
 /* Names of the layers pb_sandbox_apply put in place, for Hello. */
 extern const char *const pb_sandbox_layers[];
 
