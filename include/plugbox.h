@@ -61,6 +61,12 @@ PB_API void pb_supervisor_free(pb_supervisor *sup);
 /* Path of the plugbox-worker binary (default: the installed one, or the
  * PLUGBOX_WORKER environment variable). */
 PB_API int pb_supervisor_set_worker(pb_supervisor *sup, const char *path);
+/* Directory of the operator's syscall policies: plugin NAME runs under
+ * DIR/NAME.policy if it exists, else DIR/default.policy. Default: the
+ * installed policies (or the PLUGBOX_POLICIES environment variable). A
+ * policy with errors fails the plugin's start with PB_ERROR_CONFIG naming
+ * FILE:LINE:COL. */
+PB_API int pb_supervisor_set_policies(pb_supervisor *sup, const char *dir);
 /* Per-call deadline in seconds; 0 means none. Default 60. */
 PB_API int pb_supervisor_set_timeout(pb_supervisor *sup, double seconds);
 /* Receives plugin output and supervisor notes, one line at a time. Default:

@@ -1,10 +1,12 @@
 /* channel.c - the trust boundary: a worker's channel, read and judged.
  *
  * Every byte a worker sends arrives here, through read_replies() (frames on
- * the reply pipe), read_report() (violation reports on the report socket)
- * or read_output() (its stdout/stderr), and each is bounded before it is
- * used: frames by the frame reader and pb_envelope_decode, reports by a
- * fixed buffer, output by a line buffer. What a worker may send depends on
+ * the reply pipe), read_report() (violation reports, and once the seccomp
+ * listener, on the report socket) or read_output() (its stdout/stderr), and
+ * each is bounded before it is used: frames by the frame reader and
+ * pb_envelope_decode, reports by a fixed buffer, output by a line buffer.
+ * read_notifications() answers the kernel's notifications for `log`
+ * verdicts: those come from the kernel, not the worker. What a worker may send depends on
  * its state, and the table `legal` below is the whole of that: anything else
  * ends the worker with a protocol error, never the supervisor.
  */
@@ -19,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -109,6 +114,10 @@ void pb_worker_free(struct worker *w)
 	}
 	pb_spawned_release(&w->proc);
 	pb_frame_reader_free(&w->reader);
+	if (w->notify_fd >= 0)
+		close(w->notify_fd);
+	pb_policy_free(w->policy);
+	free(w->violation_traceback);
 	if (w->hello)
 		pb_envelope_free(w->hello);
 	if (w->reply)
@@ -133,6 +142,10 @@ static void on_hello(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env,
 	w->hello = env;
 	*keep = true;
 	w->state = W_READY;
+	w->after_start = true;   /* the worker loads them just before Hello */
+	if (w->expect_listener && w->notify_fd < 0)
+		pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' did not pass its seccomp "
+		              "listener, which its policy's log rules need", w->name);
 }
 
 /* An error instead of Hello: the plugin could not be set up (bad layout,
@@ -255,15 +268,76 @@ static void read_replies(pb_supervisor *s, struct worker *w)
 	}
 }
 
+/* Control characters in a worker's traceback could reach the host's
+ * terminal; keep newlines, replace the rest. */
+static char *sanitised(const char *text)
+{
+	char *t = strdup(text);
+	if (!t)
+		return NULL;
+	for (char *c = t; *c; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\n') || *c == 0x7f)
+			*c = '?';
+	return t;
+}
+
+/* The traceback as indented lines under a report. */
+static void emit_traceback(pb_supervisor *s, struct worker *w, const char *tb)
+{
+	char line[LINE_MAX_BYTES];
+	const char *p = tb;
+
+	while (p && *p) {
+		size_t n = strcspn(p, "\n");
+		if (n > 0) {
+			snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) - 3 ? n : sizeof(line) - 3), p);
+			s->output(s->output_data, w->name, PB_STREAM_SUPERVISOR, line);
+		}
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+#define REPORTS_SHOWN 50
+
+/* Accept the worker's seccomp listener: once, while it starts, if its
+ * policy has log verdicts, and only a real seccomp notification fd. */
+static bool take_listener(struct worker *w, int fd)
+{
+	char link[64], target[64];
+	ssize_t n;
+
+	if (w->state != W_STARTING || !w->expect_listener || w->notify_fd >= 0)
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:seccomp notify") != 0)
+		return false;
+	w->notify_fd = fd;
+	return true;
+}
+
 static void read_report(pb_supervisor *s, struct worker *w)
 {
 	for (int msgs = 0; msgs < 64 && w->end_kind == 0; msgs++) {
 		uint8_t buf[REPORT_MAX_BYTES];
-		ssize_t n = recv(w->proc.report_fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+		union {
+			struct cmsghdr align;
+			char space[CMSG_SPACE(4 * sizeof(int))];
+		} control;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+		                      .msg_control = control.space, .msg_controllen = sizeof(control.space) };
+		int fds[4], nfds = 0;
 		Plugbox__Envelope *env;
-		const struct pb_syscall_rule *rule;
-		char why[160], call[256], rule_text[256];
+		struct pb_action action;
+		char why[160], call[256], rule_text[512];
 
+		ssize_t n = recvmsg(w->proc.report_fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -271,13 +345,42 @@ static void read_report(pb_supervisor *s, struct worker *w)
 			w->proc.report_fd = -1;
 			return;
 		}
-		if ((size_t)n > sizeof(buf) ||
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+				if (nfds < 4)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if ((size_t)n > sizeof(buf) || (msg.msg_flags & MSG_CTRUNC) ||
 		    pb_envelope_decode(buf, (size_t)n, &env, why, sizeof(why)) < 0) {
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
 			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote garbage on its report socket",
 			           w->name);
 			return;
 		}
-		if (env->body_case != PLUGBOX__ENVELOPE__BODY_VIOLATION || env->violation->n_args != 6) {
+		if (env->body_case == PLUGBOX__ENVELOPE__BODY_LISTENER) {
+			pb_envelope_free(env);
+			if (nfds != 1 || !take_listener(w, fds[0])) {
+				for (int i = 0; i < nfds; i++)
+					close(fds[i]);
+				pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' passed a descriptor "
+				              "it had no business passing", w->name);
+				return;
+			}
+			continue;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (nfds > 0 || env->body_case != PLUGBOX__ENVELOPE__BODY_VIOLATION ||
+		    env->violation->n_args != 6) {
 			pb_envelope_free(env);
 			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote a non-report on its report socket",
 			           w->name);
@@ -286,16 +389,67 @@ static void read_report(pb_supervisor *s, struct worker *w)
 		w->violation_nr = env->violation->syscall_nr;
 		w->violation_arch = env->violation->arch;
 		memcpy(w->violation_args, env->violation->args, sizeof(w->violation_args));
+		free(w->violation_traceback);
+		w->violation_traceback = sanitised(env->violation->traceback ? env->violation->traceback : "");
 		pb_envelope_free(env);
 		pb_violation_syscall(w, call, sizeof(call));
-		pb_violation_rule(s, w, &rule, rule_text, sizeof(rule_text));
-		if (rule && rule->verdict == PB_DENY_REPORT && pb_native_arch(w->violation_arch, w->violation_nr)) {
-			emit(s, w, PB_STREAM_SUPERVISOR, "denied %s: %s by rule %s", call,
-			     strerror(rule->err), rule_text);
+		pb_describe_rule(w, w->violation_nr, w->violation_arch, w->violation_args, &action,
+		                 rule_text, sizeof(rule_text));
+		if (action.kind == PB_ACT_TRAP && pb_native_arch(w->violation_arch, w->violation_nr)) {
+			/* Denied with an errno; the plugin goes on. */
+			if (++w->nreports <= REPORTS_SHOWN) {
+				emit(s, w, PB_STREAM_SUPERVISOR, "denied %s: %s by rule %s", call,
+				     strerrorname_np(action.err) ? strerrorname_np(action.err) : "error", rule_text);
+				emit_traceback(s, w, w->violation_traceback);
+			}
+			if (w->nreports == REPORTS_SHOWN)
+				emit(s, w, PB_STREAM_SUPERVISOR, "further denials are not shown");
 		} else {
 			w->have_violation = true;   /* it is dying by SIGSYS now */
 		}
 	}
+}
+
+/* The kernel asks about a syscall the policy logs: write it down (learn
+ * mode) or say it, then let it go on. The numbers are the kernel's. */
+static void read_notifications(pb_supervisor *s, struct worker *w)
+{
+	struct seccomp_notif *req = NULL;
+	struct seccomp_notif_resp *resp = NULL;
+
+	if (seccomp_notify_alloc(&req, &resp) < 0)
+		return;
+	for (int rounds = 0; rounds < 64 && w->notify_fd >= 0; rounds++) {
+		struct pollfd p = { .fd = w->notify_fd, .events = POLLIN };
+		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
+			if (p.revents & (POLLHUP | POLLERR)) {
+				close(w->notify_fd);
+				w->notify_fd = -1;
+			}
+			break;
+		}
+		memset(req, 0, sizeof(*req));
+		if (seccomp_notify_receive(w->notify_fd, req) < 0)
+			continue;   /* the caller went away (ENOENT) or a signal came */
+		uint64_t args[6];
+		memcpy(args, req->data.args, sizeof(args));
+		if (s->mode == PB_COMPILE_LEARN) {
+			pb_learn_record(s, req->data.nr, args);
+		} else if (++w->nreports <= REPORTS_SHOWN) {
+			char call[256], rule_text[512];
+			struct pb_action action;
+			pb_format_syscall(req->data.nr, req->data.arch, args, call, sizeof(call));
+			pb_describe_rule(w, req->data.nr, req->data.arch, args, &action, rule_text, sizeof(rule_text));
+			emit(s, w, PB_STREAM_SUPERVISOR, "logged %s by rule %s", call, rule_text);
+			if (w->nreports == REPORTS_SHOWN)
+				emit(s, w, PB_STREAM_SUPERVISOR, "further logged calls are not shown");
+		}
+		memset(resp, 0, sizeof(*resp));
+		resp->id = req->id;
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		seccomp_notify_respond(w->notify_fd, resp);   /* ENOENT: it is gone */
+	}
+	seccomp_notify_free(req, resp);
 }
 
 static void flush_line(pb_supervisor *s, struct worker *w, struct line_buffer *b, pb_stream stream)
@@ -358,6 +512,8 @@ static void drain(pb_supervisor *s, struct worker *w)
 {
 	if (w->proc.report_fd >= 0)
 		read_report(s, w);
+	if (w->notify_fd >= 0)
+		read_notifications(s, w);
 	if (w->proc.replies_fd >= 0)
 		read_replies(s, w);
 	for (int i = 0; i < 64 && w->proc.stdout_fd >= 0; i++)
@@ -371,9 +527,9 @@ static void drain(pb_supervisor *s, struct worker *w)
 void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting, double deadline)
 {
 	while (w->state == waiting && !w->reaped) {
-		struct pollfd p[6];
+		struct pollfd p[7];
 		int n = 0, timeout_ms = -1;
-		int i_replies = -1, i_out = -1, i_err = -1, i_report = -1, i_calls = -1, i_pid;
+		int i_replies = -1, i_out = -1, i_err = -1, i_report = -1, i_calls = -1, i_notify = -1, i_pid;
 
 		if (w->end_kind != 0) {
 			/* We killed it: wait for it, keep what it said. */
@@ -400,6 +556,8 @@ void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting
 			i_err = n, p[n++] = (struct pollfd){ .fd = w->proc.stderr_fd, .events = POLLIN };
 		if (w->proc.report_fd >= 0)
 			i_report = n, p[n++] = (struct pollfd){ .fd = w->proc.report_fd, .events = POLLIN };
+		if (w->notify_fd >= 0)
+			i_notify = n, p[n++] = (struct pollfd){ .fd = w->notify_fd, .events = POLLIN };
 		if (w->send_off < w->send_len && w->proc.calls_fd >= 0)
 			i_calls = n, p[n++] = (struct pollfd){ .fd = w->proc.calls_fd, .events = POLLOUT };
 
@@ -413,6 +571,8 @@ void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting
 		/* Reports first: they explain a death that follows. */
 		if (i_report >= 0 && p[i_report].revents)
 			read_report(s, w);
+		if (i_notify >= 0 && p[i_notify].revents)
+			read_notifications(s, w);
 		if (i_out >= 0 && p[i_out].revents)
 			read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
 		if (i_err >= 0 && p[i_err].revents)
@@ -434,15 +594,18 @@ void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting
 /* Why a worker is gone, as an error for the caller. */
 pb_error *pb_worker_death_error(const pb_supervisor *s, struct worker *w)
 {
-	char msg[768], call[256], rule[256];
+	char msg[1024], call[256], rule[512];
 	int st = w->wstatus;
 
+	(void)s;
 	if (w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
 		if (w->have_violation) {
 			pb_violation_syscall(w, call, sizeof(call));
-			pb_violation_rule(s, w, NULL, rule, sizeof(rule));
+			pb_violation_rule(w, rule, sizeof(rule));
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: %s is not allowed by rule %s",
 			         w->name, call, rule);
+			return pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg,
+			                    w->violation_traceback ? w->violation_traceback : "");
 		} else {
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: killed by the seccomp filter "
 			         "without a report (it tried to replace or block the SIGSYS reporter)", w->name);

@@ -1,8 +1,9 @@
-/* plugbox.c - the `plugbox` command: a thin user of libplugbox (plugbox.h).
+/* plugbox.c - the `plugbox` command: list and call, over libplugbox.
  *
  * It parses the command line of DESIGN.md, maps call outcomes to the exit
  * codes users script against, and prints the result as one line of JSON.
- * Everything that touches a worker lives in the library.
+ * Everything that touches a worker lives in the library; the policy
+ * commands and learn are in plugbox_policy.c.
  */
 #include "config.h"
 
@@ -14,21 +15,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "plugbox.h"
+#include "plugbox_cli.h"
 
-enum {
-	EXIT_OK = 0,
-	EXIT_RAISED = 1,
-	EXIT_USAGE = 2,
-	EXIT_VIOLATION = 3,
-	EXIT_WORKER = 4,
-};
+#define EXIT_OK PB_EXIT_OK
+#define EXIT_RAISED PB_EXIT_RAISED
+#define EXIT_USAGE PB_EXIT_USAGE
+#define EXIT_VIOLATION PB_EXIT_VIOLATION
+#define EXIT_WORKER PB_EXIT_WORKER
 
 static const char usage_text[] =
 	"usage: plugbox list   --plugins DIR [--json]\n"
-	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n";
+	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox policy check FILE...\n"
+	"       plugbox policy show [--policies DIR] NAME|FILE\n"
+	"       plugbox policy groups\n";
 
-static int usage_error(const char *fmt, const char *arg)
+int pb_usage_error(const char *fmt, const char *arg)
 {
 	fputs("plugbox: ", stderr);
 	fprintf(stderr, fmt, arg);
@@ -48,7 +51,7 @@ static int exit_code_for(pb_error_kind kind)
 	}
 }
 
-static int report_error(const pb_error *e)
+int pb_report_error(const pb_error *e)
 {
 	pb_error_kind kind = pb_error_get_kind(e);
 
@@ -59,21 +62,26 @@ static int report_error(const pb_error *e)
 		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", pb_error_get_plugin(e),
 		        pb_error_get_type(e), pb_error_get_message(e));
 	} else {
+		const char *tb = pb_error_get_traceback(e);
 		fprintf(stderr, "plugbox: %s\n", pb_error_get_message(e));
+		if (kind == PB_ERROR_VIOLATION && *tb) {
+			/* The worker's own account of where the plugin was. */
+			fprintf(stderr, "plugbox: plugin '%s' made that call here:\n", pb_error_get_plugin(e));
+			for (const char *p = tb; *p;) {
+				size_t n = strcspn(p, "\n");
+				if (n)
+					fprintf(stderr, "  %.*s\n", (int)n, p);
+				p += n + (p[n] == '\n');
+			}
+		}
 	}
 	return exit_code_for(kind);
 }
 
-struct options {
-	const char *plugins;
-	const char *policies;
-	double timeout;
-	bool json;
-};
 
 /* Options stop at the first operand (getopt's leading '+'), so an argument
  * such as the JSON "-5" is never taken for an option. */
-static int parse_options(int argc, char **argv, bool call, struct options *o)
+int pb_parse_options(int argc, char **argv, bool call, struct pb_cli_options *o)
 {
 	static const struct option longopts[] = {
 		{ "plugins", required_argument, NULL, 'p' },
@@ -96,34 +104,34 @@ static int parse_options(int argc, char **argv, bool call, struct options *o)
 			break;
 		case 'P':
 			if (!call)
-				return usage_error("option --policies is not for '%s'", argv[0]);
+				return pb_usage_error("option --policies is not for '%s'", argv[0]);
 			o->policies = optarg;
 			break;
 		case 't':
 			if (!call)
-				return usage_error("option --timeout is not for '%s'", argv[0]);
+				return pb_usage_error("option --timeout is not for '%s'", argv[0]);
 			errno = 0;
 			o->timeout = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(o->timeout > 0) || o->timeout > 86400)
-				return usage_error("--timeout: '%s' is not a number of seconds in (0, 86400]", optarg);
+				return pb_usage_error("--timeout: '%s' is not a number of seconds in (0, 86400]", optarg);
 			break;
 		case 'j':
 			if (call)
-				return usage_error("option --json is not for '%s'", argv[0]);
+				return pb_usage_error("option --json is not for '%s'", argv[0]);
 			o->json = true;
 			break;
 		case ':':
-			return usage_error("option %s needs a value", argv[optind - 1]);
+			return pb_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return pb_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (!o->plugins)
-		return usage_error("%s needs --plugins DIR", argv[0]);
+		return pb_usage_error("%s needs --plugins DIR", argv[0]);
 	return -1;
 }
 
-static pb_supervisor *open_supervisor(const struct options *o)
+pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
 {
 	pb_supervisor *sup;
 	int r = pb_supervisor_new(o->plugins, &sup);
@@ -132,92 +140,121 @@ static pb_supervisor *open_supervisor(const struct options *o)
 		fprintf(stderr, "plugbox: --plugins %s: %s\n", o->plugins, strerror(-r));
 		return NULL;
 	}
-	if (o->policies) {
-		/* Policy files arrive with the policy language; until then the
-		 * built-in policy applies and a directory given here must exist. */
-		struct stat st;
-		const char *problem = NULL;
-		if (stat(o->policies, &st) < 0)
-			problem = strerror(errno);
-		else if (!S_ISDIR(st.st_mode))
-			problem = "not a directory";
-		if (problem) {
-			fprintf(stderr, "plugbox: --policies %s: %s\n", o->policies, problem);
-			pb_supervisor_free(sup);
-			return NULL;
-		}
+	if (o->policies && pb_supervisor_set_policies(sup, o->policies) < 0) {
+		fprintf(stderr, "plugbox: --%s\n", pb_supervisor_strerror(sup));
+		pb_supervisor_free(sup);
+		return NULL;
 	}
 	pb_supervisor_set_timeout(sup, o->timeout);
 	return sup;
 }
 
-static int cmd_call(int argc, char **argv)
+static int parse_json_args(char **argv, int nargs, pb_value ***out)
 {
-	struct options o;
-	pb_supervisor *sup;
-	pb_value **args;
-	pb_value *result = NULL;
-	pb_error *err = NULL;
-	int code = parse_options(argc, argv, true, &o), nargs;
+	pb_value **args = calloc((size_t)nargs + 1, sizeof(*args));
 
-	if (code >= 0)
-		return code;
-	if (argc - optind < 2)
-		return usage_error("%s needs PLUGIN and FUNCTION", argv[0]);
-	const char *plugin = argv[optind], *function = argv[optind + 1];
-	nargs = argc - optind - 2;
-	args = calloc((size_t)nargs + 1, sizeof(*args));
+	*out = NULL;
 	if (!args)
-		return EXIT_WORKER;
+		return -1;
 	for (int i = 0; i < nargs; i++) {
 		char *why = NULL;
-		args[i] = pb_value_parse_json(argv[optind + 2 + i], &why);
+		args[i] = pb_value_parse_json(argv[i], &why);
 		if (!args[i]) {
 			fprintf(stderr, "plugbox: argument %d: invalid JSON: %s\n", i + 1, why ? why : "out of memory");
 			free(why);
-			for (int j = 0; j < i; j++)
-				pb_value_destroy(args[j]);
+			while (i-- > 0)
+				pb_value_destroy(args[i]);
 			free(args);
-			return EXIT_USAGE;
+			return -1;
 		}
 	}
-	sup = open_supervisor(&o);
-	if (!sup) {
-		code = EXIT_USAGE;
-	} else if (pb_call(sup, plugin, function, args, (size_t)nargs, &result, &err) == 0) {
+	*out = args;
+	return 0;
+}
+
+int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
+{
+	int code;
+
+	memset(c, 0, sizeof(*c));
+	code = pb_parse_options(argc, argv, true, &c->o);
+	if (code >= 0)
+		return code;
+	if (argc - optind < 2)
+		return pb_usage_error("%s needs PLUGIN and FUNCTION", argv[0]);
+	c->plugin = argv[optind];
+	c->function = argv[optind + 1];
+	c->nargs = argc - optind - 2;
+	if (parse_json_args(argv + optind + 2, c->nargs, &c->args) < 0)
+		return EXIT_USAGE;
+	c->sup = pb_open_supervisor(&c->o);
+	if (!c->sup) {
+		pb_cli_call_release(c);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+int pb_cli_call_run(struct pb_cli_call *c, pb_value **result)
+{
+	pb_error *err = NULL;
+	int code;
+
+	if (pb_call(c->sup, c->plugin, c->function, c->args, (size_t)c->nargs, result, &err) == 0)
+		return EXIT_OK;
+	code = pb_report_error(err);
+	pb_error_free(err);
+	return code;
+}
+
+void pb_cli_call_release(struct pb_cli_call *c)
+{
+	for (int i = 0; i < c->nargs && c->args; i++)
+		pb_value_destroy(c->args[i]);
+	free(c->args);
+	pb_supervisor_free(c->sup);
+	c->args = NULL;
+	c->sup = NULL;
+}
+
+static int cmd_call(int argc, char **argv)
+{
+	struct pb_cli_call c;
+	pb_value *result = NULL;
+	int code = pb_cli_call_prepare(argc, argv, &c);
+
+	if (code >= 0)
+		return code;
+	code = pb_cli_call_run(&c, &result);
+	if (code == EXIT_OK) {
 		if (pb_value_print_json(result, stdout) < 0) {
-			fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n", plugin);
+			fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n",
+			        c.plugin);
 			code = EXIT_WORKER;
 		} else {
 			putchar('\n');
 			code = fflush(stdout) == 0 ? EXIT_OK : EXIT_WORKER;
 		}
 		pb_value_destroy(result);
-	} else {
-		code = report_error(err);
-		pb_error_free(err);
 	}
-	pb_supervisor_free(sup);
-	for (int i = 0; i < nargs; i++)
-		pb_value_destroy(args[i]);
-	free(args);
+	pb_cli_call_release(&c);
 	return code;
 }
 
 static int cmd_list(int argc, char **argv)
 {
-	struct options o;
+	struct pb_cli_options o;
 	pb_supervisor *sup;
 	char **names;
 	size_t n;
-	int code = parse_options(argc, argv, false, &o);
+	int code = pb_parse_options(argc, argv, false, &o);
 	bool first = true;
 
 	if (code >= 0)
 		return code;
 	if (optind != argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
-	sup = open_supervisor(&o);
+		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	sup = pb_open_supervisor(&o);
 	if (!sup)
 		return EXIT_USAGE;
 	if (pb_supervisor_plugins(sup, &names, &n) < 0) {
@@ -232,7 +269,7 @@ static int cmd_list(int argc, char **argv)
 		pb_value *info;
 		pb_error *err;
 		if (pb_describe(sup, names[i], &info, &err) < 0) {
-			int c = report_error(err);
+			int c = pb_report_error(err);
 			pb_error_free(err);
 			if (c > code)
 				code = c;
@@ -267,7 +304,7 @@ static int cmd_list(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("missing command: %s", "list or call");
+		return pb_usage_error("missing command: %s", "list, call, learn or policy");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
@@ -276,5 +313,9 @@ int main(int argc, char **argv)
 		return cmd_call(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list"))
 		return cmd_list(argc - 1, argv + 1);
-	return usage_error("unknown command '%s'", argv[1]);
+	if (!strcmp(argv[1], "learn"))
+		return pb_cmd_learn(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "policy"))
+		return pb_cmd_policy(argc - 1, argv + 1);
+	return pb_usage_error("unknown command '%s'", argv[1]);
 }

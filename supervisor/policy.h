@@ -1,80 +1,175 @@
-/* policy.h - syscall policies: rule tables, their compilation to BPF, and
- * the lookup that turns a trapped syscall back into the rule that decided.
+/* policy.h - syscall policies: the operator's policy files, parsed into
+ * rules, compiled to seccomp BPF, and matched back to the rule that decided
+ * a trapped or logged syscall.
  *
- * A policy is data: a table of rules, each {syscall, conditions, verdict}.
- * Compilation produces a small stack of seccomp programs that the worker
- * loads before any plugin code runs (see policy_compile in policy_builtin.c):
+ *   policy_parse.c    the language (minijail's syscall lines, plus @include,
+ *                     @default, @after-start and @groups), errors as
+ *                     FILE:LINE:COL, load-time lint
+ *   policy_tables.c   what the language knows: groups, named constants,
+ *                     which arguments the kernel reads as 32-bit, what is
+ *                     dangerous to allow
+ *   policy_compile.c  rules -> BPF programs, and the matcher for reports
  *
- *   guard     hand-written: kills foreign-architecture and x32 calls, and
- *             32-bit arguments whose upper half is not a plain sign
- *             extension (the kernel would truncate them; CVE-2019-10063)
- *   coverage  default ALLOW; traps (kills) every syscall the policy never names
- *   rules     default ERRNO(EPERM); the policy's rules. A named syscall whose
- *             conditions all fail gets EPERM, because libseccomp cannot
- *             express "otherwise" inside one filter.
- *
- * The kernel runs every filter and applies the most restrictive verdict.
- * Verdicts that must reach the supervisor (kill, and errno-with-report) use
- * SECCOMP_RET_TRAP: the worker's SIGSYS handler reports the call on its
- * report socket and then either dies or returns the errno. The trap's data
- * field carries that errno (0 = kill).
+ * A policy is an ordered list of entries. The entries for one syscall form a
+ * chain, tried first to last; the first whose condition holds decides. A
+ * chain that ends without deciding falls to the policy's @default. The
+ * including file's entries come before those of the files it includes, so a
+ * policy refines what it includes by putting its own rules in front.
  */
 #ifndef PLUGBOX_POLICY_H
 #define PLUGBOX_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <seccomp.h>
+#include <stdio.h>
 
-enum pb_verdict {
-	PB_ALLOW,
-	PB_DENY_ERRNO,       /* fail with err, silently (e.g. EROFS on writes) */
-	PB_DENY_REPORT,      /* fail with err and report it to the supervisor */
-	PB_KILL,             /* report, then end the worker */
+enum pb_action_kind {
+	PB_ACT_ALLOW,
+	PB_ACT_ERRNO,   /* the kernel fails the call with err; nothing is reported */
+	PB_ACT_LOG,     /* allowed; the supervisor is told by the kernel (user notification) */
+	PB_ACT_TRAP,    /* the worker reports the call, which then fails with err */
+	PB_ACT_KILL,    /* the worker reports the call and dies */
 };
 
-struct pb_syscall_rule {
-	const char *syscall;
-	enum pb_verdict verdict;
-	int err;                      /* errno for PB_DENY_* */
-	unsigned ncmp;                /* conditions, all of which must hold */
-	struct scmp_arg_cmp cmp[3];
-	const char *text;             /* the rule as the policy states it */
+struct pb_action {
+	enum pb_action_kind kind;
+	int err;                        /* PB_ACT_ERRNO, PB_ACT_TRAP */
+};
+
+enum pb_cmp_op { PB_OP_EQ, PB_OP_NE, PB_OP_LT, PB_OP_LE, PB_OP_GT, PB_OP_GE,
+                 PB_OP_ANY_BITS /* arg & V */, PB_OP_ONLY_BITS /* arg in V */ };
+
+/* One comparison. A 32-bit argument (wide == false) is compared on its low
+ * 32 bits only, as the kernel reads it; value then holds those 32 bits. */
+struct pb_atom {
+	uint8_t arg;
+	uint8_t op;                     /* enum pb_cmp_op */
+	bool wide;
+	bool self_pid;                  /* value is the worker's own pid */
+	uint64_t value;
+};
+
+/* A condition in disjunctive normal form: clauses OR-ed, atoms in a clause
+ * AND-ed. clause_end[i] is one past the last atom of clause i. */
+struct pb_cond {
+	struct pb_atom *atoms;
+	size_t natoms;
+	size_t *clause_end;
+	size_t nclauses;
+};
+
+struct pb_where {
+	const char *file;               /* owned by the policy */
+	unsigned line, col;
+};
+
+struct pb_entry {
+	int nr;                         /* native syscall number */
+	struct pb_cond *cond;           /* NULL: always */
+	struct pb_action action;
+	struct pb_where where;
+	char *text;                     /* the line as written, comment removed */
+};
+
+struct pb_entry_list {
+	struct pb_entry *v;
+	size_t n, cap;
 };
 
 struct pb_policy {
-	const char *name;             /* shown in reports: which policy decided */
-	const struct pb_syscall_rule *rules;
-	size_t nrules;
+	char *name;                     /* NAME of NAME.policy */
+	char *path;
+	struct pb_action dflt;
+	struct pb_where dflt_where;     /* file NULL: no @default anywhere (kill) */
+	struct pb_entry_list start;     /* loaded before any plugin code */
+	struct pb_entry_list after;     /* added once the plugin is imported */
+	char **files;                   /* every file read, for where-strings */
+	size_t nfiles;
+	char **includes;                /* names of included policies, in order */
+	size_t nincludes;
 };
 
-/* The built-in policy: what embedded CPython 3.11 needs after start-up
- * (measured with strace, see README), errno for harmless probes, kill for
- * what only an attack does. */
-const struct pb_policy *pb_policy_builtin(void);
+/* Diagnostics go to a caller's sink, one line each, already formatted as
+ * "FILE:LINE:COL: message" or "FILE:LINE:COL: warning: message". */
+typedef void (*pb_policy_diag_fn)(void *data, bool is_error, const char *line);
 
-/* A compiled policy: the concatenated programs in the format the worker
- * reads on its policy descriptor: for each program a little-endian u32
- * instruction count followed by that many struct sock_filter. */
+/* Load DIR/NAME.policy with its includes. NAME must match [A-Za-z0-9_-]+.
+ * Returns 0, or a negative errno after reporting every error found
+ * (parsing goes on after an error, to report the rest). */
+int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                   struct pb_policy **out);
+/* Load a policy file by path (for `plugbox policy check FILE`): includes
+ * resolve in the file's own directory. */
+int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data,
+                        struct pb_policy **out);
+void pb_policy_free(struct pb_policy *p);
+
+/* "python.policy:12" for a rule's origin (no directory). */
+void pb_where_format(const struct pb_where *w, char *buf, size_t len);
+const char *pb_action_name(const struct pb_action *a, char *buf, size_t len);
+
+/* ---- compiling ------------------------------------------------------------ */
+
+/* A compiled policy: the programs in the format the worker reads on its
+ * policy descriptor. For each program, a little-endian u32 header (low 16
+ * bits: instruction count; PB_PROG_AFTER_START: load once the plugin is
+ * imported; PB_PROG_LISTENER: load with a user-notification listener and
+ * pass it to the supervisor), then that many struct sock_filter. */
+#define PB_PROG_AFTER_START 0x80000000u
+#define PB_PROG_LISTENER    0x40000000u
+
 struct pb_bpf_blob {
 	uint8_t *data;
 	size_t len;
 	unsigned nprograms;
+	unsigned ninsns[3];             /* per program, for `policy show` */
+	bool listener;                  /* a program has log verdicts */
 };
 
-/* Compile for a worker whose pid (as it sees itself) is self_pid: signals are
- * allowed to that pid only. Returns 0 or a negative errno; *why names the
- * syscall or rule that failed. */
-int pb_policy_compile(const struct pb_policy *p, int32_t self_pid,
+enum pb_compile_mode {
+	PB_COMPILE_ENFORCE,
+	PB_COMPILE_LEARN,               /* every verdict other than allow becomes log */
+};
+
+/* Compile for a worker whose pid (as it sees itself) is self_pid. Returns 0
+ * or a negative errno with *why saying what failed. */
+int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
                       struct pb_bpf_blob *out, char *why, size_t why_len);
 void pb_bpf_blob_free(struct pb_bpf_blob *b);
 
-/* The rule that decides syscall nr with these arguments (as the kernel would
- * compare them), or NULL when the policy does not name the syscall. */
-const struct pb_syscall_rule *pb_policy_match(const struct pb_policy *p, int nr,
-                                              const uint64_t args[6], int32_t self_pid);
+/* The entry that decides syscall nr with these arguments, given whether the
+ * after-start rules are loaded; NULL when the @default decides. The action
+ * is written to *action either way. */
+const struct pb_entry *pb_policy_match(const struct pb_policy *p, int nr, const uint64_t args[6],
+                                       int32_t self_pid, bool after_start,
+                                       struct pb_action *action);
 
 /* Seccomp trap data used for "kill": the handler reports and dies. */
 #define PB_TRAP_KILL 0
+
+/* ---- what the language knows (policy_tables.c) --------------------------- */
+
+struct pb_syscall_group {
+	const char *name;               /* without the '@' */
+	const char *description;
+	const char *const *members;     /* NULL-terminated */
+};
+extern const struct pb_syscall_group pb_syscall_groups[];
+const struct pb_syscall_group *pb_syscall_group_find(const char *name);
+
+/* A named constant from the kernel headers (O_RDONLY, AF_INET, TCGETS...). */
+bool pb_constant_lookup(const char *name, uint64_t *value);
+/* A constant's name for value, among names with one of the prefixes. */
+const char *pb_constant_name(uint64_t value, const char *const *prefixes);
+/* Does the kernel read argument `arg` of syscall `name` as 32 bits? -1 when
+ * plugbox does not know the syscall's signature. */
+int pb_syscall_arg_is_32bit(const char *name, unsigned arg);
+/* Why allowing this syscall without conditions is dangerous, or NULL. */
+const char *pb_syscall_danger(const char *name);
+/* Syscalls the worker itself makes after the filter is loaded. */
+extern const char *const pb_worker_floor[];
+/* errno by name ("EACCES") or NULL. */
+int pb_errno_lookup(const char *name);
 
 #endif

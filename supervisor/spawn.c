@@ -133,8 +133,8 @@ fail:
 }
 
 int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, struct pb_spawned *out,
-                    char *why, size_t why_len)
+                    const struct pb_policy *policy, enum pb_compile_mode mode,
+                    struct pb_spawned *out, bool *listener, char *why, size_t why_len)
 {
 	int ch[CH_COUNT][2];
 	char *argv[8];
@@ -191,8 +191,9 @@ int pb_spawn_worker(const char *worker_path, const char *name, const char *plugi
 		goto fail;
 	}
 
-	r = pb_policy_compile(policy, pid, &blob, why, why_len);
+	r = pb_policy_compile(policy, pid, mode, &blob, why, why_len);
 	if (r == 0) {
+		*listener = blob.listener;
 		const uint8_t *p = blob.data;
 		size_t left = blob.len;
 		while (left > 0) {

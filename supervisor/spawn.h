@@ -2,6 +2,7 @@
 #ifndef PLUGBOX_SPAWN_H
 #define PLUGBOX_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -24,8 +25,8 @@ struct pb_spawned {
  * and the policy compiled for its pid. All returned descriptors are
  * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
 int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, struct pb_spawned *out,
-                    char *why, size_t why_len);
+                    const struct pb_policy *policy, enum pb_compile_mode mode,
+                    struct pb_spawned *out, bool *listener, char *why, size_t why_len);
 
 /* Close the supervisor's descriptors and remove the view directory. Does not
  * kill or reap. */

@@ -105,7 +105,16 @@ static struct worker *get_worker(pb_supervisor *s, const char *name, pb_error **
 	}
 	pb_frame_reader_init(&w->reader, PB_FRAME_MAX_DEFAULT);
 	w->proc.pid = -1;
-	if (pb_spawn_worker(s->worker_path, name, dir, s->policy, &w->proc, why, sizeof(why)) < 0) {
+	w->notify_fd = -1;
+	if (pb_load_plugin_policy(s, name, &w->policy, why, sizeof(why)) < 0) {
+		char msg[640];
+		snprintf(msg, sizeof(msg), "plugin '%s': policy error: %s", name, why);
+		*err = pb_error_new(PB_ERROR_CONFIG, name, "", msg, "");
+		pb_worker_free(w);
+		return NULL;
+	}
+	if (pb_spawn_worker(s->worker_path, name, dir, w->policy, s->mode, &w->proc,
+	                    &w->expect_listener, why, sizeof(why)) < 0) {
 		char msg[640];
 		snprintf(msg, sizeof(msg), "plugin '%s' could not be started: %s", name, why);
 		*err = pb_error_new(PB_ERROR_UNAVAILABLE, name, "", msg, "");
@@ -132,6 +141,43 @@ static struct worker *get_worker(pb_supervisor *s, const char *name, pb_error **
 	return w;
 }
 
+/* ---- policies ------------------------------------------------------------- */
+
+struct diag_buffer {
+	char *buf;
+	size_t len;
+	bool have_error;
+};
+
+/* Keep the first error; warnings go to the output as supervisor notes. */
+static void keep_first_error(void *data, bool is_error, const char *line)
+{
+	struct diag_buffer *d = data;
+	if (is_error && !d->have_error) {
+		snprintf(d->buf, d->len, "%s", line);
+		d->have_error = true;
+	}
+}
+
+int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
+                          char *why, size_t why_len)
+{
+	struct diag_buffer d = { why, why_len, false };
+	char path[4096];
+	const char *policy = name;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s/%s.policy", s->policies_dir, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	/* learn mode finds what a call needs beyond default */
+	if (s->mode == PB_COMPILE_LEARN || access(path, F_OK) < 0)
+		policy = "default";
+	r = pb_policy_load(s->policies_dir, policy, keep_first_error, &d, out);
+	if (r < 0 && !d.have_error)
+		snprintf(why, why_len, "%s/%s.policy: %s", s->policies_dir, policy, strerror(-r));
+	return r;
+}
+
 /* ---- public API --------------------------------------------------------- */
 
 PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
@@ -153,7 +199,12 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	s->plugins_dir = real;
 	s->timeout = 60;
 	s->output = default_output;
-	s->policy = pb_policy_builtin();
+	const char *policies = getenv("PLUGBOX_POLICIES");
+	s->policies_dir = strdup(policies && *policies ? policies : PB_POLICIES_DIR);
+	if (!s->policies_dir) {
+		pb_supervisor_free(s);
+		return -ENOMEM;
+	}
 	*out = s;
 	return 0;
 }
@@ -169,7 +220,30 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	free(s->workers);
 	free(s->plugins_dir);
 	free(s->worker_path);
+	free(s->policies_dir);
+	free(s->learned);
 	free(s);
+}
+
+PB_API int pb_supervisor_set_policies(pb_supervisor *s, const char *dir)
+{
+	struct stat st;
+	char *p;
+
+	if (stat(dir, &st) < 0) {
+		pb_set_message(s, "policies directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		pb_set_message(s, "policies directory %s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	p = realpath(dir, NULL);
+	if (!p)
+		return -errno;
+	free(s->policies_dir);
+	s->policies_dir = p;
+	return 0;
 }
 
 PB_API int pb_supervisor_set_worker(pb_supervisor *s, const char *path)

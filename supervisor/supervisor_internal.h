@@ -48,14 +48,26 @@ struct worker {
 	uint64_t call_id;
 	Plugbox__Envelope *hello;
 	Plugbox__Envelope *reply;
+	struct pb_policy *policy;       /* the operator's policy for this plugin */
+	bool after_start;               /* its @after-start rules are loaded (Hello came) */
+	bool expect_listener;           /* its filter has log verdicts */
+	int notify_fd;                  /* seccomp user notifications, or -1 */
+	unsigned nreports;              /* reports and logged calls, for rate limiting */
 	bool have_violation;
 	int32_t violation_nr;
 	uint32_t violation_arch;
 	uint64_t violation_args[6];
+	char *violation_traceback;      /* the worker's claim, sanitised */
 	pb_error_kind end_kind;         /* set when we decided to end it */
 	char end_message[512];
 	bool reaped;
 	int wstatus;
+};
+
+/* A syscall seen by learn mode (from the kernel's notification). */
+struct pb_learned_call {
+	int nr;
+	uint64_t args[6];
 };
 
 struct pb_supervisor {
@@ -68,7 +80,10 @@ struct pb_supervisor {
 	struct worker **workers;
 	size_t nworkers;
 	uint64_t next_id;
-	const struct pb_policy *policy;
+	char *policies_dir;
+	enum pb_compile_mode mode;
+	struct pb_learned_call *learned;   /* learn mode: distinct calls logged */
+	size_t nlearned;
 };
 
 /* supervisor.c */
@@ -94,9 +109,20 @@ void pb_worker_free(struct worker *w);
 
 /* violation.c */
 bool pb_native_arch(uint32_t arch, int nr);
+void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len);
+/* The rule that decides nr(args) for this worker, as a user reads it:
+ * "'ptrace: kill' at python.policy:210"; the verdict goes to *action. */
+void pb_describe_rule(const struct worker *w, int nr, uint32_t arch, const uint64_t args[6],
+                      struct pb_action *action, char *buf, size_t len);
 void pb_violation_syscall(const struct worker *w, char *buf, size_t len);
-void pb_violation_rule(const pb_supervisor *s, const struct worker *w,
-                       const struct pb_syscall_rule **rule_out, char *buf, size_t len);
+void pb_violation_rule(const struct worker *w, char *buf, size_t len);
+/* Record a call for learn mode (distinct calls only, bounded). */
+void pb_learn_record(pb_supervisor *s, int nr, const uint64_t args[6]);
+
+/* supervisor.c: the policy for plugin `name` (POLICIES/NAME.policy, else
+ * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
+int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
+                          char *why, size_t why_len);
 
 /* error.c */
 pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,

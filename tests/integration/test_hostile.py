@@ -3,7 +3,7 @@ attack. Every test proves the attempt was made (the errno it got back, or a
 marker printed just before a fatal syscall) and that it was stopped; after
 an attack, a well-behaved plugin still answers.
 
-Under the built-in policy: socket() -> EACCES (and the supervisor logs it);
+Under the shipped default policy: socket() -> EACCES (and the supervisor logs it);
 opening for writing -> EROFS; fork/exec -> EPERM; signals to other processes
 -> EPERM; W+X memory and memfd_create -> EPERM; ptrace, bpf, io_uring,
 keyctl, perf_event_open, userfaultfd, unshare, setns, mount,

@@ -1,10 +1,10 @@
-"""The built-in policy against the workloads it was measured on."""
+"""The shipped default policy against the workloads python.policy was measured on."""
 import json
 
 from pbtest import explain
 
 
-def test_measured_workloads_run_under_the_builtin_policy(plugbox, paths):
+def test_measured_workloads_run_under_the_default_policy(plugbox, paths):
     cp = plugbox.run(["call", "--plugins", str(paths.plugins / "features"), "workloads", "run_all"])
     assert cp.returncode == 0, explain(cp)
     assert json.loads(cp.stdout) == {

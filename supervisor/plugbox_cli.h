@@ -1,0 +1,51 @@
+/* plugbox_cli.h - what the `plugbox` command's files share: exit codes,
+ * options, and the helpers every subcommand uses. */
+#ifndef PLUGBOX_CLI_H
+#define PLUGBOX_CLI_H
+
+#include <stdbool.h>
+
+#include "plugbox.h"
+
+enum {
+	PB_EXIT_OK = 0,
+	PB_EXIT_RAISED = 1,
+	PB_EXIT_USAGE = 2,
+	PB_EXIT_VIOLATION = 3,
+	PB_EXIT_WORKER = 4,
+};
+
+struct pb_cli_options {
+	const char *plugins;
+	const char *policies;
+	double timeout;
+	bool json;
+};
+
+/* "plugbox: MESSAGE (see plugbox --help)" on stderr; returns PB_EXIT_USAGE. */
+int pb_usage_error(const char *fmt, const char *arg);
+/* Options up to the first operand; -1 when parsing may go on, else the exit
+ * code. call: the options of call and learn. */
+int pb_parse_options(int argc, char **argv, bool call, struct pb_cli_options *o);
+pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o);
+/* Print a failed call's error; returns its exit code. */
+int pb_report_error(const pb_error *e);
+/* A call as `call` and `learn` take it: options, PLUGIN FUNCTION [ARG_JSON...]. */
+struct pb_cli_call {
+	struct pb_cli_options o;
+	const char *plugin, *function;
+	pb_value **args;
+	int nargs;
+	pb_supervisor *sup;
+};
+/* Parse the call and open its supervisor; -1 when it is ready, else the
+ * exit code (and nothing to release). */
+int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c);
+/* Run it: 0 with *result, or the exit code after printing the error. */
+int pb_cli_call_run(struct pb_cli_call *c, pb_value **result);
+void pb_cli_call_release(struct pb_cli_call *c);
+
+int pb_cmd_policy(int argc, char **argv);
+int pb_cmd_learn(int argc, char **argv);
+
+#endif

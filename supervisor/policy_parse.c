@@ -1,0 +1,1138 @@
+/* policy_parse.c - the policy language: minijail's syscall lines, read into
+ * the rule lists of policy.h.
+ *
+ *   # comment
+ *   read: 1                                   allow
+ *   ioctl: arg1 == FIONREAD || arg1 == TCGETS allow when the condition holds
+ *   socket: arg0 == AF_UNIX; return EACCES    ... and otherwise this action
+ *   openat: arg2 & O_WRONLY|O_RDWR => return EROFS     this action when it holds
+ *   ptrace: kill                              actions: 1 allow kill log
+ *                                             trap [ERRNO] return ERRNO
+ *   @basic-io: 1                              every member of a group
+ *   @include NAME                             NAME.policy, same directory
+ *   @default ACTION                           kill trap log enosys errno NAME
+ *   @after-start                              what follows is added once the
+ *                                             plugin is imported
+ *
+ * Every error is reported as FILE:LINE:COL and parsing goes on to find the
+ * rest. Policy files come from the operator, but are still read with bounds:
+ * size, line length, include depth, number of rules.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+#define POLICY_FILE_MAX (1024 * 1024)
+#define POLICY_LINE_MAX 4096
+#define POLICY_INCLUDE_DEPTH 16
+#define POLICY_ENTRIES_MAX 20000
+#define POLICY_ERRORS_MAX 50
+#define SYSCALL_NR_LIMIT 1024
+
+/* One file's contribution: its own rules, then what it includes. */
+struct chunk {
+	struct pb_entry_list start, after;
+	bool has_default;
+	struct pb_action dflt;
+	struct pb_where dflt_where;
+};
+
+struct parser {
+	const char *dir;
+	pb_policy_diag_fn diag;
+	void *diag_data;
+	struct pb_policy *p;
+	int errors;
+	const char *stack[POLICY_INCLUDE_DEPTH];   /* names being read, for cycles */
+	size_t depth;
+	size_t nentries;
+};
+
+/* The line being parsed. */
+struct cursor {
+	const char *file;
+	const char *s;
+	size_t pos;
+	unsigned line;
+};
+
+static void report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
+                   const char *fmt, ...)
+{
+	char msg[768], out[1024];
+	va_list ap;
+
+	if (is_error && ++ps->errors > POLICY_ERRORS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line)
+		snprintf(out, sizeof(out), "%s:%u:%u: %s%s", file, line, col,
+		         is_error ? "" : "warning: ", msg);
+	else
+		snprintf(out, sizeof(out), "%s: %s%s", file, is_error ? "" : "warning: ", msg);
+	if (ps->diag)
+		ps->diag(ps->diag_data, is_error, out);
+}
+
+#define ERR_AT(ps, c, col, ...) report((ps), true, (c)->file, (c)->line, (unsigned)(col) + 1, __VA_ARGS__)
+#define WARN_AT(ps, c, col, ...) report((ps), false, (c)->file, (c)->line, (unsigned)(col) + 1, __VA_ARGS__)
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static bool name_is_safe(const char *name)
+{
+	if (!*name)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+			return false;
+	return true;
+}
+
+static int list_push(struct pb_entry_list *l, const struct pb_entry *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct pb_entry *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *e;
+	return 0;
+}
+
+static void cond_free(struct pb_cond *c)
+{
+	if (!c)
+		return;
+	free(c->atoms);
+	free(c->clause_end);
+	free(c);
+}
+
+static void list_free(struct pb_entry_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		cond_free(l->v[i].cond);
+		free(l->v[i].text);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Move every entry of src to the end of dst. */
+static int list_append(struct pb_entry_list *dst, struct pb_entry_list *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (list_push(dst, &src->v[i]) < 0)
+			return -ENOMEM;
+	free(src->v);
+	memset(src, 0, sizeof(*src));
+	return 0;
+}
+
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned row[64];
+
+	if (la >= 63 || lb >= 63)
+		return UINT_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned diag = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned up = row[j];
+			unsigned best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The native syscall closest in spelling to name, or "" if none is near. */
+static void nearest_syscall(const char *name, char *out, size_t len)
+{
+	unsigned best = 4;
+
+	*out = '\0';
+	for (int nr = 0; nr < SYSCALL_NR_LIMIT; nr++) {
+		char *cand = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+		if (!cand)
+			continue;
+		unsigned d = edit_distance(name, cand);
+		if (d < best) {
+			best = d;
+			snprintf(out, len, "%s", cand);
+		}
+		free(cand);
+	}
+}
+
+static void nearest_group(const char *name, char *out, size_t len)
+{
+	unsigned best = 4;
+
+	*out = '\0';
+	for (const struct pb_syscall_group *g = pb_syscall_groups; g->name; g++) {
+		unsigned d = edit_distance(name, g->name);
+		if (d < best) {
+			best = d;
+			snprintf(out, len, "%s", g->name);
+		}
+	}
+}
+
+static void skip_ws(struct cursor *c)
+{
+	while (c->s[c->pos] == ' ' || c->s[c->pos] == '\t')
+		c->pos++;
+}
+
+static bool at_end(struct cursor *c)
+{
+	skip_ws(c);
+	return c->s[c->pos] == '\0';
+}
+
+static bool accept(struct cursor *c, const char *tok)
+{
+	size_t n = strlen(tok);
+	skip_ws(c);
+	if (strncmp(c->s + c->pos, tok, n) != 0)
+		return false;
+	c->pos += n;
+	return true;
+}
+
+/* A word of [A-Za-z0-9_-]; returns its length (0 if none). */
+static size_t word(struct cursor *c, char *buf, size_t len)
+{
+	size_t n = 0;
+	skip_ws(c);
+	while (isalnum((unsigned char)c->s[c->pos + n]) || c->s[c->pos + n] == '_' ||
+	       c->s[c->pos + n] == '-')
+		n++;
+	if (n == 0 || n >= len)
+		return n >= len ? n : 0;
+	memcpy(buf, c->s + c->pos, n);
+	buf[n] = '\0';
+	return n;
+}
+
+/* ---- actions ------------------------------------------------------------- */
+
+static int parse_errno(struct parser *ps, struct cursor *c, int *err)
+{
+	char w[64];
+	size_t col;
+	size_t n;
+
+	skip_ws(c);
+	col = c->pos;
+	n = word(c, w, sizeof(w));
+	if (n == 0 || n >= sizeof(w)) {
+		ERR_AT(ps, c, col, "expected an errno name (EPERM, EACCES...) or number");
+		return -1;
+	}
+	c->pos += n;
+	if (isdigit((unsigned char)w[0])) {
+		char *end;
+		unsigned long v = strtoul(w, &end, 0);
+		if (*end || v < 1 || v > 4095) {
+			ERR_AT(ps, c, col, "errno '%s' is not a number from 1 to 4095", w);
+			return -1;
+		}
+		*err = (int)v;
+		return 0;
+	}
+	*err = pb_errno_lookup(w);
+	if (*err < 0) {
+		ERR_AT(ps, c, col, "unknown errno '%s'", w);
+		return -1;
+	}
+	return 0;
+}
+
+static bool is_action_word(const char *w)
+{
+	return !strcmp(w, "1") || !strcmp(w, "allow") || !strcmp(w, "kill") || !strcmp(w, "log") ||
+	       !strcmp(w, "trap") || !strcmp(w, "return");
+}
+
+/* ACTION in a rule: 1 | allow | kill | log | trap [ERRNO] | return ERRNO */
+static int parse_action(struct parser *ps, struct cursor *c, struct pb_action *a)
+{
+	char w[32];
+	size_t col, n;
+
+	skip_ws(c);
+	col = c->pos;
+	n = word(c, w, sizeof(w));
+	if (n == 0 || n >= sizeof(w) || !is_action_word(w)) {
+		ERR_AT(ps, c, col, "expected an action: 1, allow, kill, log, trap [ERRNO] or return ERRNO");
+		return -1;
+	}
+	c->pos += n;
+	memset(a, 0, sizeof(*a));
+	if (!strcmp(w, "1") || !strcmp(w, "allow")) {
+		a->kind = PB_ACT_ALLOW;
+	} else if (!strcmp(w, "kill")) {
+		a->kind = PB_ACT_KILL;
+	} else if (!strcmp(w, "log")) {
+		a->kind = PB_ACT_LOG;
+	} else if (!strcmp(w, "trap")) {
+		a->kind = PB_ACT_TRAP;
+		a->err = ENOSYS;
+		if (!at_end(c) && c->s[c->pos] != ';')
+			return parse_errno(ps, c, &a->err);
+	} else {
+		a->kind = PB_ACT_ERRNO;
+		return parse_errno(ps, c, &a->err);
+	}
+	return 0;
+}
+
+/* @default ACTION: kill | trap [ERRNO] | log | enosys | errno NAME | return NAME */
+static int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *a)
+{
+	char w[32];
+	size_t col, n;
+
+	skip_ws(c);
+	col = c->pos;
+	n = word(c, w, sizeof(w));
+	memset(a, 0, sizeof(*a));
+	if (n > 0 && n < sizeof(w)) {
+		if (!strcmp(w, "enosys")) {
+			c->pos += n;
+			a->kind = PB_ACT_ERRNO;
+			a->err = ENOSYS;
+			return 0;
+		}
+		if (!strcmp(w, "errno")) {
+			c->pos += n;
+			a->kind = PB_ACT_ERRNO;
+			return parse_errno(ps, c, &a->err);
+		}
+		if (!strcmp(w, "1") || !strcmp(w, "allow")) {
+			ERR_AT(ps, c, col, "@default %s would let every syscall the policy does not name "
+			       "through; name what may pass", w);
+			return -1;
+		}
+	}
+	if (n == 0 || n >= sizeof(w) || !is_action_word(w)) {
+		ERR_AT(ps, c, col, "expected a default action: kill, trap, log, enosys or errno NAME");
+		return -1;
+	}
+	return parse_action(ps, c, a);
+}
+
+/* ---- conditions ---------------------------------------------------------- */
+
+struct cond_builder {
+	struct pb_atom atoms[64];
+	size_t natoms;
+	size_t clause_end[64];
+	size_t nclauses;
+};
+
+/* NUMBER | -NUMBER | CONSTANT, optionally preceded by ~ (which inverts the
+ * 32 bits the kernel reads when the argument is narrow) */
+static int parse_term(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v, bool *self_pid)
+{
+	bool invert = accept(c, "~");
+	bool negate = false;
+	char w[64];
+	size_t col, n;
+
+	skip_ws(c);
+	if (c->s[c->pos] == '-' && isdigit((unsigned char)c->s[c->pos + 1])) {
+		negate = true;
+		c->pos++;
+	}
+	col = c->pos;
+	n = word(c, w, sizeof(w));
+	if (n == 0 || n >= sizeof(w)) {
+		ERR_AT(ps, c, col, "expected a number or a constant name");
+		return -1;
+	}
+	c->pos += n;
+	if (isdigit((unsigned char)w[0])) {
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(w, &end, 0);
+		if (*end || errno) {
+			ERR_AT(ps, c, col, "'%s' is not a number", w);
+			return -1;
+		}
+		*v = negate ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+	} else if (!strcmp(w, "SELF_PID")) {
+		if (invert) {
+			ERR_AT(ps, c, col, "SELF_PID cannot be inverted");
+			return -1;
+		}
+		*self_pid = true;
+		*v = 0;
+	} else if (!pb_constant_lookup(w, v)) {
+		ERR_AT(ps, c, col, "unknown constant '%s'", w);
+		return -1;
+	}
+	if (invert)
+		*v = narrow && *v <= UINT32_MAX ? ~*v & UINT32_MAX : ~*v;
+	return 0;
+}
+
+static int parse_value(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v,
+                       bool *self_pid)
+{
+	uint64_t acc = 0;
+	size_t nterms = 0, sp_col = 0;
+
+	*self_pid = false;
+	do {
+		uint64_t t;
+		bool sp = false;
+		skip_ws(c);
+		size_t col = c->pos;
+		if (parse_term(ps, c, narrow, &t, &sp) < 0)
+			return -1;
+		if (sp)
+			sp_col = col;
+		*self_pid |= sp;
+		acc |= t;
+		nterms++;
+		skip_ws(c);
+	} while (c->s[c->pos] == '|' && c->s[c->pos + 1] != '|' && (c->pos++, true));
+	if (*self_pid && nterms > 1) {
+		ERR_AT(ps, c, sp_col, "SELF_PID cannot be combined with '|'");
+		return -1;
+	}
+	*v = acc;
+	return 0;
+}
+
+static int parse_atom(struct parser *ps, struct cursor *c, const char *syscall,
+                      struct pb_atom *a)
+{
+	static const struct { const char *tok; enum pb_cmp_op op; } ops[] = {
+		{ "==", PB_OP_EQ }, { "!=", PB_OP_NE }, { "<=", PB_OP_LE }, { ">=", PB_OP_GE },
+		{ "<", PB_OP_LT }, { ">", PB_OP_GT },
+	};
+	size_t col, vcol;
+	bool found = false;
+	int narrow;
+
+	skip_ws(c);
+	col = c->pos;
+	if (strncmp(c->s + c->pos, "arg", 3) != 0 || !isdigit((unsigned char)c->s[c->pos + 3]) ||
+	    isalnum((unsigned char)c->s[c->pos + 4])) {
+		ERR_AT(ps, c, col, "expected an argument (arg0 to arg5) or an action");
+		return -1;
+	}
+	a->arg = (uint8_t)(c->s[c->pos + 3] - '0');
+	if (a->arg > 5) {
+		ERR_AT(ps, c, col, "syscalls have six arguments, arg0 to arg5");
+		return -1;
+	}
+	c->pos += 4;
+	skip_ws(c);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !found; i++)
+		if (accept(c, ops[i].tok)) {
+			a->op = (uint8_t)ops[i].op;
+			found = true;
+		}
+	if (!found) {
+		if (c->s[c->pos] == '&' && c->s[c->pos + 1] != '&') {
+			c->pos++;
+			a->op = PB_OP_ANY_BITS;
+		} else if (!strncmp(c->s + c->pos, "in", 2) && !isalnum((unsigned char)c->s[c->pos + 2])) {
+			c->pos += 2;
+			a->op = PB_OP_ONLY_BITS;
+		} else {
+			ERR_AT(ps, c, c->pos, "expected a comparison: == != < <= > >= & in");
+			return -1;
+		}
+	}
+	skip_ws(c);
+	vcol = c->pos;
+	narrow = pb_syscall_arg_is_32bit(syscall, a->arg);
+	if (parse_value(ps, c, narrow > 0, &a->value, &a->self_pid) < 0)
+		return -1;
+	if (narrow < 0) {
+		WARN_AT(ps, c, col, "plugbox does not know how the kernel reads the arguments of '%s'; "
+		        "arg%u is compared as a 64-bit value", syscall, a->arg);
+		narrow = 0;
+	}
+	a->wide = !narrow;
+	if (narrow && !a->self_pid) {
+		/* The kernel reads the low 32 bits; a value that does not fit
+		 * could never match what the kernel acts on. */
+		int64_t sv = (int64_t)a->value;
+		if (a->value > UINT32_MAX && !(sv < 0 && sv >= INT32_MIN)) {
+			ERR_AT(ps, c, vcol, "value %#llx does not fit arg%u of '%s', which the kernel "
+			       "reads as 32 bits", (unsigned long long)a->value, a->arg, syscall);
+			return -1;
+		}
+		a->value &= UINT32_MAX;
+	}
+	return 0;
+}
+
+/* EXPR := CLAUSE ('||' CLAUSE)* ; CLAUSE := ATOM ('&&' ATOM)* */
+static struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *syscall)
+{
+	struct cond_builder b = { .natoms = 0 };
+	struct pb_cond *cond;
+
+	for (;;) {
+		for (;;) {
+			if (b.natoms == sizeof(b.atoms) / sizeof(b.atoms[0])) {
+				skip_ws(c);
+				ERR_AT(ps, c, c->pos, "more than 64 comparisons in one rule");
+				return NULL;
+			}
+			if (parse_atom(ps, c, syscall, &b.atoms[b.natoms]) < 0)
+				return NULL;
+			b.natoms++;
+			if (!accept(c, "&&"))
+				break;
+		}
+		b.clause_end[b.nclauses++] = b.natoms;
+		if (!accept(c, "||"))
+			break;
+	}
+	cond = calloc(1, sizeof(*cond));
+	if (!cond)
+		return NULL;
+	cond->atoms = malloc(b.natoms * sizeof(*cond->atoms));
+	cond->clause_end = malloc(b.nclauses * sizeof(*cond->clause_end));
+	if (!cond->atoms || !cond->clause_end) {
+		cond_free(cond);
+		return NULL;
+	}
+	memcpy(cond->atoms, b.atoms, b.natoms * sizeof(*cond->atoms));
+	memcpy(cond->clause_end, b.clause_end, b.nclauses * sizeof(*cond->clause_end));
+	cond->natoms = b.natoms;
+	cond->nclauses = b.nclauses;
+	return cond;
+}
+
+/* ---- lines --------------------------------------------------------------- */
+
+struct file_ctx {
+	struct parser *ps;
+	struct cursor *c;
+	struct chunk own;
+	bool after_start;
+	/* first unconditional entry per syscall in this file, per section */
+	unsigned decided_line[2][SYSCALL_NR_LIMIT];
+	/* first entry of any kind, for lint */
+	unsigned named_line[2][SYSCALL_NR_LIMIT];
+};
+
+static int add_entry(struct file_ctx *f, int nr, struct pb_cond *cond, const struct pb_action *a,
+                     size_t col, const char *text)
+{
+	struct pb_entry e = { .nr = nr, .cond = cond, .action = *a };
+	struct pb_entry_list *l = f->after_start ? &f->own.after : &f->own.start;
+
+	if (++f->ps->nentries > POLICY_ENTRIES_MAX) {
+		ERR_AT(f->ps, f->c, col, "more than %d rules", POLICY_ENTRIES_MAX);
+		cond_free(cond);
+		return -1;
+	}
+	e.where = (struct pb_where){ f->c->file, f->c->line, (unsigned)col + 1 };
+	e.text = strdup(text);
+	if (!e.text || list_push(l, &e) < 0) {
+		free(e.text);
+		cond_free(cond);
+		return -ENOMEM;
+	}
+	if (!cond && nr >= 0 && nr < SYSCALL_NR_LIMIT && !f->decided_line[f->after_start][nr])
+		f->decided_line[f->after_start][nr] = f->c->line;
+	if (nr >= 0 && nr < SYSCALL_NR_LIMIT && !f->named_line[f->after_start][nr])
+		f->named_line[f->after_start][nr] = f->c->line;
+	return 0;
+}
+
+/* Lint: say so when a rule allows what only an attack needs. */
+static void lint(struct file_ctx *f, int nr, const char *syscall, const struct pb_cond *cond,
+                 const struct pb_action *a, size_t col)
+{
+	const char *why = pb_syscall_danger(syscall);
+
+	if (!why || cond || (a->kind != PB_ACT_ALLOW && a->kind != PB_ACT_LOG))
+		return;
+	/* An earlier rule of this file already ruled on its arguments. */
+	if (nr >= 0 && nr < SYSCALL_NR_LIMIT && f->named_line[f->after_start][nr])
+		return;
+	WARN_AT(f->ps, f->c, col, "'%s' is allowed without conditions: it %s", syscall, why);
+}
+
+/* The syscall number for a rule's name; -1 (reported) if unknown, -2 if it
+ * is a syscall of another architecture only (warned, rule skipped). */
+static int syscall_number(struct file_ctx *f, const char *name, size_t col)
+{
+	int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, name);
+	char near[64];
+
+	if (nr >= 0 && nr < SYSCALL_NR_LIMIT)
+		return nr;
+	if (nr == __NR_SCMP_ERROR || nr >= SYSCALL_NR_LIMIT) {
+		nearest_syscall(name, near, sizeof(near));
+		if (*near)
+			ERR_AT(f->ps, f->c, col, "unknown syscall '%s'; did you mean '%s'?", name, near);
+		else
+			ERR_AT(f->ps, f->c, col, "unknown syscall '%s'", name);
+		return -1;
+	}
+	WARN_AT(f->ps, f->c, col, "'%s' is not a syscall on this architecture; rule skipped", name);
+	return -2;
+}
+
+static bool decided_here(struct file_ctx *f, int nr, size_t col, const char *name)
+{
+	unsigned line = f->decided_line[f->after_start][nr];
+	if (!line)
+		return false;
+	ERR_AT(f->ps, f->c, col, "'%s' is already decided without conditions at line %u; "
+	       "this rule would never be reached", name, line);
+	return true;
+}
+
+static int add_group_members(struct file_ctx *f, const struct pb_syscall_group *g,
+                             const struct pb_action *a, size_t col, const char *text, int depth)
+{
+	for (const char *const *m = g->members; *m; m++) {
+		if (**m == '@') {
+			const struct pb_syscall_group *sub = pb_syscall_group_find(*m + 1);
+			if (sub && depth < 4 && add_group_members(f, sub, a, col, text, depth + 1) < 0)
+				return -1;
+			continue;
+		}
+		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *m);
+		if (nr < 0 || nr >= SYSCALL_NR_LIMIT)
+			continue;      /* not on this architecture */
+		/* A member this file already decided keeps its own rule. */
+		if (f->decided_line[f->after_start][nr])
+			continue;
+		lint(f, nr, *m, NULL, a, col);
+		if (add_entry(f, nr, NULL, a, col, text) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out);
+
+static void parse_directive(struct file_ctx *f, const char *text, struct chunk *includes)
+{
+	struct parser *ps = f->ps;
+	struct cursor *c = f->c;
+	char w[128];
+	size_t col, n;
+
+	c->pos++;   /* '@' */
+	col = c->pos;
+	n = word(c, w, sizeof(w));
+	if (n == 0 || n >= sizeof(w)) {
+		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start or @GROUP: ACTION");
+		return;
+	}
+	c->pos += n;
+	if (!strcmp(w, "include")) {
+		char inc[128], incpath[PATH_MAX];
+		size_t icol;
+		if (f->after_start) {
+			ERR_AT(ps, c, col - 1, "@include must come before @after-start");
+			return;
+		}
+		skip_ws(c);
+		icol = c->pos;
+		const char *arg = c->s + c->pos;
+		size_t len = strcspn(arg, " \t");
+		if (len == 0 || len >= sizeof(inc)) {
+			ERR_AT(ps, c, icol, "@include needs a policy name");
+			return;
+		}
+		memcpy(inc, arg, len);
+		inc[len] = '\0';
+		c->pos += len;
+		if (len > 7 && !strcmp(inc + len - 7, ".policy"))
+			inc[len - 7] = '\0';
+		if (!name_is_safe(inc)) {
+			ERR_AT(ps, c, icol, "@include names a policy in the same directory, "
+			       "[A-Za-z0-9_-]+ with no path: '%s'", inc);
+			return;
+		}
+		if (!at_end(c)) {
+			ERR_AT(ps, c, c->pos, "unexpected text after @include %s", inc);
+			return;
+		}
+		for (size_t i = 0; i < ps->depth; i++)
+			if (!strcmp(ps->stack[i], inc)) {
+				char chain[512] = "";
+				for (size_t j = i; j < ps->depth; j++) {
+					strncat(chain, ps->stack[j], sizeof(chain) - strlen(chain) - 1);
+					strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
+				}
+				strncat(chain, inc, sizeof(chain) - strlen(chain) - 1);
+				ERR_AT(ps, c, icol, "include cycle: %s", chain);
+				return;
+			}
+		if (ps->depth >= POLICY_INCLUDE_DEPTH) {
+			ERR_AT(ps, c, icol, "includes nested more than %d deep", POLICY_INCLUDE_DEPTH);
+			return;
+		}
+		for (size_t i = 0; i < ps->p->nincludes; i++)
+			if (!strcmp(ps->p->includes[i], inc))
+				return;       /* already in the policy: once is enough */
+		snprintf(incpath, sizeof(incpath), "%s/%s.policy", ps->dir, inc);
+		FILE *probe = fopen(incpath, "r");
+		if (!probe) {
+			ERR_AT(ps, c, icol, "cannot include '%s': %s: %s", inc, incpath, strerror(errno));
+			return;
+		}
+		fclose(probe);
+		char **grown = realloc(ps->p->includes, (ps->p->nincludes + 1) * sizeof(char *));
+		if (!grown)
+			return;
+		ps->p->includes = grown;
+		ps->p->includes[ps->p->nincludes] = strdup(inc);
+		if (!ps->p->includes[ps->p->nincludes])
+			return;
+		ps->p->nincludes++;
+		struct chunk sub = { 0 };
+		parse_file(ps, inc, incpath, &sub);
+		list_append(&includes->start, &sub.start);
+		list_append(&includes->after, &sub.after);
+		if (sub.has_default && !includes->has_default) {
+			includes->has_default = true;
+			includes->dflt = sub.dflt;
+			includes->dflt_where = sub.dflt_where;
+		}
+		return;
+	}
+	if (!strcmp(w, "default")) {
+		struct pb_action a;
+		if (f->own.has_default) {
+			ERR_AT(ps, c, col - 1, "a second @default (the first is at line %u)",
+			       f->own.dflt_where.line);
+			return;
+		}
+		if (parse_default_action(ps, c, &a) < 0)
+			return;
+		if (!at_end(c)) {
+			ERR_AT(ps, c, c->pos, "unexpected text after the default action");
+			return;
+		}
+		f->own.has_default = true;
+		f->own.dflt = a;
+		f->own.dflt_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+		return;
+	}
+	if (!strcmp(w, "after-start")) {
+		if (f->after_start)
+			ERR_AT(ps, c, col - 1, "a second @after-start");
+		else if (!at_end(c))
+			ERR_AT(ps, c, c->pos, "@after-start stands alone on its line");
+		f->after_start = true;
+		return;
+	}
+	/* @GROUP: ACTION */
+	const struct pb_syscall_group *g = pb_syscall_group_find(w);
+	if (!g) {
+		char near[64];
+		nearest_group(w, near, sizeof(near));
+		if (*near)
+			ERR_AT(ps, c, col - 1, "unknown group '@%s'; did you mean '@%s'?", w, near);
+		else
+			ERR_AT(ps, c, col - 1, "unknown directive or group '@%s' (see `plugbox policy groups`)", w);
+		return;
+	}
+	if (!accept(c, ":")) {
+		ERR_AT(ps, c, c->pos, "expected ':' after @%s", w);
+		return;
+	}
+	struct pb_action a;
+	skip_ws(c);
+	size_t acol = c->pos;
+	char aw[32];
+	size_t an = word(c, aw, sizeof(aw));
+	if (!(an > 0 && an < sizeof(aw) && is_action_word(aw))) {
+		ERR_AT(ps, c, acol, "a group takes an action only, no conditions "
+		       "(rule its syscalls one by one, before the group line)");
+		return;
+	}
+	if (parse_action(ps, c, &a) < 0)
+		return;
+	if (!at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected text after the action");
+		return;
+	}
+	if (a.kind == PB_ACT_LOG && f->after_start) {
+		ERR_AT(ps, c, acol, "log is not available after @after-start");
+		return;
+	}
+	add_group_members(f, g, &a, col - 1, text, 0);
+}
+
+static void parse_rule(struct file_ctx *f, const char *text)
+{
+	struct parser *ps = f->ps;
+	struct cursor *c = f->c;
+	char name[64], aw[32];
+	size_t col, n, an;
+	struct pb_cond *cond = NULL;
+	struct pb_action then = { PB_ACT_ALLOW, 0 }, otherwise;
+	bool has_else = false;
+	int nr;
+
+	skip_ws(c);
+	col = c->pos;
+	n = word(c, name, sizeof(name));
+	if (n == 0 || n >= sizeof(name)) {
+		ERR_AT(ps, c, col, "expected a syscall name, @include, @default or @GROUP");
+		return;
+	}
+	c->pos += n;
+	if (!accept(c, ":")) {
+		ERR_AT(ps, c, c->pos, "expected ':' after '%s'", name);
+		return;
+	}
+	nr = syscall_number(f, name, col);
+	if (nr == -1)
+		return;
+	skip_ws(c);
+	size_t acol = c->pos, ecol = 0;
+	an = word(c, aw, sizeof(aw));
+	if (c->s[c->pos] == '\0') {
+		ERR_AT(ps, c, c->pos, "expected an action or a condition after '%s:'", name);
+		return;
+	}
+	if (an > 0 && an < sizeof(aw) && is_action_word(aw)) {
+		if (parse_action(ps, c, &then) < 0)
+			return;
+	} else {
+		cond = parse_cond(ps, c, name);
+		if (!cond)
+			return;
+		if (accept(c, "=>")) {
+			skip_ws(c);
+			acol = c->pos;
+			if (parse_action(ps, c, &then) < 0)
+				goto fail;
+		}
+		if (accept(c, ";")) {
+			skip_ws(c);
+			ecol = c->pos;
+			if (parse_action(ps, c, &otherwise) < 0)
+				goto fail;
+			has_else = true;
+		}
+	}
+	if (!at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected '%s'", c->s + c->pos);
+		goto fail;
+	}
+	if (f->after_start && (then.kind == PB_ACT_LOG || (has_else && otherwise.kind == PB_ACT_LOG))) {
+		ERR_AT(ps, c, then.kind == PB_ACT_LOG ? acol : ecol,
+		       "log is not available after @after-start");
+		goto fail;
+	}
+	if (nr == -2)
+		goto fail;
+	if (decided_here(f, nr, col, name))
+		goto fail;
+	lint(f, nr, name, cond, &then, col);
+	if (add_entry(f, nr, cond, &then, col, text) < 0)
+		return;
+	if (has_else) {
+		lint(f, nr, name, NULL, &otherwise, col);
+		add_entry(f, nr, NULL, &otherwise, col, text);
+	}
+	return;
+fail:
+	cond_free(cond);
+}
+
+/* Remove the comment and surrounding blanks; the result is the rule text. */
+static void strip_line(char *line)
+{
+	char *hash = strchr(line, '#');
+	size_t len;
+
+	if (hash)
+		*hash = '\0';
+	len = strlen(line);
+	while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+}
+
+static const char *intern_file(struct parser *ps, const char *path)
+{
+	char **grown = realloc(ps->p->files, (ps->p->nfiles + 1) * sizeof(char *));
+	if (!grown)
+		return NULL;
+	ps->p->files = grown;
+	grown[ps->p->nfiles] = strdup(path);
+	return grown[ps->p->nfiles] ? grown[ps->p->nfiles++] : NULL;
+}
+
+static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out)
+{
+	struct file_ctx *f;
+	struct cursor c = { 0 };
+	struct chunk includes = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int r = 0;
+
+	c.file = intern_file(ps, path);
+	if (!c.file)
+		return -ENOMEM;
+	fp = fopen(path, "r");
+	if (!fp) {
+		report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(errno));
+		return -errno;
+	}
+	text = malloc(POLICY_FILE_MAX + 1);
+	f = calloc(1, sizeof(*f));
+	if (!text || !f) {
+		fclose(fp);
+		free(text);
+		free(f);
+		return -ENOMEM;
+	}
+	len = fread(text, 1, POLICY_FILE_MAX + 1, fp);
+	fclose(fp);
+	if (len > POLICY_FILE_MAX) {
+		report(ps, true, path, 0, 0, "larger than %d bytes", POLICY_FILE_MAX);
+		r = -EFBIG;
+		goto out;
+	}
+	text[len] = '\0';
+	if (memchr(text, '\0', len)) {
+		report(ps, true, path, 0, 0, "contains a NUL byte: not a policy file");
+		r = -EINVAL;
+		goto out;
+	}
+	ps->stack[ps->depth++] = name;
+	f->ps = ps;
+	f->c = &c;
+	for (char *line = text, *next; line && *line; line = next) {
+		char *nl = strchr(line, '\n');
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = '\0';
+		c.line++;
+		if (strlen(line) > POLICY_LINE_MAX) {
+			report(ps, true, path, c.line, POLICY_LINE_MAX + 1, "line longer than %d bytes",
+			       POLICY_LINE_MAX);
+			continue;
+		}
+		strip_line(line);
+		c.s = line;
+		c.pos = 0;
+		skip_ws(&c);
+		if (line[c.pos] == '\0')
+			continue;
+		const char *rule_text = line + c.pos;
+		if (line[c.pos] == '@')
+			parse_directive(f, rule_text, &includes);
+		else
+			parse_rule(f, rule_text);
+	}
+	ps->depth--;
+	/* This file's rules first, then what it includes: a policy refines
+	 * what it includes by putting its own rules in front. */
+	list_append(&out->start, &f->own.start);
+	list_append(&out->after, &f->own.after);
+	list_append(&out->start, &includes.start);
+	list_append(&out->after, &includes.after);
+	if (f->own.has_default) {
+		out->has_default = true;
+		out->dflt = f->own.dflt;
+		out->dflt_where = f->own.dflt_where;
+	} else if (includes.has_default) {
+		out->has_default = true;
+		out->dflt = includes.dflt;
+		out->dflt_where = includes.dflt_where;
+	}
+out:
+	list_free(&f->own.start);
+	list_free(&f->own.after);
+	free(f);
+	free(text);
+	return r;
+}
+
+/* The worker cannot answer, or say why it stops, without these. */
+static void check_floor(struct parser *ps, const struct pb_policy *p)
+{
+	for (const char *const *s = pb_worker_floor; *s; s++) {
+		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *s);
+		struct pb_action verdict = p->dflt;
+		bool sure = true;
+
+		for (size_t i = 0; i < p->start.n; i++) {
+			const struct pb_entry *e = &p->start.v[i];
+			if (e->nr != nr)
+				continue;
+			if (e->cond && e->action.kind != PB_ACT_ALLOW)
+				sure = false;
+			if (!e->cond) {
+				verdict = e->action;
+				break;
+			}
+		}
+		for (size_t i = 0; i < p->after.n; i++)
+			if (p->after.v[i].nr == nr && p->after.v[i].action.kind != PB_ACT_ALLOW)
+				sure = false;
+		if (!sure || verdict.kind != PB_ACT_ALLOW)
+			report(ps, true, p->path, 0, 0, "the worker itself needs '%s' allowed whatever "
+			       "its arguments (for its channel, its violation reports and its exit); "
+			       "allow it or @include default", *s);
+	}
+}
+
+void pb_policy_free(struct pb_policy *p)
+{
+	if (!p)
+		return;
+	list_free(&p->start);
+	list_free(&p->after);
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+	for (size_t i = 0; i < p->nincludes; i++)
+		free(p->includes[i]);
+	free(p->includes);
+	free(p->name);
+	free(p->path);
+	free(p);
+}
+
+static int load(const char *dir, const char *name, const char *path, pb_policy_diag_fn diag,
+                void *data, struct pb_policy **out)
+{
+	struct parser ps = { .dir = dir, .diag = diag, .diag_data = data };
+	struct chunk top = { 0 };
+	int r;
+
+	*out = NULL;
+	ps.p = calloc(1, sizeof(*ps.p));
+	if (!ps.p)
+		return -ENOMEM;
+	ps.p->name = strdup(name);
+	ps.p->path = strdup(path);
+	if (!ps.p->name || !ps.p->path) {
+		pb_policy_free(ps.p);
+		return -ENOMEM;
+	}
+	r = parse_file(&ps, ps.p->name, ps.p->path, &top);
+	ps.p->start = top.start;
+	ps.p->after = top.after;
+	/* Fail closed: with no @default anywhere, what is not named is killed. */
+	ps.p->dflt = top.has_default ? top.dflt : (struct pb_action){ PB_ACT_KILL, 0 };
+	if (top.has_default)
+		ps.p->dflt_where = top.dflt_where;
+	if (r == 0 && ps.errors == 0)
+		check_floor(&ps, ps.p);
+	if (r < 0 || ps.errors > 0) {
+		if (ps.errors > POLICY_ERRORS_MAX)
+			report(&ps, false, path, 0, 0, "%d more errors not shown", ps.errors - POLICY_ERRORS_MAX);
+		pb_policy_free(ps.p);
+		return r < 0 ? r : -EINVAL;
+	}
+	*out = ps.p;
+	return 0;
+}
+
+int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                   struct pb_policy **out)
+{
+	char path[PATH_MAX];
+
+	*out = NULL;
+	if (!name_is_safe(name)) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s: policy name '%.64s' has characters outside [A-Za-z0-9_-]",
+		         dir, name);
+		if (diag)
+			diag(data, true, msg);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/%s.policy", dir, name);
+	return load(dir, name, path, diag, data, out);
+}
+
+int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data, struct pb_policy **out)
+{
+	char dir[PATH_MAX], name[256];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base);
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!*dir)
+		snprintf(dir, sizeof(dir), "/");
+	snprintf(name, sizeof(name), "%s", base);
+	if (blen > 7 && !strcmp(name + blen - 7, ".policy"))
+		name[blen - 7] = '\0';
+	return load(dir, name, path, diag, data, out);
+}
+
+void pb_where_format(const struct pb_where *w, char *buf, size_t len)
+{
+	const char *slash;
+
+	if (!w->file) {
+		snprintf(buf, len, "no @default: kill");
+		return;
+	}
+	slash = strrchr(w->file, '/');
+	snprintf(buf, len, "%s:%u", slash ? slash + 1 : w->file, w->line);
+}
+
+const char *pb_action_name(const struct pb_action *a, char *buf, size_t len)
+{
+	const char *e = a->err ? strerrorname_np(a->err) : NULL;
+
+	switch (a->kind) {
+	case PB_ACT_ALLOW: snprintf(buf, len, "allow"); break;
+	case PB_ACT_ERRNO: snprintf(buf, len, "return %s", e ? e : "?"); break;
+	case PB_ACT_LOG: snprintf(buf, len, "log"); break;
+	case PB_ACT_TRAP: snprintf(buf, len, "trap %s", e ? e : "?"); break;
+	case PB_ACT_KILL: snprintf(buf, len, "kill"); break;
+	}
+	return buf;
+}

@@ -1,0 +1,428 @@
+"""The policy language as an operator meets it: `plugbox policy check`, `show`
+and `groups` on good and bad policy files.
+
+Every bad file is checked for the exact error lines, FILE:LINE:COL: message,
+with FILE as it was passed on the command line (or, for an included file,
+as the including file's directory plus NAME.policy).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pbtest import EXIT_OK, EXIT_USAGE, explain
+
+
+def shipped_dir(paths):
+    return Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies")
+
+
+@pytest.fixture
+def pdir(scratch, paths):
+    """A directory holding copies of the shipped default and python policies,
+    so that a test policy can `@include default`."""
+    for name in ("default", "python"):
+        shutil.copy(shipped_dir(paths) / f"{name}.policy", scratch / f"{name}.policy")
+    return scratch
+
+
+def write(directory, name, content):
+    path = directory / f"{name}.policy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+def line_of(path, prefix):
+    """The number of the first line of path that starts with prefix."""
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.startswith(prefix):
+            return n
+    raise AssertionError(f"{path} has no line starting {prefix!r}")
+
+
+INC = "@include default\n"
+FLOOR = "read: 1\nwrite: 1\nrt_sigreturn: 1\nexit_group: 1\n"
+LINE_TOO_LONG = INC + "# " + "x" * 5000 + "\n"
+SIXTY_FIVE = "lseek: " + " && ".join(f"arg1 != {i}" for i in range(65)) + "\n"
+FLOOR_MSG = ("the worker itself needs '{}' allowed whatever its arguments (for its channel, "
+             "its violation reports and its exit); allow it or @include default")
+ACTIONS = "expected an action: 1, allow, kill, log, trap [ERRNO] or return ERRNO"
+NO_PATH = "@include names a policy in the same directory, [A-Za-z0-9_-]+ with no path: "
+
+# (id, {file name: content}: the first is the one checked, expected stderr lines)
+# {F} is the checked file's path as passed, {D} its directory.
+BAD = [
+    ("unknown-syscall-near", {"t": INC + "openatt: 1\n"},
+     ["{F}:2:1: unknown syscall 'openatt'; did you mean 'openat'?"]),
+    ("unknown-syscall-indented", {"t": INC + "    getpidd: 1\n"},
+     ["{F}:2:5: unknown syscall 'getpidd'; did you mean 'getpid'?"]),
+    ("unknown-syscall-far", {"t": INC + "zzzzzzzzzz: 1\n"},
+     ["{F}:2:1: unknown syscall 'zzzzzzzzzz'"]),
+    ("missing-colon", {"t": INC + "read 1\n"},
+     ["{F}:2:6: expected ':' after 'read'"]),
+    ("no-syscall-name", {"t": INC + ": 1\n"},
+     ["{F}:2:1: expected a syscall name, @include, @default or @GROUP"]),
+    ("bad-action", {"t": INC + "getpid: maybe\n"},
+     ["{F}:2:9: expected an argument (arg0 to arg5) or an action"]),
+    ("bad-action-after-arrow", {"t": INC + "ioctl: arg1 == FIONREAD => maybe\n"},
+     ["{F}:2:28: " + ACTIONS]),
+    ("bad-action-after-semicolon", {"t": INC + "ioctl: arg1 == FIONREAD; deny\n"},
+     ["{F}:2:26: " + ACTIONS]),
+    ("missing-action-after-arrow", {"t": INC + "ioctl: arg1 == FIONREAD =>\n"},
+     ["{F}:2:27: " + ACTIONS]),
+    ("unknown-errno", {"t": INC + "getpid: return EFOO\n"},
+     ["{F}:2:16: unknown errno 'EFOO'"]),
+    ("unknown-errno-trap", {"t": INC + "getpid: trap EFOO\n"},
+     ["{F}:2:14: unknown errno 'EFOO'"]),
+    ("errno-zero", {"t": INC + "getpid: return 0\n"},
+     ["{F}:2:16: errno '0' is not a number from 1 to 4095"]),
+    ("errno-4096", {"t": INC + "getpid: return 4096\n"},
+     ["{F}:2:16: errno '4096' is not a number from 1 to 4095"]),
+    ("errno-missing", {"t": INC + "getpid: return\n"},
+     ["{F}:2:15: expected an errno name (EPERM, EACCES...) or number"]),
+    ("arg6", {"t": INC + "ioctl: arg6 == 1\n"},
+     ["{F}:2:8: syscalls have six arguments, arg0 to arg5"]),
+    ("missing-operator", {"t": INC + "ioctl: arg1 1\n"},
+     ["{F}:2:13: expected a comparison: == != < <= > >= & in"]),
+    ("unknown-constant", {"t": INC + "ioctl: arg1 == TIOCFOO\n"},
+     ["{F}:2:16: unknown constant 'TIOCFOO'"]),
+    ("not-a-number", {"t": INC + "ioctl: arg1 == 08\n"},
+     ["{F}:2:16: '08' is not a number"]),
+    ("number-overflow", {"t": INC + "lseek: arg1 == 99999999999999999999\n"},
+     ["{F}:2:16: '99999999999999999999' is not a number"]),
+    ("too-big-for-32-bits", {"t": INC + "ioctl: arg1 == 0x100000000\n"},
+     ["{F}:2:16: value 0x100000000 does not fit arg1 of 'ioctl', which the kernel reads as 32 bits"]),
+    ("too-big-for-32-bits-combined", {"t": INC + "fcntl: arg1 & 1|0x100000000\n"},
+     ["{F}:2:15: value 0x100000001 does not fit arg1 of 'fcntl', which the kernel reads as 32 bits"]),
+    ("self-pid-or-first", {"t": INC + "kill: arg0 == SELF_PID|1\n"},
+     ["{F}:2:15: SELF_PID cannot be combined with '|'"]),
+    ("self-pid-or-last", {"t": INC + "kill: arg0 == 1 | SELF_PID\n"},
+     ["{F}:2:19: SELF_PID cannot be combined with '|'"]),
+    ("self-pid-inverted", {"t": INC + "kill: arg0 == ~SELF_PID\n"},
+     ["{F}:2:16: SELF_PID cannot be inverted"]),
+    ("too-many-comparisons", {"t": INC + SIXTY_FIVE},
+     ["{F}:2:%d: more than 64 comparisons in one rule" % (SIXTY_FIVE.index("arg1 != 64") + 1)]),
+    ("unknown-group-near", {"t": INC + "@basic-iox: 1\n"},
+     ["{F}:2:1: unknown group '@basic-iox'; did you mean '@basic-io'?"]),
+    ("unknown-directive", {"t": INC + "@frobnicate\n"},
+     ["{F}:2:1: unknown directive or group '@frobnicate' (see `plugbox policy groups`)"]),
+    ("group-with-condition", {"t": INC + "@basic-io: arg0 == 1\n"},
+     ["{F}:2:12: a group takes an action only, no conditions "
+      "(rule its syscalls one by one, before the group line)"]),
+    ("group-missing-colon", {"t": INC + "@time 1\n"},
+     ["{F}:2:7: expected ':' after @time"]),
+    ("default-allow", {"t": "@default allow\n" + INC},
+     ["{F}:1:10: @default allow would let every syscall the policy does not name through; "
+      "name what may pass"]),
+    ("default-one", {"t": "@default 1\n" + INC},
+     ["{F}:1:10: @default 1 would let every syscall the policy does not name through; "
+      "name what may pass"]),
+    ("default-twice", {"t": INC + "@default kill\n@default enosys\n"},
+     ["{F}:3:1: a second @default (the first is at line 2)"]),
+    ("default-bad", {"t": INC + "@default frob\n"},
+     ["{F}:2:10: expected a default action: kill, trap, log, enosys or errno NAME"]),
+    ("default-trailing", {"t": INC + "@default errno EPERM now\n"},
+     ["{F}:2:22: unexpected text after the default action"]),
+    ("include-missing", {"t": INC + "@include nothere\n"},
+     ["{F}:2:10: cannot include 'nothere': {D}/nothere.policy: No such file or directory"]),
+    ("include-cycle", {"cyca": INC + "@include cycb\n", "cycb": "@include cyca\n"},
+     ["{D}/cycb.policy:1:10: include cycle: cyca -> cycb -> cyca"]),
+    ("include-self", {"self": INC + "@include self\n"},
+     ["{F}:2:10: include cycle: self -> self"]),
+    ("include-dotdot", {"t": INC + "@include ../x\n"},
+     ["{F}:2:10: " + NO_PATH + "'../x'"]),
+    ("include-subdir", {"t": INC + "@include sub/x\n"},
+     ["{F}:2:10: " + NO_PATH + "'sub/x'"]),
+    ("include-absolute", {"t": INC + "@include /etc/passwd\n"},
+     ["{F}:2:10: " + NO_PATH + "'/etc/passwd'"]),
+    ("include-no-name", {"t": INC + "@include\n"},
+     ["{F}:2:9: @include needs a policy name"]),
+    ("include-trailing", {"t": "@include default python\n"},
+     ["{F}:1:18: unexpected text after @include default"]),
+    ("include-after-start", {"t": INC + "@after-start\n@include python\n"},
+     ["{F}:3:1: @include must come before @after-start"]),
+    ("log-after-start", {"t": INC + "@after-start\ngetpid: log\n"},
+     ["{F}:3:9: log is not available after @after-start"]),
+    ("log-after-start-arrow", {"t": INC + "@after-start\nioctl: arg1 == 5 => log\n"},
+     ["{F}:3:21: log is not available after @after-start"]),
+    ("log-after-start-otherwise", {"t": INC + "@after-start\nioctl: arg1 == 5; log\n"},
+     ["{F}:3:19: log is not available after @after-start"]),
+    ("log-after-start-group", {"t": INC + "@after-start\n@time: log\n"},
+     ["{F}:3:8: log is not available after @after-start"]),
+    ("after-start-twice", {"t": INC + "@after-start\n@after-start\n"},
+     ["{F}:3:1: a second @after-start"]),
+    ("after-start-trailing", {"t": INC + "@after-start now\n"},
+     ["{F}:2:14: @after-start stands alone on its line"]),
+    ("unreachable", {"t": INC + "lseek: 1\nlseek: arg2 == 1 => return EPERM\n"},
+     ["{F}:3:1: 'lseek' is already decided without conditions at line 2; "
+      "this rule would never be reached"]),
+    ("unreachable-after-otherwise", {"t": INC + "fcntl: arg1 == F_GETFD; return EPERM\n"
+                                     "fcntl: arg1 == F_GETFL\n"},
+     ["{F}:3:1: 'fcntl' is already decided without conditions at line 2; "
+      "this rule would never be reached"]),
+    ("trailing-text", {"t": INC + "getpid: 1 extra\n"},
+     ["{F}:2:11: unexpected 'extra'"]),
+    ("trailing-after-action", {"t": INC + "ioctl: arg1 == 1 => return EPERM foo\n"},
+     ["{F}:2:34: unexpected 'foo'"]),
+    ("line-too-long", {"t": LINE_TOO_LONG},
+     ["{F}:2:4097: line longer than 4096 bytes"]),
+    ("nul-byte", {"t": b"@include default\nread: 1\x00\n"},
+     ["{F}: contains a NUL byte: not a policy file"]),
+    ("empty-rule", {"t": INC + "getpid:\n"},
+     ["{F}:2:8: expected an action or a condition after 'getpid:'"]),
+    ("empty-rule-with-comment", {"t": INC + "getpid:    # later\n"},
+     ["{F}:2:8: expected an action or a condition after 'getpid:'"]),
+    ("worker-floor", {"t": "@default kill\nwrite: 1\n"},
+     ["{F}: " + FLOOR_MSG.format(s) for s in ("read", "rt_sigreturn", "exit_group")]),
+    ("worker-floor-conditional", {"t": "read: arg0 == 0 => return EPERM\n" + INC},
+     ["{F}: " + FLOOR_MSG.format("read")]),
+    ("worker-floor-after-start", {"t": INC + "@after-start\nwrite: arg0 == 1 => return EPERM\n"},
+     ["{F}: " + FLOOR_MSG.format("write")]),
+    ("worker-floor-default-only", {"t": "@default errno EPERM\n"},
+     ["{F}: " + FLOOR_MSG.format(s) for s in ("read", "write", "rt_sigreturn", "exit_group")]),
+    ("several-errors-in-order", {"t": INC + "foo: 1\nread 1\ngetpid: return EBAR\n"
+                                 "@basic-iox: 1\nioctl: arg1 == TIOCFOO\n"},
+     ["{F}:2:1: unknown syscall 'foo'; did you mean 'fork'?",
+      "{F}:3:6: expected ':' after 'read'",
+      "{F}:4:16: unknown errno 'EBAR'",
+      "{F}:5:1: unknown group '@basic-iox'; did you mean '@basic-io'?",
+      "{F}:6:16: unknown constant 'TIOCFOO'"]),
+    ("error-in-included-file", {"top": "@include sub1\n", "sub1": INC + "getpidd: 1\n"},
+     ["{D}/sub1.policy:2:1: unknown syscall 'getpidd'; did you mean 'getpid'?"]),
+]
+
+
+def test_enough_bad_cases():
+    assert len(BAD) >= 35
+
+
+@pytest.mark.parametrize("files,expected", [pytest.param(f, e, id=i) for i, f, e in BAD])
+def test_bad_policy(plugbox, pdir, files, expected):
+    written = [write(pdir, name, content) for name, content in files.items()]
+    checked = str(written[0])
+    cp = plugbox.run(["policy", "check", checked])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stdout == "", explain(cp)
+    want = [line.format(F=checked, D=str(pdir)) for line in expected]
+    assert cp.stderr.splitlines() == want, explain(cp)
+
+
+def test_missing_file(plugbox, scratch):
+    path = str(scratch / "nothere.policy")
+    cp = plugbox.run(["policy", "check", path])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stderr == f"{path}: cannot read the policy: No such file or directory\n", explain(cp)
+
+
+def test_good_file_ok(plugbox, pdir):
+    path = str(write(pdir, "good", "ioctl: arg1 == FIONREAD => return EPERM\n"
+                                   "socket: arg0 == AF_UNIX && arg1 in SOCK_STREAM|SOCK_CLOEXEC; "
+                                   "trap EACCES\n"
+                                   "lseek: arg1 >= 0x100000000 || arg2 != 0 => return EINVAL\n"
+                                   "openat: arg2 in ~O_CREAT => allow\n"
+                                   "fcntl: arg1 in ~0x80000000 => allow\n"
+                                   "@time: return EPERM\n" + INC +
+                                   "@after-start\nopenat: return EACCES\n"))
+    cp = plugbox.run(["policy", "check", path])
+    assert (cp.returncode, cp.stdout, cp.stderr) == (EXIT_OK, f"{path}: ok\n", ""), explain(cp)
+
+
+def test_good_and_bad_files_together(plugbox, pdir):
+    good = str(write(pdir, "good", FLOOR))
+    bad = str(write(pdir, "bad", FLOOR + "getpid: nope\n"))
+    cp = plugbox.run(["policy", "check", good, bad, good])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stdout == f"{good}: ok\n{good}: ok\n", explain(cp)
+    assert cp.stderr == f"{bad}:5:9: expected an argument (arg0 to arg5) or an action\n", explain(cp)
+
+
+def test_relative_path_as_passed(plugbox, pdir):
+    write(pdir, "rel", INC + "getpidd: 1\n")
+    cp = subprocess.run([plugbox.exe, "policy", "check", "rel.policy"], cwd=pdir, env=plugbox.env,
+                        text=True, capture_output=True, timeout=60)
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stderr == "rel.policy:2:1: unknown syscall 'getpidd'; did you mean 'getpid'?\n", \
+        explain(cp)
+
+
+def test_warnings_do_not_fail(plugbox, pdir):
+    path = str(write(pdir, "warn", "ptrace: 1\nioctl: 1\nclone: allow\nsocket: log\n"
+                                   "getpid: arg0 == 1\n" + INC))
+    cp = plugbox.run(["policy", "check", path])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert cp.stdout == f"{path}: ok\n", explain(cp)
+    assert cp.stderr.splitlines() == [
+        f"{path}:1:1: warning: 'ptrace' is allowed without conditions: it reads and writes "
+        "other processes",
+        f"{path}:2:1: warning: 'ioctl' is allowed without conditions: it reaches every driver "
+        "(TIOCSTI types into the terminal)",
+        f"{path}:3:1: warning: 'clone' is allowed without conditions: it makes processes and "
+        "namespaces (allow CLONE_THREAD only)",
+        f"{path}:4:1: warning: 'socket' is allowed without conditions: it opens any family: "
+        "netlink, packet, raw",
+        f"{path}:5:9: warning: plugbox does not know how the kernel reads the arguments of "
+        "'getpid'; arg0 is compared as a 64-bit value",
+    ], explain(cp)
+
+
+def test_no_warning_once_arguments_are_ruled(plugbox, pdir):
+    # An unconditional allow after rules on the arguments is what the lint
+    # asks for; a dangerous syscall that is denied is no warning either.
+    path = str(write(pdir, "ruled", "ioctl: arg1 == TIOCSTI => kill\nioctl: 1\nptrace: kill\n"
+                                    "clone: arg0 & CLONE_NEWUSER => kill; allow\n" + INC))
+    cp = plugbox.run(["policy", "check", path])
+    assert (cp.returncode, cp.stdout, cp.stderr) == (EXIT_OK, f"{path}: ok\n", ""), explain(cp)
+
+
+def test_error_and_warning_together(plugbox, pdir):
+    path = str(write(pdir, "mixed", "ptrace: 1\ngetpid: kil\n" + INC))
+    cp = plugbox.run(["policy", "check", path])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stderr.splitlines() == [
+        f"{path}:1:1: warning: 'ptrace' is allowed without conditions: it reads and writes "
+        "other processes",
+        f"{path}:2:9: expected an argument (arg0 to arg5) or an action",
+    ], explain(cp)
+
+
+def test_shipped_policies_pass_without_warnings(plugbox, paths):
+    policies = sorted(shipped_dir(paths).glob("*.policy"))
+    assert {p.stem for p in policies} >= {"python", "default", "network-client", "strict"}
+    for path in policies:
+        cp = plugbox.run(["policy", "check", str(path)])
+        assert (cp.returncode, cp.stdout, cp.stderr) == (EXIT_OK, f"{path}: ok\n", ""), explain(cp)
+
+
+RULE = re.compile(r"^  (\S+) +(\S+\.policy:\d+) +(.*)$")
+COMPILED = re.compile(r"^compiled: (\d) programs, \d+ bytes: guard (\d+), start-up (\d+), "
+                      r"after start-up (\d+) instructions(; log rules use a seccomp listener)?$")
+
+
+def show_rules(stdout):
+    """The rule lines of `policy show`: (syscall, where, text), in order."""
+    return [m.groups() for m in map(RULE.match, stdout.splitlines()) if m]
+
+
+def test_include_overrides_in_order(plugbox, pdir):
+    path = str(write(pdir, "top", "ioctl: arg1 == FIONREAD => return EPERM\n@include default\n"))
+    cp = plugbox.run(["policy", "show", path])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    lines = cp.stdout.splitlines()
+    assert lines[0] == f"policy top ({path})"
+    assert lines[1] == "includes: default python"
+    py = pdir / "python.policy"
+    assert lines[2] == f"@default kill (python.policy:{line_of(py, '@default kill')})"
+    ioctl = [(where, text) for name, where, text in show_rules(cp.stdout) if name == "ioctl"]
+    assert ioctl[0] == ("top.policy:1", "ioctl: arg1 == FIONREAD => return EPERM"), explain(cp)
+    kill_line = line_of(py, "ioctl: arg1 == TIOCSTI")
+    enotty_line = line_of(py, "ioctl: arg1 == TCGETS")
+    assert [w for w, _ in ioctl[1:]] == [f"python.policy:{kill_line}"] + \
+        [f"python.policy:{enotty_line}"] * 2, explain(cp)
+    # The including file decides first: the included default follows.
+    rules = show_rules(cp.stdout)
+    assert rules[0][1] == "top.policy:1" and all(w.startswith("python.policy:") for _, w, _ in rules[1:])
+
+
+def test_show_default(plugbox, paths):
+    cp = plugbox.run(["policy", "show", "default"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    py = shipped_dir(paths) / "python.policy"
+    lines = cp.stdout.splitlines()
+    assert lines[0] == f"policy default ({shipped_dir(paths)}/default.policy)"
+    assert lines[1] == "includes: python"
+    rules = show_rules(cp.stdout)
+    assert len(rules) > 150
+    assert ("read", f"python.policy:{line_of(py, 'read: 1')}", "read: 1") in rules
+    assert ("ptrace", f"python.policy:{line_of(py, '@debug: kill')}", "@debug: kill") in rules
+    assert ("openat", f"python.policy:{line_of(py, 'openat:')}") == rules[
+        [r[0] for r in rules].index("openat")][:2]
+    assert "after start-up rules, added once the plugin is imported:" in lines
+    assert lines[lines.index("after start-up rules, added once the plugin is imported:") + 1] == \
+        "  (none)"
+    m = COMPILED.match(lines[-1])
+    assert m and m.group(1) == "2" and int(m.group(3)) > 100 and m.group(4) == "0", lines[-1]
+
+
+def test_show_strict_has_after_start_rules(plugbox):
+    cp = plugbox.run(["policy", "show", "strict"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    lines = cp.stdout.splitlines()
+    after = lines[lines.index("after start-up rules, added once the plugin is imported:") + 1:-1]
+    assert [RULE.match(line).group(1) for line in after] == ["open", "openat", "openat2"]
+    m = COMPILED.match(lines[-1])
+    assert m and m.group(1) == "3" and int(m.group(4)) > 0, lines[-1]
+
+
+def test_show_with_policies_dir(plugbox, pdir):
+    write(pdir, "mine", "getppid: return EPERM\n" + INC)
+    cp = plugbox.run(["policy", "show", "--policies", pdir, "mine"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert show_rules(cp.stdout)[0] == ("getppid", "mine.policy:1", "getppid: return EPERM")
+
+
+def test_show_log_uses_a_listener(plugbox, pdir):
+    path = str(write(pdir, "logs", "uname: log\n" + INC))
+    cp = plugbox.run(["policy", "show", path])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert cp.stdout.splitlines()[-1].endswith("; log rules use a seccomp listener"), explain(cp)
+
+
+def test_show_bad_names(plugbox, pdir):
+    # A NAME must be [A-Za-z0-9_-]+; anything with a '/' is a file path.
+    cp = plugbox.run(["policy", "show", "--policies", pdir, "a b"])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stderr == f"{pdir}: policy name 'a b' has characters outside [A-Za-z0-9_-]\n", \
+        explain(cp)
+    cp = plugbox.run(["policy", "show", "--policies", pdir, "nothere"])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stderr == f"{pdir}/nothere.policy: cannot read the policy: No such file or directory\n", \
+        explain(cp)
+    sub = pdir / "sub"
+    sub.mkdir()
+    cp = subprocess.run([plugbox.exe, "policy", "show", "--policies", str(pdir), "../x"], cwd=sub,
+                        env=plugbox.env, text=True, capture_output=True, timeout=60)
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stdout == "", explain(cp)
+    assert cp.stderr == "../x: cannot read the policy: No such file or directory\n", explain(cp)
+
+
+def test_show_refuses_a_bad_policy(plugbox, pdir):
+    path = str(write(pdir, "bad", INC + "getpid: return EFOO\n"))
+    cp = plugbox.run(["policy", "show", path])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stdout == ""
+    assert cp.stderr == f"{path}:2:16: unknown errno 'EFOO'\n", explain(cp)
+
+
+def test_groups(plugbox):
+    cp = plugbox.run(["policy", "groups"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    groups, current = {}, None
+    for line in cp.stdout.splitlines():
+        if line.startswith("@"):
+            current = line.split(":", 1)[0][1:]
+            groups[current] = []
+        else:
+            assert line.startswith("    ") and current, line
+            groups[current] += line.split()
+    assert groups["python-runtime"] == ["@basic-io", "@file-read", "@memory", "@threads", "@time",
+                                        "@identity", "@signals", "@event-loop"]
+    for name in ("basic-io", "file-read", "memory", "threads", "time", "identity", "signals",
+                 "event-loop", "network-client", "process", "debug", "mount", "io-uring"):
+        assert name in groups, name
+    assert {"read", "write", "close"} <= set(groups["basic-io"])
+    assert "ptrace" in groups["debug"]
+    assert "rt_sigreturn" in groups["signals"]
+    assert all(groups.values())
+
+
+def test_groups_takes_no_arguments(plugbox):
+    cp = plugbox.run(["policy", "groups", "extra"])
+    assert cp.returncode == EXIT_USAGE, explain(cp)
