@@ -73,8 +73,17 @@ static void show_entries(const struct pb_entry_list *l)
 		const struct pb_entry *e = &l->v[i];
 		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, e->nr);
 		char where[300];
+		/* `COND; ACTION` is two entries from one line: show the second
+		 * as what happens otherwise. */
+		bool otherwise = i > 0 && l->v[i - 1].nr == e->nr && l->v[i - 1].where.file == e->where.file &&
+		                 l->v[i - 1].where.line == e->where.line && !e->cond && l->v[i - 1].cond;
+		char act[64];
 		pb_where_format(&e->where, where, sizeof(where));
-		printf("  %-22s %-18s %s\n", name ? name : "?", where, e->text);
+		if (otherwise)
+			printf("  %-22s %-18s   otherwise: %s\n", name ? name : "?", where,
+			       pb_action_name(&e->action, act, sizeof(act)));
+		else
+			printf("  %-22s %-18s %s\n", name ? name : "?", where, e->text);
 		free(name);
 	}
 }

@@ -366,6 +366,17 @@ def test_log_allows_the_call_and_the_kernel_tells_the_supervisor(plugbox, plugin
     assert logged[0].endswith(f" by rule 'getppid: log' at actions.policy:{line}"), explain(cp)
 
 
+def test_logging_sendmsg_does_not_block_the_listener_hand_over(plugbox, plugins, policies):
+    # The worker passes its listener to the supervisor with sendmsg; were
+    # that call logged, it would wait for a supervisor without the listener
+    # until the call timed out.
+    pol = policies("log-sendmsg")
+    cp = plugbox.call(plugins, "actions", "getppid", options=["--policies", pol, "--timeout", "10"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp)["errno"] == 0, explain(cp)
+    assert "timed out" not in cp.stderr, explain(cp)
+
+
 def test_default_kill_decides_an_unnamed_syscall(plugbox, plugins, policies):
     pol = policies("default-kill")
     line = line_of(pol / "python.policy", "@default kill")
