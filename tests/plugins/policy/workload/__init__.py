@@ -11,6 +11,12 @@ so two runs under different policies can be compared step by step.
 tests/integration/test_policy_minimal.py runs this under python.policy with
 one allowing line removed at a time: every line must break some step (or
 kill the worker). A step added here should be something plugins really do.
+nap(seconds) is a single timed wait, for the test that stops and continues
+the worker meanwhile.
+
+Run it under enforcing policies only: under `plugbox learn`, which lets
+every call through, its refused steps really fork, run `true` and create
+files next to it.
 """
 
 import dataclasses
@@ -378,8 +384,13 @@ def step_pipes_and_fds():
         d = os.dup(w)
         d2 = os.dup2(w, d)
         inheritable = os.get_inheritable(d2)
+        os.set_inheritable(d2, False)
+        os.set_inheritable(d2, True)
+        inheritable = [inheritable, os.get_inheritable(d2)]
         os.close(d)
         flags = fcntl.fcntl(r, fcntl.F_GETFL) & os.O_NONBLOCK != 0
+        # the older idiom for the same, still common in libraries
+        fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
         fd_flags = fcntl.fcntl(r, fcntl.F_GETFD) & fcntl.FD_CLOEXEC != 0
         dupfd = fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(dupfd)
@@ -391,8 +402,10 @@ def step_pipes_and_fds():
         # a shared lock on a file the plugin opened
         fcntl.flock(f, fcntl.LOCK_SH)
         fcntl.flock(f, fcntl.LOCK_UN)
-        fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB, 0)
-        fcntl.lockf(f, fcntl.LOCK_UN, 0)
+        fcntl.lockf(f, fcntl.LOCK_SH)
+        fcntl.lockf(f, fcntl.LOCK_UN)
+        fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.lockf(f, fcntl.LOCK_UN)
     return {"read": got.decode(), "empty": empty, "inheritable": inheritable,
             "nonblock": flags, "cloexec": fd_flags, "isatty": isatty}
 
@@ -433,20 +446,27 @@ def step_signals():
         os.kill(os.getpid(), signal.SIGUSR1)
         signal.raise_signal(signal.SIGUSR2)
         signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+        # synchronous handling: block, send, find it pending, take it
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
         os.kill(os.getpid(), signal.SIGUSR2)
         pending = signal.SIGUSR2 in signal.sigpending()
+        info = signal.sigtimedwait({signal.SIGUSR2}, 1)
+        taken = info is not None and info.si_signo == signal.SIGUSR2
+        os.kill(os.getpid(), signal.SIGUSR2)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        # wait for a timer's signal: setitimer, then pause()
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        signal.pause()
         os.kill(os.getpid(), 0)
         for _ in range(100):
-            if len(got) >= 5:
+            if len(got) >= 6:
                 break
             time.sleep(0.001)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
     return {"handled": sorted(got), "itimer": itimer == (0.0, 0.0), "alarm_left": left > 0,
-            "pending": pending, "getsignal": signal.getsignal(signal.SIGINT) is not None}
+            "pending": pending, "sigtimedwait": taken, "getsignal": signal.getsignal(signal.SIGINT) is not None}
 
 
 def step_faulthandler():
@@ -617,7 +637,7 @@ def step_process_info():
         "priority": isinstance(os.getpriority(os.PRIO_PROCESS, 0), int),
         "ids": all(isinstance(i, int) for i in (
             os.getpid(), os.getppid(), os.getuid(), os.geteuid(), os.getgid(),
-            os.getegid(), os.getpgrp(), os.getsid(0), threading_native_id())),
+            os.getegid(), os.getpgrp(), os.getsid(0), _native_id())),
         "resuid": len(os.getresuid()) == 3 and len(os.getresgid()) == 3,
         "groups": isinstance(os.getgroups(), list),
         "user": bool(getpass.getuser()),
@@ -628,7 +648,7 @@ def step_process_info():
     }
 
 
-def threading_native_id():
+def _native_id():
     import threading
     return threading.get_native_id()
 
@@ -786,6 +806,7 @@ def step_misc_stdlib():
     import io
     import ipaddress
     import mimetypes
+    import shutil
     import string
     import tomllib
     import unicodedata
@@ -799,6 +820,8 @@ def step_misc_stdlib():
     msg = email.parser.Parser().parsestr("Subject: hi\n\nbody")
     return {
         "argparse": parser.parse_args(["--n", "3"]).n,
+        "help": "usage: p" in parser.format_help(),
+        "terminal": shutil.get_terminal_size().columns > 0,
         "config": cfg["s"]["k"],
         "csv": rows,
         "email": msg["Subject"],
@@ -845,3 +868,18 @@ def everything(only=None):
 @plugbox.export
 def steps():
     return [name for name, _ in STEPS]
+
+
+@plugbox.export
+def nap(seconds):
+    """Wait with a timeout (a lock, as Event.wait, Thread.join, Queue.get
+    do); says when it starts, for a test that stops and continues the worker
+    meanwhile as a shell's Ctrl-Z and fg do."""
+    import threading
+    import time
+    lock = threading.Lock()
+    lock.acquire()
+    print("napping", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    acquired = lock.acquire(timeout=seconds)
+    return not acquired and time.monotonic() - t0 >= seconds
