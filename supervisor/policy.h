@@ -5,6 +5,7 @@
  *   policy_parse.c    the language (minijail's syscall lines, plus @include,
  *                     @default, @after-start and @groups), errors as
  *                     FILE:LINE:COL, load-time lint
+ *   policy_syntax.c   the pieces of one line: actions, conditions, values
  *   policy_tables.c   what the language knows: groups, named constants,
  *                     which arguments the kernel reads as 32-bit, what is
  *                     dangerous to allow

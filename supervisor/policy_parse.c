@@ -14,7 +14,9 @@
  *   @after-start                              what follows is added once the
  *                                             plugin is imported
  *
- * Every error is reported as FILE:LINE:COL and parsing goes on to find the
+ * This file reads files, includes, directives and rules; the pieces of a
+ * line (actions, conditions, suggestions) are policy_syntax.c's. Every
+ * error is reported as FILE:LINE:COL and parsing goes on to find the
  * rest. Policy files come from the operator, but are still read with bounds:
  * size, line length, include depth, number of rules.
  */
@@ -29,46 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "policy_syntax.h"
 
-#define POLICY_FILE_MAX (1024 * 1024)
-#define POLICY_LINE_MAX 4096
-#define POLICY_INCLUDE_DEPTH 16
-#define POLICY_ENTRIES_MAX 20000
-#define POLICY_ERRORS_MAX 50
-#define SYSCALL_NR_LIMIT 1024
-
-/* One file's contribution: its own rules, then what it includes. */
-struct chunk {
-	struct pb_entry_list start, after;
-	bool has_default;
-	struct pb_action dflt;
-	struct pb_where dflt_where;
-};
-
-struct parser {
-	const char *dir;
-	pb_policy_diag_fn diag;
-	void *diag_data;
-	struct pb_policy *p;
-	int errors;
-	const char *stack[POLICY_INCLUDE_DEPTH];   /* names being read, for cycles */
-	size_t depth;
-	size_t nentries;
-};
-
-/* The line being parsed. */
-struct cursor {
-	const char *file;
-	const char *s;
-	size_t pos;
-	unsigned line;
-};
-
-static void report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
-                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
+void policy_report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
                    const char *fmt, ...)
 {
 	char msg[768], out[1024];
@@ -87,9 +52,6 @@ static void report(struct parser *ps, bool is_error, const char *file, unsigned 
 	if (ps->diag)
 		ps->diag(ps->diag_data, is_error, out);
 }
-
-#define ERR_AT(ps, c, col, ...) report((ps), true, (c)->file, (c)->line, (unsigned)(col) + 1, __VA_ARGS__)
-#define WARN_AT(ps, c, col, ...) report((ps), false, (c)->file, (c)->line, (unsigned)(col) + 1, __VA_ARGS__)
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -117,7 +79,7 @@ static int list_push(struct pb_entry_list *l, const struct pb_entry *e)
 	return 0;
 }
 
-static void cond_free(struct pb_cond *c)
+void policy_cond_free(struct pb_cond *c)
 {
 	if (!c)
 		return;
@@ -129,7 +91,7 @@ static void cond_free(struct pb_cond *c)
 static void list_free(struct pb_entry_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		cond_free(l->v[i].cond);
+		policy_cond_free(l->v[i].cond);
 		free(l->v[i].text);
 	}
 	free(l->v);
@@ -145,400 +107,6 @@ static int list_append(struct pb_entry_list *dst, struct pb_entry_list *src)
 	free(src->v);
 	memset(src, 0, sizeof(*src));
 	return 0;
-}
-
-static unsigned edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned row[64];
-
-	if (la >= 63 || lb >= 63)
-		return UINT_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++) {
-		unsigned diag = row[0];
-		row[0] = (unsigned)i;
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned up = row[j];
-			unsigned best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-/* The native syscall closest in spelling to name, or "" if none is near. */
-static void nearest_syscall(const char *name, char *out, size_t len)
-{
-	unsigned best = 4;
-
-	*out = '\0';
-	for (int nr = 0; nr < SYSCALL_NR_LIMIT; nr++) {
-		char *cand = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-		if (!cand)
-			continue;
-		unsigned d = edit_distance(name, cand);
-		if (d < best) {
-			best = d;
-			snprintf(out, len, "%s", cand);
-		}
-		free(cand);
-	}
-}
-
-static void nearest_group(const char *name, char *out, size_t len)
-{
-	unsigned best = 4;
-
-	*out = '\0';
-	for (const struct pb_syscall_group *g = pb_syscall_groups; g->name; g++) {
-		unsigned d = edit_distance(name, g->name);
-		if (d < best) {
-			best = d;
-			snprintf(out, len, "%s", g->name);
-		}
-	}
-}
-
-static void skip_ws(struct cursor *c)
-{
-	while (c->s[c->pos] == ' ' || c->s[c->pos] == '\t')
-		c->pos++;
-}
-
-static bool at_end(struct cursor *c)
-{
-	skip_ws(c);
-	return c->s[c->pos] == '\0';
-}
-
-static bool accept(struct cursor *c, const char *tok)
-{
-	size_t n = strlen(tok);
-	skip_ws(c);
-	if (strncmp(c->s + c->pos, tok, n) != 0)
-		return false;
-	c->pos += n;
-	return true;
-}
-
-/* A word of [A-Za-z0-9_-]; returns its length (0 if none). */
-static size_t word(struct cursor *c, char *buf, size_t len)
-{
-	size_t n = 0;
-	skip_ws(c);
-	while (isalnum((unsigned char)c->s[c->pos + n]) || c->s[c->pos + n] == '_' ||
-	       c->s[c->pos + n] == '-')
-		n++;
-	if (n == 0 || n >= len)
-		return n >= len ? n : 0;
-	memcpy(buf, c->s + c->pos, n);
-	buf[n] = '\0';
-	return n;
-}
-
-/* ---- actions ------------------------------------------------------------- */
-
-static int parse_errno(struct parser *ps, struct cursor *c, int *err)
-{
-	char w[64];
-	size_t col;
-	size_t n;
-
-	skip_ws(c);
-	col = c->pos;
-	n = word(c, w, sizeof(w));
-	if (n == 0 || n >= sizeof(w)) {
-		ERR_AT(ps, c, col, "expected an errno name (EPERM, EACCES...) or number");
-		return -1;
-	}
-	c->pos += n;
-	if (isdigit((unsigned char)w[0])) {
-		char *end;
-		unsigned long v = strtoul(w, &end, 0);
-		if (*end || v < 1 || v > 4095) {
-			ERR_AT(ps, c, col, "errno '%s' is not a number from 1 to 4095", w);
-			return -1;
-		}
-		*err = (int)v;
-		return 0;
-	}
-	*err = pb_errno_lookup(w);
-	if (*err < 0) {
-		ERR_AT(ps, c, col, "unknown errno '%s'", w);
-		return -1;
-	}
-	return 0;
-}
-
-static bool is_action_word(const char *w)
-{
-	return !strcmp(w, "1") || !strcmp(w, "allow") || !strcmp(w, "kill") || !strcmp(w, "log") ||
-	       !strcmp(w, "trap") || !strcmp(w, "return");
-}
-
-/* ACTION in a rule: 1 | allow | kill | log | trap [ERRNO] | return ERRNO */
-static int parse_action(struct parser *ps, struct cursor *c, struct pb_action *a)
-{
-	char w[32];
-	size_t col, n;
-
-	skip_ws(c);
-	col = c->pos;
-	n = word(c, w, sizeof(w));
-	if (n == 0 || n >= sizeof(w) || !is_action_word(w)) {
-		ERR_AT(ps, c, col, "expected an action: 1, allow, kill, log, trap [ERRNO] or return ERRNO");
-		return -1;
-	}
-	c->pos += n;
-	memset(a, 0, sizeof(*a));
-	if (!strcmp(w, "1") || !strcmp(w, "allow")) {
-		a->kind = PB_ACT_ALLOW;
-	} else if (!strcmp(w, "kill")) {
-		a->kind = PB_ACT_KILL;
-	} else if (!strcmp(w, "log")) {
-		a->kind = PB_ACT_LOG;
-	} else if (!strcmp(w, "trap")) {
-		a->kind = PB_ACT_TRAP;
-		a->err = ENOSYS;
-		if (!at_end(c) && c->s[c->pos] != ';')
-			return parse_errno(ps, c, &a->err);
-	} else {
-		a->kind = PB_ACT_ERRNO;
-		return parse_errno(ps, c, &a->err);
-	}
-	return 0;
-}
-
-/* @default ACTION: kill | trap [ERRNO] | log | enosys | errno NAME | return NAME */
-static int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *a)
-{
-	char w[32];
-	size_t col, n;
-
-	skip_ws(c);
-	col = c->pos;
-	n = word(c, w, sizeof(w));
-	memset(a, 0, sizeof(*a));
-	if (n > 0 && n < sizeof(w)) {
-		if (!strcmp(w, "enosys")) {
-			c->pos += n;
-			a->kind = PB_ACT_ERRNO;
-			a->err = ENOSYS;
-			return 0;
-		}
-		if (!strcmp(w, "errno")) {
-			c->pos += n;
-			a->kind = PB_ACT_ERRNO;
-			return parse_errno(ps, c, &a->err);
-		}
-		if (!strcmp(w, "1") || !strcmp(w, "allow")) {
-			ERR_AT(ps, c, col, "@default %s would let every syscall the policy does not name "
-			       "through; name what may pass", w);
-			return -1;
-		}
-	}
-	if (n == 0 || n >= sizeof(w) || !is_action_word(w)) {
-		ERR_AT(ps, c, col, "expected a default action: kill, trap, log, enosys or errno NAME");
-		return -1;
-	}
-	return parse_action(ps, c, a);
-}
-
-/* ---- conditions ---------------------------------------------------------- */
-
-struct cond_builder {
-	struct pb_atom atoms[64];
-	size_t natoms;
-	size_t clause_end[64];
-	size_t nclauses;
-};
-
-/* NUMBER | -NUMBER | CONSTANT, optionally preceded by ~ (which inverts the
- * 32 bits the kernel reads when the argument is narrow) */
-static int parse_term(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v, bool *self_pid)
-{
-	bool invert = accept(c, "~");
-	bool negate = false;
-	char w[64];
-	size_t col, n;
-
-	skip_ws(c);
-	if (c->s[c->pos] == '-' && isdigit((unsigned char)c->s[c->pos + 1])) {
-		negate = true;
-		c->pos++;
-	}
-	col = c->pos;
-	n = word(c, w, sizeof(w));
-	if (n == 0 || n >= sizeof(w)) {
-		ERR_AT(ps, c, col, "expected a number or a constant name");
-		return -1;
-	}
-	c->pos += n;
-	if (isdigit((unsigned char)w[0])) {
-		char *end;
-		errno = 0;
-		unsigned long long x = strtoull(w, &end, 0);
-		if (*end || errno) {
-			ERR_AT(ps, c, col, "'%s' is not a number", w);
-			return -1;
-		}
-		*v = negate ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
-	} else if (!strcmp(w, "SELF_PID")) {
-		if (invert) {
-			ERR_AT(ps, c, col, "SELF_PID cannot be inverted");
-			return -1;
-		}
-		*self_pid = true;
-		*v = 0;
-	} else if (!pb_constant_lookup(w, v)) {
-		ERR_AT(ps, c, col, "unknown constant '%s'", w);
-		return -1;
-	}
-	if (invert)
-		*v = narrow && *v <= UINT32_MAX ? ~*v & UINT32_MAX : ~*v;
-	return 0;
-}
-
-static int parse_value(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v,
-                       bool *self_pid)
-{
-	uint64_t acc = 0;
-	size_t nterms = 0, sp_col = 0;
-
-	*self_pid = false;
-	do {
-		uint64_t t;
-		bool sp = false;
-		skip_ws(c);
-		size_t col = c->pos;
-		if (parse_term(ps, c, narrow, &t, &sp) < 0)
-			return -1;
-		if (sp)
-			sp_col = col;
-		*self_pid |= sp;
-		acc |= t;
-		nterms++;
-		skip_ws(c);
-	} while (c->s[c->pos] == '|' && c->s[c->pos + 1] != '|' && (c->pos++, true));
-	if (*self_pid && nterms > 1) {
-		ERR_AT(ps, c, sp_col, "SELF_PID cannot be combined with '|'");
-		return -1;
-	}
-	*v = acc;
-	return 0;
-}
-
-static int parse_atom(struct parser *ps, struct cursor *c, const char *syscall,
-                      struct pb_atom *a)
-{
-	static const struct { const char *tok; enum pb_cmp_op op; } ops[] = {
-		{ "==", PB_OP_EQ }, { "!=", PB_OP_NE }, { "<=", PB_OP_LE }, { ">=", PB_OP_GE },
-		{ "<", PB_OP_LT }, { ">", PB_OP_GT },
-	};
-	size_t col, vcol;
-	bool found = false;
-	int narrow;
-
-	skip_ws(c);
-	col = c->pos;
-	if (strncmp(c->s + c->pos, "arg", 3) != 0 || !isdigit((unsigned char)c->s[c->pos + 3]) ||
-	    isalnum((unsigned char)c->s[c->pos + 4])) {
-		ERR_AT(ps, c, col, "expected an argument (arg0 to arg5) or an action");
-		return -1;
-	}
-	a->arg = (uint8_t)(c->s[c->pos + 3] - '0');
-	if (a->arg > 5) {
-		ERR_AT(ps, c, col, "syscalls have six arguments, arg0 to arg5");
-		return -1;
-	}
-	c->pos += 4;
-	skip_ws(c);
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !found; i++)
-		if (accept(c, ops[i].tok)) {
-			a->op = (uint8_t)ops[i].op;
-			found = true;
-		}
-	if (!found) {
-		if (c->s[c->pos] == '&' && c->s[c->pos + 1] != '&') {
-			c->pos++;
-			a->op = PB_OP_ANY_BITS;
-		} else if (!strncmp(c->s + c->pos, "in", 2) && !isalnum((unsigned char)c->s[c->pos + 2])) {
-			c->pos += 2;
-			a->op = PB_OP_ONLY_BITS;
-		} else {
-			ERR_AT(ps, c, c->pos, "expected a comparison: == != < <= > >= & in");
-			return -1;
-		}
-	}
-	skip_ws(c);
-	vcol = c->pos;
-	narrow = pb_syscall_arg_is_32bit(syscall, a->arg);
-	if (parse_value(ps, c, narrow > 0, &a->value, &a->self_pid) < 0)
-		return -1;
-	if (narrow < 0) {
-		WARN_AT(ps, c, col, "plugbox does not know how the kernel reads the arguments of '%s'; "
-		        "arg%u is compared as a 64-bit value", syscall, a->arg);
-		narrow = 0;
-	}
-	a->wide = !narrow;
-	if (narrow && !a->self_pid) {
-		/* The kernel reads the low 32 bits; a value that does not fit
-		 * could never match what the kernel acts on. */
-		int64_t sv = (int64_t)a->value;
-		if (a->value > UINT32_MAX && !(sv < 0 && sv >= INT32_MIN)) {
-			ERR_AT(ps, c, vcol, "value %#llx does not fit arg%u of '%s', which the kernel "
-			       "reads as 32 bits", (unsigned long long)a->value, a->arg, syscall);
-			return -1;
-		}
-		a->value &= UINT32_MAX;
-	}
-	return 0;
-}
-
-/* EXPR := CLAUSE ('||' CLAUSE)* ; CLAUSE := ATOM ('&&' ATOM)* */
-static struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *syscall)
-{
-	struct cond_builder b = { .natoms = 0 };
-	struct pb_cond *cond;
-
-	for (;;) {
-		for (;;) {
-			if (b.natoms == sizeof(b.atoms) / sizeof(b.atoms[0])) {
-				skip_ws(c);
-				ERR_AT(ps, c, c->pos, "more than 64 comparisons in one rule");
-				return NULL;
-			}
-			if (parse_atom(ps, c, syscall, &b.atoms[b.natoms]) < 0)
-				return NULL;
-			b.natoms++;
-			if (!accept(c, "&&"))
-				break;
-		}
-		b.clause_end[b.nclauses++] = b.natoms;
-		if (!accept(c, "||"))
-			break;
-	}
-	cond = calloc(1, sizeof(*cond));
-	if (!cond)
-		return NULL;
-	cond->atoms = malloc(b.natoms * sizeof(*cond->atoms));
-	cond->clause_end = malloc(b.nclauses * sizeof(*cond->clause_end));
-	if (!cond->atoms || !cond->clause_end) {
-		cond_free(cond);
-		return NULL;
-	}
-	memcpy(cond->atoms, b.atoms, b.natoms * sizeof(*cond->atoms));
-	memcpy(cond->clause_end, b.clause_end, b.nclauses * sizeof(*cond->clause_end));
-	cond->natoms = b.natoms;
-	cond->nclauses = b.nclauses;
-	return cond;
 }
 
 /* ---- lines --------------------------------------------------------------- */
@@ -562,14 +130,14 @@ static int add_entry(struct file_ctx *f, int nr, struct pb_cond *cond, const str
 
 	if (++f->ps->nentries > POLICY_ENTRIES_MAX) {
 		ERR_AT(f->ps, f->c, col, "more than %d rules", POLICY_ENTRIES_MAX);
-		cond_free(cond);
+		policy_cond_free(cond);
 		return -1;
 	}
 	e.where = (struct pb_where){ f->c->file, f->c->line, (unsigned)col + 1 };
 	e.text = strdup(text);
 	if (!e.text || list_push(l, &e) < 0) {
 		free(e.text);
-		cond_free(cond);
+		policy_cond_free(cond);
 		return -ENOMEM;
 	}
 	if (!cond && nr >= 0 && nr < SYSCALL_NR_LIMIT && !f->decided_line[f->after_start][nr])
@@ -658,7 +226,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 
 	c->pos++;   /* '@' */
 	col = c->pos;
-	n = word(c, w, sizeof(w));
+	n = cursor_word(c, w, sizeof(w));
 	if (n == 0 || n >= sizeof(w)) {
 		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start or @GROUP: ACTION");
 		return;
@@ -671,7 +239,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 			ERR_AT(ps, c, col - 1, "@include must come before @after-start");
 			return;
 		}
-		skip_ws(c);
+		cursor_skip_ws(c);
 		icol = c->pos;
 		const char *arg = c->s + c->pos;
 		size_t len = strcspn(arg, " \t");
@@ -689,7 +257,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 			       "[A-Za-z0-9_-]+ with no path: '%s'", inc);
 			return;
 		}
-		if (!at_end(c)) {
+		if (!cursor_at_end(c)) {
 			ERR_AT(ps, c, c->pos, "unexpected text after @include %s", inc);
 			return;
 		}
@@ -746,7 +314,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 		}
 		if (parse_default_action(ps, c, &a) < 0)
 			return;
-		if (!at_end(c)) {
+		if (!cursor_at_end(c)) {
 			ERR_AT(ps, c, c->pos, "unexpected text after the default action");
 			return;
 		}
@@ -758,7 +326,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 	if (!strcmp(w, "after-start")) {
 		if (f->after_start)
 			ERR_AT(ps, c, col - 1, "a second @after-start");
-		else if (!at_end(c))
+		else if (!cursor_at_end(c))
 			ERR_AT(ps, c, c->pos, "@after-start stands alone on its line");
 		f->after_start = true;
 		return;
@@ -774,15 +342,15 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 			ERR_AT(ps, c, col - 1, "unknown directive or group '@%s' (see `plugbox policy groups`)", w);
 		return;
 	}
-	if (!accept(c, ":")) {
+	if (!cursor_accept(c, ":")) {
 		ERR_AT(ps, c, c->pos, "expected ':' after @%s", w);
 		return;
 	}
 	struct pb_action a;
-	skip_ws(c);
+	cursor_skip_ws(c);
 	size_t acol = c->pos;
 	char aw[32];
-	size_t an = word(c, aw, sizeof(aw));
+	size_t an = cursor_word(c, aw, sizeof(aw));
 	if (!(an > 0 && an < sizeof(aw) && is_action_word(aw))) {
 		ERR_AT(ps, c, acol, "a group takes an action only, no conditions "
 		       "(rule its syscalls one by one, before the group line)");
@@ -790,7 +358,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 	}
 	if (parse_action(ps, c, &a) < 0)
 		return;
-	if (!at_end(c)) {
+	if (!cursor_at_end(c)) {
 		ERR_AT(ps, c, c->pos, "unexpected text after the action");
 		return;
 	}
@@ -812,24 +380,24 @@ static void parse_rule(struct file_ctx *f, const char *text)
 	bool has_else = false;
 	int nr;
 
-	skip_ws(c);
+	cursor_skip_ws(c);
 	col = c->pos;
-	n = word(c, name, sizeof(name));
+	n = cursor_word(c, name, sizeof(name));
 	if (n == 0 || n >= sizeof(name)) {
 		ERR_AT(ps, c, col, "expected a syscall name, @include, @default or @GROUP");
 		return;
 	}
 	c->pos += n;
-	if (!accept(c, ":")) {
+	if (!cursor_accept(c, ":")) {
 		ERR_AT(ps, c, c->pos, "expected ':' after '%s'", name);
 		return;
 	}
 	nr = syscall_number(f, name, col);
 	if (nr == -1)
 		return;
-	skip_ws(c);
+	cursor_skip_ws(c);
 	size_t acol = c->pos, ecol = 0;
-	an = word(c, aw, sizeof(aw));
+	an = cursor_word(c, aw, sizeof(aw));
 	if (c->s[c->pos] == '\0') {
 		ERR_AT(ps, c, c->pos, "expected an action or a condition after '%s:'", name);
 		return;
@@ -841,21 +409,21 @@ static void parse_rule(struct file_ctx *f, const char *text)
 		cond = parse_cond(ps, c, name);
 		if (!cond)
 			return;
-		if (accept(c, "=>")) {
-			skip_ws(c);
+		if (cursor_accept(c, "=>")) {
+			cursor_skip_ws(c);
 			acol = c->pos;
 			if (parse_action(ps, c, &then) < 0)
 				goto fail;
 		}
-		if (accept(c, ";")) {
-			skip_ws(c);
+		if (cursor_accept(c, ";")) {
+			cursor_skip_ws(c);
 			ecol = c->pos;
 			if (parse_action(ps, c, &otherwise) < 0)
 				goto fail;
 			has_else = true;
 		}
 	}
-	if (!at_end(c)) {
+	if (!cursor_at_end(c)) {
 		ERR_AT(ps, c, c->pos, "unexpected '%s'", c->s + c->pos);
 		goto fail;
 	}
@@ -877,7 +445,7 @@ static void parse_rule(struct file_ctx *f, const char *text)
 	}
 	return;
 fail:
-	cond_free(cond);
+	policy_cond_free(cond);
 }
 
 /* Remove the comment and surrounding blanks; the result is the rule text. */
@@ -918,7 +486,7 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 		return -ENOMEM;
 	fp = fopen(path, "r");
 	if (!fp) {
-		report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(errno));
+		policy_report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(errno));
 		return -errno;
 	}
 	text = malloc(POLICY_FILE_MAX + 1);
@@ -932,13 +500,13 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 	len = fread(text, 1, POLICY_FILE_MAX + 1, fp);
 	fclose(fp);
 	if (len > POLICY_FILE_MAX) {
-		report(ps, true, path, 0, 0, "larger than %d bytes", POLICY_FILE_MAX);
+		policy_report(ps, true, path, 0, 0, "larger than %d bytes", POLICY_FILE_MAX);
 		r = -EFBIG;
 		goto out;
 	}
 	text[len] = '\0';
 	if (memchr(text, '\0', len)) {
-		report(ps, true, path, 0, 0, "contains a NUL byte: not a policy file");
+		policy_report(ps, true, path, 0, 0, "contains a NUL byte: not a policy file");
 		r = -EINVAL;
 		goto out;
 	}
@@ -952,14 +520,14 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 			*nl = '\0';
 		c.line++;
 		if (strlen(line) > POLICY_LINE_MAX) {
-			report(ps, true, path, c.line, POLICY_LINE_MAX + 1, "line longer than %d bytes",
+			policy_report(ps, true, path, c.line, POLICY_LINE_MAX + 1, "line longer than %d bytes",
 			       POLICY_LINE_MAX);
 			continue;
 		}
 		strip_line(line);
 		c.s = line;
 		c.pos = 0;
-		skip_ws(&c);
+		cursor_skip_ws(&c);
 		if (line[c.pos] == '\0')
 			continue;
 		const char *rule_text = line + c.pos;
@@ -1015,7 +583,7 @@ static void check_floor(struct parser *ps, const struct pb_policy *p)
 			if (p->after.v[i].nr == nr && p->after.v[i].action.kind != PB_ACT_ALLOW)
 				sure = false;
 		if (!sure || verdict.kind != PB_ACT_ALLOW)
-			report(ps, true, p->path, 0, 0, "the worker itself needs '%s' allowed whatever "
+			policy_report(ps, true, p->path, 0, 0, "the worker itself needs '%s' allowed whatever "
 			       "its arguments (for its channel, its violation reports and its exit); "
 			       "allow it or @include default", *s);
 	}
@@ -1066,7 +634,7 @@ static int load(const char *dir, const char *name, const char *path, pb_policy_d
 		check_floor(&ps, ps.p);
 	if (r < 0 || ps.errors > 0) {
 		if (ps.errors > POLICY_ERRORS_MAX)
-			report(&ps, false, path, 0, 0, "%d more errors not shown", ps.errors - POLICY_ERRORS_MAX);
+			policy_report(&ps, false, path, 0, 0, "%d more errors not shown", ps.errors - POLICY_ERRORS_MAX);
 		pb_policy_free(ps.p);
 		return r < 0 ? r : -EINVAL;
 	}
