@@ -358,7 +358,15 @@ static void read_report(pb_supervisor *s, struct worker *w)
 					close(fd);
 			}
 		}
-		if ((size_t)n > sizeof(buf) || (msg.msg_flags & MSG_CTRUNC) ||
+		if (msg.msg_flags & MSG_CTRUNC) {
+			/* the kernel closed what did not fit; close what did */
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' attached more descriptors "
+			              "to its report socket than a message may carry", w->name);
+			return;
+		}
+		if ((size_t)n > sizeof(buf) ||
 		    pb_envelope_decode(buf, (size_t)n, &env, why, sizeof(why)) < 0) {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);

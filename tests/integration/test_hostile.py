@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from pbtest import (EXIT_OK, EXIT_SANDBOX, STDLIB, assert_killed_for, assert_reported, explain,
+from pbtest import (EXIT_DIED, EXIT_OK, EXIT_SANDBOX, STDLIB, assert_killed_for, assert_reported, explain,
                     plugin_lines, result_of, x86_64_only)
 
 
@@ -224,6 +224,45 @@ def test_forged_frames_do_not_harm_the_supervisor(plugbox, paths, still_fine):
         assert isinstance(result_of(cp), list), explain(cp)
     else:
         assert cp.stdout == "", explain(cp)
+    assert cp.elapsed < 20, explain(cp)
+    still_fine()
+
+
+# --- the report socket: only the SIGSYS reporter and the listener hand-over
+# write there; anything else is the plugin's forgery ---
+
+@x86_64_only
+@pytest.mark.parametrize("function, expected", [
+    ("fake_listener", "passed a descriptor it had no business passing"),
+    ("many_fds", "attached more descriptors to its report socket than a message may carry"),
+    ("one_fd", "wrote a non-report on its report socket"),
+    ("garbage", "wrote garbage on its report socket"),
+])
+def test_forged_reports_end_the_worker_not_the_supervisor(plugbox, paths, still_fine,
+                                                           function, expected):
+    cp = plugbox.call(paths.hostile, "report_forgery", function, options=["--timeout", "20"], timeout=40)
+    # the bytes really went out...
+    assert any(line.startswith("[sent ") for line in plugin_lines(cp, "report_forgery")), explain(cp)
+    # ...and the supervisor ended that worker for it, with a reason
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert expected in cp.stderr, explain(cp)
+    assert cp.elapsed < 20, explain(cp)
+    still_fine()
+
+
+@x86_64_only
+def test_forged_denials_are_bounded_and_cannot_reach_the_terminal(plugbox, paths, still_fine):
+    # 5000 claimed denials, each with an escape sequence in its "traceback":
+    # the supervisor shows 50, then says it stops showing them, and no
+    # control character gets through.
+    cp = plugbox.call(paths.hostile, "report_forgery", "fake_denials", "5000",
+                      options=["--timeout", "20"], timeout=40)
+    assert cp.returncode == EXIT_OK and result_of(cp) == 5000, explain(cp)
+    denials = [l for l in cp.stderr.splitlines() if ": denied socket(" in l]
+    assert len(denials) == 50, explain(cp)
+    assert "further denials are not shown" in cp.stderr, explain(cp)
+    assert "\x1b" not in cp.stderr and "\x07" not in cp.stderr, explain(cp)
+    assert "?]0;owned??[2J" in cp.stderr, explain(cp)
     assert cp.elapsed < 20, explain(cp)
     still_fine()
 
