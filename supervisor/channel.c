@@ -549,7 +549,9 @@ void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting
 		if (deadline > 0) {
 			double left = deadline - pb_now();
 			if (left <= 0) {
-				pb_worker_end(w, PB_ERROR_TIMEOUT, "plugin '%s' timed out after %g s", w->name, s->timeout);
+				pb_worker_end(w, PB_ERROR_TIMEOUT, "plugin '%s' timed out after %g s%s", w->name,
+				              w->wait_limit, w->wait_limit_is_policy
+				              ? " (its policy's @limit call-time)" : "");
 				continue;
 			}
 			timeout_ms = (int)ceil(left * 1000.0);
@@ -622,6 +624,15 @@ pb_error *pb_worker_death_error(const pb_supervisor *s, struct worker *w)
 	}
 	if (w->end_kind != 0)
 		return pb_error_new(w->end_kind, w->name, "", w->end_message, "");
+	if (w->reaped && WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || WTERMSIG(st) == SIGXFSZ)) {
+		bool cpu = WTERMSIG(st) == SIGXCPU;
+		char limit[32];
+		enum pb_limit l = cpu ? PB_LIMIT_CPU : PB_LIMIT_FILE_SIZE;
+		snprintf(msg, sizeof(msg), "worker for plugin '%s' hit a resource limit: %s (@limit %s %s)",
+		         w->name, cpu ? "CPU time" : "file size", pb_limit_names[l],
+		         pb_limit_format(l, w->policy->sandbox.limit[l], limit, sizeof(limit)));
+		return pb_error_new(PB_ERROR_CRASHED, w->name, "", msg, "");
+	}
 	if (w->reaped && WIFSIGNALED(st))
 		snprintf(msg, sizeof(msg), "worker for plugin '%s' died: killed by signal %d (%s)",
 		         w->name, WTERMSIG(st), strsignal(WTERMSIG(st)));

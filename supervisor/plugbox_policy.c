@@ -88,6 +88,26 @@ static void show_entries(const struct pb_entry_list *l)
 	}
 }
 
+/* The layers beside seccomp, each with where it was set. */
+static void show_sandbox(const struct pb_sandbox *sb)
+{
+	char where[300], value[32];
+
+#define WHERE(w) ((w).file ? (pb_where_format(&(w), where, sizeof(where)), where) : "built in")
+	printf("layers:\n");
+	for (int i = 0; i < PB_LAYER_COUNT; i++)
+		printf("  @layer %s %s (%s)\n", pb_layer_names[i], pb_layer_mode_names[sb->layer[i]],
+		       WHERE(sb->layer_where[i]));
+	printf("  @network %s (%s)\n", sb->network == PB_NETWORK_HOST ? "host" : "none", WHERE(sb->network_where));
+	if (sb->scratch)
+		pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, value, sizeof(value));
+	printf("  @scratch %s (%s)\n", sb->scratch ? value : "none", WHERE(sb->scratch_where));
+	for (int i = 0; i < PB_LIMIT_COUNT; i++)
+		printf("  @limit %s %s (%s)\n", pb_limit_names[i],
+		       pb_limit_format((enum pb_limit)i, sb->limit[i], value, sizeof(value)), WHERE(sb->limit_where[i]));
+#undef WHERE
+}
+
 static int policy_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -120,6 +140,7 @@ static int policy_show(int argc, char **argv)
 	}
 	pb_where_format(&p->dflt_where, where, sizeof(where));
 	printf("@default %s (%s)\n", pb_action_name(&p->dflt, act, sizeof(act)), where);
+	show_sandbox(&p->sandbox);
 	printf("start-up rules, loaded before any plugin code; for each syscall the first that holds decides:\n");
 	show_entries(&p->start);
 	printf("after start-up rules, added once the plugin is imported:\n");
@@ -264,6 +285,15 @@ static void print_learned(const pb_supervisor *s, const char *plugin, const char
 		free(name);
 		i = j;
 	}
+	/* Learn runs with the host network (spawn.c), so that what a call
+	 * needs shows up as syscalls; a policy that opens IP sockets needs it. */
+	bool ip = false;
+	int socket_nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, "socket");
+	for (size_t i = 0; i < n; i++)
+		if (calls[i].nr == socket_nr && (calls[i].args[0] == AF_INET || calls[i].args[0] == AF_INET6))
+			ip = true;
+	if (ip)
+		printf("@network host\n");
 	printf("@include default\n");
 }
 

@@ -78,6 +78,48 @@ struct pb_entry_list {
 	size_t n, cap;
 };
 
+/* ---- the layers beside seccomp (policy_sandbox.c) ------------------------ */
+
+enum pb_limit {
+	PB_LIMIT_MEMORY,                /* bytes of address space (RLIMIT_AS) */
+	PB_LIMIT_CPU,                   /* seconds of CPU time (RLIMIT_CPU) */
+	PB_LIMIT_FILES,                 /* open descriptors (RLIMIT_NOFILE) */
+	PB_LIMIT_PROCESSES,             /* threads and processes (RLIMIT_NPROC) */
+	PB_LIMIT_FILE_SIZE,             /* bytes one file may grow to (RLIMIT_FSIZE) */
+	PB_LIMIT_CORE,                  /* bytes of core dump (RLIMIT_CORE) */
+	PB_LIMIT_CALL_TIME,             /* milliseconds of wall clock per call */
+	PB_LIMIT_COUNT,
+};
+#define PB_LIMIT_UNLIMITED UINT64_MAX
+
+enum pb_layer {
+	PB_LAYER_NAMESPACES,            /* pid net ipc uts mount cgroup (+ user unprivileged), and the mount tree */
+	PB_LAYER_LANDLOCK,
+	PB_LAYER_COUNT,
+};
+enum pb_layer_mode { PB_LAYER_REQUIRED, PB_LAYER_OPTIONAL, PB_LAYER_OFF };
+enum pb_network { PB_NETWORK_NONE, PB_NETWORK_HOST };
+
+/* Every setting has the place it was set (file NULL: plugbox's built-in
+ * default). The including file's settings win over the included ones'. */
+struct pb_sandbox {
+	uint64_t limit[PB_LIMIT_COUNT];
+	struct pb_where limit_where[PB_LIMIT_COUNT];
+	enum pb_layer_mode layer[PB_LAYER_COUNT];
+	struct pb_where layer_where[PB_LAYER_COUNT];
+	enum pb_network network;
+	struct pb_where network_where;
+	uint64_t scratch;               /* bytes of private /tmp; 0: none */
+	struct pb_where scratch_where;
+};
+
+/* Names as the language spells them ("memory", "namespaces"). */
+extern const char *const pb_limit_names[PB_LIMIT_COUNT];
+extern const char *const pb_layer_names[PB_LAYER_COUNT];
+extern const char *const pb_layer_mode_names[3];
+/* A limit's value as the language writes it ("1G", "60s", "unlimited"). */
+const char *pb_limit_format(enum pb_limit l, uint64_t v, char *buf, size_t len);
+
 struct pb_policy {
 	char *name;                     /* NAME of NAME.policy */
 	char *path;
@@ -89,6 +131,7 @@ struct pb_policy {
 	size_t nfiles;
 	char **includes;                /* names of included policies, in order */
 	size_t nincludes;
+	struct pb_sandbox sandbox;
 };
 
 /* Diagnostics go to a caller's sink, one line each, already formatted as

@@ -13,6 +13,7 @@
  *   @default ACTION                           kill trap log enosys errno NAME
  *   @after-start                              what follows is added once the
  *                                             plugin is imported
+ *   @limit @layer @network @scratch           the other layers: policy_sandbox.c
  *
  * This file reads files, includes, directives and rules; the pieces of a
  * line (actions, conditions, suggestions) are policy_syntax.c's. Every
@@ -228,7 +229,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 	col = c->pos;
 	n = cursor_word(c, w, sizeof(w));
 	if (n == 0 || n >= sizeof(w)) {
-		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start or @GROUP: ACTION");
+		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start, @limit, @layer, @network, @scratch or @GROUP: ACTION");
 		return;
 	}
 	c->pos += n;
@@ -298,6 +299,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 		parse_file(ps, inc, incpath, &sub);
 		list_append(&includes->start, &sub.start);
 		list_append(&includes->after, &sub.after);
+		sandbox_merge(&includes->sandbox, &sub.sandbox);
 		if (sub.has_default && !includes->has_default) {
 			includes->has_default = true;
 			includes->dflt = sub.dflt;
@@ -331,11 +333,20 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 		f->after_start = true;
 		return;
 	}
+	if (parse_sandbox_directive(ps, c, w, col, &f->own.sandbox))
+		return;
 	/* @GROUP: ACTION */
 	const struct pb_syscall_group *g = pb_syscall_group_find(w);
 	if (!g) {
+		static const char *const directives[] = { "include", "default", "after-start", "limit",
+		                                          "layer", "network", "scratch" };
 		char near[64];
 		nearest_group(w, near, sizeof(near));
+		for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+			if (edit_distance(w, directives[i]) <= 2) {
+				ERR_AT(ps, c, col - 1, "unknown directive '@%s'; did you mean '@%s'?", w, directives[i]);
+				return;
+			}
 		if (*near)
 			ERR_AT(ps, c, col - 1, "unknown group '@%s'; did you mean '@%s'?", w, near);
 		else
@@ -543,6 +554,8 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 	list_append(&out->after, &f->own.after);
 	list_append(&out->start, &includes.start);
 	list_append(&out->after, &includes.after);
+	out->sandbox = f->own.sandbox;
+	sandbox_merge(&out->sandbox, &includes.sandbox);
 	if (f->own.has_default) {
 		out->has_default = true;
 		out->dflt = f->own.dflt;
@@ -630,6 +643,8 @@ static int load(const char *dir, const char *name, const char *path, pb_policy_d
 	ps.p->dflt = top.has_default ? top.dflt : (struct pb_action){ PB_ACT_KILL, 0 };
 	if (top.has_default)
 		ps.p->dflt_where = top.dflt_where;
+	ps.p->sandbox = top.sandbox;
+	sandbox_fill_defaults(&ps.p->sandbox);
 	if (r == 0 && ps.errors == 0)
 		check_floor(&ps, ps.p);
 	if (r < 0 || ps.errors > 0) {

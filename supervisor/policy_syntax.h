@@ -24,6 +24,7 @@ struct chunk {
 	bool has_default;
 	struct pb_action dflt;
 	struct pb_where dflt_where;
+	struct pb_sandbox sandbox;      /* only the settings with a where.file are set */
 };
 
 struct parser {
@@ -72,5 +73,14 @@ int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *
 /* A condition for `syscall` (its argument widths decide the comparisons);
  * NULL after reporting. */
 struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *syscall);
+
+/* policy_sandbox.c: @limit, @layer, @network, @scratch. Returns false when
+ * `word` names none of them. */
+bool parse_sandbox_directive(struct parser *ps, struct cursor *c, const char *word, size_t col,
+                             struct pb_sandbox *own);
+/* Fill what `dst` does not set from `src`. */
+void sandbox_merge(struct pb_sandbox *dst, const struct pb_sandbox *src);
+/* Built-in values for what no file set. */
+void sandbox_fill_defaults(struct pb_sandbox *s);
 
 #endif

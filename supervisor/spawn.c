@@ -2,9 +2,10 @@
  *
  * What the worker inherits is decided here and nowhere else: descriptors
  * 0-6 as worker/worker.h lists them, LANG and nothing else in the
- * environment, default signal dispositions, no core dumps, its own session.
- * The seccomp programs are compiled after fork, because the rules name the
- * worker's own pid (signals only to itself), and written to its fd 6.
+ * environment, default signal dispositions, its own session, and the jail
+ * of jail.c (namespaces, mount tree, identity, limits). The seccomp programs
+ * are compiled after clone, because the rules name the worker's own pid
+ * (signals only to itself), and written to its fd 6.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jail.h"
 #include "spawn.h"
 
 enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC, CH_COUNT };
@@ -79,24 +82,30 @@ static void remove_view_dir(char *dir, const char *name)
 	rmdir(dir);
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent)
+/* In the child, between clone and exec: system calls only. */
+static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
+                  const struct pb_jail *jail)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
-	int src[7], err;
-	struct rlimit no_core = { 0, 0 };
+	struct { int err; const char *step; } failure = { 0, "exec" };
+	int src[7];
 	sigset_t all;
 
-	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+		failure.step = "terminal: leaving the session";
 		goto fail;
-	if (getppid() != parent)
-		_exit(127);     /* the supervisor died before PDEATHSIG was armed */
-	setrlimit(RLIMIT_CORE, &no_core);
+	}
+	/* The supervisor died before PDEATHSIG was armed. In a new pid
+	 * namespace the parent is invisible (getppid() is 0); the worker then
+	 * ends on its own when it reads EOF on its channel. */
+	if (!(jail->clone_flags & CLONE_NEWPID) && getppid() != parent)
+		_exit(127);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 
+	failure.step = "descriptors";
 	src[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	src[1] = ch[CH_STDOUT][1];
 	src[2] = ch[CH_STDERR][1];
@@ -124,32 +133,97 @@ static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][
 		goto fail;
 	if (chdir("/") < 0)
 		goto fail;
+	if (pb_jail_enter(jail, &failure.step) < 0)
+		goto fail;
+	failure.step = "exec";
 	execve(worker_path, argv, envp);
 fail:
-	err = errno;
-	if (write(ch[CH_EXEC][1], &err, sizeof(err)) < 0)
+	/* step points into this program's constant data, which the parent
+	 * shares: fork copied the same binary's address space. */
+	failure.err = errno;
+	if (write(ch[CH_EXEC][1], &failure, sizeof(failure)) < 0)
 		_exit(127);
 	_exit(127);
 }
 
-int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, enum pb_compile_mode mode,
-                    struct pb_spawned *out, bool *listener, char *why, size_t why_len)
+/* plugbox-worker's command line: who it is, where the plugin is, and the
+ * Landlock rules it applies to itself. */
+static char **worker_argv(const char *worker_path, const char *name, const char *plugin_dir,
+                          const struct pb_jail *j, const struct pb_sandbox *sb)
 {
+	size_t n = 0, cap = 16 + 2 * (j->nread + j->nwrite);
+	char **argv = calloc(cap, sizeof(char *));
+
+	if (!argv)
+		return NULL;
+	argv[n++] = (char *)worker_path;
+	argv[n++] = "--name";
+	argv[n++] = (char *)name;
+	argv[n++] = "--dir";
+	argv[n++] = (char *)plugin_dir;
+	argv[n++] = "--root";
+	argv[n++] = j->import_root;
+	argv[n++] = "--landlock";
+	argv[n++] = (char *)pb_layer_mode_names[sb->layer[PB_LAYER_LANDLOCK]];
+	argv[n++] = "--network";
+	argv[n++] = sb->network == PB_NETWORK_HOST ? "host" : "none";
+	for (size_t i = 0; i < j->nread; i++) {
+		argv[n++] = "--read";
+		argv[n++] = j->read_paths[i];
+	}
+	for (size_t i = 0; i < j->nwrite; i++) {
+		argv[n++] = "--write";
+		argv[n++] = j->write_paths[i];
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
+/* Did the namespaces fail in a way that "optional" forgives? Any failure
+ * to create or fill them: the kernel or a container refused. */
+static bool namespace_failure(const char *step)
+{
+	return !strncmp(step, "namespaces:", 11) || !strncmp(step, "filesystem:", 11);
+}
+
+static int spawn_once(const char *worker_path, const char *name, const char *plugin_dir,
+                      const struct pb_policy *policy, enum pb_compile_mode mode, bool use_namespaces,
+                      uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener,
+                      bool *namespaces_refused, char *why, size_t why_len)
+{
+	struct pb_sandbox learn_sandbox = policy->sandbox;
+	const struct pb_sandbox *sb = &policy->sandbox;
 	int ch[CH_COUNT][2];
-	char *argv[8];
-	char *view_dir = NULL;
+	char **argv = NULL;
+	struct pb_jail jail;
 	struct pb_bpf_blob blob = { 0 };
+	struct { int err; const char *step; } failure;
 	pid_t parent = getpid(), pid;
-	int r, err = 0;
+	int r;
 	ssize_t n;
 
-	memset(out, 0, sizeof(*out));
+	*namespaces_refused = false;
+	/* Learn mode watches syscalls: a network namespace with nothing in it
+	 * would fail a call before it made the syscalls worth learning. */
+	if (mode == PB_COMPILE_LEARN) {
+		learn_sandbox.network = PB_NETWORK_HOST;
+		sb = &learn_sandbox;
+	}
 	for (int i = 0; i < CH_COUNT; i++)
 		ch[i][0] = ch[i][1] = -1;
-	r = make_view_dir(name, plugin_dir, &view_dir, why, why_len);
-	if (r < 0)
-		return r;
+	r = pb_jail_prepare(&jail, sb, use_namespaces, name, plugin_dir, out->view_dir, worker_path,
+	                    uid, gid, why, why_len);
+	if (r < 0) {
+		if (!*why)
+			snprintf(why, why_len, "cannot plan the sandbox: %s", strerror(-r));
+		goto fail;
+	}
+	argv = worker_argv(worker_path, name, plugin_dir, &jail, sb);
+	if (!argv) {
+		r = -ENOMEM;
+		snprintf(why, why_len, "out of memory");
+		goto fail;
+	}
 	for (int i = 0; i < CH_COUNT; i++) {
 		int ok = i == CH_REPORT
 			? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch[i])
@@ -160,38 +234,39 @@ int pb_spawn_worker(const char *worker_path, const char *name, const char *plugi
 			goto fail;
 		}
 	}
-	argv[0] = "plugbox-worker";
-	argv[1] = "--name";
-	argv[2] = (char *)name;
-	argv[3] = "--dir";
-	argv[4] = (char *)plugin_dir;
-	argv[5] = "--root";
-	argv[6] = view_dir;
-	argv[7] = NULL;
 
-	pid = fork();
+	/* clone, not fork: the worker is the first process of its new pid
+	 * namespace, and still our child (pidfd, waitpid). */
+	pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		r = -errno;
-		snprintf(why, why_len, "cannot fork a worker: %s", strerror(errno));
+		*namespaces_refused = jail.clone_flags != 0;
+		snprintf(why, why_len, "%s: %s", jail.clone_flags ? "namespaces: cannot create them"
+		         : "cannot start a worker", strerror(errno));
 		goto fail;
 	}
 	if (pid == 0)
-		child(worker_path, argv, ch, parent);
+		child(worker_path, argv, ch, parent, &jail);
 
-	/* The exec pipe closes on a successful exec, or carries the errno. */
+	/* The exec pipe closes on a successful exec, or carries what failed. */
 	close(ch[CH_EXEC][1]);
 	ch[CH_EXEC][1] = -1;
 	do
-		n = read(ch[CH_EXEC][0], &err, sizeof(err));
+		n = read(ch[CH_EXEC][0], &failure, sizeof(failure));
 	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(err)) {
+	if (n == (ssize_t)sizeof(failure)) {
 		waitpid(pid, NULL, 0);
-		r = -err;
-		snprintf(why, why_len, "cannot start the worker %s: %s", worker_path, strerror(err));
+		r = -failure.err;
+		*namespaces_refused = jail.clone_flags != 0 && namespace_failure(failure.step);
+		if (!strcmp(failure.step, "exec"))
+			snprintf(why, why_len, "cannot start the worker %s: %s", worker_path, strerror(failure.err));
+		else
+			snprintf(why, why_len, "%s: %s", failure.step, strerror(failure.err));
 		goto fail;
 	}
 
-	r = pb_policy_compile(policy, pid, mode, &blob, why, why_len);
+	/* Rules naming "self" must name the pid the worker sees. */
+	r = pb_policy_compile(policy, (jail.clone_flags & CLONE_NEWPID) ? 1 : pid, mode, &blob, why, why_len);
 	if (r == 0) {
 		*listener = blob.listener;
 		const uint8_t *p = blob.data;
@@ -232,19 +307,65 @@ int pb_spawn_worker(const char *worker_path, const char *name, const char *plugi
 	out->stderr_fd = ch[CH_STDERR][0];
 	out->report_fd = ch[CH_REPORT][0];
 	ch[CH_CALLS][1] = ch[CH_REPLIES][0] = ch[CH_STDOUT][0] = ch[CH_STDERR][0] = ch[CH_REPORT][0] = -1;
-	out->view_dir = view_dir;
+	for (size_t i = 0; i < jail.nlayers; i++) {
+		out->layers[i] = jail.layers[i];
+		jail.layers[i] = NULL;
+	}
+	out->nlayers = jail.nlayers;
+	jail.nlayers = 0;
 	for (int i = 0; i < CH_COUNT; i++)
 		close_pair(ch[i]);
 	int fds[] = { out->calls_fd, out->replies_fd, out->stdout_fd, out->stderr_fd, out->report_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	free(argv);
+	pb_jail_free(&jail);
 	return 0;
 
 fail:
 	for (int i = 0; i < CH_COUNT; i++)
 		close_pair(ch[i]);
-	remove_view_dir(view_dir, name);
-	free(view_dir);
+	free(argv);
+	pb_jail_free(&jail);
+	return r;
+}
+
+int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
+                    const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
+                    struct pb_spawned *out, bool *listener, char *why, size_t why_len)
+{
+	enum pb_layer_mode ns = policy->sandbox.layer[PB_LAYER_NAMESPACES];
+	bool refused = false;
+	char *view_dir = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (worker_path[0] != '/') {
+		snprintf(why, why_len, "the worker path %s is not absolute", worker_path);
+		return -EINVAL;
+	}
+	r = make_view_dir(name, plugin_dir, &view_dir, why, why_len);
+	if (r < 0)
+		return r;
+	out->view_dir = view_dir;
+	*why = '\0';
+	r = spawn_once(worker_path, name, plugin_dir, policy, mode, ns != PB_LAYER_OFF, uid, gid, out,
+	               listener, &refused, why, why_len);
+	if (r < 0 && refused && ns == PB_LAYER_OPTIONAL) {
+		/* Optional: go on without them, and say so in the layers. */
+		*why = '\0';
+		r = spawn_once(worker_path, name, plugin_dir, policy, mode, false, uid, gid, out, listener,
+		               &refused, why, why_len);
+	} else if (r < 0 && refused) {
+		char was[512];
+		snprintf(was, sizeof(was), "%s", why);
+		snprintf(why, why_len, "%s (the policy requires namespaces: `@layer namespaces required`)", was);
+	}
+	if (r < 0) {
+		remove_view_dir(view_dir, name);
+		free(view_dir);
+		out->view_dir = NULL;
+	}
 	return r;
 }
 
@@ -257,6 +378,9 @@ void pb_spawned_release(struct pb_spawned *s)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	for (size_t i = 0; i < s->nlayers; i++)
+		free(s->layers[i]);
+	s->nlayers = 0;
 	if (s->view_dir) {
 		/* the link inside is named after the plugin: remove whatever is there */
 		DIR *d = opendir(s->view_dir);

@@ -16,16 +16,20 @@ struct pb_spawned {
 	int stdout_fd;     /* worker fd 1 */
 	int stderr_fd;     /* worker fd 2 */
 	int report_fd;     /* SOCK_SEQPACKET, worker fd 5 */
-	char *view_dir;    /* import root holding only the plugin (removed on reap) */
+	char *view_dir;    /* import root holding only the plugin, or the mount tree's mount point */
+	char *layers[8];   /* what the jail put in place (jail.h) */
+	size_t nlayers;
 };
 
 /* Fork and exec worker_path for plugin `name` in plugin_dir (absolute), with
  * an empty environment but LANG, stdin on /dev/null, every other descriptor
  * closed, its own session (no controlling terminal), a parent-death signal,
- * and the policy compiled for its pid. All returned descriptors are
+ * the policy's jail (uid/gid: its identity when we are root), and the
+ * policy compiled for its pid. Namespaces the policy marks optional are
+ * dropped when the kernel refuses them. All returned descriptors are
  * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
 int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, enum pb_compile_mode mode,
+                    const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
                     struct pb_spawned *out, bool *listener, char *why, size_t why_len);
 
 /* Close the supervisor's descriptors and remove the view directory. Does not

@@ -70,6 +70,39 @@ static void drop_worker(pb_supervisor *s, struct worker *w)
 	pb_worker_free(w);
 }
 
+/* The identity a plugin's workers run as when the supervisor is root: one
+ * uid (and the same gid) per plugin, from a hash of its directory so it is
+ * stable across restarts, moved on when another plugin of this supervisor
+ * has it already. */
+static uid_t plugin_uid(pb_supervisor *s, const char *name)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[] = { s->plugins_dir, "/", name };
+
+	for (size_t i = 0; i < s->nuids; i++)
+		if (!strcmp(s->uids[i].name, name))
+			return s->uids[i].uid;
+	for (size_t p = 0; p < 3; p++)
+		for (const char *c = parts[p]; *c; c++)
+			h = (h ^ (uint8_t)*c) * 16777619u;
+	uid_t uid = PB_PLUGIN_UID_BASE + h % PB_PLUGIN_UID_RANGE;
+	for (bool taken = true; taken;) {
+		taken = false;
+		for (size_t i = 0; i < s->nuids; i++)
+			if (s->uids[i].uid == uid) {
+				uid = PB_PLUGIN_UID_BASE + (uid - PB_PLUGIN_UID_BASE + 1) % PB_PLUGIN_UID_RANGE;
+				taken = true;
+			}
+	}
+	struct pb_plugin_uid *grown = realloc(s->uids, (s->nuids + 1) * sizeof(*grown));
+	if (grown) {
+		s->uids = grown;
+		if ((grown[s->nuids].name = strdup(name)))
+			grown[s->nuids++].uid = uid;
+	}
+	return uid;
+}
+
 /* A ready worker for plugin `name`, started if need be. */
 static struct worker *get_worker(pb_supervisor *s, const char *name, pb_error **err)
 {
@@ -113,7 +146,8 @@ static struct worker *get_worker(pb_supervisor *s, const char *name, pb_error **
 		pb_worker_free(w);
 		return NULL;
 	}
-	if (pb_spawn_worker(s->worker_path, name, dir, w->policy, s->mode, &w->proc,
+	uid_t uid = plugin_uid(s, name);
+	if (pb_spawn_worker(s->worker_path, name, dir, w->policy, s->mode, uid, (gid_t)uid, &w->proc,
 	                    &w->expect_listener, why, sizeof(why)) < 0) {
 		char msg[640];
 		snprintf(msg, sizeof(msg), "plugin '%s' could not be started: %s", name, why);
@@ -124,6 +158,7 @@ static struct worker *get_worker(pb_supervisor *s, const char *name, pb_error **
 	s->workers[s->nworkers++] = w;
 	w->state = W_STARTING;
 	deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
+	w->wait_limit = s->timeout;
 	pb_worker_run(s, w, W_STARTING, deadline);
 	if (w->state != W_READY) {
 		if (w->end_kind == PB_ERROR_CONFIG || w->end_kind == PB_ERROR_UNAVAILABLE) {
@@ -222,6 +257,9 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	free(s->worker_path);
 	free(s->policies_dir);
 	free(s->learned);
+	for (size_t i = 0; i < s->nuids; i++)
+		free(s->uids[i].name);
+	free(s->uids);
 	free(s);
 }
 
@@ -338,11 +376,27 @@ PB_API int pb_supervisor_plugins(pb_supervisor *s, char ***names, size_t *count)
 	return 0;
 }
 
-static Plugbox__Value *string_list(char **items, size_t n)
+static Plugbox__Value *string_list(char *const *items, size_t n)
 {
 	Plugbox__Value *l = pb_value_new_list();
 	for (size_t i = 0; l && i < n; i++) {
 		Plugbox__Value *v = pb_value_new_string(items[i], strlen(items[i]));
+		if (!v || pb_value_list_append(l, v) < 0) {
+			pb_value_free(v);
+			pb_value_free(l);
+			return NULL;
+		}
+	}
+	return l;
+}
+
+/* The jail's layers (made before exec) and then the worker's own. */
+static Plugbox__Value *layer_list(const struct worker *w)
+{
+	const Plugbox__Hello *h = w->hello->hello;
+	Plugbox__Value *l = string_list(w->proc.layers, w->proc.nlayers);
+	for (size_t i = 0; l && i < h->n_layers; i++) {
+		Plugbox__Value *v = pb_value_new_string(h->layers[i], strlen(h->layers[i]));
 		if (!v || pb_value_list_append(l, v) < 0) {
 			pb_value_free(v);
 			pb_value_free(l);
@@ -399,7 +453,7 @@ PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb
 	           put(m, "version", pb_value_new_string(h->version, strlen(h->version))) ||
 	           put(m, "exports", string_list(h->exports, h->n_exports)) ||
 	           put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) ||
-	           put(m, "layers", string_list(h->layers, h->n_layers))) {
+	           put(m, "layers", layer_list(w))) {
 		pb_value_free(m);
 		m = NULL;
 	}
@@ -453,10 +507,17 @@ PB_API int pb_call_kw(pb_supervisor *s, const char *plugin, const char *function
 			return -EINVAL;
 		}
 	}
-	deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
 	w = get_worker(s, plugin, err);
 	if (!w)
 		return -ENOENT;
+	/* The policy's call-time bounds every call; the host may only shorten it. */
+	double limit = s->timeout;
+	uint64_t call_ms = w->policy->sandbox.limit[PB_LIMIT_CALL_TIME];
+	if (call_ms != PB_LIMIT_UNLIMITED && (limit <= 0 || call_ms / 1000.0 < limit))
+		limit = call_ms / 1000.0;
+	deadline = limit > 0 ? pb_now() + limit : 0;
+	w->wait_limit = limit;
+	w->wait_limit_is_policy = limit != s->timeout;
 
 	call.function = (char *)function;
 	call.n_args = nargs;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "plugbox.h"
 #include "frame.h"
@@ -62,6 +63,19 @@ struct worker {
 	char end_message[512];
 	bool reaped;
 	int wstatus;
+	double wait_limit;              /* seconds the current wait may take (for messages) */
+	bool wait_limit_is_policy;      /* ... set by the policy's @limit call-time */
+};
+
+/* When the supervisor runs as root, each plugin's workers run as their own
+ * uid and gid in [BASE, BASE + RANGE): above any distribution's ranges and
+ * below the 32-bit user-namespace ranges that subuid files hand out. */
+#define PB_PLUGIN_UID_BASE 1900000000u
+#define PB_PLUGIN_UID_RANGE 1000000u
+
+struct pb_plugin_uid {
+	char *name;
+	uid_t uid;
 };
 
 /* A syscall seen by learn mode (from the kernel's notification). */
@@ -82,6 +96,8 @@ struct pb_supervisor {
 	uint64_t next_id;
 	char *policies_dir;
 	enum pb_compile_mode mode;
+	struct pb_plugin_uid *uids;        /* identities handed out (as root) */
+	size_t nuids;
 	struct pb_learned_call *learned;   /* learn mode: distinct calls logged */
 	size_t nlearned;
 };

@@ -149,13 +149,12 @@ static int send_hello(const char *name, PyObject *info)
 			goto out;
 		ep_ptrs[i] = &ep_store[i];
 	}
-	while (pb_sandbox_layers[nlayers])
-		nlayers++;
+	char **layers = pb_layers_list(&nlayers);
 	hello.exports = export_ptrs;
 	hello.sys_path = path_ptrs;
 	hello.entry_points = ep_ptrs;
 	hello.n_layers = nlayers;
-	hello.layers = (char **)pb_sandbox_layers;
+	hello.layers = layers;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
 	r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
@@ -281,10 +280,13 @@ static bool valid_name(const char *s)
 
 static void usage_exit(void)
 {
-	fprintf(stderr, "usage: plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
+	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
+	        "         --landlock required|optional|off --network none|host [--read PATH]... [--write PATH]...\n"
 	        "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
 	exit(EXIT_INTERNAL);
 }
+
+#define MAX_PATH_ARGS 64
 
 int main(int argc, char **argv)
 {
@@ -292,13 +294,18 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "root", required_argument, NULL, 'r' },
+		{ "landlock", required_argument, NULL, 'l' },
+		{ "network", required_argument, NULL, 'N' },
+		{ "read", required_argument, NULL, 'R' },
+		{ "write", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = NULL, *dir = NULL, *root = NULL;
-	char exe[PATH_MAX], why[512];
+	const char *name = NULL, *dir = NULL, *root = NULL, *landlock = NULL, *network = NULL;
+	const char *read_paths[MAX_PATH_ARGS], *write_paths[MAX_PATH_ARGS];
+	struct pb_landlock_request ll = { .read = read_paths, .write = write_paths };
+	char why[512];
 	uint8_t *blob = NULL;
 	size_t blob_len = 0;
-	ssize_t n;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -306,11 +313,37 @@ int main(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'd': dir = optarg; break;
 		case 'r': root = optarg; break;
+		case 'l': landlock = optarg; break;
+		case 'N': network = optarg; break;
+		case 'R':
+			if (ll.nread == MAX_PATH_ARGS)
+				usage_exit();
+			read_paths[ll.nread++] = optarg;
+			break;
+		case 'W':
+			if (ll.nwrite == MAX_PATH_ARGS)
+				usage_exit();
+			write_paths[ll.nwrite++] = optarg;
+			break;
 		default: usage_exit();
 		}
 	}
-	if (!name || !dir || !root || optind != argc || !valid_name(name) || dir[0] != '/' || root[0] != '/')
+	/* argv[0] is our absolute path: there is no /proc/self/exe in the
+	 * worker's file system. */
+	if (!name || !dir || !root || !landlock || !network || optind != argc || !valid_name(name) ||
+	    dir[0] != '/' || root[0] != '/' || argv[0][0] != '/')
 		usage_exit();
+	if (!strcmp(landlock, "required"))
+		ll.mode = PB_LANDLOCK_REQUIRED;
+	else if (!strcmp(landlock, "optional"))
+		ll.mode = PB_LANDLOCK_OPTIONAL;
+	else if (!strcmp(landlock, "off"))
+		ll.mode = PB_LANDLOCK_OFF;
+	else
+		usage_exit();
+	if (strcmp(network, "none") && strcmp(network, "host"))
+		usage_exit();
+	ll.network = !strcmp(network, "host");
 	for (int fd = 0; fd < PB_FD_FIRST_UNUSED; fd++)
 		if (fcntl(fd, F_GETFD) < 0)
 			usage_exit();
@@ -320,20 +353,22 @@ int main(int argc, char **argv)
 		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", "descriptors: close_range failed", "");
 		return EXIT_SANDBOX;
 	}
+	pb_layers_add("descriptors: 0-6 only, stdin /dev/null");
+	pb_layers_add("environment: LANG only");
 	r = pb_sandbox_read_policy(PB_FD_POLICY, &blob, &blob_len, why, sizeof(why));
 	close(PB_FD_POLICY);
 	if (r < 0) {
 		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
 		return EXIT_SANDBOX;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", "cannot find /proc/self/exe", "");
-		return EXIT_INTERNAL;
+	/* Before the interpreter reads a byte: the walls of DESIGN.md's
+	 * invariant 1 that this process raises itself. Fail closed. */
+	if (pb_layers_capabilities(why, sizeof(why)) < 0 || pb_layers_landlock(&ll, why, sizeof(why)) < 0) {
+		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return EXIT_SANDBOX;
 	}
-	exe[n] = '\0';
 
-	if (pb_interp_init(exe, name, why, sizeof(why)) < 0) {
+	if (pb_interp_init(argv[0], name, why, sizeof(why)) < 0) {
 		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
 		return EXIT_INTERNAL;
 	}

@@ -62,10 +62,6 @@ static char traceback_text[PB_VIOLATION_TRACEBACK_MAX + 1];
 static char drain_buf[4096];
 static uint8_t report_buf[PB_REPORT_MAX];
 
-const char *const pb_sandbox_layers[] = {
-	"no_new_privs", "seccomp", "descriptors", "environment", NULL,
-};
-
 int pb_sandbox_read_policy(int fd, uint8_t **blob, size_t *len, char *why, size_t why_len)
 {
 	uint8_t *buf = malloc(PB_POLICY_BLOB_MAX);
@@ -437,6 +433,9 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 			return r;
 		}
 	}
+	pb_layers_add("no_new_privs");
+	pb_layers_add("seccomp: %zu program%s now%s", count - kept, count - kept == 1 ? "" : "s",
+	              kept ? ", more after start-up" : "");
 	if (kept == 0) {
 		free(programs);
 		return 0;

@@ -57,8 +57,20 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 int pb_sandbox_apply_after_start(char *why, size_t why_len);
 /* Does the policy have programs for after start-up? */
 bool pb_sandbox_has_after_start(void);
-/* Names of the layers pb_sandbox_apply put in place, for Hello. */
-extern const char *const pb_sandbox_layers[];
+
+/* layers.c: the walls raised after exec and before the interpreter, and the
+ * list of active layers Hello carries. */
+enum pb_landlock_mode { PB_LANDLOCK_REQUIRED, PB_LANDLOCK_OPTIONAL, PB_LANDLOCK_OFF };
+struct pb_landlock_request {
+	enum pb_landlock_mode mode;
+	bool network;                   /* @network host: TCP is not restricted */
+	const char **read, **write;     /* trees to allow, as this process sees them */
+	size_t nread, nwrite;
+};
+int pb_layers_landlock(const struct pb_landlock_request *req, char *why, size_t why_len);
+int pb_layers_capabilities(char *why, size_t why_len);
+void pb_layers_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char **pb_layers_list(size_t *n);
 
 /* convert.c: Value <-> Python, depth bounded by PB_VALUE_MAX_DEPTH. Return a
  * new reference / 0, or NULL / -1 with a Python exception set. */

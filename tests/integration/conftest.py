@@ -37,10 +37,6 @@ def pytest_configure(config):
         raise pytest.UsageError(
             "PLUGBOX is not set: run the integration tests through `make check` "
             "(tests/integration/run.sh), or set PLUGBOX and PLUGBOX_WORKER to the built binaries")
-    config.addinivalue_line(
-        "markers",
-        "design: checks a sandbox invariant of DESIGN.md beyond seccomp "
-        "(uid drop, capabilities, file-system view)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -136,13 +132,3 @@ def ext_suffix():
     return sysconfig.get_config_var("EXT_SUFFIX")
 
 
-# The `design` tests attack layers that come with issue 4 (per-plugin uid,
-# capabilities, a file-system view). Until then they must fail: strict, so
-# the day a layer lands and one passes, the suite says so and the marker goes.
-PENDING_LAYERS = "pending issue 4: uid drop, capabilities and file-system view are not applied yet"
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("design"):
-            item.add_marker(pytest.mark.xfail(strict=True, reason=PENDING_LAYERS))

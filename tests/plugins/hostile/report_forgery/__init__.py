@@ -41,6 +41,9 @@ LISTENER = _field(11, 2, _varint(0))   # Envelope{listener: SeccompListener{}}
 
 
 def _send_with_fds(payload, fds):
+    # Said before sending: the supervisor may end this worker before a
+    # line printed afterwards could reach it.
+    print(f"[sending {len(payload)} bytes with {len(fds)} descriptors]", flush=True)
     s = socket.socket(fileno=REPORT_FD)
     try:
         return s.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(

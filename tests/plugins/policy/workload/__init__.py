@@ -621,9 +621,18 @@ def step_platform():
         "python": platform.python_version(),
         "libc": platform.libc_ver()[0],
         "platform": platform.platform().startswith("Linux"),
-        "os_release": "ID" in platform.freedesktop_os_release(),
+        "os_release": _os_release(platform),
         "sysconfig": bool(sysconfig.get_platform()),
     }
+
+
+def _os_release(platform):
+    # The worker's file system holds no /etc/os-release: the host's name
+    # and version are not the plugin's business.
+    try:
+        return "ID" in platform.freedesktop_os_release()
+    except FileNotFoundError:
+        return "hidden"
 
 
 def step_process_info():

@@ -1,0 +1,620 @@
+/* jail.c - plan a worker's namespaces, mount tree, identity and limits in
+ * the supervisor; put them in place in the child before exec.
+ *
+ * The mount tree is an empty tmpfs that receives read-only bind mounts of
+ * exactly what a worker needs, each at its host path: the Python standard
+ * library, the shared-library directories, the worker binary, the plugin's
+ * own directory, four harmless device nodes, and the import root (a
+ * directory holding only NAME -> the plugin). No /proc, no /etc, no home,
+ * no other plugin. A symlink on the way to one of these (/lib64 ->
+ * usr/lib64 on a merged-/usr system) is recreated, so the loader's and
+ * Python's paths resolve inside as they do outside.
+ *
+ * The plan is data made here with malloc; the child only walks it with
+ * system calls (pb_jail_enter), as bubblewrap and nsjail do.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "jail.h"
+
+#define IMPORT_ROOT "/plugbox/import"
+
+/* Public data the standard library reads: zoneinfo's time zones. */
+static const char *const shared_data[] = { "/usr/share/zoneinfo", "/usr/lib/locale" };
+#define SYMLINK_DEPTH 8
+
+#ifndef SECBIT_NOROOT
+#define SECBIT_NOROOT (1 << 0)
+#define SECBIT_NOROOT_LOCKED (1 << 1)
+#define SECBIT_KEEP_CAPS_LOCKED (1 << 5)
+#define SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
+#define SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+#endif
+
+/* ---- planning (in the supervisor) ----------------------------------------- */
+
+static int add_string(char ***v, size_t *n, const char *s)
+{
+	char **grown = realloc(*v, (*n + 1) * sizeof(char *));
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	if (!(grown[*n] = strdup(s)))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static const struct pb_jail_op *find_op(const struct pb_jail *j, const char *path)
+{
+	for (size_t i = 0; i < j->nops; i++)
+		if (!strcmp(j->ops[i].path, path))
+			return &j->ops[i];
+	return NULL;
+}
+
+static int add_op(struct pb_jail *j, enum pb_jail_op_kind kind, const char *path, const char *arg,
+                  unsigned long locked)
+{
+	struct pb_jail_op *grown, *op;
+
+	if (kind <= JAIL_SYMLINK && find_op(j, path))
+		return 0;
+	grown = realloc(j->ops, (j->nops + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	j->ops = grown;
+	op = &j->ops[j->nops];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->locked = locked;
+	op->path = strdup(path);
+	if (asprintf(&op->target, "%s%s", j->newroot, path) < 0)
+		op->target = NULL;
+	op->arg = arg ? strdup(arg) : NULL;
+	j->nops++;
+	if (!op->path || !op->target || (arg && !op->arg))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Is path inside something already bound? Then it is visible already. */
+static bool covered(const struct pb_jail *j, const char *path)
+{
+	for (size_t i = 0; i < j->nops; i++) {
+		const struct pb_jail_op *op = &j->ops[i];
+		size_t n = strlen(op->path);
+		if ((op->kind == JAIL_BIND || op->kind == JAIL_BIND_DEV || op->kind == JAIL_TMPFS) &&
+		    !strncmp(path, op->path, n) && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* Collapse "//", "." and ".." of an absolute path, in place. */
+static void normalize(char *path)
+{
+	char *out = path, *in = path;
+
+	while (*in) {
+		while (*in == '/')
+			in++;
+		size_t n = strcspn(in, "/");
+		if (n == 0)
+			break;
+		if (n == 1 && in[0] == '.') {
+			in += n;
+			continue;
+		}
+		if (n == 2 && in[0] == '.' && in[1] == '.') {
+			while (out > path && *--out != '/')
+				;
+			in += n;
+			continue;
+		}
+		*out++ = '/';
+		memmove(out, in, n);
+		out += n;
+		in += n;
+	}
+	if (out == path)
+		*out++ = '/';
+	*out = '\0';
+}
+
+/* The mount flags a bind mount inherits from its source and that a remount
+ * in a user namespace may not drop (the kernel locks them). */
+static unsigned long locked_flags(const char *path)
+{
+	struct statvfs st;
+	unsigned long f = 0;
+
+	if (statvfs(path, &st) < 0)
+		return 0;
+	if (st.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (st.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (st.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (st.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (st.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (st.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+/* Make host `path` visible read-only at the same path: the directories on
+ * the way, the symlinks on the way (followed), then a bind mount. A path
+ * that does not exist is skipped when `optional`. */
+static int expose(struct pb_jail *j, const char *path, enum pb_jail_op_kind bind, bool optional,
+                  int depth, char *why, size_t why_len)
+{
+	char prefix[PATH_MAX] = "";
+	const char *p = path;
+	size_t plen = 0;
+	struct stat st;
+	int r;
+
+	if (depth > SYMLINK_DEPTH) {
+		snprintf(why, why_len, "filesystem: too many symlinks on the way to %s", path);
+		return -ELOOP;
+	}
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		size_t n = strcspn(p, "/");
+		if (plen + 1 + n >= sizeof(prefix))
+			return -ENAMETOOLONG;
+		prefix[plen++] = '/';
+		memcpy(prefix + plen, p, n);
+		plen += n;
+		prefix[plen] = '\0';
+		p += n;
+		while (*p == '/')
+			p++;
+		if (covered(j, prefix))
+			return 0;
+		if (lstat(prefix, &st) < 0) {
+			if (optional && errno == ENOENT)
+				return 0;
+			snprintf(why, why_len, "filesystem: cannot expose %s: %s: %s", path, prefix, strerror(errno));
+			return -errno;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char link[PATH_MAX], next[PATH_MAX * 2];
+			ssize_t ln = readlink(prefix, link, sizeof(link) - 1);
+			if (ln <= 0)
+				return -errno;
+			link[ln] = '\0';
+			if ((r = add_op(j, JAIL_SYMLINK, prefix, link, 0)) < 0)
+				return r;
+			if (link[0] == '/')
+				snprintf(next, sizeof(next), "%s/%s", link, p);
+			else
+				snprintf(next, sizeof(next), "%.*s/%s/%s", (int)(strrchr(prefix, '/') - prefix),
+				         prefix, link, p);
+			normalize(next);
+			return expose(j, next, bind, optional, depth + 1, why, why_len);
+		}
+		if (*p) {
+			if (!S_ISDIR(st.st_mode))
+				return -ENOTDIR;
+			if ((r = add_op(j, JAIL_DIR, prefix, NULL, 0)) < 0)
+				return r;
+			continue;
+		}
+		if ((r = add_op(j, S_ISDIR(st.st_mode) ? JAIL_DIR : JAIL_FILE, prefix, NULL, 0)) < 0 ||
+		    (r = add_op(j, bind, prefix, prefix, locked_flags(prefix))) < 0)
+			return r;
+		return add_string(&j->read_paths, &j->nread, prefix);
+	}
+	snprintf(why, why_len, "filesystem: refusing to expose the root directory");
+	return -EINVAL;
+}
+
+static int add_layer(struct pb_jail *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_layer(struct pb_jail *j, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (j->nlayers == sizeof(j->layers) / sizeof(j->layers[0]))
+		return -ENOSPC;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	j->layers[j->nlayers++] = s;
+	return 0;
+}
+
+/* Is anything in the plan at or below dir? Then a scratch tmpfs there would hide it. */
+static bool plan_uses(const struct pb_jail *j, const char *dir)
+{
+	size_t n = strlen(dir);
+	for (size_t i = 0; i < j->nops; i++)
+		if (!strncmp(j->ops[i].path, dir, n) && (j->ops[i].path[n] == '/' || !j->ops[i].path[n]))
+			return true;
+	return false;
+}
+
+static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const char *name,
+                           const char *plugin_dir, const char *worker_path, char *why, size_t why_len)
+{
+	static const char *const devices[] = { "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random" };
+	static const char *const network_files[] = {
+		"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ssl",
+		"/usr/share/ca-certificates",
+	};
+	char dirs[] = PB_LIBRARY_DIRS, link[PATH_MAX], *save = NULL;
+	int r;
+
+	if ((r = expose(j, PB_PYTHON_STDLIB, JAIL_BIND, false, 0, why, why_len)) < 0)
+		return r;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		if ((r = expose(j, d, JAIL_BIND, true, 0, why, why_len)) < 0)
+			return r;
+	if ((r = expose(j, worker_path, JAIL_BIND, false, 0, why, why_len)) < 0 ||
+	    (r = expose(j, plugin_dir, JAIL_BIND, false, 0, why, why_len)) < 0)
+		return r;
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++)
+		if ((r = expose(j, devices[i], JAIL_BIND_DEV, true, 0, why, why_len)) < 0)
+			return r;
+	for (size_t i = 0; i < sizeof(shared_data) / sizeof(shared_data[0]); i++)
+		if ((r = expose(j, shared_data[i], JAIL_BIND, true, 0, why, why_len)) < 0)
+			return r;
+	if (sb->network == PB_NETWORK_HOST)
+		for (size_t i = 0; i < sizeof(network_files) / sizeof(network_files[0]); i++)
+			if ((r = expose(j, network_files[i], JAIL_BIND, true, 0, why, why_len)) < 0)
+				return r;
+	/* Who the worker is, for pwd and getpass: itself and nobody else. */
+	char *passwd = NULL, *group = NULL;
+	if (asprintf(&passwd, "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
+	             (unsigned)j->uid, (unsigned)j->gid, name) < 0 ||
+	    asprintf(&group, "plugin:x:%u:\n", (unsigned)j->gid) < 0) {
+		free(passwd);
+		return -ENOMEM;
+	}
+	r = 0;
+	if (!find_op(j, "/etc"))
+		r = add_op(j, JAIL_DIR, "/etc", NULL, 0);
+	if (r == 0 && !find_op(j, "/etc/passwd") && (r = add_op(j, JAIL_FILE, "/etc/passwd", passwd, 0)) == 0)
+		r = add_string(&j->read_paths, &j->nread, "/etc/passwd");
+	if (r == 0 && !find_op(j, "/etc/group") && (r = add_op(j, JAIL_FILE, "/etc/group", group, 0)) == 0)
+		r = add_string(&j->read_paths, &j->nread, "/etc/group");
+	free(passwd);
+	free(group);
+	if (r < 0)
+		return r;
+	snprintf(link, sizeof(link), IMPORT_ROOT "/%s", name);
+	if ((r = add_op(j, JAIL_DIR, "/plugbox", NULL, 0)) < 0 ||
+	    (r = add_op(j, JAIL_DIR, IMPORT_ROOT, NULL, 0)) < 0 ||
+	    (r = add_op(j, JAIL_SYMLINK, link, plugin_dir, 0)) < 0 ||
+	    (r = add_string(&j->read_paths, &j->nread, IMPORT_ROOT)) < 0)
+		return r;
+	free(j->import_root);
+	if (!(j->import_root = strdup(IMPORT_ROOT)))
+		return -ENOMEM;
+	if (sb->scratch) {
+		/* /tmp is where tempfile looks first; when a plugin itself lives
+		 * under /tmp, /var/tmp (its second choice) keeps the plugin visible. */
+		const char *at = !plan_uses(j, "/tmp") ? "/tmp" : !plan_uses(j, "/var/tmp") ? "/var/tmp" : NULL;
+		char opts[128];
+		if (!at) {
+			snprintf(why, why_len, "scratch: /tmp and /var/tmp both hold the plugin's own files");
+			return -EEXIST;
+		}
+		snprintf(opts, sizeof(opts), "size=%llu,mode=0700,uid=%u,gid=%u", (unsigned long long)sb->scratch,
+		         (unsigned)j->uid, (unsigned)j->gid);
+		if (!strcmp(at, "/var/tmp") && (r = add_op(j, JAIL_DIR, "/var", NULL, 0)) < 0)
+			return r;
+		if ((r = add_op(j, JAIL_DIR, at, NULL, 0)) < 0 || (r = add_op(j, JAIL_TMPFS, at, opts, 0)) < 0 ||
+		    (r = add_string(&j->write_paths, &j->nwrite, at)) < 0)
+			return r;
+		if (!(j->scratch = strdup(at)))
+			return -ENOMEM;
+	}
+	return add_string(&j->write_paths, &j->nwrite, "/dev/null");
+}
+
+static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
+{
+	static const int resource[PB_JAIL_RLIMITS] = { RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NPROC,
+	                                               RLIMIT_FSIZE, RLIMIT_CORE };
+	static const enum pb_limit limit[PB_JAIL_RLIMITS] = { PB_LIMIT_MEMORY, PB_LIMIT_CPU, PB_LIMIT_FILES,
+	                                                      PB_LIMIT_PROCESSES, PB_LIMIT_FILE_SIZE, PB_LIMIT_CORE };
+	for (int i = 0; i < PB_JAIL_RLIMITS; i++) {
+		struct rlimit now;
+		uint64_t v = sb->limit[limit[i]];
+		rlim_t want = v == PB_LIMIT_UNLIMITED ? RLIM_INFINITY : (rlim_t)v;
+		/* Never looser than what the supervisor itself has: an
+		 * unprivileged process cannot raise a hard limit anyway. */
+		if (getrlimit(resource[i], &now) == 0 && now.rlim_max != RLIM_INFINITY &&
+		    (want == RLIM_INFINITY || want > now.rlim_max))
+			want = now.rlim_max;
+		j->rlimit_resource[i] = resource[i];
+		j->rlimits[i].rlim_cur = want;
+		/* CPU: SIGXCPU at the limit, SIGKILL a second later if it is caught. */
+		j->rlimits[i].rlim_max = resource[i] == RLIMIT_CPU && want != RLIM_INFINITY &&
+			(now.rlim_max == RLIM_INFINITY || want < now.rlim_max) ? want + 1 : want;
+	}
+}
+
+int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
+                    const char *name, const char *plugin_dir, const char *view_dir,
+                    const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len)
+{
+	char buf[6][24];
+	int r;
+
+	memset(j, 0, sizeof(*j));
+	j->as_root = geteuid() == 0;
+	j->uid = j->as_root ? uid : geteuid();
+	j->gid = j->as_root ? gid : getegid();
+	j->last_cap = (int)cap_max_bits() - 1;
+	if (!(j->newroot = strdup(view_dir)))
+		return -ENOMEM;
+	plan_rlimits(j, sb);
+
+	if (use_namespaces) {
+		j->clone_flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+		if (sb->network == PB_NETWORK_NONE)
+			j->clone_flags |= CLONE_NEWNET;
+		/* Root needs no user namespace to make the others, and drops to
+		 * the plugin's own uid instead. */
+		if (!j->as_root) {
+			j->clone_flags |= CLONE_NEWUSER;
+			j->userns = true;
+		}
+		j->mount_tree = true;
+		if ((r = plan_mount_tree(j, sb, name, plugin_dir, worker_path, why, why_len)) < 0)
+			return r;
+		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
+		          sb->network == PB_NETWORK_NONE ? "net" : "(host network)");
+		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s", j->scratch ? ", scratch at " : "",
+		          j->scratch ? j->scratch : "");
+	} else {
+		/* No mount tree: the view directory itself is the import root,
+		 * and Landlock (if the kernel has it) is the file-system wall. */
+		if (sb->scratch) {
+			snprintf(why, why_len, "scratch: a scratch directory needs the mount namespace, "
+			         "and namespaces are not in use");
+			return -EOPNOTSUPP;
+		}
+		if (!(j->import_root = strdup(view_dir)) ||
+		    add_string(&j->read_paths, &j->nread, PB_PYTHON_STDLIB) < 0 ||
+		    add_string(&j->read_paths, &j->nread, worker_path) < 0 ||
+		    add_string(&j->read_paths, &j->nread, plugin_dir) < 0 ||
+		    add_string(&j->read_paths, &j->nread, view_dir) < 0 ||
+		    add_string(&j->write_paths, &j->nwrite, "/dev/null") < 0)
+			return -ENOMEM;
+		char dirs[] = PB_LIBRARY_DIRS, *save = NULL;
+		for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+			if (access(d, F_OK) == 0 && add_string(&j->read_paths, &j->nread, d) < 0)
+				return -ENOMEM;
+		for (size_t i = 0; i < sizeof(shared_data) / sizeof(shared_data[0]); i++)
+			if (access(shared_data[i], F_OK) == 0 &&
+			    add_string(&j->read_paths, &j->nread, shared_data[i]) < 0)
+				return -ENOMEM;
+		if (sb->network == PB_NETWORK_HOST) {
+			static const char *const extra[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
+			                                     "/etc/ssl", "/usr/share/ca-certificates" };
+			for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+				if (access(extra[i], F_OK) == 0 && add_string(&j->read_paths, &j->nread, extra[i]) < 0)
+					return -ENOMEM;
+		}
+		add_layer(j, "namespaces: none (%s)",
+		          sb->layer[PB_LAYER_NAMESPACES] == PB_LAYER_OFF ? "off in the policy" : "unavailable here");
+	}
+	if (j->as_root)
+		add_layer(j, "identity: uid %u gid %u, this plugin's own", (unsigned)j->uid, (unsigned)j->gid);
+	else
+		add_layer(j, "identity: uid %u, the caller's%s", (unsigned)j->uid,
+		          j->userns ? ", mapped to itself in a user namespace" : "");
+	add_layer(j, "rlimits: memory %s cpu %s files %s processes %s file-size %s core %s",
+	          pb_limit_format(PB_LIMIT_MEMORY, sb->limit[PB_LIMIT_MEMORY], buf[0], sizeof(buf[0])),
+	          pb_limit_format(PB_LIMIT_CPU, sb->limit[PB_LIMIT_CPU], buf[1], sizeof(buf[1])),
+	          pb_limit_format(PB_LIMIT_FILES, sb->limit[PB_LIMIT_FILES], buf[2], sizeof(buf[2])),
+	          pb_limit_format(PB_LIMIT_PROCESSES, sb->limit[PB_LIMIT_PROCESSES], buf[3], sizeof(buf[3])),
+	          pb_limit_format(PB_LIMIT_FILE_SIZE, sb->limit[PB_LIMIT_FILE_SIZE], buf[4], sizeof(buf[4])),
+	          pb_limit_format(PB_LIMIT_CORE, sb->limit[PB_LIMIT_CORE], buf[5], sizeof(buf[5])));
+	add_layer(j, "cgroup: not used; the rlimits above apply (plugbox does not move workers into cgroups)");
+	add_layer(j, "terminal: none (own session, stdin /dev/null)");
+	return 0;
+}
+
+void pb_jail_free(struct pb_jail *j)
+{
+	for (size_t i = 0; i < j->nops; i++) {
+		free(j->ops[i].path);
+		free(j->ops[i].target);
+		free(j->ops[i].arg);
+	}
+	free(j->ops);
+	for (size_t i = 0; i < j->nread; i++)
+		free(j->read_paths[i]);
+	for (size_t i = 0; i < j->nwrite; i++)
+		free(j->write_paths[i]);
+	free(j->read_paths);
+	free(j->write_paths);
+	for (size_t i = 0; i < j->nlayers; i++)
+		free(j->layers[i]);
+	free(j->import_root);
+	free(j->scratch);
+	free(j->newroot);
+	memset(j, 0, sizeof(*j));
+}
+
+/* ---- entering (in the child: system calls only) ---------------------------- */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	int e = errno;
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -(n < 0 ? e : EIO);
+}
+
+/* "ID ID 1\n" without stdio. */
+static void id_map(char *buf, unsigned id)
+{
+	char digits[12];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + id % 10);
+	while ((id /= 10) && n < 11);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = n - 1; i >= 0; i--)
+			*buf++ = digits[i];
+		*buf++ = ' ';
+	}
+	*buf++ = '1';
+	*buf++ = '\n';
+	*buf = '\0';
+}
+
+#define FAIL(what) do { *step = (what); return -errno; } while (0)
+
+static int enter_mount_tree(const struct pb_jail *j, const char **step)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		FAIL("namespaces: making the mount tree private");
+	if (mount("tmpfs", j->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+		FAIL("filesystem: mounting the new root");
+	for (size_t i = 0; i < j->nops; i++) {
+		const struct pb_jail_op *op = &j->ops[i];
+		int fd;
+		switch (op->kind) {
+		case JAIL_DIR:
+			if (mkdir(op->target, 0755) < 0 && errno != EEXIST)
+				FAIL("filesystem: making a directory of the mount tree");
+			break;
+		case JAIL_FILE:
+			fd = open(op->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+			if (fd < 0)
+				FAIL("filesystem: making a file of the mount tree");
+			if (op->arg && write(fd, op->arg, strlen(op->arg)) != (ssize_t)strlen(op->arg)) {
+				close(fd);
+				FAIL("filesystem: writing a file of the mount tree");
+			}
+			close(fd);
+			break;
+		case JAIL_SYMLINK:
+			if (symlink(op->arg, op->target) < 0 && errno != EEXIST)
+				FAIL("filesystem: making a symlink of the mount tree");
+			break;
+		case JAIL_BIND:
+		case JAIL_BIND_DEV: {
+			unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | op->locked;
+			if (op->kind == JAIL_BIND)
+				flags |= MS_NODEV;
+			if (mount(op->arg, op->target, NULL, MS_BIND | MS_REC, NULL) < 0)
+				FAIL("filesystem: bind-mounting a path into the mount tree");
+			if (mount(NULL, op->target, NULL, flags, NULL) < 0)
+				FAIL("filesystem: making a bind mount read-only");
+			break;
+		}
+		case JAIL_TMPFS:
+			if (mount("tmpfs", op->target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, op->arg) < 0)
+				FAIL("scratch: mounting the scratch tmpfs");
+			break;
+		}
+	}
+	if (chdir(j->newroot) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		FAIL("filesystem: pivot_root");
+	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		FAIL("filesystem: detaching the old root");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		FAIL("filesystem: making the new root read-only");
+	return 0;
+}
+
+int pb_jail_enter(const struct pb_jail *j, const char **step)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct none[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+	char map[32];
+	int r;
+
+	if (j->userns) {
+		/* Our own uid and gid, mapped to themselves; no setgroups, as an
+		 * unprivileged map requires. */
+		if (write_file("/proc/self/setgroups", "deny") < 0)
+			FAIL("namespaces: denying setgroups in the user namespace");
+		id_map(map, (unsigned)j->uid);
+		if ((r = write_file("/proc/self/uid_map", map)) < 0) {
+			errno = -r;
+			FAIL("namespaces: writing the uid map");
+		}
+		id_map(map, (unsigned)j->gid);
+		if ((r = write_file("/proc/self/gid_map", map)) < 0) {
+			errno = -r;
+			FAIL("namespaces: writing the gid map");
+		}
+	}
+	if (j->mount_tree && (r = enter_mount_tree(j, step)) < 0)
+		return r;
+	if ((j->clone_flags & CLONE_NEWUTS) && sethostname("plugbox", 7) < 0)
+		FAIL("namespaces: setting the host name");
+
+	/* Capabilities: with a user namespace or as root we hold CAP_SETPCAP
+	 * here and can empty the bounding set for good; uid 0 never regains
+	 * capabilities on exec (NOROOT), and nothing may raise ambient ones. */
+	if (j->userns || j->as_root) {
+		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+		          SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
+			FAIL("capabilities: locking the securebits");
+		for (int c = 0; c <= j->last_cap; c++)
+			if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+				FAIL("capabilities: emptying the bounding set");
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		FAIL("capabilities: clearing the ambient set");
+
+	/* Limits before the identity change: RLIMIT_NPROC then counts the
+	 * plugin's own uid, and root may still set any value. */
+	for (int i = 0; i < PB_JAIL_RLIMITS; i++)
+		if (setrlimit(j->rlimit_resource[i], &j->rlimits[i]) < 0)
+			FAIL("rlimits: setting a resource limit");
+	if (j->as_root) {
+		if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0)
+			FAIL("identity: changing to the plugin's gid");
+		if (setresuid(j->uid, j->uid, j->uid) < 0)
+			FAIL("identity: changing to the plugin's uid");
+	}
+	if (syscall(SYS_capset, &hdr, none) < 0)
+		FAIL("capabilities: emptying the effective, permitted and inheritable sets");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		FAIL("no_new_privs");
+	return 0;
+}

@@ -1,0 +1,75 @@
+/* jail.h - the walls built around a worker between fork and exec:
+ * namespaces, a minimal mount tree, its identity, the capability bounding
+ * set and resource limits. What the worker adds itself after exec (Landlock,
+ * no_new_privs, seccomp, the last capability checks) is worker/layers.c's.
+ *
+ * pb_jail_prepare runs in the supervisor and may allocate; it turns a
+ * policy's settings into a plan. pb_jail_enter runs in the child between
+ * clone and exec and only makes system calls, so it is safe after fork in a
+ * threaded host.
+ */
+#ifndef PLUGBOX_JAIL_H
+#define PLUGBOX_JAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "policy.h"
+
+enum pb_jail_op_kind {
+	JAIL_DIR,          /* a directory of the skeleton */
+	JAIL_FILE,         /* a file to bind onto, or (arg) a file with that text */
+	JAIL_SYMLINK,      /* the same link the host has at that path */
+	JAIL_BIND,         /* read-only, nosuid, nodev */
+	JAIL_BIND_DEV,     /* read-only, nosuid: a device node */
+	JAIL_TMPFS,        /* the scratch directory */
+};
+
+struct pb_jail_op {
+	enum pb_jail_op_kind kind;
+	char *path;             /* the host's path: the same inside the worker */
+	char *target;           /* under the new root, as the child makes it */
+	char *arg;              /* BIND: source; SYMLINK: link text; TMPFS: options; FILE: text */
+	unsigned long locked;   /* BIND: the source mount's flags a remount must keep */
+};
+
+#define PB_JAIL_RLIMITS 6
+
+struct pb_jail {
+	int clone_flags;                /* CLONE_NEW* */
+	bool userns;                    /* unprivileged: a user namespace maps our uid to itself */
+	bool mount_tree;                /* pivot_root into a tmpfs holding only the binds */
+	bool as_root;                   /* started as root: change to uid/gid below */
+	uid_t uid;                      /* the worker's identity */
+	gid_t gid;
+	int last_cap;                   /* highest capability this kernel knows */
+	char *newroot;                  /* the host directory the new root's tmpfs is mounted on */
+	struct pb_jail_op *ops;
+	size_t nops;
+	int rlimit_resource[PB_JAIL_RLIMITS];
+	struct rlimit rlimits[PB_JAIL_RLIMITS];
+	/* For the worker's Landlock rules, as paths it sees. */
+	char **read_paths, **write_paths;
+	size_t nread, nwrite;
+	char *import_root;              /* holds only NAME -> the plugin directory */
+	char *scratch;                  /* private /tmp or /var/tmp, or NULL */
+	char *layers[8];                /* what was put in place, for `plugbox list` */
+	size_t nlayers;
+};
+
+/* Plan the jail for plugin `name`: `view_dir` is the supervisor's empty
+ * directory for this worker (the new root's mount point, or the import root
+ * when there is no mount tree); use_namespaces says whether to try them
+ * (an optional layer the kernel refused is planned again without). uid/gid:
+ * the per-plugin identity when running as root. */
+int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
+                    const char *name, const char *plugin_dir, const char *view_dir,
+                    const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len);
+/* In the child, just after clone(j->clone_flags): everything but Landlock
+ * and seccomp. Returns 0, or -errno with *step naming what failed. */
+int pb_jail_enter(const struct pb_jail *j, const char **step);
+void pb_jail_free(struct pb_jail *j);
+
+#endif
