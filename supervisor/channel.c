@@ -24,6 +24,7 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -99,8 +100,12 @@ void pb_worker_reap(struct worker *w)
 {
 	if (w->reaped || w->proc.pid <= 0)
 		return;
-	while (waitpid(w->proc.pid, &w->wstatus, 0) < 0 && errno == EINTR)
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
+	while (wait4(w->proc.pid, &w->wstatus, 0, &ru) < 0 && errno == EINTR)
 		;
+	w->cpu_used = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 	w->reaped = true;
 }
 
@@ -624,8 +629,15 @@ pb_error *pb_worker_death_error(const pb_supervisor *s, struct worker *w)
 	}
 	if (w->end_kind != 0)
 		return pb_error_new(w->end_kind, w->name, "", w->end_message, "");
-	if (w->reaped && WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || WTERMSIG(st) == SIGXFSZ)) {
-		bool cpu = WTERMSIG(st) == SIGXCPU;
+	/* The worker is pid 1 of its pid namespace, and the kernel does not
+	 * deliver SIGXCPU or SIGXFSZ to an init that has no handler: the CPU
+	 * limit then ends it with the SIGKILL at the hard limit (a second
+	 * later), which the CPU time it used tells apart from other kills. */
+	uint64_t cpu_limit = w->policy ? w->policy->sandbox.limit[PB_LIMIT_CPU] : PB_LIMIT_UNLIMITED;
+	bool cpu_kill = w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
+		cpu_limit != PB_LIMIT_UNLIMITED && w->cpu_used >= (double)cpu_limit;
+	if (w->reaped && WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || WTERMSIG(st) == SIGXFSZ || cpu_kill)) {
+		bool cpu = WTERMSIG(st) != SIGXFSZ;
 		char limit[32];
 		enum pb_limit l = cpu ? PB_LIMIT_CPU : PB_LIMIT_FILE_SIZE;
 		snprintf(msg, sizeof(msg), "worker for plugin '%s' hit a resource limit: %s (@limit %s %s)",

@@ -29,7 +29,8 @@ static const char usage_text[] =
 	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox policy check FILE...\n"
 	"       plugbox policy show [--policies DIR] NAME|FILE\n"
-	"       plugbox policy groups\n";
+	"       plugbox policy groups\n"
+	"       plugbox selftest [--policies DIR] [--timeout SECONDS] [--json]\n";
 
 int pb_usage_error(const char *fmt, const char *arg)
 {
@@ -304,7 +305,7 @@ static int cmd_list(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return pb_usage_error("missing command: %s", "list, call, learn or policy");
+		return pb_usage_error("missing command: %s", "list, call, learn, policy or selftest");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
@@ -317,5 +318,7 @@ int main(int argc, char **argv)
 		return pb_cmd_learn(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "policy"))
 		return pb_cmd_policy(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "selftest"))
+		return pb_cmd_selftest(argc - 1, argv + 1);
 	return pb_usage_error("unknown command '%s'", argv[1]);
 }

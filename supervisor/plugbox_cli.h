@@ -47,5 +47,7 @@ void pb_cli_call_release(struct pb_cli_call *c);
 
 int pb_cmd_policy(int argc, char **argv);
 int pb_cmd_learn(int argc, char **argv);
+/* plugbox_selftest.c */
+int pb_cmd_selftest(int argc, char **argv);
 
 #endif

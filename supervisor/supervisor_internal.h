@@ -63,6 +63,7 @@ struct worker {
 	char end_message[512];
 	bool reaped;
 	int wstatus;
+	double cpu_used;                /* seconds of CPU it used, once reaped */
 	double wait_limit;              /* seconds the current wait may take (for messages) */
 	bool wait_limit_is_policy;      /* ... set by the policy's @limit call-time */
 };

@@ -196,6 +196,77 @@ BAD = [
       "{F}:6:16: unknown constant 'TIOCFOO'"]),
     ("error-in-included-file", {"top": "@include sub1\n", "sub1": INC + "getpidd: 1\n"},
      ["{D}/sub1.policy:2:1: unknown syscall 'getpidd'; did you mean 'getpid'?"]),
+    # the layers beside seccomp: @limit, @layer, @network, @scratch
+    ("limit-unknown-near", {"t": INC + "@limit memroy 1G\n"},
+     ["{F}:2:8: unknown limit 'memroy'; did you mean 'memory'?"]),
+    ("limit-unknown-far", {"t": INC + "@limit bandwidth 1G\n"},
+     ["{F}:2:8: unknown limit 'bandwidth' (memory, cpu, files, processes, file-size, core, call-time)"]),
+    ("limit-no-name", {"t": INC + "@limit\n"},
+     ["{F}:2:7: @limit needs a name: memory, cpu, files, processes, file-size, core or call-time"]),
+    ("limit-no-value", {"t": INC + "@limit memory\n"},
+     ["{F}:2:14: @limit memory needs a size such as 512M or 1G"]),
+    ("limit-bad-size-unit", {"t": INC + "@limit memory 1X\n"},
+     ["{F}:2:15: '1X' is not a size such as 512M or 1G"]),
+    ("limit-fractional-size", {"t": INC + "@limit memory 1.5G\n"},
+     ["{F}:2:15: '1.5G' is not a size such as 512M or 1G"]),
+    ("limit-bad-time-unit", {"t": INC + "@limit cpu 5min\n"},
+     ["{F}:2:12: '5min' is not a time such as 500ms, 30s or 5m"]),
+    ("limit-negative-time", {"t": INC + "@limit call-time -1s\n"},
+     ["{F}:2:18: '-1s' is not a time such as 500ms, 30s or 5m"]),
+    ("limit-count-with-unit", {"t": INC + "@limit files 1K\n"},
+     ["{F}:2:14: '1K' is not a whole number"]),
+    ("limit-memory-below-minimum", {"t": INC + "@limit memory 1M\n"},
+     ["{F}:2:15: @limit memory 1M is below 64M, which the worker needs to start"]),
+    ("limit-files-below-minimum", {"t": INC + "@limit files 8\n"},
+     ["{F}:2:14: @limit files 8 is below 16, which the worker needs to start"]),
+    ("limit-processes-zero", {"t": INC + "@limit processes 0\n"},
+     ["{F}:2:18: @limit processes 0 is below 1, which the worker needs to start"]),
+    ("limit-files-unlimited", {"t": INC + "@limit files unlimited\n"},
+     ["{F}:2:14: @limit files cannot be unlimited"]),
+    ("limit-trailing", {"t": INC + "@limit cpu 5s please\n"},
+     ["{F}:2:15: unexpected text after @limit cpu 5s"]),
+    ("limit-twice", {"t": INC + "@limit memory 512M\n@limit cpu 5s\n@limit memory 1G\n"},
+     ["{F}:4:1: a second @limit memory in this file (the first is at line 2)"]),
+    ("layer-unknown", {"t": INC + "@layer seccomp off\n"},
+     ["{F}:2:8: @layer names namespaces or landlock (seccomp, capabilities and limits are always on)"]),
+    ("layer-bad-mode", {"t": INC + "@layer landlock maybe\n"},
+     ["{F}:2:17: @layer landlock takes required, optional or off, not 'maybe'"]),
+    ("layer-no-mode", {"t": INC + "@layer namespaces\n"},
+     ["{F}:2:18: @layer namespaces needs required, optional or off"]),
+    ("layer-trailing", {"t": INC + "@layer namespaces optional extra\n"},
+     ["{F}:2:28: unexpected text after @layer namespaces optional"]),
+    ("layer-twice", {"t": INC + "@layer landlock off\n@layer landlock required\n"},
+     ["{F}:3:1: a second @layer landlock in this file (the first is at line 2)"]),
+    ("network-bad", {"t": INC + "@network lan\n"},
+     ["{F}:2:10: @network takes none or host, not 'lan'"]),
+    ("network-missing", {"t": INC + "@network\n"},
+     ["{F}:2:9: @network needs none or host"]),
+    ("network-trailing", {"t": INC + "@network none now\n"},
+     ["{F}:2:15: unexpected text after @network none"]),
+    ("network-twice", {"t": INC + "@network none\n@network host\n"},
+     ["{F}:3:1: a second @network in this file (the first is at line 2)"]),
+    ("scratch-bad", {"t": INC + "@scratch 1X\n"},
+     ["{F}:2:10: @scratch takes a size of at least 4K such as 64M, or none; not '1X'"]),
+    ("scratch-too-small", {"t": INC + "@scratch 1K\n"},
+     ["{F}:2:10: @scratch takes a size of at least 4K such as 64M, or none; not '1K'"]),
+    ("scratch-missing", {"t": INC + "@scratch\n"},
+     ["{F}:2:9: @scratch needs a size such as 64M, or none"]),
+    ("scratch-twice", {"t": INC + "@scratch 1M\n@scratch none\n"},
+     ["{F}:3:1: a second @scratch in this file (the first is at line 2)"]),
+    ("directive-typo-limit", {"t": INC + "@limt memory 1G\n"},
+     ["{F}:2:1: unknown directive '@limt'; did you mean '@limit'?"]),
+    ("directive-typo-network", {"t": INC + "@netwrok none\n"},
+     ["{F}:2:1: unknown directive '@netwrok'; did you mean '@network'?"]),
+    ("directive-typo-scratch", {"t": INC + "@scrach 1M\n"},
+     ["{F}:2:1: unknown directive '@scrach'; did you mean '@scratch'?"]),
+    ("sandbox-errors-in-order", {"t": INC + "@limit memory 1M\n@layer landlock sometimes\n"
+                                 "@scratch big\n@limit cpu 5s\n@limit cpu 6s\n"},
+     ["{F}:2:15: @limit memory 1M is below 64M, which the worker needs to start",
+      "{F}:3:17: @layer landlock takes required, optional or off, not 'sometimes'",
+      "{F}:4:10: @scratch takes a size of at least 4K such as 64M, or none; not 'big'",
+      "{F}:6:1: a second @limit cpu in this file (the first is at line 5)"]),
+    ("sandbox-error-in-included-file", {"top": "@include sub2\n", "sub2": INC + "@limit files 4\n"},
+     ["{D}/sub2.policy:2:14: @limit files 4 is below 16, which the worker needs to start"]),
 ]
 
 
@@ -328,6 +399,37 @@ def test_include_overrides_in_order(plugbox, pdir):
     # The including file decides first: the included default follows.
     rules = show_rules(cp.stdout)
     assert rules[0][1] == "top.policy:1" and all(w.startswith("python.policy:") for _, w, _ in rules[1:])
+
+
+def show_layers(stdout):
+    """The lines of `policy show` under 'layers:', without their indent."""
+    lines = stdout.splitlines()
+    start = lines.index("layers:") + 1
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("  @"))
+    return [line[2:] for line in lines[start:end]]
+
+
+def test_include_overrides_sandbox_settings(plugbox, pdir):
+    # The including file's settings win, whatever the order of its lines;
+    # the same @limit in two files is no error; what neither file sets
+    # comes from default.policy.
+    write(pdir, "mid", "@limit memory 2G\n@limit cpu 5s\n@network host\n@include default\n")
+    path = str(write(pdir, "top", "@include mid\n@limit memory 512M\n@layer landlock required\n"))
+    cp = plugbox.run(["policy", "check", path])
+    assert (cp.returncode, cp.stderr) == (EXIT_OK, ""), explain(cp)
+    cp = plugbox.run(["policy", "show", path])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    d = pdir / "default.policy"
+    shown = show_layers(cp.stdout)
+    assert "@limit memory 512M (top.policy:2)" in shown, explain(cp)
+    assert "@layer landlock required (top.policy:3)" in shown, explain(cp)
+    assert "@limit cpu 5s (mid.policy:2)" in shown, explain(cp)
+    assert "@network host (mid.policy:3)" in shown, explain(cp)
+    assert f"@limit files 256 (default.policy:{line_of(d, '@limit files')})" in shown, explain(cp)
+    assert f"@layer namespaces required (default.policy:{line_of(d, '@layer namespaces')})" in shown
+    # Shown for mid alone, its own value stands.
+    cp = plugbox.run(["policy", "show", "--policies", pdir, "mid"])
+    assert "@limit memory 2G (mid.policy:1)" in show_layers(cp.stdout), explain(cp)
 
 
 def test_show_default(plugbox, paths):

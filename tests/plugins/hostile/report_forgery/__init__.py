@@ -80,7 +80,11 @@ def one_fd():
 
 @plugbox.export
 def garbage():
-    sent = os.write(REPORT_FD, bytes(range(256)) * 8)
+    payload = bytes(range(256)) * 8
+    # Said before sending, as in _send_with_fds: the worker may be gone
+    # before a line printed afterwards reaches the supervisor.
+    print(f"[sending {len(payload)} bytes of garbage]", flush=True)
+    sent = os.write(REPORT_FD, payload)
     print(f"[sent {sent} bytes of garbage]", flush=True)
     return sent
 

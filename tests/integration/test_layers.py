@@ -1,0 +1,445 @@
+"""The layers beside seccomp, as a policy sets them: @layer, @network,
+@scratch and @limit, seen from inside a worker (tests/plugins/layers/probe)
+and in what plugbox says.
+
+A kernel that lacks a layer is simulated with tests/tools/deny_syscall, a
+seccomp filter plugbox and its workers inherit: landlock_create_ruleset
+failing with ENOSYS is a kernel without Landlock; --clone-ns refuses new
+mount, user and pid namespaces, as some containers do. A required layer
+must then stop the worker with the layer named (fail closed); an optional
+one is dropped and listed as unavailable.
+
+Each test writes the probe's policy (probe.policy) into a copy of the
+shipped policies, world-readable: as root the worker runs as another uid.
+"""
+
+import errno
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pbtest import (EXIT_DIED, EXIT_OK, Plugbox, explain, result_of, stderr_lines,
+                    supervisor_lines)
+
+# Lets a policy write at the seccomp level (python.policy returns EROFS for
+# every open for writing), so that what stops a write is the file system's
+# layers: the read-only mount tree, the scratch tmpfs, Landlock.
+SYSCALLS_MAY_WRITE = "openat: 1\n@file-write: 1\n"
+
+
+# ---- fixtures --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped_policies(paths):
+    env = os.environ.get("PLUGBOX_POLICIES")
+    return Path(env) if env else paths.srcdir.parent / "policies"
+
+
+@pytest.fixture
+def plugins(paths):
+    return paths.plugins / "layers"
+
+
+@pytest.fixture
+def policies(scratch, shipped_policies):
+    """policies(probe_policy_text or None) -> a directory holding copies of
+    the shipped policies and, unless None, probe.policy with that text."""
+    count = iter(range(100))
+
+    def make(text, **files):
+        target = scratch / f"policies-{next(count)}"
+        target.mkdir()
+        for f in sorted(shipped_policies.glob("*.policy")):
+            shutil.copy(f, target / f.name)
+        if text is not None:
+            files["probe"] = text
+        for name, content in files.items():
+            (target / f"{name}.policy").write_text(content)
+        for f in target.iterdir():
+            os.chmod(f, 0o644)
+        os.chmod(target, 0o755)
+        return target
+    return make
+
+
+@pytest.fixture(scope="session")
+def deny_tool(paths):
+    """The built tests/tools/deny_syscall; compiled here with $PB_CC when the
+    tests run outside `make check` and it was not built."""
+    built = paths.builddir / "tools" / "deny_syscall"
+    if built.is_file() and os.access(built, os.X_OK):
+        return built
+    source = paths.srcdir / "tools" / "deny_syscall.c"
+    out = paths.scratch_root / "deny_syscall"
+    paths.scratch_root.mkdir(parents=True, exist_ok=True)
+    cc = shlex.split(os.environ.get("PB_CC") or "cc")
+    cp = subprocess.run([*cc, "-D_GNU_SOURCE", "-o", str(out), str(source), "-lseccomp"],
+                        capture_output=True, text=True)
+    assert cp.returncode == 0, f"{built} is not built (make check builds it) and compiling it " \
+        f"failed:\n{cp.stderr}"
+    return out
+
+
+@pytest.fixture
+def run(plugbox, deny_tool):
+    """run(args, policies_dir, deny=None) -> plugbox ARGS with that policies
+    directory, under `deny_syscall DENY... --` when deny is a list."""
+    def go(args, pol, deny=None, timeout=60):
+        env = {"PLUGBOX_POLICIES": str(pol)}
+        if deny is None:
+            return plugbox.run(args, env=env, timeout=timeout)
+        wrapped = Plugbox(str(deny_tool), plugbox.env)
+        return wrapped.run([*deny, "--", plugbox.exe, *map(str, args)], env=env, timeout=timeout)
+    return go
+
+
+def call(plugins, function, *json_args, options=()):
+    return ["call", "--plugins", plugins, *options, "probe", function,
+            *[json.dumps(a) for a in json_args]]
+
+
+def layers_of(cp):
+    """The probe's layers in `plugbox list --json` output."""
+    assert cp.returncode == EXIT_OK, explain(cp)
+    (probe,) = [p for p in json.loads(cp.stdout) if p["name"] == "probe"]
+    return probe["layers"]
+
+
+def layer(layers, name):
+    """The one layer line starting 'NAME: '."""
+    found = [line for line in layers if line.startswith(name + ": ")]
+    assert len(found) == 1, (name, layers)
+    return found[0]
+
+
+def one_error_line(cp, *must_contain):
+    """A worker that could not start: exit 4, nothing on stdout, one stderr
+    line starting 'plugbox: ' that contains each of must_contain."""
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert cp.stdout == "", explain(cp)
+    lines = stderr_lines(cp)
+    assert len(lines) == 1 and lines[0].startswith("plugbox: "), explain(cp)
+    for text in must_contain:
+        assert text in lines[0], f"{text!r} not in the error line" + explain(cp)
+    return lines[0]
+
+
+ENOSYS_TEXT = os.strerror(errno.ENOSYS)
+EPERM_TEXT = os.strerror(errno.EPERM)
+NO_LANDLOCK = ["landlock_create_ruleset=ENOSYS"]
+NO_NAMESPACES = ["--clone-ns"]
+
+
+# ---- (a) Landlock: required fails closed, optional goes on ------------------
+
+def test_landlock_required_but_missing_stops_the_worker(run, plugins, policies):
+    pol = policies("@layer landlock required\n@include default\n")
+    cp = run(call(plugins, "ping"), pol, deny=NO_LANDLOCK)
+    one_error_line(cp, "'probe'", "landlock", "requires", ENOSYS_TEXT)
+
+
+def test_landlock_optional_and_missing_is_listed_as_unavailable(run, plugins, policies):
+    pol = policies("@layer landlock optional\n@include default\n")
+    cp = run(call(plugins, "ping"), pol, deny=NO_LANDLOCK)
+    assert (cp.returncode, result_of(cp)) == (EXIT_OK, "pong"), explain(cp)
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol, deny=NO_LANDLOCK))
+    assert layer(layers, "landlock").startswith("landlock: unavailable here (" + ENOSYS_TEXT), layers
+    # The other layers are all still there.
+    assert "pid mount" in layer(layers, "namespaces"), layers
+    assert layer(layers, "filesystem").startswith("filesystem: mount tree"), layers
+
+
+def test_landlock_active_without_the_wrapper(run, plugins, policies):
+    # The contrast: on this kernel, without deny_syscall, Landlock is on.
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], policies(None)))
+    assert layer(layers, "landlock").startswith("landlock: ABI "), layers
+
+
+# ---- (b) namespaces: required fails closed, optional and off go on ----------
+
+@pytest.mark.parametrize("text", ["@layer namespaces required\n@include default\n", None],
+                         ids=["explicit", "shipped-default"])
+def test_namespaces_required_but_refused_stops_the_worker(run, plugins, policies, text):
+    cp = run(call(plugins, "ping"), policies(text), deny=NO_NAMESPACES)
+    one_error_line(cp, "'probe'", "namespaces", EPERM_TEXT, "@layer namespaces required")
+
+
+@pytest.fixture
+def host_secret(scratch):
+    """A file any uid could read by its permissions: only a layer stops it."""
+    path = scratch / "host-secret.txt"
+    path.write_text("host secret\n")
+    os.chmod(path, 0o644)
+    return path
+
+
+def check_without_namespaces(run, plugins, pol, deny, why, secret):
+    cp = run(call(plugins, "own_file"), pol, deny=deny)
+    assert cp.returncode == EXIT_OK and result_of(cp).startswith('"""probe:'), explain(cp)
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol, deny=deny))
+    assert layer(layers, "namespaces") == f"namespaces: none ({why})", layers
+    assert not any(line.startswith("filesystem: mount tree") for line in layers), layers
+    # The identity and the limits do not depend on namespaces.
+    assert layer(layers, "rlimits").startswith("rlimits: memory 1G"), layers
+    assert layer(layers, "capabilities").startswith("capabilities: none"), layers
+    got = run(call(plugins, "read_file", str(secret)), pol, deny=deny)
+    assert got.returncode == EXIT_OK, explain(got)
+    if layer(layers, "landlock").startswith("landlock: ABI "):
+        # No mount tree: Landlock's read rules are the file-system wall.
+        assert result_of(got) == {"type": "PermissionError", "errno": errno.EACCES}, explain(got)
+    for path in ("/etc/hostname", "/etc/passwd"):
+        if os.path.exists(path) and layer(layers, "landlock").startswith("landlock: ABI "):
+            got = run(call(plugins, "read_file", path), pol, deny=deny)
+            assert result_of(got)["errno"] == errno.EACCES, explain(got)
+
+
+def test_namespaces_optional_and_refused_goes_on_without(run, plugins, policies, host_secret):
+    pol = policies("@layer namespaces optional\n@include default\n")
+    check_without_namespaces(run, plugins, pol, NO_NAMESPACES, "unavailable here", host_secret)
+
+
+def test_namespaces_off(run, plugins, policies, host_secret):
+    pol = policies("@layer namespaces off\n@include default\n")
+    check_without_namespaces(run, plugins, pol, None, "off in the policy", host_secret)
+
+
+def test_namespaces_optional_when_available_are_used(run, plugins, policies, host_secret):
+    pol = policies("@layer namespaces optional\n@include default\n")
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert "pid mount" in layer(layers, "namespaces"), layers
+    # In the mount tree the host file is not there at all.
+    got = run(call(plugins, "read_file", str(host_secret)), pol)
+    assert result_of(got) == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(got)
+
+
+# ---- (c) scratch ------------------------------------------------------------
+
+def test_scratch_is_private_bounded_and_fresh(run, plugins, policies):
+    pol = policies("@scratch 1M\n" + SYSCALLS_MAY_WRITE + "@include default\n")
+    token = "pb-scratch-" + uuid.uuid4().hex
+    first = run(call(plugins, "scratch", token, 2 << 20), pol)
+    assert first.returncode == EXIT_OK, explain(first)
+    got = result_of(first)
+    # /tmp, or /var/tmp when the plugin itself lives under /tmp.
+    assert got["dir"] in ("/tmp", "/var/tmp"), explain(first)
+    assert got["before"] == [], explain(first)
+    assert got["after"] == [token, token + ".big"], explain(first)
+    assert got["big_error"] is not None and got["big_error"]["errno"] in (errno.ENOSPC, errno.EFBIG), \
+        explain(first)
+    assert 0 < got["big_written"] <= 1 << 20, explain(first)
+    # Nothing of it on the host.
+    for d in ("/tmp", "/var/tmp", plugins / "probe"):
+        assert not (Path(d) / token).exists(), d
+        assert not (Path(d) / (token + ".big")).exists(), d
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert layer(layers, "filesystem").endswith(", scratch at " + got["dir"]), layers
+    # The next worker starts with an empty scratch again.
+    second = run(call(plugins, "scratch", token + "-2", 4096), pol)
+    again = result_of(second)
+    assert (again["dir"], again["before"]) == (got["dir"], []), explain(second)
+    assert again["big_error"] is None, explain(second)
+
+
+@pytest.mark.parametrize("text", [SYSCALLS_MAY_WRITE + "@include default\n", None],
+                         ids=["syscalls-allow-writes", "shipped-default"])
+def test_without_scratch_nothing_is_writable(run, plugins, policies, open_dir, text):
+    host_dir = open_dir("world-writable")
+    dirs = ["/tmp", "/var/tmp", "/dev/shm", "/", "/dev", "/plugbox/import",
+            str(plugins / "probe"), str(host_dir), os.path.dirname(os.__file__)]
+    name = "pb-write-" + uuid.uuid4().hex
+    cp = run(call(plugins, "write_anywhere", dirs, name), policies(text))
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    written = [d for d, outcome in got.items() if outcome == "written" or
+               (d == "tempfile" and isinstance(outcome, str))]
+    assert written == [], explain(cp)
+    assert all(outcome["errno"] in (errno.EROFS, errno.ENOENT, errno.EACCES, errno.EPERM)
+               for outcome in got.values()), explain(cp)
+    assert os.listdir(host_dir) == []
+    for d in dirs:
+        assert not (Path(d) / name).exists(), d
+
+
+# ---- (d) limits from the policy ---------------------------------------------
+
+def test_memory_limit(run, plugins, policies):
+    cp = run(call(plugins, "allocate", 512), policies("@limit memory 256M\n@include default\n"))
+    assert result_of(cp) == {"error": "MemoryError", "then_allocated": 8 << 20}, explain(cp)
+    # The same allocation fits under the shipped 1G.
+    cp = run(call(plugins, "allocate", 512), policies(None))
+    assert result_of(cp) == {"allocated": 512 << 20}, explain(cp)
+
+
+@pytest.mark.parametrize("options", [(), ("--timeout", "10")], ids=["no-timeout", "longer-timeout"])
+def test_call_time_limit(run, plugins, policies, options):
+    cp = run(call(plugins, "sleep", 10, options=options),
+             policies("@limit call-time 1s\n@include default\n"))
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert cp.elapsed < 8, explain(cp)
+    assert any("timed out" in line and "@limit call-time" in line
+               for line in supervisor_lines(cp, "probe")), explain(cp)
+
+
+def test_cpu_limit(run, plugins, policies):
+    # Spinning longer than any loaded machine needs for 2 s of CPU (the
+    # hard limit, a second after the soft one): a return would be exit 0.
+    cp = run(call(plugins, "spin", 40), policies("@limit cpu 1s\n@include default\n"))
+    assert cp.returncode == EXIT_DIED, explain(cp)
+    assert any("CPU time" in line and "@limit cpu 1s" in line
+               for line in supervisor_lines(cp, "probe")), explain(cp)
+
+
+def test_files_limit(run, plugins, policies):
+    cp = run(call(plugins, "open_many", "/dev/null", 100), policies("@limit files 32\n@include default\n"))
+    got = result_of(cp)
+    assert got["errno"] == errno.EMFILE and 0 < got["opened"] < 32, explain(cp)
+
+
+def test_processes_limit(run, plugins, policies):
+    cp = run(call(plugins, "threads", 50), policies("@limit processes 8\n@include default\n"))
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    # The worker survives: the function went on to start one more thread.
+    assert got["error"] == "can't start new thread" and 0 < got["started"] < 8, explain(cp)
+
+
+# ---- (e) network --------------------------------------------------------------
+
+class Listener:
+    """A TCP listener on 127.0.0.1 keeping what each connection sent."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                try:
+                    while chunk := conn.recv(4096):
+                        data += chunk
+                except OSError:
+                    pass
+                self.received.append(data)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(10)
+        self.sock.close()
+        return self.received
+
+
+@pytest.fixture
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+NETWORK_CASES = [
+    # default: seccomp refuses the socket before the network is reached
+    ("default", None, "socket", {errno.EACCES}),
+    # the network-client syscalls but no network: Landlock (no TCP connect)
+    # or the empty network namespace stops the connect
+    ("client-rules-no-network", "@network none\n@include network-client\n", "connect",
+     {errno.EACCES, errno.ENETUNREACH, errno.ECONNREFUSED}),
+    # the same without Landlock: the namespace alone, where nothing is up
+    ("namespace-alone", "@network none\n@layer landlock off\n@include network-client\n", "connect",
+     {errno.ENETUNREACH}),
+]
+
+
+@pytest.mark.parametrize("text,step,errnos", [pytest.param(*c[1:], id=c[0]) for c in NETWORK_CASES])
+def test_no_network(run, plugins, policies, listener, text, step, errnos):
+    cp = run(call(plugins, "connect", listener.port, "hello"), policies(text))
+    got = result_of(cp)
+    assert got.get("step") == step and got.get("errno") in errnos, explain(cp)
+    assert listener.close() == [], explain(cp)
+
+
+def test_network_host(run, plugins, policies, listener):
+    pol = policies("@include network-client\n")
+    cp = run(call(plugins, "connect", listener.port, "hello"), pol)
+    assert result_of(cp) == {"sent": 5}, explain(cp)
+    assert listener.close() == [b"hello"]
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert "(host network)" in layer(layers, "namespaces"), layers
+    assert "TCP allowed (@network host)" in layer(layers, "landlock"), layers
+
+
+# ---- (f) policy show ----------------------------------------------------------
+
+def line_of(path, prefix):
+    numbers = [n for n, line in enumerate(Path(path).read_text().splitlines(), 1)
+               if line.startswith(prefix)]
+    assert len(numbers) == 1, (path, prefix)
+    return numbers[0]
+
+
+def show_layers(cp):
+    """The lines of `policy show` between 'layers:' and the rules."""
+    assert cp.returncode == EXIT_OK, explain(cp)
+    lines = cp.stdout.splitlines()
+    start = lines.index("layers:") + 1
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("  @"))
+    return lines[start:end]
+
+
+def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
+    pol = policies("@limit memory 256M\n@scratch 1M\n@network host\n@layer landlock required\n"
+                   "@include default\n")
+    cp = plugbox.run(["policy", "show", "--policies", pol, "probe"])
+    d = pol / "default.policy"
+    at = lambda prefix: f"default.policy:{line_of(d, prefix)}"  # noqa: E731
+    assert show_layers(cp) == [
+        f"  @layer namespaces required ({at('@layer namespaces')})",
+        "  @layer landlock required (probe.policy:4)",
+        "  @network host (probe.policy:3)",
+        "  @scratch 1M (probe.policy:2)",
+        "  @limit memory 256M (probe.policy:1)",
+        f"  @limit cpu 60s ({at('@limit cpu')})",
+        f"  @limit files 256 ({at('@limit files')})",
+        f"  @limit processes 64 ({at('@limit processes')})",
+        f"  @limit file-size 16M ({at('@limit file-size')})",
+        f"  @limit core 0 ({at('@limit core')})",
+        f"  @limit call-time 60s ({at('@limit call-time')})",
+    ], explain(cp)
+
+
+def test_policy_show_built_in_values(plugbox, policies):
+    # Only python.policy (no settings): every value is plugbox's own default,
+    # the same values default.policy writes out.
+    pol = policies("@limit cpu 1500ms\n@limit call-time 1500ms\n@include python\n")
+    cp = plugbox.run(["policy", "show", "--policies", pol, "probe"])
+    assert show_layers(cp) == [
+        "  @layer namespaces required (built in)",
+        "  @layer landlock optional (built in)",
+        "  @network none (built in)",
+        "  @scratch none (built in)",
+        "  @limit memory 1G (built in)",
+        "  @limit cpu 2s (probe.policy:1)",            # CPU seconds round up
+        "  @limit files 256 (built in)",
+        "  @limit processes 64 (built in)",
+        "  @limit file-size 16M (built in)",
+        "  @limit core 0 (built in)",
+        "  @limit call-time 1500ms (probe.policy:2)",
+    ], explain(cp)

@@ -1,0 +1,164 @@
+"""probe: what the layers beside seccomp leave a plugin, for test_layers.py.
+
+Each function makes its attempts and returns what happened (errno values,
+counts, exception names), so the test sees both that the attempt was made
+and how it ended. The policy decides what the worker gets; the same code
+runs under every policy the test writes."""
+
+import os
+import socket
+import tempfile
+import threading
+import time
+
+import plugbox
+
+
+def _error(e, **extra):
+    return {"type": type(e).__name__, "errno": getattr(e, "errno", None), **extra}
+
+
+@plugbox.export
+def ping():
+    return "pong"
+
+
+@plugbox.export
+def read_file(path):
+    """The first line of path, or the error."""
+    try:
+        with open(path) as f:
+            return {"text": f.readline().rstrip("\n")}
+    except OSError as e:
+        return _error(e)
+
+
+@plugbox.export
+def own_file():
+    """This plugin's own source can be read (its directory is always allowed)."""
+    with open(__file__) as f:
+        return f.readline().rstrip("\n")
+
+
+@plugbox.export
+def scratch(token, big):
+    """Where tempfile writes: what is there at first, a small file named
+    token, then a file of `big` bytes (which should not fit)."""
+    where = tempfile.gettempdir()
+    before = sorted(os.listdir(where))
+    small = os.path.join(where, token)
+    with open(small, "w") as f:
+        f.write("scratch\n")
+    written, result = 0, None
+    chunk = b"x" * 65536
+    try:
+        with open(os.path.join(where, token + ".big"), "wb") as f:
+            while written < big:
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+    except OSError as e:
+        result = _error(e)
+    return {"dir": where, "before": before, "after": sorted(os.listdir(where)),
+            "big_written": written, "big_error": result}
+
+
+@plugbox.export
+def write_anywhere(dirs, name):
+    """Try to create `name` in each of dirs, and ask tempfile for a
+    directory: every outcome, by directory."""
+    out = {}
+    for d in dirs:
+        try:
+            with open(os.path.join(d, name), "w") as f:
+                f.write("written by the probe plugin\n")
+            out[d] = "written"
+        except OSError as e:
+            out[d] = _error(e)
+    try:
+        out["tempfile"] = tempfile.mkstemp()[1]
+    except OSError as e:
+        out["tempfile"] = _error(e)
+    return out
+
+
+@plugbox.export
+def allocate(mib):
+    """Allocate mib MiB at once; on MemoryError show the worker goes on.
+    bytes(n) comes from calloc: address space, not pages the host must have."""
+    try:
+        block = bytes(mib << 20)
+        return {"allocated": len(block)}
+    except MemoryError:
+        small = bytes(8 << 20)
+        return {"error": "MemoryError", "then_allocated": len(small)}
+
+
+@plugbox.export
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@plugbox.export
+def spin(seconds):
+    """Burn CPU for up to `seconds` of wall clock."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return {"not_stopped": n}
+
+
+@plugbox.export
+def open_many(path, count):
+    files = []
+    try:
+        for _ in range(count):
+            files.append(open(path, "rb"))
+        return {"opened": len(files)}
+    except OSError as e:
+        return _error(e, opened=len(files))
+    finally:
+        for f in files:
+            f.close()
+
+
+@plugbox.export
+def threads(count):
+    """Start up to count threads that wait; stop at the first refusal."""
+    release = threading.Event()
+    started, error = [], None
+    try:
+        for _ in range(count):
+            t = threading.Thread(target=release.wait)
+            t.start()
+            started.append(t)
+    except RuntimeError as e:
+        error = str(e)
+    release.set()
+    for t in started:
+        t.join()
+    # the worker goes on: one more thread once the others are gone
+    after = threading.Thread(target=lambda: None)
+    after.start()
+    after.join()
+    return {"started": len(started), "error": error}
+
+
+@plugbox.export
+def connect(port, text):
+    """TCP to 127.0.0.1:port, sending text: {"sent": n} or the error and its step."""
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as e:
+        return _error(e, step="socket")
+    try:
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        s.sendall(text.encode())
+    except OSError as e:
+        return _error(e, step="connect")
+    finally:
+        s.close()
+    return {"sent": len(text)}
