@@ -22,8 +22,10 @@ kept for inspection (`make clean` removes tests/tmp).
 import os
 import re
 import shutil
+import socket
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -132,3 +134,52 @@ def ext_suffix():
     return sysconfig.get_config_var("EXT_SUFFIX")
 
 
+class TcpListener:
+    """A TCP listener on 127.0.0.1 that keeps what every connection sent."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.connections = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                try:
+                    while chunk := conn.recv(4096):
+                        data += chunk
+                except OSError:
+                    pass
+                self.connections.append(data)
+
+    def received(self):
+        """Everything received, once every connection made so far is done."""
+        self._stop.set()
+        self._thread.join(10)
+        return list(self.connections)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(10)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    lst = TcpListener()
+    yield lst
+    lst.close()

@@ -18,9 +18,7 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
-import threading
 import uuid
 from pathlib import Path
 
@@ -313,48 +311,6 @@ def test_processes_limit(run, plugins, policies):
 
 # ---- (e) network --------------------------------------------------------------
 
-class Listener:
-    """A TCP listener on 127.0.0.1 keeping what each connection sent."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.received = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                try:
-                    while chunk := conn.recv(4096):
-                        data += chunk
-                except OSError:
-                    pass
-                self.received.append(data)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(10)
-        self.sock.close()
-        return self.received
-
-
-@pytest.fixture
-def listener():
-    lst = Listener()
-    yield lst
-    lst.close()
-
-
 NETWORK_CASES = [
     # default: seccomp refuses the socket before the network is reached
     ("default", None, "socket", {errno.EACCES}),
@@ -373,14 +329,14 @@ def test_no_network(run, plugins, policies, listener, text, step, errnos):
     cp = run(call(plugins, "connect", listener.port, "hello"), policies(text))
     got = result_of(cp)
     assert got.get("step") == step and got.get("errno") in errnos, explain(cp)
-    assert listener.close() == [], explain(cp)
+    assert listener.received() == [], explain(cp)
 
 
 def test_network_host(run, plugins, policies, listener):
     pol = policies("@include network-client\n")
     cp = run(call(plugins, "connect", listener.port, "hello"), pol)
     assert result_of(cp) == {"sent": 5}, explain(cp)
-    assert listener.close() == [b"hello"]
+    assert listener.received() == [b"hello"]
     layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
     assert "(host network)" in layer(layers, "namespaces"), layers
     assert "TCP allowed (@network host)" in layer(layers, "landlock"), layers
