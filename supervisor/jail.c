@@ -39,6 +39,11 @@
 
 /* Public data the standard library reads: zoneinfo's time zones. */
 static const char *const shared_data[] = { "/usr/share/zoneinfo", "/usr/lib/locale" };
+/* What name resolution and TLS read, with @network host. */
+static const char *const network_files[] = {
+	"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ssl",
+	"/usr/share/ca-certificates",
+};
 #define SYMLINK_DEPTH 8
 
 #ifndef SECBIT_NOROOT
@@ -266,10 +271,6 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
                            const char *plugin_dir, const char *worker_path, char *why, size_t why_len)
 {
 	static const char *const devices[] = { "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random" };
-	static const char *const network_files[] = {
-		"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ssl",
-		"/usr/share/ca-certificates",
-	};
 	char dirs[] = PB_LIBRARY_DIRS, link[PATH_MAX], *save = NULL;
 	int r;
 
@@ -420,13 +421,10 @@ int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_nam
 			if (access(shared_data[i], F_OK) == 0 &&
 			    add_string(&j->read_paths, &j->nread, shared_data[i]) < 0)
 				return -ENOMEM;
-		if (sb->network == PB_NETWORK_HOST) {
-			static const char *const extra[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
-			                                     "/etc/ssl", "/usr/share/ca-certificates" };
-			for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
-				if (access(extra[i], F_OK) == 0 && add_string(&j->read_paths, &j->nread, extra[i]) < 0)
-					return -ENOMEM;
-		}
+		for (size_t i = 0; sb->network == PB_NETWORK_HOST && i < sizeof(network_files) / sizeof(network_files[0]); i++)
+			if (access(network_files[i], F_OK) == 0 &&
+			    add_string(&j->read_paths, &j->nread, network_files[i]) < 0)
+				return -ENOMEM;
 		add_layer(j, "namespaces: none (%s)",
 		          sb->layer[PB_LAYER_NAMESPACES] == PB_LAYER_OFF ? "off in the policy" : "unavailable here");
 	}

@@ -81,8 +81,9 @@ int pb_report_error(const pb_error *e)
 
 
 /* Options stop at the first operand (getopt's leading '+'), so an argument
- * such as the JSON "-5" is never taken for an option. */
-int pb_parse_options(int argc, char **argv, bool call, struct pb_cli_options *o)
+ * such as the JSON "-5" is never taken for an option. `allowed` is the
+ * PB_OPT_* set the command takes; --plugins is required when allowed. */
+int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_options *o)
 {
 	static const struct option longopts[] = {
 		{ "plugins", required_argument, NULL, 'p' },
@@ -98,27 +99,32 @@ int pb_parse_options(int argc, char **argv, bool call, struct pb_cli_options *o)
 	memset(o, 0, sizeof(*o));
 	o->timeout = 60;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		static const struct { int c; unsigned bit; const char *name; } bits[] = {
+			{ 'p', PB_OPT_PLUGINS, "--plugins" }, { 'P', PB_OPT_POLICIES, "--policies" },
+			{ 't', PB_OPT_TIMEOUT, "--timeout" }, { 'j', PB_OPT_JSON, "--json" },
+		};
 		char *end;
+		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+			if (bits[i].c == c && !(allowed & bits[i].bit)) {
+				fprintf(stderr, "plugbox: option %s is not for '%s' (see plugbox --help)\n",
+				        bits[i].name, argv[0]);
+				return EXIT_USAGE;
+			}
 		switch (c) {
 		case 'p':
 			o->plugins = optarg;
 			break;
 		case 'P':
-			if (!call)
-				return pb_usage_error("option --policies is not for '%s'", argv[0]);
 			o->policies = optarg;
 			break;
 		case 't':
-			if (!call)
-				return pb_usage_error("option --timeout is not for '%s'", argv[0]);
 			errno = 0;
 			o->timeout = strtod(optarg, &end);
+			o->timeout_given = true;
 			if (errno || end == optarg || *end || !(o->timeout > 0) || o->timeout > 86400)
 				return pb_usage_error("--timeout: '%s' is not a number of seconds in (0, 86400]", optarg);
 			break;
 		case 'j':
-			if (call)
-				return pb_usage_error("option --json is not for '%s'", argv[0]);
 			o->json = true;
 			break;
 		case ':':
@@ -127,7 +133,7 @@ int pb_parse_options(int argc, char **argv, bool call, struct pb_cli_options *o)
 			return pb_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (!o->plugins)
+	if ((allowed & PB_OPT_PLUGINS) && !o->plugins)
 		return pb_usage_error("%s needs --plugins DIR", argv[0]);
 	return -1;
 }
@@ -178,7 +184,7 @@ int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
 	int code;
 
 	memset(c, 0, sizeof(*c));
-	code = pb_parse_options(argc, argv, true, &c->o);
+	code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT, &c->o);
 	if (code >= 0)
 		return code;
 	if (argc - optind < 2)
@@ -248,7 +254,7 @@ static int cmd_list(int argc, char **argv)
 	pb_supervisor *sup;
 	char **names;
 	size_t n;
-	int code = pb_parse_options(argc, argv, false, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON, &o);
 	bool first = true;
 
 	if (code >= 0)

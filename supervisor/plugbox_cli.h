@@ -19,14 +19,18 @@ struct pb_cli_options {
 	const char *plugins;
 	const char *policies;
 	double timeout;
+	bool timeout_given;
 	bool json;
 };
 
+/* The options a command takes, for pb_parse_options. */
+enum { PB_OPT_PLUGINS = 1, PB_OPT_POLICIES = 2, PB_OPT_TIMEOUT = 4, PB_OPT_JSON = 8 };
+
 /* "plugbox: MESSAGE (see plugbox --help)" on stderr; returns PB_EXIT_USAGE. */
 int pb_usage_error(const char *fmt, const char *arg);
-/* Options up to the first operand; -1 when parsing may go on, else the exit
- * code. call: the options of call and learn. */
-int pb_parse_options(int argc, char **argv, bool call, struct pb_cli_options *o);
+/* Options up to the first operand, of those in `allowed` (PB_OPT_*); -1 when
+ * parsing may go on, else the exit code. */
+int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_options *o);
 pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o);
 /* Print a failed call's error; returns its exit code. */
 int pb_report_error(const pb_error *e);

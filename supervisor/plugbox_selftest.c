@@ -682,39 +682,17 @@ static void print_json(const pb_value *layers, const struct probe *probes, int n
 
 static int parse_args(int argc, char **argv, struct run *r, bool *json)
 {
-	static const struct option longopts[] = {
-		{ "policies", required_argument, NULL, 'P' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct pb_cli_options o;
+	int code = pb_parse_options(argc, argv, PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_JSON, &o);
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'P':
-			r->policies = optarg;
-			break;
-		case 't':
-			errno = 0;
-			r->timeout = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(r->timeout > 0) || r->timeout > 86400)
-				return pb_usage_error("--timeout: '%s' is not a number of seconds in (0, 86400]", optarg);
-			break;
-		case 'j':
-			*json = true;
-			break;
-		case ':':
-			return pb_usage_error("option %s needs a value", argv[optind - 1]);
-		default:
-			return pb_usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	if (code >= 0)
+		return code;
 	if (optind != argc)
 		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	r->policies = o.policies;
+	if (o.timeout_given)
+		r->timeout = o.timeout;
+	*json = o.json;
 	return -1;
 }
 
