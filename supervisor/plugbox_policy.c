@@ -88,7 +88,8 @@ static void show_entries(const struct pb_entry_list *l)
 	}
 }
 
-/* The layers beside seccomp, each with where it was set. */
+/* The layers beside seccomp, each with where it was set; then the host
+ * functions the plugin may call. */
 static void show_sandbox(const struct pb_sandbox *sb)
 {
 	char where[300], value[32];
@@ -105,6 +106,10 @@ static void show_sandbox(const struct pb_sandbox *sb)
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		printf("  @limit %s %s (%s)\n", pb_limit_names[i],
 		       pb_limit_format((enum pb_limit)i, sb->limit[i], value, sizeof(value)), WHERE(sb->limit_where[i]));
+	printf("host calls:%s", sb->ngrants ? "" : " none");
+	for (size_t i = 0; i < sb->ngrants; i++)
+		printf("%s %s (%s)", i ? "," : "", sb->grants[i].name, WHERE(sb->grants[i].where));
+	putchar('\n');
 #undef WHERE
 }
 

@@ -5,6 +5,8 @@
  *   policy_parse.c    the language (minijail's syscall lines, plus @include,
  *                     @default, @after-start and @groups), errors as
  *                     FILE:LINE:COL, load-time lint
+ *   policy_sandbox.c  the lines for everything beside seccomp: @limit,
+ *                     @layer, @network, @scratch, and @host-call grants
  *   policy_syntax.c   the pieces of one line: actions, conditions, values
  *   policy_tables.c   what the language knows: groups, named constants,
  *                     which arguments the kernel reads as 32-bit, what is
@@ -100,8 +102,18 @@ enum pb_layer {
 enum pb_layer_mode { PB_LAYER_REQUIRED, PB_LAYER_OPTIONAL, PB_LAYER_OFF };
 enum pb_network { PB_NETWORK_NONE, PB_NETWORK_HOST };
 
+/* A host function the plugin may call as plugbox.host.NAME(...) (issue 5):
+ * `@host-call NAME...` in the operator's policy. */
+#define PB_HOST_NAME_MAX 64
+struct pb_grant {
+	char *name;                     /* [A-Za-z_][A-Za-z0-9_]*, at most PB_HOST_NAME_MAX bytes */
+	struct pb_where where;          /* where the name is written */
+};
+
 /* Every setting has the place it was set (file NULL: plugbox's built-in
- * default). The including file's settings win over the included ones'. */
+ * default). The including file's settings win over the included ones'.
+ * Grants are the exception: they add up, the including file's first (a
+ * name granted by both keeps the including file's place). */
 struct pb_sandbox {
 	uint64_t limit[PB_LIMIT_COUNT];
 	struct pb_where limit_where[PB_LIMIT_COUNT];
@@ -111,6 +123,8 @@ struct pb_sandbox {
 	struct pb_where network_where;
 	uint64_t scratch;               /* bytes of private /tmp; 0: none */
 	struct pb_where scratch_where;
+	struct pb_grant *grants;        /* owned by the policy; no wildcard, no repeats */
+	size_t ngrants;
 };
 
 /* Names as the language spells them ("memory", "namespaces"). */
@@ -148,6 +162,10 @@ int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, vo
 int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data,
                         struct pb_policy **out);
 void pb_policy_free(struct pb_policy *p);
+
+/* The grant for host function NAME, or NULL when the policy grants no such
+ * thing (the supervisor then answers the plugin's call with PermissionError). */
+const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name);
 
 /* "python.policy:12" for a rule's origin (no directory). */
 void pb_where_format(const struct pb_where *w, char *buf, size_t len);

@@ -13,7 +13,8 @@
  *   @default ACTION                           kill trap log enosys errno NAME
  *   @after-start                              what follows is added once the
  *                                             plugin is imported
- *   @limit @layer @network @scratch           the other layers: policy_sandbox.c
+ *   @limit @layer @network @scratch           the other layers, and the host
+ *   @host-call NAME...                        functions granted: policy_sandbox.c
  *
  * This file reads files, includes, directives and rules; the pieces of a
  * line (actions, conditions, suggestions) are policy_syntax.c's. Every
@@ -229,7 +230,8 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 	col = c->pos;
 	n = cursor_word(c, w, sizeof(w));
 	if (n == 0 || n >= sizeof(w)) {
-		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start, @limit, @layer, @network, @scratch or @GROUP: ACTION");
+		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start, @limit, @layer, @network, @scratch, "
+		       "@host-call or @GROUP: ACTION");
 		return;
 	}
 	c->pos += n;
@@ -339,7 +341,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 	const struct pb_syscall_group *g = pb_syscall_group_find(w);
 	if (!g) {
 		static const char *const directives[] = { "include", "default", "after-start", "limit",
-		                                          "layer", "network", "scratch" };
+		                                          "layer", "network", "scratch", "host-call" };
 		char near[64];
 		nearest_group(w, near, sizeof(near));
 		for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
@@ -608,6 +610,7 @@ void pb_policy_free(struct pb_policy *p)
 		return;
 	list_free(&p->start);
 	list_free(&p->after);
+	sandbox_free(&p->sandbox);
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);

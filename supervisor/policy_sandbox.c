@@ -11,11 +11,19 @@
  *   @layer landlock required|optional|off
  *   @network none|host        none: a network namespace with no interface up
  *   @scratch 64M|none         a private, empty tmpfs at /tmp of that size
+ *   @host-call NAME...        host functions the plugin may call as
+ *                             plugbox.host.NAME(...); none without it
  *
  * A required layer that cannot be applied stops the worker from starting;
  * an optional one is used where the kernel has it, and the worker's layers
  * say whether it was. The values here are plugbox's own defaults, for a
  * policy that sets nothing; default.policy writes them out.
+ *
+ * @host-call is no seccomp rule: the supervisor checks each call a plugin
+ * makes, so it may stand anywhere, also after @after-start, and means the
+ * same there. Grants add up across lines and included files; there is no
+ * wildcard, so what a plugin may call never grows when the host registers
+ * a new function.
  */
 #include "config.h"
 
@@ -51,6 +59,40 @@ static const struct {
 	[PB_LIMIT_CALL_TIME] = { UNIT_MILLIS, 1, true, 60000 },
 };
 
+static const struct pb_grant *grant_find(const struct pb_sandbox *s, const char *name)
+{
+	for (size_t i = 0; i < s->ngrants; i++)
+		if (!strcmp(s->grants[i].name, name))
+			return &s->grants[i];
+	return NULL;
+}
+
+/* Takes name over; false (name not taken) when memory runs out. */
+static bool grant_push(struct pb_sandbox *s, char *name, const struct pb_where *where)
+{
+	struct pb_grant *v = realloc(s->grants, (s->ngrants + 1) * sizeof(*v));
+
+	if (!v)
+		return false;
+	s->grants = v;
+	v[s->ngrants++] = (struct pb_grant){ name, *where };
+	return true;
+}
+
+void sandbox_free(struct pb_sandbox *s)
+{
+	for (size_t i = 0; i < s->ngrants; i++)
+		free(s->grants[i].name);
+	free(s->grants);
+	s->grants = NULL;
+	s->ngrants = 0;
+}
+
+const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name)
+{
+	return p && name ? grant_find(&p->sandbox, name) : NULL;
+}
+
 void sandbox_fill_defaults(struct pb_sandbox *s)
 {
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
@@ -66,7 +108,7 @@ void sandbox_fill_defaults(struct pb_sandbox *s)
 		s->scratch = 0;
 }
 
-void sandbox_merge(struct pb_sandbox *dst, const struct pb_sandbox *src)
+void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 {
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		if (!dst->limit_where[i].file && src->limit_where[i].file) {
@@ -86,6 +128,14 @@ void sandbox_merge(struct pb_sandbox *dst, const struct pb_sandbox *src)
 		dst->scratch = src->scratch;
 		dst->scratch_where = src->scratch_where;
 	}
+	/* Out of memory, a grant is lost: the plugin is refused, not let through. */
+	for (size_t i = 0; i < src->ngrants; i++)
+		if (grant_find(dst, src->grants[i].name) ||
+		    !grant_push(dst, src->grants[i].name, &src->grants[i].where))
+			free(src->grants[i].name);
+	free(src->grants);
+	src->grants = NULL;
+	src->ngrants = 0;
 }
 
 const char *pb_limit_format(enum pb_limit l, uint64_t v, char *buf, size_t len)
@@ -308,11 +358,69 @@ static int parse_choice(struct parser *ps, struct cursor *c, const char *directi
 	return -1;
 }
 
+/* @host-call NAME...: each name is checked on its own, so that one line
+ * reports every bad name in it. */
+static void parse_host_call(struct parser *ps, struct cursor *c, struct pb_sandbox *own)
+{
+	char name[PB_HOST_NAME_MAX + 1];
+	size_t ncol, n, count = 0;
+
+	for (;; c->pos += n, count++) {
+		cursor_skip_ws(c);
+		ncol = c->pos;
+		n = strcspn(c->s + ncol, " \t");
+		if (n == 0)
+			break;
+		if (memchr(c->s + ncol, '*', n)) {
+			ERR_AT(ps, c, ncol, "@host-call has no wildcard: list every host function the plugin "
+			       "may call by name");
+			continue;
+		}
+		if (n > PB_HOST_NAME_MAX) {
+			ERR_AT(ps, c, ncol, "a host function name is at most %d bytes, not %zu",
+			       PB_HOST_NAME_MAX, n);
+			continue;
+		}
+		memcpy(name, c->s + ncol, n);
+		name[n] = '\0';
+		bool ok = isalpha((unsigned char)name[0]) || name[0] == '_';
+		for (size_t i = 1; ok && i < n; i++)
+			ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+		if (!ok) {
+			ERR_AT(ps, c, ncol, "'%s' is not a host function name (%s)", name, strchr(name, ',') ?
+			       "names are separated by blanks, not commas" : "[A-Za-z_][A-Za-z0-9_]*");
+			continue;
+		}
+		const struct pb_grant *first = grant_find(own, name);
+		if (first) {
+			ERR_AT(ps, c, ncol, "a second @host-call %s in this file (the first is at line %u)",
+			       name, first->where.line);
+			continue;
+		}
+		if (own->ngrants >= POLICY_GRANTS_MAX) {
+			ERR_AT(ps, c, ncol, "more than %d host functions granted in one file", POLICY_GRANTS_MAX);
+			return;
+		}
+		char *copy = strdup(name);
+		const struct pb_where where = { c->file, c->line, (unsigned)ncol + 1 };
+		if (!copy || !grant_push(own, copy, &where)) {
+			free(copy);
+			ERR_AT(ps, c, ncol, "out of memory");
+		}
+	}
+	if (count == 0)
+		ERR_AT(ps, c, c->pos, "@host-call needs the names of the host functions it grants");
+}
+
 bool parse_sandbox_directive(struct parser *ps, struct cursor *c, const char *word, size_t col,
                              struct pb_sandbox *own)
 {
 	if (!strcmp(word, "limit")) {
 		parse_limit(ps, c, col, own);
+		return true;
+	}
+	if (!strcmp(word, "host-call")) {
+		parse_host_call(ps, c, own);
 		return true;
 	}
 	if (!strcmp(word, "layer")) {

@@ -16,6 +16,7 @@
 #define POLICY_INCLUDE_DEPTH 16
 #define POLICY_ENTRIES_MAX 20000
 #define POLICY_ERRORS_MAX 50
+#define POLICY_GRANTS_MAX 1024          /* @host-call names in one file */
 #define SYSCALL_NR_LIMIT 1024
 
 /* One file's contribution: its own rules, then what it includes. */
@@ -74,12 +75,15 @@ int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *
  * NULL after reporting. */
 struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *syscall);
 
-/* policy_sandbox.c: @limit, @layer, @network, @scratch. Returns false when
- * `word` names none of them. */
+/* policy_sandbox.c: @limit, @layer, @network, @scratch, @host-call. Returns
+ * false when `word` names none of them. */
 bool parse_sandbox_directive(struct parser *ps, struct cursor *c, const char *word, size_t col,
                              struct pb_sandbox *own);
-/* Fill what `dst` does not set from `src`. */
-void sandbox_merge(struct pb_sandbox *dst, const struct pb_sandbox *src);
+/* Fill what `dst` does not set from `src`, and add src's grants that dst
+ * lacks after dst's own; src's grants are used up either way. */
+void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src);
+/* Free the grants. */
+void sandbox_free(struct pb_sandbox *s);
 /* Built-in values for what no file set. */
 void sandbox_fill_defaults(struct pb_sandbox *s);
 

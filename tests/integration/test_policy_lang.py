@@ -55,6 +55,9 @@ FLOOR_MSG = ("the worker itself needs '{}' allowed whatever its arguments (for i
              "its violation reports and its exit); allow it or @include default")
 ACTIONS = "expected an action: 1, allow, kill, log, trap [ERRNO] or return ERRNO"
 NO_PATH = "@include names a policy in the same directory, [A-Za-z0-9_-]+ with no path: "
+HOST_NONE = "@host-call needs the names of the host functions it grants"
+HOST_WILDCARD = "@host-call has no wildcard: list every host function the plugin may call by name"
+HOST_NAME = "([A-Za-z_][A-Za-z0-9_]*)"
 
 # (id, {file name: content}: the first is the one checked, expected stderr lines)
 # {F} is the checked file's path as passed, {D} its directory.
@@ -267,6 +270,43 @@ BAD = [
       "{F}:6:1: a second @limit cpu in this file (the first is at line 5)"]),
     ("sandbox-error-in-included-file", {"top": "@include sub2\n", "sub2": INC + "@limit files 4\n"},
      ["{D}/sub2.policy:2:14: @limit files 4 is below 16, which the worker needs to start"]),
+    # @host-call: the host functions a plugin may call, each by name
+    ("host-call-no-name", {"t": INC + "@host-call\n"},
+     ["{F}:2:11: " + HOST_NONE]),
+    ("host-call-only-comment", {"t": INC + "@host-call    # add later\n"},
+     ["{F}:2:11: " + HOST_NONE]),
+    ("host-call-wildcard", {"t": INC + "@host-call *\n"},
+     ["{F}:2:12: " + HOST_WILDCARD]),
+    ("host-call-wildcard-pattern", {"t": INC + "@host-call add get_*\n"},
+     ["{F}:2:16: " + HOST_WILDCARD]),
+    ("host-call-digit-first", {"t": INC + "@host-call add 2fast\n"},
+     ["{F}:2:16: '2fast' is not a host function name " + HOST_NAME]),
+    ("host-call-dotted", {"t": INC + "@host-call os.system\n"},
+     ["{F}:2:12: 'os.system' is not a host function name " + HOST_NAME]),
+    ("host-call-dash", {"t": INC + "@host-call get-time\n"},
+     ["{F}:2:12: 'get-time' is not a host function name " + HOST_NAME]),
+    ("host-call-commas", {"t": INC + "@host-call add, recurse\n"},
+     ["{F}:2:12: 'add,' is not a host function name (names are separated by blanks, not commas)"]),
+    ("host-call-too-long", {"t": INC + "@host-call " + "f" * 65 + "\n"},
+     ["{F}:2:12: a host function name is at most 64 bytes, not 65"]),
+    ("host-call-twice", {"t": INC + "@host-call add\n@host-call recurse add\n"},
+     ["{F}:3:20: a second @host-call add in this file (the first is at line 2)"]),
+    ("host-call-twice-on-one-line", {"t": INC + "@host-call add add\n"},
+     ["{F}:2:16: a second @host-call add in this file (the first is at line 2)"]),
+    ("host-call-twice-across-after-start", {"t": INC + "@host-call add\n@after-start\n@host-call add\n"},
+     ["{F}:4:12: a second @host-call add in this file (the first is at line 2)"]),
+    ("host-call-every-bad-name-on-a-line", {"t": INC + "@host-call 1a ok * b.c\n"},
+     ["{F}:2:12: '1a' is not a host function name " + HOST_NAME,
+      "{F}:2:18: " + HOST_WILDCARD,
+      "{F}:2:20: 'b.c' is not a host function name " + HOST_NAME]),
+    ("host-call-error-in-included-file", {"top": "@include sub3\n", "sub3": INC + "@host-call *\n"},
+     ["{D}/sub3.policy:2:12: " + HOST_WILDCARD]),
+    ("directive-typo-host-calls", {"t": INC + "@host-calls add\n"},
+     ["{F}:2:1: unknown directive '@host-calls'; did you mean '@host-call'?"]),
+    ("directive-typo-hostcall", {"t": INC + "@hostcall add\n"},
+     ["{F}:2:1: unknown directive '@hostcall'; did you mean '@host-call'?"]),
+    ("directive-typo-host_call", {"t": INC + "@host_call add\n"},
+     ["{F}:2:1: unknown directive '@host_call'; did you mean '@host-call'?"]),
 ]
 
 
@@ -430,6 +470,42 @@ def test_include_overrides_sandbox_settings(plugbox, pdir):
     # Shown for mid alone, its own value stands.
     cp = plugbox.run(["policy", "show", "--policies", pdir, "mid"])
     assert "@limit memory 2G (mid.policy:1)" in show_layers(cp.stdout), explain(cp)
+
+
+def show_host_calls(stdout):
+    """The 'host calls:' line of `policy show`, which follows the layers."""
+    lines = stdout.splitlines()
+    at = lines.index("layers:") + 1 + len(show_layers(stdout))
+    assert lines[at].startswith("host calls:"), lines
+    return lines[at]
+
+
+def test_host_calls_add_up_across_includes(plugbox, pdir):
+    # Grants add up: the including file's first, then each included file's;
+    # a name both grant keeps the including file's place (no error). They
+    # may stand anywhere, also after @after-start.
+    write(pdir, "lib", "@host-call log_line add\n@include default\n")
+    path = str(write(pdir, "top", "@host-call recurse _private\n@include lib\n"
+                                  "@after-start\n@host-call\tadd   Add  # case matters\n"))
+    cp = plugbox.run(["policy", "check", path])
+    assert (cp.returncode, cp.stdout, cp.stderr) == (EXIT_OK, f"{path}: ok\n", ""), explain(cp)
+    cp = plugbox.run(["policy", "show", path])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert show_host_calls(cp.stdout) == (
+        "host calls: recurse (top.policy:1), _private (top.policy:1), add (top.policy:4), "
+        "Add (top.policy:4), log_line (lib.policy:1)"), explain(cp)
+    cp = plugbox.run(["policy", "show", "--policies", pdir, "lib"])
+    assert show_host_calls(cp.stdout) == "host calls: log_line (lib.policy:1), add (lib.policy:1)", \
+        explain(cp)
+
+
+def test_shipped_policies_grant_no_host_calls(plugbox, paths):
+    for name in ("default", "python", "strict", "network-client"):
+        cp = plugbox.run(["policy", "show", name])
+        assert cp.returncode == EXIT_OK, explain(cp)
+        assert show_host_calls(cp.stdout) == "host calls: none", explain(cp)
+    # default.policy shows how a plugin's own policy would grant some
+    assert line_of(shipped_dir(paths) / "default.policy", "# @host-call NAME")
 
 
 def test_show_default(plugbox, paths):

@@ -666,32 +666,7 @@ END_TEST
 /* ---- the shipped policies ---------------------------------------------------- */
 
 /* The line number of the first line of policies/FILE starting with text. */
-static unsigned shipped_line(const char *file, const char *text)
-{
-	char path[1024], line[4200];
-	unsigned n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", PB_TEST_POLICIES, file);
-	f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		n++;
-		if (!strncmp(line, text, strlen(text))) {
-			fclose(f);
-			return n;
-		}
-	}
-	fclose(f);
-	ck_abort_msg("%s has no line '%s'", path, text);
-	return 0;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && !strcmp(s + a - b, suffix);
-}
+#define shipped_line(file, text) line_starting(PB_TEST_POLICIES, (file), (text))
 
 START_TEST(match_on_python_policy)
 {
@@ -856,6 +831,38 @@ START_TEST(include_order)
 }
 END_TEST
 
+/* ---- host functions ------------------------------------------------------------ */
+
+/* @host-call grants add up across includes, the includer's first; a name
+ * both files grant keeps the includer's place. @after-start changes nothing. */
+START_TEST(host_call_grants)
+{
+	static const struct { const char *name, *file; unsigned line, col; } want[] = {
+		{ "recurse", "/top.policy", 1, 12 }, { "add", "/top.policy", 3, 14 },
+		{ "log_line", "/base.policy", 5, 12 }, { "_private", "/base.policy", 7, 12 },
+	};
+	struct diag d = { .len = 0 };
+	struct pb_policy *p = NULL;
+
+	write_policy("base", FLOOR "@host-call log_line add\n@after-start\n@host-call _private\n");
+	write_policy("top", "@host-call recurse\n@include base\n  @host-call\tadd\n");
+	ck_assert_msg(pb_policy_load(tmpdir, "top", collect, &d, &p) == 0, "%s", d.text);
+	remove_policy("base");
+	remove_policy("top");
+	ck_assert_uint_eq(p->sandbox.ngrants, 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct pb_grant *g = pb_policy_host_grant(p, want[i].name);
+		ck_assert_ptr_eq(g, &p->sandbox.grants[i]);
+		ck_assert_msg(ends_with(g->where.file, want[i].file), "%s: %s", want[i].name, g->where.file);
+		ck_assert_uint_eq(g->where.line, want[i].line);
+		ck_assert_uint_eq(g->where.col, want[i].col);
+	}
+	ck_assert_ptr_null(pb_policy_host_grant(p, "Add"));          /* no such grant */
+	ck_assert_ptr_null(pb_policy_host_grant(NULL, "add"));
+	pb_policy_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy");
@@ -882,6 +889,7 @@ int main(void)
 	tcase_add_test(tc, default_policy_for_real);
 	tcase_add_test(tc, errors_are_reported_and_refused);
 	tcase_add_test(tc, include_order);
+	tcase_add_test(tc, host_call_grants);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,5 +1,6 @@
 /* policy_testlib.h - what the policy unit tests share: writing a policy
- * to a temporary directory and loading it, and reading a compiled blob. */
+ * to a temporary directory and loading it, finding a line in a policy file,
+ * and reading a compiled blob. */
 #ifndef PLUGBOX_POLICY_TESTLIB_H
 #define PLUGBOX_POLICY_TESTLIB_H
 
@@ -37,6 +38,10 @@ void remove_policy(const char *name);
 /* Load policy text; the test fails on any error. */
 struct pb_policy *policy_from(const char *text);
 struct pb_policy *policy_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The number of the first line of DIR/FILE starting with text; the test
+ * fails when there is none. */
+unsigned line_starting(const char *dir, const char *file, const char *text);
+bool ends_with(const char *s, const char *suffix);
 /* Program i of a blob: its header and instructions. */
 bool blob_program(const struct pb_bpf_blob *b, unsigned idx, uint32_t *header,
                   const struct sock_filter **insns);
