@@ -3,13 +3,22 @@
  *
  *   pb_supervisor *sup;
  *   pb_supervisor_new("/srv/plugins", &sup);
- *   pb_value *arg = pb_value_parse_json("\"world\"", NULL);
+ *   pb_value *arg = pb_value_new_string("world");
  *   pb_value *result; pb_error *err;
  *   if (pb_call(sup, "greeter", "greet", &arg, 1, &result, &err) == 0) ...
  *
- * Handles are opaque. Functions that can fail return 0 or a negative errno;
- * a failed call also yields a pb_error that says what happened (kind, type,
- * message, traceback). Link with pkg-config's `plugbox`.
+ * One supervisor drives every worker from one event loop (epoll over the
+ * channels, pidfds for exits, one timer for every deadline) on the thread
+ * that calls into it; it starts no threads. pb_call runs that loop until its
+ * own call ends; pb_call_start returns at once and the host's own loop
+ * watches pb_supervisor_get_fd and calls pb_supervisor_dispatch. Calls to one
+ * plugin run one at a time in the order made; calls to different plugins run
+ * at once. Every call ends exactly once, in a result or an error.
+ *
+ * Handles are opaque and belong to one thread at a time. Functions that can
+ * fail return 0 or a negative errno; a failed call also yields a pb_error
+ * that says what happened (kind, type, message, traceback). Link with
+ * pkg-config's `plugbox`.
  */
 #ifndef PLUGBOX_H
 #define PLUGBOX_H
@@ -50,13 +59,18 @@ typedef enum pb_stream {
 	PB_STREAM_STDOUT = 1,     /* the plugin's stdout */
 	PB_STREAM_STDERR = 2,     /* the plugin's stderr */
 	PB_STREAM_SUPERVISOR = 3, /* the supervisor about the plugin (denied syscalls...) */
+	PB_STREAM_LOG = 4,        /* the plugin's `logging` records: "LEVEL logger: message" */
 } pb_stream;
 
+/* Called from inside the supervisor's loop: it must not call back into the
+ * supervisor. */
 typedef void (*pb_output_fn)(void *userdata, const char *plugin, pb_stream stream, const char *line);
 
 /* Supervisor over a plugins directory (each subdirectory one plugin). */
 PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out);
-/* Ends every worker (Shutdown, then SIGKILL after a grace period) and frees. */
+/* Fails every call not yet answered (PB_ERROR_UNAVAILABLE, through its
+ * callback), ends every worker (Shutdown, then SIGKILL after a grace
+ * period), reaps them and frees. */
 PB_API void pb_supervisor_free(pb_supervisor *sup);
 /* Path of the plugbox-worker binary (default: the installed one, or the
  * PLUGBOX_WORKER environment variable). */
@@ -98,6 +112,112 @@ PB_API int pb_call_kw(pb_supervisor *sup, const char *plugin, const char *functi
                       const char *const *kwnames, pb_value *const *kwvalues, size_t nkwargs,
                       pb_value **result, pb_error **err);
 
+/* ---- asynchronous calls ------------------------------------------------- */
+
+/* A call as pb_call_start takes it; everything is borrowed for the
+ * duration of pb_call_start only. */
+typedef struct pb_call_spec {
+	const char *plugin;
+	const char *function;
+	pb_value *const *args;
+	size_t nargs;
+	const char *const *kwnames;     /* kwnames[i] names kwvalues[i] */
+	pb_value *const *kwvalues;
+	size_t nkwargs;
+	double timeout;                 /* seconds from now; 0: the supervisor's */
+} pb_call_spec;
+
+/* How a call ended: exactly one of result and err is set, and the callback
+ * owns it (pb_value_destroy / pb_error_free). It runs inside
+ * pb_supervisor_dispatch (or pb_call), never inside pb_call_start, and may
+ * make further calls. */
+typedef void (*pb_call_done_fn)(void *userdata, uint64_t call_id, pb_value *result, pb_error *err);
+
+/* Queue a call and return at once; its id (never 0) goes to *call_id. The
+ * callback runs exactly once, whatever happens to the worker. Returns 0,
+ * or -EINVAL (a NULL field, a name that is not UTF-8, a value nested too
+ * deeply) or -ENOMEM, in which case the callback never runs. */
+PB_API int pb_call_start(pb_supervisor *sup, const pb_call_spec *spec, pb_call_done_fn done,
+                         void *userdata, uint64_t *call_id);
+
+/* A descriptor that polls readable while the supervisor has work to do:
+ * bytes from a worker, an exit, a deadline or a finished call. Watch it in
+ * the host's loop and call pb_supervisor_dispatch(sup, 0) when it is. */
+PB_API int pb_supervisor_get_fd(const pb_supervisor *sup);
+/* Do what is ready, waiting up to timeout_ms for something (-1: until
+ * something happens, 0: not at all). Runs callbacks. Returns the number of
+ * calls that ended, or a negative errno. */
+PB_API int pb_supervisor_dispatch(pb_supervisor *sup, int timeout_ms);
+/* Calls made and not yet ended. */
+PB_API size_t pb_supervisor_calls_pending(const pb_supervisor *sup);
+
+/* ---- host functions: what plugins may call back --------------------------- */
+
+/* A plugin calls `plugbox.host.NAME(*args, **kwargs)`. The supervisor runs
+ * the host function registered under NAME if the plugin's policy grants it
+ * (`@host-call NAME`); otherwise the plugin gets a PermissionError and the
+ * output function a note. The function answers with pb_host_call_return or
+ * pb_host_call_fail, exactly once, now or later; the plugin waits until it
+ * does (the call's deadline still runs). While a host function runs, a call
+ * it makes to the same plugin is delivered at once, nested in the waiting
+ * call; other calls to that plugin wait their turn. */
+typedef struct pb_host_call pb_host_call;
+typedef void (*pb_host_fn)(void *userdata, pb_host_call *call);
+
+/* NAME: [A-Za-z_][A-Za-z0-9_]*, at most 64 bytes; registering it again
+ * replaces the function. */
+PB_API int pb_supervisor_register(pb_supervisor *sup, const char *name, pb_host_fn fn, void *userdata);
+
+/* Reading a host call (valid until it is answered). */
+PB_API const char *pb_host_call_plugin(const pb_host_call *call);
+PB_API const char *pb_host_call_name(const pb_host_call *call);
+PB_API size_t pb_host_call_nargs(const pb_host_call *call);
+PB_API const pb_value *pb_host_call_arg(const pb_host_call *call, size_t i);
+PB_API size_t pb_host_call_nkwargs(const pb_host_call *call);
+/* The i-th keyword argument; its name goes to *name. */
+PB_API const pb_value *pb_host_call_kwarg(const pb_host_call *call, size_t i, const char **name);
+/* Answer: the plugin's call returns `result` (taken; NULL means None). Frees
+ * the host call. If the plugin's worker has gone meanwhile, the answer is
+ * dropped. */
+PB_API void pb_host_call_return(pb_host_call *call, pb_value *result);
+/* Answer with an exception raised in the plugin: `type` is a Python builtin
+ * exception name (ValueError, KeyError, PermissionError, LookupError,
+ * TypeError, RuntimeError, TimeoutError); any other becomes
+ * plugbox.HostError. Frees the host call. */
+PB_API void pb_host_call_fail(pb_host_call *call, const char *type, const char *message);
+
+/* ---- worker lifecycle ----------------------------------------------------- */
+
+/* Workers start on a plugin's first call. This starts PLUGIN's now (NULL:
+ * every plugin in the directory) and keeps it running: after a crash it is
+ * restarted even when no call waits. Asynchronous; returns 0 or -ENOENT. */
+PB_API int pb_supervisor_start(pb_supervisor *sup, const char *plugin);
+/* Stop PLUGIN's worker once its calls are done (Shutdown, then SIGKILL
+ * after a grace period); a later call starts it again. */
+PB_API int pb_supervisor_stop(pb_supervisor *sup, const char *plugin);
+/* Stop a worker that has had no call for `seconds` (0: never, the default). */
+PB_API int pb_supervisor_set_idle_timeout(pb_supervisor *sup, double seconds);
+/* After a crash a worker is started again after `backoff` seconds, doubling
+ * with each crash up to `backoff_max`. `max_crashes` crashes within
+ * `window` seconds mark the plugin failed: its calls end at once with
+ * PB_ERROR_UNAVAILABLE until `window` seconds have passed or
+ * pb_supervisor_reset. Defaults: 5 crashes in 60 s, backoff 0.1 s to 10 s. */
+PB_API int pb_supervisor_set_restart(pb_supervisor *sup, unsigned max_crashes, double window,
+                                     double backoff, double backoff_max);
+/* Forget PLUGIN's crashes and its failed mark. */
+PB_API int pb_supervisor_reset(pb_supervisor *sup, const char *plugin);
+/* What PLUGIN's worker is doing: "stopped", "starting", "ready", "busy",
+ * "stopping", "backoff" or "failed"; NULL for an unknown plugin. */
+PB_API const char *pb_supervisor_plugin_state(pb_supervisor *sup, const char *plugin);
+/* Stop taking calls (new ones end at once with PB_ERROR_UNAVAILABLE), give
+ * the ones in flight `grace` seconds to finish, then fail what is left and
+ * end every worker. Asynchronous: dispatch until pb_supervisor_finished. */
+PB_API void pb_supervisor_shutdown(pb_supervisor *sup, double grace);
+/* True once a shutdown has ended every call and reaped every worker. */
+PB_API int pb_supervisor_finished(const pb_supervisor *sup);
+
+/* ---- errors --------------------------------------------------------------- */
+
 PB_API pb_error_kind pb_error_get_kind(const pb_error *e);
 PB_API const char *pb_error_kind_name(pb_error_kind kind);
 PB_API const char *pb_error_get_plugin(const pb_error *e);
@@ -106,15 +226,49 @@ PB_API const char *pb_error_get_message(const pb_error *e);
 PB_API const char *pb_error_get_traceback(const pb_error *e); /* Python traceback, or "" */
 PB_API void pb_error_free(pb_error *e);
 
-/* Values. JSON notation as in README.md ("$bytes", "$float", "$map").
- * pb_value_parse_json sets *why (free it) to a one-line reason on failure. */
+/* ---- values ---------------------------------------------------------------- */
+
+/* A value is null, bool, int (64-bit), float, string (UTF-8), bytes, list
+ * or map (any keys). JSON notation as in README.md ("$bytes", "$float",
+ * "$map"). pb_value_parse_json sets *why (free it) to a one-line reason on
+ * failure. */
+typedef enum pb_value_kind {
+	PB_VALUE_NULL = 1, PB_VALUE_BOOL, PB_VALUE_INT, PB_VALUE_FLOAT,
+	PB_VALUE_STRING, PB_VALUE_BYTES, PB_VALUE_LIST, PB_VALUE_MAP,
+} pb_value_kind;
+
 PB_API pb_value *pb_value_parse_json(const char *json, char **why);
 PB_API int pb_value_print_json(const pb_value *v, FILE *out);
+/* The same as a malloc'd string (free it); NULL on failure. */
+PB_API char *pb_value_to_json(const pb_value *v);
 PB_API void pb_value_destroy(pb_value *v);
-/* Reading values (borrowed results, valid while v lives). */
-PB_API const char *pb_value_get_string(const pb_value *v);          /* NULL unless a string */
-PB_API size_t pb_value_list_length(const pb_value *v);              /* 0 unless a list */
+
+/* Building: NULL when out of memory (or a string that is not UTF-8). */
+PB_API pb_value *pb_value_new_null(void);
+PB_API pb_value *pb_value_new_bool(int b);
+PB_API pb_value *pb_value_new_int(int64_t i);
+PB_API pb_value *pb_value_new_float(double d);
+PB_API pb_value *pb_value_new_string(const char *s);                   /* copied */
+PB_API pb_value *pb_value_new_bytes(const void *data, size_t len);     /* copied */
+PB_API pb_value *pb_value_new_list(void);
+PB_API pb_value *pb_value_new_map(void);
+/* Take ownership of item (key and value) on success; 0, -EINVAL (not a
+ * list / map) or -ENOMEM (then the caller still owns them). */
+PB_API int pb_value_list_append(pb_value *list, pb_value *item);
+PB_API int pb_value_map_set(pb_value *map, pb_value *key, pb_value *value);
+
+/* Reading (borrowed results, valid while v lives). */
+PB_API pb_value_kind pb_value_get_kind(const pb_value *v);
+PB_API int pb_value_get_bool(const pb_value *v);                      /* 0 unless a true bool */
+PB_API int64_t pb_value_get_int(const pb_value *v);                   /* 0 unless an int */
+PB_API double pb_value_get_float(const pb_value *v);                  /* 0 unless a float */
+PB_API const char *pb_value_get_string(const pb_value *v);           /* NULL unless a string */
+PB_API const void *pb_value_get_bytes(const pb_value *v, size_t *len); /* NULL unless bytes */
+PB_API size_t pb_value_list_length(const pb_value *v);               /* 0 unless a list */
 PB_API const pb_value *pb_value_list_get(const pb_value *v, size_t i);
+PB_API size_t pb_value_map_length(const pb_value *v);                /* 0 unless a map */
+/* The i-th entry of a map: its value, with its key in *key. */
+PB_API const pb_value *pb_value_map_entry(const pb_value *v, size_t i, const pb_value **key);
 PB_API const pb_value *pb_value_map_get(const pb_value *v, const char *key); /* string keys */
 
 #ifdef __cplusplus

@@ -1,20 +1,25 @@
 /* channel.c - the trust boundary: a worker's channel, read and judged.
  *
- * Every byte a worker sends arrives here, through read_replies() (frames on
- * the reply pipe), read_report() (violation reports, and once the seccomp
- * listener, on the report socket) or read_output() (its stdout/stderr), and
- * each is bounded before it is used: frames by the frame reader and
- * pb_envelope_decode, reports by a fixed buffer, output by a line buffer.
+ * Every byte a worker sends arrives here, when the loop (loop.c) sees one of
+ * its descriptors ready: read_replies() (frames on the reply pipe),
+ * read_report() (violation reports, and once the seccomp listener, on the
+ * report socket) or read_output() (its stdout/stderr), and each is bounded
+ * before it is used: frames by the frame reader and pb_envelope_decode,
+ * reports by a fixed buffer, output by a line buffer, and each wake-up by a
+ * fixed number of reads, so one flooding worker cannot starve the others.
  * read_notifications() answers the kernel's notifications for `log`
- * verdicts: those come from the kernel, not the worker. What a worker may send depends on
- * its state, and the table `legal` below is the whole of that: anything else
- * ends the worker with a protocol error, never the supervisor.
+ * verdicts: those come from the kernel, not the worker. What a worker may
+ * send depends on its state, and the table `legal` below is the whole of
+ * that: anything else ends the worker with a protocol error, never the
+ * supervisor. Frames to a worker are queued and written as its pipe takes
+ * them, so a worker that stops reading blocks nobody.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,17 +39,11 @@
 #include "value.h"
 
 static const char *const state_names[] = {
-	[W_STARTING] = "starting", [W_READY] = "ready", [W_IN_CALL] = "in a call", [W_DEAD] = "dead",
+	[P_STARTING] = "starting", [P_IDLE] = "idle", [P_RUNNING] = "running a call",
+	[P_HOST_WAIT] = "waiting for a host function", [P_STOPPING] = "stopping", [P_DEAD] = "dead",
 };
 
-double pb_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void emit(pb_supervisor *s, struct worker *w, pb_stream stream, const char *fmt, ...)
+static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -52,6 +51,16 @@ static void emit(pb_supervisor *s, struct worker *w, pb_stream stream, const cha
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	s->output(s->output_data, w->name, stream, line);
+}
+
+void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
 }
 
 /* Write without raising SIGPIPE in the host: the library must not change
@@ -82,7 +91,7 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 
 /* ---- ending a worker ---------------------------------------------------- */
 
-void pb_worker_end(struct worker *w, pb_error_kind kind, const char *fmt, ...)
+void pb_process_end(struct process *w, pb_error_kind kind, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -96,117 +105,203 @@ void pb_worker_end(struct worker *w, pb_error_kind kind, const char *fmt, ...)
 		kill(w->proc.pid, SIGKILL);
 }
 
-void pb_worker_reap(struct worker *w)
+/* Every descriptor of the process: out of the loop, closed. */
+static void close_all(pb_supervisor *s, struct process *w)
 {
-	if (w->reaped || w->proc.pid <= 0)
-		return;
-	struct rusage ru;
-	memset(&ru, 0, sizeof(ru));
-	while (wait4(w->proc.pid, &w->wstatus, 0, &ru) < 0 && errno == EINTR)
-		;
-	w->cpu_used = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-		((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
-	w->reaped = true;
+	int *fds[] = { &w->proc.pidfd, &w->proc.calls_fd, &w->proc.replies_fd, &w->proc.stdout_fd,
+	               &w->proc.stderr_fd, &w->proc.report_fd, &w->notify_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			pb_loop_unwatch(s, *fds[i]);
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+	w->want_write = false;
 }
 
-void pb_worker_free(struct worker *w)
+static void close_fd(pb_supervisor *s, int *fd)
+{
+	pb_loop_unwatch(s, *fd);
+	close(*fd);
+	*fd = -1;
+}
+
+static void drop_send_queue(struct process *w)
+{
+	while (w->send_head) {
+		struct out_frame *f = w->send_head;
+		w->send_head = f->next;
+		free(f->data);
+		free(f);
+	}
+	w->send_tail = NULL;
+}
+
+void pb_process_free(pb_supervisor *s, struct process *w)
 {
 	if (!w)
 		return;
 	if (!w->reaped && w->proc.pid > 0) {
 		kill(w->proc.pid, SIGKILL);
-		pb_worker_reap(w);
+		while (waitpid(w->proc.pid, NULL, 0) < 0 && errno == EINTR)
+			;
 	}
+	close_all(s, w);
 	pb_spawned_release(&w->proc);
 	pb_frame_reader_free(&w->reader);
-	if (w->notify_fd >= 0)
-		close(w->notify_fd);
 	pb_policy_free(w->policy);
 	free(w->violation_traceback);
 	if (w->hello)
 		pb_envelope_free(w->hello);
-	if (w->reply)
-		pb_envelope_free(w->reply);
-	free(w->send_buf);
-	free(w->name);
+	drop_send_queue(w);
 	free(w);
 }
 
 /* ---- what a worker may send, by state ------------------------------------ */
 
-typedef void (*body_handler)(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env, bool *keep);
+typedef void (*body_handler)(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep);
 
-static void on_hello(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env, bool *keep)
+static void on_hello(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
 	const Plugbox__Hello *h = env->hello;
-	(void)s;
 	if (env->id != 0 || h->protocol_version != PB_PROTOCOL_VERSION || strcmp(h->plugin, w->name) != 0) {
-		pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad hello", w->name);
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad hello", w->name);
 		return;
 	}
 	w->hello = env;
 	*keep = true;
-	w->state = W_READY;
 	w->after_start = true;   /* the worker loads them just before Hello */
-	if (w->expect_listener && w->notify_fd < 0)
-		pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' did not pass its seccomp "
+	if (w->expect_listener && w->notify_fd < 0) {
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' did not pass its seccomp "
 		              "listener, which its policy's log rules need", w->name);
+		return;
+	}
+	pb_runtime_hello(s, w);
 }
 
 /* An error instead of Hello: the plugin could not be set up (bad layout,
  * escaping deps dir) or a sandbox layer failed. The worker is done. */
-static void on_start_error(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env, bool *keep)
+static void on_start_error(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
 	const Plugbox__Error *e = env->error;
 	pb_error_kind kind = pb_error_kind_from_wire(e->kind);
 	(void)s;
 	(void)keep;
 	if (env->id != 0 || kind == PB_ERROR_PROTOCOL || kind == PB_ERROR_BAD_REQUEST) {
-		pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad start-up error", w->name);
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad start-up error", w->name);
 		return;
 	}
 	if (kind == PB_ERROR_EXCEPTION)
 		kind = PB_ERROR_UNAVAILABLE;   /* the worker's own glue failed */
-	pb_worker_end(w, kind, "%s", e->message);
+	pb_process_end(w, kind, "%s", e->message);
 }
 
-static void on_reply(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env, bool *keep)
+/* The answer to the innermost call: only that one may be answered. */
+static void on_reply(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
-	(void)s;
-	if (env->id != w->call_id) {
-		pb_worker_end(w, PB_ERROR_PROTOCOL,
+	uint64_t pending = w->stack[w->depth - 1]->id;
+	if (env->id != pending) {
+		pb_process_end(w, PB_ERROR_PROTOCOL,
 		           "worker for plugin '%s' answered call %llu while call %llu was pending",
-		           w->name, (unsigned long long)env->id, (unsigned long long)w->call_id);
+		           w->name, (unsigned long long)env->id, (unsigned long long)pending);
 		return;
 	}
 	if (env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR &&
 	    pb_error_kind_from_wire(env->error->kind) == PB_ERROR_PROTOCOL) {
-		pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an error of unknown kind", w->name);
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an error of unknown kind", w->name);
 		return;
 	}
-	w->reply = env;
 	*keep = true;
-	w->state = W_READY;
+	pb_runtime_reply(s, w, env);
 }
 
-static void on_log(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env, bool *keep)
+/* The running call asks for a host function. The name is checked here;
+ * whether it is granted is hostcall.c's business. */
+static void on_host_call(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
+	const char *name = env->host_call->name;
+	size_t len = strlen(name);
+	bool ok = env->id != 0 && len > 0 && len <= PB_HOST_NAME_MAX && !(name[0] >= '0' && name[0] <= '9');
+	for (const char *c = name; ok && *c; c++)
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
+	if (!ok) {
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' asked for a host function "
+		               "without a valid name or id", w->name);
+		return;
+	}
+	*keep = true;
+	pb_host_call_received(s, w, env);
+}
+
+static const char *level_name(int level)
+{
+	static const char *const names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
+	return level >= 10 && level <= 50 && level % 10 == 0 ? names[level / 10 - 1] : "LEVEL";
+}
+
+/* A plugin logging in a loop must not flood the host's log: at most
+ * LOG_RECORDS_PER_SECOND records a second reach it, and it is told once
+ * when the rest are dropped. */
+#define LOG_RECORDS_PER_SECOND 200
+
+static bool log_allowed(pb_supervisor *s, struct process *w)
+{
+	double now = pb_now();
+	if (now - w->log_window >= 1.0) {
+		if (w->log_count > LOG_RECORDS_PER_SECOND)
+			emit(s, w, PB_STREAM_SUPERVISOR, "dropped %u log records (more than %d a second)",
+			     w->log_count - LOG_RECORDS_PER_SECOND, LOG_RECORDS_PER_SECOND);
+		w->log_window = now;
+		w->log_count = 0;
+	}
+	return ++w->log_count <= LOG_RECORDS_PER_SECOND;
+}
+
+/* A record of the plugin's `logging`, one output line per line of text
+ * (a logged exception has its traceback under it). */
+static void on_log(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
+{
+	const Plugbox__Log *log = env->log;
+	char line[LINE_MAX_BYTES];
+	const char *p = log->message;
+	bool first = true;
+
 	(void)keep;
-	emit(s, w, PB_STREAM_STDERR, "%s: %s", env->log->logger, env->log->message);
+	if (!log_allowed(s, w))
+		return;
+	do {
+		size_t n = strcspn(p, "\n");
+		if (first)
+			snprintf(line, sizeof(line), "%s %.128s: %.*s", level_name(log->level), log->logger,
+			         (int)(n < sizeof(line) ? n : sizeof(line)), p);
+		else
+			snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) ? n : sizeof(line)), p);
+		for (char *c = line; *c; c++)
+			if ((unsigned char)*c < 0x20 ? *c != '\t' : *c == 0x7f)
+				*c = '?';
+		s->output(s->output_data, w->name, PB_STREAM_LOG, line);
+		first = false;
+		p += n;
+		if (*p == '\n')
+			p++;
+	} while (*p);
 }
 
 static const struct {
-	enum worker_state state;
+	enum proc_state state;
 	Plugbox__Envelope__BodyCase body;
 	body_handler handle;
 } legal[] = {
-	{ W_STARTING, PLUGBOX__ENVELOPE__BODY_HELLO, on_hello },
-	{ W_STARTING, PLUGBOX__ENVELOPE__BODY_ERROR, on_start_error },
-	{ W_STARTING, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
-	{ W_READY, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
-	{ W_IN_CALL, PLUGBOX__ENVELOPE__BODY_RESULT, on_reply },
-	{ W_IN_CALL, PLUGBOX__ENVELOPE__BODY_ERROR, on_reply },
-	{ W_IN_CALL, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
+	{ P_STARTING, PLUGBOX__ENVELOPE__BODY_HELLO, on_hello },
+	{ P_STARTING, PLUGBOX__ENVELOPE__BODY_ERROR, on_start_error },
+	{ P_STARTING, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
+	{ P_IDLE, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
+	{ P_RUNNING, PLUGBOX__ENVELOPE__BODY_RESULT, on_reply },
+	{ P_RUNNING, PLUGBOX__ENVELOPE__BODY_ERROR, on_reply },
+	{ P_RUNNING, PLUGBOX__ENVELOPE__BODY_HOST_CALL, on_host_call },
+	{ P_RUNNING, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
+	{ P_HOST_WAIT, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
+	{ P_STOPPING, PLUGBOX__ENVELOPE__BODY_LOG, on_log },
 };
 
 static const char *body_name(Plugbox__Envelope__BodyCase b)
@@ -216,7 +311,7 @@ static const char *body_name(Plugbox__Envelope__BodyCase b)
 	return f ? f->name : "an empty envelope";
 }
 
-static void dispatch(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env)
+static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env)
 {
 	bool keep = false;
 
@@ -228,14 +323,14 @@ static void dispatch(pb_supervisor *s, struct worker *w, Plugbox__Envelope *env)
 			return;
 		}
 	}
-	pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %s while %s",
+	pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %s while %s",
 	           w->name, body_name(env->body_case), state_names[w->state]);
 	pb_envelope_free(env);
 }
 
 /* ---- reading from a worker ---------------------------------------------- */
 
-static void read_replies(pb_supervisor *s, struct worker *w)
+static void read_replies(pb_supervisor *s, struct process *w)
 {
 	for (int frames = 0; frames < 64 && w->end_kind == 0; frames++) {
 		int r = pb_frame_read_fd(&w->reader, w->proc.replies_fd);
@@ -250,13 +345,12 @@ static void read_replies(pb_supervisor *s, struct worker *w)
 			/* Closed channel: either it is dying (the pidfd will say) or
 			 * it closed its end on purpose, which ends it too. */
 			if (r == -EPIPE)
-				pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' closed its channel mid-frame", w->name);
-			close(w->proc.replies_fd);
-			w->proc.replies_fd = -1;
+				pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' closed its channel mid-frame", w->name);
+			close_fd(s, &w->proc.replies_fd);
 			return;
 		}
 		if (r < 0) {
-			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad frame: %s", w->name,
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad frame: %s", w->name,
 			           r == -EMSGSIZE ? "length over the limit" : strerror(-r));
 			return;
 		}
@@ -265,7 +359,7 @@ static void read_replies(pb_supervisor *s, struct worker *w)
 		r = pb_envelope_decode(payload, len, &env, why, sizeof(why));
 		free(payload);
 		if (r < 0) {
-			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an undecodable envelope: %s",
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an undecodable envelope: %s",
 			           w->name, why);
 			return;
 		}
@@ -287,7 +381,7 @@ static char *sanitised(const char *text)
 }
 
 /* The traceback as indented lines under a report. */
-static void emit_traceback(pb_supervisor *s, struct worker *w, const char *tb)
+static void emit_traceback(pb_supervisor *s, struct process *w, const char *tb)
 {
 	char line[LINE_MAX_BYTES];
 	const char *p = tb;
@@ -308,12 +402,12 @@ static void emit_traceback(pb_supervisor *s, struct worker *w, const char *tb)
 
 /* Accept the worker's seccomp listener: once, while it starts, if its
  * policy has log verdicts, and only a real seccomp notification fd. */
-static bool take_listener(struct worker *w, int fd)
+static bool take_listener(pb_supervisor *s, struct process *w, int fd)
 {
 	char link[64], target[64];
 	ssize_t n;
 
-	if (w->state != W_STARTING || !w->expect_listener || w->notify_fd >= 0)
+	if (w->state != P_STARTING || !w->expect_listener || w->notify_fd >= 0)
 		return false;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target) - 1);
@@ -322,11 +416,13 @@ static bool take_listener(struct worker *w, int fd)
 	target[n] = '\0';
 	if (strcmp(target, "anon_inode:seccomp notify") != 0)
 		return false;
+	if (pb_loop_watch(s, w, SRC_NOTIFY, fd) < 0)
+		return false;
 	w->notify_fd = fd;
 	return true;
 }
 
-static void read_report(pb_supervisor *s, struct worker *w)
+static void read_report(pb_supervisor *s, struct process *w)
 {
 	for (int msgs = 0; msgs < 64 && w->end_kind == 0; msgs++) {
 		uint8_t buf[REPORT_MAX_BYTES];
@@ -346,8 +442,7 @@ static void read_report(pb_supervisor *s, struct worker *w)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
-			close(w->proc.report_fd);
-			w->proc.report_fd = -1;
+			close_fd(s, &w->proc.report_fd);
 			return;
 		}
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -367,7 +462,7 @@ static void read_report(pb_supervisor *s, struct worker *w)
 			/* the kernel closed what did not fit; close what did */
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
-			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' attached more descriptors "
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' attached more descriptors "
 			              "to its report socket than a message may carry", w->name);
 			return;
 		}
@@ -375,16 +470,16 @@ static void read_report(pb_supervisor *s, struct worker *w)
 		    pb_envelope_decode(buf, (size_t)n, &env, why, sizeof(why)) < 0) {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
-			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote garbage on its report socket",
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote garbage on its report socket",
 			           w->name);
 			return;
 		}
 		if (env->body_case == PLUGBOX__ENVELOPE__BODY_LISTENER) {
 			pb_envelope_free(env);
-			if (nfds != 1 || !take_listener(w, fds[0])) {
+			if (nfds != 1 || !take_listener(s, w, fds[0])) {
 				for (int i = 0; i < nfds; i++)
 					close(fds[i]);
-				pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' passed a descriptor "
+				pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' passed a descriptor "
 				              "it had no business passing", w->name);
 				return;
 			}
@@ -395,7 +490,7 @@ static void read_report(pb_supervisor *s, struct worker *w)
 		if (nfds > 0 || env->body_case != PLUGBOX__ENVELOPE__BODY_VIOLATION ||
 		    env->violation->n_args != 6) {
 			pb_envelope_free(env);
-			pb_worker_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote a non-report on its report socket",
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote a non-report on its report socket",
 			           w->name);
 			return;
 		}
@@ -425,7 +520,7 @@ static void read_report(pb_supervisor *s, struct worker *w)
 
 /* The kernel asks about a syscall the policy logs: write it down (learn
  * mode) or say it, then let it go on. The numbers are the kernel's. */
-static void read_notifications(pb_supervisor *s, struct worker *w)
+static void read_notifications(pb_supervisor *s, struct process *w)
 {
 	struct seccomp_notif *req = NULL;
 	struct seccomp_notif_resp *resp = NULL;
@@ -436,8 +531,7 @@ static void read_notifications(pb_supervisor *s, struct worker *w)
 		struct pollfd p = { .fd = w->notify_fd, .events = POLLIN };
 		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
 			if (p.revents & (POLLHUP | POLLERR)) {
-				close(w->notify_fd);
-				w->notify_fd = -1;
+				close_fd(s, &w->notify_fd);
 			}
 			break;
 		}
@@ -465,7 +559,7 @@ static void read_notifications(pb_supervisor *s, struct worker *w)
 	seccomp_notify_free(req, resp);
 }
 
-static void flush_line(pb_supervisor *s, struct worker *w, struct line_buffer *b, pb_stream stream)
+static void flush_line(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream)
 {
 	/* A plugin must not reach the host's terminal with escape sequences. */
 	for (size_t i = 0; i < b->len; i++)
@@ -476,7 +570,7 @@ static void flush_line(pb_supervisor *s, struct worker *w, struct line_buffer *b
 	b->len = 0;
 }
 
-static void read_output(pb_supervisor *s, struct worker *w, int *fd, struct line_buffer *b, pb_stream stream)
+static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream)
 {
 	char chunk[4096];
 
@@ -487,8 +581,7 @@ static void read_output(pb_supervisor *s, struct worker *w, int *fd, struct line
 		if (n <= 0) {
 			if (b->len)
 				flush_line(s, w, b, stream);
-			close(*fd);
-			*fd = -1;
+			close_fd(s, fd);
 			return;
 		}
 		for (ssize_t i = 0; i < n; i++) {
@@ -503,31 +596,60 @@ static void read_output(pb_supervisor *s, struct worker *w, int *fd, struct line
 	}
 }
 
-void pb_worker_send_pending(struct worker *w)
+/* Write queued frames as far as the pipe takes them now; ask the loop to
+ * say when it takes more. */
+static void send_pending(pb_supervisor *s, struct process *w)
 {
-	while (w->send_off < w->send_len) {
-		ssize_t n = write_nosigpipe(w->proc.calls_fd, w->send_buf + w->send_off, w->send_len - w->send_off);
+	while (w->send_head && w->proc.calls_fd >= 0) {
+		struct out_frame *f = w->send_head;
+		ssize_t n = write_nosigpipe(w->proc.calls_fd, f->data + f->off, f->len - f->off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
+			break;
 		if (n < 0) {
 			/* The worker is gone; its pidfd will tell how. */
-			w->send_off = w->send_len;
-			return;
+			drop_send_queue(w);
+			break;
 		}
-		w->send_off += (size_t)n;
+		f->off += (size_t)n;
+		if (f->off == f->len) {
+			w->send_head = f->next;
+			if (!w->send_head)
+				w->send_tail = NULL;
+			free(f->data);
+			free(f);
+		}
 	}
+	pb_loop_want_write(s, w, w->send_head != NULL);
+}
+
+int pb_channel_send(pb_supervisor *s, struct process *w, uint8_t *frame, size_t len)
+{
+	struct out_frame *f = calloc(1, sizeof(*f));
+	if (!f) {
+		free(frame);
+		return -ENOMEM;
+	}
+	f->data = frame;
+	f->len = len;
+	if (w->send_tail)
+		w->send_tail->next = f;
+	else
+		w->send_head = f;
+	w->send_tail = f;
+	send_pending(s, w);
+	return 0;
 }
 
 /* Everything left in the pipes once the worker has exited. */
-static void drain(pb_supervisor *s, struct worker *w)
+static void drain(pb_supervisor *s, struct process *w)
 {
 	if (w->proc.report_fd >= 0)
 		read_report(s, w);
 	if (w->notify_fd >= 0)
 		read_notifications(s, w);
-	if (w->proc.replies_fd >= 0)
+	for (int i = 0; i < 64 && w->proc.replies_fd >= 0 && w->end_kind == 0; i++)
 		read_replies(s, w);
 	for (int i = 0; i < 64 && w->proc.stdout_fd >= 0; i++)
 		read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
@@ -535,151 +657,95 @@ static void drain(pb_supervisor *s, struct worker *w)
 		read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
 }
 
-/* Run the worker's channel until it leaves `waiting` (a reply or Hello came),
- * it dies, or the deadline passes (0 = none). */
-void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting, double deadline)
+void pb_process_reap(pb_supervisor *s, struct process *w)
 {
-	while (w->state == waiting && !w->reaped) {
-		struct pollfd p[7];
-		int n = 0, timeout_ms = -1;
-		int i_replies = -1, i_out = -1, i_err = -1, i_report = -1, i_calls = -1, i_notify = -1, i_pid;
+	struct rusage ru;
 
-		if (w->end_kind != 0) {
-			/* We killed it: wait for it, keep what it said. */
-			pb_worker_reap(w);
-			drain(s, w);
-			w->state = W_DEAD;
-			break;
-		}
-		if (deadline > 0) {
-			double left = deadline - pb_now();
-			if (left <= 0) {
-				pb_worker_end(w, PB_ERROR_TIMEOUT, "plugin '%s' timed out after %g s%s", w->name,
-				              w->wait_limit, w->wait_limit_is_policy
-				              ? " (its policy's @limit call-time)" : "");
-				continue;
-			}
-			timeout_ms = (int)ceil(left * 1000.0);
-		}
-		i_pid = n;
-		p[n++] = (struct pollfd){ .fd = w->proc.pidfd, .events = POLLIN };
-		if (w->proc.replies_fd >= 0)
-			i_replies = n, p[n++] = (struct pollfd){ .fd = w->proc.replies_fd, .events = POLLIN };
-		if (w->proc.stdout_fd >= 0)
-			i_out = n, p[n++] = (struct pollfd){ .fd = w->proc.stdout_fd, .events = POLLIN };
-		if (w->proc.stderr_fd >= 0)
-			i_err = n, p[n++] = (struct pollfd){ .fd = w->proc.stderr_fd, .events = POLLIN };
+	if (w->state == P_DEAD)
+		return;
+	memset(&ru, 0, sizeof(ru));
+	if (!w->reaped && w->proc.pid > 0) {
+		while (wait4(w->proc.pid, &w->wstatus, 0, &ru) < 0 && errno == EINTR)
+			;
+		w->cpu_used = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+			((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+		w->reaped = true;
+	}
+	/* What it wrote before exiting is still judged in its state. */
+	drain(s, w);
+	close_all(s, w);
+	drop_send_queue(w);
+	w->state = P_DEAD;
+	pb_runtime_exited(s, w);
+}
+
+void pb_channel_event(pb_supervisor *s, struct process *w, enum source_kind kind, uint32_t events)
+{
+	if (w->state == P_DEAD)
+		return;
+	/* Reports first: they explain a death that follows. */
+	switch (kind) {
+	case SRC_REPORT:
 		if (w->proc.report_fd >= 0)
-			i_report = n, p[n++] = (struct pollfd){ .fd = w->proc.report_fd, .events = POLLIN };
-		if (w->notify_fd >= 0)
-			i_notify = n, p[n++] = (struct pollfd){ .fd = w->notify_fd, .events = POLLIN };
-		if (w->send_off < w->send_len && w->proc.calls_fd >= 0)
-			i_calls = n, p[n++] = (struct pollfd){ .fd = w->proc.calls_fd, .events = POLLOUT };
-
-		int r = poll(p, (nfds_t)n, timeout_ms);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pb_worker_end(w, PB_ERROR_CRASHED, "poll: %s", strerror(errno));
-			continue;
-		}
-		/* Reports first: they explain a death that follows. */
-		if (i_report >= 0 && p[i_report].revents)
 			read_report(s, w);
-		if (i_notify >= 0 && p[i_notify].revents)
+		break;
+	case SRC_NOTIFY:
+		if (w->notify_fd >= 0)
 			read_notifications(s, w);
-		if (i_out >= 0 && p[i_out].revents)
+		break;
+	case SRC_STDOUT:
+		if (w->proc.stdout_fd >= 0)
 			read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
-		if (i_err >= 0 && p[i_err].revents)
+		break;
+	case SRC_STDERR:
+		if (w->proc.stderr_fd >= 0)
 			read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
-		if (i_replies >= 0 && p[i_replies].revents)
+		break;
+	case SRC_REPLIES:
+		if (w->proc.replies_fd >= 0 && w->end_kind == 0)
 			read_replies(s, w);
-		if (i_calls >= 0 && p[i_calls].revents)
-			pb_worker_send_pending(w);
-		if (p[i_pid].revents) {
-			/* What it wrote before exiting is still judged in its state. */
-			pb_worker_reap(w);
-			drain(s, w);
-			if (w->state == waiting)
-				w->state = W_DEAD;
-		}
+		break;
+	case SRC_CALLS:
+		if (events & (EPOLLERR | EPOLLHUP))
+			drop_send_queue(w);
+		send_pending(s, w);
+		break;
+	case SRC_PIDFD:
+		pb_process_reap(s, w);
+		break;
+	default:
+		break;
 	}
 }
 
-/* Why a worker is gone, as an error for the caller. */
-pb_error *pb_worker_death_error(const pb_supervisor *s, struct worker *w)
+void pb_process_stop(pb_supervisor *s, struct process *w)
 {
-	char msg[1024], call[256], rule[512];
-	int st = w->wstatus;
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Shutdown bye = PLUGBOX__SHUTDOWN__INIT;
+	uint8_t *frame;
+	size_t len;
 
-	(void)s;
-	if (w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
-		if (w->have_violation) {
-			pb_violation_syscall(w, call, sizeof(call));
-			pb_violation_rule(w, rule, sizeof(rule));
-			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: %s is not allowed by rule %s",
-			         w->name, call, rule);
-			return pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg,
-			                    w->violation_traceback ? w->violation_traceback : "");
-		} else {
-			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: killed by the seccomp filter "
-			         "without a report (it tried to replace or block the SIGSYS reporter)", w->name);
+	if (w->state == P_DEAD || w->state == P_STOPPING)
+		return;
+	w->stop_requested = true;
+	w->state_deadline = pb_now() + SHUTDOWN_GRACE_MS / 1000.0;
+	if (w->state != P_IDLE) {
+		/* in a call or not started: nothing to wait for */
+		pb_process_end(w, PB_ERROR_UNAVAILABLE, "worker for plugin '%s' was stopped", w->name);
+		w->state = P_STOPPING;
+		return;
+	}
+	w->state = P_STOPPING;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_SHUTDOWN;
+	env.shutdown = &bye;
+	drop_send_queue(w);
+	if (pb_envelope_pack(&env, PB_FRAME_MAX_DEFAULT, &frame, &len) == 0) {
+		if (write_nosigpipe(w->proc.calls_fd, frame, len) < 0) {
+			/* gone or not reading: the deadline's SIGKILL ends it */
 		}
-		return pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg, "");
+		free(frame);
 	}
-	if (w->end_kind != 0)
-		return pb_error_new(w->end_kind, w->name, "", w->end_message, "");
-	/* The worker is pid 1 of its pid namespace, and the kernel does not
-	 * deliver SIGXCPU or SIGXFSZ to an init that has no handler: the CPU
-	 * limit then ends it with the SIGKILL at the hard limit (a second
-	 * later), which the CPU time it used tells apart from other kills. */
-	uint64_t cpu_limit = w->policy ? w->policy->sandbox.limit[PB_LIMIT_CPU] : PB_LIMIT_UNLIMITED;
-	bool cpu_kill = w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
-		cpu_limit != PB_LIMIT_UNLIMITED && w->cpu_used >= (double)cpu_limit;
-	if (w->reaped && WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || WTERMSIG(st) == SIGXFSZ || cpu_kill)) {
-		bool cpu = WTERMSIG(st) != SIGXFSZ;
-		char limit[32];
-		enum pb_limit l = cpu ? PB_LIMIT_CPU : PB_LIMIT_FILE_SIZE;
-		snprintf(msg, sizeof(msg), "worker for plugin '%s' hit a resource limit: %s (@limit %s %s)",
-		         w->name, cpu ? "CPU time" : "file size", pb_limit_names[l],
-		         pb_limit_format(l, w->policy->sandbox.limit[l], limit, sizeof(limit)));
-		return pb_error_new(PB_ERROR_CRASHED, w->name, "", msg, "");
-	}
-	if (w->reaped && WIFSIGNALED(st))
-		snprintf(msg, sizeof(msg), "worker for plugin '%s' died: killed by signal %d (%s)",
-		         w->name, WTERMSIG(st), strsignal(WTERMSIG(st)));
-	else if (w->reaped)
-		snprintf(msg, sizeof(msg), "worker for plugin '%s' died: exit status %d", w->name, WEXITSTATUS(st));
-	else
-		snprintf(msg, sizeof(msg), "worker for plugin '%s' stopped answering", w->name);
-	return pb_error_new(PB_ERROR_CRASHED, w->name, "", msg, "");
-}
-
-void pb_worker_shutdown(pb_supervisor *s, struct worker *w)
-{
-	if (!w->reaped && w->state == W_READY) {
-		Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
-		Plugbox__Shutdown bye = PLUGBOX__SHUTDOWN__INIT;
-		uint8_t buf[16];
-		size_t n;
-
-		env.body_case = PLUGBOX__ENVELOPE__BODY_SHUTDOWN;
-		env.shutdown = &bye;
-		n = protobuf_c_message_pack(&env.base, buf + 4);
-		buf[0] = (uint8_t)n;
-		buf[1] = buf[2] = buf[3] = 0;
-		if (write_nosigpipe(w->proc.calls_fd, buf, n + 4) < 0) {
-			/* it is already gone or not reading: the kill below handles it */
-		}
-		close(w->proc.calls_fd);
-		w->proc.calls_fd = -1;
-		w->state = W_IN_CALL;    /* wait for the exit, printing what it says */
-		pb_worker_run(s, w, W_IN_CALL, pb_now() + SHUTDOWN_GRACE_MS / 1000.0);
-	}
-	if (!w->reaped) {
-		kill(w->proc.pid, SIGKILL);
-		pb_worker_reap(w);
-		drain(s, w);
-	}
-	w->state = W_DEAD;
+	/* EOF tells it as much, should it not read the frame. */
+	close_fd(s, &w->proc.calls_fd);
+	w->want_write = false;
 }

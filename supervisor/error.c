@@ -3,6 +3,8 @@
  * when the plugin raised). */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,21 @@ pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
 		return NULL;
 	}
 	return e;
+}
+
+pb_error *pb_error_newf(pb_error_kind kind, const char *plugin, const char *fmt, ...)
+{
+	char message[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	return pb_error_new(kind, plugin, "", message, "");
+}
+
+pb_error *pb_error_copy(const pb_error *e)
+{
+	return e ? pb_error_new(e->kind, e->plugin, e->type, e->message, e->traceback) : NULL;
 }
 
 pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k)

@@ -258,6 +258,28 @@ int pb_frame_write(int fd, const uint8_t *payload, size_t len)
 	return 0;
 }
 
+int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len)
+{
+	size_t len = plugbox__envelope__get_packed_size(env);
+	uint8_t *buf;
+
+	*frame = NULL;
+	*frame_len = 0;
+	if (len > max_len)
+		return -EMSGSIZE;
+	buf = malloc(len + 4);
+	if (!buf)
+		return -ENOMEM;
+	buf[0] = (uint8_t)len;
+	buf[1] = (uint8_t)(len >> 8);
+	buf[2] = (uint8_t)(len >> 16);
+	buf[3] = (uint8_t)(len >> 24);
+	plugbox__envelope__pack(env, buf + 4);
+	*frame = buf;
+	*frame_len = len + 4;
+	return 0;
+}
+
 int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len)
 {
 	size_t len = plugbox__envelope__get_packed_size(env);

@@ -71,6 +71,10 @@ int pb_frame_write(int fd, const uint8_t *payload, size_t len);
  * (-EMSGSIZE when the packed envelope exceeds max_len). */
 int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len);
 
+/* Serialize env as a whole frame (header and payload) in one malloc'd
+ * buffer, for writers that queue frames. Returns 0 or -EMSGSIZE / -ENOMEM. */
+int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len);
+
 /* Check an untrusted serialized Envelope without unpacking it: wire format
  * well formed, Value nesting at most PB_VALUE_MAX_DEPTH, at most
  * PB_ENVELOPE_MAX_MESSAGES sub-messages, no recursion deeper than that bound.

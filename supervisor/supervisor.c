@@ -1,9 +1,9 @@
 /* supervisor.c - libplugbox's public API: a supervisor over a plugins
- * directory, its workers by plugin name, and calls.
+ * directory, its settings, the plugins it finds, and the synchronous calls
+ * (pb_call, pb_describe), which start a call and run the loop until it ends.
  *
- * How a worker's bytes are read and judged is channel.c's business (the
- * trust boundary); this file asks it to run a worker until Hello or a reply
- * arrives, and turns the outcome into results and errors.
+ * Calls and the workers' lifecycle are runtime.c's; how a worker's bytes
+ * are read and judged is channel.c's (the trust boundary).
  */
 #include "config.h"
 
@@ -37,7 +37,7 @@ static void default_output(void *data, const char *plugin, pb_stream stream, con
 		fprintf(stderr, "[%s] %s\n", plugin, line);
 }
 
-static bool valid_plugin_name(const char *n)
+bool pb_valid_plugin_name(const char *n)
 {
 	size_t len = strlen(n);
 	if (len == 0 || len > 128)
@@ -47,133 +47,6 @@ static bool valid_plugin_name(const char *n)
 		      (*n >= '0' && *n <= '9') || *n == '_' || *n == '-'))
 			return false;
 	return true;
-}
-
-/* ---- workers ---------------------------------------------------------------- */
-
-static struct worker *find_worker(pb_supervisor *s, const char *name)
-{
-	for (size_t i = 0; i < s->nworkers; i++)
-		if (strcmp(s->workers[i]->name, name) == 0)
-			return s->workers[i];
-	return NULL;
-}
-
-static void drop_worker(pb_supervisor *s, struct worker *w)
-{
-	for (size_t i = 0; i < s->nworkers; i++) {
-		if (s->workers[i] == w) {
-			s->workers[i] = s->workers[--s->nworkers];
-			break;
-		}
-	}
-	pb_worker_free(w);
-}
-
-/* The identity a plugin's workers run as when the supervisor is root: one
- * uid (and the same gid) per plugin, from a hash of its directory so it is
- * stable across restarts, moved on when another plugin of this supervisor
- * has it already. */
-static uid_t plugin_uid(pb_supervisor *s, const char *name)
-{
-	uint32_t h = 2166136261u;
-	const char *parts[] = { s->plugins_dir, "/", name };
-
-	for (size_t i = 0; i < s->nuids; i++)
-		if (!strcmp(s->uids[i].name, name))
-			return s->uids[i].uid;
-	for (size_t p = 0; p < 3; p++)
-		for (const char *c = parts[p]; *c; c++)
-			h = (h ^ (uint8_t)*c) * 16777619u;
-	uid_t uid = PB_PLUGIN_UID_BASE + h % PB_PLUGIN_UID_RANGE;
-	for (bool taken = true; taken;) {
-		taken = false;
-		for (size_t i = 0; i < s->nuids; i++)
-			if (s->uids[i].uid == uid) {
-				uid = PB_PLUGIN_UID_BASE + (uid - PB_PLUGIN_UID_BASE + 1) % PB_PLUGIN_UID_RANGE;
-				taken = true;
-			}
-	}
-	struct pb_plugin_uid *grown = realloc(s->uids, (s->nuids + 1) * sizeof(*grown));
-	if (grown) {
-		s->uids = grown;
-		if ((grown[s->nuids].name = strdup(name)))
-			grown[s->nuids++].uid = uid;
-	}
-	return uid;
-}
-
-/* A ready worker for plugin `name`, started if need be. */
-static struct worker *get_worker(pb_supervisor *s, const char *name, pb_error **err)
-{
-	struct worker *w = find_worker(s, name);
-	char dir[4096], why[512];
-	struct stat st;
-	double deadline;
-
-	if (w && w->state == W_READY)
-		return w;
-	if (w)
-		drop_worker(s, w);
-
-	if (!valid_plugin_name(name)) {
-		snprintf(why, sizeof(why), "'%s' is not a plugin name ([A-Za-z0-9_-]+)", name);
-		*err = pb_error_new(PB_ERROR_NOT_FOUND, name, "", why, "");
-		return NULL;
-	}
-	if (snprintf(dir, sizeof(dir), "%s/%s", s->plugins_dir, name) >= (int)sizeof(dir) ||
-	    stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(why, sizeof(why), "no plugin '%s' in %s", name, s->plugins_dir);
-		*err = pb_error_new(PB_ERROR_NOT_FOUND, name, "", why, "");
-		return NULL;
-	}
-	struct worker **grown = realloc(s->workers, (s->nworkers + 1) * sizeof(*grown));
-	w = calloc(1, sizeof(*w));
-	if (grown)
-		s->workers = grown;
-	if (!grown || !w || !(w->name = strdup(name))) {
-		free(w);
-		*err = pb_error_new(PB_ERROR_UNAVAILABLE, name, "", "out of memory", "");
-		return NULL;
-	}
-	pb_frame_reader_init(&w->reader, PB_FRAME_MAX_DEFAULT);
-	w->proc.pid = -1;
-	w->notify_fd = -1;
-	if (pb_load_plugin_policy(s, name, &w->policy, why, sizeof(why)) < 0) {
-		char msg[640];
-		snprintf(msg, sizeof(msg), "plugin '%s': policy error: %s", name, why);
-		*err = pb_error_new(PB_ERROR_CONFIG, name, "", msg, "");
-		pb_worker_free(w);
-		return NULL;
-	}
-	uid_t uid = plugin_uid(s, name);
-	if (pb_spawn_worker(s->worker_path, name, dir, w->policy, s->mode, uid, (gid_t)uid, &w->proc,
-	                    &w->expect_listener, why, sizeof(why)) < 0) {
-		char msg[640];
-		snprintf(msg, sizeof(msg), "plugin '%s' could not be started: %s", name, why);
-		*err = pb_error_new(PB_ERROR_UNAVAILABLE, name, "", msg, "");
-		pb_worker_free(w);
-		return NULL;
-	}
-	s->workers[s->nworkers++] = w;
-	w->state = W_STARTING;
-	deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
-	w->wait_limit = s->timeout;
-	pb_worker_run(s, w, W_STARTING, deadline);
-	if (w->state != W_READY) {
-		if (w->end_kind == PB_ERROR_CONFIG || w->end_kind == PB_ERROR_UNAVAILABLE) {
-			char *msg = NULL;
-			if (asprintf(&msg, "plugin '%s': %s", name, w->end_message) > 0) {
-				snprintf(w->end_message, sizeof(w->end_message), "%.*s",
-				         (int)sizeof(w->end_message) - 1, msg);
-				free(msg);
-			}
-		}
-		*err = pb_worker_death_error(s, w);
-		drop_worker(s, w);
-		return NULL;
-	}
-	return w;
 }
 
 /* ---- policies ------------------------------------------------------------- */
@@ -234,11 +107,21 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	s->plugins_dir = real;
 	s->timeout = 60;
 	s->output = default_output;
+	s->max_crashes = 5;
+	s->crash_window = 60;
+	s->backoff = 0.1;
+	s->backoff_max = 10;
+	s->epoll_fd = s->timer_fd = s->wake_fd = -1;
 	const char *policies = getenv("PLUGBOX_POLICIES");
 	s->policies_dir = strdup(policies && *policies ? policies : PB_POLICIES_DIR);
 	if (!s->policies_dir) {
 		pb_supervisor_free(s);
 		return -ENOMEM;
+	}
+	int r = pb_loop_init(s);
+	if (r < 0) {
+		pb_supervisor_free(s);
+		return r;
 	}
 	*out = s;
 	return 0;
@@ -248,18 +131,20 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nworkers; i++) {
-		pb_worker_shutdown(s, s->workers[i]);
-		pb_worker_free(s->workers[i]);
+	/* Every call still gets its answer, and every worker is reaped. */
+	if (s->epoll_fd >= 0) {
+		pb_supervisor_shutdown(s, 0);
+		while (!pb_supervisor_finished(s))
+			if (pb_supervisor_dispatch(s, 100) < 0)
+				break;
 	}
-	free(s->workers);
+	pb_runtime_free(s);
+	pb_loop_free(s);
+	pb_host_functions_free(s);
 	free(s->plugins_dir);
 	free(s->worker_path);
 	free(s->policies_dir);
 	free(s->learned);
-	for (size_t i = 0; i < s->nuids; i++)
-		free(s->uids[i].name);
-	free(s->uids);
 	free(s);
 }
 
@@ -345,7 +230,7 @@ PB_API int pb_supervisor_plugins(pb_supervisor *s, char ***names, size_t *count)
 		struct stat st;
 		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
 			continue;
-		if (!valid_plugin_name(e->d_name)) {
+		if (!pb_valid_plugin_name(e->d_name)) {
 			char name[sizeof(e->d_name)], line[600];
 			/* Whoever put it there must not reach the terminal through it. */
 			snprintf(name, sizeof(name), "%s", e->d_name);
@@ -378,12 +263,12 @@ PB_API int pb_supervisor_plugins(pb_supervisor *s, char ***names, size_t *count)
 
 static Plugbox__Value *string_list(char *const *items, size_t n)
 {
-	Plugbox__Value *l = pb_value_new_list();
+	Plugbox__Value *l = pbv_new_list();
 	for (size_t i = 0; l && i < n; i++) {
-		Plugbox__Value *v = pb_value_new_string(items[i], strlen(items[i]));
-		if (!v || pb_value_list_append(l, v) < 0) {
-			pb_value_free(v);
-			pb_value_free(l);
+		Plugbox__Value *v = pbv_new_string(items[i], strlen(items[i]));
+		if (!v || pbv_list_append(l, v) < 0) {
+			pbv_free(v);
+			pbv_free(l);
 			return NULL;
 		}
 	}
@@ -391,15 +276,15 @@ static Plugbox__Value *string_list(char *const *items, size_t n)
 }
 
 /* The jail's layers (made before exec) and then the worker's own. */
-static Plugbox__Value *layer_list(const struct worker *w)
+static Plugbox__Value *layer_list(const struct process *w)
 {
 	const Plugbox__Hello *h = w->hello->hello;
 	Plugbox__Value *l = string_list(w->proc.layers, w->proc.nlayers);
 	for (size_t i = 0; l && i < h->n_layers; i++) {
-		Plugbox__Value *v = pb_value_new_string(h->layers[i], strlen(h->layers[i]));
-		if (!v || pb_value_list_append(l, v) < 0) {
-			pb_value_free(v);
-			pb_value_free(l);
+		Plugbox__Value *v = pbv_new_string(h->layers[i], strlen(h->layers[i]));
+		if (!v || pbv_list_append(l, v) < 0) {
+			pbv_free(v);
+			pbv_free(l);
 			return NULL;
 		}
 	}
@@ -408,10 +293,10 @@ static Plugbox__Value *layer_list(const struct worker *w)
 
 static int put(Plugbox__Value *map, const char *key, Plugbox__Value *v)
 {
-	Plugbox__Value *k = pb_value_new_string(key, strlen(key));
-	if (!k || !v || pb_value_map_put(map, k, v) < 0) {
-		pb_value_free(k);
-		pb_value_free(v);
+	Plugbox__Value *k = pbv_new_string(key, strlen(key));
+	if (!k || !v || pbv_map_put(map, k, v) < 0) {
+		pbv_free(k);
+		pbv_free(v);
 		return -ENOMEM;
 	}
 	return 0;
@@ -419,42 +304,42 @@ static int put(Plugbox__Value *map, const char *key, Plugbox__Value *v)
 
 PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb_error **err)
 {
-	struct worker *w;
+	const struct process *w;
 	const Plugbox__Hello *h;
 	Plugbox__Value *m, *eps;
 	int r = 0;
 
 	*info = NULL;
 	*err = NULL;
-	w = get_worker(s, plugin, err);
+	w = pb_runtime_wait_worker(s, plugin, err);
 	if (!w)
 		return -ENOENT;
 	h = w->hello->hello;
-	m = pb_value_new_map();
-	eps = pb_value_new_list();
+	m = pbv_new_map();
+	eps = pbv_new_list();
 	for (size_t i = 0; eps && i < h->n_entry_points; i++) {
-		Plugbox__Value *ep = pb_value_new_map();
-		if (!ep || put(ep, "group", pb_value_new_string(h->entry_points[i]->group, strlen(h->entry_points[i]->group))) ||
-		    put(ep, "name", pb_value_new_string(h->entry_points[i]->name, strlen(h->entry_points[i]->name))) ||
-		    put(ep, "value", pb_value_new_string(h->entry_points[i]->value, strlen(h->entry_points[i]->value))) ||
-		    pb_value_list_append(eps, ep) < 0) {
-			pb_value_free(ep);
+		Plugbox__Value *ep = pbv_new_map();
+		if (!ep || put(ep, "group", pbv_new_string(h->entry_points[i]->group, strlen(h->entry_points[i]->group))) ||
+		    put(ep, "name", pbv_new_string(h->entry_points[i]->name, strlen(h->entry_points[i]->name))) ||
+		    put(ep, "value", pbv_new_string(h->entry_points[i]->value, strlen(h->entry_points[i]->value))) ||
+		    pbv_list_append(eps, ep) < 0) {
+			pbv_free(ep);
 			r = -ENOMEM;
 			break;
 		}
 	}
 	if (!m || !eps || r < 0) {
-		pb_value_free(m);
-		pb_value_free(eps);
+		pbv_free(m);
+		pbv_free(eps);
 		m = NULL;
 	} else if (put(m, "entry_points", eps) ||     /* put() owns eps from here on */
-	           put(m, "name", pb_value_new_string(plugin, strlen(plugin))) ||
-	           put(m, "layout", pb_value_new_string(h->layout, strlen(h->layout))) ||
-	           put(m, "version", pb_value_new_string(h->version, strlen(h->version))) ||
+	           put(m, "name", pbv_new_string(plugin, strlen(plugin))) ||
+	           put(m, "layout", pbv_new_string(h->layout, strlen(h->layout))) ||
+	           put(m, "version", pbv_new_string(h->version, strlen(h->version))) ||
 	           put(m, "exports", string_list(h->exports, h->n_exports)) ||
 	           put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) ||
 	           put(m, "layers", layer_list(w))) {
-		pb_value_free(m);
+		pbv_free(m);
 		m = NULL;
 	}
 	if (!m) {
@@ -471,121 +356,67 @@ PB_API int pb_call(pb_supervisor *s, const char *plugin, const char *function,
 	return pb_call_kw(s, plugin, function, args, nargs, NULL, NULL, 0, result, err);
 }
 
+struct sync_call {
+	bool done;
+	pb_value *result;
+	pb_error *err;
+};
+
+static void sync_done(void *data, uint64_t id, pb_value *result, pb_error *err)
+{
+	struct sync_call *c = data;
+	(void)id;
+	c->done = true;
+	c->result = result;
+	c->err = err;
+}
+
+static int errno_for(pb_error_kind kind)
+{
+	switch (kind) {
+	case PB_ERROR_EXCEPTION: return -EREMOTEIO;
+	case PB_ERROR_NOT_FOUND: return -ENOENT;
+	case PB_ERROR_CONFIG: return -ENOEXEC;
+	case PB_ERROR_TIMEOUT: return -ETIMEDOUT;
+	case PB_ERROR_UNAVAILABLE: return -EAGAIN;
+	case PB_ERROR_BAD_REQUEST: return -EINVAL;
+	default: return -ECHILD;
+	}
+}
+
 PB_API int pb_call_kw(pb_supervisor *s, const char *plugin, const char *function,
                       pb_value *const *args, size_t nargs,
                       const char *const *kwnames, pb_value *const *kwvalues, size_t nkwargs,
                       pb_value **result, pb_error **err)
 {
-	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
-	Plugbox__Call call = PLUGBOX__CALL__INIT;
-	Plugbox__KeywordArgument *kw_store = NULL, **kw_ptrs = NULL;
-	struct worker *w;
-	size_t len;
-	double deadline;
+	pb_call_spec spec = {
+		.plugin = plugin, .function = function, .args = args, .nargs = nargs,
+		.kwnames = kwnames, .kwvalues = kwvalues, .nkwargs = nkwargs,
+	};
+	struct sync_call c = { false, NULL, NULL };
+	int r;
 
 	*result = NULL;
 	*err = NULL;
-	if (!pb_utf8_valid(function, strlen(function))) {
-		*err = pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", "the function name is not UTF-8", "");
-		return -EINVAL;
+	r = pb_call_start(s, &spec, sync_done, &c, NULL);
+	if (r < 0) {
+		*err = r == -ENOMEM ? pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "")
+		                    : pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", s->message, "");
+		return r;
 	}
-	for (size_t i = 0; i < nkwargs; i++) {
-		if (!kwnames[i] || !*kwnames[i] || !pb_utf8_valid(kwnames[i], strlen(kwnames[i])) ||
-		    pb_value_depth((const Plugbox__Value *)kwvalues[i]) > PB_VALUE_MAX_DEPTH - 1) {
-			char msg[160];
-			snprintf(msg, sizeof(msg), "keyword argument %zu has no valid name or is nested too deeply", i + 1);
-			*err = pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", msg, "");
-			return -EINVAL;
-		}
+	/* Callbacks of other calls may run meanwhile; the deadline bounds the wait. */
+	while (!c.done)
+		if (pb_supervisor_dispatch(s, -1) < 0 && errno != EINTR)
+			break;
+	if (!c.done) {
+		/* The loop itself failed: the call is answered later, to nobody. */
+		*err = pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "the supervisor's loop failed", "");
+		return -EIO;
 	}
-	for (size_t i = 0; i < nargs; i++) {
-		if (pb_value_depth((const Plugbox__Value *)args[i]) > PB_VALUE_MAX_DEPTH - 1) {
-			char msg[128];
-			snprintf(msg, sizeof(msg), "argument %zu is nested deeper than %d levels", i + 1,
-			         PB_VALUE_MAX_DEPTH - 1);
-			*err = pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", msg, "");
-			return -EINVAL;
-		}
+	if (c.err) {
+		*err = c.err;
+		return errno_for(c.err->kind);
 	}
-	w = get_worker(s, plugin, err);
-	if (!w)
-		return -ENOENT;
-	/* The policy's call-time bounds every call; the host may only shorten it. */
-	double limit = s->timeout;
-	uint64_t call_ms = w->policy->sandbox.limit[PB_LIMIT_CALL_TIME];
-	if (call_ms != PB_LIMIT_UNLIMITED && (limit <= 0 || call_ms / 1000.0 < limit))
-		limit = call_ms / 1000.0;
-	deadline = limit > 0 ? pb_now() + limit : 0;
-	w->wait_limit = limit;
-	w->wait_limit_is_policy = limit != s->timeout;
-
-	call.function = (char *)function;
-	call.n_args = nargs;
-	call.args = (Plugbox__Value **)args;
-	if (nkwargs) {
-		kw_store = calloc(nkwargs, sizeof(*kw_store));
-		kw_ptrs = calloc(nkwargs, sizeof(*kw_ptrs));
-		if (!kw_store || !kw_ptrs) {
-			free(kw_store);
-			free(kw_ptrs);
-			*err = pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "");
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < nkwargs; i++) {
-			plugbox__keyword_argument__init(&kw_store[i]);
-			kw_store[i].name = (char *)kwnames[i];
-			kw_store[i].value = (Plugbox__Value *)kwvalues[i];
-			kw_ptrs[i] = &kw_store[i];
-		}
-		call.n_kwargs = nkwargs;
-		call.kwargs = kw_ptrs;
-	}
-	env.id = ++s->next_id;
-	env.body_case = PLUGBOX__ENVELOPE__BODY_CALL;
-	env.call = &call;
-	len = protobuf_c_message_get_packed_size(&env.base);
-	free(w->send_buf);
-	w->send_buf = len <= PB_FRAME_MAX_DEFAULT ? malloc(len + 4) : NULL;
-	if (!w->send_buf) {
-		free(kw_store);
-		free(kw_ptrs);
-		*err = len > PB_FRAME_MAX_DEFAULT
-			? pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", "the call is larger than a frame may be", "")
-			: pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "");
-		return len > PB_FRAME_MAX_DEFAULT ? -EMSGSIZE : -ENOMEM;
-	}
-	w->send_buf[0] = (uint8_t)len;
-	w->send_buf[1] = (uint8_t)(len >> 8);
-	w->send_buf[2] = (uint8_t)(len >> 16);
-	w->send_buf[3] = (uint8_t)(len >> 24);
-	protobuf_c_message_pack(&env.base, w->send_buf + 4);
-	free(kw_store);
-	free(kw_ptrs);
-	w->send_len = len + 4;
-	w->send_off = 0;
-	w->call_id = env.id;
-	w->state = W_IN_CALL;
-	pb_worker_send_pending(w);
-	pb_worker_run(s, w, W_IN_CALL, deadline);
-
-	if (w->state == W_READY && w->reply) {
-		Plugbox__Envelope *reply = w->reply;
-		w->reply = NULL;
-		if (reply->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
-			Plugbox__Value *v = reply->result->value;
-			reply->result->value = NULL;
-			pb_envelope_free(reply);
-			if (!v)
-				v = pb_value_new_null();
-			*result = (pb_value *)v;
-			return v ? 0 : -ENOMEM;
-		}
-		const Plugbox__Error *e = reply->error;
-		*err = pb_error_new(pb_error_kind_from_wire(e->kind), plugin, e->type, e->message, e->traceback);
-		pb_envelope_free(reply);
-		return -EREMOTEIO;
-	}
-	*err = pb_worker_death_error(s, w);
-	drop_worker(s, w);
-	return -ECHILD;
+	*result = c.result;
+	return 0;
 }

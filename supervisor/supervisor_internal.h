@@ -1,12 +1,23 @@
 /* supervisor_internal.h - what the supervisor's files share and nobody
- * else sees: a worker as the supervisor tracks it, and the supervisor.
+ * else sees: plugins, their worker processes, calls, and the loop.
  *
- *   supervisor.c  public API: plugins, workers by name, calls
+ *   supervisor.c  public API: settings, the plugins directory, describe, pb_call
+ *   runtime.c     calls and lifecycle: queues, starting, crashes and backoff,
+ *                 failed plugins, idle stops, shutdown
+ *   loop.c        the event loop: epoll over every worker's descriptors, one
+ *                 timer for every deadline, callbacks run at safe points
  *   channel.c     the trust boundary: every byte a worker sends is read and
  *                 judged there, by the state its channel is in
+ *   hostcall.c    host functions: registry, grants, pb_host_call
+ *   death.c       why a worker is gone, as an error for its calls
  *   violation.c   naming a trapped syscall and the rule that decided
  *   error.c       pb_error, what a failed call tells the host
  *   value_api.c   the public face of values
+ *
+ * Ownership: a plugin lives as long as the supervisor; a process (one
+ * incarnation of a plugin's worker) is freed only by the loop between event
+ * batches, so a pointer taken while handling events stays valid to the end of
+ * the batch; user callbacks run after the batch, from the `ready` list.
  */
 #ifndef PLUGBOX_SUPERVISOR_INTERNAL_H
 #define PLUGBOX_SUPERVISOR_INTERNAL_H
@@ -25,35 +36,89 @@
 #define LINE_MAX_BYTES 4096
 #define REPORT_MAX_BYTES 4096
 #define SHUTDOWN_GRACE_MS 2000
+/* Calls nested in host calls, per worker (the worker allows 32). */
+#define PB_MAX_NESTING 16
 
 struct pb_error {
 	pb_error_kind kind;
 	char *plugin, *type, *message, *traceback;
 };
 
-enum worker_state { W_STARTING, W_READY, W_IN_CALL, W_DEAD };
+/* What a worker may send depends on this (channel.c's table). */
+enum proc_state {
+	P_STARTING,     /* spawned; Hello not yet come */
+	P_IDLE,         /* ready, no call */
+	P_RUNNING,      /* runs the innermost call of its stack */
+	P_HOST_WAIT,    /* the innermost call waits for a host function */
+	P_STOPPING,     /* sent Shutdown; waiting for the exit */
+	P_DEAD,         /* reaped and drained */
+};
 
 struct line_buffer {
 	char data[LINE_MAX_BYTES];
 	size_t len;
 };
 
-struct worker {
-	char *name;
+/* A frame waiting to be written to a worker. */
+struct out_frame {
+	struct out_frame *next;
+	size_t len, off;
+	uint8_t *data;
+};
+
+enum source_kind { SRC_PIDFD, SRC_REPLIES, SRC_STDOUT, SRC_STDERR, SRC_REPORT, SRC_NOTIFY, SRC_CALLS, SRC_COUNT };
+
+struct process;
+struct source {
+	enum source_kind kind;
+	struct process *proc;           /* NULL: the supervisor's own (timer, wake) */
+};
+
+/* Calls that ended and host functions to run wait on the loop's ready
+ * list, in order; both start with this link. */
+struct ready_link {
+	struct ready_link *next;
+	bool is_host;
+};
+
+struct call {
+	struct ready_link link;
+	uint64_t id;
+	struct plugin *plugin;
+	uint8_t *frame;                 /* the Call as a whole frame, until sent */
+	size_t frame_len;
+	pb_call_done_fn done;
+	void *userdata;
+	double deadline;                /* absolute; 0: none. Set from the host's timeout at start,
+	                                   shortened by the policy's call-time when sent */
+	double limit;                   /* seconds the deadline allows, for messages */
+	bool limit_is_policy;
+	bool running;                   /* sent to a worker */
+	struct pb_host_call *host;      /* the host call this call waits for, if any */
+	pb_value *result;               /* once ended: one of these, until delivered */
+	pb_error *err;
+	struct call *next;              /* in the plugin's queue */
+};
+
+struct process {
+	struct plugin *plugin;
+	const char *name;               /* the plugin's */
+	uint64_t generation;
 	struct pb_spawned proc;
-	enum worker_state state;
+	enum proc_state state;
+	struct source sources[SRC_COUNT];
+	bool want_write;                /* calls_fd registered for EPOLLOUT */
 	struct pb_frame_reader reader;
 	struct line_buffer out, err;
-	uint8_t *send_buf;
-	size_t send_len, send_off;
-	uint64_t call_id;
+	struct out_frame *send_head, *send_tail;
 	Plugbox__Envelope *hello;
-	Plugbox__Envelope *reply;
 	struct pb_policy *policy;       /* the operator's policy for this plugin */
 	bool after_start;               /* its @after-start rules are loaded (Hello came) */
 	bool expect_listener;           /* its filter has log verdicts */
 	int notify_fd;                  /* seccomp user notifications, or -1 */
 	unsigned nreports;              /* reports and logged calls, for rate limiting */
+	double log_window;              /* log records: when this second began, and how many */
+	unsigned log_count;
 	bool have_violation;
 	int32_t violation_nr;
 	uint32_t violation_arch;
@@ -61,11 +126,54 @@ struct worker {
 	char *violation_traceback;      /* the worker's claim, sanitised */
 	pb_error_kind end_kind;         /* set when we decided to end it */
 	char end_message[512];
+	bool stop_requested;            /* ended on purpose: not a crash */
 	bool reaped;
 	int wstatus;
 	double cpu_used;                /* seconds of CPU it used, once reaped */
-	double wait_limit;              /* seconds the current wait may take (for messages) */
-	bool wait_limit_is_policy;      /* ... set by the policy's @limit call-time */
+	double state_deadline;          /* P_STARTING: Hello by then; P_STOPPING: SIGKILL then */
+	double idle_since;
+	struct call *stack[PB_MAX_NESTING];   /* calls it runs, innermost last */
+	size_t depth;
+	struct process *next_dead;      /* in the loop's graveyard */
+};
+
+struct plugin {
+	char *name;
+	uid_t uid;                      /* its workers' identity when we are root */
+	struct process *proc;           /* the current worker, or NULL */
+	uint64_t generations;
+	struct call *queue_head, *queue_tail;
+	size_t queued;
+	bool keep_running;              /* started eagerly: restart even without calls */
+	unsigned waiters;               /* pb_describe calls waiting for its Hello */
+	bool stop_requested;
+	double crashes[32];             /* when its workers crashed, oldest first */
+	unsigned ncrashes;
+	double not_before;              /* backoff: no start before this */
+	double failed_until;            /* 0: not failed */
+	char failed_reason[600];
+	pb_error *start_error;          /* why the last start failed (for describe) */
+	double next_timer;              /* earliest deadline of its own; 0: none */
+};
+
+struct host_function {
+	char *name;
+	pb_host_fn fn;
+	void *userdata;
+};
+
+struct pb_host_call {
+	struct ready_link link;
+	pb_supervisor *sup;
+	struct call *call;              /* the call waiting for it; NULL once that ended */
+	char *plugin;
+	uint64_t wire_id;
+	Plugbox__Envelope *env;         /* the HostCall, which owns the arguments */
+	struct host_function fn;
+	bool invoking;                  /* its function is on the stack now */
+	bool answered;
+	uint8_t *answer;                /* the HostResult frame, until its call is innermost */
+	size_t answer_len;
 };
 
 /* When the supervisor runs as root, each plugin's workers run as their own
@@ -73,11 +181,6 @@ struct worker {
  * below the 32-bit user-namespace ranges that subuid files hand out. */
 #define PB_PLUGIN_UID_BASE 1900000000u
 #define PB_PLUGIN_UID_RANGE 1000000u
-
-struct pb_plugin_uid {
-	char *name;
-	uid_t uid;
-};
 
 /* A syscall seen by learn mode (from the kernel's notification). */
 struct pb_learned_call {
@@ -92,58 +195,132 @@ struct pb_supervisor {
 	pb_output_fn output;
 	void *output_data;
 	char message[512];
-	struct worker **workers;
-	size_t nworkers;
-	uint64_t next_id;
 	char *policies_dir;
 	enum pb_compile_mode mode;
-	struct pb_plugin_uid *uids;        /* identities handed out (as root) */
-	size_t nuids;
 	struct pb_learned_call *learned;   /* learn mode: distinct calls logged */
 	size_t nlearned;
+
+	struct plugin **plugins;
+	size_t nplugins;
+	uint64_t next_id;
+	size_t calls_pending;
+	struct host_function *functions;
+	size_t nfunctions;
+
+	/* lifecycle settings */
+	double idle_timeout;
+	unsigned max_crashes;
+	double crash_window, backoff, backoff_max;
+	bool shutting_down;
+	double shutdown_deadline;
+
+	/* the loop (loop.c) */
+	int epoll_fd;
+	int timer_fd;
+	double timer_at;                /* when it is armed for; 0: not */
+	int wake_fd;                    /* eventfd: readable while `ready` has items */
+	struct source timer_source, wake_source;
+	struct ready_link *ready_head, *ready_tail;   /* callbacks to run, in order */
+	struct process *graveyard;
+	unsigned dispatch_depth;
 };
 
 /* supervisor.c */
 __attribute__((format(printf, 2, 3)))
 void pb_set_message(pb_supervisor *s, const char *fmt, ...);
+bool pb_valid_plugin_name(const char *n);
+/* supervisor.c: the policy for plugin `name` (POLICIES/NAME.policy, else
+ * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
+int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
+                          char *why, size_t why_len);
+
+/* loop.c */
+double pb_now(void);
+int pb_loop_init(pb_supervisor *s);
+void pb_loop_free(pb_supervisor *s);
+int pb_loop_watch(pb_supervisor *s, struct process *p, enum source_kind kind, int fd);
+void pb_loop_unwatch(pb_supervisor *s, int fd);
+/* Register or drop interest in the calls descriptor becoming writable. */
+void pb_loop_want_write(pb_supervisor *s, struct process *p, bool want);
+/* Queue a user callback (an ended call, a host function) for the end of
+ * the current batch. */
+void pb_loop_ready(pb_supervisor *s, struct ready_link *link);
+/* A deadline at `at`: make sure the timer fires by then, even if the
+ * change came from outside a dispatch round. */
+void pb_loop_timer_hint(pb_supervisor *s, double at);
+/* Make the next dispatch round run at once. */
+void pb_loop_wake(pb_supervisor *s);
+/* Free the process once the current batch is over. */
+void pb_loop_bury(pb_supervisor *s, struct process *p);
 
 /* channel.c */
-double pb_now(void);
-/* Run the worker's channel until it leaves `waiting` (a reply or Hello
- * came), it dies, or the deadline passes (0 = none). */
-void pb_worker_run(pb_supervisor *s, struct worker *w, enum worker_state waiting, double deadline);
-/* Write what is queued in send_buf as far as the pipe takes it now. */
-void pb_worker_send_pending(struct worker *w);
+void pb_channel_event(pb_supervisor *s, struct process *p, enum source_kind kind, uint32_t events);
+/* Queue a whole frame (taken) to the worker and write what the pipe takes now. */
+int pb_channel_send(pb_supervisor *s, struct process *p, uint8_t *frame, size_t len);
 /* Decide to end a worker (the first reason given is kept) and SIGKILL it. */
 __attribute__((format(printf, 3, 4)))
-void pb_worker_end(struct worker *w, pb_error_kind kind, const char *fmt, ...);
-void pb_worker_reap(struct worker *w);
-/* Why a worker is gone, as an error for the caller. */
-pb_error *pb_worker_death_error(const pb_supervisor *s, struct worker *w);
-/* Shutdown, a grace period, then SIGKILL; reaps. */
-void pb_worker_shutdown(pb_supervisor *s, struct worker *w);
-void pb_worker_free(struct worker *w);
+void pb_process_end(struct process *p, pb_error_kind kind, const char *fmt, ...);
+/* Send Shutdown and give it SHUTDOWN_GRACE_MS to exit. */
+void pb_process_stop(pb_supervisor *s, struct process *p);
+/* After the pidfd said so: reap, read what is left, leave P_DEAD. */
+void pb_process_reap(pb_supervisor *s, struct process *p);
+void pb_process_free(pb_supervisor *s, struct process *p);
+/* Write a note about the plugin to the output function. */
+__attribute__((format(printf, 3, 4)))
+void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
+
+/* runtime.c: what channel.c reports back */
+void pb_runtime_hello(pb_supervisor *s, struct process *p);
+/* The innermost call ended with a reply (an envelope with a result or error, taken). */
+void pb_runtime_reply(pb_supervisor *s, struct process *p, Plugbox__Envelope *reply);
+void pb_runtime_exited(pb_supervisor *s, struct process *p);
+/* Deadlines, backoff restarts, idle stops; returns the next time to look. */
+double pb_runtime_tick(pb_supervisor *s, double now);
+/* Put an ended call on the ready list (takes result or err). */
+void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error *err);
+void pb_call_free(struct call *c);
+void pb_runtime_free(pb_supervisor *s);
+/* Start plugin `name`'s worker if need be and run the loop until it has
+ * said Hello (then return it) or could not start (NULL and *err). */
+const struct process *pb_runtime_wait_worker(pb_supervisor *s, const char *name, pb_error **err);
+
+/* hostcall.c */
+/* The worker asked for a host function (env taken): answer at once when it
+ * is not granted or not registered, else queue the function. */
+void pb_host_call_received(pb_supervisor *s, struct process *p, Plugbox__Envelope *env);
+/* Run a queued host function (from the ready list). */
+void pb_host_call_invoke(pb_supervisor *s, struct pb_host_call *hc);
+/* The call waiting for it ended: the answer, when it comes, is dropped. */
+void pb_host_call_orphan(struct pb_host_call *hc);
+/* Is a host function of this process's innermost call running on the stack
+ * (so a call to it now is nested in that host call)? */
+bool pb_host_call_nesting(const struct process *p);
+/* The innermost call's host call was answered while a nested call ran:
+ * send the answer now. */
+void pb_host_call_flush(pb_supervisor *s, struct process *p);
+void pb_host_functions_free(pb_supervisor *s);
+
+/* death.c */
+pb_error *pb_process_death_error(const struct process *p);
 
 /* violation.c */
 bool pb_native_arch(uint32_t arch, int nr);
 void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len);
 /* The rule that decides nr(args) for this worker, as a user reads it:
  * "'ptrace: kill' at python.policy:210"; the verdict goes to *action. */
-void pb_describe_rule(const struct worker *w, int nr, uint32_t arch, const uint64_t args[6],
+void pb_describe_rule(const struct process *p, int nr, uint32_t arch, const uint64_t args[6],
                       struct pb_action *action, char *buf, size_t len);
-void pb_violation_syscall(const struct worker *w, char *buf, size_t len);
-void pb_violation_rule(const struct worker *w, char *buf, size_t len);
+void pb_violation_syscall(const struct process *p, char *buf, size_t len);
+void pb_violation_rule(const struct process *p, char *buf, size_t len);
 /* Record a call for learn mode (distinct calls only, bounded). */
 void pb_learn_record(pb_supervisor *s, int nr, const uint64_t args[6]);
-
-/* supervisor.c: the policy for plugin `name` (POLICIES/NAME.policy, else
- * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
-int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
-                          char *why, size_t why_len);
 
 /* error.c */
 pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
                        const char *message, const char *traceback);
+__attribute__((format(printf, 3, 4)))
+pb_error *pb_error_newf(pb_error_kind kind, const char *plugin, const char *fmt, ...);
+pb_error *pb_error_copy(const pb_error *e);
 pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k);
 
 #endif

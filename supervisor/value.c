@@ -2,7 +2,7 @@
  * strict UTF-8 check every string that crosses the wire goes through.
  *
  * Trees built here are plain protobuf-c structs so they can be packed as they
- * are. They are freed with pb_value_free rather than
+ * are. They are freed with pbv_free rather than
  * protobuf_c_message_free_unpacked, which recurses once per nesting level.
  */
 #include <errno.h>
@@ -25,7 +25,7 @@ static Plugbox__Value *value_new(Plugbox__Value__KindCase kind)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_null(void)
+Plugbox__Value *pbv_new_null(void)
 {
 	Plugbox__Value *v = value_new(PLUGBOX__VALUE__KIND_NULL_VALUE);
 
@@ -35,7 +35,7 @@ Plugbox__Value *pb_value_new_null(void)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_bool(bool b)
+Plugbox__Value *pbv_new_bool(bool b)
 {
 	Plugbox__Value *v = value_new(PLUGBOX__VALUE__KIND_BOOL_VALUE);
 
@@ -44,7 +44,7 @@ Plugbox__Value *pb_value_new_bool(bool b)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_int(int64_t i)
+Plugbox__Value *pbv_new_int(int64_t i)
 {
 	Plugbox__Value *v = value_new(PLUGBOX__VALUE__KIND_INT_VALUE);
 
@@ -53,7 +53,7 @@ Plugbox__Value *pb_value_new_int(int64_t i)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_float(double d)
+Plugbox__Value *pbv_new_float(double d)
 {
 	Plugbox__Value *v = value_new(PLUGBOX__VALUE__KIND_FLOAT_VALUE);
 
@@ -65,7 +65,7 @@ Plugbox__Value *pb_value_new_float(double d)
 /* protobuf-c strings are NUL-terminated, so an embedded NUL would silently
  * cut the string when it is packed: refuse it (errno EINVAL) instead. UTF-8
  * validity stays the caller's promise, as value.h says. */
-Plugbox__Value *pb_value_new_string(const char *s, size_t len)
+Plugbox__Value *pbv_new_string(const char *s, size_t len)
 {
 	Plugbox__Value *v;
 	char *copy;
@@ -89,7 +89,7 @@ Plugbox__Value *pb_value_new_string(const char *s, size_t len)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_bytes(const void *data, size_t len)
+Plugbox__Value *pbv_new_bytes(const void *data, size_t len)
 {
 	Plugbox__Value *v;
 	uint8_t *copy = NULL;
@@ -110,7 +110,7 @@ Plugbox__Value *pb_value_new_bytes(const void *data, size_t len)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_list(void)
+Plugbox__Value *pbv_new_list(void)
 {
 	Plugbox__ValueList *list = malloc(sizeof(*list));
 	Plugbox__Value *v;
@@ -127,7 +127,7 @@ Plugbox__Value *pb_value_new_list(void)
 	return v;
 }
 
-Plugbox__Value *pb_value_new_map(void)
+Plugbox__Value *pbv_new_map(void)
 {
 	Plugbox__ValueMap *map = malloc(sizeof(*map));
 	Plugbox__Value *v;
@@ -166,7 +166,7 @@ static int grow_array(void **array, size_t n, size_t elem)
 	return 0;
 }
 
-int pb_value_list_append(Plugbox__Value *list, Plugbox__Value *item)
+int pbv_list_append(Plugbox__Value *list, Plugbox__Value *item)
 {
 	Plugbox__ValueList *l;
 	void *items;
@@ -185,7 +185,7 @@ int pb_value_list_append(Plugbox__Value *list, Plugbox__Value *item)
 	return 0;
 }
 
-int pb_value_map_put(Plugbox__Value *map, Plugbox__Value *key, Plugbox__Value *value)
+int pbv_map_put(Plugbox__Value *map, Plugbox__Value *key, Plugbox__Value *value)
 {
 	Plugbox__ValueMapEntry *entry;
 	Plugbox__ValueMap *m;
@@ -213,7 +213,7 @@ int pb_value_map_put(Plugbox__Value *map, Plugbox__Value *key, Plugbox__Value *v
 	return 0;
 }
 
-/* pb_value_free walks the tree by pointer reversal (Deutsch-Schorr-Waite):
+/* pbv_free walks the tree by pointer reversal (Deutsch-Schorr-Waite):
  * when it descends from a container into a child, the child's slot in the
  * container is overwritten with the container's own parent, so the way back
  * up is stored in the tree itself. That frees any depth with no recursion and
@@ -311,7 +311,7 @@ static void free_childless(Plugbox__Value *v)
 	free(v);
 }
 
-void pb_value_free(Plugbox__Value *v)
+void pbv_free(Plugbox__Value *v)
 {
 	Plugbox__Value root_parent;   /* only its address is used */
 	Plugbox__Value *parent = &root_parent;
@@ -419,7 +419,7 @@ static size_t n_children(const Plugbox__Value *v)
  * used instead, on the C stack for ordinary trees and on the heap beyond.
  * If the heap stack cannot grow the depth is unknown, and SIZE_MAX is
  * returned so that every caller comparing against a limit rejects the tree. */
-size_t pb_value_depth(const Plugbox__Value *v)
+size_t pbv_depth(const Plugbox__Value *v)
 {
 	struct depth_frame local[2 * PB_VALUE_MAX_DEPTH];
 	struct depth_frame *stack = local;

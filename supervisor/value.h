@@ -1,9 +1,9 @@
 /* value.h - building, freeing, checking and printing plugbox.Value trees.
  *
  * Values are protobuf-c Plugbox__Value structs. Trees built here are owned by
- * the caller and freed with pb_value_free (which frees every child); trees
+ * the caller and freed with pbv_free (which frees every child); trees
  * from protobuf_c_message_unpack are freed by pb_envelope_free instead, never
- * by pb_value_free. JSON is the command line's notation for values: parsing
+ * by pbv_free. JSON is the command line's notation for values: parsing
  * goes through jansson, printing is done here so that floats print in their
  * shortest round-trip form.
  *
@@ -25,18 +25,18 @@
 
 #include "proto/plugbox.pb-c.h"
 
-Plugbox__Value *pb_value_new_null(void);
-Plugbox__Value *pb_value_new_bool(bool b);
-Plugbox__Value *pb_value_new_int(int64_t i);
-Plugbox__Value *pb_value_new_float(double d);
-Plugbox__Value *pb_value_new_string(const char *s, size_t len);   /* copies; must be UTF-8 */
-Plugbox__Value *pb_value_new_bytes(const void *data, size_t len);  /* copies */
-Plugbox__Value *pb_value_new_list(void);
-Plugbox__Value *pb_value_new_map(void);
+Plugbox__Value *pbv_new_null(void);
+Plugbox__Value *pbv_new_bool(bool b);
+Plugbox__Value *pbv_new_int(int64_t i);
+Plugbox__Value *pbv_new_float(double d);
+Plugbox__Value *pbv_new_string(const char *s, size_t len);   /* copies; must be UTF-8 */
+Plugbox__Value *pbv_new_bytes(const void *data, size_t len);  /* copies */
+Plugbox__Value *pbv_new_list(void);
+Plugbox__Value *pbv_new_map(void);
 /* Append takes ownership of item (and of key/value) on success; returns 0 or -ENOMEM. */
-int pb_value_list_append(Plugbox__Value *list, Plugbox__Value *item);
-int pb_value_map_put(Plugbox__Value *map, Plugbox__Value *key, Plugbox__Value *value);
-void pb_value_free(Plugbox__Value *v);
+int pbv_list_append(Plugbox__Value *list, Plugbox__Value *item);
+int pbv_map_put(Plugbox__Value *map, Plugbox__Value *key, Plugbox__Value *value);
+void pbv_free(Plugbox__Value *v);
 
 /* Write a one-line reason into why (if any) and return err: the shape every
  * bounded decoder here uses to fail. */
@@ -47,19 +47,19 @@ int pb_fail(char *why, size_t why_len, int err, const char *fmt, ...);
 bool pb_utf8_valid(const char *s, size_t len);
 
 /* Nesting depth of a tree (a scalar is 1). Iterative: safe on any tree. */
-size_t pb_value_depth(const Plugbox__Value *v);
+size_t pbv_depth(const Plugbox__Value *v);
 
 /* Parse one JSON text into a Value. Returns 0 or a negative errno with a
  * one-line reason in why ("line 1 column 5: ...", "nesting deeper than 64"). */
-int pb_value_from_json(const char *text, size_t len, Plugbox__Value **out,
+int pbv_from_json(const char *text, size_t len, Plugbox__Value **out,
                        char *why, size_t why_len);
 
 /* Print v as compact JSON (one line, no trailing newline). Recursion is bounded
  * by PB_VALUE_MAX_DEPTH: deeper trees return -ELOOP. Strings that are not
  * valid UTF-8 return -EILSEQ. Returns 0 or a negative errno. */
-int pb_value_to_json(const Plugbox__Value *v, FILE *out);
+int pbv_to_json(const Plugbox__Value *v, FILE *out);
 
 /* Same, into a malloc'd NUL-terminated string. */
-int pb_value_to_json_string(const Plugbox__Value *v, char **out);
+int pbv_to_json_string(const Plugbox__Value *v, char **out);
 
 #endif

@@ -35,7 +35,7 @@ static int string_value(struct parse *p, const char *s, size_t len, Plugbox__Val
 	if (memchr(s, '\0', len))
 		return pb_fail(p->why, p->why_len, -EINVAL,
 		            "strings cannot contain U+0000 (use {\"$bytes\": ...})");
-	*out = pb_value_new_string(s, len);
+	*out = pbv_new_string(s, len);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -52,7 +52,7 @@ static int bytes_from_json(struct parse *p, json_t *arg, Plugbox__Value **out)
 		return pb_fail(p->why, p->why_len, rc, "$bytes is not valid base64");
 	if (rc < 0)
 		return rc;
-	*out = pb_value_new_bytes(data, len);
+	*out = pbv_new_bytes(data, len);
 	free(data);
 	return *out ? 0 : -ENOMEM;
 }
@@ -71,7 +71,7 @@ static int float_from_json(struct parse *p, json_t *arg, Plugbox__Value **out)
 	else
 		return pb_fail(p->why, p->why_len, -EINVAL,
 		            "$float must be \"nan\", \"inf\" or \"-inf\"");
-	*out = pb_value_new_float(d);
+	*out = pbv_new_float(d);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -85,7 +85,7 @@ static int map_from_pairs(struct parse *p, json_t *arg, unsigned depth, Plugbox_
 
 	if (!json_is_array(arg))
 		return pb_fail(p->why, p->why_len, -EINVAL, "$map needs a list of [key, value] pairs");
-	map = pb_value_new_map();
+	map = pbv_new_map();
 	if (!map)
 		return -ENOMEM;
 	json_array_foreach(arg, i, pair) {
@@ -100,7 +100,7 @@ static int map_from_pairs(struct parse *p, json_t *arg, unsigned depth, Plugbox_
 		rc = from_json(p, json_array_get(pair, 1), depth + 1, &v);
 		if (rc < 0)
 			goto err;
-		rc = pb_value_map_put(map, k, v);
+		rc = pbv_map_put(map, k, v);
 		if (rc < 0)
 			goto err;
 		k = v = NULL;
@@ -108,9 +108,9 @@ static int map_from_pairs(struct parse *p, json_t *arg, unsigned depth, Plugbox_
 	*out = map;
 	return 0;
 err:
-	pb_value_free(k);
-	pb_value_free(v);
-	pb_value_free(map);
+	pbv_free(k);
+	pbv_free(v);
+	pbv_free(map);
 	return rc;
 }
 
@@ -134,7 +134,7 @@ static int object_from_json(struct parse *p, json_t *j, unsigned depth, Plugbox_
 		if (strcmp(only, "$map") == 0)
 			return map_from_pairs(p, arg, depth, out);
 	}
-	map = pb_value_new_map();
+	map = pbv_new_map();
 	if (!map)
 		return -ENOMEM;
 	/* jansson keeps object members in the order they were written. */
@@ -145,7 +145,7 @@ static int object_from_json(struct parse *p, json_t *j, unsigned depth, Plugbox_
 		rc = from_json(p, member, depth + 1, &v);
 		if (rc < 0)
 			goto err;
-		rc = pb_value_map_put(map, k, v);
+		rc = pbv_map_put(map, k, v);
 		if (rc < 0)
 			goto err;
 		k = v = NULL;
@@ -153,9 +153,9 @@ static int object_from_json(struct parse *p, json_t *j, unsigned depth, Plugbox_
 	*out = map;
 	return 0;
 err:
-	pb_value_free(k);
-	pb_value_free(v);
-	pb_value_free(map);
+	pbv_free(k);
+	pbv_free(v);
+	pbv_free(map);
 	return rc;
 }
 
@@ -172,38 +172,38 @@ static int from_json(struct parse *p, json_t *j, unsigned depth, Plugbox__Value 
 		return pb_fail(p->why, p->why_len, -ELOOP, "nesting deeper than %d", PB_VALUE_MAX_DEPTH);
 	switch (json_typeof(j)) {
 	case JSON_NULL:
-		v = pb_value_new_null();
+		v = pbv_new_null();
 		break;
 	case JSON_TRUE:
-		v = pb_value_new_bool(true);
+		v = pbv_new_bool(true);
 		break;
 	case JSON_FALSE:
-		v = pb_value_new_bool(false);
+		v = pbv_new_bool(false);
 		break;
 	case JSON_INTEGER:
-		v = pb_value_new_int(json_integer_value(j));
+		v = pbv_new_int(json_integer_value(j));
 		break;
 	case JSON_REAL:
-		v = pb_value_new_float(json_real_value(j));
+		v = pbv_new_float(json_real_value(j));
 		break;
 	case JSON_STRING:
 		return string_value(p, json_string_value(j), json_string_length(j), out);
 	case JSON_OBJECT:
 		return object_from_json(p, j, depth, out);
 	case JSON_ARRAY:
-		v = pb_value_new_list();
+		v = pbv_new_list();
 		if (!v)
 			return -ENOMEM;
 		json_array_foreach(j, i, elem) {
 			rc = from_json(p, elem, depth + 1, &item);
 			if (rc < 0) {
-				pb_value_free(v);
+				pbv_free(v);
 				return rc;
 			}
-			rc = pb_value_list_append(v, item);
+			rc = pbv_list_append(v, item);
 			if (rc < 0) {
-				pb_value_free(item);
-				pb_value_free(v);
+				pbv_free(item);
+				pbv_free(v);
 				return rc;
 			}
 		}
@@ -215,7 +215,7 @@ static int from_json(struct parse *p, json_t *j, unsigned depth, Plugbox__Value 
 	return 0;
 }
 
-int pb_value_from_json(const char *text, size_t len, Plugbox__Value **out,
+int pbv_from_json(const char *text, size_t len, Plugbox__Value **out,
                        char *why, size_t why_len)
 {
 	struct parse p = { .why = why, .why_len = why_len };
@@ -470,7 +470,7 @@ static int emit_value(FILE *f, const Plugbox__Value *v, unsigned depth)
 	}
 }
 
-int pb_value_to_json_string(const Plugbox__Value *v, char **out)
+int pbv_to_json_string(const Plugbox__Value *v, char **out)
 {
 	char *buf = NULL;
 	size_t size = 0;
@@ -507,13 +507,13 @@ int pb_value_to_json_string(const Plugbox__Value *v, char **out)
 
 /* Built in memory first, so that a tree refused halfway (too deep, bad
  * UTF-8) leaves nothing half-printed on out. */
-int pb_value_to_json(const Plugbox__Value *v, FILE *out)
+int pbv_to_json(const Plugbox__Value *v, FILE *out)
 {
 	char *text;
 	size_t len;
 	int rc;
 
-	rc = pb_value_to_json_string(v, &text);
+	rc = pbv_to_json_string(v, &text);
 	if (rc < 0)
 		return rc;
 	len = strlen(text);

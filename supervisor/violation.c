@@ -57,7 +57,7 @@ void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf,
 	free(name);
 }
 
-void pb_describe_rule(const struct worker *w, int nr, uint32_t arch, const uint64_t args[6],
+void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint64_t args[6],
                       struct pb_action *action, char *buf, size_t len)
 {
 	const struct pb_entry *e;
@@ -97,12 +97,12 @@ void pb_describe_rule(const struct worker *w, int nr, uint32_t arch, const uint6
 	}
 }
 
-void pb_violation_syscall(const struct worker *w, char *buf, size_t len)
+void pb_violation_syscall(const struct process *w, char *buf, size_t len)
 {
 	pb_format_syscall(w->violation_nr, w->violation_arch, w->violation_args, buf, len);
 }
 
-void pb_violation_rule(const struct worker *w, char *buf, size_t len)
+void pb_violation_rule(const struct process *w, char *buf, size_t len)
 {
 	struct pb_action a;
 	pb_describe_rule(w, w->violation_nr, w->violation_arch, w->violation_args, &a, buf, len);

@@ -89,9 +89,9 @@ static Plugbox__Value *from_py(PyObject *o, unsigned depth)
 		return NULL;
 	}
 	if (o == Py_None) {
-		v = pb_value_new_null();
+		v = pbv_new_null();
 	} else if (PyBool_Check(o)) {
-		v = pb_value_new_bool(o == Py_True);
+		v = pbv_new_bool(o == Py_True);
 	} else if (PyLong_Check(o)) {
 		int overflow = 0;
 		long long i = PyLong_AsLongLongAndOverflow(o, &overflow);
@@ -101,9 +101,9 @@ static Plugbox__Value *from_py(PyObject *o, unsigned depth)
 		}
 		if (i == -1 && PyErr_Occurred())
 			return NULL;
-		v = pb_value_new_int(i);
+		v = pbv_new_int(i);
 	} else if (PyFloat_Check(o)) {
-		v = pb_value_new_float(PyFloat_AS_DOUBLE(o));
+		v = pbv_new_float(PyFloat_AS_DOUBLE(o));
 	} else if (PyUnicode_Check(o)) {
 		Py_ssize_t n;
 		const char *s = PyUnicode_AsUTF8AndSize(o, &n);
@@ -113,22 +113,22 @@ static Plugbox__Value *from_py(PyObject *o, unsigned depth)
 			PyErr_SetString(PyExc_ValueError, "strings with NUL characters cannot be sent");
 			return NULL;
 		}
-		v = pb_value_new_string(s, (size_t)n);
+		v = pbv_new_string(s, (size_t)n);
 	} else if (PyBytes_Check(o)) {
-		v = pb_value_new_bytes(PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o));
+		v = pbv_new_bytes(PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o));
 	} else if (PyByteArray_Check(o)) {
-		v = pb_value_new_bytes(PyByteArray_AS_STRING(o), (size_t)PyByteArray_GET_SIZE(o));
+		v = pbv_new_bytes(PyByteArray_AS_STRING(o), (size_t)PyByteArray_GET_SIZE(o));
 	} else if (PyList_Check(o) || PyTuple_Check(o)) {
 		PyObject *seq = PySequence_Fast(o, "");
 		if (!seq)
 			return NULL;
-		v = pb_value_new_list();
+		v = pbv_new_list();
 		for (Py_ssize_t i = 0; v && i < PySequence_Fast_GET_SIZE(seq); i++) {
 			Plugbox__Value *item = from_py(PySequence_Fast_GET_ITEM(seq, i), depth + 1);
-			if (!item || pb_value_list_append(v, item) < 0) {
+			if (!item || pbv_list_append(v, item) < 0) {
 				if (item)
-					pb_value_free(item);
-				pb_value_free(v);
+					pbv_free(item);
+				pbv_free(v);
 				v = NULL;
 				if (!PyErr_Occurred())
 					PyErr_NoMemory();
@@ -139,16 +139,16 @@ static Plugbox__Value *from_py(PyObject *o, unsigned depth)
 	} else if (PyDict_Check(o)) {
 		PyObject *k, *x;
 		Py_ssize_t pos = 0;
-		v = pb_value_new_map();
+		v = pbv_new_map();
 		while (v && PyDict_Next(o, &pos, &k, &x)) {
 			Plugbox__Value *kv = from_py(k, depth + 1);
 			Plugbox__Value *xv = kv ? from_py(x, depth + 1) : NULL;
-			if (!xv || pb_value_map_put(v, kv, xv) < 0) {
+			if (!xv || pbv_map_put(v, kv, xv) < 0) {
 				if (kv)
-					pb_value_free(kv);
+					pbv_free(kv);
 				if (xv)
-					pb_value_free(xv);
-				pb_value_free(v);
+					pbv_free(xv);
+				pbv_free(v);
 				v = NULL;
 				if (!PyErr_Occurred())
 					PyErr_NoMemory();

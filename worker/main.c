@@ -208,7 +208,7 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 			r = send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "ValueError",
 			               "the result is larger than a frame may be", "");
 	}
-	pb_value_free(value);
+	pbv_free(value);
 	Py_XDECREF(args);
 	Py_XDECREF(kwargs);
 	Py_XDECREF(res);

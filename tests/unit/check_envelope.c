@@ -227,7 +227,7 @@ static Plugbox__Envelope *build_call(void)
 	Plugbox__Envelope *env = calloc(1, sizeof(*env));
 	Plugbox__Call *call = calloc(1, sizeof(*call));
 	Plugbox__KeywordArgument *kw = calloc(1, sizeof(*kw));
-	Plugbox__Value *list = must(pb_value_new_list()), *map = must(pb_value_new_map());
+	Plugbox__Value *list = must(pbv_new_list()), *map = must(pbv_new_map());
 
 	ck_assert(env && call && kw);
 	plugbox__envelope__init(env);
@@ -240,19 +240,19 @@ static Plugbox__Envelope *build_call(void)
 	call->n_args = 4;
 	call->args = calloc(4, sizeof(*call->args));
 	ck_assert_ptr_nonnull(call->args);
-	call->args[0] = must(pb_value_new_int(-7));
-	call->args[1] = must(pb_value_new_string("caf\xc3\xa9", 5));
-	ck_assert_int_eq(pb_value_list_append(list, must(pb_value_new_null())), 0);
-	ck_assert_int_eq(pb_value_list_append(list, must(pb_value_new_float(1.5))), 0);
+	call->args[0] = must(pbv_new_int(-7));
+	call->args[1] = must(pbv_new_string("caf\xc3\xa9", 5));
+	ck_assert_int_eq(pbv_list_append(list, must(pbv_new_null())), 0);
+	ck_assert_int_eq(pbv_list_append(list, must(pbv_new_float(1.5))), 0);
 	call->args[2] = list;
-	ck_assert_int_eq(pb_value_map_put(map, must(pb_value_new_int(1)),
-	                                  must(pb_value_new_bool(true))), 0);
+	ck_assert_int_eq(pbv_map_put(map, must(pbv_new_int(1)),
+	                                  must(pbv_new_bool(true))), 0);
 	call->args[3] = map;
 	call->n_kwargs = 1;
 	call->kwargs = calloc(1, sizeof(*call->kwargs));
 	ck_assert_ptr_nonnull(call->kwargs);
 	kw->name = strdup("data");
-	kw->value = must(pb_value_new_bytes("\0\1\2", 3));
+	kw->value = must(pbv_new_bytes("\0\1\2", 3));
 	call->kwargs[0] = kw;
 	return env;
 }
@@ -263,9 +263,9 @@ static void free_call(Plugbox__Envelope *env)
 	size_t i;
 
 	for (i = 0; i < call->n_args; i++)
-		pb_value_free(call->args[i]);
+		pbv_free(call->args[i]);
 	free(call->args);
-	pb_value_free(call->kwargs[0]->value);
+	pbv_free(call->kwargs[0]->value);
 	free(call->kwargs[0]->name);
 	free(call->kwargs[0]);
 	free(call->kwargs);
@@ -471,7 +471,7 @@ START_TEST(test_depth_limit)
 
 	build_deep_list(&p, PB_VALUE_MAX_DEPTH);
 	ck_assert_int_eq(pb_envelope_decode(pre_data(&p), pre_len(&p), &env, why, sizeof(why)), 0);
-	ck_assert_uint_eq(pb_value_depth(env->call->args[0]), PB_VALUE_MAX_DEPTH);
+	ck_assert_uint_eq(pbv_depth(env->call->args[0]), PB_VALUE_MAX_DEPTH);
 	pb_envelope_free(env);
 	free(p.buf);
 	build_deep_list(&p, PB_VALUE_MAX_DEPTH + 1);
@@ -482,7 +482,7 @@ START_TEST(test_depth_limit)
 		build_deep_map(&p, PB_VALUE_MAX_DEPTH, through_key);
 		ck_assert_int_eq(pb_envelope_decode(pre_data(&p), pre_len(&p), &env, why,
 		                                    sizeof(why)), 0);
-		ck_assert_uint_eq(pb_value_depth(env->result->value), PB_VALUE_MAX_DEPTH);
+		ck_assert_uint_eq(pbv_depth(env->result->value), PB_VALUE_MAX_DEPTH);
 		pb_envelope_free(env);
 		free(p.buf);
 		build_deep_map(&p, PB_VALUE_MAX_DEPTH + 1, through_key);

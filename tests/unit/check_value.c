@@ -32,7 +32,7 @@ static Plugbox__Value *parse_ok(const char *json)
 {
 	Plugbox__Value *v = NULL;
 	char why[256];
-	int rc = pb_value_from_json(json, strlen(json), &v, why, sizeof(why));
+	int rc = pbv_from_json(json, strlen(json), &v, why, sizeof(why));
 
 	ck_assert_msg(rc == 0, "%s: %s", json, why);
 	ck_assert_ptr_nonnull(v);
@@ -42,7 +42,7 @@ static Plugbox__Value *parse_ok(const char *json)
 static int parse_err(const char *json, char *why, size_t why_len)
 {
 	Plugbox__Value *v = (Plugbox__Value *)1;
-	int rc = pb_value_from_json(json, strlen(json), &v, why, why_len);
+	int rc = pbv_from_json(json, strlen(json), &v, why, why_len);
 
 	ck_assert_msg(rc < 0, "%s accepted", json);
 	ck_assert_ptr_null(v);
@@ -54,7 +54,7 @@ static char *print_ok(const Plugbox__Value *v)
 {
 	char *out = NULL;
 
-	ck_assert_int_eq(pb_value_to_json_string(v, &out), 0);
+	ck_assert_int_eq(pbv_to_json_string(v, &out), 0);
 	ck_assert_ptr_nonnull(out);
 	return out;
 }
@@ -70,9 +70,9 @@ static void roundtrip(const char *in, const char *want)
 	out2 = print_ok(again);
 	ck_assert_str_eq(out2, want);
 	free(out2);
-	pb_value_free(again);
+	pbv_free(again);
 	free(out);
-	pb_value_free(v);
+	pbv_free(v);
 }
 
 #define SAME(json) roundtrip(json, json)
@@ -128,17 +128,17 @@ START_TEST(test_float_shortest_roundtrip)
 		state ^= state << 17;
 		bits = state;
 		memcpy(&d, &bits, sizeof(d));
-		v = must(pb_value_new_float(d));
-		must_ok(pb_value_to_json_string(v, &out));
-		must_ok(pb_value_from_json(out, strlen(out), &back, NULL, 0));
+		v = must(pbv_new_float(d));
+		must_ok(pbv_to_json_string(v, &out));
+		must_ok(pbv_from_json(out, strlen(out), &back, NULL, 0));
 		if (back->kind_case != PLUGBOX__VALUE__KIND_FLOAT_VALUE ||
 		    (isnan(d) ? !isnan(back->float_value)
 		              : memcmp(&back->float_value, &d, sizeof(d)) != 0) ||
 		    strlen(out) > 26)
 			ck_abort_msg("%s does not read back", out);
 		free(out);
-		pb_value_free(back);
-		pb_value_free(v);
+		pbv_free(back);
+		pbv_free(v);
 	}
 }
 END_TEST
@@ -165,7 +165,7 @@ START_TEST(test_bytes)
 	ck_assert_int_eq(v->kind_case, PLUGBOX__VALUE__KIND_BYTES_VALUE);
 	ck_assert_uint_eq(v->bytes_value.len, 4);
 	ck_assert_mem_eq(v->bytes_value.data, "\x00\x01\x00\xff", 4);
-	pb_value_free(v);
+	pbv_free(v);
 }
 END_TEST
 
@@ -179,7 +179,7 @@ START_TEST(test_nonfinite)
 	v = parse_ok("{\"$float\":\"-inf\"}");
 	ck_assert_int_eq(v->kind_case, PLUGBOX__VALUE__KIND_FLOAT_VALUE);
 	ck_assert(isinf(v->float_value) && v->float_value < 0);
-	pb_value_free(v);
+	pbv_free(v);
 }
 END_TEST
 
@@ -204,25 +204,25 @@ START_TEST(test_containers)
 	ck_assert_int_eq(v->kind_case, PLUGBOX__VALUE__KIND_MAP_VALUE);
 	ck_assert_int_eq(v->map_value->entries[0]->key->int_value, 1);
 	ck_assert_str_eq(v->map_value->entries[0]->value->string_value, "a");
-	pb_value_free(v);
+	pbv_free(v);
 }
 END_TEST
 
 /* Maps built in C can hold what JSON objects cannot. */
 START_TEST(test_map_printing)
 {
-	Plugbox__Value *m = must(pb_value_new_map());
+	Plugbox__Value *m = must(pbv_new_map());
 	char *out;
 
-	ck_assert_int_eq(pb_value_map_put(m, must(pb_value_new_string("a", 1)),
-	                                  must(pb_value_new_int(1))), 0);
-	ck_assert_int_eq(pb_value_map_put(m, must(pb_value_new_string("a", 1)),
-	                                  must(pb_value_new_int(2))), 0);
+	ck_assert_int_eq(pbv_map_put(m, must(pbv_new_string("a", 1)),
+	                                  must(pbv_new_int(1))), 0);
+	ck_assert_int_eq(pbv_map_put(m, must(pbv_new_string("a", 1)),
+	                                  must(pbv_new_int(2))), 0);
 	out = print_ok(m);
 	ck_assert_str_eq(out, "{\"$map\":[[\"a\",1],[\"a\",2]]}");
 	free(out);
-	pb_value_free(m);
-	ck_assert_int_eq(pb_value_map_put(NULL, NULL, NULL), -EINVAL);
+	pbv_free(m);
+	ck_assert_int_eq(pbv_map_put(NULL, NULL, NULL), -EINVAL);
 }
 END_TEST
 
@@ -291,10 +291,10 @@ START_TEST(test_json_depth)
 	Plugbox__Value *v = parse_ok(ok);
 	char *out = print_ok(v);
 
-	ck_assert_uint_eq(pb_value_depth(v), PB_VALUE_MAX_DEPTH);
+	ck_assert_uint_eq(pbv_depth(v), PB_VALUE_MAX_DEPTH);
 	ck_assert_str_eq(out, ok);
 	free(out);
-	pb_value_free(v);
+	pbv_free(v);
 	ck_assert_int_eq(parse_err(deep, why, sizeof(why)), -ELOOP);
 	ck_assert_str_eq(why, "nesting deeper than 64");
 	/* Past jansson's own limit: still a depth error. */
@@ -310,8 +310,8 @@ START_TEST(test_json_depth)
 		for (i = 1; i < PB_VALUE_MAX_DEPTH; i++)
 			strcat(buf, ",0]]}");
 		v = parse_ok(buf);
-		ck_assert_uint_eq(pb_value_depth(v), PB_VALUE_MAX_DEPTH);
-		pb_value_free(v);
+		ck_assert_uint_eq(pbv_depth(v), PB_VALUE_MAX_DEPTH);
+		pbv_free(v);
 		memmove(buf + 1, buf, strlen(buf) + 1);
 		buf[0] = '[';
 		strcat(buf, "]");
@@ -327,13 +327,13 @@ END_TEST
 
 static Plugbox__Value *deep_list(size_t depth)
 {
-	Plugbox__Value *v = must(pb_value_new_null());
+	Plugbox__Value *v = must(pbv_new_null());
 	size_t i;
 
 	for (i = 1; i < depth; i++) {
-		Plugbox__Value *outer = must(pb_value_new_list());
+		Plugbox__Value *outer = must(pbv_new_list());
 
-		must_ok(pb_value_list_append(outer, v));
+		must_ok(pbv_list_append(outer, v));
 		v = outer;
 	}
 	return v;
@@ -344,17 +344,17 @@ START_TEST(test_print_depth)
 	Plugbox__Value *v = deep_list(200);
 	char *out = (char *)1;
 
-	ck_assert_uint_eq(pb_value_depth(v), 200);
-	ck_assert_int_eq(pb_value_to_json_string(v, &out), -ELOOP);
+	ck_assert_uint_eq(pbv_depth(v), 200);
+	ck_assert_int_eq(pbv_to_json_string(v, &out), -ELOOP);
 	ck_assert_ptr_null(out);
-	pb_value_free(v);
+	pbv_free(v);
 	v = deep_list(PB_VALUE_MAX_DEPTH);
 	out = print_ok(v);
 	free(out);
-	pb_value_free(v);
+	pbv_free(v);
 	v = deep_list(PB_VALUE_MAX_DEPTH + 1);
-	ck_assert_int_eq(pb_value_to_json_string(v, &out), -ELOOP);
-	pb_value_free(v);
+	ck_assert_int_eq(pbv_to_json_string(v, &out), -ELOOP);
+	pbv_free(v);
 }
 END_TEST
 
@@ -368,30 +368,30 @@ START_TEST(test_print_invalid_utf8)
 	size_t size = 0, i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		v = must(pb_value_new_string(bad[i], strlen(bad[i])));
-		ck_assert_int_eq(pb_value_to_json_string(v, &out), -EILSEQ);
-		pb_value_free(v);
+		v = must(pbv_new_string(bad[i], strlen(bad[i])));
+		ck_assert_int_eq(pbv_to_json_string(v, &out), -EILSEQ);
+		pbv_free(v);
 	}
 	/* Nested, and as a map key. */
-	list = must(pb_value_new_list());
-	ck_assert_int_eq(pb_value_list_append(list, must(pb_value_new_string("\xff", 1))), 0);
-	ck_assert_int_eq(pb_value_to_json_string(list, &out), -EILSEQ);
-	pb_value_free(list);
-	map = must(pb_value_new_map());
-	ck_assert_int_eq(pb_value_map_put(map, must(pb_value_new_string("\xff", 1)),
-	                                  must(pb_value_new_null())), 0);
-	ck_assert_int_eq(pb_value_to_json_string(map, &out), -EILSEQ);
+	list = must(pbv_new_list());
+	ck_assert_int_eq(pbv_list_append(list, must(pbv_new_string("\xff", 1))), 0);
+	ck_assert_int_eq(pbv_to_json_string(list, &out), -EILSEQ);
+	pbv_free(list);
+	map = must(pbv_new_map());
+	ck_assert_int_eq(pbv_map_put(map, must(pbv_new_string("\xff", 1)),
+	                                  must(pbv_new_null())), 0);
+	ck_assert_int_eq(pbv_to_json_string(map, &out), -EILSEQ);
 	/* Nothing half-printed on a stream either. */
 	f = open_memstream(&buf, &size);
 	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(pb_value_to_json(map, f), -EILSEQ);
+	ck_assert_int_eq(pbv_to_json(map, f), -EILSEQ);
 	fclose(f);
 	ck_assert_uint_eq(size, 0);
 	free(buf);
-	pb_value_free(map);
+	pbv_free(map);
 	/* Strings with NUL cannot be built (they would be cut when packed). */
 	errno = 0;
-	ck_assert_ptr_null(pb_value_new_string("a\0b", 3));
+	ck_assert_ptr_null(pbv_new_string("a\0b", 3));
 	ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
@@ -404,11 +404,11 @@ START_TEST(test_to_json_stream)
 	FILE *f = open_memstream(&buf, &size);
 
 	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(pb_value_to_json(v, f), 0);
+	ck_assert_int_eq(pbv_to_json(v, f), 0);
 	fclose(f);
 	ck_assert_str_eq(buf, "{\"k\":[1,2.5,\"x\"]}");
 	free(buf);
-	pb_value_free(v);
+	pbv_free(v);
 }
 END_TEST
 
@@ -433,7 +433,7 @@ START_TEST(test_large_string)
 	ck_assert_uint_eq(strlen(out), n + 2);
 	ck_assert(strcmp(out, json) == 0);
 	free(out);
-	pb_value_free(v);
+	pbv_free(v);
 	free(json);
 }
 END_TEST
@@ -442,26 +442,26 @@ END_TEST
 
 START_TEST(test_build_and_free)
 {
-	Plugbox__Value *list = must(pb_value_new_list()), *map = must(pb_value_new_map()), *item;
+	Plugbox__Value *list = must(pbv_new_list()), *map = must(pbv_new_map()), *item;
 	char *out;
 	int i;
 
 	for (i = 0; i < 1000; i++)
-		ck_assert_int_eq(pb_value_list_append(list, must(pb_value_new_int(i))), 0);
+		ck_assert_int_eq(pbv_list_append(list, must(pbv_new_int(i))), 0);
 	ck_assert_uint_eq(list->list_value->n_items, 1000);
 	ck_assert_int_eq(list->list_value->items[999]->int_value, 999);
-	ck_assert_int_eq(pb_value_map_put(map, must(pb_value_new_bytes(NULL, 0)), list), 0);
-	item = must(pb_value_new_null());
-	ck_assert_int_eq(pb_value_list_append(map, item), -EINVAL);
-	pb_value_free(item);
-	ck_assert_uint_eq(pb_value_depth(map), 3);
+	ck_assert_int_eq(pbv_map_put(map, must(pbv_new_bytes(NULL, 0)), list), 0);
+	item = must(pbv_new_null());
+	ck_assert_int_eq(pbv_list_append(map, item), -EINVAL);
+	pbv_free(item);
+	ck_assert_uint_eq(pbv_depth(map), 3);
 	out = print_ok(map);
 	ck_assert_str_eq(out + strlen(out) - 12, ",998,999]]]}");
 	ck_assert(strncmp(out, "{\"$map\":[[{\"$bytes\":\"\"},[0,1,2,", 31) == 0);
 	free(out);
-	pb_value_free(map);
-	pb_value_free(NULL);
-	ck_assert_uint_eq(pb_value_depth(NULL), 0);
+	pbv_free(map);
+	pbv_free(NULL);
+	ck_assert_uint_eq(pbv_depth(NULL), 0);
 }
 END_TEST
 
@@ -473,21 +473,21 @@ START_TEST(test_free_very_deep)
 	Plugbox__Value *v = deep_list(depth), *m;
 	size_t i;
 
-	ck_assert_uint_eq(pb_value_depth(v), depth);
-	pb_value_free(v);
+	ck_assert_uint_eq(pbv_depth(v), depth);
+	pbv_free(v);
 
-	m = must(pb_value_new_string("leaf", 4));
+	m = must(pbv_new_string("leaf", 4));
 	for (i = 1; i < depth; i++) {
-		Plugbox__Value *outer = must(pb_value_new_map());
+		Plugbox__Value *outer = must(pbv_new_map());
 
 		if (i % 2)
-			must_ok(pb_value_map_put(outer, must(pb_value_new_int((int64_t)i)), m));
+			must_ok(pbv_map_put(outer, must(pbv_new_int((int64_t)i)), m));
 		else
-			must_ok(pb_value_map_put(outer, m, must(pb_value_new_list())));
+			must_ok(pbv_map_put(outer, m, must(pbv_new_list())));
 		m = outer;
 	}
-	ck_assert_uint_eq(pb_value_depth(m), depth);
-	pb_value_free(m);
+	ck_assert_uint_eq(pbv_depth(m), depth);
+	pbv_free(m);
 }
 END_TEST
 
@@ -495,11 +495,11 @@ START_TEST(test_depth)
 {
 	Plugbox__Value *v = parse_ok("[1,[2,[3]],{\"a\":{\"b\":[]}}]");
 
-	ck_assert_uint_eq(pb_value_depth(v), 4);
-	pb_value_free(v);
+	ck_assert_uint_eq(pbv_depth(v), 4);
+	pbv_free(v);
 	v = parse_ok("7");
-	ck_assert_uint_eq(pb_value_depth(v), 1);
-	pb_value_free(v);
+	ck_assert_uint_eq(pbv_depth(v), 1);
+	pbv_free(v);
 }
 END_TEST
 

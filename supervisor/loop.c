@@ -1,0 +1,243 @@
+/* loop.c - the supervisor's one event loop: no thread per worker.
+ *
+ * An epoll set holds every worker's descriptors (channel, output, report
+ * socket, seccomp listener, pidfd for its exit), one timerfd armed at the
+ * earliest deadline of any plugin, and an eventfd that stays readable while
+ * user callbacks wait to run. The epoll descriptor itself is what a host's
+ * own loop watches (pb_supervisor_get_fd).
+ *
+ * A dispatch round handles one batch of events (channel.c judges the
+ * bytes), then the timers (runtime.c), then frees the processes that died
+ * during the batch, and only then runs user callbacks, one at a time from
+ * the `ready` FIFO. A callback may call back into the supervisor (pb_call
+ * from a host function runs a nested round); nothing in a round holds a
+ * pointer across a callback.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supervisor_internal.h"
+
+#define EVENTS_PER_ROUND 64
+
+double pb_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int pb_loop_init(pb_supervisor *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->epoll_fd < 0 || s->timer_fd < 0 || s->wake_fd < 0)
+		return -errno;
+	s->timer_source.proc = NULL;
+	s->wake_source.proc = NULL;
+	ev.data.ptr = &s->timer_source;
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->timer_fd, &ev) < 0)
+		return -errno;
+	ev.data.ptr = &s->wake_source;
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void pb_loop_free(pb_supervisor *s)
+{
+	while (s->graveyard) {
+		struct process *p = s->graveyard;
+		s->graveyard = p->next_dead;
+		pb_process_free(s, p);
+	}
+	int *fds[] = { &s->epoll_fd, &s->timer_fd, &s->wake_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+int pb_loop_watch(pb_supervisor *s, struct process *p, enum source_kind kind, int fd)
+{
+	struct epoll_event ev = { .events = kind == SRC_CALLS ? EPOLLOUT : EPOLLIN };
+
+	p->sources[kind].kind = kind;
+	p->sources[kind].proc = p;
+	ev.data.ptr = &p->sources[kind];
+	return epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void pb_loop_unwatch(pb_supervisor *s, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void pb_loop_want_write(pb_supervisor *s, struct process *p, bool want)
+{
+	if (p->want_write == want || p->proc.calls_fd < 0)
+		return;
+	if (want)
+		pb_loop_watch(s, p, SRC_CALLS, p->proc.calls_fd);
+	else
+		pb_loop_unwatch(s, p->proc.calls_fd);
+	p->want_write = want;
+}
+
+static void wake_set(pb_supervisor *s, bool on)
+{
+	uint64_t v = 1;
+	if (on) {
+		if (write(s->wake_fd, &v, sizeof(v)) < 0) {
+			/* the counter is already non-zero: still readable */
+		}
+	} else if (read(s->wake_fd, &v, sizeof(v)) < 0) {
+		/* already clear */
+	}
+}
+
+void pb_loop_ready(pb_supervisor *s, struct ready_link *link)
+{
+	link->next = NULL;
+	if (s->ready_tail)
+		s->ready_tail->next = link;
+	else
+		s->ready_head = link;
+	s->ready_tail = link;
+	wake_set(s, true);
+}
+
+void pb_loop_bury(pb_supervisor *s, struct process *p)
+{
+	p->next_dead = s->graveyard;
+	s->graveyard = p;
+}
+
+/* Arm the timer at the earliest deadline (0: disarm). */
+static void arm_timer(pb_supervisor *s, double at)
+{
+	struct itimerspec its;
+
+	s->timer_at = at;
+	memset(&its, 0, sizeof(its));
+	if (at > 0) {
+		double left = at - pb_now();
+		if (left < 1e-6)
+			left = 1e-6;
+		its.it_value.tv_sec = (time_t)left;
+		its.it_value.tv_nsec = (long)((left - (double)(time_t)left) * 1e9);
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1000;
+	}
+	timerfd_settime(s->timer_fd, 0, &its, NULL);
+}
+
+void pb_loop_timer_hint(pb_supervisor *s, double at)
+{
+	if (at > 0 && (s->timer_at == 0 || at < s->timer_at))
+		arm_timer(s, at);
+}
+
+void pb_loop_wake(pb_supervisor *s)
+{
+	wake_set(s, true);
+}
+
+/* Run the callbacks that are waiting; returns how many calls ended. */
+static int run_ready(pb_supervisor *s)
+{
+	int ended = 0;
+
+	while (s->ready_head) {
+		struct ready_link *link = s->ready_head;
+		s->ready_head = link->next;
+		if (!s->ready_head) {
+			s->ready_tail = NULL;
+			wake_set(s, false);
+		}
+		if (link->is_host) {
+			pb_host_call_invoke(s, (struct pb_host_call *)link);
+			continue;
+		}
+		struct call *c = (struct call *)link;
+		pb_value *result = c->result;
+		pb_error *err = c->err;
+		pb_call_done_fn done = c->done;
+		void *userdata = c->userdata;
+		uint64_t id = c->id;
+		c->result = NULL;
+		c->err = NULL;
+		pb_call_free(c);
+		s->calls_pending--;
+		ended++;
+		done(userdata, id, result, err);
+	}
+	return ended;
+}
+
+PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
+{
+	struct epoll_event events[EVENTS_PER_ROUND];
+	int n, ended;
+
+	/* Callbacks left from a round that a callback interrupted come first. */
+	if (s->ready_head)
+		timeout_ms = 0;
+	s->dispatch_depth++;
+	n = epoll_wait(s->epoll_fd, events, EVENTS_PER_ROUND, timeout_ms);
+	if (n < 0 && errno != EINTR) {
+		s->dispatch_depth--;
+		return -errno;
+	}
+	for (int i = 0; i < n; i++) {
+		struct source *src = events[i].data.ptr;
+		if (src == &s->timer_source) {
+			uint64_t expirations;
+			if (read(s->timer_fd, &expirations, sizeof(expirations)) < 0) {
+				/* spurious: the tick below looks at the clock anyway */
+			}
+			continue;
+		}
+		if (src == &s->wake_source) {
+			if (!s->ready_head)
+				wake_set(s, false);
+			continue;
+		}
+		pb_channel_event(s, src->proc, src->kind, events[i].events);
+	}
+	arm_timer(s, pb_runtime_tick(s, pb_now()));
+	/* Nothing in this round points at the dead any more. */
+	while (s->graveyard) {
+		struct process *p = s->graveyard;
+		s->graveyard = p->next_dead;
+		pb_process_free(s, p);
+	}
+	ended = run_ready(s);
+	s->dispatch_depth--;
+	return ended;
+}
+
+PB_API int pb_supervisor_get_fd(const pb_supervisor *s)
+{
+	return s->epoll_fd;
+}
+
+PB_API size_t pb_supervisor_calls_pending(const pb_supervisor *s)
+{
+	return s->calls_pending;
+}
