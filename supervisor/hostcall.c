@@ -175,7 +175,7 @@ static void host_call_free(struct pb_host_call *hc)
  * inside its own function. */
 static void maybe_free(struct pb_host_call *hc)
 {
-	if (!hc->invoking && hc->answered && !hc->call)
+	if (!hc->invoking && !hc->answering && hc->answered && !hc->call)
 		host_call_free(hc);
 }
 
@@ -238,8 +238,11 @@ static void deliver(struct pb_host_call *hc, uint8_t *frame, size_t len)
 	}
 	hc->answer = frame;
 	hc->answer_len = len;
-	if (w->depth > 0 && w->stack[w->depth - 1] == c)
+	if (w->depth > 0 && w->stack[w->depth - 1] == c) {
+		hc->answering = true;     /* the caller frees it */
 		pb_host_call_flush(hc->sup, w);
+		hc->answering = false;
+	}
 }
 
 PB_API void pb_host_call_return(pb_host_call *hc, pb_value *result)

@@ -172,6 +172,7 @@ struct pb_host_call {
 	struct host_function fn;
 	bool invoking;                  /* its function is on the stack now */
 	bool answered;
+	bool answering;                 /* inside pb_host_call_return/fail */
 	uint8_t *answer;                /* the HostResult frame, until its call is innermost */
 	size_t answer_len;
 };

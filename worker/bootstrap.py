@@ -2,8 +2,8 @@
 
 Everything here reads the plugin directory, which is untrusted: the layout,
 `__deps_dir__` (parsed from the source text, never executed), plugin.toml
-(tomllib) and `*.dist-info` metadata. The C side (worker/main.c) calls
-setup() once and then invoke()/describe() for each call.
+(tomllib) and `*.dist-info` metadata. The C side calls setup() once
+(worker/main.c) and then invoke()/describe() for each call (worker/calls.c).
 """
 
 import ast
@@ -129,6 +129,11 @@ def _dist_infos(root):
 
 def setup(name, plugin_dir, view_dir, stdlib_paths):
     """Lay out sys.path for this plugin and describe it (for Hello)."""
+    # First, while sys.path is still the standard library alone: the plugin's
+    # logging goes to the supervisor from its first import on, and `logging`
+    # is the stdlib's even if a dependency directory ships its own.
+    import plugbox
+    plugbox._forward_logging()
     if not os.path.isdir(plugin_dir):
         raise ConfigError(f"plugin directory {plugin_dir} is not a directory")
     manifest = _read_manifest(plugin_dir, name)

@@ -93,23 +93,42 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 	return status_failed(st, "initialise", why, why_len);
 }
 
+static PyObject *glue;
+
 PyObject *pb_glue_load(void)
 {
-	PyObject *code = Py_CompileString(bootstrap_source, "<plugbox-worker>", Py_file_input);
-	PyObject *mod;
+	PyObject *code;
 
+	if (glue)
+		return glue;
+	code = Py_CompileString(bootstrap_source, "<plugbox-worker>", Py_file_input);
 	if (!code)
 		return NULL;
-	mod = PyImport_ExecCodeModule("_plugbox_worker", code);
+	glue = PyImport_ExecCodeModule("_plugbox_worker", code);
 	Py_DECREF(code);
-	return mod;
+	return glue;
+}
+
+PyObject *pb_glue(void)
+{
+	return glue;
 }
 
 /* The built-in `plugbox` module plugins import: its body is Python
- * (worker/plugbox_module.py), executed when a plugin first imports it. */
+ * (worker/plugbox_module.py), executed when it is first imported (by the
+ * glue's setup(), before any plugin code). The C halves of host calls and
+ * logging are private names in its namespace, there before the body runs. */
 static const char plugbox_module_source[] =
 #include "worker/plugbox_module.inc"
 	;
+
+static PyMethodDef plugbox_natives[] = {
+	{ "_host_call", pb_py_host_call, METH_VARARGS,
+	  "_host_call(name, args, kwargs): send a HostCall and wait for its HostResult." },
+	{ "_log", pb_py_log, METH_VARARGS,
+	  "_log(level, logger, message): send one Log record to the supervisor." },
+	{ NULL, NULL, 0, NULL },
+};
 
 static int plugbox_exec(PyObject *module)
 {
@@ -117,7 +136,8 @@ static int plugbox_exec(PyObject *module)
 	PyObject *builtins = PyEval_GetBuiltins();
 	PyObject *code, *res;
 
-	if (PyDict_SetItemString(dict, "__builtins__", builtins) < 0)
+	if (PyDict_SetItemString(dict, "__builtins__", builtins) < 0 ||
+	    PyModule_AddFunctions(module, plugbox_natives) < 0)
 		return -1;
 	code = Py_CompileString(plugbox_module_source, "<plugbox>", Py_file_input);
 	if (!code)
@@ -138,7 +158,7 @@ static PyModuleDef_Slot plugbox_slots[] = {
 static struct PyModuleDef plugbox_def = {
 	PyModuleDef_HEAD_INIT,
 	.m_name = "plugbox",
-	.m_doc = "What a plugin may use from plugbox: the export decorator.",
+	.m_doc = "What a plugin may use from plugbox: exports, host calls, logging.",
 	.m_size = 0,
 	.m_slots = plugbox_slots,
 };

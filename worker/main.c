@@ -5,8 +5,8 @@
  * sandbox layer, and only then read anything in the plugin directory (the
  * glue in bootstrap.py does that). Then load the seccomp programs the
  * policy keeps for after start-up, send Hello, and answer calls until told
- * to stop. Errors before Hello go back on the channel as an Error envelope
- * with id 0.
+ * to stop (calls.c). Errors before Hello go back on the channel as an Error
+ * envelope with id 0.
  */
 #include "config.h"
 
@@ -20,87 +20,9 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "value.h"
 #include "worker.h"
 
 #define PB_PROTOCOL_VERSION 1
-
-enum { EXIT_INTERNAL = 70, EXIT_SANDBOX = 71 };
-
-static PyObject *glue;
-
-static int send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
-                      const char *message, const char *tb)
-{
-	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
-	Plugbox__Error err = PLUGBOX__ERROR__INIT;
-
-	err.kind = kind;
-	err.type = (char *)(type ? type : "");
-	err.message = (char *)(message ? message : "");
-	err.traceback = (char *)(tb ? tb : "");
-	env.id = id;
-	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
-	env.error = &err;
-	return pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
-}
-
-/* Report the pending Python exception as an error reply. Exceptions the glue
- * raises for a missing function or a bad plugin layout get their own kinds. */
-static int send_python_error(uint64_t id)
-{
-	PyObject *etype, *exc, *etb;
-	PyObject *desc = NULL, *not_found, *config;
-	Plugbox__ErrorKind kind = PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION;
-	const char *type = "Exception", *message = "", *tb = "";
-	int r;
-
-	PyErr_Fetch(&etype, &exc, &etb);
-	PyErr_NormalizeException(&etype, &exc, &etb);
-	if (!exc) {
-		exc = Py_None;
-		Py_INCREF(exc);
-	}
-	if (etb && exc != Py_None)
-		PyException_SetTraceback(exc, etb);
-	Py_XDECREF(etype);
-	Py_XDECREF(etb);
-	if (!glue) {
-		PyObject *text = PyObject_Str(exc);
-		const char *t = text ? PyUnicode_AsUTF8(text) : NULL;
-		r = send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "",
-		               t ? t : "the worker's glue failed to load", "");
-		Py_XDECREF(text);
-		Py_DECREF(exc);
-		return r;
-	}
-	not_found = PyObject_GetAttrString(glue, "NotFound");
-	config = PyObject_GetAttrString(glue, "ConfigError");
-	if (not_found && PyObject_IsInstance(exc, not_found) == 1)
-		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_NOT_FOUND;
-	else if (config && PyObject_IsInstance(exc, config) == 1)
-		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG;
-	desc = PyObject_CallMethod(glue, "describe", "O", exc);
-	if (desc && PyTuple_Check(desc) && PyTuple_GET_SIZE(desc) == 3) {
-		const char *t = PyUnicode_AsUTF8(PyTuple_GET_ITEM(desc, 0));
-		const char *m = PyUnicode_AsUTF8(PyTuple_GET_ITEM(desc, 1));
-		const char *b = PyUnicode_AsUTF8(PyTuple_GET_ITEM(desc, 2));
-		if (t && m && b) {
-			type = t;
-			message = m;
-			tb = b;
-		}
-	}
-	PyErr_Clear();
-	if (kind != PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION)
-		tb = "";
-	r = send_error(id, kind, type, message, tb);
-	Py_XDECREF(desc);
-	Py_XDECREF(not_found);
-	Py_XDECREF(config);
-	Py_XDECREF(exc);
-	return r;
-}
 
 static int send_hello(const char *name, PyObject *info)
 {
@@ -167,106 +89,6 @@ out:
 	return r;
 }
 
-static int handle_call(uint64_t id, const Plugbox__Call *call)
-{
-	PyObject *args = NULL, *kwargs = NULL, *res = NULL;
-	Plugbox__Value *value = NULL;
-	int r;
-
-	args = PyTuple_New((Py_ssize_t)call->n_args);
-	kwargs = PyDict_New();
-	if (!args || !kwargs)
-		goto python_error;
-	for (size_t i = 0; i < call->n_args; i++) {
-		PyObject *a = pb_value_to_py(call->args[i]);
-		if (!a)
-			goto python_error;
-		PyTuple_SET_ITEM(args, (Py_ssize_t)i, a);
-	}
-	for (size_t i = 0; i < call->n_kwargs; i++) {
-		PyObject *a = pb_value_to_py(call->kwargs[i]->value);
-		if (!a || PyDict_SetItemString(kwargs, call->kwargs[i]->name, a) < 0) {
-			Py_XDECREF(a);
-			goto python_error;
-		}
-		Py_DECREF(a);
-	}
-	res = PyObject_CallMethod(glue, "invoke", "sOO", call->function, args, kwargs);
-	if (!res)
-		goto python_error;
-	if (pb_py_to_value(res, &value) < 0)
-		goto python_error;
-	{
-		Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
-		Plugbox__Result result = PLUGBOX__RESULT__INIT;
-		result.value = value;
-		env.id = id;
-		env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
-		env.result = &result;
-		r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
-		if (r == -EMSGSIZE)
-			r = send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "ValueError",
-			               "the result is larger than a frame may be", "");
-	}
-	pbv_free(value);
-	Py_XDECREF(args);
-	Py_XDECREF(kwargs);
-	Py_XDECREF(res);
-	return r;
-
-python_error:
-	Py_XDECREF(args);
-	Py_XDECREF(kwargs);
-	Py_XDECREF(res);
-	return send_python_error(id);
-}
-
-static int serve(void)
-{
-	struct pb_frame_reader reader;
-	int r;
-
-	pb_frame_reader_init(&reader, PB_FRAME_MAX_DEFAULT);
-	for (;;) {
-		Plugbox__Envelope *env = NULL;
-		uint8_t *payload;
-		uint32_t len;
-		char why[256];
-
-		r = pb_frame_read_blocking(&reader, PB_FD_CALLS);
-		if (r == -ENODATA) {
-			r = 0;          /* the supervisor closed the channel: done */
-			break;
-		}
-		if (r < 0)
-			break;
-		r = pb_frame_take(&reader, &payload, &len);
-		if (r < 0)
-			break;
-		r = pb_envelope_decode(payload, len, &env, why, sizeof(why));
-		free(payload);
-		if (r < 0) {
-			fprintf(stderr, "plugbox-worker: bad frame from the supervisor: %s\n", why);
-			break;
-		}
-		if (env->body_case == PLUGBOX__ENVELOPE__BODY_SHUTDOWN) {
-			pb_envelope_free(env);
-			r = 0;
-			break;
-		}
-		if (env->body_case == PLUGBOX__ENVELOPE__BODY_CALL)
-			r = handle_call(env->id, env->call);
-		else
-			r = send_error(env->id, PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST, "",
-			               "the worker accepts only calls and shutdown", "");
-		pb_envelope_free(env);
-		if (r < 0)
-			break;
-	}
-	pb_frame_reader_free(&reader);
-	return r;
-}
-
 static bool valid_name(const char *s)
 {
 	if (!*s || strlen(s) > 128)
@@ -283,7 +105,7 @@ static void usage_exit(void)
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
 	        "         --landlock required|optional|off --network none|host [--read PATH]... [--write PATH]...\n"
 	        "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
-	exit(EXIT_INTERNAL);
+	exit(PB_EXIT_INTERNAL);
 }
 
 #define MAX_PATH_ARGS 64
@@ -350,46 +172,46 @@ int main(int argc, char **argv)
 
 	/* Invariant 1: nothing but the channel and stdio survives into Python. */
 	if (close_range(PB_FD_FIRST_UNUSED, ~0U, 0) < 0) {
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", "descriptors: close_range failed", "");
-		return EXIT_SANDBOX;
+		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", "descriptors: close_range failed", "");
+		return PB_EXIT_SANDBOX;
 	}
 	pb_layers_add("descriptors: 0-6 only, stdin /dev/null");
 	pb_layers_add("environment: LANG only");
 	r = pb_sandbox_read_policy(PB_FD_POLICY, &blob, &blob_len, why, sizeof(why));
 	close(PB_FD_POLICY);
 	if (r < 0) {
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return EXIT_SANDBOX;
+		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return PB_EXIT_SANDBOX;
 	}
 	/* Before the interpreter reads a byte: the walls of DESIGN.md's
 	 * invariant 1 that this process raises itself. Fail closed. */
 	if (pb_layers_capabilities(why, sizeof(why)) < 0 || pb_layers_landlock(&ll, why, sizeof(why)) < 0) {
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return EXIT_SANDBOX;
+		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return PB_EXIT_SANDBOX;
 	}
 
 	if (pb_interp_init(argv[0], name, why, sizeof(why)) < 0) {
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return EXIT_INTERNAL;
+		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return PB_EXIT_INTERNAL;
 	}
 	r = pb_sandbox_apply(blob, blob_len, why, sizeof(why));
 	free(blob);
 	if (r < 0) {
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return EXIT_SANDBOX;
+		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return PB_EXIT_SANDBOX;
 	}
 
 	/* From here on the plugin directory is read, inside the sandbox. */
-	glue = pb_glue_load();
+	PyObject *glue = pb_glue_load();
 	if (!glue) {
-		send_python_error(0);
-		return EXIT_INTERNAL;
+		pb_send_python_error(0);
+		return PB_EXIT_INTERNAL;
 	}
 	PyObject *info = PyObject_CallMethod(glue, "setup", "sss[ss]", name, dir, root,
 	                                     PB_PYTHON_STDLIB, PB_PYTHON_DYNLOAD);
 	if (!info || !PyDict_Check(info)) {
 		Py_XDECREF(info);
-		send_python_error(0);
+		pb_send_python_error(0);
 		return 0;
 	}
 	/* Rules for after start-up forbid what importing needs (strict: no
@@ -405,16 +227,16 @@ int main(int argc, char **argv)
 	r = pb_sandbox_apply_after_start(why, sizeof(why));
 	if (r < 0) {
 		Py_DECREF(info);
-		send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return EXIT_SANDBOX;
+		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+		return PB_EXIT_SANDBOX;
 	}
 	r = send_hello(name, info);
 	Py_DECREF(info);
 	if (r < 0)
-		return EXIT_INTERNAL;
-	r = serve();
+		return PB_EXIT_INTERNAL;
+	r = pb_serve();
 	/* Skip Py_FinalizeEx: plugin atexit handlers and threads have nothing
 	 * left to say, and the supervisor only waits for the exit. */
 	fflush(NULL);
-	_exit(r < 0 ? EXIT_INTERNAL : 0);
+	_exit(r < 0 ? PB_EXIT_INTERNAL : 0);
 }

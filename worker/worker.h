@@ -25,6 +25,9 @@ enum {
 	PB_FD_FIRST_UNUSED = 7,
 };
 
+/* Exit statuses besides 0 (the supervisor ended the conversation). */
+enum { PB_EXIT_INTERNAL = 70, PB_EXIT_SANDBOX = 71 };
+
 /* Largest policy blob accepted on PB_FD_POLICY (BPF_MAXINSNS per program). */
 #define PB_POLICY_BLOB_MAX (64u * 1024u)
 
@@ -43,10 +46,39 @@ enum {
 #define PB_VIOLATION_TRACEBACK_MAX 3000u
 
 /* interp.c: CPython with the standard library only; nothing from the plugin
- * is on sys.path until pb_glue_setup runs, after the sandbox. */
+ * is on sys.path until the glue's setup() runs, after the sandbox. */
 int pb_interp_init(const char *executable, const char *plugin, char *why, size_t why_len);
-/* Load the glue module (worker/bootstrap.py, embedded). */
+/* Load the glue module (worker/bootstrap.py, embedded) once; it stays loaded
+ * for the life of the process. Both return a borrowed reference; pb_glue is
+ * NULL until pb_glue_load has succeeded. */
 PyObject *pb_glue_load(void);
+PyObject *pb_glue(void);
+
+/* calls.c: the worker's end of the call channel once Hello is out.
+ * Every frame to the supervisor is written by one C call made with the GIL
+ * held (the GIL is never released during a write), so frames sent from
+ * several Python threads cannot interleave. PB_FD_CALLS is read through one
+ * frame reader, by the serve loop and by every wait for a HostResult. */
+/* Calls nested in host calls are refused (RecursionError) beyond this many
+ * active calls, the top-level one included. */
+#define PB_CALL_DEPTH_MAX 32
+int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
+                  const char *message, const char *tb);
+/* Report (and clear) the pending Python exception as an Error with this id. */
+int pb_send_python_error(uint64_t id);
+/* Answer calls until Shutdown or the end of the channel: 0, or a negative
+ * errno once the channel fails. */
+int pb_serve(void);
+/* plugbox._host_call(name, args_tuple, kwargs_dict) -> (True, value) or
+ * (False, type, message, traceback); the plugbox module turns the second
+ * into an exception. */
+PyObject *pb_py_host_call(PyObject *module, PyObject *args);
+
+/* log.c: plugbox._log(level, logger, message): one Log envelope (id 0),
+ * bounded; dropped silently when the supervisor is not listening. */
+#define PB_LOG_MESSAGE_MAX (16u * 1024u)
+#define PB_LOG_LOGGER_MAX 256u
+PyObject *pb_py_log(PyObject *module, PyObject *args);
 
 /* sandbox.c */
 int pb_sandbox_read_policy(int fd, uint8_t **blob, size_t *len, char *why, size_t why_len);

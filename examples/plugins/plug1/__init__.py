@@ -22,3 +22,10 @@ def requests_version():
 @plugbox.export
 def greet(name):
     return f"Hello, {name}! plug1 here, using requests {requests.__version__}."
+
+
+@plugbox.export
+def greet_loudly(name):
+    # A host function: the host decides whether it exists, the operator's
+    # policy whether plug1 may call it (examples/policies/plug1.policy).
+    return "Hello, " + plugbox.host.shout(name) + "!"

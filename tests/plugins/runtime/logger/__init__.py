@@ -1,0 +1,29 @@
+"""logger: the plugin's `logging` records reach the supervisor."""
+
+import logging
+
+import plugbox
+
+log = logging.getLogger("logger.test")
+
+
+@plugbox.export
+def emit(level_name, text):
+    log.log(logging.getLevelName(level_name), "%s", text)
+    return True
+
+
+@plugbox.export
+def emit_exc():
+    try:
+        raise ValueError("boom for the log")
+    except ValueError:
+        log.exception("caught it")
+    return True
+
+
+@plugbox.export
+def flood(n):
+    for i in range(n):
+        log.info("line %d", i)
+    return n

@@ -1,0 +1,619 @@
+/* check_runtime.c - the supervisor's runtime through the public header, as
+ * a host program uses it: asynchronous calls watched through the
+ * supervisor's descriptor, host functions (granted, nested, ungranted,
+ * answered later, failing), plugin logging, a worker killed mid-call and
+ * restarted, a deadline that ends one plugin while another answers, a crash
+ * loop marked failed, idle stops, and shutdown with calls in flight. Plugins
+ * are tests/plugins/runtime; policies are the shipped ones plus a grant
+ * file written here. Needs PLUGBOX_WORKER, PLUGBOX_POLICIES and
+ * PB_TEST_SRCDIR (set by make check). */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "plugbox.h"
+
+static char plugins[4096];
+static char policies[4096];
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- output capture ---- */
+
+struct captured {
+	char text[16384];
+};
+
+static void capture(void *data, const char *plugin, pb_stream stream, const char *line)
+{
+	struct captured *c = data;
+	size_t used = strlen(c->text);
+	snprintf(c->text + used, sizeof(c->text) - used, "%s|%d|%s\n", plugin, (int)stream, line);
+}
+
+static pb_supervisor *open_runtime(struct captured *out)
+{
+	pb_supervisor *sup = NULL;
+	ck_assert_int_eq(pb_supervisor_new(plugins, &sup), 0);
+	ck_assert_int_eq(pb_supervisor_set_policies(sup, policies), 0);
+	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 20), 0);
+	if (out)
+		pb_supervisor_set_output(sup, capture, out);
+	return sup;
+}
+
+/* ---- asynchronous calls ---- */
+
+struct outcome {
+	int done;
+	pb_value *result;
+	pb_error *err;
+	uint64_t id;
+	double at;
+};
+
+static int in_start;   /* set while pb_call_start runs: no callback may come then */
+
+static void record(void *data, uint64_t id, pb_value *result, pb_error *err)
+{
+	struct outcome *o = data;
+	ck_assert_int_eq(in_start, 0);
+	ck_assert_int_eq(o->done, 0);
+	o->done++;
+	o->id = id;
+	o->result = result;
+	o->err = err;
+	o->at = now();
+}
+
+/* Start a call with one argument (taken) or none. */
+static void start(pb_supervisor *sup, const char *plugin, const char *function, pb_value *arg,
+                  double timeout, struct outcome *o)
+{
+	pb_call_spec spec = { .plugin = plugin, .function = function, .args = &arg, .nargs = arg ? 1 : 0,
+	                      .timeout = timeout };
+	uint64_t id = 0;
+	memset(o, 0, sizeof(*o));
+	in_start = 1;
+	ck_assert_int_eq(pb_call_start(sup, &spec, record, o, &id), 0);
+	in_start = 0;
+	ck_assert_uint_ne(id, 0);
+	pb_value_destroy(arg);   /* borrowed only while the call is made */
+}
+
+/* The host's own loop: poll the supervisor's descriptor, dispatch when it
+ * is readable, until every outcome is in (or the test's clock runs out). */
+static void run_until(pb_supervisor *sup, struct outcome *o, size_t n, double seconds)
+{
+	double end = now() + seconds;
+	for (;;) {
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			done += o[i].done;
+		if (done == n)
+			return;
+		ck_assert_msg(now() < end, "%zu of %zu calls still unanswered", n - done, n);
+		struct pollfd p = { .fd = pb_supervisor_get_fd(sup), .events = POLLIN };
+		if (poll(&p, 1, 100) > 0)
+			ck_assert_int_ge(pb_supervisor_dispatch(sup, 0), 0);
+	}
+}
+
+static void release(struct outcome *o)
+{
+	pb_value_destroy(o->result);
+	pb_error_free(o->err);
+	o->result = NULL;
+	o->err = NULL;
+}
+
+static const char *json_of(const pb_value *v, char *buf, size_t len)
+{
+	char *j = pb_value_to_json(v);
+	snprintf(buf, len, "%s", j ? j : "(null)");
+	free(j);
+	return buf;
+}
+
+/* The pids of this process's children (the workers: Check runs each test
+ * in its own process). */
+static size_t children(pid_t *out, size_t max)
+{
+	char path[64], buf[4096];
+	size_t n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", getpid(), getpid());
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	for (char *t = strtok(buf, " \n"); t && n < max; t = strtok(NULL, " \n"))
+		out[n++] = (pid_t)atoi(t);
+	return n;
+}
+
+START_TEST(async_calls_end_once_each_through_the_descriptor)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	enum { N = 40 };
+	struct outcome o[N];
+	char buf[256], want[256];
+
+	for (int i = 0; i < N; i++)
+		start(sup, i % 2 ? "echo20" : "hostcalls", i % 2 ? "echo" : "depth_probe", pb_value_new_int(i), 0, &o[i]);
+	ck_assert_uint_eq(pb_supervisor_calls_pending(sup), N);
+	run_until(sup, o, N, 30);
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(o[i].result, "call %d: %s", i, o[i].err ? pb_error_get_message(o[i].err) : "?");
+		if (i % 2)
+			snprintf(want, sizeof(want), "[\"echo20\",%d]", i);
+		else
+			snprintf(want, sizeof(want), "%d", i);
+		ck_assert_str_eq(json_of(o[i].result, buf, sizeof(buf)), want);
+		ck_assert_uint_ne(o[i].id, 0);
+		release(&o[i]);
+	}
+	ck_assert_uint_eq(pb_supervisor_calls_pending(sup), 0);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+/* ---- host functions ---- */
+
+static pb_supervisor *host_sup;
+static pb_host_call *held;
+
+static void host_add(void *data, pb_host_call *call)
+{
+	(void)data;
+	ck_assert_str_eq(pb_host_call_plugin(call), "hostcalls");
+	ck_assert_str_eq(pb_host_call_name(call), "add");
+	ck_assert_uint_eq(pb_host_call_nargs(call), 2);
+	pb_host_call_return(call, pb_value_new_int(pb_value_get_int(pb_host_call_arg(call, 0)) +
+	                                           pb_value_get_int(pb_host_call_arg(call, 1))));
+}
+
+/* recurse(n): call the plugin's nested(n - 1) from inside the host
+ * function, while the plugin waits for this very host call. */
+static void host_recurse(void *data, pb_host_call *call)
+{
+	pb_value *arg = pb_value_new_int(pb_value_get_int(pb_host_call_arg(call, 0)) - 1);
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+	(void)data;
+	if (pb_call(host_sup, "hostcalls", "nested", &arg, 1, &result, &err) == 0) {
+		pb_host_call_return(call, result);
+	} else {
+		pb_host_call_fail(call, "RuntimeError", pb_error_get_message(err));
+		pb_error_free(err);
+	}
+	pb_value_destroy(arg);
+}
+
+static void host_fail(void *data, pb_host_call *call)
+{
+	(void)data;
+	pb_host_call_fail(call, "ValueError", "the host says no");
+}
+
+static void host_later(void *data, pb_host_call *call)
+{
+	(void)data;
+	held = call;   /* answered from the test's loop, after the function returned */
+}
+
+static pb_supervisor *open_hostcalls(struct captured *out)
+{
+	pb_supervisor *sup = open_runtime(out);
+	host_sup = sup;
+	held = NULL;
+	ck_assert_int_eq(pb_supervisor_register(sup, "add", host_add, NULL), 0);
+	ck_assert_int_eq(pb_supervisor_register(sup, "recurse", host_recurse, NULL), 0);
+	ck_assert_int_eq(pb_supervisor_register(sup, "fail", host_fail, NULL), 0);
+	ck_assert_int_eq(pb_supervisor_register(sup, "later", host_later, NULL), 0);
+	ck_assert_int_eq(pb_supervisor_register(sup, "secret", host_add, NULL), 0);   /* registered, never granted */
+	ck_assert_int_lt(pb_supervisor_register(sup, "no-dashes", host_add, NULL), 0);
+	return sup;
+}
+
+static pb_value *call_ok(pb_supervisor *sup, const char *plugin, const char *function, pb_value *arg)
+{
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+	int r = pb_call(sup, plugin, function, arg ? &arg : NULL, arg ? 1 : 0, &result, &err);
+	ck_assert_msg(r == 0, "%s.%s: %s", plugin, function, err ? pb_error_get_message(err) : "?");
+	pb_value_destroy(arg);
+	return result;
+}
+
+START_TEST(host_functions_answer_granted_calls_and_nested_ones)
+{
+	pb_supervisor *sup = open_hostcalls(NULL);
+	pb_value *args[2] = { pb_value_new_int(2), pb_value_new_int(40) };
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+	char buf[256];
+
+	ck_assert_int_eq(pb_call(sup, "hostcalls", "add_via_host", args, 2, &result, &err), 0);
+	ck_assert_int_eq(pb_value_get_int(result), 42);
+	pb_value_destroy(result);
+	/* nested(3): plugin -> host recurse -> plugin nested(2) -> ... -> "bottom" */
+	result = call_ok(sup, "hostcalls", "nested", pb_value_new_int(3));
+	ck_assert_str_eq(json_of(result, buf, sizeof(buf)), "\"bottom\"");
+	pb_value_destroy(result);
+	/* the worker is still in order afterwards */
+	ck_assert_int_eq(pb_call(sup, "hostcalls", "add_via_host", args, 2, &result, &err), 0);
+	ck_assert_int_eq(pb_value_get_int(result), 42);
+	pb_value_destroy(result);
+	pb_value_destroy(args[0]);
+	pb_value_destroy(args[1]);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(an_ungranted_host_call_is_a_permission_error_and_a_log_line)
+{
+	struct captured out = { "" };
+	pb_supervisor *sup = open_hostcalls(&out);
+	char buf[1024];
+
+	pb_value *result = call_ok(sup, "hostcalls", "ungranted", NULL);
+	json_of(result, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "[\"PermissionError\",") == buf, "%s", buf);
+	ck_assert_msg(strstr(buf, "'secret'") && strstr(buf, "@host-call secret"), "%s", buf);
+	ck_assert_msg(strstr(out.text, "hostcalls|3|denied host call secret(): not granted by policy"), "%s", out.text);
+	pb_value_destroy(result);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(host_function_errors_and_late_answers_reach_the_plugin)
+{
+	pb_supervisor *sup = open_hostcalls(NULL);
+	pb_value *name = pb_value_new_string("fail");
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+	struct outcome o;
+
+	ck_assert_int_lt(pb_call(sup, "hostcalls", "ask", &name, 1, &result, &err), 0);
+	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_EXCEPTION);
+	ck_assert_str_eq(pb_error_get_type(err), "ValueError");
+	ck_assert_str_eq(pb_error_get_message(err), "the host says no");
+	pb_error_free(err);
+	pb_value_destroy(name);
+
+	name = pb_value_new_string("missing");
+	ck_assert_int_lt(pb_call(sup, "hostcalls", "ask", &name, 1, &result, &err), 0);
+	ck_assert_str_eq(pb_error_get_type(err), "LookupError");
+	ck_assert_ptr_nonnull(strstr(pb_error_get_message(err), "registers no such function"));
+	pb_error_free(err);
+	pb_value_destroy(name);
+
+	/* answered after the host function returned, from the host's loop */
+	name = pb_value_new_string("later");
+	start(sup, "hostcalls", "ask", name, 0, &o);
+	while (!held)
+		ck_assert_int_ge(pb_supervisor_dispatch(sup, 1000), 0);
+	ck_assert_int_eq(o.done, 0);
+	pb_host_call_return(held, pb_value_new_string("worth the wait"));
+	run_until(sup, &o, 1, 10);
+	ck_assert_str_eq(pb_value_get_string(o.result), "worth the wait");
+	release(&o);
+
+	/* from a thread of the plugin: refused inside the plugin */
+	result = call_ok(sup, "hostcalls", "from_thread", NULL);
+	ck_assert_str_eq(pb_value_get_string(result), "RuntimeError");
+	pb_value_destroy(result);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(plugin_logging_reaches_the_output_tagged_with_the_plugin)
+{
+	struct captured out = { "" };
+	pb_supervisor *sup = open_runtime(&out);
+	pb_value *args[2] = { pb_value_new_string("WARNING"), pb_value_new_string("disk almost full") };
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+
+	ck_assert_int_eq(pb_call(sup, "logger", "emit", args, 2, &result, &err), 0);
+	pb_value_destroy(result);
+	result = call_ok(sup, "logger", "emit_exc", NULL);
+	pb_value_destroy(result);
+	ck_assert_msg(strstr(out.text, "logger|4|WARNING logger.test: disk almost full\n"), "%s", out.text);
+	ck_assert_msg(strstr(out.text, "logger|4|ERROR logger.test: caught it\n"), "%s", out.text);
+	ck_assert_msg(strstr(out.text, "logger|4|  ValueError: boom for the log\n"), "%s", out.text);
+	pb_value_destroy(args[0]);
+	pb_value_destroy(args[1]);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+/* ---- crashes, deadlines, restarts ---- */
+
+START_TEST(a_worker_killed_mid_call_gives_crashed_and_the_next_call_restarts_it)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	struct outcome o;
+	pid_t pids[8];
+
+	start(sup, "spinner", "sleep", pb_value_new_float(30), 0, &o);
+	/* wait until the worker runs the call */
+	double end = now() + 15;
+	while (children(pids, 8) == 0 || strcmp(pb_supervisor_plugin_state(sup, "spinner"), "busy") != 0) {
+		ck_assert(now() < end);
+		pb_supervisor_dispatch(sup, 50);
+	}
+	ck_assert_uint_eq(children(pids, 8), 1);
+	ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
+	run_until(sup, &o, 1, 10);
+	ck_assert_ptr_nonnull(o.err);
+	ck_assert_int_eq(pb_error_get_kind(o.err), PB_ERROR_CRASHED);
+	ck_assert_msg(strstr(pb_error_get_message(o.err), "signal 9"), "%s", pb_error_get_message(o.err));
+	release(&o);
+
+	pb_value *result = call_ok(sup, "spinner", "ok", NULL);
+	ck_assert_str_eq(pb_value_get_string(result), "ok");
+	pb_value_destroy(result);
+	ck_assert_uint_eq(children(pids, 8), 1);
+	pb_supervisor_free(sup);
+	ck_assert_uint_eq(children(pids, 8), 0);
+}
+END_TEST
+
+START_TEST(a_spinning_plugin_times_out_while_others_keep_answering)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	enum { N = 20 };
+	struct outcome spin, o[N];
+
+	start(sup, "spinner", "spin", NULL, 2.0, &spin);
+	for (int i = 0; i < N; i++)
+		start(sup, "echo20", "echo", pb_value_new_int(i), 0, &o[i]);
+	run_until(sup, o, N, 15);
+	ck_assert_int_eq(spin.done, 0);   /* all the others answered while it spun */
+	for (int i = 0; i < N; i++) {
+		ck_assert_ptr_nonnull(o[i].result);
+		release(&o[i]);
+	}
+	run_until(sup, &spin, 1, 15);
+	ck_assert_int_eq(pb_error_get_kind(spin.err), PB_ERROR_TIMEOUT);
+	ck_assert_msg(strstr(pb_error_get_message(spin.err), "timed out after 2 s"), "%s",
+	              pb_error_get_message(spin.err));
+	release(&spin);
+	/* and it answers again afterwards */
+	pb_value *result = call_ok(sup, "spinner", "ok", NULL);
+	pb_value_destroy(result);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(a_crash_loop_is_reported_not_retried_forever)
+{
+	struct captured out = { "" };
+	pb_supervisor *sup = open_runtime(&out);
+	pb_value *result = NULL;
+	pb_error *err = NULL;
+
+	ck_assert_int_eq(pb_supervisor_set_restart(sup, 3, 60, 0.01, 0.05), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_lt(pb_call(sup, "spinner", "crash", NULL, 0, &result, &err), 0);
+		ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_CRASHED);
+		pb_error_free(err);
+	}
+	ck_assert_str_eq(pb_supervisor_plugin_state(sup, "spinner"), "failed");
+	double t0 = now();
+	ck_assert_int_lt(pb_call(sup, "spinner", "ok", NULL, 0, &result, &err), 0);
+	ck_assert(now() - t0 < 1.0);   /* an explicit error at once, not a hang */
+	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_UNAVAILABLE);
+	ck_assert_msg(strstr(pb_error_get_message(err), "ended 3 times within 60 s"), "%s", pb_error_get_message(err));
+	pb_error_free(err);
+	ck_assert_msg(strstr(out.text, "spinner|3|plugin 'spinner' failed"), "%s", out.text);
+	/* other plugins are not affected, and a reset lets it run again */
+	result = call_ok(sup, "echo20", "echo", pb_value_new_int(1));
+	pb_value_destroy(result);
+	ck_assert_int_eq(pb_supervisor_reset(sup, "spinner"), 0);
+	result = call_ok(sup, "spinner", "ok", NULL);
+	pb_value_destroy(result);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(idle_workers_stop_and_start_again_on_the_next_call)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	pid_t pids[8];
+
+	ck_assert_int_eq(pb_supervisor_set_idle_timeout(sup, 0.3), 0);
+	pb_value *result = call_ok(sup, "spinner", "ok", NULL);
+	pb_value_destroy(result);
+	ck_assert_str_eq(pb_supervisor_plugin_state(sup, "spinner"), "ready");
+	double end = now() + 5;
+	while (strcmp(pb_supervisor_plugin_state(sup, "spinner"), "stopped") != 0) {
+		ck_assert(now() < end);
+		pb_supervisor_dispatch(sup, 100);
+	}
+	ck_assert_uint_eq(children(pids, 8), 0);
+	result = call_ok(sup, "spinner", "ok", NULL);
+	pb_value_destroy(result);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(eager_start_and_stop)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	pid_t pids[8];
+
+	ck_assert_int_eq(pb_supervisor_start(sup, "echo20"), 0);
+	ck_assert_int_lt(pb_supervisor_start(sup, "no-such-plugin"), 0);
+	double end = now() + 15;
+	while (strcmp(pb_supervisor_plugin_state(sup, "echo20"), "ready") != 0) {
+		ck_assert(now() < end);
+		pb_supervisor_dispatch(sup, 100);
+	}
+	ck_assert_uint_eq(children(pids, 8), 1);
+	ck_assert_int_eq(pb_supervisor_stop(sup, "echo20"), 0);
+	while (strcmp(pb_supervisor_plugin_state(sup, "echo20"), "stopped") != 0) {
+		ck_assert(now() < end);
+		pb_supervisor_dispatch(sup, 100);
+	}
+	ck_assert_uint_eq(children(pids, 8), 0);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(shutdown_finishes_calls_in_flight_and_fails_the_rest)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	struct outcome quick[3], stuck, late;
+	pid_t pids[8];
+
+	for (int i = 0; i < 3; i++)
+		start(sup, "echo20", "echo", pb_value_new_int(i), 0, &quick[i]);
+	start(sup, "spinner", "spin", NULL, 0, &stuck);
+	pb_supervisor_dispatch(sup, 0);
+	pb_supervisor_shutdown(sup, 1.0);
+	start(sup, "echo20", "echo", pb_value_new_int(9), 0, &late);
+	double t0 = now();
+	while (!pb_supervisor_finished(sup)) {
+		ck_assert(now() - t0 < 10);
+		pb_supervisor_dispatch(sup, 100);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(quick[i].done, 1);
+		ck_assert_msg(quick[i].result, "%s", quick[i].err ? pb_error_get_message(quick[i].err) : "");
+		release(&quick[i]);
+	}
+	ck_assert_int_eq(stuck.done, 1);
+	ck_assert_int_eq(pb_error_get_kind(stuck.err), PB_ERROR_UNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(pb_error_get_message(stuck.err), "shut down"));
+	release(&stuck);
+	ck_assert_int_eq(late.done, 1);
+	ck_assert_int_eq(pb_error_get_kind(late.err), PB_ERROR_UNAVAILABLE);
+	release(&late);
+	ck_assert_uint_eq(children(pids, 8), 0);
+	ck_assert_uint_eq(pb_supervisor_calls_pending(sup), 0);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+/* ---- values ---- */
+
+START_TEST(values_are_built_and_read_through_the_api)
+{
+	pb_value *m = pb_value_new_map();
+	pb_value *l = pb_value_new_list();
+	const pb_value *key;
+	size_t len;
+	char buf[256];
+
+	ck_assert_int_eq(pb_value_list_append(l, pb_value_new_bool(1)), 0);
+	ck_assert_int_eq(pb_value_list_append(l, pb_value_new_float(1.5)), 0);
+	ck_assert_int_eq(pb_value_list_append(l, pb_value_new_bytes("\0\1", 2)), 0);
+	ck_assert_int_eq(pb_value_list_append(l, pb_value_new_null()), 0);
+	ck_assert_int_eq(pb_value_map_set(m, pb_value_new_string("xs"), l), 0);
+	ck_assert_int_eq(pb_value_map_set(m, pb_value_new_int(7), pb_value_new_string("seven")), 0);
+	ck_assert_ptr_null(pb_value_new_string("\xff"));
+	pb_value *x = pb_value_new_int(1);
+	ck_assert_int_eq(pb_value_list_append(x, pb_value_new_null()), -EINVAL);
+	pb_value_destroy(x);
+
+	ck_assert_int_eq(pb_value_get_kind(m), PB_VALUE_MAP);
+	ck_assert_uint_eq(pb_value_map_length(m), 2);
+	const pb_value *v = pb_value_map_entry(m, 1, &key);
+	ck_assert_int_eq(pb_value_get_int(key), 7);
+	ck_assert_str_eq(pb_value_get_string(v), "seven");
+	const pb_value *xs = pb_value_map_get(m, "xs");
+	ck_assert_int_eq(pb_value_get_bool(pb_value_list_get(xs, 0)), 1);
+	ck_assert(pb_value_get_float(pb_value_list_get(xs, 1)) == 1.5);
+	ck_assert_int_eq(memcmp(pb_value_get_bytes(pb_value_list_get(xs, 2), &len), "\0\1", 2), 0);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(pb_value_get_kind(pb_value_list_get(xs, 3)), PB_VALUE_NULL);
+	ck_assert_ptr_null(pb_value_get_bytes(v, &len));
+	ck_assert_str_eq(json_of(m, buf, sizeof(buf)),
+	                 "{\"$map\":[[\"xs\",[true,1.5,{\"$bytes\":\"AAE=\"},null]],[7,\"seven\"]]}");
+	pb_value_destroy(m);
+}
+END_TEST
+
+/* The shipped policies, plus hostcalls.policy granting host functions
+ * (outside any test: no ck_assert here). */
+static int write_policies(void)
+{
+	const char *shipped = getenv("PLUGBOX_POLICIES");
+	char cmd[8400];
+	FILE *f;
+
+	snprintf(policies, sizeof(policies), "/tmp/check_runtime-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s'/*.policy '%s/'", policies, shipped, policies);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s/hostcalls.policy", policies);
+	f = fopen(cmd, "w");
+	if (!f)
+		return -1;
+	fputs("@include default\n@host-call add recurse fail later missing\n", f);
+	return fclose(f);
+}
+
+static void remove_policies(void)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", policies);
+	if (system(cmd) != 0)
+		fprintf(stderr, "check_runtime: could not remove %s\n", policies);
+}
+
+int main(void)
+{
+	const char *src = getenv("PB_TEST_SRCDIR");
+	Suite *s = suite_create("runtime");
+	TCase *tc = tcase_create("runtime");
+	SRunner *sr;
+	int failed;
+
+	if (!src || !getenv("PLUGBOX_WORKER") || !getenv("PLUGBOX_POLICIES")) {
+		fprintf(stderr, "check_runtime: run through make check (PB_TEST_SRCDIR, PLUGBOX_WORKER, PLUGBOX_POLICIES)\n");
+		return 99;
+	}
+	snprintf(plugins, sizeof(plugins), "%s/plugins/runtime", src);
+	if (write_policies() < 0) {
+		fprintf(stderr, "check_runtime: cannot write the test policies in %s\n", policies);
+		return 99;
+	}
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, async_calls_end_once_each_through_the_descriptor);
+	tcase_add_test(tc, host_functions_answer_granted_calls_and_nested_ones);
+	tcase_add_test(tc, an_ungranted_host_call_is_a_permission_error_and_a_log_line);
+	tcase_add_test(tc, host_function_errors_and_late_answers_reach_the_plugin);
+	tcase_add_test(tc, plugin_logging_reaches_the_output_tagged_with_the_plugin);
+	tcase_add_test(tc, a_worker_killed_mid_call_gives_crashed_and_the_next_call_restarts_it);
+	tcase_add_test(tc, a_spinning_plugin_times_out_while_others_keep_answering);
+	tcase_add_test(tc, a_crash_loop_is_reported_not_retried_forever);
+	tcase_add_test(tc, idle_workers_stop_and_start_again_on_the_next_call);
+	tcase_add_test(tc, eager_start_and_stop);
+	tcase_add_test(tc, shutdown_finishes_calls_in_flight_and_fails_the_rest);
+	tcase_add_test(tc, values_are_built_and_read_through_the_api);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	remove_policies();
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,444 @@
+/* calls.c - the worker's end of the call channel once Hello is out: the
+ * serve loop, calls nested in host calls, and host calls themselves.
+ *
+ * One frame reader serves PB_FD_CALLS for the serve loop and for every wait
+ * for a HostResult, so a frame split across reads is never lost between
+ * them; only the thread that runs calls ever reads. Frames are written by
+ * one C call with the GIL held, never released during the write, so they
+ * cannot interleave with a Log another Python thread sends (log.c). The GIL
+ * is released only while blocked reading, so the plugin's own threads run,
+ * and log, while the worker waits for the supervisor.
+ *
+ * While a host call waits for its HostResult, the supervisor may send Calls
+ * nested in it (the host function called back into the plugin): each is
+ * run like a top-level call, and may make host calls of its own, up to
+ * PB_CALL_DEPTH_MAX active calls. A Shutdown or the end of the channel ends
+ * the process at once; anything else is the supervisor breaking the
+ * protocol, which also ends it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "value.h"
+#include "worker.h"
+
+static struct pb_frame_reader reader;
+/* The thread that runs calls (pb_serve's), and how many calls it is in:
+ * host calls are legal only there and only while this is non-zero. */
+static unsigned long call_thread;
+static unsigned call_depth;
+/* Ids of host calls: the worker's own sequence, never 0. */
+static uint64_t last_host_id;
+
+/* The supervisor is ending this worker (or is gone): nothing is left to
+ * answer, and plugin threads or atexit handlers have nothing to add. */
+static _Noreturn void leave(int status)
+{
+	fflush(NULL);
+	_exit(status);
+}
+
+int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
+                  const char *message, const char *tb)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Error err = PLUGBOX__ERROR__INIT;
+
+	err.kind = kind;
+	err.type = (char *)(type ? type : "");
+	err.message = (char *)(message ? message : "");
+	err.traceback = (char *)(tb ? tb : "");
+	env.id = id;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
+	env.error = &err;
+	return pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+}
+
+/* Report the pending Python exception as an error reply. Exceptions the glue
+ * raises for a missing function or a bad plugin layout get their own kinds. */
+int pb_send_python_error(uint64_t id)
+{
+	PyObject *glue = pb_glue();
+	PyObject *etype, *exc, *etb;
+	PyObject *desc = NULL, *not_found, *config;
+	Plugbox__ErrorKind kind = PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION;
+	const char *type = "Exception", *message = "", *tb = "";
+	int r;
+
+	PyErr_Fetch(&etype, &exc, &etb);
+	PyErr_NormalizeException(&etype, &exc, &etb);
+	if (!exc) {
+		exc = Py_None;
+		Py_INCREF(exc);
+	}
+	if (etb && exc != Py_None)
+		PyException_SetTraceback(exc, etb);
+	Py_XDECREF(etype);
+	Py_XDECREF(etb);
+	if (!glue) {
+		PyObject *text = PyObject_Str(exc);
+		const char *t = text ? PyUnicode_AsUTF8(text) : NULL;
+		r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "",
+		               t ? t : "the worker's glue failed to load", "");
+		Py_XDECREF(text);
+		Py_DECREF(exc);
+		return r;
+	}
+	not_found = PyObject_GetAttrString(glue, "NotFound");
+	config = PyObject_GetAttrString(glue, "ConfigError");
+	if (not_found && PyObject_IsInstance(exc, not_found) == 1)
+		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_NOT_FOUND;
+	else if (config && PyObject_IsInstance(exc, config) == 1)
+		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG;
+	desc = PyObject_CallMethod(glue, "describe", "O", exc);
+	if (desc && PyTuple_Check(desc) && PyTuple_GET_SIZE(desc) == 3) {
+		const char *t = PyUnicode_AsUTF8(PyTuple_GET_ITEM(desc, 0));
+		const char *m = PyUnicode_AsUTF8(PyTuple_GET_ITEM(desc, 1));
+		const char *b = PyUnicode_AsUTF8(PyTuple_GET_ITEM(desc, 2));
+		if (t && m && b) {
+			type = t;
+			message = m;
+			tb = b;
+		}
+	}
+	PyErr_Clear();
+	if (kind != PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION)
+		tb = "";
+	r = pb_send_error(id, kind, type, message, tb);
+	Py_XDECREF(desc);
+	Py_XDECREF(not_found);
+	Py_XDECREF(config);
+	Py_XDECREF(exc);
+	return r;
+}
+
+static int handle_call(uint64_t id, const Plugbox__Call *call)
+{
+	PyObject *glue = pb_glue();
+	PyObject *args = NULL, *kwargs = NULL, *res = NULL;
+	Plugbox__Value *value = NULL;
+	int r;
+
+	args = PyTuple_New((Py_ssize_t)call->n_args);
+	kwargs = PyDict_New();
+	if (!args || !kwargs)
+		goto python_error;
+	for (size_t i = 0; i < call->n_args; i++) {
+		PyObject *a = pb_value_to_py(call->args[i]);
+		if (!a)
+			goto python_error;
+		PyTuple_SET_ITEM(args, (Py_ssize_t)i, a);
+	}
+	for (size_t i = 0; i < call->n_kwargs; i++) {
+		PyObject *a = pb_value_to_py(call->kwargs[i]->value);
+		if (!a || PyDict_SetItemString(kwargs, call->kwargs[i]->name, a) < 0) {
+			Py_XDECREF(a);
+			goto python_error;
+		}
+		Py_DECREF(a);
+	}
+	call_depth++;
+	res = PyObject_CallMethod(glue, "invoke", "sOO", call->function, args, kwargs);
+	call_depth--;
+	if (!res)
+		goto python_error;
+	if (pb_py_to_value(res, &value) < 0)
+		goto python_error;
+	{
+		Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+		Plugbox__Result result = PLUGBOX__RESULT__INIT;
+		result.value = value;
+		env.id = id;
+		env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
+		env.result = &result;
+		r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+		if (r == -EMSGSIZE)
+			r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "ValueError",
+			               "the result is larger than a frame may be", "");
+	}
+	pbv_free(value);
+	Py_XDECREF(args);
+	Py_XDECREF(kwargs);
+	Py_XDECREF(res);
+	return r;
+
+python_error:
+	Py_XDECREF(args);
+	Py_XDECREF(kwargs);
+	Py_XDECREF(res);
+	return pb_send_python_error(id);
+}
+
+/* Next envelope from the supervisor, blocking with the GIL released.
+ * Returns 0, -ENODATA when the channel ended between frames, or another
+ * negative errno (after one line on stderr, except for -EPIPE: the channel
+ * ended mid-frame). */
+static int read_envelope(Plugbox__Envelope **env)
+{
+	uint8_t *payload;
+	uint32_t len;
+	char why[256];
+	int r;
+
+	Py_BEGIN_ALLOW_THREADS
+	r = pb_frame_read_blocking(&reader, PB_FD_CALLS);
+	Py_END_ALLOW_THREADS
+	if (r == -ENODATA || r == -EPIPE)
+		return r;
+	if (r >= 0)
+		r = pb_frame_take(&reader, &payload, &len);
+	if (r < 0) {
+		fprintf(stderr, "plugbox-worker: reading the channel: %s\n", strerror(-r));
+		return r;
+	}
+	r = pb_envelope_decode(payload, len, env, why, sizeof(why));
+	free(payload);
+	if (r < 0)
+		fprintf(stderr, "plugbox-worker: bad frame from the supervisor: %s\n", why);
+	return r;
+}
+
+int pb_serve(void)
+{
+	int r;
+
+	call_thread = PyThread_get_thread_ident();
+	pb_frame_reader_init(&reader, PB_FRAME_MAX_DEFAULT);
+	for (;;) {
+		Plugbox__Envelope *env = NULL;
+
+		r = read_envelope(&env);
+		if (r == -ENODATA) {
+			r = 0;          /* the supervisor closed the channel: done */
+			break;
+		}
+		if (r < 0)
+			break;
+		if (env->body_case == PLUGBOX__ENVELOPE__BODY_SHUTDOWN) {
+			pb_envelope_free(env);
+			r = 0;
+			break;
+		}
+		if (env->body_case == PLUGBOX__ENVELOPE__BODY_CALL)
+			r = handle_call(env->id, env->call);
+		else
+			r = pb_send_error(env->id, PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST, "",
+			                  "the worker accepts only calls and shutdown", "");
+		pb_envelope_free(env);
+		if (r < 0)
+			break;
+	}
+	pb_frame_reader_free(&reader);
+	return r;
+}
+
+/* A Call that arrived while a host call waits. Nothing is waiting for an
+ * error return here: a reply that cannot be sent ends the worker, as it
+ * ends pb_serve. */
+static void run_nested_call(uint64_t id, const Plugbox__Call *call)
+{
+	char message[96];
+	int r;
+
+	if (call_depth >= PB_CALL_DEPTH_MAX) {
+		snprintf(message, sizeof(message), "calls nested in host calls deeper than %d levels",
+		         PB_CALL_DEPTH_MAX);
+		r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "RecursionError", message, "");
+	} else {
+		r = handle_call(id, call);
+	}
+	if (r == -EPIPE)
+		leave(0);
+	if (r < 0) {
+		fprintf(stderr, "plugbox-worker: cannot reply to a nested call: %s\n", strerror(-r));
+		leave(PB_EXIT_INTERNAL);
+	}
+}
+
+static const char *body_name(Plugbox__Envelope__BodyCase c)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)c);
+
+	return f ? f->name : "nothing";
+}
+
+/* The HostResult's outcome in the shape _host_call returns. */
+static PyObject *host_outcome(const Plugbox__HostResult *hr)
+{
+	const Plugbox__Error *e = hr->error;
+	PyObject *value;
+
+	if (hr->outcome_case == PLUGBOX__HOST_RESULT__OUTCOME_VALUE) {
+		value = pb_value_to_py(hr->value);
+		return value ? Py_BuildValue("(ON)", Py_True, value) : NULL;
+	}
+	return Py_BuildValue("(Osss)", Py_False, e->type, e->message, e->traceback);
+}
+
+static PyObject *wait_host_result(uint64_t id)
+{
+	for (;;) {
+		Plugbox__Envelope *env = NULL;
+		PyObject *res;
+		int r = read_envelope(&env);
+
+		if (r == -ENODATA || r == -EPIPE)
+			leave(0);
+		if (r < 0)
+			leave(PB_EXIT_INTERNAL);
+		switch (env->body_case) {
+		case PLUGBOX__ENVELOPE__BODY_CALL:
+			run_nested_call(env->id, env->call);
+			pb_envelope_free(env);
+			continue;
+		case PLUGBOX__ENVELOPE__BODY_SHUTDOWN:
+			leave(0);
+		case PLUGBOX__ENVELOPE__BODY_HOST_RESULT:
+			if (env->id != id)
+				break;
+			res = host_outcome(env->host_result);
+			pb_envelope_free(env);
+			return res;
+		default:
+			break;
+		}
+		fprintf(stderr, "plugbox-worker: protocol error: the supervisor sent %s (id %llu) "
+		        "while host call %llu waited for its result\n", body_name(env->body_case),
+		        (unsigned long long)env->id, (unsigned long long)id);
+		leave(PB_EXIT_INTERNAL);
+	}
+}
+
+/* pb_py_to_value, with a failure turned into a TypeError that says which
+ * argument of which host call could not be sent (the original as cause). */
+static int host_argument(PyObject *o, const char *function, const char *what, Plugbox__Value **out)
+{
+	PyObject *type, *cause, *tb, *type2, *exc, *tb2;
+
+	if (pb_py_to_value(o, out) == 0)
+		return 0;
+	if (PyErr_ExceptionMatches(PyExc_MemoryError))
+		return -1;
+	PyErr_Fetch(&type, &cause, &tb);
+	PyErr_NormalizeException(&type, &cause, &tb);
+	PyErr_Format(PyExc_TypeError, "host call %s: %s cannot be sent: %S", function, what, cause);
+	PyErr_Fetch(&type2, &exc, &tb2);
+	PyErr_NormalizeException(&type2, &exc, &tb2);
+	if (exc)
+		PyException_SetCause(exc, cause);
+	else
+		Py_XDECREF(cause);
+	Py_XDECREF(type);
+	Py_XDECREF(tb);
+	PyErr_Restore(type2, exc, tb2);
+	return -1;
+}
+
+static void free_host_call(Plugbox__HostCall *hc)
+{
+	for (size_t i = 0; i < hc->n_args; i++)
+		pbv_free(hc->args[i]);
+	for (size_t i = 0; i < hc->n_kwargs; i++)
+		pbv_free(hc->kwargs[i]->value);
+	free(hc->args);
+	free(hc->kwargs);
+}
+
+/* Fill hc from Python arguments; the strings stay owned by Python. On
+ * failure a Python exception is set and what was filled in must still be
+ * freed with free_host_call. */
+static int build_host_call(Plugbox__HostCall *hc, Plugbox__KeywordArgument *kw_store,
+                           PyObject *args, PyObject *kwargs)
+{
+	PyObject *key, *value;
+	Py_ssize_t pos = 0;
+	char what[64];
+
+	for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+		snprintf(what, sizeof(what), "argument %zd", i + 1);
+		if (host_argument(PyTuple_GET_ITEM(args, i), hc->name, what, &hc->args[i]) < 0)
+			return -1;
+		hc->n_args++;
+	}
+	while (PyDict_Next(kwargs, &pos, &key, &value)) {
+		Plugbox__KeywordArgument *kw = &kw_store[hc->n_kwargs];
+		Py_ssize_t len;
+
+		plugbox__keyword_argument__init(kw);
+		kw->name = PyUnicode_Check(key) ? (char *)PyUnicode_AsUTF8AndSize(key, &len) : NULL;
+		if (!kw->name || memchr(kw->name, '\0', (size_t)len)) {
+			PyErr_Clear();
+			PyErr_Format(PyExc_TypeError, "host call %s: keyword argument names must be "
+			             "strings without NUL or lone surrogates", hc->name);
+			return -1;
+		}
+		if (host_argument(value, hc->name, "a keyword argument", &kw->value) < 0)
+			return -1;
+		hc->kwargs[hc->n_kwargs++] = kw;
+	}
+	return 0;
+}
+
+PyObject *pb_py_host_call(PyObject *module, PyObject *args)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__HostCall hc = PLUGBOX__HOST_CALL__INIT;
+	Plugbox__KeywordArgument *kw_store = NULL;
+	PyObject *name, *cargs, *ckwargs;
+	Py_ssize_t name_len;
+	int r = -1;
+
+	(void)module;
+	if (!PyArg_ParseTuple(args, "UO!O!:_host_call", &name, &PyTuple_Type, &cargs,
+	                      &PyDict_Type, &ckwargs))
+		return NULL;
+	/* A background thread's HostCall would interleave with the call
+	 * thread's conversation; outside a call nobody waits for one. */
+	if (call_depth == 0 || PyThread_get_thread_ident() != call_thread) {
+		PyErr_SetString(PyExc_RuntimeError, "plugbox.host can only be called while the plugin "
+		                "is handling a call, from that call's thread");
+		return NULL;
+	}
+	hc.name = (char *)PyUnicode_AsUTF8AndSize(name, &name_len);
+	if (!hc.name)
+		return NULL;
+	if (name_len == 0 || memchr(hc.name, '\0', (size_t)name_len)) {
+		PyErr_SetString(PyExc_ValueError, "a host function name must be a non-empty string "
+		                "without NUL");
+		return NULL;
+	}
+	hc.args = calloc((size_t)PyTuple_GET_SIZE(cargs) + 1, sizeof(*hc.args));
+	hc.kwargs = calloc((size_t)PyDict_GET_SIZE(ckwargs) + 1, sizeof(*hc.kwargs));
+	kw_store = calloc((size_t)PyDict_GET_SIZE(ckwargs) + 1, sizeof(*kw_store));
+	if (!hc.args || !hc.kwargs || !kw_store)
+		PyErr_NoMemory();
+	else if (build_host_call(&hc, kw_store, cargs, ckwargs) == 0) {
+		env.id = ++last_host_id;
+		env.body_case = PLUGBOX__ENVELOPE__BODY_HOST_CALL;
+		env.host_call = &hc;
+		r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+		if (r == -EMSGSIZE)
+			PyErr_Format(PyExc_ValueError, "host call %s: the arguments are larger than "
+			             "a frame may be", hc.name);
+		else if (r == -ENOMEM)
+			PyErr_NoMemory();
+	}
+	free_host_call(&hc);
+	free(kw_store);
+	if (r == -EPIPE)
+		leave(0);       /* the supervisor is gone: no result will come */
+	if (r < 0 && !PyErr_Occurred()) {
+		errno = -r;
+		PyErr_SetFromErrno(PyExc_OSError);
+	}
+	if (r < 0)
+		return NULL;
+	return wait_host_result(env.id);
+}
