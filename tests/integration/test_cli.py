@@ -224,3 +224,22 @@ def test_worker_dying_mid_call(plugbox, paths, function, args):
     assert any("crasher" in line for line in supervisor_lines(cp, "crasher")), explain(cp)
     # The supervisor survives to answer the next call.
     assert plugbox.call_ok(paths.features, "echo", "echo", '"still here"') == "still here"
+
+
+def test_plugin_logging_reaches_stderr_tagged_with_the_plugin(plugbox, paths):
+    cp = plugbox.call(paths.plugins / "runtime", "logger", "emit", '"WARNING"', '"disk almost full"')
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert plugin_lines(cp, "logger") == ["WARNING logger.test: disk almost full"]
+    cp = plugbox.call(paths.plugins / "runtime", "logger", "emit", '"DEBUG"', '"below the level"')
+    assert cp.returncode == EXIT_OK and plugin_lines(cp, "logger") == [], explain(cp)
+
+
+def test_an_ungranted_host_call_raises_in_the_plugin_and_is_logged(plugbox, paths):
+    # `plugbox call` registers no host function and the default policy grants none
+    cp = plugbox.call(paths.plugins / "runtime", "hostcalls", "ungranted")
+    assert cp.returncode == EXIT_OK, explain(cp)
+    kind, message = result_of(cp)
+    assert kind == "PermissionError"
+    assert "may not call host function 'secret'" in message and "@host-call secret" in message
+    assert any("denied host call secret(): not granted by policy" in line
+               for line in supervisor_lines(cp, "hostcalls")), explain(cp)
