@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -609,6 +610,11 @@ int pb_jail_enter(const struct pb_jail *j, const char **step)
 			FAIL("identity: changing to the plugin's gid");
 		if (setresuid(j->uid, j->uid, j->uid) < 0)
 			FAIL("identity: changing to the plugin's uid");
+		/* The kernel clears the parent-death signal on a credential
+		 * change: without this, a worker busy in a call outlives a
+		 * killed supervisor. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			FAIL("identity: re-arming the parent-death signal");
 	}
 	if (syscall(SYS_capset, &hdr, none) < 0)
 		FAIL("capabilities: emptying the effective, permitted and inheritable sets");
