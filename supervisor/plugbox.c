@@ -3,7 +3,8 @@
  * It parses the command line of DESIGN.md, maps call outcomes to the exit
  * codes users script against, and prints the result as one line of JSON.
  * Everything that touches a worker lives in the library; the policy
- * commands and learn are in plugbox_policy.c.
+ * commands and learn are in plugbox_policy.c, the daemon (`serve`) in
+ * serve.c and `call --socket` in serve_client.c.
  */
 #include "config.h"
 
@@ -26,6 +27,9 @@
 static const char usage_text[] =
 	"usage: plugbox list   --plugins DIR [--json]\n"
 	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox serve  --plugins DIR [--policies DIR] --socket PATH [--timeout SECONDS]\n"
+	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
 	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox policy check FILE...\n"
 	"       plugbox policy show [--policies DIR] NAME|FILE\n"
@@ -54,20 +58,22 @@ static int exit_code_for(pb_error_kind kind)
 
 int pb_report_error(const pb_error *e)
 {
-	pb_error_kind kind = pb_error_get_kind(e);
+	return pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
+	                         pb_error_get_message(e), pb_error_get_traceback(e));
+}
 
+int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, const char *message,
+                      const char *tb)
+{
 	if (kind == PB_ERROR_EXCEPTION) {
-		const char *tb = pb_error_get_traceback(e);
 		if (*tb)
 			fprintf(stderr, "%s%s", tb, tb[strlen(tb) - 1] == '\n' ? "" : "\n");
-		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", pb_error_get_plugin(e),
-		        pb_error_get_type(e), pb_error_get_message(e));
+		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", plugin, type, message);
 	} else {
-		const char *tb = pb_error_get_traceback(e);
-		fprintf(stderr, "plugbox: %s\n", pb_error_get_message(e));
+		fprintf(stderr, "plugbox: %s\n", message);
 		if (kind == PB_ERROR_VIOLATION && *tb) {
 			/* The worker's own account of where the plugin was. */
-			fprintf(stderr, "plugbox: plugin '%s' made that call here:\n", pb_error_get_plugin(e));
+			fprintf(stderr, "plugbox: plugin '%s' made that call here:\n", plugin);
 			for (const char *p = tb; *p;) {
 				size_t n = strcspn(p, "\n");
 				if (n)
@@ -80,9 +86,25 @@ int pb_report_error(const pb_error *e)
 }
 
 
+/* A number of seconds in (0, 86400], or [0, 86400] when zero_ok. */
+static int parse_seconds(const char *option, const char *arg, bool zero_ok, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(arg, &end);
+	if (errno || end == arg || *end || !(*out >= 0) || (!zero_ok && *out == 0) || *out > 86400) {
+		fprintf(stderr, "plugbox: %s: '%s' is not a number of seconds in %s, 86400] (see plugbox --help)\n",
+		        option, arg, zero_ok ? "[0" : "(0");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
 /* Options stop at the first operand (getopt's leading '+'), so an argument
  * such as the JSON "-5" is never taken for an option. `allowed` is the
- * PB_OPT_* set the command takes; --plugins is required when allowed. */
+ * PB_OPT_* set the command takes; --plugins is required when allowed,
+ * except by commands that also take --socket (they check for themselves). */
 int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_options *o)
 {
 	static const struct option longopts[] = {
@@ -90,20 +112,26 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "policies", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "eager", no_argument, NULL, 'e' },
+		{ "idle-stop", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, code = -1;
 
 	opterr = 0;
 	optind = 1;
 	memset(o, 0, sizeof(*o));
 	o->timeout = 60;
+	o->grace = 10;
 	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		static const struct { int c; unsigned bit; const char *name; } bits[] = {
 			{ 'p', PB_OPT_PLUGINS, "--plugins" }, { 'P', PB_OPT_POLICIES, "--policies" },
 			{ 't', PB_OPT_TIMEOUT, "--timeout" }, { 'j', PB_OPT_JSON, "--json" },
+			{ 's', PB_OPT_SOCKET, "--socket" }, { 'g', PB_OPT_GRACE, "--grace" },
+			{ 'e', PB_OPT_EAGER, "--eager" }, { 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
 		};
-		char *end;
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c && !(allowed & bits[i].bit)) {
 				fprintf(stderr, "plugbox: option %s is not for '%s' (see plugbox --help)\n",
@@ -118,22 +146,33 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			o->policies = optarg;
 			break;
 		case 't':
-			errno = 0;
-			o->timeout = strtod(optarg, &end);
 			o->timeout_given = true;
-			if (errno || end == optarg || *end || !(o->timeout > 0) || o->timeout > 86400)
-				return pb_usage_error("--timeout: '%s' is not a number of seconds in (0, 86400]", optarg);
+			code = parse_seconds("--timeout", optarg, false, &o->timeout);
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'g':
+			code = parse_seconds("--grace", optarg, true, &o->grace);
+			break;
+		case 'e':
+			o->eager = true;
+			break;
+		case 'i':
+			code = parse_seconds("--idle-stop", optarg, false, &o->idle_stop);
 			break;
 		case ':':
 			return pb_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
 			return pb_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
+		if (code >= 0)
+			return code;
 	}
-	if ((allowed & PB_OPT_PLUGINS) && !o->plugins)
+	if ((allowed & PB_OPT_PLUGINS) && !(allowed & PB_OPT_SOCKET) && !o->plugins)
 		return pb_usage_error("%s needs --plugins DIR", argv[0]);
 	return -1;
 }
@@ -179,14 +218,22 @@ static int parse_json_args(char **argv, int nargs, pb_value ***out)
 	return 0;
 }
 
-int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
+/* Options and operands of a call; with PB_OPT_SOCKET allowed, either
+ * --plugins or --socket (the daemon has its own plugins and policies). */
+static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_call *c)
 {
 	int code;
 
 	memset(c, 0, sizeof(*c));
-	code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT, &c->o);
+	code = pb_parse_options(argc, argv, allowed, &c->o);
 	if (code >= 0)
 		return code;
+	if (c->o.socket && c->o.plugins)
+		return pb_usage_error("%s --socket asks a daemon, which has its own --plugins", argv[0]);
+	if (c->o.socket && c->o.policies)
+		return pb_usage_error("%s --socket asks a daemon, which has its own --policies", argv[0]);
+	if (!c->o.socket && !c->o.plugins)
+		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
 	if (argc - optind < 2)
 		return pb_usage_error("%s needs PLUGIN and FUNCTION", argv[0]);
 	c->plugin = argv[optind];
@@ -194,6 +241,15 @@ int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
 	c->nargs = argc - optind - 2;
 	if (parse_json_args(argv + optind + 2, c->nargs, &c->args) < 0)
 		return EXIT_USAGE;
+	return -1;
+}
+
+int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
+{
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT, c);
+
+	if (code >= 0)
+		return code;
 	c->sup = pb_open_supervisor(&c->o);
 	if (!c->sup) {
 		pb_cli_call_release(c);
@@ -224,24 +280,37 @@ void pb_cli_call_release(struct pb_cli_call *c)
 	c->sup = NULL;
 }
 
+int pb_cli_print_result(const char *plugin, const pb_value *result)
+{
+	if (pb_value_print_json(result, stdout) < 0) {
+		fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n", plugin);
+		return EXIT_WORKER;
+	}
+	putchar('\n');
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_WORKER;
+}
+
 static int cmd_call(int argc, char **argv)
 {
 	struct pb_cli_call c;
 	pb_value *result = NULL;
-	int code = pb_cli_call_prepare(argc, argv, &c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET, &c);
 
 	if (code >= 0)
 		return code;
+	if (c.o.socket) {
+		code = pb_serve_call(&c);
+		pb_cli_call_release(&c);
+		return code;
+	}
+	c.sup = pb_open_supervisor(&c.o);
+	if (!c.sup) {
+		pb_cli_call_release(&c);
+		return EXIT_USAGE;
+	}
 	code = pb_cli_call_run(&c, &result);
 	if (code == EXIT_OK) {
-		if (pb_value_print_json(result, stdout) < 0) {
-			fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n",
-			        c.plugin);
-			code = EXIT_WORKER;
-		} else {
-			putchar('\n');
-			code = fflush(stdout) == 0 ? EXIT_OK : EXIT_WORKER;
-		}
+		code = pb_cli_print_result(c.plugin, result);
 		pb_value_destroy(result);
 	}
 	pb_cli_call_release(&c);
@@ -311,13 +380,15 @@ static int cmd_list(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return pb_usage_error("missing command: %s", "list, call, learn, policy or selftest");
+		return pb_usage_error("missing command: %s", "list, call, serve, learn, policy or selftest");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "call"))
 		return cmd_call(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "serve"))
+		return pb_cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list"))
 		return cmd_list(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "learn"))

@@ -18,13 +18,23 @@ enum {
 struct pb_cli_options {
 	const char *plugins;
 	const char *policies;
+	const char *socket;       /* serve: where to listen; call: the daemon to ask */
 	double timeout;
 	bool timeout_given;
 	bool json;
+	bool eager;
+	double grace;             /* serve: seconds calls get to finish on SIGTERM */
+	double idle_stop;         /* serve: stop workers idle this long (0: never) */
 };
 
 /* The options a command takes, for pb_parse_options. */
-enum { PB_OPT_PLUGINS = 1, PB_OPT_POLICIES = 2, PB_OPT_TIMEOUT = 4, PB_OPT_JSON = 8 };
+enum {
+	PB_OPT_PLUGINS = 1, PB_OPT_POLICIES = 2, PB_OPT_TIMEOUT = 4, PB_OPT_JSON = 8,
+	PB_OPT_SOCKET = 16, PB_OPT_GRACE = 32, PB_OPT_EAGER = 64, PB_OPT_IDLE_STOP = 128,
+};
+
+/* The control protocol of `plugbox serve` (described in serve.c). */
+#define PB_SERVE_PROTOCOL_VERSION 1
 
 /* "plugbox: MESSAGE (see plugbox --help)" on stderr; returns PB_EXIT_USAGE. */
 int pb_usage_error(const char *fmt, const char *arg);
@@ -34,6 +44,9 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o);
 /* Print a failed call's error; returns its exit code. */
 int pb_report_error(const pb_error *e);
+/* The same from its parts (an error that came over the control socket). */
+int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, const char *message,
+                      const char *traceback);
 /* A call as `call` and `learn` take it: options, PLUGIN FUNCTION [ARG_JSON...]. */
 struct pb_cli_call {
 	struct pb_cli_options o;
@@ -48,6 +61,13 @@ int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c);
 /* Run it: 0 with *result, or the exit code after printing the error. */
 int pb_cli_call_run(struct pb_cli_call *c, pb_value **result);
 void pb_cli_call_release(struct pb_cli_call *c);
+/* Print a call's result as one line of JSON; returns the exit code. */
+int pb_cli_print_result(const char *plugin, const pb_value *result);
+
+/* serve.c: the daemon. */
+int pb_cmd_serve(int argc, char **argv);
+/* serve_client.c: `plugbox call --socket`, the call c parsed (c->sup unset). */
+int pb_serve_call(const struct pb_cli_call *c);
 
 int pb_cmd_policy(int argc, char **argv);
 int pb_cmd_learn(int argc, char **argv);

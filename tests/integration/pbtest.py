@@ -78,6 +78,24 @@ class Plugbox:
         return self.run(["list", "--plugins", plugins, *(["--json"] if as_json else [])], **kw)
 
 
+def worker_pids(parent):
+    """The plugbox-worker processes whose parent is `parent`, seen from the host."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if int(fields[1]) == parent and argv0.endswith(b"plugbox-worker"):
+            found.append(int(entry))
+    return found
+
+
 def explain(cp):
     """What to show when an assertion on a plugbox run fails."""
     return (f"\n$ plugbox {' '.join(cp.args[1:])}\nexit status {cp.returncode}"

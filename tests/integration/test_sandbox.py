@@ -10,31 +10,13 @@ import time
 
 import pytest
 
-from pbtest import explain
+from pbtest import explain, worker_pids
 
 
 @pytest.fixture(scope="module")
 def at_import(plugbox, paths):
     """What procstatus's top-level code saw (the first plugin code to run)."""
     return plugbox.call_ok(paths.features, "procstatus", "at_import")
-
-
-def worker_pids(parent):
-    """The plugbox-worker processes whose parent is `parent`, seen from the host."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-        except OSError:
-            continue
-        if int(fields[1]) == parent and argv0.endswith(b"plugbox-worker"):
-            found.append(int(entry))
-    return found
 
 
 def status_of_worker_while(plugbox, args, ready_line):

@@ -8,6 +8,7 @@
  * file written here. Needs PLUGBOX_WORKER, PLUGBOX_POLICIES and
  * PB_TEST_SRCDIR (set by make check). */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -129,20 +130,35 @@ static const char *json_of(const pb_value *v, char *buf, size_t len)
 }
 
 /* The pids of this process's children (the workers: Check runs each test
- * in its own process). */
+ * in its own process), from the parent pid in /proc/PID/stat. */
 static size_t children(pid_t *out, size_t max)
 {
-	char path[64], buf[4096];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
 	size_t n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", getpid(), getpid());
-	FILE *f = fopen(path, "r");
-	if (!f)
+
+	if (!d)
 		return 0;
-	size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[got] = '\0';
-	for (char *t = strtok(buf, " \n"); t && n < max; t = strtok(NULL, " \n"))
-		out[n++] = (pid_t)atoi(t);
+	while ((e = readdir(d)) && n < max) {
+		char path[300], buf[512];
+		int ppid = -1;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[got] = '\0';
+		char *close_paren = strrchr(buf, ')');
+		char state;
+		/* a zombie is not a worker any more */
+		if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid() &&
+		    state != 'Z')
+			out[n++] = (pid_t)atoi(e->d_name);
+	}
+	closedir(d);
 	return n;
 }
 

@@ -1,0 +1,536 @@
+"""`plugbox serve` and `plugbox call --socket`: the daemon over a unix socket.
+
+The tests speak the control protocol through pbwire.py (hand-made protobuf)
+as a program in any language would, and through `plugbox call --socket`.
+They check what a user of the daemon relies on: who may connect, that
+answers are right under load from many clients, that one bad or slow client
+harms nobody else, and that SIGTERM and SIGKILL leave no call unanswered and
+no worker behind.
+"""
+
+import ctypes
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pbwire
+from pbtest import EXIT_DIED, EXIT_OK, EXIT_RAISED, assert_one_error_line, explain, result_of, worker_pids
+
+PR_SET_CHILD_SUBREAPER = 36
+NOBODY = 65534
+
+
+class Daemon:
+    """A running `plugbox serve`; its stderr goes to a file."""
+
+    def __init__(self, exe, env, plugins, sock, args, log_path):
+        self.sock = Path(sock)
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [exe, "serve", "--plugins", str(plugins), "--socket", str(sock), *map(str, args)],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while "listening on" not in self.stderr():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"plugbox serve did not start (status {self.proc.poll()}):\n{self.stderr()}")
+            time.sleep(0.02)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stderr(self):
+        return Path(self.log_path).read_text(errors="replace")
+
+    def conn(self, **kw):
+        return pbwire.Conn(self.sock, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Send sig and wait; returns (exit status, seconds it took)."""
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"plugbox serve still running {timeout} s after signal {sig}:\n{self.stderr()}")
+        self.log.close()
+        return status, time.monotonic() - start
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def sockdir():
+    # Socket paths must fit sun_path (108 bytes): not under the deep scratch tree.
+    path = Path(tempfile.mkdtemp(prefix="pbs-", dir="/tmp"))
+    os.chmod(path, 0o755)          # uid 65534 may reach the socket (the peer-credential test)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def serve(plugbox, scratch, sockdir):
+    """serve(plugins, *args, sock=None) -> Daemon, stopped at the end of the test."""
+    daemons = []
+
+    def start(plugins, *args, sock=None):
+        d = Daemon(plugbox.exe, plugbox.env, plugins, sock or sockdir / "s.sock", args,
+                   scratch / f"serve{len(daemons)}.log")
+        daemons.append(d)
+        return d
+    yield start
+    for d in daemons:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        d.log.close()
+
+
+@pytest.fixture
+def plugins(copy_plugins, paths):
+    """tools, plus copies of echo20 named e00..e{n-1}: plugins(n) -> dir."""
+    def make(n_echo=2):
+        target = copy_plugins(paths.plugins / "serve", only=["tools"])
+        for i in range(n_echo):
+            shutil.copytree(paths.plugins / "runtime" / "echo20", target / f"e{i:02d}",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            os.chmod(target / f"e{i:02d}", 0o755)
+        return target
+    return make
+
+
+def proc_state(pid):
+    """'R', 'S', 'Z'..., or None once the pid is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def subreaper():
+    """Orphaned workers become this process's children, so a worker that
+    outlives its daemon is seen (and reaped) here, not hidden under init."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def assert_workers_gone(pids, within=5.0):
+    """Every pid ends within `within` seconds; zombies handed to us are reaped."""
+    deadline = time.monotonic() + within
+    left = set(pids)
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    left.discard(pid)
+                    continue
+            except ChildProcessError:
+                pass                            # not ours: its parent reaps it
+            if proc_state(pid) in (None, "Z"):
+                left.discard(pid)
+        time.sleep(0.05)
+    survivors = [(p, proc_state(p)) for p in left]
+    for pid in left:                # not to outlive the test
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    assert not survivors, f"workers still running {within} s after their daemon ended: {survivors}"
+
+
+def wait_for_workers(daemon, n, within=10.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        kids = worker_pids(daemon.pid)
+        if len(kids) >= n:
+            return kids
+        time.sleep(0.05)
+    pytest.fail(f"expected {n} workers under the daemon, found {worker_pids(daemon.pid)}")
+
+
+# ---- 1. the socket, and `plugbox call --socket` ---------------------------------
+
+def test_socket_is_private_and_call_socket_matches_local_call(plugbox, serve, plugins):
+    pdir = plugins(1)
+    d = serve(pdir)
+    st = os.lstat(d.sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    assert st.st_uid == os.geteuid()
+    assert f"plugbox serve: listening on {d.sock} (2 plugins)" in d.stderr()
+
+    hello = d.conn().hello
+    assert hello == {"id": 0, "body": "hello", "protocol_version": 1}
+
+    arg = '{"k":[1,2.5,null,{"$bytes":"AAE="}],"s":"\\u00e9"}'
+    remote = plugbox.run(["call", "--socket", d.sock, "tools", "echo", arg])
+    local = plugbox.call(pdir, "tools", "echo", arg)
+    assert remote.returncode == EXIT_OK, explain(remote)
+    assert remote.stdout == local.stdout, explain(remote)
+    assert result_of(remote) == json.loads(arg)
+    assert result_of(plugbox.run(["call", "--socket", d.sock, "--timeout", "5", "e00", "echo", "-5"])) \
+        == ["e00", -5]
+
+    raised = plugbox.run(["call", "--socket", d.sock, "tools", "boom", '"no luck"'])
+    assert raised.returncode == EXIT_RAISED, explain(raised)
+    assert "plugbox: plugin 'tools' raised ValueError: no luck" in raised.stderr, explain(raised)
+    assert "Traceback" in raised.stderr and raised.stdout == "", explain(raised)
+
+    missing = plugbox.run(["call", "--socket", d.sock, "tools", "nosuch"])
+    assert_one_error_line(missing, "nosuch")
+    assert missing.stderr == plugbox.call(pdir, "tools", "nosuch").stderr
+
+    assert_one_error_line(plugbox.run(["call", "--socket", d.sock, "--plugins", pdir, "tools", "echo", "1"]),
+                          "--plugins")
+    unreachable = plugbox.run(["call", "--socket", d.sock.parent / "none.sock", "tools", "echo", "1"])
+    assert unreachable.returncode == EXIT_DIED, explain(unreachable)
+    assert "cannot reach the daemon at" in unreachable.stderr, explain(unreachable)
+
+
+def test_call_socket_needs_a_daemon_of_its_protocol(plugbox, sockdir):
+    """A fake daemon that greets with another version, or not at all."""
+    path = sockdir / "fake.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(4)
+    listener.settimeout(10)
+
+    def serve_once(greeting):
+        conn, _ = listener.accept()
+        if greeting:
+            conn.sendall(greeting)
+            conn.recv(1 << 16)
+        conn.close()
+
+    for greeting, expected in ((pbwire.hello_frame(2), "speaks protocol version 2"),
+                               (b"", "closed the connection")):
+        t = threading.Thread(target=serve_once, args=(greeting,), daemon=True)
+        t.start()
+        cp = plugbox.run(["call", "--socket", path, "--timeout", "1", "tools", "echo", "1"], timeout=15)
+        t.join(10)
+        assert cp.returncode == EXIT_DIED, explain(cp)
+        assert expected in cp.stderr and cp.stdout == "", explain(cp)
+    listener.close()
+
+
+# ---- 2. one daemon per path; a stale socket is reused ---------------------------
+
+def test_second_daemon_refused_and_stale_socket_reused(plugbox, serve, plugins, sockdir):
+    pdir = plugins(1)
+    first = serve(pdir)
+    second = plugbox.run(["serve", "--plugins", pdir, "--socket", first.sock], timeout=15)
+    assert_one_error_line(second, str(first.sock), "another daemon is listening there")
+    assert result_of(plugbox.run(["call", "--socket", first.sock, "e00", "echo", "1"])) == ["e00", 1]
+
+    not_socket = sockdir / "plain"
+    not_socket.write_text("keep me")
+    refused = plugbox.run(["serve", "--plugins", pdir, "--socket", not_socket], timeout=15)
+    assert_one_error_line(refused, str(not_socket), "not a socket")
+    assert not_socket.read_text() == "keep me"
+
+    # SIGKILL leaves the socket file behind with nobody listening.
+    first.stop(signal.SIGKILL)
+    assert first.sock.exists()
+    third = serve(pdir, sock=first.sock)
+    assert result_of(plugbox.run(["call", "--socket", third.sock, "e00", "echo", "2"])) == ["e00", 2]
+    status, took = third.stop()
+    assert status == 0 and took < 5, (status, took, third.stderr())
+    assert not third.sock.exists(), "the daemon left its socket behind"
+
+
+# ---- 3. many clients, many plugins ----------------------------------------------
+
+def test_many_clients_pipelining_over_many_plugins(serve, plugins):
+    n_plugins, per_plugin, n_clients, window = 20, 500, 4, 32
+    d = serve(plugins(n_plugins), "--eager")
+    names = [f"e{i:02d}" for i in range(n_plugins)]
+    failures = []
+
+    def client(k):
+        conn = d.conn()
+        todo = [(names[i % n_plugins], f"c{k}-{i}") for i in range(k, n_plugins * per_plugin, n_clients)]
+        expected, sent, done = {}, 0, 0
+        try:
+            while done < len(todo):
+                while sent < len(todo) and sent - done < window:
+                    name, x = todo[sent]
+                    sent += 1
+                    expected[sent] = [name, x]
+                    conn.call(sent, name, "echo", x)
+                reply = conn.recv(timeout=30)
+                want = expected.pop(reply["id"], None)
+                if reply["body"] != "result" or reply["value"] != want:
+                    failures.append((k, reply, want))
+                    return
+                done += 1
+            assert not expected
+        except Exception as e:          # reported below, from the main thread
+            failures.append((k, repr(e)))
+        finally:
+            conn.close()
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n_clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    elapsed = time.monotonic() - start
+    assert not any(t.is_alive() for t in threads), "a client is still waiting"
+    assert not failures, failures[:5]
+    assert elapsed < 30, f"{n_plugins * per_plugin} calls took {elapsed:.1f} s"
+
+
+# ---- 4. peer credentials ----------------------------------------------------------
+
+NOBODY_CLIENT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print("EACCES"); sys.exit()
+try:
+    data = s.recv(4096)
+except ConnectionResetError:
+    data = b""
+print("closed" if data == b"" else "hello")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another uid")
+def test_only_the_daemons_user_may_connect(serve, plugins):
+    d = serve(plugins(0))
+
+    def as_nobody():
+        cp = subprocess.run(["/usr/bin/python3", "-c", NOBODY_CLIENT, str(d.sock)], user=NOBODY,
+                            group=NOBODY, extra_groups=[], capture_output=True, text=True, timeout=15)
+        assert cp.returncode == 0, cp.stderr
+        return cp.stdout.strip()
+
+    assert as_nobody() == "EACCES"          # mode 0600: the kernel refuses
+    os.chmod(d.sock, 0o666)                 # the operator loosened it: the daemon still refuses
+    assert as_nobody() == "closed"
+    deadline = time.monotonic() + 5
+    while "refused a client" not in d.stderr() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    lines = [line for line in d.stderr().splitlines() if "refused a client" in line]
+    assert len(lines) == 1 and lines[0].startswith("plugbox serve: refused a client: pid "), d.stderr()
+    assert lines[0].endswith(f"uid {NOBODY} is not the daemon's user"), lines
+    assert d.conn().hello["protocol_version"] == 1   # root, the daemon's user, still gets in
+
+
+# ---- 5. slow and vanished clients ----------------------------------------------------
+
+def test_clients_that_never_read_or_vanish_do_not_hold_up_others(serve, plugins):
+    d = serve(plugins(1))
+    warm = d.conn()
+    warm.call(1, "tools", "echo", 0)
+    warm.call(2, "e00", "echo", 0)
+    assert {warm.recv()["id"], warm.recv()["id"]} == {1, 2}
+    rss_before = d.rss_kib()
+
+    # 600 answers of 100 kB (60 MB) that nobody reads.
+    hog = d.conn()
+    hog.sock.setblocking(False)
+    calls = b"".join(pbwire.call_frame(i, "tools", "big", [100_000]) for i in range(1, 601))
+    sent = 0
+    deadline = time.monotonic() + 5
+    while sent < len(calls) and time.monotonic() < deadline:
+        try:
+            sent += hog.sock.send(calls[sent:])
+        except BlockingIOError:
+            time.sleep(0.01)            # backpressure: the daemon stopped reading us
+    ghost = d.conn()
+    ghost.call(1, "tools", "sleep", 0.3, "ghost")
+    ghost.close()
+
+    other = d.conn()
+    start = time.monotonic()
+    for i in range(1, 101):
+        other.call(i, "e00", "echo", i)
+        assert other.recv(timeout=5) == {"id": i, "body": "result", "value": ["e00", i]}
+    other.call(101, "tools", "echo", "after the hog")
+    assert other.recv(timeout=10)["value"] == "after the hog"
+    elapsed = time.monotonic() - start
+    assert elapsed < 5, f"the third client waited {elapsed:.1f} s"
+
+    time.sleep(0.3)
+    grown = d.rss_kib() - rss_before
+    # Reading stops at 8 MiB of queued answers (+ 64 calls in flight);
+    # without that the daemon would hold all 60 MB.
+    assert grown < 40 * 1024, f"the daemon grew by {grown} KiB for a client that does not read"
+    hog.close()
+    other.call(102, "tools", "echo", "still here")
+    assert other.recv(timeout=10)["value"] == "still here"
+
+
+# ---- 6. garbage ------------------------------------------------------------------------
+
+def test_garbage_on_the_control_socket_harms_only_its_sender(serve, plugins):
+    d = serve(plugins(1))
+    bystander = d.conn()
+    rng = random.Random(20240611)
+
+    def fatal(data):
+        conn = d.conn()
+        conn.send_raw(data)
+        reply = conn.recv(timeout=5)
+        assert reply["id"] == 0 and reply["body"] == "error" and reply["kind"] == "bad_request", reply
+        assert conn.closed_by_peer(5), "the daemon kept talking after a protocol error"
+        return reply["message"]
+
+    assert "larger than the limit" in fatal(b"\xff\xff\xff\xff" + b"x" * 100)        # 4 GiB
+    assert "not a plugbox Envelope" in fatal(pbwire.frame(rng.randbytes(1000)))
+    assert "only calls, not a result" in fatal(pbwire.result_frame(3, "surprise"))
+
+    # Random bytes, header included: an error then a close, or a close.
+    for _ in range(5):
+        conn = d.conn()
+        conn.send_raw(rng.randbytes(rng.randrange(1, 3000)))
+        conn.sock.shutdown(socket.SHUT_WR)
+        try:
+            while True:
+                reply = conn.recv(timeout=5)
+                assert reply["body"] == "error" and reply["kind"] == "bad_request", reply
+        except pbwire.Closed:
+            pass
+
+    # Bad calls are answered and the conversation goes on.
+    conn = d.conn()
+    conn.call(0, "tools", "echo", 1)
+    assert conn.recv() == {"id": 0, "body": "error", "kind_number": 9, "kind": "bad_request", "type": "",
+                           "message": "a call needs a non-zero id", "traceback": ""}
+    conn.call(5, "", "echo", 1)
+    assert conn.recv()["id"] == 5
+    deep = 1
+    for _ in range(63):
+        deep = [deep]                    # 64 levels: decodes, but the library refuses it
+    conn.call(6, "tools", "echo", deep)
+    reply = conn.recv()
+    assert (reply["id"], reply["kind"]) == (6, "bad_request") and "nested" in reply["message"], reply
+    conn.call(7, "tools", "sleep", 0.3, "first")
+    conn.call(7, "tools", "echo", "second")
+    reply = conn.recv()
+    assert (reply["id"], reply["kind"]) == (7, "bad_request") and "in flight" in reply["message"], reply
+    assert conn.recv() == {"id": 7, "body": "result", "value": "first"}
+    conn.call(8, "tools", "kw", 1, kwargs={"b": 2})
+    assert conn.recv() == {"id": 8, "body": "result", "value": [1, 2]}
+
+    bystander.call(1, "e00", "echo", "fine")
+    assert bystander.recv() == {"id": 1, "body": "result", "value": ["e00", "fine"]}
+    assert d.proc.poll() is None
+
+
+def test_a_connection_that_ends_inside_a_frame_is_told(serve, plugins):
+    d = serve(plugins(0))
+    conn = d.conn()
+    conn.send_raw(pbwire.call_frame(1, "tools", "echo", [1])[:-3])
+    conn.sock.shutdown(socket.SHUT_WR)
+    reply = conn.recv(timeout=5)
+    assert (reply["id"], reply["kind"]) == (0, "bad_request") and "inside a frame" in reply["message"], reply
+    assert conn.closed_by_peer(5)
+    # A half-close between frames is fine: every call asked is answered.
+    conn = d.conn()
+    for i in range(1, 4):
+        conn.call(i, "tools", "sleep", 0.05 * i, i)
+    conn.sock.shutdown(socket.SHUT_WR)
+    assert sorted(conn.recv(timeout=5)["value"] for _ in range(3)) == [1, 2, 3]
+    assert conn.closed_by_peer(5)
+
+
+# ---- 7. SIGTERM under load -------------------------------------------------------------
+
+def test_sigterm_answers_every_call_and_ends_every_worker(serve, plugins, subreaper):
+    grace = 1.0
+    d = serve(plugins(3), "--grace", grace)
+    conns, sent = [], []
+    for k in range(3):
+        conn = d.conn()
+        ids = []
+        # Past 64 calls in flight the rest wait unread in the socket: they
+        # are answered too.
+        for i in range(1, 101):
+            if i % 4 == 0:
+                conn.call(i, "tools", "sleep", 0.5, f"{k}-{i}")
+            else:
+                conn.call(i, f"e{i % 3:02d}", "echo", f"{k}-{i}")
+            ids.append(i)
+        conns.append(conn)
+        sent.append(ids)
+    first = conns[0].recv(timeout=10)          # calls are running
+    workers = wait_for_workers(d, 4)
+    status, took = d.stop(signal.SIGTERM, timeout=grace + 10)
+    assert status == 0, d.stderr()
+    assert took < grace + 3, f"the daemon took {took:.1f} s to stop"
+    assert "SIGTERM: stopping" in d.stderr()
+    assert not d.sock.exists()
+
+    for k, conn in enumerate(conns):
+        replies = [first] if k == 0 else []
+        try:
+            while True:
+                replies.append(conn.recv(timeout=5))
+        except pbwire.Closed:
+            pass
+        ids = [r["id"] for r in replies]
+        assert sorted(ids) == sent[k], f"client {k}: answers {sorted(ids)}"
+        for r in replies:
+            tag = f"{k}-{r['id']}"
+            if r["body"] != "result":
+                assert r["kind"] == "unavailable", r
+            elif r["id"] % 4 == 0:
+                assert r["value"] == tag, r
+            else:
+                assert r["value"] == [f"e{r['id'] % 3:02d}", tag], r
+    assert_workers_gone(workers)
+
+
+def test_idle_workers_stop(serve, plugins):
+    d = serve(plugins(1), "--idle-stop", "0.3")
+    conn = d.conn()
+    conn.call(1, "e00", "echo", 1)
+    assert conn.recv()["value"] == ["e00", 1]
+    assert len(worker_pids(d.pid)) == 1
+    deadline = time.monotonic() + 5
+    while worker_pids(d.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker_pids(d.pid) == [], "an idle worker outlived --idle-stop"
+    conn.call(2, "e00", "echo", 2)             # and starts again when needed
+    assert conn.recv()["value"] == ["e00", 2]
+
+
+# ---- 8. SIGKILL -----------------------------------------------------------------------------
+
+def test_a_killed_daemon_leaves_no_worker(serve, plugins, subreaper):
+    d = serve(plugins(3), "--eager")
+    workers = wait_for_workers(d, 4)
+    conn = d.conn()
+    conn.call(1, "tools", "sleep", 30)         # one worker busy, the others idle
+    time.sleep(0.2)
+    d.stop(signal.SIGKILL)
+    assert_workers_gone(workers)
