@@ -506,8 +506,13 @@ void pb_runtime_free(pb_supervisor *s)
 static int check_spec(pb_supervisor *s, const pb_call_spec *spec)
 {
 	if (!spec || !spec->plugin || !spec->function || (spec->nargs && !spec->args) ||
-	    (spec->nkwargs && (!spec->kwnames || !spec->kwvalues)) || !(spec->timeout >= 0)) {
+	    (spec->nkwargs && (!spec->kwnames || !spec->kwvalues))) {
 		pb_set_message(s, "a call needs a plugin, a function and its arguments");
+		return -EINVAL;
+	}
+	if (!(spec->timeout >= 0) || spec->timeout > 86400.0 * 365) {
+		pb_set_message(s, "a call's timeout must be between 0 (the supervisor's) and one year, not %g",
+		               spec->timeout);
 		return -EINVAL;
 	}
 	if (!pb_utf8_valid(spec->function, strlen(spec->function)) || !pb_utf8_valid(spec->plugin, strlen(spec->plugin))) {

@@ -184,6 +184,18 @@ START_TEST(async_calls_end_once_each_through_the_descriptor)
 		release(&o[i]);
 	}
 	ck_assert_uint_eq(pb_supervisor_calls_pending(sup), 0);
+
+	/* a malformed call is refused at once, and no callback comes */
+	pb_call_spec bad = { .plugin = "echo20", .function = "echo", .timeout = -1 };
+	struct outcome never = { 0 };
+	ck_assert_int_eq(pb_call_start(sup, &bad, record, &never, NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(pb_supervisor_strerror(sup), "timeout"));
+	bad.timeout = 0;
+	bad.function = NULL;
+	ck_assert_int_eq(pb_call_start(sup, &bad, record, &never, NULL), -EINVAL);
+	pb_supervisor_dispatch(sup, 100);
+	ck_assert_int_eq(never.done, 0);
+	ck_assert_uint_eq(pb_supervisor_calls_pending(sup), 0);
 	pb_supervisor_free(sup);
 }
 END_TEST
