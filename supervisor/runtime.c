@@ -786,9 +786,8 @@ PB_API void pb_supervisor_shutdown(pb_supervisor *s, double grace)
 	if (s->shutting_down)
 		return;
 	s->shutting_down = true;
+	/* the monotonic clock is never 0 here, so 0 can keep meaning "passed" */
 	s->shutdown_deadline = pb_now() + (grace > 0 ? grace : 0);
-	if (s->shutdown_deadline == 0)
-		s->shutdown_deadline = 1e-9;
 	pb_error *gone = pb_error_new(PB_ERROR_UNAVAILABLE, "", "",
 	                              "the supervisor shut down before the plugin's worker started", "");
 	for (size_t i = 0; i < s->nplugins; i++) {
