@@ -219,12 +219,7 @@ static void on_reply(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
  * whether it is granted is hostcall.c's business. */
 static void on_host_call(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
-	const char *name = env->host_call->name;
-	size_t len = strlen(name);
-	bool ok = env->id != 0 && len > 0 && len <= PB_HOST_NAME_MAX && !(name[0] >= '0' && name[0] <= '9');
-	for (const char *c = name; ok && *c; c++)
-		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
-	if (!ok) {
+	if (env->id == 0 || !pb_host_name_valid(env->host_call->name)) {
 		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' asked for a host function "
 		               "without a valid name or id", w->name);
 		return;

@@ -31,23 +31,11 @@ static const struct host_function *find_function(const pb_supervisor *s, const c
 	return NULL;
 }
 
-static bool valid_host_name(const char *name)
-{
-	size_t len = strlen(name);
-	if (len == 0 || len > PB_HOST_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
-		return false;
-	for (; *name; name++)
-		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
-		      (*name >= '0' && *name <= '9') || *name == '_'))
-			return false;
-	return true;
-}
-
 PB_API int pb_supervisor_register(pb_supervisor *s, const char *name, pb_host_fn fn, void *userdata)
 {
 	struct host_function *f;
 
-	if (!name || !fn || !valid_host_name(name)) {
+	if (!name || !fn || !pb_host_name_valid(name)) {
 		pb_set_message(s, "host function name '%s' is not [A-Za-z_][A-Za-z0-9_]* of at most %d bytes",
 		               name ? name : "(null)", PB_HOST_NAME_MAX);
 		return -EINVAL;

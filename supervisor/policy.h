@@ -165,6 +165,9 @@ void pb_policy_free(struct pb_policy *p);
 
 /* The grant for host function NAME, or NULL when the policy grants no such
  * thing (the supervisor then answers the plugin's call with PermissionError). */
+/* Is NAME a host function name: [A-Za-z_][A-Za-z0-9_]*, 1 to PB_HOST_NAME_MAX
+ * bytes? The one rule the policy, the registry and the channel share. */
+bool pb_host_name_valid(const char *name);
 const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name);
 
 /* "python.policy:12" for a rule's origin (no directory). */

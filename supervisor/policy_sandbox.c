@@ -88,6 +88,18 @@ void sandbox_free(struct pb_sandbox *s)
 	s->ngrants = 0;
 }
 
+bool pb_host_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > PB_HOST_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (; *name; name++)
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+		      (*name >= '0' && *name <= '9') || *name == '_'))
+			return false;
+	return true;
+}
+
 const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name)
 {
 	return p && name ? grant_find(&p->sandbox, name) : NULL;
@@ -383,10 +395,7 @@ static void parse_host_call(struct parser *ps, struct cursor *c, struct pb_sandb
 		}
 		memcpy(name, c->s + ncol, n);
 		name[n] = '\0';
-		bool ok = isalpha((unsigned char)name[0]) || name[0] == '_';
-		for (size_t i = 1; ok && i < n; i++)
-			ok = isalnum((unsigned char)name[i]) || name[i] == '_';
-		if (!ok) {
+		if (!pb_host_name_valid(name)) {
 			ERR_AT(ps, c, ncol, "'%s' is not a host function name (%s)", name, strchr(name, ',') ?
 			       "names are separated by blanks, not commas" : "[A-Za-z_][A-Za-z0-9_]*");
 			continue;
