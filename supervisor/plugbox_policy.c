@@ -259,7 +259,8 @@ static void print_learned(const pb_supervisor *s, const char *plugin, const char
 	struct pb_learned_call *calls = s->learned;
 	size_t n = s->nlearned;
 
-	qsort(calls, n, sizeof(*calls), cmp_learned);
+	if (n > 1)   /* nothing learned: calls is NULL, which qsort may not get */
+		qsort(calls, n, sizeof(*calls), cmp_learned);
 	printf("# %s.policy: learned by `plugbox learn` from %s %s.\n", plugin, plugin, function);
 	printf("# The call needed what default allows plus the lines below. Review them\n"
 	       "# before saving: each one widens what the plugin may do.\n");

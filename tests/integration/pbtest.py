@@ -172,3 +172,29 @@ def assert_killed_for(cp, plugin, syscall):
     assert cp.returncode == EXIT_SANDBOX, explain(cp)
     assert cp.stdout == "", explain(cp)
     assert_reported(cp, plugin, syscall)
+
+
+# ---- builds with --enable-sanitizers ------------------------------------------
+
+SANITIZE_CFLAGS = os.environ.get("PB_SANITIZE_CFLAGS", "").split()
+SANITIZED = any(flag.startswith("-fsanitize") for flag in SANITIZE_CFLAGS)
+
+
+def preload_sanitizers(env):
+    """env for a program that loads an instrumented libplugbox without being
+    linked against the sanitizer runtime (Python with ctypes): ASan must be
+    the first library loaded, and the interpreter's own leaks are not ours."""
+    env = dict(env)
+    if SANITIZED:
+        cc = (os.environ.get("PB_CC") or "cc").split()
+        runtime = subprocess.run([*cc, "-print-file-name=libasan.so"], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+        env["LD_PRELOAD"] = runtime
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    return env
+
+
+# Memory bounds in the tests are for a plain build; ASan's redzones and its
+# quarantine of freed memory (ASAN_OPTIONS quarantine_size_mb, set by make
+# check) make the same program hold more.
+MEMORY_FACTOR = 3 if SANITIZED else 1

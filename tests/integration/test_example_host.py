@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
+from pbtest import SANITIZE_CFLAGS
 
 TOP_SRC = Path(os.environ.get("PB_TOP_SRCDIR", Path(__file__).resolve().parents[2]))
 TOP_BUILD = Path(os.environ.get("PB_TOP_BUILDDIR", "."))
@@ -45,8 +45,9 @@ def test_a_user_builds_the_example_with_pkg_config(tmp_path):
     assert f"-I{TOP_SRC / 'include'}" in flags and "-lplugbox" in flags
     binary = tmp_path / "host"
     cc = os.environ.get("PB_CC", "cc").split()
-    subprocess.run([*cc, "-std=c11", "-Wall", "-Wextra", "-Werror", str(EXAMPLES / "host" / "host.c"),
-                    *flags, "-o", str(binary)], check=True)
+    # A build with --enable-sanitizers has an instrumented library: so must the program be.
+    subprocess.run([*cc, *SANITIZE_CFLAGS, "-std=c11", "-Wall", "-Wextra", "-Werror",
+                    str(EXAMPLES / "host" / "host.c"), *flags, "-o", str(binary)], check=True)
     out = run_host(binary, EXAMPLES / "policies",
                    env=dict(os.environ, LD_LIBRARY_PATH=str(TOP_BUILD / ".libs")))
     assert 'plug1.greet_loudly("ada") -> "Hello, ADA!"\n' in out

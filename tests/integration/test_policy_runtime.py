@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pbtest import (EXIT_OK, EXIT_SANDBOX, assert_one_error_line, explain,
+from pbtest import (EXIT_OK, EXIT_SANDBOX, assert_one_error_line, explain, preload_sanitizers,
                     plugin_lines, result_of, supervisor_lines, x86_64_only)
 
 pytestmark = x86_64_only
@@ -177,7 +177,7 @@ def host(libplugbox):
         spec = {"plugins": str(plugins), "policies": str(policies),
                 "calls": [[p, f, [json.dumps(a) for a in args]] for p, f, *args in calls]}
         proc = subprocess.run([sys.executable, "-c", HOST, str(libplugbox), json.dumps(spec)],
-                              capture_output=True, text=True, timeout=120, env=dict(os.environ),
+                              capture_output=True, text=True, timeout=120, env=preload_sanitizers(os.environ),
                               start_new_session=True)
         assert proc.returncode == 0, f"host program failed:\n{proc.stdout}\n{proc.stderr}"
         return json.loads(proc.stdout)

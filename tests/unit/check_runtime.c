@@ -557,8 +557,9 @@ START_TEST(values_are_built_and_read_through_the_api)
 	ck_assert_int_eq(pb_value_map_set(m, pb_value_new_string("xs"), l), 0);
 	ck_assert_int_eq(pb_value_map_set(m, pb_value_new_int(7), pb_value_new_string("seven")), 0);
 	ck_assert_ptr_null(pb_value_new_string("\xff"));
-	pb_value *x = pb_value_new_int(1);
-	ck_assert_int_eq(pb_value_list_append(x, pb_value_new_null()), -EINVAL);
+	pb_value *x = pb_value_new_int(1), *orphan = pb_value_new_null();
+	ck_assert_int_eq(pb_value_list_append(x, orphan), -EINVAL);
+	pb_value_destroy(orphan);   /* refused: still the caller's */
 	pb_value_destroy(x);
 
 	ck_assert_int_eq(pb_value_get_kind(m), PB_VALUE_MAP);
