@@ -135,6 +135,52 @@ static void drop_send_queue(struct process *w)
 		free(f);
 	}
 	w->send_tail = NULL;
+	w->write_stall_at = 0;
+}
+
+/* ---- stalls: a frame half sent, a channel not read ------------------------ */
+
+/* After bytes moved (or did not) one way: a side that is inside a frame, or
+ * has frames waiting, gets PB_CHANNEL_STALL_SECONDS from its last progress. */
+static void stall_clock(pb_supervisor *s, struct process *w, double *at, bool pending, bool progressed)
+{
+	if (!pending) {
+		*at = 0;
+		return;
+	}
+	if (progressed || *at == 0) {
+		*at = pb_now() + PB_CHANNEL_STALL_SECONDS;
+		pb_runtime_timer(s, w->plugin, *at);
+	}
+}
+
+static size_t bytes_queued(const struct process *w)
+{
+	size_t n = 0;
+	for (const struct out_frame *f = w->send_head; f; f = f->next)
+		n += f->len - f->off;
+	return n;
+}
+
+void pb_channel_check_stall(struct process *w, double now)
+{
+	const struct pb_frame_reader *r = &w->reader;
+
+	if (w->end_kind != 0)
+		return;
+	if (w->read_stall_at > 0 && now >= w->read_stall_at) {
+		if (r->header_got < sizeof(r->header))
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %zu of the 4 bytes of a "
+			               "frame header, then nothing for %g s", w->name, r->header_got,
+			               PB_CHANNEL_STALL_SECONDS);
+		else
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %lu of the %lu bytes of "
+			               "a frame, then nothing for %g s", w->name, (unsigned long)r->payload_got,
+			               (unsigned long)r->payload_len, PB_CHANNEL_STALL_SECONDS);
+	} else if (w->write_stall_at > 0 && now >= w->write_stall_at) {
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' stopped reading its channel: "
+		               "%zu bytes for it waited %g s", w->name, bytes_queued(w), PB_CHANNEL_STALL_SECONDS);
+	}
 }
 
 void pb_process_free(pb_supervisor *s, struct process *w)
@@ -235,21 +281,25 @@ static const char *level_name(int level)
 }
 
 /* A plugin logging in a loop must not flood the host's log: at most
- * LOG_RECORDS_PER_SECOND records a second reach it, and it is told once
- * when the rest are dropped. */
-#define LOG_RECORDS_PER_SECOND 200
-
+ * PB_LOG_RECORDS_PER_SECOND records a second reach it, and it is told once
+ * when the rest are dropped. The glue already keeps to that rate; a worker
+ * sending ten times as many writes its channel itself, and is ended. */
 static bool log_allowed(pb_supervisor *s, struct process *w)
 {
 	double now = pb_now();
 	if (now - w->log_window >= 1.0) {
-		if (w->log_count > LOG_RECORDS_PER_SECOND)
+		if (w->log_count > PB_LOG_RECORDS_PER_SECOND)
 			emit(s, w, PB_STREAM_SUPERVISOR, "dropped %u log records (more than %d a second)",
-			     w->log_count - LOG_RECORDS_PER_SECOND, LOG_RECORDS_PER_SECOND);
+			     w->log_count - PB_LOG_RECORDS_PER_SECOND, PB_LOG_RECORDS_PER_SECOND);
 		w->log_window = now;
 		w->log_count = 0;
 	}
-	return ++w->log_count <= LOG_RECORDS_PER_SECOND;
+	if (++w->log_count > PB_LOG_FLOOD_PER_SECOND) {
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' flooded its channel: more than "
+		               "%d log records in a second", w->name, PB_LOG_FLOOD_PER_SECOND);
+		return false;
+	}
+	return w->log_count <= PB_LOG_RECORDS_PER_SECOND;
 }
 
 /* A record of the plugin's `logging`, one output line per line of text
@@ -318,22 +368,30 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 			return;
 		}
 	}
-	pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %s while %s",
-	           w->name, body_name(env->body_case), state_names[w->state]);
+	pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %s (id %llu) while %s",
+	           w->name, body_name(env->body_case), (unsigned long long)env->id, state_names[w->state]);
 	pb_envelope_free(env);
 }
 
 /* ---- reading from a worker ---------------------------------------------- */
 
-static void read_replies(pb_supervisor *s, struct process *w)
+/* Up to 64 frames, so one chatty worker cannot starve the others. */
+static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 {
 	for (int frames = 0; frames < 64 && w->end_kind == 0; frames++) {
+		size_t header_got = w->reader.header_got;
+		uint32_t payload_got = w->reader.payload_got;
 		int r = pb_frame_read_fd(&w->reader, w->proc.replies_fd);
 		uint8_t *payload;
 		uint32_t len;
 		Plugbox__Envelope *env;
 		char why[160];
 
+		bool moved = w->reader.header_got != header_got || w->reader.payload_got != payload_got;
+
+		*progressed = *progressed || moved || r == 1;
+		if (r == 0 && moved)
+			continue;   /* a partial read: there may be more */
 		if (r == 0)
 			return;
 		if (r == -ENODATA || r == -EPIPE) {
@@ -344,9 +402,15 @@ static void read_replies(pb_supervisor *s, struct process *w)
 			close_fd(s, &w->proc.replies_fd);
 			return;
 		}
+		if (r == -EMSGSIZE) {
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' announced a frame of %lu bytes, "
+			               "over the limit of %lu", w->name, (unsigned long)w->reader.payload_len,
+			               (unsigned long)w->reader.max_len);
+			return;
+		}
 		if (r < 0) {
-			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a bad frame: %s", w->name,
-			           r == -EMSGSIZE ? "length over the limit" : strerror(-r));
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a frame that could not "
+			               "be read: %s", w->name, strerror(-r));
 			return;
 		}
 		if (pb_frame_take(&w->reader, &payload, &len) < 0)
@@ -360,6 +424,15 @@ static void read_replies(pb_supervisor *s, struct process *w)
 		}
 		dispatch(s, w, env);
 	}
+}
+
+static void read_replies(pb_supervisor *s, struct process *w)
+{
+	bool progressed = false;
+
+	read_frames(s, w, &progressed);
+	stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 &&
+	            w->reader.header_got > 0, progressed);
 }
 
 /* Control characters in a worker's traceback could reach the host's
@@ -595,6 +668,8 @@ static void read_output(pb_supervisor *s, struct process *w, int *fd, struct lin
  * say when it takes more. */
 static void send_pending(pb_supervisor *s, struct process *w)
 {
+	bool progressed = false;
+
 	while (w->send_head && w->proc.calls_fd >= 0) {
 		struct out_frame *f = w->send_head;
 		ssize_t n = write_nosigpipe(w->proc.calls_fd, f->data + f->off, f->len - f->off);
@@ -608,6 +683,7 @@ static void send_pending(pb_supervisor *s, struct process *w)
 			break;
 		}
 		f->off += (size_t)n;
+		progressed = progressed || n > 0;
 		if (f->off == f->len) {
 			w->send_head = f->next;
 			if (!w->send_head)
@@ -617,6 +693,7 @@ static void send_pending(pb_supervisor *s, struct process *w)
 		}
 	}
 	pb_loop_want_write(s, w, w->send_head != NULL);
+	stall_clock(s, w, &w->write_stall_at, w->send_head != NULL, progressed);
 }
 
 int pb_channel_send(pb_supervisor *s, struct process *w, uint8_t *frame, size_t len)

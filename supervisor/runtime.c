@@ -52,7 +52,7 @@ void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error
 	pb_loop_ready(s, &c->link);
 }
 
-static void lower_timer(pb_supervisor *s, struct plugin *p, double at)
+void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at)
 {
 	if (at > 0 && (p->next_timer == 0 || at < p->next_timer))
 		p->next_timer = at;
@@ -95,7 +95,7 @@ static void send_call(pb_supervisor *s, struct process *w, struct call *c)
 	c->running = true;
 	w->stack[w->depth++] = c;
 	w->state = P_RUNNING;
-	lower_timer(s, w->plugin, c->deadline);
+	pb_runtime_timer(s, w->plugin, c->deadline);
 	uint8_t *frame = c->frame;
 	c->frame = NULL;
 	if (pb_channel_send(s, w, frame, c->frame_len) < 0)
@@ -212,7 +212,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	p->proc = w;
 	w->state = P_STARTING;
 	w->state_deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
-	lower_timer(s, p, w->state_deadline);
+	pb_runtime_timer(s, p, w->state_deadline);
 }
 
 /* Does anyone need a worker for it: calls, an eager start, pb_describe? */
@@ -231,7 +231,7 @@ static void pump(pb_supervisor *s, struct plugin *p)
 			if (pb_now() >= p->not_before)
 				start_process(s, p);
 			else
-				lower_timer(s, p, p->not_before);
+				pb_runtime_timer(s, p, p->not_before);
 		}
 		return;
 	}
@@ -242,9 +242,9 @@ static void pump(pb_supervisor *s, struct plugin *p)
 	} else if (p->stop_requested || s->shutting_down) {
 		p->stop_requested = false;
 		pb_process_stop(s, w);
-		lower_timer(s, p, w->state_deadline);
+		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (s->idle_timeout > 0 && !p->keep_running) {
-		lower_timer(s, p, w->idle_since + s->idle_timeout);
+		pb_runtime_timer(s, p, w->idle_since + s->idle_timeout);
 	}
 }
 
@@ -352,7 +352,7 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 		pb_error *failed = pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_reason, "");
 		fail_queue(s, p, failed);
 		pb_error_free(failed);
-		lower_timer(s, p, p->failed_until);
+		pb_runtime_timer(s, p, p->failed_until);
 	} else {
 		p->not_before = now + backoff_delay(s, n);
 		/* Its calls have the error; a note says what happens next. */
@@ -397,6 +397,8 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 		pb_note(s, p->name, "plugin '%s' is no longer marked failed", p->name);
 	}
 	expire_queue(s, p, now);
+	if (w)
+		pb_channel_check_stall(w, now);
 	if (w && (w->state == P_STARTING || w->state == P_STOPPING) && w->state_deadline > 0 &&
 	    now >= w->state_deadline) {
 		if (w->state == P_STARTING)
@@ -436,6 +438,10 @@ static double plugin_next_timer(const pb_supervisor *s, const struct plugin *p)
 		CONSIDER(w->state_deadline);
 	for (size_t i = 0; w && i < w->depth; i++)
 		CONSIDER(w->stack[i]->deadline);
+	if (w && w->end_kind == 0) {
+		CONSIDER(w->read_stall_at);
+		CONSIDER(w->write_stall_at);
+	}
 	if (w && w->state == P_IDLE && s->idle_timeout > 0 && !p->keep_running)
 		CONSIDER(w->idle_since + s->idle_timeout);
 #undef CONSIDER
@@ -636,7 +642,7 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 		p->queue_head = c;
 	p->queue_tail = c;
 	p->queued++;
-	lower_timer(s, p, c->deadline);
+	pb_runtime_timer(s, p, c->deadline);
 	pump(s, p);
 	return 0;
 }

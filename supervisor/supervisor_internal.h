@@ -30,9 +30,9 @@
 #include "plugbox.h"
 #include "frame.h"
 #include "policy.h"
+#include "protocol.h"
 #include "spawn.h"
 
-#define PB_PROTOCOL_VERSION 1
 #define LINE_MAX_BYTES 4096
 #define REPORT_MAX_BYTES 4096
 #define SHUTDOWN_GRACE_MS 2000
@@ -119,6 +119,8 @@ struct process {
 	unsigned nreports;              /* reports and logged calls, for rate limiting */
 	double log_window;              /* log records: when this second began, and how many */
 	unsigned log_count;
+	double read_stall_at;           /* inside a frame: its next byte is due by then (0: between frames) */
+	double write_stall_at;          /* frames queued to it: its pipe must take a byte by then (0: none) */
 	bool have_violation;
 	int32_t violation_nr;
 	uint32_t violation_arch;
@@ -266,6 +268,8 @@ void pb_process_stop(pb_supervisor *s, struct process *p);
 /* After the pidfd said so: reap, read what is left, leave P_DEAD. */
 void pb_process_reap(pb_supervisor *s, struct process *p);
 void pb_process_free(pb_supervisor *s, struct process *p);
+/* End the worker if its channel stalled (PB_CHANNEL_STALL_SECONDS) by now. */
+void pb_channel_check_stall(struct process *p, double now);
 /* Write a note about the plugin to the output function. */
 __attribute__((format(printf, 3, 4)))
 void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
@@ -277,6 +281,8 @@ void pb_runtime_reply(pb_supervisor *s, struct process *p, Plugbox__Envelope *re
 void pb_runtime_exited(pb_supervisor *s, struct process *p);
 /* Deadlines, backoff restarts, idle stops; returns the next time to look. */
 double pb_runtime_tick(pb_supervisor *s, double now);
+/* Have pb_runtime_tick look at plugin p again no later than `at`. */
+void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at);
 /* Put an ended call on the ready list (takes result or err). */
 void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error *err);
 void pb_call_free(struct call *c);

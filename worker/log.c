@@ -7,15 +7,20 @@
  * interleave with a frame another thread writes (calls.c writes the same
  * way). The text is bounded and made valid UTF-8 here, since a plugin can
  * call plugbox._log with anything. A supervisor that is gone (EPIPE) costs
- * the record, nothing more: logging must never break the plugin.
+ * the record, nothing more: logging must never break the plugin. A plugin
+ * logging in a loop has its records dropped here beyond
+ * PB_LOG_RECORDS_PER_SECOND, with one record saying how many: the
+ * supervisor ends a worker whose channel floods (protocol.h).
  */
 #include "config.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "frame.h"
+#include "protocol.h"
 #include "worker.h"
 
 /* s as UTF-8 in a new NUL-terminated buffer holding at most max bytes before
@@ -62,26 +67,65 @@ static char *bounded_utf8(PyObject *s, size_t max)
 	return out;
 }
 
-PyObject *pb_py_log(PyObject *module, PyObject *args)
+static void send_record(int level, char *logger, char *message)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Log log = PLUGBOX__LOG__INIT;
+
+	log.level = level;
+	log.logger = logger;
+	log.message = message;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_LOG;
+	env.log = &log;
+	(void)pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+}
+
+/* Called with the GIL held, so the counters need no lock. */
+static bool rate_allows_record(void)
+{
+	static double window;
+	static unsigned sent, dropped;
+	struct timespec ts;
+	double now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (now - window >= 1.0) {
+		window = now;
+		sent = 0;
+		if (dropped > 0) {
+			char note[128];
+			snprintf(note, sizeof(note), "dropped %u log records (more than %d a second)",
+			         dropped, PB_LOG_RECORDS_PER_SECOND);
+			dropped = 0;
+			sent++;
+			send_record(30, "plugbox", note);
+		}
+	}
+	if (sent < PB_LOG_RECORDS_PER_SECOND) {
+		sent++;
+		return true;
+	}
+	dropped++;
+	return false;
+}
+
+PyObject *pb_py_log(PyObject *module, PyObject *args)
+{
 	PyObject *logger, *message;
 	char *l, *m = NULL;
+	int level;
 
 	(void)module;
-	if (!PyArg_ParseTuple(args, "iUU:_log", &log.level, &logger, &message))
+	if (!PyArg_ParseTuple(args, "iUU:_log", &level, &logger, &message))
 		return NULL;
+	if (!rate_allows_record())
+		Py_RETURN_NONE;
 	l = bounded_utf8(logger, PB_LOG_LOGGER_MAX);
 	if (l)
 		m = bounded_utf8(message, PB_LOG_MESSAGE_MAX);
-	if (m) {
-		log.logger = l;
-		log.message = m;
-		env.body_case = PLUGBOX__ENVELOPE__BODY_LOG;
-		env.log = &log;
-		(void)pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
-	}
+	if (m)
+		send_record(level, l, m);
 	free(l);
 	free(m);
 	if (!m)

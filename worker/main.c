@@ -20,9 +20,8 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "protocol.h"
 #include "worker.h"
-
-#define PB_PROTOCOL_VERSION 1
 
 static int send_hello(const char *name, PyObject *info)
 {

@@ -17,7 +17,6 @@ import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,85 +24,12 @@ from pathlib import Path
 import pytest
 
 import pbwire
+from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
 from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, MEMORY_FACTOR, assert_one_error_line, explain, result_of,
                     worker_pids)
 
 PR_SET_CHILD_SUBREAPER = 36
 NOBODY = 65534
-
-
-class Daemon:
-    """A running `plugbox serve`; its stderr goes to a file."""
-
-    def __init__(self, exe, env, plugins, sock, args, log_path):
-        self.sock = Path(sock)
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(
-            [exe, "serve", "--plugins", str(plugins), "--socket", str(sock), *map(str, args)],
-            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
-        deadline = time.monotonic() + 15
-        while "listening on" not in self.stderr():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"plugbox serve did not start (status {self.proc.poll()}):\n{self.stderr()}")
-            time.sleep(0.02)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stderr(self):
-        return Path(self.log_path).read_text(errors="replace")
-
-    def conn(self, **kw):
-        return pbwire.Conn(self.sock, **kw)
-
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        """Send sig and wait; returns (exit status, seconds it took)."""
-        start = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            pytest.fail(f"plugbox serve still running {timeout} s after signal {sig}:\n{self.stderr()}")
-        self.log.close()
-        return status, time.monotonic() - start
-
-    def rss_kib(self):
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-
-@pytest.fixture
-def sockdir():
-    # Socket paths must fit sun_path (108 bytes): not under the deep scratch tree.
-    path = Path(tempfile.mkdtemp(prefix="pbs-", dir="/tmp"))
-    os.chmod(path, 0o755)          # uid 65534 may reach the socket (the peer-credential test)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def serve(plugbox, scratch, sockdir):
-    """serve(plugins, *args, sock=None) -> Daemon, stopped at the end of the test."""
-    daemons = []
-
-    def start(plugins, *args, sock=None):
-        d = Daemon(plugbox.exe, plugbox.env, plugins, sock or sockdir / "s.sock", args,
-                   scratch / f"serve{len(daemons)}.log")
-        daemons.append(d)
-        return d
-    yield start
-    for d in daemons:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        d.log.close()
 
 
 @pytest.fixture
