@@ -504,9 +504,14 @@ static void id_map(char *buf, unsigned id)
 
 #define FAIL(what) do { *step = (what); return -errno; } while (0)
 
+/* The type of a mount call that makes no new file system (propagation,
+ * bind, remount): the kernel ignores it, and mount(8) passes "none" too.
+ * Not NULL, which valgrind reports as an unaddressable string. */
+#define NO_FSTYPE "none"
+
 static int enter_mount_tree(const struct pb_jail *j, const char **step)
 {
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (mount(NULL, "/", NO_FSTYPE, MS_REC | MS_PRIVATE, NULL) < 0)
 		FAIL("namespaces: making the mount tree private");
 	if (mount("tmpfs", j->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
 		FAIL("filesystem: mounting the new root");
@@ -537,9 +542,9 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 			unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | op->locked;
 			if (op->kind == JAIL_BIND)
 				flags |= MS_NODEV;
-			if (mount(op->arg, op->target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			if (mount(op->arg, op->target, NO_FSTYPE, MS_BIND | MS_REC, NULL) < 0)
 				FAIL("filesystem: bind-mounting a path into the mount tree");
-			if (mount(NULL, op->target, NULL, flags, NULL) < 0)
+			if (mount(NULL, op->target, NO_FSTYPE, flags, NULL) < 0)
 				FAIL("filesystem: making a bind mount read-only");
 			break;
 		}
@@ -553,12 +558,21 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 		FAIL("filesystem: pivot_root");
 	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		FAIL("filesystem: detaching the old root");
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	if (mount(NULL, "/", NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		FAIL("filesystem: making the new root read-only");
 	return 0;
 }
 
-int pb_jail_enter(const struct pb_jail *j, const char **step)
+int pb_jail_set_limit(const struct pb_jail *j, pid_t pid, int index)
+{
+	if (index < 0 || index >= PB_JAIL_RLIMITS)
+		return -EINVAL;
+	if (prlimit(pid, j->rlimit_resource[index], &j->rlimits[index], NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int pb_jail_enter(const struct pb_jail *j, pb_jail_ask_limit_fn *ask_limit, void *arg, const char **step)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct none[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
@@ -601,10 +615,22 @@ int pb_jail_enter(const struct pb_jail *j, const char **step)
 		FAIL("capabilities: clearing the ambient set");
 
 	/* Limits before the identity change: RLIMIT_NPROC then counts the
-	 * plugin's own uid, and root may still set any value. */
-	for (int i = 0; i < PB_JAIL_RLIMITS; i++)
-		if (setrlimit(j->rlimit_resource[i], &j->rlimits[i]) < 0)
+	 * plugin's own uid, and root may still set any value. A limit we may
+	 * not set ourselves the supervisor sets on us with prlimit(2), which
+	 * grants nothing more: it has the credentials this process was cloned
+	 * with. That happens under valgrind, whose emulated setrlimit refuses
+	 * an RLIMIT_NOFILE below the descriptors it keeps for itself (it
+	 * passes a prlimit on another process to the kernel). */
+	for (int i = 0; i < PB_JAIL_RLIMITS; i++) {
+		if (setrlimit(j->rlimit_resource[i], &j->rlimits[i]) == 0)
+			continue;
+		if (errno != EPERM || !ask_limit)
 			FAIL("rlimits: setting a resource limit");
+		if ((r = ask_limit(i, arg)) < 0) {
+			errno = -r;
+			FAIL("rlimits: setting a resource limit");
+		}
+	}
 	if (j->as_root) {
 		if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0)
 			FAIL("identity: changing to the plugin's gid");

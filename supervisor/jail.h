@@ -67,9 +67,16 @@ struct pb_jail {
 int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
                     const char *name, const char *plugin_dir, const char *view_dir,
                     const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len);
+/* Asked by the child for resource limit `index` of the plan that setrlimit
+ * refused with EPERM: the supervisor sets it with pb_jail_set_limit. Returns
+ * 0 or -errno. */
+typedef int pb_jail_ask_limit_fn(int index, void *arg);
 /* In the child, just after clone(j->clone_flags): everything but Landlock
  * and seccomp. Returns 0, or -errno with *step naming what failed. */
-int pb_jail_enter(const struct pb_jail *j, const char **step);
+int pb_jail_enter(const struct pb_jail *j, pb_jail_ask_limit_fn *ask_limit, void *arg, const char **step);
+/* In the supervisor: set resource limit `index` of the plan on the child
+ * `pid` (prlimit). Returns 0 or -errno. */
+int pb_jail_set_limit(const struct pb_jail *j, pid_t pid, int index);
 void pb_jail_free(struct pb_jail *j);
 
 #endif

@@ -31,6 +31,21 @@
 
 enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC, CH_COUNT };
 
+/* What the child says on CH_EXEC (a SOCK_SEQPACKET pair) before exec: what
+ * failed, or (step NULL) a request to set resource limit `limit` of the
+ * jail on it, which the supervisor answers with an int, 0 or an errno. A
+ * successful exec closes the child's end. step points into this program's
+ * constant data, which the parent shares: clone copied the same binary's
+ * address space. */
+struct child_msg {
+	int err;
+	int limit;
+	const char *step;
+};
+/* Sent as bytes: no padding that could carry stale stack contents. */
+_Static_assert(sizeof(struct child_msg) == 2 * sizeof(int) + sizeof(const char *),
+               "struct child_msg has padding");
+
 static void close_pair(int p[2])
 {
 	if (p[0] >= 0)
@@ -82,12 +97,25 @@ static void remove_view_dir(char *dir, const char *name)
 	rmdir(dir);
 }
 
+/* In the child: ask the supervisor to set a limit setrlimit refused. */
+static int ask_parent_limit(int index, void *arg)
+{
+	int fd = *(const int *)arg, answer;
+	struct child_msg req = { .limit = index };
+
+	if (write(fd, &req, sizeof(req)) != (ssize_t)sizeof(req))
+		return -EPIPE;
+	if (read(fd, &answer, sizeof(answer)) != (ssize_t)sizeof(answer))
+		return -EPIPE;
+	return -answer;
+}
+
 /* In the child, between clone and exec: system calls only. */
 static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
                   const struct pb_jail *jail)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
-	struct { int err; const char *step; } failure = { 0, "exec" };
+	struct child_msg failure = { 0 };
 	int src[7];
 	sigset_t all;
 
@@ -133,13 +161,11 @@ static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][
 		goto fail;
 	if (chdir("/") < 0)
 		goto fail;
-	if (pb_jail_enter(jail, &failure.step) < 0)
+	if (pb_jail_enter(jail, ask_parent_limit, &ch[CH_EXEC][1], &failure.step) < 0)
 		goto fail;
 	failure.step = "exec";
 	execve(worker_path, argv, envp);
 fail:
-	/* step points into this program's constant data, which the parent
-	 * shares: fork copied the same binary's address space. */
 	failure.err = errno;
 	if (write(ch[CH_EXEC][1], &failure, sizeof(failure)) < 0)
 		_exit(127);
@@ -197,9 +223,9 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 	char **argv = NULL;
 	struct pb_jail jail;
 	struct pb_bpf_blob blob = { 0 };
-	struct { int err; const char *step; } failure;
+	struct child_msg failure;
 	pid_t parent = getpid(), pid;
-	int r;
+	int r, pidfd = -1;
 	ssize_t n;
 
 	*namespaces_refused = false;
@@ -225,7 +251,7 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 		goto fail;
 	}
 	for (int i = 0; i < CH_COUNT; i++) {
-		int ok = i == CH_REPORT
+		int ok = i == CH_REPORT || i == CH_EXEC
 			? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch[i])
 			: pipe2(ch[i], O_CLOEXEC);
 		if (ok < 0) {
@@ -236,8 +262,11 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 	}
 
 	/* clone, not fork: the worker is the first process of its new pid
-	 * namespace, and still our child (pidfd, waitpid). */
-	pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+	 * namespace, and still our child (pidfd, waitpid). Its pidfd comes
+	 * from clone itself (close-on-exec): no pidfd_open, which is one
+	 * kernel release younger and unknown to valgrind 3.19. */
+	pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
+	                     &pidfd, NULL, NULL);
 	if (pid < 0) {
 		r = -errno;
 		*namespaces_refused = jail.clone_flags != 0;
@@ -248,14 +277,23 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 	if (pid == 0)
 		child(worker_path, argv, ch, parent, &jail);
 
-	/* The exec pipe closes on a successful exec, or carries what failed. */
+	/* The exec channel closes on a successful exec, or carries what
+	 * failed; before that, the child may ask for its limits. */
 	close(ch[CH_EXEC][1]);
 	ch[CH_EXEC][1] = -1;
-	do
+	for (;;) {
 		n = read(ch[CH_EXEC][0], &failure, sizeof(failure));
-	while (n < 0 && errno == EINTR);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(failure) || failure.step)
+			break;
+		int answer = -pb_jail_set_limit(&jail, pid, failure.limit);
+		while (write(ch[CH_EXEC][0], &answer, sizeof(answer)) < 0 && errno == EINTR)
+			;
+	}
 	if (n == (ssize_t)sizeof(failure)) {
 		waitpid(pid, NULL, 0);
+		close(pidfd);
 		r = -failure.err;
 		*namespaces_refused = jail.clone_flags != 0 && namespace_failure(failure.step);
 		if (!strcmp(failure.step, "exec"))
@@ -288,19 +326,12 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 	if (r < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		close(pidfd);
 		goto fail;
 	}
 
 	out->pid = pid;
-	out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (out->pidfd < 0) {
-		r = -errno;
-		snprintf(why, why_len, "pidfd_open: %s", strerror(errno));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto fail;
-	}
-	fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
+	out->pidfd = pidfd;
 	out->calls_fd = ch[CH_CALLS][1];
 	out->replies_fd = ch[CH_REPLIES][0];
 	out->stdout_fd = ch[CH_STDOUT][0];
@@ -374,9 +405,10 @@ void pb_spawned_release(struct pb_spawned *s)
 	int *fds[] = { &s->pidfd, &s->calls_fd, &s->replies_fd, &s->stdout_fd, &s->stderr_fd, &s->report_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		if (*fds[i] > 0)
-			close(*fds[i]);
-		*fds[i] = -1;
+		int *fd = fds[i];
+		if (*fd > 0)
+			close(*fd);
+		*fd = -1;
 	}
 	for (size_t i = 0; i < s->nlayers; i++)
 		free(s->layers[i]);
@@ -387,7 +419,7 @@ void pb_spawned_release(struct pb_spawned *s)
 		if (d) {
 			struct dirent *e;
 			while ((e = readdir(d)))
-				if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 					unlinkat(dirfd(d), e->d_name, 0);
 			closedir(d);
 		}
