@@ -110,12 +110,14 @@ static void close_all(pb_supervisor *s, struct process *w)
 {
 	int *fds[] = { &w->proc.pidfd, &w->proc.calls_fd, &w->proc.replies_fd, &w->proc.stdout_fd,
 	               &w->proc.stderr_fd, &w->proc.report_fd, &w->notify_fd };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (*fds[i] >= 0) {
-			pb_loop_unwatch(s, *fds[i]);
-			close(*fds[i]);
-			*fds[i] = -1;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		int *fd = fds[i];
+		if (*fd >= 0) {
+			pb_loop_unwatch(s, *fd);
+			close(*fd);
+			*fd = -1;
 		}
+	}
 	w->want_write = false;
 }
 
@@ -375,6 +377,8 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 
 /* ---- reading from a worker ---------------------------------------------- */
 
+static void read_report(pb_supervisor *s, struct process *w);
+
 /* Up to 64 frames, so one chatty worker cannot starve the others. */
 static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 {
@@ -420,6 +424,14 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 		if (r < 0) {
 			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an undecodable envelope: %s",
 			           w->name, why);
+			return;
+		}
+		/* Reports first: one the worker wrote before this frame explains
+		 * it (a denial), or ends the worker (a forgery). */
+		if (w->proc.report_fd >= 0)
+			read_report(s, w);
+		if (w->end_kind != 0) {
+			pb_envelope_free(env);
 			return;
 		}
 		dispatch(s, w, env);
@@ -593,8 +605,12 @@ static void read_notifications(pb_supervisor *s, struct process *w)
 	struct seccomp_notif *req = NULL;
 	struct seccomp_notif_resp *resp = NULL;
 
-	if (seccomp_notify_alloc(&req, &resp) < 0)
+	if (seccomp_notify_alloc(&req, &resp) < 0) {
+		/* Its logged calls would wait for an answer that never comes. */
+		pb_process_end(w, PB_ERROR_UNAVAILABLE, "cannot answer the seccomp notifications of the worker "
+		               "for plugin '%s' (its policy's log rules)", w->name);
 		return;
+	}
 	for (int rounds = 0; rounds < 64 && w->notify_fd >= 0; rounds++) {
 		struct pollfd p = { .fd = w->notify_fd, .events = POLLIN };
 		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
