@@ -46,7 +46,8 @@ pb_error *pb_process_death_error(const struct process *w)
 		enum pb_limit l = cpu ? PB_LIMIT_CPU : PB_LIMIT_FILE_SIZE;
 		snprintf(msg, sizeof(msg), "worker for plugin '%s' hit a resource limit: %s (@limit %s %s)",
 		         w->name, cpu ? "CPU time" : "file size", pb_limit_names[l],
-		         pb_limit_format(l, w->policy->sandbox.limit[l], limit, sizeof(limit)));
+		         pb_limit_format(l, w->policy ? w->policy->sandbox.limit[l] : PB_LIMIT_UNLIMITED, limit,
+		                         sizeof(limit)));
 		return pb_error_new(PB_ERROR_CRASHED, w->name, "", msg, "");
 	}
 	if (w->reaped && WIFSIGNALED(st))

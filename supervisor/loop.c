@@ -65,11 +65,13 @@ void pb_loop_free(pb_supervisor *s)
 		pb_process_free(s, p);
 	}
 	int *fds[] = { &s->epoll_fd, &s->timer_fd, &s->wake_fd };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (*fds[i] >= 0) {
-			close(*fds[i]);
-			*fds[i] = -1;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		int *fd = fds[i];
+		if (*fd >= 0) {
+			close(*fd);
+			*fd = -1;
 		}
+	}
 }
 
 int pb_loop_watch(pb_supervisor *s, struct process *p, enum source_kind kind, int fd)

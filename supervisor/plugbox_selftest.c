@@ -119,7 +119,7 @@ static int parse_expect(char *text, unsigned *out)
 	*out = 0;
 	for (char *save = NULL, *word = strtok_r(text, "|", &save); word; word = strtok_r(NULL, "|", &save)) {
 		size_t i = 0;
-		while (i < 4 && strcmp(word, names[i]))
+		while (i < 4 && strcmp(word, names[i]) != 0)
 			i++;
 		if (i == 4)
 			return -1;
@@ -212,7 +212,10 @@ static int bound_port(int fd)
 	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
 
-	return getsockname(fd, (struct sockaddr *)&a, &len) < 0 ? -1 : ntohs(a.sin_port);
+	memset(&a, 0, sizeof(a));
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 || a.sin_family != AF_INET)
+		return -1;
+	return ntohs(a.sin_port);
 }
 
 static int fixtures_open(struct fixtures *f, const char **step)
@@ -377,15 +380,19 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 static bool descends_from_me(pid_t pid)
 {
 	for (int depth = 0; depth < 4 && pid > 1; depth++) {
-		char path[64], buf[512], *paren;
-		int ppid;
+		char path[64], buf[512], *paren, *end;
+		long ppid;
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		if (read_small(path, buf, sizeof(buf)) <= 0 || !(paren = strrchr(buf, ')')) ||
-		    sscanf(paren + 1, " %*c %d", &ppid) != 1)
+		/* "PID (COMM) S PPID ...": the state is one character */
+		if (read_small(path, buf, sizeof(buf)) <= 0 || !(paren = strrchr(buf, ')')) || strlen(paren) < 5)
+			return false;
+		errno = 0;
+		ppid = strtol(paren + 4, &end, 10);
+		if (errno || end == paren + 4 || *end != ' ' || ppid <= 0 || ppid > INT_MAX)
 			return false;
 		if (ppid == getpid())
 			return true;
-		pid = ppid;
+		pid = (pid_t)ppid;
 	}
 	return false;
 }
@@ -401,16 +408,16 @@ static pid_t find_worker_pid(const char *name)
 	while (d && found < 0 && (e = readdir(d))) {
 		char path[300], args[4096];
 		ssize_t n;
-		if (!e->d_name[0] || strspn(e->d_name, "0123456789") != strlen(e->d_name))
+		if (!e->d_name[0] || strspn(e->d_name, "0123456789") != strlen(e->d_name) || strlen(e->d_name) > 9)
 			continue;
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);   /* digits only, at most 9 */
 		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
 		n = read_small(path, args, sizeof(args));
 		/* NUL-separated arguments: look for "--name" followed by NAME */
 		for (char *a = args; n > 0 && a < args + n; a += strlen(a) + 1) {
 			char *next = a + strlen(a) + 1;
-			if (!strcmp(a, "--name") && next < args + n && !strcmp(next, name) &&
-			    descends_from_me((pid_t)atoi(e->d_name))) {
-				found = (pid_t)atoi(e->d_name);
+			if (!strcmp(a, "--name") && next < args + n && !strcmp(next, name) && descends_from_me(pid)) {
+				found = pid;
 				break;
 			}
 		}
@@ -519,7 +526,7 @@ static void judge_result(struct probe *p, const pb_value *result)
 	char *contained = value_text(pb_value_map_get(result, "contained"));
 
 	if (!how || !pb_value_get_string(how) || !contained ||
-	    (strcmp(contained, "true") && strcmp(contained, "false"))) {
+	    (strcmp(contained, "true") != 0 && strcmp(contained, "false") != 0)) {
 		char *all = value_text(result);
 		snprintf(p->how, sizeof(p->how), "the probe's answer is not {contained, how}: %.300s",
 		         all ? all : "?");
@@ -580,7 +587,7 @@ static bool sibling_check(struct run *r, char *why, size_t len)
 	if (pb_call(r->sibling, "sibling", "ping", NULL, 0, &result, &err) < 0) {
 		snprintf(why + used, len - used, "; the sibling did not answer: %s", pb_error_get_message(err));
 		pb_error_free(err);
-	} else if (!pb_value_get_string(result) || strcmp(pb_value_get_string(result), "pong")) {
+	} else if (!pb_value_get_string(result) || strcmp(pb_value_get_string(result), "pong") != 0) {
 		snprintf(why + used, len - used, "; the sibling did not answer \"pong\"");
 	} else {
 		ok = true;

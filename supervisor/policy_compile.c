@@ -45,7 +45,7 @@
 #define PB_AUDIT_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-#define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (i)))
+#define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (size_t)(i)))
 #define ARG_HI(i) (ARG_LO(i) + 4)
 #define NR_OFF ((uint32_t)offsetof(struct seccomp_data, nr))
 
@@ -251,13 +251,15 @@ static int cmp_chain(const void *a, const void *b)
 static label native_only(struct backwards *b, label then)
 {
 	const uint32_t kill = SECCOMP_RET_TRAP | PB_TRAP_KILL;
-	label l = then;
 
+	/* Each load falls through to the instruction emitted just before it. */
 #ifdef PB_X32_BIT
-	l = jump(b, BPF_JSET, PB_X32_BIT, ret(b, kill), l);
+	jump(b, BPF_JSET, PB_X32_BIT, ret(b, kill), then);
+#else
+	(void)then;
 #endif
-	l = load(b, NR_OFF);
-	l = jump(b, BPF_JEQ, PB_AUDIT_ARCH, l, ret(b, kill));
+	label nr = load(b, NR_OFF);
+	jump(b, BPF_JEQ, PB_AUDIT_ARCH, nr, ret(b, kill));
 	return load(b, (uint32_t)offsetof(struct seccomp_data, arch));
 }
 
@@ -365,11 +367,11 @@ static int build_guard(struct backwards *b)
 	 * reporter gone. End it without running the reporter it is trying to
 	 * replace. Reading the handler (act == NULL) is what `import signal`
 	 * does. */
-	label l = jump(b, BPF_JEQ, 0, allow, kill);
-	l = load(b, ARG_HI(1));
-	l = jump(b, BPF_JEQ, 0, l, kill);
+	jump(b, BPF_JEQ, 0, allow, kill);
+	label l = load(b, ARG_HI(1));
+	jump(b, BPF_JEQ, 0, l, kill);
 	l = load(b, ARG_LO(1));
-	l = jump(b, BPF_JEQ, SIGSYS, l, allow);
+	jump(b, BPF_JEQ, SIGSYS, l, allow);
 	l = load(b, ARG_LO(0));
 	l = jump(b, BPF_JEQ, __NR_rt_sigaction, l, allow);
 	native_only(b, l);

@@ -478,7 +478,7 @@ bool parse_sandbox_directive(struct parser *ps, struct cursor *c, const char *wo
 			ERR_AT(ps, c, c->pos, "unexpected text after @scratch %s", value);
 			return true;
 		}
-		if (strcmp(value, "none") && (parse_amount(value, UNIT_BYTES, &v) < 0 || v < 4096)) {
+		if (strcmp(value, "none") != 0 && (parse_amount(value, UNIT_BYTES, &v) < 0 || v < 4096)) {
 			ERR_AT(ps, c, vcol, "@scratch takes a size of at least 4K such as 64M, or none; not '%s'",
 			       value);
 			return true;

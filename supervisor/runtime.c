@@ -87,9 +87,9 @@ static void send_call(pb_supervisor *s, struct process *w, struct call *c)
 	uint64_t call_ms = w->policy->sandbox.limit[PB_LIMIT_CALL_TIME];
 	double now = pb_now();
 
-	if (call_ms != PB_LIMIT_UNLIMITED && (c->deadline == 0 || now + call_ms / 1000.0 < c->deadline)) {
-		c->deadline = now + call_ms / 1000.0;
-		c->limit = call_ms / 1000.0;
+	if (call_ms != PB_LIMIT_UNLIMITED && (c->deadline == 0 || now + (double)call_ms / 1000.0 < c->deadline)) {
+		c->deadline = now + (double)call_ms / 1000.0;
+		c->limit = (double)call_ms / 1000.0;
 		c->limit_is_policy = true;
 	}
 	c->running = true;
@@ -357,7 +357,7 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 		p->not_before = now + backoff_delay(s, n);
 		/* Its calls have the error; a note says what happens next. */
 		if (wants_worker(p))
-			pb_note(s, p->name, "worker ended: %s; restarting in %.1f s", err->message,
+			pb_note(s, p->name, "worker ended: %s; restarting in %.1f s", err ? err->message : "?",
 			        p->not_before - now);
 	}
 	pb_error_free(err);

@@ -80,11 +80,11 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 		snprintf(buf, len, "'%s' at %s", e->text, where);
 	} else if (w->policy->dflt_where.file) {
 		/* Read after "by rule": the @default as written, then why it decided. */
-		const char *e = action->err ? strerrorname_np(action->err) : NULL;
+		const char *err = action->err ? strerrorname_np(action->err) : NULL;
 		char act[64];
 		switch (action->kind) {
-		case PB_ACT_ERRNO: snprintf(act, sizeof(act), "errno %s", e ? e : "?"); break;
-		case PB_ACT_TRAP: snprintf(act, sizeof(act), "trap %s", e ? e : "?"); break;
+		case PB_ACT_ERRNO: snprintf(act, sizeof(act), "errno %s", err ? err : "?"); break;
+		case PB_ACT_TRAP: snprintf(act, sizeof(act), "trap %s", err ? err : "?"); break;
 		case PB_ACT_LOG: snprintf(act, sizeof(act), "log"); break;
 		default: snprintf(act, sizeof(act), "kill"); break;
 		}

@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 		ll.mode = PB_LANDLOCK_OFF;
 	else
 		usage_exit();
-	if (strcmp(network, "none") && strcmp(network, "host"))
+	if (strcmp(network, "none") != 0 && strcmp(network, "host") != 0)
 		usage_exit();
 	ll.network = !strcmp(network, "host");
 	for (int fd = 0; fd < PB_FD_FIRST_UNUSED; fd++)

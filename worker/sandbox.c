@@ -200,6 +200,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	v.args = args;
 	if (tb_len > 0)
 		v.traceback = traceback_text;
+	/* cppcheck-suppress unreadVariable ; read when env is packed through env.base */
 	env.body_case = PLUGBOX__ENVELOPE__BODY_VIOLATION;
 	env.violation = &v;
 	/* Fit the supervisor's limit by losing the oldest calls (at the bottom). */
@@ -251,6 +252,7 @@ static int hand_over_listener(int listener, const char *layer, char *why, size_t
 	ssize_t sent;
 	int e;
 
+	/* cppcheck-suppress unreadVariable ; read when env is packed through env.base */
 	env.body_case = PLUGBOX__ENVELOPE__BODY_LISTENER;
 	env.listener = &body;
 	iov.iov_base = payload;

@@ -29,7 +29,7 @@ enum {
 enum { PB_EXIT_INTERNAL = 70, PB_EXIT_SANDBOX = 71 };
 
 /* Largest policy blob accepted on PB_FD_POLICY (BPF_MAXINSNS per program). */
-#define PB_POLICY_BLOB_MAX (64u * 1024u)
+#define PB_POLICY_BLOB_MAX 65536u
 
 /* The policy blob is a sequence of programs, each a little-endian u32
  * header followed by (header & PB_PROGRAM_COUNT_MASK) struct sock_filter.
@@ -76,7 +76,7 @@ PyObject *pb_py_host_call(PyObject *module, PyObject *args);
 
 /* log.c: plugbox._log(level, logger, message): one Log envelope (id 0),
  * bounded; dropped silently when the supervisor is not listening. */
-#define PB_LOG_MESSAGE_MAX (16u * 1024u)
+#define PB_LOG_MESSAGE_MAX 16384u
 #define PB_LOG_LOGGER_MAX 256u
 PyObject *pb_py_log(PyObject *module, PyObject *args);
 

@@ -42,13 +42,13 @@ static void shout(void *userdata, pb_host_call *call)
 
 static void print_outcome(const char *what, const pb_value *result, const pb_error *err)
 {
-	if (result) {
+	if (err) {
+		printf("%s -> %s error: %s\n", what, pb_error_kind_name(pb_error_get_kind(err)),
+		       pb_error_get_message(err));
+	} else {
 		char *json = pb_value_to_json(result);
 		printf("%s -> %s\n", what, json ? json : "(unprintable)");
 		free(json);
-	} else {
-		printf("%s -> %s error: %s\n", what, pb_error_kind_name(pb_error_get_kind(err)),
-		       pb_error_get_message(err));
 	}
 }
 
