@@ -189,7 +189,7 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 		const ProtobufCFieldDescriptor *f = NULL;
 		ProtobufCWireType natural;
 		size_t at = pos;
-		uint64_t key, n;
+		uint64_t key = 0, n = 0;   /* set by the scanners, or pb_fail returns first */
 		unsigned wt;
 
 		if (pos == top->end) {

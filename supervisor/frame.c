@@ -2,9 +2,12 @@
  * and the tests: a 4-byte little-endian length, then that many bytes.
  *
  * The reader never trusts the length: it is checked against the reader's
- * bound before anything is allocated, and reads never ask the kernel for
- * more than the current frame still needs, so a frame's bytes are consumed
- * only by the reader that owns them (the next frame stays in the pipe).
+ * bound before anything is allocated, the payload buffer then grows with the
+ * bytes that arrive rather than being sized by the header (a peer announcing
+ * 16 MiB and sending nothing holds PB_FRAME_FIRST_ALLOC of our memory, not
+ * 16 MiB), and reads never ask the kernel for more than the current frame
+ * still needs, so a frame's bytes are consumed only by the reader that owns
+ * them (the next frame stays in the pipe).
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,27 +33,53 @@ void pb_frame_reader_free(struct pb_frame_reader *r)
 	r->header_got = 0;
 	r->payload_len = 0;
 	r->payload_got = 0;
+	r->payload_cap = 0;
 	r->ready = 0;
 }
 
-/* The header is complete: bound the length, then allocate. On -EMSGSIZE the
- * reader stays in "header complete, no payload" and every later call returns
- * the same error, which is what makes it unusable until re-initialised. */
+/* The header is complete: bound the length, then allocate the first part of
+ * the buffer. On -EMSGSIZE the reader stays in "header complete, no payload"
+ * and every later call returns the same error, which is what makes it
+ * unusable until re-initialised. */
 static int header_done(struct pb_frame_reader *r)
 {
 	uint32_t len = (uint32_t)r->header[0] | (uint32_t)r->header[1] << 8 |
 	               (uint32_t)r->header[2] << 16 | (uint32_t)r->header[3] << 24;
+	/* One byte for an empty frame, so a taken payload is never NULL. */
+	uint32_t first = len == 0 ? 1 : len < PB_FRAME_FIRST_ALLOC ? len : PB_FRAME_FIRST_ALLOC;
 
 	r->payload_len = len;
 	if (len > r->max_len)
 		return -EMSGSIZE;
-	/* One byte for an empty frame, so a taken payload is never NULL. */
-	r->payload = malloc(len > 0 ? len : 1);
+	r->payload = malloc(first);
 	if (!r->payload)
 		return -ENOMEM;
+	r->payload_cap = first;
 	r->payload_got = 0;
 	if (len == 0)
 		r->ready = 1;
+	return 0;
+}
+
+/* Make the buffer hold at least need bytes (need <= payload_len): double it
+ * until it does, never past the frame's length. Doubling keeps the copying
+ * linear in the frame's size; growing only for bytes in hand keeps what a
+ * peer can make us hold at twice what it actually sent. After a failure
+ * the buffer is as it was (and the next call tries again). */
+static int payload_reserve(struct pb_frame_reader *r, uint32_t need)
+{
+	uint32_t cap = r->payload_cap;
+	uint8_t *p;
+
+	if (need <= cap)
+		return 0;
+	while (cap < need)
+		cap = cap > r->payload_len / 2 ? r->payload_len : cap * 2;
+	p = realloc(r->payload, cap);
+	if (!p)
+		return -ENOMEM;
+	r->payload = p;
+	r->payload_cap = cap;
 	return 0;
 }
 
@@ -95,8 +124,12 @@ ssize_t pb_frame_feed(struct pb_frame_reader *r, const uint8_t *data, size_t n)
 
 		if (want > n - used)
 			want = n - used;
-		if (want > 0)
+		if (want > 0) {
+			rc = payload_reserve(r, r->payload_got + (uint32_t)want);
+			if (rc < 0)
+				return rc;
 			memcpy(r->payload + r->payload_got, data + used, want);
+		}
 		r->payload_got += (uint32_t)want;
 		used += want;
 		if (r->payload_got == r->payload_len)
@@ -128,8 +161,15 @@ static int read_once(struct pb_frame_reader *r, int fd, bool *would_block)
 		dst = r->header + r->header_got;
 		want = sizeof(r->header) - r->header_got;
 	} else {
+		/* A full buffer grows before the read, so at most what was
+		 * received so far is allocated ahead of the bytes. */
+		if (r->payload_got == r->payload_cap) {
+			rc = payload_reserve(r, r->payload_got + 1);
+			if (rc < 0)
+				return rc;
+		}
 		dst = r->payload + r->payload_got;
-		want = r->payload_len - r->payload_got;
+		want = r->payload_cap - r->payload_got;
 	}
 	got = read(fd, dst, want);
 	if (got < 0) {
@@ -194,6 +234,7 @@ int pb_frame_take(struct pb_frame_reader *r, uint8_t **payload, uint32_t *len)
 	r->header_got = 0;
 	r->payload_len = 0;
 	r->payload_got = 0;
+	r->payload_cap = 0;
 	r->ready = 0;
 	return 0;
 }

@@ -4,8 +4,10 @@
  * serialized plugbox.Envelope. The supervisor, the worker and the tests all
  * use this module; nobody else reads a length prefix. Everything a reader
  * sees may come from a hostile worker: the length is checked against the
- * reader's bound before any allocation, and a stream that ends mid-frame is
- * an error, not a hang.
+ * reader's bound before any allocation, the payload buffer grows with the
+ * bytes that actually arrive (a peer that announces 16 MiB and sends nothing
+ * costs PB_FRAME_FIRST_ALLOC), and a stream that ends mid-frame is an error,
+ * not a hang.
  */
 #ifndef PLUGBOX_FRAME_H
 #define PLUGBOX_FRAME_H
@@ -24,14 +26,19 @@
  * unpacked envelope can take compared with its wire size. */
 #define PB_ENVELOPE_MAX_MESSAGES (1u << 20)
 
+/* The payload buffer starts at min(length, this) and doubles (up to the
+ * length) as bytes fill it. */
+#define PB_FRAME_FIRST_ALLOC (64u * 1024u)
+
 /* Incremental reader: feed it bytes as they arrive (from a non-blocking fd, or
  * from memory in tests and fuzzers) and take whole frames out. */
 struct pb_frame_reader {
 	uint8_t header[4];
 	size_t header_got;
-	uint8_t *payload;         /* allocated once the length is known and bounded */
+	uint8_t *payload;         /* allocated once the length is known and bounded, grown as bytes come */
 	uint32_t payload_len;
 	uint32_t payload_got;
+	uint32_t payload_cap;     /* bytes allocated at payload: payload_got <= cap <= max(len, 1) */
 	uint32_t max_len;
 	int ready;                /* a whole frame is waiting in payload */
 };
@@ -42,8 +49,8 @@ void pb_frame_reader_free(struct pb_frame_reader *r);
 /* Consume up to n bytes from data. Stops early once a whole frame is ready
  * (the caller takes it, then feeds the rest). Returns the number of bytes
  * consumed (>= 0) or -EMSGSIZE when a header announces more than max_len,
- * -ENOMEM when the payload cannot be allocated. After an error the reader is
- * unusable until pb_frame_reader_free + init. */
+ * -ENOMEM when the payload buffer cannot be allocated or grown. After an
+ * error the reader is unusable until pb_frame_reader_free + init. */
 ssize_t pb_frame_feed(struct pb_frame_reader *r, const uint8_t *data, size_t n);
 
 /* Read once from fd into the reader (at most what one frame still needs, so

@@ -55,6 +55,15 @@ void policy_report(struct parser *ps, bool is_error, const char *file, unsigned 
 		ps->diag(ps->diag_data, is_error, out);
 }
 
+void policy_nomem(struct parser *ps, const struct cursor *c)
+{
+	ps->nomem = true;
+	if (c && c->file && c->line)
+		ERR_AT(ps, c, c->pos, "out of memory");
+	else
+		policy_report(ps, true, ps->p->path, 0, 0, "out of memory");
+}
+
 /* ---- small helpers ------------------------------------------------------- */
 
 static bool name_is_safe(const char *name)
@@ -100,12 +109,25 @@ static void list_free(struct pb_entry_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Move every entry of src to the end of dst. */
+/* Move every entry of src to the end of dst: all of them, or none on
+ * -ENOMEM (src then still owns them all, so no entry has two owners). */
 static int list_append(struct pb_entry_list *dst, struct pb_entry_list *src)
 {
-	for (size_t i = 0; i < src->n; i++)
-		if (list_push(dst, &src->v[i]) < 0)
+	if (src->n > dst->cap - dst->n) {
+		size_t cap = dst->n + src->n;
+		struct pb_entry *v;
+
+		if (cap < 2 * dst->cap)
+			cap = 2 * dst->cap;
+		v = realloc(dst->v, cap * sizeof(*v));
+		if (!v)
 			return -ENOMEM;
+		dst->v = v;
+		dst->cap = cap;
+	}
+	if (src->n > 0)
+		memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
 	free(src->v);
 	memset(src, 0, sizeof(*src));
 	return 0;
@@ -140,6 +162,7 @@ static int add_entry(struct file_ctx *f, int nr, struct pb_cond *cond, const str
 	if (!e.text || list_push(l, &e) < 0) {
 		free(e.text);
 		policy_cond_free(cond);
+		policy_nomem(f->ps, f->c);
 		return -ENOMEM;
 	}
 	if (!cond && nr >= 0 && nr < SYSCALL_NR_LIMIT && !f->decided_line[f->after_start][nr])
@@ -290,17 +313,26 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 		}
 		fclose(probe);
 		char **grown = realloc(ps->p->includes, (ps->p->nincludes + 1) * sizeof(char *));
-		if (!grown)
+		if (!grown) {
+			policy_nomem(ps, c);
 			return;
+		}
 		ps->p->includes = grown;
 		ps->p->includes[ps->p->nincludes] = strdup(inc);
-		if (!ps->p->includes[ps->p->nincludes])
+		if (!ps->p->includes[ps->p->nincludes]) {
+			policy_nomem(ps, c);
 			return;
+		}
 		ps->p->nincludes++;
 		struct chunk sub = { 0 };
+		/* Its errors (and running out of memory) are reported inside. */
 		parse_file(ps, inc, incpath, &sub);
-		list_append(&includes->start, &sub.start);
-		list_append(&includes->after, &sub.after);
+		if (list_append(&includes->start, &sub.start) < 0 ||
+		    list_append(&includes->after, &sub.after) < 0) {
+			policy_nomem(ps, c);
+			list_free(&sub.start);
+			list_free(&sub.after);
+		}
 		sandbox_merge(&includes->sandbox, &sub.sandbox);
 		if (sub.has_default && !includes->has_default) {
 			includes->has_default = true;
@@ -495,12 +527,15 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 	int r = 0;
 
 	c.file = intern_file(ps, path);
-	if (!c.file)
+	if (!c.file) {
+		policy_nomem(ps, NULL);
 		return -ENOMEM;
+	}
 	fp = fopen(path, "r");
 	if (!fp) {
-		policy_report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		policy_report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(-r));
+		return r;
 	}
 	text = malloc(POLICY_FILE_MAX + 1);
 	f = calloc(1, sizeof(*f));
@@ -508,6 +543,7 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 		fclose(fp);
 		free(text);
 		free(f);
+		policy_nomem(ps, NULL);
 		return -ENOMEM;
 	}
 	len = fread(text, 1, POLICY_FILE_MAX + 1, fp);
@@ -552,10 +588,11 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 	ps->depth--;
 	/* This file's rules first, then what it includes: a policy refines
 	 * what it includes by putting its own rules in front. */
-	list_append(&out->start, &f->own.start);
-	list_append(&out->after, &f->own.after);
-	list_append(&out->start, &includes.start);
-	list_append(&out->after, &includes.after);
+	if (list_append(&out->start, &f->own.start) < 0 || list_append(&out->after, &f->own.after) < 0 ||
+	    list_append(&out->start, &includes.start) < 0 || list_append(&out->after, &includes.after) < 0) {
+		policy_nomem(ps, NULL);
+		r = -ENOMEM;
+	}
 	out->sandbox = f->own.sandbox;
 	sandbox_merge(&out->sandbox, &includes.sandbox);
 	if (f->own.has_default) {
@@ -568,8 +605,11 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 		out->dflt_where = includes.dflt_where;
 	}
 out:
+	/* Empty unless an append above failed. */
 	list_free(&f->own.start);
 	list_free(&f->own.after);
+	list_free(&includes.start);
+	list_free(&includes.after);
 	free(f);
 	free(text);
 	return r;
@@ -631,15 +671,18 @@ static int load(const char *dir, const char *name, const char *path, pb_policy_d
 
 	*out = NULL;
 	ps.p = calloc(1, sizeof(*ps.p));
-	if (!ps.p)
-		return -ENOMEM;
-	ps.p->name = strdup(name);
-	ps.p->path = strdup(path);
-	if (!ps.p->name || !ps.p->path) {
+	if (ps.p) {
+		ps.p->name = strdup(name);
+		ps.p->path = strdup(path);
+	}
+	if (!ps.p || !ps.p->name || !ps.p->path) {
 		pb_policy_free(ps.p);
+		policy_report(&ps, true, path, 0, 0, "out of memory");
 		return -ENOMEM;
 	}
 	r = parse_file(&ps, ps.p->name, ps.p->path, &top);
+	if (r == 0 && ps.nomem)
+		r = -ENOMEM;
 	ps.p->start = top.start;
 	ps.p->after = top.after;
 	/* Fail closed: with no @default anywhere, what is not named is killed. */

@@ -394,12 +394,15 @@ struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *sysc
 			break;
 	}
 	cond = calloc(1, sizeof(*cond));
-	if (!cond)
+	if (!cond) {
+		policy_nomem(ps, c);
 		return NULL;
+	}
 	cond->atoms = malloc(b.natoms * sizeof(*cond->atoms));
 	cond->clause_end = malloc(b.nclauses * sizeof(*cond->clause_end));
 	if (!cond->atoms || !cond->clause_end) {
 		policy_cond_free(cond);
+		policy_nomem(ps, c);
 		return NULL;
 	}
 	memcpy(cond->atoms, b.atoms, b.natoms * sizeof(*cond->atoms));

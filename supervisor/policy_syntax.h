@@ -11,7 +11,7 @@
 
 #include "policy.h"
 
-#define POLICY_FILE_MAX (1024 * 1024)
+#define POLICY_FILE_MAX 1048576   /* 1 MiB */
 #define POLICY_LINE_MAX 4096
 #define POLICY_INCLUDE_DEPTH 16
 #define POLICY_ENTRIES_MAX 20000
@@ -37,6 +37,7 @@ struct parser {
 	const char *stack[POLICY_INCLUDE_DEPTH];   /* names being read, for cycles */
 	size_t depth;
 	size_t nentries;
+	bool nomem;                     /* memory ran out: the load fails with -ENOMEM */
 };
 
 /* The line being parsed. */
@@ -53,6 +54,10 @@ void policy_report(struct parser *ps, bool is_error, const char *file, unsigned 
 #define WARN_AT(ps, c, col, ...) policy_report((ps), false, (c)->file, (c)->line, (unsigned)(col) + 1, __VA_ARGS__)
 
 void policy_cond_free(struct pb_cond *c);
+/* Memory ran out while reading: reported (at c's position, or on the
+ * policy when c is NULL) and remembered, so that a policy never loads with
+ * a rule or an include silently missing. */
+void policy_nomem(struct parser *ps, const struct cursor *c);
 
 /* The cursor: blanks, the end of the line, a literal token, a word of
  * [A-Za-z0-9_-] (its length; 0 if none). */

@@ -78,6 +78,10 @@ void pb_serve_say(const char *fmt, ...);
 
 /* Accept what is waiting on the listening socket (bounded per wake-up). */
 void pb_serve_accept(struct pb_serve *srv);
+/* Take on an accepted (or, in tests/fuzz/fuzz_serve.c, socketpair)
+ * connection of process pid: non-blocking fd, which is closed on failure.
+ * Watches it in srv->ep and queues the Hello. */
+void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid);
 /* epoll reported events on a client. */
 void pb_serve_client_event(struct pb_serve_client *c, uint32_t events);
 /* The connection ends; calls in flight keep the memory until they end. */

@@ -134,8 +134,9 @@ static void client_flush(struct pb_serve_client *c)
 			break;
 		}
 		c->out_bytes -= (size_t)n;
-		while (n > 0) {
-			f = c->out_head;
+		/* The kernel took at most what was queued: out_head runs out no
+		 * sooner than n does. */
+		while (n > 0 && (f = c->out_head) != NULL) {
 			size_t left = f->len - f->off;
 			if ((size_t)n < left) {
 				f->off += (size_t)n;
@@ -450,7 +451,7 @@ static void send_hello(struct pb_serve_client *c)
 	client_send(c, &env);
 }
 
-static void add_client(struct pb_serve *srv, int fd, pid_t pid)
+void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid)
 {
 	struct pb_serve_client *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -519,7 +520,7 @@ void pb_serve_accept(struct pb_serve *srv)
 			close(fd);
 			continue;
 		}
-		add_client(srv, fd, cred.pid);
+		pb_serve_add_client(srv, fd, cred.pid);
 	}
 }
 

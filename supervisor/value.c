@@ -351,9 +351,9 @@ bool pb_utf8_valid(const char *str, size_t len)
 		}
 		/* The narrowed second-byte ranges are what rule out overlong
 		 * forms, UTF-16 surrogates and code points above U+10FFFF. */
-		if (c < 0xC2) {
-			return false;           /* continuation byte or overlong C0/C1 */
-		} else if (c < 0xE0) {
+		if (c < 0xC2 || c >= 0xF5)
+			return false;           /* continuation byte, overlong C0/C1, or past U+10FFFF */
+		if (c < 0xE0) {
 			need = 1;
 		} else if (c < 0xF0) {
 			need = 2;
@@ -361,14 +361,12 @@ bool pb_utf8_valid(const char *str, size_t len)
 				lo = 0xA0;
 			else if (c == 0xED)
 				hi = 0x9F;
-		} else if (c < 0xF5) {
+		} else {
 			need = 3;
 			if (c == 0xF0)
 				lo = 0x90;
 			else if (c == 0xF4)
 				hi = 0x8F;
-		} else {
-			return false;
 		}
 		if (len - i - 1 < need)
 			return false;

@@ -1,11 +1,14 @@
 /* check_frame.c - unit tests for the framing layer (supervisor/frame.c):
  * round trips through pipes, every split point, zero-length frames, lengths
- * over the bound refused before any allocation, truncation and clean EOF.
+ * over the bound refused before any allocation, a payload buffer that grows
+ * with the bytes received rather than the length announced, truncation and
+ * clean EOF.
  * The envelope decoder behind it is tested in check_envelope.c.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -273,6 +276,78 @@ START_TEST(test_oversized_header)
 }
 END_TEST
 
+/* A peer that announces the largest frame and sends a little of it must not
+ * make us allocate the whole frame: the buffer follows the bytes. The sizes
+ * are measured with malloc_usable_size, so they hold whatever the reader
+ * says about itself; SLACK is malloc's rounding (a page for mmap'd blocks). */
+#define SLACK 4096
+START_TEST(test_payload_grows_with_bytes)
+{
+	const uint32_t big = PB_FRAME_MAX_DEFAULT;
+	const uint8_t header[4] = { (uint8_t)big, (uint8_t)(big >> 8), (uint8_t)(big >> 16),
+	                            (uint8_t)(big >> 24) };
+	uint8_t *p = pattern(big, 9), *got;
+	struct pb_frame_reader r;
+	uint32_t len, off;
+	int fds[2], rc;
+
+	pb_frame_reader_init(&r, PB_FRAME_MAX_DEFAULT);
+	ck_assert_int_eq(pb_frame_feed(&r, header, 4), 4);
+	ck_assert_ptr_nonnull(r.payload);
+	ck_assert_uint_le(malloc_usable_size(r.payload), PB_FRAME_FIRST_ALLOC + SLACK);
+	/* 100 KiB in: one doubling, to 128 KiB. */
+	ck_assert_int_eq(pb_frame_feed(&r, p, 100 * 1024), 100 * 1024);
+	ck_assert_uint_ge(malloc_usable_size(r.payload), 100 * 1024);
+	ck_assert_uint_le(malloc_usable_size(r.payload), 2 * PB_FRAME_FIRST_ALLOC + SLACK);
+	ck_assert_uint_eq(r.payload_cap, 2 * PB_FRAME_FIRST_ALLOC);
+	/* The rest in uneven pieces: the frame is whole and intact. */
+	for (off = 100 * 1024; off < big; ) {
+		uint32_t n = big - off < 777777 ? big - off : 777777;
+
+		ck_assert_int_eq(r.ready, 0);
+		ck_assert_int_eq(pb_frame_feed(&r, p + off, n), (ssize_t)n);
+		ck_assert_uint_le(r.payload_cap, big);
+		ck_assert_uint_le(r.payload_cap, 2 * r.payload_got);
+		off += n;
+	}
+	ck_assert_int_eq(r.ready, 1);
+	ck_assert_int_eq(pb_frame_take(&r, &got, &len), 0);
+	ck_assert_uint_eq(len, big);
+	ck_assert_mem_eq(got, p, big);
+	free(got);
+	pb_frame_reader_free(&r);
+
+	/* The same through a descriptor: header and 10 bytes, then silence. */
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	ck_assert_int_eq(write(fds[1], header, 4), 4);
+	ck_assert_int_eq(write(fds[1], p, 10), 10);
+	pb_frame_reader_init(&r, PB_FRAME_MAX_DEFAULT);
+	while ((rc = pb_frame_read_fd(&r, fds[0])) == 0 && r.payload_got < 10)
+		;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(r.payload_got, 10);
+	ck_assert_int_eq(pb_frame_read_fd(&r, fds[0]), 0);
+	ck_assert_ptr_nonnull(r.payload);
+	ck_assert_uint_le(malloc_usable_size(r.payload), PB_FRAME_FIRST_ALLOC + SLACK);
+	pb_frame_reader_free(&r);
+	close(fds[0]);
+	close(fds[1]);
+
+	/* A small frame gets a buffer of its own size. */
+	{
+		const uint8_t small[4] = { 10, 0, 0, 0 };
+
+		pb_frame_reader_init(&r, PB_FRAME_MAX_DEFAULT);
+		ck_assert_int_eq(pb_frame_feed(&r, small, 4), 4);
+		ck_assert_uint_eq(r.payload_cap, 10);
+		ck_assert_uint_le(malloc_usable_size(r.payload), 64);
+		pb_frame_reader_free(&r);
+	}
+	free(p);
+}
+END_TEST
+
 START_TEST(test_truncated_stream)
 {
 	static const uint8_t partial[] = { 10, 0, 0, 0, 'a', 'b', 'c' };
@@ -356,6 +431,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, test_feed_two_frames);
 	tcase_add_test(tc, test_zero_length_frame);
 	tcase_add_test(tc, test_oversized_header);
+	tcase_add_test(tc, test_payload_grows_with_bytes);
 	tcase_add_test(tc, test_truncated_stream);
 	tcase_add_test(tc, test_clean_eof);
 	tcase_add_test(tc, test_write_errors);
