@@ -31,6 +31,17 @@ EXIT_USAGE = 2
 EXIT_SANDBOX = 3
 EXIT_DIED = 4
 
+# How much slower than usual plugbox runs: `make valgrind-check` runs it under
+# memcheck with PB_TEST_TIME_SCALE=3. Waits and the upper bounds of timing
+# assertions are stretched by it (scaled()); lower bounds are not.
+TIME_SCALE = float(os.environ.get("PB_TEST_TIME_SCALE") or 1)
+
+
+def scaled(seconds):
+    """A time limit in seconds, stretched by PB_TEST_TIME_SCALE."""
+    return seconds * TIME_SCALE
+
+
 x86_64_only = pytest.mark.skipif(
     platform.machine() != "x86_64",
     reason="the hostile plugins use x86_64 syscall numbers")
@@ -45,6 +56,9 @@ class Plugbox:
         self.env = env
 
     def run(self, args, timeout=60, env=None, input=None):
+        """Run plugbox ARGS; fail the test if it is still running after
+        timeout seconds (stretched by PB_TEST_TIME_SCALE)."""
+        timeout = scaled(timeout)
         full_env = dict(self.env)
         if env:
             full_env.update(env)
@@ -194,7 +208,11 @@ def preload_sanitizers(env):
     return env
 
 
+# plugbox under memcheck (make valgrind-check, tests/tools/valgrind-plugbox).
+UNDER_VALGRIND = bool(os.environ.get("PB_VALGRIND_PLUGBOX"))
+
 # Memory bounds in the tests are for a plain build; ASan's redzones and its
 # quarantine of freed memory (ASAN_OPTIONS quarantine_size_mb, set by make
-# check) make the same program hold more.
-MEMORY_FACTOR = 3 if SANITIZED else 1
+# check), or memcheck's shadow memory and its queue of freed blocks, make the
+# same program hold more.
+MEMORY_FACTOR = 3 if SANITIZED or UNDER_VALGRIND else 1

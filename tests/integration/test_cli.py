@@ -10,7 +10,7 @@ import re
 import pytest
 
 from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, assert_one_error_line, explain,
-                    plugin_lines, result_of, stderr_lines, supervisor_lines)
+                    plugin_lines, result_of, scaled, stderr_lines, supervisor_lines)
 
 
 # --- usage errors: exit 2, exactly one line ---
@@ -197,14 +197,14 @@ def test_timeout_on_sleeping_plugin(plugbox, paths):
     assert "timed out" in cp.stderr, explain(cp)
     assert any("slow" in line for line in supervisor_lines(cp, "slow")), explain(cp)
     assert cp.stdout == ""
-    assert 1.5 <= cp.elapsed < 6, f"took {cp.elapsed:.1f} s" + explain(cp)
+    assert 1.5 <= cp.elapsed < scaled(6), f"took {cp.elapsed:.1f} s" + explain(cp)
 
 
 def test_timeout_on_spinning_plugin_that_ignores_sigterm(plugbox, paths):
     cp = plugbox.call(paths.features, "slow", "spin_ignoring_sigterm", options=["--timeout", "2"], timeout=30)
     assert cp.returncode == EXIT_DIED, explain(cp)
     assert "timed out" in cp.stderr, explain(cp)
-    assert cp.elapsed < 6, f"took {cp.elapsed:.1f} s" + explain(cp)
+    assert cp.elapsed < scaled(6), f"took {cp.elapsed:.1f} s" + explain(cp)
 
 
 def test_call_within_timeout_succeeds(plugbox, paths):

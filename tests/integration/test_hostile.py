@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from pbtest import (EXIT_DIED, EXIT_OK, EXIT_SANDBOX, STDLIB, assert_killed_for, assert_reported, explain,
-                    plugin_lines, result_of, x86_64_only)
+                    plugin_lines, result_of, scaled, x86_64_only)
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_forged_frames_do_not_harm_the_supervisor(plugbox, paths, still_fine):
         assert isinstance(result_of(cp), list), explain(cp)
     else:
         assert cp.stdout == "", explain(cp)
-    assert cp.elapsed < 20, explain(cp)
+    assert cp.elapsed < scaled(20), explain(cp)
     still_fine()
 
 
@@ -247,7 +247,7 @@ def test_forged_reports_end_the_worker_not_the_supervisor(plugbox, paths, still_
     # ...and the supervisor ended that worker for it, with a reason
     assert cp.returncode == EXIT_DIED, explain(cp)
     assert expected in cp.stderr, explain(cp)
-    assert cp.elapsed < 20, explain(cp)
+    assert cp.elapsed < scaled(20), explain(cp)
     still_fine()
 
 
@@ -264,7 +264,7 @@ def test_forged_denials_are_bounded_and_cannot_reach_the_terminal(plugbox, paths
     assert "further denials are not shown" in cp.stderr, explain(cp)
     assert "\x1b" not in cp.stderr and "\x07" not in cp.stderr, explain(cp)
     assert "?]0;owned??[2J" in cp.stderr, explain(cp)
-    assert cp.elapsed < 20, explain(cp)
+    assert cp.elapsed < scaled(20), explain(cp)
     still_fine()
 
 

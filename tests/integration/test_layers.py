@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pbtest import (EXIT_DIED, EXIT_OK, Plugbox, explain, result_of, stderr_lines,
+from pbtest import (EXIT_DIED, EXIT_OK, Plugbox, explain, result_of, scaled, stderr_lines,
                     supervisor_lines)
 
 # Lets a policy write at the seccomp level (python.policy returns EROFS for
@@ -281,7 +281,7 @@ def test_call_time_limit(run, plugins, policies, options):
     cp = run(call(plugins, "sleep", 10, options=options),
              policies("@limit call-time 1s\n@include default\n"))
     assert cp.returncode == EXIT_DIED, explain(cp)
-    assert cp.elapsed < 8, explain(cp)
+    assert cp.elapsed < scaled(8), explain(cp)
     assert any("timed out" in line and "@limit call-time" in line
                for line in supervisor_lines(cp, "probe")), explain(cp)
 
