@@ -378,6 +378,23 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 /* ---- reading from a worker ---------------------------------------------- */
 
 static void read_report(pb_supervisor *s, struct process *w);
+static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream);
+
+/* Before a frame is judged: the reports the worker wrote before it explain
+ * it (a denial) or end the worker (a forgery); and before an answer, the
+ * output the plugin flushed before answering belongs to that call. The
+ * pipes are separate, so their order is only kept by reading them first. */
+static void catch_up(pb_supervisor *s, struct process *w, const Plugbox__Envelope *env)
+{
+	if (w->proc.report_fd >= 0)
+		read_report(s, w);
+	if (env->body_case != PLUGBOX__ENVELOPE__BODY_RESULT && env->body_case != PLUGBOX__ENVELOPE__BODY_ERROR)
+		return;
+	if (w->proc.stdout_fd >= 0)
+		read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
+	if (w->proc.stderr_fd >= 0)
+		read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+}
 
 /* Up to 64 frames, so one chatty worker cannot starve the others. */
 static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
@@ -426,10 +443,7 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 			           w->name, why);
 			return;
 		}
-		/* Reports first: one the worker wrote before this frame explains
-		 * it (a denial), or ends the worker (a forgery). */
-		if (w->proc.report_fd >= 0)
-			read_report(s, w);
+		catch_up(s, w, env);
 		if (w->end_kind != 0) {
 			pb_envelope_free(env);
 			return;
