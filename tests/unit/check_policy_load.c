@@ -1,0 +1,129 @@
+/* check_policy_load.c - the policy loading API without running anything:
+ * what a user with a bad policy is told, the order includes give rules, and
+ * the @host-call grants a policy carries. check_policy.c loads policies
+ * into the kernel. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
+
+#include "policy.h"
+#include "policy_testlib.h"
+
+/* ---- the loading API ------------------------------------------------------- */
+
+START_TEST(errors_are_reported_and_refused)
+{
+	struct diag d = { .len = 0 };
+	struct pb_policy *p = (struct pb_policy *)1;
+	char exp[1024];
+
+	ck_assert_int_eq(pb_policy_load(tmpdir, "../x", collect, &d, &p), -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(d.errors, 1);
+	snprintf(exp, sizeof(exp), "%s: policy name '../x' has characters outside [A-Za-z0-9_-]\n", tmpdir);
+	ck_assert_str_eq(d.text, exp);
+
+	memset(&d, 0, sizeof(d));
+	write_policy("bad", FLOOR "getpid: 1\nfoo: 1\ngetpid: return EPERM\nioctl: arg1 == TIOCFOO\n");
+	ck_assert_int_eq(pb_policy_load(tmpdir, "bad", collect, &d, &p), -EINVAL);
+	remove_policy("bad");
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(d.errors, 3);
+	snprintf(exp, sizeof(exp),
+	         "%1$s/bad.policy:6:1: unknown syscall 'foo'; did you mean 'fork'?\n"
+	         "%1$s/bad.policy:7:1: 'getpid' is already decided without conditions at line 5; "
+	         "this rule would never be reached\n"
+	         "%1$s/bad.policy:8:16: unknown constant 'TIOCFOO'\n", tmpdir);
+	ck_assert_str_eq(d.text, exp);
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(pb_policy_load(tmpdir, "missing", collect, &d, &p), -ENOENT);
+	ck_assert_int_eq(d.errors, 1);
+}
+END_TEST
+
+/* An including file's rules come first; the included file's rules follow. */
+START_TEST(include_order)
+{
+	struct diag d = { .len = 0 };
+	struct pb_policy *p = NULL;
+	uint64_t args[6] = { (uint64_t)-1, FIONREAD };
+	const struct pb_entry *e;
+	struct pb_action a;
+
+	write_policy("base", FLOOR "@default errno ESTALE\nioctl: arg1 == FIONREAD; return ENOTTY\n");
+	write_policy("top", "ioctl: arg1 == FIONREAD => return EPERM\n@include base\n");
+	ck_assert_int_eq(pb_policy_load(tmpdir, "top", collect, &d, &p), 0);
+	remove_policy("base");
+	remove_policy("top");
+	e = pb_policy_match(p, SYS_ioctl, args, 1, false, &a);
+	ck_assert_int_eq(a.kind, PB_ACT_ERRNO);
+	ck_assert_int_eq(a.err, EPERM);
+	ck_assert(ends_with(e->where.file, "/top.policy"));
+	args[1] = TCGETS;
+	e = pb_policy_match(p, SYS_ioctl, args, 1, false, &a);
+	ck_assert_int_eq(a.err, ENOTTY);
+	ck_assert(ends_with(e->where.file, "/base.policy"));
+	ck_assert_int_eq(p->dflt.err, ESTALE);
+	ck_assert(ends_with(p->dflt_where.file, "/base.policy"));
+	pb_policy_free(p);
+}
+END_TEST
+
+/* ---- host functions ------------------------------------------------------------ */
+
+/* @host-call grants add up across includes, the includer's first; a name
+ * both files grant keeps the includer's place. @after-start changes nothing. */
+START_TEST(host_call_grants)
+{
+	static const struct { const char *name, *file; unsigned line, col; } want[] = {
+		{ "recurse", "/top.policy", 1, 12 }, { "add", "/top.policy", 3, 14 },
+		{ "log_line", "/base.policy", 5, 12 }, { "_private", "/base.policy", 7, 12 },
+	};
+	struct diag d = { .len = 0 };
+	struct pb_policy *p = NULL;
+
+	write_policy("base", FLOOR "@host-call log_line add\n@after-start\n@host-call _private\n");
+	write_policy("top", "@host-call recurse\n@include base\n  @host-call\tadd\n");
+	ck_assert_msg(pb_policy_load(tmpdir, "top", collect, &d, &p) == 0, "%s", d.text);
+	remove_policy("base");
+	remove_policy("top");
+	ck_assert_uint_eq(p->sandbox.ngrants, 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct pb_grant *g = pb_policy_host_grant(p, want[i].name);
+		ck_assert_ptr_eq(g, &p->sandbox.grants[i]);
+		ck_assert_msg(ends_with(g->where.file, want[i].file), "%s: %s", want[i].name, g->where.file);
+		ck_assert_uint_eq(g->where.line, want[i].line);
+		ck_assert_uint_eq(g->where.col, want[i].col);
+	}
+	ck_assert_ptr_null(pb_policy_host_grant(p, "Add"));          /* no such grant */
+	ck_assert_ptr_null(pb_policy_host_grant(NULL, "add"));
+	pb_policy_free(p);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("policy_load");
+	TCase *tc = tcase_create("policy_load");
+	SRunner *sr;
+	int failed;
+
+	if (policy_test_tmpdir("check_policy_load") < 0)
+		return 1;
+	tcase_add_test(tc, errors_are_reported_and_refused);
+	tcase_add_test(tc, include_order);
+	tcase_add_test(tc, host_call_grants);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
