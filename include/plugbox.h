@@ -151,6 +151,41 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *sup, int timeout_ms);
 /* Calls made and not yet ended. */
 PB_API size_t pb_supervisor_calls_pending(const pb_supervisor *sup);
 
+/* ---- hooks: one entry-point group across every plugin ------------------- */
+
+/* The answers of a hook, in order (see pb_hook). */
+typedef struct pb_hook_results pb_hook_results;
+
+/* Stop at the first answer, in order, that is a value other than null. */
+#define PB_HOOK_FIRST_RESULT 1u
+
+/* Call every entry point of GROUP in every plugin that provides one (its
+ * `*.dist-info/entry_points.txt`), as the entry-point plugin pattern does
+ * with `for ep in entry_points(group=GROUP): ep.load()(...)`. Workers are
+ * started and called concurrently; the answers come back in a fixed order:
+ * plugins by name (bytewise), then a plugin's entry points by name. A
+ * plugin that cannot be started, or whose start fails, is one answer with
+ * an empty entry-point name and its error, so that no failure hides the
+ * others. spec->plugin and spec->function are ignored (NULL is fine); its
+ * arguments and timeout go to every call. Runs the supervisor's loop until
+ * every call has ended, or with PB_HOOK_FIRST_RESULT until the first
+ * non-null value in that order is known: the answers then stop at it (the
+ * errors and null values before it stay), and calls after it finish
+ * unobserved. Returns 0 and *out (free with pb_hook_results_free), or
+ * -EINVAL / -ENOMEM / -ENOENT (the plugins directory cannot be read, see
+ * pb_supervisor_strerror). No plugin providing GROUP is not an error: the
+ * results are empty. */
+PB_API int pb_hook(pb_supervisor *sup, const char *group, const pb_call_spec *spec, unsigned flags,
+                   pb_hook_results **out);
+PB_API size_t pb_hook_results_count(const pb_hook_results *r);
+PB_API const char *pb_hook_result_plugin(const pb_hook_results *r, size_t i);
+/* The entry point's name within GROUP ("" when the plugin could not start). */
+PB_API const char *pb_hook_result_name(const pb_hook_results *r, size_t i);
+/* Exactly one of these is non-NULL; both borrowed from r. */
+PB_API const pb_value *pb_hook_result_value(const pb_hook_results *r, size_t i);
+PB_API const pb_error *pb_hook_result_error(const pb_hook_results *r, size_t i);
+PB_API void pb_hook_results_free(pb_hook_results *r);
+
 /* ---- host functions: what plugins may call back --------------------------- */
 
 /* A plugin calls `plugbox.host.NAME(*args, **kwargs)`. The supervisor runs
@@ -224,6 +259,11 @@ PB_API const char *pb_error_get_plugin(const pb_error *e);
 PB_API const char *pb_error_get_type(const pb_error *e);      /* Python type, or "" */
 PB_API const char *pb_error_get_message(const pb_error *e);
 PB_API const char *pb_error_get_traceback(const pb_error *e); /* Python traceback, or "" */
+/* For PB_ERROR_VIOLATION: the syscall's name ("ptrace") and the policy rule
+ * that decided, as in the message ("'@default kill' at FILE:LINE ..."); ""
+ * for other errors and when the worker was killed without a report. */
+PB_API const char *pb_error_get_syscall(const pb_error *e);
+PB_API const char *pb_error_get_rule(const pb_error *e);
 PB_API void pb_error_free(pb_error *e);
 
 /* ---- values ---------------------------------------------------------------- */

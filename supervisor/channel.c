@@ -195,6 +195,7 @@ void pb_process_free(pb_supervisor *s, struct process *w)
 			;
 	}
 	close_all(s, w);
+	pb_watch_unpin(w);
 	pb_spawned_release(&w->proc);
 	pb_frame_reader_free(&w->reader);
 	pb_policy_free(w->policy);

@@ -14,17 +14,19 @@
 
 pb_error *pb_process_death_error(const struct process *w)
 {
-	char msg[1024], call[256], rule[512];
+	char msg[1024], call[256], rule[512], name[64];
 	int st = w->wstatus;
 
 	if (w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
 		if (w->have_violation) {
 			pb_violation_syscall(w, call, sizeof(call));
 			pb_violation_rule(w, rule, sizeof(rule));
+			pb_violation_syscall_name(w, name, sizeof(name));
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: %s is not allowed by rule %s",
 			         w->name, call, rule);
-			return pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg,
-			                    w->violation_traceback ? w->violation_traceback : "");
+			return pb_error_set_violation(pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg,
+			                                           w->violation_traceback ? w->violation_traceback : ""),
+			                              name, rule);
 		} else {
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: killed by the seccomp filter "
 			         "without a report (it tried to replace or block the SIGSYS reporter)", w->name);

@@ -21,7 +21,9 @@ pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
 	e->type = strdup(type ? type : "");
 	e->message = strdup(message ? message : "");
 	e->traceback = strdup(traceback ? traceback : "");
-	if (!e->plugin || !e->type || !e->message || !e->traceback) {
+	e->syscall = strdup("");
+	e->rule = strdup("");
+	if (!e->plugin || !e->type || !e->message || !e->traceback || !e->syscall || !e->rule) {
 		pb_error_free(e);
 		return NULL;
 	}
@@ -38,9 +40,33 @@ pb_error *pb_error_newf(pb_error_kind kind, const char *plugin, const char *fmt,
 	return pb_error_new(kind, plugin, "", message, "");
 }
 
+pb_error *pb_error_set_violation(pb_error *e, const char *syscall, const char *rule)
+{
+	char *s, *r;
+
+	if (!e)
+		return NULL;
+	s = strdup(syscall);
+	r = strdup(rule);
+	if (!s || !r) {
+		free(s);
+		free(r);
+		pb_error_free(e);
+		return NULL;
+	}
+	free(e->syscall);
+	free(e->rule);
+	e->syscall = s;
+	e->rule = r;
+	return e;
+}
+
 pb_error *pb_error_copy(const pb_error *e)
 {
-	return e ? pb_error_new(e->kind, e->plugin, e->type, e->message, e->traceback) : NULL;
+	if (!e)
+		return NULL;
+	return pb_error_set_violation(pb_error_new(e->kind, e->plugin, e->type, e->message, e->traceback),
+	                              e->syscall, e->rule);
 }
 
 pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k)
@@ -60,6 +86,8 @@ PB_API const char *pb_error_get_plugin(const pb_error *e) { return e->plugin; }
 PB_API const char *pb_error_get_type(const pb_error *e) { return e->type; }
 PB_API const char *pb_error_get_message(const pb_error *e) { return e->message; }
 PB_API const char *pb_error_get_traceback(const pb_error *e) { return e->traceback; }
+PB_API const char *pb_error_get_syscall(const pb_error *e) { return e->syscall; }
+PB_API const char *pb_error_get_rule(const pb_error *e) { return e->rule; }
 
 PB_API const char *pb_error_kind_name(pb_error_kind kind)
 {
@@ -81,5 +109,7 @@ PB_API void pb_error_free(pb_error *e)
 	free(e->type);
 	free(e->message);
 	free(e->traceback);
+	free(e->syscall);
+	free(e->rule);
 	free(e);
 }

@@ -215,6 +215,10 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 			}
 			continue;
 		}
+		if (src == &s->watch_source) {
+			pb_watch_drain(s);
+			continue;
+		}
 		if (src == &s->wake_source) {
 			if (!s->ready_head)
 				wake_set(s, false);

@@ -28,6 +28,8 @@ static const char usage_text[] =
 	"usage: plugbox list   --plugins DIR [--json]\n"
 	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox call-all --plugins DIR [--policies DIR] [--timeout SECONDS] [--first] --group GROUP\n"
+	"                      [ARG_JSON ...]\n"
 	"       plugbox serve  --plugins DIR [--policies DIR] --socket PATH [--timeout SECONDS]\n"
 	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
 	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
@@ -116,6 +118,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "grace", required_argument, NULL, 'g' },
 		{ "eager", no_argument, NULL, 'e' },
 		{ "idle-stop", required_argument, NULL, 'i' },
+		{ "group", required_argument, NULL, 'G' },
+		{ "first", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, code = -1;
@@ -131,6 +135,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 't', PB_OPT_TIMEOUT, "--timeout" }, { 'j', PB_OPT_JSON, "--json" },
 			{ 's', PB_OPT_SOCKET, "--socket" }, { 'g', PB_OPT_GRACE, "--grace" },
 			{ 'e', PB_OPT_EAGER, "--eager" }, { 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
+			{ 'G', PB_OPT_GROUP, "--group" }, { 'f', PB_OPT_FIRST, "--first" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c && !(allowed & bits[i].bit)) {
@@ -163,6 +168,12 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			break;
 		case 'i':
 			code = parse_seconds("--idle-stop", optarg, false, &o->idle_stop);
+			break;
+		case 'G':
+			o->group = optarg;
+			break;
+		case 'f':
+			o->first = true;
 			break;
 		case ':':
 			return pb_usage_error("option %s needs a value", argv[optind - 1]);
@@ -377,16 +388,128 @@ static int cmd_list(int argc, char **argv)
 	return code;
 }
 
+/* One answer of call-all as a JSON object: plugin, entry-point name, and
+ * either the result or the error (kind, Python type, message). */
+static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
+{
+	const pb_error *e = pb_hook_result_error(r, i);
+	pb_value *obj = pb_value_new_map(), *inner = NULL;
+	struct { const char *key; pb_value *v; } fields[3];
+	int ok = obj != NULL;
+
+	fields[0].key = "plugin";
+	fields[0].v = pb_value_new_string(pb_hook_result_plugin(r, i));
+	fields[1].key = "name";
+	fields[1].v = pb_value_new_string(pb_hook_result_name(r, i));
+	if (e) {
+		inner = pb_value_new_map();
+		const char *keys[] = { "kind", "type", "message" };
+		const char *vals[] = { pb_error_kind_name(pb_error_get_kind(e)), pb_error_get_type(e),
+		                       pb_error_get_message(e) };
+		for (size_t k = 0; k < 3 && inner; k++) {
+			pb_value *key = pb_value_new_string(keys[k]), *val = pb_value_new_string(vals[k]);
+			if (!key || !val || pb_value_map_set(inner, key, val) < 0) {
+				pb_value_destroy(key);
+				pb_value_destroy(val);
+				ok = 0;
+			}
+		}
+		fields[2].key = "error";
+		fields[2].v = inner;
+	} else {
+		char *json = pb_value_to_json(pb_hook_result_value(r, i));
+		fields[2].key = "result";
+		fields[2].v = json ? pb_value_parse_json(json, NULL) : NULL;
+		free(json);
+	}
+	for (size_t k = 0; k < 3; k++) {
+		pb_value *key = pb_value_new_string(fields[k].key);
+		if (!ok || !obj || !key || !fields[k].v || pb_value_map_set(obj, key, fields[k].v) < 0) {
+			pb_value_destroy(key);
+			pb_value_destroy(fields[k].v);
+			ok = 0;
+		}
+	}
+	if (!ok) {
+		pb_value_destroy(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static int cmd_call_all(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	pb_supervisor *sup;
+	pb_value **args;
+	pb_hook_results *results;
+	pb_call_spec spec = { 0 };
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_GROUP |
+	                            PB_OPT_FIRST, &o);
+	int nargs = argc - optind;
+
+	if (code >= 0)
+		return code;
+	if (!o.group)
+		return pb_usage_error("%s needs --group GROUP", argv[0]);
+	if (parse_json_args(argv + optind, nargs, &args) < 0)
+		return EXIT_USAGE;
+	sup = pb_open_supervisor(&o);
+	if (!sup)
+		code = EXIT_USAGE;
+	spec.args = args;
+	spec.nargs = (size_t)nargs;
+	if (sup && pb_hook(sup, o.group, &spec, o.first ? PB_HOOK_FIRST_RESULT : 0, &results) < 0) {
+		fprintf(stderr, "plugbox: --group %s: %s\n", o.group, pb_supervisor_strerror(sup));
+		code = EXIT_USAGE;
+	} else if (sup) {
+		/* The array on stdout, an answer a line; each error also on stderr
+		 * as `plugbox call` reports it. The exit code is the worst. */
+		size_t n = pb_hook_results_count(results);
+		code = EXIT_OK;
+		if (n == 0)
+			fprintf(stderr, "plugbox: no plugin in %s provides entry-point group '%s'\n", o.plugins, o.group);
+		fputs("[", stdout);
+		for (size_t i = 0; i < n; i++) {
+			const pb_error *e = pb_hook_result_error(results, i);
+			pb_value *line = hook_answer_value(results, i);
+			fputs(i ? ",\n " : "\n ", stdout);
+			if (!line || pb_value_print_json(line, stdout) < 0) {
+				fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n",
+				        pb_hook_result_plugin(results, i));
+				fputs("null", stdout);
+				code = code > EXIT_WORKER ? code : EXIT_WORKER;
+			}
+			pb_value_destroy(line);
+			if (e) {
+				int c = pb_report_error(e);
+				code = code > c ? code : c;
+			}
+		}
+		fputs(n ? "\n]\n" : "]\n", stdout);
+		pb_hook_results_free(results);
+	}
+	for (int i = 0; i < nargs; i++)
+		pb_value_destroy(args[i]);
+	free(args);
+	pb_supervisor_free(sup);
+	if (fflush(stdout) != 0)
+		code = EXIT_WORKER;
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return pb_usage_error("missing command: %s", "list, call, serve, learn, policy or selftest");
+		return pb_usage_error("missing command: %s", "list, call, call-all, serve, learn, policy or selftest");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "call"))
 		return cmd_call(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "call-all"))
+		return cmd_call_all(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "serve"))
 		return pb_cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list"))

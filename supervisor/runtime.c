@@ -172,6 +172,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 {
 	char dir[4096], why[512];
 	struct process *w;
+	int r;
 
 	snprintf(dir, sizeof(dir), "%s/%s", s->plugins_dir, p->name);
 	w = calloc(1, sizeof(*w));
@@ -183,8 +184,22 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	w->name = p->name;
 	w->generation = ++p->generations;
 	w->notify_fd = -1;
+	w->dir_fd = -1;
 	w->proc.pid = -1;
 	pb_frame_reader_init(&w->reader, PB_FRAME_MAX_DEFAULT);
+	r = pb_watch_pin(s, w, why, sizeof(why));
+	if (r == -ENOENT || r == -ENOTDIR) {
+		/* removed since it became known */
+		start_failed(s, p, pb_error_newf(PB_ERROR_NOT_FOUND, p->name, "no plugin '%s' in %s", p->name,
+		                                 s->plugins_dir));
+		pb_process_free(s, w);
+		return;
+	} else if (r < 0) {
+		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s",
+		                                 p->name, why));
+		pb_process_free(s, w);
+		return;
+	}
 	if (pb_load_plugin_policy(s, p->name, &w->policy, why, sizeof(why)) < 0) {
 		start_failed(s, p, pb_error_newf(PB_ERROR_CONFIG, p->name, "plugin '%s': policy error: %s", p->name, why));
 		pb_process_free(s, w);
@@ -237,7 +252,11 @@ static void pump(pb_supervisor *s, struct plugin *p)
 	}
 	if (w->state != P_IDLE)
 		return;
-	if (p->queued) {
+	if (w->outdated) {
+		/* Replaced under it: the calls go to a worker on the new directory. */
+		pb_process_stop(s, w);
+		pb_runtime_timer(s, p, w->state_deadline);
+	} else if (p->queued) {
 		send_call(s, w, dequeue(p));
 	} else if (p->stop_requested || s->shutting_down) {
 		p->stop_requested = false;
@@ -245,6 +264,18 @@ static void pump(pb_supervisor *s, struct plugin *p)
 		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (s->idle_timeout > 0 && !p->keep_running) {
 		pb_runtime_timer(s, p, w->idle_since + s->idle_timeout);
+	}
+}
+
+void pb_runtime_dir_changed(pb_supervisor *s, const char *name)
+{
+	for (size_t i = 0; i < s->nplugins; i++) {
+		struct plugin *p = s->plugins[i];
+		struct process *w = p->proc;
+		if ((name && strcmp(p->name, name) != 0) || !w || w->outdated || !pb_watch_outdated(s, w))
+			continue;
+		w->outdated = true;
+		pump(s, p);
 	}
 }
 
@@ -622,6 +653,8 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 		               "the supervisor is shutting down and takes no more calls"));
 		return 0;
 	}
+	if (p->proc)
+		pb_watch_check(s, p->name);
 	if (p->failed_until > 0) {
 		pb_call_finish(s, c, NULL, pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_reason, ""));
 		return 0;
@@ -674,39 +707,92 @@ PB_API int pb_supervisor_start(pb_supervisor *s, const char *plugin)
 	return 0;
 }
 
-const struct process *pb_runtime_wait_worker(pb_supervisor *s, const char *name, pb_error **err)
-{
-	struct plugin *p = get_plugin(s, name, err);
-	const struct process *ready = NULL;
+/* Where a waited-for plugin stands: its worker is ready (said Hello, not
+ * stopping), or it cannot have one (its start failed, it is marked failed,
+ * the supervisor is shutting down), or neither yet. */
+enum settled { NOT_YET, READY, CANNOT };
 
-	if (!p)
-		return NULL;
-	pb_error_free(p->start_error);
-	p->start_error = NULL;
-	p->waiters++;
-	pump(s, p);
+static enum settled settled(const pb_supervisor *s, const struct plugin *p)
+{
+	const struct process *w = p->proc;
+
+	if (w && w->hello && w->state != P_STOPPING && w->state != P_DEAD)
+		return READY;
+	if (!w && (p->start_error || p->failed_until > 0 || s->shutting_down))
+		return CANNOT;
+	return NOT_YET;
+}
+
+static pb_error *why_cannot(const pb_supervisor *s, const struct plugin *p)
+{
+	if (p->start_error)
+		return pb_error_copy(p->start_error);
+	return pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", s->shutting_down ? "the supervisor is shutting down"
+	                    : p->failed_reason, "");
+}
+
+void pb_runtime_wait_workers(pb_supervisor *s, char *const *names, size_t n,
+                             const struct process **ready, pb_error **errs)
+{
+	struct plugin **ps = calloc(n ? n : 1, sizeof(*ps));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ready[i] = NULL;
+		errs[i] = NULL;
+	}
+	if (!ps) {
+		for (i = 0; i < n; i++)
+			errs[i] = pb_error_new(PB_ERROR_UNAVAILABLE, names[i], "", "out of memory", "");
+		return;
+	}
+	/* Every worker starts before the loop runs, so they start together. */
+	for (i = 0; i < n; i++) {
+		ps[i] = get_plugin(s, names[i], &errs[i]);
+		if (!ps[i])
+			continue;
+		pb_error_free(ps[i]->start_error);
+		ps[i]->start_error = NULL;
+		ps[i]->waiters++;
+		pump(s, ps[i]);
+	}
+	/* Judged anew after each round: a worker found ready may die while
+	 * another is awaited, and is then awaited again (it restarts). */
 	for (;;) {
-		struct process *w = p->proc;
-		if (w && w->hello && w->state != P_STOPPING && w->state != P_DEAD) {
-			ready = w;
+		bool all = true;
+		for (i = 0; i < n && all; i++)
+			all = !ps[i] || settled(s, ps[i]) != NOT_YET;
+		if (all)
 			break;
-		}
-		if (!w && p->start_error) {
-			*err = pb_error_copy(p->start_error);
-			break;
-		}
-		if (!w && (p->failed_until > 0 || s->shutting_down)) {
-			*err = pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_until > 0 ? p->failed_reason
-			                    : "the supervisor is shutting down", "");
-			break;
-		}
 		if (pb_supervisor_dispatch(s, -1) < 0 && errno != EINTR) {
-			*err = pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "the supervisor's loop failed: %s",
-			                     strerror(errno));
+			int e = errno;
+			for (i = 0; i < n; i++)
+				if (ps[i] && settled(s, ps[i]) == NOT_YET)
+					errs[i] = pb_error_newf(PB_ERROR_UNAVAILABLE, ps[i]->name,
+					                        "the supervisor's loop failed: %s", strerror(e));
 			break;
 		}
 	}
-	p->waiters--;
+	for (i = 0; i < n; i++) {
+		if (!ps[i])
+			continue;
+		ps[i]->waiters--;
+		if (errs[i])
+			continue;
+		if (settled(s, ps[i]) == READY)
+			ready[i] = ps[i]->proc;
+		else
+			errs[i] = why_cannot(s, ps[i]);
+	}
+	free(ps);
+}
+
+const struct process *pb_runtime_wait_worker(pb_supervisor *s, const char *name, pb_error **err)
+{
+	char *names[] = { (char *)name };
+	const struct process *ready;
+
+	pb_runtime_wait_workers(s, names, 1, &ready, err);
 	return ready;
 }
 

@@ -111,7 +111,7 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	s->crash_window = 60;
 	s->backoff = 0.1;
 	s->backoff_max = 10;
-	s->epoll_fd = s->timer_fd = s->wake_fd = -1;
+	s->epoll_fd = s->timer_fd = s->wake_fd = s->watch_fd = -1;
 	const char *policies = getenv("PLUGBOX_POLICIES");
 	s->policies_dir = strdup(policies && *policies ? policies : PB_POLICIES_DIR);
 	if (!s->policies_dir) {
@@ -119,6 +119,8 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 		return -ENOMEM;
 	}
 	int r = pb_loop_init(s);
+	if (r == 0)
+		r = pb_watch_init(s);
 	if (r < 0) {
 		pb_supervisor_free(s);
 		return r;
@@ -139,6 +141,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 				break;
 	}
 	pb_runtime_free(s);
+	pb_watch_free(s);
 	pb_loop_free(s);
 	pb_host_functions_free(s);
 	free(s->plugins_dir);

@@ -42,6 +42,7 @@
 struct pb_error {
 	pb_error_kind kind;
 	char *plugin, *type, *message, *traceback;
+	char *syscall, *rule;   /* a violation's syscall name and deciding rule, else "" */
 };
 
 /* What a worker may send depends on this (channel.c's table). */
@@ -137,6 +138,10 @@ struct process {
 	struct call *stack[PB_MAX_NESTING];   /* calls it runs, innermost last */
 	size_t depth;
 	struct process *next_dead;      /* in the loop's graveyard */
+	int dir_fd;                     /* its plugin directory, flock'ed shared while it lives */
+	dev_t dir_dev;                  /* which directory that is */
+	ino_t dir_ino;
+	bool outdated;                  /* the directory was replaced: no more calls for it */
 };
 
 struct plugin {
@@ -223,6 +228,8 @@ struct pb_supervisor {
 	double timer_at;                /* when it is armed for; 0: not */
 	int wake_fd;                    /* eventfd: readable while `ready` has items */
 	struct source timer_source, wake_source;
+	int watch_fd;                   /* inotify on plugins_dir, or -1 (watch.c) */
+	struct source watch_source;
 	struct ready_link *ready_head, *ready_tail;   /* callbacks to run, in order */
 	struct process *graveyard;
 	unsigned dispatch_depth;
@@ -236,6 +243,19 @@ bool pb_valid_plugin_name(const char *n);
  * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
 int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
                           char *why, size_t why_len);
+
+/* watch.c */
+int pb_watch_init(pb_supervisor *s);
+void pb_watch_free(pb_supervisor *s);
+/* Read what inotify says and act on it. */
+void pb_watch_drain(pb_supervisor *s);
+/* Before a new call to plugin `name`: make sure a replaced directory is known. */
+void pb_watch_check(pb_supervisor *s, const char *name);
+/* Open and share-lock the worker's plugin directory and note which it is. */
+int pb_watch_pin(pb_supervisor *s, struct process *w, char *why, size_t why_len);
+void pb_watch_unpin(struct process *w);
+/* Is the worker's directory no longer the one at its plugin's name? */
+bool pb_watch_outdated(const pb_supervisor *s, const struct process *w);
 
 /* loop.c */
 double pb_now(void);
@@ -290,6 +310,13 @@ void pb_runtime_free(pb_supervisor *s);
 /* Start plugin `name`'s worker if need be and run the loop until it has
  * said Hello (then return it) or could not start (NULL and *err). */
 const struct process *pb_runtime_wait_worker(pb_supervisor *s, const char *name, pb_error **err);
+/* Plugin `name`'s directory may have been replaced (NULL: any plugin's):
+ * a worker on the old one takes no new call and is replaced once idle. */
+void pb_runtime_dir_changed(pb_supervisor *s, const char *name);
+/* The same for several plugins, started together: for each, the ready
+ * worker (valid until the loop runs again) or the error. */
+void pb_runtime_wait_workers(pb_supervisor *s, char *const *names, size_t n,
+                             const struct process **ready, pb_error **errs);
 
 /* hostcall.c */
 /* The worker asked for a host function (env taken): answer at once when it
@@ -317,6 +344,8 @@ void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf,
  * "'ptrace: kill' at python.policy:210"; the verdict goes to *action. */
 void pb_describe_rule(const struct process *p, int nr, uint32_t arch, const uint64_t args[6],
                       struct pb_action *action, char *buf, size_t len);
+/* The bare name of the violating syscall ("ptrace"). */
+void pb_violation_syscall_name(const struct process *p, char *buf, size_t len);
 void pb_violation_syscall(const struct process *p, char *buf, size_t len);
 void pb_violation_rule(const struct process *p, char *buf, size_t len);
 /* Record a call for learn mode (distinct calls only, bounded). */
@@ -328,6 +357,8 @@ pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
 __attribute__((format(printf, 3, 4)))
 pb_error *pb_error_newf(pb_error_kind kind, const char *plugin, const char *fmt, ...);
 pb_error *pb_error_copy(const pb_error *e);
+/* Name the syscall and rule of a violation; frees e and returns NULL when out of memory. */
+pb_error *pb_error_set_violation(pb_error *e, const char *syscall, const char *rule);
 pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k);
 
 #endif

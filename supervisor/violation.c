@@ -37,24 +37,33 @@ bool pb_native_arch(uint32_t arch, int nr)
 #endif
 }
 
-void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len)
+/* The syscall's name in its ABI, or "syscall NR" when libseccomp has none. */
+static void syscall_name(int nr, uint32_t arch, char *buf, size_t len)
 {
 	uint32_t token = arch;
-	bool native = pb_native_arch(arch, nr);
-	char number[32];
 	char *name;
 
 	if (arch == AUDIT_ARCH_X86_64 && (nr & 0x40000000))
 		token = SCMP_ARCH_X32;
 	name = seccomp_syscall_resolve_num_arch(token, nr);
-	snprintf(number, sizeof(number), "syscall %d", nr);
-	snprintf(buf, len, "%s(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx)%s%s%s",
-	         name ? name : number,
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "syscall %d", nr);
+	free(name);
+}
+
+void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len)
+{
+	bool native = pb_native_arch(arch, nr);
+	char name[64];
+
+	syscall_name(nr, arch, name, sizeof(name));
+	snprintf(buf, len, "%s(%#llx, %#llx, %#llx, %#llx, %#llx, %#llx)%s%s%s", name,
 	         (unsigned long long)args[0], (unsigned long long)args[1],
 	         (unsigned long long)args[2], (unsigned long long)args[3],
 	         (unsigned long long)args[4], (unsigned long long)args[5],
 	         native ? "" : " via the ", native ? "" : arch_name(arch, nr), native ? "" : " ABI");
-	free(name);
 }
 
 void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint64_t args[6],
@@ -95,6 +104,11 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 		snprintf(buf, len, "'@default kill', built in (policy '%s' has none; no rule of it decided)",
 		         w->policy->name);
 	}
+}
+
+void pb_violation_syscall_name(const struct process *w, char *buf, size_t len)
+{
+	syscall_name(w->violation_nr, w->violation_arch, buf, len);
 }
 
 void pb_violation_syscall(const struct process *w, char *buf, size_t len)

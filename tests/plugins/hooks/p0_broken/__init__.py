@@ -1,0 +1,1 @@
+"""Cannot start: its manifest names another plugin."""
