@@ -108,7 +108,8 @@ static bool covered(const struct pb_jail *j, const char *path)
 	for (size_t i = 0; i < j->nops; i++) {
 		const struct pb_jail_op *op = &j->ops[i];
 		size_t n = strlen(op->path);
-		if ((op->kind == JAIL_BIND || op->kind == JAIL_BIND_DEV || op->kind == JAIL_TMPFS) &&
+		if ((op->kind == JAIL_BIND || op->kind == JAIL_BIND_DEV || op->kind == JAIL_TMPFS ||
+		     op->kind == JAIL_BIND_RW) &&
 		    !strncmp(path, op->path, n) && (path[n] == '\0' || path[n] == '/'))
 			return true;
 	}
@@ -268,6 +269,8 @@ static bool plan_uses(const struct pb_jail *j, const char *dir)
 	return false;
 }
 
+/* plugin_dir NULL: an install worker's tree, which has no plugin and no
+ * import root (pb_jail_prepare_install adds its own directories). */
 static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const char *name,
                            const char *plugin_dir, const char *worker_path, char *why, size_t why_len)
 {
@@ -281,7 +284,7 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		if ((r = expose(j, d, JAIL_BIND, true, 0, why, why_len)) < 0)
 			return r;
 	if ((r = expose(j, worker_path, JAIL_BIND, false, 0, why, why_len)) < 0 ||
-	    (r = expose(j, plugin_dir, JAIL_BIND, false, 0, why, why_len)) < 0)
+	    (plugin_dir && (r = expose(j, plugin_dir, JAIL_BIND, false, 0, why, why_len)) < 0))
 		return r;
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++)
 		if ((r = expose(j, devices[i], JAIL_BIND_DEV, true, 0, why, why_len)) < 0)
@@ -312,6 +315,8 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 	free(group);
 	if (r < 0)
 		return r;
+	if (!plugin_dir)
+		return add_string(&j->write_paths, &j->nwrite, "/dev/null");
 	snprintf(link, sizeof(link), IMPORT_ROOT "/%s", name);
 	if ((r = add_op(j, JAIL_DIR, "/plugbox", NULL, 0)) < 0 ||
 	    (r = add_op(j, JAIL_DIR, IMPORT_ROOT, NULL, 0)) < 0 ||
@@ -366,9 +371,41 @@ static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
 	}
 }
 
-int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
-                    const char *name, const char *plugin_dir, const char *view_dir,
-                    const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len)
+/* An install worker's own directories in the mount tree: each tree at a
+ * fixed path under /plugbox, so the worker never learns (or depends on)
+ * where PLUGINS is on the host. */
+static int plan_install_tree(struct pb_jail *j, const struct pb_jail_install *in)
+{
+	const struct { const char *inside, *host; enum pb_jail_op_kind kind; } trees[] = {
+		{ PB_JAIL_STAGING, in->staging, JAIL_BIND_RW },
+		{ PB_JAIL_SOURCE, in->source, JAIL_BIND },
+		{ PB_JAIL_OLD, in->old, JAIL_BIND },
+	};
+	int r;
+
+	if (!find_op(j, "/plugbox") && (r = add_op(j, JAIL_DIR, "/plugbox", NULL, 0)) < 0)
+		return r;
+	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+		if (!trees[i].host)
+			continue;
+		if ((r = add_op(j, JAIL_DIR, trees[i].inside, NULL, 0)) < 0 ||
+		    (r = add_op(j, trees[i].kind, trees[i].inside, trees[i].host, locked_flags(trees[i].host))) < 0)
+			return r;
+		if (trees[i].kind == JAIL_BIND_RW)
+			r = add_string(&j->write_paths, &j->nwrite, trees[i].inside);
+		else
+			r = add_string(&j->read_paths, &j->nread, trees[i].inside);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Exactly one of plugin_dir (a plugin worker) and in (an install worker). */
+static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
+                   const char *name, const char *plugin_dir, const struct pb_jail_install *in,
+                   const char *view_dir, const char *worker_path, uid_t uid, gid_t gid,
+                   char *why, size_t why_len)
 {
 	char buf[6][24];
 	int r;
@@ -393,8 +430,11 @@ int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_nam
 			j->userns = true;
 		}
 		j->mount_tree = true;
-		if ((r = plan_mount_tree(j, sb, name, plugin_dir, worker_path, why, why_len)) < 0)
+		if ((r = plan_mount_tree(j, sb, name, plugin_dir, worker_path, why, why_len)) < 0 ||
+		    (in && (r = plan_install_tree(j, in)) < 0))
 			return r;
+		if (in && !(j->import_root = strdup(view_dir)))
+			return -ENOMEM;
 		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
 		          sb->network == PB_NETWORK_NONE ? "net" : "(host network)");
 		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s", j->scratch ? ", scratch at " : "",
@@ -410,9 +450,16 @@ int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_nam
 		if (!(j->import_root = strdup(view_dir)) ||
 		    add_string(&j->read_paths, &j->nread, PB_PYTHON_STDLIB) < 0 ||
 		    add_string(&j->read_paths, &j->nread, worker_path) < 0 ||
-		    add_string(&j->read_paths, &j->nread, plugin_dir) < 0 ||
-		    add_string(&j->read_paths, &j->nread, view_dir) < 0 ||
 		    add_string(&j->write_paths, &j->nwrite, "/dev/null") < 0)
+			return -ENOMEM;
+		if (plugin_dir && (add_string(&j->read_paths, &j->nread, plugin_dir) < 0 ||
+		                   add_string(&j->read_paths, &j->nread, view_dir) < 0))
+			return -ENOMEM;
+		/* Without a mount tree the install worker uses host paths, and
+		 * Landlock alone keeps its writes beneath staging. */
+		if (in && ((in->staging && add_string(&j->write_paths, &j->nwrite, in->staging) < 0) ||
+		           (in->source && add_string(&j->read_paths, &j->nread, in->source) < 0) ||
+		           (in->old && add_string(&j->read_paths, &j->nread, in->old) < 0)))
 			return -ENOMEM;
 		char dirs[] = PB_LIBRARY_DIRS, *save = NULL;
 		for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
@@ -444,6 +491,22 @@ int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_nam
 	add_layer(j, "cgroup: not used; the rlimits above apply (plugbox does not move workers into cgroups)");
 	add_layer(j, "terminal: none (own session, stdin /dev/null)");
 	return 0;
+}
+
+int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
+                    const char *name, const char *plugin_dir, const char *view_dir,
+                    const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len)
+{
+	return prepare(j, sb, use_namespaces, name, plugin_dir, NULL, view_dir, worker_path, uid, gid,
+	               why, why_len);
+}
+
+int pb_jail_prepare_install(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
+                            const struct pb_jail_install *in, const char *view_dir,
+                            const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len)
+{
+	return prepare(j, sb, use_namespaces, "install", NULL, in, view_dir, worker_path, uid, gid,
+	               why, why_len);
 }
 
 void pb_jail_free(struct pb_jail *j)
@@ -551,6 +614,15 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 		case JAIL_TMPFS:
 			if (mount("tmpfs", op->target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, op->arg) < 0)
 				FAIL("scratch: mounting the scratch tmpfs");
+			break;
+		case JAIL_BIND_RW:
+			/* Not MS_REC: staging is a fresh, empty directory, and nothing
+			 * mounted beneath it may come along writable. */
+			if (mount(op->arg, op->target, NO_FSTYPE, MS_BIND, NULL) < 0)
+				FAIL("filesystem: bind-mounting the staging directory");
+			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+			          op->locked, NULL) < 0)
+				FAIL("filesystem: remounting the staging directory nosuid, nodev, noexec");
 			break;
 		}
 	}

@@ -25,6 +25,7 @@ enum pb_jail_op_kind {
 	JAIL_BIND,         /* read-only, nosuid, nodev */
 	JAIL_BIND_DEV,     /* read-only, nosuid: a device node */
 	JAIL_TMPFS,        /* the scratch directory */
+	JAIL_BIND_RW,      /* writable, nosuid, nodev, noexec, not recursive: an install's staging directory */
 };
 
 struct pb_jail_op {
@@ -67,6 +68,28 @@ struct pb_jail {
 int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
                     const char *name, const char *plugin_dir, const char *view_dir,
                     const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len);
+/* Where an install worker (worker/install.c) sees its trees inside the
+ * mount tree. Without namespaces it sees them at their host paths. */
+#define PB_JAIL_STAGING "/plugbox/staging"
+#define PB_JAIL_SOURCE "/plugbox/source"
+#define PB_JAIL_OLD "/plugbox/old"
+
+/* What an install worker may touch, as host paths: staging is the only
+ * tree it may write (NULL: none), source the plugin directory it copies,
+ * old the version an upgrade replaces (both read-only, NULL when absent). */
+struct pb_jail_install {
+	const char *staging;
+	const char *source;
+	const char *old;
+};
+
+/* Plan the jail of an install worker: the same walls as a plugin's (the
+ * policy's namespaces, limits and identity), a mount tree with the standard
+ * library, the worker and the trees above but no plugin, no import root and
+ * no scratch directory. */
+int pb_jail_prepare_install(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
+                            const struct pb_jail_install *in, const char *view_dir,
+                            const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len);
 /* Asked by the child for resource limit `index` of the plan that setrlimit
  * refused with EPERM: the supervisor sets it with pb_jail_set_limit. Returns
  * 0 or -errno. */

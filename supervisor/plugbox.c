@@ -30,6 +30,8 @@ static const char usage_text[] =
 	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox call-all --plugins DIR [--policies DIR] [--timeout SECONDS] [--first] --group GROUP\n"
 	"                      [ARG_JSON ...]\n"
+	"       plugbox install --plugins DIR [--policies DIR] [--name NAME] WHEEL_OR_DIR\n"
+	"       plugbox remove --plugins DIR NAME\n"
 	"       plugbox serve  --plugins DIR [--policies DIR] --socket PATH [--timeout SECONDS]\n"
 	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
 	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
@@ -501,7 +503,7 @@ static int cmd_call_all(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return pb_usage_error("missing command: %s", "list, call, call-all, serve, learn, policy or selftest");
+		return pb_usage_error("missing command: %s", "list, call, call-all, serve, install, remove, learn, policy or selftest");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
@@ -520,5 +522,9 @@ int main(int argc, char **argv)
 		return pb_cmd_policy(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "selftest"))
 		return pb_cmd_selftest(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "install"))
+		return pb_cmd_install(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "remove"))
+		return pb_cmd_remove(argc - 1, argv + 1);
 	return pb_usage_error("unknown command '%s'", argv[1]);
 }

@@ -77,4 +77,8 @@ int pb_cmd_learn(int argc, char **argv);
 /* plugbox_selftest.c */
 int pb_cmd_selftest(int argc, char **argv);
 
+/* plugbox_install.c: `plugbox install` and `plugbox remove`. */
+int pb_cmd_install(int argc, char **argv);
+int pb_cmd_remove(int argc, char **argv);
+
 #endif

@@ -185,6 +185,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	w->generation = ++p->generations;
 	w->notify_fd = -1;
 	w->dir_fd = -1;
+	w->swap_fd = -1;
 	w->proc.pid = -1;
 	pb_frame_reader_init(&w->reader, PB_FRAME_MAX_DEFAULT);
 	r = pb_watch_pin(s, w, why, sizeof(why));
@@ -205,8 +206,10 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 		pb_process_free(s, w);
 		return;
 	}
-	if (pb_spawn_worker(s->worker_path, p->name, dir, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
-	                    &w->expect_listener, why, sizeof(why)) < 0) {
+	r = pb_spawn_worker(s->worker_path, p->name, dir, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
+	                    &w->expect_listener, why, sizeof(why));
+	pb_watch_started(w);
+	if (r < 0) {
 		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s",
 		                                 p->name, why));
 		pb_process_free(s, w);

@@ -6,6 +6,10 @@
  * of jail.c (namespaces, mount tree, identity, limits). The seccomp programs
  * are compiled after clone, because the rules name the worker's own pid
  * (signals only to itself), and written to its fd 6.
+ *
+ * The same path starts install workers (pb_spawn_install): the same walls
+ * under install.policy, a different mount tree (jail.c) and command line,
+ * and the untrusted input on fd 3 instead of a call channel.
  */
 #include "config.h"
 
@@ -31,6 +35,17 @@
 
 enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC, CH_COUNT };
 
+/* What to start: a plugin's worker (plugin_dir), or an install worker (install). */
+struct spawn_req {
+	const char *name;
+	const char *plugin_dir;
+	const struct pb_install_spec *install;
+	const struct pb_policy *policy;
+	enum pb_compile_mode mode;
+	uid_t uid;
+	gid_t gid;
+};
+
 /* What the child says on CH_EXEC (a SOCK_SEQPACKET pair) before exec: what
  * failed, or (step NULL) a request to set resource limit `limit` of the
  * jail on it, which the supervisor answers with an int, 0 or an errno. A
@@ -55,6 +70,7 @@ static void close_pair(int p[2])
 	p[0] = p[1] = -1;
 }
 
+/* plugin_dir NULL: an empty directory (an install worker's new root). */
 static int make_view_dir(const char *name, const char *plugin_dir, char **out,
                          char *why, size_t why_len)
 {
@@ -73,6 +89,10 @@ static int make_view_dir(const char *name, const char *plugin_dir, char **out,
 	}
 	/* The worker must be able to traverse it whatever uid it runs as. */
 	chmod(dir, 0755);
+	if (!plugin_dir) {
+		*out = dir;
+		return 0;
+	}
 	char link[PATH_MAX];
 	if (snprintf(link, sizeof(link), "%s/%s", dir, name) >= (int)sizeof(link) ||
 	    symlink(plugin_dir, link) < 0) {
@@ -205,6 +225,48 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 	return argv;
 }
 
+/* An install worker's command line (worker/install.c): its trees as it
+ * sees them (fixed paths in the mount tree, host paths without one). */
+static char **install_argv(const char *worker_path, const struct pb_install_spec *spec,
+                           const struct pb_jail *j, const struct pb_sandbox *sb)
+{
+	const struct { const char *option, *host, *inside; } trees[] = {
+		{ "--staging", spec->staging, PB_JAIL_STAGING },
+		{ "--source", spec->source, PB_JAIL_SOURCE },
+		{ "--old", spec->old, PB_JAIL_OLD },
+	};
+	size_t n = 0, nargs = 0;
+
+	while (spec->args && spec->args[nargs])
+		nargs++;
+	char **argv = calloc(16 + nargs + 2 * (j->nread + j->nwrite), sizeof(char *));
+	if (!argv)
+		return NULL;
+	argv[n++] = (char *)worker_path;
+	argv[n++] = "--install";
+	argv[n++] = (char *)spec->mode;
+	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+		if (!trees[i].host)
+			continue;
+		argv[n++] = (char *)trees[i].option;
+		argv[n++] = (char *)(j->mount_tree ? trees[i].inside : trees[i].host);
+	}
+	argv[n++] = "--landlock";
+	argv[n++] = (char *)pb_layer_mode_names[sb->layer[PB_LAYER_LANDLOCK]];
+	for (size_t i = 0; i < j->nread; i++) {
+		argv[n++] = "--read";
+		argv[n++] = j->read_paths[i];
+	}
+	for (size_t i = 0; i < j->nwrite; i++) {
+		argv[n++] = "--write";
+		argv[n++] = j->write_paths[i];
+	}
+	for (size_t i = 0; i < nargs; i++)
+		argv[n++] = spec->args[i];
+	argv[n] = NULL;
+	return argv;
+}
+
 /* Did the namespaces fail in a way that "optional" forgives? Any failure
  * to create or fill them: the kernel or a container refused. */
 static bool namespace_failure(const char *step)
@@ -212,11 +274,12 @@ static bool namespace_failure(const char *step)
 	return !strncmp(step, "namespaces:", 11) || !strncmp(step, "filesystem:", 11);
 }
 
-static int spawn_once(const char *worker_path, const char *name, const char *plugin_dir,
-                      const struct pb_policy *policy, enum pb_compile_mode mode, bool use_namespaces,
-                      uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener,
-                      bool *namespaces_refused, char *why, size_t why_len)
+static int spawn_once(const char *worker_path, const struct spawn_req *req, bool use_namespaces,
+                      struct pb_spawned *out, bool *listener, bool *namespaces_refused,
+                      char *why, size_t why_len)
 {
+	const struct pb_policy *policy = req->policy;
+	enum pb_compile_mode mode = req->mode;
 	struct pb_sandbox learn_sandbox = policy->sandbox;
 	const struct pb_sandbox *sb = &policy->sandbox;
 	int ch[CH_COUNT][2];
@@ -237,23 +300,38 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 	}
 	for (int i = 0; i < CH_COUNT; i++)
 		ch[i][0] = ch[i][1] = -1;
-	r = pb_jail_prepare(&jail, sb, use_namespaces, name, plugin_dir, out->view_dir, worker_path,
-	                    uid, gid, why, why_len);
+	if (req->install) {
+		const struct pb_jail_install in = { req->install->staging, req->install->source, req->install->old };
+		r = pb_jail_prepare_install(&jail, sb, use_namespaces, &in, out->view_dir, worker_path,
+		                            req->uid, req->gid, why, why_len);
+	} else {
+		r = pb_jail_prepare(&jail, sb, use_namespaces, req->name, req->plugin_dir, out->view_dir,
+		                    worker_path, req->uid, req->gid, why, why_len);
+	}
 	if (r < 0) {
 		if (!*why)
 			snprintf(why, why_len, "cannot plan the sandbox: %s", strerror(-r));
 		goto fail;
 	}
-	argv = worker_argv(worker_path, name, plugin_dir, &jail, sb);
+	argv = req->install ? install_argv(worker_path, req->install, &jail, sb)
+	                    : worker_argv(worker_path, req->name, req->plugin_dir, &jail, sb);
 	if (!argv) {
 		r = -ENOMEM;
 		snprintf(why, why_len, "out of memory");
 		goto fail;
 	}
 	for (int i = 0; i < CH_COUNT; i++) {
-		int ok = i == CH_REPORT || i == CH_EXEC
-			? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch[i])
-			: pipe2(ch[i], O_CLOEXEC);
+		int ok;
+		if (i == CH_CALLS && req->install) {
+			/* The input instead of a call channel: our own copy, read-only. */
+			int in = req->install->input_fd;
+			ch[i][0] = in >= 0 ? fcntl(in, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+			ok = ch[i][0] < 0 ? -1 : 0;
+		} else if (i == CH_REPORT || i == CH_EXEC) {
+			ok = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch[i]);
+		} else {
+			ok = pipe2(ch[i], O_CLOEXEC);
+		}
 		if (ok < 0) {
 			r = -errno;
 			snprintf(why, why_len, "cannot create the worker's channels: %s", strerror(errno));
@@ -276,6 +354,11 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 	}
 	if (pid == 0)
 		child(worker_path, argv, ch, parent, &jail);
+	if (req->install && ch[CH_CALLS][0] >= 0) {
+		/* The worker has its copy of the input; ours goes. */
+		close(ch[CH_CALLS][0]);
+		ch[CH_CALLS][0] = -1;
+	}
 
 	/* The exec channel closes on a successful exec, or carries what
 	 * failed; before that, the child may ask for its limits. */
@@ -348,7 +431,8 @@ static int spawn_once(const char *worker_path, const char *name, const char *plu
 		close_pair(ch[i]);
 	int fds[] = { out->calls_fd, out->replies_fd, out->stdout_fd, out->stderr_fd, out->report_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+		if (fds[i] >= 0)
+			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 	free(argv);
 	pb_jail_free(&jail);
 	return 0;
@@ -361,11 +445,10 @@ fail:
 	return r;
 }
 
-int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
-                    struct pb_spawned *out, bool *listener, char *why, size_t why_len)
+static int spawn(const char *worker_path, const struct spawn_req *req, struct pb_spawned *out,
+                 bool *listener, char *why, size_t why_len)
 {
-	enum pb_layer_mode ns = policy->sandbox.layer[PB_LAYER_NAMESPACES];
+	enum pb_layer_mode ns = req->policy->sandbox.layer[PB_LAYER_NAMESPACES];
 	bool refused = false;
 	char *view_dir = NULL;
 	int r;
@@ -375,29 +458,48 @@ int pb_spawn_worker(const char *worker_path, const char *name, const char *plugi
 		snprintf(why, why_len, "the worker path %s is not absolute", worker_path);
 		return -EINVAL;
 	}
-	r = make_view_dir(name, plugin_dir, &view_dir, why, why_len);
+	r = make_view_dir(req->name, req->plugin_dir, &view_dir, why, why_len);
 	if (r < 0)
 		return r;
 	out->view_dir = view_dir;
 	*why = '\0';
-	r = spawn_once(worker_path, name, plugin_dir, policy, mode, ns != PB_LAYER_OFF, uid, gid, out,
-	               listener, &refused, why, why_len);
+	r = spawn_once(worker_path, req, ns != PB_LAYER_OFF, out, listener, &refused, why, why_len);
 	if (r < 0 && refused && ns == PB_LAYER_OPTIONAL) {
 		/* Optional: go on without them, and say so in the layers. */
 		*why = '\0';
-		r = spawn_once(worker_path, name, plugin_dir, policy, mode, false, uid, gid, out, listener,
-		               &refused, why, why_len);
+		r = spawn_once(worker_path, req, false, out, listener, &refused, why, why_len);
 	} else if (r < 0 && refused) {
 		char was[512];
 		snprintf(was, sizeof(was), "%s", why);
 		snprintf(why, why_len, "%s (the policy requires namespaces: `@layer namespaces required`)", was);
 	}
 	if (r < 0) {
-		remove_view_dir(view_dir, name);
+		remove_view_dir(view_dir, req->plugin_dir ? req->name : NULL);
 		free(view_dir);
 		out->view_dir = NULL;
 	}
 	return r;
+}
+
+int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
+                    const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
+                    struct pb_spawned *out, bool *listener, char *why, size_t why_len)
+{
+	const struct spawn_req req = { name, plugin_dir, NULL, policy, mode, uid, gid };
+
+	return spawn(worker_path, &req, out, listener, why, why_len);
+}
+
+int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
+                     const struct pb_install_spec *spec, uid_t uid, gid_t gid,
+                     struct pb_spawned *out, char *why, size_t why_len)
+{
+	const struct spawn_req req = { "install", NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
+	bool listener = false;
+
+	/* The caller refuses policies with `log` rules: nobody would answer
+	 * their notifications, and the worker would wait forever. */
+	return spawn(worker_path, &req, out, &listener, why, why_len);
 }
 
 void pb_spawned_release(struct pb_spawned *s)

@@ -32,6 +32,23 @@ int pb_spawn_worker(const char *worker_path, const char *name, const char *plugi
                     const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
                     struct pb_spawned *out, bool *listener, char *why, size_t why_len);
 
+/* An install worker (worker/install.c): plugbox-worker --install MODE,
+ * unpacking or copying untrusted input into staging. Its descriptors: 0
+ * /dev/null, 1 and 2 captured, 3 the input (a wheel opened read-only by the
+ * caller, or /dev/null), 4 its result (a pipe: pb_spawned.replies_fd), 5
+ * the report socket, 6 the policy. calls_fd is -1. */
+struct pb_install_spec {
+	const char *mode;          /* "wheel", "dir" or "version" */
+	int input_fd;              /* the wheel, or -1 */
+	const char *staging;       /* host path of the one tree it may write, or NULL */
+	const char *source;        /* host path of a plugin directory to copy, or NULL */
+	const char *old;           /* host path of the version being replaced, or NULL */
+	char *const *args;         /* further worker arguments (limits, name), NULL-terminated */
+};
+int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
+                     const struct pb_install_spec *spec, uid_t uid, gid_t gid,
+                     struct pb_spawned *out, char *why, size_t why_len);
+
 /* Close the supervisor's descriptors and remove the view directory. Does not
  * kill or reap. */
 void pb_spawned_release(struct pb_spawned *s);

@@ -139,6 +139,7 @@ struct process {
 	size_t depth;
 	struct process *next_dead;      /* in the loop's graveyard */
 	int dir_fd;                     /* its plugin directory, flock'ed shared while it lives */
+	int swap_fd;                    /* PLUGINS/.plugbox/swap.lock, shared while it starts */
 	dev_t dir_dev;                  /* which directory that is */
 	ino_t dir_ino;
 	bool outdated;                  /* the directory was replaced: no more calls for it */
@@ -253,6 +254,8 @@ void pb_watch_drain(pb_supervisor *s);
 void pb_watch_check(pb_supervisor *s, const char *name);
 /* Open and share-lock the worker's plugin directory and note which it is. */
 int pb_watch_pin(pb_supervisor *s, struct process *w, char *why, size_t why_len);
+/* The worker's binds are made: installers may rename again. */
+void pb_watch_started(struct process *w);
 void pb_watch_unpin(struct process *w);
 /* Is the worker's directory no longer the one at its plugin's name? */
 bool pb_watch_outdated(const pb_supervisor *s, const struct process *w);

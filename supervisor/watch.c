@@ -7,7 +7,11 @@
  * later. A worker reads its plugin's files lazily (imports at call time),
  * so the old tree must outlive the worker: while a worker lives, the
  * supervisor holds a shared flock on its directory, and the installer
- * deletes an old tree only when it can lock it exclusively.
+ * deletes an old tree only when it can lock it exclusively. The worker
+ * binds the directory by path after the supervisor opened it, so the two
+ * must not differ: installers rename under PLUGINS/.plugbox/swap.lock held
+ * exclusively, and a worker's start holds it shared until its binds are
+ * made.
  *
  * Which directory a worker has is its (device, inode) when it started. An
  * inotify watch on PLUGINS says when a name changed; new calls drain it
@@ -26,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervisor_internal.h"
@@ -89,6 +94,17 @@ int pb_watch_pin(pb_supervisor *s, struct process *w, char *why, size_t why_len)
 	struct stat st;
 
 	w->dir_fd = -1;
+	w->swap_fd = -1;
+	/* The worker binds its directory by path, after this open: an
+	 * installer's rename in between would give it another directory than
+	 * the one locked here. Installers rename under swap.lock held
+	 * exclusively; share it until the worker's binds are made
+	 * (pb_watch_started). No .plugbox: nothing was ever installed here. */
+	if (snprintf(dir, sizeof(dir), "%s/.plugbox/swap.lock", s->plugins_dir) < (int)sizeof(dir)) {
+		w->swap_fd = open(dir, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		while (w->swap_fd >= 0 && flock(w->swap_fd, LOCK_SH) < 0 && errno == EINTR)
+			;
+	}
 	if (snprintf(dir, sizeof(dir), "%s/%s", s->plugins_dir, w->name) >= (int)sizeof(dir)) {
 		snprintf(why, why_len, "its directory's path is too long");
 		return -ENAMETOOLONG;
@@ -109,14 +125,22 @@ int pb_watch_pin(pb_supervisor *s, struct process *w, char *why, size_t why_len)
 			return 0;
 		}
 		close(fd);
-		usleep(1000);
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
 	snprintf(why, why_len, "%s stays locked by an installer", dir);
 	return -EBUSY;
 }
 
+void pb_watch_started(struct process *w)
+{
+	if (w->swap_fd >= 0)
+		close(w->swap_fd);
+	w->swap_fd = -1;
+}
+
 void pb_watch_unpin(struct process *w)
 {
+	pb_watch_started(w);
 	if (w->dir_fd >= 0)
 		close(w->dir_fd);   /* drops the lock */
 	w->dir_fd = -1;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "install_mode.h"
 #include "protocol.h"
 #include "worker.h"
 
@@ -129,6 +130,10 @@ int main(int argc, char **argv)
 	size_t blob_len = 0;
 	int c, r;
 
+	/* `plugbox install` starts this same binary to unpack untrusted input
+	 * (install.c): the same layers, another job. */
+	if (argc > 1 && !strcmp(argv[1], "--install"))
+		return pb_install_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;

@@ -27,7 +27,7 @@ anything else raises TypeError before anything is sent. `plugbox.host` has
 no attributes starting with "_"; use host_call for such names.
 
 The host function may call back into the plugin before it returns; those
-calls run in the same thread, nested (at most 32 calls deep).
+calls run in the same thread, nested (at most 16 calls deep).
 
 Host calls are allowed only while the plugin is handling a call, and only
 from the thread that runs that call (not from threads the plugin starts,

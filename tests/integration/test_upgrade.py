@@ -30,6 +30,7 @@ import time
 import plugbox
 
 VERSION = "{version}"
+__version__ = "{version}"
 
 
 @plugbox.export
@@ -198,3 +199,40 @@ def test_removed_plugin_is_not_found_and_returns_when_reinstalled(serve, plugins
     assert "no plugin 'up'" in env["message"]
     write_version(plugins.root / "up", "3")
     assert answer(c, 3, "version") == "3"
+
+
+def test_plugbox_install_upgrades_a_serving_daemon_without_failing_a_call(plugbox, serve, scratch):
+    """The same through `plugbox install` itself: a directory source
+    unpacked in its sandbox, swapped in while a call runs on the old one."""
+    root = scratch / "plugins"
+    root.mkdir()
+    os.chmod(root, 0o755)
+    sources = scratch / "sources"
+    for v in ("1", "2", "3"):
+        write_version(sources / f"v{v}" / "up", v)
+    cp = plugbox.run(["install", "--plugins", root, sources / "v1" / "up"])
+    assert cp.returncode == 0, cp.stderr
+    d = serve(root)
+    first, second = d.conn(), d.conn()
+    assert answer(first, 1, "version") == "1"
+    first.call(2, "up", "slow_then_late", 1.5)
+    time.sleep(0.5)
+    cp = plugbox.run(["install", "--plugins", root, sources / "v2" / "up"])
+    assert cp.returncode == 0, cp.stderr
+    # The old tree is in use by the call in flight: it is kept, not deleted.
+    assert cp.stdout.startswith("installed up 2 (upgraded from 1)"), cp.stdout
+    assert "stays in" in cp.stdout, cp.stdout
+    assert answer(second, 3, "version") == "2"
+    env = first.recv(30)
+    assert env["body"] == "result" and env["value"] == ["1", "late module of 1"], env
+    # Version 1's tree waited in old/ for its worker; once that worker is
+    # replaced, the next install deletes it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        cp = plugbox.run(["install", "--plugins", root, sources / "v3" / "up"])
+        assert cp.returncode == 0, cp.stderr
+        if not os.listdir(root / ".plugbox" / "old"):
+            break
+        time.sleep(0.2)
+    assert not os.listdir(root / ".plugbox" / "old"), os.listdir(root / ".plugbox" / "old")
+    assert answer(second, 4, "version") == "3"
