@@ -223,8 +223,10 @@ static pb_hook_results *take_answers(struct hook_run *run, size_t count)
 		free(res);
 		return NULL;
 	}
-	memcpy(res->answers, run->answers, count * sizeof(*res->answers));
-	memset(run->answers, 0, count * sizeof(*run->answers));
+	if (count > 0) {
+		memcpy(res->answers, run->answers, count * sizeof(*res->answers));
+		memset(run->answers, 0, count * sizeof(*run->answers));
+	}
 	res->n = count;
 	return res;
 }

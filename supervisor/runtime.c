@@ -186,7 +186,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	w->notify_fd = -1;
 	w->dir_fd = -1;
 	w->swap_fd = -1;
-	w->proc.pid = -1;
+	pb_spawned_init(&w->proc);
 	pb_frame_reader_init(&w->reader, PB_FRAME_MAX_DEFAULT);
 	r = pb_watch_pin(s, w, why, sizeof(why));
 	if (r == -ENOENT || r == -ENOTDIR) {

@@ -453,7 +453,7 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 	char *view_dir = NULL;
 	int r;
 
-	memset(out, 0, sizeof(*out));
+	pb_spawned_init(out);
 	if (worker_path[0] != '/') {
 		snprintf(why, why_len, "the worker path %s is not absolute", worker_path);
 		return -EINVAL;
@@ -502,13 +502,21 @@ int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
 	return spawn(worker_path, &req, out, &listener, why, why_len);
 }
 
+void pb_spawned_init(struct pb_spawned *s)
+{
+	/* Descriptor 0 is a real one (the host's stdin): "none" is -1. */
+	memset(s, 0, sizeof(*s));
+	s->pid = -1;
+	s->pidfd = s->calls_fd = s->replies_fd = s->stdout_fd = s->stderr_fd = s->report_fd = -1;
+}
+
 void pb_spawned_release(struct pb_spawned *s)
 {
 	int *fds[] = { &s->pidfd, &s->calls_fd, &s->replies_fd, &s->stdout_fd, &s->stderr_fd, &s->report_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		int *fd = fds[i];
-		if (*fd > 0)
+		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
 	}

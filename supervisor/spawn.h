@@ -28,6 +28,8 @@ struct pb_spawned {
  * policy compiled for its pid. Namespaces the policy marks optional are
  * dropped when the kernel refuses them. All returned descriptors are
  * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
+/* No process, no descriptors (all -1). */
+void pb_spawned_init(struct pb_spawned *s);
 int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
                     const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
                     struct pb_spawned *out, bool *listener, char *why, size_t why_len);

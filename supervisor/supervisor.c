@@ -361,8 +361,11 @@ PB_API int pb_call(pb_supervisor *s, const char *plugin, const char *function,
 	return pb_call_kw(s, plugin, function, args, nargs, NULL, NULL, 0, result, err);
 }
 
+/* On the heap: should the loop fail, pb_call_kw returns and the call is
+ * answered later, to this record alone, which then frees itself. */
 struct sync_call {
 	bool done;
+	bool abandoned;
 	pb_value *result;
 	pb_error *err;
 };
@@ -371,6 +374,12 @@ static void sync_done(void *data, uint64_t id, pb_value *result, pb_error *err)
 {
 	struct sync_call *c = data;
 	(void)id;
+	if (c->abandoned) {
+		pb_value_destroy(result);
+		pb_error_free(err);
+		free(c);
+		return;
+	}
 	c->done = true;
 	c->result = result;
 	c->err = err;
@@ -398,30 +407,34 @@ PB_API int pb_call_kw(pb_supervisor *s, const char *plugin, const char *function
 		.plugin = plugin, .function = function, .args = args, .nargs = nargs,
 		.kwnames = kwnames, .kwvalues = kwvalues, .nkwargs = nkwargs,
 	};
-	struct sync_call c = { false, NULL, NULL };
+	struct sync_call *c = calloc(1, sizeof(*c));
 	int r;
 
 	*result = NULL;
 	*err = NULL;
-	r = pb_call_start(s, &spec, sync_done, &c, NULL);
+	r = c ? pb_call_start(s, &spec, sync_done, c, NULL) : -ENOMEM;
 	if (r < 0) {
+		free(c);
 		*err = r == -ENOMEM ? pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "")
 		                    : pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", s->message, "");
 		return r;
 	}
 	/* Callbacks of other calls may run meanwhile; the deadline bounds the wait. */
-	while (!c.done)
+	while (!c->done)
 		if (pb_supervisor_dispatch(s, -1) < 0 && errno != EINTR)
 			break;
-	if (!c.done) {
-		/* The loop itself failed: the call is answered later, to nobody. */
+	if (!c->done) {
+		c->abandoned = true;
 		*err = pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "the supervisor's loop failed", "");
 		return -EIO;
 	}
-	if (c.err) {
-		*err = c.err;
-		return errno_for(c.err->kind);
+	if (c->err) {
+		*err = c->err;
+		r = errno_for(c->err->kind);
+	} else {
+		*result = c->result;
+		r = 0;
 	}
-	*result = c.result;
-	return 0;
+	free(c);
+	return r;
 }

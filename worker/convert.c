@@ -12,6 +12,32 @@
 #include "value.h"
 #include "worker.h"
 
+/* A map key as Python can hash it: a list (a tuple on the host's side)
+ * becomes a tuple, all the way down. Takes the reference. */
+static PyObject *as_key(PyObject *k)
+{
+	PyObject *t;
+
+	if (!k || !PyList_Check(k))
+		return k;
+	t = PyList_AsTuple(k);
+	Py_DECREF(k);
+	for (Py_ssize_t i = 0; t && i < PyTuple_GET_SIZE(t); i++) {
+		PyObject *item = PyTuple_GET_ITEM(t, i);
+		if (PyList_Check(item)) {
+			Py_INCREF(item);
+			PyObject *inner = as_key(item);
+			if (!inner) {
+				Py_DECREF(t);
+				return NULL;
+			}
+			PyTuple_SET_ITEM(t, i, inner);   /* steals; drops the list */
+			Py_DECREF(item);
+		}
+	}
+	return t;
+}
+
 static PyObject *to_py(const Plugbox__Value *v, unsigned depth)
 {
 	PyObject *o, *k, *x;
@@ -56,7 +82,7 @@ static PyObject *to_py(const Plugbox__Value *v, unsigned depth)
 		if (!o)
 			return NULL;
 		for (size_t i = 0; m && i < m->n_entries; i++) {
-			k = to_py(m->entries[i]->key, depth + 1);
+			k = as_key(to_py(m->entries[i]->key, depth + 1));
 			x = k ? to_py(m->entries[i]->value, depth + 1) : NULL;
 			if (!x || PyDict_SetItem(o, k, x) < 0) {
 				Py_XDECREF(k);
