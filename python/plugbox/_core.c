@@ -1,0 +1,708 @@
+/* _core.c - plugbox._core, the CPython binding of libplugbox: the module,
+ * the Supervisor type, its settings and lifecycle, plugin listings and
+ * hooks. Calls are in _calls.c, host functions and output in _hostcall.c,
+ * values in _values.c; _core.h says what holds them together.
+ *
+ * The pure-Python layer (plugbox/__init__.py) is the public API. This keeps
+ * to what needs C: owning the pb_supervisor, converting values, releasing
+ * the GIL while the library works, and taking it back in its callbacks.
+ */
+#include "config.h"
+
+#include "_core.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+static PyObject *error_factory;   /* plugbox._errors.from_core */
+
+/* ---- errors ----------------------------------------------------------------- */
+
+static PyObject *make_error(const char *kind, const char *plugin, const char *type, const char *message,
+                            const char *traceback, const char *syscall, const char *rule)
+{
+	if (!error_factory) {
+		PyErr_SetString(PyExc_RuntimeError, "plugbox._core: no error factory registered");
+		return NULL;
+	}
+	return PyObject_CallFunction(error_factory, "sssssss", kind, plugin ? plugin : "", type ? type : "",
+	                             message ? message : "", traceback ? traceback : "", syscall ? syscall : "",
+	                             rule ? rule : "");
+}
+
+PyObject *pbpy_error_object(const pb_error *e)
+{
+	return make_error(pb_error_kind_name(pb_error_get_kind(e)), pb_error_get_plugin(e), pb_error_get_type(e),
+	                  pb_error_get_message(e), pb_error_get_traceback(e), pb_error_get_syscall(e),
+	                  pb_error_get_rule(e));
+}
+
+void pbpy_set_error(PyObject *exc)
+{
+	PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+	Py_DECREF(exc);
+}
+
+PyObject *pbpy_raise_error(const char *kind, const char *plugin, const char *message)
+{
+	PyObject *exc = make_error(kind, plugin, "", message, "", "", "");
+	if (exc)
+		pbpy_set_error(exc);
+	return NULL;
+}
+
+void pbpy_callback_failed(SupObject *self, PyObject *where)
+{
+	if (PyErr_ExceptionMatches(PyExc_Exception) || self->deferred[0]) {
+		PyErr_WriteUnraisable(where);
+		return;
+	}
+	PyErr_Fetch(&self->deferred[0], &self->deferred[1], &self->deferred[2]);
+}
+
+int pbpy_raise_deferred(SupObject *self)
+{
+	if (!self->deferred[0])
+		return 0;
+	PyErr_Restore(self->deferred[0], self->deferred[1], self->deferred[2]);
+	self->deferred[0] = self->deferred[1] = self->deferred[2] = NULL;
+	return -1;
+}
+
+/* ---- ownership of the library ----------------------------------------------- */
+
+int pbpy_enter(SupObject *self)
+{
+	unsigned long me = PyThread_get_thread_ident();
+	if (!self->sup || self->closing) {
+		PyErr_SetString(PyExc_RuntimeError, "the supervisor is closed");
+		return -1;
+	}
+	if (self->pid != (long)getpid()) {
+		PyErr_SetString(PyExc_RuntimeError, "a Supervisor made before fork() cannot be used in the child");
+		return -1;
+	}
+	if (self->in_output) {
+		PyErr_SetString(PyExc_RuntimeError, "the output callback must not call the supervisor");
+		return -1;
+	}
+	if (self->busy && self->owner != me) {
+		PyErr_SetString(PyExc_RuntimeError, "the supervisor is in use by another thread");
+		return -1;
+	}
+	self->owner = me;
+	self->busy++;
+	return 0;
+}
+
+void pbpy_drain_orphans(SupObject *self)
+{
+	while (self->norphans > 0)
+		pb_host_call_fail(self->orphans[--self->norphans], "RuntimeError", "the host function gave no answer");
+}
+
+void pbpy_leave(SupObject *self)
+{
+	if (--self->busy == 0 && self->sup)
+		pbpy_drain_orphans(self);
+}
+
+/* A library function that may do work (spawn, reap, run callbacks): the
+ * GIL is released around it. */
+#define UNLOCKED(stmt) do { Py_BEGIN_ALLOW_THREADS stmt; Py_END_ALLOW_THREADS } while (0)
+
+/* OSError(errno, message): Python picks the subclass (FileNotFoundError...). */
+static PyObject *os_error(int r, const char *message)
+{
+	PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", -r, message);
+	if (exc) {
+		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+		Py_DECREF(exc);
+	}
+	return NULL;
+}
+
+/* After a library function that ran callbacks: what they kept comes first. */
+static PyObject *done_none(SupObject *self)
+{
+	pbpy_leave(self);
+	if (pbpy_raise_deferred(self) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* ---- the supervisor ------------------------------------------------------------- */
+
+static int check_double(SupObject *self, int r)
+{
+	if (r < 0) {
+		PyErr_SetString(PyExc_ValueError, pb_supervisor_strerror(self->sup));
+		return -1;
+	}
+	return 0;
+}
+
+/* PyUnicode_FSConverter that takes None as "not given". */
+static int fs_path_or_none(PyObject *arg, void *addr)
+{
+	if (arg == Py_None) {
+		*(PyObject **)addr = NULL;
+		return 1;
+	}
+	return PyUnicode_FSConverter(arg, addr);
+}
+
+static PyObject *Sup_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *names[] = { "plugins_dir", "policies_dir", "worker", "timeout", "idle_timeout", NULL };
+	PyObject *plugins = NULL, *policies = NULL, *worker = NULL;
+	double timeout = 60, idle = 0;
+	SupObject *self = NULL;
+	int r;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O&O&dd:Supervisor", names, PyUnicode_FSConverter, &plugins,
+	                                 fs_path_or_none, &policies, fs_path_or_none, &worker,
+	                                 &timeout, &idle))
+		goto out;
+	self = (SupObject *)type->tp_alloc(type, 0);
+	if (self)
+		self->pid = (long)getpid();
+	if (!self || !(self->functions = PyDict_New()) ||
+	    !(self->plugins_dir = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(plugins))))
+		goto fail;
+	UNLOCKED(r = pb_supervisor_new(PyBytes_AS_STRING(plugins), &self->sup));
+	if (r < 0) {
+		errno = -r;
+		PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->plugins_dir);
+		goto fail;
+	}
+	if (policies && pb_supervisor_set_policies(self->sup, PyBytes_AS_STRING(policies)) < 0) {
+		pbpy_raise_error("config", "", pb_supervisor_strerror(self->sup));
+		goto fail;
+	}
+	if (worker && pb_supervisor_set_worker(self->sup, PyBytes_AS_STRING(worker)) < 0) {
+		PyErr_NoMemory();
+		goto fail;
+	}
+	if (check_double(self, pb_supervisor_set_timeout(self->sup, timeout)) < 0 ||
+	    check_double(self, pb_supervisor_set_idle_timeout(self->sup, idle)) < 0)
+		goto fail;
+	goto out;
+fail:
+	if (self && self->sup) {
+		/* nothing ran yet: no warning, no callbacks */
+		UNLOCKED(pb_supervisor_free(self->sup));
+		self->sup = NULL;
+	}
+	Py_CLEAR(self);
+out:
+	Py_XDECREF(plugins);
+	Py_XDECREF(policies);
+	Py_XDECREF(worker);
+	return (PyObject *)self;
+}
+
+/* Free the library's supervisor: host calls still in Python's hands are
+ * failed first, then calls still pending end through their callbacks (as
+ * `unavailable`) and every worker is reaped. */
+static int sup_close(SupObject *self)
+{
+	pb_supervisor *sup = self->sup;
+
+	if (!sup)
+		return 0;
+	if (self->pid != (long)getpid()) {
+		/* a forked child's copy: the workers are the parent's to end */
+		self->sup = NULL;
+		return 0;
+	}
+	if (self->busy) {
+		PyErr_SetString(PyExc_RuntimeError, "the supervisor cannot be closed from inside one of its callbacks");
+		return -1;
+	}
+	self->closing = 1;
+	while (self->live)
+		pb_host_call_fail(pbpy_hostcall_take(self->live), "RuntimeError", "the host closed the supervisor");
+	pbpy_drain_orphans(self);
+	self->owner = PyThread_get_thread_ident();
+	self->busy++;
+	UNLOCKED(pb_supervisor_free(sup));
+	self->busy--;
+	self->sup = NULL;
+	PyMem_Free(self->orphans);
+	self->orphans = NULL;
+	self->norphans = self->corphans = 0;
+	/* the handlers and the output callback usually refer back to the host */
+	PyDict_Clear(self->functions);
+	Py_CLEAR(self->output);
+	return pbpy_raise_deferred(self);
+}
+
+static PyObject *Sup_close(SupObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (sup_close(self) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static void Sup_finalize(SupObject *self)
+{
+	PyObject *type, *value, *tb;
+
+	if (!self->sup)
+		return;
+	PyErr_Fetch(&type, &value, &tb);
+	if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed plugbox supervisor %R", self->plugins_dir) < 0)
+		PyErr_WriteUnraisable((PyObject *)self);
+	if (sup_close(self) < 0)
+		PyErr_WriteUnraisable((PyObject *)self);
+	PyErr_Restore(type, value, tb);
+}
+
+static int Sup_traverse(SupObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(self->output);
+	Py_VISIT(self->functions);
+	for (int i = 0; i < 3; i++)
+		Py_VISIT(self->deferred[i]);
+	return 0;
+}
+
+static int Sup_clear(SupObject *self)
+{
+	/* only for an unreachable cycle, which tp_finalize has closed already */
+	Py_CLEAR(self->output);
+	if (self->functions)
+		PyDict_Clear(self->functions);
+	for (int i = 0; i < 3; i++)
+		Py_CLEAR(self->deferred[i]);
+	return 0;
+}
+
+static void Sup_dealloc(SupObject *self)
+{
+	if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+		return;   /* resurrected */
+	PyObject_GC_UnTrack(self);
+	Py_CLEAR(self->output);
+	Py_CLEAR(self->functions);
+	Py_CLEAR(self->plugins_dir);
+	for (int i = 0; i < 3; i++)
+		Py_CLEAR(self->deferred[i]);
+	PyMem_Free(self->orphans);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Sup_repr(SupObject *self)
+{
+	return PyUnicode_FromFormat("<plugbox._core.Supervisor %R%s>", self->plugins_dir, self->sup ? "" : " closed");
+}
+
+/* ---- settings --------------------------------------------------------------------- */
+
+static PyObject *Sup_register(SupObject *self, PyObject *args)
+{
+	PyObject *name, *handler, *old;
+	const char *n;
+
+	if (!PyArg_ParseTuple(args, "UO:register", &name, &handler) || !(n = pbpy_utf8_name(name, "the name")))
+		return NULL;
+	if (!PyCallable_Check(handler)) {
+		PyErr_SetString(PyExc_TypeError, "the handler must be callable");
+		return NULL;
+	}
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	old = PyDict_GetItemWithError(self->functions, name);
+	Py_XINCREF(old);
+	if (PyErr_Occurred() || PyDict_SetItem(self->functions, name, handler) < 0) {
+		Py_XDECREF(old);
+		pbpy_leave(self);
+		return NULL;
+	}
+	int r = pb_supervisor_register(self->sup, n, pbpy_host_trampoline, self);
+	if (r < 0) {
+		if (old)
+			PyDict_SetItem(self->functions, name, old);
+		else
+			PyDict_DelItem(self->functions, name);
+		if (r == -ENOMEM)
+			PyErr_NoMemory();
+		else
+			PyErr_SetString(PyExc_ValueError, pb_supervisor_strerror(self->sup));
+	}
+	Py_XDECREF(old);
+	pbpy_leave(self);
+	if (r < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *Sup_set_output(SupObject *self, PyObject *fn)
+{
+	if (fn != Py_None && !PyCallable_Check(fn)) {
+		PyErr_SetString(PyExc_TypeError, "output must be callable or None");
+		return NULL;
+	}
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	Py_XSETREF(self->output, fn == Py_None ? NULL : Py_NewRef(fn));
+	if (self->output)
+		pb_supervisor_set_output(self->sup, pbpy_output_trampoline, self);
+	else
+		pb_supervisor_set_output(self->sup, NULL, NULL);
+	pbpy_leave(self);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Sup_set_timeout(SupObject *self, PyObject *args)
+{
+	double t;
+	if (!PyArg_ParseTuple(args, "d:set_timeout", &t) || pbpy_enter(self) < 0)
+		return NULL;
+	int r = check_double(self, pb_supervisor_set_timeout(self->sup, t));
+	pbpy_leave(self);
+	return r < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *Sup_set_idle_timeout(SupObject *self, PyObject *args)
+{
+	double t;
+	int r;
+	if (!PyArg_ParseTuple(args, "d:set_idle_timeout", &t) || pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(r = pb_supervisor_set_idle_timeout(self->sup, t));
+	if (check_double(self, r) < 0) {
+		pbpy_leave(self);
+		return NULL;
+	}
+	return done_none(self);
+}
+
+static PyObject *Sup_set_restart(SupObject *self, PyObject *args)
+{
+	unsigned int max_crashes;
+	double window, backoff, backoff_max;
+	if (!PyArg_ParseTuple(args, "Iddd:set_restart", &max_crashes, &window, &backoff, &backoff_max) ||
+	    pbpy_enter(self) < 0)
+		return NULL;
+	int r = check_double(self, pb_supervisor_set_restart(self->sup, max_crashes, window, backoff, backoff_max));
+	pbpy_leave(self);
+	return r < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+static PyObject *Sup_start(SupObject *self, PyObject *args)
+{
+	PyObject *plugin = Py_None;
+	const char *p = NULL;
+	int r;
+
+	if (!PyArg_ParseTuple(args, "|O:start", &plugin) ||
+	    (plugin != Py_None && !(p = pbpy_utf8_name(plugin, "the plugin name"))) || pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(r = pb_supervisor_start(self->sup, p));
+	if (r < 0) {
+		pbpy_leave(self);
+		if (r == -ENOMEM)
+			return PyErr_NoMemory();
+		if (!p)   /* the plugins directory cannot be read */
+			return os_error(r, pb_supervisor_strerror(self->sup));
+		return pbpy_raise_error("not_found", p, pb_supervisor_strerror(self->sup));
+	}
+	return done_none(self);
+}
+
+/* stop and reset: -ENOENT means the supervisor never ran the plugin. */
+static PyObject *by_name(SupObject *self, PyObject *arg, int (*fn)(pb_supervisor *, const char *))
+{
+	const char *p = pbpy_utf8_name(arg, "the plugin name");
+	int r;
+
+	if (!p || pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(r = fn(self->sup, p));
+	PyObject *known = PyBool_FromLong(r == 0);
+	PyObject *none = done_none(self);
+	if (!none) {
+		Py_DECREF(known);
+		return NULL;
+	}
+	Py_DECREF(none);
+	return known;
+}
+
+static PyObject *Sup_stop(SupObject *self, PyObject *arg) { return by_name(self, arg, pb_supervisor_stop); }
+static PyObject *Sup_reset(SupObject *self, PyObject *arg) { return by_name(self, arg, pb_supervisor_reset); }
+
+static PyObject *Sup_state(SupObject *self, PyObject *arg)
+{
+	const char *p = pbpy_utf8_name(arg, "the plugin name");
+	if (!p || pbpy_enter(self) < 0)
+		return NULL;
+	const char *state = pb_supervisor_plugin_state(self->sup, p);
+	pbpy_leave(self);
+	if (!state)
+		Py_RETURN_NONE;
+	return PyUnicode_FromString(state);
+}
+
+static PyObject *Sup_shutdown(SupObject *self, PyObject *args)
+{
+	double grace;
+	if (!PyArg_ParseTuple(args, "d:shutdown", &grace) || pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(pb_supervisor_shutdown(self->sup, grace));
+	return done_none(self);
+}
+
+static PyObject *Sup_finished(SupObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (!self->sup)
+		Py_RETURN_TRUE;
+	return PyBool_FromLong(pb_supervisor_finished(self->sup));
+}
+
+static PyObject *Sup_fileno(SupObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (!self->sup) {
+		PyErr_SetString(PyExc_RuntimeError, "the supervisor is closed");
+		return NULL;
+	}
+	return PyLong_FromLong(pb_supervisor_get_fd(self->sup));
+}
+
+static PyObject *Sup_calls_pending(SupObject *self, PyObject *unused)
+{
+	(void)unused;
+	return PyLong_FromSize_t(self->sup ? pb_supervisor_calls_pending(self->sup) : 0);
+}
+
+static PyObject *Sup_get_closed(SupObject *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->sup == NULL);
+}
+
+static PyObject *Sup_get_busy(SupObject *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->busy > 0 && self->owner == PyThread_get_thread_ident());
+}
+
+/* ---- plugins ---------------------------------------------------------------------- */
+
+static PyObject *Sup_plugins(SupObject *self, PyObject *unused)
+{
+	char **names;
+	size_t n;
+	int r;
+
+	(void)unused;
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	/* skipped entries are reported to the output function */
+	UNLOCKED(r = pb_supervisor_plugins(self->sup, &names, &n));
+	pbpy_leave(self);
+	if (pbpy_raise_deferred(self) < 0) {
+		if (r == 0)
+			pb_strv_free(names, n);
+		return NULL;
+	}
+	if (r < 0) {
+		errno = -r;
+		return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->plugins_dir);
+	}
+	PyObject *list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		PyObject *s = PyUnicode_DecodeFSDefault(names[i]);
+		if (!s)
+			Py_CLEAR(list);
+		else
+			PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+	}
+	pb_strv_free(names, n);
+	return list;
+}
+
+static PyObject *Sup_describe(SupObject *self, PyObject *arg)
+{
+	const char *p = pbpy_utf8_name(arg, "the plugin name");
+	pb_value *info = NULL;
+	pb_error *err = NULL;
+	PyObject *r = NULL;
+
+	if (!p || pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(pb_describe(self->sup, p, &info, &err));
+	pbpy_leave(self);
+	if (pbpy_raise_deferred(self) < 0) {
+		/* nothing to return it to */
+	} else if (err) {
+		PyObject *exc = pbpy_error_object(err);
+		if (exc)
+			pbpy_set_error(exc);
+	} else if (info) {
+		r = pbpy_from_value(info);
+	} else {
+		PyErr_NoMemory();
+	}
+	pb_value_destroy(info);
+	pb_error_free(err);
+	return r;
+}
+
+/* hook(group, args, kwargs, timeout, first_result) -> [(plugin, name, value, error)] */
+static PyObject *Sup_hook(SupObject *self, PyObject *args)
+{
+	PyObject *group, *cargs, *kwargs, *list = NULL;
+	const char *g;
+	double timeout;
+	int first, r;
+	struct pbpy_spec s;
+	pb_hook_results *results = NULL;
+
+	if (!PyArg_ParseTuple(args, "UO!Odp:hook", &group, &PyTuple_Type, &cargs, &kwargs, &timeout, &first) ||
+	    !(g = pbpy_utf8_name(group, "the group")))
+		return NULL;
+	if (pbpy_spec_build(&s, NULL, NULL, cargs, kwargs, timeout) < 0 || pbpy_enter(self) < 0) {
+		pbpy_spec_free(&s);
+		return NULL;
+	}
+	UNLOCKED(r = pb_hook(self->sup, g, &s.spec, first ? PB_HOOK_FIRST_RESULT : 0, &results));
+	pbpy_spec_free(&s);
+	pbpy_leave(self);
+	if (pbpy_raise_deferred(self) < 0)
+		goto out;
+	if (r == -ENOMEM) {
+		PyErr_NoMemory();
+		goto out;
+	} else if (r == -EINVAL) {
+		pbpy_raise_error("bad_request", "", pb_supervisor_strerror(self->sup));
+		goto out;
+	} else if (r < 0) {
+		os_error(r, pb_supervisor_strerror(self->sup));
+		goto out;
+	}
+	size_t n = pb_hook_results_count(results);
+	list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		const pb_error *e = pb_hook_result_error(results, i);
+		PyObject *value = e ? Py_NewRef(Py_None) : pbpy_from_value(pb_hook_result_value(results, i));
+		PyObject *error = e ? pbpy_error_object(e) : Py_NewRef(Py_None);
+		PyObject *row = value && error ? Py_BuildValue("(ssOO)", pb_hook_result_plugin(results, i),
+		                                               pb_hook_result_name(results, i), value, error)
+		                               : NULL;
+		Py_XDECREF(value);
+		Py_XDECREF(error);
+		if (!row)
+			Py_CLEAR(list);
+		else
+			PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+	}
+out:
+	pb_hook_results_free(results);
+	return list;
+}
+
+/* ---- the type and the module ------------------------------------------------------ */
+
+static PyMethodDef Sup_methods[] = {
+	{ "close", (PyCFunction)Sup_close, METH_NOARGS, "End every worker and free the supervisor." },
+	{ "call", (PyCFunction)pbpy_sup_call, METH_VARARGS,
+	  "call(plugin, function, args, kwargs, timeout) -> value; runs the loop until the call ends." },
+	{ "call_start", (PyCFunction)pbpy_sup_call_start, METH_VARARGS,
+	  "call_start(plugin, function, args, kwargs, timeout, callback): callback(value, error) runs\n"
+	  "once, from inside a later dispatch() or call()." },
+	{ "dispatch", (PyCFunction)pbpy_sup_dispatch, METH_VARARGS,
+	  "dispatch(timeout_ms=0) -> number of calls that ended." },
+	{ "fileno", (PyCFunction)Sup_fileno, METH_NOARGS, "The descriptor that polls readable when there is work." },
+	{ "calls_pending", (PyCFunction)Sup_calls_pending, METH_NOARGS, "Calls made and not yet ended." },
+	{ "register", (PyCFunction)Sup_register, METH_VARARGS, "register(name, handler): handler(HostCall)." },
+	{ "set_output", (PyCFunction)Sup_set_output, METH_O, "set_output(fn or None): fn(plugin, stream, line)." },
+	{ "set_timeout", (PyCFunction)Sup_set_timeout, METH_VARARGS, "Per-call deadline in seconds (0: none)." },
+	{ "set_idle_timeout", (PyCFunction)Sup_set_idle_timeout, METH_VARARGS, "Stop idle workers (0: never)." },
+	{ "set_restart", (PyCFunction)Sup_set_restart, METH_VARARGS,
+	  "set_restart(max_crashes, window, backoff, backoff_max)" },
+	{ "start", (PyCFunction)Sup_start, METH_VARARGS, "start(plugin=None): start and keep running." },
+	{ "stop", (PyCFunction)Sup_stop, METH_O, "stop(plugin) -> False if the supervisor never ran it." },
+	{ "reset", (PyCFunction)Sup_reset, METH_O, "reset(plugin) -> False if the supervisor never ran it." },
+	{ "state", (PyCFunction)Sup_state, METH_O, "state(plugin) -> str, or None if never run." },
+	{ "shutdown", (PyCFunction)Sup_shutdown, METH_VARARGS, "shutdown(grace): stop taking calls." },
+	{ "finished", (PyCFunction)Sup_finished, METH_NOARGS, "True once a shutdown has ended everything." },
+	{ "plugins", (PyCFunction)Sup_plugins, METH_NOARGS, "Names of the plugins, sorted." },
+	{ "describe", (PyCFunction)Sup_describe, METH_O, "describe(plugin) -> dict (starts its worker)." },
+	{ "hook", (PyCFunction)Sup_hook, METH_VARARGS,
+	  "hook(group, args, kwargs, timeout, first_result) -> [(plugin, name, value, error)]" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef Sup_getset[] = {
+	{ "closed", (getter)Sup_get_closed, NULL, "True once closed", NULL },
+	{ "busy", (getter)Sup_get_busy, NULL, "True inside one of its callbacks on this thread", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject SupType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "plugbox._core.Supervisor",
+	.tp_basicsize = sizeof(SupObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "Supervisor(plugins_dir, policies_dir=None, worker=None, timeout=60.0, idle_timeout=0.0)\n\n"
+	          "The library's supervisor; use plugbox.Supervisor.",
+	.tp_new = Sup_new,
+	.tp_dealloc = (destructor)Sup_dealloc,
+	.tp_finalize = (destructor)Sup_finalize,
+	.tp_traverse = (traverseproc)Sup_traverse,
+	.tp_clear = (inquiry)Sup_clear,
+	.tp_repr = (reprfunc)Sup_repr,
+	.tp_methods = Sup_methods,
+	.tp_getset = Sup_getset,
+};
+
+static PyObject *set_error_factory(PyObject *module, PyObject *fn)
+{
+	(void)module;
+	if (!PyCallable_Check(fn)) {
+		PyErr_SetString(PyExc_TypeError, "the error factory must be callable");
+		return NULL;
+	}
+	Py_XSETREF(error_factory, Py_NewRef(fn));
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+	{ "_set_error_factory", set_error_factory, METH_O,
+	  "_set_error_factory(fn): fn(kind, plugin, type, message, traceback, syscall, rule) -> exception" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef core_module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "plugbox._core",
+	.m_doc = "The C binding of libplugbox under the plugbox package.",
+	.m_size = -1,
+	.m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+	PyObject *m;
+
+	if (PyType_Ready(&SupType) < 0 || PyType_Ready(&PbPy_HostCallType) < 0 || pbpy_hostcall_init_streams() < 0)
+		return NULL;
+	if (!(m = PyModule_Create(&core_module)))
+		return NULL;
+	if (PyModule_AddType(m, &SupType) < 0 || PyModule_AddType(m, &PbPy_HostCallType) < 0 ||
+	    PyModule_AddStringConstant(m, "__version__", PACKAGE_VERSION) < 0 ||
+	    PyModule_AddIntConstant(m, "MAX_DEPTH", PBPY_MAX_DEPTH) < 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
+}
