@@ -74,7 +74,6 @@ static void usage_exit(void)
 	exit(PB_EXIT_INTERNAL);
 }
 
-#define MAX_PATH_ARGS 64
 #define MAX_LIMITS 8
 
 /* Everything after the layers: run install.run(...) and write its text. */
@@ -156,7 +155,7 @@ int pb_install_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = NULL, *staging = NULL, *source = NULL, *old = NULL, *name = NULL, *landlock = NULL;
-	const char *read_paths[MAX_PATH_ARGS], *write_paths[MAX_PATH_ARGS];
+	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
 	char *limits[MAX_LIMITS], *probes[PB_INSTALL_MAX_PROBES];
 	size_t nlimits = 0, nprobes = 0;
 	struct pb_landlock_request ll = { .read = read_paths, .write = write_paths };
@@ -174,14 +173,9 @@ int pb_install_main(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'l': landlock = optarg; break;
 		case 'R':
-			if (ll.nread == MAX_PATH_ARGS)
-				usage_exit();
-			read_paths[ll.nread++] = optarg;
-			break;
 		case 'W':
-			if (ll.nwrite == MAX_PATH_ARGS)
+			if (pb_landlock_request_add(&ll, c == 'W', optarg) < 0)
 				usage_exit();
-			write_paths[ll.nwrite++] = optarg;
 			break;
 		case 'L':
 			if (nlimits == MAX_LIMITS)

@@ -115,6 +115,16 @@ static int allow_path(int ruleset, const char *path, uint64_t access, uint64_t h
 	return 0;
 }
 
+int pb_landlock_request_add(struct pb_landlock_request *req, bool write, const char *path)
+{
+	size_t *n = write ? &req->nwrite : &req->nread;
+
+	if (*n == PB_LANDLOCK_MAX_PATHS)
+		return -1;
+	(write ? req->write : req->read)[(*n)++] = path;
+	return 0;
+}
+
 int pb_layers_landlock(const struct pb_landlock_request *req, char *why, size_t why_len)
 {
 	struct ruleset_attr attr = { 0 };

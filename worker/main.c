@@ -108,7 +108,6 @@ static void usage_exit(void)
 	exit(PB_EXIT_INTERNAL);
 }
 
-#define MAX_PATH_ARGS 64
 
 int main(int argc, char **argv)
 {
@@ -123,7 +122,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *dir = NULL, *root = NULL, *landlock = NULL, *network = NULL;
-	const char *read_paths[MAX_PATH_ARGS], *write_paths[MAX_PATH_ARGS];
+	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
 	struct pb_landlock_request ll = { .read = read_paths, .write = write_paths };
 	char why[512];
 	uint8_t *blob = NULL;
@@ -142,14 +141,9 @@ int main(int argc, char **argv)
 		case 'l': landlock = optarg; break;
 		case 'N': network = optarg; break;
 		case 'R':
-			if (ll.nread == MAX_PATH_ARGS)
-				usage_exit();
-			read_paths[ll.nread++] = optarg;
-			break;
 		case 'W':
-			if (ll.nwrite == MAX_PATH_ARGS)
+			if (pb_landlock_request_add(&ll, c == 'W', optarg) < 0)
 				usage_exit();
-			write_paths[ll.nwrite++] = optarg;
 			break;
 		default: usage_exit();
 		}

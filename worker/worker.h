@@ -99,6 +99,11 @@ struct pb_landlock_request {
 	const char **read, **write;     /* trees to allow, as this process sees them */
 	size_t nread, nwrite;
 };
+/* How many --read and --write trees the worker takes (each). */
+#define PB_LANDLOCK_MAX_PATHS 64
+/* Add a --read (write false) or --write tree to req, whose arrays hold
+ * PB_LANDLOCK_MAX_PATHS; -1 when full. */
+int pb_landlock_request_add(struct pb_landlock_request *req, bool write, const char *path);
 int pb_layers_landlock(const struct pb_landlock_request *req, char *why, size_t why_len);
 int pb_layers_capabilities(char *why, size_t why_len);
 void pb_layers_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
