@@ -862,20 +862,6 @@ PB_API int pb_supervisor_set_idle_timeout(pb_supervisor *s, double seconds)
 	return 0;
 }
 
-PB_API int pb_supervisor_set_restart(pb_supervisor *s, unsigned max_crashes, double window,
-                                     double backoff, double backoff_max)
-{
-	if (max_crashes < 1 || max_crashes > 32 || !(window > 0) || !(backoff >= 0) || !(backoff_max >= backoff)) {
-		pb_set_message(s, "restart settings: 1 to 32 crashes, a window over 0 s, 0 <= backoff <= backoff_max");
-		return -EINVAL;
-	}
-	s->max_crashes = max_crashes;
-	s->crash_window = window;
-	s->backoff = backoff;
-	s->backoff_max = backoff_max;
-	return 0;
-}
-
 PB_API void pb_supervisor_shutdown(pb_supervisor *s, double grace)
 {
 	if (s->shutting_down)

@@ -153,6 +153,20 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	free(s);
 }
 
+PB_API int pb_supervisor_set_restart(pb_supervisor *s, unsigned max_crashes, double window,
+                                     double backoff, double backoff_max)
+{
+	if (max_crashes < 1 || max_crashes > 32 || !(window > 0) || !(backoff >= 0) || !(backoff_max >= backoff)) {
+		pb_set_message(s, "restart settings: 1 to 32 crashes, a window over 0 s, 0 <= backoff <= backoff_max");
+		return -EINVAL;
+	}
+	s->max_crashes = max_crashes;
+	s->crash_window = window;
+	s->backoff = backoff;
+	s->backoff_max = backoff_max;
+	return 0;
+}
+
 PB_API int pb_supervisor_set_policies(pb_supervisor *s, const char *dir)
 {
 	struct stat st;
