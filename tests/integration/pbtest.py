@@ -92,8 +92,11 @@ class Plugbox:
         return self.run(["list", "--plugins", plugins, *(["--json"] if as_json else [])], **kw)
 
 
-def worker_pids(parent):
-    """The plugbox-worker processes whose parent is `parent`, seen from the host."""
+def worker_pids(parent=None):
+    """The plugbox-worker processes whose parent is `parent` (default: this
+    process, a host on libplugbox), seen from the host. Shared with
+    tests/python (pbpy.py)."""
+    parent = os.getpid() if parent is None else parent
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -105,7 +108,8 @@ def worker_pids(parent):
                 argv0 = f.read().split(b"\0")[0]
         except OSError:
             continue
-        if int(fields[1]) == parent and argv0.endswith(b"plugbox-worker"):
+        # a zombie is not a worker any more
+        if int(fields[1]) == parent and fields[0] != "Z" and argv0.endswith(b"plugbox-worker"):
             found.append(int(entry))
     return found
 

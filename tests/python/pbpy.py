@@ -5,30 +5,14 @@ import os
 import sys
 import time
 
+# The integration tests' helpers (tests/integration/pbtest.py) serve here too.
+# Appended, not prepended: both directories hold a test_values.py.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from pbtest import worker_pids  # noqa: E402,F401  (re-exported for the tests)
+
 # Seconds; the deadline of every supervisor the tests open, so a test that
 # goes wrong fails instead of hanging.
 TEST_TIMEOUT = 20.0
-
-
-def worker_pids(parent=None):
-    """The plugbox-worker processes whose parent is `parent` (default: this
-    process, which runs the supervisors), seen from the host."""
-    parent = os.getpid() if parent is None else parent
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-        except OSError:
-            continue
-        # a zombie is not a worker any more
-        if int(fields[1]) == parent and fields[0] != "Z" and argv0.endswith(b"plugbox-worker"):
-            found.append(int(entry))
-    return found
 
 
 def wait_until(predicate, seconds=10.0, step=0.02):
