@@ -517,43 +517,57 @@ static bool take_listener(pb_supervisor *s, struct process *w, int fd)
 	return true;
 }
 
+ssize_t pb_report_recv(int fd, uint8_t *buf, size_t cap, int fds[PB_REPORT_MAX_FDS], int *nfds,
+                       bool *ctrunc)
+{
+	union {
+		struct cmsghdr align;
+		char space[CMSG_SPACE(PB_REPORT_MAX_FDS * sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	                      .msg_control = control.space, .msg_controllen = sizeof(control.space) };
+	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+
+	*nfds = 0;
+	*ctrunc = false;
+	if (n <= 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(got));
+			if (*nfds < PB_REPORT_MAX_FDS)
+				fds[(*nfds)++] = got;
+			else
+				close(got);
+		}
+	}
+	*ctrunc = (msg.msg_flags & MSG_CTRUNC) != 0;
+	return n;
+}
+
 static void read_report(pb_supervisor *s, struct process *w)
 {
 	for (int msgs = 0; msgs < 64 && w->end_kind == 0; msgs++) {
 		uint8_t buf[REPORT_MAX_BYTES];
-		union {
-			struct cmsghdr align;
-			char space[CMSG_SPACE(4 * sizeof(int))];
-		} control;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-		                      .msg_control = control.space, .msg_controllen = sizeof(control.space) };
-		int fds[4], nfds = 0;
+		int fds[PB_REPORT_MAX_FDS], nfds;
+		bool ctrunc;
 		Plugbox__Envelope *env;
 		struct pb_action action;
 		char why[160], call[256], rule_text[512];
 
-		ssize_t n = recvmsg(w->proc.report_fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+		ssize_t n = pb_report_recv(w->proc.report_fd, buf, sizeof(buf), fds, &nfds, &ctrunc);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
 			close_fd(s, &w->proc.report_fd);
 			return;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-				if (nfds < 4)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
-		if (msg.msg_flags & MSG_CTRUNC) {
+		if (ctrunc) {
 			/* the kernel closed what did not fit; close what did */
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);

@@ -121,17 +121,12 @@ static void read_reports(int *fd, struct run_state *st)
 {
 	for (int msgs = 0; msgs < 64; msgs++) {
 		uint8_t buf[REPORT_MAX_BYTES];
-		union {
-			struct cmsghdr align;
-			char space[CMSG_SPACE(4 * sizeof(int))];
-		} control;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-		                      .msg_control = control.space, .msg_controllen = sizeof(control.space) };
+		int fds[PB_REPORT_MAX_FDS], nfds;
+		bool ctrunc;
 		Plugbox__Envelope *env;
 		char why[160];
 
-		ssize_t n = recvmsg(*fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+		ssize_t n = pb_report_recv(*fd, buf, sizeof(buf), fds, &nfds, &ctrunc);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
@@ -141,16 +136,10 @@ static void read_reports(int *fd, struct run_state *st)
 		}
 		/* No descriptor has any business here (install.policy has no
 		 * `log` rules, so no listener): close whatever came. */
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int got;
-				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(got));
-				close(got);
-			}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (nfds > 0 || ctrunc)
 			st->bad_report = true;
-		}
 		if ((size_t)n > sizeof(buf) || pb_envelope_decode(buf, (size_t)n, &env, why, sizeof(why)) < 0) {
 			st->bad_report = true;
 			continue;

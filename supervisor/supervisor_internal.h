@@ -35,6 +35,8 @@
 
 #define LINE_MAX_BYTES 4096
 #define REPORT_MAX_BYTES 4096
+/* Descriptors a report message may carry (the listener is one). */
+#define PB_REPORT_MAX_FDS 4
 #define SHUTDOWN_GRACE_MS 2000
 /* Calls nested in host calls, per worker (the worker allows 32). */
 #define PB_MAX_NESTING 16
@@ -259,6 +261,13 @@ void pb_watch_started(struct process *w);
 void pb_watch_unpin(struct process *w);
 /* Is the worker's directory no longer the one at its plugin's name? */
 bool pb_watch_outdated(const pb_supervisor *s, const struct process *w);
+
+/* channel.c: one message from a worker's report socket, never blocking:
+ * its length (over cap when truncated), up to PB_REPORT_MAX_FDS descriptors
+ * it carried (more are closed) and whether the kernel dropped some. -1
+ * with errno (EAGAIN: nothing waiting), 0 at end of file. */
+ssize_t pb_report_recv(int fd, uint8_t *buf, size_t cap, int fds[PB_REPORT_MAX_FDS], int *nfds,
+                       bool *ctrunc);
 
 /* loop.c */
 double pb_now(void);
