@@ -251,6 +251,30 @@ PB_API void pb_supervisor_shutdown(pb_supervisor *sup, double grace);
 /* True once a shutdown has ended every call and reaped every worker. */
 PB_API int pb_supervisor_finished(const pb_supervisor *sup);
 
+/* ---- start-up and speed ---------------------------------------------------- */
+
+/* How workers start.
+ * PB_SPAWN_EXEC (the default): every worker is a fresh exec of
+ *   plugbox-worker, with its own address layout (ASLR) and hash secret.
+ * PB_SPAWN_FORK_SERVER: a fork-server, started once, holds an interpreter
+ *   initialised with the standard library only and forks each worker from
+ *   it; the child enters the plugin's jail and sandbox before it reads a
+ *   byte of the plugin. Starts are several times faster and idle workers
+ *   share most of their memory, but every worker shares the fork-server's
+ *   address layout and hash secret (README: Performance). */
+typedef enum pb_spawn_mode {
+	PB_SPAWN_EXEC = 0,
+	PB_SPAWN_FORK_SERVER = 1,
+} pb_spawn_mode;
+PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *sup, pb_spawn_mode mode);
+/* The root of the per-plugin bytecode caches: DIR/NAME holds plugin NAME's
+ * compiled modules, written only by a sandboxed compiler and read-only to
+ * the plugin's workers. NULL turns caching off. Default: PLUGINS/.plugbox/cache
+ * (off when it cannot be created). */
+PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *sup, const char *dir);
+/* The pid of PLUGIN's current worker, or -1 when it has none. */
+PB_API int pb_supervisor_plugin_pid(pb_supervisor *sup, const char *plugin);
+
 /* ---- errors --------------------------------------------------------------- */
 
 PB_API pb_error_kind pb_error_get_kind(const pb_error *e);

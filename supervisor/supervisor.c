@@ -149,6 +149,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	free(s->plugins_dir);
 	free(s->worker_path);
 	free(s->policies_dir);
+	free(s->cache_dir);
 	free(s->learned);
 	free(s);
 }
@@ -165,6 +166,40 @@ PB_API int pb_supervisor_set_restart(pb_supervisor *s, unsigned max_crashes, dou
 	s->backoff = backoff;
 	s->backoff_max = backoff_max;
 	return 0;
+}
+
+PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
+{
+	if (mode != PB_SPAWN_EXEC && mode != PB_SPAWN_FORK_SERVER) {
+		pb_set_message(s, "unknown spawn mode %d", (int)mode);
+		return -EINVAL;
+	}
+	s->spawn_mode = mode;
+	return 0;
+}
+
+PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *s, const char *dir)
+{
+	char *copy = NULL;
+
+	if (dir && dir[0] != '/') {
+		pb_set_message(s, "the bytecode cache %s is not an absolute path", dir);
+		return -EINVAL;
+	}
+	if (dir && !(copy = strdup(dir)))
+		return -ENOMEM;
+	free(s->cache_dir);
+	s->cache_dir = copy;
+	s->cache_chosen = true;
+	return 0;
+}
+
+PB_API int pb_supervisor_plugin_pid(pb_supervisor *s, const char *plugin)
+{
+	for (size_t i = 0; plugin && i < s->nplugins; i++)
+		if (!strcmp(s->plugins[i]->name, plugin))
+			return s->plugins[i]->proc ? (int)s->plugins[i]->proc->proc.pid : -1;
+	return -1;
 }
 
 PB_API int pb_supervisor_set_policies(pb_supervisor *s, const char *dir)

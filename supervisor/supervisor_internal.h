@@ -218,6 +218,11 @@ struct pb_supervisor {
 	struct host_function *functions;
 	size_t nfunctions;
 
+	/* start-up settings */
+	pb_spawn_mode spawn_mode;
+	char *cache_dir;                /* root of the bytecode caches, or NULL: none */
+	bool cache_chosen;              /* set by pb_supervisor_set_bytecode_cache (else the default) */
+
 	/* lifecycle settings */
 	double idle_timeout;
 	unsigned max_crashes;
