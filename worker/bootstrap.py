@@ -6,19 +6,25 @@ Everything here reads the plugin directory, which is untrusted: the layout,
 (worker/main.c) and then invoke()/describe() for each call (worker/calls.c).
 """
 
-import ast
+# Only modules that are frozen or already loaded by start-up: every other
+# import here is paid by every worker start (`re` ~8 ms, `ast` ~10 ms,
+# `importlib.metadata` ~40 ms on the CI's VM against ~8 ms for the whole of
+# `python3 -I -S -c pass`), so the rest are imported where a plugin needs
+# them (ast for __deps_dir__, importlib.metadata for dist-info, traceback
+# for an error).
 import importlib
-import importlib.metadata
-import importlib.util
 import os
-import pathlib
-import re
 import sys
-import traceback
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_MODULE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions"}
+
+
+def _is_ident(s):
+    """[A-Za-z_][A-Za-z0-9_]*, without importing re."""
+    return isinstance(s, str) and s.isascii() and s.isidentifier()
+
+
+def _is_module_path(s):
+    return isinstance(s, str) and all(_is_ident(part) for part in s.split("."))
 
 
 class ConfigError(Exception):
@@ -42,6 +48,9 @@ def _read_init_statics(init_path):
     """Return (__deps_dir__, __version__) assigned as literals at top level."""
     with open(init_path, "rb") as f:
         source = f.read()
+    if b"__deps_dir__" not in source and b"__version__" not in source:
+        return None, None
+    import ast
     try:
         tree = ast.parse(source, filename=init_path)
     except SyntaxError as e:
@@ -107,7 +116,7 @@ def _read_manifest(plugin_dir, name):
     exports = manifest.get("exports")
     if exports is not None:
         if isinstance(exports, list):
-            if not all(isinstance(e, str) and _IDENT.match(e) for e in exports):
+            if not all(isinstance(e, str) and _is_ident(e) for e in exports):
                 raise ConfigError(f"{path}: exports must list identifiers")
         elif isinstance(exports, dict):
             for key, ref in exports.items():
@@ -133,7 +142,7 @@ def setup(name, plugin_dir, view_dir, stdlib_paths):
     # logging goes to the supervisor from its first import on, and `logging`
     # is the stdlib's even if a dependency directory ships its own.
     import plugbox
-    plugbox._forward_logging()
+    plugbox._forward_logging(stdlib_paths)
     if not os.path.isdir(plugin_dir):
         raise ConfigError(f"plugin directory {plugin_dir} is not a directory")
     manifest = _read_manifest(plugin_dir, name)
@@ -153,8 +162,12 @@ def setup(name, plugin_dir, view_dir, stdlib_paths):
         layout = "path"
         deps = manifest.get("deps")
         root = plugin_dir
-        for info in _dist_infos(plugin_dir):
-            dist = importlib.metadata.PathDistribution(pathlib.Path(info))
+        infos = _dist_infos(plugin_dir)
+        if infos:
+            from importlib.metadata import PathDistribution
+            from pathlib import Path
+        for info in infos:
+            dist = PathDistribution(Path(info))
             if version is None:
                 version = dist.version
             for ep in dist.entry_points:
@@ -192,7 +205,8 @@ def _owned_module(module):
     top = module.split(".")[0]
     if _state["layout"] == "package":
         return top == _state["name"]
-    spec = importlib.util.find_spec(top)
+    from importlib.util import find_spec
+    spec = find_spec(top)
     if spec is None:
         return False
     places = list(spec.submodule_search_locations or []) or [spec.origin or ""]
@@ -201,7 +215,7 @@ def _owned_module(module):
 
 def _load_ref(ref, what):
     module, _, attrs = ref.partition(":")
-    if not _MODULE_PATH.match(module) or not all(_IDENT.match(a) for a in attrs.split(".")):
+    if not _is_module_path(module) or not all(_is_ident(a) for a in attrs.split(".")):
         raise NotFound(f"{what}: {ref!r} is not of the form module.path:attr")
     if not _owned_module(module):
         raise NotFound(f"{what}: module {module!r} is not part of plugin {_state['name']!r}")
@@ -262,8 +276,10 @@ def preload():
     refs += [value for _, _, value in _state["entry_points"]]
     for ref in refs:
         module = str(ref).partition(":")[0]
-        if _MODULE_PATH.match(module) and _owned_module(module):
+        if _is_module_path(module) and _owned_module(module):
             modules.append(module)
+    # describe() needs traceback, which it could not import later.
+    import traceback  # noqa: F401
     for module in modules:
         try:
             importlib.import_module(module)
@@ -293,6 +309,7 @@ def describe(exc):
     except Exception:
         message = f"<unprintable {qualname}>"
     try:
+        import traceback
         tb = "".join(traceback.format_exception(exc))
     except Exception:
         tb = ""

@@ -14,11 +14,16 @@
 
 #include "worker.h"
 
+#include <marshal.h>   /* after Python.h (worker.h) */
+
 extern PyObject *PyInit_plugbox(void);
 
 static const char bootstrap_source[] =
 #include "worker/bootstrap.inc"
 	;
+static const unsigned char bootstrap_code[] = {
+#include "worker/bootstrap.code"
+};
 
 static int status_failed(PyStatus st, const char *step, char *why, size_t why_len)
 {
@@ -93,6 +98,25 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 	return status_failed(st, "initialise", why, why_len);
 }
 
+/* The glue's code object: the bytecode compiled at build time when this
+ * interpreter reads that version of it, else the source compiled now. */
+static PyObject *embedded_code(const unsigned char *code, size_t len, const char *source,
+                               const char *filename)
+{
+	long magic = PyImport_GetMagicNumber();
+
+	if (len > 4 && magic != -1 &&
+	    (unsigned long)(code[0] | code[1] << 8 | code[2] << 16 | (unsigned long)code[3] << 24) ==
+	    (unsigned long)magic) {
+		PyObject *obj = PyMarshal_ReadObjectFromString((const char *)code + 4, (Py_ssize_t)(len - 4));
+		if (obj && PyCode_Check(obj))
+			return obj;
+		Py_XDECREF(obj);
+	}
+	PyErr_Clear();
+	return Py_CompileString(source, filename, Py_file_input);
+}
+
 static PyObject *glue;
 
 PyObject *pb_glue_load(void)
@@ -101,7 +125,7 @@ PyObject *pb_glue_load(void)
 
 	if (glue)
 		return glue;
-	code = Py_CompileString(bootstrap_source, "<plugbox-worker>", Py_file_input);
+	code = embedded_code(bootstrap_code, sizeof(bootstrap_code), bootstrap_source, "<plugbox-worker>");
 	if (!code)
 		return NULL;
 	glue = PyImport_ExecCodeModule("_plugbox_worker", code);
@@ -121,6 +145,9 @@ PyObject *pb_glue(void)
 static const char plugbox_module_source[] =
 #include "worker/plugbox_module.inc"
 	;
+static const unsigned char plugbox_module_code[] = {
+#include "worker/plugbox_module.code"
+};
 
 static PyMethodDef plugbox_natives[] = {
 	{ "_host_call", pb_py_host_call, METH_VARARGS,
@@ -139,7 +166,7 @@ static int plugbox_exec(PyObject *module)
 	if (PyDict_SetItemString(dict, "__builtins__", builtins) < 0 ||
 	    PyModule_AddFunctions(module, plugbox_natives) < 0)
 		return -1;
-	code = Py_CompileString(plugbox_module_source, "<plugbox>", Py_file_input);
+	code = embedded_code(plugbox_module_code, sizeof(plugbox_module_code), plugbox_module_source, "<plugbox>");
 	if (!code)
 		return -1;
 	res = PyEval_EvalCode(code, dict, dict);

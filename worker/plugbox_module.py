@@ -53,7 +53,7 @@ since the root logger already has a handler (`force=True` would remove it,
 and with it the forwarding).
 """
 
-import logging as _logging
+import sys as _sys
 
 _exports = {}
 
@@ -122,24 +122,68 @@ class _Host:
 host = _Host()
 
 
-class _SupervisorHandler(_logging.Handler):
-    """Sends each record to the supervisor as a Log envelope."""
+def _attach_handler(logging):
+    """Forward the root logger's records to the supervisor."""
 
-    def __init__(self):
-        super().__init__()
-        self.setFormatter(_logging.Formatter("%(message)s"))
+    class _SupervisorHandler(logging.Handler):
+        """Sends each record to the supervisor as a Log envelope."""
 
-    def emit(self, record):
-        try:
-            _log(record.levelno, record.name, self.format(record))
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
+        def __init__(self):
+            super().__init__()
+            self.setFormatter(logging.Formatter("%(message)s"))
 
+        def emit(self, record):
+            try:
+                _log(record.levelno, record.name, self.format(record))
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(record)
 
-def _forward_logging():
-    """Called by the worker before any plugin code is imported."""
-    root = _logging.getLogger()
+    root = logging.getLogger()
     root.addHandler(_SupervisorHandler())
-    root.setLevel(_logging.INFO)
+    root.setLevel(logging.INFO)
+
+
+class _LoggingLoader:
+    """The standard library's loader for `logging`, attaching the handler
+    once the module has run and before its importer sees it."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        _attach_handler(module)
+
+
+class _LoggingFinder:
+    """Finds `logging` in the standard library alone, whatever a plugin's
+    dependency directories hold, the first time anything imports it."""
+
+    def __init__(self, stdlib_paths):
+        self._paths = list(stdlib_paths)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "logging":
+            return None
+        _sys.meta_path.remove(self)
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(fullname, self._paths)
+        if spec is not None:
+            spec.loader = _LoggingLoader(spec.loader)
+        return spec
+
+
+def _forward_logging(stdlib_paths):
+    """Called by the worker before any plugin code is imported. `logging`
+    costs more to import than the interpreter costs to start, so most
+    plugins, which never log, do not pay for it."""
+    if "logging" in _sys.modules:
+        _attach_handler(_sys.modules["logging"])
+    else:
+        _sys.meta_path.insert(0, _LoggingFinder(stdlib_paths))
