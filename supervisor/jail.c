@@ -11,7 +11,7 @@
  * Python's paths resolve inside as they do outside.
  *
  * The plan is data made here with malloc; the child only walks it with
- * system calls (pb_jail_enter), as bubblewrap and nsjail do.
+ * system calls (pb_jail_enter in jail_enter.c), as bubblewrap and nsjail do.
  */
 #include "config.h"
 
@@ -46,14 +46,6 @@ static const char *const network_files[] = {
 	"/usr/share/ca-certificates",
 };
 #define SYMLINK_DEPTH 8
-
-#ifndef SECBIT_NOROOT
-#define SECBIT_NOROOT (1 << 0)
-#define SECBIT_NOROOT_LOCKED (1 << 1)
-#define SECBIT_KEEP_CAPS_LOCKED (1 << 5)
-#define SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
-#define SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
-#endif
 
 /* ---- planning (in the supervisor) ----------------------------------------- */
 
@@ -509,131 +501,7 @@ int pb_jail_prepare_install(struct pb_jail *j, const struct pb_sandbox *sb, bool
 	               why, why_len);
 }
 
-void pb_jail_free(struct pb_jail *j)
-{
-	for (size_t i = 0; i < j->nops; i++) {
-		free(j->ops[i].path);
-		free(j->ops[i].target);
-		free(j->ops[i].arg);
-	}
-	free(j->ops);
-	for (size_t i = 0; i < j->nread; i++)
-		free(j->read_paths[i]);
-	for (size_t i = 0; i < j->nwrite; i++)
-		free(j->write_paths[i]);
-	free(j->read_paths);
-	free(j->write_paths);
-	for (size_t i = 0; i < j->nlayers; i++)
-		free(j->layers[i]);
-	free(j->import_root);
-	free(j->scratch);
-	free(j->newroot);
-	memset(j, 0, sizeof(*j));
-}
-
-/* ---- entering (in the child: system calls only) ---------------------------- */
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	int e = errno;
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -(n < 0 ? e : EIO);
-}
-
-/* "ID ID 1\n" without stdio. */
-static void id_map(char *buf, unsigned id)
-{
-	char digits[12];
-	int n = 0;
-
-	do
-		digits[n++] = (char)('0' + id % 10);
-	while ((id /= 10) && n < 11);
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = n - 1; i >= 0; i--)
-			*buf++ = digits[i];
-		*buf++ = ' ';
-	}
-	*buf++ = '1';
-	*buf++ = '\n';
-	*buf = '\0';
-}
-
-#define FAIL(what) do { *step = (what); return -errno; } while (0)
-
-/* The type of a mount call that makes no new file system (propagation,
- * bind, remount): the kernel ignores it, and mount(8) passes "none" too.
- * Not NULL, which valgrind reports as an unaddressable string. */
-#define NO_FSTYPE "none"
-
-static int enter_mount_tree(const struct pb_jail *j, const char **step)
-{
-	if (mount(NULL, "/", NO_FSTYPE, MS_REC | MS_PRIVATE, NULL) < 0)
-		FAIL("namespaces: making the mount tree private");
-	if (mount("tmpfs", j->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
-		FAIL("filesystem: mounting the new root");
-	for (size_t i = 0; i < j->nops; i++) {
-		const struct pb_jail_op *op = &j->ops[i];
-		int fd;
-		switch (op->kind) {
-		case JAIL_DIR:
-			if (mkdir(op->target, 0755) < 0 && errno != EEXIST)
-				FAIL("filesystem: making a directory of the mount tree");
-			break;
-		case JAIL_FILE:
-			fd = open(op->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-			if (fd < 0)
-				FAIL("filesystem: making a file of the mount tree");
-			if (op->arg && write(fd, op->arg, strlen(op->arg)) != (ssize_t)strlen(op->arg)) {
-				close(fd);
-				FAIL("filesystem: writing a file of the mount tree");
-			}
-			close(fd);
-			break;
-		case JAIL_SYMLINK:
-			if (symlink(op->arg, op->target) < 0 && errno != EEXIST)
-				FAIL("filesystem: making a symlink of the mount tree");
-			break;
-		case JAIL_BIND:
-		case JAIL_BIND_DEV: {
-			unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | op->locked;
-			if (op->kind == JAIL_BIND)
-				flags |= MS_NODEV;
-			if (mount(op->arg, op->target, NO_FSTYPE, MS_BIND | MS_REC, NULL) < 0)
-				FAIL("filesystem: bind-mounting a path into the mount tree");
-			if (mount(NULL, op->target, NO_FSTYPE, flags, NULL) < 0)
-				FAIL("filesystem: making a bind mount read-only");
-			break;
-		}
-		case JAIL_TMPFS:
-			if (mount("tmpfs", op->target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, op->arg) < 0)
-				FAIL("scratch: mounting the scratch tmpfs");
-			break;
-		case JAIL_BIND_RW:
-			/* Not MS_REC: staging is a fresh, empty directory, and nothing
-			 * mounted beneath it may come along writable. */
-			if (mount(op->arg, op->target, NO_FSTYPE, MS_BIND, NULL) < 0)
-				FAIL("filesystem: bind-mounting the staging directory");
-			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
-			          op->locked, NULL) < 0)
-				FAIL("filesystem: remounting the staging directory nosuid, nodev, noexec");
-			break;
-		}
-	}
-	if (chdir(j->newroot) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
-		FAIL("filesystem: pivot_root");
-	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		FAIL("filesystem: detaching the old root");
-	if (mount(NULL, "/", NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		FAIL("filesystem: making the new root read-only");
-	return 0;
-}
+/* ---- in the supervisor, for the child ---------------------------------------- */
 
 int pb_jail_set_limit(const struct pb_jail *j, pid_t pid, int index)
 {
@@ -641,82 +509,5 @@ int pb_jail_set_limit(const struct pb_jail *j, pid_t pid, int index)
 		return -EINVAL;
 	if (prlimit(pid, j->rlimit_resource[index], &j->rlimits[index], NULL) < 0)
 		return -errno;
-	return 0;
-}
-
-int pb_jail_enter(const struct pb_jail *j, pb_jail_ask_limit_fn *ask_limit, void *arg, const char **step)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct none[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
-	char map[32];
-	int r;
-
-	if (j->userns) {
-		/* Our own uid and gid, mapped to themselves; no setgroups, as an
-		 * unprivileged map requires. */
-		if (write_file("/proc/self/setgroups", "deny") < 0)
-			FAIL("namespaces: denying setgroups in the user namespace");
-		id_map(map, (unsigned)j->uid);
-		if ((r = write_file("/proc/self/uid_map", map)) < 0) {
-			errno = -r;
-			FAIL("namespaces: writing the uid map");
-		}
-		id_map(map, (unsigned)j->gid);
-		if ((r = write_file("/proc/self/gid_map", map)) < 0) {
-			errno = -r;
-			FAIL("namespaces: writing the gid map");
-		}
-	}
-	if (j->mount_tree && (r = enter_mount_tree(j, step)) < 0)
-		return r;
-	if ((j->clone_flags & CLONE_NEWUTS) && sethostname("plugbox", 7) < 0)
-		FAIL("namespaces: setting the host name");
-
-	/* Capabilities: with a user namespace or as root we hold CAP_SETPCAP
-	 * here and can empty the bounding set for good; uid 0 never regains
-	 * capabilities on exec (NOROOT), and nothing may raise ambient ones. */
-	if (j->userns || j->as_root) {
-		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-		          SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
-			FAIL("capabilities: locking the securebits");
-		for (int c = 0; c <= j->last_cap; c++)
-			if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
-				FAIL("capabilities: emptying the bounding set");
-	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		FAIL("capabilities: clearing the ambient set");
-
-	/* Limits before the identity change: RLIMIT_NPROC then counts the
-	 * plugin's own uid, and root may still set any value. A limit we may
-	 * not set ourselves the supervisor sets on us with prlimit(2), which
-	 * grants nothing more: it has the credentials this process was cloned
-	 * with. That happens under valgrind, whose emulated setrlimit refuses
-	 * an RLIMIT_NOFILE below the descriptors it keeps for itself (it
-	 * passes a prlimit on another process to the kernel). */
-	for (int i = 0; i < PB_JAIL_RLIMITS; i++) {
-		if (setrlimit(j->rlimit_resource[i], &j->rlimits[i]) == 0)
-			continue;
-		if (errno != EPERM || !ask_limit)
-			FAIL("rlimits: setting a resource limit");
-		if ((r = ask_limit(i, arg)) < 0) {
-			errno = -r;
-			FAIL("rlimits: setting a resource limit");
-		}
-	}
-	if (j->as_root) {
-		if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0)
-			FAIL("identity: changing to the plugin's gid");
-		if (setresuid(j->uid, j->uid, j->uid) < 0)
-			FAIL("identity: changing to the plugin's uid");
-		/* The kernel clears the parent-death signal on a credential
-		 * change: without this, a worker busy in a call outlives a
-		 * killed supervisor. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-			FAIL("identity: re-arming the parent-death signal");
-	}
-	if (syscall(SYS_capset, &hdr, none) < 0)
-		FAIL("capabilities: emptying the effective, permitted and inheritable sets");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		FAIL("no_new_privs");
 	return 0;
 }

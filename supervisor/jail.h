@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -97,6 +98,43 @@ typedef int pb_jail_ask_limit_fn(int index, void *arg);
 /* In the child, just after clone(j->clone_flags): everything but Landlock
  * and seccomp. Returns 0, or -errno with *step naming what failed. */
 int pb_jail_enter(const struct pb_jail *j, pb_jail_ask_limit_fn *ask_limit, void *arg, const char **step);
+
+/* ---- the new process, between clone and exec (jail_enter.c) ---- */
+
+/* What the child says on its exec channel (a SOCK_SEQPACKET pair) before
+ * exec: what failed (step set), or (step empty) a request to set resource
+ * limit `limit` of the jail on it, which the supervisor answers with an
+ * int, 0 or an errno. Text, not a pointer: a child of the fork-server runs
+ * another program's image. A successful start closes the child's end. */
+struct pb_child_msg {
+	int err;
+	int limit;
+	char step[120];
+};
+/* Where the exec channel sits in the child, away from 0-6 and the rest. */
+#define PB_CHILD_EXEC_FD 63
+/* Descriptors 0-6 of a worker (worker/worker.h); fds[0] -1: /dev/null. */
+#define PB_CHILD_FDS 7
+/* In the new process: its own session, the parent-death signal (and an
+ * exit if `parent` is already gone), default signals, fds[i] as descriptor
+ * i, the exec channel at PB_CHILD_EXEC_FD and every other descriptor
+ * closed, cwd /, then the jail. System calls only. Returns 0, or -errno
+ * with *step naming what failed. */
+int pb_child_enter(const int fds[PB_CHILD_FDS], int exec_fd, pid_t parent, const struct pb_jail *j,
+                   const char **step);
+/* Say on the exec channel that `step` failed with errno err, and exit. */
+_Noreturn void pb_child_fail(int err, const char *step);
+
+/* ---- the plan on its way to the fork-server (jail_wire.c) ---- */
+
+/* What pb_jail_enter reads of *j, and the worker's argv, as bytes: *out
+ * (malloc'd, *len bytes). Returns 0 or -ENOMEM / -E2BIG. */
+int pb_jail_pack(const struct pb_jail *j, char *const *argv, uint8_t **out, size_t *len);
+/* The reverse, with every length checked against the buffer: fills *j
+ * (free with pb_jail_free) and *argv (NULL-terminated, free with
+ * pb_jail_argv_free). Returns 0 or -EBADMSG / -ENOMEM. */
+int pb_jail_unpack(const uint8_t *buf, size_t len, struct pb_jail *j, char ***argv);
+void pb_jail_argv_free(char **argv);
 /* In the supervisor: set resource limit `index` of the plan on the child
  * `pid` (prlimit). Returns 0 or -errno. */
 int pb_jail_set_limit(const struct pb_jail *j, pid_t pid, int index);

@@ -25,15 +25,16 @@
 #define EXIT_WORKER PB_EXIT_WORKER
 
 static const char usage_text[] =
-	"usage: plugbox list   --plugins DIR [--json]\n"
-	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"usage: plugbox list   --plugins DIR [--json] [--spawn exec|fork-server]\n"
+	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] [--spawn exec|fork-server]\n"
+	"                      PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
-	"       plugbox call-all --plugins DIR [--policies DIR] [--timeout SECONDS] [--first] --group GROUP\n"
-	"                      [ARG_JSON ...]\n"
+	"       plugbox call-all --plugins DIR [--policies DIR] [--timeout SECONDS] [--spawn exec|fork-server]\n"
+	"                      [--first] --group GROUP [ARG_JSON ...]\n"
 	"       plugbox install --plugins DIR [--policies DIR] [--name NAME] WHEEL_OR_DIR\n"
 	"       plugbox remove --plugins DIR NAME\n"
 	"       plugbox serve  --plugins DIR [--policies DIR] --socket PATH [--timeout SECONDS]\n"
-	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
+	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS] [--spawn exec|fork-server]\n"
 	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox policy check FILE...\n"
 	"       plugbox policy show [--policies DIR] NAME|FILE\n"
@@ -122,6 +123,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "idle-stop", required_argument, NULL, 'i' },
 		{ "group", required_argument, NULL, 'G' },
 		{ "first", no_argument, NULL, 'f' },
+		{ "spawn", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, code = -1;
@@ -138,6 +140,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 's', PB_OPT_SOCKET, "--socket" }, { 'g', PB_OPT_GRACE, "--grace" },
 			{ 'e', PB_OPT_EAGER, "--eager" }, { 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
 			{ 'G', PB_OPT_GROUP, "--group" }, { 'f', PB_OPT_FIRST, "--first" },
+			{ 'S', PB_OPT_SPAWN, "--spawn" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c && !(allowed & bits[i].bit)) {
@@ -177,6 +180,14 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		case 'f':
 			o->first = true;
 			break;
+		case 'S':
+			if (!strcmp(optarg, "exec"))
+				o->spawn = PB_SPAWN_EXEC;
+			else if (!strcmp(optarg, "fork-server"))
+				o->spawn = PB_SPAWN_FORK_SERVER;
+			else
+				return pb_usage_error("--spawn must be exec or fork-server, not '%s'", optarg);
+			break;
 		case ':':
 			return pb_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
@@ -205,6 +216,7 @@ pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
 		return NULL;
 	}
 	pb_supervisor_set_timeout(sup, o->timeout);
+	pb_supervisor_set_spawn_mode(sup, (pb_spawn_mode)o->spawn);
 	return sup;
 }
 
@@ -245,6 +257,8 @@ static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_cal
 		return pb_usage_error("%s --socket asks a daemon, which has its own --plugins", argv[0]);
 	if (c->o.socket && c->o.policies)
 		return pb_usage_error("%s --socket asks a daemon, which has its own --policies", argv[0]);
+	if (c->o.socket && c->o.spawn != PB_SPAWN_EXEC)
+		return pb_usage_error("%s --socket asks a daemon, which starts its own workers (serve --spawn)", argv[0]);
 	if (!c->o.socket && !c->o.plugins)
 		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
 	if (argc - optind < 2)
@@ -259,7 +273,7 @@ static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_cal
 
 int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
 {
-	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT, c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN, c);
 
 	if (code >= 0)
 		return code;
@@ -307,7 +321,7 @@ static int cmd_call(int argc, char **argv)
 {
 	struct pb_cli_call c;
 	pb_value *result = NULL;
-	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET, &c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET | PB_OPT_SPAWN, &c);
 
 	if (code >= 0)
 		return code;
@@ -336,7 +350,7 @@ static int cmd_list(int argc, char **argv)
 	pb_supervisor *sup;
 	char **names;
 	size_t n;
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN, &o);
 	bool first = true;
 
 	if (code >= 0)
@@ -446,7 +460,7 @@ static int cmd_call_all(int argc, char **argv)
 	pb_value **args;
 	pb_hook_results *results;
 	pb_call_spec spec = { 0 };
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_GROUP |
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP |
 	                            PB_OPT_FIRST, &o);
 	int nargs = argc - optind;
 

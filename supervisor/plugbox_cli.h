@@ -27,13 +27,14 @@ struct pb_cli_options {
 	double idle_stop;         /* serve: stop workers idle this long (0: never) */
 	const char *group;        /* call-all: the entry-point group */
 	bool first;               /* call-all: stop at the first non-null result */
+	int spawn;                /* pb_spawn_mode: exec (default) or fork-server */
 };
 
 /* The options a command takes, for pb_parse_options. */
 enum {
 	PB_OPT_PLUGINS = 1, PB_OPT_POLICIES = 2, PB_OPT_TIMEOUT = 4, PB_OPT_JSON = 8,
 	PB_OPT_SOCKET = 16, PB_OPT_GRACE = 32, PB_OPT_EAGER = 64, PB_OPT_IDLE_STOP = 128,
-	PB_OPT_GROUP = 256, PB_OPT_FIRST = 512,
+	PB_OPT_GROUP = 256, PB_OPT_FIRST = 512, PB_OPT_SPAWN = 1024,
 };
 
 /* The control protocol of `plugbox serve` (described in serve.c). */

@@ -206,7 +206,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 		pb_process_free(s, w);
 		return;
 	}
-	r = pb_spawn_worker(s->worker_path, p->name, dir, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
+	r = pb_spawn_worker(pb_supervisor_forkserver(s, p->name), s->worker_path, p->name, dir, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
 	                    &w->expect_listener, why, sizeof(why));
 	pb_watch_started(w);
 	if (r < 0) {

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "forkserver.h"
 #include "jail.h"
 #include "spawn.h"
 
@@ -37,6 +38,7 @@ enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC
 
 /* What to start: a plugin's worker (plugin_dir), or an install worker (install). */
 struct spawn_req {
+	struct pb_forkserver *forkserver;   /* clone from it, or NULL: exec */
 	const char *name;
 	const char *plugin_dir;
 	const struct pb_install_spec *install;
@@ -45,21 +47,6 @@ struct spawn_req {
 	uid_t uid;
 	gid_t gid;
 };
-
-/* What the child says on CH_EXEC (a SOCK_SEQPACKET pair) before exec: what
- * failed, or (step NULL) a request to set resource limit `limit` of the
- * jail on it, which the supervisor answers with an int, 0 or an errno. A
- * successful exec closes the child's end. step points into this program's
- * constant data, which the parent shares: clone copied the same binary's
- * address space. */
-struct child_msg {
-	int err;
-	int limit;
-	const char *step;
-};
-/* Sent as bytes: no padding that could carry stale stack contents. */
-_Static_assert(sizeof(struct child_msg) == 2 * sizeof(int) + sizeof(const char *),
-               "struct child_msg has padding");
 
 static void close_pair(int p[2])
 {
@@ -117,79 +104,22 @@ static void remove_view_dir(char *dir, const char *name)
 	rmdir(dir);
 }
 
-/* In the child: ask the supervisor to set a limit setrlimit refused. */
-static int ask_parent_limit(int index, void *arg)
-{
-	int fd = *(const int *)arg, answer;
-	struct child_msg req = { .limit = index };
-
-	if (write(fd, &req, sizeof(req)) != (ssize_t)sizeof(req))
-		return -EPIPE;
-	if (read(fd, &answer, sizeof(answer)) != (ssize_t)sizeof(answer))
-		return -EPIPE;
-	return -answer;
-}
-
 /* In the child, between clone and exec: system calls only. */
 static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
                   const struct pb_jail *jail)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
-	struct child_msg failure = { 0 };
-	int src[7];
-	sigset_t all;
+	const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
+	                                ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
+	const char *step = "descriptors";
+	int r = pb_child_enter(fds, ch[CH_EXEC][1], parent, jail, &step);
 
-	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
-		failure.step = "terminal: leaving the session";
-		goto fail;
+	if (r == 0) {
+		execve(worker_path, argv, envp);
+		r = -errno;
+		step = "exec";
 	}
-	/* The supervisor died before PDEATHSIG was armed. In a new pid
-	 * namespace the parent is invisible (getppid() is 0); the worker then
-	 * ends on its own when it reads EOF on its channel. */
-	if (!(jail->clone_flags & CLONE_NEWPID) && getppid() != parent)
-		_exit(127);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-
-	failure.step = "descriptors";
-	src[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	src[1] = ch[CH_STDOUT][1];
-	src[2] = ch[CH_STDERR][1];
-	src[3] = ch[CH_CALLS][0];
-	src[4] = ch[CH_REPLIES][1];
-	src[5] = ch[CH_REPORT][1];
-	src[6] = ch[CH_POLICY][0];
-	if (src[0] < 0)
-		goto fail;
-	/* Move every source above the target range first, so no dup2 below
-	 * overwrites a source that is still needed. */
-	for (int i = 0; i < 7; i++) {
-		src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64);
-		if (src[i] < 0)
-			goto fail;
-	}
-	/* The exec-error pipe may sit on a number about to be reused; the copies above are all >= 64. */
-	if (ch[CH_EXEC][1] != 63 && dup3(ch[CH_EXEC][1], 63, O_CLOEXEC) < 0)
-		goto fail;
-	ch[CH_EXEC][1] = 63;
-	for (int i = 0; i < 7; i++)
-		if (dup2(src[i], i) < 0)
-			goto fail;
-	if (syscall(SYS_close_range, 7, 62, 0) < 0 || syscall(SYS_close_range, 64, ~0U, 0) < 0)
-		goto fail;
-	if (chdir("/") < 0)
-		goto fail;
-	if (pb_jail_enter(jail, ask_parent_limit, &ch[CH_EXEC][1], &failure.step) < 0)
-		goto fail;
-	failure.step = "exec";
-	execve(worker_path, argv, envp);
-fail:
-	failure.err = errno;
-	if (write(ch[CH_EXEC][1], &failure, sizeof(failure)) < 0)
-		_exit(127);
-	_exit(127);
+	pb_child_fail(-r, step);
 }
 
 /* plugbox-worker's command line: who it is, where the plugin is, and the
@@ -286,7 +216,7 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
 	char **argv = NULL;
 	struct pb_jail jail;
 	struct pb_bpf_blob blob = { 0 };
-	struct child_msg failure;
+	struct pb_child_msg failure;
 	pid_t parent = getpid(), pid;
 	int r, pidfd = -1;
 	ssize_t n;
@@ -343,17 +273,30 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
 	 * namespace, and still our child (pidfd, waitpid). Its pidfd comes
 	 * from clone itself (close-on-exec): no pidfd_open, which is one
 	 * kernel release younger and unknown to valgrind 3.19. */
-	pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
-	                     &pidfd, NULL, NULL);
-	if (pid < 0) {
-		r = -errno;
-		*namespaces_refused = jail.clone_flags != 0;
-		snprintf(why, why_len, "%s: %s", jail.clone_flags ? "namespaces: cannot create them"
-		         : "cannot start a worker", strerror(errno));
-		goto fail;
+	if (req->forkserver) {
+		/* The same child, cloned by the fork-server from its warm
+		 * interpreter instead of exec'd (forkserver.c). */
+		const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
+		                                ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
+		r = pb_forkserver_clone(req->forkserver, &jail, argv, fds, ch[CH_EXEC][1], &pid, &pidfd,
+		                        why, why_len);
+		if (r < 0) {
+			*namespaces_refused = jail.clone_flags != 0 && namespace_failure(why);
+			goto fail;
+		}
+	} else {
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
+		                     &pidfd, NULL, NULL);
+		if (pid < 0) {
+			r = -errno;
+			*namespaces_refused = jail.clone_flags != 0;
+			snprintf(why, why_len, "%s: %s", jail.clone_flags ? "namespaces: cannot create them"
+			         : "cannot start a worker", strerror(errno));
+			goto fail;
+		}
+		if (pid == 0)
+			child(worker_path, argv, ch, parent, &jail);
 	}
-	if (pid == 0)
-		child(worker_path, argv, ch, parent, &jail);
 	if (req->install && ch[CH_CALLS][0] >= 0) {
 		/* The worker has its copy of the input; ours goes. */
 		close(ch[CH_CALLS][0]);
@@ -368,7 +311,10 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
 		n = read(ch[CH_EXEC][0], &failure, sizeof(failure));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n != (ssize_t)sizeof(failure) || failure.step)
+		if (n != (ssize_t)sizeof(failure))
+			break;
+		failure.step[sizeof(failure.step) - 1] = '\0';
+		if (failure.step[0])
 			break;
 		int answer = -pb_jail_set_limit(&jail, pid, failure.limit);
 		while (write(ch[CH_EXEC][0], &answer, sizeof(answer)) < 0 && errno == EINTR)
@@ -481,11 +427,11 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 	return r;
 }
 
-int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
-                    struct pb_spawned *out, bool *listener, char *why, size_t why_len)
+int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const char *name,
+                    const char *plugin_dir, const struct pb_policy *policy, enum pb_compile_mode mode,
+                    uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener, char *why, size_t why_len)
 {
-	const struct spawn_req req = { name, plugin_dir, NULL, policy, mode, uid, gid };
+	const struct spawn_req req = { fs, name, plugin_dir, NULL, policy, mode, uid, gid };
 
 	return spawn(worker_path, &req, out, listener, why, why_len);
 }
@@ -494,7 +440,7 @@ int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
                      const struct pb_install_spec *spec, uid_t uid, gid_t gid,
                      struct pb_spawned *out, char *why, size_t why_len)
 {
-	const struct spawn_req req = { "install", NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
+	const struct spawn_req req = { NULL, "install", NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
 	bool listener = false;
 
 	/* The caller refuses policies with `log` rules: nobody would answer

@@ -30,9 +30,12 @@ struct pb_spawned {
  * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
 /* No process, no descriptors (all -1). */
 void pb_spawned_init(struct pb_spawned *s);
-int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
-                    const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
-                    struct pb_spawned *out, bool *listener, char *why, size_t why_len);
+struct pb_forkserver;
+/* fs: clone the worker from this fork-server (forkserver.h), or NULL to
+ * exec a fresh plugbox-worker. */
+int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const char *name,
+                    const char *plugin_dir, const struct pb_policy *policy, enum pb_compile_mode mode,
+                    uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener, char *why, size_t why_len);
 
 /* An install worker (worker/install.c): plugbox-worker --install MODE,
  * unpacking or copying untrusted input into staging. Its descriptors: 0

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "forkserver.h"
 #include "supervisor_internal.h"
 #include "value.h"
 
@@ -150,6 +151,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	free(s->worker_path);
 	free(s->policies_dir);
 	free(s->cache_dir);
+	pb_forkserver_stop(s->forkserver);
 	free(s->learned);
 	free(s);
 }
@@ -176,6 +178,25 @@ PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
 	}
 	s->spawn_mode = mode;
 	return 0;
+}
+
+struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin)
+{
+	char why[256], line[400];
+
+	if (s->spawn_mode != PB_SPAWN_FORK_SERVER)
+		return NULL;
+	if (s->forkserver && !pb_forkserver_alive(s->forkserver)) {
+		pb_forkserver_stop(s->forkserver);
+		s->forkserver = NULL;
+	}
+	if (!s->forkserver && pb_forkserver_start(s->worker_path, &s->forkserver, why, sizeof(why)) < 0) {
+		/* Exec is the slower and safer way: say so, and go on with it. */
+		snprintf(line, sizeof(line), "%s; starting its worker with exec", why);
+		s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
+		s->forkserver = NULL;
+	}
+	return s->forkserver;
 }
 
 PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *s, const char *dir)

@@ -220,6 +220,7 @@ struct pb_supervisor {
 
 	/* start-up settings */
 	pb_spawn_mode spawn_mode;
+	struct pb_forkserver *forkserver;   /* started on the first spawn that wants it */
 	char *cache_dir;                /* root of the bytecode caches, or NULL: none */
 	bool cache_chosen;              /* set by pb_supervisor_set_bytecode_cache (else the default) */
 
@@ -251,6 +252,11 @@ bool pb_valid_plugin_name(const char *n);
  * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
 int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
                           char *why, size_t why_len);
+
+/* supervisor.c: the fork-server to clone plugin's worker from, started
+ * when first needed; NULL in exec mode, or when it cannot start (the
+ * worker is then exec'd, the safe way, and the plugin's output says why). */
+struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin);
 
 /* watch.c */
 int pb_watch_init(pb_supervisor *s);

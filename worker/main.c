@@ -109,7 +109,9 @@ static void usage_exit(void)
 }
 
 
-int main(int argc, char **argv)
+/* Everything after exec, or, for a child of the fork-server (warm: its
+ * interpreter and glue are already up), after pb_child_enter. */
+int pb_worker_run(int argc, char **argv, bool warm)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -129,10 +131,7 @@ int main(int argc, char **argv)
 	size_t blob_len = 0;
 	int c, r;
 
-	/* `plugbox install` starts this same binary to unpack untrusted input
-	 * (install.c): the same layers, another job. */
-	if (argc > 1 && !strcmp(argv[1], "--install"))
-		return pb_install_main(argc, argv);
+	optind = 0;   /* getopt from the start: a fork-server child may have used it */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
@@ -173,6 +172,9 @@ int main(int argc, char **argv)
 		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", "descriptors: close_range failed", "");
 		return PB_EXIT_SANDBOX;
 	}
+	pb_layers_add(warm ? "start: cloned from the fork-server (its address layout and hash secret are shared "
+	                     "with every worker cloned from it)"
+	                   : "start: exec (its own address layout and hash secret)");
 	pb_layers_add("descriptors: 0-6 only, stdin /dev/null");
 	pb_layers_add("environment: LANG only");
 	r = pb_sandbox_read_policy(PB_FD_POLICY, &blob, &blob_len, why, sizeof(why));
@@ -188,7 +190,7 @@ int main(int argc, char **argv)
 		return PB_EXIT_SANDBOX;
 	}
 
-	if (pb_interp_init(argv[0], name, why, sizeof(why)) < 0) {
+	if (!warm && pb_interp_init(argv[0], name, why, sizeof(why)) < 0) {
 		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
 		return PB_EXIT_INTERNAL;
 	}
@@ -237,4 +239,16 @@ int main(int argc, char **argv)
 	 * left to say, and the supervisor only waits for the exit. */
 	fflush(NULL);
 	_exit(r < 0 ? PB_EXIT_INTERNAL : 0);
+}
+
+int main(int argc, char **argv)
+{
+	/* `plugbox install` starts this same binary to unpack untrusted input
+	 * (install.c): the same layers, another job. */
+	if (argc > 1 && !strcmp(argv[1], "--install"))
+		return pb_install_main(argc, argv);
+	/* The fork-server (forkserver.c): workers cloned from a warm interpreter. */
+	if (argc > 1 && !strcmp(argv[1], "--fork-server"))
+		return pb_forkserver_main(argc, argv);
+	return pb_worker_run(argc, argv, false);
 }

@@ -48,6 +48,11 @@ enum { PB_EXIT_INTERNAL = 70, PB_EXIT_SANDBOX = 71 };
 /* interp.c: CPython with the standard library only; nothing from the plugin
  * is on sys.path until the glue's setup() runs, after the sandbox. */
 int pb_interp_init(const char *executable, const char *plugin, char *why, size_t why_len);
+/* main.c: the worker after exec (warm false) or, in a child of the
+ * fork-server, after the jail (warm: interpreter and glue already up). */
+int pb_worker_run(int argc, char **argv, bool warm);
+/* forkserver.c: plugbox-worker --fork-server. */
+int pb_forkserver_main(int argc, char **argv);
 /* Load the glue module (worker/bootstrap.py, embedded) once; it stays loaded
  * for the life of the process. Both return a borrowed reference; pb_glue is
  * NULL until pb_glue_load has succeeded. */

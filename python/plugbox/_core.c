@@ -367,6 +367,24 @@ static PyObject *Sup_set_timeout(SupObject *self, PyObject *args)
 	return r < 0 ? NULL : Py_NewRef(Py_None);
 }
 
+static PyObject *Sup_set_spawn_mode(SupObject *self, PyObject *args)
+{
+	const char *mode;
+	int r;
+	if (!PyArg_ParseTuple(args, "s:set_spawn_mode", &mode))
+		return NULL;
+	if (strcmp(mode, "exec") != 0 && strcmp(mode, "fork-server") != 0) {
+		PyErr_Format(PyExc_ValueError, "spawn must be 'exec' or 'fork-server', not %R", PyTuple_GET_ITEM(args, 0));
+		return NULL;
+	}
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(r = pb_supervisor_set_spawn_mode(self->sup, strcmp(mode, "exec") ? PB_SPAWN_FORK_SERVER
+	                                                                        : PB_SPAWN_EXEC));
+	(void)r;   /* both modes are valid */
+	return done_none(self);
+}
+
 static PyObject *Sup_set_idle_timeout(SupObject *self, PyObject *args)
 {
 	double t;
@@ -627,6 +645,8 @@ static PyMethodDef Sup_methods[] = {
 	{ "set_output", (PyCFunction)Sup_set_output, METH_O, "set_output(fn or None): fn(plugin, stream, line)." },
 	{ "set_timeout", (PyCFunction)Sup_set_timeout, METH_VARARGS, "Per-call deadline in seconds (0: none)." },
 	{ "set_idle_timeout", (PyCFunction)Sup_set_idle_timeout, METH_VARARGS, "Stop idle workers (0: never)." },
+	{ "set_spawn_mode", (PyCFunction)Sup_set_spawn_mode, METH_VARARGS,
+	  "How workers start: 'exec' (the default) or 'fork-server'." },
 	{ "set_restart", (PyCFunction)Sup_set_restart, METH_VARARGS,
 	  "set_restart(max_crashes, window, backoff, backoff_max)" },
 	{ "start", (PyCFunction)Sup_start, METH_VARARGS, "start(plugin=None): start and keep running." },

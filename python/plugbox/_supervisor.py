@@ -133,6 +133,10 @@ class Supervisor:
     timeout       each call's deadline in seconds (None: no deadline; a policy's
                   @limit call-time still bounds it)
     idle_timeout  stop a worker that had no call for this many seconds (None: never)
+    spawn         "exec" (the default: every worker a fresh process) or
+                  "fork-server" (workers cloned from one warm interpreter:
+                  faster to start and smaller, but sharing its hash secret and
+                  address layout; README: Performance)
     output        output(plugin, stream, line) receives every line a plugin prints
                   and the supervisor's notes about it; stream is "stdout",
                   "stderr", "supervisor" or "log". Default: written to stderr.
@@ -143,7 +147,7 @@ class Supervisor:
     """
 
     def __init__(self, plugins_dir, policies_dir=None, *, worker=None, timeout=60.0,
-                 idle_timeout=None, output=None):
+                 idle_timeout=None, spawn="exec", output=None):
         if output is not None and not callable(output):
             raise TypeError("output must be callable or None")
         self._lock = threading.RLock()
@@ -157,6 +161,7 @@ class Supervisor:
         self._finished = None      # aclose()'s future
         if output is not None:
             self._core.set_output(output)
+        self._core.set_spawn_mode(spawn)
         _open.add(self)
 
     def __repr__(self):

@@ -51,9 +51,15 @@ class Plugbox:
     """Runs the plugbox command. Every run gets a fresh process group, so a
     run that outlives its timeout is killed together with its workers."""
 
-    def __init__(self, exe, env):
+    def __init__(self, exe, env, spawn=None):
         self.exe = exe
         self.env = env
+        # How call and list start workers: None is the default (exec).
+        self.spawn_options = ("--spawn", spawn) if spawn else ()
+
+    def spawning(self, mode):
+        """The same runner, with call and list starting workers `mode`."""
+        return Plugbox(self.exe, self.env, spawn=mode)
 
     def run(self, args, timeout=60, env=None, input=None):
         """Run plugbox ARGS; fail the test if it is still running after
@@ -77,10 +83,13 @@ class Plugbox:
                         f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
         cp = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         cp.elapsed = time.monotonic() - start
+        if self.spawn_options and "starting its worker with exec" in stderr:
+            pytest.fail(f"plugbox {' '.join(argv[1:])} fell back to exec:\n{stderr}")
         return cp
 
     def call(self, plugins, plugin, function, *json_args, options=(), **kw):
-        return self.run(["call", "--plugins", plugins, *options, plugin, function, *json_args], **kw)
+        return self.run(["call", "--plugins", plugins, *self.spawn_options, *options, plugin, function,
+                         *json_args], **kw)
 
     def call_ok(self, plugins, plugin, function, *json_args, options=(), **kw):
         """Call, require exit 0 and one line of JSON on stdout, return the value."""
@@ -89,7 +98,8 @@ class Plugbox:
         return result_of(cp)
 
     def list(self, plugins, as_json=False, **kw):
-        return self.run(["list", "--plugins", plugins, *(["--json"] if as_json else [])], **kw)
+        return self.run(["list", "--plugins", plugins, *self.spawn_options, *(["--json"] if as_json else [])],
+                        **kw)
 
 
 def worker_pids(parent=None):

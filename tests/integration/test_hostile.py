@@ -21,6 +21,14 @@ from pbtest import (EXIT_DIED, EXIT_OK, EXIT_SANDBOX, STDLIB, assert_killed_for,
                     plugin_lines, result_of, scaled, x86_64_only)
 
 
+@pytest.fixture(params=["exec", "fork-server"])
+def plugbox(request, plugbox):
+    """Every attack twice: against a worker exec'd for its plugin, and against
+    one cloned from the fork-server's warm interpreter (--spawn fork-server),
+    which must hold the same walls."""
+    return plugbox.spawning(request.param)
+
+
 @pytest.fixture
 def still_fine(plugbox, paths):
     """Call after an attack: a good plugin in the same directory answers."""

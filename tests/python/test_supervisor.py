@@ -21,6 +21,18 @@ def test_two_versions_of_one_dependency_in_one_host_process(supervisor, paths):
     assert len(worker_pids()) == 2
 
 
+def test_fork_server_workers_see_their_own_deps_and_end_with_the_host(paths):
+    with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn="fork-server") as sup:
+        assert sup.call("plug1", "requests_version") == "2.2.0"
+        assert sup.call("plug2", "requests_version") == "2.3.0"
+        layers = {p.name: p.layers for p in sup.plugins()}
+        assert all(any(l.startswith("start: cloned from the fork-server") for l in ls) for ls in layers.values())
+        assert len(worker_pids()) == 3          # the fork-server and two workers, all our children
+    assert wait_until(lambda: worker_pids() == [], 5)
+    with pytest.raises(ValueError, match="spawn"):
+        plugbox.Supervisor(paths.seed, spawn="zygote")
+
+
 def test_the_context_manager_closes_and_ends_every_worker(paths):
     with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT) as sup:
         assert not sup.closed

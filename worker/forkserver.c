@@ -1,0 +1,195 @@
+/* forkserver.c - plugbox-worker --fork-server: a warm interpreter that
+ * clones workers (the supervisor's side and the protocol:
+ * supervisor/forkserver.h, forkserver_wire.h).
+ *
+ * It starts CPython with the standard library only, as every worker does
+ * before its sandbox, loads the glue and the plugbox module, compiles once
+ * (the first compile() of a process builds the AST types), freezes what
+ * start-up allocated (gc.freeze: the children then share those pages
+ * instead of copying them at their first collection) and waits for
+ * requests. For each it clones a child into the plan's namespaces with
+ * CLONE_PARENT, so the child is the supervisor's; the child runs
+ * PyOS_AfterFork_Child, enters the jail exactly as an exec'd worker does
+ * before exec (pb_child_enter), and then runs the worker's main past
+ * interpreter start. The fork-server never reads, imports or names a
+ * plugin's files (DESIGN.md): only its children do, inside their
+ * sandboxes. The price: every child shares its hash secret and address
+ * layout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "forkserver_wire.h"
+#include "jail.h"
+#include "protocol.h"
+#include "worker.h"
+
+static int reply(int err, pid_t pid, int pidfd, const char *why)
+{
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
+	struct pb_forkserver_reply r;
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memset(&r, 0, sizeof(r));
+	r.err = err;
+	r.pid = pid;
+	snprintf(r.why, sizeof(r.why), "%s", why);
+	if (pidfd >= 0) {
+		memset(ctl.buf, 0, sizeof(ctl.buf));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+	}
+	return sendmsg(PB_FORKSERVER_FD, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -1;
+}
+
+/* Start-up for every child to share: the interpreter, the glue, the
+ * plugbox module, and gc.freeze() over all of it. */
+static int warm_up(const char *executable, char *why, size_t why_len)
+{
+	PyObject *gc, *done;
+
+	if (pb_interp_init(executable, "fork-server", why, why_len) < 0)
+		return -1;
+	if (!pb_glue_load() || !(done = PyImport_ImportModule("plugbox")))
+		goto python_error;
+	Py_DECREF(done);
+	/* A process's first compile() builds the AST types (~1.2 ms here);
+	 * every child compiles its plugin's sources, so do it once for all. */
+	if (!(done = Py_CompileString("pass", "<fork-server>", Py_file_input)))
+		goto python_error;
+	Py_DECREF(done);
+	if (!(gc = PyImport_ImportModule("gc")))
+		goto python_error;
+	done = PyObject_CallMethod(gc, "freeze", NULL);
+	Py_DECREF(gc);
+	if (!done)
+		goto python_error;
+	Py_DECREF(done);
+	return 0;
+python_error:
+	PyErr_Clear();
+	snprintf(why, why_len, "python: cannot load the worker's glue");
+	return -1;
+}
+
+static _Noreturn void run_child(const struct pb_jail *plan, char **argv, const int fds[PB_CHILD_FDS],
+                                int exec_fd, pid_t parent)
+{
+	const char *step = "descriptors";
+	int argc = 0, r;
+
+	PyOS_AfterFork_Child();
+	r = pb_child_enter(fds, exec_fd, parent, plan, &step);
+	if (r < 0)
+		pb_child_fail(-r, step);
+	/* What close-on-exec says for an exec'd worker: the jail is in place. */
+	close(PB_CHILD_EXEC_FD);
+	while (argv[argc])
+		argc++;
+	_exit(pb_worker_run(argc, argv, true));
+}
+
+/* One request: unpack, clone, answer. Closes the descriptors it got. */
+static void serve_request(const uint8_t *buf, size_t len, int *fds, size_t nfds, pid_t parent)
+{
+	struct pb_jail plan;
+	char **argv = NULL;
+	int child_fds[PB_CHILD_FDS], pidfd = -1;
+	pid_t pid;
+
+	if (nfds != PB_FORKSERVER_NFDS) {
+		reply(EBADMSG, 0, -1, "fork-server: a request needs 7 descriptors");
+		goto out;
+	}
+	if (pb_jail_unpack(buf, len, &plan, &argv) < 0) {
+		reply(EBADMSG, 0, -1, "fork-server: a request it cannot read");
+		goto out;
+	}
+	child_fds[0] = -1;
+	for (int i = 1; i < PB_CHILD_FDS; i++)
+		child_fds[i] = fds[i - 1];
+	pid = (pid_t)syscall(SYS_clone, (unsigned long)plan.clone_flags | CLONE_PARENT | CLONE_PIDFD | SIGCHLD,
+	                     NULL, &pidfd, NULL, NULL);
+	if (pid == 0)
+		run_child(&plan, argv, child_fds, fds[PB_CHILD_FDS - 1], parent);
+	if (pid < 0)
+		reply(errno, 0, -1, plan.clone_flags ? "namespaces: cannot create them" : "cannot start a worker");
+	else
+		reply(0, pid, pidfd, "");
+	if (pidfd >= 0)
+		close(pidfd);
+	pb_jail_argv_free(argv);
+	pb_jail_free(&plan);
+out:
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+int pb_forkserver_main(int argc, char **argv)
+{
+	static uint8_t buf[PB_FORKSERVER_MAX_REQUEST];
+	union { char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int) + 16)]; struct cmsghdr align; } ctl;
+	pid_t parent = getppid();
+	char why[256];
+
+	if (argc != 2 || argv[0][0] != '/') {
+		fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --fork-server (started by plugbox)\n");
+		return PB_EXIT_INTERNAL;
+	}
+	if (warm_up(argv[0], why, sizeof(why)) < 0) {
+		reply(EIO, 0, -1, why);
+		return PB_EXIT_INTERNAL;
+	}
+	if (reply(0, 0, -1, "") < 0)
+		return PB_EXIT_INTERNAL;
+	for (;;) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+		                      .msg_controllen = sizeof(ctl.buf) };
+		int fds[PB_FORKSERVER_NFDS + 4];
+		size_t nfds = 0;
+		ssize_t n = recvmsg(PB_FORKSERVER_FD, &msg, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;   /* the supervisor closed the socket, or is gone */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (nfds < sizeof(fds) / sizeof(fds[0]))
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			reply(EMSGSIZE, 0, -1, "fork-server: a request too large");
+			continue;
+		}
+		serve_request(buf, (size_t)n, fds, nfds, parent);
+		/* The next child must not find this plugin's plan in its memory. */
+		explicit_bzero(buf, (size_t)n);
+	}
+}
