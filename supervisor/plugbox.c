@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "plugbox_cli.h"
@@ -514,8 +515,22 @@ static int cmd_call_all(int argc, char **argv)
 	return code;
 }
 
+/* Each live worker holds about eight of our descriptors, and the loop is
+ * epoll (no FD_SETSIZE): take the hard limit, as systemd advises, so that
+ * a daemon hosting a thousand plugins does not run out at 1024. */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	raise_descriptor_limit();
 	if (argc < 2)
 		return pb_usage_error("missing command: %s", "list, call, call-all, serve, install, remove, learn, policy or selftest");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

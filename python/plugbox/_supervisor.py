@@ -150,6 +150,8 @@ class Supervisor:
                  idle_timeout=None, spawn="exec", output=None):
         if output is not None and not callable(output):
             raise TypeError("output must be callable or None")
+        if spawn not in ("exec", "fork-server"):
+            raise ValueError(f"spawn must be 'exec' or 'fork-server', not {spawn!r}")
         self._lock = threading.RLock()
         self._core = _core.Supervisor(plugins_dir, policies_dir, worker,
                                       _seconds(timeout, "timeout"), _seconds(idle_timeout, "idle_timeout"))
