@@ -27,10 +27,12 @@ struct pb_spawned {
  * the policy's jail (uid/gid: its identity when we are root), and the
  * policy compiled for its pid. Namespaces the policy marks optional are
  * dropped when the kernel refuses them. All returned descriptors are
- * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
+ * non-blocking and close-on-exec. `cache`: the host path of the plugin's
+ * bytecode cache to bind read-only (supervisor/cache.c), or NULL. Returns
+ * 0 or a negative errno with why. */
 /* No process, no descriptors (all -1). */
 void pb_spawned_init(struct pb_spawned *s);
-int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir,
+int pb_spawn_worker(const char *worker_path, const char *name, const char *plugin_dir, const char *cache,
                     const struct pb_policy *policy, enum pb_compile_mode mode, uid_t uid, gid_t gid,
                     struct pb_spawned *out, bool *listener, char *why, size_t why_len);
 
@@ -40,11 +42,13 @@ int pb_spawn_worker(const char *worker_path, const char *name, const char *plugi
  * caller, or /dev/null), 4 its result (a pipe: pb_spawned.replies_fd), 5
  * the report socket, 6 the policy. calls_fd is -1. */
 struct pb_install_spec {
-	const char *mode;          /* "wheel", "dir" or "version" */
+	const char *mode;          /* "wheel", "dir", "version" or "compile" */
 	int input_fd;              /* the wheel, or -1 */
 	const char *staging;       /* host path of the one tree it may write, or NULL */
 	const char *source;        /* host path of a plugin directory to copy, or NULL */
 	const char *old;           /* host path of the version being replaced, or NULL */
+	const char *plugin;        /* compile: host path of the plugin directory, or NULL */
+	const char *plugin_at;     /* compile: where its workers see it (NULL: the same path) */
 	char *const *args;         /* further worker arguments (limits, name), NULL-terminated */
 };
 int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "supervisor_internal.h"
 #include "value.h"
 
@@ -145,6 +146,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 				break;
 	}
 	pb_runtime_free(s);
+	pb_cache_free(s);
 	pb_watch_free(s);
 	pb_loop_free(s);
 	pb_host_functions_free(s);
