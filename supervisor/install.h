@@ -84,5 +84,8 @@ int pb_tree_check(int dirfd, bool chown_tree, uid_t uid, gid_t gid, struct pb_tr
                   char *why, size_t why_len);
 /* Delete parent/name and everything below it. 0 or a negative errno. */
 int pb_tree_remove(int parent, const char *name);
+/* PREFIX.XXXXXX (random) in dirfd: made with mkdirat, mode 0700, when
+ * mkdir_it, else only named. 0, or -1 with errno. */
+int pb_unique_name(int dirfd, const char *prefix, bool mkdir_it, char *out, size_t len);
 
 #endif

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "frame.h"
 #include "install.h"
 #include "spawn.h"
@@ -74,46 +75,6 @@ static void set_message(struct pb_install_result *res, enum pb_install_status st
 	va_end(ap);
 	clean_text(res->message);
 	res->status = st;
-}
-
-/* Read what is there; false at EOF or on an error (the fd is then closed). */
-static bool drain(int *fd, char *buf, size_t cap, size_t *len, bool keep_tail, bool *overflow)
-{
-	char chunk[4096];
-
-	for (int reads = 0; reads < 64; reads++) {
-		ssize_t n = read(*fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n <= 0) {
-			close(*fd);
-			*fd = -1;
-			return false;
-		}
-		size_t take = (size_t)n;
-		if (keep_tail) {
-			/* keep the last cap bytes */
-			if (take >= cap) {
-				memcpy(buf, chunk + take - cap, cap);
-				*len = cap;
-			} else {
-				size_t keep = *len + take > cap ? cap - take : *len;
-				memmove(buf, buf + *len - keep, keep);
-				memcpy(buf + keep, chunk, take);
-				*len = keep + take;
-			}
-		} else {
-			if (*len + take > cap) {
-				*overflow = true;
-				take = cap - *len;
-			}
-			memcpy(buf + *len, chunk, take);
-			*len += take;
-		}
-	}
-	return true;
 }
 
 /* A report from the SIGSYS handler: which call it was, nothing more. */
@@ -341,7 +302,10 @@ void pb_install_run(const struct pb_install_job *job, struct pb_install_result *
 		return;
 	}
 	worker_args(job, store, sizeof(store), args, &probes, &asked_probes);
-	const struct pb_install_spec spec = { job->mode, job->input_fd, job->staging, job->source, job->old, args };
+	const struct pb_install_spec spec = {
+		.mode = job->mode, .input_fd = job->input_fd, .staging = job->staging, .source = job->source,
+		.old = job->old, .args = args,
+	};
 	if (pb_spawn_install(job->worker_path, job->policy, &spec, job->uid, job->gid, &w, why, sizeof(why)) < 0) {
 		set_message(res, PB_INSTALL_FAILED, "the unpacker could not be started: %s", why);
 		free(probes);
@@ -366,15 +330,15 @@ void pb_install_run(const struct pb_install_job *job, struct pb_install_result *
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (w.replies_fd >= 0 && (p[1].revents || exited))
-			drain(&w.replies_fd, st->result, PB_INSTALL_RESULT_MAX, &st->result_len, false,
+			pb_drain_fd(&w.replies_fd, st->result, PB_INSTALL_RESULT_MAX, &st->result_len, false,
 			      &st->result_too_long);
 		if (w.stdout_fd >= 0 && (p[2].revents || exited)) {
 			char sink[TAIL_MAX];
 			size_t sink_len = 0;
-			drain(&w.stdout_fd, sink, sizeof(sink), &sink_len, true, NULL);
+			pb_drain_fd(&w.stdout_fd, sink, sizeof(sink), &sink_len, true, NULL);
 		}
 		if (w.stderr_fd >= 0 && (p[3].revents || exited))
-			drain(&w.stderr_fd, st->tail, TAIL_MAX, &st->tail_len, true, NULL);
+			pb_drain_fd(&w.stderr_fd, st->tail, TAIL_MAX, &st->tail_len, true, NULL);
 		if (w.report_fd >= 0 && (p[4].revents || exited))
 			read_reports(&w.report_fd, st);
 		if (exited) {

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,4 +204,27 @@ int pb_tree_remove(int parent, const char *name)
 	}
 	close(fd);
 	return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int pb_unique_name(int dirfd, const char *prefix, bool mkdir_it, char *out, size_t len)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	for (int tries = 0; tries < 100; tries++) {
+		unsigned char r[6];
+		char suffix[7];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return -1;
+		for (int i = 0; i < 6; i++)
+			suffix[i] = alphabet[r[i] % (sizeof(alphabet) - 1)];
+		suffix[6] = '\0';
+		snprintf(out, len, "%s.%s", prefix, suffix);
+		if (!mkdir_it)
+			return 0;
+		if (mkdirat(dirfd, out, 0700) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
 }

@@ -36,7 +36,7 @@
 
 #include "jail.h"
 
-#define IMPORT_ROOT "/plugbox/import"
+#define IMPORT_ROOT PB_JAIL_IMPORT_ROOT
 
 /* Public data the standard library reads: zoneinfo's time zones. */
 static const char *const shared_data[] = { "/usr/share/zoneinfo", "/usr/lib/locale" };
@@ -101,7 +101,7 @@ static bool covered(const struct pb_jail *j, const char *path)
 		const struct pb_jail_op *op = &j->ops[i];
 		size_t n = strlen(op->path);
 		if ((op->kind == JAIL_BIND || op->kind == JAIL_BIND_DEV || op->kind == JAIL_TMPFS ||
-		     op->kind == JAIL_BIND_RW) &&
+		     op->kind == JAIL_BIND_RW || op->kind == JAIL_BIND_OPT) &&
 		    !strncmp(path, op->path, n) && (path[n] == '\0' || path[n] == '/'))
 			return true;
 	}
@@ -261,10 +261,40 @@ static bool plan_uses(const struct pb_jail *j, const char *dir)
 	return false;
 }
 
+/* Host directory `host` read-only at `inside`, a path no other part of the
+ * plan covers, with the directories on the way made empty (a plugin being
+ * installed, at the path it will have once installed). */
+static int place(struct pb_jail *j, const char *inside, const char *host, char *why, size_t why_len)
+{
+	char prefix[PATH_MAX];
+	int r;
+
+	if (inside[0] != '/' || strlen(inside) >= sizeof(prefix))
+		return -EINVAL;
+	for (const char *p = strchr(inside + 1, '/');; p = strchr(p + 1, '/')) {
+		size_t n = p ? (size_t)(p - inside) : strlen(inside);
+		memcpy(prefix, inside, n);
+		prefix[n] = '\0';
+		const struct pb_jail_op *op = find_op(j, prefix);
+		if (covered(j, prefix) || (op && op->kind != JAIL_DIR)) {
+			snprintf(why, why_len, "filesystem: cannot place a directory at %s: %s is taken", inside, prefix);
+			return -EEXIST;
+		}
+		if ((r = add_op(j, JAIL_DIR, prefix, NULL, 0)) < 0)
+			return r;
+		if (!p)
+			break;
+	}
+	if ((r = add_op(j, JAIL_BIND, inside, host, locked_flags(host))) < 0)
+		return r;
+	return add_string(&j->read_paths, &j->nread, inside);
+}
+
 /* plugin_dir NULL: an install worker's tree, which has no plugin and no
  * import root (pb_jail_prepare_install adds its own directories). */
 static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const char *name,
-                           const char *plugin_dir, const char *worker_path, char *why, size_t why_len)
+                           const char *plugin_dir, const char *worker_path, const char *cache,
+                           char *why, size_t why_len)
 {
 	static const char *const devices[] = { "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random" };
 	char dirs[] = PB_LIBRARY_DIRS, link[PATH_MAX], *save = NULL;
@@ -318,6 +348,15 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 	free(j->import_root);
 	if (!(j->import_root = strdup(IMPORT_ROOT)))
 		return -ENOMEM;
+	/* This plugin's cache and no other: a fixed path, read-only. Its host
+	 * directory may be replaced by a newer build meanwhile; a worker that
+	 * then finds nothing there imports from source. */
+	if (cache && ((r = add_op(j, JAIL_DIR, PB_JAIL_CACHE, NULL, 0)) < 0 ||
+	              (r = add_op(j, JAIL_BIND_OPT, PB_JAIL_CACHE, cache, locked_flags(cache))) < 0 ||
+	              (r = add_string(&j->read_paths, &j->nread, PB_JAIL_CACHE)) < 0))
+		return r;
+	if (cache && !(j->cache_view = strdup(PB_JAIL_CACHE)))
+		return -ENOMEM;
 	if (sb->scratch) {
 		/* /tmp is where tempfile looks first; when a plugin itself lives
 		 * under /tmp, /var/tmp (its second choice) keeps the plugin visible. */
@@ -366,7 +405,7 @@ static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
 /* An install worker's own directories in the mount tree: each tree at a
  * fixed path under /plugbox, so the worker never learns (or depends on)
  * where PLUGINS is on the host. */
-static int plan_install_tree(struct pb_jail *j, const struct pb_jail_install *in)
+static int plan_install_tree(struct pb_jail *j, const struct pb_jail_install *in, char *why, size_t why_len)
 {
 	const struct { const char *inside, *host; enum pb_jail_op_kind kind; } trees[] = {
 		{ PB_JAIL_STAGING, in->staging, JAIL_BIND_RW },
@@ -390,13 +429,19 @@ static int plan_install_tree(struct pb_jail *j, const struct pb_jail_install *in
 		if (r < 0)
 			return r;
 	}
+	/* A plugin to compile: where its workers see it, since the pycs are
+	 * looked up by the source's path (worker/compile.py). */
+	if (in->plugin && (!in->plugin_at || !strcmp(in->plugin_at, in->plugin)))
+		return expose(j, in->plugin, JAIL_BIND, false, 0, why, why_len);
+	if (in->plugin)
+		return place(j, in->plugin_at, in->plugin, why, why_len);
 	return 0;
 }
 
 /* Exactly one of plugin_dir (a plugin worker) and in (an install worker). */
 static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
                    const char *name, const char *plugin_dir, const struct pb_jail_install *in,
-                   const char *view_dir, const char *worker_path, uid_t uid, gid_t gid,
+                   const char *view_dir, const char *worker_path, const char *cache, uid_t uid, gid_t gid,
                    char *why, size_t why_len)
 {
 	char buf[6][24];
@@ -422,8 +467,8 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			j->userns = true;
 		}
 		j->mount_tree = true;
-		if ((r = plan_mount_tree(j, sb, name, plugin_dir, worker_path, why, why_len)) < 0 ||
-		    (in && (r = plan_install_tree(j, in)) < 0))
+		if ((r = plan_mount_tree(j, sb, name, plugin_dir, worker_path, cache, why, why_len)) < 0 ||
+		    (in && (r = plan_install_tree(j, in, why, why_len)) < 0))
 			return r;
 		if (in && !(j->import_root = strdup(view_dir)))
 			return -ENOMEM;
@@ -446,6 +491,17 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			return -ENOMEM;
 		if (plugin_dir && (add_string(&j->read_paths, &j->nread, plugin_dir) < 0 ||
 		                   add_string(&j->read_paths, &j->nread, view_dir) < 0))
+			return -ENOMEM;
+		/* The cache at its host path: Landlock, where the kernel has it,
+		 * keeps the other plugins' caches out of reach. */
+		if (cache && (add_string(&j->read_paths, &j->nread, cache) < 0 || !(j->cache_view = strdup(cache))))
+			return -ENOMEM;
+		if (in && in->plugin && in->plugin_at && strcmp(in->plugin, in->plugin_at) != 0) {
+			snprintf(why, why_len, "filesystem: placing %s at %s needs the mount tree", in->plugin,
+			         in->plugin_at);
+			return -EOPNOTSUPP;
+		}
+		if (in && in->plugin && add_string(&j->read_paths, &j->nread, in->plugin) < 0)
 			return -ENOMEM;
 		/* Without a mount tree the install worker uses host paths, and
 		 * Landlock alone keeps its writes beneath staging. */
@@ -487,9 +543,10 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 
 int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
                     const char *name, const char *plugin_dir, const char *view_dir,
-                    const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len)
+                    const char *worker_path, const char *cache, uid_t uid, gid_t gid,
+                    char *why, size_t why_len)
 {
-	return prepare(j, sb, use_namespaces, name, plugin_dir, NULL, view_dir, worker_path, uid, gid,
+	return prepare(j, sb, use_namespaces, name, plugin_dir, NULL, view_dir, worker_path, cache, uid, gid,
 	               why, why_len);
 }
 
@@ -497,7 +554,7 @@ int pb_jail_prepare_install(struct pb_jail *j, const struct pb_sandbox *sb, bool
                             const struct pb_jail_install *in, const char *view_dir,
                             const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len)
 {
-	return prepare(j, sb, use_namespaces, "install", NULL, in, view_dir, worker_path, uid, gid,
+	return prepare(j, sb, use_namespaces, "install", NULL, in, view_dir, worker_path, NULL, uid, gid,
 	               why, why_len);
 }
 

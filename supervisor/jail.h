@@ -27,6 +27,7 @@ enum pb_jail_op_kind {
 	JAIL_BIND_DEV,     /* read-only, nosuid: a device node */
 	JAIL_TMPFS,        /* the scratch directory */
 	JAIL_BIND_RW,      /* writable, nosuid, nodev, noexec, not recursive: an install's staging directory */
+	JAIL_BIND_OPT,     /* as JAIL_BIND, skipped when the source is gone: a plugin's bytecode cache */
 };
 
 struct pb_jail_op {
@@ -56,6 +57,7 @@ struct pb_jail {
 	char **read_paths, **write_paths;
 	size_t nread, nwrite;
 	char *import_root;              /* holds only NAME -> the plugin directory */
+	char *cache_view;               /* the plugin's bytecode cache as the worker sees it, or NULL */
 	char *scratch;                  /* private /tmp or /var/tmp, or NULL */
 	char *layers[8];                /* what was put in place, for `plugbox list` */
 	size_t nlayers;
@@ -65,10 +67,17 @@ struct pb_jail {
  * directory for this worker (the new root's mount point, or the import root
  * when there is no mount tree); use_namespaces says whether to try them
  * (an optional layer the kernel refused is planned again without). uid/gid:
- * the per-plugin identity when running as root. */
+ * the per-plugin identity when running as root. `cache`: the host path of
+ * the plugin's bytecode cache (readable only, and only this plugin's), or
+ * NULL. */
 int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
                     const char *name, const char *plugin_dir, const char *view_dir,
-                    const char *worker_path, uid_t uid, gid_t gid, char *why, size_t why_len);
+                    const char *worker_path, const char *cache, uid_t uid, gid_t gid,
+                    char *why, size_t why_len);
+/* The import root inside the mount tree: it holds only NAME -> the plugin. */
+#define PB_JAIL_IMPORT_ROOT "/plugbox/import"
+/* Where a worker sees its bytecode cache inside the mount tree. */
+#define PB_JAIL_CACHE "/plugbox/cache"
 /* Where an install worker (worker/install.c) sees its trees inside the
  * mount tree. Without namespaces it sees them at their host paths. */
 #define PB_JAIL_STAGING "/plugbox/staging"
@@ -77,11 +86,16 @@ int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_nam
 
 /* What an install worker may touch, as host paths: staging is the only
  * tree it may write (NULL: none), source the plugin directory it copies,
- * old the version an upgrade replaces (both read-only, NULL when absent). */
+ * old the version an upgrade replaces (both read-only, NULL when absent).
+ * plugin (the compiler of a bytecode cache): a plugin directory, read-only
+ * at plugin_at, the path its workers see it at (NULL: its own path; another
+ * path needs the mount tree). */
 struct pb_jail_install {
 	const char *staging;
 	const char *source;
 	const char *old;
+	const char *plugin;
+	const char *plugin_at;
 };
 
 /* Plan the jail of an install worker: the same walls as a plugin's (the

@@ -51,6 +51,7 @@ void pb_jail_free(struct pb_jail *j)
 	for (size_t i = 0; i < j->nlayers; i++)
 		free(j->layers[i]);
 	free(j->import_root);
+	free(j->cache_view);
 	free(j->scratch);
 	free(j->newroot);
 	memset(j, 0, sizeof(*j));
@@ -139,6 +140,17 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 		case JAIL_TMPFS:
 			if (mount("tmpfs", op->target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, op->arg) < 0)
 				FAIL("scratch: mounting the scratch tmpfs");
+			break;
+		case JAIL_BIND_OPT:
+			/* Read-only or not at all: a bind left writable is undone. */
+			if (mount(op->arg, op->target, NO_FSTYPE, MS_BIND, NULL) < 0) {
+				if (errno == ENOENT || errno == ENOTDIR)
+					break;
+				FAIL("filesystem: bind-mounting the bytecode cache");
+			}
+			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
+			          MS_NOEXEC | op->locked, NULL) < 0 && umount2(op->target, MNT_DETACH) < 0)
+				FAIL("filesystem: making the bytecode cache read-only");
 			break;
 		case JAIL_BIND_RW:
 			/* Not MS_REC: staging is a fresh, empty directory, and nothing

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "supervisor_internal.h"
 
 #define EVENTS_PER_ROUND 64
@@ -130,12 +131,10 @@ void pb_loop_bury(pb_supervisor *s, struct process *p)
 	s->graveyard = p;
 }
 
-/* Arm the timer at the earliest deadline (0: disarm). */
-static void arm_timer(pb_supervisor *s, double at)
+void pb_timerfd_at(int fd, double at)
 {
 	struct itimerspec its;
 
-	s->timer_at = at;
 	memset(&its, 0, sizeof(its));
 	if (at > 0) {
 		double left = at - pb_now();
@@ -146,7 +145,14 @@ static void arm_timer(pb_supervisor *s, double at)
 		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 			its.it_value.tv_nsec = 1000;
 	}
-	timerfd_settime(s->timer_fd, 0, &its, NULL);
+	timerfd_settime(fd, 0, &its, NULL);
+}
+
+/* Arm the timer at the earliest deadline (0: disarm). */
+static void arm_timer(pb_supervisor *s, double at)
+{
+	s->timer_at = at;
+	pb_timerfd_at(s->timer_fd, at);
 }
 
 void pb_loop_timer_hint(pb_supervisor *s, double at)
@@ -222,6 +228,10 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 		if (src == &s->wake_source) {
 			if (!s->ready_head)
 				wake_set(s, false);
+			continue;
+		}
+		if (src->kind == SRC_CACHE) {
+			pb_cache_event(s, src);
 			continue;
 		}
 		pb_channel_event(s, src->proc, src->kind, events[i].events);

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "cache.h"
 #include "plugbox_cli.h"
 
 #define EXIT_OK PB_EXIT_OK
@@ -26,21 +28,23 @@
 #define EXIT_WORKER PB_EXIT_WORKER
 
 static const char usage_text[] =
-	"usage: plugbox list   --plugins DIR [--json] [--spawn exec|fork-server]\n"
-	"       plugbox call   --plugins DIR [--policies DIR] [--timeout SECONDS] [--spawn exec|fork-server]\n"
+	"usage: plugbox list   --plugins DIR [CACHE] [SPAWN] [--json]\n"
+	"       plugbox call   --plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
 	"                      PLUGIN FUNCTION [ARG_JSON ...]\n"
 	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
-	"       plugbox call-all --plugins DIR [--policies DIR] [--timeout SECONDS] [--spawn exec|fork-server]\n"
-	"                      [--first] --group GROUP [ARG_JSON ...]\n"
-	"       plugbox install --plugins DIR [--policies DIR] [--name NAME] WHEEL_OR_DIR\n"
-	"       plugbox remove --plugins DIR NAME\n"
-	"       plugbox serve  --plugins DIR [--policies DIR] --socket PATH [--timeout SECONDS]\n"
-	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS] [--spawn exec|fork-server]\n"
-	"       plugbox learn  --plugins DIR [--policies DIR] [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox call-all --plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first]\n"
+	"                      --group GROUP [ARG_JSON ...]\n"
+	"       plugbox install --plugins DIR [--policies DIR] [CACHE] [--name NAME] WHEEL_OR_DIR\n"
+	"       plugbox remove --plugins DIR [CACHE] NAME\n"
+	"       plugbox cache  --plugins DIR [--policies DIR] [--cache DIR] [PLUGIN ...]\n"
+	"       plugbox serve  --plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
+	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
 	"       plugbox policy check FILE...\n"
 	"       plugbox policy show [--policies DIR] NAME|FILE\n"
 	"       plugbox policy groups\n"
-	"       plugbox selftest [--policies DIR] [--timeout SECONDS] [--json]\n";
+	"       plugbox selftest [--policies DIR] [--timeout SECONDS] [--json]\n"
+	"CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
+	"SPAWN: --spawn exec (the default: every worker exec'd) or --spawn fork-server (cloned from a warm one)\n";
 
 int pb_usage_error(const char *fmt, const char *arg)
 {
@@ -125,6 +129,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "group", required_argument, NULL, 'G' },
 		{ "first", no_argument, NULL, 'f' },
 		{ "spawn", required_argument, NULL, 'S' },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "no-cache", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, code = -1;
@@ -141,6 +147,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 's', PB_OPT_SOCKET, "--socket" }, { 'g', PB_OPT_GRACE, "--grace" },
 			{ 'e', PB_OPT_EAGER, "--eager" }, { 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
 			{ 'G', PB_OPT_GROUP, "--group" }, { 'f', PB_OPT_FIRST, "--first" },
+			{ 'c', PB_OPT_CACHE, "--cache" }, { 'n', PB_OPT_CACHE, "--no-cache" },
 			{ 'S', PB_OPT_SPAWN, "--spawn" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
@@ -189,6 +196,12 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			else
 				return pb_usage_error("--spawn must be exec or fork-server, not '%s'", optarg);
 			break;
+		case 'c':
+			o->cache = optarg;
+			break;
+		case 'n':
+			o->no_cache = true;
+			break;
 		case ':':
 			return pb_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
@@ -199,7 +212,27 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 	}
 	if ((allowed & PB_OPT_PLUGINS) && !(allowed & PB_OPT_SOCKET) && !o->plugins)
 		return pb_usage_error("%s needs --plugins DIR", argv[0]);
+	if (o->cache && o->no_cache)
+		return pb_usage_error("%s: --cache and --no-cache contradict each other", argv[0]);
 	return -1;
+}
+
+char *pb_cli_cache_path(const char *given)
+{
+	char *abs = NULL, cwd[4096];
+
+	if (given[0] == '/')
+		return strdup(given);
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, given) < 0)
+		return NULL;
+	return abs;
+}
+
+void pb_close_supervisor(pb_supervisor *sup)
+{
+	if (sup)
+		pb_cache_settle(sup);
+	pb_supervisor_free(sup);
 }
 
 pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
@@ -218,6 +251,18 @@ pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
 	}
 	pb_supervisor_set_timeout(sup, o->timeout);
 	pb_supervisor_set_spawn_mode(sup, (pb_spawn_mode)o->spawn);
+	if (o->no_cache) {
+		pb_supervisor_set_bytecode_cache(sup, NULL);
+	} else if (o->cache) {
+		char *abs = pb_cli_cache_path(o->cache);
+		if (!abs || pb_supervisor_set_bytecode_cache(sup, abs) < 0) {
+			fprintf(stderr, "plugbox: --cache %s: %s\n", o->cache, abs ? pb_supervisor_strerror(sup) : strerror(errno));
+			free(abs);
+			pb_supervisor_free(sup);
+			return NULL;
+		}
+		free(abs);
+	}
 	return sup;
 }
 
@@ -260,6 +305,8 @@ static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_cal
 		return pb_usage_error("%s --socket asks a daemon, which has its own --policies", argv[0]);
 	if (c->o.socket && c->o.spawn != PB_SPAWN_EXEC)
 		return pb_usage_error("%s --socket asks a daemon, which starts its own workers (serve --spawn)", argv[0]);
+	if (c->o.socket && (c->o.cache || c->o.no_cache))
+		return pb_usage_error("%s --socket asks a daemon, which has its own bytecode caches", argv[0]);
 	if (!c->o.socket && !c->o.plugins)
 		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
 	if (argc - optind < 2)
@@ -274,7 +321,8 @@ static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_cal
 
 int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
 {
-	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN, c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN |
+	                      PB_OPT_CACHE, c);
 
 	if (code >= 0)
 		return code;
@@ -303,7 +351,7 @@ void pb_cli_call_release(struct pb_cli_call *c)
 	for (int i = 0; i < c->nargs && c->args; i++)
 		pb_value_destroy(c->args[i]);
 	free(c->args);
-	pb_supervisor_free(c->sup);
+	pb_close_supervisor(c->sup);
 	c->args = NULL;
 	c->sup = NULL;
 }
@@ -322,7 +370,8 @@ static int cmd_call(int argc, char **argv)
 {
 	struct pb_cli_call c;
 	pb_value *result = NULL;
-	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET | PB_OPT_SPAWN, &c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET |
+	                      PB_OPT_SPAWN | PB_OPT_CACHE, &c);
 
 	if (code >= 0)
 		return code;
@@ -351,7 +400,7 @@ static int cmd_list(int argc, char **argv)
 	pb_supervisor *sup;
 	char **names;
 	size_t n;
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE, &o);
 	bool first = true;
 
 	if (code >= 0)
@@ -400,8 +449,9 @@ static int cmd_list(int argc, char **argv)
 	}
 	if (o.json)
 		puts("]");
+	fflush(stdout);
 	pb_strv_free(names, n);
-	pb_supervisor_free(sup);
+	pb_close_supervisor(sup);
 	return code;
 }
 
@@ -462,7 +512,7 @@ static int cmd_call_all(int argc, char **argv)
 	pb_hook_results *results;
 	pb_call_spec spec = { 0 };
 	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP |
-	                            PB_OPT_FIRST, &o);
+	                            PB_OPT_FIRST | PB_OPT_CACHE, &o);
 	int nargs = argc - optind;
 
 	if (code >= 0)
@@ -509,9 +559,9 @@ static int cmd_call_all(int argc, char **argv)
 	for (int i = 0; i < nargs; i++)
 		pb_value_destroy(args[i]);
 	free(args);
-	pb_supervisor_free(sup);
 	if (fflush(stdout) != 0)
 		code = EXIT_WORKER;
+	pb_close_supervisor(sup);
 	return code;
 }
 
@@ -532,7 +582,8 @@ int main(int argc, char **argv)
 {
 	raise_descriptor_limit();
 	if (argc < 2)
-		return pb_usage_error("missing command: %s", "list, call, call-all, serve, install, remove, learn, policy or selftest");
+		return pb_usage_error("missing command: %s", "list, call, call-all, serve, install, remove, cache, learn, "
+		                      "policy or selftest");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
@@ -555,5 +606,7 @@ int main(int argc, char **argv)
 		return pb_cmd_install(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "remove"))
 		return pb_cmd_remove(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cache"))
+		return pb_cmd_cache(argc - 1, argv + 1);
 	return pb_usage_error("unknown command '%s'", argv[1]);
 }

@@ -28,6 +28,8 @@ struct pb_cli_options {
 	const char *group;        /* call-all: the entry-point group */
 	bool first;               /* call-all: stop at the first non-null result */
 	int spawn;                /* pb_spawn_mode: exec (default) or fork-server */
+	const char *cache;        /* --cache DIR: root of the bytecode caches */
+	bool no_cache;            /* --no-cache: no bytecode cache is used or written */
 };
 
 /* The options a command takes, for pb_parse_options. */
@@ -35,6 +37,7 @@ enum {
 	PB_OPT_PLUGINS = 1, PB_OPT_POLICIES = 2, PB_OPT_TIMEOUT = 4, PB_OPT_JSON = 8,
 	PB_OPT_SOCKET = 16, PB_OPT_GRACE = 32, PB_OPT_EAGER = 64, PB_OPT_IDLE_STOP = 128,
 	PB_OPT_GROUP = 256, PB_OPT_FIRST = 512, PB_OPT_SPAWN = 1024,
+	PB_OPT_CACHE = 2048,   /* --cache DIR and --no-cache */
 };
 
 /* The control protocol of `plugbox serve` (described in serve.c). */
@@ -46,6 +49,11 @@ int pb_usage_error(const char *fmt, const char *arg);
  * parsing may go on, else the exit code. */
 int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_options *o);
 pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o);
+/* --cache DIR as an absolute path (malloc'd), or NULL when it cannot be. */
+char *pb_cli_cache_path(const char *given);
+/* One-shot commands: let the cache builds their workers started end, so
+ * the next run is warm; then free the supervisor. */
+void pb_close_supervisor(pb_supervisor *sup);
 /* Print a failed call's error; returns its exit code. */
 int pb_report_error(const pb_error *e);
 /* The same from its parts (an error that came over the control socket). */
@@ -81,5 +89,7 @@ int pb_cmd_selftest(int argc, char **argv);
 /* plugbox_install.c: `plugbox install` and `plugbox remove`. */
 int pb_cmd_install(int argc, char **argv);
 int pb_cmd_remove(int argc, char **argv);
+/* plugbox_cache.c: `plugbox cache`, (re)build caches explicitly. */
+int pb_cmd_cache(int argc, char **argv);
 
 #endif

@@ -21,6 +21,12 @@
  * flock(LOCK_EX|LOCK_NB) on it succeeds, else it waits in old/ for a later
  * install or remove. Killed at any point, an install leaves the previous
  * version in place, and what it left behind is cleaned by the next run.
+ *
+ * The plugin's bytecode cache (cache.h; default PLUGINS/.plugbox/cache) is
+ * built from the staging tree before the swap, by the sandboxed compiler
+ * that sees it at PLUGINS/NAME, and put in place right after the swap, so
+ * the first start of the new version is warm; `remove` deletes it. A cache
+ * that cannot be built never fails an install: the plugin runs uncached.
  */
 #include "config.h"
 
@@ -33,10 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "install.h"
 #include "plugbox_cli.h"
 #include "policy.h"
@@ -146,30 +152,6 @@ static int open_plugins(const char *dir, struct plugins *p)
 	return 0;
 }
 
-/* PREFIX.XXXXXX, random, made with mkdirat (mkdir_it) or only named. */
-static int unique_name(int dirfd, const char *prefix, bool mkdir_it, char *out, size_t len)
-{
-	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-	for (int tries = 0; tries < 100; tries++) {
-		unsigned char r[6];
-		char suffix[7];
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			return -1;
-		for (int i = 0; i < 6; i++)
-			suffix[i] = alphabet[r[i] % (sizeof(alphabet) - 1)];
-		suffix[6] = '\0';
-		snprintf(out, len, "%s.%s", prefix, suffix);
-		if (!mkdir_it)
-			return 0;
-		if (mkdirat(dirfd, out, 0700) == 0)
-			return 0;
-		if (errno != EEXIST)
-			return -1;
-	}
-	errno = EEXIST;
-	return -1;
-}
-
 /* Renaming PLUGINS/NAME waits for supervisors starting a worker: they
  * open the directory at that name and bind it into the worker by path, and
  * must find the same directory both times (watch.c). */
@@ -183,7 +165,7 @@ static void swap_lock(const struct plugins *p, int op)
 static int retire(struct plugins *p, int dirfd, const char *name, const char *plugin, char *out, size_t len)
 {
 	for (int tries = 0; tries < 100; tries++) {
-		if (unique_name(p->old, plugin, false, out, len) < 0)
+		if (pb_unique_name(p->old, plugin, false, out, len) < 0)
 			return -1;
 		if (renameat2(dirfd, name, p->old, out, RENAME_NOREPLACE) == 0)
 			return 0;
@@ -278,18 +260,6 @@ static void print_diag(void *data, bool is_error, const char *line)
 	fprintf(stderr, "%s\n", line);
 }
 
-static bool has_log_rules(const struct pb_policy *pol)
-{
-	const struct pb_entry_list *lists[] = { &pol->start, &pol->after };
-	if (pol->dflt.kind == PB_ACT_LOG)
-		return true;
-	for (size_t l = 0; l < 2; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			if (lists[l]->v[i].action.kind == PB_ACT_LOG)
-				return true;
-	return false;
-}
-
 static int load_install_policy(const char *dir, struct pb_policy **pol)
 {
 	int errors = 0;
@@ -300,7 +270,7 @@ static int load_install_policy(const char *dir, struct pb_policy **pol)
 			fprintf(stderr, "plugbox: cannot load the unpacker's policy %s/install.policy\n", dir);
 		return -1;
 	}
-	if (has_log_rules(*pol)) {
+	if (pb_policy_has_log(*pol)) {
 		fprintf(stderr, "plugbox: %s/install.policy: `log` is not available to the unpacker\n", dir);
 		pb_policy_free(*pol);
 		return -1;
@@ -315,13 +285,21 @@ static int usage(const char *fmt, const char *arg)
 	return PB_EXIT_USAGE;
 }
 
+/* --cache DIR / --no-cache: where the plugin's bytecode cache lives. */
+struct cache_opt {
+	const char *dir;
+	bool off;
+};
+
 static int parse(int argc, char **argv, const char *what, const char **plugins, const char **policies,
-                 const char **name)
+                 const char **name, struct cache_opt *cache)
 {
 	static const struct option longopts[] = {
 		{ "plugins", required_argument, NULL, 'p' },
 		{ "policies", required_argument, NULL, 'P' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "no-cache", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -335,6 +313,10 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 			*policies = optarg;
 		else if (c == 'n' && name)
 			*name = optarg;
+		else if (c == 'c')
+			cache->dir = optarg;
+		else if (c == 'N')
+			cache->off = true;
 		else if (c == ':')
 			return usage("option %s needs a value", argv[optind - 1]);
 		else
@@ -342,6 +324,8 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 	}
 	if (!*plugins)
 		return usage("%s needs --plugins DIR", argv[0]);
+	if (cache->dir && cache->off)
+		return usage("%s: --cache and --no-cache contradict each other", argv[0]);
 	if (argc - optind != 1)
 		return usage("%s", what);
 	return -1;
@@ -405,7 +389,7 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 	int sfd;
 
 	shown(src->given, shown_src, sizeof(shown_src));
-	if (unique_name(p->staging, name ? name : "wheel", true, sname, sname_len) < 0 ||
+	if (pb_unique_name(p->staging, name ? name : "wheel", true, sname, sname_len) < 0 ||
 	    (sfd = openat(p->staging, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		fprintf(stderr, "plugbox: cannot make a staging directory in %s/.plugbox/staging: %s\n", p->given,
 		        strerror(errno));
@@ -441,6 +425,84 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 	return 0;
 }
 
+/* The bytecode cache of the plugin being installed: built before the swap,
+ * put in place after it. */
+struct install_cache {
+	int root_fd;
+	char *root;
+	struct pb_policy *policy;
+	struct pb_cache_build *build;
+};
+
+/* The cache root for this PLUGINS, open (made when `create`), or -1 when
+ * there is none to use (--no-cache, or it cannot be made or is not ours). */
+static int open_cache(const struct plugins *p, const struct cache_opt *cache, bool create, char **root)
+{
+	char why[512];
+	int fd;
+
+	*root = NULL;
+	if (cache->off)
+		return -1;
+	if (cache->dir)
+		*root = pb_cli_cache_path(cache->dir);
+	else if (asprintf(root, "%s/.plugbox/cache", p->path) < 0)
+		*root = NULL;
+	fd = *root ? pb_cache_root_open(*root, create, why, sizeof(why)) : -1;
+	if (fd < 0) {
+		free(*root);
+		*root = NULL;
+	}
+	return fd;
+}
+
+/* Compile the staging tree sname as PLUGINS/NAME will be; without a cache
+ * or compile.policy there is nothing to build, and a build that fails
+ * leaves the plugin uncached: neither fails the install. */
+static void cache_build(struct install_cache *ic, const struct plugins *p, const struct cache_opt *cache,
+                        const char *policies, const char *worker, const char *name, const char *sname)
+{
+	char plugin_dir[PATH_MAX + 130], staging[PATH_MAX + 330], why[512];
+
+	ic->build = NULL;
+	ic->policy = NULL;
+	if ((ic->root_fd = open_cache(p, cache, true, &ic->root)) < 0 ||
+	    pb_cache_policy_load(policies, &ic->policy, why, sizeof(why)) < 0)
+		return;
+	snprintf(plugin_dir, sizeof(plugin_dir), "%s/%s", p->path, name);
+	snprintf(staging, sizeof(staging), "%s/.plugbox/staging/%s", p->path, sname);
+	const struct pb_cache_spec spec = {
+		.root_fd = ic->root_fd, .root = ic->root, .name = name, .plugin_dir = plugin_dir, .source = staging,
+		.worker_path = worker, .policy = ic->policy, .wait_lock = true, .force = true,
+	};
+	if (pb_cache_build_start(&spec, &ic->build, why, sizeof(why)) < 0)
+		fprintf(stderr, "plugbox: warning: the bytecode cache of %s was not built: %s (it runs uncached)\n",
+		        name, why);
+	else if (ic->build)
+		pb_cache_build_wait(ic->build);
+}
+
+/* After the swap: the cache goes in place, stamped with the new directory. */
+static void cache_commit(struct install_cache *ic, const char *name)
+{
+	unsigned compiled, skipped;
+	char why[512];
+
+	if (ic->build && pb_cache_build_commit(ic->build, NULL, &compiled, &skipped, why, sizeof(why)) < 0)
+		fprintf(stderr, "plugbox: warning: the bytecode cache of %s was not built: %s (it runs uncached)\n",
+		        name, why);
+}
+
+static void cache_release(struct install_cache *ic)
+{
+	pb_cache_build_free(ic->build);
+	if (ic->policy)
+		pb_policy_free(ic->policy);
+	if (ic->root_fd >= 0)
+		close(ic->root_fd);
+	free(ic->root);
+}
+
 /* The version of the plugin about to be replaced, read in a sandbox of
  * its own: it is untrusted too. "" when it does not say. */
 static void old_version(struct plugins *p, const struct pb_policy *pol, const char *worker,
@@ -461,6 +523,8 @@ int pb_cmd_install(int argc, char **argv)
 {
 	const char *plugins = NULL, *policies = NULL, *name = NULL;
 	const char *worker = getenv("PLUGBOX_WORKER");
+	struct cache_opt cache = { 0 };
+	struct install_cache ic = { .root_fd = -1 };
 	struct pb_install_result res;
 	struct pb_policy *pol = NULL;
 	struct plugins p = { .fd = -1, .meta = -1, .staging = -1, .old = -1, .lock = -1 };
@@ -468,7 +532,7 @@ int pb_cmd_install(int argc, char **argv)
 	char sname[300], was[65] = "", retired[300] = "", buf[300];
 	bool replaced = false, kept = false;
 	struct stat st;
-	int code = parse(argc, argv, "install needs one WHEEL_OR_DIR", &plugins, &policies, &name);
+	int code = parse(argc, argv, "install needs one WHEEL_OR_DIR", &plugins, &policies, &name, &cache);
 
 	if (code >= 0)
 		return code;
@@ -499,6 +563,7 @@ int pb_cmd_install(int argc, char **argv)
 	 * replaced like anything else, but not followed. */
 	if (fstatat(p.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 		old_version(&p, pol, worker && *worker ? worker : PB_WORKER_PATH, name, was, sizeof(was));
+	cache_build(&ic, &p, &cache, policies_dir(policies), worker && *worker ? worker : PB_WORKER_PATH, name, sname);
 	test_pause("unpacked");
 
 	swap_lock(&p, LOCK_EX);
@@ -525,6 +590,7 @@ int pb_cmd_install(int argc, char **argv)
 			test_pause("retired");
 	}
 	fsync(p.fd);
+	cache_commit(&ic, name);
 	clean_up(&p, retired, &kept);
 	printf("installed %s%s%s", name, *res.version ? " " : "", res.version);
 	if (replaced && *was && !strcmp(was, res.version))
@@ -540,6 +606,7 @@ int pb_cmd_install(int argc, char **argv)
 	putchar('\n');
 	code = fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
 out:
+	cache_release(&ic);
 	if (pol)
 		pb_policy_free(pol);
 	if (src.wheel_fd >= 0)
@@ -552,11 +619,12 @@ out:
 int pb_cmd_remove(int argc, char **argv)
 {
 	const char *plugins = NULL;
+	struct cache_opt cache = { 0 };
 	struct plugins p = { .fd = -1, .meta = -1, .staging = -1, .old = -1, .lock = -1 };
-	char retired[300] = "", buf[300];
+	char retired[300] = "", buf[300], *root;
 	struct stat st;
 	bool kept = false;
-	int code = parse(argc, argv, "remove needs one NAME", &plugins, NULL, NULL);
+	int code = parse(argc, argv, "remove needs one NAME", &plugins, NULL, NULL, &cache);
 
 	if (code >= 0)
 		return code;
@@ -586,6 +654,14 @@ int pb_cmd_remove(int argc, char **argv)
 	}
 	fsync(p.fd);
 	clean_up(&p, retired, &kept);
+	/* Its bytecode cache goes with it (waiting for a build of it to end). */
+	int cache_fd = open_cache(&p, &cache, false, &root);
+	if (cache_fd >= 0 && (code = pb_cache_remove(cache_fd, name)) < 0)
+		fprintf(stderr, "plugbox: warning: cannot delete the bytecode cache %s/%s: %s\n", root, name,
+		        strerror(-code));
+	if (cache_fd >= 0)
+		close(cache_fd);
+	free(root);
 	if (kept)
 		printf("removed %s; its files stay in %s/.plugbox/old until the worker using them ends\n", name, p.given);
 	else

@@ -511,7 +511,10 @@ struct run {
 /* A supervisor over the probes directory, as `plugbox call` opens one. */
 static pb_supervisor *open_supervisor(struct run *r)
 {
-	struct pb_cli_options o = { .plugins = r->dir, .policies = r->policies, .timeout = r->timeout };
+	/* No bytecode cache: the probes are attacks, and their directory may be
+	 * the installed, read-only one. */
+	struct pb_cli_options o = { .plugins = r->dir, .policies = r->policies, .timeout = r->timeout,
+	                            .no_cache = true };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
 	if (sup)

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cache.h"
 #include "supervisor_internal.h"
 #include "value.h"
 
@@ -206,8 +207,11 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 		pb_process_free(s, w);
 		return;
 	}
-	r = pb_spawn_worker(pb_supervisor_forkserver(s, p->name), s->worker_path, p->name, dir, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
+	char *cache = pb_cache_for_worker(s, p->name, dir);
+	r = pb_spawn_worker(pb_supervisor_forkserver(s, p->name), s->worker_path, p->name, dir, cache, w->policy,
+	                    s->mode, p->uid, (gid_t)p->uid, &w->proc,
 	                    &w->expect_listener, why, sizeof(why));
+	free(cache);
 	pb_watch_started(w);
 	if (r < 0) {
 		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s",

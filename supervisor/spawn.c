@@ -41,6 +41,7 @@ struct spawn_req {
 	struct pb_forkserver *forkserver;   /* clone from it, or NULL: exec */
 	const char *name;
 	const char *plugin_dir;
+	const char *cache;
 	const struct pb_install_spec *install;
 	const struct pb_policy *policy;
 	enum pb_compile_mode mode;
@@ -143,6 +144,10 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 	argv[n++] = (char *)pb_layer_mode_names[sb->layer[PB_LAYER_LANDLOCK]];
 	argv[n++] = "--network";
 	argv[n++] = sb->network == PB_NETWORK_HOST ? "host" : "none";
+	if (j->cache_view) {
+		argv[n++] = "--cache";
+		argv[n++] = j->cache_view;
+	}
 	for (size_t i = 0; i < j->nread; i++) {
 		argv[n++] = "--read";
 		argv[n++] = j->read_paths[i];
@@ -180,6 +185,10 @@ static char **install_argv(const char *worker_path, const struct pb_install_spec
 			continue;
 		argv[n++] = (char *)trees[i].option;
 		argv[n++] = (char *)(j->mount_tree ? trees[i].inside : trees[i].host);
+	}
+	if (spec->plugin) {
+		argv[n++] = "--plugin";
+		argv[n++] = (char *)(spec->plugin_at ? spec->plugin_at : spec->plugin);
 	}
 	argv[n++] = "--landlock";
 	argv[n++] = (char *)pb_layer_mode_names[sb->layer[PB_LAYER_LANDLOCK]];
@@ -231,12 +240,13 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
 	for (int i = 0; i < CH_COUNT; i++)
 		ch[i][0] = ch[i][1] = -1;
 	if (req->install) {
-		const struct pb_jail_install in = { req->install->staging, req->install->source, req->install->old };
+		const struct pb_jail_install in = { req->install->staging, req->install->source, req->install->old,
+		                                    req->install->plugin, req->install->plugin_at };
 		r = pb_jail_prepare_install(&jail, sb, use_namespaces, &in, out->view_dir, worker_path,
 		                            req->uid, req->gid, why, why_len);
 	} else {
 		r = pb_jail_prepare(&jail, sb, use_namespaces, req->name, req->plugin_dir, out->view_dir,
-		                    worker_path, req->uid, req->gid, why, why_len);
+		                    worker_path, req->cache, req->uid, req->gid, why, why_len);
 	}
 	if (r < 0) {
 		if (!*why)
@@ -428,10 +438,11 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 }
 
 int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const char *name,
-                    const char *plugin_dir, const struct pb_policy *policy, enum pb_compile_mode mode,
-                    uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener, char *why, size_t why_len)
+                    const char *plugin_dir, const char *cache, const struct pb_policy *policy,
+                    enum pb_compile_mode mode, uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener,
+                    char *why, size_t why_len)
 {
-	const struct spawn_req req = { fs, name, plugin_dir, NULL, policy, mode, uid, gid };
+	const struct spawn_req req = { fs, name, plugin_dir, cache, NULL, policy, mode, uid, gid };
 
 	return spawn(worker_path, &req, out, listener, why, why_len);
 }
@@ -440,7 +451,7 @@ int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
                      const struct pb_install_spec *spec, uid_t uid, gid_t gid,
                      struct pb_spawned *out, char *why, size_t why_len)
 {
-	const struct spawn_req req = { NULL, "install", NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
+	const struct spawn_req req = { NULL, "install", NULL, NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
 	bool listener = false;
 
 	/* The caller refuses policies with `log` rules: nobody would answer

@@ -21,21 +21,24 @@ struct pb_spawned {
 	size_t nlayers;
 };
 
+/* No process, no descriptors (all -1). */
+void pb_spawned_init(struct pb_spawned *s);
+
 /* Fork and exec worker_path for plugin `name` in plugin_dir (absolute), with
  * an empty environment but LANG, stdin on /dev/null, every other descriptor
  * closed, its own session (no controlling terminal), a parent-death signal,
  * the policy's jail (uid/gid: its identity when we are root), and the
  * policy compiled for its pid. Namespaces the policy marks optional are
  * dropped when the kernel refuses them. All returned descriptors are
- * non-blocking and close-on-exec. Returns 0 or a negative errno with why. */
-/* No process, no descriptors (all -1). */
-void pb_spawned_init(struct pb_spawned *s);
+ * non-blocking and close-on-exec. `cache`: the host path of the plugin's
+ * bytecode cache to bind read-only (supervisor/cache.c), or NULL. fs: clone
+ * the worker from this fork-server (forkserver.h) instead of exec'ing it.
+ * Returns 0 or a negative errno with why. */
 struct pb_forkserver;
-/* fs: clone the worker from this fork-server (forkserver.h), or NULL to
- * exec a fresh plugbox-worker. */
 int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const char *name,
-                    const char *plugin_dir, const struct pb_policy *policy, enum pb_compile_mode mode,
-                    uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener, char *why, size_t why_len);
+                    const char *plugin_dir, const char *cache, const struct pb_policy *policy,
+                    enum pb_compile_mode mode, uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener,
+                    char *why, size_t why_len);
 
 /* An install worker (worker/install.c): plugbox-worker --install MODE,
  * unpacking or copying untrusted input into staging. Its descriptors: 0
@@ -43,11 +46,13 @@ int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const cha
  * caller, or /dev/null), 4 its result (a pipe: pb_spawned.replies_fd), 5
  * the report socket, 6 the policy. calls_fd is -1. */
 struct pb_install_spec {
-	const char *mode;          /* "wheel", "dir" or "version" */
+	const char *mode;          /* "wheel", "dir", "version" or "compile" */
 	int input_fd;              /* the wheel, or -1 */
 	const char *staging;       /* host path of the one tree it may write, or NULL */
 	const char *source;        /* host path of a plugin directory to copy, or NULL */
 	const char *old;           /* host path of the version being replaced, or NULL */
+	const char *plugin;        /* compile: host path of the plugin directory, or NULL */
+	const char *plugin_at;     /* compile: where its workers see it (NULL: the same path) */
 	char *const *args;         /* further worker arguments (limits, name), NULL-terminated */
 };
 int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,

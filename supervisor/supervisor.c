@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "forkserver.h"
 #include "supervisor_internal.h"
 #include "value.h"
@@ -79,9 +80,11 @@ int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy *
 	if (snprintf(path, sizeof(path), "%s/%s.policy", s->policies_dir, name) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	/* Learn mode finds what a call needs beyond default. install.policy
-	 * is the unpacker's (plugbox install), which may write: a plugin that
-	 * happens to be called "install" never gets it. */
-	if (s->mode == PB_COMPILE_LEARN || !strcmp(name, "install") || access(path, F_OK) < 0)
+	 * is the unpacker's (plugbox install) and compile.policy the bytecode
+	 * compiler's, which may write: a plugin that happens to be called
+	 * "install" or "compile" never gets them. */
+	if (s->mode == PB_COMPILE_LEARN || !strcmp(name, "install") || !strcmp(name, "compile") ||
+	    access(path, F_OK) < 0)
 		policy = "default";
 	r = pb_policy_load(s->policies_dir, policy, keep_first_error, &d, out);
 	if (r < 0 && !d.have_error)
@@ -144,6 +147,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 				break;
 	}
 	pb_runtime_free(s);
+	pb_cache_free(s);
 	pb_watch_free(s);
 	pb_loop_free(s);
 	pb_host_functions_free(s);

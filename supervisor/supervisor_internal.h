@@ -69,7 +69,8 @@ struct out_frame {
 	uint8_t *data;
 };
 
-enum source_kind { SRC_PIDFD, SRC_REPLIES, SRC_STDOUT, SRC_STDERR, SRC_REPORT, SRC_NOTIFY, SRC_CALLS, SRC_COUNT };
+enum source_kind { SRC_PIDFD, SRC_REPLIES, SRC_STDOUT, SRC_STDERR, SRC_REPORT, SRC_NOTIFY, SRC_CALLS, SRC_COUNT,
+                   SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */ };
 
 struct process;
 struct source {
@@ -223,6 +224,7 @@ struct pb_supervisor {
 	struct pb_forkserver *forkserver;   /* started on the first spawn that wants it */
 	char *cache_dir;                /* root of the bytecode caches, or NULL: none */
 	bool cache_chosen;              /* set by pb_supervisor_set_bytecode_cache (else the default) */
+	struct pb_cache_state *cache;   /* the caches in use and their builds (cache.c), made lazily */
 
 	/* lifecycle settings */
 	double idle_timeout;
@@ -282,6 +284,8 @@ ssize_t pb_report_recv(int fd, uint8_t *buf, size_t cap, int fds[PB_REPORT_MAX_F
 
 /* loop.c */
 double pb_now(void);
+/* Arm timerfd `fd` to fire at `at` (pb_now's clock; at once when past; 0 disarms). */
+void pb_timerfd_at(int fd, double at);
 int pb_loop_init(pb_supervisor *s);
 void pb_loop_free(pb_supervisor *s);
 int pb_loop_watch(pb_supervisor *s, struct process *p, enum source_kind kind, int fd);

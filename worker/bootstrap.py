@@ -314,3 +314,68 @@ def describe(exc):
     except Exception:
         tb = ""
     return type_name, message, tb
+
+
+def use_cache(cache_dir, name, plugin_dir, view_dir):
+    """Serve the plugin's modules from its bytecode cache.
+
+    cache_dir is this plugin's cache, read-only here (bound so, or under
+    Landlock) and written only by plugbox's sandboxed compiler, in the
+    layout of sys.pycache_prefix. sys.pycache_prefix itself is not set: it
+    would move the standard library's lookups too, and the standard
+    library would then be compiled from source at every start (Debian's
+    pycs sit in its __pycache__ directories). Instead only sources below
+    the plugin's own paths map into the cache; everything else is looked
+    up as before. sys.dont_write_bytecode stays true: nothing is written.
+
+    From the cache, only checked-hash pycs (PEP 552) are used, each
+    validated against its source's hash as it is imported: an edited
+    source is never served stale bytecode, and a pyc planted with another
+    mode or a wrong hash is ignored. A pyc whose header matches but whose
+    body does not load is ignored too. Each of these falls back to
+    compiling the source, as a worker without a cache does.
+    """
+    import _imp
+    from importlib import _bootstrap_external as bx
+
+    if not os.path.isdir(cache_dir):
+        return False
+    prefix = os.path.join(cache_dir, "")
+    roots = tuple({os.path.join(p, "") for p in
+                   (plugin_dir, os.path.realpath(plugin_dir), os.path.join(view_dir, name))})
+    plain_cache_from_source = bx.cache_from_source
+    plain_classify = bx._classify_pyc
+    plain_compile = bx._compile_bytecode
+
+    def cache_from_source(path, debug_override=None, *, optimization=None):
+        where = plain_cache_from_source(path, debug_override, optimization=optimization)
+        path = os.fspath(path)
+        if not path.startswith(roots):
+            return where
+        pycache, filename = os.path.split(where)
+        return os.path.join(cache_dir, os.path.dirname(pycache).lstrip(os.sep), filename)
+
+    def from_cache(details):
+        return str(details.get("path") or "").startswith(prefix)
+
+    def _classify_pyc(data, name, exc_details):
+        flags = plain_classify(data, name, exc_details)
+        if flags != 0b11 and from_cache(exc_details):
+            raise ImportError(f"{name}: the cache holds no checked-hash pyc for it", **exc_details)
+        return flags
+
+    def _compile_bytecode(data, name=None, bytecode_path=None, source_path=None):
+        try:
+            return plain_compile(data, name, bytecode_path, source_path)
+        except (ImportError, ValueError, EOFError, TypeError):
+            if not source_path or not from_cache({"path": bytecode_path}):
+                raise
+        with open(source_path, "rb") as f:
+            return compile(f.read(), source_path, "exec", dont_inherit=True)
+
+    if _imp.check_hash_based_pycs == "never":
+        _imp.check_hash_based_pycs = "default"
+    bx.cache_from_source = cache_from_source
+    bx._classify_pyc = _classify_pyc
+    bx._compile_bytecode = _compile_bytecode
+    return True

@@ -11,6 +11,10 @@
  * directory (mount tree, Landlock; install.policy kills symlink, link,
  * mknod and rename). It answers with a few lines on fd 4 (install.h),
  * which the supervisor reads as hostile.
+ *
+ * Mode "compile" is the same walls around another job: the bytecode
+ * compiler of a plugin's cache (compile.c, compile.py), which reads the
+ * plugin bound read-only at --plugin and writes pycs beneath --staging.
  */
 #include "config.h"
 
@@ -70,17 +74,34 @@ static void usage_exit(void)
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --install wheel|dir|version [--staging DIR] "
 	        "[--source DIR] [--old DIR] [--name NAME] --landlock MODE [--read PATH]... [--write PATH]...\n"
 	        "         [--limit KEY=N]... [--probe w:PATH|r:PATH]...\n"
+	        "       /ABSOLUTE/plugbox-worker --install compile --staging DIR --plugin DIR [--alias DIR]... "
+	        "[--name NAME] ...\n"
 	        "(started by plugbox install with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
 
 #define MAX_LIMITS 8
+#define MAX_ALIASES 4
 
-/* Everything after the layers: run install.run(...) and write its text. */
+/* What a job needs besides its mode and trees. */
+struct job_args {
+	const char *plugin;           /* compile: the plugin, where its workers see it */
+	char *aliases[MAX_ALIASES];   /* compile: other paths its workers import it by */
+	size_t naliases;
+	char *limits[MAX_LIMITS];
+	size_t nlimits;
+	char *probes[PB_INSTALL_MAX_PROBES];
+	size_t nprobes;
+};
+
+/* Everything after the layers: run install.run(...) (or the compiler) and
+ * write its text. */
 static int run_unpacker(const char *mode, const char *staging, const char *source, const char *old,
-                        const char *name, char **limits, size_t nlimits, char **probes, size_t nprobes)
+                        const char *name, const struct job_args *a)
 {
 	PyObject *code, *module, *lim = PyDict_New(), *prb = PyList_New(0), *text = NULL;
+	char *const *limits = a->limits, *const *probes = a->probes;
+	size_t nlimits = a->nlimits, nprobes = a->nprobes;
 	int r = -1;
 
 	if (!lim || !prb)
@@ -108,6 +129,10 @@ static int run_unpacker(const char *mode, const char *staging, const char *sourc
 		if (bad)
 			goto out;
 	}
+	if (!strcmp(mode, "compile")) {
+		text = pb_compile_run(staging, a->plugin, name, a->aliases, a->naliases, lim);
+		goto answer;
+	}
 	code = Py_CompileString(install_source, "<plugbox-install>", Py_file_input);
 	if (!code)
 		goto out;
@@ -118,6 +143,7 @@ static int run_unpacker(const char *mode, const char *staging, const char *sourc
 	text = PyObject_CallMethod(module, "run", "sizzzzOO", mode, PB_FD_INPUT, staging, source, old, name,
 	                           lim, prb);
 	Py_DECREF(module);
+answer:
 	if (text) {
 		Py_ssize_t len;
 		const char *s = PyUnicode_AsUTF8AndSize(text, &len);
@@ -152,12 +178,13 @@ int pb_install_main(int argc, char **argv)
 		{ "write", required_argument, NULL, 'W' },
 		{ "limit", required_argument, NULL, 'L' },
 		{ "probe", required_argument, NULL, 'p' },
+		{ "plugin", required_argument, NULL, 'P' },
+		{ "alias", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = NULL, *staging = NULL, *source = NULL, *old = NULL, *name = NULL, *landlock = NULL;
 	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
-	char *limits[MAX_LIMITS], *probes[PB_INSTALL_MAX_PROBES];
-	size_t nlimits = 0, nprobes = 0;
+	struct job_args a = { 0 };
 	struct pb_landlock_request ll = { .read = read_paths, .write = write_paths };
 	char why[512];
 	uint8_t *blob = NULL;
@@ -178,22 +205,29 @@ int pb_install_main(int argc, char **argv)
 				usage_exit();
 			break;
 		case 'L':
-			if (nlimits == MAX_LIMITS)
+			if (a.nlimits == MAX_LIMITS)
 				usage_exit();
-			limits[nlimits++] = optarg;
+			a.limits[a.nlimits++] = optarg;
 			break;
 		case 'p':
-			if (nprobes == PB_INSTALL_MAX_PROBES)
+			if (a.nprobes == PB_INSTALL_MAX_PROBES)
 				usage_exit();
-			probes[nprobes++] = optarg;
+			a.probes[a.nprobes++] = optarg;
+			break;
+		case 'P': a.plugin = optarg; break;
+		case 'a':
+			if (a.naliases == MAX_ALIASES || optarg[0] != '/')
+				usage_exit();
+			a.aliases[a.naliases++] = optarg;
 			break;
 		default: usage_exit();
 		}
 	}
 	if (!mode || !landlock || optind != argc || argv[0][0] != '/')
 		usage_exit();
-	if (!strcmp(mode, "version") ? !old : (!staging || (!strcmp(mode, "dir") ? !source
-	                                                    : strcmp(mode, "wheel") != 0)))
+	if (!strcmp(mode, "version") ? !old
+	    : !strcmp(mode, "compile") ? !staging || !a.plugin || a.plugin[0] != '/'
+	    : (!staging || (!strcmp(mode, "dir") ? !source : strcmp(mode, "wheel") != 0)))
 		usage_exit();
 	if (!strcmp(landlock, "required"))
 		ll.mode = PB_LANDLOCK_REQUIRED;
@@ -240,7 +274,7 @@ int pb_install_main(int argc, char **argv)
 		answer_failed(why);
 		return PB_EXIT_SANDBOX;
 	}
-	r = run_unpacker(mode, staging, source, old, name, limits, nlimits, probes, nprobes);
+	r = run_unpacker(mode, staging, source, old, name, &a);
 	fflush(NULL);
 	_exit(r < 0 ? PB_EXIT_INTERNAL : 0);
 }

@@ -104,6 +104,7 @@ static void usage_exit(void)
 {
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
 	        "         --landlock required|optional|off --network none|host [--read PATH]... [--write PATH]...\n"
+	        "         [--cache DIR]\n"
 	        "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
@@ -121,9 +122,10 @@ int pb_worker_run(int argc, char **argv, bool warm)
 		{ "network", required_argument, NULL, 'N' },
 		{ "read", required_argument, NULL, 'R' },
 		{ "write", required_argument, NULL, 'W' },
+		{ "cache", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = NULL, *dir = NULL, *root = NULL, *landlock = NULL, *network = NULL;
+	const char *name = NULL, *dir = NULL, *root = NULL, *landlock = NULL, *network = NULL, *cache = NULL;
 	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
 	struct pb_landlock_request ll = { .read = read_paths, .write = write_paths };
 	char why[512];
@@ -139,6 +141,7 @@ int pb_worker_run(int argc, char **argv, bool warm)
 		case 'r': root = optarg; break;
 		case 'l': landlock = optarg; break;
 		case 'N': network = optarg; break;
+		case 'C': cache = optarg; break;
 		case 'R':
 		case 'W':
 			if (pb_landlock_request_add(&ll, c == 'W', optarg) < 0)
@@ -150,7 +153,7 @@ int pb_worker_run(int argc, char **argv, bool warm)
 	/* argv[0] is our absolute path: there is no /proc/self/exe in the
 	 * worker's file system. */
 	if (!name || !dir || !root || !landlock || !network || optind != argc || !valid_name(name) ||
-	    dir[0] != '/' || root[0] != '/' || argv[0][0] != '/')
+	    dir[0] != '/' || root[0] != '/' || argv[0][0] != '/' || (cache && cache[0] != '/'))
 		usage_exit();
 	if (!strcmp(landlock, "required"))
 		ll.mode = PB_LANDLOCK_REQUIRED;
@@ -206,6 +209,15 @@ int pb_worker_run(int argc, char **argv, bool warm)
 	if (!glue) {
 		pb_send_python_error(0);
 		return PB_EXIT_INTERNAL;
+	}
+	/* The plugin's bytecode cache (read-only, written by plugbox's
+	 * compiler), before its paths are added; a cache that cannot be used
+	 * leaves the plugin uncached, never unstarted. */
+	if (cache) {
+		PyObject *used = PyObject_CallMethod(glue, "use_cache", "ssss", cache, name, dir, root);
+		if (!used)
+			PyErr_Clear();
+		Py_XDECREF(used);
 	}
 	PyObject *info = PyObject_CallMethod(glue, "setup", "sss[ss]", name, dir, root,
 	                                     PB_PYTHON_STDLIB, PB_PYTHON_DYNLOAD);

@@ -103,9 +103,10 @@ class Plugbox:
 
 
 def worker_pids(parent=None):
-    """The plugbox-worker processes whose parent is `parent` (default: this
-    process, a host on libplugbox), seen from the host. Shared with
-    tests/python (pbpy.py)."""
+    """The plugins' plugbox-worker processes whose parent is `parent`
+    (default: this process, a host on libplugbox), seen from the host; not
+    the `plugbox-worker --install` helpers (an unpacker, the compiler of a
+    bytecode cache). Shared with tests/python (pbpy.py)."""
     parent = os.getpid() if parent is None else parent
     found = []
     for entry in os.listdir("/proc"):
@@ -115,11 +116,12 @@ def worker_pids(parent=None):
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
+                argv = f.read().split(b"\0")
         except OSError:
             continue
         # a zombie is not a worker any more
-        if int(fields[1]) == parent and fields[0] != "Z" and argv0.endswith(b"plugbox-worker"):
+        if int(fields[1]) == parent and fields[0] != "Z" and argv[0].endswith(b"plugbox-worker") and \
+                argv[1:2] != [b"--install"]:
             found.append(int(entry))
     return found
 

@@ -1,0 +1,2 @@
+"""vendlib: a dependency the cached plugin vendors."""
+VALUE = "vendlib 1"

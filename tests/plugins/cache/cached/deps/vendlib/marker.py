@@ -1,0 +1,2 @@
+"""vendlib.marker: a test plants poisoned pycs for this module."""
+VALUE = "marker clean"

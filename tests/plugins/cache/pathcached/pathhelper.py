@@ -1,0 +1,2 @@
+"""pathhelper: imported by pathmod.probe."""
+VALUE = "path helper"
