@@ -63,10 +63,15 @@ static const struct target {
 	  GE, 1e6, true, false, 1u << PL_PINNED },
 	{ "seccomp", "seccomp.filter_share_rt", "seccomp filter's share of a C round trip",
 	  LE, 0.05, false, false, 1u << PL_PINNED },
+	/* Spawning is two processes working at once (supervisor and worker):
+	 * judged where they may, as bare python3.11's own start is. */
 	{ "spawn-cold", "spawn.ratio_cold_trivial_bare", "cold spawn trivial / bare python3.11 -I -S",
-	  LE, 1.2, false, false, 1u << PL_PINNED },
+	  LE, 1.2, false, false, 1u << PL_UNPINNED },
 	{ "spawn-warm", "spawn.warm_trivial_ms", "warm spawn trivial (ms)",
-	  LE, 2, true, false, 1u << PL_PINNED },
+	  LE, 2, true, false, 1u << PL_UNPINNED },
+	/* The same target as a ratio: 2 ms against the issue's 8 ms bare start. */
+	{ "spawn-warm-ratio", "spawn.ratio_warm_trivial_bare", "warm spawn trivial / bare python3.11 -I -S",
+	  LE, 0.25, false, false, 1u << PL_UNPINNED },
 	{ "pss-warm", "pss.forkserver_mean_mb", "idle worker PSS, fork-server (MB)",
 	  LE, 1, true, false, 1u << PL_PINNED },
 	{ "alive", "alive.answered_fraction", "plugins alive at once that answered",
@@ -144,13 +149,15 @@ static bool holds(enum op op, double v, double limit)
 enum status { ST_NA, ST_OK, ST_MISS, ST_FAIL };
 static const char *const status_names[] = { "n/a", "ok", "MISS", "FAIL" };
 
+/* Only ratios fail the smoke run (the issue: "never on absolute times"):
+ * an absolute figure depends on the machine, and is reported. */
 static enum status judge(const struct target *t, double v)
 {
 	if (isnan(v))
 		return ST_NA;
 	if (holds(t->op, v, t->target))
 		return ST_OK;
-	return holds(t->op, v, gross_limit(t)) ? ST_MISS : ST_FAIL;
+	return t->absolute || holds(t->op, v, gross_limit(t)) ? ST_MISS : ST_FAIL;
 }
 
 static const struct target *target_of(enum placement pl, const char *key)
@@ -254,9 +261,12 @@ int report_checks(bool enforce)
 				failed++;
 			format_value(vs, sizeof(vs), v);
 			format_value(ts, sizeof(ts), t->target);
-			format_value(gs, sizeof(gs), gross_limit(t));
+			if (t->absolute)
+				snprintf(gs, sizeof(gs), "reported");
+			else
+				format_value(gs, sizeof(gs), gross_limit(t));
 			printf("%-6s %-9s %-50s %12s %7s %s %9s %s\n", status_names[st], placement_names[pl], t->what, vs,
-			       t->op == LE ? "<=" : ">=", ts, t->op == LE ? "<=" : ">=", gs);
+			       t->op == LE ? "<=" : ">=", ts, t->absolute ? "" : t->op == LE ? "<=" : ">=", gs);
 		}
 	}
 	printf("checks: %d failed%s\n", failed, failed && !enforce ? " (not enforced in a full run)" : "");
