@@ -270,7 +270,9 @@ PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *sup, pb_spawn_mode mode);
 /* The root of the per-plugin bytecode caches: DIR/NAME holds plugin NAME's
  * compiled modules, written only by a sandboxed compiler and read-only to
  * the plugin's workers. NULL turns caching off. Default: PLUGINS/.plugbox/cache
- * (off when it cannot be created). */
+ * (off when it cannot be created). A root anyone but this process's user
+ * may write is not used. Set it before the first worker starts: a change
+ * takes effect once no cache is being built. */
 PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *sup, const char *dir);
 /* The pid of PLUGIN's current worker, or -1 when it has none. */
 PB_API int pb_supervisor_plugin_pid(pb_supervisor *sup, const char *plugin);

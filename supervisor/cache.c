@@ -246,7 +246,7 @@ static void service(pb_supervisor *s, struct pb_cache_state *c)
 	arm(c, next);
 }
 
-void pb_cache_event(pb_supervisor *s, struct source *src)
+void pb_cache_event(pb_supervisor *s, const struct source *src)
 {
 	struct pb_cache_state *c = s->cache;
 

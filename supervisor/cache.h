@@ -112,7 +112,7 @@ int pb_cache_policy_load(const char *policies_dir, struct pb_policy **out, char 
  * build in the background when the cache is missing or stale. */
 char *pb_cache_for_worker(pb_supervisor *s, const char *name, const char *plugin_dir);
 /* A build's descriptor or timer is ready (loop.c). */
-void pb_cache_event(pb_supervisor *s, struct source *src);
+void pb_cache_event(pb_supervisor *s, const struct source *src);
 /* Queue a build of `name` now (force: even when fresh or failed before). */
 int pb_cache_request(pb_supervisor *s, const char *name, bool force);
 /* Run the loop until no build is running or queued (one-shot commands, so

@@ -473,6 +473,25 @@ static void clean_text(char *s)
 			*p = '?';
 }
 
+/* A count of at most 9 digits, then `end`. */
+static bool parse_count(const char **p, char end, unsigned *out)
+{
+	size_t n = strspn(*p, "0123456789");
+
+	if (n == 0 || n > 9 || (*p)[n] != end)
+		return false;
+	*out = (unsigned)strtoul(*p, NULL, 10);
+	*p += n + (end != '\0');
+	return true;
+}
+
+/* "ok TAB COMPILED TAB SKIPPED", exactly. */
+static bool parse_ok(const char *line, unsigned *compiled, unsigned *skipped)
+{
+	return !strncmp(line, "ok\t", 3) && (line += 3, parse_count(&line, '\t', compiled)) &&
+	       parse_count(&line, '\0', skipped);
+}
+
 /* ok TAB COMPILED TAB SKIPPED, or failed TAB WHY, as the last line. */
 static void judge(struct pb_cache_build *b)
 {
@@ -508,12 +527,8 @@ static void judge(struct pb_cache_build *b)
 		text[--b->result_len] = '\0';
 	last = strrchr(text, '\n');
 	last = last ? last + 1 : text;
-	unsigned compiled, skipped;
-	char tail;
-	if (WEXITSTATUS(b->status) == 0 && sscanf(last, "ok\t%u\t%u%c", &compiled, &skipped, &tail) == 2) {
+	if (WEXITSTATUS(b->status) == 0 && parse_ok(last, &b->compiled, &b->skipped)) {
 		b->ok = true;
-		b->compiled = compiled;
-		b->skipped = skipped;
 	} else if (!strncmp(last, "failed\t", 7)) {
 		snprintf(b->verdict, sizeof(b->verdict), "%s", last + 7);
 		clean_text(b->verdict);
@@ -656,6 +671,13 @@ const char *pb_cache_build_stamp(const struct pb_cache_build *b)
 	return b->stamp;
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 void pb_cache_build_free(struct pb_cache_build *b)
 {
 	if (!b)
@@ -666,16 +688,13 @@ void pb_cache_build_free(struct pb_cache_build *b)
 			;
 	}
 	pb_spawned_release(&b->w);
-	int *fds[] = { &b->tree_fd, &b->tmp_fd };
-	for (size_t i = 0; i < 2; i++)
-		if (*fds[i] >= 0)
-			close(*fds[i]);
+	close_fd(&b->tree_fd);
+	close_fd(&b->tmp_fd);
 	if (b->tmp_name[0] && b->build_fd >= 0)
 		pb_tree_remove(b->build_fd, b->tmp_name);
-	int *more[] = { &b->lock_fd, &b->build_fd, &b->root_fd };
-	for (size_t i = 0; i < 3; i++)
-		if (*more[i] >= 0)
-			close(*more[i]);    /* the lock goes with its descriptor */
+	close_fd(&b->lock_fd);      /* the lock goes with its descriptor */
+	close_fd(&b->build_fd);
+	close_fd(&b->root_fd);
 	free(b->name);
 	free(b->plugin_dir);
 	free(b);
@@ -688,7 +707,7 @@ int pb_cache_build_run(const struct pb_cache_spec *spec, unsigned *compiled, uns
 	int r = pb_cache_build_start(spec, &b, why, why_len);
 
 	*compiled = *skipped = 0;
-	if (r <= 0)
+	if (r <= 0 || !b)
 		return r;
 	pb_cache_build_wait(b);
 	r = pb_cache_build_commit(b, spec->source ? NULL : b->stamp, compiled, skipped, why, why_len);
