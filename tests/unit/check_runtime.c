@@ -51,6 +51,9 @@ static pb_supervisor *open_runtime(struct captured *out)
 	ck_assert_int_eq(pb_supervisor_new(plugins, &sup), 0);
 	ck_assert_int_eq(pb_supervisor_set_policies(sup, policies), 0);
 	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 20), 0);
+	/* These tests count the supervisor's children as its workers: no
+	 * bytecode compiler may run beside them (test_cache.py covers it). */
+	ck_assert_int_eq(pb_supervisor_set_bytecode_cache(sup, NULL), 0);
 	if (out)
 		pb_supervisor_set_output(sup, capture, out);
 	return sup;
