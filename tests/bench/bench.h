@@ -88,7 +88,14 @@ int report_json(const char *path, double elapsed_s);
 /* ---- helpers (util.c) ---------------------------------------------------- */
 
 uint64_t now_ns(void);
-double cpu_self_s(void);                 /* user + sys of this process */
+/* What this process has used: CPU, context switches (voluntary: it
+ * blocked), and read-like and write-like syscalls (/proc/self/io). */
+struct usage {
+	double user_s, sys_s, vcsw, ivcsw, syscr, syscw;
+};
+void usage_now(struct usage *u);
+/* *u = now - before. */
+void usage_since(struct usage *u, const struct usage *before);
 int cmp_double(const void *a, const void *b);
 double median(double *v, size_t n);      /* sorts v */
 double percentile(double *v, size_t n, double p);   /* sorts v; p in [0,1] */
@@ -149,7 +156,7 @@ void echo_stop(struct echo *e);
 
 struct pp_result {
 	double median_us, p99_us, mean_us;
-	double cpu_s;                   /* the parent's user + sys over the timed round trips */
+	struct usage parent;            /* the parent's, over the timed round trips */
 	size_t n;
 };
 /* A whole ping-pong run: start, warm up, n timed round trips, stop. */

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "bench.h"
 
@@ -263,20 +262,32 @@ void bench_pipelined(void)
 
 /* ---- supervisor CPU --------------------------------------------------------------- */
 
-static void rusage_split(double *user, double *sys)
+static void record_usage(const char *who, const char *what, const struct usage *u, double scale, double per)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	*user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
-	*sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	char key[64], label[112];
+
+	snprintf(key, sizeof(key), "cpu.%s_s_per_100k", who);
+	snprintf(label, sizeof(label), "%s", what);
+	fig(key, label, "s", (u->user_s + u->sys_s) * scale);
+	snprintf(key, sizeof(key), "cpu.%s_user_s_per_100k", who);
+	fig(key, "  of which user", "s", u->user_s * scale);
+	snprintf(key, sizeof(key), "cpu.%s_sys_s_per_100k", who);
+	fig(key, "  of which system", "s", u->sys_s * scale);
+	snprintf(key, sizeof(key), "cpu.%s_syscr_per_call", who);
+	fig(key, "  read-like syscalls per call (/proc/self/io)", "", u->syscr * per);
+	snprintf(key, sizeof(key), "cpu.%s_syscw_per_call", who);
+	fig(key, "  write-like syscalls per call", "", u->syscw * per);
+	snprintf(key, sizeof(key), "cpu.%s_vcsw_per_call", who);
+	fig(key, "  voluntary context switches per call", "", u->vcsw * per);
 }
 
 void bench_cpu(void)
 {
 	struct pp_result r;
+	struct usage before, used;
 	pb_supervisor *s;
 	size_t n = cfg.cpu_calls, done = 0;
-	double u0, s0, u1, s1, scale = 1e5 / (double)n;
+	double scale = 1e5 / (double)n, per = 1 / (double)n;
 	uint64_t t0;
 
 	bench_log("%s: supervisor CPU", cur_placement == PL_PINNED ? "pinned" : "unpinned");
@@ -284,26 +295,22 @@ void bench_cpu(void)
 	if (call_echo(s, "echo", 1) == 0) {
 		for (size_t i = 0; i < 1000; i++)
 			call_echo(s, "echo", (int64_t)i);
-		rusage_split(&u0, &s0);
+		usage_now(&before);
 		t0 = now_ns();
 		for (; done < n; done++)
 			if (call_echo(s, "echo", (int64_t)done) < 0)
 				break;
 		double wall = (double)(now_ns() - t0) / 1e9;
-		rusage_split(&u1, &s1);
+		usage_since(&used, &before);
 		if (done == n) {
-			fig("cpu.plugbox_s_per_100k", "plugbox: bench process CPU per 100k pb_call", "s",
-			    (u1 - u0 + s1 - s0) * scale);
-			fig("cpu.plugbox_user_s_per_100k", "  of which user", "s", (u1 - u0) * scale);
-			fig("cpu.plugbox_sys_s_per_100k", "  of which system", "s", (s1 - s0) * scale);
+			record_usage("plugbox", "plugbox: bench process CPU per 100k pb_call", &used, scale, per);
 			fig("cpu.plugbox_wall_s_per_100k", "plugbox: wall time per 100k pb_call", "s", wall * scale);
 		}
 	}
 	pb_supervisor_free(s);
 	if (pingpong(n, 1000, PP_BLOCK, -1, -1, &r) == 0)
-		fig("cpu.cpipe_parent_s_per_100k", "C pipe ping-pong: parent CPU per 100k round trips", "s",
-		    r.cpu_s * scale);
-	fig_ratio("cpu.ratio_plugbox_cpipe", "plugbox / C pipe parent", "cpu.plugbox_s_per_100k",
+		record_usage("cpipe_parent", "C pipe ping-pong: parent CPU per 100k round trips", &r.parent, scale, per);
+	fig_ratio("cpu.ratio_plugbox_cpipe", "plugbox / C pipe parent (CPU)", "cpu.plugbox_s_per_100k",
 	          "cpu.cpipe_parent_s_per_100k");
 }
 

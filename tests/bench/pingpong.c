@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -215,19 +214,12 @@ void echo_stop(struct echo *e)
 	e->pid = 0;
 }
 
-static double rusage_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 int pingpong(size_t n, size_t warmup, struct pp_wait w, int parent_cpu, int child_cpu, struct pp_result *out)
 {
 	struct echo e;
 	cpu_set_t saved;
-	double *s = malloc((n ? n : 1) * sizeof(double)), sum = 0, cpu0;
+	double *s = malloc((n ? n : 1) * sizeof(double)), sum = 0;
+	struct usage before;
 	int r;
 
 	if (!s)
@@ -238,10 +230,10 @@ int pingpong(size_t n, size_t warmup, struct pp_wait w, int parent_cpu, int chil
 	r = echo_start(&e, w, child_cpu, false, NULL, NULL);
 	if (r == 0) {
 		r = echo_roundtrips(&e, warmup, NULL);
-		cpu0 = rusage_s();
+		usage_now(&before);
 		if (r == 0)
 			r = echo_roundtrips(&e, n, s);
-		out->cpu_s = rusage_s() - cpu0;
+		usage_since(&out->parent, &before);
 		echo_stop(&e);
 	}
 	sched_setaffinity(0, sizeof(saved), &saved);

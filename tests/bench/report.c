@@ -245,7 +245,7 @@ int report_checks(bool enforce)
 
 	printf("\n== checks (%s: %s) ==\n", cfg.smoke ? "smoke" : "full",
 	       enforce ? "FAIL when a figure is 3x past its target" : "reported, not enforced");
-	printf("%-6s %-9s %-50s %12s %10s %12s\n", "status", "placement", "target", "value", "target", "fail past");
+	printf("%-6s %-9s %-50s %12s %10s %12s\n", "status", "placement", "target", "value", "target", "smoke ok if");
 	for (size_t i = 0; i < NTARGETS; i++) {
 		const struct target *t = &targets[i];
 		for (int pl = 0; pl < PL_COUNT; pl++) {

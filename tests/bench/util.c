@@ -30,12 +30,40 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-double cpu_self_s(void)
+void usage_now(struct usage *u)
 {
 	struct rusage ru;
+	char line[128];
+	FILE *f;
+
 	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	u->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	u->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	u->vcsw = (double)ru.ru_nvcsw;
+	u->ivcsw = (double)ru.ru_nivcsw;
+	u->syscr = u->syscw = NAN;
+	if ((f = fopen("/proc/self/io", "r"))) {
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "syscr:", 6))
+				u->syscr = strtod(line + 6, NULL);
+			else if (!strncmp(line, "syscw:", 6))
+				u->syscw = strtod(line + 6, NULL);
+		}
+		fclose(f);
+	}
+}
+
+void usage_since(struct usage *u, const struct usage *before)
+{
+	struct usage now;
+
+	usage_now(&now);
+	u->user_s = now.user_s - before->user_s;
+	u->sys_s = now.sys_s - before->sys_s;
+	u->vcsw = now.vcsw - before->vcsw;
+	u->ivcsw = now.ivcsw - before->ivcsw;
+	u->syscr = now.syscr - before->syscr;
+	u->syscw = now.syscw - before->syscw;
 }
 
 int cmp_double(const void *a, const void *b)
