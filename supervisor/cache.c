@@ -231,8 +231,9 @@ static void service(pb_supervisor *s, struct pb_cache_state *c)
 		watch_build(s, c, sl->build, false);
 		int r = pb_cache_build_commit(sl->build, pb_cache_build_stamp(sl->build), &sl->compiled, &sl->skipped,
 		                              why, sizeof(why));
-		/* A plugin that changed meanwhile is simply built again next time. */
-		slot_ended(s, sl, r == 0 ? 1 : r == -ESTALE ? 0 : -1, r == 0 ? "" : why);
+		/* A plugin that changed meanwhile, or a compiler killed from
+		 * outside, is simply built again at its next start. */
+		slot_ended(s, sl, r == 0 ? 1 : r == -ESTALE || r == -EAGAIN ? 0 : -1, r == 0 ? "" : why);
 		pb_cache_build_free(sl->build);
 		sl->build = NULL;
 		c->running--;

@@ -84,9 +84,10 @@ bool pb_cache_build_step(struct pb_cache_build *b);
 /* Wait (poll) until the compiler has ended. */
 void pb_cache_build_wait(struct pb_cache_build *b);
 /* Once ended: check the tree, stamp it with the plugin directory as it is
- * now (still `expect` when that is not NULL, else the build is dropped)
- * and rename it into place. 0 with what it compiled, or -errno with why;
- * a failed build is marked so (pb_cache_failed) unless it was dropped. */
+ * now (still `expect` when that is not NULL, else the build is dropped:
+ * -ESTALE) and rename it into place. 0 with what it compiled, or -errno
+ * with why; a failed build is marked so (pb_cache_failed), unless it was
+ * dropped or the compiler was killed from outside (-EAGAIN). */
 int pb_cache_build_commit(struct pb_cache_build *b, const char *expect, unsigned *compiled,
                           unsigned *skipped, char *why, size_t why_len);
 const char *pb_cache_build_name(const struct pb_cache_build *b);

@@ -51,6 +51,7 @@ struct pb_cache_build {
 	char stamp[PB_CACHE_STAMP_MAX]; /* the plugin directory when the build began */
 	struct pb_spawned w;
 	bool exited, finished, ok, timed_out;
+	bool transient;                 /* killed from outside: worth another try */
 	int status;
 	struct rusage ru;
 	double deadline;
@@ -516,6 +517,9 @@ static void judge(struct pb_cache_build *b)
 	}
 	if (sig) {
 		snprintf(b->verdict, sizeof(b->verdict), "the compiler died of signal %d (%s)", sig, strsignal(sig));
+		/* SIGKILL past no limit of ours: the OOM killer, or the parent-death
+		 * signal of a host thread that started it and ended. */
+		b->transient = sig == SIGKILL;
 		return;
 	}
 	text[b->result_len] = '\0';
@@ -623,6 +627,8 @@ int pb_cache_build_commit(struct pb_cache_build *b, const char *expect, unsigned
 	}
 	if (!b->finished || !b->ok) {
 		snprintf(why, why_len, "%s", b->finished ? b->verdict : "the compiler did not finish");
+		if (!b->finished || b->transient)
+			return -EAGAIN;       /* not marked: the next start tries again */
 		mark_failed(b, stamp, why);
 		return -EIO;
 	}

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -233,9 +232,13 @@ int pb_jail_enter(const struct pb_jail *j, pb_jail_ask_limit_fn *ask_limit, void
 		}
 	}
 	if (j->as_root) {
-		if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0)
+		/* The system calls themselves, not glibc's wrappers: in a threaded
+		 * host those broadcast the change to every thread the parent had
+		 * and wait for them, which in this child (cloned without glibc
+		 * knowing) never answer: it hung for good. */
+		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, j->gid, j->gid, j->gid) < 0)
 			FAIL("identity: changing to the plugin's gid");
-		if (setresuid(j->uid, j->uid, j->uid) < 0)
+		if (syscall(SYS_setresuid, j->uid, j->uid, j->uid) < 0)
 			FAIL("identity: changing to the plugin's uid");
 		/* The kernel clears the parent-death signal on a credential
 		 * change: without this, a worker busy in a call outlives a
