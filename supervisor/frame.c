@@ -349,11 +349,6 @@ int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len)
 
 /* ---- buffered reading -------------------------------------------------- */
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void pb_frame_in_init(struct pb_frame_in *in, uint32_t max_len, size_t cap)
 {
 	memset(in, 0, sizeof(*in));
@@ -376,7 +371,7 @@ int pb_frame_in_next(struct pb_frame_in *in, const uint8_t **payload, uint32_t *
 
 	if (have < 4)
 		return 0;
-	n = le32(in->buf + in->start);
+	n = pb_frame_in_announced(in);
 	if (n > in->max_len)
 		return -EMSGSIZE;
 	if (have - 4 < n)
@@ -405,7 +400,7 @@ ssize_t pb_frame_in_fill(struct pb_frame_in *in, int fd)
 		return -ENOMEM;
 	have = in->end - in->start;
 	if (have >= 4) {
-		uint32_t n = le32(in->buf + in->start);
+		uint32_t n = pb_frame_in_announced(in);
 
 		if (n > in->max_len)
 			return -EMSGSIZE;

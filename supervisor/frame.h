@@ -98,6 +98,13 @@ ssize_t pb_frame_in_fill(struct pb_frame_in *in, int fd);
  * reader then stays in error). */
 int pb_frame_in_next(struct pb_frame_in *in, const uint8_t **payload, uint32_t *len);
 
+/* The length the next frame's header announces (needs 4 bytes pending). */
+static inline uint32_t pb_frame_in_announced(const struct pb_frame_in *in)
+{
+	const uint8_t *h = in->buf + in->start;
+	return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+}
+
 /* Bytes buffered but not handed out (a partial frame, or frames not yet
  * taken). */
 static inline size_t pb_frame_in_pending(const struct pb_frame_in *in)
