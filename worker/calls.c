@@ -33,14 +33,17 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "protocol.h"
 #include "value.h"
 #include "worker.h"
 
 /* Read size: room for a window of pipelined calls in one read(2). */
 #define IN_BUFFER (64u * 1024u)
-/* Answers held back at most: beyond either, they are written at once. */
+/* Answers held back at most: beyond either, they are written at once. Half
+ * the supervisor's window: it refills the window while we work on the
+ * rest (on two CPUs, both sides then work at once). */
 #define OUT_MAX_BYTES (32u * 1024u)
-#define OUT_MAX_FRAMES 64u
+#define OUT_MAX_FRAMES (PB_PIPELINE_MAX / 2u)
 /* A call this quick, this many times in a row, is "known quick": answers
  * before it may wait for it to end. */
 #define QUICK_CALL_SECONDS 50e-6
@@ -69,6 +72,9 @@ static size_t held_head, held_count, held_cap;
  * Envelope.poll_us); poll_broken once poll(2) failed. */
 static unsigned poll_us;
 static bool poll_broken;
+/* CLOCK_MONOTONIC when the last call ended or input last came: the next
+ * call's start, without reading the clock again. */
+static double last_mark;
 
 /* Which functions are known quick: a small table by name hash. */
 static struct {
@@ -226,29 +232,81 @@ int pb_send_python_error(uint64_t id)
 	return r;
 }
 
-/* The glue's invoke(function, args, kwargs), looked up once. */
-static PyObject *glue_invoke(void)
-{
-	static PyObject *invoke;
+/* The glue's resolve(function) and its memo `_exported` (bootstrap.py),
+ * looked up once. */
+static PyObject *glue_resolve, *glue_exported;
 
-	if (!invoke && pb_glue())
-		invoke = PyObject_GetAttrString(pb_glue(), "invoke");
-	return invoke;
+static bool glue_ready(void)
+{
+	if (!glue_resolve && pb_glue()) {
+		glue_resolve = PyObject_GetAttrString(pb_glue(), "resolve");
+		glue_exported = PyObject_GetAttrString(pb_glue(), "_exported");
+		if (!glue_resolve || !glue_exported || !PyDict_Check(glue_exported)) {
+			Py_CLEAR(glue_resolve);
+			Py_CLEAR(glue_exported);
+		}
+	}
+	return glue_resolve != NULL;
+}
+
+/* The callable for `function` (a new reference, or NULL with an exception
+ * set). What resolve() last found in plugbox's export registry stays valid
+ * while the registry maps the name to the same object (bootstrap.py says
+ * why); anything else goes through resolve(). */
+static PyObject *resolve(PyObject *function)
+{
+	static PyObject *exports_name;
+	PyObject *obj = PyDict_GetItemWithError(glue_exported, function);   /* borrowed */
+	PyObject *module = obj ? PyDict_GetItemWithError(glue_exported, Py_None) : NULL;
+
+	if (!exports_name)
+		exports_name = PyUnicode_InternFromString("_exports");
+	if (module && exports_name) {
+		PyObject *exports = PyObject_GetAttr(module, exports_name);
+		PyObject *current = exports && PyDict_Check(exports) ? PyDict_GetItemWithError(exports, function) : NULL;
+
+		Py_XDECREF(exports);   /* the module keeps it */
+		if (current == obj) {
+			Py_INCREF(obj);
+			return obj;
+		}
+	}
+	PyErr_Clear();
+	return PyObject_CallOneArg(glue_resolve, function);
+}
+
+/* The function's name as a str: the same as last time, usually. */
+static PyObject *function_name(const char *function)
+{
+	static PyObject *last;
+	static char last_text[256];
+
+	if (last && strcmp(last_text, function) == 0) {
+		Py_INCREF(last);
+		return last;
+	}
+	Py_CLEAR(last);
+	last = PyUnicode_FromString(function);
+	if (last && strlen(function) < sizeof(last_text))
+		strcpy(last_text, function);
+	else
+		last_text[0] = '\0';
+	Py_XINCREF(last);
+	return last;
 }
 
 static int handle_call(uint64_t id, const Plugbox__Call *call)
 {
-	PyObject *invoke = glue_invoke();
-	PyObject *args = NULL, *kwargs = NULL, *res = NULL, *fname = NULL;
+	PyObject *args = NULL, *kwargs = NULL, *res = NULL, *fname = NULL, *fn = NULL;
 	Plugbox__Value *value = NULL;
 	int r;
 
-	if (!invoke)
+	if (!glue_ready())
 		return pb_send_python_error(id);
 	args = PyTuple_New((Py_ssize_t)call->n_args);
-	kwargs = PyDict_New();
-	fname = PyUnicode_FromString(call->function);
-	if (!args || !kwargs || !fname)
+	kwargs = call->n_kwargs ? PyDict_New() : NULL;
+	fname = function_name(call->function);
+	if (!args || (call->n_kwargs && !kwargs) || !fname)
 		goto python_error;
 	for (size_t i = 0; i < call->n_args; i++) {
 		PyObject *a = pb_value_to_py(call->args[i]);
@@ -264,9 +322,12 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 		}
 		Py_DECREF(a);
 	}
+	fn = resolve(fname);
+	if (!fn)
+		goto python_error;
 	call_depth++;
 	ran_since_flush = true;
-	res = PyObject_Vectorcall(invoke, (PyObject *[]){ fname, args, kwargs }, 3, NULL);
+	res = PyObject_Call(fn, args, kwargs);
 	call_depth--;
 	if (!res)
 		goto python_error;
@@ -288,6 +349,7 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 	Py_XDECREF(args);
 	Py_XDECREF(kwargs);
 	Py_XDECREF(fname);
+	Py_XDECREF(fn);
 	Py_XDECREF(res);
 	return r;
 
@@ -295,6 +357,7 @@ python_error:
 	Py_XDECREF(args);
 	Py_XDECREF(kwargs);
 	Py_XDECREF(fname);
+	Py_XDECREF(fn);
 	Py_XDECREF(res);
 	return pb_send_python_error(id);
 }
@@ -307,21 +370,22 @@ static ssize_t wait_input(void)
 	ssize_t n;
 
 	if (poll_us > 0 && !poll_broken) {
-		double until = mono_now() + poll_us / 1e6;
-		for (;;) {
+		double until = last_mark + poll_us / 1e6;
+		for (unsigned i = 1;; i++) {
 			struct pollfd p = { .fd = PB_FD_CALLS, .events = POLLIN };
 			int k = poll(&p, 1, 0);
 			if (k < 0 && errno != EINTR) {
 				poll_broken = true;
 				break;
 			}
-			if (k > 0 || mono_now() >= until)
+			if (k > 0 || (i % 8 == 0 && mono_now() >= until))
 				break;
 		}
 	}
 	do
 		n = pb_frame_in_fill(&in, PB_FD_CALLS);
 	while (n == 0);
+	last_mark = mono_now();
 	return n;
 }
 
@@ -420,7 +484,7 @@ static int run_call(const Plugbox__Envelope *env)
 {
 	const Plugbox__Call *call = env->call;
 	unsigned *quick = quick_runs(call->function);
-	double start = mono_now();
+	double start = last_mark;
 	int r;
 
 	poll_us = env->poll_us < POLL_US_MAX ? env->poll_us : POLL_US_MAX;
@@ -437,7 +501,8 @@ static int run_call(const Plugbox__Envelope *env)
 	r = handle_call(env->id, call);
 	/* the plugin may have called back into us: look the slot up again */
 	quick = quick_runs(call->function);
-	if (mono_now() - start < QUICK_CALL_SECONDS)
+	last_mark = mono_now();
+	if (last_mark - start < QUICK_CALL_SECONDS)
 		*quick += *quick < QUICK_RUNS;
 	else
 		*quick = 0;
