@@ -99,12 +99,55 @@ void pb_runtime_fail_queue(pb_supervisor *s, struct plugin *p, const pb_error *e
 
 /* ---- starting workers --------------------------------------------------------- */
 
+/* Plugins by name: an open-addressed table at most half full, so a call
+ * finds its plugin among a thousand without comparing every name. */
+static size_t name_slot(const char *name, size_t cap)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *c = name; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	return h & (cap - 1);
+}
+
 struct plugin *pb_runtime_known(pb_supervisor *s, const char *name)
 {
-	for (size_t i = 0; i < s->nplugins; i++)
-		if (!strcmp(s->plugins[i]->name, name))
-			return s->plugins[i];
+	size_t cap = s->plugin_index_cap;
+
+	for (size_t i = cap ? name_slot(name, cap) : 0; cap && s->plugin_index[i]; i = (i + 1) & (cap - 1))
+		if (!strcmp(s->plugin_index[i]->name, name))
+			return s->plugin_index[i];
 	return NULL;
+}
+
+static void index_put(struct plugin **index, size_t cap, struct plugin *p)
+{
+	size_t j = name_slot(p->name, cap);
+
+	while (index[j])
+		j = (j + 1) & (cap - 1);
+	index[j] = p;
+}
+
+/* Room in the index for one more plugin. */
+static int index_reserve(pb_supervisor *s)
+{
+	size_t cap = s->plugin_index_cap ? s->plugin_index_cap : 16;
+	struct plugin **index;
+
+	while ((s->nplugins + 1) * 2 > cap)
+		cap *= 2;
+	if (cap == s->plugin_index_cap)
+		return 0;
+	index = calloc(cap, sizeof(*index));
+	if (!index)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nplugins; i++)
+		index_put(index, cap, s->plugins[i]);
+	free(s->plugin_index);
+	s->plugin_index = index;
+	s->plugin_index_cap = cap;
+	return 0;
 }
 
 /* The identity a plugin's workers run as when the supervisor is root: one
@@ -137,10 +180,10 @@ struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **
 {
 	char dir[4096];
 	struct stat st;
+	struct plugin *known = pb_runtime_known(s, name);
 
-	for (size_t i = 0; i < s->nplugins; i++)
-		if (!strcmp(s->plugins[i]->name, name))
-			return s->plugins[i];
+	if (known)
+		return known;
 	if (!pb_valid_plugin_name(name)) {
 		*err = pb_error_newf(PB_ERROR_NOT_FOUND, name, "'%s' is not a plugin name ([A-Za-z0-9_-]+)", name);
 		return NULL;
@@ -154,13 +197,16 @@ struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **
 	struct plugin *p = calloc(1, sizeof(*p));
 	if (grown)
 		s->plugins = grown;
-	if (!grown || !p || !(p->name = strdup(name))) {
+	if (!grown || !p || !(p->name = strdup(name)) || index_reserve(s) < 0) {
+		if (p)
+			free(p->name);
 		free(p);
 		*err = pb_error_new(PB_ERROR_UNAVAILABLE, name, "", "out of memory", "");
 		return NULL;
 	}
 	p->uid = plugin_uid(s, name);
 	s->plugins[s->nplugins++] = p;
+	index_put(s->plugin_index, s->plugin_index_cap, p);
 	return p;
 }
 
@@ -558,6 +604,9 @@ void pb_runtime_free(pb_supervisor *s)
 	free(s->plugins);
 	s->plugins = NULL;
 	s->nplugins = 0;
+	free(s->plugin_index);
+	s->plugin_index = NULL;
+	s->plugin_index_cap = 0;
 }
 
 /* ---- the public API ------------------------------------------------------------------ */

@@ -46,9 +46,8 @@
 #define SHUTDOWN_GRACE_MS 2000
 /* Calls nested in host calls, per worker (the worker allows 32). */
 #define PB_MAX_NESTING 16
-/* Top-level calls written to a worker ahead of the one it runs, at most;
- * and no more once this much waits unwritten for its pipe. */
-#define PB_PIPELINE_MAX 64
+/* No more calls are written ahead to a worker (PB_PIPELINE_MAX, protocol.h)
+ * once this much waits unwritten for its pipe. */
 #define PB_PIPELINE_MAX_BYTES (64u * 1024u)
 /* How much of a worker's replies one read(2) takes. */
 #define PB_READ_BUFFER (16u * 1024u)
@@ -234,6 +233,8 @@ struct pb_supervisor {
 
 	struct plugin **plugins;
 	size_t nplugins;
+	struct plugin **plugin_index;   /* by name (runtime.c), at most half full */
+	size_t plugin_index_cap;
 	uint64_t next_id;
 	size_t calls_pending;
 	struct host_function *functions;
