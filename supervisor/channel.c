@@ -12,7 +12,14 @@
  * send depends on its state, and the table `legal` below is the whole of
  * that: anything else ends the worker with a protocol error, never the
  * supervisor. Frames to a worker are queued and written as its pipe takes
- * them, so a worker that stops reading blocks nobody.
+ * them (outbox.c), so a worker that stops reading blocks nobody.
+ *
+ * Replies are read in bulk: one read(2) takes whatever the worker has
+ * written (a batch of answers to pipelined calls), and every whole frame in
+ * it is judged in turn. Before the first of them, one poll(2) says whether
+ * the report socket or the output pipes have something, which is then read
+ * first: what the worker wrote there before answering comes before the
+ * answer.
  */
 #include "config.h"
 
@@ -20,7 +27,6 @@
 #include <math.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,32 +69,6 @@ void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...)
 	s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
 }
 
-/* Write without raising SIGPIPE in the host: the library must not change
- * the process's signal dispositions, so block it for this thread and
- * swallow the one our write raised. */
-static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
-{
-	sigset_t pipe_set, old, pending;
-	ssize_t n;
-	int saved;
-	bool was_pending;
-
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	sigpending(&pending);
-	was_pending = sigismember(&pending, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, buf, len);
-	saved = errno;
-	if (n < 0 && saved == EPIPE && !was_pending) {
-		struct timespec zero = { 0, 0 };
-		sigtimedwait(&pipe_set, NULL, &zero);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = saved;
-	return n;
-}
-
 /* ---- ending a worker ---------------------------------------------------- */
 
 void pb_process_end(struct process *w, pb_error_kind kind, const char *fmt, ...)
@@ -109,7 +89,7 @@ void pb_process_end(struct process *w, pb_error_kind kind, const char *fmt, ...)
 static void close_all(pb_supervisor *s, struct process *w)
 {
 	int *fds[] = { &w->proc.pidfd, &w->proc.calls_fd, &w->proc.replies_fd, &w->proc.stdout_fd,
-	               &w->proc.stderr_fd, &w->proc.report_fd, &w->notify_fd };
+	               &w->proc.stderr_fd, &w->proc.report_fd, &w->notify_fd, &w->calls_keep_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		int *fd = fds[i];
 		if (*fd >= 0) {
@@ -128,23 +108,11 @@ static void close_fd(pb_supervisor *s, int *fd)
 	*fd = -1;
 }
 
-static void drop_send_queue(struct process *w)
-{
-	while (w->send_head) {
-		struct out_frame *f = w->send_head;
-		w->send_head = f->next;
-		free(f->data);
-		free(f);
-	}
-	w->send_tail = NULL;
-	w->write_stall_at = 0;
-}
-
 /* ---- stalls: a frame half sent, a channel not read ------------------------ */
 
 /* After bytes moved (or did not) one way: a side that is inside a frame, or
  * has frames waiting, gets PB_CHANNEL_STALL_SECONDS from its last progress. */
-static void stall_clock(pb_supervisor *s, struct process *w, double *at, bool pending, bool progressed)
+void pb_channel_stall_clock(pb_supervisor *s, struct process *w, double *at, bool pending, bool progressed)
 {
 	if (!pending) {
 		*at = 0;
@@ -156,32 +124,26 @@ static void stall_clock(pb_supervisor *s, struct process *w, double *at, bool pe
 	}
 }
 
-static size_t bytes_queued(const struct process *w)
-{
-	size_t n = 0;
-	for (const struct out_frame *f = w->send_head; f; f = f->next)
-		n += f->len - f->off;
-	return n;
-}
-
 void pb_channel_check_stall(struct process *w, double now)
 {
-	const struct pb_frame_reader *r = &w->reader;
+	const struct pb_frame_in *in = &w->in;
+	size_t got = pb_frame_in_pending(in);
 
 	if (w->end_kind != 0)
 		return;
 	if (w->read_stall_at > 0 && now >= w->read_stall_at) {
-		if (r->header_got < sizeof(r->header))
+		if (got < 4) {
 			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %zu of the 4 bytes of a "
-			               "frame header, then nothing for %g s", w->name, r->header_got,
-			               PB_CHANNEL_STALL_SECONDS);
-		else
+			               "frame header, then nothing for %g s", w->name, got, PB_CHANNEL_STALL_SECONDS);
+		} else {
 			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %lu of the %lu bytes of "
-			               "a frame, then nothing for %g s", w->name, (unsigned long)r->payload_got,
-			               (unsigned long)r->payload_len, PB_CHANNEL_STALL_SECONDS);
+			               "a frame, then nothing for %g s", w->name, (unsigned long)(got - 4),
+			               (unsigned long)pb_frame_in_announced(in), PB_CHANNEL_STALL_SECONDS);
+		}
 	} else if (w->write_stall_at > 0 && now >= w->write_stall_at) {
 		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' stopped reading its channel: "
-		               "%zu bytes for it waited %g s", w->name, bytes_queued(w), PB_CHANNEL_STALL_SECONDS);
+		               "%zu bytes for it waited %g s", w->name, pb_frame_out_pending(&w->outbox),
+		               PB_CHANNEL_STALL_SECONDS);
 	}
 }
 
@@ -197,12 +159,12 @@ void pb_process_free(pb_supervisor *s, struct process *w)
 	close_all(s, w);
 	pb_watch_unpin(w);
 	pb_spawned_release(&w->proc);
-	pb_frame_reader_free(&w->reader);
+	pb_frame_in_free(&w->in);
 	pb_policy_free(w->policy);
 	free(w->violation_traceback);
 	if (w->hello)
 		pb_envelope_free(w->hello);
-	drop_send_queue(w);
+	pb_channel_drop_outbox(s, w);
 	free(w);
 }
 
@@ -363,6 +325,12 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 {
 	bool keep = false;
 
+	if (env->poll_us != 0) {
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a poll hint, which only the "
+		               "supervisor sends", w->name);
+		pb_envelope_free(env);
+		return;
+	}
 	for (size_t i = 0; i < sizeof(legal) / sizeof(legal[0]); i++) {
 		if (legal[i].state == w->state && legal[i].body == env->body_case) {
 			legal[i].handle(s, w, env, &keep);
@@ -381,72 +349,94 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 static void read_report(pb_supervisor *s, struct process *w);
 static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream);
 
-/* Before a frame is judged: the reports the worker wrote before it explain
- * it (a denial) or end the worker (a forgery); and before an answer, the
- * output the plugin flushed before answering belongs to that call. The
- * pipes are separate, so their order is only kept by reading them first. */
-static void catch_up(pb_supervisor *s, struct process *w, const Plugbox__Envelope *env)
+/* Before frames are judged: the reports the worker wrote before them
+ * explain them (a denial) or end the worker (a forgery), and the output the
+ * plugin flushed before answering belongs before the answer. The pipes are
+ * separate, so their order is only kept by reading them first; one poll(2)
+ * says which have anything. */
+static void catch_up(pb_supervisor *s, struct process *w)
 {
-	if (w->proc.report_fd >= 0)
-		read_report(s, w);
-	if (env->body_case != PLUGBOX__ENVELOPE__BODY_RESULT && env->body_case != PLUGBOX__ENVELOPE__BODY_ERROR)
+	int *fds[] = { &w->proc.report_fd, &w->proc.stdout_fd, &w->proc.stderr_fd };
+	struct pollfd p[3];
+	int which[3], n = 0;
+
+	for (int i = 0; i < 3; i++) {
+		if (*fds[i] >= 0) {
+			p[n] = (struct pollfd){ .fd = *fds[i], .events = POLLIN };
+			which[n++] = i;
+		}
+	}
+	if (n == 0 || poll(p, (nfds_t)n, 0) <= 0)
 		return;
-	if (w->proc.stdout_fd >= 0)
-		read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
-	if (w->proc.stderr_fd >= 0)
-		read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+	for (int j = 0; j < n; j++) {
+		if (!p[j].revents)
+			continue;
+		if (which[j] == 0 && w->proc.report_fd >= 0)
+			read_report(s, w);
+		else if (which[j] == 1 && w->proc.stdout_fd >= 0)
+			read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
+		else if (which[j] == 2 && w->proc.stderr_fd >= 0)
+			read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+	}
 }
 
-/* Up to 64 frames, so one chatty worker cannot starve the others. */
+static void frame_too_large(struct process *w)
+{
+	pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' announced a frame of %lu bytes, "
+	               "over the limit of %lu", w->name, (unsigned long)pb_frame_in_announced(&w->in),
+	               (unsigned long)w->in.max_len);
+}
+
+/* One read(2) of whatever the worker has written, then every whole frame in
+ * it, judged in order. A read takes at most PB_READ_BUFFER bytes (more only
+ * for one frame larger than that), which bounds the work one wake-up does
+ * for a chatty worker. */
 static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 {
-	for (int frames = 0; frames < 64 && w->end_kind == 0; frames++) {
-		size_t header_got = w->reader.header_got;
-		uint32_t payload_got = w->reader.payload_got;
-		int r = pb_frame_read_fd(&w->reader, w->proc.replies_fd);
-		uint8_t *payload;
+	ssize_t got = pb_frame_in_fill(&w->in, w->proc.replies_fd);
+	bool caught_up = false;
+
+	if (got > 0)
+		*progressed = true;
+	if (got == -ENODATA || got == -EPIPE) {
+		/* Closed channel: either it is dying (the pidfd will say) or
+		 * it closed its end on purpose, which ends it too. */
+		if (got == -EPIPE)
+			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' closed its channel mid-frame", w->name);
+		close_fd(s, &w->proc.replies_fd);
+		return;
+	}
+	if (got == -EMSGSIZE) {
+		frame_too_large(w);
+		return;
+	}
+	if (got < 0) {
+		pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a frame that could not "
+		               "be read: %s", w->name, strerror((int)-got));
+		return;
+	}
+	while (w->end_kind == 0) {
+		const uint8_t *payload;
 		uint32_t len;
 		Plugbox__Envelope *env;
 		char why[160];
+		int r = pb_frame_in_next(&w->in, &payload, &len);
 
-		bool moved = w->reader.header_got != header_got || w->reader.payload_got != payload_got;
-
-		*progressed = *progressed || moved || r == 1;
-		if (r == 0 && moved)
-			continue;   /* a partial read: there may be more */
 		if (r == 0)
 			return;
-		if (r == -ENODATA || r == -EPIPE) {
-			/* Closed channel: either it is dying (the pidfd will say) or
-			 * it closed its end on purpose, which ends it too. */
-			if (r == -EPIPE)
-				pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' closed its channel mid-frame", w->name);
-			close_fd(s, &w->proc.replies_fd);
-			return;
-		}
-		if (r == -EMSGSIZE) {
-			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' announced a frame of %lu bytes, "
-			               "over the limit of %lu", w->name, (unsigned long)w->reader.payload_len,
-			               (unsigned long)w->reader.max_len);
-			return;
-		}
 		if (r < 0) {
-			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a frame that could not "
-			               "be read: %s", w->name, strerror(-r));
+			frame_too_large(w);
 			return;
 		}
-		if (pb_frame_take(&w->reader, &payload, &len) < 0)
-			return;
-		r = pb_envelope_decode(payload, len, &env, why, sizeof(why));
-		free(payload);
-		if (r < 0) {
+		if (!caught_up) {
+			caught_up = true;
+			catch_up(s, w);
+			if (w->end_kind != 0)
+				return;
+		}
+		if (pb_envelope_decode(payload, len, &env, why, sizeof(why)) < 0) {
 			pb_process_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an undecodable envelope: %s",
 			           w->name, why);
-			return;
-		}
-		catch_up(s, w, env);
-		if (w->end_kind != 0) {
-			pb_envelope_free(env);
 			return;
 		}
 		dispatch(s, w, env);
@@ -458,8 +448,8 @@ static void read_replies(pb_supervisor *s, struct process *w)
 	bool progressed = false;
 
 	read_frames(s, w, &progressed);
-	stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 &&
-	            w->reader.header_got > 0, progressed);
+	pb_channel_stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 &&
+	                       pb_frame_in_pending(&w->in) > 0, progressed);
 }
 
 /* Control characters in a worker's traceback could reach the host's
@@ -709,56 +699,6 @@ static void read_output(pb_supervisor *s, struct process *w, int *fd, struct lin
 	}
 }
 
-/* Write queued frames as far as the pipe takes them now; ask the loop to
- * say when it takes more. */
-static void send_pending(pb_supervisor *s, struct process *w)
-{
-	bool progressed = false;
-
-	while (w->send_head && w->proc.calls_fd >= 0) {
-		struct out_frame *f = w->send_head;
-		ssize_t n = write_nosigpipe(w->proc.calls_fd, f->data + f->off, f->len - f->off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0) {
-			/* The worker is gone; its pidfd will tell how. */
-			drop_send_queue(w);
-			break;
-		}
-		f->off += (size_t)n;
-		progressed = progressed || n > 0;
-		if (f->off == f->len) {
-			w->send_head = f->next;
-			if (!w->send_head)
-				w->send_tail = NULL;
-			free(f->data);
-			free(f);
-		}
-	}
-	pb_loop_want_write(s, w, w->send_head != NULL);
-	stall_clock(s, w, &w->write_stall_at, w->send_head != NULL, progressed);
-}
-
-int pb_channel_send(pb_supervisor *s, struct process *w, uint8_t *frame, size_t len)
-{
-	struct out_frame *f = calloc(1, sizeof(*f));
-	if (!f) {
-		free(frame);
-		return -ENOMEM;
-	}
-	f->data = frame;
-	f->len = len;
-	if (w->send_tail)
-		w->send_tail->next = f;
-	else
-		w->send_head = f;
-	w->send_tail = f;
-	send_pending(s, w);
-	return 0;
-}
-
 /* Everything left in the pipes once the worker has exited. */
 static void drain(pb_supervisor *s, struct process *w)
 {
@@ -791,7 +731,7 @@ void pb_process_reap(pb_supervisor *s, struct process *w)
 	/* What it wrote before exiting is still judged in its state. */
 	drain(s, w);
 	close_all(s, w);
-	drop_send_queue(w);
+	pb_channel_drop_outbox(s, w);
 	w->state = P_DEAD;
 	pb_runtime_exited(s, w);
 }
@@ -824,8 +764,8 @@ void pb_channel_event(pb_supervisor *s, struct process *w, enum source_kind kind
 		break;
 	case SRC_CALLS:
 		if (events & (EPOLLERR | EPOLLHUP))
-			drop_send_queue(w);
-		send_pending(s, w);
+			pb_frame_out_free(&w->outbox);
+		pb_channel_flush(s, w);
 		break;
 	case SRC_PIDFD:
 		pb_process_reap(s, w);
@@ -855,9 +795,9 @@ void pb_process_stop(pb_supervisor *s, struct process *w)
 	w->state = P_STOPPING;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_SHUTDOWN;
 	env.shutdown = &bye;
-	drop_send_queue(w);
+	pb_channel_drop_outbox(s, w);
 	if (pb_envelope_pack(&env, PB_FRAME_MAX_DEFAULT, &frame, &len) == 0) {
-		if (write_nosigpipe(w->proc.calls_fd, frame, len) < 0) {
+		if (pb_channel_write(w, frame, len) < 0) {
 			/* gone or not reading: the deadline's SIGKILL ends it */
 		}
 		free(frame);

@@ -8,10 +8,16 @@
  * 16 MiB), and reads never ask the kernel for more than the current frame
  * still needs, so a frame's bytes are consumed only by the reader that owns
  * them (the next frame stays in the pipe).
+ *
+ * The buffered reader and writer (pb_frame_in, pb_frame_out) are for the
+ * call channel, whose two ends each have one owner: there a system call
+ * should move as many frames as are ready, so a reader takes whatever the
+ * kernel has and a writer sends every queued frame at once.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -252,27 +258,13 @@ static int wait_writable(int fd)
 	return 0;
 }
 
-int pb_frame_write(int fd, const uint8_t *payload, size_t len)
+/* Write every byte of iov[0..iovcnt) (which it consumes), retrying short
+ * writes and EINTR, waiting on EAGAIN. One iovec goes out with write(2),
+ * which is all a worker's policy must allow. */
+static int write_iovs(int fd, struct iovec *cur, int iovcnt)
 {
-	uint8_t header[4];
-	struct iovec iov[2];
-	struct iovec *cur = iov;
-	int iovcnt = 2;
-
-	if (len > UINT32_MAX)
-		return -EMSGSIZE;
-	header[0] = (uint8_t)len;
-	header[1] = (uint8_t)(len >> 8);
-	header[2] = (uint8_t)(len >> 16);
-	header[3] = (uint8_t)(len >> 24);
-	/* One writev for header and payload: a small frame then reaches the
-	 * pipe in one atomic write and costs one system call. */
-	iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
-	iov[1] = (struct iovec){ .iov_base = (void *)payload, .iov_len = len };
-	if (len == 0)
-		iovcnt = 1;
 	while (iovcnt > 0) {
-		ssize_t n = writev(fd, cur, iovcnt);
+		ssize_t n = iovcnt == 1 ? write(fd, cur->iov_base, cur->iov_len) : writev(fd, cur, iovcnt);
 
 		if (n < 0) {
 			int rc;
@@ -299,6 +291,24 @@ int pb_frame_write(int fd, const uint8_t *payload, size_t len)
 	return 0;
 }
 
+int pb_frame_write(int fd, const uint8_t *payload, size_t len)
+{
+	uint8_t header[4];
+	struct iovec iov[2];
+
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	header[0] = (uint8_t)len;
+	header[1] = (uint8_t)(len >> 8);
+	header[2] = (uint8_t)(len >> 16);
+	header[3] = (uint8_t)(len >> 24);
+	/* One writev for header and payload: a small frame then reaches the
+	 * pipe in one atomic write and costs one system call. */
+	iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
+	iov[1] = (struct iovec){ .iov_base = (void *)payload, .iov_len = len };
+	return write_iovs(fd, iov, len == 0 ? 1 : 2);
+}
+
 int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len)
 {
 	size_t len = plugbox__envelope__get_packed_size(env);
@@ -323,17 +333,201 @@ int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **f
 
 int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len)
 {
+	struct iovec iov;
+	uint8_t *frame;
+	size_t len;
+	int rc = pb_envelope_pack(env, max_len, &frame, &len);
+
+	if (rc < 0)
+		return rc;
+	/* header and payload in one buffer: one write(2) */
+	iov = (struct iovec){ .iov_base = frame, .iov_len = len };
+	rc = write_iovs(fd, &iov, 1);
+	free(frame);
+	return rc;
+}
+
+/* ---- buffered reading -------------------------------------------------- */
+
+void pb_frame_in_init(struct pb_frame_in *in, uint32_t max_len, size_t cap)
+{
+	memset(in, 0, sizeof(*in));
+	in->cap = in->base_cap = cap < 64 ? 64 : cap;
+	in->max_len = max_len;
+}
+
+void pb_frame_in_free(struct pb_frame_in *in)
+{
+	free(in->buf);
+	in->buf = NULL;
+	in->start = in->end = 0;
+	in->cap = in->base_cap;
+}
+
+int pb_frame_in_next(struct pb_frame_in *in, const uint8_t **payload, uint32_t *len)
+{
+	size_t have = in->end - in->start;
+	uint32_t n;
+
+	if (have < 4)
+		return 0;
+	n = pb_frame_in_announced(in);
+	if (n > in->max_len)
+		return -EMSGSIZE;
+	if (have - 4 < n)
+		return 0;
+	*payload = in->buf + in->start + 4;
+	*len = n;
+	in->start += 4 + (size_t)n;
+	return 1;
+}
+
+ssize_t pb_frame_in_fill(struct pb_frame_in *in, int fd)
+{
+	size_t have, need = 0;
+	ssize_t got;
+
+	if (in->start == in->end) {
+		in->start = in->end = 0;
+		if (in->cap > in->base_cap) {
+			/* a large frame is gone: give its memory back */
+			free(in->buf);
+			in->buf = NULL;
+			in->cap = in->base_cap;
+		}
+	}
+	if (!in->buf && !(in->buf = malloc(in->cap)))
+		return -ENOMEM;
+	have = in->end - in->start;
+	if (have >= 4) {
+		uint32_t n = pb_frame_in_announced(in);
+
+		if (n > in->max_len)
+			return -EMSGSIZE;
+		need = 4 + (size_t)n;
+	}
+	/* Keep the frame in progress at the front once the tail is full or
+	 * it would not fit behind what was consumed. */
+	if (in->start > 0 && (in->end == in->cap || in->start + need > in->cap)) {
+		memmove(in->buf, in->buf + in->start, have);
+		in->start = 0;
+		in->end = have;
+	}
+	if (in->end == in->cap) {
+		/* Full of one frame larger than the buffer: grow with what came. */
+		size_t cap = in->cap * 2 < need ? in->cap * 2 : need;
+		uint8_t *p;
+
+		if (cap <= in->cap)
+			return 0;   /* a whole frame waits: the caller takes it first */
+		p = realloc(in->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		in->buf = p;
+		in->cap = cap;
+	}
+	got = read(fd, in->buf + in->end, in->cap - in->end);
+	if (got < 0)
+		return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	if (got == 0)
+		return have == 0 ? -ENODATA : -EPIPE;
+	in->end += (size_t)got;
+	return got;
+}
+
+/* ---- buffered writing -------------------------------------------------- */
+
+/* Room for `more` bytes at the end, moving what is left to the front or
+ * growing (doubling) as needed. */
+static int out_reserve(struct pb_frame_out *out, size_t more)
+{
+	size_t cap;
+	uint8_t *p;
+
+	if (out->start == out->end)
+		out->start = out->end = 0;
+	if (out->cap - out->end >= more)
+		return 0;
+	if (out->start > 0) {
+		memmove(out->buf, out->buf + out->start, out->end - out->start);
+		out->end -= out->start;
+		out->start = 0;
+		if (out->cap - out->end >= more)
+			return 0;
+	}
+	cap = out->cap ? out->cap : 4096;
+	while (cap - out->end < more) {
+		if (cap > SIZE_MAX / 2)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	p = realloc(out->buf, cap);
+	if (!p)
+		return -ENOMEM;
+	out->buf = p;
+	out->cap = cap;
+	return 0;
+}
+
+int pb_frame_out_append(struct pb_frame_out *out, const Plugbox__Envelope *env, uint32_t max_len)
+{
 	size_t len = plugbox__envelope__get_packed_size(env);
-	uint8_t *buf;
-	int rc;
+	uint8_t *p;
 
 	if (len > max_len)
 		return -EMSGSIZE;
-	buf = malloc(len > 0 ? len : 1);
-	if (!buf)
+	if (out_reserve(out, len + 4) < 0)
 		return -ENOMEM;
-	plugbox__envelope__pack(env, buf);
-	rc = pb_frame_write(fd, buf, len);
-	free(buf);
-	return rc;
+	p = out->buf + out->end;
+	p[0] = (uint8_t)len;
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)(len >> 16);
+	p[3] = (uint8_t)(len >> 24);
+	plugbox__envelope__pack(env, p + 4);
+	out->end += len + 4;
+	return 0;
+}
+
+int pb_frame_out_append_raw(struct pb_frame_out *out, const uint8_t *data, size_t len)
+{
+	if (out_reserve(out, len) < 0)
+		return -ENOMEM;
+	memcpy(out->buf + out->end, data, len);
+	out->end += len;
+	return 0;
+}
+
+ssize_t pb_frame_out_write(struct pb_frame_out *out, int fd)
+{
+	ssize_t n;
+
+	if (out->start == out->end)
+		return 0;
+	do
+		n = write(fd, out->buf + out->start, out->end - out->start);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	pb_frame_out_consumed(out, (size_t)n);
+	return n;
+}
+
+void pb_frame_out_consumed(struct pb_frame_out *out, size_t n)
+{
+	out->start += n;
+	if (out->start == out->end) {
+		out->start = out->end = 0;
+		if (out->cap > 256 * 1024) {
+			/* a large frame went out: give its memory back */
+			free(out->buf);
+			out->buf = NULL;
+			out->cap = 0;
+		}
+	}
+}
+
+void pb_frame_out_free(struct pb_frame_out *out)
+{
+	free(out->buf);
+	memset(out, 0, sizeof(*out));
 }

@@ -69,6 +69,73 @@ int pb_frame_read_blocking(struct pb_frame_reader *r, int fd);
  * reader for the next frame. Returns -EAGAIN if no frame is ready. */
 int pb_frame_take(struct pb_frame_reader *r, uint8_t **payload, uint32_t *len);
 
+/* Buffered reader, for a descriptor this reader alone consumes: one read(2)
+ * takes as much as the kernel has (up to the buffer's room), and every whole
+ * frame in the buffer is then handed out without copying or another system
+ * call. The buffer starts at `cap` bytes; a frame larger than that grows it as
+ * its bytes arrive (doubling, never past the frame, so a peer that announces
+ * a large frame holds at most twice what it sent), and it shrinks back once
+ * drained. Lengths are bounded by max_len before anything grows. */
+struct pb_frame_in {
+	uint8_t *buf;
+	size_t cap, start, end;   /* unconsumed bytes are buf[start, end) */
+	size_t base_cap;
+	uint32_t max_len;
+};
+
+void pb_frame_in_init(struct pb_frame_in *in, uint32_t max_len, size_t cap);
+void pb_frame_in_free(struct pb_frame_in *in);
+
+/* One read(2) into the buffer. Returns the bytes read (> 0), 0 when none were
+ * there (EAGAIN, EINTR), -ENODATA when the peer closed with nothing buffered,
+ * -EPIPE when it closed inside a frame, -EMSGSIZE when the buffered header
+ * announces more than max_len, -ENOMEM, or another negative errno. */
+ssize_t pb_frame_in_fill(struct pb_frame_in *in, int fd);
+
+/* The next whole frame in the buffer: 1 with *payload pointing into the
+ * buffer (valid until the next pb_frame_in_fill or _free), 0 when the buffer
+ * holds none, -EMSGSIZE when its header announces more than max_len (the
+ * reader then stays in error). */
+int pb_frame_in_next(struct pb_frame_in *in, const uint8_t **payload, uint32_t *len);
+
+/* The length the next frame's header announces (needs 4 bytes pending). */
+static inline uint32_t pb_frame_in_announced(const struct pb_frame_in *in)
+{
+	const uint8_t *h = in->buf + in->start;
+	return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+}
+
+/* Bytes buffered but not handed out (a partial frame, or frames not yet
+ * taken). */
+static inline size_t pb_frame_in_pending(const struct pb_frame_in *in)
+{
+	return in->end - in->start;
+}
+
+/* Frames waiting to be written, as one contiguous buffer of whole frames:
+ * appended to by whoever sends, written out with as few write(2) calls as
+ * the pipe allows. */
+struct pb_frame_out {
+	uint8_t *buf;
+	size_t cap, start, end;   /* bytes still to write are buf[start, end) */
+};
+
+/* Append env as one frame. Returns 0 or -EMSGSIZE (packed larger than
+ * max_len) / -ENOMEM; on failure nothing is appended. */
+int pb_frame_out_append(struct pb_frame_out *out, const Plugbox__Envelope *env, uint32_t max_len);
+/* Append bytes that are already whole frames. */
+int pb_frame_out_append_raw(struct pb_frame_out *out, const uint8_t *data, size_t len);
+/* Write what the descriptor takes now with one write(2) (retrying EINTR).
+ * Returns the bytes written (>= 0; 0 on EAGAIN) or a negative errno. */
+ssize_t pb_frame_out_write(struct pb_frame_out *out, int fd);
+/* n bytes of it were written by the caller's own means. */
+void pb_frame_out_consumed(struct pb_frame_out *out, size_t n);
+void pb_frame_out_free(struct pb_frame_out *out);
+static inline size_t pb_frame_out_pending(const struct pb_frame_out *out)
+{
+	return out->end - out->start;
+}
+
 /* Write a 4-byte header and the payload, retrying short writes and EINTR, and
  * waiting with poll() on EAGAIN. Returns 0 or a negative errno (-EPIPE when the
  * peer is gone, -EMSGSIZE when len > UINT32_MAX). */

@@ -6,17 +6,30 @@
  * user callbacks wait to run. The epoll descriptor itself is what a host's
  * own loop watches (pb_supervisor_get_fd).
  *
- * A dispatch round handles one batch of events (channel.c judges the
- * bytes), then the timers (runtime.c), then frees the processes that died
- * during the batch, and only then runs user callbacks, one at a time from
- * the `ready` FIFO. A callback may call back into the supervisor (pb_call
- * from a host function runs a nested round); nothing in a round holds a
- * pointer across a callback.
+ * A dispatch round writes the frames waiting in outboxes (outbox.c), waits,
+ * handles one batch of events (channel.c judges the bytes), then the timers
+ * if one is due (runtime.c), then frees the processes that died during the
+ * batch, and only then runs user callbacks, one at a time from the `ready`
+ * FIFO, and writes what they queued. A callback may call back into the
+ * supervisor (pb_call from a host function runs a nested round); nothing in
+ * a round holds a pointer across a callback.
+ *
+ * The per-call system calls are few: the eventfd is only touched when work
+ * appears outside a round (a round runs its callbacks anyway), and the
+ * timerfd is re-armed only when a deadline comes earlier than the one it is
+ * armed for (every call has a later one).
+ *
+ * Before sleeping while calls are outstanding, a round spins for up to
+ * PB_SPIN_US, polling without blocking: on another CPU a worker answers
+ * in microseconds, and waking us from sleep would cost tens. Spinning is
+ * only tried when we may run on more than one CPU (on one, it only delays
+ * the worker), and backs off when it keeps finding nothing.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +118,10 @@ void pb_loop_want_write(pb_supervisor *s, struct process *p, bool want)
 static void wake_set(pb_supervisor *s, bool on)
 {
 	uint64_t v = 1;
+
+	if (on == s->wake_on)
+		return;
+	s->wake_on = on;
 	if (on) {
 		if (write(s->wake_fd, &v, sizeof(v)) < 0) {
 			/* the counter is already non-zero: still readable */
@@ -122,7 +139,9 @@ void pb_loop_ready(pb_supervisor *s, struct ready_link *link)
 	else
 		s->ready_head = link;
 	s->ready_tail = link;
-	wake_set(s, true);
+	/* inside a round, the round runs it before it returns */
+	if (s->dispatch_depth == 0)
+		wake_set(s, true);
 }
 
 void pb_loop_bury(pb_supervisor *s, struct process *p)
@@ -131,6 +150,7 @@ void pb_loop_bury(pb_supervisor *s, struct process *p)
 	s->graveyard = p;
 }
 
+/* Arm timerfd `fd` to fire at `at` (monotonic seconds; 0: disarm). */
 void pb_timerfd_at(int fd, double at)
 {
 	struct itimerspec its;
@@ -148,9 +168,18 @@ void pb_timerfd_at(int fd, double at)
 	timerfd_settime(fd, 0, &its, NULL);
 }
 
-/* Arm the timer at the earliest deadline (0: disarm). */
-static void arm_timer(pb_supervisor *s, double at)
+/* Have the timer fire by `at`, the earliest deadline (0: none). A timer
+ * armed to fire earlier stays: the tick it causes finds nothing due and
+ * arms it again. So a stream of calls, each with a deadline later than the
+ * last, costs no timerfd_settime. */
+static void arm_timer(pb_supervisor *s, double at, double now)
 {
+	if (s->timer_at > now && (at == 0 || s->timer_at <= at))
+		return;
+	if (at == 0) {
+		s->timer_at = 0;   /* it fired (one-shot): nothing is armed */
+		return;
+	}
 	s->timer_at = at;
 	pb_timerfd_at(s->timer_fd, at);
 }
@@ -158,7 +187,66 @@ static void arm_timer(pb_supervisor *s, double at)
 void pb_loop_timer_hint(pb_supervisor *s, double at)
 {
 	if (at > 0 && (s->timer_at == 0 || at < s->timer_at))
-		arm_timer(s, at);
+		arm_timer(s, at, pb_now());
+}
+
+bool pb_loop_multi_cpu(pb_supervisor *s)
+{
+	double now = pb_now();
+
+	if (s->cpus_checked_at == 0 || now - s->cpus_checked_at > 0.1) {
+		cpu_set_t set;
+
+		s->multi_cpu = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
+		s->cpus_checked_at = now;
+	}
+	return s->multi_cpu;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin before sleeping? Only with calls outstanding, more than one CPU to
+ * run on, and not while recent spins found nothing (then skip a doubling
+ * number of waits, up to 1024, before trying again). */
+static bool spin_worthwhile(pb_supervisor *s)
+{
+	if (s->calls_pending == 0)
+		return false;
+	if (s->spin_skip > 0) {
+		s->spin_skip--;
+		return false;
+	}
+	return pb_loop_multi_cpu(s);
+}
+
+static int wait_events(pb_supervisor *s, struct epoll_event *events, int timeout_ms)
+{
+	if (timeout_ms != 0 && spin_worthwhile(s)) {
+		double until = pb_now() + PB_SPIN_US / 1e6;
+
+		do {
+			int n = epoll_wait(s->epoll_fd, events, EVENTS_PER_ROUND, 0);
+			if (n != 0) {
+				if (n > 0)
+					s->spin_misses = 0;
+				return n;
+			}
+			for (int i = 0; i < 16; i++)
+				cpu_relax();
+		} while (pb_now() < until);
+		if (++s->spin_misses >= 4) {
+			unsigned shift = s->spin_misses - 4;
+			s->spin_skip = 1u << (shift < 10 ? shift : 10);
+		}
+	}
+	return epoll_wait(s->epoll_fd, events, EVENTS_PER_ROUND, timeout_ms);
 }
 
 void pb_loop_wake(pb_supervisor *s)
@@ -174,15 +262,18 @@ static int run_ready(pb_supervisor *s)
 	while (s->ready_head) {
 		struct ready_link *link = s->ready_head;
 		s->ready_head = link->next;
-		if (!s->ready_head) {
+		if (!s->ready_head)
 			s->ready_tail = NULL;
-			wake_set(s, false);
-		}
 		if (link->is_host) {
 			pb_host_call_invoke(s, (struct pb_host_call *)link);
 			continue;
 		}
 		struct call *c = (struct call *)link;
+		if (c->ghost) {
+			/* its call ended long ago; this is the worker's late answer */
+			pb_call_free(c);
+			continue;
+		}
 		pb_value *result = c->result;
 		pb_error *err = c->err;
 		pb_call_done_fn done = c->done;
@@ -201,13 +292,15 @@ static int run_ready(pb_supervisor *s)
 PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 {
 	struct epoll_event events[EVENTS_PER_ROUND];
-	int n, ended;
+	int n, ended = 0;
+	double now;
 
+	s->dispatch_depth++;
+	pb_channel_flush_all(s);
 	/* Callbacks left from a round that a callback interrupted come first. */
 	if (s->ready_head)
 		timeout_ms = 0;
-	s->dispatch_depth++;
-	n = epoll_wait(s->epoll_fd, events, EVENTS_PER_ROUND, timeout_ms);
+	n = wait_events(s, events, timeout_ms);
 	if (n < 0 && errno != EINTR) {
 		s->dispatch_depth--;
 		return -errno;
@@ -225,25 +318,31 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 			pb_watch_drain(s);
 			continue;
 		}
-		if (src == &s->wake_source) {
-			if (!s->ready_head)
-				wake_set(s, false);
-			continue;
-		}
+		if (src == &s->wake_source)
+			continue;   /* cleared below, once the round has done the work */
 		if (src->kind == SRC_CACHE) {
 			pb_cache_event(s, src);
 			continue;
 		}
 		pb_channel_event(s, src->proc, src->kind, events[i].events);
 	}
-	arm_timer(s, pb_runtime_tick(s, pb_now()));
+	/* The timer is armed at or before every plugin's next deadline. */
+	now = pb_now();
+	if (s->timer_at > 0 && now >= s->timer_at)
+		arm_timer(s, pb_runtime_tick(s, now), pb_now());
 	/* Nothing in this round points at the dead any more. */
 	while (s->graveyard) {
 		struct process *p = s->graveyard;
 		s->graveyard = p->next_dead;
 		pb_process_free(s, p);
 	}
-	ended = run_ready(s);
+	/* Writing may end calls (a plugin found replaced cannot start): their
+	 * callbacks run in this round too. */
+	do {
+		ended += run_ready(s);
+		pb_channel_flush_all(s);
+	} while (s->ready_head);
+	wake_set(s, false);
 	s->dispatch_depth--;
 	return ended;
 }

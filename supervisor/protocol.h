@@ -21,4 +21,9 @@
  * frame in one go. */
 #define PB_CHANNEL_STALL_SECONDS 5.0
 
+/* Top-level calls the supervisor writes ahead to a worker, at most (the
+ * pipelining window). A worker writes its answers at least every half
+ * window, so the supervisor refills the window while it works on the rest. */
+#define PB_PIPELINE_MAX 64
+
 #endif

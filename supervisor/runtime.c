@@ -1,9 +1,10 @@
 /* runtime.c - calls and the lifecycle of workers.
  *
  * Each plugin has a queue of calls and at most one worker process. A call
- * waits in the queue until the worker is idle, then runs; calls made by a
- * host function to the plugin that is waiting for it are nested and go
- * straight in. Workers start on a plugin's first call (or when asked),
+ * waits in the queue until the worker is idle, or is written ahead to it
+ * while it runs another (pipelined, inflight.c); calls made by a host
+ * function to the plugin that is waiting for it are nested and go straight
+ * in. Workers start on a plugin's first call (or when asked),
  * restart after a crash once a backoff has passed (doubling per crash), and
  * a plugin whose workers crash max_crashes times within the window is
  * marked failed: its calls end at once until the window has passed. Every
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "cache.h"
 #include "supervisor_internal.h"
@@ -60,7 +62,7 @@ void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at)
 	pb_loop_timer_hint(s, at);
 }
 
-static struct call *dequeue(struct plugin *p)
+struct call *pb_runtime_dequeue(struct plugin *p)
 {
 	struct call *c = p->queue_head;
 	if (c) {
@@ -73,37 +75,81 @@ static struct call *dequeue(struct plugin *p)
 	return c;
 }
 
+void pb_runtime_requeue(struct plugin *p, struct call *c)
+{
+	c->next = p->queue_head;
+	p->queue_head = c;
+	if (!p->queue_tail)
+		p->queue_tail = c;
+	p->queued++;
+}
+
+pb_error *pb_queue_timeout_error(const struct plugin *p, const struct call *c)
+{
+	return pb_error_newf(PB_ERROR_TIMEOUT, p->name, "call to plugin '%s' timed out after %g s waiting "
+	                     "for the worker, which was busy or starting", p->name, c->limit);
+}
+
 /* End every queued call with (a copy of) err. */
-static void fail_queue(pb_supervisor *s, struct plugin *p, const pb_error *err)
+void pb_runtime_fail_queue(pb_supervisor *s, struct plugin *p, const pb_error *err)
 {
 	struct call *c;
-	while ((c = dequeue(p)))
+	while ((c = pb_runtime_dequeue(p)))
 		pb_call_finish(s, c, NULL, pb_error_copy(err));
 }
 
-/* Put the call into the worker: its deadline now also counts the
- * policy's call-time. */
-static void send_call(pb_supervisor *s, struct process *w, struct call *c)
-{
-	uint64_t call_ms = w->policy->sandbox.limit[PB_LIMIT_CALL_TIME];
-	double now = pb_now();
+/* ---- starting workers --------------------------------------------------------- */
 
-	if (call_ms != PB_LIMIT_UNLIMITED && (c->deadline == 0 || now + (double)call_ms / 1000.0 < c->deadline)) {
-		c->deadline = now + (double)call_ms / 1000.0;
-		c->limit = (double)call_ms / 1000.0;
-		c->limit_is_policy = true;
-	}
-	c->running = true;
-	w->stack[w->depth++] = c;
-	w->state = P_RUNNING;
-	pb_runtime_timer(s, w->plugin, c->deadline);
-	uint8_t *frame = c->frame;
-	c->frame = NULL;
-	if (pb_channel_send(s, w, frame, c->frame_len) < 0)
-		pb_process_end(w, PB_ERROR_UNAVAILABLE, "out of memory sending a call to plugin '%s'", w->name);
+/* Plugins by name: an open-addressed table at most half full, so a call
+ * finds its plugin among a thousand without comparing every name. */
+static size_t name_slot(const char *name, size_t cap)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *c = name; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	return h & (cap - 1);
 }
 
-/* ---- starting workers --------------------------------------------------------- */
+struct plugin *pb_runtime_known(pb_supervisor *s, const char *name)
+{
+	size_t cap = s->plugin_index_cap;
+
+	for (size_t i = cap ? name_slot(name, cap) : 0; cap && s->plugin_index[i]; i = (i + 1) & (cap - 1))
+		if (!strcmp(s->plugin_index[i]->name, name))
+			return s->plugin_index[i];
+	return NULL;
+}
+
+static void index_put(struct plugin **index, size_t cap, struct plugin *p)
+{
+	size_t j = name_slot(p->name, cap);
+
+	while (index[j])
+		j = (j + 1) & (cap - 1);
+	index[j] = p;
+}
+
+/* Room in the index for one more plugin. */
+static int index_reserve(pb_supervisor *s)
+{
+	size_t cap = s->plugin_index_cap ? s->plugin_index_cap : 16;
+	struct plugin **index;
+
+	while ((s->nplugins + 1) * 2 > cap)
+		cap *= 2;
+	if (cap == s->plugin_index_cap)
+		return 0;
+	index = calloc(cap, sizeof(*index));
+	if (!index)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nplugins; i++)
+		index_put(index, cap, s->plugins[i]);
+	free(s->plugin_index);
+	s->plugin_index = index;
+	s->plugin_index_cap = cap;
+	return 0;
+}
 
 /* The identity a plugin's workers run as when the supervisor is root: one
  * uid (and the same gid) per plugin, from a hash of its directory so it is
@@ -131,14 +177,14 @@ static uid_t plugin_uid(pb_supervisor *s, const char *name)
 
 /* The plugin called `name`, known from now on; NULL with *err when there
  * is no such plugin. */
-static struct plugin *get_plugin(pb_supervisor *s, const char *name, pb_error **err)
+struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **err)
 {
 	char dir[4096];
 	struct stat st;
+	struct plugin *known = pb_runtime_known(s, name);
 
-	for (size_t i = 0; i < s->nplugins; i++)
-		if (!strcmp(s->plugins[i]->name, name))
-			return s->plugins[i];
+	if (known)
+		return known;
 	if (!pb_valid_plugin_name(name)) {
 		*err = pb_error_newf(PB_ERROR_NOT_FOUND, name, "'%s' is not a plugin name ([A-Za-z0-9_-]+)", name);
 		return NULL;
@@ -152,19 +198,22 @@ static struct plugin *get_plugin(pb_supervisor *s, const char *name, pb_error **
 	struct plugin *p = calloc(1, sizeof(*p));
 	if (grown)
 		s->plugins = grown;
-	if (!grown || !p || !(p->name = strdup(name))) {
+	if (!grown || !p || !(p->name = strdup(name)) || index_reserve(s) < 0) {
+		if (p)
+			free(p->name);
 		free(p);
 		*err = pb_error_new(PB_ERROR_UNAVAILABLE, name, "", "out of memory", "");
 		return NULL;
 	}
 	p->uid = plugin_uid(s, name);
 	s->plugins[s->nplugins++] = p;
+	index_put(s->plugin_index, s->plugin_index_cap, p);
 	return p;
 }
 
 static void start_failed(pb_supervisor *s, struct plugin *p, pb_error *err)
 {
-	fail_queue(s, p, err);
+	pb_runtime_fail_queue(s, p, err);
 	pb_error_free(p->start_error);
 	p->start_error = err;
 }
@@ -187,8 +236,9 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	w->notify_fd = -1;
 	w->dir_fd = -1;
 	w->swap_fd = -1;
+	w->calls_keep_fd = -1;
 	pb_spawned_init(&w->proc);
-	pb_frame_reader_init(&w->reader, PB_FRAME_MAX_DEFAULT);
+	pb_frame_in_init(&w->in, PB_FRAME_MAX_DEFAULT, PB_READ_BUFFER);
 	r = pb_watch_pin(s, w, why, sizeof(why));
 	if (r == -ENOENT || r == -ENOTDIR) {
 		/* removed since it became known */
@@ -231,6 +281,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 			return;
 		}
 	}
+	pb_channel_keep_reader(w);
 	p->proc = w;
 	w->state = P_STARTING;
 	w->state_deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
@@ -238,18 +289,17 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 }
 
 /* Does anyone need a worker for it: calls, an eager start, pb_describe? */
-static bool wants_worker(const struct plugin *p)
+bool pb_runtime_wants_worker(const struct plugin *p)
 {
 	return p->queued || p->keep_running || p->waiters;
 }
 
-/* Move the plugin on: start its worker, feed it the next call, or stop it. */
-static void pump(pb_supervisor *s, struct plugin *p)
+void pb_runtime_pump(pb_supervisor *s, struct plugin *p)
 {
 	struct process *w = p->proc;
 
 	if (!w) {
-		if (wants_worker(p) && !s->shutting_down && p->failed_until == 0) {
+		if (pb_runtime_wants_worker(p) && !s->shutting_down && p->failed_until == 0) {
 			if (pb_now() >= p->not_before)
 				start_process(s, p);
 			else
@@ -257,6 +307,15 @@ static void pump(pb_supervisor *s, struct plugin *p)
 		}
 		return;
 	}
+	if (w->state == P_IDLE && p->queued && !w->outdated) {
+		/* A call made after an install never reaches the old worker:
+		 * look (this may mark it outdated, and pump again). */
+		pb_watch_check(s, p->name);
+		if (p->proc != w || w->state != P_IDLE)
+			return;
+	}
+	if (w->state == P_RUNNING || w->state == P_HOST_WAIT)
+		pb_inflight_fill(s, w);
 	if (w->state != P_IDLE)
 		return;
 	if (w->outdated) {
@@ -264,7 +323,8 @@ static void pump(pb_supervisor *s, struct plugin *p)
 		pb_process_stop(s, w);
 		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (p->queued) {
-		send_call(s, w, dequeue(p));
+		pb_inflight_send(s, w, pb_runtime_dequeue(p));
+		pb_inflight_fill(s, w);
 	} else if (p->stop_requested || s->shutting_down) {
 		p->stop_requested = false;
 		pb_process_stop(s, w);
@@ -282,46 +342,39 @@ void pb_runtime_dir_changed(pb_supervisor *s, const char *name)
 		if ((name && strcmp(p->name, name) != 0) || !w || w->outdated || !pb_watch_outdated(s, w))
 			continue;
 		w->outdated = true;
-		pump(s, p);
+		pb_runtime_pump(s, p);
 	}
 }
 
 /* ---- what the channel reports --------------------------------------------------- */
 
+/* May the worker poll(2) its channel for the next call (Envelope.poll_us)?
+ * Only if its policy allows poll outright, as loaded after start-up (learn
+ * mode would log every one). glibc's poll() is ppoll where poll is gone. */
+static bool policy_allows_poll(const pb_supervisor *s, const struct process *w)
+{
+#ifdef __NR_poll
+	int nr = __NR_poll;
+#else
+	int nr = __NR_ppoll;
+#endif
+	uint64_t args[6] = { 0, 1, 0, 0, 0, 0 };
+	struct pb_action action;
+
+	if (s->mode != PB_COMPILE_ENFORCE)
+		return false;
+	pb_policy_match(w->policy, nr, args, w->proc.pid, true, &action);
+	return action.kind == PB_ACT_ALLOW;
+}
+
 void pb_runtime_hello(pb_supervisor *s, struct process *w)
 {
+	w->poll_ok = policy_allows_poll(s, w);
 	w->state = P_IDLE;
 	w->idle_since = pb_now();
 	pb_error_free(w->plugin->start_error);
 	w->plugin->start_error = NULL;
-	pump(s, w->plugin);
-}
-
-void pb_runtime_reply(pb_supervisor *s, struct process *w, Plugbox__Envelope *reply)
-{
-	struct call *c = w->stack[--w->depth];
-	pb_value *result = NULL;
-	pb_error *err = NULL;
-
-	if (reply->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
-		Plugbox__Value *v = reply->result->value;
-		reply->result->value = NULL;
-		result = (pb_value *)(v ? v : pbv_new_null());
-	} else {
-		const Plugbox__Error *e = reply->error;
-		err = pb_error_new(pb_error_kind_from_wire(e->kind), w->name, e->type, e->message, e->traceback);
-	}
-	pb_envelope_free(reply);
-	pb_call_finish(s, c, result, err);
-	if (w->depth > 0) {
-		/* back in the host call the nested one came from */
-		w->state = P_HOST_WAIT;
-		pb_host_call_flush(s, w);
-		return;
-	}
-	w->state = P_IDLE;
-	w->idle_since = pb_now();
-	pump(s, w->plugin);
+	pb_runtime_pump(s, w->plugin);
 }
 
 static double backoff_delay(const pb_supervisor *s, unsigned crashes)
@@ -366,13 +419,21 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 			err = named;
 		}
 	}
+	/* The calls written ahead never started: the next worker runs them. */
+	pb_inflight_requeue(s, w);
 	while (w->depth > 0)
 		pb_call_finish(s, w->stack[--w->depth], NULL, pb_error_copy(err));
 	p->proc = NULL;
 	pb_loop_bury(s, w);
+	if (s->shutting_down) {
+		pb_error *gone = pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "the supervisor shut down before "
+		                               "the call to plugin '%s' could run", p->name);
+		pb_runtime_fail_queue(s, p, gone);
+		pb_error_free(gone);
+	}
 	if (!crashed) {
 		pb_error_free(err);
-		pump(s, p);
+		pb_runtime_pump(s, p);
 		return;
 	}
 	unsigned n = record_crash(s, p, now);
@@ -388,18 +449,18 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 		         err ? err->message : "?", s->crash_window);
 		pb_note(s, p->name, "%s", p->failed_reason);
 		pb_error *failed = pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_reason, "");
-		fail_queue(s, p, failed);
+		pb_runtime_fail_queue(s, p, failed);
 		pb_error_free(failed);
 		pb_runtime_timer(s, p, p->failed_until);
 	} else {
 		p->not_before = now + backoff_delay(s, n);
 		/* Its calls have the error; a note says what happens next. */
-		if (wants_worker(p))
+		if (pb_runtime_wants_worker(p))
 			pb_note(s, p->name, "worker ended: %s; restarting in %.1f s", err ? err->message : "?",
 			        p->not_before - now);
 	}
 	pb_error_free(err);
-	pump(s, p);
+	pb_runtime_pump(s, p);
 }
 
 /* ---- timers ---------------------------------------------------------------------- */
@@ -415,9 +476,7 @@ static void expire_queue(pb_supervisor *s, struct plugin *p, double now)
 			*link = c->next;
 			c->next = NULL;
 			p->queued--;
-			pb_call_finish(s, c, NULL, pb_error_newf(PB_ERROR_TIMEOUT, p->name,
-			               "call to plugin '%s' timed out after %g s waiting for the worker, "
-			               "which was busy or starting", p->name, c->limit));
+			pb_call_finish(s, c, NULL, pb_queue_timeout_error(p, c));
 			continue;
 		}
 		p->queue_tail = c;
@@ -435,8 +494,10 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 		pb_note(s, p->name, "plugin '%s' is no longer marked failed", p->name);
 	}
 	expire_queue(s, p, now);
-	if (w)
+	if (w) {
+		pb_inflight_expire(s, w, now);
 		pb_channel_check_stall(w, now);
+	}
 	if (w && (w->state == P_STARTING || w->state == P_STOPPING) && w->state_deadline > 0 &&
 	    now >= w->state_deadline) {
 		if (w->state == P_STARTING)
@@ -457,7 +518,7 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 		pb_note(s, p->name, "stopping the worker after %g s without a call", s->idle_timeout);
 		p->stop_requested = true;
 	}
-	pump(s, p);
+	pb_runtime_pump(s, p);
 }
 
 /* The earliest time the plugin needs looking at again. */
@@ -470,12 +531,14 @@ static double plugin_next_timer(const pb_supervisor *s, const struct plugin *p)
 		CONSIDER(c->deadline);
 	if (p->failed_until > 0)
 		CONSIDER(p->failed_until);
-	if (!w && wants_worker(p) && p->failed_until == 0)
+	if (!w && pb_runtime_wants_worker(p) && p->failed_until == 0)
 		CONSIDER(p->not_before);
 	if (w && (w->state == P_STARTING || w->state == P_STOPPING))
 		CONSIDER(w->state_deadline);
 	for (size_t i = 0; w && i < w->depth; i++)
 		CONSIDER(w->stack[i]->deadline);
+	if (w)
+		CONSIDER(pb_inflight_next_deadline(w));
 	if (w && w->end_kind == 0) {
 		CONSIDER(w->read_stall_at);
 		CONSIDER(w->write_stall_at);
@@ -492,7 +555,7 @@ static void shutdown_expired(pb_supervisor *s)
 	                              "the supervisor shut down before the call finished", "");
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
-		fail_queue(s, p, late);
+		pb_runtime_fail_queue(s, p, late);
 		if (p->proc && p->proc->state != P_STOPPING && p->proc->state != P_DEAD) {
 			pb_process_end(p->proc, PB_ERROR_UNAVAILABLE, "the supervisor shut down before the call to "
 			               "plugin '%s' finished", p->name);
@@ -532,7 +595,9 @@ void pb_runtime_free(pb_supervisor *s)
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
 		struct call *c;
-		while ((c = dequeue(p)))
+		if (p->proc)
+			pb_inflight_requeue(s, p->proc);   /* only if the loop failed */
+		while ((c = pb_runtime_dequeue(p)))
 			pb_call_free(c);
 		if (p->proc)
 			pb_process_free(s, p->proc);
@@ -543,6 +608,9 @@ void pb_runtime_free(pb_supervisor *s)
 	free(s->plugins);
 	s->plugins = NULL;
 	s->nplugins = 0;
+	free(s->plugin_index);
+	s->plugin_index = NULL;
+	s->plugin_index_cap = 0;
 }
 
 /* ---- the public API ------------------------------------------------------------------ */
@@ -581,7 +649,9 @@ static int check_spec(pb_supervisor *s, const pb_call_spec *spec)
 	return 0;
 }
 
-static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, struct call *c)
+/* The Call as a whole frame. A nested call names its host call (parent);
+ * start_by is its deadline, past which the worker must not start it. */
+static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, uint64_t parent, struct call *c)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Call call = PLUGBOX__CALL__INIT;
@@ -608,10 +678,13 @@ static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, st
 		call.n_kwargs = spec->nkwargs;
 		call.kwargs = kw_ptrs;
 	}
+	call.parent = parent;
+	call.start_by = parent ? 0 : c->deadline;
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_CALL;
 	env.call = &call;
-	r = pb_envelope_pack(&env, PB_FRAME_MAX_DEFAULT, &c->frame, &c->frame_len);
+	/* room for the poll hint the outbox may append */
+	r = pb_envelope_pack(&env, PB_FRAME_MAX_DEFAULT - 16, &c->frame, &c->frame_len);
 	free(kw_store);
 	free(kw_ptrs);
 	if (r == -EMSGSIZE)
@@ -637,19 +710,21 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 	if (!c)
 		return -ENOMEM;
 	c->id = ++s->next_id;
-	if ((r = pack_call(s, spec, c->id, c)) < 0) {
+	c->limit = spec->timeout > 0 ? spec->timeout : s->timeout;
+	c->deadline = c->limit > 0 ? pb_now() + c->limit : 0;
+	p = pb_runtime_known(s, spec->plugin);
+	if ((r = pack_call(s, spec, c->id, p && p->proc && pb_host_call_nesting(p->proc) ?
+	                   p->proc->stack[p->proc->depth - 1]->host->wire_id : 0, c)) < 0) {
 		free(c);
 		return r;
 	}
 	c->done = done;
 	c->userdata = userdata;
-	c->limit = spec->timeout > 0 ? spec->timeout : s->timeout;
-	c->deadline = c->limit > 0 ? pb_now() + c->limit : 0;
 	s->calls_pending++;
 	if (call_id)
 		*call_id = c->id;
 
-	p = get_plugin(s, spec->plugin, &err);
+	p = pb_runtime_plugin(s, spec->plugin, &err);
 	c->plugin = p;
 	if (!p) {
 		pb_call_finish(s, c, NULL, err);
@@ -660,8 +735,6 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 		               "the supervisor is shutting down and takes no more calls"));
 		return 0;
 	}
-	if (p->proc)
-		pb_watch_check(s, p->name);
 	if (p->failed_until > 0) {
 		pb_call_finish(s, c, NULL, pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_reason, ""));
 		return 0;
@@ -672,7 +745,7 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 			               "calls to plugin '%s' nested deeper than %d", p->name, PB_MAX_NESTING));
 			return 0;
 		}
-		send_call(s, p->proc, c);
+		pb_inflight_send(s, p->proc, c);
 		return 0;
 	}
 	c->next = NULL;
@@ -683,215 +756,6 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 	p->queue_tail = c;
 	p->queued++;
 	pb_runtime_timer(s, p, c->deadline);
-	pump(s, p);
+	pb_runtime_pump(s, p);
 	return 0;
-}
-
-PB_API int pb_supervisor_start(pb_supervisor *s, const char *plugin)
-{
-	pb_error *err = NULL;
-
-	if (!plugin) {
-		char **names;
-		size_t n;
-		int r = pb_supervisor_plugins(s, &names, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n; i++)
-			pb_supervisor_start(s, names[i]);
-		pb_strv_free(names, n);
-		return 0;
-	}
-	struct plugin *p = get_plugin(s, plugin, &err);
-	if (!p) {
-		pb_set_message(s, "%s", err ? err->message : "out of memory");
-		pb_error_free(err);
-		return -ENOENT;
-	}
-	p->keep_running = true;
-	p->stop_requested = false;
-	pump(s, p);
-	return 0;
-}
-
-/* Where a waited-for plugin stands: its worker is ready (said Hello, not
- * stopping), or it cannot have one (its start failed, it is marked failed,
- * the supervisor is shutting down), or neither yet. */
-enum settled { NOT_YET, READY, CANNOT };
-
-static enum settled settled(const pb_supervisor *s, const struct plugin *p)
-{
-	const struct process *w = p->proc;
-
-	if (w && w->hello && w->state != P_STOPPING && w->state != P_DEAD)
-		return READY;
-	if (!w && (p->start_error || p->failed_until > 0 || s->shutting_down))
-		return CANNOT;
-	return NOT_YET;
-}
-
-static pb_error *why_cannot(const pb_supervisor *s, const struct plugin *p)
-{
-	if (p->start_error)
-		return pb_error_copy(p->start_error);
-	return pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", s->shutting_down ? "the supervisor is shutting down"
-	                    : p->failed_reason, "");
-}
-
-void pb_runtime_wait_workers(pb_supervisor *s, char *const *names, size_t n,
-                             const struct process **ready, pb_error **errs)
-{
-	struct plugin **ps = calloc(n ? n : 1, sizeof(*ps));
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		ready[i] = NULL;
-		errs[i] = NULL;
-	}
-	if (!ps) {
-		for (i = 0; i < n; i++)
-			errs[i] = pb_error_new(PB_ERROR_UNAVAILABLE, names[i], "", "out of memory", "");
-		return;
-	}
-	/* Every worker starts before the loop runs, so they start together. */
-	for (i = 0; i < n; i++) {
-		ps[i] = get_plugin(s, names[i], &errs[i]);
-		if (!ps[i])
-			continue;
-		pb_error_free(ps[i]->start_error);
-		ps[i]->start_error = NULL;
-		ps[i]->waiters++;
-		pump(s, ps[i]);
-	}
-	/* Judged anew after each round: a worker found ready may die while
-	 * another is awaited, and is then awaited again (it restarts). */
-	for (;;) {
-		bool all = true;
-		for (i = 0; i < n && all; i++)
-			all = !ps[i] || settled(s, ps[i]) != NOT_YET;
-		if (all)
-			break;
-		if (pb_supervisor_dispatch(s, -1) < 0 && errno != EINTR) {
-			int e = errno;
-			for (i = 0; i < n; i++)
-				if (ps[i] && settled(s, ps[i]) == NOT_YET)
-					errs[i] = pb_error_newf(PB_ERROR_UNAVAILABLE, ps[i]->name,
-					                        "the supervisor's loop failed: %s", strerror(e));
-			break;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (!ps[i])
-			continue;
-		ps[i]->waiters--;
-		if (errs[i])
-			continue;
-		if (settled(s, ps[i]) == READY)
-			ready[i] = ps[i]->proc;
-		else
-			errs[i] = why_cannot(s, ps[i]);
-	}
-	free(ps);
-}
-
-const struct process *pb_runtime_wait_worker(pb_supervisor *s, const char *name, pb_error **err)
-{
-	char *names[] = { (char *)name };
-	const struct process *ready;
-
-	pb_runtime_wait_workers(s, names, 1, &ready, err);
-	return ready;
-}
-
-static struct plugin *known_plugin(pb_supervisor *s, const char *name)
-{
-	for (size_t i = 0; i < s->nplugins; i++)
-		if (!strcmp(s->plugins[i]->name, name))
-			return s->plugins[i];
-	return NULL;
-}
-
-PB_API int pb_supervisor_stop(pb_supervisor *s, const char *plugin)
-{
-	struct plugin *p = known_plugin(s, plugin);
-	if (!p)
-		return -ENOENT;
-	p->keep_running = false;
-	if (p->proc) {
-		p->stop_requested = true;
-		pump(s, p);
-	}
-	return 0;
-}
-
-PB_API int pb_supervisor_reset(pb_supervisor *s, const char *plugin)
-{
-	struct plugin *p = known_plugin(s, plugin);
-	if (!p)
-		return -ENOENT;
-	p->failed_until = 0;
-	p->ncrashes = 0;
-	p->not_before = 0;
-	pump(s, p);
-	return 0;
-}
-
-PB_API const char *pb_supervisor_plugin_state(pb_supervisor *s, const char *plugin)
-{
-	struct plugin *p = known_plugin(s, plugin);
-	if (!p)
-		return NULL;
-	if (p->failed_until > 0)
-		return "failed";
-	if (!p->proc)
-		return p->not_before > pb_now() && wants_worker(p) ? "backoff" : "stopped";
-	switch (p->proc->state) {
-	case P_STARTING: return "starting";
-	case P_IDLE: return "ready";
-	case P_RUNNING:
-	case P_HOST_WAIT: return "busy";
-	default: return "stopping";
-	}
-}
-
-PB_API int pb_supervisor_set_idle_timeout(pb_supervisor *s, double seconds)
-{
-	if (!(seconds >= 0)) {
-		pb_set_message(s, "the idle timeout must be 0 or more seconds");
-		return -EINVAL;
-	}
-	s->idle_timeout = seconds;
-	for (size_t i = 0; i < s->nplugins; i++)
-		pump(s, s->plugins[i]);
-	return 0;
-}
-
-PB_API void pb_supervisor_shutdown(pb_supervisor *s, double grace)
-{
-	if (s->shutting_down)
-		return;
-	s->shutting_down = true;
-	/* the monotonic clock is never 0 here, so 0 can keep meaning "passed" */
-	s->shutdown_deadline = pb_now() + (grace > 0 ? grace : 0);
-	pb_error *gone = pb_error_new(PB_ERROR_UNAVAILABLE, "", "",
-	                              "the supervisor shut down before the plugin's worker started", "");
-	for (size_t i = 0; i < s->nplugins; i++) {
-		struct plugin *p = s->plugins[i];
-		p->keep_running = false;
-		if (!p->proc)
-			fail_queue(s, p, gone);
-		pump(s, p);
-	}
-	pb_error_free(gone);
-	pb_loop_timer_hint(s, s->shutdown_deadline);
-}
-
-PB_API int pb_supervisor_finished(const pb_supervisor *s)
-{
-	if (!s->shutting_down || s->calls_pending > 0 || s->graveyard || s->ready_head)
-		return 0;
-	for (size_t i = 0; i < s->nplugins; i++)
-		if (s->plugins[i]->proc)
-			return 0;
-	return 1;
 }

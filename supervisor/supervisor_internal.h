@@ -4,10 +4,16 @@
  *   supervisor.c  public API: settings, the plugins directory, describe, pb_call
  *   runtime.c     calls and lifecycle: queues, starting, crashes and backoff,
  *                 failed plugins, idle stops, shutdown
+ *   lifecycle.c   the host's controls over that: start, stop, reset, state,
+ *                 waiting for Hello, shutting down
+ *   inflight.c    calls inside a worker: the running call and those nested
+ *                 in its host calls, and the calls pipelined behind it
  *   loop.c        the event loop: epoll over every worker's descriptors, one
- *                 timer for every deadline, callbacks run at safe points
+ *                 timer for every deadline, callbacks run at safe points,
+ *                 a short adaptive spin before sleeping
  *   channel.c     the trust boundary: every byte a worker sends is read and
  *                 judged there, by the state its channel is in
+ *   outbox.c      frames to a worker: buffered, written in batches
  *   hostcall.c    host functions: registry, grants, pb_host_call
  *   death.c       why a worker is gone, as an error for its calls
  *   violation.c   naming a trapped syscall and the rule that decided
@@ -40,6 +46,14 @@
 #define SHUTDOWN_GRACE_MS 2000
 /* Calls nested in host calls, per worker (the worker allows 32). */
 #define PB_MAX_NESTING 16
+/* No more calls are written ahead to a worker (PB_PIPELINE_MAX, protocol.h)
+ * once this much waits unwritten for its pipe. */
+#define PB_PIPELINE_MAX_BYTES (64u * 1024u)
+/* How much of a worker's replies one read(2) takes. */
+#define PB_READ_BUFFER (16u * 1024u)
+/* The spin before sleeping (loop.c), and the poll a worker is asked for
+ * after answering (Envelope.poll_us): tens of microseconds. */
+#define PB_SPIN_US 50
 
 struct pb_error {
 	pb_error_kind kind;
@@ -60,13 +74,6 @@ enum proc_state {
 struct line_buffer {
 	char data[LINE_MAX_BYTES];
 	size_t len;
-};
-
-/* A frame waiting to be written to a worker. */
-struct out_frame {
-	struct out_frame *next;
-	size_t len, off;
-	uint8_t *data;
 };
 
 enum source_kind { SRC_PIDFD, SRC_REPLIES, SRC_STDOUT, SRC_STDERR, SRC_REPORT, SRC_NOTIFY, SRC_CALLS, SRC_COUNT,
@@ -98,6 +105,8 @@ struct call {
 	double limit;                   /* seconds the deadline allows, for messages */
 	bool limit_is_policy;
 	bool running;                   /* sent to a worker */
+	bool ghost;                     /* stands in for a call that ended (timed out) while written
+	                                   ahead to a worker: its answer is dropped, nobody is told */
 	struct pb_host_call *host;      /* the host call this call waits for, if any */
 	pb_value *result;               /* once ended: one of these, until delivered */
 	pb_error *err;
@@ -112,9 +121,13 @@ struct process {
 	enum proc_state state;
 	struct source sources[SRC_COUNT];
 	bool want_write;                /* calls_fd registered for EPOLLOUT */
-	struct pb_frame_reader reader;
+	struct pb_frame_in in;          /* its replies, read in bulk */
 	struct line_buffer out, err;
-	struct out_frame *send_head, *send_tail;
+	struct pb_frame_out outbox;     /* frames for it not yet taken by its pipe */
+	int calls_keep_fd;              /* a read end of its calls pipe that we hold, so writing
+	                                   never raises SIGPIPE (-1: none, mask it instead) */
+	struct process *next_flush;     /* on the supervisor's list of outboxes to write */
+	bool flush_queued;
 	Plugbox__Envelope *hello;
 	struct pb_policy *policy;       /* the operator's policy for this plugin */
 	bool after_start;               /* its @after-start rules are loaded (Hello came) */
@@ -140,6 +153,13 @@ struct process {
 	double idle_since;
 	struct call *stack[PB_MAX_NESTING];   /* calls it runs, innermost last */
 	size_t depth;
+	/* Top-level calls written (or to be written) behind stack[0], oldest
+	 * first: a ring. The last `unsent` are not in the outbox yet. */
+	struct call *pipeline[PB_PIPELINE_MAX];
+	unsigned pipe_head, pipe_count, unsent;
+	bool poll_ok;                   /* its policy allows the poll(2) of Envelope.poll_us */
+	double replied_at;              /* when its last top-level answer came */
+	unsigned quick_gaps;            /* next calls that came soon after an answer, in a row */
 	struct process *next_dead;      /* in the loop's graveyard */
 	int dir_fd;                     /* its plugin directory, flock'ed shared while it lives */
 	int swap_fd;                    /* PLUGINS/.plugbox/swap.lock, shared while it starts */
@@ -214,6 +234,8 @@ struct pb_supervisor {
 
 	struct plugin **plugins;
 	size_t nplugins;
+	struct plugin **plugin_index;   /* by name (runtime.c), at most half full */
+	size_t plugin_index_cap;
 	uint64_t next_id;
 	size_t calls_pending;
 	struct host_function *functions;
@@ -238,12 +260,19 @@ struct pb_supervisor {
 	int timer_fd;
 	double timer_at;                /* when it is armed for; 0: not */
 	int wake_fd;                    /* eventfd: readable while `ready` has items */
+	bool wake_on;                   /* wake_fd is readable */
 	struct source timer_source, wake_source;
 	int watch_fd;                   /* inotify on plugins_dir, or -1 (watch.c) */
 	struct source watch_source;
 	struct ready_link *ready_head, *ready_tail;   /* callbacks to run, in order */
 	struct process *graveyard;
 	unsigned dispatch_depth;
+	struct process *flush_head;     /* workers whose outboxes wait to be written */
+	/* the spin before sleeping (loop.c) */
+	unsigned spin_misses;           /* spins in a row that found nothing */
+	unsigned spin_skip;             /* waits left before spinning is tried again */
+	double cpus_checked_at;
+	bool multi_cpu;                 /* we may run on more than one CPU */
 };
 
 /* supervisor.c */
@@ -300,13 +329,33 @@ void pb_loop_ready(pb_supervisor *s, struct ready_link *link);
 void pb_loop_timer_hint(pb_supervisor *s, double at);
 /* Make the next dispatch round run at once. */
 void pb_loop_wake(pb_supervisor *s);
+/* May we run on more than one CPU (looked at again every 100 ms)? */
+bool pb_loop_multi_cpu(pb_supervisor *s);
 /* Free the process once the current batch is over. */
 void pb_loop_bury(pb_supervisor *s, struct process *p);
 
 /* channel.c */
 void pb_channel_event(pb_supervisor *s, struct process *p, enum source_kind kind, uint32_t events);
+/* After bytes moved (or did not) one way: a side with something pending
+ * gets PB_CHANNEL_STALL_SECONDS from its last progress (*at; 0: none). */
+void pb_channel_stall_clock(pb_supervisor *s, struct process *w, double *at, bool pending, bool progressed);
+
+/* outbox.c */
+/* Hold a read end of the worker's calls pipe (calls_keep_fd) if we can. */
+void pb_channel_keep_reader(struct process *w);
+/* write(2) to its calls pipe without raising SIGPIPE. */
+ssize_t pb_channel_write(const struct process *w, const void *buf, size_t len);
 /* Queue a whole frame (taken) to the worker and write what the pipe takes now. */
 int pb_channel_send(pb_supervisor *s, struct process *p, uint8_t *frame, size_t len);
+/* Append a packed Call (copied) to the outbox with Envelope.poll_us added. */
+int pb_channel_append_call(struct process *w, const uint8_t *frame, size_t len, uint32_t poll_us);
+/* Write the outbox as far as the pipe takes it now; EPOLLOUT for the rest. */
+void pb_channel_flush(pb_supervisor *s, struct process *w);
+/* Have the loop flush it (and write pipelined calls) before it sleeps. */
+void pb_channel_flush_later(pb_supervisor *s, struct process *w);
+void pb_channel_flush_all(pb_supervisor *s);
+/* Forget what waits for it (it is gone or being stopped). */
+void pb_channel_drop_outbox(pb_supervisor *s, struct process *w);
 /* Decide to end a worker (the first reason given is kept) and SIGKILL it. */
 __attribute__((format(printf, 3, 4)))
 void pb_process_end(struct process *p, pb_error_kind kind, const char *fmt, ...);
@@ -323,9 +372,42 @@ void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
 
 /* runtime.c: what channel.c reports back */
 void pb_runtime_hello(pb_supervisor *s, struct process *p);
+void pb_runtime_exited(pb_supervisor *s, struct process *p);
+/* Move the plugin on: start its worker, feed it calls, or stop it. */
+void pb_runtime_pump(pb_supervisor *s, struct plugin *p);
+/* The plugin called `name`, known from now on (NULL and *err: no such
+ * plugin); the plugin if it is known already (else NULL). */
+struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **err);
+struct plugin *pb_runtime_known(pb_supervisor *s, const char *name);
+/* Does anyone need a worker for it: calls, an eager start, pb_describe? */
+bool pb_runtime_wants_worker(const struct plugin *p);
+/* End every queued call with (a copy of) err. */
+void pb_runtime_fail_queue(pb_supervisor *s, struct plugin *p, const pb_error *err);
+/* The plugin's queue: take the oldest call; put calls back at the front. */
+struct call *pb_runtime_dequeue(struct plugin *p);
+void pb_runtime_requeue(struct plugin *p, struct call *c);
+/* The error of a call whose deadline passed before it started. */
+pb_error *pb_queue_timeout_error(const struct plugin *p, const struct call *c);
+
+/* inflight.c: calls inside a worker */
+/* Run c in w now: nested in the innermost call's host call, or as the
+ * first call of an idle worker. Written at once. */
+void pb_inflight_send(pb_supervisor *s, struct process *w, struct call *c);
+/* Write queued calls ahead to a worker that runs one, while the window
+ * allows (they go out when the loop flushes). */
+void pb_inflight_fill(pb_supervisor *s, struct process *w);
+/* Before the outbox is written: pipelined calls not yet in it go in, or
+ * back to the queue if the worker became outdated. */
+void pb_inflight_materialize(pb_supervisor *s, struct process *w);
 /* The innermost call ended with a reply (an envelope with a result or error, taken). */
 void pb_runtime_reply(pb_supervisor *s, struct process *p, Plugbox__Envelope *reply);
-void pb_runtime_exited(pb_supervisor *s, struct process *p);
+/* The worker is gone: calls pipelined behind the running one never started
+ * and go back to the front of the queue. */
+void pb_inflight_requeue(pb_supervisor *s, struct process *w);
+/* Pipelined calls whose deadline passed end (timed out waiting). */
+void pb_inflight_expire(pb_supervisor *s, struct process *w, double now);
+/* Earliest deadline of its pipelined calls (0: none). */
+double pb_inflight_next_deadline(const struct process *w);
 /* Deadlines, backoff restarts, idle stops; returns the next time to look. */
 double pb_runtime_tick(pb_supervisor *s, double now);
 /* Have pb_runtime_tick look at plugin p again no later than `at`. */

@@ -235,6 +235,16 @@ def _load_ref(ref, what):
     return obj
 
 
+def _imported(name):
+    """importlib.import_module(name) for a top-level name, without its
+    Python frames when the module is there and initialised (every call
+    resolves through this: it is on the hot path)."""
+    module = sys.modules.get(name)
+    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return importlib.import_module(name)
+    return module
+
+
 def resolve(function):
     name = _state["name"]
     if ":" in function:
@@ -250,7 +260,7 @@ def resolve(function):
     if isinstance(exports, dict) and function in exports:
         return _load_ref(exports[function], f"export {function!r}")
     if _state["layout"] == "package":
-        package = importlib.import_module(name)
+        package = _imported(name)
         if isinstance(exports, list) and function in exports:
             obj = getattr(package, function, None)
             if not callable(obj):
@@ -259,7 +269,9 @@ def resolve(function):
             return obj
     import plugbox
     if function in plugbox._exports:
-        return plugbox._exports[function]
+        obj = _exported[function] = plugbox._exports[function]
+        _exported[None] = plugbox
+        return obj
     raise NotFound(f"plugin {name!r} has no function {function!r} (export it with "
                    "@plugbox.export or plugin.toml, or call it as module.path:attr)")
 
@@ -287,15 +299,20 @@ def preload():
             pass
 
 
+# Functions resolve() last found in plugbox's export registry. What decides
+# the route there (_state, the package being imported) does not change, so
+# while the registry still maps the name to the same object, that object is
+# what resolve() would return: the hot path skips it.
+_exported = {}   # function name -> object; None -> the plugbox module
+
+
 def invoke(function, args, kwargs):
-    try:
-        return resolve(function)(*args, **kwargs)
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+    """Run one call. The C side flushes sys.stdout and sys.stderr before it
+    writes the answers of a batch of calls (worker/calls.c)."""
+    obj = _exported.get(function)
+    if obj is None or _exported[None]._exports.get(function) is not obj:
+        obj = resolve(function)
+    return obj(*args, **kwargs)
 
 
 def describe(exc):

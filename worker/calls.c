@@ -1,40 +1,86 @@
 /* calls.c - the worker's end of the call channel once Hello is out: the
  * serve loop, calls nested in host calls, and host calls themselves.
  *
- * One frame reader serves PB_FD_CALLS for the serve loop and for every wait
- * for a HostResult, so a frame split across reads is never lost between
- * them; only the thread that runs calls ever reads. Frames are written by
- * one C call with the GIL held, never released during the write, so they
- * cannot interleave with a Log another Python thread sends (log.c). The GIL
- * is released only while blocked reading, so the plugin's own threads run,
- * and log, while the worker waits for the supervisor.
+ * One buffered reader serves PB_FD_CALLS for the serve loop and for every
+ * wait for a HostResult: each read(2) takes whatever the supervisor has
+ * written (several pipelined calls at once), and only the thread that runs
+ * calls ever reads. Answers go into one output buffer, written with one
+ * write(2) when the worker is about to wait for input (so a batch of calls
+ * read together is answered together), before a host call, when the buffer
+ * is large, and before a call that is not known to be quick (so a slow call
+ * never holds back the answers before it). Frames are written with the GIL
+ * held, never released during the write, so they cannot interleave with a
+ * Log another Python thread sends (log.c). The GIL is released only while
+ * waiting for input, so the plugin's own threads run, and log, meanwhile.
  *
  * While a host call waits for its HostResult, the supervisor may send Calls
- * nested in it (the host function called back into the plugin): each is
- * run like a top-level call, and may make host calls of its own, up to
- * PB_CALL_DEPTH_MAX active calls. A Shutdown or the end of the channel ends
+ * nested in it (the host function called back into the plugin, Call.parent
+ * names the host call): each is run like a top-level call, and may make host
+ * calls of its own, up to PB_CALL_DEPTH_MAX active calls. Top-level calls
+ * pipelined behind the running one may arrive then too; they are held and
+ * run once it has been answered. A Shutdown or the end of the channel ends
  * the process at once; anything else is the supervisor breaking the
  * protocol, which also ends it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
+#include "protocol.h"
 #include "value.h"
 #include "worker.h"
 
-static struct pb_frame_reader reader;
+/* Read size: room for a window of pipelined calls in one read(2). */
+#define IN_BUFFER (64u * 1024u)
+/* Answers held back at most: beyond either, they are written at once. Half
+ * the supervisor's window: it refills the window while we work on the
+ * rest (on two CPUs, both sides then work at once). */
+#define OUT_MAX_BYTES (32u * 1024u)
+#define OUT_MAX_FRAMES (PB_PIPELINE_MAX / 2u)
+/* A call this quick, this many times in a row, is "known quick": answers
+ * before it may wait for it to end. */
+#define QUICK_CALL_SECONDS 50e-6
+#define QUICK_RUNS 4
+/* Longest poll a supervisor may ask for (Envelope.poll_us). */
+#define POLL_US_MAX 200u
+/* Top-level calls held while host calls wait (the supervisor sends at most
+ * its pipelining window). */
+#define HELD_MAX 1024u
+
+static struct pb_frame_in in;
+static struct pb_frame_out out;
+static unsigned out_frames;
+static bool ran_since_flush;    /* a call ran: Python's stdout/stderr may hold its output */
+static bool serving;            /* in pb_serve: answers may wait in `out` */
 /* The thread that runs calls (pb_serve's), and how many calls it is in:
  * host calls are legal only there and only while this is non-zero. */
 static unsigned long call_thread;
 static unsigned call_depth;
 /* Ids of host calls: the worker's own sequence, never 0. */
 static uint64_t last_host_id;
+/* Pipelined top-level calls that arrived while a host call waited, in order. */
+static Plugbox__Envelope **held;
+static size_t held_head, held_count, held_cap;
+/* How long to poll for the next frame before blocking (the last Call's
+ * Envelope.poll_us); poll_broken once poll(2) failed. */
+static unsigned poll_us;
+static bool poll_broken;
+/* CLOCK_MONOTONIC when the last call ended or input last came: the next
+ * call's start, without reading the clock again. */
+static double last_mark;
+
+/* Which functions are known quick: a small table by name hash. */
+static struct {
+	uint64_t hash;
+	unsigned quick_runs;
+} speed[64];
 
 /* The supervisor is ending this worker (or is gone): nothing is left to
  * answer, and plugin threads or atexit handlers have nothing to add. */
@@ -42,6 +88,74 @@ static _Noreturn void leave(int status)
 {
 	fflush(NULL);
 	_exit(status);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What the plugin printed goes out before the answers it precedes: flush
+ * sys.stdout and sys.stderr (errors there are the plugin's business). */
+static void flush_python_streams(void)
+{
+	static PyObject *flush;
+	static const char *const names[] = { "stdout", "stderr" };
+	PyObject *type, *value, *tb;
+
+	ran_since_flush = false;
+	if (!flush && !(flush = PyUnicode_InternFromString("flush"))) {
+		PyErr_Clear();
+		return;
+	}
+	PyErr_Fetch(&type, &value, &tb);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		PyObject *stream = PySys_GetObject(names[i]);   /* borrowed */
+		PyObject *r = stream && stream != Py_None ? PyObject_CallMethodNoArgs(stream, flush) : NULL;
+
+		if (!r)
+			PyErr_Clear();
+		Py_XDECREF(r);
+	}
+	PyErr_Restore(type, value, tb);
+}
+
+/* Write every held-back answer (blocking): 0 or a negative errno. */
+static int flush_out(void)
+{
+	if (ran_since_flush)
+		flush_python_streams();
+	while (pb_frame_out_pending(&out) > 0) {
+		ssize_t n = pb_frame_out_write(&out, PB_FD_REPLIES);
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0) {
+			/* not ours to make non-blocking, but wait if it is */
+			struct pollfd p = { .fd = PB_FD_REPLIES, .events = POLLOUT };
+			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+				return -errno;
+		}
+	}
+	out_frames = 0;
+	return 0;
+}
+
+/* Queue a frame to the supervisor; outside the serve loop (start-up errors)
+ * or when enough is waiting, write at once. */
+static int send_envelope(const Plugbox__Envelope *env)
+{
+	int r = pb_frame_out_append(&out, env, PB_FRAME_MAX_DEFAULT);
+
+	if (r < 0)
+		return r;
+	out_frames++;
+	if (!serving || out_frames >= OUT_MAX_FRAMES || pb_frame_out_pending(&out) >= OUT_MAX_BYTES)
+		return flush_out();
+	return 0;
 }
 
 int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
@@ -57,7 +171,7 @@ int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 	env.error = &err;
-	return pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+	return send_envelope(&env);
 }
 
 /* Report the pending Python exception as an error reply. Exceptions the glue
@@ -118,16 +232,81 @@ int pb_send_python_error(uint64_t id)
 	return r;
 }
 
+/* The glue's resolve(function) and its memo `_exported` (bootstrap.py),
+ * looked up once. */
+static PyObject *glue_resolve, *glue_exported;
+
+static bool glue_ready(void)
+{
+	if (!glue_resolve && pb_glue()) {
+		glue_resolve = PyObject_GetAttrString(pb_glue(), "resolve");
+		glue_exported = PyObject_GetAttrString(pb_glue(), "_exported");
+		if (!glue_resolve || !glue_exported || !PyDict_Check(glue_exported)) {
+			Py_CLEAR(glue_resolve);
+			Py_CLEAR(glue_exported);
+		}
+	}
+	return glue_resolve != NULL;
+}
+
+/* The callable for `function` (a new reference, or NULL with an exception
+ * set). What resolve() last found in plugbox's export registry stays valid
+ * while the registry maps the name to the same object (bootstrap.py says
+ * why); anything else goes through resolve(). */
+static PyObject *resolve(PyObject *function)
+{
+	static PyObject *exports_name;
+	PyObject *obj = PyDict_GetItemWithError(glue_exported, function);   /* borrowed */
+	PyObject *module = obj ? PyDict_GetItemWithError(glue_exported, Py_None) : NULL;
+
+	if (!exports_name)
+		exports_name = PyUnicode_InternFromString("_exports");
+	if (module && exports_name) {
+		PyObject *exports = PyObject_GetAttr(module, exports_name);
+		PyObject *current = exports && PyDict_Check(exports) ? PyDict_GetItemWithError(exports, function) : NULL;
+
+		Py_XDECREF(exports);   /* the module keeps it */
+		if (current == obj) {
+			Py_INCREF(obj);
+			return obj;
+		}
+	}
+	PyErr_Clear();
+	return PyObject_CallOneArg(glue_resolve, function);
+}
+
+/* The function's name as a str: the same as last time, usually. */
+static PyObject *function_name(const char *function)
+{
+	static PyObject *last;
+	static char last_text[256];
+
+	if (last && strcmp(last_text, function) == 0) {
+		Py_INCREF(last);
+		return last;
+	}
+	Py_CLEAR(last);
+	last = PyUnicode_FromString(function);
+	if (last && strlen(function) < sizeof(last_text))
+		strcpy(last_text, function);
+	else
+		last_text[0] = '\0';
+	Py_XINCREF(last);
+	return last;
+}
+
 static int handle_call(uint64_t id, const Plugbox__Call *call)
 {
-	PyObject *glue = pb_glue();
-	PyObject *args = NULL, *kwargs = NULL, *res = NULL;
+	PyObject *args = NULL, *kwargs = NULL, *res = NULL, *fname = NULL, *fn = NULL;
 	Plugbox__Value *value = NULL;
 	int r;
 
+	if (!glue_ready())
+		return pb_send_python_error(id);
 	args = PyTuple_New((Py_ssize_t)call->n_args);
-	kwargs = PyDict_New();
-	if (!args || !kwargs)
+	kwargs = call->n_kwargs ? PyDict_New() : NULL;
+	fname = function_name(call->function);
+	if (!args || (call->n_kwargs && !kwargs) || !fname)
 		goto python_error;
 	for (size_t i = 0; i < call->n_args; i++) {
 		PyObject *a = pb_value_to_py(call->args[i]);
@@ -143,8 +322,12 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 		}
 		Py_DECREF(a);
 	}
+	fn = resolve(fname);
+	if (!fn)
+		goto python_error;
 	call_depth++;
-	res = PyObject_CallMethod(glue, "invoke", "sOO", call->function, args, kwargs);
+	ran_since_flush = true;
+	res = PyObject_Call(fn, args, kwargs);
 	call_depth--;
 	if (!res)
 		goto python_error;
@@ -157,7 +340,7 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 		env.id = id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
 		env.result = &result;
-		r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+		r = send_envelope(&env);
 		if (r == -EMSGSIZE)
 			r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "ValueError",
 			               "the result is larger than a frame may be", "");
@@ -165,42 +348,164 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 	pbv_free(value);
 	Py_XDECREF(args);
 	Py_XDECREF(kwargs);
+	Py_XDECREF(fname);
+	Py_XDECREF(fn);
 	Py_XDECREF(res);
 	return r;
 
 python_error:
 	Py_XDECREF(args);
 	Py_XDECREF(kwargs);
+	Py_XDECREF(fname);
+	Py_XDECREF(fn);
 	Py_XDECREF(res);
 	return pb_send_python_error(id);
 }
 
-/* Next envelope from the supervisor, blocking with the GIL released.
- * Returns 0, -ENODATA when the channel ended between frames, or another
- * negative errno (after one line on stderr, except for -EPIPE: the channel
- * ended mid-frame). */
-static int read_envelope(Plugbox__Envelope **env)
+/* Poll for input for up to poll_us (the supervisor expects the next call
+ * that soon and we may be on another CPU than it), then block in read(2).
+ * Called with the GIL released. */
+static ssize_t wait_input(void)
 {
-	uint8_t *payload;
+	ssize_t n;
+
+	if (poll_us > 0 && !poll_broken) {
+		double until = last_mark + poll_us / 1e6;
+		for (unsigned i = 1;; i++) {
+			struct pollfd p = { .fd = PB_FD_CALLS, .events = POLLIN };
+			int k = poll(&p, 1, 0);
+			if (k < 0 && errno != EINTR) {
+				poll_broken = true;
+				break;
+			}
+			if (k > 0 || (i % 8 == 0 && mono_now() >= until))
+				break;
+		}
+	}
+	do
+		n = pb_frame_in_fill(&in, PB_FD_CALLS);
+	while (n == 0);
+	last_mark = mono_now();
+	return n;
+}
+
+/* Next envelope from the supervisor: a held top-level call first (when
+ * `top_level`), then the next frame already read, else whatever read(2)
+ * brings, after writing our answers. Returns 0, -ENODATA when the channel
+ * ended between frames, or another negative errno (after one line on
+ * stderr, except for -EPIPE: the channel ended mid-frame). */
+static int next_envelope(Plugbox__Envelope **env, bool top_level)
+{
+	const uint8_t *payload;
 	uint32_t len;
 	char why[256];
+	ssize_t n;
 	int r;
 
-	Py_BEGIN_ALLOW_THREADS
-	r = pb_frame_read_blocking(&reader, PB_FD_CALLS);
-	Py_END_ALLOW_THREADS
-	if (r == -ENODATA || r == -EPIPE)
-		return r;
-	if (r >= 0)
-		r = pb_frame_take(&reader, &payload, &len);
+	if (top_level && held_count > 0) {
+		*env = held[held_head];
+		held_head = (held_head + 1) % held_cap;
+		held_count--;
+		return 0;
+	}
+	while ((r = pb_frame_in_next(&in, &payload, &len)) == 0) {
+		r = flush_out();
+		if (r == -EPIPE)
+			return r;
+		if (r < 0) {
+			fprintf(stderr, "plugbox-worker: writing the channel: %s\n", strerror(-r));
+			return r;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		n = wait_input();
+		Py_END_ALLOW_THREADS
+		if (n == -ENODATA || n == -EPIPE)
+			return (int)n;
+		if (n < 0) {
+			fprintf(stderr, "plugbox-worker: reading the channel: %s\n", strerror((int)-n));
+			return (int)n;
+		}
+	}
 	if (r < 0) {
 		fprintf(stderr, "plugbox-worker: reading the channel: %s\n", strerror(-r));
 		return r;
 	}
 	r = pb_envelope_decode(payload, len, env, why, sizeof(why));
-	free(payload);
 	if (r < 0)
 		fprintf(stderr, "plugbox-worker: bad frame from the supervisor: %s\n", why);
+	return r;
+}
+
+/* Keep a top-level call that arrived while a host call waits. */
+static void hold(Plugbox__Envelope *env)
+{
+	if (held_count == held_cap) {
+		size_t cap = held_cap ? held_cap * 2 : 16;
+		Plugbox__Envelope **grown;
+
+		if (held_cap >= HELD_MAX) {
+			fprintf(stderr, "plugbox-worker: protocol error: more than %u calls pipelined\n", HELD_MAX);
+			leave(PB_EXIT_INTERNAL);
+		}
+		grown = malloc(cap * sizeof(*grown));
+		if (!grown) {
+			fprintf(stderr, "plugbox-worker: out of memory holding a call\n");
+			leave(PB_EXIT_INTERNAL);
+		}
+		for (size_t i = 0; i < held_count; i++)
+			grown[i] = held[(held_head + i) % held_cap];
+		free(held);
+		held = grown;
+		held_head = 0;
+		held_cap = cap;
+	}
+	held[(held_head + held_count) % held_cap] = env;
+	held_count++;
+}
+
+static unsigned *quick_runs(const char *function)
+{
+	uint64_t h = 1469598103934665603ull;
+	unsigned i;
+
+	for (const char *c = function; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	i = (unsigned)(h % (sizeof(speed) / sizeof(speed[0])));
+	if (speed[i].hash != h) {
+		speed[i].hash = h;
+		speed[i].quick_runs = 0;
+	}
+	return &speed[i].quick_runs;
+}
+
+/* Run one call and queue its answer: skipped (UNAVAILABLE) if it may no longer
+ * start, and the answers before it written first unless it is known quick. */
+static int run_call(const Plugbox__Envelope *env)
+{
+	const Plugbox__Call *call = env->call;
+	unsigned *quick = quick_runs(call->function);
+	double start = last_mark;
+	int r;
+
+	poll_us = env->poll_us < POLL_US_MAX ? env->poll_us : POLL_US_MAX;
+	/* (a worker may not claim TIMEOUT: the supervisor, whose deadline it
+	 * was, says so itself) */
+	if (call->start_by > 0 && start > call->start_by)
+		return pb_send_error(env->id, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "",
+		                     "the call's deadline passed before the worker could start it", "");
+	if (out_frames > 0 && *quick < QUICK_RUNS) {
+		r = flush_out();
+		if (r < 0)
+			return r;
+	}
+	r = handle_call(env->id, call);
+	/* the plugin may have called back into us: look the slot up again */
+	quick = quick_runs(call->function);
+	last_mark = mono_now();
+	if (last_mark - start < QUICK_CALL_SECONDS)
+		*quick += *quick < QUICK_RUNS;
+	else
+		*quick = 0;
 	return r;
 }
 
@@ -209,11 +514,12 @@ int pb_serve(void)
 	int r;
 
 	call_thread = PyThread_get_thread_ident();
-	pb_frame_reader_init(&reader, PB_FRAME_MAX_DEFAULT);
+	pb_frame_in_init(&in, PB_FRAME_MAX_DEFAULT, IN_BUFFER);
+	serving = true;
 	for (;;) {
 		Plugbox__Envelope *env = NULL;
 
-		r = read_envelope(&env);
+		r = next_envelope(&env, true);
 		if (r == -ENODATA) {
 			r = 0;          /* the supervisor closed the channel: done */
 			break;
@@ -225,23 +531,26 @@ int pb_serve(void)
 			r = 0;
 			break;
 		}
-		if (env->body_case == PLUGBOX__ENVELOPE__BODY_CALL)
-			r = handle_call(env->id, env->call);
+		if (env->body_case == PLUGBOX__ENVELOPE__BODY_CALL && env->call->parent == 0)
+			r = run_call(env);
 		else
 			r = pb_send_error(env->id, PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST, "",
-			                  "the worker accepts only calls and shutdown", "");
+			                  "the worker accepts only top-level calls and shutdown here", "");
 		pb_envelope_free(env);
 		if (r < 0)
 			break;
 	}
-	pb_frame_reader_free(&reader);
+	serving = false;
+	if (r == 0)
+		r = flush_out();
+	pb_frame_in_free(&in);
 	return r;
 }
 
-/* A Call that arrived while a host call waits. Nothing is waiting for an
+/* A Call nested in the host call that waits. Nothing is waiting for an
  * error return here: a reply that cannot be sent ends the worker, as it
  * ends pb_serve. */
-static void run_nested_call(uint64_t id, const Plugbox__Call *call)
+static void run_nested_call(const Plugbox__Envelope *env)
 {
 	char message[96];
 	int r;
@@ -249,9 +558,9 @@ static void run_nested_call(uint64_t id, const Plugbox__Call *call)
 	if (call_depth >= PB_CALL_DEPTH_MAX) {
 		snprintf(message, sizeof(message), "calls nested in host calls deeper than %d levels",
 		         PB_CALL_DEPTH_MAX);
-		r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "RecursionError", message, "");
+		r = pb_send_error(env->id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "RecursionError", message, "");
 	} else {
-		r = handle_call(id, call);
+		r = run_call(env);
 	}
 	if (r == -EPIPE)
 		leave(0);
@@ -287,7 +596,7 @@ static PyObject *wait_host_result(uint64_t id)
 	for (;;) {
 		Plugbox__Envelope *env = NULL;
 		PyObject *res;
-		int r = read_envelope(&env);
+		int r = next_envelope(&env, false);
 
 		if (r == -ENODATA || r == -EPIPE)
 			leave(0);
@@ -295,7 +604,13 @@ static PyObject *wait_host_result(uint64_t id)
 			leave(PB_EXIT_INTERNAL);
 		switch (env->body_case) {
 		case PLUGBOX__ENVELOPE__BODY_CALL:
-			run_nested_call(env->id, env->call);
+			if (env->call->parent == 0) {
+				hold(env);      /* pipelined behind the call that waits */
+				continue;
+			}
+			if (env->call->parent != id)
+				break;
+			run_nested_call(env);
 			pb_envelope_free(env);
 			continue;
 		case PLUGBOX__ENVELOPE__BODY_SHUTDOWN:
@@ -423,7 +738,10 @@ PyObject *pb_py_host_call(PyObject *module, PyObject *args)
 		env.id = ++last_host_id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_HOST_CALL;
 		env.host_call = &hc;
-		r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+		/* written at once (with any answers before it): we wait for it */
+		r = pb_frame_out_append(&out, &env, PB_FRAME_MAX_DEFAULT);
+		if (r == 0)
+			r = flush_out();
 		if (r == -EMSGSIZE)
 			PyErr_Format(PyExc_ValueError, "host call %s: the arguments are larger than "
 			             "a frame may be", hc.name);

@@ -2,7 +2,8 @@
  * round trips through pipes, every split point, zero-length frames, lengths
  * over the bound refused before any allocation, a payload buffer that grows
  * with the bytes received rather than the length announced, truncation and
- * clean EOF.
+ * clean EOF; the buffered reader and writer of the call channel (many frames
+ * per read and per write, a frame larger than the buffer, bounds, EOF).
  * The envelope decoder behind it is tested in check_envelope.c.
  */
 #include <check.h>
@@ -11,6 +12,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -419,6 +421,201 @@ START_TEST(test_write_errors)
 }
 END_TEST
 
+/* --- buffered reading and writing ------------------------------------------ */
+
+static void set_nonblock(int fd)
+{
+	ck_assert_int_ge(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
+
+START_TEST(test_in_many_frames_one_read)
+{
+	struct pb_frame_in in;
+	const uint8_t *got;
+	uint32_t len;
+	int fds[2];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	set_nonblock(fds[0]);
+	for (unsigned i = 0; i < 100; i++) {
+		uint8_t *p = pattern(i, i);
+		ck_assert_int_eq(pb_frame_write(fds[1], p, i), 0);
+		free(p);
+	}
+	pb_frame_in_init(&in, 1000, 16 * 1024);
+	/* 100 frames of 0..99 bytes: 5350 bytes, all in one read */
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), 100 * 4 + 99 * 100 / 2);
+	for (unsigned i = 0; i < 100; i++) {
+		uint8_t *want = pattern(i, i);
+		ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), 1);
+		ck_assert_uint_eq(len, i);
+		ck_assert(i == 0 || memcmp(got, want, i) == 0);
+		free(want);
+	}
+	ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), 0);
+	ck_assert_uint_eq(pb_frame_in_pending(&in), 0);
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), 0);   /* EAGAIN */
+	close(fds[1]);
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -ENODATA);
+	pb_frame_in_free(&in);
+	close(fds[0]);
+}
+END_TEST
+
+START_TEST(test_in_split_frames)
+{
+	uint8_t *p = pattern(300, 7);
+	uint8_t stream[2 * 304];
+	struct pb_frame_in in;
+	const uint8_t *got;
+	uint32_t len;
+	int fds[2];
+
+	/* two frames, arriving in pieces cut at every 37th byte */
+	for (int k = 0; k < 2; k++) {
+		stream[k * 304] = 300 & 0xff;
+		stream[k * 304 + 1] = 300 >> 8;
+		stream[k * 304 + 2] = stream[k * 304 + 3] = 0;
+		memcpy(stream + k * 304 + 4, p, 300);
+	}
+	ck_assert_int_eq(pipe(fds), 0);
+	set_nonblock(fds[0]);
+	pb_frame_in_init(&in, 1000, 64);
+	unsigned frames = 0;
+	for (size_t off = 0; off < sizeof(stream); off += 37) {
+		size_t n = sizeof(stream) - off < 37 ? sizeof(stream) - off : 37;
+		ck_assert_int_eq(write(fds[1], stream + off, n), (ssize_t)n);
+		while (pb_frame_in_fill(&in, fds[0]) > 0)
+			;
+		/* never more than twice what came, and no more than a frame needs */
+		ck_assert_uint_le(in.cap, 304);
+		while (pb_frame_in_next(&in, &got, &len) == 1) {
+			ck_assert_uint_eq(len, 300);
+			ck_assert(memcmp(got, p, 300) == 0);
+			frames++;
+		}
+	}
+	ck_assert_uint_eq(frames, 2);
+	/* drained: the buffer is back to its first size */
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), 0);
+	ck_assert_uint_eq(in.cap, 64);
+	close(fds[1]);
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -ENODATA);
+	pb_frame_in_free(&in);
+	close(fds[0]);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_in_grows_with_bytes)
+{
+	uint8_t header[4] = { 0, 0, 0x10, 0 };   /* announces 1 MiB */
+	uint8_t chunk[1000];
+	struct pb_frame_in in;
+	const uint8_t *got;
+	uint32_t len;
+	int fds[2];
+
+	memset(chunk, 5, sizeof(chunk));
+	ck_assert_int_eq(pipe(fds), 0);
+	set_nonblock(fds[0]);
+	pb_frame_in_init(&in, PB_FRAME_MAX_DEFAULT, 256);
+	ck_assert_int_eq(write(fds[1], header, 4), 4);
+	size_t sent = 4;
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(write(fds[1], chunk, sizeof(chunk)), (ssize_t)sizeof(chunk));
+		sent += sizeof(chunk);
+		while (pb_frame_in_fill(&in, fds[0]) > 0)
+			;
+		ck_assert_uint_le(in.cap, 2 * sent);
+		ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), 0);
+	}
+	ck_assert_uint_eq(pb_frame_in_pending(&in), sent);
+	close(fds[1]);
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -EPIPE);   /* ended inside the frame */
+	pb_frame_in_free(&in);
+	close(fds[0]);
+}
+END_TEST
+
+START_TEST(test_in_oversized)
+{
+	uint8_t frame[8] = { 11, 0, 0, 0, 1, 2, 3, 4 };
+	struct pb_frame_in in;
+	const uint8_t *got;
+	uint32_t len;
+	int fds[2];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	set_nonblock(fds[0]);
+	pb_frame_in_init(&in, 10, 64);
+	ck_assert_int_eq(write(fds[1], frame, sizeof(frame)), (ssize_t)sizeof(frame));
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), 8);
+	ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), -EMSGSIZE);
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -EMSGSIZE);
+	ck_assert_uint_eq(in.cap, 64);
+	pb_frame_in_free(&in);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
+START_TEST(test_out_batches)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Log log = PLUGBOX__LOG__INIT;
+	struct pb_frame_out out = { 0 };
+	struct pb_frame_in in;
+	const uint8_t *got;
+	uint32_t len;
+	int fds[2];
+	char msg[32];
+
+	env.body_case = PLUGBOX__ENVELOPE__BODY_LOG;
+	env.log = &log;
+	log.logger = (char *)"t";
+	log.message = msg;
+	for (int i = 0; i < 50; i++) {
+		snprintf(msg, sizeof(msg), "record %d", i);
+		log.level = i;
+		ck_assert_int_eq(pb_frame_out_append(&out, &env, PB_FRAME_MAX_DEFAULT), 0);
+	}
+	ck_assert_int_eq(pb_frame_out_append(&out, &env, 5), -EMSGSIZE);
+	ck_assert_int_eq(pipe(fds), 0);
+	set_nonblock(fds[0]);
+	/* all fifty in one write */
+	size_t pending = pb_frame_out_pending(&out);
+	ck_assert_int_eq(pb_frame_out_write(&out, fds[1]), (ssize_t)pending);
+	ck_assert_uint_eq(pb_frame_out_pending(&out), 0);
+	pb_frame_in_init(&in, PB_FRAME_MAX_DEFAULT, 16 * 1024);
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), (ssize_t)pending);
+	for (int i = 0; i < 50; i++) {
+		Plugbox__Envelope *e;
+		char why[100];
+
+		ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), 1);
+		ck_assert_int_eq(pb_envelope_decode(got, len, &e, why, sizeof(why)), 0);
+		ck_assert_int_eq(e->log->level, i);
+		pb_envelope_free(e);
+	}
+	ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), 0);
+	/* raw bytes, written in parts */
+	ck_assert_int_eq(pb_frame_out_append_raw(&out, (const uint8_t *)"\3\0\0\0abc", 7), 0);
+	pb_frame_out_consumed(&out, 2);
+	ck_assert_uint_eq(pb_frame_out_pending(&out), 5);
+	ck_assert_int_eq(pb_frame_out_write(&out, fds[1]), 5);
+	ck_assert_int_eq(read(fds[0], msg, sizeof(msg)), 5);
+	ck_assert(memcmp(msg, "\0\0abc", 5) == 0);
+	close(fds[0]);
+	ck_assert_int_eq(pb_frame_out_append_raw(&out, (const uint8_t *)"x", 1), 0);
+	signal(SIGPIPE, SIG_IGN);
+	ck_assert_int_eq(pb_frame_out_write(&out, fds[1]), -EPIPE);
+	pb_frame_out_free(&out);
+	pb_frame_in_free(&in);
+	close(fds[1]);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
 	Suite *s = suite_create("frame");
@@ -435,6 +632,11 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, test_truncated_stream);
 	tcase_add_test(tc, test_clean_eof);
 	tcase_add_test(tc, test_write_errors);
+	tcase_add_test(tc, test_in_many_frames_one_read);
+	tcase_add_test(tc, test_in_split_frames);
+	tcase_add_test(tc, test_in_grows_with_bytes);
+	tcase_add_test(tc, test_in_oversized);
+	tcase_add_test(tc, test_out_batches);
 	suite_add_tcase(s, tc);
 	return s;
 }

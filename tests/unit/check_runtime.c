@@ -21,149 +21,7 @@
 #include <unistd.h>
 
 #include "plugbox.h"
-
-static char plugins[4096];
-static char policies[4096];
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- output capture ---- */
-
-struct captured {
-	char text[16384];
-};
-
-static void capture(void *data, const char *plugin, pb_stream stream, const char *line)
-{
-	struct captured *c = data;
-	size_t used = strlen(c->text);
-	snprintf(c->text + used, sizeof(c->text) - used, "%s|%d|%s\n", plugin, (int)stream, line);
-}
-
-static pb_supervisor *open_runtime(struct captured *out)
-{
-	pb_supervisor *sup = NULL;
-	ck_assert_int_eq(pb_supervisor_new(plugins, &sup), 0);
-	ck_assert_int_eq(pb_supervisor_set_policies(sup, policies), 0);
-	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 20), 0);
-	/* These tests count the supervisor's children as its workers: no
-	 * bytecode compiler may run beside them (test_cache.py covers it). */
-	ck_assert_int_eq(pb_supervisor_set_bytecode_cache(sup, NULL), 0);
-	if (out)
-		pb_supervisor_set_output(sup, capture, out);
-	return sup;
-}
-
-/* ---- asynchronous calls ---- */
-
-struct outcome {
-	int done;
-	pb_value *result;
-	pb_error *err;
-	uint64_t id;
-	double at;
-};
-
-static int in_start;   /* set while pb_call_start runs: no callback may come then */
-
-static void record(void *data, uint64_t id, pb_value *result, pb_error *err)
-{
-	struct outcome *o = data;
-	ck_assert_int_eq(in_start, 0);
-	ck_assert_int_eq(o->done, 0);
-	o->done++;
-	o->id = id;
-	o->result = result;
-	o->err = err;
-	o->at = now();
-}
-
-/* Start a call with one argument (taken) or none. */
-static void start(pb_supervisor *sup, const char *plugin, const char *function, pb_value *arg,
-                  double timeout, struct outcome *o)
-{
-	pb_call_spec spec = { .plugin = plugin, .function = function, .args = &arg, .nargs = arg ? 1 : 0,
-	                      .timeout = timeout };
-	uint64_t id = 0;
-	memset(o, 0, sizeof(*o));
-	in_start = 1;
-	ck_assert_int_eq(pb_call_start(sup, &spec, record, o, &id), 0);
-	in_start = 0;
-	ck_assert_uint_ne(id, 0);
-	pb_value_destroy(arg);   /* borrowed only while the call is made */
-}
-
-/* The host's own loop: poll the supervisor's descriptor, dispatch when it
- * is readable, until every outcome is in (or the test's clock runs out). */
-static void run_until(pb_supervisor *sup, struct outcome *o, size_t n, double seconds)
-{
-	double end = now() + seconds;
-	for (;;) {
-		size_t done = 0;
-		for (size_t i = 0; i < n; i++)
-			done += o[i].done;
-		if (done == n)
-			return;
-		ck_assert_msg(now() < end, "%zu of %zu calls still unanswered", n - done, n);
-		struct pollfd p = { .fd = pb_supervisor_get_fd(sup), .events = POLLIN };
-		if (poll(&p, 1, 100) > 0)
-			ck_assert_int_ge(pb_supervisor_dispatch(sup, 0), 0);
-	}
-}
-
-static void release(struct outcome *o)
-{
-	pb_value_destroy(o->result);
-	pb_error_free(o->err);
-	o->result = NULL;
-	o->err = NULL;
-}
-
-static const char *json_of(const pb_value *v, char *buf, size_t len)
-{
-	char *j = pb_value_to_json(v);
-	snprintf(buf, len, "%s", j ? j : "(null)");
-	free(j);
-	return buf;
-}
-
-/* The pids of this process's children (the workers: Check runs each test
- * in its own process), from the parent pid in /proc/PID/stat. */
-static size_t children(pid_t *out, size_t max)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	size_t n = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) && n < max) {
-		char path[300], buf[512];
-		int ppid = -1;
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[got] = '\0';
-		char *close_paren = strrchr(buf, ')');
-		char state;
-		/* a zombie is not a worker any more */
-		if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid() &&
-		    state != 'Z')
-			out[n++] = (pid_t)atoi(e->d_name);
-	}
-	closedir(d);
-	return n;
-}
+#include "runtime_testlib.h"
 
 START_TEST(async_calls_end_once_each_through_the_descriptor)
 {
@@ -205,7 +63,6 @@ END_TEST
 
 /* ---- host functions ---- */
 
-static pb_supervisor *host_sup;
 static pb_host_call *held;
 
 static void host_add(void *data, pb_host_call *call)
@@ -216,23 +73,6 @@ static void host_add(void *data, pb_host_call *call)
 	ck_assert_uint_eq(pb_host_call_nargs(call), 2);
 	pb_host_call_return(call, pb_value_new_int(pb_value_get_int(pb_host_call_arg(call, 0)) +
 	                                           pb_value_get_int(pb_host_call_arg(call, 1))));
-}
-
-/* recurse(n): call the plugin's nested(n - 1) from inside the host
- * function, while the plugin waits for this very host call. */
-static void host_recurse(void *data, pb_host_call *call)
-{
-	pb_value *arg = pb_value_new_int(pb_value_get_int(pb_host_call_arg(call, 0)) - 1);
-	pb_value *result = NULL;
-	pb_error *err = NULL;
-	(void)data;
-	if (pb_call(host_sup, "hostcalls", "nested", &arg, 1, &result, &err) == 0) {
-		pb_host_call_return(call, result);
-	} else {
-		pb_host_call_fail(call, "RuntimeError", pb_error_get_message(err));
-		pb_error_free(err);
-	}
-	pb_value_destroy(arg);
 }
 
 static void host_fail(void *data, pb_host_call *call)
@@ -250,10 +90,9 @@ static void host_later(void *data, pb_host_call *call)
 static pb_supervisor *open_hostcalls(struct captured *out)
 {
 	pb_supervisor *sup = open_runtime(out);
-	host_sup = sup;
 	held = NULL;
 	ck_assert_int_eq(pb_supervisor_register(sup, "add", host_add, NULL), 0);
-	ck_assert_int_eq(pb_supervisor_register(sup, "recurse", host_recurse, NULL), 0);
+	ck_assert_int_eq(pb_supervisor_register(sup, "recurse", host_recurse, sup), 0);
 	ck_assert_int_eq(pb_supervisor_register(sup, "fail", host_fail, NULL), 0);
 	ck_assert_int_eq(pb_supervisor_register(sup, "later", host_later, NULL), 0);
 	ck_assert_int_eq(pb_supervisor_register(sup, "secret", host_add, NULL), 0);   /* registered, never granted */
@@ -583,34 +422,6 @@ START_TEST(values_are_built_and_read_through_the_api)
 }
 END_TEST
 
-/* The shipped policies, plus hostcalls.policy granting host functions
- * (outside any test: no ck_assert here). */
-static int write_policies(void)
-{
-	const char *shipped = getenv("PLUGBOX_POLICIES");
-	char cmd[8400];
-	FILE *f;
-
-	snprintf(policies, sizeof(policies), "/tmp/check_runtime-%d", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s'/*.policy '%s/'", policies, shipped, policies);
-	if (system(cmd) != 0)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s/hostcalls.policy", policies);
-	f = fopen(cmd, "w");
-	if (!f)
-		return -1;
-	fputs("@include default\n@host-call add recurse fail later missing\n", f);
-	return fclose(f);
-}
-
-static void remove_policies(void)
-{
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", policies);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_runtime: could not remove %s\n", policies);
-}
-
 int main(void)
 {
 	const char *src = getenv("PB_TEST_SRCDIR");
@@ -624,7 +435,8 @@ int main(void)
 		return 99;
 	}
 	snprintf(plugins, sizeof(plugins), "%s/plugins/runtime", src);
-	if (write_policies() < 0) {
+	if (write_policies("check_runtime", (const char *const[]){ "hostcalls.policy",
+	                   "@include default\n@host-call add recurse fail later missing\n", NULL }) < 0) {
 		fprintf(stderr, "check_runtime: cannot write the test policies in %s\n", policies);
 		return 99;
 	}

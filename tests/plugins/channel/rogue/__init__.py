@@ -4,7 +4,7 @@ Descriptor 4 carries frames to the supervisor (worker/worker.h), descriptor
 3 brings them in. Each function makes one kind of hostile traffic and then,
 where the supervisor must notice something on its own (a stall), waits to
 be ended. Nothing here may return normally except stop_reading, whose
-attack starts only with the next call. The frames are encoded by hand: the
+attack starts only with the next call, hello, and answer_twice. The frames are encoded by hand: the
 worker has no protobuf module, and a hostile plugin would not use one."""
 
 import os
@@ -128,3 +128,23 @@ def stop_reading():
     os.dup2(empty, CALLS)
     _kept.extend([real, empty, writer])
     return "deaf from now on"
+
+
+@plugbox.export
+def hello():
+    return "hi"
+
+
+@plugbox.export
+def answer_as(call_id):
+    """A Result for call `call_id` (the host knows the ids), another call
+    pipelined behind this one: an answer out of order."""
+    _send(_frame(_envelope(call_id, 4, _field(1, _varint(3 << 3) + _varint(2)))))
+    return _wait_to_be_ended()
+
+
+@plugbox.export
+def answer_twice(call_id):
+    """A Result for this very call (`call_id`), then the glue's own."""
+    _send(_frame(_envelope(call_id, 4, _field(1, _varint(3 << 3) + _varint(2)))))
+    return "answered twice"
