@@ -294,7 +294,14 @@ int pb_child_enter(const int fds[PB_CHILD_FDS], int exec_fd, pid_t parent, const
 	/* Move every source above the target range first, so no dup2 below
 	 * overwrites a source that is still needed. */
 	for (int i = 0; i < PB_CHILD_FDS; i++) {
-		src[i] = fds[i] >= 0 ? fcntl(fds[i], F_DUPFD_CLOEXEC, 64) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+		/* /dev/null too: opened on the lowest free number, it could be
+		 * PB_CHILD_EXEC_FD itself, and stdin would become the channel. */
+		int fd = fds[i] >= 0 ? fds[i] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		src[i] = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+		if (fds[i] < 0)
+			close(fd);
 		if (src[i] < 0)
 			return -errno;
 	}

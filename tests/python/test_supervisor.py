@@ -33,6 +33,21 @@ def test_fork_server_workers_see_their_own_deps_and_end_with_the_host(paths):
         plugbox.Supervisor(paths.seed, spawn="zygote")
 
 
+@pytest.mark.parametrize("spawn", ["exec", "fork-server"])
+def test_workers_start_in_a_host_with_many_descriptors_open(paths, spawn):
+    # The child arranges its descriptors 0-6 and its exec channel at 63 from
+    # whatever numbers the host's are: with the low ones taken, /dev/null
+    # once landed on 63 and stdin became the channel (the start then hung).
+    held = [os.open("/dev/null", os.O_RDONLY) for _ in range(80)]
+    try:
+        with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn=spawn) as sup:
+            assert sup.call("plug1", "requests_version") == "2.2.0"
+            assert sup.call("plug2", "requests_version") == "2.3.0"
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_the_context_manager_closes_and_ends_every_worker(paths):
     with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT) as sup:
         assert not sup.closed
