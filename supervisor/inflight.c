@@ -53,9 +53,11 @@ static void call_started(pb_supervisor *s, struct process *w, struct call *c, do
 /* Envelope.poll_us for a call written to w now. Worth asking for when the
  * worker's policy lets it poll, we may run on another CPU than it, and the
  * host's recent calls came within the spin window of the answer before. */
-static uint32_t poll_hint(pb_supervisor *s, const struct process *w)
+static uint32_t poll_hint(pb_supervisor *s, struct process *w)
 {
-	return w->poll_ok && w->quick_gaps >= 2 && pb_loop_multi_cpu(s) ? PB_SPIN_US : 0;
+	/* we wait for this worker now: spin if it may answer from another CPU */
+	s->spin_cross = pb_loop_cross_cpu(s, w);
+	return w->poll_ok && w->quick_gaps >= 2 && s->spin_cross ? PB_SPIN_US : 0;
 }
 
 /* Append c to the outbox as written now. */

@@ -22,8 +22,9 @@
  * Before sleeping while calls are outstanding, a round spins for up to
  * PB_SPIN_US, polling without blocking: on another CPU a worker answers
  * in microseconds, and waking us from sleep would cost tens. Spinning is
- * only tried when we may run on more than one CPU (on one, it only delays
- * the worker), and backs off when it keeps finding nothing.
+ * only tried when the worker may run on another CPU than we do (on the same
+ * one, it only delays the worker), and backs off when it keeps finding
+ * nothing.
  */
 #include "config.h"
 
@@ -190,17 +191,25 @@ void pb_loop_timer_hint(pb_supervisor *s, double at)
 		arm_timer(s, at, pb_now());
 }
 
-bool pb_loop_multi_cpu(pb_supervisor *s)
+bool pb_loop_cross_cpu(pb_supervisor *s, struct process *w)
 {
 	double now = pb_now();
 
 	if (s->cpus_checked_at == 0 || now - s->cpus_checked_at > 0.1) {
-		cpu_set_t set;
-
-		s->multi_cpu = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
+		if (sched_getaffinity(0, sizeof(s->cpus), &s->cpus) < 0)
+			CPU_ZERO(&s->cpus);
 		s->cpus_checked_at = now;
 	}
-	return s->multi_cpu;
+	if (w->cpus_checked_at == 0 || now - w->cpus_checked_at > 0.1) {
+		cpu_set_t theirs;
+
+		/* It started with our mask; the host may have moved either since. */
+		if (sched_getaffinity(w->proc.pid, sizeof(theirs), &theirs) < 0)
+			theirs = s->cpus;
+		w->cross_cpu = CPU_COUNT(&s->cpus) != 1 || !CPU_EQUAL(&s->cpus, &theirs);
+		w->cpus_checked_at = now;
+	}
+	return w->cross_cpu;
 }
 
 static inline void cpu_relax(void)
@@ -212,18 +221,19 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Spin before sleeping? Only with calls outstanding, more than one CPU to
- * run on, and not while recent spins found nothing (then skip a doubling
- * number of waits, up to 1024, before trying again). */
+/* Spin before sleeping? Only with calls outstanding, when the worker last
+ * written to may run on another CPU than ours, and not while recent spins
+ * found nothing (then skip a doubling number of waits, up to 1024, before
+ * trying again). */
 static bool spin_worthwhile(pb_supervisor *s)
 {
-	if (s->calls_pending == 0)
+	if (s->calls_pending == 0 || !s->spin_cross)
 		return false;
 	if (s->spin_skip > 0) {
 		s->spin_skip--;
 		return false;
 	}
-	return pb_loop_multi_cpu(s);
+	return true;
 }
 
 static int wait_events(pb_supervisor *s, struct epoll_event *events, int timeout_ms)

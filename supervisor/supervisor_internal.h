@@ -28,6 +28,7 @@
 #ifndef PLUGBOX_SUPERVISOR_INTERNAL_H
 #define PLUGBOX_SUPERVISOR_INTERNAL_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -158,6 +159,8 @@ struct process {
 	struct call *pipeline[PB_PIPELINE_MAX];
 	unsigned pipe_head, pipe_count, unsent;
 	bool poll_ok;                   /* its policy allows the poll(2) of Envelope.poll_us */
+	bool cross_cpu;                 /* it may run on another CPU than we do (loop.c) */
+	double cpus_checked_at;
 	double replied_at;              /* when its last top-level answer came */
 	unsigned quick_gaps;            /* next calls that came soon after an answer, in a row */
 	struct process *next_dead;      /* in the loop's graveyard */
@@ -271,8 +274,9 @@ struct pb_supervisor {
 	/* the spin before sleeping (loop.c) */
 	unsigned spin_misses;           /* spins in a row that found nothing */
 	unsigned spin_skip;             /* waits left before spinning is tried again */
+	cpu_set_t cpus;                 /* our affinity mask, as of cpus_checked_at */
 	double cpus_checked_at;
-	bool multi_cpu;                 /* we may run on more than one CPU */
+	bool spin_cross;                /* the worker last written to may run on another CPU */
 };
 
 /* supervisor.c */
@@ -329,8 +333,9 @@ void pb_loop_ready(pb_supervisor *s, struct ready_link *link);
 void pb_loop_timer_hint(pb_supervisor *s, double at);
 /* Make the next dispatch round run at once. */
 void pb_loop_wake(pb_supervisor *s);
-/* May we run on more than one CPU (looked at again every 100 ms)? */
-bool pb_loop_multi_cpu(pb_supervisor *s);
+/* May the worker run on another CPU than we do (its affinity mask and
+ * ours, looked at again every 100 ms)? */
+bool pb_loop_cross_cpu(pb_supervisor *s, struct process *w);
 /* Free the process once the current batch is over. */
 void pb_loop_bury(pb_supervisor *s, struct process *p);
 
