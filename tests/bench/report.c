@@ -69,9 +69,6 @@ static const struct target {
 	  LE, 1.2, false, false, 1u << PL_UNPINNED },
 	{ "spawn-warm", "spawn.warm_trivial_ms", "warm spawn trivial (ms)",
 	  LE, 2, true, false, 1u << PL_UNPINNED },
-	/* The same target as a ratio: 2 ms against the 8 ms bare start. */
-	{ "spawn-warm-ratio", "spawn.ratio_warm_trivial_bare", "warm spawn trivial / bare python3.11 -I -S",
-	  LE, 0.25, false, false, 1u << PL_UNPINNED },
 	{ "pss-warm", "pss.forkserver_mean_mb", "idle worker PSS, fork-server (MB)",
 	  LE, 1, true, false, 1u << PL_PINNED },
 	{ "alive", "alive.answered_fraction", "plugins alive at once that answered",
