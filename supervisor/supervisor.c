@@ -142,6 +142,10 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	/* Every call still gets its answer, and every worker is reaped. */
 	if (s->epoll_fd >= 0) {
 		pb_supervisor_shutdown(s, 0);
+		/* No grace: the calls in flight end now, as unavailable, before
+		 * an answer still on its way is read (a plugin may answer at
+		 * once when its unanswered host call fails). */
+		pb_runtime_tick(s, pb_now());
 		while (!pb_supervisor_finished(s))
 			if (pb_supervisor_dispatch(s, 100) < 0)
 				break;
