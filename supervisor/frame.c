@@ -517,7 +517,7 @@ void pb_frame_out_consumed(struct pb_frame_out *out, size_t n)
 	out->start += n;
 	if (out->start == out->end) {
 		out->start = out->end = 0;
-		if (out->cap > 256 * 1024) {
+		if (out->cap > (size_t)256 * 1024) {
 			/* a large frame went out: give its memory back */
 			free(out->buf);
 			out->buf = NULL;

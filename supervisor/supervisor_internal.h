@@ -49,9 +49,9 @@
 #define PB_MAX_NESTING 16
 /* No more calls are written ahead to a worker (PB_PIPELINE_MAX, protocol.h)
  * once this much waits unwritten for its pipe. */
-#define PB_PIPELINE_MAX_BYTES (64u * 1024u)
+#define PB_PIPELINE_MAX_BYTES ((size_t)64 * 1024)
 /* How much of a worker's replies one read(2) takes. */
-#define PB_READ_BUFFER (16u * 1024u)
+#define PB_READ_BUFFER ((size_t)16 * 1024)
 /* The spin before sleeping (loop.c), and the poll a worker is asked for
  * after answering (Envelope.poll_us): tens of microseconds. */
 #define PB_SPIN_US 50

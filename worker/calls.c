@@ -38,11 +38,11 @@
 #include "worker.h"
 
 /* Read size: room for a window of pipelined calls in one read(2). */
-#define IN_BUFFER (64u * 1024u)
+#define IN_BUFFER ((size_t)64 * 1024)
 /* Answers held back at most: beyond either, they are written at once. Half
  * the supervisor's window: it refills the window while we work on the
  * rest (on two CPUs, both sides then work at once). */
-#define OUT_MAX_BYTES (32u * 1024u)
+#define OUT_MAX_BYTES ((size_t)32 * 1024)
 #define OUT_MAX_FRAMES (PB_PIPELINE_MAX / 2u)
 /* A call this quick, this many times in a row, is "known quick": answers
  * before it may wait for it to end. */
@@ -285,10 +285,12 @@ static PyObject *function_name(const char *function)
 		Py_INCREF(last);
 		return last;
 	}
+	size_t len = strlen(function);
+
 	Py_CLEAR(last);
 	last = PyUnicode_FromString(function);
-	if (last && strlen(function) < sizeof(last_text))
-		strcpy(last_text, function);
+	if (last && len < sizeof(last_text))
+		memcpy(last_text, function, len + 1);
 	else
 		last_text[0] = '\0';
 	Py_XINCREF(last);
