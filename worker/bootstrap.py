@@ -3,7 +3,8 @@
 Everything here reads the plugin directory, which is untrusted: the layout,
 `__deps_dir__` (parsed from the source text, never executed), plugin.toml
 (tomllib) and `*.dist-info` metadata. The C side calls setup() once
-(worker/main.c) and then invoke()/describe() for each call (worker/calls.c).
+(worker/main.c), then resolve() for a call's function (worker/calls.c keeps
+what it found in _exported) and describe() for its exception.
 """
 
 # Only modules that are frozen or already loaded by start-up: every other
@@ -302,17 +303,10 @@ def preload():
 # Functions resolve() last found in plugbox's export registry. What decides
 # the route there (_state, the package being imported) does not change, so
 # while the registry still maps the name to the same object, that object is
-# what resolve() would return: the hot path skips it.
+# what resolve() would return: worker/calls.c looks here first and calls
+# the function itself (and flushes sys.stdout and sys.stderr before it
+# writes the answers of a batch of calls).
 _exported = {}   # function name -> object; None -> the plugbox module
-
-
-def invoke(function, args, kwargs):
-    """Run one call. The C side flushes sys.stdout and sys.stderr before it
-    writes the answers of a batch of calls (worker/calls.c)."""
-    obj = _exported.get(function)
-    if obj is None or _exported[None]._exports.get(function) is not obj:
-        obj = resolve(function)
-    return obj(*args, **kwargs)
 
 
 def describe(exc):

@@ -285,11 +285,12 @@ static PyObject *function_name(const char *function)
 		Py_INCREF(last);
 		return last;
 	}
+	size_t len = strlen(function);
+
 	Py_CLEAR(last);
 	last = PyUnicode_FromString(function);
-	size_t n = strlen(function);
-	if (last && n < sizeof(last_text))
-		memcpy(last_text, function, n + 1);
+	if (last && len < sizeof(last_text))
+		memcpy(last_text, function, len + 1);
 	else
 		last_text[0] = '\0';
 	Py_XINCREF(last);
