@@ -192,17 +192,19 @@ struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plu
 {
 	char why[256], line[400];
 
-	if (s->spawn_mode != PB_SPAWN_FORK_SERVER)
+	if (s->spawn_mode != PB_SPAWN_FORK_SERVER || s->forkserver_refused)
 		return NULL;
 	if (s->forkserver && !pb_forkserver_alive(s->forkserver)) {
 		pb_forkserver_stop(s->forkserver);
 		s->forkserver = NULL;
 	}
 	if (!s->forkserver && pb_forkserver_start(s->worker_path, &s->forkserver, why, sizeof(why)) < 0) {
-		/* Exec is the slower and safer way: say so, and go on with it. */
-		snprintf(line, sizeof(line), "%s; starting its worker with exec", why);
+		/* Exec is the slower and safer way: say so once, and go on with
+		 * it; the same binary would refuse again at every start. */
+		snprintf(line, sizeof(line), "%s; starting workers with exec from now on", why);
 		s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
 		s->forkserver = NULL;
+		s->forkserver_refused = true;
 	}
 	return s->forkserver;
 }

@@ -247,6 +247,7 @@ struct pb_supervisor {
 	/* start-up settings */
 	pb_spawn_mode spawn_mode;
 	struct pb_forkserver *forkserver;   /* started on the first spawn that wants it */
+	bool forkserver_refused;            /* it could not start: workers are exec'd */
 	char *cache_dir;                /* root of the bytecode caches, or NULL: none */
 	bool cache_chosen;              /* set by pb_supervisor_set_bytecode_cache (else the default) */
 	struct pb_cache_state *cache;   /* the caches in use and their builds (cache.c), made lazily */

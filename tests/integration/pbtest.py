@@ -83,7 +83,7 @@ class Plugbox:
                         f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
         cp = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         cp.elapsed = time.monotonic() - start
-        if self.spawn_options and "starting its worker with exec" in stderr:
+        if self.spawn_options and "starting workers with exec" in stderr:
             pytest.fail(f"plugbox {' '.join(argv[1:])} fell back to exec:\n{stderr}")
         return cp
 
