@@ -32,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "protocol.h"
-#include "value.h"
+#include "proto/frame.h"
+#include "proto/protocol.h"
+#include "proto/value.h"
 #include "worker.h"
 
 /* Read size: room for a window of pipelined calls in one read(2). */

@@ -8,8 +8,8 @@
 
 #include <math.h>
 
-#include "frame.h"
-#include "value.h"
+#include "proto/frame.h"
+#include "proto/value.h"
 #include "worker.h"
 
 /* A map key as Python can hash it: a list (a tuple on the host's side)

@@ -28,9 +28,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "forkserver_wire.h"
-#include "jail.h"
-#include "protocol.h"
+#include "jail/forkserver_wire.h"
+#include "jail/jail.h"
+#include "proto/protocol.h"
 #include "worker.h"
 
 static int reply(int err, pid_t pid, int pidfd, const char *why)

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "install.h"
+#include "proto/install.h"
 #include "install_mode.h"
 #include "worker.h"
 

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "frame.h"
-#include "protocol.h"
+#include "proto/frame.h"
+#include "proto/protocol.h"
 #include "worker.h"
 
 /* s as UTF-8 in a new NUL-terminated buffer holding at most max bytes before

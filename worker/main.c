@@ -19,9 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "install_mode.h"
-#include "protocol.h"
+#include "proto/names.h"
+#include "proto/protocol.h"
 #include "worker.h"
 
 static int send_hello(const char *name, PyObject *info)
@@ -89,17 +90,6 @@ out:
 	return r;
 }
 
-static bool valid_name(const char *s)
-{
-	if (!*s || strlen(s) > 128)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
-
 static void usage_exit(void)
 {
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
@@ -108,7 +98,6 @@ static void usage_exit(void)
 	        "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
-
 
 /* Everything after exec, or, for a child of the fork-server (warm: its
  * interpreter and glue are already up), after pb_child_enter. */
@@ -152,7 +141,7 @@ int pb_worker_run(int argc, char **argv, bool warm)
 	}
 	/* argv[0] is our absolute path: there is no /proc/self/exe in the
 	 * worker's file system. */
-	if (!name || !dir || !root || !landlock || !network || optind != argc || !valid_name(name) ||
+	if (!name || !dir || !root || !landlock || !network || optind != argc || !pb_valid_plugin_name(name) ||
 	    dir[0] != '/' || root[0] != '/' || argv[0][0] != '/' || (cache && cache[0] != '/'))
 		usage_exit();
 	if (!strcmp(landlock, "required"))

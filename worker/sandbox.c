@@ -3,8 +3,8 @@
  * The supervisor compiles the operator's policy to seccomp programs
  * (supervisor/policy_compile.c) and hands them over on PB_FD_POLICY; this
  * file only loads them, after setting no_new_privs and installing the
- * SIGSYS reporter. Programs marked PB_PROGRAM_AFTER_START are kept back and
- * loaded just before Hello; a program marked PB_PROGRAM_LISTENER hands its
+ * SIGSYS reporter. Programs marked PB_PROG_AFTER_START are kept back and
+ * loaded just before Hello; a program marked PB_PROG_LISTENER hands its
  * user-notification fd to the supervisor. Everything is fail-closed: any
  * error here ends the worker before it says Hello.
  */
@@ -46,7 +46,7 @@ PyAPI_FUNC(void) _Py_DumpTraceback(int fd, PyThreadState *tstate);
 struct seccomp_program {
 	struct sock_filter *insns;
 	uint32_t count;
-	uint32_t flags;          /* PB_PROGRAM_AFTER_START, PB_PROGRAM_LISTENER */
+	uint32_t flags;          /* PB_PROG_AFTER_START, PB_PROG_LISTENER */
 };
 
 /* The after-start programs, copied out of the blob, which main() frees. */
@@ -288,7 +288,7 @@ static int load_program(const struct seccomp_program *p, const char *layer, size
 {
 	struct sock_fprog prog = { .len = (unsigned short)p->count, .filter = p->insns };
 	unsigned long flags = SECCOMP_FILTER_FLAG_TSYNC;
-	bool listener = (p->flags & PB_PROGRAM_LISTENER) != 0;
+	bool listener = (p->flags & PB_PROG_LISTENER) != 0;
 	long r;
 	int e;
 
@@ -338,8 +338,8 @@ static int parse_policy(const uint8_t *blob, size_t len, struct seccomp_program 
 		header = (uint32_t)blob[off] | (uint32_t)blob[off + 1] << 8 |
 		         (uint32_t)blob[off + 2] << 16 | (uint32_t)blob[off + 3] << 24;
 		off += 4;
-		insns = header & PB_PROGRAM_COUNT_MASK;
-		if ((header & ~(PB_PROGRAM_COUNT_MASK | PB_PROGRAM_AFTER_START | PB_PROGRAM_LISTENER)) != 0 ||
+		insns = header & PB_PROG_COUNT_MASK;
+		if ((header & ~(PB_PROG_COUNT_MASK | PB_PROG_AFTER_START | PB_PROG_LISTENER)) != 0 ||
 		    insns == 0 || insns > BPF_MAXINSNS) {
 			snprintf(why, why_len, "seccomp: bad program header 0x%08x (program %zu): "
 			         "want 1..%u instructions and no reserved bits", header, count + 1, (unsigned)BPF_MAXINSNS);
@@ -348,13 +348,13 @@ static int parse_policy(const uint8_t *blob, size_t len, struct seccomp_program 
 		}
 		if ((len - off) / sizeof(struct sock_filter) < insns)
 			goto truncated;
-		if ((header & PB_PROGRAM_LISTENER) && ++listeners > 1) {
+		if ((header & PB_PROG_LISTENER) && ++listeners > 1) {
 			snprintf(why, why_len, "seccomp: bad program header 0x%08x (program %zu): "
 			         "a second user-notification listener", header, count + 1);
 			free_programs(programs, count);
 			return -EINVAL;
 		}
-		if (!(header & PB_PROGRAM_AFTER_START))
+		if (!(header & PB_PROG_AFTER_START))
 			before_start++;
 		programs[count].insns = malloc(insns * sizeof(struct sock_filter));
 		if (!programs[count].insns) {
@@ -364,7 +364,7 @@ static int parse_policy(const uint8_t *blob, size_t len, struct seccomp_program 
 		}
 		memcpy(programs[count].insns, blob + off, insns * sizeof(struct sock_filter));
 		programs[count].count = insns;
-		programs[count].flags = header & ~PB_PROGRAM_COUNT_MASK;
+		programs[count].flags = header & ~PB_PROG_COUNT_MASK;
 		count++;
 		off += insns * sizeof(struct sock_filter);
 	}
@@ -422,7 +422,7 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < count; i++) {
-		if (programs[i].flags & PB_PROGRAM_AFTER_START) {
+		if (programs[i].flags & PB_PROG_AFTER_START) {
 			programs[kept++] = programs[i];     /* kept in blob order */
 			continue;
 		}

@@ -16,34 +16,10 @@
 #include <stddef.h>
 
 #include "proto/plugbox.pb-c.h"
-
-enum {
-	PB_FD_CALLS = 3,
-	PB_FD_REPLIES = 4,
-	PB_FD_REPORT = 5,
-	PB_FD_POLICY = 6,
-	PB_FD_FIRST_UNUSED = 7,
-};
+#include "proto/protocol.h"
 
 /* Exit statuses besides 0 (the supervisor ended the conversation). */
 enum { PB_EXIT_INTERNAL = 70, PB_EXIT_SANDBOX = 71 };
-
-/* Largest policy blob accepted on PB_FD_POLICY (BPF_MAXINSNS per program). */
-#define PB_POLICY_BLOB_MAX 65536u
-
-/* The policy blob is a sequence of programs, each a little-endian u32
- * header followed by (header & PB_PROGRAM_COUNT_MASK) struct sock_filter.
- * Header bits other than these are reserved and refused, so a supervisor
- * newer than the worker cannot have a flag silently ignored. */
-#define PB_PROGRAM_COUNT_MASK 0x0000ffffu   /* instructions: 1..BPF_MAXINSNS */
-#define PB_PROGRAM_AFTER_START 0x80000000u  /* load just before Hello, not before the glue runs */
-#define PB_PROGRAM_LISTENER 0x40000000u     /* load with a user-notification listener (at most one) */
-
-/* Largest Violation message the supervisor accepts on PB_FD_REPORT
- * (REPORT_MAX_BYTES in supervisor/supervisor_internal.h). */
-#define PB_REPORT_MAX 4096u
-/* Python stack kept in a Violation; the rest of the envelope is < 100 bytes. */
-#define PB_VIOLATION_TRACEBACK_MAX 3000u
 
 /* interp.c: CPython with the standard library only; nothing from the plugin
  * is on sys.path until the glue's setup() runs, after the sandbox. */
@@ -87,7 +63,7 @@ PyObject *pb_py_log(PyObject *module, PyObject *args);
 
 /* sandbox.c */
 int pb_sandbox_read_policy(int fd, uint8_t **blob, size_t *len, char *why, size_t why_len);
-/* Loads every program without PB_PROGRAM_AFTER_START and keeps a copy of
+/* Loads every program without PB_PROG_AFTER_START and keeps a copy of
  * the others for pb_sandbox_apply_after_start. */
 int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len);
 /* Loads the programs pb_sandbox_apply kept back; 0 when there are none. */

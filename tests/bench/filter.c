@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "policy.h"
+#include "policy/policy.h"
 
 #define MAX_LOOPS 1000
 #define BLOCK 100

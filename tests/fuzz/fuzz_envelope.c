@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "fuzz_common.h"
 #include "plugbox.h"
-#include "value.h"
+#include "proto/value.h"
 
 static bool value_equal(const Plugbox__Value *a, const Plugbox__Value *b)
 {
@@ -526,7 +526,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_strings(env);
 	walk_values(env, check_value);
 	round_trip(env);
-	/* runtime.c's pb_runtime_reply: the result's value goes to the caller,
+	/* runtime.c's pb_inflight_reply: the result's value goes to the caller,
 	 * who frees it as a pb_value; the rest of the envelope as unpacked. */
 	if (env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
 		Plugbox__Value *v = env->result->value;

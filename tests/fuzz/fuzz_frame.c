@@ -31,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "fuzz_common.h"
 
 

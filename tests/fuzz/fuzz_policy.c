@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
-#include "policy.h"
+#include "policy/policy.h"
 
 #ifndef PB_FUZZ_POLICIES
 #error "PB_FUZZ_POLICIES: the directory of the shipped policies"

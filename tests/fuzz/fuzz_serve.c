@@ -30,7 +30,7 @@
 
 #include "fuzz_common.h"
 #include "plugbox.h"
-#include "serve.h"
+#include "cli/serve.h"
 
 #define MAX_IDLE_ROUNDS 1000      /* rounds with nothing happening: the daemon is stuck */
 

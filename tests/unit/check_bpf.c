@@ -28,7 +28,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_testlib.h"
 
 /* ---- differential: a BPF interpreter against pb_policy_match ----------------- */

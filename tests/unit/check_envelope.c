@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "value.h"
+#include "proto/frame.h"
+#include "proto/value.h"
 
 
 /* --- helpers: building wire bytes ---------------------------------------- */

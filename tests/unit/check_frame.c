@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "value.h"
+#include "proto/frame.h"
+#include "proto/value.h"
 
 
 static uint8_t *pattern(size_t n, unsigned seed)

@@ -36,7 +36,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_testlib.h"
 
 #ifndef PB_TEST_POLICIES

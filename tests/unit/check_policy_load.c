@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <termios.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "policy_testlib.h"
 
 /* ---- the loading API ------------------------------------------------------- */

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "frame.h"
-#include "value.h"
+#include "runtime/base64.h"
+#include "proto/frame.h"
+#include "proto/value.h"
 
 /* Hot loops below avoid ck_assert: every passing Check assertion records
  * its location (a write to the runner), and they run 10^5-10^6 times. */

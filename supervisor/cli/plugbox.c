@@ -1,0 +1,613 @@
+/* plugbox.c - the `plugbox` command: list and call, over libplugbox.
+ *
+ * It parses the command line of DESIGN.md, maps call outcomes to the exit
+ * codes users script against, and prints the result as one line of JSON.
+ * Everything that touches a worker lives in the library; the policy
+ * commands and learn are in plugbox_policy.c, the daemon (`serve`) in
+ * serve.c and `call --socket` in serve_client.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers/cache_build.h"
+#include "runtime/cache.h"
+#include "cli/plugbox_cli.h"
+
+#define EXIT_OK PB_EXIT_OK
+#define EXIT_RAISED PB_EXIT_RAISED
+#define EXIT_USAGE PB_EXIT_USAGE
+#define EXIT_VIOLATION PB_EXIT_VIOLATION
+#define EXIT_WORKER PB_EXIT_WORKER
+
+static const char usage_text[] =
+	"usage: plugbox list   --plugins DIR [CACHE] [SPAWN] [--json]\n"
+	"       plugbox call   --plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
+	"                      PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
+	"       plugbox call-all --plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first]\n"
+	"                      --group GROUP [ARG_JSON ...]\n"
+	"       plugbox install --plugins DIR [--policies DIR] [CACHE] [--name NAME] WHEEL_OR_DIR\n"
+	"       plugbox remove --plugins DIR [CACHE] NAME\n"
+	"       plugbox cache  --plugins DIR [--policies DIR] [--cache DIR] [PLUGIN ...]\n"
+	"       plugbox serve  --plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
+	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
+	"       plugbox policy check FILE...\n"
+	"       plugbox policy show [--policies DIR] NAME|FILE\n"
+	"       plugbox policy groups\n"
+	"       plugbox selftest [--policies DIR] [--timeout SECONDS] [--json]\n"
+	"CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
+	"SPAWN: --spawn exec (the default: every worker exec'd) or --spawn fork-server (cloned from a warm one)\n";
+
+int pb_usage_error(const char *fmt, const char *arg)
+{
+	fputs("plugbox: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see plugbox --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int exit_code_for(pb_error_kind kind)
+{
+	switch (kind) {
+	case PB_ERROR_EXCEPTION: return EXIT_RAISED;
+	case PB_ERROR_NOT_FOUND:
+	case PB_ERROR_CONFIG:
+	case PB_ERROR_BAD_REQUEST: return EXIT_USAGE;
+	case PB_ERROR_VIOLATION: return EXIT_VIOLATION;
+	default: return EXIT_WORKER;
+	}
+}
+
+int pb_report_error(const pb_error *e)
+{
+	return pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
+	                         pb_error_get_message(e), pb_error_get_traceback(e));
+}
+
+int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, const char *message,
+                      const char *tb)
+{
+	if (kind == PB_ERROR_EXCEPTION) {
+		if (*tb)
+			fprintf(stderr, "%s%s", tb, tb[strlen(tb) - 1] == '\n' ? "" : "\n");
+		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", plugin, type, message);
+	} else {
+		fprintf(stderr, "plugbox: %s\n", message);
+		if (kind == PB_ERROR_VIOLATION && *tb) {
+			/* The worker's own account of where the plugin was. */
+			fprintf(stderr, "plugbox: plugin '%s' made that call here:\n", plugin);
+			for (const char *p = tb; *p;) {
+				size_t n = strcspn(p, "\n");
+				if (n)
+					fprintf(stderr, "  %.*s\n", (int)n, p);
+				p += n + (p[n] == '\n');
+			}
+		}
+	}
+	return exit_code_for(kind);
+}
+
+
+/* A number of seconds in (0, 86400], or [0, 86400] when zero_ok. */
+static int parse_seconds(const char *option, const char *arg, bool zero_ok, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(arg, &end);
+	if (errno || end == arg || *end || !(*out >= 0) || (!zero_ok && *out == 0) || *out > 86400) {
+		fprintf(stderr, "plugbox: %s: '%s' is not a number of seconds in %s, 86400] (see plugbox --help)\n",
+		        option, arg, zero_ok ? "[0" : "(0");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* Options stop at the first operand (getopt's leading '+'), so an argument
+ * such as the JSON "-5" is never taken for an option. `allowed` is the
+ * PB_OPT_* set the command takes; --plugins is required when allowed,
+ * except by commands that also take --socket (they check for themselves). */
+int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_options *o)
+{
+	static const struct option longopts[] = {
+		{ "plugins", required_argument, NULL, 'p' },
+		{ "policies", required_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "eager", no_argument, NULL, 'e' },
+		{ "idle-stop", required_argument, NULL, 'i' },
+		{ "group", required_argument, NULL, 'G' },
+		{ "first", no_argument, NULL, 'f' },
+		{ "spawn", required_argument, NULL, 'S' },
+		{ "cache", required_argument, NULL, 'c' },
+		{ "no-cache", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, code = -1;
+
+	opterr = 0;
+	optind = 1;
+	memset(o, 0, sizeof(*o));
+	o->timeout = 60;
+	o->grace = 10;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		static const struct { int c; unsigned bit; const char *name; } bits[] = {
+			{ 'p', PB_OPT_PLUGINS, "--plugins" }, { 'P', PB_OPT_POLICIES, "--policies" },
+			{ 't', PB_OPT_TIMEOUT, "--timeout" }, { 'j', PB_OPT_JSON, "--json" },
+			{ 's', PB_OPT_SOCKET, "--socket" }, { 'g', PB_OPT_GRACE, "--grace" },
+			{ 'e', PB_OPT_EAGER, "--eager" }, { 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
+			{ 'G', PB_OPT_GROUP, "--group" }, { 'f', PB_OPT_FIRST, "--first" },
+			{ 'c', PB_OPT_CACHE, "--cache" }, { 'n', PB_OPT_CACHE, "--no-cache" },
+			{ 'S', PB_OPT_SPAWN, "--spawn" },
+		};
+		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+			if (bits[i].c == c && !(allowed & bits[i].bit)) {
+				fprintf(stderr, "plugbox: option %s is not for '%s' (see plugbox --help)\n",
+				        bits[i].name, argv[0]);
+				return EXIT_USAGE;
+			}
+		switch (c) {
+		case 'p':
+			o->plugins = optarg;
+			break;
+		case 'P':
+			o->policies = optarg;
+			break;
+		case 't':
+			o->timeout_given = true;
+			code = parse_seconds("--timeout", optarg, false, &o->timeout);
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'g':
+			code = parse_seconds("--grace", optarg, true, &o->grace);
+			break;
+		case 'e':
+			o->eager = true;
+			break;
+		case 'i':
+			code = parse_seconds("--idle-stop", optarg, false, &o->idle_stop);
+			break;
+		case 'G':
+			o->group = optarg;
+			break;
+		case 'f':
+			o->first = true;
+			break;
+		case 'S':
+			if (!strcmp(optarg, "exec"))
+				o->spawn = PB_SPAWN_EXEC;
+			else if (!strcmp(optarg, "fork-server"))
+				o->spawn = PB_SPAWN_FORK_SERVER;
+			else
+				return pb_usage_error("--spawn must be exec or fork-server, not '%s'", optarg);
+			break;
+		case 'c':
+			o->cache = optarg;
+			break;
+		case 'n':
+			o->no_cache = true;
+			break;
+		case ':':
+			return pb_usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			return pb_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+		if (code >= 0)
+			return code;
+	}
+	if ((allowed & PB_OPT_PLUGINS) && !(allowed & PB_OPT_SOCKET) && !o->plugins)
+		return pb_usage_error("%s needs --plugins DIR", argv[0]);
+	if (o->cache && o->no_cache)
+		return pb_usage_error("%s: --cache and --no-cache contradict each other", argv[0]);
+	return -1;
+}
+
+char *pb_cli_cache_path(const char *given)
+{
+	char *abs = NULL, cwd[4096];
+
+	if (given[0] == '/')
+		return strdup(given);
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, given) < 0)
+		return NULL;
+	return abs;
+}
+
+void pb_close_supervisor(pb_supervisor *sup)
+{
+	if (sup)
+		pb_cache_settle(sup);
+	pb_supervisor_free(sup);
+}
+
+pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
+{
+	pb_supervisor *sup;
+	int r = pb_supervisor_new(o->plugins, &sup);
+
+	if (r < 0) {
+		fprintf(stderr, "plugbox: --plugins %s: %s\n", o->plugins, strerror(-r));
+		return NULL;
+	}
+	if (o->policies && pb_supervisor_set_policies(sup, o->policies) < 0) {
+		fprintf(stderr, "plugbox: --%s\n", pb_supervisor_strerror(sup));
+		pb_supervisor_free(sup);
+		return NULL;
+	}
+	pb_supervisor_set_timeout(sup, o->timeout);
+	pb_supervisor_set_spawn_mode(sup, (pb_spawn_mode)o->spawn);
+	if (o->no_cache) {
+		pb_supervisor_set_bytecode_cache(sup, NULL);
+	} else if (o->cache) {
+		char *abs = pb_cli_cache_path(o->cache);
+		if (!abs || pb_supervisor_set_bytecode_cache(sup, abs) < 0) {
+			fprintf(stderr, "plugbox: --cache %s: %s\n", o->cache, abs ? pb_supervisor_strerror(sup) : strerror(errno));
+			free(abs);
+			pb_supervisor_free(sup);
+			return NULL;
+		}
+		free(abs);
+	}
+	return sup;
+}
+
+static int parse_json_args(char **argv, int nargs, pb_value ***out)
+{
+	pb_value **args = calloc((size_t)nargs + 1, sizeof(*args));
+
+	*out = NULL;
+	if (!args)
+		return -1;
+	for (int i = 0; i < nargs; i++) {
+		char *why = NULL;
+		args[i] = pb_value_parse_json(argv[i], &why);
+		if (!args[i]) {
+			fprintf(stderr, "plugbox: argument %d: invalid JSON: %s\n", i + 1, why ? why : "out of memory");
+			free(why);
+			while (i-- > 0)
+				pb_value_destroy(args[i]);
+			free(args);
+			return -1;
+		}
+	}
+	*out = args;
+	return 0;
+}
+
+/* Options and operands of a call; with PB_OPT_SOCKET allowed, either
+ * --plugins or --socket (the daemon has its own plugins and policies). */
+static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_call *c)
+{
+	int code;
+
+	memset(c, 0, sizeof(*c));
+	code = pb_parse_options(argc, argv, allowed, &c->o);
+	if (code >= 0)
+		return code;
+	if (c->o.socket && c->o.plugins)
+		return pb_usage_error("%s --socket asks a daemon, which has its own --plugins", argv[0]);
+	if (c->o.socket && c->o.policies)
+		return pb_usage_error("%s --socket asks a daemon, which has its own --policies", argv[0]);
+	if (c->o.socket && c->o.spawn != PB_SPAWN_EXEC)
+		return pb_usage_error("%s --socket asks a daemon, which starts its own workers (serve --spawn)", argv[0]);
+	if (c->o.socket && (c->o.cache || c->o.no_cache))
+		return pb_usage_error("%s --socket asks a daemon, which has its own bytecode caches", argv[0]);
+	if (!c->o.socket && !c->o.plugins)
+		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
+	if (argc - optind < 2)
+		return pb_usage_error("%s needs PLUGIN and FUNCTION", argv[0]);
+	c->plugin = argv[optind];
+	c->function = argv[optind + 1];
+	c->nargs = argc - optind - 2;
+	if (parse_json_args(argv + optind + 2, c->nargs, &c->args) < 0)
+		return EXIT_USAGE;
+	return -1;
+}
+
+int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
+{
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN |
+	                      PB_OPT_CACHE, c);
+
+	if (code >= 0)
+		return code;
+	c->sup = pb_open_supervisor(&c->o);
+	if (!c->sup) {
+		pb_cli_call_release(c);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+int pb_cli_call_run(struct pb_cli_call *c, pb_value **result)
+{
+	pb_error *err = NULL;
+	int code;
+
+	if (pb_call(c->sup, c->plugin, c->function, c->args, (size_t)c->nargs, result, &err) == 0)
+		return EXIT_OK;
+	code = pb_report_error(err);
+	pb_error_free(err);
+	return code;
+}
+
+void pb_cli_call_release(struct pb_cli_call *c)
+{
+	for (int i = 0; i < c->nargs && c->args; i++)
+		pb_value_destroy(c->args[i]);
+	free(c->args);
+	pb_close_supervisor(c->sup);
+	c->args = NULL;
+	c->sup = NULL;
+}
+
+int pb_cli_print_result(const char *plugin, const pb_value *result)
+{
+	if (pb_value_print_json(result, stdout) < 0) {
+		fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n", plugin);
+		return EXIT_WORKER;
+	}
+	putchar('\n');
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_WORKER;
+}
+
+static int cmd_call(int argc, char **argv)
+{
+	struct pb_cli_call c;
+	pb_value *result = NULL;
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET |
+	                      PB_OPT_SPAWN | PB_OPT_CACHE, &c);
+
+	if (code >= 0)
+		return code;
+	if (c.o.socket) {
+		code = pb_serve_call(&c);
+		pb_cli_call_release(&c);
+		return code;
+	}
+	c.sup = pb_open_supervisor(&c.o);
+	if (!c.sup) {
+		pb_cli_call_release(&c);
+		return EXIT_USAGE;
+	}
+	code = pb_cli_call_run(&c, &result);
+	if (code == EXIT_OK) {
+		code = pb_cli_print_result(c.plugin, result);
+		pb_value_destroy(result);
+	}
+	pb_cli_call_release(&c);
+	return code;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	pb_supervisor *sup;
+	char **names;
+	size_t n;
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE, &o);
+	bool first = true;
+
+	if (code >= 0)
+		return code;
+	if (optind != argc)
+		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	sup = pb_open_supervisor(&o);
+	if (!sup)
+		return EXIT_USAGE;
+	if (pb_supervisor_plugins(sup, &names, &n) < 0) {
+		fprintf(stderr, "plugbox: %s\n", pb_supervisor_strerror(sup));
+		pb_supervisor_free(sup);
+		return EXIT_USAGE;
+	}
+	code = EXIT_OK;
+	if (o.json)
+		putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		pb_value *info;
+		pb_error *err;
+		if (pb_describe(sup, names[i], &info, &err) < 0) {
+			int c = pb_report_error(err);
+			pb_error_free(err);
+			if (c > code)
+				code = c;
+			continue;
+		}
+		if (o.json) {
+			if (!first)
+				putchar(',');
+			pb_value_print_json(info, stdout);
+		} else {
+			/* name, layout, version, entry points: tab-separated */
+			const pb_value *eps = pb_value_map_get(info, "entry_points");
+			printf("%s\t%s\t%s\t", names[i], pb_value_get_string(pb_value_map_get(info, "layout")),
+			       pb_value_get_string(pb_value_map_get(info, "version")));
+			for (size_t j = 0; j < pb_value_list_length(eps); j++) {
+				const pb_value *ep = pb_value_list_get(eps, j);
+				printf("%s%s:%s", j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")),
+				       pb_value_get_string(pb_value_map_get(ep, "name")));
+			}
+			putchar('\n');
+		}
+		first = false;
+		pb_value_destroy(info);
+	}
+	if (o.json)
+		puts("]");
+	fflush(stdout);
+	pb_strv_free(names, n);
+	pb_close_supervisor(sup);
+	return code;
+}
+
+/* One answer of call-all as a JSON object: plugin, entry-point name, and
+ * either the result or the error (kind, Python type, message). */
+static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
+{
+	const pb_error *e = pb_hook_result_error(r, i);
+	pb_value *obj = pb_value_new_map(), *inner = NULL;
+	struct { const char *key; pb_value *v; } fields[3];
+	int ok = obj != NULL;
+
+	fields[0].key = "plugin";
+	fields[0].v = pb_value_new_string(pb_hook_result_plugin(r, i));
+	fields[1].key = "name";
+	fields[1].v = pb_value_new_string(pb_hook_result_name(r, i));
+	if (e) {
+		inner = pb_value_new_map();
+		const char *keys[] = { "kind", "type", "message" };
+		const char *vals[] = { pb_error_kind_name(pb_error_get_kind(e)), pb_error_get_type(e),
+		                       pb_error_get_message(e) };
+		for (size_t k = 0; k < 3 && inner; k++) {
+			pb_value *key = pb_value_new_string(keys[k]), *val = pb_value_new_string(vals[k]);
+			if (!key || !val || pb_value_map_set(inner, key, val) < 0) {
+				pb_value_destroy(key);
+				pb_value_destroy(val);
+				ok = 0;
+			}
+		}
+		fields[2].key = "error";
+		fields[2].v = inner;
+	} else {
+		char *json = pb_value_to_json(pb_hook_result_value(r, i));
+		fields[2].key = "result";
+		fields[2].v = json ? pb_value_parse_json(json, NULL) : NULL;
+		free(json);
+	}
+	for (size_t k = 0; k < 3; k++) {
+		pb_value *key = pb_value_new_string(fields[k].key);
+		if (!ok || !obj || !key || !fields[k].v || pb_value_map_set(obj, key, fields[k].v) < 0) {
+			pb_value_destroy(key);
+			pb_value_destroy(fields[k].v);
+			ok = 0;
+		}
+	}
+	if (!ok) {
+		pb_value_destroy(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static int cmd_call_all(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	pb_supervisor *sup;
+	pb_value **args;
+	pb_hook_results *results;
+	pb_call_spec spec = { 0 };
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP |
+	                            PB_OPT_FIRST | PB_OPT_CACHE, &o);
+	int nargs = argc - optind;
+
+	if (code >= 0)
+		return code;
+	if (!o.group)
+		return pb_usage_error("%s needs --group GROUP", argv[0]);
+	if (parse_json_args(argv + optind, nargs, &args) < 0)
+		return EXIT_USAGE;
+	sup = pb_open_supervisor(&o);
+	if (!sup)
+		code = EXIT_USAGE;
+	spec.args = args;
+	spec.nargs = (size_t)nargs;
+	if (sup && pb_hook(sup, o.group, &spec, o.first ? PB_HOOK_FIRST_RESULT : 0, &results) < 0) {
+		fprintf(stderr, "plugbox: --group %s: %s\n", o.group, pb_supervisor_strerror(sup));
+		code = EXIT_USAGE;
+	} else if (sup) {
+		/* The array on stdout, an answer a line; each error also on stderr
+		 * as `plugbox call` reports it. The exit code is the worst. */
+		size_t n = pb_hook_results_count(results);
+		code = EXIT_OK;
+		if (n == 0)
+			fprintf(stderr, "plugbox: no plugin in %s provides entry-point group '%s'\n", o.plugins, o.group);
+		fputs("[", stdout);
+		for (size_t i = 0; i < n; i++) {
+			const pb_error *e = pb_hook_result_error(results, i);
+			pb_value *line = hook_answer_value(results, i);
+			fputs(i ? ",\n " : "\n ", stdout);
+			if (!line || pb_value_print_json(line, stdout) < 0) {
+				fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n",
+				        pb_hook_result_plugin(results, i));
+				fputs("null", stdout);
+				code = code > EXIT_WORKER ? code : EXIT_WORKER;
+			}
+			pb_value_destroy(line);
+			if (e) {
+				int c = pb_report_error(e);
+				code = code > c ? code : c;
+			}
+		}
+		fputs(n ? "\n]\n" : "]\n", stdout);
+		pb_hook_results_free(results);
+	}
+	for (int i = 0; i < nargs; i++)
+		pb_value_destroy(args[i]);
+	free(args);
+	if (fflush(stdout) != 0)
+		code = EXIT_WORKER;
+	pb_close_supervisor(sup);
+	return code;
+}
+
+/* Each live worker holds about eight of our descriptors, and the loop is
+ * epoll (no FD_SETSIZE): take the hard limit, as systemd advises, so that
+ * a daemon hosting a thousand plugins does not run out at 1024. */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	raise_descriptor_limit();
+	if (argc < 2)
+		return pb_usage_error("missing command: %s", "list, call, call-all, serve, install, remove, cache, learn, "
+		                      "policy or selftest");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "call"))
+		return cmd_call(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "call-all"))
+		return cmd_call_all(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "serve"))
+		return pb_cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list"))
+		return cmd_list(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "learn"))
+		return pb_cmd_learn(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "policy"))
+		return pb_cmd_policy(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "selftest"))
+		return pb_cmd_selftest(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "install"))
+		return pb_cmd_install(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "remove"))
+		return pb_cmd_remove(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cache"))
+		return pb_cmd_cache(argc - 1, argv + 1);
+	return pb_usage_error("unknown command '%s'", argv[1]);
+}

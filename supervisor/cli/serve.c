@@ -1,0 +1,369 @@
+/* serve.c - `plugbox serve`: a daemon that runs plugin calls for any program
+ * that can talk to a unix socket, over the public library (plugbox.h) and
+ * the one framing module (frame.h). One thread, one epoll loop: the
+ * listening socket, the clients, a signalfd, and the supervisor's own
+ * descriptor (pb_supervisor_get_fd), dispatched when it is readable. This
+ * file holds the socket, the signals and the loop; serve_conn.c the
+ * connections; serve_client.c is `plugbox call --socket`.
+ *
+ * CONTROL PROTOCOL, version 1
+ *
+ * Frames are the workers' frames: a 4-byte little-endian length, then that
+ * many bytes of one serialized plugbox.Envelope (proto/plugbox.proto), at
+ * most 16 MiB (PB_FRAME_MAX_DEFAULT).
+ *
+ *  - On accept the daemon sends Envelope{id 0, hello: Hello{protocol_version
+ *    1}}; the other Hello fields are empty.
+ *  - Client -> daemon: Envelope{id N != 0, call: Call{plugin, function, args,
+ *    kwargs, timeout}}; timeout in seconds, 0 for the daemon's --timeout.
+ *    Ids must be unique among that connection's calls in flight.
+ *  - Daemon -> client: Envelope{id N, result: Result{value}} or Envelope{id N,
+ *    error: Error{kind, type, message, traceback}}, in the order the calls
+ *    end, not the order they were made. ErrorKind numbers are pb_error_kind's.
+ *  - A Call with id 0, an id already in flight, an empty plugin or function,
+ *    or arguments the library refuses (nested too deeply, a negative
+ *    timeout...) is answered with Error{kind BAD_REQUEST} carrying its id (0
+ *    for id 0); the connection goes on. Anything else - a body other than
+ *    Call, a frame over the limit, bytes that do not decode, a connection
+ *    that ends inside a frame - is answered with Error{id 0, BAD_REQUEST,
+ *    message saying what was wrong}, after which the daemon closes the
+ *    connection once that error is written (or after 2 s if it cannot be).
+ *  - A client that shuts down its writing side still gets every answer; the
+ *    daemon closes the connection after the last one.
+ *  - Flow control: at most 64 calls in flight per connection and at most
+ *    8 MiB of answers waiting to be written to it; past either the daemon
+ *    stops reading that connection until it drains (backpressure, no
+ *    error). Past 64 MiB waiting (a client that never reads) it drops the
+ *    connection. Calls of a client that went away still run to their end;
+ *    their answers are dropped.
+ *  - Only the daemon's own user (and root) may connect: the socket is made
+ *    mode 0600 and each connection's SO_PEERCRED uid is checked; anyone
+ *    else is disconnected without a Hello.
+ *  - SIGTERM or SIGINT: the daemon removes the socket (no new connections),
+ *    gives the calls in flight --grace seconds (default 10), answers every
+ *    Call that still arrives with Error{UNAVAILABLE}, writes out the
+ *    answers it holds (for at most 2 s once every worker has ended) and
+ *    exits 0.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/plugbox_cli.h"
+#include "cli/serve.h"
+
+#define FLUSH_WAIT 2.0           /* seconds answers get to leave once every call ended */
+
+/* ---- the listening socket ---------------------------------------------------- */
+
+/* Remove the socket file if it is still the one this daemon made. */
+static void remove_socket(struct pb_serve *srv)
+{
+	struct stat st;
+
+	if (srv->sock_ino && lstat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
+	    st.st_ino == srv->sock_ino)
+		unlink(srv->path);
+	srv->sock_ino = 0;
+}
+
+/* An existing PATH: a socket nobody listens on is left over and reused;
+ * anything else is an error. */
+static int clear_stale(const char *path, const struct sockaddr_un *addr)
+{
+	struct stat st;
+	int probe, r, e;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "plugbox: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "plugbox: %s: exists and is not a socket\n", path);
+		return -EEXIST;
+	}
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	r = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
+	e = errno;
+	close(probe);
+	/* EAGAIN: a listener whose backlog is full - still a listener. */
+	if (r == 0 || e == EAGAIN) {
+		fprintf(stderr, "plugbox: %s: another daemon is listening there\n", path);
+		return -EADDRINUSE;
+	}
+	if (e != ECONNREFUSED) {
+		fprintf(stderr, "plugbox: %s: cannot tell whether a daemon listens there: %s\n", path, strerror(e));
+		return -e;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		fprintf(stderr, "plugbox: %s: cannot remove the stale socket: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int open_listener(struct pb_serve *srv)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd, r;
+
+	if (strlen(srv->path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "plugbox: %s: a socket path has at most %zu bytes\n", srv->path,
+		        sizeof(addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, srv->path, strlen(srv->path));
+	if ((r = clear_stale(srv->path, &addr)) < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Never a moment when others may connect: made 0600 (0700 by the
+	 * umask, then chmod), and SO_PEERCRED is checked anyway. */
+	old = umask(077);
+	r = bind(fd, (const struct sockaddr *)&addr, sizeof(addr));
+	umask(old);
+	if (r < 0) {
+		r = -errno;
+		fprintf(stderr, "plugbox: %s: cannot listen there: %s\n", srv->path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	if (lstat(srv->path, &st) == 0) {
+		srv->sock_dev = st.st_dev;
+		srv->sock_ino = st.st_ino;
+	}
+	if (fchmod(fd, 0600) < 0 || chmod(srv->path, 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
+		r = -errno;
+		fprintf(stderr, "plugbox: %s: %s\n", srv->path, strerror(-r));
+		remove_socket(srv);
+		close(fd);
+		return r;
+	}
+	srv->listen_fd = fd;
+	return 0;
+}
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+static void begin_stop(struct pb_serve *srv, const char *why)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	pb_serve_say("%s: stopping; calls in flight have %g s to finish", why, srv->grace);
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+	}
+	remove_socket(srv);
+	pb_supervisor_shutdown(srv->sup, srv->grace);
+}
+
+static void read_signals(struct pb_serve *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		begin_stop(srv, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static bool all_flushed(const struct pb_serve *srv)
+{
+	for (const struct pb_serve_client *c = srv->clients; c; c = c->next)
+		if (c->out_head)
+			return false;
+	return true;
+}
+
+/* Milliseconds until the next deadline of our own (-1: none), at most cap. */
+static int next_timeout(const struct pb_serve *srv, double t, double cap)
+{
+	double at = cap;
+
+	if (srv->accept_paused_until > 0 && (at == 0 || srv->accept_paused_until < at))
+		at = srv->accept_paused_until;
+	if (srv->nclosing)
+		for (const struct pb_serve_client *c = srv->clients; c; c = c->next)
+			if (c->closing && (at == 0 || c->close_by < at))
+				at = c->close_by;
+	if (at == 0)
+		return -1;
+	return at <= t ? 0 : (int)ceil((at - t) * 1000);
+}
+
+static void run(struct pb_serve *srv)
+{
+	double finished_at = 0;
+
+	for (;;) {
+		struct epoll_event events[64];
+		double t = pb_serve_now(), cap = 0;
+		bool may_end = false;
+		int n;
+
+		if (srv->stopping && pb_supervisor_finished(srv->sup)) {
+			if (finished_at == 0)
+				finished_at = t;
+			if (t >= finished_at + FLUSH_WAIT)
+				return;
+			may_end = all_flushed(srv);
+			cap = finished_at + FLUSH_WAIT;
+		}
+		/* Ending: one last look for calls still arriving (answered
+		 * "unavailable") before leaving. */
+		n = epoll_wait(srv->ep, events, 64, may_end ? 0 : next_timeout(srv, t, cap));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pb_serve_say("epoll_wait: %s", strerror(errno));
+			srv->failed = true;
+			return;
+		}
+		if (may_end && n == 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			struct pb_serve_source *src = events[i].data.ptr;
+
+			switch (src->kind) {
+			case PB_SERVE_LISTEN:
+				pb_serve_accept(srv);
+				break;
+			case PB_SERVE_SIGNAL:
+				read_signals(srv);
+				break;
+			case PB_SERVE_SUPERVISOR: {
+				int r = pb_supervisor_dispatch(srv->sup, 0);
+				if (r < 0 && r != -EINTR) {
+					pb_serve_say("the supervisor's loop failed: %s", strerror(-r));
+					srv->failed = true;
+					return;
+				}
+				break;
+			}
+			case PB_SERVE_CLIENT:
+				pb_serve_client_event((struct pb_serve_client *)src, events[i].events);
+				break;
+			}
+		}
+		pb_serve_expire(srv, pb_serve_now());
+		pb_serve_bury(srv);
+	}
+}
+
+static int watch(struct pb_serve *srv, int fd, struct pb_serve_source *src, enum pb_serve_source_kind kind)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
+
+	src->kind = kind;
+	return epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void teardown(struct pb_serve *srv)
+{
+	while (srv->clients)
+		pb_serve_client_drop(srv->clients);
+	/* Answers to calls still open (after a failure) go nowhere; the
+	 * callbacks only release their connections. */
+	pb_supervisor_free(srv->sup);
+	pb_serve_bury(srv);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	remove_socket(srv);
+	if (srv->sig_fd >= 0)
+		close(srv->sig_fd);
+	if (srv->ep >= 0)
+		close(srv->ep);
+}
+
+static int setup(struct pb_serve *srv, const struct pb_cli_options *o)
+{
+	sigset_t sigs;
+	char **names;
+	size_t nplugins;
+	int r;
+
+	/* Blocked for the signalfd; spawn.c empties the mask of workers. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &sigs, NULL) < 0 ||
+	    (srv->sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+	    (srv->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		fprintf(stderr, "plugbox: serve: %s\n", strerror(errno));
+		return PB_EXIT_WORKER;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	srv->sup = pb_open_supervisor(o);
+	if (!srv->sup)
+		return PB_EXIT_USAGE;
+	if (o->idle_stop > 0 && pb_supervisor_set_idle_timeout(srv->sup, o->idle_stop) < 0) {
+		fprintf(stderr, "plugbox: --idle-stop: %s\n", pb_supervisor_strerror(srv->sup));
+		return PB_EXIT_USAGE;
+	}
+	if (pb_supervisor_plugins(srv->sup, &names, &nplugins) < 0) {
+		fprintf(stderr, "plugbox: %s\n", pb_supervisor_strerror(srv->sup));
+		return PB_EXIT_USAGE;
+	}
+	pb_strv_free(names, nplugins);
+	if (open_listener(srv) < 0)
+		return PB_EXIT_USAGE;
+	if ((r = watch(srv, srv->listen_fd, &srv->listen_src, PB_SERVE_LISTEN)) < 0 ||
+	    (r = watch(srv, srv->sig_fd, &srv->sig_src, PB_SERVE_SIGNAL)) < 0 ||
+	    (r = watch(srv, pb_supervisor_get_fd(srv->sup), &srv->sup_src, PB_SERVE_SUPERVISOR)) < 0) {
+		fprintf(stderr, "plugbox: serve: epoll: %s\n", strerror(-r));
+		return PB_EXIT_WORKER;
+	}
+	if (o->eager && pb_supervisor_start(srv->sup, NULL) < 0) {
+		fprintf(stderr, "plugbox: --eager: %s\n", pb_supervisor_strerror(srv->sup));
+		return PB_EXIT_USAGE;
+	}
+	pb_serve_say("listening on %s (%zu plugins)", srv->path, nplugins);
+	return PB_EXIT_OK;
+}
+
+int pb_cmd_serve(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	struct pb_serve srv = { .ep = -1, .listen_fd = -1, .sig_fd = -1 };
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET |
+	                            PB_OPT_GRACE | PB_OPT_EAGER | PB_OPT_IDLE_STOP | PB_OPT_CACHE | PB_OPT_SPAWN, &o);
+
+	if (code >= 0)
+		return code;
+	if (optind != argc)
+		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o.plugins)
+		return pb_usage_error("%s needs --plugins DIR", argv[0]);
+	if (!o.socket)
+		return pb_usage_error("%s needs --socket PATH", argv[0]);
+	srv.path = o.socket;
+	srv.grace = o.grace;
+	srv.euid = geteuid();
+	code = setup(&srv, &o);
+	if (code == PB_EXIT_OK) {
+		fflush(stderr);
+		run(&srv);
+		code = srv.failed ? PB_EXIT_WORKER : PB_EXIT_OK;
+	}
+	teardown(&srv);
+	return code;
+}

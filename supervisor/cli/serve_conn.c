@@ -1,0 +1,547 @@
+/* serve_conn.c - the connections of `plugbox serve`: accepting them (only
+ * the daemon's own user), reading Calls with the frame module's bounds and
+ * starting them with pb_call_start, and queueing each answer until the
+ * client takes it, with the flow control of the protocol (serve.c). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/plugbox_cli.h"
+#include "cli/serve.h"
+
+#define FRAMES_PER_WAKE 64       /* frames read from one connection per wake-up */
+#define ACCEPTS_PER_WAKE 64
+#define QUEUE_PAUSE (8u << 20)   /* answers waiting: stop reading that client */
+#define QUEUE_DROP (64u << 20)   /* answers waiting: drop that client */
+#define IOV_BATCH 64             /* frames per sendmsg */
+#define CLOSE_WAIT 2.0           /* seconds an error gets to reach a client being closed */
+#define ACCEPT_PAUSE 0.25        /* out of descriptors: seconds before accepting again */
+
+double pb_serve_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void pb_serve_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("plugbox serve: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* pb_value is the public name of the codec's Plugbox__Value (value_api.c):
+ * decoded arguments go to pb_call_start and results onto the wire as they
+ * are, without a copy. */
+static pb_value *const *as_values(Plugbox__Value **v)
+{
+	return (pb_value *const *)v;
+}
+
+/* ---- connections ----------------------------------------------------------- */
+
+static bool may_read(const struct pb_serve_client *c)
+{
+	return c->fd >= 0 && !c->eof && !c->closing && c->inflight < PB_SERVE_MAX_INFLIGHT &&
+	       c->out_bytes < QUEUE_PAUSE;
+}
+
+static void update_events(struct pb_serve_client *c)
+{
+	uint32_t want = (may_read(c) ? EPOLLIN : 0) | (c->out_head ? EPOLLOUT : 0);
+	struct epoll_event ev = { .events = want, .data.ptr = &c->src };
+
+	if (c->fd < 0 || want == c->events)
+		return;
+	if (epoll_ctl(c->srv->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = want;
+}
+
+static void client_unref(struct pb_serve_client *c)
+{
+	if (--c->refs > 0)
+		return;
+	c->next_dead = c->srv->graveyard;
+	c->srv->graveyard = c;
+}
+
+void pb_serve_client_drop(struct pb_serve_client *c)
+{
+	struct pb_serve *srv = c->srv;
+
+	if (c->fd < 0)
+		return;
+	close(c->fd);
+	c->fd = -1;
+	while (c->out_head) {
+		struct pb_serve_out *f = c->out_head;
+		c->out_head = f->next;
+		free(f->buf);
+		free(f);
+	}
+	c->out_tail = NULL;
+	c->out_bytes = 0;
+	pb_frame_reader_free(&c->rd);
+	if (c->closing)
+		srv->nclosing--;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	client_unref(c);
+}
+
+/* Nothing more will be said on this connection. */
+static bool client_done(const struct pb_serve_client *c)
+{
+	return !c->out_head && (c->closing || (c->eof && c->inflight == 0));
+}
+
+/* Write what is queued, as far as the socket takes it. */
+static void client_flush(struct pb_serve_client *c)
+{
+	while (c->fd >= 0 && c->out_head) {
+		struct iovec iov[IOV_BATCH];
+		struct msghdr msg = { .msg_iov = iov };
+		struct pb_serve_out *f = c->out_head;
+		ssize_t n;
+
+		for (; f && msg.msg_iovlen < IOV_BATCH; f = f->next)
+			iov[msg.msg_iovlen++] = (struct iovec){ f->buf + f->off, f->len - f->off };
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				pb_serve_client_drop(c);
+			break;
+		}
+		c->out_bytes -= (size_t)n;
+		/* The kernel took at most what was queued: out_head runs out no
+		 * sooner than n does. */
+		while (n > 0 && (f = c->out_head) != NULL) {
+			size_t left = f->len - f->off;
+			if ((size_t)n < left) {
+				f->off += (size_t)n;
+				break;
+			}
+			n -= (ssize_t)left;
+			c->out_head = f->next;
+			free(f->buf);
+			free(f);
+		}
+		if (!c->out_head)
+			c->out_tail = NULL;
+	}
+	if (c->fd < 0)
+		return;
+	if (client_done(c)) {
+		pb_serve_client_drop(c);
+		return;
+	}
+	update_events(c);
+}
+
+/* Queue one envelope for the client and try to write it at once. */
+static void client_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
+{
+	struct pb_serve_out *f = NULL;
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	if (c->fd < 0)
+		return;
+	r = pb_envelope_pack(env, PB_FRAME_MAX_DEFAULT, &buf, &len);
+	if (r == -EMSGSIZE && env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
+		/* A result a few id bytes short of the worker's limit: the call
+		 * still gets an answer. */
+		Plugbox__Envelope e = PLUGBOX__ENVELOPE__INIT;
+		Plugbox__Error er = PLUGBOX__ERROR__INIT;
+		er.kind = (Plugbox__ErrorKind)PB_ERROR_PROTOCOL;
+		er.message = "the result is larger than a frame may be (16 MiB)";
+		e.id = env->id;
+		e.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
+		e.error = &er;
+		client_send(c, &e);
+		return;
+	}
+	if (r < 0 || !(f = calloc(1, sizeof(*f)))) {
+		/* Out of memory: an answer would be lost, so the connection goes. */
+		free(buf);
+		pb_serve_say("dropped a client (pid %d): out of memory for its answers", (int)c->pid);
+		pb_serve_client_drop(c);
+		return;
+	}
+	f->buf = buf;
+	f->len = len;
+	if (c->out_tail)
+		c->out_tail->next = f;
+	else
+		c->out_head = f;
+	c->out_tail = f;
+	c->out_bytes += len;
+	if (c->out_bytes > QUEUE_DROP) {
+		pb_serve_say("dropped a client (pid %d): more than %u MiB of answers it does not read", (int)c->pid,
+		    QUEUE_DROP >> 20);
+		pb_serve_client_drop(c);
+		return;
+	}
+	client_flush(c);
+}
+
+__attribute__((format(printf, 4, 5)))
+static void send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind kind, const char *fmt, ...)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Error err = PLUGBOX__ERROR__INIT;
+	char message[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	err.kind = (Plugbox__ErrorKind)kind;
+	err.message = message;
+	env.id = id;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
+	env.error = &err;
+	client_send(c, &env);
+}
+
+/* The conversation cannot go on: say why, then close. */
+__attribute__((format(printf, 2, 3)))
+static void client_fail(struct pb_serve_client *c, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+
+	if (c->fd < 0 || c->closing)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	c->closing = true;
+	c->close_by = pb_serve_now() + CLOSE_WAIT;
+	c->srv->nclosing++;
+	send_error(c, 0, PB_ERROR_BAD_REQUEST, "%s", message);
+	if (c->fd >= 0 && client_done(c))
+		pb_serve_client_drop(c);
+	else if (c->fd >= 0)
+		update_events(c);
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_error *err)
+{
+	struct pb_serve_slot *slot = userdata;
+	struct pb_serve_client *c = slot->client;
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Result res = PLUGBOX__RESULT__INIT;
+	Plugbox__Error er = PLUGBOX__ERROR__INIT;
+
+	(void)call_id;
+	env.id = slot->wire_id;
+	if (result) {
+		res.value = (Plugbox__Value *)result;
+		env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
+		env.result = &res;
+	} else {
+		er.kind = (Plugbox__ErrorKind)pb_error_get_kind(err);
+		er.type = (char *)pb_error_get_type(err);
+		er.message = (char *)pb_error_get_message(err);
+		er.traceback = (char *)pb_error_get_traceback(err);
+		env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
+		env.error = &er;
+	}
+	slot->used = false;
+	c->inflight--;
+	/* After a protocol error only that error is said, then the close. */
+	if (!c->closing)
+		client_send(c, &env);
+	pb_value_destroy(result);
+	pb_error_free(err);
+	if (c->fd >= 0) {
+		if (client_done(c))
+			pb_serve_client_drop(c);
+		else
+			update_events(c);
+	}
+	client_unref(c);
+}
+
+static struct pb_serve_slot *free_slot(struct pb_serve_client *c, uint64_t id, bool *duplicate)
+{
+	struct pb_serve_slot *found = NULL;
+
+	*duplicate = false;
+	for (size_t i = 0; i < PB_SERVE_MAX_INFLIGHT; i++) {
+		if (c->slots[i].used && c->slots[i].wire_id == id) {
+			*duplicate = true;
+			return NULL;
+		}
+		if (!c->slots[i].used && !found)
+			found = &c->slots[i];
+	}
+	return found;
+}
+
+static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Call *call)
+{
+	pb_call_spec spec = { 0 };
+	const char **kwnames = NULL;
+	Plugbox__Value **kwvalues = NULL;
+	struct pb_serve_slot *slot;
+	bool duplicate;
+	int r;
+
+	if (id == 0) {
+		send_error(c, 0, PB_ERROR_BAD_REQUEST, "a call needs a non-zero id");
+		return;
+	}
+	if (!*call->plugin || !*call->function) {
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "call %llu names no %s", (unsigned long long)id,
+		           *call->plugin ? "function" : "plugin");
+		return;
+	}
+	slot = free_slot(c, id, &duplicate);
+	if (!slot) {
+		/* may_read keeps a 65th call out, so only a duplicate gets here. */
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "call id %llu is already in flight on this connection",
+		           (unsigned long long)id);
+		return;
+	}
+	if (call->n_kwargs) {
+		kwnames = calloc(call->n_kwargs, sizeof(*kwnames));
+		kwvalues = calloc(call->n_kwargs, sizeof(*kwvalues));
+		if (!kwnames || !kwvalues) {
+			free(kwnames);
+			free(kwvalues);
+			send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+			return;
+		}
+		for (size_t i = 0; i < call->n_kwargs; i++) {
+			kwnames[i] = call->kwargs[i]->name;
+			kwvalues[i] = call->kwargs[i]->value;
+		}
+	}
+	spec.plugin = call->plugin;
+	spec.function = call->function;
+	spec.args = as_values(call->args);
+	spec.nargs = call->n_args;
+	spec.kwnames = kwnames;
+	spec.kwvalues = as_values(kwvalues);
+	spec.nkwargs = call->n_kwargs;
+	spec.timeout = call->timeout;
+	slot->client = c;
+	slot->wire_id = id;
+	r = pb_call_start(c->srv->sup, &spec, call_done, slot, NULL);
+	free(kwnames);
+	free(kwvalues);
+	if (r < 0) {
+		send_error(c, id, r == -ENOMEM ? PB_ERROR_UNAVAILABLE : PB_ERROR_BAD_REQUEST, "call %llu: %s",
+		           (unsigned long long)id, r == -ENOMEM ? "the daemon is out of memory"
+		           : pb_supervisor_strerror(c->srv->sup));
+		return;
+	}
+	slot->used = true;
+	c->inflight++;
+	c->refs++;
+}
+
+static const char *body_name(Plugbox__Envelope__BodyCase body)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)body);
+	return f ? f->name : "nothing";
+}
+
+static void handle_frame(struct pb_serve_client *c, const uint8_t *buf, uint32_t len)
+{
+	Plugbox__Envelope *env;
+	char why[256];
+
+	if (pb_envelope_decode(buf, len, &env, why, sizeof(why)) < 0) {
+		client_fail(c, "the frame is not a plugbox Envelope: %s", why);
+		return;
+	}
+	if (env->body_case != PLUGBOX__ENVELOPE__BODY_CALL)
+		client_fail(c, "a client sends only calls, not a %s", body_name(env->body_case));
+	else
+		start_call(c, env->id, env->call);
+	pb_envelope_free(env);
+}
+
+/* Read up to FRAMES_PER_WAKE frames, while the client may send more. */
+static void client_read(struct pb_serve_client *c)
+{
+	for (int frames = 0; frames < FRAMES_PER_WAKE && may_read(c);) {
+		size_t header_got = c->rd.header_got;
+		uint32_t payload_got = c->rd.payload_got;
+		uint8_t *payload;
+		uint32_t len;
+		int rc = pb_frame_read_fd(&c->rd, c->fd);
+
+		if (rc == 1 && pb_frame_take(&c->rd, &payload, &len) == 0) {
+			handle_frame(c, payload, len);
+			free(payload);
+			frames++;
+		} else if (rc == 0) {
+			/* A partial read goes on; no progress means EAGAIN. */
+			if (c->rd.header_got == header_got && c->rd.payload_got == payload_got)
+				break;
+		} else if (rc == -ENODATA) {
+			c->eof = true;
+			if (client_done(c))
+				pb_serve_client_drop(c);
+			else
+				update_events(c);
+		} else if (rc == -EPIPE) {
+			client_fail(c, "the connection ended inside a frame");
+		} else if (rc == -EMSGSIZE) {
+			client_fail(c, "a frame of %lu bytes is larger than the limit of %u bytes",
+			            (unsigned long)c->rd.payload_len, PB_FRAME_MAX_DEFAULT);
+		} else if (rc == -ENOMEM) {
+			client_fail(c, "the daemon has no memory for a frame of %lu bytes",
+			            (unsigned long)c->rd.payload_len);
+		} else {
+			pb_serve_client_drop(c);
+		}
+	}
+	update_events(c);
+}
+
+void pb_serve_client_event(struct pb_serve_client *c, uint32_t events)
+{
+	if (c->fd >= 0 && (events & EPOLLIN))
+		client_read(c);
+	if (c->fd >= 0 && (events & EPOLLOUT))
+		client_flush(c);
+	/* The peer closed both ways: nobody reads the answers. */
+	if (c->fd >= 0 && (events & (EPOLLHUP | EPOLLERR)))
+		pb_serve_client_drop(c);
+}
+
+static void send_hello(struct pb_serve_client *c)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
+
+	hello.protocol_version = PB_SERVE_PROTOCOL_VERSION;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	client_send(c, &env);
+}
+
+void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid)
+{
+	struct pb_serve_client *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->src.kind = PB_SERVE_CLIENT;
+	c->srv = srv;
+	c->fd = fd;
+	c->pid = pid;
+	c->refs = 1;
+	c->events = EPOLLIN;
+	pb_frame_reader_init(&c->rd, PB_FRAME_MAX_DEFAULT);
+	ev.data.ptr = &c->src;
+	if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		pb_serve_say("cannot watch a client: %s", strerror(errno));
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = srv->clients;
+	if (srv->clients)
+		srv->clients->prev = c;
+	srv->clients = c;
+	send_hello(c);
+}
+
+static void set_accepting(struct pb_serve *srv, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = &srv->listen_src };
+
+	if (srv->listen_fd >= 0)
+		epoll_ctl(srv->ep, EPOLL_CTL_MOD, srv->listen_fd, &ev);
+	srv->accept_paused_until = on ? 0 : pb_serve_now() + ACCEPT_PAUSE;
+}
+
+void pb_serve_accept(struct pb_serve *srv)
+{
+	for (int i = 0; i < ACCEPTS_PER_WAKE && srv->listen_fd >= 0; i++) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Level-triggered: retrying at once would spin. */
+				pb_serve_say("cannot accept a client: %s; pausing for %g s", strerror(errno), ACCEPT_PAUSE);
+				set_accepting(srv, false);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				pb_serve_say("cannot accept a client: %s", strerror(errno));
+			}
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			pb_serve_say("refused a client: its credentials are unknown: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (cred.uid != srv->euid && cred.uid != 0) {
+			pb_serve_say("refused a client: pid %d uid %u is not the daemon's user", (int)cred.pid,
+			    (unsigned)cred.uid);
+			close(fd);
+			continue;
+		}
+		pb_serve_add_client(srv, fd, cred.pid);
+	}
+}
+
+void pb_serve_expire(struct pb_serve *srv, double t)
+{
+	if (srv->accept_paused_until > 0 && t >= srv->accept_paused_until)
+		set_accepting(srv, true);
+	if (!srv->nclosing)
+		return;
+	for (struct pb_serve_client *c = srv->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->closing && t >= c->close_by)
+			pb_serve_client_drop(c);
+	}
+}
+
+void pb_serve_bury(struct pb_serve *srv)
+{
+	while (srv->graveyard) {
+		struct pb_serve_client *c = srv->graveyard;
+		srv->graveyard = c->next_dead;
+		free(c);
+	}
+}

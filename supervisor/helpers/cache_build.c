@@ -1,0 +1,713 @@
+/* cache_build.c - build one plugin's bytecode cache (the layout is in
+ * cache.h).
+ *
+ * Compiling is parsing untrusted input, so it happens only in the compiler,
+ * plugbox-worker --install compile: the install worker's walls under
+ * compile.policy, the plugin read-only at the path its workers see it at,
+ * and one writable tree, a fresh directory that nothing else uses. What
+ * the compiler says and leaves is hostile here, as an unpacker's is: its
+ * answer is read up to PB_INSTALL_RESULT_MAX bytes, its output drained and
+ * dropped, its time bounded by the policy's call-time, and the tree it
+ * wrote is checked without following links (install_tree.c) before it is
+ * stamped and renamed into place. Nothing here waits on it: the caller
+ * polls the descriptors (cache.c from the supervisor's loop; the command
+ * line with pb_cache_build_wait).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers/cache_build.h"
+#include "policy/policy.h"
+#include "toolkit/clock.h"
+#include "proto/names.h"
+#include "toolkit/report.h"
+#include "proto/install.h"
+#include "jail/jail.h"
+#include "jail/spawn.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+#define TAIL_MAX 256
+#define SOURCE_MAX (16u << 20)          /* a source file the compiler reads at most */
+#define STAMP_FORMAT "plugbox-cache 1"
+
+struct pb_cache_build {
+	char *name, *plugin_dir;
+	int root_fd, build_fd, lock_fd, tmp_fd, tree_fd;
+	char tmp_name[200];             /* .build/NAME.tmp-XXXXXX, until renamed into place */
+	char stamp[PB_CACHE_STAMP_MAX]; /* the plugin directory when the build began */
+	struct pb_spawned w;
+	bool exited, finished, ok, timed_out;
+	bool transient;                 /* killed from outside: worth another try */
+	int status;
+	struct rusage ru;
+	double deadline;
+	uint64_t cpu_limit, call_ms;
+	char result[PB_INSTALL_RESULT_MAX + 1];
+	size_t result_len;
+	bool result_too_long;
+	char tail[TAIL_MAX + 1];        /* the end of its stderr, for an unexplained end */
+	size_t tail_len;
+	char verdict[512];              /* why it failed */
+	unsigned compiled, skipped;
+};
+
+/* ---- the cache on disk ------------------------------------------------- */
+
+int pb_cache_root_open(const char *root, bool create, char *why, size_t why_len)
+{
+	struct stat st;
+	int fd;
+
+	if (create && mkdir(root, 0711) < 0 && errno != EEXIST) {
+		int e = errno;
+		snprintf(why, why_len, "cannot create the cache %s: %s", root, strerror(e));
+		return -e;
+	}
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		snprintf(why, why_len, "cannot open the cache %s: %s", root, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	/* Whoever may write here decides what code plugins run: us alone. */
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		snprintf(why, why_len, "the cache %s is not ours alone (owner %u, mode %03o)", root,
+		         (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+void pb_cache_stamp(const char *plugin_dir, char *out, size_t len)
+{
+	struct stat st;
+
+	*out = '\0';
+	if (stat(plugin_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	if (snprintf(out, len, STAMP_FORMAT " %llu %llu %lld.%09ld %s %s\n", (unsigned long long)st.st_dev,
+	             (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	             PB_PYTHON_STDLIB, plugin_dir) >= (int)len)
+		*out = '\0';
+}
+
+/* dir/path's first len-1 bytes, NUL-terminated; "" when it is not there. */
+static void read_small(int dir, const char *path, char *buf, size_t len)
+{
+	int fd = openat(dir, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+}
+
+static bool starts_with_stamp(const char *text, const char *stamp)
+{
+	return *stamp && !strncmp(text, stamp, strlen(stamp));
+}
+
+bool pb_cache_fresh(int root_fd, const char *name, const char *stamp)
+{
+	char path[300], text[PB_CACHE_STAMP_MAX];
+	int dir = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dir < 0)
+		return false;
+	snprintf(path, sizeof(path), "stamp");
+	read_small(dir, path, text, sizeof(text));
+	close(dir);
+	return starts_with_stamp(text, stamp) && text[strlen(stamp)] == '\0';
+}
+
+bool pb_cache_failed(int root_fd, const char *name, const char *stamp)
+{
+	char path[300], text[PB_CACHE_STAMP_MAX + 600];
+
+	snprintf(path, sizeof(path), ".build/%s.failed", name);
+	read_small(root_fd, path, text, sizeof(text));
+	return starts_with_stamp(text, stamp);
+}
+
+/* .build, made when missing. */
+static int open_build_dir(int root_fd)
+{
+	if (mkdirat(root_fd, ".build", 0711) < 0 && errno != EEXIST)
+		return -1;
+	return openat(root_fd, ".build", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* .build/NAME.lock, held exclusively; -1 with errno (EWOULDBLOCK: busy). */
+static int lock_name(int build_fd, const char *name, bool wait)
+{
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", name);
+	fd = openat(build_fd, path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR)
+			continue;
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Builds of NAME that a killed supervisor left (we hold NAME's lock). */
+static void remove_leftovers(int build_fd, const char *name)
+{
+	int dup_fd = fcntl(build_fd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	char prefix[200];
+	struct dirent *e;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), "%s.tmp.", name);
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			pb_tree_remove(build_fd, e->d_name);
+	closedir(d);
+}
+
+int pb_cache_remove(int root_fd, const char *name)
+{
+	char path[300];
+	int build_fd = open_build_dir(root_fd), lock, r;
+
+	if (build_fd < 0)
+		return -errno;
+	lock = lock_name(build_fd, name, true);
+	if (lock < 0) {
+		r = -errno;
+		close(build_fd);
+		return r;
+	}
+	r = pb_tree_remove(root_fd, name);
+	snprintf(path, sizeof(path), "%s.failed", name);
+	unlinkat(build_fd, path, 0);
+	remove_leftovers(build_fd, name);
+	close(lock);
+	close(build_fd);
+	return r;
+}
+
+struct first_error {
+	char *buf;
+	size_t len;
+	bool have;
+};
+
+static void keep_error(void *data, bool is_error, const char *line)
+{
+	struct first_error *f = data;
+	if (is_error && !f->have) {
+		snprintf(f->buf, f->len, "%s", line);
+		f->have = true;
+	}
+}
+
+int pb_cache_policy_load(const char *policies_dir, struct pb_policy **out, char *why, size_t why_len)
+{
+	struct first_error f = { why, why_len, false };
+	int r = pb_policy_load(policies_dir, "compile", keep_error, &f, out);
+
+	if (r < 0) {
+		if (!f.have)
+			snprintf(why, why_len, "%s/compile.policy: %s", policies_dir, strerror(-r));
+		return r;
+	}
+	if (pb_policy_has_log(*out)) {
+		snprintf(why, why_len, "%s/compile.policy: `log` is not available to the compiler", policies_dir);
+		pb_policy_free(*out);
+		*out = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- one build ----------------------------------------------------------- */
+
+static int make_tmp(struct pb_cache_build *b)
+{
+	char prefix[160];
+
+	snprintf(prefix, sizeof(prefix), "%s.tmp", b->name);
+	if (pb_unique_name(b->build_fd, prefix, true, b->tmp_name, sizeof(b->tmp_name)) < 0) {
+		b->tmp_name[0] = '\0';
+		return -1;
+	}
+	/* 0711: as root the compiler, another uid, passes through to its tree. */
+	b->tmp_fd = openat(b->build_fd, b->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (b->tmp_fd < 0 || fchmod(b->tmp_fd, 0711) < 0 || mkdirat(b->tmp_fd, "tree", 0700) < 0)
+		return -1;
+	b->tree_fd = openat(b->tmp_fd, "tree", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (b->tree_fd < 0)
+		return -1;
+	/* As root the compiler is PB_INSTALL_UID, which must own what it writes. */
+	if (geteuid() == 0 && fchown(b->tree_fd, PB_INSTALL_UID, PB_INSTALL_UID) < 0)
+		return -1;
+	return 0;
+}
+
+static struct pb_cache_build *build_new(const struct pb_cache_spec *spec)
+{
+	struct pb_cache_build *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->root_fd = b->build_fd = b->lock_fd = b->tmp_fd = b->tree_fd = -1;
+	pb_spawned_init(&b->w);
+	b->name = strdup(spec->name);
+	b->plugin_dir = strdup(spec->plugin_dir);
+	b->root_fd = fcntl(spec->root_fd, F_DUPFD_CLOEXEC, 0);
+	if (!b->name || !b->plugin_dir || b->root_fd < 0) {
+		pb_cache_build_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static int spawn_compiler(struct pb_cache_build *b, const struct pb_cache_spec *spec, char *why, size_t why_len)
+{
+	const struct pb_sandbox *sb = &spec->policy->sandbox;
+	char staging[PATH_MAX], alias[PATH_MAX], limits[3][64];
+	uint64_t file_size = sb->limit[PB_LIMIT_FILE_SIZE];
+
+	if (snprintf(staging, sizeof(staging), "%s/.build/%s/tree", spec->root, b->tmp_name) >= (int)sizeof(staging)) {
+		snprintf(why, why_len, "the cache's path is too long");
+		return -ENAMETOOLONG;
+	}
+	snprintf(alias, sizeof(alias), PB_JAIL_IMPORT_ROOT "/%s", b->name);
+	snprintf(limits[0], sizeof(limits[0]), "files=%u", PB_INSTALL_MAX_FILES);
+	snprintf(limits[1], sizeof(limits[1]), "bytes=%llu", (unsigned long long)PB_INSTALL_MAX_BYTES);
+	snprintf(limits[2], sizeof(limits[2]), "file_size=%llu", (unsigned long long)
+	         (file_size == PB_LIMIT_UNLIMITED || file_size > PB_INSTALL_MAX_BYTES ? PB_INSTALL_MAX_BYTES : file_size));
+	char source_limit[64];
+	snprintf(source_limit, sizeof(source_limit), "source_size=%u", SOURCE_MAX);
+	char *args[] = { "--name", b->name, "--alias", alias, "--limit", limits[0], "--limit", limits[1],
+	                 "--limit", limits[2], "--limit", source_limit, NULL };
+	const struct pb_install_spec in = {
+		.mode = "compile", .input_fd = -1, .staging = staging,
+		.plugin = spec->source ? spec->source : spec->plugin_dir, .plugin_at = spec->plugin_dir, .args = args,
+	};
+	int r = pb_spawn_install(spec->worker_path, spec->policy, &in, PB_INSTALL_UID, PB_INSTALL_UID, &b->w,
+	                         why, why_len);
+	if (r < 0)
+		return r;
+	b->call_ms = sb->limit[PB_LIMIT_CALL_TIME];
+	b->cpu_limit = sb->limit[PB_LIMIT_CPU];
+	b->deadline = b->call_ms == PB_LIMIT_UNLIMITED ? 0 : pb_now() + (double)b->call_ms / 1000.0;
+	return 0;
+}
+
+int pb_cache_build_start(const struct pb_cache_spec *spec, struct pb_cache_build **out,
+                         char *why, size_t why_len)
+{
+	struct pb_cache_build *b;
+	int r;
+
+	*out = NULL;
+	*why = '\0';
+	if (!pb_valid_plugin_name(spec->name)) {
+		snprintf(why, why_len, "'%s' is not a plugin name", spec->name);
+		return -EINVAL;
+	}
+	if (!(b = build_new(spec)))
+		return -ENOMEM;
+	if ((b->build_fd = open_build_dir(b->root_fd)) < 0 ||
+	    (b->lock_fd = lock_name(b->build_fd, b->name, spec->wait_lock)) < 0) {
+		r = -errno;
+		pb_cache_build_free(b);
+		if (r == -EWOULDBLOCK) {
+			snprintf(why, why_len, "another process is building it right now");
+			return 0;
+		}
+		snprintf(why, why_len, "cannot lock the cache: %s", strerror(-r));
+		return r;
+	}
+	/* Under the lock: another supervisor may have just built it. */
+	pb_cache_stamp(spec->plugin_dir, b->stamp, sizeof(b->stamp));
+	if (!spec->source && !*b->stamp) {
+		pb_cache_build_free(b);
+		snprintf(why, why_len, "no plugin directory %s", spec->plugin_dir);
+		return -ENOENT;
+	}
+	if (!spec->force && (pb_cache_fresh(b->root_fd, b->name, b->stamp) ||
+	                     pb_cache_failed(b->root_fd, b->name, b->stamp))) {
+		pb_cache_build_free(b);
+		return 0;
+	}
+	remove_leftovers(b->build_fd, b->name);
+	if (make_tmp(b) < 0) {
+		r = -errno;
+		snprintf(why, why_len, "cannot make a directory to build in: %s", strerror(errno));
+		pb_cache_build_free(b);
+		return r;
+	}
+	if ((r = spawn_compiler(b, spec, why, why_len)) < 0) {
+		char was[400];
+		snprintf(was, sizeof(was), "%s", why);
+		snprintf(why, why_len, "the compiler could not be started: %s", was);
+		pb_cache_build_free(b);
+		return r;
+	}
+	*out = b;
+	return 1;
+}
+
+size_t pb_cache_build_fds(const struct pb_cache_build *b, int fds[6])
+{
+	const int all[] = { b->exited ? -1 : b->w.pidfd, b->w.replies_fd, b->w.stdout_fd, b->w.stderr_fd,
+	                    b->w.report_fd };
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] >= 0)
+			fds[n++] = all[i];
+	return n;
+}
+
+double pb_cache_build_deadline(const struct pb_cache_build *b)
+{
+	return b->finished ? 0 : b->deadline;
+}
+
+void pb_drain_fd(int *fd, char *buf, size_t cap, size_t *len, bool keep_tail, bool *overflow)
+{
+	char chunk[4096];
+
+	for (int reads = 0; *fd >= 0 && reads < 64; reads++) {
+		ssize_t n = read(*fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close(*fd);
+			*fd = -1;
+			return;
+		}
+		size_t take = (size_t)n;
+		if (!buf)
+			continue;
+		if (keep_tail) {
+			/* the last cap bytes */
+			const char *from = take > cap ? chunk + take - cap : chunk;
+			size_t fresh = take > cap ? cap : take, keep = *len + fresh > cap ? cap - fresh : *len;
+			memmove(buf, buf + *len - keep, keep);
+			memcpy(buf + keep, from, fresh);
+			*len = keep + fresh;
+		} else {
+			if (*len + take > cap) {
+				*overflow = true;
+				take = cap - *len;
+			}
+			memcpy(buf + *len, chunk, take);
+			*len += take;
+		}
+	}
+}
+
+/* The report socket carries nothing a build needs: read and drop it, and
+ * close any descriptor that came with it. */
+static void drain_reports(int *fd)
+{
+	for (int msgs = 0; *fd >= 0 && msgs < 64; msgs++) {
+		uint8_t buf[PB_REPORT_MAX];
+		int fds[PB_REPORT_MAX_FDS], nfds = 0;
+		bool ctrunc;
+		ssize_t n = pb_report_recv(*fd, buf, sizeof(buf), fds, &nfds, &ctrunc);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			close(*fd);
+			*fd = -1;
+		}
+	}
+}
+
+static void clean_text(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p >= 0x80)
+			*p = '?';
+}
+
+/* A count of at most 9 digits, then `end`. */
+static bool parse_count(const char **p, char end, unsigned *out)
+{
+	size_t n = strspn(*p, "0123456789");
+
+	if (n == 0 || n > 9 || (*p)[n] != end)
+		return false;
+	*out = (unsigned)strtoul(*p, NULL, 10);
+	*p += n + (end != '\0');
+	return true;
+}
+
+/* "ok TAB COMPILED TAB SKIPPED", exactly. */
+static bool parse_ok(const char *line, unsigned *compiled, unsigned *skipped)
+{
+	return !strncmp(line, "ok\t", 3) && (line += 3, parse_count(&line, '\t', compiled)) &&
+	       parse_count(&line, '\0', skipped);
+}
+
+/* ok TAB COMPILED TAB SKIPPED, or failed TAB WHY, as the last line. */
+static void judge(struct pb_cache_build *b)
+{
+	double cpu = (double)b->ru.ru_utime.tv_sec + (double)b->ru.ru_stime.tv_sec +
+	             ((double)b->ru.ru_utime.tv_usec + (double)b->ru.ru_stime.tv_usec) / 1e6;
+	char *text = b->result, *last = NULL;
+	int sig = WIFSIGNALED(b->status) ? WTERMSIG(b->status) : 0;
+
+	if (b->timed_out) {
+		snprintf(b->verdict, sizeof(b->verdict), "the compiler timed out after %g s (compile.policy's "
+		         "@limit call-time)", (double)b->call_ms / 1000.0);
+		return;
+	}
+	if (sig == SIGSYS) {
+		snprintf(b->verdict, sizeof(b->verdict), "the sandbox killed the compiler (a system call "
+		         "compile.policy does not allow)");
+		return;
+	}
+	if (sig == SIGXCPU || (sig == SIGKILL && b->cpu_limit != PB_LIMIT_UNLIMITED && cpu + 0.5 >= (double)b->cpu_limit)) {
+		snprintf(b->verdict, sizeof(b->verdict), "the compiler hit its CPU limit (compile.policy's @limit cpu)");
+		return;
+	}
+	if (sig) {
+		snprintf(b->verdict, sizeof(b->verdict), "the compiler died of signal %d (%s)", sig, strsignal(sig));
+		/* SIGKILL past no limit of ours: the OOM killer, or the parent-death
+		 * signal of a host thread that started it and ended. */
+		b->transient = sig == SIGKILL;
+		return;
+	}
+	text[b->result_len] = '\0';
+	if (b->result_too_long || strlen(text) != b->result_len) {
+		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
+		return;
+	}
+	while (b->result_len > 0 && text[b->result_len - 1] == '\n')
+		text[--b->result_len] = '\0';
+	last = strrchr(text, '\n');
+	last = last ? last + 1 : text;
+	if (WEXITSTATUS(b->status) == 0 && parse_ok(last, &b->compiled, &b->skipped)) {
+		b->ok = true;
+	} else if (!strncmp(last, "failed\t", 7)) {
+		snprintf(b->verdict, sizeof(b->verdict), "%s", last + 7);
+		clean_text(b->verdict);
+	} else if (*last) {
+		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
+	} else {
+		b->tail[b->tail_len] = '\0';
+		char *nl;
+		while ((nl = strrchr(b->tail, '\n')) && nl[1] == '\0')
+			*nl = '\0';
+		nl = strrchr(b->tail, '\n');
+		snprintf(b->verdict, sizeof(b->verdict), "the compiler ended without an answer (exit status %d)%s%s",
+		         WEXITSTATUS(b->status), b->tail_len ? "; its last words: " : "",
+		         b->tail_len ? (nl ? nl + 1 : b->tail) : "");
+		clean_text(b->verdict);
+	}
+}
+
+bool pb_cache_build_step(struct pb_cache_build *b)
+{
+	if (b->finished)
+		return true;
+	pb_drain_fd(&b->w.replies_fd, b->result, PB_INSTALL_RESULT_MAX, &b->result_len, false, &b->result_too_long);
+	pb_drain_fd(&b->w.stdout_fd, NULL, 0, NULL, false, NULL);
+	pb_drain_fd(&b->w.stderr_fd, b->tail, TAIL_MAX, &b->tail_len, true, NULL);
+	drain_reports(&b->w.report_fd);
+	if (!b->exited && wait4(b->w.pid, &b->status, WNOHANG, &b->ru) == b->w.pid)
+		b->exited = true;
+	if (!b->exited && (b->result_too_long || (b->deadline > 0 && pb_now() >= b->deadline))) {
+		b->timed_out = !b->result_too_long;
+		kill(b->w.pid, SIGKILL);
+		while (wait4(b->w.pid, &b->status, 0, &b->ru) < 0 && errno == EINTR)
+			;
+		b->exited = true;
+	}
+	if (!b->exited)
+		return false;
+	/* Gone: one last pass takes what it left buffered; a pipe still open
+	 * belongs to nobody we wait for. */
+	pb_drain_fd(&b->w.replies_fd, b->result, PB_INSTALL_RESULT_MAX, &b->result_len, false, &b->result_too_long);
+	pb_drain_fd(&b->w.stderr_fd, b->tail, TAIL_MAX, &b->tail_len, true, NULL);
+	judge(b);
+	pb_spawned_release(&b->w);
+	b->finished = true;
+	return true;
+}
+
+void pb_cache_build_wait(struct pb_cache_build *b)
+{
+	while (!pb_cache_build_step(b)) {
+		struct pollfd p[6];
+		int fds[6], wait_ms = -1;
+		size_t n = pb_cache_build_fds(b, fds);
+		for (size_t i = 0; i < n; i++)
+			p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		if (b->deadline > 0) {
+			double left = b->deadline - pb_now();
+			wait_ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
+		}
+		poll(p, n, wait_ms);
+	}
+}
+
+static void mark_failed(struct pb_cache_build *b, const char *stamp, const char *why)
+{
+	char path[300], text[PB_CACHE_STAMP_MAX + 600];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.failed", b->name);
+	int n = snprintf(text, sizeof(text), "%s%s\n", stamp, why);
+	fd = openat(b->build_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (n > 0 && write(fd, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1) < 0) {
+		/* a build that cannot be marked is simply tried again */
+	}
+	close(fd);
+}
+
+int pb_cache_build_commit(struct pb_cache_build *b, const char *expect, unsigned *compiled,
+                          unsigned *skipped, char *why, size_t why_len)
+{
+	char stamp[PB_CACHE_STAMP_MAX], path[300];
+	struct pb_tree_stats stats;
+	int fd;
+
+	*compiled = *skipped = 0;
+	pb_cache_stamp(b->plugin_dir, stamp, sizeof(stamp));
+	if (!*stamp || (expect && strcmp(expect, stamp) != 0)) {
+		snprintf(why, why_len, "the plugin changed while it was compiled");
+		return -ESTALE;
+	}
+	if (!b->finished || !b->ok) {
+		snprintf(why, why_len, "%s", b->finished ? b->verdict : "the compiler did not finish");
+		if (!b->finished || b->transient)
+			return -EAGAIN;       /* not marked: the next start tries again */
+		mark_failed(b, stamp, why);
+		return -EIO;
+	}
+	if (pb_tree_check(b->tree_fd, geteuid() == 0, geteuid(), getegid(), &stats, why, why_len) < 0) {
+		char was[400];
+		snprintf(was, sizeof(was), "%s", why);
+		snprintf(why, why_len, "the compiler left something it must not: %s", was);
+		mark_failed(b, stamp, why);
+		return -EIO;
+	}
+	fd = openat(b->tmp_fd, "stamp", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, stamp, strlen(stamp)) != (ssize_t)strlen(stamp)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(why, why_len, "cannot stamp the cache: %s", strerror(e));
+		return -e;
+	}
+	close(fd);
+	/* In place at once, never half. The previous tree goes aside, under
+	 * the name the build had: workers that bound it keep their pycs until
+	 * the next build of this plugin deletes it (remove_leftovers). */
+	int r = renameat2(b->build_fd, b->tmp_name, b->root_fd, b->name, RENAME_NOREPLACE);
+	if (r < 0 && errno == EEXIST)
+		r = renameat2(b->build_fd, b->tmp_name, b->root_fd, b->name, RENAME_EXCHANGE);
+	if (r < 0) {
+		int e = errno;
+		snprintf(why, why_len, "cannot put the cache in place: %s", strerror(e));
+		return -e;
+	}
+	b->tmp_name[0] = '\0';
+	snprintf(path, sizeof(path), "%s.failed", b->name);
+	unlinkat(b->build_fd, path, 0);
+	*compiled = b->compiled;
+	*skipped = b->skipped;
+	return 0;
+}
+
+const char *pb_cache_build_name(const struct pb_cache_build *b)
+{
+	return b->name;
+}
+
+const char *pb_cache_build_stamp(const struct pb_cache_build *b)
+{
+	return b->stamp;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void pb_cache_build_free(struct pb_cache_build *b)
+{
+	if (!b)
+		return;
+	if (b->w.pid > 0 && !b->exited) {
+		kill(b->w.pid, SIGKILL);
+		while (wait4(b->w.pid, &b->status, 0, NULL) < 0 && errno == EINTR)
+			;
+	}
+	pb_spawned_release(&b->w);
+	close_fd(&b->tree_fd);
+	close_fd(&b->tmp_fd);
+	if (b->tmp_name[0] && b->build_fd >= 0)
+		pb_tree_remove(b->build_fd, b->tmp_name);
+	close_fd(&b->lock_fd);      /* the lock goes with its descriptor */
+	close_fd(&b->build_fd);
+	close_fd(&b->root_fd);
+	free(b->name);
+	free(b->plugin_dir);
+	free(b);
+}
+
+int pb_cache_build_run(const struct pb_cache_spec *spec, unsigned *compiled, unsigned *skipped,
+                       char *why, size_t why_len)
+{
+	struct pb_cache_build *b;
+	int r = pb_cache_build_start(spec, &b, why, why_len);
+
+	*compiled = *skipped = 0;
+	if (r <= 0 || !b)
+		return r;
+	pb_cache_build_wait(b);
+	r = pb_cache_build_commit(b, spec->source ? NULL : b->stamp, compiled, skipped, why, why_len);
+	pb_cache_build_free(b);
+	return r < 0 ? r : 1;
+}

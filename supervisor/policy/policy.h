@@ -1,0 +1,251 @@
+/* policy.h - syscall policies: the operator's policy files, parsed into
+ * rules, compiled to seccomp BPF, and matched back to the rule that decided
+ * a trapped or logged syscall.
+ *
+ *   policy_parse.c    the language (minijail's syscall lines, plus @include,
+ *                     @default, @after-start and @groups), errors as
+ *                     FILE:LINE:COL, load-time lint
+ *   policy_sandbox.c  the lines for everything beside seccomp: @limit,
+ *                     @layer, @network, @scratch, and @host-call grants
+ *   policy_syntax.c   the pieces of one line: actions, conditions, values
+ *   policy_tables.c   what the language knows: groups, named constants,
+ *                     which arguments the kernel reads as 32-bit, what is
+ *                     dangerous to allow
+ *   policy_compile.c  rules -> BPF programs, and the matcher for reports
+ *
+ * A policy is an ordered list of entries. The entries for one syscall form a
+ * chain, tried first to last; the first whose condition holds decides. A
+ * chain that ends without deciding falls to the policy's @default. The
+ * including file's entries come before those of the files it includes, so a
+ * policy refines what it includes by putting its own rules in front.
+ */
+#ifndef PLUGBOX_POLICY_H
+#define PLUGBOX_POLICY_H
+
+#include "proto/protocol.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum pb_action_kind {
+	PB_ACT_ALLOW,
+	PB_ACT_ERRNO,   /* the kernel fails the call with err; nothing is reported */
+	PB_ACT_LOG,     /* allowed; the supervisor is told by the kernel (user notification) */
+	PB_ACT_TRAP,    /* the worker reports the call, which then fails with err */
+	PB_ACT_KILL,    /* the worker reports the call and dies */
+};
+
+struct pb_action {
+	enum pb_action_kind kind;
+	int err;                        /* PB_ACT_ERRNO, PB_ACT_TRAP */
+};
+
+enum pb_cmp_op { PB_OP_EQ, PB_OP_NE, PB_OP_LT, PB_OP_LE, PB_OP_GT, PB_OP_GE,
+                 PB_OP_ANY_BITS /* arg & V */, PB_OP_ONLY_BITS /* arg in V */ };
+
+/* One comparison. A 32-bit argument (wide == false) is compared on its low
+ * 32 bits only, as the kernel reads it; value then holds those 32 bits. */
+struct pb_atom {
+	uint8_t arg;
+	uint8_t op;                     /* enum pb_cmp_op */
+	bool wide;
+	bool self_pid;                  /* value is the worker's own pid */
+	uint64_t value;
+};
+
+/* A condition in disjunctive normal form: clauses OR-ed, atoms in a clause
+ * AND-ed. clause_end[i] is one past the last atom of clause i. */
+struct pb_cond {
+	struct pb_atom *atoms;
+	size_t natoms;
+	size_t *clause_end;
+	size_t nclauses;
+};
+
+struct pb_where {
+	const char *file;               /* owned by the policy */
+	unsigned line, col;
+};
+
+struct pb_entry {
+	int nr;                         /* native syscall number */
+	struct pb_cond *cond;           /* NULL: always */
+	struct pb_action action;
+	struct pb_where where;
+	char *text;                     /* the line as written, comment removed */
+};
+
+struct pb_entry_list {
+	struct pb_entry *v;
+	size_t n, cap;
+};
+
+/* ---- the layers beside seccomp (policy_sandbox.c) ------------------------ */
+
+enum pb_limit {
+	PB_LIMIT_MEMORY,                /* bytes of address space (RLIMIT_AS) */
+	PB_LIMIT_CPU,                   /* seconds of CPU time (RLIMIT_CPU) */
+	PB_LIMIT_FILES,                 /* open descriptors (RLIMIT_NOFILE) */
+	PB_LIMIT_PROCESSES,             /* threads and processes (RLIMIT_NPROC) */
+	PB_LIMIT_FILE_SIZE,             /* bytes one file may grow to (RLIMIT_FSIZE) */
+	PB_LIMIT_CORE,                  /* bytes of core dump (RLIMIT_CORE) */
+	PB_LIMIT_CALL_TIME,             /* milliseconds of wall clock per call */
+	PB_LIMIT_COUNT,
+};
+#define PB_LIMIT_UNLIMITED UINT64_MAX
+
+enum pb_layer {
+	PB_LAYER_NAMESPACES,            /* pid net ipc uts mount cgroup (+ user unprivileged), and the mount tree */
+	PB_LAYER_LANDLOCK,
+	PB_LAYER_COUNT,
+};
+enum pb_layer_mode { PB_LAYER_REQUIRED, PB_LAYER_OPTIONAL, PB_LAYER_OFF };
+enum pb_network { PB_NETWORK_NONE, PB_NETWORK_HOST };
+
+/* A host function the plugin may call as plugbox.host.NAME(...) (issue 5):
+ * `@host-call NAME...` in the operator's policy. */
+#define PB_HOST_NAME_MAX 64
+struct pb_grant {
+	char *name;                     /* [A-Za-z_][A-Za-z0-9_]*, at most PB_HOST_NAME_MAX bytes */
+	struct pb_where where;          /* where the name is written */
+};
+
+/* Every setting has the place it was set (file NULL: plugbox's built-in
+ * default). The including file's settings win over the included ones'.
+ * Grants are the exception: they add up, the including file's first (a
+ * name granted by both keeps the including file's place). */
+struct pb_sandbox {
+	uint64_t limit[PB_LIMIT_COUNT];
+	struct pb_where limit_where[PB_LIMIT_COUNT];
+	enum pb_layer_mode layer[PB_LAYER_COUNT];
+	struct pb_where layer_where[PB_LAYER_COUNT];
+	enum pb_network network;
+	struct pb_where network_where;
+	uint64_t scratch;               /* bytes of private /tmp; 0: none */
+	struct pb_where scratch_where;
+	struct pb_grant *grants;        /* owned by the policy; no wildcard, no repeats */
+	size_t ngrants;
+};
+
+/* Names as the language spells them ("memory", "namespaces"). */
+extern const char *const pb_limit_names[PB_LIMIT_COUNT];
+extern const char *const pb_layer_names[PB_LAYER_COUNT];
+extern const char *const pb_layer_mode_names[3];
+/* A limit's value as the language writes it ("1G", "60s", "unlimited"). */
+const char *pb_limit_format(enum pb_limit l, uint64_t v, char *buf, size_t len);
+
+struct pb_policy {
+	char *name;                     /* NAME of NAME.policy */
+	char *path;
+	struct pb_action dflt;
+	struct pb_where dflt_where;     /* file NULL: no @default anywhere (kill) */
+	struct pb_entry_list start;     /* loaded before any plugin code */
+	struct pb_entry_list after;     /* added once the plugin is imported */
+	char **files;                   /* every file read, for where-strings */
+	size_t nfiles;
+	char **includes;                /* names of included policies, in order */
+	size_t nincludes;
+	struct pb_sandbox sandbox;
+};
+
+/* Diagnostics go to a caller's sink, one line each, already formatted as
+ * "FILE:LINE:COL: message" or "FILE:LINE:COL: warning: message". */
+typedef void (*pb_policy_diag_fn)(void *data, bool is_error, const char *line);
+
+/* Load DIR/NAME.policy with its includes. NAME must match [A-Za-z0-9_-]+.
+ * Returns 0, or a negative errno after reporting every error found
+ * (parsing goes on after an error, to report the rest). */
+int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                   struct pb_policy **out);
+/* Load a policy file by path (for `plugbox policy check FILE`): includes
+ * resolve in the file's own directory. */
+int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data,
+                        struct pb_policy **out);
+void pb_policy_free(struct pb_policy *p);
+
+/* The grant for host function NAME, or NULL when the policy grants no such
+ * thing (the supervisor then answers the plugin's call with PermissionError). */
+/* Is NAME a host function name: [A-Za-z_][A-Za-z0-9_]*, 1 to PB_HOST_NAME_MAX
+ * bytes? The one rule the policy, the registry and the channel share. */
+bool pb_host_name_valid(const char *name);
+const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name);
+
+/* "python.policy:12" for a rule's origin (no directory). */
+void pb_where_format(const struct pb_where *w, char *buf, size_t len);
+const char *pb_action_name(const struct pb_action *a, char *buf, size_t len);
+
+/* ---- compiling ------------------------------------------------------------ */
+
+/* A compiled policy: the programs in the format the worker reads on its
+ * policy descriptor. For each program, a little-endian u32 header (low 16
+ * bits: instruction count; PB_PROG_AFTER_START: load once the plugin is
+ * imported; PB_PROG_LISTENER: load with a user-notification listener and
+ * pass it to the supervisor), then that many struct sock_filter. */
+
+struct pb_bpf_blob {
+	uint8_t *data;
+	size_t len;
+	unsigned nprograms;
+	unsigned ninsns[3];             /* per program, for `policy show` */
+	bool listener;                  /* a program has log verdicts */
+};
+
+enum pb_compile_mode {
+	PB_COMPILE_ENFORCE,
+	PB_COMPILE_LEARN,               /* every verdict other than allow becomes log */
+};
+
+/* Compile for a worker whose pid (as it sees itself) is self_pid. Returns 0
+ * or a negative errno with *why saying what failed. */
+int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
+                      struct pb_bpf_blob *out, char *why, size_t why_len);
+void pb_bpf_blob_free(struct pb_bpf_blob *b);
+
+/* The entry that decides syscall nr with these arguments, given whether the
+ * after-start rules are loaded; NULL when the @default decides. The action
+ * is written to *action either way. */
+const struct pb_entry *pb_policy_match(const struct pb_policy *p, int nr, const uint64_t args[6],
+                                       int32_t self_pid, bool after_start,
+                                       struct pb_action *action);
+
+/* ---- what the language knows (policy_tables.c) --------------------------- */
+
+struct pb_syscall_group {
+	const char *name;               /* without the '@' */
+	const char *description;
+	const char *const *members;     /* NULL-terminated */
+};
+extern const struct pb_syscall_group pb_syscall_groups[];
+const struct pb_syscall_group *pb_syscall_group_find(const char *name);
+
+/* A named constant from the kernel headers (O_RDONLY, AF_INET, TCGETS...). */
+bool pb_constant_lookup(const char *name, uint64_t *value);
+/* A constant's name for value, among names with one of the prefixes. */
+const char *pb_constant_name(uint64_t value, const char *const *prefixes);
+/* Does the kernel read argument `arg` of syscall `name` as 32 bits? -1 when
+ * plugbox does not know the syscall's signature. */
+int pb_syscall_arg_is_32bit(const char *name, unsigned arg);
+/* Why allowing this syscall without conditions is dangerous, or NULL. */
+const char *pb_syscall_danger(const char *name);
+/* Syscalls the worker itself makes after the filter is loaded. */
+extern const char *const pb_worker_floor[];
+/* errno by name ("EACCES") or NULL. */
+int pb_errno_lookup(const char *name);
+
+/* ---- a syscall as a user reads it (policy_names.c) ---------------------- */
+
+/* Did nr come through the native entry point (not x32, not i386)? */
+bool pb_native_arch(uint32_t arch, int nr);
+/* The syscall's name in its ABI, or "syscall NR" when libseccomp has none. */
+void pb_syscall_name(int nr, uint32_t arch, char *buf, size_t len);
+/* "x86_64", "x32", "i386", ...: the ABI of arch (nr tells x32 apart). */
+const char *pb_arch_name(uint32_t arch, int nr);
+/* "name(0x.., ...)" and " via the ... ABI" when not native. */
+void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len);
+/* Does the policy log anywhere (a helper has nobody to answer the
+ * notifications)? (policy_compile.c) */
+bool pb_policy_has_log(const struct pb_policy *pol);
+
+#endif

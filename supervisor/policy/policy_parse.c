@@ -1,0 +1,758 @@
+/* policy_parse.c - the policy language: minijail's syscall lines, read into
+ * the rule lists of policy.h.
+ *
+ *   # comment
+ *   read: 1                                   allow
+ *   ioctl: arg1 == FIONREAD || arg1 == TCGETS allow when the condition holds
+ *   socket: arg0 == AF_UNIX; return EACCES    ... and otherwise this action
+ *   openat: arg2 & O_WRONLY|O_RDWR => return EROFS     this action when it holds
+ *   ptrace: kill                              actions: 1 allow kill log
+ *                                             trap [ERRNO] return ERRNO
+ *   @basic-io: 1                              every member of a group
+ *   @include NAME                             NAME.policy, same directory
+ *   @default ACTION                           kill trap log enosys errno NAME
+ *   @after-start                              what follows is added once the
+ *                                             plugin is imported
+ *   @limit @layer @network @scratch           the other layers, and the host
+ *   @host-call NAME...                        functions granted: policy_sandbox.c
+ *
+ * This file reads files, includes, directives and rules; the pieces of a
+ * line (actions, conditions, suggestions) are policy_syntax.c's. Every
+ * error is reported as FILE:LINE:COL and parsing goes on to find the
+ * rest. Policy files come from the operator, but are still read with bounds:
+ * size, line length, include depth, number of rules.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy_syntax.h"
+#include "proto/names.h"
+
+void policy_report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
+                   const char *fmt, ...)
+{
+	char msg[768], out[1024];
+	va_list ap;
+
+	if (is_error && ++ps->errors > POLICY_ERRORS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line)
+		snprintf(out, sizeof(out), "%s:%u:%u: %s%s", file, line, col,
+		         is_error ? "" : "warning: ", msg);
+	else
+		snprintf(out, sizeof(out), "%s: %s%s", file, is_error ? "" : "warning: ", msg);
+	if (ps->diag)
+		ps->diag(ps->diag_data, is_error, out);
+}
+
+void policy_nomem(struct parser *ps, const struct cursor *c)
+{
+	ps->nomem = true;
+	if (c && c->file && c->line)
+		ERR_AT(ps, c, c->pos, "out of memory");
+	else
+		policy_report(ps, true, ps->p->path, 0, 0, "out of memory");
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int list_push(struct pb_entry_list *l, const struct pb_entry *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct pb_entry *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *e;
+	return 0;
+}
+
+void policy_cond_free(struct pb_cond *c)
+{
+	if (!c)
+		return;
+	free(c->atoms);
+	free(c->clause_end);
+	free(c);
+}
+
+static void list_free(struct pb_entry_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		policy_cond_free(l->v[i].cond);
+		free(l->v[i].text);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Move every entry of src to the end of dst: all of them, or none on
+ * -ENOMEM (src then still owns them all, so no entry has two owners). */
+static int list_append(struct pb_entry_list *dst, struct pb_entry_list *src)
+{
+	if (src->n > dst->cap - dst->n) {
+		size_t cap = dst->n + src->n;
+		struct pb_entry *v;
+
+		if (cap < 2 * dst->cap)
+			cap = 2 * dst->cap;
+		v = realloc(dst->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		dst->v = v;
+		dst->cap = cap;
+	}
+	if (src->n > 0)
+		memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
+	free(src->v);
+	memset(src, 0, sizeof(*src));
+	return 0;
+}
+
+/* ---- lines --------------------------------------------------------------- */
+
+struct file_ctx {
+	struct parser *ps;
+	struct cursor *c;
+	struct chunk own;
+	bool after_start;
+	/* first unconditional entry per syscall in this file, per section */
+	unsigned decided_line[2][SYSCALL_NR_LIMIT];
+	/* first entry of any kind, for lint */
+	unsigned named_line[2][SYSCALL_NR_LIMIT];
+};
+
+static int add_entry(struct file_ctx *f, int nr, struct pb_cond *cond, const struct pb_action *a,
+                     size_t col, const char *text)
+{
+	struct pb_entry e = { .nr = nr, .cond = cond, .action = *a };
+	struct pb_entry_list *l = f->after_start ? &f->own.after : &f->own.start;
+
+	if (++f->ps->nentries > POLICY_ENTRIES_MAX) {
+		ERR_AT(f->ps, f->c, col, "more than %d rules", POLICY_ENTRIES_MAX);
+		policy_cond_free(cond);
+		return -1;
+	}
+	e.where = (struct pb_where){ f->c->file, f->c->line, (unsigned)col + 1 };
+	e.text = strdup(text);
+	if (!e.text || list_push(l, &e) < 0) {
+		free(e.text);
+		policy_cond_free(cond);
+		policy_nomem(f->ps, f->c);
+		return -ENOMEM;
+	}
+	if (!cond && nr >= 0 && nr < SYSCALL_NR_LIMIT && !f->decided_line[f->after_start][nr])
+		f->decided_line[f->after_start][nr] = f->c->line;
+	if (nr >= 0 && nr < SYSCALL_NR_LIMIT && !f->named_line[f->after_start][nr])
+		f->named_line[f->after_start][nr] = f->c->line;
+	return 0;
+}
+
+/* Lint: say so when a rule allows what only an attack needs. */
+static void lint(struct file_ctx *f, int nr, const char *syscall, const struct pb_cond *cond,
+                 const struct pb_action *a, size_t col)
+{
+	const char *why = pb_syscall_danger(syscall);
+
+	if (!why || cond || (a->kind != PB_ACT_ALLOW && a->kind != PB_ACT_LOG))
+		return;
+	/* An earlier rule of this file already ruled on its arguments. */
+	if (nr >= 0 && nr < SYSCALL_NR_LIMIT && f->named_line[f->after_start][nr])
+		return;
+	WARN_AT(f->ps, f->c, col, "'%s' is allowed without conditions: it %s", syscall, why);
+}
+
+/* The syscall number for a rule's name; -1 (reported) if unknown, -2 if it
+ * is a syscall of another architecture only (warned, rule skipped). */
+static int syscall_number(struct file_ctx *f, const char *name, size_t col)
+{
+	int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, name);
+	char near[64];
+
+	if (nr >= 0 && nr < SYSCALL_NR_LIMIT)
+		return nr;
+	if (nr == __NR_SCMP_ERROR || nr >= SYSCALL_NR_LIMIT) {
+		nearest_syscall(name, near, sizeof(near));
+		if (*near)
+			ERR_AT(f->ps, f->c, col, "unknown syscall '%s'; did you mean '%s'?", name, near);
+		else
+			ERR_AT(f->ps, f->c, col, "unknown syscall '%s'", name);
+		return -1;
+	}
+	WARN_AT(f->ps, f->c, col, "'%s' is not a syscall on this architecture; rule skipped", name);
+	return -2;
+}
+
+static bool decided_here(struct file_ctx *f, int nr, size_t col, const char *name)
+{
+	unsigned line = f->decided_line[f->after_start][nr];
+	if (!line)
+		return false;
+	ERR_AT(f->ps, f->c, col, "'%s' is already decided without conditions at line %u; "
+	       "this rule would never be reached", name, line);
+	return true;
+}
+
+static int add_group_members(struct file_ctx *f, const struct pb_syscall_group *g,
+                             const struct pb_action *a, size_t col, const char *text, int depth)
+{
+	for (const char *const *m = g->members; *m; m++) {
+		if (**m == '@') {
+			const struct pb_syscall_group *sub = pb_syscall_group_find(*m + 1);
+			if (sub && depth < 4 && add_group_members(f, sub, a, col, text, depth + 1) < 0)
+				return -1;
+			continue;
+		}
+		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *m);
+		if (nr < 0 || nr >= SYSCALL_NR_LIMIT)
+			continue;      /* not on this architecture */
+		/* A member this file already decided keeps its own rule. */
+		if (f->decided_line[f->after_start][nr])
+			continue;
+		lint(f, nr, *m, NULL, a, col);
+		if (add_entry(f, nr, NULL, a, col, text) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out);
+
+static void parse_directive(struct file_ctx *f, const char *text, struct chunk *includes)
+{
+	struct parser *ps = f->ps;
+	struct cursor *c = f->c;
+	char w[128];
+	size_t col, n;
+
+	c->pos++;   /* '@' */
+	col = c->pos;
+	n = cursor_word(c, w, sizeof(w));
+	if (n == 0 || n >= sizeof(w)) {
+		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start, @limit, @layer, @network, @scratch, "
+		       "@host-call or @GROUP: ACTION");
+		return;
+	}
+	c->pos += n;
+	if (!strcmp(w, "include")) {
+		char inc[128], incpath[PATH_MAX];
+		size_t icol;
+		if (f->after_start) {
+			ERR_AT(ps, c, col - 1, "@include must come before @after-start");
+			return;
+		}
+		cursor_skip_ws(c);
+		icol = c->pos;
+		const char *arg = c->s + c->pos;
+		size_t len = strcspn(arg, " \t");
+		if (len == 0 || len >= sizeof(inc)) {
+			ERR_AT(ps, c, icol, "@include needs a policy name");
+			return;
+		}
+		memcpy(inc, arg, len);
+		inc[len] = '\0';
+		c->pos += len;
+		if (len > 7 && !strcmp(inc + len - 7, ".policy"))
+			inc[len - 7] = '\0';
+		if (!pb_valid_plugin_name(inc)) {
+			ERR_AT(ps, c, icol, "@include names a policy in the same directory, "
+			       "[A-Za-z0-9_-]+ with no path: '%s'", inc);
+			return;
+		}
+		if (!cursor_at_end(c)) {
+			ERR_AT(ps, c, c->pos, "unexpected text after @include %s", inc);
+			return;
+		}
+		for (size_t i = 0; i < ps->depth; i++)
+			if (!strcmp(ps->stack[i], inc)) {
+				char chain[512] = "";
+				for (size_t j = i; j < ps->depth; j++) {
+					strncat(chain, ps->stack[j], sizeof(chain) - strlen(chain) - 1);
+					strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
+				}
+				strncat(chain, inc, sizeof(chain) - strlen(chain) - 1);
+				ERR_AT(ps, c, icol, "include cycle: %s", chain);
+				return;
+			}
+		if (ps->depth >= POLICY_INCLUDE_DEPTH) {
+			ERR_AT(ps, c, icol, "includes nested more than %d deep", POLICY_INCLUDE_DEPTH);
+			return;
+		}
+		for (size_t i = 0; i < ps->p->nincludes; i++)
+			if (!strcmp(ps->p->includes[i], inc))
+				return;       /* already in the policy: once is enough */
+		snprintf(incpath, sizeof(incpath), "%s/%s.policy", ps->dir, inc);
+		FILE *probe = fopen(incpath, "r");
+		if (!probe) {
+			ERR_AT(ps, c, icol, "cannot include '%s': %s: %s", inc, incpath, strerror(errno));
+			return;
+		}
+		fclose(probe);
+		char **grown = realloc(ps->p->includes, (ps->p->nincludes + 1) * sizeof(char *));
+		if (!grown) {
+			policy_nomem(ps, c);
+			return;
+		}
+		ps->p->includes = grown;
+		ps->p->includes[ps->p->nincludes] = strdup(inc);
+		if (!ps->p->includes[ps->p->nincludes]) {
+			policy_nomem(ps, c);
+			return;
+		}
+		ps->p->nincludes++;
+		struct chunk sub = { 0 };
+		/* Its errors (and running out of memory) are reported inside. */
+		parse_file(ps, inc, incpath, &sub);
+		if (list_append(&includes->start, &sub.start) < 0 ||
+		    list_append(&includes->after, &sub.after) < 0) {
+			policy_nomem(ps, c);
+			list_free(&sub.start);
+			list_free(&sub.after);
+		}
+		sandbox_merge(&includes->sandbox, &sub.sandbox);
+		if (sub.has_default && !includes->has_default) {
+			includes->has_default = true;
+			includes->dflt = sub.dflt;
+			includes->dflt_where = sub.dflt_where;
+		}
+		return;
+	}
+	if (!strcmp(w, "default")) {
+		struct pb_action a;
+		if (f->own.has_default) {
+			ERR_AT(ps, c, col - 1, "a second @default (the first is at line %u)",
+			       f->own.dflt_where.line);
+			return;
+		}
+		if (parse_default_action(ps, c, &a) < 0)
+			return;
+		if (!cursor_at_end(c)) {
+			ERR_AT(ps, c, c->pos, "unexpected text after the default action");
+			return;
+		}
+		f->own.has_default = true;
+		f->own.dflt = a;
+		f->own.dflt_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+		return;
+	}
+	if (!strcmp(w, "after-start")) {
+		if (f->after_start)
+			ERR_AT(ps, c, col - 1, "a second @after-start");
+		else if (!cursor_at_end(c))
+			ERR_AT(ps, c, c->pos, "@after-start stands alone on its line");
+		f->after_start = true;
+		return;
+	}
+	if (parse_sandbox_directive(ps, c, w, col, &f->own.sandbox))
+		return;
+	/* @GROUP: ACTION */
+	const struct pb_syscall_group *g = pb_syscall_group_find(w);
+	if (!g) {
+		static const char *const directives[] = { "include", "default", "after-start", "limit",
+		                                          "layer", "network", "scratch", "host-call" };
+		char near[64];
+		nearest_group(w, near, sizeof(near));
+		for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+			if (edit_distance(w, directives[i]) <= 2) {
+				ERR_AT(ps, c, col - 1, "unknown directive '@%s'; did you mean '@%s'?", w, directives[i]);
+				return;
+			}
+		if (*near)
+			ERR_AT(ps, c, col - 1, "unknown group '@%s'; did you mean '@%s'?", w, near);
+		else
+			ERR_AT(ps, c, col - 1, "unknown directive or group '@%s' (see `plugbox policy groups`)", w);
+		return;
+	}
+	if (!cursor_accept(c, ":")) {
+		ERR_AT(ps, c, c->pos, "expected ':' after @%s", w);
+		return;
+	}
+	struct pb_action a;
+	cursor_skip_ws(c);
+	size_t acol = c->pos;
+	char aw[32];
+	size_t an = cursor_word(c, aw, sizeof(aw));
+	if (!(an > 0 && an < sizeof(aw) && is_action_word(aw))) {
+		ERR_AT(ps, c, acol, "a group takes an action only, no conditions "
+		       "(rule its syscalls one by one, before the group line)");
+		return;
+	}
+	if (parse_action(ps, c, &a) < 0)
+		return;
+	if (!cursor_at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected text after the action");
+		return;
+	}
+	if (a.kind == PB_ACT_LOG && f->after_start) {
+		ERR_AT(ps, c, acol, "log is not available after @after-start");
+		return;
+	}
+	add_group_members(f, g, &a, col - 1, text, 0);
+}
+
+static void parse_rule(struct file_ctx *f, const char *text)
+{
+	struct parser *ps = f->ps;
+	struct cursor *c = f->c;
+	char name[64], aw[32];
+	size_t col, n, an;
+	struct pb_cond *cond = NULL;
+	struct pb_action then = { PB_ACT_ALLOW, 0 }, otherwise;
+	bool has_else = false;
+	int nr;
+
+	cursor_skip_ws(c);
+	col = c->pos;
+	n = cursor_word(c, name, sizeof(name));
+	if (n == 0 || n >= sizeof(name)) {
+		ERR_AT(ps, c, col, "expected a syscall name, @include, @default or @GROUP");
+		return;
+	}
+	c->pos += n;
+	if (!cursor_accept(c, ":")) {
+		ERR_AT(ps, c, c->pos, "expected ':' after '%s'", name);
+		return;
+	}
+	nr = syscall_number(f, name, col);
+	if (nr == -1)
+		return;
+	cursor_skip_ws(c);
+	size_t acol = c->pos, ecol = 0;
+	an = cursor_word(c, aw, sizeof(aw));
+	if (c->s[c->pos] == '\0') {
+		ERR_AT(ps, c, c->pos, "expected an action or a condition after '%s:'", name);
+		return;
+	}
+	if (an > 0 && an < sizeof(aw) && is_action_word(aw)) {
+		if (parse_action(ps, c, &then) < 0)
+			return;
+	} else {
+		cond = parse_cond(ps, c, name);
+		if (!cond)
+			return;
+		if (cursor_accept(c, "=>")) {
+			cursor_skip_ws(c);
+			acol = c->pos;
+			if (parse_action(ps, c, &then) < 0)
+				goto fail;
+		}
+		if (cursor_accept(c, ";")) {
+			cursor_skip_ws(c);
+			ecol = c->pos;
+			if (parse_action(ps, c, &otherwise) < 0)
+				goto fail;
+			has_else = true;
+		}
+	}
+	if (!cursor_at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected '%s'", c->s + c->pos);
+		goto fail;
+	}
+	if (f->after_start && (then.kind == PB_ACT_LOG || (has_else && otherwise.kind == PB_ACT_LOG))) {
+		ERR_AT(ps, c, then.kind == PB_ACT_LOG ? acol : ecol,
+		       "log is not available after @after-start");
+		goto fail;
+	}
+	if (nr == -2)
+		goto fail;
+	if (decided_here(f, nr, col, name))
+		goto fail;
+	lint(f, nr, name, cond, &then, col);
+	if (add_entry(f, nr, cond, &then, col, text) < 0)
+		return;
+	if (has_else) {
+		lint(f, nr, name, NULL, &otherwise, col);
+		add_entry(f, nr, NULL, &otherwise, col, text);
+	}
+	return;
+fail:
+	policy_cond_free(cond);
+}
+
+/* Remove the comment and surrounding blanks; the result is the rule text. */
+static void strip_line(char *line)
+{
+	char *hash = strchr(line, '#');
+	size_t len;
+
+	if (hash)
+		*hash = '\0';
+	len = strlen(line);
+	while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+}
+
+static const char *intern_file(struct parser *ps, const char *path)
+{
+	char **grown = realloc(ps->p->files, (ps->p->nfiles + 1) * sizeof(char *));
+	if (!grown)
+		return NULL;
+	ps->p->files = grown;
+	grown[ps->p->nfiles] = strdup(path);
+	return grown[ps->p->nfiles] ? grown[ps->p->nfiles++] : NULL;
+}
+
+static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out)
+{
+	struct file_ctx *f;
+	struct cursor c = { 0 };
+	struct chunk includes = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int r = 0;
+
+	c.file = intern_file(ps, path);
+	if (!c.file) {
+		policy_nomem(ps, NULL);
+		return -ENOMEM;
+	}
+	fp = fopen(path, "r");
+	if (!fp) {
+		r = -errno;
+		policy_report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(-r));
+		return r;
+	}
+	text = malloc(POLICY_FILE_MAX + 1);
+	f = calloc(1, sizeof(*f));
+	if (!text || !f) {
+		fclose(fp);
+		free(text);
+		free(f);
+		policy_nomem(ps, NULL);
+		return -ENOMEM;
+	}
+	len = fread(text, 1, POLICY_FILE_MAX + 1, fp);
+	fclose(fp);
+	if (len > POLICY_FILE_MAX) {
+		policy_report(ps, true, path, 0, 0, "larger than %d bytes", POLICY_FILE_MAX);
+		r = -EFBIG;
+		goto out;
+	}
+	text[len] = '\0';
+	if (memchr(text, '\0', len)) {
+		policy_report(ps, true, path, 0, 0, "contains a NUL byte: not a policy file");
+		r = -EINVAL;
+		goto out;
+	}
+	ps->stack[ps->depth++] = name;
+	f->ps = ps;
+	f->c = &c;
+	for (char *line = text, *next; line && *line; line = next) {
+		char *nl = strchr(line, '\n');
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = '\0';
+		c.line++;
+		if (strlen(line) > POLICY_LINE_MAX) {
+			policy_report(ps, true, path, c.line, POLICY_LINE_MAX + 1, "line longer than %d bytes",
+			       POLICY_LINE_MAX);
+			continue;
+		}
+		strip_line(line);
+		c.s = line;
+		c.pos = 0;
+		cursor_skip_ws(&c);
+		if (line[c.pos] == '\0')
+			continue;
+		const char *rule_text = line + c.pos;
+		if (line[c.pos] == '@')
+			parse_directive(f, rule_text, &includes);
+		else
+			parse_rule(f, rule_text);
+	}
+	ps->depth--;
+	/* This file's rules first, then what it includes: a policy refines
+	 * what it includes by putting its own rules in front. */
+	if (list_append(&out->start, &f->own.start) < 0 || list_append(&out->after, &f->own.after) < 0 ||
+	    list_append(&out->start, &includes.start) < 0 || list_append(&out->after, &includes.after) < 0) {
+		policy_nomem(ps, NULL);
+		r = -ENOMEM;
+	}
+	out->sandbox = f->own.sandbox;
+	sandbox_merge(&out->sandbox, &includes.sandbox);
+	if (f->own.has_default) {
+		out->has_default = true;
+		out->dflt = f->own.dflt;
+		out->dflt_where = f->own.dflt_where;
+	} else if (includes.has_default) {
+		out->has_default = true;
+		out->dflt = includes.dflt;
+		out->dflt_where = includes.dflt_where;
+	}
+out:
+	/* Empty unless an append above failed. */
+	list_free(&f->own.start);
+	list_free(&f->own.after);
+	list_free(&includes.start);
+	list_free(&includes.after);
+	free(f);
+	free(text);
+	return r;
+}
+
+/* The worker cannot answer, or say why it stops, without these. */
+static void check_floor(struct parser *ps, const struct pb_policy *p)
+{
+	for (const char *const *s = pb_worker_floor; *s; s++) {
+		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *s);
+		struct pb_action verdict = p->dflt;
+		bool sure = true;
+
+		for (size_t i = 0; i < p->start.n; i++) {
+			const struct pb_entry *e = &p->start.v[i];
+			if (e->nr != nr)
+				continue;
+			if (e->cond && e->action.kind != PB_ACT_ALLOW)
+				sure = false;
+			if (!e->cond) {
+				verdict = e->action;
+				break;
+			}
+		}
+		for (size_t i = 0; i < p->after.n; i++)
+			if (p->after.v[i].nr == nr && p->after.v[i].action.kind != PB_ACT_ALLOW)
+				sure = false;
+		if (!sure || verdict.kind != PB_ACT_ALLOW)
+			policy_report(ps, true, p->path, 0, 0, "the worker itself needs '%s' allowed whatever "
+			       "its arguments (for its channel, its violation reports and its exit); "
+			       "allow it or @include default", *s);
+	}
+}
+
+void pb_policy_free(struct pb_policy *p)
+{
+	if (!p)
+		return;
+	list_free(&p->start);
+	list_free(&p->after);
+	sandbox_free(&p->sandbox);
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+	for (size_t i = 0; i < p->nincludes; i++)
+		free(p->includes[i]);
+	free(p->includes);
+	free(p->name);
+	free(p->path);
+	free(p);
+}
+
+static int load(const char *dir, const char *name, const char *path, pb_policy_diag_fn diag,
+                void *data, struct pb_policy **out)
+{
+	struct parser ps = { .dir = dir, .diag = diag, .diag_data = data };
+	struct chunk top = { 0 };
+	int r;
+
+	*out = NULL;
+	ps.p = calloc(1, sizeof(*ps.p));
+	if (ps.p) {
+		ps.p->name = strdup(name);
+		ps.p->path = strdup(path);
+	}
+	if (!ps.p || !ps.p->name || !ps.p->path) {
+		pb_policy_free(ps.p);
+		policy_report(&ps, true, path, 0, 0, "out of memory");
+		return -ENOMEM;
+	}
+	r = parse_file(&ps, ps.p->name, ps.p->path, &top);
+	if (r == 0 && ps.nomem)
+		r = -ENOMEM;
+	ps.p->start = top.start;
+	ps.p->after = top.after;
+	/* Fail closed: with no @default anywhere, what is not named is killed. */
+	ps.p->dflt = top.has_default ? top.dflt : (struct pb_action){ PB_ACT_KILL, 0 };
+	if (top.has_default)
+		ps.p->dflt_where = top.dflt_where;
+	ps.p->sandbox = top.sandbox;
+	sandbox_fill_defaults(&ps.p->sandbox);
+	if (r == 0 && ps.errors == 0)
+		check_floor(&ps, ps.p);
+	if (r < 0 || ps.errors > 0) {
+		if (ps.errors > POLICY_ERRORS_MAX)
+			policy_report(&ps, false, path, 0, 0, "%d more errors not shown", ps.errors - POLICY_ERRORS_MAX);
+		pb_policy_free(ps.p);
+		return r < 0 ? r : -EINVAL;
+	}
+	*out = ps.p;
+	return 0;
+}
+
+int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                   struct pb_policy **out)
+{
+	char path[PATH_MAX];
+
+	*out = NULL;
+	if (!pb_valid_plugin_name(name)) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s: policy name '%.64s' has characters outside [A-Za-z0-9_-]",
+		         dir, name);
+		if (diag)
+			diag(data, true, msg);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/%s.policy", dir, name);
+	return load(dir, name, path, diag, data, out);
+}
+
+int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data, struct pb_policy **out)
+{
+	char dir[PATH_MAX], name[256];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base);
+
+	if (slash)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (!*dir)
+		snprintf(dir, sizeof(dir), "/");
+	snprintf(name, sizeof(name), "%s", base);
+	if (blen > 7 && !strcmp(name + blen - 7, ".policy"))
+		name[blen - 7] = '\0';
+	return load(dir, name, path, diag, data, out);
+}
+
+void pb_where_format(const struct pb_where *w, char *buf, size_t len)
+{
+	const char *slash;
+
+	if (!w->file) {
+		snprintf(buf, len, "no @default: kill");
+		return;
+	}
+	slash = strrchr(w->file, '/');
+	snprintf(buf, len, "%s:%u", slash ? slash + 1 : w->file, w->line);
+}
+
+const char *pb_action_name(const struct pb_action *a, char *buf, size_t len)
+{
+	const char *e = a->err ? strerrorname_np(a->err) : NULL;
+
+	switch (a->kind) {
+	case PB_ACT_ALLOW: snprintf(buf, len, "allow"); break;
+	case PB_ACT_ERRNO: snprintf(buf, len, "return %s", e ? e : "?"); break;
+	case PB_ACT_LOG: snprintf(buf, len, "log"); break;
+	case PB_ACT_TRAP: snprintf(buf, len, "trap %s", e ? e : "?"); break;
+	case PB_ACT_KILL: snprintf(buf, len, "kill"); break;
+	}
+	return buf;
+}

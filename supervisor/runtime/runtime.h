@@ -1,0 +1,37 @@
+/* runtime.h - runtime.c: plugins, their queues, starting workers, crashes, backoff, idle stops. */
+#ifndef PLUGBOX_RUNTIME_RUNTIME_H
+#define PLUGBOX_RUNTIME_RUNTIME_H
+
+#include "runtime/process.h"
+
+void pb_runtime_hello(pb_supervisor *s, struct process *p);
+void pb_runtime_exited(pb_supervisor *s, struct process *p);
+/* Move the plugin on: start its worker, feed it calls, or stop it. */
+void pb_runtime_pump(pb_supervisor *s, struct plugin *p);
+/* The plugin called `name`, known from now on (NULL and *err: no such
+ * plugin); the plugin if it is known already (else NULL). */
+struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **err);
+struct plugin *pb_runtime_known(pb_supervisor *s, const char *name);
+/* Does anyone need a worker for it: calls, an eager start, pb_describe? */
+bool pb_runtime_wants_worker(const struct plugin *p);
+/* End every queued call with (a copy of) err. */
+void pb_runtime_fail_queue(pb_supervisor *s, struct plugin *p, const pb_error *err);
+/* The plugin's queue: take the oldest call; put calls back at the front. */
+struct call *pb_runtime_dequeue(struct plugin *p);
+void pb_runtime_requeue(struct plugin *p, struct call *c);
+/* The error of a call whose deadline passed before it started. */
+pb_error *pb_queue_timeout_error(const struct plugin *p, const struct call *c);
+
+/* Deadlines, backoff restarts, idle stops; returns the next time to look. */
+double pb_runtime_tick(pb_supervisor *s, double now);
+/* Have pb_runtime_tick look at plugin p again no later than `at`. */
+void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at);
+/* Put an ended call on the ready list (takes result or err). */
+void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error *err);
+void pb_call_free(struct call *c);
+void pb_runtime_free(pb_supervisor *s);
+/* Plugin `name`'s directory may have been replaced (NULL: any plugin's):
+ * a worker on the old one takes no new call and is replaced once idle. */
+void pb_runtime_dir_changed(pb_supervisor *s, const char *name);
+
+#endif

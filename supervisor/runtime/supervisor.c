@@ -1,0 +1,517 @@
+/* supervisor.c - libplugbox's public API: a supervisor over a plugins
+ * directory, its settings, the plugins it finds, and the synchronous calls
+ * (pb_call, pb_describe), which start a call and run the loop until it ends.
+ *
+ * Calls and the workers' lifecycle are runtime.c's; how a worker's bytes
+ * are read and judged is channel.c's (the trust boundary).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers/cache_build.h"
+#include "runtime/cache.h"
+#include "jail/forkserver.h"
+#include "runtime/cache.h"
+#include "runtime/error.h"
+#include "runtime/hostcall.h"
+#include "runtime/lifecycle.h"
+#include "runtime/loop.h"
+#include "runtime/process.h"
+#include "runtime/runtime.h"
+#include "runtime/supervisor.h"
+#include "runtime/watch.h"
+#include "proto/value.h"
+
+void pb_set_message(pb_supervisor *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->message, sizeof(s->message), fmt, ap);
+	va_end(ap);
+}
+
+static void default_output(void *data, const char *plugin, pb_stream stream, const char *line)
+{
+	(void)data;
+	if (stream == PB_STREAM_SUPERVISOR)
+		fprintf(stderr, "plugbox: plugin '%s': %s\n", plugin, line);
+	else
+		fprintf(stderr, "[%s] %s\n", plugin, line);
+}
+
+/* ---- policies ------------------------------------------------------------- */
+
+struct diag_buffer {
+	char *buf;
+	size_t len;
+	bool have_error;
+};
+
+/* Keep the first error; warnings go to the output as supervisor notes. */
+static void keep_first_error(void *data, bool is_error, const char *line)
+{
+	struct diag_buffer *d = data;
+	if (is_error && !d->have_error) {
+		snprintf(d->buf, d->len, "%s", line);
+		d->have_error = true;
+	}
+}
+
+int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
+                          char *why, size_t why_len)
+{
+	struct diag_buffer d = { why, why_len, false };
+	char path[4096];
+	const char *policy = name;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s/%s.policy", s->policies_dir, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	/* Learn mode finds what a call needs beyond default. install.policy
+	 * is the unpacker's (plugbox install) and compile.policy the bytecode
+	 * compiler's, which may write: a plugin that happens to be called
+	 * "install" or "compile" never gets them. */
+	if (s->mode == PB_COMPILE_LEARN || !strcmp(name, "install") || !strcmp(name, "compile") ||
+	    access(path, F_OK) < 0)
+		policy = "default";
+	r = pb_policy_load(s->policies_dir, policy, keep_first_error, &d, out);
+	if (r < 0 && !d.have_error)
+		snprintf(why, why_len, "%s/%s.policy: %s", s->policies_dir, policy, strerror(-r));
+	return r;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
+{
+	pb_supervisor *s;
+	const char *worker = getenv("PLUGBOX_WORKER");
+	char *real;
+
+	*out = NULL;
+	real = realpath(plugins_dir, NULL);
+	if (!real)
+		return -errno;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->worker_path = strdup(worker && *worker ? worker : PB_WORKER_PATH))) {
+		free(s);
+		free(real);
+		return -ENOMEM;
+	}
+	s->plugins_dir = real;
+	s->timeout = 60;
+	s->output = default_output;
+	s->max_crashes = 5;
+	s->crash_window = 60;
+	s->backoff = 0.1;
+	s->backoff_max = 10;
+	s->epoll_fd = s->timer_fd = s->wake_fd = s->watch_fd = -1;
+	const char *policies = getenv("PLUGBOX_POLICIES");
+	s->policies_dir = strdup(policies && *policies ? policies : PB_POLICIES_DIR);
+	if (!s->policies_dir) {
+		pb_supervisor_free(s);
+		return -ENOMEM;
+	}
+	int r = pb_loop_init(s);
+	if (r == 0)
+		r = pb_watch_init(s);
+	if (r < 0) {
+		pb_supervisor_free(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+PB_API void pb_supervisor_free(pb_supervisor *s)
+{
+	if (!s)
+		return;
+	/* Every call still gets its answer, and every worker is reaped. */
+	if (s->epoll_fd >= 0) {
+		pb_supervisor_shutdown(s, 0);
+		/* No grace: the calls in flight end now, as unavailable, before
+		 * an answer still on its way is read (a plugin may answer at
+		 * once when its unanswered host call fails). */
+		pb_runtime_tick(s, pb_now());
+		while (!pb_supervisor_finished(s))
+			if (pb_supervisor_dispatch(s, 100) < 0)
+				break;
+	}
+	pb_runtime_free(s);
+	pb_cache_free(s);
+	pb_watch_free(s);
+	pb_loop_free(s);
+	pb_host_functions_free(s);
+	free(s->plugins_dir);
+	free(s->worker_path);
+	free(s->policies_dir);
+	free(s->cache_dir);
+	pb_forkserver_stop(s->forkserver);
+	free(s->learned);
+	free(s);
+}
+
+PB_API int pb_supervisor_set_restart(pb_supervisor *s, unsigned max_crashes, double window,
+                                     double backoff, double backoff_max)
+{
+	if (max_crashes < 1 || max_crashes > 32 || !(window > 0) || !(backoff >= 0) || !(backoff_max >= backoff)) {
+		pb_set_message(s, "restart settings: 1 to 32 crashes, a window over 0 s, 0 <= backoff <= backoff_max");
+		return -EINVAL;
+	}
+	s->max_crashes = max_crashes;
+	s->crash_window = window;
+	s->backoff = backoff;
+	s->backoff_max = backoff_max;
+	return 0;
+}
+
+PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
+{
+	if (mode != PB_SPAWN_EXEC && mode != PB_SPAWN_FORK_SERVER) {
+		pb_set_message(s, "unknown spawn mode %d", (int)mode);
+		return -EINVAL;
+	}
+	s->spawn_mode = mode;
+	return 0;
+}
+
+struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin)
+{
+	char why[256], line[400];
+
+	if (s->spawn_mode != PB_SPAWN_FORK_SERVER || s->forkserver_refused)
+		return NULL;
+	if (s->forkserver && !pb_forkserver_alive(s->forkserver)) {
+		pb_forkserver_stop(s->forkserver);
+		s->forkserver = NULL;
+	}
+	if (!s->forkserver && pb_forkserver_start(s->worker_path, &s->forkserver, why, sizeof(why)) < 0) {
+		/* Exec is the slower and safer way: say so once, and go on with
+		 * it; the same binary would refuse again at every start. */
+		snprintf(line, sizeof(line), "%s; starting workers with exec from now on", why);
+		s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
+		s->forkserver = NULL;
+		s->forkserver_refused = true;
+	}
+	return s->forkserver;
+}
+
+PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *s, const char *dir)
+{
+	char *copy = NULL;
+
+	if (dir && dir[0] != '/') {
+		pb_set_message(s, "the bytecode cache %s is not an absolute path", dir);
+		return -EINVAL;
+	}
+	if (dir && !(copy = strdup(dir)))
+		return -ENOMEM;
+	free(s->cache_dir);
+	s->cache_dir = copy;
+	s->cache_chosen = true;
+	return 0;
+}
+
+PB_API int pb_supervisor_plugin_pid(pb_supervisor *s, const char *plugin)
+{
+	for (size_t i = 0; plugin && i < s->nplugins; i++)
+		if (!strcmp(s->plugins[i]->name, plugin))
+			return s->plugins[i]->proc ? (int)s->plugins[i]->proc->proc.pid : -1;
+	return -1;
+}
+
+PB_API int pb_supervisor_set_policies(pb_supervisor *s, const char *dir)
+{
+	struct stat st;
+	char *p;
+
+	if (stat(dir, &st) < 0) {
+		pb_set_message(s, "policies directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		pb_set_message(s, "policies directory %s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	p = realpath(dir, NULL);
+	if (!p)
+		return -errno;
+	free(s->policies_dir);
+	s->policies_dir = p;
+	return 0;
+}
+
+PB_API int pb_supervisor_set_worker(pb_supervisor *s, const char *path)
+{
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	free(s->worker_path);
+	s->worker_path = p;
+	return 0;
+}
+
+PB_API int pb_supervisor_set_timeout(pb_supervisor *s, double seconds)
+{
+	if (!(seconds >= 0) || seconds > 86400.0 * 365) {
+		pb_set_message(s, "timeout must be between 0 and one year, not %g", seconds);
+		return -EINVAL;
+	}
+	s->timeout = seconds;
+	return 0;
+}
+
+PB_API void pb_supervisor_set_output(pb_supervisor *s, pb_output_fn fn, void *userdata)
+{
+	s->output = fn ? fn : default_output;
+	s->output_data = fn ? userdata : NULL;
+}
+
+PB_API const char *pb_supervisor_strerror(const pb_supervisor *s)
+{
+	return s->message;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+PB_API void pb_strv_free(char **v, size_t count)
+{
+	for (size_t i = 0; v && i < count; i++)
+		free(v[i]);
+	free(v);
+}
+
+PB_API int pb_supervisor_plugins(pb_supervisor *s, char ***names, size_t *count)
+{
+	DIR *d = opendir(s->plugins_dir);
+	struct dirent *e;
+	char **v = NULL;
+	size_t n = 0;
+
+	*names = NULL;
+	*count = 0;
+	if (!d) {
+		int r = -errno;
+		pb_set_message(s, "cannot read %s: %s", s->plugins_dir, strerror(errno));
+		return r;
+	}
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (!pb_valid_plugin_name(e->d_name)) {
+			char name[sizeof(e->d_name)], line[600];
+			/* Whoever put it there must not reach the terminal through it. */
+			snprintf(name, sizeof(name), "%s", e->d_name);
+			for (char *c = name; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = '?';
+			snprintf(line, sizeof(line), "skipping '%s' in %s: not a plugin name ([A-Za-z0-9_-]+)",
+			         name, s->plugins_dir);
+			s->output(s->output_data, "-", PB_STREAM_SUPERVISOR, line);
+			continue;
+		}
+		char **grown = realloc(v, (n + 1) * sizeof(*v));
+		if (!grown || !(grown[n] = strdup(e->d_name))) {
+			if (grown)
+				v = grown;
+			closedir(d);
+			pb_strv_free(v, n);
+			return -ENOMEM;
+		}
+		v = grown;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*names = v;
+	*count = n;
+	return 0;
+}
+
+static Plugbox__Value *string_list(char *const *items, size_t n)
+{
+	Plugbox__Value *l = pbv_new_list();
+	for (size_t i = 0; l && i < n; i++) {
+		Plugbox__Value *v = pbv_new_string(items[i], strlen(items[i]));
+		if (!v || pbv_list_append(l, v) < 0) {
+			pbv_free(v);
+			pbv_free(l);
+			return NULL;
+		}
+	}
+	return l;
+}
+
+/* The jail's layers (made before exec) and then the worker's own. */
+static Plugbox__Value *layer_list(const struct process *w)
+{
+	const Plugbox__Hello *h = w->hello->hello;
+	Plugbox__Value *l = string_list(w->proc.layers, w->proc.nlayers);
+	for (size_t i = 0; l && i < h->n_layers; i++) {
+		Plugbox__Value *v = pbv_new_string(h->layers[i], strlen(h->layers[i]));
+		if (!v || pbv_list_append(l, v) < 0) {
+			pbv_free(v);
+			pbv_free(l);
+			return NULL;
+		}
+	}
+	return l;
+}
+
+static int put(Plugbox__Value *map, const char *key, Plugbox__Value *v)
+{
+	Plugbox__Value *k = pbv_new_string(key, strlen(key));
+	if (!k || !v || pbv_map_put(map, k, v) < 0) {
+		pbv_free(k);
+		pbv_free(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb_error **err)
+{
+	const struct process *w;
+	const Plugbox__Hello *h;
+	Plugbox__Value *m, *eps;
+	int r = 0;
+
+	*info = NULL;
+	*err = NULL;
+	w = pb_runtime_wait_worker(s, plugin, err);
+	if (!w)
+		return -ENOENT;
+	h = w->hello->hello;
+	m = pbv_new_map();
+	eps = pbv_new_list();
+	for (size_t i = 0; eps && i < h->n_entry_points; i++) {
+		Plugbox__Value *ep = pbv_new_map();
+		if (!ep || put(ep, "group", pbv_new_string(h->entry_points[i]->group, strlen(h->entry_points[i]->group))) ||
+		    put(ep, "name", pbv_new_string(h->entry_points[i]->name, strlen(h->entry_points[i]->name))) ||
+		    put(ep, "value", pbv_new_string(h->entry_points[i]->value, strlen(h->entry_points[i]->value))) ||
+		    pbv_list_append(eps, ep) < 0) {
+			pbv_free(ep);
+			r = -ENOMEM;
+			break;
+		}
+	}
+	if (!m || !eps || r < 0) {
+		pbv_free(m);
+		pbv_free(eps);
+		m = NULL;
+	} else if (put(m, "entry_points", eps) ||     /* put() owns eps from here on */
+	           put(m, "name", pbv_new_string(plugin, strlen(plugin))) ||
+	           put(m, "layout", pbv_new_string(h->layout, strlen(h->layout))) ||
+	           put(m, "version", pbv_new_string(h->version, strlen(h->version))) ||
+	           put(m, "exports", string_list(h->exports, h->n_exports)) ||
+	           put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) ||
+	           put(m, "layers", layer_list(w))) {
+		pbv_free(m);
+		m = NULL;
+	}
+	if (!m) {
+		*err = pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "");
+		return -ENOMEM;
+	}
+	*info = (pb_value *)m;
+	return 0;
+}
+
+PB_API int pb_call(pb_supervisor *s, const char *plugin, const char *function,
+                   pb_value *const *args, size_t nargs, pb_value **result, pb_error **err)
+{
+	return pb_call_kw(s, plugin, function, args, nargs, NULL, NULL, 0, result, err);
+}
+
+/* On the heap: should the loop fail, pb_call_kw returns and the call is
+ * answered later, to this record alone, which then frees itself. */
+struct sync_call {
+	bool done;
+	bool abandoned;
+	pb_value *result;
+	pb_error *err;
+};
+
+static void sync_done(void *data, uint64_t id, pb_value *result, pb_error *err)
+{
+	struct sync_call *c = data;
+	(void)id;
+	if (c->abandoned) {
+		pb_value_destroy(result);
+		pb_error_free(err);
+		free(c);
+		return;
+	}
+	c->done = true;
+	c->result = result;
+	c->err = err;
+}
+
+static int errno_for(pb_error_kind kind)
+{
+	switch (kind) {
+	case PB_ERROR_EXCEPTION: return -EREMOTEIO;
+	case PB_ERROR_NOT_FOUND: return -ENOENT;
+	case PB_ERROR_CONFIG: return -ENOEXEC;
+	case PB_ERROR_TIMEOUT: return -ETIMEDOUT;
+	case PB_ERROR_UNAVAILABLE: return -EAGAIN;
+	case PB_ERROR_BAD_REQUEST: return -EINVAL;
+	default: return -ECHILD;
+	}
+}
+
+PB_API int pb_call_kw(pb_supervisor *s, const char *plugin, const char *function,
+                      pb_value *const *args, size_t nargs,
+                      const char *const *kwnames, pb_value *const *kwvalues, size_t nkwargs,
+                      pb_value **result, pb_error **err)
+{
+	pb_call_spec spec = {
+		.plugin = plugin, .function = function, .args = args, .nargs = nargs,
+		.kwnames = kwnames, .kwvalues = kwvalues, .nkwargs = nkwargs,
+	};
+	struct sync_call *c = calloc(1, sizeof(*c));
+	int r;
+
+	*result = NULL;
+	*err = NULL;
+	r = c ? pb_call_start(s, &spec, sync_done, c, NULL) : -ENOMEM;
+	if (r < 0) {
+		free(c);
+		*err = r == -ENOMEM ? pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "out of memory", "")
+		                    : pb_error_new(PB_ERROR_BAD_REQUEST, plugin, "", s->message, "");
+		return r;
+	}
+	/* Callbacks of other calls may run meanwhile; the deadline bounds the wait. */
+	while (!c->done)
+		if (pb_supervisor_dispatch(s, -1) < 0 && errno != EINTR)
+			break;
+	if (!c->done) {
+		c->abandoned = true;
+		*err = pb_error_new(PB_ERROR_UNAVAILABLE, plugin, "", "the supervisor's loop failed", "");
+		return -EIO;
+	}
+	if (c->err) {
+		*err = c->err;
+		r = errno_for(c->err->kind);
+	} else {
+		*result = c->result;
+		r = 0;
+	}
+	free(c);
+	return r;
+}

@@ -1,0 +1,19 @@
+/* supervisor.h - supervisor.c's internals: the supervisor's message, a plugin's policy, the fork-server. */
+#ifndef PLUGBOX_RUNTIME_SUPERVISOR_H
+#define PLUGBOX_RUNTIME_SUPERVISOR_H
+
+#include "runtime/process.h"
+
+__attribute__((format(printf, 2, 3)))
+void pb_set_message(pb_supervisor *s, const char *fmt, ...);
+/* supervisor.c: the policy for plugin `name` (POLICIES/NAME.policy, else
+ * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
+int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,
+                          char *why, size_t why_len);
+
+/* supervisor.c: the fork-server to clone plugin's worker from, started
+ * when first needed; NULL in exec mode, or when it cannot start (the
+ * worker is then exec'd, the safe way, and the plugin's output says why). */
+struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin);
+
+#endif
