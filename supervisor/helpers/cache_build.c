@@ -18,18 +18,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers/cache_build.h"
+#include "helpers/helper_run.h"
 #include "policy/policy.h"
 #include "toolkit/clock.h"
 #include "proto/names.h"
@@ -43,7 +42,6 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-#define TAIL_MAX 256
 #define SOURCE_MAX (16u << 20)          /* a source file the compiler reads at most */
 #define STAMP_FORMAT "plugbox-cache 1"
 
@@ -52,18 +50,9 @@ struct pb_cache_build {
 	int root_fd, build_fd, lock_fd, tmp_fd, tree_fd;
 	char tmp_name[200];             /* .build/NAME.tmp-XXXXXX, until renamed into place */
 	char stamp[PB_CACHE_STAMP_MAX]; /* the plugin directory when the build began */
-	struct pb_spawned w;
-	bool exited, finished, ok, timed_out;
+	struct pb_helper h;             /* the compiler (helper_run.c) */
+	bool judged, ok;
 	bool transient;                 /* killed from outside: worth another try */
-	int status;
-	struct rusage ru;
-	double deadline;
-	uint64_t cpu_limit, call_ms;
-	char result[PB_INSTALL_RESULT_MAX + 1];
-	size_t result_len;
-	bool result_too_long;
-	char tail[TAIL_MAX + 1];        /* the end of its stderr, for an unexplained end */
-	size_t tail_len;
 	char verdict[512];              /* why it failed */
 	unsigned compiled, skipped;
 };
@@ -286,7 +275,7 @@ static struct pb_cache_build *build_new(const struct pb_cache_spec *spec)
 	if (!b)
 		return NULL;
 	b->root_fd = b->build_fd = b->lock_fd = b->tmp_fd = b->tree_fd = -1;
-	pb_spawned_init(&b->w);
+	pb_helper_init(&b->h, "the compiler", "compile.policy");
 	b->name = strdup(spec->name);
 	b->plugin_dir = strdup(spec->plugin_dir);
 	b->root_fd = fcntl(spec->root_fd, F_DUPFD_CLOEXEC, 0);
@@ -320,14 +309,8 @@ static int spawn_compiler(struct pb_cache_build *b, const struct pb_cache_spec *
 		.mode = "compile", .input_fd = -1, .staging = staging,
 		.plugin = spec->source ? spec->source : spec->plugin_dir, .plugin_at = spec->plugin_dir, .args = args,
 	};
-	int r = pb_spawn_install(spec->worker_path, spec->policy, &in, PB_INSTALL_UID, PB_INSTALL_UID, &b->w,
-	                         why, why_len);
-	if (r < 0)
-		return r;
-	b->call_ms = sb->limit[PB_LIMIT_CALL_TIME];
-	b->cpu_limit = sb->limit[PB_LIMIT_CPU];
-	b->deadline = b->call_ms == PB_LIMIT_UNLIMITED ? 0 : pb_now() + (double)b->call_ms / 1000.0;
-	return 0;
+	return pb_helper_spawn(&b->h, spec->worker_path, spec->policy, &in, PB_INSTALL_UID, PB_INSTALL_UID,
+	                       why, why_len);
 }
 
 int pb_cache_build_start(const struct pb_cache_spec *spec, struct pb_cache_build **out,
@@ -387,75 +370,12 @@ int pb_cache_build_start(const struct pb_cache_spec *spec, struct pb_cache_build
 
 size_t pb_cache_build_fds(const struct pb_cache_build *b, int fds[6])
 {
-	const int all[] = { b->exited ? -1 : b->w.pidfd, b->w.replies_fd, b->w.stdout_fd, b->w.stderr_fd,
-	                    b->w.report_fd };
-	size_t n = 0;
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (all[i] >= 0)
-			fds[n++] = all[i];
-	return n;
+	return pb_helper_fds(&b->h, fds);
 }
 
 double pb_cache_build_deadline(const struct pb_cache_build *b)
 {
-	return b->finished ? 0 : b->deadline;
-}
-
-void pb_drain_fd(int *fd, char *buf, size_t cap, size_t *len, bool keep_tail, bool *overflow)
-{
-	char chunk[4096];
-
-	for (int reads = 0; *fd >= 0 && reads < 64; reads++) {
-		ssize_t n = read(*fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			close(*fd);
-			*fd = -1;
-			return;
-		}
-		size_t take = (size_t)n;
-		if (!buf)
-			continue;
-		if (keep_tail) {
-			/* the last cap bytes */
-			const char *from = take > cap ? chunk + take - cap : chunk;
-			size_t fresh = take > cap ? cap : take, keep = *len + fresh > cap ? cap - fresh : *len;
-			memmove(buf, buf + *len - keep, keep);
-			memcpy(buf + keep, from, fresh);
-			*len = keep + fresh;
-		} else {
-			if (*len + take > cap) {
-				*overflow = true;
-				take = cap - *len;
-			}
-			memcpy(buf + *len, chunk, take);
-			*len += take;
-		}
-	}
-}
-
-/* The report socket carries nothing a build needs: read and drop it, and
- * close any descriptor that came with it. */
-static void drain_reports(int *fd)
-{
-	for (int msgs = 0; *fd >= 0 && msgs < 64; msgs++) {
-		uint8_t buf[PB_REPORT_MAX];
-		int fds[PB_REPORT_MAX_FDS], nfds = 0;
-		bool ctrunc;
-		ssize_t n = pb_report_recv(*fd, buf, sizeof(buf), fds, &nfds, &ctrunc);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			close(*fd);
-			*fd = -1;
-		}
-	}
+	return pb_helper_deadline(&b->h);
 }
 
 static void clean_text(char *s)
@@ -465,126 +385,71 @@ static void clean_text(char *s)
 			*p = '?';
 }
 
-/* A count of at most 9 digits, then `end`. */
-static bool parse_count(const char **p, char end, unsigned *out)
+/* ok TAB COMPILED TAB SKIPPED after an exit 0, or failed TAB WHY. */
+static void judge_answer(struct pb_cache_build *b, int exit_status)
 {
-	size_t n = strspn(*p, "0123456789");
+	struct pb_helper_answer *a = malloc(sizeof(*a));
+	const struct pb_helper_line *l = a ? &a->last : NULL;
+	unsigned long compiled, skipped;
 
-	if (n == 0 || n > 9 || (*p)[n] != end)
-		return false;
-	*out = (unsigned)strtoul(*p, NULL, 10);
-	*p += n + (end != '\0');
-	return true;
-}
-
-/* "ok TAB COMPILED TAB SKIPPED", exactly. */
-static bool parse_ok(const char *line, unsigned *compiled, unsigned *skipped)
-{
-	return !strncmp(line, "ok\t", 3) && (line += 3, parse_count(&line, '\t', compiled)) &&
-	       parse_count(&line, '\0', skipped);
-}
-
-/* ok TAB COMPILED TAB SKIPPED, or failed TAB WHY, as the last line. */
-static void judge(struct pb_cache_build *b)
-{
-	double cpu = (double)b->ru.ru_utime.tv_sec + (double)b->ru.ru_stime.tv_sec +
-	             ((double)b->ru.ru_utime.tv_usec + (double)b->ru.ru_stime.tv_usec) / 1e6;
-	char *text = b->result, *last = NULL;
-	int sig = WIFSIGNALED(b->status) ? WTERMSIG(b->status) : 0;
-
-	if (b->timed_out) {
-		snprintf(b->verdict, sizeof(b->verdict), "the compiler timed out after %g s (compile.policy's "
-		         "@limit call-time)", (double)b->call_ms / 1000.0);
-		return;
-	}
-	if (sig == SIGSYS) {
-		snprintf(b->verdict, sizeof(b->verdict), "the sandbox killed the compiler (a system call "
-		         "compile.policy does not allow)");
-		return;
-	}
-	if (sig == SIGXCPU || (sig == SIGKILL && b->cpu_limit != PB_LIMIT_UNLIMITED && cpu + 0.5 >= (double)b->cpu_limit)) {
-		snprintf(b->verdict, sizeof(b->verdict), "the compiler hit its CPU limit (compile.policy's @limit cpu)");
-		return;
-	}
-	if (sig) {
-		snprintf(b->verdict, sizeof(b->verdict), "the compiler died of signal %d (%s)", sig, strsignal(sig));
-		/* SIGKILL past no limit of ours: the OOM killer, or the parent-death
-		 * signal of a host thread that started it and ended. */
-		b->transient = sig == SIGKILL;
-		return;
-	}
-	text[b->result_len] = '\0';
-	if (b->result_too_long || strlen(text) != b->result_len) {
+	if (!a) {
+		snprintf(b->verdict, sizeof(b->verdict), "out of memory");
+		b->transient = true;
+	} else if (pb_helper_answer_decode(b->h.answer, b->h.answer_len, false, a) < 0) {
 		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
-		return;
-	}
-	while (b->result_len > 0 && text[b->result_len - 1] == '\n')
-		text[--b->result_len] = '\0';
-	last = strrchr(text, '\n');
-	last = last ? last + 1 : text;
-	if (WEXITSTATUS(b->status) == 0 && parse_ok(last, &b->compiled, &b->skipped)) {
+	} else if (exit_status == 0 && pb_helper_line_is(l, "ok", 2) && pb_helper_count(l->field[1], &compiled) &&
+	           pb_helper_count(l->field[2], &skipped)) {
+		b->compiled = (unsigned)compiled;
+		b->skipped = (unsigned)skipped;
 		b->ok = true;
-	} else if (!strncmp(last, "failed\t", 7)) {
-		snprintf(b->verdict, sizeof(b->verdict), "%s", last + 7);
-		clean_text(b->verdict);
-	} else if (*last) {
+	} else if (pb_helper_line_is(l, "failed", 1)) {
+		snprintf(b->verdict, sizeof(b->verdict), "%s", l->field[1]);
+	} else if (l->nfields) {
 		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
 	} else {
-		b->tail[b->tail_len] = '\0';
-		char *nl;
-		while ((nl = strrchr(b->tail, '\n')) && nl[1] == '\0')
-			*nl = '\0';
-		nl = strrchr(b->tail, '\n');
-		snprintf(b->verdict, sizeof(b->verdict), "the compiler ended without an answer (exit status %d)%s%s",
-		         WEXITSTATUS(b->status), b->tail_len ? "; its last words: " : "",
-		         b->tail_len ? (nl ? nl + 1 : b->tail) : "");
-		clean_text(b->verdict);
+		pb_helper_no_answer(&b->h, exit_status, b->verdict, sizeof(b->verdict));
+	}
+	clean_text(b->verdict);
+	free(a);
+}
+
+static void judge(struct pb_cache_build *b)
+{
+	int exit_status;
+
+	switch (pb_helper_end(&b->h, &exit_status, b->verdict, sizeof(b->verdict))) {
+	case PB_HELPER_EXITED:
+		judge_answer(b, exit_status);
+		break;
+	case PB_HELPER_SECCOMP:
+		snprintf(b->verdict, sizeof(b->verdict), "the sandbox killed the compiler (a system call "
+		         "compile.policy does not allow)");
+		break;
+	case PB_HELPER_SIGNAL:
+		/* SIGKILL past no limit of ours: the OOM killer, or the parent-death
+		 * signal of a host thread that started it and ended. */
+		b->transient = WTERMSIG(b->h.status) == SIGKILL;
+		break;
+	default:
+		break;
 	}
 }
 
 bool pb_cache_build_step(struct pb_cache_build *b)
 {
-	if (b->finished)
+	if (b->judged)
 		return true;
-	pb_drain_fd(&b->w.replies_fd, b->result, PB_INSTALL_RESULT_MAX, &b->result_len, false, &b->result_too_long);
-	pb_drain_fd(&b->w.stdout_fd, NULL, 0, NULL, false, NULL);
-	pb_drain_fd(&b->w.stderr_fd, b->tail, TAIL_MAX, &b->tail_len, true, NULL);
-	drain_reports(&b->w.report_fd);
-	if (!b->exited && wait4(b->w.pid, &b->status, WNOHANG, &b->ru) == b->w.pid)
-		b->exited = true;
-	if (!b->exited && (b->result_too_long || (b->deadline > 0 && pb_now() >= b->deadline))) {
-		b->timed_out = !b->result_too_long;
-		kill(b->w.pid, SIGKILL);
-		while (wait4(b->w.pid, &b->status, 0, &b->ru) < 0 && errno == EINTR)
-			;
-		b->exited = true;
-	}
-	if (!b->exited)
+	if (!pb_helper_step(&b->h))
 		return false;
-	/* Gone: one last pass takes what it left buffered; a pipe still open
-	 * belongs to nobody we wait for. */
-	pb_drain_fd(&b->w.replies_fd, b->result, PB_INSTALL_RESULT_MAX, &b->result_len, false, &b->result_too_long);
-	pb_drain_fd(&b->w.stderr_fd, b->tail, TAIL_MAX, &b->tail_len, true, NULL);
 	judge(b);
-	pb_spawned_release(&b->w);
-	b->finished = true;
+	b->judged = true;
 	return true;
 }
 
 void pb_cache_build_wait(struct pb_cache_build *b)
 {
-	while (!pb_cache_build_step(b)) {
-		struct pollfd p[6];
-		int fds[6], wait_ms = -1;
-		size_t n = pb_cache_build_fds(b, fds);
-		for (size_t i = 0; i < n; i++)
-			p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-		if (b->deadline > 0) {
-			double left = b->deadline - pb_now();
-			wait_ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
-		}
-		poll(p, n, wait_ms);
-	}
+	pb_helper_wait(&b->h);
+	pb_cache_build_step(b);
 }
 
 static void mark_failed(struct pb_cache_build *b, const char *stamp, const char *why)
@@ -616,9 +481,9 @@ int pb_cache_build_commit(struct pb_cache_build *b, const char *expect, unsigned
 		snprintf(why, why_len, "the plugin changed while it was compiled");
 		return -ESTALE;
 	}
-	if (!b->finished || !b->ok) {
-		snprintf(why, why_len, "%s", b->finished ? b->verdict : "the compiler did not finish");
-		if (!b->finished || b->transient)
+	if (!b->judged || !b->ok) {
+		snprintf(why, why_len, "%s", b->judged ? b->verdict : "the compiler did not finish");
+		if (!b->judged || b->transient)
 			return -EAGAIN;       /* not marked: the next start tries again */
 		mark_failed(b, stamp, why);
 		return -EIO;
@@ -679,12 +544,7 @@ void pb_cache_build_free(struct pb_cache_build *b)
 {
 	if (!b)
 		return;
-	if (b->w.pid > 0 && !b->exited) {
-		kill(b->w.pid, SIGKILL);
-		while (wait4(b->w.pid, &b->status, 0, NULL) < 0 && errno == EINTR)
-			;
-	}
-	pb_spawned_release(&b->w);
+	pb_helper_free(&b->h);
 	close_fd(&b->tree_fd);
 	close_fd(&b->tmp_fd);
 	if (b->tmp_name[0] && b->build_fd >= 0)

@@ -95,11 +95,6 @@ void pb_cache_build_free(struct pb_cache_build *b);
 /* Start, wait, commit: 1 built, 0 nothing to do, -errno with why. */
 int pb_cache_build_run(const struct pb_cache_spec *spec, unsigned *compiled, unsigned *skipped,
                        char *why, size_t why_len);
-/* Read what a helper worker (the compiler, an unpacker) wrote to the pipe
- * *fd, without blocking: into buf (the first cap bytes, *overflow set past
- * them; or with keep_tail the last cap bytes), or nowhere when buf is NULL.
- * At its end or an error *fd is closed and set to -1. */
-void pb_drain_fd(int *fd, char *buf, size_t cap, size_t *len, bool keep_tail, bool *overflow);
 /* Load POLICIES/compile.policy (errors to why). */
 int pb_cache_policy_load(const char *policies_dir, struct pb_policy **out, char *why, size_t why_len);
 

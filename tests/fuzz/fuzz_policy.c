@@ -14,7 +14,8 @@
  *
  * A policy that loads is compiled for enforcement and for learning, the
  * blob must be well formed (what the worker parses), and its programs run
- * through a small classic-BPF interpreter must give pb_policy_match's
+ * through the classic-BPF interpreter of tests/lib/bpf_interp.c (the one
+ * check_bpf.c uses) must give pb_policy_match's
  * verdict for calls aimed at each rule's conditions (as
  * tests/unit/check_bpf.c does for generated policies).
  *
@@ -42,6 +43,7 @@
 
 #include "fuzz_common.h"
 #include "policy/policy.h"
+#include "tests/lib/bpf_interp.h"
 
 #ifndef PB_FUZZ_POLICIES
 #error "PB_FUZZ_POLICIES: the directory of the shipped policies"
@@ -144,13 +146,8 @@ static void collect(void *data, bool is_error, const char *line)
 
 /* ---- compiled programs --------------------------------------------------------------- */
 
-struct program {
-	uint32_t header;
-	const struct sock_filter *insns;
-};
-
 /* What the worker reads: [u32 header, instructions]..., nothing else. */
-static unsigned split_blob(const struct pb_bpf_blob *b, struct program *progs, unsigned max)
+static unsigned split_blob(const struct pb_bpf_blob *b, struct bpf_prog *progs, unsigned max)
 {
 	size_t off = 0;
 	unsigned n = 0;
@@ -174,76 +171,16 @@ static unsigned split_blob(const struct pb_bpf_blob *b, struct program *progs, u
 	return n;
 }
 
-/* Exactly the instructions policy_compile.c emits; anything else, or a
- * jump off the end, is a broken program. */
-static uint32_t bpf_run(const struct sock_filter *f, size_t n, const struct seccomp_data *d)
+static __attribute__((noreturn)) void bpf_fail(const char *what, size_t pc)
 {
-	uint32_t A = 0;
-	size_t pc = 0;
-
-	for (;;) {
-		const struct sock_filter *i;
-
-		FUZZ_ASSERT(pc < n);
-		i = &f[pc];
-		switch (i->code) {
-		case BPF_LD | BPF_W | BPF_ABS:
-			FUZZ_ASSERT(i->k % 4 == 0 && i->k + 4 <= sizeof(*d));
-			memcpy(&A, (const uint8_t *)d + i->k, 4);
-			pc++;
-			break;
-		case BPF_JMP | BPF_JA:
-			pc += 1 + (size_t)i->k;
-			break;
-		case BPF_JMP | BPF_JEQ | BPF_K:
-			pc += 1 + (size_t)(A == i->k ? i->jt : i->jf);
-			break;
-		case BPF_JMP | BPF_JGT | BPF_K:
-			pc += 1 + (size_t)(A > i->k ? i->jt : i->jf);
-			break;
-		case BPF_JMP | BPF_JGE | BPF_K:
-			pc += 1 + (size_t)(A >= i->k ? i->jt : i->jf);
-			break;
-		case BPF_JMP | BPF_JSET | BPF_K:
-			pc += 1 + (size_t)((A & i->k) ? i->jt : i->jf);
-			break;
-		case BPF_RET | BPF_K:
-			return i->k;
-		default:
-			FUZZ_ASSERT(!"unexpected BPF opcode");
-		}
-	}
+	fprintf(stderr, "broken BPF program: %s at instruction %zu\n", what, pc);
+	abort();
 }
 
-/* The kernel runs every filter; the lowest action wins, and among equal
- * actions the most recently loaded filter's data. */
-static uint32_t run_filters(const struct program *progs, unsigned n, bool with_after,
+static uint32_t run_filters(const struct bpf_prog *progs, unsigned n, bool with_after,
                             const struct seccomp_data *d)
 {
-	uint32_t verdicts[8], ret;
-	unsigned k = 0, i;
-
-	for (i = 0; i < n && k < 8; i++)
-		if (with_after || !(progs[i].header & PB_PROG_AFTER_START))
-			verdicts[k++] = bpf_run(progs[i].insns, progs[i].header & 0xffff, d);
-	FUZZ_ASSERT(k > 0);
-	ret = verdicts[k - 1];
-	for (i = k - 1; i-- > 0;)
-		if ((int32_t)(verdicts[i] & SECCOMP_RET_ACTION_FULL) < (int32_t)(ret & SECCOMP_RET_ACTION_FULL))
-			ret = verdicts[i];
-	return ret;
-}
-
-static uint32_t action_value(const struct pb_action *a)
-{
-	switch (a->kind) {
-	case PB_ACT_ALLOW: return SECCOMP_RET_ALLOW;
-	case PB_ACT_ERRNO: return SECCOMP_RET_ERRNO | ((uint32_t)a->err & SECCOMP_RET_DATA);
-	case PB_ACT_LOG: return SECCOMP_RET_USER_NOTIF;
-	case PB_ACT_TRAP: return SECCOMP_RET_TRAP | ((uint32_t)a->err & SECCOMP_RET_DATA);
-	case PB_ACT_KILL: return SECCOMP_RET_TRAP | PB_TRAP_KILL;
-	}
-	return SECCOMP_RET_KILL_PROCESS;
+	return bpf_run_chain(progs, n, with_after, d, bpf_fail);
 }
 
 /* The syscalls the compiler adds rules of its own for (the guard, the
@@ -256,7 +193,7 @@ static bool compiler_owned(int nr)
 
 struct differ {
 	const struct pb_policy *p;
-	struct program enforce[8], learn[8];
+	struct bpf_prog enforce[8], learn[8];
 	unsigned nenforce, nlearn;
 	unsigned compared;
 };
@@ -279,7 +216,7 @@ static void compare_call(struct differ *df, int nr, const uint64_t args[6])
 		pb_where_format(&decided->where, where, sizeof(where));
 	}
 	pb_action_name(&a, act, sizeof(act));
-	want = action_value(&a);
+	want = bpf_action_value(&a);
 	got = run_filters(df->enforce, df->nenforce, false, &d);
 	if (got != want)
 		fprintf(stderr, "start-up: nr %d: program %#x, matcher %#x\n", nr, got, want);
@@ -287,7 +224,7 @@ static void compare_call(struct differ *df, int nr, const uint64_t args[6])
 	/* learn: denials are logged; a kill rule still kills (only @default's
 	 * kill, what no rule names, is logged) */
 	want = a.kind == PB_ACT_ALLOW ? SECCOMP_RET_ALLOW
-	     : a.kind == PB_ACT_KILL && decided ? action_value(&a)
+	     : a.kind == PB_ACT_KILL && decided ? bpf_action_value(&a)
 	     : SECCOMP_RET_USER_NOTIF;
 	got = run_filters(df->learn, df->nlearn, true, &d);
 	if (got != want)
@@ -295,7 +232,7 @@ static void compare_call(struct differ *df, int nr, const uint64_t args[6])
 	FUZZ_ASSERT(got == want);
 	decided = pb_policy_match(df->p, nr, args, SELF_PID, true, &a);
 	FUZZ_ASSERT(!decided || decided->nr == nr);
-	want = action_value(&a);
+	want = bpf_action_value(&a);
 	got = run_filters(df->enforce, df->nenforce, true, &d);
 	if (got != want)
 		fprintf(stderr, "after start: nr %d: programs %#x, matcher %#x\n", nr, got, want);

@@ -331,6 +331,32 @@ POLICY_DICT = [
 ]
 
 
+# ---- helper answers (fuzz_answer): the job byte, then what fd 4 said ----------------
+
+def answer(text, probes=False, mode=0, named=False, status=0):
+    job = (1 if probes else 0) | mode << 1 | (8 if named else 0) | status << 4
+    return bytes([job]) + text.encode()
+
+
+ANSWERS = {
+    "ok": answer("ok\tdemo\t1.0\t0\n"),
+    "ok_named": answer("ok\tdemo\t1.0\t3\n", named=True),
+    "ok_wrong_name": answer("ok\tother\t1.0\t0\n", named=True),
+    "ok_bad_exit": answer("ok\tdemo\t1.0\t0\n", status=1),
+    "version": answer("version\t2.0 beta\n", mode=2),
+    "refused": answer("refused\tnot a wheel: bad zip\n", status=2),
+    "failed": answer("failed\tdisk full\n", status=1),
+    "probes": answer("probe\tw:/etc/x\tEACCES\nprobe\tr:@staging/a\tok\nok\tdemo\t1\t0\n", probes=True),
+    "probes_not_asked": answer("probe\tw:/etc/x\tEACCES\nok\tdemo\t1\t0\n"),
+    "compiler_ok": answer("ok\t12\t3\n"),
+    "two_lines": answer("ok\tdemo\t1\t0\nfailed\tno\n"),
+    "no_newline": answer("ok\tdemo\t1\t0"),
+    "nul": answer("ok\tde\0mo\t1\t0\n"),
+    "controls": answer("failed\t\x1b[31mred\xc2\x9b\n", status=1),
+    "empty": answer(""),
+}
+
+
 def write_dict(path, words):
     with open(path, "w") as f:
         f.write("# Tokens of the policy language, for libFuzzer's -dict (written by make_corpus.py).\n")
@@ -345,6 +371,7 @@ def main():
         "fuzz_frame": FRAMES,
         "fuzz_serve": SERVE,
         "fuzz_policy": dict(policy_files()),
+        "fuzz_answer": ANSWERS,
     }
     for target, seeds in sets.items():
         d = out / target

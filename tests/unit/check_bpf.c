@@ -1,6 +1,7 @@
 /* check_bpf.c - the compiled programs, run through a small classic-BPF
  * interpreter: for thousands of random calls against random policies the
  * verdict must be pb_policy_match's, and the guard must say what it says.
+ * The interpreter is tests/lib/bpf_interp.c, shared with fuzz_policy.c.
  * (check_policy.c loads filters into the kernel; this runs them here.)
  */
 #include "config.h"
@@ -30,75 +31,24 @@
 
 #include "policy/policy.h"
 #include "policy_testlib.h"
+#include "tests/lib/bpf_interp.h"
 
 /* ---- differential: a BPF interpreter against pb_policy_match ----------------- */
 
-/* Exactly the instructions policy_compile.c emits; anything else fails. */
-static uint32_t bpf_run(const struct sock_filter *f, size_t n, const struct seccomp_data *d)
+static __attribute__((noreturn)) void bpf_fail(const char *what, size_t pc)
 {
-	uint32_t A = 0;
-	size_t pc = 0;
-
-	for (;;) {
-		ck_assert_msg(pc < n, "ran off the end of a %zu-instruction program", n);
-		const struct sock_filter *i = &f[pc];
-		switch (i->code) {
-		case BPF_LD | BPF_W | BPF_ABS:
-			ck_assert(i->k % 4 == 0 && i->k + 4 <= sizeof(*d));
-			memcpy(&A, (const uint8_t *)d + i->k, 4);
-			pc++;
-			break;
-		case BPF_JMP | BPF_JA:
-			pc += 1 + i->k;
-			break;
-		case BPF_JMP | BPF_JEQ | BPF_K:
-			pc += 1 + (A == i->k ? i->jt : i->jf);
-			break;
-		case BPF_JMP | BPF_JGT | BPF_K:
-			pc += 1 + (A > i->k ? i->jt : i->jf);
-			break;
-		case BPF_JMP | BPF_JGE | BPF_K:
-			pc += 1 + (A >= i->k ? i->jt : i->jf);
-			break;
-		case BPF_JMP | BPF_JSET | BPF_K:
-			pc += 1 + ((A & i->k) ? i->jt : i->jf);
-			break;
-		case BPF_RET | BPF_K:
-			return i->k;
-		default:
-			ck_abort_msg("unexpected BPF opcode %#x at %zu", i->code, pc);
-		}
-	}
+	ck_abort_msg("broken BPF program: %s at instruction %zu", what, pc);
 }
 
-/* The kernel runs every filter; the lowest action wins, and among equal
- * actions the most recently loaded filter's data. */
+/* The blob's programs, through the shared interpreter (tests/lib). */
 static uint32_t run_filters(const struct pb_bpf_blob *b, bool with_after, const struct seccomp_data *d)
 {
-	uint32_t verdicts[4], h;
-	const struct sock_filter *insns;
+	struct bpf_prog progs[8];
 	unsigned n = 0;
 
-	for (unsigned i = 0; blob_program(b, i, &h, &insns); i++)
-		if (with_after || !(h & PB_PROG_AFTER_START))
-			verdicts[n++] = bpf_run(insns, h & 0xffff, d);
-	uint32_t ret = verdicts[n - 1];
-	for (unsigned i = n - 1; i-- > 0;)
-		if ((int32_t)(verdicts[i] & SECCOMP_RET_ACTION_FULL) < (int32_t)(ret & SECCOMP_RET_ACTION_FULL))
-			ret = verdicts[i];
-	return ret;
-}
-
-static uint32_t action_value(const struct pb_action *a)
-{
-	switch (a->kind) {
-	case PB_ACT_ALLOW: return SECCOMP_RET_ALLOW;
-	case PB_ACT_ERRNO: return SECCOMP_RET_ERRNO | ((uint32_t)a->err & SECCOMP_RET_DATA);
-	case PB_ACT_LOG: return SECCOMP_RET_USER_NOTIF;
-	case PB_ACT_TRAP: return SECCOMP_RET_TRAP | ((uint32_t)a->err & SECCOMP_RET_DATA);
-	case PB_ACT_KILL: return SECCOMP_RET_TRAP | PB_TRAP_KILL;
-	}
-	return SECCOMP_RET_KILL_PROCESS;
+	while (n < 8 && blob_program(b, n, &progs[n].header, &progs[n].insns))
+		n++;
+	return bpf_run_chain(progs, n, with_after, d, bpf_fail);
 }
 
 static uint64_t rng_state;
@@ -269,7 +219,7 @@ START_TEST(compiled_programs_agree_with_the_matcher)
 				d.args[k] = args[k] = diff_arg();
 
 			const struct pb_entry *decided = pb_policy_match(p, d.nr, args, DIFF_PID, false, &a);
-			want = action_value(&a);
+			want = bpf_action_value(&a);
 			got = run_filters(&enforce, false, &d);
 			ck_assert_msg(got == want, "start-up: nr %d args %#llx %#llx %#llx %#llx %#llx "
 			              "%#llx: program %#x, matcher %#x\n%s", d.nr,
@@ -281,13 +231,13 @@ START_TEST(compiled_programs_agree_with_the_matcher)
 			/* learn: denials are logged; a kill rule still kills (only
 			 * @default's kill, what no rule names, is logged) */
 			want = a.kind == PB_ACT_ALLOW ? SECCOMP_RET_ALLOW
-			     : a.kind == PB_ACT_KILL && decided ? action_value(&a)
+			     : a.kind == PB_ACT_KILL && decided ? bpf_action_value(&a)
 			     : SECCOMP_RET_USER_NOTIF;
 			ck_assert_msg(got == want, "learn: nr %d: program %#x, expected %#x\n%s", d.nr,
 			              got, want, text);
 
 			pb_policy_match(p, d.nr, args, DIFF_PID, true, &a);
-			want = action_value(&a);
+			want = bpf_action_value(&a);
 			got = run_filters(&enforce, true, &d);
 			ck_assert_msg(got == want, "after start: nr %d args %#llx %#llx %#llx %#llx "
 			              "%#llx %#llx: programs %#x, matcher %#x\n%s", d.nr,
@@ -319,21 +269,21 @@ START_TEST(guard_program)
 	ck_assert_int_eq(pb_policy_compile(p, 1, PB_COMPILE_ENFORCE, &b, why, sizeof(why)), 0);
 	ck_assert(blob_program(&b, 0, &h, &g));
 	d.args[0] = SIGSYS;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_ALLOW);          /* read it */
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_ALLOW);          /* read it */
 	d.args[1] = 0x1000;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_KILL_PROCESS);
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_KILL_PROCESS);
 	d.args[1] = 0x100000000ULL;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_KILL_PROCESS);
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_KILL_PROCESS);
 	d.args[0] = 0xffffffff00000000ULL | SIGSYS;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_KILL_PROCESS);
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_KILL_PROCESS);
 	d.args[0] = SIGUSR1;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_ALLOW);
 	d.arch = AUDIT_ARCH_I386;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_TRAP | PB_TRAP_KILL);
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_TRAP | PB_TRAP_KILL);
 #if defined(__x86_64__)
 	d.arch = NATIVE_ARCH;
 	d.nr = 0x40000000 | SYS_getpid;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d), SECCOMP_RET_TRAP | PB_TRAP_KILL);
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_TRAP | PB_TRAP_KILL);
 #endif
 	pb_bpf_blob_free(&b);
 	pb_policy_free(p);
