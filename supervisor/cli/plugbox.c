@@ -28,22 +28,8 @@
 #define EXIT_VIOLATION PB_EXIT_VIOLATION
 #define EXIT_WORKER PB_EXIT_WORKER
 
-static const char usage_text[] =
-	"usage: plugbox list   --plugins DIR [CACHE] [SPAWN] [--json]\n"
-	"       plugbox call   --plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
-	"                      PLUGIN FUNCTION [ARG_JSON ...]\n"
-	"       plugbox call   --socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]\n"
-	"       plugbox call-all --plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first]\n"
-	"                      --group GROUP [ARG_JSON ...]\n"
-	"       plugbox install --plugins DIR [--policies DIR] [CACHE] [--name NAME] WHEEL_OR_DIR\n"
-	"       plugbox remove --plugins DIR [CACHE] NAME\n"
-	"       plugbox cache  --plugins DIR [--policies DIR] [--cache DIR] [PLUGIN ...]\n"
-	"       plugbox serve  --plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
-	"                      [--grace SECONDS] [--eager] [--idle-stop SECONDS]\n"
-	"       plugbox policy check FILE...\n"
-	"       plugbox policy show [--policies DIR] NAME|FILE\n"
-	"       plugbox policy groups\n"
-	"       plugbox selftest [--policies DIR] [--timeout SECONDS] [--json]\n"
+/* The option groups several commands share, explained once after the usages. */
+static const char usage_notes[] =
 	"CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
 	"SPAWN: --spawn exec (the default: every worker exec'd) or --spawn fork-server (cloned from a warm one)\n";
 
@@ -579,35 +565,121 @@ static void raise_descriptor_limit(void)
 	}
 }
 
+/* The subcommands: plugbox --help, plugbox COMMAND --help and the
+ * dispatch are all made from this table (plugbox(1) has the details). A
+ * usage holds one form per line; a line that starts with spaces goes on
+ * the form above it. */
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static const struct command commands[] = {
+	{ "list", cmd_list, "describe every plugin: name, layout, version, entry points",
+	  "--plugins DIR [CACHE] [SPAWN] [--json]" },
+	{ "call", cmd_call, "call one function of one plugin; the result as JSON on stdout",
+	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
+	  "      PLUGIN FUNCTION [ARG_JSON ...]\n"
+	  "--socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]" },
+	{ "call-all", cmd_call_all, "call every plugin's entry points of one group",
+	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first]\n"
+	  "      --group GROUP [ARG_JSON ...]" },
+	{ "serve", pb_cmd_serve, "a daemon: workers kept warm, calls over a unix socket",
+	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
+	  "      [--grace SECONDS] [--eager] [--idle-stop SECONDS]" },
+	{ "install", pb_cmd_install, "unpack a wheel or copy a directory into PLUGINS, in a sandbox",
+	  "--plugins DIR [--policies DIR] [CACHE] [--name NAME] WHEEL_OR_DIR" },
+	{ "remove", pb_cmd_remove, "delete an installed plugin", "--plugins DIR [CACHE] NAME" },
+	{ "cache", pb_cmd_cache, "build the plugins' bytecode caches now",
+	  "--plugins DIR [--policies DIR] [--cache DIR] [PLUGIN ...]" },
+	{ "learn", pb_cmd_learn, "make a call and print the policy rules it needed beyond default",
+	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
+	  "      PLUGIN FUNCTION [ARG_JSON ...]" },
+	{ "policy", pb_cmd_policy, "check, show and explain policies",
+	  "check FILE...\n"
+	  "show [--policies DIR] NAME|FILE\n"
+	  "groups" },
+	{ "selftest", pb_cmd_selftest, "attack this machine's sandbox and say what held",
+	  "[--policies DIR] [--timeout SECONDS] [--json]" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* "usage: plugbox NAME FORM" for each form of c, the first line after
+ * `lead`, the others under it. */
+static void print_usage(FILE *out, const struct command *c, const char *lead)
+{
+	const char *line = c->usage;
+
+	while (*line) {
+		size_t n = strcspn(line, "\n");
+		size_t indent = strspn(line, " ");
+		if (indent)
+			fprintf(out, "%*s%.*s\n", (int)(strlen("usage: plugbox  ") + strlen(c->name)), "",
+			        (int)(n - indent), line + indent);
+		else
+			fprintf(out, "%splugbox %s %.*s\n", lead, c->name, (int)n, line);
+		lead = "       ";
+		line += n + (line[n] == '\n');
+	}
+}
+
+static int help(void)
+{
+	int width = 0;
+
+	printf("usage: plugbox COMMAND [OPTIONS] [ARGUMENTS]   (plugbox COMMAND --help: one command)\n\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if ((int)strlen(commands[i].name) > width)
+			width = (int)strlen(commands[i].name);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf("  %-*s  %s\n", width, commands[i].name, commands[i].summary);
+	putchar('\n');
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		print_usage(stdout, &commands[i], i == 0 ? "usage: " : "       ");
+	fputs(usage_notes, stdout);
+	return EXIT_OK;
+}
+
+static int command_help(const struct command *c)
+{
+	printf("plugbox %s: %s\n", c->name, c->summary);
+	print_usage(stdout, c, "usage: ");
+	if (strstr(c->usage, "CACHE") || strstr(c->usage, "SPAWN"))
+		fputs(usage_notes, stdout);
+	return EXIT_OK;
+}
+
+static int missing_command(void)
+{
+	char names[256];
+	size_t n = 0;
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", commands[i].name,
+		                      i + 2 < NCOMMANDS ? ", " : i + 2 == NCOMMANDS ? " or " : "");
+	return pb_usage_error("missing command: %s", names);
+}
+
 int main(int argc, char **argv)
 {
 	raise_descriptor_limit();
 	if (argc < 2)
-		return pb_usage_error("missing command: %s", "list, call, call-all, serve, install, remove, cache, learn, "
-		                      "policy or selftest");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage_text, stdout);
+		return missing_command();
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return help();
+	if (!strcmp(argv[1], "--version")) {
+		printf("plugbox %s\n", PACKAGE_VERSION);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "call"))
-		return cmd_call(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "call-all"))
-		return cmd_call_all(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "serve"))
-		return pb_cmd_serve(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "list"))
-		return cmd_list(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "learn"))
-		return pb_cmd_learn(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "policy"))
-		return pb_cmd_policy(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "selftest"))
-		return pb_cmd_selftest(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "install"))
-		return pb_cmd_install(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "remove"))
-		return pb_cmd_remove(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "cache"))
-		return pb_cmd_cache(argc - 1, argv + 1);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		/* Only right after the command: an option there, never an operand. */
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+			return command_help(&commands[i]);
+		return commands[i].run(argc - 1, argv + 1);
+	}
 	return pb_usage_error("unknown command '%s'", argv[1]);
 }

@@ -23,6 +23,37 @@ def test_unknown_command(plugbox):
     assert_one_error_line(plugbox.run(["frobnicate"]), "frobnicate")
 
 
+COMMANDS = ["list", "call", "call-all", "serve", "install", "remove", "cache", "learn", "policy", "selftest"]
+
+
+def test_help_lists_every_command(plugbox):
+    """plugbox --help is made from the command table: every command, with a
+    summary and its usage; and each command answers --help with its own."""
+    cp = plugbox.run(["--help"])
+    assert cp.returncode == EXIT_OK and cp.stderr == "", explain(cp)
+    for name in COMMANDS:
+        assert re.search(rf"^  {re.escape(name)} +\S", cp.stdout, re.M), name
+        assert f"plugbox {name} " in cp.stdout, name
+    for name in COMMANDS:
+        for flag in ("--help", "-h"):
+            one = plugbox.run([name, flag])
+            assert one.returncode == EXIT_OK and one.stderr == "", explain(one)
+            assert one.stdout.startswith(f"plugbox {name}: "), one.stdout
+            assert f"usage: plugbox {name} " in one.stdout, one.stdout
+
+
+def test_version(plugbox):
+    cp = plugbox.run(["--version"])
+    assert cp.returncode == EXIT_OK and re.fullmatch(r"plugbox \d+\.\d+\S*\n", cp.stdout), explain(cp)
+
+
+def test_help_after_an_operand_is_not_help(plugbox, paths):
+    """--help is only the command's first argument: after PLUGIN it is an
+    argument like any other (here a JSON error, exit 2)."""
+    cp = plugbox.run(["call", "--plugins", paths.seed, "plug1", "requests_version", "--help"])
+    assert_one_error_line(cp)
+
+
 def test_unknown_option(plugbox, paths):
     assert_one_error_line(plugbox.run(["call", "--plugins", paths.seed, "--bogus", "plug1", "requests_version"]),
                           "--bogus")
