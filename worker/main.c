@@ -99,9 +99,26 @@ static void usage_exit(void)
 	exit(PB_EXIT_INTERNAL);
 }
 
-/* Everything after exec, or, for a child of the fork-server (warm: its
- * interpreter and glue are already up), after pb_child_enter. */
-int pb_worker_run(int argc, char **argv, bool warm)
+/* What the supervisor's command line says (spawn.c writes it). */
+struct worker_args {
+	const char *name, *dir, *root, *cache;
+	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
+	struct pb_landlock_request ll;
+};
+
+/* The steps of pb_worker_run return GO_ON, or the exit status to end with
+ * (the error already sent on the channel as an Error with id 0). */
+#define GO_ON (-1)
+
+static int fail(int status, const char *why)
+{
+	pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+	return status;
+}
+
+static void parse_modes(struct worker_args *a, const char *landlock, const char *network);
+
+static void parse_args(int argc, char **argv, struct worker_args *a)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -114,26 +131,24 @@ int pb_worker_run(int argc, char **argv, bool warm)
 		{ "cache", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = NULL, *dir = NULL, *root = NULL, *landlock = NULL, *network = NULL, *cache = NULL;
-	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
-	struct pb_landlock_request ll = { .read = read_paths, .write = write_paths };
-	char why[512];
-	uint8_t *blob = NULL;
-	size_t blob_len = 0;
-	int c, r;
+	const char *landlock = NULL, *network = NULL;
+	int c;
 
+	memset(a, 0, sizeof(*a));
+	a->ll.read = a->read_paths;
+	a->ll.write = a->write_paths;
 	optind = 0;   /* getopt from the start: a fork-server child may have used it */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': name = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'r': root = optarg; break;
+		case 'n': a->name = optarg; break;
+		case 'd': a->dir = optarg; break;
+		case 'r': a->root = optarg; break;
 		case 'l': landlock = optarg; break;
 		case 'N': network = optarg; break;
-		case 'C': cache = optarg; break;
+		case 'C': a->cache = optarg; break;
 		case 'R':
 		case 'W':
-			if (pb_landlock_request_add(&ll, c == 'W', optarg) < 0)
+			if (pb_landlock_request_add(&a->ll, c == 'W', optarg) < 0)
 				usage_exit();
 			break;
 		default: usage_exit();
@@ -141,100 +156,159 @@ int pb_worker_run(int argc, char **argv, bool warm)
 	}
 	/* argv[0] is our absolute path: there is no /proc/self/exe in the
 	 * worker's file system. */
-	if (!name || !dir || !root || !landlock || !network || optind != argc || !pb_valid_plugin_name(name) ||
-	    dir[0] != '/' || root[0] != '/' || argv[0][0] != '/' || (cache && cache[0] != '/'))
+	if (!a->name || !a->dir || !a->root || !landlock || !network || optind != argc ||
+	    !pb_valid_plugin_name(a->name) || a->dir[0] != '/' || a->root[0] != '/' || argv[0][0] != '/' ||
+	    (a->cache && a->cache[0] != '/'))
 		usage_exit();
+	parse_modes(a, landlock, network);
+}
+
+/* --landlock and --network; and descriptors 0-6 must all be there. */
+static void parse_modes(struct worker_args *a, const char *landlock, const char *network)
+{
 	if (!strcmp(landlock, "required"))
-		ll.mode = PB_LANDLOCK_REQUIRED;
+		a->ll.mode = PB_LANDLOCK_REQUIRED;
 	else if (!strcmp(landlock, "optional"))
-		ll.mode = PB_LANDLOCK_OPTIONAL;
+		a->ll.mode = PB_LANDLOCK_OPTIONAL;
 	else if (!strcmp(landlock, "off"))
-		ll.mode = PB_LANDLOCK_OFF;
+		a->ll.mode = PB_LANDLOCK_OFF;
 	else
 		usage_exit();
 	if (strcmp(network, "none") != 0 && strcmp(network, "host") != 0)
 		usage_exit();
-	ll.network = !strcmp(network, "host");
+	a->ll.network = !strcmp(network, "host");
 	for (int fd = 0; fd < PB_FD_FIRST_UNUSED; fd++)
 		if (fcntl(fd, F_GETFD) < 0)
 			usage_exit();
+}
 
-	/* Invariant 1: nothing but the channel and stdio survives into Python. */
-	if (close_range(PB_FD_FIRST_UNUSED, ~0U, 0) < 0) {
-		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", "descriptors: close_range failed", "");
-		return PB_EXIT_SANDBOX;
-	}
+/* Invariant 1: nothing but the channel and stdio survives into Python. */
+static int close_inherited(bool warm)
+{
+	if (close_range(PB_FD_FIRST_UNUSED, ~0U, 0) < 0)
+		return fail(PB_EXIT_SANDBOX, "descriptors: close_range failed");
 	pb_layers_add(warm ? "start: cloned from the fork-server (its address layout and hash secret are shared "
 	                     "with every worker cloned from it)"
 	                   : "start: exec (its own address layout and hash secret)");
 	pb_layers_add("descriptors: 0-6 only, stdin /dev/null");
 	pb_layers_add("environment: LANG only");
-	r = pb_sandbox_read_policy(PB_FD_POLICY, &blob, &blob_len, why, sizeof(why));
+	return GO_ON;
+}
+
+static int take_policy(uint8_t **blob, size_t *blob_len)
+{
+	char why[512];
+	int r = pb_sandbox_read_policy(PB_FD_POLICY, blob, blob_len, why, sizeof(why));
+
 	close(PB_FD_POLICY);
-	if (r < 0) {
-		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return PB_EXIT_SANDBOX;
-	}
-	/* Before the interpreter reads a byte: the walls of DESIGN.md's
-	 * invariant 1 that this process raises itself. Fail closed. */
-	if (pb_layers_capabilities(why, sizeof(why)) < 0 || pb_layers_landlock(&ll, why, sizeof(why)) < 0) {
-		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return PB_EXIT_SANDBOX;
-	}
+	return r < 0 ? fail(PB_EXIT_SANDBOX, why) : GO_ON;
+}
 
-	if (!warm && pb_interp_init(argv[0], name, why, sizeof(why)) < 0) {
-		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return PB_EXIT_INTERNAL;
-	}
-	r = pb_sandbox_apply(blob, blob_len, why, sizeof(why));
+/* Before the interpreter reads a byte: the walls of invariant 1 that this
+ * process raises itself. Fail closed. */
+static int raise_walls(const struct pb_landlock_request *ll)
+{
+	char why[512];
+
+	if (pb_layers_capabilities(why, sizeof(why)) < 0 || pb_layers_landlock(ll, why, sizeof(why)) < 0)
+		return fail(PB_EXIT_SANDBOX, why);
+	return GO_ON;
+}
+
+/* CPython with the standard library only (a warm child has it already). */
+static int start_interpreter(const char *executable, const char *name, bool warm)
+{
+	char why[512];
+
+	if (!warm && pb_interp_init(executable, name, why, sizeof(why)) < 0)
+		return fail(PB_EXIT_INTERNAL, why);
+	return GO_ON;
+}
+
+static int load_filter(uint8_t *blob, size_t blob_len)
+{
+	char why[512];
+	int r = pb_sandbox_apply(blob, blob_len, why, sizeof(why));
+
 	free(blob);
-	if (r < 0) {
-		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return PB_EXIT_SANDBOX;
-	}
+	return r < 0 ? fail(PB_EXIT_SANDBOX, why) : GO_ON;
+}
 
-	/* From here on the plugin directory is read, inside the sandbox. */
+/* The plugin's bytecode cache (read-only, written by plugbox's compiler),
+ * then its paths and its import: the first bytes of the plugin directory
+ * read, inside every wall. A cache that cannot be used leaves the plugin
+ * uncached, never unstarted. *info: what Hello says. */
+static int import_plugin(const struct worker_args *a, PyObject **info)
+{
 	PyObject *glue = pb_glue_load();
+
 	if (!glue) {
 		pb_send_python_error(0);
 		return PB_EXIT_INTERNAL;
 	}
-	/* The plugin's bytecode cache (read-only, written by plugbox's
-	 * compiler), before its paths are added; a cache that cannot be used
-	 * leaves the plugin uncached, never unstarted. */
-	if (cache) {
-		PyObject *used = PyObject_CallMethod(glue, "use_cache", "ssss", cache, name, dir, root);
+	if (a->cache) {
+		PyObject *used = PyObject_CallMethod(glue, "use_cache", "ssss", a->cache, a->name, a->dir, a->root);
 		if (!used)
 			PyErr_Clear();
 		Py_XDECREF(used);
 	}
-	PyObject *info = PyObject_CallMethod(glue, "setup", "sss[ss]", name, dir, root,
-	                                     PB_PYTHON_STDLIB, PB_PYTHON_DYNLOAD);
-	if (!info || !PyDict_Check(info)) {
-		Py_XDECREF(info);
+	*info = PyObject_CallMethod(glue, "setup", "sss[ss]", a->name, a->dir, a->root, PB_PYTHON_STDLIB,
+	                            PB_PYTHON_DYNLOAD);
+	if (!*info || !PyDict_Check(*info)) {
+		Py_XDECREF(*info);
+		*info = NULL;
 		pb_send_python_error(0);
-		return 0;
+		return 0;     /* the plugin's own failure, said on the channel */
 	}
-	/* Rules for after start-up forbid what importing needs (strict: no
-	 * opening files), so the plugin is imported first, under the start-up
-	 * rules. Last before Hello: the supervisor must not hand out a worker
-	 * that is missing part of its policy. */
+	return GO_ON;
+}
+
+/* Rules for after start-up forbid what importing needs (strict: no
+ * opening files), so the plugin is imported first, under the start-up
+ * rules. Last before Hello: the supervisor must not hand out a worker that
+ * is missing part of its policy. */
+static int load_after_start(void)
+{
+	char why[512];
+
 	if (pb_sandbox_has_after_start()) {
-		PyObject *done = PyObject_CallMethod(glue, "preload", NULL);
+		PyObject *done = PyObject_CallMethod(pb_glue(), "preload", NULL);
 		if (!done)
 			PyErr_Clear();
 		Py_XDECREF(done);
 	}
-	r = pb_sandbox_apply_after_start(why, sizeof(why));
-	if (r < 0) {
-		Py_DECREF(info);
-		pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
-		return PB_EXIT_SANDBOX;
+	if (pb_sandbox_apply_after_start(why, sizeof(why)) < 0)
+		return fail(PB_EXIT_SANDBOX, why);
+	return GO_ON;
+}
+
+/* Everything after exec, or, for a child of the fork-server (warm: its
+ * interpreter and glue are already up), after pb_child_enter: the walls in
+ * the order of invariant 1, then the plugin, then calls until told to
+ * stop. */
+int pb_worker_run(int argc, char **argv, bool warm)
+{
+	struct worker_args a;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	PyObject *info = NULL;
+	int r;
+
+	parse_args(argc, argv, &a);
+	if ((r = close_inherited(warm)) != GO_ON || (r = take_policy(&blob, &blob_len)) != GO_ON)
+		return r;
+	if ((r = raise_walls(&a.ll)) != GO_ON || (r = start_interpreter(argv[0], a.name, warm)) != GO_ON) {
+		free(blob);
+		return r;
 	}
-	r = send_hello(name, info);
+	if ((r = load_filter(blob, blob_len)) != GO_ON || (r = import_plugin(&a, &info)) != GO_ON)
+		return r;
+	r = load_after_start();
+	if (r == GO_ON)
+		r = send_hello(a.name, info) < 0 ? PB_EXIT_INTERNAL : GO_ON;
 	Py_DECREF(info);
-	if (r < 0)
-		return PB_EXIT_INTERNAL;
+	if (r != GO_ON)
+		return r;
 	r = pb_serve();
 	/* Skip Py_FinalizeEx: plugin atexit handlers and threads have nothing
 	 * left to say, and the supervisor only waits for the exit. */
