@@ -116,7 +116,24 @@ static int fail(int status, const char *why)
 	return status;
 }
 
-static void parse_modes(struct worker_args *a, const char *landlock, const char *network);
+/* --landlock and --network; and descriptors 0-6 must all be there. */
+static void parse_modes(struct worker_args *a, const char *landlock, const char *network)
+{
+	if (!strcmp(landlock, "required"))
+		a->ll.mode = PB_LANDLOCK_REQUIRED;
+	else if (!strcmp(landlock, "optional"))
+		a->ll.mode = PB_LANDLOCK_OPTIONAL;
+	else if (!strcmp(landlock, "off"))
+		a->ll.mode = PB_LANDLOCK_OFF;
+	else
+		usage_exit();
+	if (strcmp(network, "none") != 0 && strcmp(network, "host") != 0)
+		usage_exit();
+	a->ll.network = !strcmp(network, "host");
+	for (int fd = 0; fd < PB_FD_FIRST_UNUSED; fd++)
+		if (fcntl(fd, F_GETFD) < 0)
+			usage_exit();
+}
 
 static void parse_args(int argc, char **argv, struct worker_args *a)
 {
@@ -161,25 +178,6 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 	    (a->cache && a->cache[0] != '/'))
 		usage_exit();
 	parse_modes(a, landlock, network);
-}
-
-/* --landlock and --network; and descriptors 0-6 must all be there. */
-static void parse_modes(struct worker_args *a, const char *landlock, const char *network)
-{
-	if (!strcmp(landlock, "required"))
-		a->ll.mode = PB_LANDLOCK_REQUIRED;
-	else if (!strcmp(landlock, "optional"))
-		a->ll.mode = PB_LANDLOCK_OPTIONAL;
-	else if (!strcmp(landlock, "off"))
-		a->ll.mode = PB_LANDLOCK_OFF;
-	else
-		usage_exit();
-	if (strcmp(network, "none") != 0 && strcmp(network, "host") != 0)
-		usage_exit();
-	a->ll.network = !strcmp(network, "host");
-	for (int fd = 0; fd < PB_FD_FIRST_UNUSED; fd++)
-		if (fcntl(fd, F_GETFD) < 0)
-			usage_exit();
 }
 
 /* Invariant 1: nothing but the channel and stdio survives into Python. */
