@@ -389,22 +389,21 @@ static void clean_text(char *s)
 static void judge_answer(struct pb_cache_build *b, int exit_status)
 {
 	struct pb_helper_answer *a = malloc(sizeof(*a));
+	bool decoded = a && pb_helper_answer_decode(b->h.answer, b->h.answer_len, false, a) == 0;
 	const struct pb_helper_line *l = a ? &a->last : NULL;
 	unsigned long compiled, skipped;
 
 	if (!a) {
 		snprintf(b->verdict, sizeof(b->verdict), "out of memory");
 		b->transient = true;
-	} else if (pb_helper_answer_decode(b->h.answer, b->h.answer_len, false, a) < 0) {
-		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
-	} else if (exit_status == 0 && pb_helper_line_is(l, "ok", 2) && pb_helper_count(l->field[1], &compiled) &&
-	           pb_helper_count(l->field[2], &skipped)) {
+	} else if (decoded && exit_status == 0 && pb_helper_line_is(l, "ok", 2) &&
+	           pb_helper_count(l->field[1], &compiled) && pb_helper_count(l->field[2], &skipped)) {
 		b->compiled = (unsigned)compiled;
 		b->skipped = (unsigned)skipped;
 		b->ok = true;
-	} else if (pb_helper_line_is(l, "failed", 1)) {
+	} else if (decoded && pb_helper_line_is(l, "failed", 1)) {
 		snprintf(b->verdict, sizeof(b->verdict), "%s", l->field[1]);
-	} else if (l->nfields) {
+	} else if (!decoded || l->nfields) {
 		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
 	} else {
 		pb_helper_no_answer(&b->h, exit_status, b->verdict, sizeof(b->verdict));
