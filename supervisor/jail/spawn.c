@@ -33,6 +33,7 @@
 #include "jail/forkserver.h"
 #include "jail/jail.h"
 #include "jail/spawn.h"
+#include "jail/spawner.h"
 
 enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC, CH_COUNT };
 
@@ -106,8 +107,8 @@ static void remove_view_dir(char *dir, const char *name)
 }
 
 /* In the child, between clone and exec: system calls only. */
-static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
-                  const struct pb_jail *jail)
+_Noreturn static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
+                            const struct pb_jail *jail)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
 	const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
@@ -121,6 +122,29 @@ static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][
 		step = "exec";
 	}
 	pb_child_fail(-r, step);
+}
+
+/* clone(2) of a worker, run on the spawner thread (spawner.c). */
+struct clone_req {
+	const char *worker_path;
+	char *const *argv;
+	int (*ch)[2];
+	pid_t parent;
+	const struct pb_jail *jail;
+	int pidfd;
+};
+
+static long clone_worker(void *arg)
+{
+	struct clone_req *c = arg;
+	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)c->jail->clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
+	                           &c->pidfd, NULL, NULL);
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		child(c->worker_path, c->argv, c->ch, c->parent, c->jail);
+	return pid;
 }
 
 /* plugbox-worker's command line: who it is, where the plugin is, and the
@@ -295,17 +319,17 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
 			goto fail;
 		}
 	} else {
-		pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
-		                     &pidfd, NULL, NULL);
-		if (pid < 0) {
-			r = -errno;
+		struct clone_req c = { worker_path, argv, ch, parent, &jail, -1 };
+		long got = pb_spawner_run(clone_worker, &c);
+		if (got < 0) {
+			r = (int)got;
 			*namespaces_refused = jail.clone_flags != 0;
 			snprintf(why, why_len, "%s: %s", jail.clone_flags ? "namespaces: cannot create them"
-			         : "cannot start a worker", strerror(errno));
+			         : "cannot start a worker", strerror(-r));
 			goto fail;
 		}
-		if (pid == 0)
-			child(worker_path, argv, ch, parent, &jail);
+		pid = (pid_t)got;
+		pidfd = c.pidfd;
 	}
 	if (req->install && ch[CH_CALLS][0] >= 0) {
 		/* The worker has its copy of the input; ours goes. */
