@@ -312,8 +312,13 @@ static unsigned long long boot_time(void)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "btime %llu", &t) == 1)
+		if (!strncmp(line, "btime ", 6)) {
+			char *end;
+			t = strtoull(line + 6, &end, 10);
+			if (end == line + 6 || (*end != '\n' && *end != '\0'))
+				t = 0;
 			break;
+		}
 	fclose(f);
 	return t;
 }
