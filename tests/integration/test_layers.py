@@ -220,27 +220,19 @@ def test_namespaces_optional_when_available_are_used(run, plugins, policies, hos
 
 # ---- (c) scratch ------------------------------------------------------------
 
-def test_scratch_bounds_inodes_as_the_policy_says(run, plugins, policies):
-    # Empty files cost no bytes: only the inode bound stops them.
-    pol = policies("@scratch 1M inodes=64\n" + SYSCALLS_MAY_WRITE + "@include default\n")
-    cp = run(call(plugins, "fill_inodes", 5000), pol)
+# Empty files cost no bytes: only the inode bound stops them. Without
+# inodes=, one per 16K of scratch but at least 1024. The tmpfs root is one.
+@pytest.mark.parametrize("setting,inodes,fits", [("@scratch 1M inodes=64", 64, range(32, 64)),
+                                                 ("@scratch 1M", 1024, range(1000, 1024))])
+def test_scratch_bounds_inodes(run, plugins, policies, setting, inodes, fits):
+    pol = policies(setting + "\n" + SYSCALLS_MAY_WRITE + "@include default\n")
+    cp = run(call(plugins, "fill_inodes", 20 * inodes), pol)
     assert cp.returncode == EXIT_OK, explain(cp)
     got = result_of(cp)
     assert got["error"] is not None and got["error"]["errno"] == errno.ENOSPC, explain(cp)
-    # The root of the tmpfs is one of the 64.
-    assert 32 <= got["made"] < 64, explain(cp)
+    assert got["made"] in fits, explain(cp)
     layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
-    assert "(1M, 64 inodes)" in layer(layers, "filesystem"), layers
-
-
-def test_scratch_has_an_inode_bound_by_default(run, plugins, policies):
-    # @scratch 1M: the default, one inode per 16K but at least 1024.
-    pol = policies("@scratch 1M\n" + SYSCALLS_MAY_WRITE + "@include default\n")
-    cp = run(call(plugins, "fill_inodes", 20000), pol)
-    assert cp.returncode == EXIT_OK, explain(cp)
-    got = result_of(cp)
-    assert got["error"] is not None and got["error"]["errno"] == errno.ENOSPC, explain(cp)
-    assert 1000 <= got["made"] < 1024, explain(cp)
+    assert f"(1M, {inodes} inodes)" in layer(layers, "filesystem"), layers
 
 
 def test_scratch_is_private_bounded_and_fresh(run, plugins, policies):
