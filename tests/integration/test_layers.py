@@ -516,7 +516,8 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
         f"  @layer namespaces required ({at('@layer namespaces')})",
         "  @layer landlock required (probe.policy:4)",
         "  @network host (probe.policy:3)",
-        "  @scratch 1M (probe.policy:2)",
+        "  @scratch 1M inodes=1024 (probe.policy:2)",
+        "  @proc on (built in)",
         "  @limit memory 256M (probe.policy:1)",
         f"  @limit cpu 60s ({at('@limit cpu')})",
         f"  @limit files 256 ({at('@limit files')})",
@@ -537,6 +538,7 @@ def test_policy_show_built_in_values(plugbox, policies):
         "  @layer landlock optional (built in)",
         "  @network none (built in)",
         "  @scratch none (built in)",
+        "  @proc on (built in)",
         "  @limit memory 1G (built in)",
         "  @limit cpu 2s (probe.policy:1)",            # CPU seconds round up
         "  @limit files 256 (built in)",
