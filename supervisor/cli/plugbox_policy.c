@@ -101,8 +101,11 @@ static void show_sandbox(const struct pb_sandbox *sb)
 		       WHERE(sb->layer_where[i]));
 	printf("  @network %s (%s)\n", sb->network == PB_NETWORK_HOST ? "host" : "none", WHERE(sb->network_where));
 	if (sb->scratch)
-		pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, value, sizeof(value));
-	printf("  @scratch %s (%s)\n", sb->scratch ? value : "none", WHERE(sb->scratch_where));
+		printf("  @scratch %s inodes=%llu (%s)\n", pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, value, sizeof(value)),
+		       (unsigned long long)sb->scratch_inodes, WHERE(sb->scratch_where));
+	else
+		printf("  @scratch none (%s)\n", WHERE(sb->scratch_where));
+	printf("  @proc %s (%s)\n", pb_proc_names[sb->proc], WHERE(sb->proc_where));
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		printf("  @limit %s %s (%s)\n", pb_limit_names[i],
 		       pb_limit_format((enum pb_limit)i, sb->limit[i], value, sizeof(value)), WHERE(sb->limit_where[i]));

@@ -24,12 +24,48 @@
 
 #include "jail/forkserver.h"
 #include "jail/forkserver_wire.h"
+#include "jail/spawner.h"
 
 struct pb_forkserver {
 	pid_t pid;
 	int sock;
 	int dead;
 };
+
+/* fork(2) of the fork-server, run on the spawner thread (spawner.c): its
+ * parent-death signal then follows the supervisor process, and so do its
+ * children's, which it clones with CLONE_PARENT. */
+struct start_req {
+	const char *worker_path;
+	char *const *argv, *const *envp;
+	int sock;
+	pid_t parent;
+};
+
+static long start_forkserver(void *arg)
+{
+	const struct start_req *q = arg;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		return pid;
+	/* System calls only until exec: the host may have threads. */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != q->parent ||
+	    dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+	    dup2(q->sock, PB_FORKSERVER_FD) < 0 ||
+	    syscall(SYS_close_range, PB_FORKSERVER_FD + 1, ~0U, 0) < 0)
+		_exit(127);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(q->worker_path, q->argv, q->envp);
+	_exit(127);
+}
 
 int pb_forkserver_start(const char *worker_path, struct pb_forkserver **out, char *why, size_t why_len)
 {
@@ -49,30 +85,16 @@ int pb_forkserver_start(const char *worker_path, struct pb_forkserver **out, cha
 		free(fs);
 		return -e;
 	}
-	fs->pid = fork();
-	if (fs->pid < 0) {
-		int e = errno;
+	struct start_req req = { worker_path, argv, envp, sv[1], parent };
+	long got = pb_spawner_run(start_forkserver, &req);
+	fs->pid = (pid_t)got;
+	if (got < 0) {
+		int e = (int)-got;
 		snprintf(why, why_len, "fork-server: cannot fork: %s", strerror(e));
 		close(sv[0]);
 		close(sv[1]);
 		free(fs);
 		return -e;
-	}
-	if (fs->pid == 0) {
-		/* System calls only until exec: the host may have threads. */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
-		    dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
-		    dup2(sv[1], PB_FORKSERVER_FD) < 0 ||
-		    syscall(SYS_close_range, PB_FORKSERVER_FD + 1, ~0U, 0) < 0)
-			_exit(127);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execve(worker_path, argv, envp);
-		_exit(127);
 	}
 	close(sv[1]);
 	fs->sock = sv[0];

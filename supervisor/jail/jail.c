@@ -5,8 +5,16 @@
  * exactly what a worker needs, each at its host path: the Python standard
  * library, the shared-library directories, the worker binary, the plugin's
  * own directory, four harmless device nodes, and the import root (a
- * directory holding only NAME -> the plugin). No /proc, no /etc, no home,
- * no other plugin. A symlink on the way to one of these (/lib64 ->
+ * directory holding only NAME -> the plugin), the loader's cache and
+ * /etc/alternatives. No /etc beyond those, no home, no other plugin.
+ *
+ * With a pid namespace the worker also gets its own /proc (plan_proc):
+ * a read-only procfs of its namespace, mounted with subset=pid and
+ * hidepid=invisible at PB_JAIL_PROC, so it holds the worker and nothing
+ * else (no /proc/sys, no kallsyms, no other pid). /proc itself is a
+ * directory of the read-only root that links into it (self, thread-self,
+ * 1) and holds a stat file with only the boot time, which psutil needs for
+ * a process's start time and which CLOCK_BOOTTIME tells anyone anyway. A symlink on the way to one of these (/lib64 ->
  * usr/lib64 on a merged-/usr system) is recreated, so the loader's and
  * Python's paths resolve inside as they do outside.
  *
@@ -39,6 +47,11 @@
 
 /* Public data the standard library reads: zoneinfo's time zones. */
 static const char *const shared_data[] = { "/usr/share/zoneinfo", "/usr/lib/locale" };
+/* What the loader reads to find a C extension's libraries: its cache, and
+ * the alternatives Debian reaches BLAS and LAPACK through
+ * (libblas.so.3 -> /etc/alternatives/... -> blas/libblas.so.3). Package
+ * configuration, not the operator's. */
+static const char *const loader_files[] = { "/etc/ld.so.cache", "/etc/alternatives" };
 /* What name resolution and TLS read, with @network host. */
 static const char *const network_files[] = {
 	"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ssl",
@@ -289,6 +302,58 @@ static int place(struct pb_jail *j, const char *inside, const char *host, char *
 	return add_string(&j->read_paths, &j->nread, inside);
 }
 
+/* The host's boot time in seconds, for /proc/stat; 0 when unknown. */
+static unsigned long long boot_time(void)
+{
+	char line[256];
+	unsigned long long t = 0;
+	FILE *f = fopen("/proc/stat", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "btime ", 6)) {
+			char *end;
+			t = strtoull(line + 6, &end, 10);
+			if (end == line + 6 || (*end != '\n' && *end != '\0'))
+				t = 0;
+			break;
+		}
+	fclose(f);
+	return t;
+}
+
+/* The worker's own /proc (see the top of this file). Only with a pid
+ * namespace: the worker is pid 1 of it, and a procfs made there shows
+ * nothing of the host's processes. */
+static int plan_proc(struct pb_jail *j)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self", PB_JAIL_PROC "/self" },
+		{ "/proc/thread-self", PB_JAIL_PROC "/thread-self" },
+		{ "/proc/1", PB_JAIL_PROC "/1" },
+	};
+	unsigned long long btime = boot_time();
+	char stat[64];
+	int r;
+
+	if ((r = add_op(j, JAIL_DIR, PB_JAIL_PROC, NULL, 0)) < 0 ||
+	    (r = add_op(j, JAIL_PROC, PB_JAIL_PROC, "subset=pid,hidepid=invisible", 0)) < 0 ||
+	    (r = add_op(j, JAIL_DIR, "/proc", NULL, 0)) < 0)
+		return r;
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if ((r = add_op(j, JAIL_SYMLINK, links[i][0], links[i][1], 0)) < 0)
+			return r;
+	snprintf(stat, sizeof(stat), "btime %llu\n", btime);
+	if (btime && (r = add_op(j, JAIL_FILE, "/proc/stat", stat, 0)) < 0)
+		return r;
+	if ((r = add_string(&j->read_paths, &j->nread, "/proc")) < 0 ||
+	    (r = add_string(&j->read_paths, &j->nread, PB_JAIL_PROC)) < 0)
+		return r;
+	j->proc = true;
+	return 0;
+}
+
 /* plugin_dir NULL: an install worker's tree, which has no plugin and no
  * import root (pb_jail_prepare_install adds its own directories). */
 static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const char *name,
@@ -312,6 +377,9 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 			return r;
 	for (size_t i = 0; i < sizeof(shared_data) / sizeof(shared_data[0]); i++)
 		if ((r = expose(j, shared_data[i], JAIL_BIND, true, 0, why, why_len)) < 0)
+			return r;
+	for (size_t i = 0; i < sizeof(loader_files) / sizeof(loader_files[0]); i++)
+		if ((r = expose(j, loader_files[i], JAIL_BIND, true, 0, why, why_len)) < 0)
 			return r;
 	if (sb->network == PB_NETWORK_HOST)
 		for (size_t i = 0; i < sizeof(network_files) / sizeof(network_files[0]); i++)
@@ -356,6 +424,8 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		return r;
 	if (cache && !(j->cache_view = strdup(PB_JAIL_CACHE)))
 		return -ENOMEM;
+	if ((j->clone_flags & CLONE_NEWPID) && sb->proc == PB_PROC_ON && (r = plan_proc(j)) < 0)
+		return r;
 	if (sb->scratch) {
 		/* /tmp is where tempfile looks first; when a plugin itself lives
 		 * under /tmp, /var/tmp (its second choice) keeps the plugin visible. */
@@ -365,7 +435,8 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 			snprintf(why, why_len, "scratch: /tmp and /var/tmp both hold the plugin's own files");
 			return -EEXIST;
 		}
-		snprintf(opts, sizeof(opts), "size=%llu,mode=0700,uid=%u,gid=%u", (unsigned long long)sb->scratch,
+		snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu,mode=0700,uid=%u,gid=%u",
+		         (unsigned long long)sb->scratch, (unsigned long long)sb->scratch_inodes,
 		         (unsigned)j->uid, (unsigned)j->gid);
 		if (!strcmp(at, "/var/tmp") && (r = add_op(j, JAIL_DIR, "/var", NULL, 0)) < 0)
 			return r;
@@ -473,8 +544,15 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			return -ENOMEM;
 		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
 		          sb->network == PB_NETWORK_NONE ? "net" : "(host network)");
-		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s", j->scratch ? ", scratch at " : "",
-		          j->scratch ? j->scratch : "");
+		char inodes[48] = "";
+		if (j->scratch)
+			snprintf(inodes, sizeof(inodes), " (%s, %llu inodes)",
+			         pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, buf[0], sizeof(buf[0])),
+			         (unsigned long long)sb->scratch_inodes);
+		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s%s%s", j->scratch ? ", scratch at " : "",
+		          j->scratch ? j->scratch : "", inodes,
+		          j->proc ? ", own /proc (this process only)"
+		          : (j->clone_flags & CLONE_NEWPID) && plugin_dir ? ", no /proc (@proc off)" : ", no /proc");
 	} else {
 		/* No mount tree: the view directory itself is the import root,
 		 * and Landlock (if the kernel has it) is the file-system wall. */
@@ -515,6 +593,10 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 		for (size_t i = 0; i < sizeof(shared_data) / sizeof(shared_data[0]); i++)
 			if (access(shared_data[i], F_OK) == 0 &&
 			    add_string(&j->read_paths, &j->nread, shared_data[i]) < 0)
+				return -ENOMEM;
+		for (size_t i = 0; i < sizeof(loader_files) / sizeof(loader_files[0]); i++)
+			if (access(loader_files[i], F_OK) == 0 &&
+			    add_string(&j->read_paths, &j->nread, loader_files[i]) < 0)
 				return -ENOMEM;
 		for (size_t i = 0; sb->network == PB_NETWORK_HOST && i < sizeof(network_files) / sizeof(network_files[0]); i++)
 			if (access(network_files[i], F_OK) == 0 &&

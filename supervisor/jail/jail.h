@@ -28,7 +28,13 @@ enum pb_jail_op_kind {
 	JAIL_TMPFS,        /* the scratch directory */
 	JAIL_BIND_RW,      /* writable, nosuid, nodev, noexec, not recursive: an install's staging directory */
 	JAIL_BIND_OPT,     /* as JAIL_BIND, skipped when the source is gone: a plugin's bytecode cache */
+	JAIL_PROC,         /* a read-only procfs of the worker's pid namespace (arg: its options) */
 };
+#define JAIL_OP_LAST JAIL_PROC
+/* The new root's tmpfs: every directory, file and link of a plan (at most
+ * jail_wire.c's 4096 operations) and nothing more; it is read-only once
+ * the worker is in it. */
+#define PB_JAIL_ROOT_INODES "8192"
 
 struct pb_jail_op {
 	enum pb_jail_op_kind kind;
@@ -59,6 +65,7 @@ struct pb_jail {
 	char *import_root;              /* holds only NAME -> the plugin directory */
 	char *cache_view;               /* the plugin's bytecode cache as the worker sees it, or NULL */
 	char *scratch;                  /* private /tmp or /var/tmp, or NULL */
+	bool proc;                      /* the worker's own /proc is planned */
 	char *layers[8];                /* what was put in place, for `plugbox list` */
 	size_t nlayers;
 };
@@ -76,6 +83,9 @@ int pb_jail_prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_nam
                     char *why, size_t why_len);
 /* The import root inside the mount tree: it holds only NAME -> the plugin. */
 #define PB_JAIL_IMPORT_ROOT "/plugbox/import"
+/* Where the worker's own procfs is mounted; /proc holds links into it
+ * (jail.c says why). */
+#define PB_JAIL_PROC "/plugbox/proc"
 /* Where a worker sees its bytecode cache inside the mount tree. */
 #define PB_JAIL_CACHE "/plugbox/cache"
 /* Where an install worker (worker/install.c) sees its trees inside the

@@ -101,7 +101,7 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 {
 	if (mount(NULL, "/", NO_FSTYPE, MS_REC | MS_PRIVATE, NULL) < 0)
 		FAIL("namespaces: making the mount tree private");
-	if (mount("tmpfs", j->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+	if (mount("tmpfs", j->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=" PB_JAIL_ROOT_INODES) < 0)
 		FAIL("filesystem: mounting the new root");
 	for (size_t i = 0; i < j->nops; i++) {
 		const struct pb_jail_op *op = &j->ops[i];
@@ -150,6 +150,12 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
 			          MS_NOEXEC | op->locked, NULL) < 0 && umount2(op->target, MNT_DETACH) < 0)
 				FAIL("filesystem: making the bytecode cache read-only");
+			break;
+		case JAIL_PROC:
+			/* Here, before pivot_root: a user namespace may mount a procfs
+			 * only while a full one is visible in its mount namespace. */
+			if (mount("proc", op->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, op->arg) < 0)
+				FAIL("proc: mounting the worker's own /proc (subset=pid); `@proc off` goes without");
 			break;
 		case JAIL_BIND_RW:
 			/* Not MS_REC: staging is a fresh, empty directory, and nothing

@@ -195,7 +195,7 @@ int pb_jail_unpack(const uint8_t *buf, size_t len, struct pb_jail *j, char ***ar
 	for (uint32_t i = 0; !r.err && i < nops; i++) {
 		struct pb_jail_op *op = &j->ops[i];
 		uint32_t kind = get_u32(&r);
-		if (kind > JAIL_BIND_OPT)
+		if (kind > JAIL_OP_LAST)
 			r.err = -EBADMSG;
 		op->kind = (enum pb_jail_op_kind)kind;
 		op->locked = (unsigned long)get_u64(&r);

@@ -33,6 +33,7 @@
 #include "jail/forkserver.h"
 #include "jail/jail.h"
 #include "jail/spawn.h"
+#include "jail/spawner.h"
 
 enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC, CH_COUNT };
 
@@ -106,8 +107,8 @@ static void remove_view_dir(char *dir, const char *name)
 }
 
 /* In the child, between clone and exec: system calls only. */
-static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
-                  const struct pb_jail *jail)
+_Noreturn static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][2], pid_t parent,
+                            const struct pb_jail *jail)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
 	const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
@@ -121,6 +122,29 @@ static void child(const char *worker_path, char *const argv[], int ch[CH_COUNT][
 		step = "exec";
 	}
 	pb_child_fail(-r, step);
+}
+
+/* clone(2) of a worker, run on the spawner thread (spawner.c). */
+struct clone_req {
+	const char *worker_path;
+	char *const *argv;
+	int (*ch)[2];
+	pid_t parent;
+	const struct pb_jail *jail;
+	int pidfd;
+};
+
+static long clone_worker(void *arg)
+{
+	struct clone_req *c = arg;
+	pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)c->jail->clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
+	                           &c->pidfd, NULL, NULL);
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		child(c->worker_path, c->argv, c->ch, c->parent, c->jail);
+	return pid;
 }
 
 /* plugbox-worker's command line: who it is, where the plugin is, and the
@@ -213,148 +237,172 @@ static bool namespace_failure(const char *step)
 	return !strncmp(step, "namespaces:", 11) || !strncmp(step, "filesystem:", 11);
 }
 
-static int spawn_once(const char *worker_path, const struct spawn_req *req, bool use_namespaces,
-                      struct pb_spawned *out, bool *listener, bool *namespaces_refused,
-                      char *why, size_t why_len)
-{
-	const struct pb_policy *policy = req->policy;
-	enum pb_compile_mode mode = req->mode;
-	struct pb_sandbox learn_sandbox = policy->sandbox;
-	const struct pb_sandbox *sb = &policy->sandbox;
-	int ch[CH_COUNT][2];
-	char **argv = NULL;
+/* One attempt to start a worker: what the steps of spawn_once share. */
+struct attempt {
+	const char *worker_path;
+	const struct spawn_req *req;
+	struct pb_sandbox learn_sandbox;
+	const struct pb_sandbox *sb;
 	struct pb_jail jail;
-	struct pb_bpf_blob blob = { 0 };
-	struct pb_child_msg failure;
-	pid_t parent = getpid(), pid;
-	int r, pidfd = -1;
-	ssize_t n;
+	char **argv;
+	int ch[CH_COUNT][2];
+	pid_t pid;
+	int pidfd;
+	bool namespaces_refused;        /* what failed was the namespaces (optional forgives) */
+	char *why;
+	size_t why_len;
+};
 
-	*namespaces_refused = false;
+/* The jail for this worker and its command line. */
+static int plan(struct attempt *a, bool use_namespaces, const char *view_dir)
+{
+	const struct spawn_req *req = a->req;
+	int r;
+
 	/* Learn mode watches syscalls: a network namespace with nothing in it
 	 * would fail a call before it made the syscalls worth learning. */
-	if (mode == PB_COMPILE_LEARN) {
-		learn_sandbox.network = PB_NETWORK_HOST;
-		sb = &learn_sandbox;
+	a->sb = &req->policy->sandbox;
+	if (req->mode == PB_COMPILE_LEARN) {
+		a->learn_sandbox = req->policy->sandbox;
+		a->learn_sandbox.network = PB_NETWORK_HOST;
+		a->sb = &a->learn_sandbox;
 	}
-	for (int i = 0; i < CH_COUNT; i++)
-		ch[i][0] = ch[i][1] = -1;
 	if (req->install) {
 		const struct pb_jail_install in = { req->install->staging, req->install->source, req->install->old,
 		                                    req->install->plugin, req->install->plugin_at };
-		r = pb_jail_prepare_install(&jail, sb, use_namespaces, &in, out->view_dir, worker_path,
-		                            req->uid, req->gid, why, why_len);
+		r = pb_jail_prepare_install(&a->jail, a->sb, use_namespaces, &in, view_dir, a->worker_path,
+		                            req->uid, req->gid, a->why, a->why_len);
 	} else {
-		r = pb_jail_prepare(&jail, sb, use_namespaces, req->name, req->plugin_dir, out->view_dir,
-		                    worker_path, req->cache, req->uid, req->gid, why, why_len);
+		r = pb_jail_prepare(&a->jail, a->sb, use_namespaces, req->name, req->plugin_dir, view_dir,
+		                    a->worker_path, req->cache, req->uid, req->gid, a->why, a->why_len);
 	}
 	if (r < 0) {
-		if (!*why)
-			snprintf(why, why_len, "cannot plan the sandbox: %s", strerror(-r));
-		goto fail;
+		if (!*a->why)
+			snprintf(a->why, a->why_len, "cannot plan the sandbox: %s", strerror(-r));
+		return r;
 	}
-	argv = req->install ? install_argv(worker_path, req->install, &jail, sb)
-	                    : worker_argv(worker_path, req->name, req->plugin_dir, &jail, sb);
-	if (!argv) {
-		r = -ENOMEM;
-		snprintf(why, why_len, "out of memory");
-		goto fail;
+	a->argv = req->install ? install_argv(a->worker_path, req->install, &a->jail, a->sb)
+	                       : worker_argv(a->worker_path, req->name, req->plugin_dir, &a->jail, a->sb);
+	if (!a->argv) {
+		snprintf(a->why, a->why_len, "out of memory");
+		return -ENOMEM;
 	}
+	return 0;
+}
+
+/* The worker's descriptors: pipes, the report and exec sockets, and for an
+ * install worker its input in place of a call channel. */
+static int open_channels(struct attempt *a)
+{
 	for (int i = 0; i < CH_COUNT; i++) {
 		int ok;
-		if (i == CH_CALLS && req->install) {
+		if (i == CH_CALLS && a->req->install) {
 			/* The input instead of a call channel: our own copy, read-only. */
-			int in = req->install->input_fd;
-			ch[i][0] = in >= 0 ? fcntl(in, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
-			ok = ch[i][0] < 0 ? -1 : 0;
+			int in = a->req->install->input_fd;
+			a->ch[i][0] = in >= 0 ? fcntl(in, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+			ok = a->ch[i][0] < 0 ? -1 : 0;
 		} else if (i == CH_REPORT || i == CH_EXEC) {
-			ok = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch[i]);
+			ok = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, a->ch[i]);
 		} else {
-			ok = pipe2(ch[i], O_CLOEXEC);
+			ok = pipe2(a->ch[i], O_CLOEXEC);
 		}
 		if (ok < 0) {
-			r = -errno;
-			snprintf(why, why_len, "cannot create the worker's channels: %s", strerror(errno));
-			goto fail;
+			int e = errno;
+			snprintf(a->why, a->why_len, "cannot create the worker's channels: %s", strerror(e));
+			return -e;
 		}
 	}
+	return 0;
+}
 
-	/* clone, not fork: the worker is the first process of its new pid
-	 * namespace, and still our child (pidfd, waitpid). Its pidfd comes
-	 * from clone itself (close-on-exec): no pidfd_open, which is one
-	 * kernel release younger and unknown to valgrind 3.19. */
-	if (req->forkserver) {
-		/* The same child, cloned by the fork-server from its warm
-		 * interpreter instead of exec'd (forkserver.c). */
+/* clone, not fork: the worker is the first process of its new pid
+ * namespace, and still our child (pidfd, waitpid). Its pidfd comes from
+ * clone itself (close-on-exec): no pidfd_open, which is one kernel
+ * release younger and unknown to valgrind 3.19. With a fork-server, the
+ * same child is cloned from its warm interpreter instead (forkserver.c). */
+static int start_child(struct attempt *a)
+{
+	int (*ch)[2] = a->ch;
+	int r;
+
+	if (a->req->forkserver) {
 		const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
 		                                ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
-		r = pb_forkserver_clone(req->forkserver, &jail, argv, fds, ch[CH_EXEC][1], &pid, &pidfd,
-		                        why, why_len);
-		if (r < 0) {
-			*namespaces_refused = jail.clone_flags != 0 && namespace_failure(why);
-			goto fail;
-		}
-	} else {
-		pid = (pid_t)syscall(SYS_clone, (unsigned long)jail.clone_flags | CLONE_PIDFD | SIGCHLD, NULL,
-		                     &pidfd, NULL, NULL);
-		if (pid < 0) {
-			r = -errno;
-			*namespaces_refused = jail.clone_flags != 0;
-			snprintf(why, why_len, "%s: %s", jail.clone_flags ? "namespaces: cannot create them"
-			         : "cannot start a worker", strerror(errno));
-			goto fail;
-		}
-		if (pid == 0)
-			child(worker_path, argv, ch, parent, &jail);
+		r = pb_forkserver_clone(a->req->forkserver, &a->jail, a->argv, fds, ch[CH_EXEC][1], &a->pid,
+		                        &a->pidfd, a->why, a->why_len);
+		if (r < 0)
+			a->namespaces_refused = a->jail.clone_flags != 0 && namespace_failure(a->why);
+		return r;
 	}
-	if (req->install && ch[CH_CALLS][0] >= 0) {
-		/* The worker has its copy of the input; ours goes. */
-		close(ch[CH_CALLS][0]);
-		ch[CH_CALLS][0] = -1;
+	struct clone_req c = { a->worker_path, a->argv, ch, getpid(), &a->jail, -1 };
+	long got = pb_spawner_run(clone_worker, &c);
+	if (got < 0) {
+		a->namespaces_refused = a->jail.clone_flags != 0;
+		snprintf(a->why, a->why_len, "%s: %s", a->jail.clone_flags ? "namespaces: cannot create them"
+		         : "cannot start a worker", strerror((int)-got));
+		return (int)got;
 	}
+	a->pid = (pid_t)got;
+	a->pidfd = c.pidfd;
+	return 0;
+}
 
-	/* The exec channel closes on a successful exec, or carries what
-	 * failed; before that, the child may ask for its limits. */
-	close(ch[CH_EXEC][1]);
-	ch[CH_EXEC][1] = -1;
+/* The exec channel closes on a successful exec, or carries what failed;
+ * before that, the child may ask for the limits it could not set. */
+static int await_exec(struct attempt *a)
+{
+	struct pb_child_msg failure;
+	ssize_t n;
+
+	if (a->req->install && a->ch[CH_CALLS][0] >= 0) {
+		/* The worker has its copy of the input; ours goes. */
+		close(a->ch[CH_CALLS][0]);
+		a->ch[CH_CALLS][0] = -1;
+	}
+	close(a->ch[CH_EXEC][1]);
+	a->ch[CH_EXEC][1] = -1;
 	for (;;) {
-		n = read(ch[CH_EXEC][0], &failure, sizeof(failure));
+		n = read(a->ch[CH_EXEC][0], &failure, sizeof(failure));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n != (ssize_t)sizeof(failure))
-			break;
+			return 0;
 		failure.step[sizeof(failure.step) - 1] = '\0';
 		if (failure.step[0])
 			break;
-		int answer = -pb_jail_set_limit(&jail, pid, failure.limit);
-		while (write(ch[CH_EXEC][0], &answer, sizeof(answer)) < 0 && errno == EINTR)
+		int answer = -pb_jail_set_limit(&a->jail, a->pid, failure.limit);
+		while (write(a->ch[CH_EXEC][0], &answer, sizeof(answer)) < 0 && errno == EINTR)
 			;
 	}
-	if (n == (ssize_t)sizeof(failure)) {
-		waitpid(pid, NULL, 0);
-		close(pidfd);
-		r = -failure.err;
-		*namespaces_refused = jail.clone_flags != 0 && namespace_failure(failure.step);
-		if (!strcmp(failure.step, "exec"))
-			snprintf(why, why_len, "cannot start the worker %s: %s", worker_path, strerror(failure.err));
-		else
-			snprintf(why, why_len, "%s: %s", failure.step, strerror(failure.err));
-		goto fail;
-	}
+	waitpid(a->pid, NULL, 0);
+	close(a->pidfd);
+	a->namespaces_refused = a->jail.clone_flags != 0 && namespace_failure(failure.step);
+	if (!strcmp(failure.step, "exec"))
+		snprintf(a->why, a->why_len, "cannot start the worker %s: %s", a->worker_path, strerror(failure.err));
+	else
+		snprintf(a->why, a->why_len, "%s: %s", failure.step, strerror(failure.err));
+	return -failure.err;
+}
 
-	/* Rules naming "self" must name the pid the worker sees. */
-	r = pb_policy_compile(policy, (jail.clone_flags & CLONE_NEWPID) ? 1 : pid, mode, &blob, why, why_len);
+/* The seccomp programs, compiled now that the worker's pid is known (rules
+ * naming "self" must name the pid it sees), written to its fd 6. */
+static int hand_policy(struct attempt *a, bool *listener)
+{
+	struct pb_bpf_blob blob = { 0 };
+	pid_t self = (a->jail.clone_flags & CLONE_NEWPID) ? 1 : a->pid;
+	int r = pb_policy_compile(a->req->policy, self, a->req->mode, &blob, a->why, a->why_len);
+
 	if (r == 0) {
 		*listener = blob.listener;
 		const uint8_t *p = blob.data;
 		size_t left = blob.len;
 		while (left > 0) {
-			n = write(ch[CH_POLICY][1], p, left);
+			ssize_t n = write(a->ch[CH_POLICY][1], p, left);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
 				r = -errno;
-				snprintf(why, why_len, "cannot hand the policy to the worker: %s", strerror(errno));
+				snprintf(a->why, a->why_len, "cannot hand the policy to the worker: %s", strerror(errno));
 				break;
 			}
 			p += n;
@@ -363,41 +411,59 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
 	}
 	pb_bpf_blob_free(&blob);
 	if (r < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(pidfd);
-		goto fail;
+		kill(a->pid, SIGKILL);
+		waitpid(a->pid, NULL, 0);
+		close(a->pidfd);
 	}
+	return r;
+}
 
-	out->pid = pid;
-	out->pidfd = pidfd;
+/* The running worker's descriptors (non-blocking) and layers to *out. */
+static void hand_over(struct attempt *a, struct pb_spawned *out)
+{
+	int (*ch)[2] = a->ch;
+
+	out->pid = a->pid;
+	out->pidfd = a->pidfd;
 	out->calls_fd = ch[CH_CALLS][1];
 	out->replies_fd = ch[CH_REPLIES][0];
 	out->stdout_fd = ch[CH_STDOUT][0];
 	out->stderr_fd = ch[CH_STDERR][0];
 	out->report_fd = ch[CH_REPORT][0];
 	ch[CH_CALLS][1] = ch[CH_REPLIES][0] = ch[CH_STDOUT][0] = ch[CH_STDERR][0] = ch[CH_REPORT][0] = -1;
-	for (size_t i = 0; i < jail.nlayers; i++) {
-		out->layers[i] = jail.layers[i];
-		jail.layers[i] = NULL;
+	for (size_t i = 0; i < a->jail.nlayers; i++) {
+		out->layers[i] = a->jail.layers[i];
+		a->jail.layers[i] = NULL;
 	}
-	out->nlayers = jail.nlayers;
-	jail.nlayers = 0;
-	for (int i = 0; i < CH_COUNT; i++)
-		close_pair(ch[i]);
+	out->nlayers = a->jail.nlayers;
+	a->jail.nlayers = 0;
 	int fds[] = { out->calls_fd, out->replies_fd, out->stdout_fd, out->stderr_fd, out->report_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-	free(argv);
-	pb_jail_free(&jail);
-	return 0;
+}
 
-fail:
+/* Plan, open the channels, start the child, wait for its exec, hand it
+ * its policy, hand its descriptors over: each step a function, as
+ * nsjail's containProc reads. */
+static int spawn_once(const char *worker_path, const struct spawn_req *req, bool use_namespaces,
+                      struct pb_spawned *out, bool *listener, bool *namespaces_refused,
+                      char *why, size_t why_len)
+{
+	struct attempt a = { .worker_path = worker_path, .req = req, .pid = -1, .pidfd = -1,
+	                     .why = why, .why_len = why_len };
+	int r;
+
 	for (int i = 0; i < CH_COUNT; i++)
-		close_pair(ch[i]);
-	free(argv);
-	pb_jail_free(&jail);
+		a.ch[i][0] = a.ch[i][1] = -1;
+	if ((r = plan(&a, use_namespaces, out->view_dir)) == 0 && (r = open_channels(&a)) == 0 &&
+	    (r = start_child(&a)) == 0 && (r = await_exec(&a)) == 0 && (r = hand_policy(&a, listener)) == 0)
+		hand_over(&a, out);
+	*namespaces_refused = a.namespaces_refused;
+	for (int i = 0; i < CH_COUNT; i++)
+		close_pair(a.ch[i]);
+	free(a.argv);
+	pb_jail_free(&a.jail);
 	return r;
 }
 

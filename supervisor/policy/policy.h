@@ -103,6 +103,8 @@ enum pb_layer {
 };
 enum pb_layer_mode { PB_LAYER_REQUIRED, PB_LAYER_OPTIONAL, PB_LAYER_OFF };
 enum pb_network { PB_NETWORK_NONE, PB_NETWORK_HOST };
+/* @proc: the worker's own /proc, whenever it has its own pid namespace. */
+enum pb_proc { PB_PROC_ON, PB_PROC_OFF };
 
 /* A host function the plugin may call as plugbox.host.NAME(...) (issue 5):
  * `@host-call NAME...` in the operator's policy. */
@@ -124,7 +126,10 @@ struct pb_sandbox {
 	enum pb_network network;
 	struct pb_where network_where;
 	uint64_t scratch;               /* bytes of private /tmp; 0: none */
+	uint64_t scratch_inodes;        /* files and directories it may hold (set with scratch) */
 	struct pb_where scratch_where;
+	enum pb_proc proc;
+	struct pb_where proc_where;
 	struct pb_grant *grants;        /* owned by the policy; no wildcard, no repeats */
 	size_t ngrants;
 };
@@ -133,6 +138,14 @@ struct pb_sandbox {
 extern const char *const pb_limit_names[PB_LIMIT_COUNT];
 extern const char *const pb_layer_names[PB_LAYER_COUNT];
 extern const char *const pb_layer_mode_names[3];
+extern const char *const pb_proc_names[2];
+/* The inodes of a scratch directory of `bytes` when the policy does not
+ * say: one per 16K, at least PB_SCRATCH_INODES_MIN. Every tmpfs the jail
+ * makes has an inode bound: the kernel memory an inode pins is counted by
+ * no other limit. */
+#define PB_SCRATCH_INODES_MIN 1024u
+#define PB_SCRATCH_BYTES_PER_INODE 16384u
+uint64_t pb_scratch_default_inodes(uint64_t bytes);
 /* A limit's value as the language writes it ("1G", "60s", "unlimited"). */
 const char *pb_limit_format(enum pb_limit l, uint64_t v, char *buf, size_t len);
 

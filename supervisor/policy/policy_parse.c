@@ -13,8 +13,11 @@
  *   @default ACTION                           kill trap log enosys errno NAME
  *   @after-start                              what follows is added once the
  *                                             plugin is imported
- *   @limit @layer @network @scratch           the other layers, and the host
+ *   @limit @layer @network @scratch @proc     the other layers, and the host
  *   @host-call NAME...                        functions granted: policy_sandbox.c
+ *
+ * The directives are a table (`directives` below) of {name, handler,
+ * flags}; DIR_ONCE refuses a second use in one file at its FILE:LINE:COL.
  *
  * This file reads files, includes, directives and rules; the pieces of a
  * line (actions, conditions, suggestions) are policy_syntax.c's. Every
@@ -135,6 +138,7 @@ struct file_ctx {
 	unsigned decided_line[2][SYSCALL_NR_LIMIT];
 	/* first entry of any kind, for lint */
 	unsigned named_line[2][SYSCALL_NR_LIMIT];
+	unsigned once_line[16];         /* per directive (DIR_ONCE): where it first came */
 };
 
 static int add_entry(struct file_ctx *f, int nr, struct pb_cond *cond, const struct pb_action *a,
@@ -233,160 +237,149 @@ static int add_group_members(struct file_ctx *f, const struct pb_syscall_group *
 
 static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out);
 
-static void parse_directive(struct file_ctx *f, const char *text, struct chunk *includes)
+/* ---- directives ---------------------------------------------------------- */
+
+/* What a directive's handler gets: the line after its name (c->pos), the
+ * column of its name (the '@' is at col - 1), the whole rule text, and the
+ * file's chunk of included rules. */
+struct directive_call {
+	struct file_ctx *f;
+	size_t col;
+	const char *text;
+	struct chunk *includes;
+};
+
+/* Check and record one @include NAME: its name, cycles, depth, and that it
+ * is there. The policy's include list learns it; false when it must not be
+ * read (an error, reported, or already included). */
+static bool include_allowed(struct file_ctx *f, const char *inc, size_t icol, char *incpath, size_t len)
 {
 	struct parser *ps = f->ps;
 	struct cursor *c = f->c;
-	char w[128];
-	size_t col, n;
 
-	c->pos++;   /* '@' */
-	col = c->pos;
-	n = cursor_word(c, w, sizeof(w));
-	if (n == 0 || n >= sizeof(w)) {
-		ERR_AT(ps, c, col - 1, "expected @include, @default, @after-start, @limit, @layer, @network, @scratch, "
-		       "@host-call or @GROUP: ACTION");
-		return;
+	if (!pb_valid_plugin_name(inc)) {
+		ERR_AT(ps, c, icol, "@include names a policy in the same directory, "
+		       "[A-Za-z0-9_-]+ with no path: '%s'", inc);
+		return false;
 	}
-	c->pos += n;
-	if (!strcmp(w, "include")) {
-		char inc[128], incpath[PATH_MAX];
-		size_t icol;
-		if (f->after_start) {
-			ERR_AT(ps, c, col - 1, "@include must come before @after-start");
-			return;
-		}
-		cursor_skip_ws(c);
-		icol = c->pos;
-		const char *arg = c->s + c->pos;
-		size_t len = strcspn(arg, " \t");
-		if (len == 0 || len >= sizeof(inc)) {
-			ERR_AT(ps, c, icol, "@include needs a policy name");
-			return;
-		}
-		memcpy(inc, arg, len);
-		inc[len] = '\0';
-		c->pos += len;
-		if (len > 7 && !strcmp(inc + len - 7, ".policy"))
-			inc[len - 7] = '\0';
-		if (!pb_valid_plugin_name(inc)) {
-			ERR_AT(ps, c, icol, "@include names a policy in the same directory, "
-			       "[A-Za-z0-9_-]+ with no path: '%s'", inc);
-			return;
-		}
-		if (!cursor_at_end(c)) {
-			ERR_AT(ps, c, c->pos, "unexpected text after @include %s", inc);
-			return;
-		}
-		for (size_t i = 0; i < ps->depth; i++)
-			if (!strcmp(ps->stack[i], inc)) {
-				char chain[512] = "";
-				for (size_t j = i; j < ps->depth; j++) {
-					strncat(chain, ps->stack[j], sizeof(chain) - strlen(chain) - 1);
-					strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
-				}
-				strncat(chain, inc, sizeof(chain) - strlen(chain) - 1);
-				ERR_AT(ps, c, icol, "include cycle: %s", chain);
-				return;
+	if (!cursor_at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected text after @include %s", inc);
+		return false;
+	}
+	for (size_t i = 0; i < ps->depth; i++)
+		if (!strcmp(ps->stack[i], inc)) {
+			char chain[512] = "";
+			for (size_t j = i; j < ps->depth; j++) {
+				strncat(chain, ps->stack[j], sizeof(chain) - strlen(chain) - 1);
+				strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
 			}
-		if (ps->depth >= POLICY_INCLUDE_DEPTH) {
-			ERR_AT(ps, c, icol, "includes nested more than %d deep", POLICY_INCLUDE_DEPTH);
-			return;
+			strncat(chain, inc, sizeof(chain) - strlen(chain) - 1);
+			ERR_AT(ps, c, icol, "include cycle: %s", chain);
+			return false;
 		}
-		for (size_t i = 0; i < ps->p->nincludes; i++)
-			if (!strcmp(ps->p->includes[i], inc))
-				return;       /* already in the policy: once is enough */
-		snprintf(incpath, sizeof(incpath), "%s/%s.policy", ps->dir, inc);
-		FILE *probe = fopen(incpath, "r");
-		if (!probe) {
-			ERR_AT(ps, c, icol, "cannot include '%s': %s: %s", inc, incpath, strerror(errno));
-			return;
-		}
-		fclose(probe);
-		char **grown = realloc(ps->p->includes, (ps->p->nincludes + 1) * sizeof(char *));
-		if (!grown) {
-			policy_nomem(ps, c);
-			return;
-		}
-		ps->p->includes = grown;
-		ps->p->includes[ps->p->nincludes] = strdup(inc);
-		if (!ps->p->includes[ps->p->nincludes]) {
-			policy_nomem(ps, c);
-			return;
-		}
-		ps->p->nincludes++;
-		struct chunk sub = { 0 };
-		/* Its errors (and running out of memory) are reported inside. */
-		parse_file(ps, inc, incpath, &sub);
-		if (list_append(&includes->start, &sub.start) < 0 ||
-		    list_append(&includes->after, &sub.after) < 0) {
-			policy_nomem(ps, c);
-			list_free(&sub.start);
-			list_free(&sub.after);
-		}
-		sandbox_merge(&includes->sandbox, &sub.sandbox);
-		if (sub.has_default && !includes->has_default) {
-			includes->has_default = true;
-			includes->dflt = sub.dflt;
-			includes->dflt_where = sub.dflt_where;
-		}
+	if (ps->depth >= POLICY_INCLUDE_DEPTH) {
+		ERR_AT(ps, c, icol, "includes nested more than %d deep", POLICY_INCLUDE_DEPTH);
+		return false;
+	}
+	for (size_t i = 0; i < ps->p->nincludes; i++)
+		if (!strcmp(ps->p->includes[i], inc))
+			return false;       /* already in the policy: once is enough */
+	snprintf(incpath, len, "%s/%s.policy", ps->dir, inc);
+	FILE *probe = fopen(incpath, "r");
+	if (!probe) {
+		ERR_AT(ps, c, icol, "cannot include '%s': %s: %s", inc, incpath, strerror(errno));
+		return false;
+	}
+	fclose(probe);
+	char **grown = realloc(ps->p->includes, (ps->p->nincludes + 1) * sizeof(char *));
+	if (!grown || !(grown[ps->p->nincludes] = strdup(inc))) {
+		if (grown)
+			ps->p->includes = grown;
+		policy_nomem(ps, c);
+		return false;
+	}
+	ps->p->includes = grown;
+	ps->p->nincludes++;
+	return true;
+}
+
+/* Read an included file and add what it says to the includes' chunk. */
+static void include_read(struct file_ctx *f, const char *inc, const char *incpath, struct chunk *includes)
+{
+	struct chunk sub = { 0 };
+
+	/* Its errors (and running out of memory) are reported inside. */
+	parse_file(f->ps, inc, incpath, &sub);
+	if (list_append(&includes->start, &sub.start) < 0 || list_append(&includes->after, &sub.after) < 0) {
+		policy_nomem(f->ps, f->c);
+		list_free(&sub.start);
+		list_free(&sub.after);
+	}
+	sandbox_merge(&includes->sandbox, &sub.sandbox);
+	if (sub.has_default && !includes->has_default) {
+		includes->has_default = true;
+		includes->dflt = sub.dflt;
+		includes->dflt_where = sub.dflt_where;
+	}
+}
+
+static void do_include(const struct directive_call *d)
+{
+	struct cursor *c = d->f->c;
+	char inc[128], incpath[PATH_MAX];
+
+	cursor_skip_ws(c);
+	size_t icol = c->pos, len = strcspn(c->s + c->pos, " \t");
+	if (len == 0 || len >= sizeof(inc)) {
+		ERR_AT(d->f->ps, c, icol, "@include needs a policy name");
 		return;
 	}
-	if (!strcmp(w, "default")) {
-		struct pb_action a;
-		if (f->own.has_default) {
-			ERR_AT(ps, c, col - 1, "a second @default (the first is at line %u)",
-			       f->own.dflt_where.line);
-			return;
-		}
-		if (parse_default_action(ps, c, &a) < 0)
-			return;
-		if (!cursor_at_end(c)) {
-			ERR_AT(ps, c, c->pos, "unexpected text after the default action");
-			return;
-		}
-		f->own.has_default = true;
-		f->own.dflt = a;
-		f->own.dflt_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+	memcpy(inc, c->s + c->pos, len);
+	inc[len] = '\0';
+	c->pos += len;
+	if (len > 7 && !strcmp(inc + len - 7, ".policy"))
+		inc[len - 7] = '\0';
+	if (include_allowed(d->f, inc, icol, incpath, sizeof(incpath)))
+		include_read(d->f, inc, incpath, d->includes);
+}
+
+static void do_default(const struct directive_call *d)
+{
+	struct file_ctx *f = d->f;
+	struct pb_action a;
+
+	if (parse_default_action(f->ps, f->c, &a) < 0)
+		return;
+	if (!cursor_at_end(f->c)) {
+		ERR_AT(f->ps, f->c, f->c->pos, "unexpected text after the default action");
 		return;
 	}
-	if (!strcmp(w, "after-start")) {
-		if (f->after_start)
-			ERR_AT(ps, c, col - 1, "a second @after-start");
-		else if (!cursor_at_end(c))
-			ERR_AT(ps, c, c->pos, "@after-start stands alone on its line");
-		f->after_start = true;
-		return;
-	}
-	if (parse_sandbox_directive(ps, c, w, col, &f->own.sandbox))
-		return;
-	/* @GROUP: ACTION */
-	const struct pb_syscall_group *g = pb_syscall_group_find(w);
-	if (!g) {
-		static const char *const directives[] = { "include", "default", "after-start", "limit",
-		                                          "layer", "network", "scratch", "host-call" };
-		char near[64];
-		nearest_group(w, near, sizeof(near));
-		for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
-			if (edit_distance(w, directives[i]) <= 2) {
-				ERR_AT(ps, c, col - 1, "unknown directive '@%s'; did you mean '@%s'?", w, directives[i]);
-				return;
-			}
-		if (*near)
-			ERR_AT(ps, c, col - 1, "unknown group '@%s'; did you mean '@%s'?", w, near);
-		else
-			ERR_AT(ps, c, col - 1, "unknown directive or group '@%s' (see `plugbox policy groups`)", w);
-		return;
-	}
+	f->own.has_default = true;
+	f->own.dflt = a;
+	f->own.dflt_where = (struct pb_where){ f->c->file, f->c->line, (unsigned)d->col };
+}
+
+static void do_after_start(const struct directive_call *d)
+{
+	if (!cursor_at_end(d->f->c))
+		ERR_AT(d->f->ps, d->f->c, d->f->c->pos, "@after-start stands alone on its line");
+	d->f->after_start = true;
+}
+
+/* @GROUP: ACTION, for a group `g` (the name is already read). */
+static void do_group(const struct directive_call *d, const struct pb_syscall_group *g, const char *w)
+{
+	struct parser *ps = d->f->ps;
+	struct cursor *c = d->f->c;
+	struct pb_action a;
+	char aw[32];
+
 	if (!cursor_accept(c, ":")) {
 		ERR_AT(ps, c, c->pos, "expected ':' after @%s", w);
 		return;
 	}
-	struct pb_action a;
 	cursor_skip_ws(c);
-	size_t acol = c->pos;
-	char aw[32];
-	size_t an = cursor_word(c, aw, sizeof(aw));
+	size_t acol = c->pos, an = cursor_word(c, aw, sizeof(aw));
 	if (!(an > 0 && an < sizeof(aw) && is_action_word(aw))) {
 		ERR_AT(ps, c, acol, "a group takes an action only, no conditions "
 		       "(rule its syscalls one by one, before the group line)");
@@ -398,11 +391,125 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 		ERR_AT(ps, c, c->pos, "unexpected text after the action");
 		return;
 	}
-	if (a.kind == PB_ACT_LOG && f->after_start) {
+	if (a.kind == PB_ACT_LOG && d->f->after_start) {
 		ERR_AT(ps, c, acol, "log is not available after @after-start");
 		return;
 	}
-	add_group_members(f, g, &a, col - 1, text, 0);
+	add_group_members(d->f, g, &a, d->col - 1, d->text, 0);
+}
+
+enum directive_flag {
+	DIR_ONCE = 1 << 0,              /* at most once per file (OpenSSH's MON_ONCE) */
+	DIR_BEFORE_AFTER_START = 1 << 1,
+};
+
+/* Every @directive; an @NAME that is none of them is a syscall group.
+ * Exactly one of handler (the file's state) and sandbox (a setting of the
+ * layers beside seccomp, policy_sandbox.c). `again`, for DIR_ONCE: what
+ * follows "a second @NAME" in the error ("" or " in this file"), NULL for
+ * nothing more, not even where the first one is. */
+static const struct directive {
+	const char *name;
+	void (*handler)(const struct directive_call *d);
+	sandbox_directive_fn *sandbox;
+	unsigned flags;
+	const char *again;
+} directives[] = {
+	{ "include", do_include, NULL, DIR_BEFORE_AFTER_START, NULL },
+	{ "default", do_default, NULL, DIR_ONCE, "" },
+	{ "after-start", do_after_start, NULL, DIR_ONCE, NULL },
+	{ "limit", NULL, sandbox_limit, 0, NULL },
+	{ "layer", NULL, sandbox_layer, 0, NULL },
+	{ "network", NULL, sandbox_network, DIR_ONCE, " in this file" },
+	{ "scratch", NULL, sandbox_scratch, DIR_ONCE, " in this file" },
+	{ "proc", NULL, sandbox_proc, DIR_ONCE, " in this file" },
+	{ "host-call", NULL, sandbox_host_call, 0, NULL },
+};
+#define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
+_Static_assert(NDIRECTIVES <= sizeof(((struct file_ctx *)0)->once_line) / sizeof(unsigned),
+               "file_ctx.once_line has a slot per directive");
+
+/* The line of a DIR_ONCE directive's first use in the file being read. */
+static unsigned *once_line(struct file_ctx *f, const struct directive *d)
+{
+	return &f->once_line[d - directives];
+}
+
+/* May directive d stand here? Reports why not. */
+static bool directive_allowed(struct file_ctx *f, const struct directive *d, size_t col)
+{
+	if ((d->flags & DIR_BEFORE_AFTER_START) && f->after_start) {
+		ERR_AT(f->ps, f->c, col - 1, "@%s must come before @after-start", d->name);
+		return false;
+	}
+	if (!(d->flags & DIR_ONCE))
+		return true;
+	unsigned *first = once_line(f, d);
+	if (*first && d->again)
+		ERR_AT(f->ps, f->c, col - 1, "a second @%s%s (the first is at line %u)", d->name, d->again, *first);
+	else if (*first)
+		ERR_AT(f->ps, f->c, col - 1, "a second @%s", d->name);
+	if (*first)
+		return false;
+	*first = f->c->line;
+	return true;
+}
+
+/* An @WORD that is neither a directive nor a group: say what is near. */
+static void unknown_directive(struct file_ctx *f, const char *w, size_t col)
+{
+	char near[64];
+
+	nearest_group(w, near, sizeof(near));
+	for (size_t i = 0; i < NDIRECTIVES; i++)
+		if (edit_distance(w, directives[i].name) <= 2) {
+			ERR_AT(f->ps, f->c, col - 1, "unknown directive '@%s'; did you mean '@%s'?", w,
+			       directives[i].name);
+			return;
+		}
+	if (*near)
+		ERR_AT(f->ps, f->c, col - 1, "unknown group '@%s'; did you mean '@%s'?", w, near);
+	else
+		ERR_AT(f->ps, f->c, col - 1, "unknown directive or group '@%s' (see `plugbox policy groups`)", w);
+}
+
+static void parse_directive(struct file_ctx *f, const char *text, struct chunk *includes)
+{
+	struct cursor *c = f->c;
+	char w[128];
+	size_t n;
+
+	c->pos++;   /* '@' */
+	const struct directive_call call = { f, c->pos, text, includes };
+	n = cursor_word(c, w, sizeof(w));
+	if (n == 0 || n >= sizeof(w)) {
+		char list[256] = "";
+		for (size_t i = 0; i < NDIRECTIVES; i++) {
+			strncat(list, "@", sizeof(list) - strlen(list) - 1);
+			strncat(list, directives[i].name, sizeof(list) - strlen(list) - 1);
+			strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+		}
+		ERR_AT(f->ps, c, call.col - 1, "expected %sor @GROUP: ACTION", list);
+		return;
+	}
+	c->pos += n;
+	for (size_t i = 0; i < NDIRECTIVES; i++) {
+		const struct directive *d = &directives[i];
+		if (strcmp(w, d->name) != 0)
+			continue;
+		if (!directive_allowed(f, d, call.col))
+			return;
+		if (d->handler)
+			d->handler(&call);
+		else
+			d->sandbox(f->ps, c, call.col, &f->own.sandbox);
+		return;
+	}
+	const struct pb_syscall_group *g = pb_syscall_group_find(w);
+	if (g)
+		do_group(&call, g, w);
+	else
+		unknown_directive(f, w, call.col);
 }
 
 static void parse_rule(struct file_ctx *f, const char *text)

@@ -11,6 +11,10 @@
  *   @layer landlock required|optional|off
  *   @network none|host        none: a network namespace with no interface up
  *   @scratch 64M|none         a private, empty tmpfs at /tmp of that size
+ *   @scratch 64M inodes=4096  ... holding at most that many files and
+ *                             directories (default: one per 16K, >= 1024)
+ *   @proc on|off              the worker's own /proc (only its own process)
+ *                             whenever it has a pid namespace; on by default
  *   @host-call NAME...        host functions the plugin may call as
  *                             plugbox.host.NAME(...); none without it
  *
@@ -39,6 +43,10 @@ const char *const pb_limit_names[PB_LIMIT_COUNT] = {
 };
 const char *const pb_layer_names[PB_LAYER_COUNT] = { "namespaces", "landlock" };
 const char *const pb_layer_mode_names[3] = { "required", "optional", "off" };
+const char *const pb_proc_names[2] = { "on", "off" };
+
+/* Below this a scratch directory is of no use (its root is one inode). */
+#define SCRATCH_INODES_FLOOR 16u
 
 enum unit { UNIT_BYTES, UNIT_SECONDS, UNIT_MILLIS, UNIT_COUNT };
 
@@ -116,8 +124,12 @@ void sandbox_fill_defaults(struct pb_sandbox *s)
 		s->layer[PB_LAYER_LANDLOCK] = PB_LAYER_OPTIONAL;
 	if (!s->network_where.file)
 		s->network = PB_NETWORK_NONE;
-	if (!s->scratch_where.file)
+	if (!s->scratch_where.file) {
 		s->scratch = 0;
+		s->scratch_inodes = 0;
+	}
+	if (!s->proc_where.file)
+		s->proc = PB_PROC_ON;
 }
 
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
@@ -138,7 +150,12 @@ void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 	}
 	if (!dst->scratch_where.file && src->scratch_where.file) {
 		dst->scratch = src->scratch;
+		dst->scratch_inodes = src->scratch_inodes;
 		dst->scratch_where = src->scratch_where;
+	}
+	if (!dst->proc_where.file && src->proc_where.file) {
+		dst->proc = src->proc;
+		dst->proc_where = src->proc_where;
 	}
 	/* Out of memory, a grant is lost: the plugin is refused, not let through. */
 	for (size_t i = 0; i < src->ngrants; i++)
@@ -273,7 +290,7 @@ static bool set_once(struct parser *ps, struct cursor *c, size_t col, struct pb_
 	return true;
 }
 
-static void parse_limit(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+void sandbox_limit(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
 {
 	char name[32], value[64], what[48], near[32] = "";
 	size_t ncol, vcol, n;
@@ -372,10 +389,12 @@ static int parse_choice(struct parser *ps, struct cursor *c, const char *directi
 
 /* @host-call NAME...: each name is checked on its own, so that one line
  * reports every bad name in it. */
-static void parse_host_call(struct parser *ps, struct cursor *c, struct pb_sandbox *own)
+void sandbox_host_call(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
 {
 	char name[PB_HOST_NAME_MAX + 1];
 	size_t ncol, n, count = 0;
+
+	(void)col;
 
 	for (;; c->pos += n, count++) {
 		cursor_skip_ws(c);
@@ -421,71 +440,96 @@ static void parse_host_call(struct parser *ps, struct cursor *c, struct pb_sandb
 		ERR_AT(ps, c, c->pos, "@host-call needs the names of the host functions it grants");
 }
 
-bool parse_sandbox_directive(struct parser *ps, struct cursor *c, const char *word, size_t col,
-                             struct pb_sandbox *own)
+void sandbox_layer(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
 {
-	if (!strcmp(word, "limit")) {
-		parse_limit(ps, c, col, own);
-		return true;
+	char name[32], what[48];
+	size_t ncol, n;
+	int l, mode;
+
+	cursor_skip_ws(c);
+	ncol = c->pos;
+	n = cursor_word(c, name, sizeof(name));
+	for (l = 0; n && n < sizeof(name) && l < PB_LAYER_COUNT; l++)
+		if (!strcmp(name, pb_layer_names[l]))
+			break;
+	if (n == 0 || n >= sizeof(name) || l == PB_LAYER_COUNT) {
+		ERR_AT(ps, c, ncol, "@layer names namespaces or landlock (seccomp, capabilities and "
+		       "limits are always on)");
+		return;
 	}
-	if (!strcmp(word, "host-call")) {
-		parse_host_call(ps, c, own);
-		return true;
+	c->pos += n;
+	snprintf(what, sizeof(what), "@layer %s", name);
+	mode = parse_choice(ps, c, what, pb_layer_mode_names, 3);
+	if (mode >= 0 && set_once(ps, c, col, &own->layer_where[l], what))
+		own->layer[l] = (enum pb_layer_mode)mode;
+}
+
+void sandbox_network(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+{
+	static const char *const choices[] = { "none", "host" };
+	int v = parse_choice(ps, c, "@network", choices, 2);
+
+	if (v >= 0) {
+		own->network_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+		own->network = (enum pb_network)v;
 	}
-	if (!strcmp(word, "layer")) {
-		char name[32];
-		size_t ncol, n;
-		int l, mode;
-		cursor_skip_ws(c);
-		ncol = c->pos;
-		n = cursor_word(c, name, sizeof(name));
-		for (l = 0; n && n < sizeof(name) && l < PB_LAYER_COUNT; l++)
-			if (!strcmp(name, pb_layer_names[l]))
-				break;
-		if (n == 0 || n >= sizeof(name) || l == PB_LAYER_COUNT) {
-			ERR_AT(ps, c, ncol, "@layer names namespaces or landlock (seccomp, capabilities and "
-			       "limits are always on)");
-			return true;
+}
+
+void sandbox_proc(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+{
+	int v = parse_choice(ps, c, "@proc", pb_proc_names, 2);
+
+	if (v >= 0) {
+		own->proc_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+		own->proc = (enum pb_proc)v;
+	}
+}
+
+/* @scratch SIZE [inodes=N] | none */
+void sandbox_scratch(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+{
+	char value[64], opt[64];
+	size_t vcol, ocol, n;
+	uint64_t v = 0, inodes = 0;
+
+	cursor_skip_ws(c);
+	vcol = c->pos;
+	n = next_token(c, value, sizeof(value));
+	if (n == 0 || n >= sizeof(value)) {
+		ERR_AT(ps, c, vcol, "@scratch needs a size such as 64M, or none");
+		return;
+	}
+	c->pos += n;
+	if (strcmp(value, "none") != 0 && (parse_amount(value, UNIT_BYTES, &v) < 0 || v < 4096)) {
+		ERR_AT(ps, c, vcol, "@scratch takes a size of at least 4K such as 64M, or none; not '%s'",
+		       value);
+		return;
+	}
+	cursor_skip_ws(c);
+	ocol = c->pos;
+	n = next_token(c, opt, sizeof(opt));
+	if (n > 0 && v && !strncmp(c->s + ocol, "inodes=", 7)) {
+		if (n >= sizeof(opt) || parse_amount(opt + 7, UNIT_COUNT, &inodes) < 0 ||
+		    inodes < SCRATCH_INODES_FLOOR) {
+			ERR_AT(ps, c, ocol + 7, "@scratch inodes= takes a whole number of files of at least %u, "
+			       "such as inodes=4096", SCRATCH_INODES_FLOOR);
+			return;
 		}
 		c->pos += n;
-		char what[48];
-		snprintf(what, sizeof(what), "@layer %s", name);
-		mode = parse_choice(ps, c, what, pb_layer_mode_names, 3);
-		if (mode >= 0 && set_once(ps, c, col, &own->layer_where[l], what))
-			own->layer[l] = (enum pb_layer_mode)mode;
-		return true;
 	}
-	if (!strcmp(word, "network")) {
-		static const char *const choices[] = { "none", "host" };
-		int v = parse_choice(ps, c, "@network", choices, 2);
-		if (v >= 0 && set_once(ps, c, col, &own->network_where, "@network"))
-			own->network = (enum pb_network)v;
-		return true;
+	if (!cursor_at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected text after @scratch %s%s", value,
+		       v ? " (the only option is inodes=N, the files it may hold)" : "");
+		return;
 	}
-	if (!strcmp(word, "scratch")) {
-		char value[64];
-		size_t vcol, n;
-		uint64_t v = 0;
-		cursor_skip_ws(c);
-		vcol = c->pos;
-		n = next_token(c, value, sizeof(value));
-		if (n == 0 || n >= sizeof(value)) {
-			ERR_AT(ps, c, vcol, "@scratch needs a size such as 64M, or none");
-			return true;
-		}
-		c->pos += n;
-		if (!cursor_at_end(c)) {
-			ERR_AT(ps, c, c->pos, "unexpected text after @scratch %s", value);
-			return true;
-		}
-		if (strcmp(value, "none") != 0 && (parse_amount(value, UNIT_BYTES, &v) < 0 || v < 4096)) {
-			ERR_AT(ps, c, vcol, "@scratch takes a size of at least 4K such as 64M, or none; not '%s'",
-			       value);
-			return true;
-		}
-		if (set_once(ps, c, col, &own->scratch_where, "@scratch"))
-			own->scratch = v;
-		return true;
-	}
-	return false;
+	own->scratch_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+	own->scratch = v;
+	own->scratch_inodes = v ? (inodes ? inodes : pb_scratch_default_inodes(v)) : 0;
+}
+
+uint64_t pb_scratch_default_inodes(uint64_t bytes)
+{
+	uint64_t n = bytes / PB_SCRATCH_BYTES_PER_INODE;
+
+	return n < PB_SCRATCH_INODES_MIN ? PB_SCRATCH_INODES_MIN : n;
 }

@@ -80,10 +80,14 @@ int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *
  * NULL after reporting. */
 struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *syscall);
 
-/* policy_sandbox.c: @limit, @layer, @network, @scratch, @host-call. Returns
- * false when `word` names none of them. */
-bool parse_sandbox_directive(struct parser *ps, struct cursor *c, const char *word, size_t col,
-                             struct pb_sandbox *own);
+/* policy_sandbox.c: the rest of the line after @limit, @layer, @network,
+ * @scratch, @proc and @host-call (col: where the '@' is, 1-based), into
+ * `own`. Each reports its own errors; whether the directive may come
+ * twice is the directive table's business (policy_parse.c), except for
+ * @limit and @layer, which may come once per name. */
+typedef void sandbox_directive_fn(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own);
+sandbox_directive_fn sandbox_limit, sandbox_layer, sandbox_network, sandbox_scratch, sandbox_proc,
+	sandbox_host_call;
 /* Fill what `dst` does not set from `src`, and add src's grants that dst
  * lacks after dst's own; src's grants are used up either way. */
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src);

@@ -223,11 +223,7 @@ struct pb_host_call {
 	size_t answer_len;
 };
 
-/* When the supervisor runs as root, each plugin's workers run as their own
- * uid and gid in [BASE, BASE + RANGE): above any distribution's ranges and
- * below the 32-bit user-namespace ranges that subuid files hand out. */
-#define PB_PLUGIN_UID_BASE 1900000000u
-#define PB_PLUGIN_UID_RANGE 1000000u
+/* The per-plugin uids when the supervisor runs as root: jail/uids.h. */
 
 /* A syscall seen by learn mode (from the kernel's notification). */
 struct pb_learned_call {
@@ -249,6 +245,7 @@ struct pb_supervisor {
 
 	struct plugin **plugins;
 	size_t nplugins;
+	int uid_lock_fd;                /* the plugin uids this supervisor holds (jail/uids.c), or -1 */
 	struct plugin **plugin_index;   /* by name (runtime.c), at most half full */
 	size_t plugin_index_cap;
 	uint64_t next_id;

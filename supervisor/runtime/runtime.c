@@ -24,8 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "helpers/cache_build.h"
+#include "jail/uids.h"
 #include "runtime/cache.h"
 #include "runtime/cache.h"
 #include "runtime/channel.h"
@@ -163,28 +165,29 @@ static int index_reserve(pb_supervisor *s)
 	return 0;
 }
 
+static bool uid_is_ours(uid_t uid, void *arg)
+{
+	const pb_supervisor *s = arg;
+
+	for (size_t i = 0; i < s->nplugins; i++)
+		if (s->plugins[i]->uid == uid)
+			return true;
+	return false;
+}
+
 /* The identity a plugin's workers run as when the supervisor is root: one
  * uid (and the same gid) per plugin, from a hash of its directory so it is
- * stable across restarts, moved on when another plugin of this supervisor
- * has it already. */
-static uid_t plugin_uid(pb_supervisor *s, const char *name)
+ * stable across restarts, claimed so that no other plugin of this or
+ * another supervisor runs as it (jail/uids.c). */
+static int plugin_uid(pb_supervisor *s, const char *name, uid_t *uid, char *why, size_t why_len)
 {
-	uint32_t h = 2166136261u;
-	const char *parts[] = { s->plugins_dir, "/", name };
+	char key[4096];
 
-	for (size_t p = 0; p < 3; p++)
-		for (const char *c = parts[p]; *c; c++)
-			h = (h ^ (uint8_t)*c) * 16777619u;
-	uid_t uid = PB_PLUGIN_UID_BASE + h % PB_PLUGIN_UID_RANGE;
-	for (bool taken = true; taken;) {
-		taken = false;
-		for (size_t i = 0; i < s->nplugins; i++)
-			if (s->plugins[i]->uid == uid) {
-				uid = PB_PLUGIN_UID_BASE + (uid - PB_PLUGIN_UID_BASE + 1) % PB_PLUGIN_UID_RANGE;
-				taken = true;
-			}
-	}
-	return uid;
+	*uid = 0;
+	if (geteuid() != 0)
+		return 0;       /* the jail keeps our own uid */
+	snprintf(key, sizeof(key), "%s/%s", s->plugins_dir, name);
+	return pb_uid_claim(&s->uid_lock_fd, key, uid_is_ours, s, uid, why, why_len);
 }
 
 /* The plugin called `name`, known from now on; NULL with *err when there
@@ -217,7 +220,13 @@ struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **
 		*err = pb_error_new(PB_ERROR_UNAVAILABLE, name, "", "out of memory", "");
 		return NULL;
 	}
-	p->uid = plugin_uid(s, name);
+	char why[256];
+	if (plugin_uid(s, name, &p->uid, why, sizeof(why)) < 0) {
+		*err = pb_error_newf(PB_ERROR_UNAVAILABLE, name, "plugin '%s': %s", name, why);
+		free(p->name);
+		free(p);
+		return NULL;
+	}
 	s->plugins[s->nplugins++] = p;
 	index_put(s->plugin_index, s->plugin_index_cap, p);
 	return p;

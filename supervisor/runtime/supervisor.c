@@ -114,7 +114,7 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	s->crash_window = 60;
 	s->backoff = 0.1;
 	s->backoff_max = 10;
-	s->epoll_fd = s->timer_fd = s->wake_fd = s->watch_fd = -1;
+	s->epoll_fd = s->timer_fd = s->wake_fd = s->watch_fd = s->uid_lock_fd = -1;
 	const char *policies = getenv("PLUGBOX_POLICIES");
 	s->policies_dir = strdup(policies && *policies ? policies : PB_POLICIES_DIR);
 	if (!s->policies_dir) {
@@ -157,6 +157,9 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	free(s->policies_dir);
 	free(s->cache_dir);
 	pb_forkserver_stop(s->forkserver);
+	/* Every worker is reaped: the uids may go to another supervisor. */
+	if (s->uid_lock_fd >= 0)
+		close(s->uid_lock_fd);
 	free(s->learned);
 	free(s);
 }

@@ -288,6 +288,7 @@ def policy_files():
         "sandbox": b"@include default\n@limit memory 512M\n@limit cpu 10s\n@limit files 64\n"
         b"@limit call-time 1500\n@layer landlock required\n@network host\n@scratch 16M\n"
         b"@host-call lookup fetch_key\n@host-call store\n",
+        "sandbox_jail": b"@include default\n@scratch 16M inodes=512\n@proc off\n@network none\n",
         "errors": b"@include ../etc/passwd\n@include nosuch\n@default allow\nread: 1\nread: 1\n"
         b"opneat: 1\n@basic-oi: 1\nioctl: arg7 == 1\nioctl: arg1 === 2\nwrite: return EWHAT\n"
         b"@limit memory lots\n@layer seccomp off\n@host-call 9bad\n@after-start\n@after-start\nread: log\n",
@@ -312,6 +313,7 @@ def policy_files():
 
 POLICY_DICT = [
     "@include", "@default", "@after-start", "@limit", "@layer", "@network", "@scratch", "@host-call",
+    "@proc", "inodes=", "on",
     "@include default", "@include python", "@include a", "@include b", "@include fuzz",
     "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "==", "!=", "<", "<=", ">", ">=", "&", " in ",
     "&&", "||", "=>", ";", ":", "~", "|", "(", ")", "0x", "SELF_PID",

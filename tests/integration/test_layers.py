@@ -220,6 +220,21 @@ def test_namespaces_optional_when_available_are_used(run, plugins, policies, hos
 
 # ---- (c) scratch ------------------------------------------------------------
 
+# Empty files cost no bytes: only the inode bound stops them. Without
+# inodes=, one per 16K of scratch but at least 1024. The tmpfs root is one.
+@pytest.mark.parametrize("setting,inodes,fits", [("@scratch 1M inodes=64", 64, range(32, 64)),
+                                                 ("@scratch 1M", 1024, range(1000, 1024))])
+def test_scratch_bounds_inodes(run, plugins, policies, setting, inodes, fits):
+    pol = policies(setting + "\n" + SYSCALLS_MAY_WRITE + "@include default\n")
+    cp = run(call(plugins, "fill_inodes", 20 * inodes), pol)
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    assert got["error"] is not None and got["error"]["errno"] == errno.ENOSPC, explain(cp)
+    assert got["made"] in fits, explain(cp)
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert f"(1M, {inodes} inodes)" in layer(layers, "filesystem"), layers
+
+
 def test_scratch_is_private_bounded_and_fresh(run, plugins, policies):
     pol = policies("@scratch 1M\n" + SYSCALLS_MAY_WRITE + "@include default\n")
     token = "pb-scratch-" + uuid.uuid4().hex
@@ -238,7 +253,7 @@ def test_scratch_is_private_bounded_and_fresh(run, plugins, policies):
         assert not (Path(d) / token).exists(), d
         assert not (Path(d) / (token + ".big")).exists(), d
     layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
-    assert layer(layers, "filesystem").endswith(", scratch at " + got["dir"]), layers
+    assert f", scratch at {got['dir']} (1M, 1024 inodes)" in layer(layers, "filesystem"), layers
     # The next worker starts with an empty scratch again.
     second = run(call(plugins, "scratch", token + "-2", 4096), pol)
     again = result_of(second)
@@ -342,6 +357,137 @@ def test_network_host(run, plugins, policies, listener):
     assert "TCP allowed (@network host)" in layer(layers, "landlock"), layers
 
 
+# ---- (g) /proc: the worker's own process, and nothing else ---------------------
+
+def assert_own_proc(cp):
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    assert got["pid"] == 1, explain(cp)
+    assert got["entries"] == ["1", "self", "stat", "thread-self"], explain(cp)
+    assert got["pids"] == [1] and got["pid1_is_self"] is True, explain(cp)
+    assert got["status"]["Seccomp"] == "2" and got["status"]["NoNewPrivs"] == "1", explain(cp)
+    assert got["status"]["Pid"] == "1", explain(cp)
+    assert all(got["self"].values()) and got["maps_lines"] > 10, explain(cp)
+    assert got["fds"][:6] == [0, 1, 2, 3, 4, 5], explain(cp)
+    assert all(got["absent"].values()), explain(cp)
+    # Read-only: no code injection through /proc/self/mem, no knob to turn.
+    assert got["mem_rw"] != "opened" and got["mem_rw"]["errno"] in (errno.EROFS, errno.EACCES), explain(cp)
+    assert got["oom_write"] != "written", explain(cp)
+    return got
+
+
+def test_proc_shows_the_worker_alone(run, plugins, policies):
+    pol = policies(None)
+    assert_own_proc(run(call(plugins, "proc_view"), pol))
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert layer(layers, "filesystem").endswith(", own /proc (this process only)"), layers
+
+
+def test_proc_in_a_worker_from_the_fork_server(run, plugins, policies):
+    pol = policies(None)
+    assert_own_proc(run(call(plugins, "proc_view", options=("--spawn", "fork-server")), pol))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs plugbox as uid 65534 through setpriv")
+def test_proc_unprivileged_in_a_user_namespace(run, plugins, policies, plugbox, scratch):
+    pol = policies(None)
+    wrapped = Plugbox("setpriv", plugbox.env)
+    cp = wrapped.run(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", plugbox.exe,
+                      *map(str, call(plugins, "proc_view"))], env={"PLUGBOX_POLICIES": str(pol), "HOME": "/"})
+    assert_own_proc(cp)
+
+
+def test_proc_off_in_the_policy(run, plugins, policies):
+    pol = policies("@proc off\n@include default\n")
+    cp = run(call(plugins, "proc_view"), pol)
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp)["entries"] == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(cp)
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert layer(layers, "filesystem").endswith(", no /proc (@proc off)"), layers
+
+
+def test_no_proc_without_a_pid_namespace(run, plugins, policies):
+    pol = policies("@layer namespaces off\n@include default\n")
+    cp = run(call(plugins, "proc_view"), pol)
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    # Landlock keeps the host's /proc out of reach; without Landlock there
+    # is no wall at all, which `@layer namespaces off` says.
+    if isinstance(got["entries"], dict):
+        assert got["entries"]["errno"] in (errno.EACCES, errno.ENOENT), explain(cp)
+    else:
+        pytest.skip("no Landlock here: the host's /proc is visible with namespaces off")
+
+
+def test_proc_that_cannot_be_mounted_fails_closed(run, plugins, policies):
+    pol = policies(None)
+    cp = run(call(plugins, "proc_view"), pol, deny=["--no-proc"])
+    one_error_line(cp, "proc: mounting the worker's own /proc", "`@proc off` goes without", EPERM_TEXT)
+    # ... even where namespaces are optional: this is not a namespace refused.
+    pol = policies("@layer namespaces optional\n@include default\n")
+    one_error_line(run(call(plugins, "proc_view"), pol, deny=["--no-proc"]), "proc: ")
+    pol = policies("@proc off\n@include default\n")
+    cp = run(call(plugins, "proc_view"), pol, deny=["--no-proc"])
+    assert cp.returncode == EXIT_OK, explain(cp)
+
+
+SCI_PLUGIN = """__deps_dir__ = "deps"
+import plugbox
+
+
+@plugbox.export
+def numpy_work():
+    import numpy
+    a = numpy.arange(9.0).reshape(3, 3) + numpy.eye(3)
+    return {"matmul": (a @ a).tolist(), "svd0": float(numpy.linalg.svd(a)[1][0]),
+            "fft0": abs(numpy.fft.fft(numpy.ones(8))[0])}
+
+
+@plugbox.export
+def psutil_self():
+    import psutil
+    p = psutil.Process()
+    return {"pid": p.pid, "name": p.name(), "status": p.status(), "threads": p.num_threads(),
+            "rss": p.memory_info().rss, "created": p.create_time(), "fds": p.num_fds(),
+            "user": p.cpu_times().user, "others": [q.pid for q in psutil.process_iter()]}
+"""
+DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
+
+
+def sci_plugin(scratch, *packages):
+    for pkg in packages:
+        if not (DIST_PACKAGES / pkg).is_dir():
+            pytest.skip(f"Debian's python3-{pkg} is not installed")
+    plugin = scratch / "sci-plugins" / "sci"
+    (plugin / "deps").mkdir(parents=True)
+    (plugin / "__init__.py").write_text(SCI_PLUGIN)
+    for pkg in packages:
+        shutil.copytree(DIST_PACKAGES / pkg, plugin / "deps" / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    for dirpath, _, _ in os.walk(scratch / "sci-plugins"):
+        os.chmod(dirpath, 0o755)
+    return plugin.parent
+
+
+def test_numpy_finds_blas_through_etc_alternatives(run, policies, scratch):
+    plugins = sci_plugin(scratch, "numpy")
+    cp = run(["call", "--plugins", plugins, "sci", "numpy_work"], policies(None))
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    assert got["matmul"] == [[16.0, 20.0, 25.0], [48.0, 63.0, 76.0], [81.0, 104.0, 128.0]], explain(cp)
+    assert 15.1 < got["svd0"] < 15.2 and got["fft0"] == 8.0, explain(cp)
+
+
+def test_psutil_about_its_own_process(run, policies, scratch):
+    plugins = sci_plugin(scratch, "psutil")
+    cp = run(["call", "--plugins", plugins, "sci", "psutil_self"], policies(None))
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    assert got["pid"] == 1 and got["name"] == "plugbox-worker" and got["status"] == "running", explain(cp)
+    assert got["threads"] >= 1 and got["rss"] > 1 << 20 and got["fds"] >= 6, explain(cp)
+    assert got["created"] > 1e9 and got["user"] >= 0, explain(cp)
+    assert got["others"] == [1], explain(cp)
+
+
 # ---- (f) policy show ----------------------------------------------------------
 
 def line_of(path, prefix):
@@ -370,7 +516,8 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
         f"  @layer namespaces required ({at('@layer namespaces')})",
         "  @layer landlock required (probe.policy:4)",
         "  @network host (probe.policy:3)",
-        "  @scratch 1M (probe.policy:2)",
+        "  @scratch 1M inodes=1024 (probe.policy:2)",
+        "  @proc on (built in)",
         "  @limit memory 256M (probe.policy:1)",
         f"  @limit cpu 60s ({at('@limit cpu')})",
         f"  @limit files 256 ({at('@limit files')})",
@@ -391,6 +538,7 @@ def test_policy_show_built_in_values(plugbox, policies):
         "  @layer landlock optional (built in)",
         "  @network none (built in)",
         "  @scratch none (built in)",
+        "  @proc on (built in)",
         "  @limit memory 1G (built in)",
         "  @limit cpu 2s (probe.policy:1)",            # CPU seconds round up
         "  @limit files 256 (built in)",

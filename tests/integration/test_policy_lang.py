@@ -256,6 +256,20 @@ BAD = [
      ["{F}:2:9: @scratch needs a size such as 64M, or none"]),
     ("scratch-twice", {"t": INC + "@scratch 1M\n@scratch none\n"},
      ["{F}:3:1: a second @scratch in this file (the first is at line 2)"]),
+    ("scratch-inodes-bad", {"t": INC + "@scratch 1M inodes=lots\n"},
+     ["{F}:2:20: @scratch inodes= takes a whole number of files of at least 16, such as inodes=4096"]),
+    ("scratch-inodes-too-few", {"t": INC + "@scratch 1M inodes=8\n"},
+     ["{F}:2:20: @scratch inodes= takes a whole number of files of at least 16, such as inodes=4096"]),
+    ("scratch-none-inodes", {"t": INC + "@scratch none inodes=64\n"},
+     ["{F}:2:15: unexpected text after @scratch none"]),
+    ("scratch-unknown-option", {"t": INC + "@scratch 1M files=64\n"},
+     ["{F}:2:13: unexpected text after @scratch 1M (the only option is inodes=N, the files it may hold)"]),
+    ("proc-bad", {"t": INC + "@proc maybe\n"},
+     ["{F}:2:7: @proc takes on or off, not 'maybe'"]),
+    ("proc-twice", {"t": INC + "@proc off\n@proc on\n"},
+     ["{F}:3:1: a second @proc in this file (the first is at line 2)"]),
+    ("directive-typo-proc", {"t": INC + "@prc off\n"},
+     ["{F}:2:1: unknown directive '@prc'; did you mean '@proc'?"]),
     ("directive-typo-limit", {"t": INC + "@limt memory 1G\n"},
      ["{F}:2:1: unknown directive '@limt'; did you mean '@limit'?"]),
     ("directive-typo-network", {"t": INC + "@netwrok none\n"},
@@ -323,6 +337,12 @@ def test_bad_policy(plugbox, pdir, files, expected):
     assert cp.stdout == "", explain(cp)
     want = [line.format(F=checked, D=str(pdir)) for line in expected]
     assert cp.stderr.splitlines() == want, explain(cp)
+
+
+def test_scratch_inodes_and_proc_settings_pass(plugbox, pdir):
+    path = write(pdir, "t", INC + "@scratch 64M inodes=4096\n@proc off\n")
+    cp = plugbox.run(["policy", "check", str(path)])
+    assert cp.returncode == EXIT_OK and cp.stderr == "", explain(cp)
 
 
 def test_missing_file(plugbox, scratch):

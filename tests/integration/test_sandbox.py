@@ -81,9 +81,10 @@ def test_each_plugin_has_its_own_identity_as_root(plugbox, paths, tmp_path):
     assert plugbox.call_ok(tmp_path, "first", "now")["uid"] == a["uid"]
 
 
-def test_worker_is_alone_in_its_pid_namespace_and_has_no_proc(at_import):
+def test_worker_is_alone_in_its_pid_namespace_with_its_own_proc(at_import):
+    # /proc/self is its own procfs's (test_layers.py: only this process).
     assert at_import["pid"] == 1
-    assert at_import["proc_visible"] is False
+    assert at_import["proc_visible"] is True
 
 
 def test_still_confined_during_the_call(plugbox, paths):

@@ -58,6 +58,7 @@ EVIDENCE = {
     "write_own_dir": rf"open\('[^']*/planted\.py', 'x'\){ERR}; open\('[^']*/__init__\.py', 'a'\){ERR}",
     "write_stdlib": r"os\.open\('[^']*/plugbox_selftest_planted\.py', O_CREAT\)" + ERR,
     "write_tmp": r"mkstemp\(dir='/tmp'\)" + ERR,
+    "scratch_inodes": r"tempfile\.mkdtemp\(\)" + ERR + r"|creating empty files in \S+ -> E(NOSPC|DQUOT) after \d+",
     "hardlink_secret": r"link\('[^']*/secret', '[^']*/secret-link'\)" + ERR,
     "symlink_committed": r"open\('[^']*/passwd_link' -> '/etc/passwd'\)( -> E[A-Z]+| read b.*: not the host's file)",
     "symlink_create": rf"symlink\('/etc/passwd', '[^']*'\){ERR}; symlink\('[^']*/secret', '[^']*'\){ERR}",

@@ -4,6 +4,7 @@ calls, listings, lifecycle, output, threads."""
 import gc
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -331,16 +332,63 @@ def test_a_signal_interrupts_a_blocking_call_which_finishes_unobserved(superviso
     assert sup.calls_pending == 0
 
 
-@pytest.mark.xfail(reason="libplugbox arms PR_SET_PDEATHSIG in workers, which the kernel fires when "
-                          "the spawning *thread* exits: a worker started by a short-lived thread is "
-                          "killed with it", strict=False)
-def test_a_worker_started_by_a_thread_that_ends_lives_on(supervisor, paths):
-    sup = supervisor(paths.seed)
-    t = threading.Thread(target=sup.call, args=("plug1", "requests_version"))
-    t.start()
-    t.join(TEST_TIMEOUT)
-    time.sleep(0.2)
-    assert sup.call("plug1", "requests_version") == "2.2.0"
+@pytest.mark.parametrize("spawn", ["exec", "fork-server"])
+def test_a_worker_started_by_a_thread_that_ends_lives_on(paths, spawn):
+    # PR_SET_PDEATHSIG fires when the *thread* that cloned the worker exits;
+    # libplugbox clones from a thread of its own that lives as long as the
+    # process (supervisor/jail/spawner.c).
+    with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn=spawn) as sup:
+        t = threading.Thread(target=sup.call, args=("plug1", "requests_version"))
+        t.start()
+        t.join(TEST_TIMEOUT)
+        before = worker_pids()
+        time.sleep(0.2)
+        assert worker_pids() == before and before
+        assert sup.call("plug1", "requests_version") == "2.2.0"
+        assert worker_pids() == before
+
+
+def test_a_worker_started_from_a_thread_pool_answers_the_main_thread(paths):
+    from concurrent.futures import ThreadPoolExecutor
+    with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT) as sup:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            assert pool.submit(sup.call, "plug1", "requests_version").result(TEST_TIMEOUT) == "2.2.0"
+            assert pool.submit(sup.call, "plug2", "requests_version").result(TEST_TIMEOUT) == "2.3.0"
+        # the pool's threads are gone now
+        time.sleep(0.2)
+        assert sup.call("plug1", "requests_version") == "2.2.0"
+        assert sup.call("plug2", "requests_version") == "2.3.0"
+        assert sup.state("plug1") == sup.state("plug2")
+
+
+HOST_THAT_DIES = """
+import os, sys, threading, time
+import plugbox
+sup = plugbox.Supervisor(sys.argv[1], timeout=20, spawn=sys.argv[2])
+t = threading.Thread(target=sup.call, args=("plug1", "requests_version"))
+t.start(); t.join()
+sup.call("plug2", "requests_version")
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("spawn", ["exec", "fork-server"])
+def test_workers_end_when_the_host_is_killed(paths, spawn):
+    import subprocess
+    host = subprocess.Popen([sys.executable, "-c", HOST_THAT_DIES, str(paths.seed), spawn],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout.readline().strip() == "ready"
+        workers = worker_pids(host.pid)
+        assert len(workers) == (3 if spawn == "fork-server" else 2), workers
+    finally:
+        host.kill()
+        host.wait()
+        host.stdout.close()
+    # Reparented to init (or a subreaper) and killed by their parent-death signal.
+    assert wait_until(lambda: not any(alive(pid) for pid in workers), 5), \
+        [pid for pid in workers if alive(pid)]
 
 
 def test_a_forked_child_cannot_touch_its_parents_supervisor(supervisor, paths):

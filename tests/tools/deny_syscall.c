@@ -1,13 +1,17 @@
 /* deny_syscall.c - run a command on a kernel that seems to lack something.
  *
- *   deny_syscall [--clone-ns] [NAME=ERRNO]... -- COMMAND [ARG]...
+ *   deny_syscall [--clone-ns] [--no-proc] [NAME=ERRNO]... -- COMMAND [ARG]...
  *
  * Installs a seccomp filter that allows everything except: syscall NAME
  * fails with ERRNO (a name such as ENOSYS, or a number); with --clone-ns,
  * clone and unshare fail with EPERM when their flags ask for a new mount,
  * user or pid namespace (as in a container that forbids them), and clone3,
  * whose flags a filter cannot read, fails with ENOSYS so that callers fall
- * back to clone. Then it sets no_new_privs and execs COMMAND, which
+ * back to clone. With --no-proc, a new mount made read-only from the start
+ * (flags with MS_RDONLY but neither MS_REMOUNT nor MS_BIND: the worker's
+ * procfs, and no other mount of the jail) fails with EPERM, as an
+ * unprivileged procfs does in a container that masks parts of its /proc.
+ * Then it sets no_new_privs and execs COMMAND, which
  * inherits the filter, and so do its children: the integration tests run
  * plugbox under it to see what a missing layer does to a worker.
  *
@@ -19,12 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: deny_syscall [--clone-ns] [NAME=ERRNO]... -- COMMAND [ARG]...\n");
+	fprintf(stderr, "usage: deny_syscall [--clone-ns] [--no-proc] [NAME=ERRNO]... -- COMMAND [ARG]...\n");
 	exit(2);
 }
 
@@ -73,6 +78,12 @@ int main(int argc, char **argv)
 				                       SCMP_A0(SCMP_CMP_MASKED_EQ, ns[k], ns[k])), "unshare rule");
 			}
 			check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3 rule");
+			continue;
+		}
+		if (!strcmp(argv[i], "--no-proc")) {
+			check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mount), 1,
+			                       SCMP_A3(SCMP_CMP_MASKED_EQ, MS_RDONLY | MS_REMOUNT | MS_BIND, MS_RDONLY)),
+			      "mount rule");
 			continue;
 		}
 		char *eq = strchr(argv[i], '=');

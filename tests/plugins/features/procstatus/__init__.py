@@ -2,8 +2,8 @@
 
 The snapshot is taken twice: by this module's top-level code (the first plugin
 code that runs, so every sandbox layer must already be in place) and again
-during a call. The worker has no /proc, so descriptors are found by fstat()
-over the whole range the files limit allows. Its seccomp and capability
+during a call. Descriptors are found by fstat() over the whole range the files
+limit allows, which needs no /proc. Its seccomp and capability
 state is read from outside (test_sandbox.py) while `hold` keeps it busy."""
 
 import os

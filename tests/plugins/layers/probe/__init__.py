@@ -162,3 +162,61 @@ def connect(port, text):
     finally:
         s.close()
     return {"sent": len(text)}
+
+
+@plugbox.export
+def fill_inodes(cap):
+    """Create empty files in the temporary directory until refused (at
+    most cap), then remove them and create one more: how many fitted, the
+    error, and whether the directory still works."""
+    where = tempfile.gettempdir()
+    made, result = 0, None
+    try:
+        while made < cap:
+            os.close(os.open(os.path.join(where, f"inode-{made}"), os.O_CREAT | os.O_WRONLY, 0o600))
+            made += 1
+    except OSError as e:
+        result = _error(e)
+    for i in range(made):
+        os.unlink(os.path.join(where, f"inode-{i}"))
+    with open(os.path.join(where, "after"), "w") as f:
+        f.write("still works\n")
+    return {"dir": where, "made": made, "error": result}
+
+
+@plugbox.export
+def proc_view():
+    """What /proc shows: its entries, this process's status lines that
+    say it is sandboxed, which pids it can see, and the paths that must
+    not be there."""
+    out = {"pid": os.getpid()}
+    try:
+        out["entries"] = sorted(os.listdir("/proc"))
+    except OSError as e:
+        out["entries"] = _error(e)
+        return out
+    with open("/proc/self/status") as f:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    out["status"] = {k: status.get(k) for k in ("Pid", "Seccomp", "NoNewPrivs", "Name")}
+    out["pids"] = sorted(int(e) for e in out["entries"] if e.isdigit())
+    out["pid1_is_self"] = os.path.samefile("/proc/1/stat", "/proc/self/stat") if "1" in out["entries"] else None
+    out["self"] = {name: os.path.exists(f"/proc/self/{name}") for name in ("maps", "fd", "stat", "status")}
+    with open("/proc/self/maps") as f:
+        out["maps_lines"] = sum(1 for _ in f)
+    out["fds"] = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    out["absent"] = {p: not os.path.lexists(p) for p in (
+        "/proc/sys", "/proc/kallsyms", "/proc/kcore", "/proc/sysrq-trigger", "/proc/meminfo",
+        "/proc/2", "/proc/sys/kernel/hostname")}
+    try:
+        os.close(os.open("/proc/self/mem", os.O_RDWR))
+        out["mem_rw"] = "opened"
+    except OSError as e:
+        out["mem_rw"] = _error(e)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("500\n")
+        out["oom_write"] = "written"
+    except OSError as e:
+        out["oom_write"] = _error(e)
+    return out
+
