@@ -5,7 +5,8 @@ an attack, a well-behaved plugin still answers.
 
 Under the shipped default policy: socket() -> EACCES (and the supervisor logs it);
 opening for writing -> EROFS; fork/exec -> EPERM; signals to other processes
--> EPERM; W+X memory and memfd_create -> EPERM; ptrace, bpf, io_uring,
+-> EPERM; memfd_create -> EPERM (W+X memory is allowed, as ctypes callbacks
+need it; strict refuses it); ptrace, bpf, io_uring,
 keyctl, perf_event_open, userfaultfd, unshare, setns, mount,
 process_vm_readv -> the worker is killed, plugbox exits 3 naming the plugin
 and the syscall."""
@@ -13,7 +14,9 @@ and the syscall."""
 import errno
 import json
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -187,10 +190,20 @@ def test_kill_another_process_gets_eperm(plugbox, paths, still_fine):
 
 # --- memory ---
 
-def test_writable_executable_memory_denied(plugbox, paths, still_fine):
+def test_writable_executable_memory_allowed_under_default_refused_under_strict(plugbox, paths, scratch,
+                                                                             still_fine):
+    # DESIGN.md invariant 3: against a plugin that already runs native code
+    # through ctypes, W^X protects nothing, and ctypes callbacks need it.
     control = plugbox.call_ok(paths.hostile, "deny_memory", "mmap_rw")
     assert control == {"type": None, "errno": 0}
-    cp = plugbox.call(paths.hostile, "deny_memory", "mmap_rwx")
+    assert plugbox.call_ok(paths.hostile, "deny_memory", "mmap_rwx") == {"type": None, "errno": 0}
+    # strict.policy keeps W^X
+    policies = scratch / "policies"
+    shutil.copytree(Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies"), policies)
+    (policies / "deny_memory.policy").write_text("@include strict\n")
+    for f in policies.iterdir():
+        os.chmod(f, 0o644)
+    cp = plugbox.call(paths.hostile, "deny_memory", "mmap_rwx", options=["--policies", policies])
     assert cp.returncode == EXIT_OK, explain(cp)
     denied(result_of(cp), errno.EPERM, "PermissionError")
     still_fine()
