@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +63,8 @@ def _attack_members():
     if not exe:
         return []
     text = subprocess.run([exe, "policy", "groups"], capture_output=True, text=True).stdout
-    return sorted(set(_expand(_parse_groups(text), "attack")))
+    groups = _parse_groups(text)
+    return sorted(set(_expand(groups, "attack"))) if "attack" in groups else []
 
 
 ATTACK = _attack_members()
@@ -88,7 +90,9 @@ ARGS = {
 def test_the_kill_list_is_the_danger_table(plugbox):
     cp = plugbox.run(["policy", "groups"])
     assert cp.returncode == EXIT_OK, explain(cp)
-    members = set(_expand(_parse_groups(cp.stdout), "attack"))
+    groups = _parse_groups(cp.stdout)
+    assert "attack" in groups, explain(cp)
+    members = set(_expand(groups, "attack"))
     assert members == set(ATTACK) and len(members) >= 40, members
     for name in ("ptrace", "process_vm_readv", "process_vm_writev", "bpf", "io_uring_setup",
                  "io_uring_enter", "io_uring_register", "userfaultfd", "perf_event_open", "mount",
@@ -155,7 +159,7 @@ def _unprivileged_runner(plugbox, paths):
                 *[str(a) for a in argv]]
         proc = subprocess.run(full, env=plugbox.env, capture_output=True, text=True, timeout=120,
                               stdin=subprocess.DEVNULL)
-        proc.args = full[4:]
+        proc.args = full[6:]
         return proc
     probe = run(["call", "--plugins", paths.plugins / "policy", PLUGIN, "syscall", '"getpid"', "39", "[]"])
     if probe.returncode != EXIT_OK:
@@ -196,6 +200,22 @@ def test_learn_kills_namespace_flags(learn_runner, paths, function, syscall):
     # (learn prints what it learned before the kill on stdout)
     assert cp.returncode == EXIT_SANDBOX, explain(cp)
     assert_reported(cp, PLUGIN, syscall)
+
+
+def test_learn_makes_no_namespace_where_the_policy_only_refuses_it(learn_runner, paths, scratch):
+    """An operator's default that answers unshare with a mere errno: learn
+    turns errnos into log-and-continue, but never for namespaces."""
+    policies = scratch / "policies"
+    shutil.copytree(Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies"), policies)
+    (policies / "default.policy").write_text("unshare: return EPERM\n@include python\n")
+    for f in [policies, *policies.iterdir()]:
+        os.chmod(f, 0o755 if f.is_dir() else 0o644)
+    cp = learn_runner(["learn", "--plugins", paths.plugins / "policy", "--policies", policies, PLUGIN,
+                       "unshare_namespaces"])
+    assert "[about to call unshare]" in plugin_lines(cp, PLUGIN), explain(cp)
+    assert '"rc":0' not in cp.stderr, "unshare made namespaces under learn" + explain(cp)
+    assert cp.returncode == EXIT_SANDBOX, explain(cp)
+    assert_reported(cp, PLUGIN, "unshare")
 
 
 def test_learn_still_learns_what_is_harmless(plugbox, paths):
