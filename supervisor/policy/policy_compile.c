@@ -495,15 +495,11 @@ static int learn_list(const struct pb_policy *p, struct pb_entry_list *out, stru
 			e.action = (struct pb_action){ PB_ACT_LOG, 0 };
 		out->v[out->n++] = e;
 	}
-	/* An attack syscall the policy does not name gets its @default. */
-	for (size_t k = 0; k < nattack; k++) {
-		bool named = false;
-		for (size_t i = 0; i < p->start.n && !named; i++)
-			named = p->start.v[i].nr == attack[k];
-		if (!named)
-			out->v[out->n++] = (struct pb_entry){ .nr = attack[k], .action = p->dflt,
-			                                      .text = "@default (an @attack syscall)" };
-	}
+	/* Where no rule of an attack syscall decides, its @default does, as
+	 * when enforcing (and not learn's log): a last, unconditional entry. */
+	for (size_t k = 0; k < nattack; k++)
+		out->v[out->n++] = (struct pb_entry){ .nr = attack[k], .action = p->dflt,
+		                                      .text = "@default (an @attack syscall)" };
 	out->cap = out->n;
 	*dflt = p->dflt.kind == PB_ACT_ALLOW ? p->dflt : (struct pb_action){ PB_ACT_LOG, 0 };
 	return 0;
