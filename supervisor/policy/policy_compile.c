@@ -323,7 +323,7 @@ static int build_program(struct backwards *b, const struct pb_entry_list *list,
 			next = e->cond ? cond_code(b, e->cond, self_pid, act, next) : act;
 			traps |= ea.kind == PB_ACT_TRAP;
 		}
-		if (under && traps)
+		if (under && under_dflt && traps)
 			next = kill_first(b, under, under_dflt, chains[j].nr, self_pid, next);
 		chains[j].start = next;
 	}
