@@ -13,10 +13,6 @@ errno the code expects, and nothing of it kills the worker.
     and strict (W^X) refuses with MemoryError.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from pbtest import EXIT_OK, explain, result_of, supervisor_lines, x86_64_only
@@ -25,21 +21,8 @@ pytestmark = x86_64_only
 
 
 @pytest.fixture
-def policies(scratch, paths):
-    """policies(extra) -> a copy of the shipped policies plus tests/policies/extra."""
-    def make(extra=None, **files):
-        target = scratch / "policies"
-        shipped = Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies")
-        shutil.copytree(shipped, target)
-        if extra:
-            for f in (paths.srcdir / "policies" / extra).glob("*.policy"):
-                shutil.copy(f, target / f.name)
-        for name, text in files.items():
-            (target / f"{name}.policy").write_text(text)
-        for f in target.iterdir():
-            os.chmod(f, 0o644)
-        return target
-    return make
+def policies(policies_with):
+    return policies_with
 
 
 def _killed_or_died(cp):

@@ -14,9 +14,7 @@ and the syscall."""
 import errno
 import json
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -190,7 +188,7 @@ def test_kill_another_process_gets_eperm(plugbox, paths, still_fine):
 
 # --- memory ---
 
-def test_writable_executable_memory_allowed_under_default_refused_under_strict(plugbox, paths, scratch,
+def test_writable_executable_memory_allowed_under_default_refused_under_strict(plugbox, paths, policies_with,
                                                                              still_fine):
     # DESIGN.md invariant 3: against a plugin that already runs native code
     # through ctypes, W^X protects nothing, and ctypes callbacks need it.
@@ -198,11 +196,7 @@ def test_writable_executable_memory_allowed_under_default_refused_under_strict(p
     assert control == {"type": None, "errno": 0}
     assert plugbox.call_ok(paths.hostile, "deny_memory", "mmap_rwx") == {"type": None, "errno": 0}
     # strict.policy keeps W^X
-    policies = scratch / "policies"
-    shutil.copytree(Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies"), policies)
-    (policies / "deny_memory.policy").write_text("@include strict\n")
-    for f in policies.iterdir():
-        os.chmod(f, 0o644)
+    policies = policies_with(deny_memory="@include strict\n")
     cp = plugbox.call(paths.hostile, "deny_memory", "mmap_rwx", options=["--policies", policies])
     assert cp.returncode == EXIT_OK, explain(cp)
     denied(result_of(cp), errno.EPERM, "PermissionError")

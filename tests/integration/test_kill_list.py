@@ -25,12 +25,11 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from pbtest import (EXIT_OK, EXIT_SANDBOX, assert_killed_for, assert_reported, explain, plugin_lines, result_of,
-                    supervisor_lines, x86_64_only)
+from pbtest import (EXIT_OK, EXIT_SANDBOX, assert_killed_for, assert_reported, explain, plugin_lines,
+                    result_of, x86_64_only)
 
 pytestmark = x86_64_only
 
@@ -202,14 +201,10 @@ def test_learn_kills_namespace_flags(learn_runner, paths, function, syscall):
     assert_reported(cp, PLUGIN, syscall)
 
 
-def test_learn_makes_no_namespace_where_the_policy_only_refuses_it(learn_runner, paths, scratch):
+def test_learn_makes_no_namespace_where_the_policy_only_refuses_it(learn_runner, paths, policies_with):
     """An operator's default that answers unshare with a mere errno: learn
     turns errnos into log-and-continue, but never for namespaces."""
-    policies = scratch / "policies"
-    shutil.copytree(Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies"), policies)
-    (policies / "default.policy").write_text("unshare: return EPERM\n@include python\n")
-    for f in [policies, *policies.iterdir()]:
-        os.chmod(f, 0o755 if f.is_dir() else 0o644)
+    policies = policies_with(default="unshare: return EPERM\n@include python\n")
     cp = learn_runner(["learn", "--plugins", paths.plugins / "policy", "--policies", policies, PLUGIN,
                        "unshare_namespaces"])
     assert "[about to call unshare]" in plugin_lines(cp, PLUGIN), explain(cp)
