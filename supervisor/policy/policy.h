@@ -242,6 +242,9 @@ const char *pb_constant_name(uint64_t value, const char *const *prefixes);
 int pb_syscall_arg_is_32bit(const char *name, unsigned arg);
 /* Why allowing this syscall without conditions is dangerous, or NULL. */
 const char *pb_syscall_danger(const char *name);
+/* The native numbers of group NAME's members, nested groups expanded (at
+ * most max; members this architecture lacks are left out): how many. */
+size_t pb_syscall_group_numbers(const char *name, int *nrs, size_t max);
 /* Syscalls the worker itself makes after the filter is loaded. */
 extern const char *const pb_worker_floor[];
 /* errno by name ("EACCES") or NULL. */
@@ -257,6 +260,9 @@ void pb_syscall_name(int nr, uint32_t arch, char *buf, size_t len);
 const char *pb_arch_name(uint32_t arch, int nr);
 /* "name(0x.., ...)" and " via the ... ABI" when not native. */
 void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len);
+/* The rule learn mode puts before every policy that decides this call (no
+ * namespace is ever made while learning), or NULL. (policy_compile.c) */
+const struct pb_entry *pb_policy_learn_guard(int nr, const uint64_t args[6]);
 /* Does the policy log anywhere (a helper has nobody to answer the
  * notifications)? (policy_compile.c) */
 bool pb_policy_has_log(const struct pb_policy *pol);

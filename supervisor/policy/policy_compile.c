@@ -29,6 +29,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -131,26 +132,6 @@ static uint32_t action_value(const struct pb_action *a)
 	case PB_ACT_KILL: return SECCOMP_RET_TRAP | PB_TRAP_KILL;
 	}
 	return SECCOMP_RET_KILL_PROCESS;
-}
-
-/* In learn mode the denials become log: the call goes through and the
- * supervisor writes it down. Kill stays kill: what only an attack does
- * (ptrace of the supervisor, say) must not run just because an operator is
- * profiling a plugin. */
-static struct pb_action effective(const struct pb_action *a, enum pb_compile_mode mode)
-{
-	if (mode == PB_COMPILE_LEARN && a->kind != PB_ACT_ALLOW && a->kind != PB_ACT_KILL)
-		return (struct pb_action){ PB_ACT_LOG, 0 };
-	return *a;
-}
-
-/* @default covers what the policy never named: in learn mode that is what
- * the call needs beyond the policy, so it is logged even where it kills. */
-static struct pb_action effective_default(const struct pb_action *a, enum pb_compile_mode mode)
-{
-	if (mode == PB_COMPILE_LEARN && a->kind != PB_ACT_ALLOW)
-		return (struct pb_action){ PB_ACT_LOG, 0 };
-	return *a;
 }
 
 /* ---- conditions ---------------------------------------------------------- */
@@ -284,16 +265,15 @@ static label dispatch(struct backwards *b, const struct chain *c, size_t lo, siz
  * runs the start-up chain (`under`, then its @default) and kills where that
  * kills; elsewhere it goes on to `then`. */
 static label kill_first(struct backwards *b, const struct pb_entry_list *under,
-                        const struct pb_action *under_dflt, int nr, enum pb_compile_mode mode,
-                        int32_t self_pid, label then)
+                        const struct pb_action *under_dflt, int nr, int32_t self_pid, label then)
 {
 	const struct pb_action kill = { PB_ACT_KILL, 0 };
-	bool dflt_kills = effective_default(under_dflt, mode).kind == PB_ACT_KILL;
+	bool dflt_kills = under_dflt->kind == PB_ACT_KILL;
 	bool kills = dflt_kills;
 	label next;
 
 	for (size_t i = 0; i < under->n; i++)
-		kills |= under->v[i].nr == nr && effective(&under->v[i].action, mode).kind == PB_ACT_KILL;
+		kills |= under->v[i].nr == nr && under->v[i].action.kind == PB_ACT_KILL;
 	if (!kills)
 		return then;
 	next = dflt_kills ? ret(b, action_value(&kill)) : then;
@@ -301,7 +281,7 @@ static label kill_first(struct backwards *b, const struct pb_entry_list *under,
 		const struct pb_entry *e = &under->v[i];
 		if (e->nr != nr)
 			continue;
-		bool kill_here = effective(&e->action, mode).kind == PB_ACT_KILL;
+		bool kill_here = e->action.kind == PB_ACT_KILL;
 		label act = kill_here ? ret(b, action_value(&kill)) : then;
 		next = e->cond ? cond_code(b, e->cond, self_pid, act, next) : act;
 	}
@@ -313,13 +293,12 @@ static label kill_first(struct backwards *b, const struct pb_entry_list *under,
  * under/under_dflt: the start-up rules, when this is the after-start
  * program (see kill_first). */
 static int build_program(struct backwards *b, const struct pb_entry_list *list,
-                         const struct pb_action *fallthrough, enum pb_compile_mode mode,
-                         int32_t self_pid, const struct pb_entry_list *under,
-                         const struct pb_action *under_dflt)
+                         const struct pb_action *fallthrough, int32_t self_pid,
+                         const struct pb_entry_list *under, const struct pb_action *under_dflt)
 {
 	struct chain *chains = calloc(list->n + 1, sizeof(*chains));
 	size_t nchains = 0;
-	struct pb_action fa = effective_default(fallthrough, mode);
+	struct pb_action fa = *fallthrough;
 
 	if (!chains)
 		return -ENOMEM;
@@ -339,13 +318,13 @@ static int build_program(struct backwards *b, const struct pb_entry_list *list,
 			const struct pb_entry *e = &list->v[i];
 			if (e->nr != chains[j].nr)
 				continue;
-			struct pb_action ea = effective(&e->action, mode);
+			struct pb_action ea = e->action;
 			label act = ret(b, action_value(&ea));
 			next = e->cond ? cond_code(b, e->cond, self_pid, act, next) : act;
 			traps |= ea.kind == PB_ACT_TRAP;
 		}
-		if (under && traps)
-			next = kill_first(b, under, under_dflt, chains[j].nr, mode, self_pid, next);
+		if (under && under_dflt && traps)
+			next = kill_first(b, under, under_dflt, chains[j].nr, self_pid, next);
 		chains[j].start = next;
 	}
 	qsort(chains, nchains, sizeof(*chains), cmp_chain);
@@ -406,13 +385,12 @@ static int append_program(struct pb_bpf_blob *out, struct backwards *b, uint32_t
 	return 0;
 }
 
-static bool uses_log(const struct pb_entry_list *l, const struct pb_action *fallthrough,
-                     enum pb_compile_mode mode)
+static bool uses_log(const struct pb_entry_list *l, const struct pb_action *fallthrough)
 {
-	if (effective_default(fallthrough, mode).kind == PB_ACT_LOG)
+	if (fallthrough->kind == PB_ACT_LOG)
 		return true;
 	for (size_t i = 0; i < l->n; i++)
-		if (effective(&l->v[i].action, mode).kind == PB_ACT_LOG)
+		if (l->v[i].action.kind == PB_ACT_LOG)
 			return true;
 	return false;
 }
@@ -449,21 +427,106 @@ static int with_entry(const struct pb_entry_list *l, const struct pb_entry *e, b
 	return 0;
 }
 
+/* ---- learn mode ------------------------------------------------------------
+ *
+ * `plugbox learn` runs a call under the policy with its denials turned into
+ * log verdicts: the call goes through and the supervisor writes it down,
+ * so the learned policy lists what the call needs beyond the policy. What
+ * only an attack does is not learned: for the @attack group the policy's
+ * verdicts stand as they are (kill stays kill, an errno stays an errno, the
+ * @default applies as when enforcing), and whatever the policy says, no
+ * namespace is made: clone and unshare with namespace flags and setns are
+ * killed, and clone3, whose flags the filter cannot see, fails with ENOSYS
+ * (glibc then falls back to clone). The rules below come first. */
+
+#define PB_NS_FLAGS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+                     CLONE_NEWPID | CLONE_NEWNET)
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080   /* Linux 5.6; in clone's flags it is the exit signal */
+#endif
+static struct pb_atom clone_ns_atom = {
+	.arg = 0, .op = PB_OP_ANY_BITS, .wide = true, .value = PB_NS_FLAGS,
+};
+static struct pb_cond clone_ns = {
+	.atoms = &clone_ns_atom, .natoms = 1, .clause_end = &one_clause, .nclauses = 1,
+};
+static struct pb_atom unshare_ns_atom = {
+	.arg = 0, .op = PB_OP_ANY_BITS, .wide = false, .value = PB_NS_FLAGS | CLONE_NEWTIME,
+};
+static struct pb_cond unshare_ns = {
+	.atoms = &unshare_ns_atom, .natoms = 1, .clause_end = &one_clause, .nclauses = 1,
+};
+
+static const struct pb_entry learn_guard[] = {
+	{ .nr = __NR_clone, .cond = &clone_ns, .action = { PB_ACT_KILL, 0 },
+	  .text = "clone: arg0 & CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|"
+	          "CLONE_NEWPID|CLONE_NEWNET => kill" },
+	{ .nr = __NR_clone3, .action = { PB_ACT_ERRNO, ENOSYS }, .text = "clone3: return ENOSYS" },
+	{ .nr = __NR_unshare, .cond = &unshare_ns, .action = { PB_ACT_KILL, 0 },
+	  .text = "unshare: arg0 & CLONE_NEW... => kill" },
+	{ .nr = __NR_setns, .action = { PB_ACT_KILL, 0 }, .text = "setns: kill" },
+};
+#define LEARN_GUARD_N (sizeof(learn_guard) / sizeof(learn_guard[0]))
+
+static bool in(const int *nrs, size_t n, int nr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (nrs[i] == nr)
+			return true;
+	return false;
+}
+
+/* The start-up rules as learn mode runs them (see above); *dflt becomes
+ * log. The entries are shallow copies: out owns only its array. */
+static int learn_list(const struct pb_policy *p, struct pb_entry_list *out, struct pb_action *dflt)
+{
+	int attack[256];
+	size_t nattack = pb_syscall_group_numbers("attack", attack, sizeof(attack) / sizeof(attack[0]));
+
+	out->v = malloc((LEARN_GUARD_N + p->start.n + nattack) * sizeof(*out->v));
+	if (!out->v)
+		return -ENOMEM;
+	out->n = 0;
+	for (size_t i = 0; i < LEARN_GUARD_N; i++)
+		out->v[out->n++] = learn_guard[i];
+	for (size_t i = 0; i < p->start.n; i++) {
+		struct pb_entry e = p->start.v[i];
+		if (!in(attack, nattack, e.nr) && e.action.kind != PB_ACT_ALLOW && e.action.kind != PB_ACT_KILL)
+			e.action = (struct pb_action){ PB_ACT_LOG, 0 };
+		out->v[out->n++] = e;
+	}
+	/* Where no rule of an attack syscall decides, its @default does, as
+	 * when enforcing (and not learn's log): a last, unconditional entry. */
+	for (size_t k = 0; k < nattack; k++)
+		out->v[out->n++] = (struct pb_entry){ .nr = attack[k], .action = p->dflt,
+		                                      .text = "@default (an @attack syscall)" };
+	out->cap = out->n;
+	*dflt = p->dflt.kind == PB_ACT_ALLOW ? p->dflt : (struct pb_action){ PB_ACT_LOG, 0 };
+	return 0;
+}
+
 int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
                       struct pb_bpf_blob *out, char *why, size_t why_len)
 {
 	struct backwards guard = { 0 }, start = { 0 }, after = { 0 };
 	const struct pb_action allow = { PB_ACT_ALLOW, 0 };
-	struct pb_entry_list start_list = { 0 }, after_list = { 0 };
+	struct pb_entry_list start_list = { 0 }, after_list = { 0 }, learned = { 0 };
 	/* Learn mode records what the call needs under the start-up rules;
 	 * rules added after start would only hide it. */
 	bool two_phase = mode == PB_COMPILE_ENFORCE && p->after.n > 0;
-	int r;
+	const struct pb_entry_list *rules = &p->start;
+	struct pb_action dflt = p->dflt;
+	int r = 0;
 
 	memset(out, 0, sizeof(*out));
 	*why = '\0';
-	out->listener = uses_log(&p->start, &p->dflt, mode);
-	r = build_guard(&guard);
+	if (mode == PB_COMPILE_LEARN) {
+		r = learn_list(p, &learned, &dflt);
+		rules = &learned;
+	}
+	out->listener = uses_log(rules, &dflt);
+	if (r == 0)
+		r = build_guard(&guard);
 	if (r == 0 && two_phase) {
 		struct pb_entry open_filter = { .nr = __NR_seccomp, .cond = &set_mode_filter,
 		                                .action = { PB_ACT_ALLOW, 0 },
@@ -482,17 +545,18 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 		                             .action = { PB_ACT_ALLOW, 0 },
 		                             .text = "sendmsg on the report socket (the listener hand-over)" };
 		struct pb_entry_list grown = { 0 };
-		r = with_entry(two_phase ? &start_list : &p->start, &handover, true, &grown);
+		r = with_entry(two_phase ? &start_list : rules, &handover, true, &grown);
 		free(start_list.v);
 		start_list = grown;
 	}
 	if (r == 0)
-		r = build_program(&start, (two_phase || out->listener) ? &start_list : &p->start,
-		                  &p->dflt, mode, self_pid, NULL, NULL);
+		r = build_program(&start, (two_phase || out->listener) ? &start_list : rules, &dflt,
+		                  self_pid, NULL, NULL);
 	if (r == 0 && two_phase)
-		r = build_program(&after, &after_list, &allow, mode, self_pid, &p->start, &p->dflt);
+		r = build_program(&after, &after_list, &allow, self_pid, &p->start, &p->dflt);
 	free(start_list.v);
 	free(after_list.v);
+	free(learned.v);
 	if (r == 0 && (start.len > BPF_MAXINSNS || after.len > BPF_MAXINSNS)) {
 		snprintf(why, why_len, "policy '%s' compiles to %zu instructions; the kernel takes %d",
 		         p->name, start.len > after.len ? start.len : after.len, BPF_MAXINSNS);
@@ -597,6 +661,14 @@ const struct pb_entry *pb_policy_match(const struct pb_policy *p, int nr, const 
 		}
 	}
 	return e;
+}
+
+const struct pb_entry *pb_policy_learn_guard(int nr, const uint64_t args[6])
+{
+	for (size_t i = 0; i < LEARN_GUARD_N; i++)
+		if (learn_guard[i].nr == nr && (!learn_guard[i].cond || cond_holds(learn_guard[i].cond, args, 0)))
+			return &learn_guard[i];
+	return NULL;
 }
 
 bool pb_policy_has_log(const struct pb_policy *pol)

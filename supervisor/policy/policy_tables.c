@@ -13,6 +13,7 @@
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,18 @@ const struct pb_syscall_group pb_syscall_groups[] = {
 	  MEMBERS("iopl", "ioperm", "modify_ldt", "personality") },
 	{ "kernel-attack-surface", "interfaces a sandboxed plugin has no use for and exploits love",
 	  MEMBERS("bpf", "userfaultfd") },
+	/* The danger table: what only an attack does. The shipped policies
+	 * kill it (python.policy: `@attack: kill`), `plugbox learn` never lets
+	 * it through (policy_compile.c), and tests/integration/test_kill_list.py
+	 * makes each call for real. Beside it, the built-in guard program kills
+	 * the x32 and i386 entry points and any change of the SIGSYS handler,
+	 * and python.policy kills clone with namespace flags. */
+	{ "attack", "what only an attack does: other processes' memory, namespaces and mounts, "
+	  "kernel keyrings, modules and kexec, io_uring, eBPF, userfaultfd, perf events, "
+	  "execution domains, hardware ports, reboot",
+	  MEMBERS("@debug", "@mount", "@namespaces", "@keyring", "@io-uring", "@module", "@raw-io",
+	          "@kernel-attack-surface", "open_by_handle_at", "pidfd_getfd", "reboot", "swapon",
+	          "swapoff", "acct") },
 	{ "sandbox", "seccomp and Landlock from inside the worker",
 	  MEMBERS("seccomp", "landlock_create_ruleset", "landlock_add_rule",
 	          "landlock_restrict_self") },
@@ -121,6 +134,29 @@ const struct pb_syscall_group *pb_syscall_group_find(const char *name)
 		if (strcmp(g->name, name) == 0)
 			return g;
 	return NULL;
+}
+
+static size_t group_numbers(const struct pb_syscall_group *g, int *nrs, size_t n, size_t max,
+                            int depth)
+{
+	for (const char *const *m = g->members; *m && n < max; m++) {
+		if (**m == '@') {
+			const struct pb_syscall_group *sub = pb_syscall_group_find(*m + 1);
+			if (sub && depth < 4)
+				n = group_numbers(sub, nrs, n, max, depth + 1);
+			continue;
+		}
+		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *m);
+		if (nr >= 0)
+			nrs[n++] = nr;
+	}
+	return n;
+}
+
+size_t pb_syscall_group_numbers(const char *name, int *nrs, size_t max)
+{
+	const struct pb_syscall_group *g = pb_syscall_group_find(name);
+	return g ? group_numbers(g, nrs, 0, max, 0) : 0;
 }
 
 /* ---- named constants ----------------------------------------------------- */
@@ -255,7 +291,10 @@ int pb_syscall_arg_is_32bit(const char *name, unsigned arg)
 	return -1;
 }
 
-/* ---- load-time lint: allowances minijail's linter would question ---------- */
+/* ---- load-time lint: allowances minijail's linter would question ---------- *
+ * Not mprotect: executable memory is no danger from a plugin that already
+ * runs native code through ctypes (DESIGN.md invariant 3); strict.policy
+ * still refuses it. */
 
 static const struct { const char *name; const char *why; } dangers[] = {
 	{ "ptrace", "reads and writes other processes" },
@@ -279,7 +318,6 @@ static const struct { const char *name; const char *why; } dangers[] = {
 	{ "ioctl", "reaches every driver (TIOCSTI types into the terminal)" },
 	{ "prctl", "changes the process's security state" },
 	{ "socket", "opens any family: netlink, packet, raw" },
-	{ "mprotect", "makes memory executable (allow when PROT_EXEC is clear)" },
 	{ "keyctl", "reaches the kernel keyrings" }, { "add_key", "reaches the kernel keyrings" },
 	{ "request_key", "reaches the kernel keyrings" },
 	{ "kexec_load", "replaces the kernel" }, { "kexec_file_load", "replaces the kernel" },

@@ -706,6 +706,10 @@ void pb_channel_reap(pb_supervisor *s, struct process *w)
 	}
 	/* What it wrote before exiting is still judged in its state. */
 	drain(s, w);
+	/* The count of what the rate limit kept back (read_report). */
+	if (w->nreports > REPORTS_SHOWN)
+		emit(s, w, PB_STREAM_SUPERVISOR, "%u more denials or logged calls were not shown",
+		     w->nreports - REPORTS_SHOWN);
 	close_all(s, w);
 	pb_outbox_drop(s, w);
 	w->state = P_DEAD;

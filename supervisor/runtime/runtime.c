@@ -278,6 +278,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 		pb_channel_free(s, w);
 		return;
 	}
+	w->learning = s->mode == PB_COMPILE_LEARN;
 	char *cache = pb_cache_for_worker(s, p->name, dir);
 	r = pb_spawn_worker(pb_supervisor_forkserver(s, p->name), s->worker_path, p->name, dir, cache, w->policy,
 	                    s->mode, p->uid, (gid_t)p->uid, &w->proc,

@@ -34,6 +34,11 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 		snprintf(buf, len, "(no policy loaded)");
 		return;
 	}
+	if (w->learning && (e = pb_policy_learn_guard(nr, args)) != NULL) {
+		*action = e->action;
+		snprintf(buf, len, "'%s' (plugbox learn makes no namespace, whatever the policy)", e->text);
+		return;
+	}
 	e = pb_policy_match(w->policy, nr, args, w->proc.pid, w->after_start, action);
 	if (e) {
 		pb_where_format(&e->where, where, sizeof(where));

@@ -117,6 +117,27 @@ def copy_plugins(scratch):
 
 
 @pytest.fixture
+def policies_with(paths, scratch):
+    """policies_with(extra=None, **files) -> a copy of the shipped policies
+    ($PLUGBOX_POLICIES), plus tests/policies/EXTRA/*.policy, plus a
+    NAME.policy holding TEXT for each NAME=TEXT; readable by any uid."""
+    def make(extra=None, **files):
+        target = scratch / "policies"
+        shipped = Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies")
+        shutil.copytree(shipped, target, dirs_exist_ok=True)
+        if extra:
+            for f in (paths.srcdir / "policies" / extra).glob("*.policy"):
+                shutil.copy(f, target / f.name)
+        for name, text in files.items():
+            (target / f"{name}.policy").write_text(text)
+        os.chmod(target, 0o755)
+        for f in target.iterdir():
+            os.chmod(f, 0o644)
+        return target
+    return make
+
+
+@pytest.fixture
 def open_dir(scratch):
     """open_dir(name) -> a world-writable directory: an attempt to write there
     fails only because of the sandbox, never because of file permissions."""

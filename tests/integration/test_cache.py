@@ -33,17 +33,9 @@ def cache_plugins(paths, copy_plugins):
 
 
 @pytest.fixture
-def policies(paths, scratch):
+def policies(policies_with):
     """policies(**files) -> a copy of the shipped policies with NAME.policy files added."""
-    def make(**files):
-        target = scratch / "policies"
-        shutil.copytree(Path(os.environ["PLUGBOX_POLICIES"]), target, dirs_exist_ok=True)
-        for name, text in files.items():
-            (target / f"{name}.policy").write_text(text)
-        for f in target.iterdir():
-            os.chmod(f, 0o644)
-        return target
-    return make
+    return policies_with
 
 
 def tree(plugins, name, root=None):

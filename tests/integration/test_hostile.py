@@ -5,7 +5,8 @@ an attack, a well-behaved plugin still answers.
 
 Under the shipped default policy: socket() -> EACCES (and the supervisor logs it);
 opening for writing -> EROFS; fork/exec -> EPERM; signals to other processes
--> EPERM; W+X memory and memfd_create -> EPERM; ptrace, bpf, io_uring,
+-> EPERM; memfd_create -> EPERM (W+X memory is allowed, as ctypes callbacks
+need it; strict refuses it); ptrace, bpf, io_uring,
 keyctl, perf_event_open, userfaultfd, unshare, setns, mount,
 process_vm_readv -> the worker is killed, plugbox exits 3 naming the plugin
 and the syscall."""
@@ -187,10 +188,16 @@ def test_kill_another_process_gets_eperm(plugbox, paths, still_fine):
 
 # --- memory ---
 
-def test_writable_executable_memory_denied(plugbox, paths, still_fine):
+def test_writable_executable_memory_allowed_under_default_refused_under_strict(plugbox, paths, policies_with,
+                                                                             still_fine):
+    # DESIGN.md invariant 3: against a plugin that already runs native code
+    # through ctypes, W^X protects nothing, and ctypes callbacks need it.
     control = plugbox.call_ok(paths.hostile, "deny_memory", "mmap_rw")
     assert control == {"type": None, "errno": 0}
-    cp = plugbox.call(paths.hostile, "deny_memory", "mmap_rwx")
+    assert plugbox.call_ok(paths.hostile, "deny_memory", "mmap_rwx") == {"type": None, "errno": 0}
+    # strict.policy keeps W^X
+    policies = policies_with(deny_memory="@include strict\n")
+    cp = plugbox.call(paths.hostile, "deny_memory", "mmap_rwx", options=["--policies", policies])
     assert cp.returncode == EXIT_OK, explain(cp)
     denied(result_of(cp), errno.EPERM, "PermissionError")
     still_fine()

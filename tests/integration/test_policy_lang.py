@@ -449,7 +449,7 @@ def test_include_overrides_in_order(plugbox, pdir):
     assert lines[0] == f"policy top ({path})"
     assert lines[1] == "includes: default python"
     py = pdir / "python.policy"
-    assert lines[2] == f"@default kill (python.policy:{line_of(py, '@default kill')})"
+    assert lines[2] == f"@default trap ENOSYS (python.policy:{line_of(py, '@default trap ENOSYS')})"
     ioctl = [(where, text) for name, where, text in show_rules(cp.stdout) if name == "ioctl"]
     assert ioctl[0] == ("top.policy:1", "ioctl: arg1 == FIONREAD => return EPERM"), explain(cp)
     kill_line = line_of(py, "ioctl: arg1 == TIOCSTI")
@@ -538,7 +538,7 @@ def test_show_default(plugbox, paths):
     rules = show_rules(cp.stdout)
     assert len(rules) > 150
     assert ("read", f"python.policy:{line_of(py, 'read: 1')}", "read: 1") in rules
-    assert ("ptrace", f"python.policy:{line_of(py, '@debug: kill')}", "@debug: kill") in rules
+    assert ("ptrace", f"python.policy:{line_of(py, '@attack: kill')}", "@attack: kill") in rules
     assert ("openat", f"python.policy:{line_of(py, 'openat:')}") == rules[
         [r[0] for r in rules].index("openat")][:2]
     assert "after start-up rules, added once the plugin is imported:" in lines

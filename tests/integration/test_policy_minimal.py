@@ -367,7 +367,7 @@ def test_workload_runs_fully_under_default(plugbox, paths):
     assert value["fork"] == {"error": "PermissionError", "errno": "EPERM"}
     assert value["tempfile"]["mkstemp"]["errno"] == "EROFS"
     assert value["network_refused"]["socket"]["errno"] == "EACCES"
-    assert value["ctypes"]["callback"] == "MemoryError"
+    assert value["ctypes"]["callback"] == [1, 2, 3, 4, 5]   # a ctypes callback through qsort
     assert value["logging"]["file"] == "EROFS"
     # ... and the supervisor says which rule refused it; nothing is killed
     assert "stopped by the sandbox" not in cp.stderr and "died" not in cp.stderr, explain(cp)

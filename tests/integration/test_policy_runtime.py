@@ -28,7 +28,7 @@ from pbtest import (EXIT_OK, EXIT_SANDBOX, assert_one_error_line, explain, prelo
 
 pytestmark = x86_64_only
 
-EACCES, EPERM, EXDEV, ENOLINK = 13, 1, 18, 67
+EACCES, EPERM, EXDEV, ENOLINK, ENOSYS = 13, 1, 18, 67, 38
 
 # pb_stream and pb_error_kind values of include/plugbox.h
 STREAM_SUPERVISOR = 3
@@ -256,9 +256,9 @@ def test_allow_lets_an_unnamed_syscall_through(plugbox, plugins, policies):
     assert cp.returncode == EXIT_OK, explain(cp)
     assert result_of(cp) == {"rc": 0, "errno": 0}
     assert supervisor_lines(cp, "actions") == [], explain(cp)
-    # without the rule, python.policy's @default kills the same call
+    # without the rule, python.policy's @default refuses the same call
     cp = call_actions(plugbox, plugins, policies(None), "getcpu")
-    assert cp.returncode == EXIT_SANDBOX, explain(cp)
+    assert cp.returncode == EXIT_OK and result_of(cp) == {"rc": -1, "errno": ENOSYS}, explain(cp)
 
 
 def test_return_fails_the_call_silently(plugbox, plugins, policies):
@@ -325,16 +325,51 @@ def test_logging_sendmsg_does_not_block_the_listener_hand_over(plugbox, plugins,
     assert "timed out" not in cp.stderr, explain(cp)
 
 
+def test_default_trap_enosys_refuses_an_unnamed_syscall_reports_it_and_goes_on(plugbox, plugins,
+                                                                               policies):
+    """DESIGN.md invariant 3: what the shipped policy does not name fails
+    with ENOSYS, is reported like a trap rule's denial, and the call still
+    returns its result."""
+    pol = policies(None)
+    line = line_of(pol / "python.policy", "@default trap ENOSYS")
+    cp = call_actions(plugbox, plugins, pol, "getcpu")
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == {"rc": -1, "errno": ENOSYS}, explain(cp)
+    assert plugin_lines(cp, "actions") == ["[about to call getcpu]"], explain(cp)
+    notes = supervisor_lines(cp, "actions")
+    report = [n for n in notes if "denied getcpu(" in n]
+    assert len(report) == 1, explain(cp)
+    assert report[0].startswith("plugbox: plugin 'actions': denied getcpu(0, 0, 0, "), explain(cp)
+    assert report[0].endswith(f": ENOSYS by rule '@default trap ENOSYS' at python.policy:{line} "
+                              "(no rule of policy 'default' decided)"), explain(cp)
+    assert python_stack_names(cp.stderr, "actions", "getcpu"), explain(cp)
+    assert "stopped by the sandbox" not in cp.stderr, explain(cp)
+
+
+def test_unnamed_syscall_reports_are_bounded_and_counted(plugbox, plugins, policies):
+    """A plugin that keeps making a refused call goes on working; the
+    supervisor shows the first 50 reports and then says how many it did
+    not show."""
+    cp = call_actions(plugbox, plugins, policies(None), "getcpu_many")
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == {"calls": 200, "enosys": 200}, explain(cp)
+    notes = supervisor_lines(cp, "actions")
+    assert len([n for n in notes if "denied getcpu(" in n]) == 50, explain(cp)
+    assert "plugbox: plugin 'actions': further denials are not shown" in notes, explain(cp)
+    assert "plugbox: plugin 'actions': 150 more denials or logged calls were not shown" in notes, explain(cp)
+
+
 def test_default_kill_decides_an_unnamed_syscall(plugbox, plugins, policies):
+    """A policy that says `@default kill` gets exactly that."""
     pol = policies("default-kill")
-    line = line_of(pol / "python.policy", "@default kill")
+    line = line_of(pol / "actions.policy", "@default kill")
     cp = call_actions(plugbox, plugins, pol, "getcpu")
     assert cp.returncode == EXIT_SANDBOX, explain(cp)
     assert plugin_lines(cp, "actions") == ["[about to call getcpu]"], explain(cp)
     message = [n for n in supervisor_lines(cp, "actions") if "stopped by the sandbox" in n]
     assert len(message) == 1, explain(cp)
     assert "getcpu(0, 0, 0, " in message[0], explain(cp)
-    assert f"'@default kill' at python.policy:{line}" in message[0], explain(cp)
+    assert f"'@default kill' at actions.policy:{line}" in message[0], explain(cp)
     assert python_stack_names(cp.stderr, "actions", "getcpu"), explain(cp)
 
 
@@ -351,7 +386,7 @@ def test_default_errno_fails_an_unnamed_syscall(plugbox, plugins, policies):
 def test_violation_report_names_plugin_call_rule_and_python_stack(plugbox, plugins, policies):
     """f() calls g(), which calls ptrace(PTRACE_PEEKDATA, 1, 0, 0)."""
     pol = policies(None)
-    line = line_of(pol / "python.policy", "@debug: kill")
+    line = line_of(pol / "python.policy", "@attack: kill")
     cp = plugbox.call(plugins, "nested_ptrace", "f", options=["--policies", pol])
     assert cp.returncode == EXIT_SANDBOX, explain(cp)
     assert cp.stdout == ""
@@ -359,7 +394,7 @@ def test_violation_report_names_plugin_call_rule_and_python_stack(plugbox, plugi
     lines = supervisor_lines(cp, "nested_ptrace")
     assert lines[0].startswith("plugbox: plugin 'nested_ptrace' stopped by the sandbox: "
                                "ptrace(0x2, 0x1, 0, 0, "), explain(cp)
-    assert lines[0].endswith(f" is not allowed by rule '@debug: kill' at python.policy:{line}"), explain(cp)
+    assert lines[0].endswith(f" is not allowed by rule '@attack: kill' at python.policy:{line}"), explain(cp)
     frames = [n.strip() for n in lines[1:] if n.strip().startswith("File ")]
     mine = [n for n in frames if "/nested_ptrace/__init__.py" in n]
     assert [re.search(r"in (\w+)$", n).group(1) for n in mine] == ["g", "f"], explain(cp)

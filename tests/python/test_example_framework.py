@@ -76,7 +76,7 @@ def test_framework_hook_reports_each_plugin_in_order(report):
     assert "[typeA_evil] could not read /etc/shadow: FileNotFoundError" in text
     assert "[typeA_evil] trying ptrace on the supervisor..." in text
     assert re.search(r"stopped by the sandbox: SandboxViolation: syscall ptrace, "
-                     r"rule '@debug: kill' at python\.policy:\d+", text)
+                     r"rule '@attack: kill' at python\.policy:\d+", text)
     # The others answered, with the context every entry point got.
     assert "'plugin': 'framework.typeA.plugin1', 'framework': '0.0.1'" in text
     assert "'requests': '2.2.0'" in text

@@ -687,21 +687,20 @@ START_TEST(match_on_python_policy)
 	ck_assert_ptr_nonnull(e);
 	ck_assert_int_eq(a.kind, PB_ACT_KILL);
 	ck_assert_int_eq(e->action.kind, PB_ACT_KILL);
-	ck_assert_uint_eq(e->where.line, shipped_line("python.policy", "@debug: kill"));
+	ck_assert_uint_eq(e->where.line, shipped_line("python.policy", "@attack: kill"));
 	ck_assert_uint_eq(e->where.col, 1);
 	ck_assert(ends_with(e->where.file, "/python.policy"));
-	ck_assert_str_eq(e->text, "@debug: kill");
+	ck_assert_str_eq(e->text, "@attack: kill");
 
 	args[0] = 0;
 	args[1] = 4096;
 	args[2] = PROT_READ | PROT_WRITE | PROT_EXEC;
 	args[3] = MAP_PRIVATE | MAP_ANONYMOUS;
+	/* writable and executable: allowed (ctypes callbacks; DESIGN.md 3) */
 	e = pb_policy_match(p, SYS_mmap, args, pid, false, &a);
 	ck_assert_ptr_nonnull(e);
-	ck_assert_int_eq(a.kind, PB_ACT_TRAP);
-	ck_assert_int_eq(a.err, EPERM);
-	ck_assert_uint_eq(e->where.line,
-	                  shipped_line("python.policy", "mmap: arg2 & PROT_EXEC && arg2 & PROT_WRITE"));
+	ck_assert_int_eq(a.kind, PB_ACT_ALLOW);
+	ck_assert_uint_eq(e->where.line, shipped_line("python.policy", "mmap: 1"));
 	args[2] = PROT_READ | PROT_WRITE;
 	e = pb_policy_match(p, SYS_mmap, args, pid, false, &a);
 	ck_assert_ptr_nonnull(e);
@@ -725,11 +724,13 @@ START_TEST(match_on_python_policy)
 	ck_assert_ptr_null(e->cond);
 	ck_assert_uint_eq(e->where.line, shipped_line("python.policy", "kill: arg0 == SELF_PID"));
 
+	/* not named: refused with ENOSYS and reported (DESIGN.md invariant 3) */
 	e = pb_policy_match(p, SYS_sched_setaffinity, args, pid, false, &a);
 	ck_assert_ptr_null(e);
-	ck_assert_int_eq(a.kind, PB_ACT_KILL);
-	ck_assert_int_eq(p->dflt.kind, PB_ACT_KILL);
-	ck_assert_uint_eq(p->dflt_where.line, shipped_line("python.policy", "@default kill"));
+	ck_assert_int_eq(a.kind, PB_ACT_TRAP);
+	ck_assert_int_eq(a.err, ENOSYS);
+	ck_assert_int_eq(p->dflt.kind, PB_ACT_TRAP);
+	ck_assert_uint_eq(p->dflt_where.line, shipped_line("python.policy", "@default trap ENOSYS"));
 	pb_policy_free(p);
 }
 END_TEST
@@ -752,12 +753,13 @@ START_TEST(default_policy_for_real)
 		{ SYS_mmap, { 0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
 		              (uint64_t)-1, 0 } },
 		{ SYS_sched_setaffinity, { 0, 0, 0 } },
+		{ SYS_ptrace, { 2, 1, 0, 0 } },
 	};
 
 	ck_assert_msg(pb_policy_load(PB_TEST_POLICIES, "default", collect, &d, &p) == 0, "%s", d.text);
 	ck_assert_uint_eq(p->nincludes, 1);
 	ck_assert_str_eq(p->includes[0], "python");
-	run_probes(p, false, pr, 11);
+	run_probes(p, false, pr, 12);
 	EXPECT(pr, 0, RAN, 0);
 	EXPECT(pr, 1, ERRNO, EROFS);
 	EXPECT(pr, 2, KILL, 0);
@@ -767,8 +769,9 @@ START_TEST(default_policy_for_real)
 	EXPECT(pr, 6, ERRNO, ENOSYS);
 	EXPECT(pr, 7, TRAP, EPERM);
 	EXPECT(pr, 8, RAN, 0);
-	EXPECT(pr, 9, TRAP, EPERM);
-	EXPECT(pr, 10, KILL, 0);
+	EXPECT(pr, 9, RAN, 0);          /* writable and executable: ctypes callbacks */
+	EXPECT(pr, 10, TRAP, ENOSYS);   /* not named: refused and reported */
+	EXPECT(pr, 11, KILL, 0);        /* @attack */
 	pb_policy_free(p);
 }
 END_TEST

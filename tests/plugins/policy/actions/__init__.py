@@ -31,3 +31,10 @@ def getcpu():
     """getcpu(2): harmless, and named by no shipped policy, so @default decides."""
     print("[about to call getcpu]", flush=True)
     return _raw(SYS_getcpu, 0, 0, 0)
+
+
+@plugbox.export
+def getcpu_many(n=200):
+    """getcpu n times: each refused (ENOSYS) and reported; the call goes on."""
+    results = [_raw(SYS_getcpu, 0, 0, 0) for _ in range(n)]
+    return {"calls": len(results), "enosys": sum(r["errno"] == 38 for r in results)}

@@ -194,8 +194,9 @@ def step_ctypes():
         out["find_library"] = ctypes.util.find_library("c") is not None
     except OSError as e:
         out["find_library"] = type(e).__name__
-    # A Python callback called from C needs a trampoline, which the
-    # sandbox refuses to make writable and executable: MemoryError.
+    # A Python callback called from C needs a trampoline in writable and
+    # executable memory (libffi): default allows it, strict does not
+    # (MemoryError).
     cmp = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
     try:
         callback = cmp(lambda a, b: a[0] - b[0])
@@ -408,6 +409,126 @@ def step_pipes_and_fds():
         fcntl.lockf(f, fcntl.LOCK_UN)
     return {"read": got.decode(), "empty": empty, "inheritable": inheritable,
             "nonblock": flags, "cloexec": fd_flags, "isatty": isatty}
+
+
+def _errno_of(func):
+    try:
+        func()
+    except OSError as e:
+        return errno.errorcode.get(e.errno, e.errno)
+    return None
+
+
+def step_harmless_calls():
+    """Calls that real libraries make and a sandbox has no reason to kill
+    (DESIGN.md invariant 3): each gets its real result, or the errno the
+    code expects. tests/integration/test_harmless.py checks the values."""
+    import ctypes
+    import mmap
+    import time
+    import uuid
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {}
+    old = os.umask(0o027)
+    out["umask"] = os.umask(old) == 0o027
+    cwd = os.getcwd()
+    try:
+        os.chdir(HERE)
+        out["chdir"] = os.path.samefile(os.getcwd(), HERE)
+        fd = os.open(HERE, os.O_RDONLY | os.O_DIRECTORY)
+        os.chdir("/")
+        os.fchdir(fd)
+        os.close(fd)
+        out["fchdir"] = os.path.samefile(os.getcwd(), HERE)
+    finally:
+        os.chdir(cwd)
+    out["clock_getres"] = time.clock_getres(time.CLOCK_PROCESS_CPUTIME_ID) > 0
+    out["sched_yield"] = os.sched_yield() is None
+    out["sched"] = [os.sched_getscheduler(0) == os.SCHED_OTHER, os.sched_getparam(0).sched_priority,
+                    os.sched_get_priority_max(os.SCHED_OTHER), os.sched_get_priority_min(os.SCHED_OTHER)]
+    out["getpgid"] = os.getpgid(0) == os.getpgrp()
+    with open(DATA, "rb") as f:
+        os.fsync(f.fileno())
+        os.fdatasync(f.fileno())
+        out["fsync"] = True
+        out["fstatvfs"] = os.fstatvfs(f.fileno()).f_bsize > 0
+    # extended attributes, read as shutil.copystat does
+    with open(DATA, "rb") as f:
+        out["xattr"] = [isinstance(os.listxattr(DATA), list),
+                        isinstance(os.listxattr(DATA, follow_symlinks=False), list),
+                        isinstance(os.listxattr(f.fileno()), list),
+                        _errno_of(lambda: os.getxattr(DATA, "user.plugbox")),
+                        _errno_of(lambda: os.getxattr(DATA, "user.plugbox", follow_symlinks=False)),
+                        _errno_of(lambda: os.getxattr(f.fileno(), "user.plugbox"))]
+    r, w = os.pipe()
+    try:
+        out["writev"] = os.writev(w, [b"ab", b"cd"])
+        bufs = [bytearray(1), bytearray(3)]
+        out["readv"] = [os.readv(r, bufs), b"".join(bufs).decode()]
+        # positioned I/O on a pipe: the kernel's ESPIPE, not the sandbox's
+        out["pwrite"] = _errno_of(lambda: os.pwrite(w, b"x", 0))
+        out["pwritev2"] = _errno_of(lambda: os.pwritev(w, [b"x"], 0))
+        out["preadv2"] = _errno_of(lambda: os.preadv(r, [bytearray(1)], 0))
+        # glibc's preadv()/pwritev() of C libraries (CPython calls the *v2 ones)
+        iov = (ctypes.c_void_p * 2)(ctypes.cast(ctypes.create_string_buffer(1), ctypes.c_void_p), 1)
+        out["pwritev"] = [libc.pwritev(w, iov, 1, ctypes.c_long(0)), errno.errorcode.get(ctypes.get_errno())]
+        out["preadv"] = [libc.preadv(r, iov, 1, ctypes.c_long(0)), errno.errorcode.get(ctypes.get_errno())]
+        with open(DATA, "rb") as f:
+            out["sendfile"] = [os.sendfile(w, f.fileno(), 0, 4), os.read(r, 4).decode()]
+            out["copy_file_range"] = _errno_of(lambda: os.copy_file_range(f.fileno(), w, 4))
+        libc.dup.restype = ctypes.c_int
+        d = libc.dup(w)
+        out["dup"] = d > w
+        d3 = os.dup2(w, d, inheritable=False)
+        out["dup3"] = [d3 == d, os.get_inheritable(d3)]
+        a, b = os.dup(w), os.dup(w)
+        os.closerange(min(a, b, d), max(a, b, d) + 1)
+        out["closerange"] = [_errno_of(lambda: os.fstat(x)) for x in (a, b, d)]
+        efd = os.eventfd(0)
+        os.eventfd_write(efd, 3)
+        out["eventfd"] = os.eventfd_read(efd)
+        os.close(efd)
+    finally:
+        os.close(r)
+        os.close(w)
+    # statx(2) through glibc, as Rust's and Go's standard libraries stat
+    buf = ctypes.create_string_buffer(256)
+    rc = libc.statx(-100, DATA.encode(), 0, 0x200, buf)   # AT_FDCWD, STATX_SIZE
+    out["statx"] = rc == 0 and int.from_bytes(buf.raw[40:48], "little") == os.stat(DATA).st_size
+    with mmap.mmap(-1, 4096) as m:
+        m[:1] = b"x"
+        m.flush()
+        out["msync"] = m[:1] == b"x"
+    # a worker has no children: asyncio and test suites reap with these
+    out["waitpid"] = _raises(lambda: os.waitpid(-1, os.WNOHANG))
+    out["waitid"] = _raises(lambda: os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG))
+    out["pidfd_open"] = _errno_of(lambda: os.close(os.pidfd_open(os.getpid())))
+    out["uuid1"] = uuid.uuid1().version
+    out["getrusage"] = __import__("resource").getrusage(0).ru_maxrss > 0
+    out["affinity"] = len(os.sched_getaffinity(0)) > 0
+    # a plugin may check that it is sandboxed, and name its threads
+    libc.prctl.restype = ctypes.c_int
+    name = ctypes.create_string_buffer(16)
+    libc.prctl(16, name)   # PR_GET_NAME
+    old_name = name.value
+    out["prctl"] = {"seccomp": libc.prctl(21, 0, 0, 0, 0), "no_new_privs": libc.prctl(39, 0, 0, 0, 0),
+                    "set_name": libc.prctl(15, b"pb-harmless", 0, 0, 0)}
+    libc.prctl(16, name)
+    out["prctl"]["get_name"] = name.value.decode()
+    libc.prctl(15, old_name, 0, 0, 0)
+    ctypes.set_errno(0)
+    out["prctl"]["set_dumpable"] = [libc.prctl(4, 1, 0, 0, 0), errno.errorcode.get(ctypes.get_errno())]
+    # capget: reading its own capability sets (libcap, psutil)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    caps = (ctypes.c_uint32 * 6)()
+    out["capget"] = [libc.capget(header, caps), list(caps)]
+    # NUMA placement (OpenBLAS, libnuma): EPERM, as without CAP_SYS_NICE under Docker
+    libc.syscall.restype = ctypes.c_long
+    ctypes.set_errno(0)
+    mode = ctypes.c_int(-1)
+    rc = libc.syscall(ctypes.c_long(239), ctypes.byref(mode), None, ctypes.c_long(0), None, ctypes.c_long(0))
+    out["get_mempolicy"] = [rc, errno.errorcode.get(ctypes.get_errno())]
+    return out
 
 
 def step_time():

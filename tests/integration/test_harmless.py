@@ -1,0 +1,93 @@
+"""Harmless calls under the shipped default policy (DESIGN.md invariant 3,
+issue 18 items 2 and 4): what real libraries do works, or fails with the
+errno the code expects, and nothing of it kills the worker.
+
+  - workload step `harmless_calls` (tests/plugins/policy/workload): umask,
+    chdir/fchdir in its own directory, clock_getres, sched_yield, fsync,
+    dup/dup3, readv/writev, positioned I/O, sendfile, eventfd, statx, msync,
+    waitpid/waitid (ChildProcessError), pidfd_open, uuid1, prctl, capget,
+    get_mempolicy, extended attributes... with their real results;
+  - scratchy: sqlite3 on a file, write-fsync-rename, pwrite, shutil.copy2,
+    copy_file_range and mmap.flush in a `@scratch` directory;
+  - callback: a ctypes callback through libc's qsort, which default allows
+    and strict (W^X) refuses with MemoryError.
+"""
+
+import pytest
+
+from pbtest import EXIT_OK, explain, result_of, supervisor_lines, x86_64_only
+
+pytestmark = x86_64_only
+
+
+@pytest.fixture
+def policies(policies_with):
+    return policies_with
+
+
+def _killed_or_died(cp):
+    return "stopped by the sandbox" in cp.stderr or " died" in cp.stderr
+
+
+def test_harmless_calls_get_their_real_results(plugbox, paths, policies):
+    cp = plugbox.call(paths.plugins / "policy", "workload", "everything", '["harmless_calls"]',
+                      options=["--policies", policies()])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    step = result_of(cp)["harmless_calls"]
+    assert step["ok"], step
+    v = step["value"]
+    assert v["umask"] and v["chdir"] and v["fchdir"], v
+    assert v["clock_getres"] and v["sched_yield"] and v["sched"] == [True, 0, 0, 0], v
+    assert v["getpgid"] and v["fsync"] and v["fstatvfs"], v
+    assert v["writev"] == 4 and v["readv"] == [4, "abcd"], v
+    # positioned I/O on a pipe: the kernel's own answer, not the sandbox's
+    assert v["pwrite"] == v["pwritev2"] == v["preadv2"] == "ESPIPE", v
+    assert v["pwritev"] == [-1, "ESPIPE"] and v["preadv"] == [-1, "ESPIPE"], v
+    assert v["sendfile"] == [4, "firs"], v
+    assert v["copy_file_range"] in ("EINVAL", "EXDEV", None), v
+    assert v["dup"] and v["dup3"] == [True, False], v
+    assert v["closerange"] == ["EBADF", "EBADF", "EBADF"], v
+    assert v["eventfd"] == 3 and v["statx"] and v["msync"], v
+    assert v["xattr"][:3] == [True, True, True] and v["xattr"][3] in ("ENODATA", "ENOTSUP"), v
+    # a worker has no children: ChildProcessError, as asyncio expects
+    assert v["waitpid"] == "ChildProcessError" and v["waitid"] == "ChildProcessError", v
+    assert v["pidfd_open"] == "ENOSYS", v
+    assert v["uuid1"] == 1 and v["getrusage"] and v["affinity"], v
+    # a plugin can check that it is sandboxed (seccomp mode 2, no_new_privs)
+    assert v["prctl"] == {"seccomp": 2, "no_new_privs": 1, "set_name": 0, "get_name": "pb-harmless",
+                          "set_dumpable": [-1, "EPERM"]}, v
+    assert v["capget"] == [0, [0, 0, 0, 0, 0, 0]], v
+    assert v["get_mempolicy"] == [-1, "EPERM"], v
+    # none of these is reported as a denial: only uuid1's probes for the
+    # uuidd socket and a network interface are (socket: trap EACCES)
+    denials = [line for line in supervisor_lines(cp, "workload") if ": denied " in line]
+    assert all(": denied socket(" in line for line in denials), explain(cp)
+
+
+def test_files_in_scratch(plugbox, paths, policies):
+    """The plugin guide's temporary-directory recipe: sqlite3, fsync and an
+    atomic rename, pwrite, shutil.copy2, mmap.flush."""
+    cp = plugbox.call(paths.plugins / "policy", "scratchy", "files", options=["--policies", policies("scratch")])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    assert result_of(cp) == {
+        "tmpdir": "/tmp", "sqlite": [1000, 500500], "replace": '{"v": 2}', "pwrite": "hello World",
+        "copy2": [True, True], "copy_file_range": 8, "mmap_flush": "mmap!", "cleaned": True,
+    }, explain(cp)
+    assert [line for line in supervisor_lines(cp, "scratchy") if ": denied " in line] == [], explain(cp)
+
+
+def test_ctypes_callback_works_under_default(plugbox, paths, policies):
+    cp = plugbox.call(paths.plugins / "policy", "callback", "qsort", "[5, -3, 9, 1, 0]",
+                      options=["--policies", policies()])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == {"sorted": [-3, 0, 1, 5, 9], "callbacks": True}, explain(cp)
+    assert supervisor_lines(cp, "callback") == [], explain(cp)
+
+
+def test_strict_keeps_w_xor_x_and_breaks_callbacks(plugbox, paths, policies):
+    cp = plugbox.call(paths.plugins / "policy", "callback", "qsort", "[2, 1]",
+                      options=["--policies", policies(callback="@include strict\n")])
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == "MemoryError", explain(cp)
+    assert any("denied mmap(" in line and "strict.policy:" in line
+               for line in supervisor_lines(cp, "callback")), explain(cp)
