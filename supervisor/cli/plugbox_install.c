@@ -40,7 +40,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "helpers/cache_build.h"
 #include "proto/install.h"
@@ -334,17 +336,106 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 struct source {
 	const char *given;
 	int wheel_fd;          /* a wheel, or -1 */
-	char *dir;             /* a plugin directory's real path, or NULL */
+	char *dir;             /* a plugin directory's path (no symlink in it when opened), or NULL */
+	char id[48];           /* the directory's DEV:INO as opened: the worker copies only that one */
 };
 
+/* The fallback of open_no_symlinks: one component at a time, O_NOFOLLOW. */
+static int walk_no_symlinks(const char *path, int flags)
+{
+	char part[NAME_MAX + 1];
+	int dir = open(*path == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+	struct stat st;
+
+	for (const char *p = path; dir >= 0;) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n > NAME_MAX) {
+			close(dir);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(part, n ? p : ".", n ? n : 1);
+		part[n ? n : 1] = '\0';
+		p += n;
+		bool last = !p[strspn(p, "/")];
+		fd = openat(dir, part, last ? flags | O_NOFOLLOW : O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		close(dir);
+		if (fd < 0 || last)
+			return fd;
+		if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+			close(fd);
+			errno = ELOOP;
+			return -1;
+		}
+		dir = fd;
+	}
+	return -1;
+}
+
+/* Open path without following a symlink anywhere in it (ELOOP if one is
+ * there): what is opened is what the path names, and stays so. */
+static int open_no_symlinks(const char *path, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)flags, .resolve = RESOLVE_NO_SYMLINKS };
+	long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		return walk_no_symlinks(path, flags);
+	return (int)fd;
+}
+
+/* The absolute form of `path`, which has no symlink in it: ".." may then
+ * be taken literally. */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out = malloc(2 * PATH_MAX + 2);
+	size_t len = 0;
+
+	if (!out || (*path != '/' && !getcwd(cwd, sizeof(cwd)))) {
+		free(out);
+		return NULL;
+	}
+	char *joined = malloc(2 * PATH_MAX + 2);
+	if (!joined) {
+		free(out);
+		return NULL;
+	}
+	snprintf(joined, 2 * PATH_MAX + 2, "%s/%s", *path == '/' ? "" : cwd, path);
+	for (char *save = NULL, *c = strtok_r(joined, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			while (len > 0 && out[--len] != '/')
+				;
+			continue;
+		}
+		len += (size_t)sprintf(out + len, "/%s", c);
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	free(joined);
+	return out;
+}
+
+/* A wheel is read through its descriptor, so a symlink to one is fine. A
+ * directory is bound into the worker by path, so it must have none: the
+ * worker then checks that what it sees is the directory opened here. */
 static int open_source(const char *arg, struct source *s)
 {
+	const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 	struct stat st;
 	char buf[PATH_MAX];
+	bool linked = false;
 
 	s->given = arg;
 	s->dir = NULL;
-	s->wheel_fd = open(arg, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	s->wheel_fd = open_no_symlinks(arg, flags);
+	if (s->wheel_fd < 0 && errno == ELOOP) {
+		linked = true;
+		s->wheel_fd = open(arg, flags);
+	}
 	if (s->wheel_fd < 0 || fstat(s->wheel_fd, &st) < 0) {
 		fprintf(stderr, "plugbox: cannot install %s: %s\n", shown(arg, buf, sizeof(buf)), strerror(errno));
 		return -1;
@@ -352,7 +443,14 @@ static int open_source(const char *arg, struct source *s)
 	if (S_ISDIR(st.st_mode)) {
 		close(s->wheel_fd);
 		s->wheel_fd = -1;
-		if (!(s->dir = realpath(arg, NULL))) {
+		if (linked) {
+			fprintf(stderr, "plugbox: cannot install %s: its path goes through a symlink (a plugin "
+			        "directory is installed only by its real path)\n", shown(arg, buf, sizeof(buf)));
+			return -1;
+		}
+		snprintf(s->id, sizeof(s->id), "%llu:%llu", (unsigned long long)st.st_dev,
+		         (unsigned long long)st.st_ino);
+		if (!(s->dir = absolute(arg))) {
 			fprintf(stderr, "plugbox: cannot install %s: %s\n", shown(arg, buf, sizeof(buf)), strerror(errno));
 			return -1;
 		}
@@ -404,7 +502,7 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 	snprintf(staging, sizeof(staging), "%s/.plugbox/staging/%s", p->path, sname);
 	const struct pb_install_job job = {
 		worker, pol, src->dir ? "dir" : "wheel", src->wheel_fd, staging, src->dir, NULL, name,
-		PB_INSTALL_UID, PB_INSTALL_UID,
+		PB_INSTALL_UID, PB_INSTALL_UID, src->dir ? src->id : NULL,
 	};
 	pb_install_run(&job, res);
 	if (res->status == PB_INSTALL_OK &&
@@ -513,7 +611,7 @@ static void old_version(struct plugins *p, const struct pb_policy *pol, const ch
 
 	snprintf(old, sizeof(old), "%s/%s", p->path, name);
 	const struct pb_install_job job = {
-		worker, pol, "version", -1, NULL, NULL, old, NULL, PB_INSTALL_UID, PB_INSTALL_UID,
+		worker, pol, "version", -1, NULL, NULL, old, NULL, PB_INSTALL_UID, PB_INSTALL_UID, NULL,
 	};
 	pb_install_run(&job, &res);
 	snprintf(out, len, "%s", res.status == PB_INSTALL_OK ? res.version : "");
