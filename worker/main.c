@@ -208,8 +208,8 @@ int pb_worker_run(int argc, char **argv, bool warm)
 			PyErr_Clear();
 		Py_XDECREF(used);
 	}
-	PyObject *info = PyObject_CallMethod(glue, "setup", "sss[ss]", name, dir, root,
-	                                     PB_PYTHON_STDLIB, PB_PYTHON_DYNLOAD);
+	PyObject *info = PyObject_CallMethod(glue, "setup", "sss[ss]i", name, dir, root,
+	                                     PB_PYTHON_STDLIB, PB_PYTHON_DYNLOAD, PB_ENTRY_POINTS_MAX);
 	if (!info || !PyDict_Check(info)) {
 		Py_XDECREF(info);
 		pb_send_python_error(0);

@@ -381,6 +381,15 @@ static bool policy_allows_poll(const pb_supervisor *s, const struct process *w)
 
 void pb_runtime_hello(pb_supervisor *s, struct process *w)
 {
+	size_t n_eps = w->hello->hello->n_entry_points;
+
+	/* The glue refuses more itself; only a worker that writes its own
+	 * Hello gets here, and what pb_hook does with them stays bounded. */
+	if (n_eps > PB_ENTRY_POINTS_MAX) {
+		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a hello with %zu entry points, "
+		              "more than %d", w->name, n_eps, PB_ENTRY_POINTS_MAX);
+		return;
+	}
 	w->poll_ok = policy_allows_poll(s, w);
 	w->state = P_IDLE;
 	w->idle_since = pb_now();
