@@ -617,100 +617,151 @@ static void old_version(struct plugins *p, const struct pb_policy *pol, const ch
 	snprintf(out, len, "%s", res.status == PB_INSTALL_OK ? res.version : "");
 }
 
-int pb_cmd_install(int argc, char **argv)
-{
-	const char *plugins = NULL, *policies = NULL, *name = NULL;
-	const char *worker = getenv("PLUGBOX_WORKER");
-	struct cache_opt cache = { 0 };
-	struct install_cache ic = { .root_fd = -1 };
+/* One `plugbox install`, carried from step to step. */
+struct install {
+	const char *plugins, *policies, *name, *worker;
+	struct cache_opt cache;
+	struct install_cache ic;
 	struct pb_install_result res;
-	struct pb_policy *pol = NULL;
-	struct plugins p = { .fd = -1, .meta = -1, .staging = -1, .old = -1, .lock = -1 };
-	struct source src = { .wheel_fd = -1 };
-	char sname[300], was[65] = "", retired[300] = "", buf[300];
-	bool replaced = false, kept = false;
-	struct stat st;
-	int code = parse(argc, argv, "install needs one WHEEL_OR_DIR", &plugins, &policies, &name, &cache);
+	struct pb_policy *pol;
+	struct plugins p;
+	struct source src;
+	char sname[300];        /* the staging entry */
+	char was[65];           /* the version replaced, "" if none said */
+	char retired[300];      /* where the replaced version went in old/ */
+	bool replaced, kept;
+};
+
+/* The command line, and the source it names opened: -1 to go on, or the
+ * exit code. */
+static int install_options(struct install *in, int argc, char **argv)
+{
+	char buf[300];
+	int code = parse(argc, argv, "install needs one WHEEL_OR_DIR", &in->plugins, &in->policies, &in->name,
+	                 &in->cache);
 
 	if (code >= 0)
 		return code;
-	if (name && !plugin_name_ok(name))
+	if (in->name && !plugin_name_ok(in->name))
 		return usage("--name '%s' is not a plugin name ([A-Za-z0-9_-]+, at most 128)",
-		                      shown(name, buf, sizeof(buf)));
-	if (open_source(argv[optind], &src) < 0)
+		             shown(in->name, buf, sizeof(buf)));
+	if (open_source(argv[optind], &in->src) < 0)
 		return PB_EXIT_USAGE;
-	if (src.dir && !name) {
-		name = strrchr(src.dir, '/') + 1;
-		if (!plugin_name_ok(name)) {
+	/* A directory is named for itself unless --name says otherwise. */
+	if (in->src.dir && !in->name) {
+		in->name = strrchr(in->src.dir, '/') + 1;
+		if (!plugin_name_ok(in->name)) {
 			fprintf(stderr, "plugbox: cannot install %s: '%s' is not a plugin name ([A-Za-z0-9_-]+); "
-			        "give one with --name\n", src.given, shown(name, buf, sizeof(buf)));
-			free(src.dir);
+			        "give one with --name\n", in->src.given, shown(in->name, buf, sizeof(buf)));
 			return PB_EXIT_USAGE;
 		}
 	}
-	code = PB_EXIT_USAGE;
-	if (load_install_policy(policies_dir(policies), &pol) < 0 || open_plugins(plugins, &p) < 0)
-		goto out;
-	clean_up(&p, NULL, NULL);
-	code = unpack(&p, &src, pol, worker && *worker ? worker : PB_WORKER_PATH, name, sname, sizeof(sname), &res);
+	return -1;
+}
+
+/* Unpacked and checked in staging, with the replaced version's number
+ * read and the bytecode cache built: 0, or the exit code. */
+static int install_stage(struct install *in)
+{
+	struct stat st;
+	int code;
+
+	if (load_install_policy(policies_dir(in->policies), &in->pol) < 0 || open_plugins(in->plugins, &in->p) < 0)
+		return PB_EXIT_USAGE;
+	clean_up(&in->p, NULL, NULL);
+	code = unpack(&in->p, &in->src, in->pol, in->worker, in->name, in->sname, sizeof(in->sname), &in->res);
 	if (code != 0)
-		goto out;
-	if (!name)
-		name = res.name;
+		return code;
+	if (!in->name)
+		in->name = in->res.name;
 	/* Only a real directory is read for its version: a symlink there is
 	 * replaced like anything else, but not followed. */
-	if (fstatat(p.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-		old_version(&p, pol, worker && *worker ? worker : PB_WORKER_PATH, name, was, sizeof(was));
-	cache_build(&ic, &p, &cache, policies_dir(policies), worker && *worker ? worker : PB_WORKER_PATH, name, sname);
+	if (fstatat(in->p.fd, in->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		old_version(&in->p, in->pol, in->worker, in->name, in->was, sizeof(in->was));
+	cache_build(&in->ic, &in->p, &in->cache, policies_dir(in->policies), in->worker, in->name, in->sname);
 	test_pause("unpacked");
+	return 0;
+}
 
-	swap_lock(&p, LOCK_EX);
-	int swapped = renameat2(p.staging, sname, p.fd, name, RENAME_NOREPLACE);
+/* PLUGINS/NAME becomes the staged tree in one rename; a replaced version
+ * goes to old/. 0, or the exit code. */
+static int install_swap(struct install *in)
+{
+	struct plugins *p = &in->p;
+
+	swap_lock(p, LOCK_EX);
+	int swapped = renameat2(p->staging, in->sname, p->fd, in->name, RENAME_NOREPLACE);
 	if (swapped < 0 && errno == EEXIST) {
-		swapped = renameat2(p.staging, sname, p.fd, name, RENAME_EXCHANGE);
-		replaced = swapped == 0;
+		swapped = renameat2(p->staging, in->sname, p->fd, in->name, RENAME_EXCHANGE);
+		in->replaced = swapped == 0;
 	}
 	int swap_errno = errno;
-	swap_lock(&p, LOCK_UN);
+	swap_lock(p, LOCK_UN);
 	errno = swap_errno;
-	if (swapped < 0 || replaced) {
-		if (swapped < 0) {
-			fprintf(stderr, "plugbox: cannot install %s as %s/%s: %s\n", src.given, p.given, name, strerror(errno));
-			discard(p.staging, sname);
-			code = PB_EXIT_WORKER;
-			goto out;
-		}
-		replaced = true;
+	if (swapped < 0) {
+		fprintf(stderr, "plugbox: cannot install %s as %s/%s: %s\n", in->src.given, p->given, in->name,
+		        strerror(errno));
+		discard(p->staging, in->sname);
+		return PB_EXIT_WORKER;
+	}
+	if (in->replaced) {
 		test_pause("exchanged");
 		/* staging/sname is the old version now. Should this fail, the
 		 * next run finds it in staging and treats it the same way. */
-		if (retire(&p, p.staging, sname, name, retired, sizeof(retired)) == 0)
+		if (retire(p, p->staging, in->sname, in->name, in->retired, sizeof(in->retired)) == 0)
 			test_pause("retired");
 	}
-	fsync(p.fd);
-	cache_commit(&ic, name);
-	clean_up(&p, retired, &kept);
-	printf("installed %s%s%s", name, *res.version ? " " : "", res.version);
-	if (replaced && *was && !strcmp(was, res.version))
+	fsync(p->fd);
+	cache_commit(&in->ic, in->name);
+	clean_up(p, in->retired, &in->kept);
+	return 0;
+}
+
+/* The one line that says what happened. */
+static int install_report(const struct install *in)
+{
+	const struct pb_install_result *res = &in->res;
+
+	printf("installed %s%s%s", in->name, *res->version ? " " : "", res->version);
+	if (in->replaced && *in->was && !strcmp(in->was, res->version))
 		printf(" (reinstalled)");
-	else if (replaced && *was)
-		printf(" (upgraded from %s)", was);
-	else if (replaced)
+	else if (in->replaced && *in->was)
+		printf(" (upgraded from %s)", in->was);
+	else if (in->replaced)
 		printf(" (replaced a version that did not say its version)");
-	if (res.ignored)
-		printf("; skipped %lu files of its .data scripts, headers and data", res.ignored);
-	if (kept)
-		printf("; the old version stays in %s/.plugbox/old until the worker using it ends", p.given);
+	if (res->ignored)
+		printf("; skipped %lu files of its .data scripts, headers and data", res->ignored);
+	if (in->kept)
+		printf("; the old version stays in %s/.plugbox/old until the worker using it ends", in->p.given);
 	putchar('\n');
-	code = fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
-out:
-	cache_release(&ic);
-	if (pol)
-		pb_policy_free(pol);
-	if (src.wheel_fd >= 0)
-		close(src.wheel_fd);
-	free(src.dir);
-	close_plugins(&p);
+	return fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
+}
+
+static void install_release(struct install *in)
+{
+	cache_release(&in->ic);
+	if (in->pol)
+		pb_policy_free(in->pol);
+	if (in->src.wheel_fd >= 0)
+		close(in->src.wheel_fd);
+	free(in->src.dir);
+	close_plugins(&in->p);
+}
+
+int pb_cmd_install(int argc, char **argv)
+{
+	const char *worker = getenv("PLUGBOX_WORKER");
+	struct install in = {
+		.worker = worker && *worker ? worker : PB_WORKER_PATH,
+		.ic = { .root_fd = -1 },
+		.p = { .fd = -1, .meta = -1, .staging = -1, .old = -1, .lock = -1, .swap = -1 },
+		.src = { .wheel_fd = -1 },
+	};
+	int code = install_options(&in, argc, argv);
+
+	if (code < 0 && (code = install_stage(&in)) == 0 && (code = install_swap(&in)) == 0)
+		code = install_report(&in);
+	install_release(&in);
 	return code;
 }
 
