@@ -36,21 +36,10 @@ _insns = (_Insn * 4)(_Insn(0x20, 0, 0, 0),           # ld [nr]
 _prog = _Prog(4, _insns)
 _libc = ctypes.CDLL(None, use_errno=True)
 NEUTERED = _libc.syscall(_NR, 1, 0, ctypes.byref(_prog)) == 0
-
-@plugbox.export
-def probe():
-    try:
-        os.close(os.open("/dev/null", os.O_RDONLY))
-    except OSError as e:
-        return f"refused {e.errno}"
-    return "opened"
-
-@plugbox.export
-def neutered():
-    return NEUTERED
 '''
 
-BENIGN = r'''
+# What both plugins export: open() is denied by strict's @after-start rules.
+PROBE = r'''
 import os
 import plugbox
 
@@ -67,7 +56,7 @@ def probe():
 @pytest.fixture
 def strict_setup(scratch, paths):
     plugins = scratch / "plugins"
-    for name, text in (("neuter", NEUTER), ("benign", BENIGN)):
+    for name, text in (("neuter", NEUTER + PROBE), ("benign", PROBE)):
         (plugins / name).mkdir(parents=True)
         (plugins / name / "__init__.py").write_text(text)
     policies = scratch / "policies"
