@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,7 +138,9 @@ static int stop_all(pid_t pid, struct stopped *st)
 			return -errno;
 		found = false;
 		while ((e = readdir(d))) {
-			pid_t tid = (pid_t)atoi(e->d_name);
+			char *end;
+			long id = strtol(e->d_name, &end, 10);
+			pid_t tid = *end ? 0 : (pid_t)id;
 			if (tid <= 0 || is_stopped(st, tid))
 				continue;
 			if (st->n == st->cap) {
@@ -165,6 +168,14 @@ static int stop_all(pid_t pid, struct stopped *st)
 	return 0;
 }
 
+/* Filter `index` of tid (0: the oldest) into buf, or with buf NULL only
+ * its length; -1 with errno ENOENT past the newest. The raw call takes the
+ * index as a number, where glibc's wrapper wants a pointer. */
+static long get_filter(pid_t tid, size_t index, struct sock_filter *buf)
+{
+	return syscall(SYS_ptrace, (long)PTRACE_SECCOMP_GET_FILTER, (long)tid, (unsigned long)index, buf);
+}
+
 /* 0 when tid's newest filters are `chain` (oldest first); -EBADMSG when
  * they are not; another negative errno when they cannot be read. The
  * kernel numbers a thread's filters from the oldest, 0. */
@@ -178,12 +189,12 @@ static int check_thread(pid_t tid, const struct program *chain, size_t n, char *
 		return -ENOMEM;
 	/* How many: ENOENT past the newest (the kernel allows at most 32768
 	 * instructions in a chain, so the count is bounded). */
-	while (total < MAX_FILTERS && ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)total, NULL) >= 0)
+	while (total < MAX_FILTERS && get_filter(tid, total, NULL) >= 0)
 		total++;
 	if (total == 0 && errno != ENOENT)
 		r = -errno;
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		long got = total >= n ? ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)(total - n + i), buf) : -1;
+		long got = total >= n ? get_filter(tid, total - n + i, buf) : -1;
 		if (got < 0 || (uint32_t)got != chain[i].count ||
 		    memcmp(buf, chain[i].insns, chain[i].count * sizeof(*buf)) != 0) {
 			snprintf(why, why_len, "the %zu seccomp filters of thread %d do not end with the policy's %zu "
