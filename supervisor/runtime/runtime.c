@@ -381,6 +381,15 @@ static bool policy_allows_poll(const pb_supervisor *s, const struct process *w)
 	return action.kind == PB_ACT_ALLOW;
 }
 
+/* A Hello refused: the worker is being killed, and until its death is
+ * seen nobody may take it for ready or read what it claimed (lifecycle.c's
+ * settled(), pb_hook). */
+static void drop_hello(struct process *w)
+{
+	pb_envelope_free(w->hello);
+	w->hello = NULL;
+}
+
 /* The worker's @after-start rules, loaded after the plugin's import-time
  * code ran, checked from outside (filter_check.c). False when the worker
  * was ended for it; where they cannot be checked, its layers say so. */
@@ -408,6 +417,7 @@ static bool after_start_in_force(pb_supervisor *s, struct process *w)
 	if (r == -EBADMSG || r == -ETIMEDOUT) {
 		pb_channel_end(w, PB_ERROR_UNAVAILABLE, "plugin '%s': its @after-start rules are not in force: %s",
 		               w->name, why);
+		drop_hello(w);
 		return false;
 	}
 	if (after && w->proc.nlayers < sizeof(w->proc.layers) / sizeof(w->proc.layers[0]) &&
@@ -428,6 +438,7 @@ void pb_runtime_hello(pb_supervisor *s, struct process *w)
 	if (n_eps > PB_ENTRY_POINTS_MAX) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a hello with %zu entry points, "
 		              "more than %d", w->name, n_eps, PB_ENTRY_POINTS_MAX);
+		drop_hello(w);
 		return;
 	}
 	if (!after_start_in_force(s, w))
