@@ -688,6 +688,36 @@ def test_modes_are_never_widened(plugbox, env, scratch):
     assert "modes" in entries(plugins)
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become uid 65534")
+def test_unprivileged_operator_keeps_a_private_key_private(plugbox, env, scratch):
+    """As an ordinary user the unpacker runs as that user and could read
+    the user's own 0600 files: a symlinked "plugin directory" pointing at
+    them, or a directory holding one, is refused, and nothing is published."""
+    plugins, _ = env
+    os.chown(plugins, 65534, 65534)
+    private = scratch / "private"
+    private.mkdir(mode=0o700)
+    (private / "__init__.py").write_text("")
+    (private / "id.key").write_text("SECRET\n")
+    os.chmod(private / "id.key", 0o600)
+    os.symlink(private, scratch / "plugin")
+    for p in (private, private / "__init__.py", private / "id.key"):
+        os.chown(p, 65534, 65534, follow_symlinks=False)
+    args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", plugbox.exe]
+
+    def install_as_user(source):
+        return subprocess.run([*args, "install", "--plugins", str(plugins), "--name", "stolen", str(source)],
+                              env=plugbox.env, capture_output=True, text=True, timeout=scaled(60))
+    cp = install_as_user(scratch / "plugin")
+    assert cp.returncode == EXIT_USAGE and "its path goes through a symlink" in cp.stderr, cp.stderr
+    os.chmod(private, 0o755)
+    cp = install_as_user(private)
+    if cp.returncode == EXIT_DIED and "namespaces" in cp.stderr:
+        pytest.skip("no unprivileged user namespaces here: " + cp.stderr.strip())
+    assert cp.returncode == EXIT_USAGE and "'id.key': mode 0600" in cp.stderr, cp.stderr
+    assert list(plugins.rglob("id.key")) == [] and not (plugins / "stolen").exists()
+
+
 def _renameat2_exchange():
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
