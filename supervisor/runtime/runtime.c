@@ -415,8 +415,7 @@ static bool after_start_in_force(pb_supervisor *s, struct process *w)
 		r = pb_filter_check(w->proc.pid, blob.data, blob.len, why, sizeof(why));
 	pb_bpf_blob_free(&blob);
 	if (r == -EBADMSG || r == -ETIMEDOUT) {
-		pb_channel_end(w, PB_ERROR_UNAVAILABLE, "plugin '%s': its @after-start rules are not in force: %s",
-		               w->name, why);
+		pb_channel_end(w, PB_ERROR_UNAVAILABLE, "the worker's @after-start rules are not in force: %s", why);
 		drop_hello(w);
 		return false;
 	}
