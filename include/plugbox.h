@@ -297,7 +297,9 @@ PB_API void pb_error_free(pb_error *e);
 /* A value is null, bool, int (64-bit), float, string (UTF-8), bytes, list
  * or map (any keys). JSON notation as in README.md ("$bytes", "$float",
  * "$map"). pb_value_parse_json sets *why (free it) to a one-line reason on
- * failure. */
+ * failure. A string may contain U+0000 (JSON "\u0000", a Python str with
+ * "\0"): the *_len functions build and read such strings; the C-string
+ * functions refuse them (NULL) rather than cut them short. */
 typedef enum pb_value_kind {
 	PB_VALUE_NULL = 1, PB_VALUE_BOOL, PB_VALUE_INT, PB_VALUE_FLOAT,
 	PB_VALUE_STRING, PB_VALUE_BYTES, PB_VALUE_LIST, PB_VALUE_MAP,
@@ -315,6 +317,7 @@ PB_API pb_value *pb_value_new_bool(int b);
 PB_API pb_value *pb_value_new_int(int64_t i);
 PB_API pb_value *pb_value_new_float(double d);
 PB_API pb_value *pb_value_new_string(const char *s);                   /* copied */
+PB_API pb_value *pb_value_new_string_len(const char *s, size_t len);   /* copied; may hold U+0000 */
 PB_API pb_value *pb_value_new_bytes(const void *data, size_t len);     /* copied */
 PB_API pb_value *pb_value_new_list(void);
 PB_API pb_value *pb_value_new_map(void);
@@ -328,7 +331,9 @@ PB_API pb_value_kind pb_value_get_kind(const pb_value *v);
 PB_API int pb_value_get_bool(const pb_value *v);                      /* 0 unless a true bool */
 PB_API int64_t pb_value_get_int(const pb_value *v);                   /* 0 unless an int */
 PB_API double pb_value_get_float(const pb_value *v);                  /* 0 unless a float */
-PB_API const char *pb_value_get_string(const pb_value *v);           /* NULL unless a string */
+PB_API const char *pb_value_get_string(const pb_value *v);           /* NULL unless a string without U+0000 */
+/* Any string: its bytes, *len of them (a NUL follows them); NULL unless a string. */
+PB_API const char *pb_value_get_string_len(const pb_value *v, size_t *len);
 PB_API const void *pb_value_get_bytes(const pb_value *v, size_t *len); /* NULL unless bytes */
 PB_API size_t pb_value_list_length(const pb_value *v);               /* 0 unless a list */
 PB_API const pb_value *pb_value_list_get(const pb_value *v, size_t i);

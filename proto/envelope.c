@@ -13,12 +13,17 @@
  * other than the field's own, a singular field given twice (which protobuf-c
  * would merge, at a cost quadratic in the number of repeats), two members of
  * one oneof, NUL bytes inside strings (the C view of a string would silently
- * end there).
+ * end there). The exception is a Value's string, which may hold U+0000: C
+ * sees it as bytes and a length (Makefile.am), and the decoder NUL-terminates
+ * it and checks its UTF-8 here.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/frame.h"
@@ -309,6 +314,13 @@ static uint32_t oneof_case(const ProtobufCMessage *m, const ProtobufCFieldDescri
 static int validate_message(const ProtobufCMessage *m, unsigned nesting,
                             char *why, size_t why_len);
 
+/* Value.string_value (field 5): `bytes` to protobuf-c, a UTF-8 string to
+ * the protocol. */
+static bool is_value_string(const ProtobufCFieldDescriptor *f)
+{
+	return f == protobuf_c_message_descriptor_get_field(&plugbox__value__descriptor, 5);
+}
+
 static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                             const void *elem, unsigned nesting, char *why, size_t why_len)
 {
@@ -316,6 +328,13 @@ static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescr
 	const ProtobufCMessage *sub;
 	int e;
 
+	if (is_value_string(f)) {
+		const ProtobufCBinaryData *s = elem;
+		if (s->len > 0 && !pb_utf8_valid((const char *)s->data, s->len))
+			return pb_fail(why, why_len, -EBADMSG, "invalid UTF-8 in %s.%s",
+			            m->descriptor->name, f->name);
+		return 0;
+	}
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
 		memcpy(&str, elem, sizeof(str));
@@ -401,6 +420,23 @@ static int validate_message(const ProtobufCMessage *m, unsigned nesting,
 	return 0;
 }
 
+/* Every block one byte longer and zeroed: a Value's string (bytes to
+ * protobuf-c) is then followed by a NUL, as one built by pbv_new_string is.
+ * Freed by free(), as protobuf-c's default allocator's blocks are. */
+static void *alloc_terminated(void *data, size_t size)
+{
+	(void)data;
+	return size < SIZE_MAX ? calloc(1, size + 1) : NULL;
+}
+
+static void free_terminated(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+static ProtobufCAllocator terminated = { alloc_terminated, free_terminated, NULL };
+
 int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
                        char *why, size_t why_len)
 {
@@ -411,7 +447,7 @@ int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
 	rc = pb_envelope_check(buf, len, why, why_len);
 	if (rc < 0)
 		return rc;
-	m = protobuf_c_message_unpack(&plugbox__envelope__descriptor, NULL, len, buf);
+	m = protobuf_c_message_unpack(&plugbox__envelope__descriptor, &terminated, len, buf);
 	if (!m)
 		/* Pass 1 accepts only what protobuf-c can read, so this is
 		 * most likely memory; still the worker's envelope is unusable. */

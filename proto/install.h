@@ -70,6 +70,9 @@ struct pb_install_job {
 	const char *name;         /* the plugin's name when known, or NULL */
 	uid_t uid;
 	gid_t gid;
+	/* dir: DEV:INO of the directory `plugbox install` opened; the worker
+	 * copies nothing unless the tree it was given is that one. */
+	const char *source_id;
 };
 void pb_install_run(const struct pb_install_job *job, struct pb_install_result *res);
 

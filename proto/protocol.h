@@ -14,6 +14,11 @@
 #define PB_LOG_RECORDS_PER_SECOND 200
 #define PB_LOG_FLOOD_PER_SECOND (10 * PB_LOG_RECORDS_PER_SECOND)
 
+/* Entry points a plugin may declare (all groups together). The worker
+ * refuses to start a plugin that declares more (a configuration error
+ * naming the count); the supervisor ends a worker whose Hello lists more. */
+#define PB_ENTRY_POINTS_MAX 1024
+
 /* A frame begun must go on arriving, and a frame sent to a worker must go
  * on being read: a side that makes no progress for this long is stalled.
  * Honest workers read their channel whenever the supervisor writes to it

@@ -62,18 +62,14 @@ Plugbox__Value *pbv_new_float(double d)
 	return v;
 }
 
-/* protobuf-c strings are NUL-terminated, so an embedded NUL would silently
- * cut the string when it is packed: refuse it (errno EINVAL) instead. UTF-8
- * validity stays the caller's promise, as value.h says. */
+/* A string is its bytes and their length (U+0000 included), with a NUL
+ * after them for the C-string view of one without U+0000. UTF-8 validity
+ * stays the caller's promise, as value.h says. */
 Plugbox__Value *pbv_new_string(const char *s, size_t len)
 {
 	Plugbox__Value *v;
 	char *copy;
 
-	if (len > 0 && memchr(s, '\0', len)) {
-		errno = EINVAL;
-		return NULL;
-	}
 	copy = malloc(len + 1);
 	if (!copy)
 		return NULL;
@@ -85,8 +81,15 @@ Plugbox__Value *pbv_new_string(const char *s, size_t len)
 		free(copy);
 		return NULL;
 	}
-	v->string_value = copy;
+	v->string_value.data = (uint8_t *)copy;
+	v->string_value.len = len;
 	return v;
+}
+
+const char *pbv_string(const Plugbox__Value *v, size_t *len)
+{
+	*len = v->string_value.data ? v->string_value.len : 0;
+	return v->string_value.data ? (const char *)v->string_value.data : "";
 }
 
 Plugbox__Value *pbv_new_bytes(const void *data, size_t len)
@@ -288,7 +291,7 @@ static void free_childless(Plugbox__Value *v)
 {
 	switch (v->kind_case) {
 	case PLUGBOX__VALUE__KIND_STRING_VALUE:
-		free(v->string_value);
+		free(v->string_value.data);
 		break;
 	case PLUGBOX__VALUE__KIND_BYTES_VALUE:
 		free(v->bytes_value.data);

@@ -29,7 +29,10 @@ Plugbox__Value *pbv_new_null(void);
 Plugbox__Value *pbv_new_bool(bool b);
 Plugbox__Value *pbv_new_int(int64_t i);
 Plugbox__Value *pbv_new_float(double d);
-Plugbox__Value *pbv_new_string(const char *s, size_t len);   /* copies; must be UTF-8 */
+Plugbox__Value *pbv_new_string(const char *s, size_t len);   /* copies; must be UTF-8, may hold U+0000 */
+/* A string Value's text and length; the text is followed by a NUL (values
+ * built here and envelopes from pb_envelope_decode), "" when empty. */
+const char *pbv_string(const Plugbox__Value *v, size_t *len);
 Plugbox__Value *pbv_new_bytes(const void *data, size_t len);  /* copies */
 Plugbox__Value *pbv_new_list(void);
 Plugbox__Value *pbv_new_map(void);

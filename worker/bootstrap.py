@@ -137,8 +137,9 @@ def _dist_infos(root):
             if e.endswith(".dist-info") and os.path.isdir(os.path.join(root, e))]
 
 
-def setup(name, plugin_dir, view_dir, stdlib_paths):
-    """Lay out sys.path for this plugin and describe it (for Hello)."""
+def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
+    """Lay out sys.path for this plugin and describe it (for Hello), with
+    at most max_entry_points entry points (protocol.h)."""
     # First, while sys.path is still the standard library alone: the plugin's
     # logging goes to the supervisor from its first import on, and `logging`
     # is the stdlib's even if a dependency directory ships its own.
@@ -172,6 +173,9 @@ def setup(name, plugin_dir, view_dir, stdlib_paths):
             if version is None:
                 version = dist.version
             for ep in dist.entry_points:
+                if len(entry_points) == max_entry_points:
+                    raise ConfigError(f"plugin {name!r} declares more than {max_entry_points} entry points "
+                                      "(plugbox's limit)")
                 entry_points.append((ep.group, ep.name, ep.value))
     dep_paths = []
     for d in deps or []:

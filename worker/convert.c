@@ -55,8 +55,11 @@ static PyObject *to_py(const Plugbox__Value *v, unsigned depth)
 		return PyLong_FromLongLong(v->int_value);
 	case PLUGBOX__VALUE__KIND_FLOAT_VALUE:
 		return PyFloat_FromDouble(v->float_value);
-	case PLUGBOX__VALUE__KIND_STRING_VALUE:
-		return PyUnicode_DecodeUTF8(v->string_value, (Py_ssize_t)strlen(v->string_value), "strict");
+	case PLUGBOX__VALUE__KIND_STRING_VALUE: {
+		size_t len;
+		const char *s = pbv_string(v, &len);
+		return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "strict");
+	}
 	case PLUGBOX__VALUE__KIND_BYTES_VALUE:
 		return PyBytes_FromStringAndSize((const char *)v->bytes_value.data,
 		                                 (Py_ssize_t)v->bytes_value.len);
@@ -135,11 +138,7 @@ static Plugbox__Value *from_py(PyObject *o, unsigned depth)
 		const char *s = PyUnicode_AsUTF8AndSize(o, &n);
 		if (!s)
 			return NULL;
-		if (memchr(s, '\0', (size_t)n)) {
-			PyErr_SetString(PyExc_ValueError, "strings with NUL characters cannot be sent");
-			return NULL;
-		}
-		v = pbv_new_string(s, (size_t)n);
+		v = pbv_new_string(s, (size_t)n);     /* U+0000 included */
 	} else if (PyBytes_Check(o)) {
 		v = pbv_new_bytes(PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o));
 	} else if (PyByteArray_Check(o)) {

@@ -72,7 +72,7 @@ static void answer_failed(const char *why)
 static void usage_exit(void)
 {
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --install wheel|dir|version [--staging DIR] "
-	        "[--source DIR] [--old DIR] [--name NAME] --landlock MODE [--read PATH]... [--write PATH]...\n"
+	        "[--source DIR --source-id DEV:INO] [--old DIR] [--name NAME] --landlock MODE [--read PATH]... [--write PATH]...\n"
 	        "         [--limit KEY=N]... [--probe w:PATH|r:PATH]...\n"
 	        "       /ABSOLUTE/plugbox-worker --install compile --staging DIR --plugin DIR [--alias DIR]... "
 	        "[--name NAME] ...\n"
@@ -85,6 +85,7 @@ static void usage_exit(void)
 
 /* What a job needs besides its mode and trees. */
 struct job_args {
+	const char *source_id;        /* dir: DEV:INO the source must be */
 	const char *plugin;           /* compile: the plugin, where its workers see it */
 	char *aliases[MAX_ALIASES];   /* compile: other paths its workers import it by */
 	size_t naliases;
@@ -140,8 +141,8 @@ static int run_unpacker(const char *mode, const char *staging, const char *sourc
 	Py_DECREF(code);
 	if (!module)
 		goto out;
-	text = PyObject_CallMethod(module, "run", "sizzzzOO", mode, PB_FD_INPUT, staging, source, old, name,
-	                           lim, prb);
+	text = PyObject_CallMethod(module, "run", "sizzzzzOO", mode, PB_FD_INPUT, staging, source,
+	                           a->source_id, old, name, lim, prb);
 	Py_DECREF(module);
 answer:
 	if (text) {
@@ -180,6 +181,7 @@ int pb_install_main(int argc, char **argv)
 		{ "probe", required_argument, NULL, 'p' },
 		{ "plugin", required_argument, NULL, 'P' },
 		{ "alias", required_argument, NULL, 'a' },
+		{ "source-id", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = NULL, *staging = NULL, *source = NULL, *old = NULL, *name = NULL, *landlock = NULL;
@@ -215,6 +217,7 @@ int pb_install_main(int argc, char **argv)
 			a.probes[a.nprobes++] = optarg;
 			break;
 		case 'P': a.plugin = optarg; break;
+		case 'I': a.source_id = optarg; break;
 		case 'a':
 			if (a.naliases == MAX_ALIASES || optarg[0] != '/')
 				usage_exit();
@@ -227,7 +230,7 @@ int pb_install_main(int argc, char **argv)
 		usage_exit();
 	if (!strcmp(mode, "version") ? !old
 	    : !strcmp(mode, "compile") ? !staging || !a.plugin || a.plugin[0] != '/'
-	    : (!staging || (!strcmp(mode, "dir") ? !source : strcmp(mode, "wheel") != 0)))
+	    : (!staging || (!strcmp(mode, "dir") ? !source || !a.source_id : strcmp(mode, "wheel") != 0)))
 		usage_exit();
 	if (!strcmp(landlock, "required"))
 		ll.mode = PB_LANDLOCK_REQUIRED;

@@ -445,11 +445,40 @@ def _inside(root, path):
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def install_dir(source, staging, name, limits):
+# Read permission for everyone: what a plugin's worker, running as another
+# uid, needs, and what the installed copy gets (0644, 0755). A file or
+# directory its owner kept from others is refused, never published wider.
+_ALL_READ = {False: 0o444, True: 0o555}
+
+
+def _not_wider(st, what):
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if st.st_mode & _ALL_READ[is_dir] != _ALL_READ[is_dir]:
+        raise Refused(f"{what}: mode {stat.S_IMODE(st.st_mode):04o} keeps it from others; plugbox installs "
+                      f"everything readable by all ({'0755' if is_dir else '0644'}) and never widens a mode")
+
+
+def _check_source(source, source_id):
+    """The directory is the one `plugbox install` opened (DEV:INO), not one
+    swapped in since, for a symlink or otherwise."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise Refused(f"cannot open it ({os.strerror(e.errno) if e.errno else e})") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if f"{st.st_dev}:{st.st_ino}" != source_id:
+        raise Refused("the directory was replaced (or swapped for a symlink) after plugbox opened it")
+    _not_wider(st, "the directory")
+    return st
+
+
+def install_dir(source, source_id, staging, name, limits):
     root = os.path.realpath(source)
     out = Staging(staging, limits)
-    if not os.path.isdir(root):
-        raise Refused("not a directory")
+    root_st = _check_source(root, source_id)
 
     def unreadable(what, e):
         # The source is the operator's, read as the install worker's uid
@@ -487,6 +516,8 @@ def install_dir(source, staging, name, limits):
                         st = os.stat(path)
                     except OSError:
                         raise Refused(f"{what}: a symlink to nothing") from None
+                if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                    _not_wider(st, what)
                 if stat.S_ISDIR(st.st_mode):
                     key = (st.st_dev, st.st_ino)
                     if key in ancestors:
@@ -500,8 +531,10 @@ def install_dir(source, staging, name, limits):
                     except OSError as e:
                         raise unreadable(what, e) from None
                     with open(src_fd, "rb") as src:
-                        if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                        opened = os.fstat(src.fileno())
+                        if not stat.S_ISREG(opened.st_mode):
                             raise Refused(f"{what}: changed while it was copied")
+                        _not_wider(opened, what)
                         out.copy(src, parts, what)
                 else:
                     kinds = {stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
@@ -509,13 +542,13 @@ def install_dir(source, staging, name, limits):
                     raise Refused(f"{what}: a {kinds.get(stat.S_IFMT(st.st_mode), 'special file')} "
                                   "(only files and directories are installed)")
 
-    st = os.stat(root)
-    copy(root, (), frozenset({(st.st_dev, st.st_ino)}))
-    manifest = _read_manifest(root)
+    copy(root, (), frozenset({(root_st.st_dev, root_st.st_ino)}))
+    # Read back from the copy: what was installed, not what the source says now.
+    manifest = _read_manifest(staging)
     if manifest is not None and "name" in manifest and manifest["name"] != name:
         raise Refused(f"plugin.toml names the plugin '{_shown(manifest['name'], 80)}', but it "
                       f"installs as '{name}'")
-    return name, plugin_version(root)
+    return name, plugin_version(staging)
 
 
 def _read_small(path):
@@ -600,7 +633,7 @@ def _probe(spec, staging):
         return errno.errorcode.get(e.errno, str(e.errno))
 
 
-def run(mode, fd, staging, source, old, name, limits, probes):
+def run(mode, fd, staging, source, source_id, old, name, limits, probes):
     lines = [f"probe\t{_field(p, 300)}\t{_probe(p, staging)}\n" for p in probes]
     try:
         lim = Limits(limits)
@@ -610,7 +643,7 @@ def run(mode, fd, staging, source, old, name, limits, probes):
             name, version, ignored = install_wheel(fd, staging, name, lim)
             lines.append(f"ok\t{_field(name)}\t{_field(version)}\t{ignored}\n")
         else:
-            name, version = install_dir(source, staging, name, lim)
+            name, version = install_dir(source, source_id, staging, name, lim)
             lines.append(f"ok\t{_field(name)}\t{_field(version)}\t0\n")
     except Refused as e:
         lines.append(f"refused\t{_field(e)}\n")

@@ -250,8 +250,8 @@ static int import_plugin(const struct worker_args *a, PyObject **info)
 			PyErr_Clear();
 		Py_XDECREF(used);
 	}
-	*info = PyObject_CallMethod(glue, "setup", "sss[ss]", a->name, a->dir, a->root, PB_PYTHON_STDLIB,
-	                            PB_PYTHON_DYNLOAD);
+	*info = PyObject_CallMethod(glue, "setup", "sss[ss]i", a->name, a->dir, a->root, PB_PYTHON_STDLIB,
+	                            PB_PYTHON_DYNLOAD, PB_ENTRY_POINTS_MAX);
 	if (!*info || !PyDict_Check(*info)) {
 		Py_XDECREF(*info);
 		*info = NULL;

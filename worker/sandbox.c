@@ -450,7 +450,9 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 /* Plugin code may have run in this process by now (ctypes can write to
  * any of its memory), so the kept copies may have been altered. That is
  * acceptable only because filters stack: whatever gets loaded here can
- * tighten what pb_sandbox_apply loaded, never loosen it. */
+ * tighten what pb_sandbox_apply loaded, never loosen it. That the rules
+ * are in force at all is checked from outside, by the supervisor reading
+ * the filters back (supervisor/runtime/filter_check.c). */
 int pb_sandbox_apply_after_start(char *why, size_t why_len)
 {
 	struct seccomp_program *programs = after_start_programs;

@@ -55,11 +55,7 @@ static pb_value *convert_string(PyObject *o)
 		}
 		return NULL;
 	}
-	if ((size_t)len != strlen(s)) {
-		PyErr_SetString(PyExc_ValueError, "cannot send a str containing NUL");
-		return NULL;
-	}
-	pb_value *v = pb_value_new_string(s);
+	pb_value *v = pb_value_new_string_len(s, (size_t)len);    /* U+0000 included */
 	return v ? v : no_memory();
 }
 
@@ -292,8 +288,9 @@ static PyObject *from_value(const pb_value *v, int as_key)
 	case PB_VALUE_FLOAT:
 		return PyFloat_FromDouble(pb_value_get_float(v));
 	case PB_VALUE_STRING: {
-		const char *s = pb_value_get_string(v);
-		return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "surrogateescape");
+		size_t len;
+		const char *s = pb_value_get_string_len(v, &len);
+		return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "surrogateescape");
 	}
 	case PB_VALUE_BYTES: {
 		size_t len;

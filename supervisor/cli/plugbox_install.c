@@ -40,7 +40,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "helpers/cache_build.h"
 #include "proto/install.h"
@@ -334,17 +336,106 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 struct source {
 	const char *given;
 	int wheel_fd;          /* a wheel, or -1 */
-	char *dir;             /* a plugin directory's real path, or NULL */
+	char *dir;             /* a plugin directory's path (no symlink in it when opened), or NULL */
+	char id[48];           /* the directory's DEV:INO as opened: the worker copies only that one */
 };
 
+/* The fallback of open_no_symlinks: one component at a time, O_NOFOLLOW. */
+static int walk_no_symlinks(const char *path, int flags)
+{
+	char part[NAME_MAX + 1];
+	int dir = open(*path == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+	struct stat st;
+
+	for (const char *p = path; dir >= 0;) {
+		p += strspn(p, "/");
+		size_t n = strcspn(p, "/");
+		if (n > NAME_MAX) {
+			close(dir);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(part, n ? p : ".", n ? n : 1);
+		part[n ? n : 1] = '\0';
+		p += n;
+		bool last = !p[strspn(p, "/")];
+		fd = openat(dir, part, last ? flags | O_NOFOLLOW : O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		close(dir);
+		if (fd < 0 || last)
+			return fd;
+		if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+			close(fd);
+			errno = ELOOP;
+			return -1;
+		}
+		dir = fd;
+	}
+	return -1;
+}
+
+/* Open path without following a symlink anywhere in it (ELOOP if one is
+ * there): what is opened is what the path names, and stays so. */
+static int open_no_symlinks(const char *path, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)flags, .resolve = RESOLVE_NO_SYMLINKS };
+	long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		return walk_no_symlinks(path, flags);
+	return (int)fd;
+}
+
+/* The absolute form of `path`, which has no symlink in it: ".." may then
+ * be taken literally. */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out = malloc(2 * PATH_MAX + 2);
+	size_t len = 0;
+
+	if (!out || (*path != '/' && !getcwd(cwd, sizeof(cwd)))) {
+		free(out);
+		return NULL;
+	}
+	char *joined = malloc(2 * PATH_MAX + 2);
+	if (!joined) {
+		free(out);
+		return NULL;
+	}
+	snprintf(joined, 2 * PATH_MAX + 2, "%s/%s", *path == '/' ? "" : cwd, path);
+	for (char *save = NULL, *c = strtok_r(joined, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			while (len > 0 && out[--len] != '/')
+				;
+			continue;
+		}
+		len += (size_t)sprintf(out + len, "/%s", c);
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	free(joined);
+	return out;
+}
+
+/* A wheel is read through its descriptor, so a symlink to one is fine. A
+ * directory is bound into the worker by path, so it must have none: the
+ * worker then checks that what it sees is the directory opened here. */
 static int open_source(const char *arg, struct source *s)
 {
+	const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 	struct stat st;
 	char buf[PATH_MAX];
+	bool linked = false;
 
 	s->given = arg;
 	s->dir = NULL;
-	s->wheel_fd = open(arg, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	s->wheel_fd = open_no_symlinks(arg, flags);
+	if (s->wheel_fd < 0 && errno == ELOOP) {
+		linked = true;
+		s->wheel_fd = open(arg, flags);
+	}
 	if (s->wheel_fd < 0 || fstat(s->wheel_fd, &st) < 0) {
 		fprintf(stderr, "plugbox: cannot install %s: %s\n", shown(arg, buf, sizeof(buf)), strerror(errno));
 		return -1;
@@ -352,7 +443,14 @@ static int open_source(const char *arg, struct source *s)
 	if (S_ISDIR(st.st_mode)) {
 		close(s->wheel_fd);
 		s->wheel_fd = -1;
-		if (!(s->dir = realpath(arg, NULL))) {
+		if (linked) {
+			fprintf(stderr, "plugbox: cannot install %s: its path goes through a symlink (a plugin "
+			        "directory is installed only by its real path)\n", shown(arg, buf, sizeof(buf)));
+			return -1;
+		}
+		snprintf(s->id, sizeof(s->id), "%llu:%llu", (unsigned long long)st.st_dev,
+		         (unsigned long long)st.st_ino);
+		if (!(s->dir = absolute(arg))) {
 			fprintf(stderr, "plugbox: cannot install %s: %s\n", shown(arg, buf, sizeof(buf)), strerror(errno));
 			return -1;
 		}
@@ -404,7 +502,7 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 	snprintf(staging, sizeof(staging), "%s/.plugbox/staging/%s", p->path, sname);
 	const struct pb_install_job job = {
 		worker, pol, src->dir ? "dir" : "wheel", src->wheel_fd, staging, src->dir, NULL, name,
-		PB_INSTALL_UID, PB_INSTALL_UID,
+		PB_INSTALL_UID, PB_INSTALL_UID, src->dir ? src->id : NULL,
 	};
 	pb_install_run(&job, res);
 	if (res->status == PB_INSTALL_OK &&
@@ -513,106 +611,157 @@ static void old_version(struct plugins *p, const struct pb_policy *pol, const ch
 
 	snprintf(old, sizeof(old), "%s/%s", p->path, name);
 	const struct pb_install_job job = {
-		worker, pol, "version", -1, NULL, NULL, old, NULL, PB_INSTALL_UID, PB_INSTALL_UID,
+		worker, pol, "version", -1, NULL, NULL, old, NULL, PB_INSTALL_UID, PB_INSTALL_UID, NULL,
 	};
 	pb_install_run(&job, &res);
 	snprintf(out, len, "%s", res.status == PB_INSTALL_OK ? res.version : "");
 }
 
-int pb_cmd_install(int argc, char **argv)
-{
-	const char *plugins = NULL, *policies = NULL, *name = NULL;
-	const char *worker = getenv("PLUGBOX_WORKER");
-	struct cache_opt cache = { 0 };
-	struct install_cache ic = { .root_fd = -1 };
+/* One `plugbox install`, carried from step to step. */
+struct install {
+	const char *plugins, *policies, *name, *worker;
+	struct cache_opt cache;
+	struct install_cache ic;
 	struct pb_install_result res;
-	struct pb_policy *pol = NULL;
-	struct plugins p = { .fd = -1, .meta = -1, .staging = -1, .old = -1, .lock = -1 };
-	struct source src = { .wheel_fd = -1 };
-	char sname[300], was[65] = "", retired[300] = "", buf[300];
-	bool replaced = false, kept = false;
-	struct stat st;
-	int code = parse(argc, argv, "install needs one WHEEL_OR_DIR", &plugins, &policies, &name, &cache);
+	struct pb_policy *pol;
+	struct plugins p;
+	struct source src;
+	char sname[300];        /* the staging entry */
+	char was[65];           /* the version replaced, "" if none said */
+	char retired[300];      /* where the replaced version went in old/ */
+	bool replaced, kept;
+};
+
+/* The command line, and the source it names opened: -1 to go on, or the
+ * exit code. */
+static int install_options(struct install *in, int argc, char **argv)
+{
+	char buf[300];
+	int code = parse(argc, argv, "install needs one WHEEL_OR_DIR", &in->plugins, &in->policies, &in->name,
+	                 &in->cache);
 
 	if (code >= 0)
 		return code;
-	if (name && !plugin_name_ok(name))
+	if (in->name && !plugin_name_ok(in->name))
 		return usage("--name '%s' is not a plugin name ([A-Za-z0-9_-]+, at most 128)",
-		                      shown(name, buf, sizeof(buf)));
-	if (open_source(argv[optind], &src) < 0)
+		             shown(in->name, buf, sizeof(buf)));
+	if (open_source(argv[optind], &in->src) < 0)
 		return PB_EXIT_USAGE;
-	if (src.dir && !name) {
-		name = strrchr(src.dir, '/') + 1;
-		if (!plugin_name_ok(name)) {
+	/* A directory is named for itself unless --name says otherwise. */
+	if (in->src.dir && !in->name) {
+		in->name = strrchr(in->src.dir, '/') + 1;
+		if (!plugin_name_ok(in->name)) {
 			fprintf(stderr, "plugbox: cannot install %s: '%s' is not a plugin name ([A-Za-z0-9_-]+); "
-			        "give one with --name\n", src.given, shown(name, buf, sizeof(buf)));
-			free(src.dir);
+			        "give one with --name\n", in->src.given, shown(in->name, buf, sizeof(buf)));
 			return PB_EXIT_USAGE;
 		}
 	}
-	code = PB_EXIT_USAGE;
-	if (load_install_policy(policies_dir(policies), &pol) < 0 || open_plugins(plugins, &p) < 0)
-		goto out;
-	clean_up(&p, NULL, NULL);
-	code = unpack(&p, &src, pol, worker && *worker ? worker : PB_WORKER_PATH, name, sname, sizeof(sname), &res);
+	return -1;
+}
+
+/* Unpacked and checked in staging, with the replaced version's number
+ * read and the bytecode cache built: 0, or the exit code. */
+static int install_stage(struct install *in)
+{
+	struct stat st;
+	int code;
+
+	if (load_install_policy(policies_dir(in->policies), &in->pol) < 0 || open_plugins(in->plugins, &in->p) < 0)
+		return PB_EXIT_USAGE;
+	clean_up(&in->p, NULL, NULL);
+	code = unpack(&in->p, &in->src, in->pol, in->worker, in->name, in->sname, sizeof(in->sname), &in->res);
 	if (code != 0)
-		goto out;
-	if (!name)
-		name = res.name;
+		return code;
+	if (!in->name)
+		in->name = in->res.name;
 	/* Only a real directory is read for its version: a symlink there is
 	 * replaced like anything else, but not followed. */
-	if (fstatat(p.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-		old_version(&p, pol, worker && *worker ? worker : PB_WORKER_PATH, name, was, sizeof(was));
-	cache_build(&ic, &p, &cache, policies_dir(policies), worker && *worker ? worker : PB_WORKER_PATH, name, sname);
+	if (fstatat(in->p.fd, in->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		old_version(&in->p, in->pol, in->worker, in->name, in->was, sizeof(in->was));
+	cache_build(&in->ic, &in->p, &in->cache, policies_dir(in->policies), in->worker, in->name, in->sname);
 	test_pause("unpacked");
+	return 0;
+}
 
-	swap_lock(&p, LOCK_EX);
-	int swapped = renameat2(p.staging, sname, p.fd, name, RENAME_NOREPLACE);
+/* PLUGINS/NAME becomes the staged tree in one rename; a replaced version
+ * goes to old/. 0, or the exit code. */
+static int install_swap(struct install *in)
+{
+	struct plugins *p = &in->p;
+
+	swap_lock(p, LOCK_EX);
+	int swapped = renameat2(p->staging, in->sname, p->fd, in->name, RENAME_NOREPLACE);
 	if (swapped < 0 && errno == EEXIST) {
-		swapped = renameat2(p.staging, sname, p.fd, name, RENAME_EXCHANGE);
-		replaced = swapped == 0;
+		swapped = renameat2(p->staging, in->sname, p->fd, in->name, RENAME_EXCHANGE);
+		in->replaced = swapped == 0;
 	}
 	int swap_errno = errno;
-	swap_lock(&p, LOCK_UN);
+	swap_lock(p, LOCK_UN);
 	errno = swap_errno;
-	if (swapped < 0 || replaced) {
-		if (swapped < 0) {
-			fprintf(stderr, "plugbox: cannot install %s as %s/%s: %s\n", src.given, p.given, name, strerror(errno));
-			discard(p.staging, sname);
-			code = PB_EXIT_WORKER;
-			goto out;
-		}
-		replaced = true;
+	if (swapped < 0) {
+		fprintf(stderr, "plugbox: cannot install %s as %s/%s: %s\n", in->src.given, p->given, in->name,
+		        strerror(errno));
+		discard(p->staging, in->sname);
+		return PB_EXIT_WORKER;
+	}
+	if (in->replaced) {
 		test_pause("exchanged");
 		/* staging/sname is the old version now. Should this fail, the
 		 * next run finds it in staging and treats it the same way. */
-		if (retire(&p, p.staging, sname, name, retired, sizeof(retired)) == 0)
+		if (retire(p, p->staging, in->sname, in->name, in->retired, sizeof(in->retired)) == 0)
 			test_pause("retired");
 	}
-	fsync(p.fd);
-	cache_commit(&ic, name);
-	clean_up(&p, retired, &kept);
-	printf("installed %s%s%s", name, *res.version ? " " : "", res.version);
-	if (replaced && *was && !strcmp(was, res.version))
+	fsync(p->fd);
+	cache_commit(&in->ic, in->name);
+	clean_up(p, in->retired, &in->kept);
+	return 0;
+}
+
+/* The one line that says what happened. */
+static int install_report(const struct install *in)
+{
+	const struct pb_install_result *res = &in->res;
+
+	printf("installed %s%s%s", in->name, *res->version ? " " : "", res->version);
+	if (in->replaced && *in->was && !strcmp(in->was, res->version))
 		printf(" (reinstalled)");
-	else if (replaced && *was)
-		printf(" (upgraded from %s)", was);
-	else if (replaced)
+	else if (in->replaced && *in->was)
+		printf(" (upgraded from %s)", in->was);
+	else if (in->replaced)
 		printf(" (replaced a version that did not say its version)");
-	if (res.ignored)
-		printf("; skipped %lu files of its .data scripts, headers and data", res.ignored);
-	if (kept)
-		printf("; the old version stays in %s/.plugbox/old until the worker using it ends", p.given);
+	if (res->ignored)
+		printf("; skipped %lu files of its .data scripts, headers and data", res->ignored);
+	if (in->kept)
+		printf("; the old version stays in %s/.plugbox/old until the worker using it ends", in->p.given);
 	putchar('\n');
-	code = fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
-out:
-	cache_release(&ic);
-	if (pol)
-		pb_policy_free(pol);
-	if (src.wheel_fd >= 0)
-		close(src.wheel_fd);
-	free(src.dir);
-	close_plugins(&p);
+	return fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
+}
+
+static void install_release(struct install *in)
+{
+	cache_release(&in->ic);
+	if (in->pol)
+		pb_policy_free(in->pol);
+	if (in->src.wheel_fd >= 0)
+		close(in->src.wheel_fd);
+	free(in->src.dir);
+	close_plugins(&in->p);
+}
+
+int pb_cmd_install(int argc, char **argv)
+{
+	const char *worker = getenv("PLUGBOX_WORKER");
+	struct install in = {
+		.worker = worker && *worker ? worker : PB_WORKER_PATH,
+		.ic = { .root_fd = -1 },
+		.p = { .fd = -1, .meta = -1, .staging = -1, .old = -1, .lock = -1, .swap = -1 },
+		.src = { .wheel_fd = -1 },
+	};
+	int code = install_options(&in, argc, argv);
+
+	if (code < 0 && (code = install_stage(&in)) == 0 && (code = install_swap(&in)) == 0)
+		code = install_report(&in);
+	install_release(&in);
 	return code;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 
@@ -61,6 +62,11 @@ static int policy_check(int argc, char **argv)
 		} else {
 			printf("%s: ok\n", argv[i]);
 			pb_bpf_blob_free(&blob);
+			/* runtime/filter_check.c reads them back only as root. */
+			if (p->after.n > 0 && geteuid() != 0)
+				fprintf(stderr, "%s: note: @after-start rules are verified only when plugbox runs as "
+				        "root; here a plugin's import-time code can undo them (plugbox.policy(5))\n",
+				        argv[i]);
 		}
 		pb_policy_free(p);
 	}

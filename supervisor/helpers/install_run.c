@@ -166,6 +166,10 @@ static size_t worker_args(const struct pb_install_job *job, char *store, size_t 
 		args[n++] = "--name";
 		args[n++] = (char *)job->name;
 	}
+	if (job->source_id) {
+		args[n++] = "--source-id";
+		args[n++] = (char *)job->source_id;
+	}
 	*asked_probes = false;
 	*probes_copy = NULL;
 	if (probes && *probes && (*probes_copy = strdup(probes))) {

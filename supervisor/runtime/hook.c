@@ -78,11 +78,6 @@ static void call_done(void *userdata, uint64_t id, pb_value *result, pb_error *e
 	}
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(((const struct hook_answer *)a)->name, ((const struct hook_answer *)b)->name);
-}
-
 static int add_answer(struct hook_run *run, size_t *cap, const char *plugin, const char *name, pb_error *error)
 {
 	if (run->n == *cap) {
@@ -102,27 +97,42 @@ static int add_answer(struct hook_run *run, size_t *cap, const char *plugin, con
 	return a->plugin && a->name ? 0 : -ENOMEM;
 }
 
-/* The group's entry points of one ready worker, from its Hello, sorted. */
+/* One of a plugin's entry points in the group, and where it was declared. */
+struct ep_ref {
+	const char *name;
+	size_t order;
+};
+
+static int by_name_then_order(const void *a, const void *b)
+{
+	const struct ep_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The group's entry points of one ready worker, from its Hello, sorted.
+ * Sorting first makes duplicates neighbours: O(n log n) for the at most
+ * PB_ENTRY_POINTS_MAX a Hello may list (runtime.c), never n squared. */
 static int add_entry_points(struct hook_run *run, size_t *cap, const struct process *w, const char *group)
 {
 	const Plugbox__Hello *h = w->hello->hello;
-	size_t first = run->n;
+	struct ep_ref *refs = malloc((h->n_entry_points ? h->n_entry_points : 1) * sizeof(*refs));
+	size_t n = 0;
+	int r = 0;
 
-	for (size_t i = 0; i < h->n_entry_points; i++) {
-		const Plugbox__EntryPoint *ep = h->entry_points[i];
-		if (strcmp(ep->group, group) != 0)
-			continue;
-		/* Two entry points of one name: the first, as importlib.metadata's
-		 * EntryPoints[name] picks it. */
-		bool seen = false;
-		for (size_t j = first; j < run->n && !seen; j++)
-			seen = !strcmp(run->answers[j].name, ep->name);
-		if (!seen && add_answer(run, cap, w->name, ep->name, NULL) < 0)
-			return -ENOMEM;
-	}
-	if (run->n - first > 1)
-		qsort(run->answers + first, run->n - first, sizeof(*run->answers), by_name);
-	return 0;
+	if (!refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_entry_points; i++)
+		if (!strcmp(h->entry_points[i]->group, group))
+			refs[n++] = (struct ep_ref){ h->entry_points[i]->name, i };
+	qsort(refs, n, sizeof(*refs), by_name_then_order);
+	/* Two entry points of one name: the first, as importlib.metadata's
+	 * EntryPoints[name] picks it. */
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (i == 0 || strcmp(refs[i].name, refs[i - 1].name) != 0)
+			r = add_answer(run, cap, w->name, refs[i].name, NULL);
+	free(refs);
+	return r;
 }
 
 /* Who provides the group: every plugin's worker is started (together) and

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/filter.h>
 
 #include "helpers/cache_build.h"
 #include "jail/uids.h"
@@ -33,6 +34,7 @@
 #include "runtime/channel.h"
 #include "runtime/death.h"
 #include "runtime/error.h"
+#include "runtime/filter_check.h"
 #include "runtime/hostcall.h"
 #include "runtime/inflight.h"
 #include "runtime/loop.h"
@@ -389,8 +391,67 @@ static bool policy_allows_poll(const pb_supervisor *s, const struct process *w)
 	return action.kind == PB_ACT_ALLOW;
 }
 
+/* A Hello refused: the worker is being killed, and until its death is
+ * seen nobody may take it for ready or read what it claimed (lifecycle.c's
+ * settled(), pb_hook). */
+static void drop_hello(struct process *w)
+{
+	pb_envelope_free(w->hello);
+	w->hello = NULL;
+}
+
+/* The worker's @after-start rules, loaded after the plugin's import-time
+ * code ran, checked from outside (filter_check.c). False when the worker
+ * was ended for it; where they cannot be checked, its layers say so. */
+static bool after_start_in_force(pb_supervisor *s, struct process *w)
+{
+	struct pb_bpf_blob blob = { 0 };
+	char why[400] = "";
+	bool own_pidns = true, after = false;
+	int r;
+
+	for (size_t i = 0; i < w->proc.nlayers; i++)
+		if (!strncmp(w->proc.layers[i], "namespaces: none", 16))
+			own_pidns = false;
+	/* The same programs spawn.c compiled for it. */
+	r = pb_policy_compile(w->policy, own_pidns ? 1 : w->proc.pid, s->mode, &blob, why, sizeof(why));
+	for (size_t off = 0; r == 0 && off + 4 <= blob.len;) {
+		uint32_t header = (uint32_t)blob.data[off] | (uint32_t)blob.data[off + 1] << 8 |
+		                  (uint32_t)blob.data[off + 2] << 16 | (uint32_t)blob.data[off + 3] << 24;
+		after |= (header & PB_PROG_AFTER_START) != 0;
+		off += 4 + (header & PB_PROG_COUNT_MASK) * sizeof(struct sock_filter);
+	}
+	if (r == 0 && after)
+		r = pb_filter_check(w->proc.pid, blob.data, blob.len, why, sizeof(why));
+	pb_bpf_blob_free(&blob);
+	if (r == -EBADMSG || r == -ETIMEDOUT) {
+		pb_channel_end(w, PB_ERROR_UNAVAILABLE, "the worker's @after-start rules are not in force: %s", why);
+		drop_hello(w);
+		return false;
+	}
+	if (after && w->proc.nlayers < sizeof(w->proc.layers) / sizeof(w->proc.layers[0]) &&
+	    asprintf(&w->proc.layers[w->proc.nlayers],
+	             r == 0 ? "seccomp: @after-start rules read back from every thread%s"
+	                    : "seccomp: @after-start rules not verified (%s): hostile import-time code can undo them",
+	             why) >= 0)
+		w->proc.nlayers++;
+	return true;
+}
+
 void pb_runtime_hello(pb_supervisor *s, struct process *w)
 {
+	size_t n_eps = w->hello->hello->n_entry_points;
+
+	/* The glue refuses more itself; only a worker that writes its own
+	 * Hello gets here, and what pb_hook does with them stays bounded. */
+	if (n_eps > PB_ENTRY_POINTS_MAX) {
+		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a hello with %zu entry points, "
+		              "more than %d", w->name, n_eps, PB_ENTRY_POINTS_MAX);
+		drop_hello(w);
+		return;
+	}
+	if (!after_start_in_force(s, w))
+		return;
 	w->poll_ok = policy_allows_poll(s, w);
 	w->state = P_IDLE;
 	w->idle_since = pb_now();

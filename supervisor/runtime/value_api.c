@@ -35,10 +35,24 @@ PB_API void pb_value_destroy(pb_value *v)
 	pbv_free((Plugbox__Value *)v);
 }
 
-PB_API const char *pb_value_get_string(const pb_value *pv)
+PB_API const char *pb_value_get_string_len(const pb_value *pv, size_t *len)
 {
 	const Plugbox__Value *v = (const Plugbox__Value *)pv;
-	return v && v->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE ? v->string_value : NULL;
+	size_t n = 0;
+	const char *s = v && v->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE ? pbv_string(v, &n) : NULL;
+
+	if (len)
+		*len = n;
+	return s;
+}
+
+/* The C-string view: a string holding U+0000 has none, rather than one
+ * that silently ends early. */
+PB_API const char *pb_value_get_string(const pb_value *pv)
+{
+	size_t len;
+	const char *s = pb_value_get_string_len(pv, &len);
+	return s && !memchr(s, '\0', len) ? s : NULL;
 }
 
 PB_API size_t pb_value_list_length(const pb_value *pv)
@@ -60,7 +74,9 @@ PB_API const pb_value *pb_value_map_get(const pb_value *pv, const char *key)
 		return NULL;
 	for (size_t i = 0; i < v->map_value->n_entries; i++) {
 		const Plugbox__Value *k = v->map_value->entries[i]->key;
-		if (k && k->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE && !strcmp(k->string_value, key))
+		size_t len;
+		const char *s = k && k->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE ? pbv_string(k, &len) : NULL;
+		if (s && len == strlen(key) && !memcmp(s, key, len))
 			return (const pb_value *)v->map_value->entries[i]->value;
 	}
 	return NULL;
@@ -85,6 +101,13 @@ PB_API pb_value *pb_value_new_string(const char *s)
 	if (!s || !pb_utf8_valid(s, strlen(s)))
 		return NULL;
 	return (pb_value *)pbv_new_string(s, strlen(s));
+}
+
+PB_API pb_value *pb_value_new_string_len(const char *s, size_t len)
+{
+	if ((!s && len) || (len && !pb_utf8_valid(s, len)))
+		return NULL;
+	return (pb_value *)pbv_new_string(s ? s : "", len);
 }
 
 PB_API pb_value *pb_value_new_bytes(const void *data, size_t len)

@@ -29,12 +29,10 @@ struct parse {
 
 static int from_json(struct parse *p, json_t *j, unsigned depth, Plugbox__Value **out);
 
+/* U+0000 included: a Value string has a length (Makefile.am). */
 static int string_value(struct parse *p, const char *s, size_t len, Plugbox__Value **out)
 {
-	/* A Value string is a C string; U+0000 would cut it short. */
-	if (memchr(s, '\0', len))
-		return pb_fail(p->why, p->why_len, -EINVAL,
-		            "strings cannot contain U+0000 (use {\"$bytes\": ...})");
+	(void)p;
 	*out = pbv_new_string(s, len);
 	return *out ? 0 : -ENOMEM;
 }
@@ -125,13 +123,15 @@ static int object_from_json(struct parse *p, json_t *j, unsigned depth, Plugbox_
 	if (json_object_size(j) == 1) {
 		void *it = json_object_iter(j);
 		const char *only = json_object_iter_key(it);
+		size_t only_len = json_object_iter_key_len(it);
 		json_t *arg = json_object_iter_value(it);
 
-		if (strcmp(only, "$bytes") == 0)
+		/* By length: "$bytes\u0000x" is an ordinary key. */
+		if (only_len == 6 && memcmp(only, "$bytes", 6) == 0)
 			return bytes_from_json(p, arg, out);
-		if (strcmp(only, "$float") == 0)
+		if (only_len == 6 && memcmp(only, "$float", 6) == 0)
 			return float_from_json(p, arg, out);
-		if (strcmp(only, "$map") == 0)
+		if (only_len == 4 && memcmp(only, "$map", 4) == 0)
 			return map_from_pairs(p, arg, depth, out);
 	}
 	map = pbv_new_map();
@@ -250,10 +250,11 @@ int pbv_from_json(const char *text, size_t len, Plugbox__Value **out,
 
 static int emit_value(FILE *f, const Plugbox__Value *v, unsigned depth);
 
-static int emit_string(FILE *f, const char *s)
+static int emit_string(FILE *f, const Plugbox__Value *v)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t len = strlen(s), i, run = 0;
+	size_t len, i, run = 0;
+	const char *s = pbv_string(v, &len);
 
 	if (!pb_utf8_valid(s, len))
 		return -EILSEQ;
@@ -352,33 +353,48 @@ static int emit_list(FILE *f, const Plugbox__ValueList *l, unsigned depth)
 	return 0;
 }
 
+/* Strings by their bytes, U+0000 included; a prefix sorts first. */
 static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const Plugbox__Value *x = *(const Plugbox__Value *const *)a, *y = *(const Plugbox__Value *const *)b;
+	size_t xl, yl;
+	const char *xs = pbv_string(x, &xl), *ys = pbv_string(y, &yl);
+	int c = memcmp(xs, ys, xl < yl ? xl : yl);
+	return c ? c : (xl > yl) - (xl < yl);
+}
+
+static bool is_key(const Plugbox__Value *k, const char *name)
+{
+	size_t len;
+	const char *s = pbv_string(k, &len);
+	return len == strlen(name) && memcmp(s, name, len) == 0;
 }
 
 /* A map prints as a JSON object only if that object parses back to the same
- * map: every key a string, no key twice (we parse with duplicates rejected),
- * and not a lone "$bytes"/"$float"/"$map" key (which would read as the
- * reserved notation). Returns 1, 0, or -ENOMEM. */
+ * map: every key a string without U+0000 (jansson refuses it in a key), no
+ * key twice (we parse with duplicates rejected), and not a lone
+ * "$bytes"/"$float"/"$map" key (which would read as the reserved notation).
+ * Returns 1, 0, or -ENOMEM. */
 static int map_is_plain_object(const Plugbox__ValueMap *m)
 {
-	const char **keys;
+	const Plugbox__Value **keys;
 	size_t i;
 	int plain = 1;
 
 	for (i = 0; i < m->n_entries; i++) {
 		const Plugbox__ValueMapEntry *e = m->entries[i];
 
-		if (!e || !e->key || e->key->kind_case != PLUGBOX__VALUE__KIND_STRING_VALUE ||
-		    !e->key->string_value)
+		size_t len;
+		if (!e || !e->key || e->key->kind_case != PLUGBOX__VALUE__KIND_STRING_VALUE)
+			return 0;
+		const char *key = pbv_string(e->key, &len);
+		if (memchr(key, '\0', len))
 			return 0;
 	}
 	if (m->n_entries == 1) {
-		const char *k = m->entries[0]->key->string_value;
+		const Plugbox__Value *k = m->entries[0]->key;
 
-		return strcmp(k, "$bytes") != 0 && strcmp(k, "$float") != 0 &&
-		       strcmp(k, "$map") != 0;
+		return !is_key(k, "$bytes") && !is_key(k, "$float") && !is_key(k, "$map");
 	}
 	if (m->n_entries < 2)
 		return 1;
@@ -386,10 +402,10 @@ static int map_is_plain_object(const Plugbox__ValueMap *m)
 	if (!keys)
 		return -ENOMEM;
 	for (i = 0; i < m->n_entries; i++)
-		keys[i] = m->entries[i]->key->string_value;
+		keys[i] = m->entries[i]->key;
 	qsort(keys, m->n_entries, sizeof(*keys), cmp_str);
 	for (i = 1; i < m->n_entries; i++)
-		if (strcmp(keys[i - 1], keys[i]) == 0) {
+		if (cmp_str(&keys[i - 1], &keys[i]) == 0) {
 			plain = 0;
 			break;
 		}
@@ -417,7 +433,7 @@ static int emit_map(FILE *f, const Plugbox__ValueMap *m, unsigned depth)
 		if (i > 0)
 			fputc(',', f);
 		if (plain) {
-			rc = emit_string(f, e->key->string_value);
+			rc = emit_string(f, e->key);
 			if (rc < 0)
 				return rc;
 			fputc(':', f);
@@ -458,7 +474,7 @@ static int emit_value(FILE *f, const Plugbox__Value *v, unsigned depth)
 	case PLUGBOX__VALUE__KIND_FLOAT_VALUE:
 		return emit_float(f, v->float_value);
 	case PLUGBOX__VALUE__KIND_STRING_VALUE:
-		return emit_string(f, v->string_value ? v->string_value : "");
+		return emit_string(f, v);
 	case PLUGBOX__VALUE__KIND_BYTES_VALUE:
 		return emit_bytes(f, &v->bytes_value);
 	case PLUGBOX__VALUE__KIND_LIST_VALUE:

@@ -57,7 +57,9 @@ static bool value_equal(const Plugbox__Value *a, const Plugbox__Value *b)
 		/* bit for bit: 0.0 and -0.0 differ */
 		return memcmp(&a->float_value, &b->float_value, sizeof(double)) == 0;
 	case PLUGBOX__VALUE__KIND_STRING_VALUE:
-		return a->string_value && b->string_value && strcmp(a->string_value, b->string_value) == 0;
+		return a->string_value.len == b->string_value.len &&
+		       (a->string_value.len == 0 ||
+		        memcmp(a->string_value.data, b->string_value.data, a->string_value.len) == 0);
 	case PLUGBOX__VALUE__KIND_BYTES_VALUE:
 		return a->bytes_value.len == b->bytes_value.len &&
 		       (a->bytes_value.len == 0 ||
@@ -117,11 +119,16 @@ static void check_readers(const Plugbox__Value *v, unsigned depth)
 		FUZZ_ASSERT(memcmp(&d, &v->float_value, sizeof(d)) == 0);
 		break;
 	}
-	case PLUGBOX__VALUE__KIND_STRING_VALUE:
+	case PLUGBOX__VALUE__KIND_STRING_VALUE: {
+		/* Any length, U+0000 included, valid UTF-8, a NUL after its end;
+		 * the C-string view only when it holds no U+0000. */
+		const char *s = pb_value_get_string_len(pv, &len);
 		FUZZ_ASSERT(pb_value_get_kind(pv) == PB_VALUE_STRING);
-		FUZZ_ASSERT(pb_value_get_string(pv) == v->string_value);
-		FUZZ_ASSERT(string_ok(v->string_value));
+		FUZZ_ASSERT(s != NULL && len == v->string_value.len && s[len] == '\0');
+		FUZZ_ASSERT(pb_utf8_valid(s, len));
+		FUZZ_ASSERT(pb_value_get_string(pv) == (memchr(s, '\0', len) ? NULL : s));
 		break;
+	}
 	case PLUGBOX__VALUE__KIND_BYTES_VALUE:
 		FUZZ_ASSERT(pb_value_get_kind(pv) == PB_VALUE_BYTES);
 		bytes = pb_value_get_bytes(pv, &len);
@@ -159,12 +166,14 @@ static void check_readers(const Plugbox__Value *v, unsigned depth)
 			for (first = 0; first < i; first++) {
 				const Plugbox__Value *k = v->map_value->entries[first]->key;
 
-				if (k->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE &&
-				    strcmp(k->string_value, e->key->string_value) == 0)
+				if (k->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE && value_equal(k, e->key))
 					break;
 			}
-			FUZZ_ASSERT(pb_value_map_get(pv, e->key->string_value) ==
-			            (const pb_value *)v->map_value->entries[first]->value);
+			/* map_get takes a C string: keys without U+0000 only. */
+			const char *key_text = pb_value_get_string((const pb_value *)e->key);
+			if (key_text)
+				FUZZ_ASSERT(pb_value_map_get(pv, key_text) ==
+				            (const pb_value *)v->map_value->entries[first]->value);
 		}
 		key = (const pb_value *)v;
 		FUZZ_ASSERT(pb_value_map_entry(pv, n, &key) == NULL && key == NULL);
@@ -192,7 +201,8 @@ static pb_value *copy(const pb_value *v)
 	case PB_VALUE_FLOAT:
 		return pb_value_new_float(pb_value_get_float(v));
 	case PB_VALUE_STRING:
-		return pb_value_new_string(pb_value_get_string(v));
+		bytes = pb_value_get_string_len(v, &len);
+		return pb_value_new_string_len((const char *)bytes, len);
 	case PB_VALUE_BYTES:
 		bytes = pb_value_get_bytes(v, &len);
 		return pb_value_new_bytes(bytes, len);
@@ -236,7 +246,8 @@ static pb_value *copy_or_null(const pb_value *v)
 	case PB_VALUE_FLOAT:
 		return pb_value_new_float(pb_value_get_float(v));
 	case PB_VALUE_STRING:
-		return pb_value_new_string(pb_value_get_string(v));
+		bytes = pb_value_get_string_len(v, &len);
+		return pb_value_new_string_len((const char *)bytes, len);
 	case PB_VALUE_BYTES:
 		bytes = pb_value_get_bytes(v, &len);
 		return pb_value_new_bytes(bytes, len);

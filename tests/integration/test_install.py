@@ -20,6 +20,7 @@ import signal
 import stat
 import struct
 import subprocess
+import threading
 import time
 import warnings
 import zipfile
@@ -643,6 +644,132 @@ def test_directory_name_checks(plugbox, env, scratch):
     assert install_ok(plugbox, plugins, src) == "installed srcplug 4.2"
     assert_one_error_line(install(plugbox, plugins, src, "--name", "renamed"),
                           "plugin.toml names the plugin 'srcplug', but it installs as 'renamed'")
+
+
+def test_symlinked_source_is_refused(plugbox, env, scratch):
+    """A plugin directory named through a symlink, at its end or anywhere on
+    its path, is refused with one line: the worker would be given whatever
+    the link named at the moment of the bind."""
+    plugins, _ = env
+    src = make_source(scratch)
+    os.symlink(src, scratch / "link")
+    os.symlink(scratch, scratch / "via")
+    for given in (scratch / "link", scratch / "via" / "srcplug"):
+        cp = install(plugbox, plugins, given, "--name", "linked")
+        assert_one_error_line(cp, f"cannot install {given}: its path goes through a symlink")
+    assert entries(plugins) == []
+    # The real path, and a relative one with "..", install.
+    assert install_ok(plugbox, plugins, src, "--name", "linked") == "installed linked"
+    cp = subprocess.run([plugbox.exe, "install", "--plugins", str(plugins), "--name", "linked",
+                         "../" + src.name + "/."], cwd=src, env=plugbox.env, capture_output=True, text=True,
+                        timeout=scaled(60))
+    assert cp.returncode == EXIT_OK, explain(cp)
+
+
+def test_modes_are_never_widened(plugbox, env, scratch):
+    """The installed copy is 0644/0755; a file or directory that its owner
+    kept from others in the source is refused, naming it, not published."""
+    plugins, _ = env
+    src = make_source(scratch)
+    (src / "private.key").write_text("secret\n")
+    os.chmod(src / "private.key", 0o604)       # others may read it, the group may not
+    cp = install(plugbox, plugins, src, "--name", "modes")
+    assert_one_error_line(cp, "'private.key': mode 0604", "never widens")
+    os.unlink(src / "private.key")
+    (src / "sub").mkdir()
+    (src / "sub" / "x.py").write_text("")
+    os.chmod(src / "sub", 0o751)
+    cp = install(plugbox, plugins, src, "--name", "modes")
+    assert_one_error_line(cp, "'sub': mode 0751")
+    os.chmod(src / "sub", 0o755)
+    assert install_ok(plugbox, plugins, src, "--name", "modes") == "installed modes"
+    for path in (plugins / "modes").rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path
+    assert "modes" in entries(plugins)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become uid 65534")
+def test_unprivileged_operator_keeps_a_private_key_private(plugbox, env, scratch):
+    """As an ordinary user the unpacker runs as that user and could read
+    the user's own 0600 files: a symlinked "plugin directory" pointing at
+    them, or a directory holding one, is refused, and nothing is published."""
+    plugins, _ = env
+    os.chown(plugins, 65534, 65534)
+    private = scratch / "private"
+    private.mkdir(mode=0o700)
+    (private / "__init__.py").write_text("")
+    (private / "id.key").write_text("SECRET\n")
+    os.chmod(private / "id.key", 0o600)
+    os.symlink(private, scratch / "plugin")
+    for p in (private, private / "__init__.py", private / "id.key"):
+        os.chown(p, 65534, 65534, follow_symlinks=False)
+    args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", plugbox.exe]
+
+    def install_as_user(source):
+        return subprocess.run([*args, "install", "--plugins", str(plugins), "--name", "stolen", str(source)],
+                              env=plugbox.env, capture_output=True, text=True, timeout=scaled(60))
+    cp = install_as_user(scratch / "plugin")
+    assert cp.returncode == EXIT_USAGE and "its path goes through a symlink" in cp.stderr, cp.stderr
+    os.chmod(private, 0o755)
+    cp = install_as_user(private)
+    if cp.returncode == EXIT_DIED and "namespaces" in cp.stderr:
+        pytest.skip("no unprivileged user namespaces here: " + cp.stderr.strip())
+    assert cp.returncode == EXIT_USAGE and "'id.key': mode 0600" in cp.stderr, cp.stderr
+    assert list(plugins.rglob("id.key")) == [] and not (plugins / "stolen").exists()
+
+
+def _renameat2_exchange():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+
+    def exchange(a, b):
+        if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) < 0:
+            raise OSError(ctypes.get_errno(), "renameat2")
+    return exchange
+
+
+def test_source_swapped_for_a_symlink_never_copies_the_secret(plugbox, env, scratch):
+    """An attacker flips the plugin directory with a symlink to a private
+    directory while plugbox installs it, as fast as it can: each install
+    copies the plugin or refuses; the secret is never copied."""
+    plugins, _ = env
+    private = scratch / "private"
+    private.mkdir()
+    (private / "__init__.py").write_text("")
+    (private / "secret.txt").write_text("SECRET\n")
+    attacker = scratch / "attacker"
+    attacker.mkdir()
+    src = make_source(attacker, "plug")
+    os.symlink(private, attacker / "alt")
+    exchange = _renameat2_exchange()
+    stop = threading.Event()
+    flips = [0]
+
+    def flip():
+        while not stop.is_set():
+            exchange(src, attacker / "alt")
+            flips[0] += 1
+
+    flipper = threading.Thread(target=flip, daemon=True)
+    flipper.start()
+    outcomes = {"installed": 0, "refused": 0}
+    try:
+        for _ in range(25):
+            cp = install(plugbox, plugins, src, "--name", "raced")
+            leaked = [p for p in plugins.rglob("secret.txt")]
+            assert leaked == [], f"the secret was copied: {leaked}" + explain(cp)
+            if cp.returncode == EXIT_OK:
+                outcomes["installed"] += 1
+                assert sorted(os.listdir(plugins / "raced")) == ["__init__.py", "data.py"], explain(cp)
+            else:
+                outcomes["refused"] += 1
+                assert_one_error_line(cp, "cannot install")
+    finally:
+        stop.set()
+        flipper.join()
+    assert flips[0] > 100, flips
+    assert meta_state(plugins) == ([], [])
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become uid 65534")

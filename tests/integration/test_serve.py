@@ -137,6 +137,16 @@ def test_socket_is_private_and_call_socket_matches_local_call(plugbox, serve, pl
     assert "cannot reach the daemon at" in unreachable.stderr, explain(unreachable)
 
 
+def test_strings_with_u0000_cross_the_daemon_whole(plugbox, serve, plugins):
+    d = serve(plugins(1))
+    conn = d.conn()
+    conn.call(1, "tools", "echo", "a\0b")
+    got = conn.recv()
+    assert (got["id"], got["body"], got.get("value")) == (1, "result", "a\0b"), got
+    cp = plugbox.run(["call", "--socket", d.sock, "tools", "echo", '["a\\u0000b", "\\u0000"]'])
+    assert (cp.returncode, cp.stdout) == (EXIT_OK, '["a\\u0000b","\\u0000"]\n'), explain(cp)
+
+
 def test_call_socket_needs_a_daemon_of_its_protocol(plugbox, sockdir):
     """A fake daemon that greets with another version, or not at all."""
     path = sockdir / "fake.sock"

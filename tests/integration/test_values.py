@@ -188,3 +188,16 @@ def test_argument_nested_100_deep_is_refused(plugbox, paths):
 def test_malformed_tagged_argument_is_refused(plugbox, paths, bad):
     cp = plugbox.call(paths.features, "echo", "echo_all", "1", bad)
     assert_one_error_line(cp, "argument 2")
+
+
+def test_strings_may_contain_u0000(plugbox, paths, echo):
+    """U+0000 is valid JSON, a valid Python str and a valid protobuf string:
+    it crosses whole, both ways, in values and in map keys (written with
+    "$map", since a JSON object key cannot hold it)."""
+    assert echo("pyrepr", '"a\\u0000b"') == ["'a\\x00b'"]
+    cp = plugbox.call(paths.features, "echo", "echo", '"a\\u0000b"')
+    assert (cp.returncode, cp.stdout) == (EXIT_OK, '"a\\u0000b"\n'), explain(cp)
+    assert echo("echo", '["\\u0000", "", "x\\u0000\\u0000"]') == ["\0", "", "x\0\0"]
+    cp = plugbox.call(paths.features, "echo", "echo", '{"$map": [["k\\u0000", "v\\u0000"]]}')
+    assert (cp.returncode, cp.stdout) == (EXIT_OK, '{"$map":[["k\\u0000","v\\u0000"]]}\n'), explain(cp)
+    assert echo("pyrepr", '{"$map": [["k\\u0000", 1]]}') == ["{'k\\x00': 1}"]

@@ -3,6 +3,7 @@ tests/plugins/hooks: p0_broken cannot start, p1_none returns None, p2_fails
 raises, p3_value has typeA entries run and zrun, p4_value typeA run and
 typeB other, p5_none_group only typeB)."""
 
+import os
 import time
 
 import pytest
@@ -65,3 +66,111 @@ def test_a_timeout_fails_the_slow_entries_alone(sup):
     assert by_entry["p1_none", "run"].ok
     with pytest.raises(TypeError, match="cannot send set"):
         sup.hook("typeA", {1})
+
+
+def _entry_point_plugin(root, name, count, group="typeA"):
+    """A path-layout plugin whose entry_points.txt declares `count` entry
+    points of `group`, all to one function."""
+    (root / name / name).mkdir(parents=True)
+    (root / name / name / "__init__.py").write_text("def run(*args):\n    return 'ran'\n")
+    info = root / name / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{group}]\n" + "".join(f"e{i:06d} = {name}:run\n" for i in range(count)))
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return root
+
+
+def _cpu_of(fn):
+    """fn() and the CPU time this process (the supervisor, not its
+    workers) spent on it."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    out = fn()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def test_entry_points_are_bounded_and_cheap_for_the_supervisor(supervisor, scratch):
+    """100,000 entry points in one plugin's entry_points.txt once cost the
+    supervisor 17.7 s of CPU (a quadratic de-duplication). Beyond
+    PB_ENTRY_POINTS_MAX (1024) the plugin does not start, with a
+    configuration error naming the limit, at the cost of a small plugin."""
+    few = supervisor(_entry_point_plugin(scratch / "few", "few", 10))
+    results, base = _cpu_of(lambda: few.hook("typeA"))
+    assert [r.value for r in results] == ["ran"] * 10
+    many = supervisor(_entry_point_plugin(scratch / "many", "many", 100_000))
+    results, cost = _cpu_of(lambda: many.hook("typeA"))
+    assert cost < 5 * base + 0.25, f"the supervisor spent {cost:.2f} s of CPU (a 10-entry plugin: {base:.2f} s)"
+    assert [(r.plugin, r.name) for r in results] == [("many", "")]
+    assert isinstance(results[0].error, plugbox.ConfigError)
+    assert "declares more than 1024 entry points" in str(results[0].error)
+    # The limit itself is allowed, and duplicate names answer once.
+    edge = _entry_point_plugin(scratch / "edge", "edge", 1000)
+    with open(edge / "edge" / "edge-1.0.dist-info" / "entry_points.txt", "a") as f:
+        f.write("[typeB]\n" + "".join(f"b{i} = edge:run\n" for i in range(24)))
+    results = supervisor(edge).hook("typeA")
+    assert len(results) == 1000 and all(r.ok for r in results)
+    assert [r.name for r in results] == sorted(r.name for r in results)
+    over = _entry_point_plugin(scratch / "over", "over", 1025)
+    assert isinstance(supervisor(over).hook("typeA")[0].error, plugbox.ConfigError)
+
+
+# A plugin that writes its own Hello on the replies descriptor (4) at import
+# time, before the glue's, listing 100,000 entry points of group typeA.
+# Imported before Hello only under a policy with @after-start rules.
+FORGED_HELLO = r'''
+import os
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+def _field(number, data):
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+_eps = b"".join(_field(6, _field(1, b"typeA") + _field(2, b"e%06d" % i) + _field(3, b"forger:run"))
+                for i in range(100_000))
+_hello = b"\x08\x01" + _field(2, b"forger") + _field(3, b"package") + _field(4, b"") + _eps
+_env = _field(2, _hello)
+_frame = len(_env).to_bytes(4, "little") + _env
+_view = memoryview(_frame)
+while _view:
+    _view = _view[os.write(4, _view):]
+
+def run(*args):
+    return "ran"
+'''
+
+
+def test_a_forged_hello_with_too_many_entry_points_ends_the_worker(supervisor, scratch, policies):
+    """The supervisor bounds what it accepts itself: a Hello listing more
+    than 1024 entry points ends that worker with a protocol error, whatever
+    the plugin's own code wrote, and costs the supervisor about what
+    decoding as much data costs (the baseline: a result of 100,000 strings),
+    not the 17.7 s a quadratic pass over the names once did."""
+    bulk_dir = _entry_point_plugin(scratch / "bulk", "bulk", 1)
+    (bulk_dir / "bulk" / "bulk" / "__init__.py").write_text(
+        "def run(*args):\n    return ['e%06d' % i for i in range(100_000)]\n")
+    bulk = supervisor(bulk_dir)
+    bulk.hook("typeA")                      # the worker started
+    results, base = _cpu_of(lambda: bulk.hook("typeA"))
+    assert len(results[0].value) == 100_000
+    (scratch / "forged" / "forger").mkdir(parents=True)
+    (scratch / "forged" / "forger" / "__init__.py").write_text(FORGED_HELLO)
+    for path in [scratch / "forged", *(scratch / "forged").rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    forged = supervisor(scratch / "forged", policies({"forger": "@include strict\n"}))
+    forged.set_restart(max_crashes=1)       # one forged Hello, not a crash loop of them
+    results, cost = _cpu_of(lambda: forged.hook("typeA"))
+    assert cost < 5 * base + 0.1, f"the supervisor spent {cost:.2f} s of CPU on the forged Hello " \
+                                  f"(decoding 100,000 strings of a result: {base:.2f} s)"
+    assert [(r.plugin, r.name) for r in results] == [("forger", "")]
+    assert "hello with 100000 entry points, more than 1024" in str(results[0].error), results[0].error

@@ -285,7 +285,8 @@ static void check_call(const Plugbox__Envelope *got)
 	ck_assert_uint_eq(c->n_args, 4);
 	ck_assert_int_eq(c->args[0]->kind_case, PLUGBOX__VALUE__KIND_INT_VALUE);
 	ck_assert_int_eq(c->args[0]->int_value, -7);
-	ck_assert_str_eq(c->args[1]->string_value, "caf\xc3\xa9");
+	ck_assert_str_eq((const char *)c->args[1]->string_value.data, "caf\xc3\xa9");
+	ck_assert_uint_eq(c->args[1]->string_value.len, 5);
 	ck_assert_uint_eq(c->args[2]->list_value->n_items, 2);
 	ck_assert_int_eq(c->args[2]->list_value->items[0]->kind_case,
 	                 PLUGBOX__VALUE__KIND_NULL_VALUE);
@@ -526,10 +527,22 @@ START_TEST(test_invalid_utf8)
 	free(env.d);
 	env = (struct wb){ 0 };
 
-	/* An embedded NUL would hide the rest of the string from C. */
+	/* An embedded NUL would hide the rest of a C string: refused in a name... */
+	call_with_strings(&env, "f\0g", 3, "ok", 2);
+	ck_assert_int_eq(decode(env.d, env.len, why, sizeof(why)), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(why, "NUL byte in plugbox.Call.function"));
+	free(env.d);
+	env = (struct wb){ 0 };
+
+	/* ... but a Value's string has a length, and U+0000 is UTF-8: kept
+	 * whole, NUL-terminated after its end; its UTF-8 is still checked. */
+	call_with_strings(&env, "f", 1, "a\0b", 3);
+	ck_assert_int_eq(decode(env.d, env.len, why, sizeof(why)), 0);
+	free(env.d);
+	env = (struct wb){ 0 };
 	call_with_strings(&env, "f", 1, "a\0\xff", 3);
 	ck_assert_int_eq(decode(env.d, env.len, why, sizeof(why)), -EBADMSG);
-	ck_assert_ptr_nonnull(strstr(why, "NUL"));
+	ck_assert_ptr_nonnull(strstr(why, "UTF-8 in plugbox.Value.string_value"));
 	free(env.d);
 	env = (struct wb){ 0 };
 

@@ -422,6 +422,34 @@ START_TEST(values_are_built_and_read_through_the_api)
 }
 END_TEST
 
+/* U+0000 in a string: built and read with lengths, never cut short. */
+START_TEST(strings_with_u0000_are_built_and_read_by_length)
+{
+	size_t len = 99;
+	char buf[64];
+	pb_value *s = pb_value_new_string_len("a\0b", 3), *m = pb_value_new_map();
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(memcmp(pb_value_get_string_len(s, &len), "a\0b", 4), 0);   /* NUL after it */
+	ck_assert_uint_eq(len, 3);
+	ck_assert_ptr_null(pb_value_get_string(s));         /* no C string cut at U+0000 */
+	ck_assert_str_eq(json_of(s, buf, sizeof(buf)), "\"a\\u0000b\"");
+	ck_assert_ptr_null(pb_value_new_string_len("a\0\xff", 3));   /* still UTF-8 only */
+	ck_assert_ptr_null(pb_value_get_string_len(m, &len));
+	ck_assert_uint_eq(len, 0);
+	/* "k\0x" is not the key "k". */
+	ck_assert_int_eq(pb_value_map_set(m, pb_value_new_string_len("k\0x", 3), pb_value_new_int(1)), 0);
+	ck_assert_ptr_null(pb_value_map_get(m, "k"));
+	ck_assert_int_eq(pb_value_map_set(m, pb_value_new_string("k"), pb_value_new_int(2)), 0);
+	ck_assert_int_eq(pb_value_get_int(pb_value_map_get(m, "k")), 2);
+	pb_value *empty = pb_value_new_string_len(NULL, 0);
+	ck_assert_str_eq(pb_value_get_string(empty), "");
+	pb_value_destroy(empty);
+	pb_value_destroy(s);
+	pb_value_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
 	const char *src = getenv("PB_TEST_SRCDIR");
@@ -453,6 +481,7 @@ int main(void)
 	tcase_add_test(tc, eager_start_and_stop);
 	tcase_add_test(tc, shutdown_finishes_calls_in_flight_and_fails_the_rest);
 	tcase_add_test(tc, values_are_built_and_read_through_the_api);
+	tcase_add_test(tc, strings_with_u0000_are_built_and_read_by_length);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

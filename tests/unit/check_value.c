@@ -203,7 +203,7 @@ START_TEST(test_containers)
 	v = parse_ok("{\"$map\":[[1,\"a\"]]}");
 	ck_assert_int_eq(v->kind_case, PLUGBOX__VALUE__KIND_MAP_VALUE);
 	ck_assert_int_eq(v->map_value->entries[0]->key->int_value, 1);
-	ck_assert_str_eq(v->map_value->entries[0]->value->string_value, "a");
+	ck_assert_str_eq((const char *)v->map_value->entries[0]->value->string_value.data, "a");
 	pbv_free(v);
 }
 END_TEST
@@ -259,7 +259,6 @@ START_TEST(test_reserved_errors)
 		"{\"$bytes\":\"Zg=\"}", "{\"$bytes\":\"Zh==\"}", "{\"$bytes\":1}",
 		"{\"$bytes\":\"Zm9v YmFy\"}", "{\"$float\":\"NaN\"}", "{\"$float\":1.5}",
 		"{\"$map\":{}}", "{\"$map\":[[1]]}", "{\"$map\":[[1,2,3]]}", "{\"$map\":[1]}",
-		"\"a\\u0000b\"", "{\"a\\u0000\":1}",
 	};
 	char why[256];
 	size_t i;
@@ -389,10 +388,42 @@ START_TEST(test_print_invalid_utf8)
 	ck_assert_uint_eq(size, 0);
 	free(buf);
 	pbv_free(map);
-	/* Strings with NUL cannot be built (they would be cut when packed). */
-	errno = 0;
-	ck_assert_ptr_null(pbv_new_string("a\0b", 3));
-	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* U+0000 is a character like any other: in JSON strings and keys, through
+ * the codec and back, and never taken for a reserved key. */
+START_TEST(test_nul_in_strings)
+{
+	Plugbox__Value *v;
+	size_t len;
+	const char *s;
+	char why[256];
+
+	roundtrip("\"a\\u0000b\"", "\"a\\u0000b\"");
+	roundtrip("[\"\\u0000\",\"\"]", "[\"\\u0000\",\"\"]");
+	/* JSON object keys cannot hold U+0000 (jansson refuses them), so such
+	 * a map is written with "$map". */
+	ck_assert_int_eq(parse_err("{\"a\\u0000\":1}", why, sizeof(why)), -EINVAL);
+	SAME("{\"$map\":[[\"a\\u0000\",1],[\"a\",2]]}");
+	v = parse_ok("\"a\\u0000b\"");
+	s = pbv_string(v, &len);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(memcmp(s, "a\0b", 4), 0);      /* and a NUL after it */
+	pbv_free(v);
+	/* "$bytes" followed by U+0000 is an ordinary key, not the notation. */
+	v = parse_ok("{\"$map\":[[\"$bytes\\u0000\",\"Zg==\"]]}");
+	ck_assert_int_eq(v->kind_case, PLUGBOX__VALUE__KIND_MAP_VALUE);
+	ck_assert_uint_eq(v->map_value->entries[0]->key->string_value.len, 7);
+	pbv_free(v);
+	SAME("{\"$map\":[[\"$bytes\\u0000\",\"Zg==\"]]}");
+	/* Built directly: kept whole; UTF-8 is still checked when printed. */
+	v = must(pbv_new_string("a\0\xff", 3));
+	ck_assert_uint_eq(v->string_value.len, 3);
+	char *out = NULL;
+	ck_assert_int_eq(pbv_to_json_string(v, &out), -EILSEQ);
+	free(out);
+	pbv_free(v);
 }
 END_TEST
 
@@ -619,6 +650,7 @@ static Suite *value_suite(void)
 	tcase_add_test(tj, test_bad_json);
 	tcase_add_test(tj, test_int_range);
 	tcase_add_test(tj, test_reserved_errors);
+	tcase_add_test(tj, test_nul_in_strings);
 	tcase_add_test(tj, test_json_depth);
 	tcase_add_test(tj, test_print_depth);
 	tcase_add_test(tj, test_print_invalid_utf8);
