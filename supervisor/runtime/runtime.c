@@ -30,7 +30,6 @@
 #include "helpers/cache_build.h"
 #include "jail/uids.h"
 #include "runtime/cache.h"
-#include "runtime/cache.h"
 #include "runtime/channel.h"
 #include "runtime/death.h"
 #include "runtime/error.h"
