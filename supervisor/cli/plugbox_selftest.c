@@ -40,6 +40,7 @@
 
 #include "cli/plugbox_cli.h"
 #include "proto/names.h"
+#include "toolkit/sanitize.h"
 
 #ifndef PB_SELFTEST_DIR
 #define PB_SELFTEST_DIR "/usr/local/share/plugbox/selftest"
@@ -637,9 +638,7 @@ static void run_probe(struct run *r, struct probe *p)
 		snprintf(p->how + used, sizeof(p->how) - used, " [runner: %s]", traces + 2);
 	}
 	/* One line of output whatever the probe wrote. */
-	for (char *c = p->how; *c; c++)
-		if ((unsigned char)*c < 0x20)
-			*c = ' ';
+	pb_sanitize_inplace(p->how, sizeof(p->how), 0);
 }
 
 /* ---- output -------------------------------------------------------------- */

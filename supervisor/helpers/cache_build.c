@@ -37,6 +37,7 @@
 #include "proto/install.h"
 #include "jail/jail.h"
 #include "jail/spawn.h"
+#include "toolkit/sanitize.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -458,13 +459,6 @@ static void drain_reports(int *fd)
 	}
 }
 
-static void clean_text(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p >= 0x80)
-			*p = '?';
-}
-
 /* A count of at most 9 digits, then `end`. */
 static bool parse_count(const char **p, char end, unsigned *out)
 {
@@ -526,7 +520,7 @@ static void judge(struct pb_cache_build *b)
 		b->ok = true;
 	} else if (!strncmp(last, "failed\t", 7)) {
 		snprintf(b->verdict, sizeof(b->verdict), "%s", last + 7);
-		clean_text(b->verdict);
+		pb_sanitize_inplace(b->verdict, sizeof(b->verdict), 0);
 	} else if (*last) {
 		snprintf(b->verdict, sizeof(b->verdict), "the compiler sent a malformed answer");
 	} else {
@@ -538,7 +532,7 @@ static void judge(struct pb_cache_build *b)
 		snprintf(b->verdict, sizeof(b->verdict), "the compiler ended without an answer (exit status %d)%s%s",
 		         WEXITSTATUS(b->status), b->tail_len ? "; its last words: " : "",
 		         b->tail_len ? (nl ? nl + 1 : b->tail) : "");
-		clean_text(b->verdict);
+		pb_sanitize_inplace(b->verdict, sizeof(b->verdict), 0);
 	}
 }
 

@@ -33,6 +33,7 @@
 #include "toolkit/clock.h"
 #include "proto/names.h"
 #include "toolkit/report.h"
+#include "toolkit/sanitize.h"
 
 #define TAIL_MAX 512
 
@@ -56,18 +57,6 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Printable on a terminal: no C0 or C1 control character survives (a C1
- * control is two bytes in UTF-8, 0xc2 0x80..0x9f). */
-static void clean_text(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-			p[0] = p[1] = '?';
-	}
-}
-
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
@@ -76,7 +65,7 @@ static void set_message(struct pb_install_result *res, enum pb_install_status st
 	va_start(ap, fmt);
 	vsnprintf(res->message, sizeof(res->message), fmt, ap);
 	va_end(ap);
-	clean_text(res->message);
+	pb_sanitize_inplace(res->message, sizeof(res->message), 0);
 	res->status = st;
 }
 
@@ -175,10 +164,10 @@ static void judge_answer(struct run_state *st, const struct pb_install_job *job,
 			char *tab = strchr(line + 6, '\t');
 			if (tab)
 				*tab++ = '\0';
-			clean_text(line + 6);
-			if (tab)
-				clean_text(tab);
-			fprintf(stderr, "plugbox: install probe %s: %s\n", line + 6, tab ? tab : "?");
+			char *probe = pb_sanitize_dup(line + 6, 0), *said = pb_sanitize_dup(tab ? tab : "?", 0);
+			fprintf(stderr, "plugbox: install probe %s: %s\n", probe ? probe : "?", said ? said : "?");
+			free(probe);
+			free(said);
 			continue;
 		}
 		if (last) {
@@ -217,7 +206,7 @@ static void judge_answer(struct run_state *st, const struct pb_install_job *job,
 	} else if (!strcmp(fields[0], "version") && nf == 2 && !strcmp(job->mode, "version") &&
 	           strlen(fields[1]) < sizeof(res->version)) {
 		snprintf(res->version, sizeof(res->version), "%s", fields[1]);
-		clean_text(res->version);
+		pb_sanitize_inplace(res->version, sizeof(res->version), 0);
 		res->status = PB_INSTALL_OK;
 	} else if (!strcmp(fields[0], "ok") && nf == 4 && strcmp(job->mode, "version") != 0 &&
 	           pb_valid_plugin_name(fields[1]) && (!job->name || !strcmp(job->name, fields[1])) &&
@@ -225,9 +214,7 @@ static void judge_answer(struct run_state *st, const struct pb_install_job *job,
 	           strlen(fields[3]) > 0 && strlen(fields[3]) < 10) {
 		snprintf(res->name, sizeof(res->name), "%s", fields[1]);
 		snprintf(res->version, sizeof(res->version), "%s", fields[2]);
-		for (char *c = res->version; *c; c++)
-			if (*c <= ' ' || *c >= 0x7f)
-				*c = '?';
+		pb_sanitize_inplace(res->version, sizeof(res->version), 0);
 		res->ignored = strtoul(fields[3], NULL, 10);
 		res->status = PB_INSTALL_OK;
 	} else {
