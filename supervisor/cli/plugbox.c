@@ -75,6 +75,18 @@ int pb_report_error(const pb_error *e)
 	                         pb_error_get_message(e), pb_error_get_traceback(e));
 }
 
+/* A plugin's traceback as Python prints it, except that a line of it
+ * that starts as plugbox's own lines do ("plugbox" or "[") is indented:
+ * a multi-line exception message cannot pass for the supervisor's words. */
+static void print_traceback(const char *tb)
+{
+	for (const char *p = tb; *p;) {
+		size_t n = strcspn(p, "\n");
+		fprintf(stderr, "%s%.*s\n", !strncmp(p, "plugbox", 7) || *p == '[' ? "  " : "", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+}
+
 /* Everything in an error may be the plugin's words (its exception, its
  * start-up failure, a worker's claim): sanitised before the terminal sees
  * it; one-line fields stay one line. */
@@ -87,8 +99,7 @@ int pb_report_failure(pb_error_kind kind, const char *plugin_raw, const char *ty
 	if (!plugin || !type || !message || !tb)
 		fputs("plugbox: out of memory reporting an error\n", stderr);
 	else if (kind == PB_ERROR_EXCEPTION) {
-		if (*tb)
-			fprintf(stderr, "%s%s", tb, tb[strlen(tb) - 1] == '\n' ? "" : "\n");
+		print_traceback(tb);
 		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", plugin, type, message);
 	} else {
 		fprintf(stderr, "plugbox: %s\n", message);

@@ -67,9 +67,10 @@ static const char *const stream_names[] = {
 	[PB_STREAM_SUPERVISOR] = "notes", [PB_STREAM_LOG] = "log lines",
 };
 
-/* Says what a stream's meter turned away: at once when `now_anyway`, else
- * at most once a second while a flood goes on. The note itself is not
- * metered; there is at most one a second per stream. */
+/* Says what a stream's meter turned away: at most once a second per
+ * stream (the note itself is not metered), and at once when `now_anyway`
+ * (the worker ended: nothing will come after). A note that must wait is
+ * due on the plugin's timer, so it comes even if the plugin goes quiet. */
 static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bool now_anyway)
 {
 	struct pb_meter *m = &w->meters[stream];
@@ -77,8 +78,16 @@ static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bo
 	char line[256];
 	double now = pb_now();
 
-	if (!now_anyway && now - w->drops_noted_at[stream] < 1.0)
+	if (!m->dropped_lines && !m->dropped_bytes)
 		return;
+	if (!now_anyway && now - w->drops_noted_at[stream] < 1.0) {
+		double due = w->drops_noted_at[stream] + 1.0;
+		if (w->drops_due == 0 || due < w->drops_due) {
+			w->drops_due = due;
+			pb_runtime_timer(s, w->plugin, due);
+		}
+		return;
+	}
 	if (!pb_meter_dropped(m, &lines, &bytes))
 		return;
 	w->drops_noted_at[stream] = now;
@@ -86,6 +95,15 @@ static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bo
 	         (unsigned long long)lines, (unsigned long long)bytes, stream_names[stream],
 	         PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND);
 	s->output(s->output_data, w->name, PB_STREAM_SUPERVISOR, line);
+}
+
+void pb_channel_drops_due(pb_supervisor *s, struct process *w, double now)
+{
+	if (w->drops_due == 0 || now < w->drops_due)
+		return;
+	w->drops_due = 0;
+	for (pb_stream st = PB_STREAM_STDOUT; st <= PB_STREAM_LOG; st++)
+		note_drops(s, w, st, false);
 }
 
 /* Every line a worker's streams produce reaches the host through here:
@@ -100,7 +118,7 @@ static bool put_line(pb_supervisor *s, struct process *w, pb_stream stream, cons
 		note_drops(s, w, stream, false);
 		return false;
 	}
-	note_drops(s, w, stream, true);
+	note_drops(s, w, stream, false);
 	pb_sanitize(line, sizeof(line), text, len, 0);
 	s->output(s->output_data, w->name, stream, line);
 	return true;

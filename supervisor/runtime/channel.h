@@ -22,6 +22,9 @@ void pb_channel_check_stall(struct process *p, double now);
  * its other notes: a worker that provokes them in a loop floods nobody. */
 __attribute__((format(printf, 3, 4)))
 void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...);
+/* The "dropped N lines" notes that waited for their second, once it came
+ * (the plugin's timer: pb_runtime_tick). */
+void pb_channel_drops_due(pb_supervisor *s, struct process *w, double now);
 /* Write a note about the plugin to the output function (sanitised). */
 __attribute__((format(printf, 3, 4)))
 void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);

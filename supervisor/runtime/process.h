@@ -147,6 +147,7 @@ struct process {
 	unsigned nreports;              /* reports and logged calls, for rate limiting */
 	struct pb_meter meters[PB_STREAM_LOG + 1];   /* per pb_stream: lines and bytes a second */
 	double drops_noted_at[PB_STREAM_LOG + 1];    /* when a stream's drops were last told */
+	double drops_due;               /* a drop note waits for its second until then (0: none) */
 	double log_window;              /* log records: when this second began, and how many */
 	unsigned log_count;
 	double read_stall_at;           /* inside a frame: its next byte is due by then (0: between frames) */

@@ -193,6 +193,40 @@ START_TEST(test_meter_bytes_per_second)
 }
 END_TEST
 
+/* The word-at-a-time count against a byte-at-a-time one: every byte value
+ * beside newlines at every offset of a word (0x0a ^ 0x80 = 0x8a and 0x0b
+ * are where a carry or borrow would miscount). */
+START_TEST(test_count_lines_every_byte)
+{
+	char buf[40];
+	for (unsigned v = 0; v < 256; v++) {
+		for (size_t at = 0; at < 16; at++) {
+			uint64_t want = 0;
+			memset(buf, (int)v, sizeof(buf));
+			buf[at] = '\n';
+			buf[at + 9] = '\n';
+			for (size_t i = 0; i < sizeof(buf); i++)
+				want += buf[i] == '\n';
+			ck_assert_uint_eq(pb_count_lines(buf, sizeof(buf)), want);
+			ck_assert_uint_eq(pb_count_lines(buf + 1, sizeof(buf) - 3), want - (buf[0] == '\n') -
+			                  (buf[38] == '\n') - (buf[39] == '\n'));
+		}
+	}
+	/* long enough for the byte lanes to be folded many times */
+	size_t big = (1 << 20) + 5;
+	char *all = malloc(big);
+	ck_assert_ptr_nonnull(all);
+	memset(all, '\n', big);
+	ck_assert_uint_eq(pb_count_lines(all, big), big);
+	memset(all, 0x8a, big);
+	ck_assert_uint_eq(pb_count_lines(all, big), 0);
+	for (size_t i = 0; i < big; i += 3)
+		all[i] = '\n';
+	ck_assert_uint_eq(pb_count_lines(all, big), (big + 2) / 3);
+	free(all);
+}
+END_TEST
+
 /* --- the writer -------------------------------------------------------------- */
 
 START_TEST(test_sink_full_pipe_never_blocks)
@@ -277,6 +311,7 @@ static Suite *output_suite(void)
 	tc = tcase_create("meter");
 	tcase_add_test(tc, test_meter_lines_per_second);
 	tcase_add_test(tc, test_meter_bytes_per_second);
+	tcase_add_test(tc, test_count_lines_every_byte);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sink");
 	tcase_add_test(tc, test_sink_full_pipe_never_blocks);
