@@ -124,26 +124,28 @@ static bool put_line(pb_supervisor *s, struct process *w, pb_stream stream, cons
 	return true;
 }
 
-static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
+static void vemit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
-	int n;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	put_line(s, w, stream, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+__attribute__((format(printf, 4, 5)))
+static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vemit(s, w, stream, fmt, ap);
+	va_end(ap);
 }
 
 void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	vemit(s, w, PB_STREAM_SUPERVISOR, fmt, ap);
 	va_end(ap);
-	put_line(s, w, PB_STREAM_SUPERVISOR, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...)
