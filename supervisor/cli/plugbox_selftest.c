@@ -63,8 +63,8 @@ enum {
  * function: the supervisor's 1000 lines a second per stream (stdout,
  * stderr, notes, log lines) for each second the call took, plus one
  * second's burst, with room for the drop notes. */
-#define OUTPUT_LINES_PER_SECOND_PER_STREAM 1000
-#define OUTPUT_STREAMS 4
+#define OUTPUT_LINES_PER_SECOND_PER_STREAM 1000ul
+#define OUTPUT_STREAMS 4ul
 
 static const char *const layer_names[] = {
 	"filesystem", "network", "process", "memory", "cpu", "deadline", "signals", "kernel",
@@ -784,7 +784,9 @@ static int start_sibling(struct run *r, pb_value **layers)
 		return *layers ? -1 : PB_EXIT_WORKER;
 	}
 	code = pb_error_get_kind(err) == PB_ERROR_CONFIG ? PB_EXIT_USAGE : PB_EXIT_WORKER;
-	fprintf(stderr, "plugbox: selftest: %s\n", pb_error_get_message(err));
+	char *why = pb_sanitize_dup(pb_error_get_message(err), 0);
+	fprintf(stderr, "plugbox: selftest: %s\n", why ? why : "?");
+	free(why);
 	pb_error_free(err);
 	return code;
 }
@@ -829,8 +831,12 @@ int pb_cmd_selftest(int argc, char **argv)
 	if (!json) {
 		/* each layer describes itself ("landlock: ABI 7: ..."): one a line */
 		puts("layers:");
-		for (size_t i = 0; i < pb_value_list_length(layers); i++)
-			printf("  %s\n", layer_text(layers, i));
+		for (size_t i = 0; i < pb_value_list_length(layers); i++) {
+			char shown[512];
+			const char *t = layer_text(layers, i);
+			pb_sanitize(shown, sizeof(shown), t, strlen(t), 0);
+			printf("  %s\n", shown);
+		}
 		puts("probes:");
 	}
 	for (int i = 0; i < n; i++) {
