@@ -77,7 +77,9 @@ def paced_baseline(daemon, seconds=2.0):
 
 def check_sibling_on_time(baseline, steady):
     assert not steady.failures, steady.failures[:3]
-    assert len(steady.latencies) >= 20, steady.latencies
+    # A call that never came back is in neither list: the sibling must have
+    # kept the pace it had alone, for at least as long.
+    assert len(steady.latencies) >= len(baseline) // 2, (len(steady.latencies), len(baseline))
     usual, during = p99(baseline), p99(steady.latencies)
     assert during <= 2 * usual, \
         f"steady's p99 rose from {usual * 1e3:.2f} ms to {during * 1e3:.2f} ms during the flood"
@@ -138,9 +140,13 @@ def test_a_wedged_stderr_costs_output_never_calls(plugbox, flood_plugins, sockdi
     os.close(w)
     try:
         deadline = time.monotonic() + scaled(15)
-        while not sock.exists():
+        while True:     # its stderr cannot say "listening on": connect until it answers
             assert proc.poll() is None and time.monotonic() < deadline, "plugbox serve did not start"
-            time.sleep(0.02)
+            try:
+                pbwire.Conn(sock).close()
+                break
+            except OSError:
+                time.sleep(0.02)
 
         class Daemon:
             def conn(self, **kw):
