@@ -763,10 +763,12 @@ static void take_output(pb_supervisor *s, struct process *w, struct line_buffer 
 
 static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream)
 {
-	char chunk[4096];
+	char chunk[16384];
 	bool dropping = false;
 
-	for (int rounds = 0; rounds < 16; rounds++) {
+	/* At most 64 KiB a wake-up (a pipe's worth), in few system calls: a
+	 * flood is mostly read to be dropped. */
+	for (int rounds = 0; rounds < 4; rounds++) {
 		ssize_t n = read(*fd, chunk, sizeof(chunk));
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;

@@ -80,6 +80,33 @@ def print_lines(n=100000, text="line"):
 
 
 @plugbox.export
+def print_paced(seconds=3.0, per_second=2000, width=1000):
+    """Long lines through print() at a steady pace for `seconds`: more bytes
+    a second than the meter passes, for little CPU."""
+    line = "y" * width
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        for _ in range(per_second // 100):
+            print(line)
+            n += 1
+        sys.stdout.flush()
+        time.sleep(0.01)
+    return n
+
+
+@plugbox.export
+def spin(seconds=3.0):
+    """Burn CPU for `seconds` without a byte of output: what a flood costs the
+    machine, without the flood (the tests' baseline)."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+@plugbox.export
 def denied_host_calls(n=20000):
     """n calls of a host function its policy does not grant: each is refused
     with PermissionError, and each would be a note in the supervisor's log."""
