@@ -63,7 +63,11 @@ typedef enum pb_stream {
 } pb_stream;
 
 /* Called from inside the supervisor's loop: it must not call back into the
- * supervisor. */
+ * supervisor, and the loop waits while it runs. Lines come metered (each
+ * stream of each worker at most 1000 lines and 256 KiB a second; the rest
+ * is dropped and a PB_STREAM_SUPERVISOR note counts it) and sanitised (no
+ * control character, bidi override or invalid UTF-8: shown as \xNN or
+ * \u{XXXX}). */
 typedef void (*pb_output_fn)(void *userdata, const char *plugin, pb_stream stream, const char *line);
 
 /* Supervisor over a plugins directory (each subdirectory one plugin). */
@@ -84,7 +88,8 @@ PB_API int pb_supervisor_set_policies(pb_supervisor *sup, const char *dir);
 /* Per-call deadline in seconds; 0 means none. Default 60. */
 PB_API int pb_supervisor_set_timeout(pb_supervisor *sup, double seconds);
 /* Receives plugin output and supervisor notes, one line at a time. Default:
- * written to stderr as "[plugin] line". */
+ * written to stderr as "[plugin] line" through a bounded queue that never
+ * blocks (what stderr does not take is dropped and counted). */
 PB_API void pb_supervisor_set_output(pb_supervisor *sup, pb_output_fn fn, void *userdata);
 /* The last error of a pb_supervisor_* function, as one line. */
 PB_API const char *pb_supervisor_strerror(const pb_supervisor *sup);

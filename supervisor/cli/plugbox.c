@@ -21,6 +21,8 @@
 #include "helpers/cache_build.h"
 #include "runtime/cache.h"
 #include "cli/plugbox_cli.h"
+#include "runtime/supervisor.h"
+#include "toolkit/sanitize.h"
 
 #define EXIT_OK PB_EXIT_OK
 #define EXIT_RAISED PB_EXIT_RAISED
@@ -59,12 +61,31 @@ int pb_report_error(const pb_error *e)
 	                         pb_error_get_message(e), pb_error_get_traceback(e));
 }
 
-int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, const char *message,
-                      const char *tb)
+/* A plugin's traceback as Python prints it, except that a line of it
+ * that starts as plugbox's own lines do ("plugbox" or "[") is indented:
+ * a multi-line exception message cannot pass for the supervisor's words. */
+static void print_traceback(const char *tb)
 {
-	if (kind == PB_ERROR_EXCEPTION) {
-		if (*tb)
-			fprintf(stderr, "%s%s", tb, tb[strlen(tb) - 1] == '\n' ? "" : "\n");
+	for (const char *p = tb; *p;) {
+		size_t n = strcspn(p, "\n");
+		fprintf(stderr, "%s%.*s\n", !strncmp(p, "plugbox", 7) || *p == '[' ? "  " : "", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+}
+
+/* Everything in an error may be the plugin's words (its exception, its
+ * start-up failure, a worker's claim): sanitised before the terminal sees
+ * it; one-line fields stay one line. */
+int pb_report_failure(pb_error_kind kind, const char *plugin_raw, const char *type_raw,
+                      const char *message_raw, const char *tb_raw)
+{
+	char *plugin = pb_sanitize_dup(plugin_raw, 0), *type = pb_sanitize_dup(type_raw, 0);
+	char *message = pb_sanitize_dup(message_raw, 0), *tb = pb_sanitize_dup(tb_raw, PB_SAN_MULTILINE);
+
+	if (!plugin || !type || !message || !tb)
+		fputs("plugbox: out of memory reporting an error\n", stderr);
+	else if (kind == PB_ERROR_EXCEPTION) {
+		print_traceback(tb);
 		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", plugin, type, message);
 	} else {
 		fprintf(stderr, "plugbox: %s\n", message);
@@ -79,6 +100,10 @@ int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, 
 			}
 		}
 	}
+	free(plugin);
+	free(type);
+	free(message);
+	free(tb);
 	return exit_code_for(kind);
 }
 
@@ -328,6 +353,7 @@ int pb_cli_call_run(struct pb_cli_call *c, pb_value **result)
 
 	if (pb_call(c->sup, c->plugin, c->function, c->args, (size_t)c->nargs, result, &err) == 0)
 		return EXIT_OK;
+	pb_supervisor_flush_output(c->sup, 1.0);   /* the plugin's output before our words */
 	code = pb_report_error(err);
 	pb_error_free(err);
 	return code;
@@ -381,6 +407,21 @@ static int cmd_call(int argc, char **argv)
 	return code;
 }
 
+/* One field of `plugbox list`'s table, after `sep`: a tab, which
+ * separates the columns, is escaped too. */
+static void print_field(const char *sep, const char *text)
+{
+	char *shown = pb_sanitize_dup(text, 0);
+	fputs(sep, stdout);
+	for (const char *c = shown ? shown : "?"; *c; c++) {
+		if (*c == '\t')
+			fputs("\\t", stdout);
+		else
+			putchar(*c);
+	}
+	free(shown);
+}
+
 static int cmd_list(int argc, char **argv)
 {
 	struct pb_cli_options o;
@@ -409,7 +450,9 @@ static int cmd_list(int argc, char **argv)
 		pb_value *info;
 		pb_error *err;
 		if (pb_describe(sup, names[i], &info, &err) < 0) {
-			int c = pb_report_error(err);
+			int c;
+			pb_supervisor_flush_output(sup, 1.0);
+			c = pb_report_error(err);
 			pb_error_free(err);
 			if (c > code)
 				code = c;
@@ -420,14 +463,18 @@ static int cmd_list(int argc, char **argv)
 				putchar(',');
 			pb_value_print_json(info, stdout);
 		} else {
-			/* name, layout, version, entry points: tab-separated */
+			/* name, layout, version, entry points: tab-separated, and
+			 * every field the plugin wrote sanitised (a tab or newline
+			 * in its version cannot add a column or a line) */
 			const pb_value *eps = pb_value_map_get(info, "entry_points");
-			printf("%s\t%s\t%s\t", names[i], pb_value_get_string(pb_value_map_get(info, "layout")),
-			       pb_value_get_string(pb_value_map_get(info, "version")));
+			print_field("", names[i]);
+			print_field("\t", pb_value_get_string(pb_value_map_get(info, "layout")));
+			print_field("\t", pb_value_get_string(pb_value_map_get(info, "version")));
+			putchar('\t');
 			for (size_t j = 0; j < pb_value_list_length(eps); j++) {
 				const pb_value *ep = pb_value_list_get(eps, j);
-				printf("%s%s:%s", j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")),
-				       pb_value_get_string(pb_value_map_get(ep, "name")));
+				print_field(j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")));
+				print_field(":", pb_value_get_string(pb_value_map_get(ep, "name")));
 			}
 			putchar('\n');
 		}
@@ -521,6 +568,7 @@ static int cmd_call_all(int argc, char **argv)
 		 * as `plugbox call` reports it. The exit code is the worst. */
 		size_t n = pb_hook_results_count(results);
 		code = EXIT_OK;
+		pb_supervisor_flush_output(sup, 1.0);   /* the plugins' output before our words */
 		if (n == 0)
 			fprintf(stderr, "plugbox: no plugin in %s provides entry-point group '%s'\n", o.plugins, o.group);
 		fputs("[", stdout);

@@ -48,6 +48,7 @@
 #include "proto/install.h"
 #include "cli/plugbox_cli.h"
 #include "policy/policy.h"
+#include "toolkit/sanitize.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -82,10 +83,7 @@ static bool plugin_name_ok(const char *s)
 /* A name for the command line's own messages: no control characters. */
 static const char *shown(const char *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", s);
-	for (char *c = buf; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	pb_sanitize(buf, len, s, strlen(s), 0);
 	return buf;
 }
 

@@ -40,6 +40,8 @@
 
 #include "cli/plugbox_cli.h"
 #include "proto/names.h"
+#include "toolkit/clock.h"
+#include "toolkit/sanitize.h"
 
 #ifndef PB_SELFTEST_DIR
 #define PB_SELFTEST_DIR "/usr/local/share/plugbox/selftest"
@@ -54,11 +56,19 @@ enum {
 	EXPECT_KILLED = 2,   /* the sandbox stopped the worker */
 	EXPECT_DEADLINE = 4, /* the call was ended at its deadline */
 	EXPECT_LIMIT = 8,    /* a resource limit held (a result, or the worker died of it) */
+	EXPECT_OUTPUT = 16,  /* attack() returned, and its output reached us bounded and clean */
 };
+
+/* What the runner lets an "output" probe's plugin send to the output
+ * function: the supervisor's 1000 lines a second per stream (stdout,
+ * stderr, notes, log lines) for each second the call took, plus one
+ * second's burst, with room for the drop notes. */
+#define OUTPUT_LINES_PER_SECOND_PER_STREAM 1000ul
+#define OUTPUT_STREAMS 4ul
 
 static const char *const layer_names[] = {
 	"filesystem", "network", "process", "memory", "cpu", "deadline", "signals", "kernel",
-	"seccomp", "identity", "capabilities", "tty", "descriptors", "namespaces", NULL,
+	"seccomp", "identity", "capabilities", "tty", "descriptors", "namespaces", "output", NULL,
 };
 
 struct probe {
@@ -101,28 +111,57 @@ static void on_sigurg(int sig)
 struct capture {
 	const char *plugin;
 	char last[300];
+	/* every line of the probe's, for "output" probes */
+	unsigned long lines, bytes, drop_notes;
+	char control[80];   /* the first line that held a control character, shown escaped */
 };
+
+/* A byte sequence a terminal would act on: C0 but tab, DEL, a C1 control
+ * (U+0080..U+009F, two bytes in UTF-8), a bidi override or isolate.
+ * Written here from the definitions, not with the sanitiser it checks. */
+static bool has_control(const char *line)
+{
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return true;
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return true;
+		if (p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+		                     (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
+			return true;
+	}
+	return false;
+}
 
 static void capture_output(void *data, const char *plugin, pb_stream stream, const char *line)
 {
 	struct capture *c = data;
 
-	if (stream == PB_STREAM_STDOUT && c->plugin && plugin && !strcmp(plugin, c->plugin))
+	if (!c->plugin || !plugin || strcmp(plugin, c->plugin) != 0)
+		return;
+	if (stream == PB_STREAM_STDOUT)
 		snprintf(c->last, sizeof(c->last), "%s", line);
+	c->lines++;
+	c->bytes += strlen(line);
+	if (stream == PB_STREAM_SUPERVISOR && strstr(line, "dropped ") && strstr(line, " lines / "))
+		c->drop_notes++;
+	if (!c->control[0] && has_control(line))
+		pb_sanitize(c->control, sizeof(c->control), line, strlen(line), 0);
 }
 
 /* ---- the manifest -------------------------------------------------------- */
 
 static int parse_expect(char *text, unsigned *out)
 {
-	static const char *const names[] = { "result", "killed", "deadline", "limit" };
+	static const char *const names[] = { "result", "killed", "deadline", "limit", "output" };
+	const size_t nnames = sizeof(names) / sizeof(names[0]);
 
 	*out = 0;
 	for (char *save = NULL, *word = strtok_r(text, "|", &save); word; word = strtok_r(NULL, "|", &save)) {
 		size_t i = 0;
-		while (i < 4 && strcmp(word, names[i]) != 0)
+		while (i < nnames && strcmp(word, names[i]) != 0)
 			i++;
-		if (i == 4)
+		if (i == nnames)
 			return -1;
 		*out |= 1u << i;
 	}
@@ -530,7 +569,7 @@ static void judge_result(struct probe *p, const pb_value *result)
 		snprintf(p->how, sizeof(p->how), "the probe's answer is not {contained, how}: %.300s",
 		         all ? all : "?");
 		free(all);
-	} else if (!(p->expect & (EXPECT_RESULT | EXPECT_LIMIT))) {
+	} else if (!(p->expect & (EXPECT_RESULT | EXPECT_LIMIT | EXPECT_OUTPUT))) {
 		snprintf(p->how, sizeof(p->how), "the call returned, which it must not: %s", pb_value_get_string(how));
 	} else {
 		p->contained = !strcmp(contained, "true");
@@ -603,6 +642,26 @@ static bool sibling_check(struct run *r, char *why, size_t len)
 	return ok;
 }
 
+/* An "output" probe: the runner counted what reached the output function
+ * while the call ran; the probe's word only says that it flooded. */
+static void judge_output(struct probe *p, const struct capture *c, double seconds, char *traces, size_t len)
+{
+	unsigned long bound = (unsigned long)((seconds + 1.0) * OUTPUT_LINES_PER_SECOND_PER_STREAM) *
+	                      OUTPUT_STREAMS + 64;
+	size_t used = strlen(p->how);
+
+	snprintf(p->how + used, sizeof(p->how) - used, "; %lu lines (%lu bytes) reached the host in %.1f s, "
+	         "%lu drop notes", c->lines, c->bytes, seconds, c->drop_notes);
+	used = strlen(traces);
+	if (c->lines > bound)
+		snprintf(traces + used, len - used, "; %lu lines is more than the %lu a meter allows", c->lines, bound);
+	else if (c->lines > OUTPUT_LINES_PER_SECOND_PER_STREAM * 2 && c->drop_notes == 0)
+		snprintf(traces + used, len - used, "; lines were dropped without a note saying so");
+	used = strlen(traces);
+	if (c->control[0])
+		snprintf(traces + used, len - used, "; a control character reached the host: %s", c->control);
+}
+
 static void run_probe(struct run *r, struct probe *p)
 {
 	pb_supervisor *sup = open_supervisor(r);
@@ -611,8 +670,10 @@ static void run_probe(struct run *r, struct probe *p)
 	sig_atomic_t urgent_before = urgent_signals;
 	char traces[HOW_MAX] = "";
 
+	double started = pb_now();
+
+	memset(&r->capture, 0, sizeof(r->capture));
 	r->capture.plugin = p->name;
-	r->capture.last[0] = '\0';
 	if (!sup || !ctx) {
 		snprintf(p->how, sizeof(p->how), "the runner could not set the probe up");
 	} else if (pb_call(sup, p->name, "attack", &ctx, 1, &result, &err) == 0) {
@@ -625,6 +686,8 @@ static void run_probe(struct run *r, struct probe *p)
 	pb_value_destroy(ctx);
 	pb_supervisor_free(sup);   /* the probe's worker ends here */
 	r->capture.plugin = NULL;
+	if ((p->expect & EXPECT_OUTPUT) && p->contained)
+		judge_output(p, &r->capture, pb_now() - started, traces, sizeof(traces));
 
 	/* The runner's own evidence overrules the probe's word. */
 	fixtures_check(&r->fx, urgent_before, traces, sizeof(traces));
@@ -637,9 +700,7 @@ static void run_probe(struct run *r, struct probe *p)
 		snprintf(p->how + used, sizeof(p->how) - used, " [runner: %s]", traces + 2);
 	}
 	/* One line of output whatever the probe wrote. */
-	for (char *c = p->how; *c; c++)
-		if ((unsigned char)*c < 0x20)
-			*c = ' ';
+	pb_sanitize_inplace(p->how, sizeof(p->how), 0);
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -723,7 +784,9 @@ static int start_sibling(struct run *r, pb_value **layers)
 		return *layers ? -1 : PB_EXIT_WORKER;
 	}
 	code = pb_error_get_kind(err) == PB_ERROR_CONFIG ? PB_EXIT_USAGE : PB_EXIT_WORKER;
-	fprintf(stderr, "plugbox: selftest: %s\n", pb_error_get_message(err));
+	char *why = pb_sanitize_dup(pb_error_get_message(err), 0);
+	fprintf(stderr, "plugbox: selftest: %s\n", why ? why : "?");
+	free(why);
 	pb_error_free(err);
 	return code;
 }
@@ -768,8 +831,12 @@ int pb_cmd_selftest(int argc, char **argv)
 	if (!json) {
 		/* each layer describes itself ("landlock: ABI 7: ..."): one a line */
 		puts("layers:");
-		for (size_t i = 0; i < pb_value_list_length(layers); i++)
-			printf("  %s\n", layer_text(layers, i));
+		for (size_t i = 0; i < pb_value_list_length(layers); i++) {
+			char shown[512];
+			const char *t = layer_text(layers, i);
+			pb_sanitize(shown, sizeof(shown), t, strlen(t), 0);
+			printf("  %s\n", shown);
+		}
 		puts("probes:");
 	}
 	for (int i = 0; i < n; i++) {

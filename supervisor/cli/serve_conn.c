@@ -18,6 +18,7 @@
 
 #include "cli/plugbox_cli.h"
 #include "cli/serve.h"
+#include "toolkit/sink.h"
 
 #define FRAMES_PER_WAKE 64       /* frames read from one connection per wake-up */
 #define ACCEPTS_PER_WAKE 64
@@ -34,15 +35,18 @@ double pb_serve_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Through the process's stderr writer, never blocking: the daemon must
+ * answer calls and SIGTERM while a log collector takes nothing. */
 void pb_serve_say(const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
+	int n = snprintf(line, sizeof(line), "plugbox serve: ");
 
-	fputs("plugbox serve: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	pb_stderr_line(line);
 }
 
 /* pb_value is the public name of the codec's Plugbox__Value (value_api.c):

@@ -31,6 +31,7 @@
 #include "helpers/helper_run.h"
 #include "policy/policy.h"
 #include "toolkit/clock.h"
+#include "toolkit/sanitize.h"
 #include "proto/names.h"
 #include "toolkit/report.h"
 #include "proto/install.h"
@@ -378,13 +379,6 @@ double pb_cache_build_deadline(const struct pb_cache_build *b)
 	return pb_helper_deadline(&b->h);
 }
 
-static void clean_text(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p >= 0x80)
-			*p = '?';
-}
-
 /* ok TAB COMPILED TAB SKIPPED after an exit 0, or failed TAB WHY. */
 static void judge_answer(struct pb_cache_build *b, int exit_status)
 {
@@ -408,7 +402,7 @@ static void judge_answer(struct pb_cache_build *b, int exit_status)
 	} else {
 		pb_helper_no_answer(&b->h, exit_status, b->verdict, sizeof(b->verdict));
 	}
-	clean_text(b->verdict);
+	pb_sanitize_inplace(b->verdict, sizeof(b->verdict), 0);
 	free(a);
 }
 

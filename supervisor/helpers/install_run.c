@@ -19,18 +19,7 @@
 #include "policy/policy.h"
 #include "proto/install.h"
 #include "proto/names.h"
-
-/* Printable on a terminal: no C0 or C1 control character survives (a C1
- * control is two bytes in UTF-8, 0xc2 0x80..0x9f). */
-static void clean_text(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-			p[0] = p[1] = '?';
-	}
-}
+#include "toolkit/sanitize.h"
 
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -40,7 +29,7 @@ static void set_message(struct pb_install_result *res, enum pb_install_status st
 	va_start(ap, fmt);
 	vsnprintf(res->message, sizeof(res->message), fmt, ap);
 	va_end(ap);
-	clean_text(res->message);
+	pb_sanitize_inplace(res->message, sizeof(res->message), 0);
 	res->status = st;
 }
 
@@ -92,16 +81,14 @@ void pb_install_judge(const struct pb_helper_answer *a, const struct pb_install_
 	} else if (pb_helper_line_is(l, "version", 1) && !strcmp(job->mode, "version") &&
 	           strlen(f[1]) < sizeof(res->version)) {
 		snprintf(res->version, sizeof(res->version), "%s", f[1]);
-		clean_text(res->version);
+		pb_sanitize_inplace(res->version, sizeof(res->version), 0);
 		res->status = PB_INSTALL_OK;
 	} else if (pb_helper_line_is(l, "ok", 3) && strcmp(job->mode, "version") != 0 &&
 	           pb_valid_plugin_name(f[1]) && (!job->name || !strcmp(job->name, f[1])) &&
 	           strlen(f[2]) < sizeof(res->version) && pb_helper_count(f[3], &ignored)) {
 		snprintf(res->name, sizeof(res->name), "%s", f[1]);
 		snprintf(res->version, sizeof(res->version), "%s", f[2]);
-		for (char *c = res->version; *c; c++)
-			if (*c <= ' ' || *c >= 0x7f)
-				*c = '?';
+		pb_sanitize_inplace(res->version, sizeof(res->version), 0);
 		res->ignored = ignored;
 		res->status = PB_INSTALL_OK;
 	} else {
@@ -126,8 +113,8 @@ static void judge_answer(const struct pb_helper *h, const struct pb_install_job 
 			char spec[PB_INSTALL_RESULT_MAX + 1], outcome[PB_INSTALL_RESULT_MAX + 1];
 			snprintf(spec, sizeof(spec), "%s", a->probe[i].field[1]);
 			snprintf(outcome, sizeof(outcome), "%s", a->probe[i].nfields > 2 ? a->probe[i].field[2] : "?");
-			clean_text(spec);
-			clean_text(outcome);
+			pb_sanitize_inplace(spec, sizeof(spec), 0);
+			pb_sanitize_inplace(outcome, sizeof(outcome), 0);
 			fprintf(stderr, "plugbox: install probe %s: %s\n", spec, outcome);
 		}
 		if (a->last.nfields == 0) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "proto/install.h"
+#include "toolkit/sanitize.h"
 
 struct walk {
 	bool chown_tree;
@@ -34,9 +35,7 @@ struct walk {
 static int fail(struct walk *wk, const char *what)
 {
 	/* the path is the worker's choice of name: nothing in it reaches a terminal raw */
-	for (char *c = wk->path; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	pb_sanitize_inplace(wk->path, sizeof(wk->path), 0);
 	snprintf(wk->why, wk->why_len, "%s%s%s", wk->path, *wk->path ? ": " : "", what);
 	return -1;
 }

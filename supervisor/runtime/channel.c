@@ -52,30 +52,112 @@
 #include "runtime/violation.h"
 #include "runtime/watch.h"
 #include "proto/value.h"
+#include "toolkit/meter.h"
+#include "toolkit/sanitize.h"
 
 static const char *const state_names[] = {
 	[P_STARTING] = "starting", [P_IDLE] = "idle", [P_RUNNING] = "running a call",
 	[P_HOST_WAIT] = "waiting for a host function", [P_STOPPING] = "stopping", [P_DEAD] = "dead",
 };
 
-static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
+/* ---- what a worker produces, on its way to the host ---------------------- */
+
+static const char *const stream_names[] = {
+	[PB_STREAM_STDOUT] = "stdout", [PB_STREAM_STDERR] = "stderr",
+	[PB_STREAM_SUPERVISOR] = "notes", [PB_STREAM_LOG] = "log lines",
+};
+
+/* Says what a stream's meter turned away: at most once a second per
+ * stream (the note itself is not metered), and at once when `now_anyway`
+ * (the worker ended: nothing will come after). A note that must wait is
+ * due on the plugin's timer, so it comes even if the plugin goes quiet. */
+static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bool now_anyway)
+{
+	struct pb_meter *m = &w->meters[stream];
+	uint64_t lines, bytes;
+	char line[256];
+	double now = pb_now();
+
+	if (!m->dropped_lines && !m->dropped_bytes)
+		return;
+	if (!now_anyway && now - w->drops_noted_at[stream] < 1.0) {
+		double due = w->drops_noted_at[stream] + 1.0;
+		if (w->drops_due == 0 || due < w->drops_due) {
+			w->drops_due = due;
+			pb_runtime_timer(s, w->plugin, due);
+		}
+		return;
+	}
+	if (!pb_meter_dropped(m, &lines, &bytes))
+		return;
+	w->drops_noted_at[stream] = now;
+	snprintf(line, sizeof(line), "dropped %llu lines / %llu bytes of %s (more than %d lines or %d bytes a second)",
+	         (unsigned long long)lines, (unsigned long long)bytes, stream_names[stream],
+	         PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND);
+	s->output(s->output_data, w->name, PB_STREAM_SUPERVISOR, line);
+}
+
+void pb_channel_drops_due(pb_supervisor *s, struct process *w, double now)
+{
+	if (w->drops_due == 0 || now < w->drops_due)
+		return;
+	w->drops_due = 0;
+	for (pb_stream st = PB_STREAM_STDOUT; st <= PB_STREAM_LOG; st++)
+		note_drops(s, w, st, false);
+}
+
+/* Every line a worker's streams produce reaches the host through here:
+ * metered per stream in lines and bytes a second, then sanitised
+ * (toolkit/sanitize.c) as one line. False when the meter refused it. */
+static bool put_line(pb_supervisor *s, struct process *w, pb_stream stream, const char *text, size_t len)
+{
+	char line[LINE_MAX_BYTES * 2];
+
+	if (!pb_meter_take(&w->meters[stream], PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND,
+	                   pb_now(), len + 1)) {
+		note_drops(s, w, stream, false);
+		return false;
+	}
+	note_drops(s, w, stream, false);
+	pb_sanitize(line, sizeof(line), text, len, 0);
+	s->output(s->output_data, w->name, stream, line);
+	return true;
+}
+
+static void vemit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, va_list ap)
 {
 	char line[1024];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	put_line(s, w, stream, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+__attribute__((format(printf, 4, 5)))
+static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vemit(s, w, stream, fmt, ap);
 	va_end(ap);
-	s->output(s->output_data, w->name, stream, line);
+}
+
+void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vemit(s, w, PB_STREAM_SUPERVISOR, fmt, ap);
+	va_end(ap);
 }
 
 void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], shown[sizeof(line) * 2];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
+	/* The reasons in it may quote what a worker said. */
+	pb_sanitize(shown, sizeof(shown), line, strlen(line), 0);
+	s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, shown);
 }
 
 /* ---- ending a worker ---------------------------------------------------- */
@@ -277,7 +359,10 @@ static bool log_allowed(pb_supervisor *s, struct process *w)
 }
 
 /* A record of the plugin's `logging`, one output line per line of text
- * (a logged exception has its traceback under it). */
+ * (a logged exception has its traceback under it). Each line is metered
+ * like any output; once one is refused, the rest of the record is counted
+ * and dropped without being looked at again (a record of 16 MiB of
+ * newlines costs one pass over its bytes). */
 static void on_log(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
 	const Plugbox__Log *log = env->log;
@@ -290,19 +375,22 @@ static void on_log(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, 
 		return;
 	do {
 		size_t n = strcspn(p, "\n");
+		int len;
 		if (first)
-			snprintf(line, sizeof(line), "%s %.128s: %.*s", level_name(log->level), log->logger,
-			         (int)(n < sizeof(line) ? n : sizeof(line)), p);
+			len = snprintf(line, sizeof(line), "%s %.128s: %.*s", level_name(log->level), log->logger,
+			               (int)(n < sizeof(line) ? n : sizeof(line)), p);
 		else
-			snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) ? n : sizeof(line)), p);
-		for (char *c = line; *c; c++)
-			if ((unsigned char)*c < 0x20 ? *c != '\t' : *c == 0x7f)
-				*c = '?';
-		s->output(s->output_data, w->name, PB_STREAM_LOG, line);
-		first = false;
+			len = snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) ? n : sizeof(line)), p);
 		p += n;
 		if (*p == '\n')
 			p++;
+		if (!put_line(s, w, PB_STREAM_LOG, line, len < 0 ? 0 : (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1)) {
+			size_t rest = strlen(p);
+			if (rest)
+				pb_meter_drop(&w->meters[PB_STREAM_LOG], pb_count_lines(p, rest) + (p[rest - 1] != '\n'), rest);
+			return;
+		}
+		first = false;
 	} while (*p);
 }
 
@@ -461,19 +549,6 @@ static void read_replies(pb_supervisor *s, struct process *w)
 	                       pb_frame_in_pending(&w->in) > 0, progressed);
 }
 
-/* Control characters in a worker's traceback could reach the host's
- * terminal; keep newlines, replace the rest. */
-static char *sanitised(const char *text)
-{
-	char *t = strdup(text);
-	if (!t)
-		return NULL;
-	for (char *c = t; *c; c++)
-		if (((unsigned char)*c < 0x20 && *c != '\n') || *c == 0x7f)
-			*c = '?';
-	return t;
-}
-
 /* The traceback as indented lines under a report. */
 static void emit_traceback(pb_supervisor *s, struct process *w, const char *tb)
 {
@@ -484,7 +559,8 @@ static void emit_traceback(pb_supervisor *s, struct process *w, const char *tb)
 		size_t n = strcspn(p, "\n");
 		if (n > 0) {
 			snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) - 3 ? n : sizeof(line) - 3), p);
-			s->output(s->output_data, w->name, PB_STREAM_SUPERVISOR, line);
+			if (!put_line(s, w, PB_STREAM_SUPERVISOR, line, strlen(line)))
+				return;
 		}
 		p += n;
 		if (*p == '\n')
@@ -573,7 +649,7 @@ static void read_report(pb_supervisor *s, struct process *w)
 		w->violation_arch = env->violation->arch;
 		memcpy(w->violation_args, env->violation->args, sizeof(w->violation_args));
 		free(w->violation_traceback);
-		w->violation_traceback = sanitised(env->violation->traceback ? env->violation->traceback : "");
+		w->violation_traceback = pb_sanitize_dup(env->violation->traceback, PB_SAN_MULTILINE);
 		pb_envelope_free(env);
 		pb_violation_syscall(w, call, sizeof(call));
 		pb_describe_rule(w, w->violation_nr, w->violation_arch, w->violation_args, &action,
@@ -638,41 +714,74 @@ static void read_notifications(pb_supervisor *s, struct process *w)
 	seccomp_notify_free(req, resp);
 }
 
-static void flush_line(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream)
+static bool flush_line(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream)
 {
-	/* A plugin must not reach the host's terminal with escape sequences. */
-	for (size_t i = 0; i < b->len; i++)
-		if ((unsigned char)b->data[i] < 0x20 ? b->data[i] != '\t' : b->data[i] == 0x7f)
-			b->data[i] = '?';
-	b->data[b->len] = '\0';
-	s->output(s->output_data, w->name, stream, b->data);
+	bool shown = put_line(s, w, stream, b->data, b->len);
 	b->len = 0;
+	return shown;
+}
+
+/* Bytes from a worker's stdout or stderr, cut into lines of at most
+ * LINE_MAX_BYTES. Once one line is refused, the rest of what this wake-up
+ * reads is counted and dropped in bulk (the meter will not refill within
+ * it), and so is the rest of the line it ends inside. */
+static void take_output(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream,
+                        const char *p, size_t n, bool *dropping)
+{
+	while (n > 0) {
+		const char *nl;
+		size_t k;
+
+		if (*dropping) {
+			pb_meter_drop(&w->meters[stream], pb_count_lines(p, n) + (p[n - 1] != '\n'), n + b->len);
+			b->skipping = p[n - 1] != '\n';
+			b->len = 0;
+			return;
+		}
+		nl = memchr(p, '\n', n);
+		k = nl ? (size_t)(nl - p) : n;
+		if (b->skipping) {
+			pb_meter_drop(&w->meters[stream], 0, k + (nl != NULL));
+			b->skipping = nl == NULL;
+			p += k + (nl != NULL);
+			n -= k + (nl != NULL);
+			continue;
+		}
+		if (k >= sizeof(b->data) - 1 - b->len) {
+			/* a line too long for the buffer goes out in pieces */
+			k = sizeof(b->data) - 1 - b->len;
+			nl = NULL;
+		}
+		memcpy(b->data + b->len, p, k);
+		b->len += k;
+		p += k + (nl != NULL);
+		n -= k + (nl != NULL);
+		if ((nl || b->len == sizeof(b->data) - 1) && !flush_line(s, w, b, stream))
+			*dropping = true;
+	}
 }
 
 static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream)
 {
-	char chunk[4096];
+	char chunk[16384];
+	bool dropping = false;
 
-	for (int rounds = 0; rounds < 16; rounds++) {
+	/* At most 64 KiB a wake-up (a pipe's worth), in few system calls: a
+	 * flood is mostly read to be dropped. */
+	for (int rounds = 0; rounds < 4; rounds++) {
 		ssize_t n = read(*fd, chunk, sizeof(chunk));
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		if (n <= 0) {
-			if (b->len)
+			if (b->len && !dropping)
 				flush_line(s, w, b, stream);
 			close_fd(s, fd);
-			return;
+			break;
 		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (chunk[i] == '\n') {
-				flush_line(s, w, b, stream);
-				continue;
-			}
-			b->data[b->len++] = chunk[i];
-			if (b->len == sizeof(b->data) - 1)
-				flush_line(s, w, b, stream);
-		}
+		take_output(s, w, b, stream, chunk, (size_t)n, &dropping);
 	}
+	if (dropping)
+		note_drops(s, w, stream, false);
 }
 
 /* Everything left in the pipes once the worker has exited. */
@@ -710,6 +819,8 @@ void pb_channel_reap(pb_supervisor *s, struct process *w)
 	if (w->nreports > REPORTS_SHOWN)
 		emit(s, w, PB_STREAM_SUPERVISOR, "%u more denials or logged calls were not shown",
 		     w->nreports - REPORTS_SHOWN);
+	for (pb_stream st = PB_STREAM_STDOUT; st <= PB_STREAM_LOG; st++)
+		note_drops(s, w, st, true);
 	close_all(s, w);
 	pb_outbox_drop(s, w);
 	w->state = P_DEAD;

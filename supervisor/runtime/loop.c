@@ -49,6 +49,7 @@
 #include "runtime/outbox.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
+#include "runtime/supervisor.h"
 #include "runtime/watch.h"
 
 #define EVENTS_PER_ROUND 64
@@ -331,6 +332,10 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 		}
 		if (src == &s->wake_source)
 			continue;   /* cleared below, once the round has done the work */
+		if (src == &s->sink_source) {
+			pb_supervisor_sink_event(s);
+			continue;
+		}
 		if (src->kind == SRC_CACHE) {
 			pb_cache_event(s, src);
 			continue;

@@ -42,6 +42,7 @@
 #include "jail/spawn.h"
 #include "toolkit/clock.h"
 #include "proto/names.h"
+#include "toolkit/meter.h"
 #include "toolkit/report.h"
 
 #define LINE_MAX_BYTES 4096
@@ -76,10 +77,18 @@ enum proc_state {
 struct line_buffer {
 	char data[LINE_MAX_BYTES];
 	size_t len;
+	bool skipping;                  /* inside a line the meter dropped: up to its newline */
 };
 
+/* What each stream of a worker (stdout, stderr, the supervisor's notes
+ * about it, its log lines) may send to the output function, per second;
+ * the rest is dropped and counted, and a note says how much. */
+#define PB_OUTPUT_LINES_PER_SECOND 1000
+#define PB_OUTPUT_BYTES_PER_SECOND (256 * 1024)
+
 enum source_kind { SRC_PIDFD, SRC_REPLIES, SRC_STDOUT, SRC_STDERR, SRC_REPORT, SRC_NOTIFY, SRC_CALLS, SRC_COUNT,
-                   SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */ };
+                   SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */,
+                   SRC_SINK /* not a worker's: the supervisor's stderr taking bytes again (supervisor.c) */ };
 
 struct process;
 struct source {
@@ -137,6 +146,9 @@ struct process {
 	bool expect_listener;           /* its filter has log verdicts */
 	int notify_fd;                  /* seccomp user notifications, or -1 */
 	unsigned nreports;              /* reports and logged calls, for rate limiting */
+	struct pb_meter meters[PB_STREAM_LOG + 1];   /* per pb_stream: lines and bytes a second */
+	double drops_noted_at[PB_STREAM_LOG + 1];    /* when a stream's drops were last told */
+	double drops_due;               /* a drop note waits for its second until then (0: none) */
 	double log_window;              /* log records: when this second began, and how many */
 	unsigned log_count;
 	double read_stall_at;           /* inside a frame: its next byte is due by then (0: between frames) */
@@ -238,6 +250,10 @@ struct pb_supervisor {
 	double timeout;
 	pb_output_fn output;
 	void *output_data;
+	/* The default output goes to the process's stderr writer
+	 * (toolkit/sink.c), registered for EPOLLOUT while lines wait. */
+	struct source sink_source;
+	bool sink_watched;
 	char message[512];
 	char *policies_dir;
 	enum pb_compile_mode mode;

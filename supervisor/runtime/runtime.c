@@ -579,6 +579,7 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 	if (w) {
 		pb_inflight_expire(s, w, now);
 		pb_channel_check_stall(w, now);
+		pb_channel_drops_due(s, w, now);
 	}
 	if (w && (w->state == P_STARTING || w->state == P_STOPPING) && w->state_deadline > 0 &&
 	    now >= w->state_deadline) {
@@ -625,6 +626,8 @@ static double plugin_next_timer(const pb_supervisor *s, const struct plugin *p)
 		CONSIDER(w->read_stall_at);
 		CONSIDER(w->write_stall_at);
 	}
+	if (w)
+		CONSIDER(w->drops_due);
 	if (w && w->state == P_IDLE && s->idle_timeout > 0 && !p->keep_running)
 		CONSIDER(w->idle_since + s->idle_timeout);
 #undef CONSIDER

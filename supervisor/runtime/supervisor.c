@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@
 #include "runtime/supervisor.h"
 #include "runtime/watch.h"
 #include "proto/value.h"
+#include "toolkit/sanitize.h"
+#include "toolkit/sink.h"
 
 void pb_set_message(pb_supervisor *s, const char *fmt, ...)
 {
@@ -39,13 +42,45 @@ void pb_set_message(pb_supervisor *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Registers the sink for EPOLLOUT while lines wait, and drops it after:
+ * level-triggered, a writable stderr would otherwise wake every round. */
+static void sink_watch(pb_supervisor *s, bool want)
+{
+	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = &s->sink_source };
+
+	if (want == s->sink_watched || s->epoll_fd < 0)
+		return;
+	s->sink_source.kind = SRC_SINK;
+	s->sink_source.proc = NULL;
+	if (epoll_ctl(s->epoll_fd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, pb_stderr_fd(), &ev) == 0 || !want)
+		s->sink_watched = want;
+}
+
+void pb_supervisor_sink_event(pb_supervisor *s)
+{
+	sink_watch(s, pb_stderr_flush());
+}
+
+/* The default output: stderr, through a bounded queue that never blocks
+ * the loop (toolkit/sink.c). The lines are sanitised already. */
 static void default_output(void *data, const char *plugin, pb_stream stream, const char *line)
 {
-	(void)data;
+	pb_supervisor *s = data;
+	char text[LINE_MAX_BYTES * 2 + 600];
+
 	if (stream == PB_STREAM_SUPERVISOR)
-		fprintf(stderr, "plugbox: plugin '%s': %s\n", plugin, line);
+		snprintf(text, sizeof(text), "plugbox: plugin '%s': %s", plugin, line);
 	else
-		fprintf(stderr, "[%s] %s\n", plugin, line);
+		snprintf(text, sizeof(text), "[%s] %s", plugin, line);
+	pb_stderr_line(text);
+	sink_watch(s, pb_stderr_flush());
+}
+
+void pb_supervisor_flush_output(pb_supervisor *s, double seconds)
+{
+	pb_stderr_drain(seconds);
+	if (s)
+		sink_watch(s, pb_stderr_flush());
 }
 
 /* ---- policies ------------------------------------------------------------- */
@@ -110,6 +145,7 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	s->plugins_dir = real;
 	s->timeout = 60;
 	s->output = default_output;
+	s->output_data = s;
 	s->max_crashes = 5;
 	s->crash_window = 60;
 	s->backoff = 0.1;
@@ -146,6 +182,11 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 		while (!pb_supervisor_finished(s))
 			if (pb_supervisor_dispatch(s, 100) < 0)
 				break;
+	}
+	if (s->output == default_output) {
+		/* What was queued for stderr gets a second to leave. */
+		sink_watch(s, false);
+		pb_stderr_drain(1.0);
 	}
 	pb_runtime_free(s);
 	pb_cache_free(s);
@@ -277,7 +318,7 @@ PB_API int pb_supervisor_set_timeout(pb_supervisor *s, double seconds)
 PB_API void pb_supervisor_set_output(pb_supervisor *s, pb_output_fn fn, void *userdata)
 {
 	s->output = fn ? fn : default_output;
-	s->output_data = fn ? userdata : NULL;
+	s->output_data = fn ? userdata : s;
 }
 
 PB_API const char *pb_supervisor_strerror(const pb_supervisor *s)
@@ -316,12 +357,9 @@ PB_API int pb_supervisor_plugins(pb_supervisor *s, char ***names, size_t *count)
 		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (!pb_valid_plugin_name(e->d_name)) {
-			char name[sizeof(e->d_name)], line[600];
+			char name[sizeof(e->d_name) * PB_SAN_EXPANSION], line[1200];
 			/* Whoever put it there must not reach the terminal through it. */
-			snprintf(name, sizeof(name), "%s", e->d_name);
-			for (char *c = name; *c; c++)
-				if ((unsigned char)*c < 0x20 || *c == 0x7f)
-					*c = '?';
+			pb_sanitize(name, sizeof(name), e->d_name, strlen(e->d_name), 0);
 			snprintf(line, sizeof(line), "skipping '%s' in %s: not a plugin name ([A-Za-z0-9_-]+)",
 			         name, s->plugins_dir);
 			s->output(s->output_data, "-", PB_STREAM_SUPERVISOR, line);

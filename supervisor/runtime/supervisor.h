@@ -16,4 +16,11 @@ int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy *
  * worker is then exec'd, the safe way, and the plugin's output says why). */
 struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin);
 
+/* supervisor.c: stderr takes bytes again (the loop's SRC_SINK). */
+void pb_supervisor_sink_event(pb_supervisor *s);
+/* supervisor.c: before the host writes to stderr itself (the plugbox
+ * command's own messages), what the default output queued goes first,
+ * for at most `seconds` of a stderr that takes nothing. */
+void pb_supervisor_flush_output(pb_supervisor *s, double seconds);
+
 #endif

@@ -366,6 +366,18 @@ def write_dict(path, words):
             f.write('"' + w.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
 
 
+# ---- plugin text (fuzz_sanitize: a byte of flags and room, then the text) ----
+
+SANITIZE = {
+    "plain": b"\xff" + "plain text, caf\u00e9, \u65e5\u672c\n".encode(),
+    "escapes": b"\x01\x1b[31mred\x1b[0m\r\x07\x7f\tend",
+    "c1": b"\x00" + "\u009b31m\u0085".encode() + b"\xc2",
+    "bidi": b"\x41" + "a\u202eb\u2066c\u2069\u200f\u061c\u2028".encode(),
+    "invalid": b"\x11\x80\xc0\xaf\xe0\x80\x9b\xed\xa0\x80\xf4\x90\x80\x80\xe2\x80A",
+    "newlines": b"\x03" + b"\n" * 300,
+}
+
+
 def main():
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "corpus"
     sets = {
@@ -374,6 +386,7 @@ def main():
         "fuzz_serve": SERVE,
         "fuzz_policy": dict(policy_files()),
         "fuzz_answer": ANSWERS,
+        "fuzz_sanitize": SANITIZE,
     }
     for target, seeds in sets.items():
         d = out / target

@@ -140,7 +140,7 @@ def test_list_warning_does_not_pass_escape_sequences_through(plugbox, paths, cop
     cp = plugbox.list(plugins)
     assert cp.returncode == EXIT_OK, explain(cp)
     assert "\x1b" not in cp.stderr and "\x07" not in cp.stderr, explain(cp)
-    assert any("evil?[2J" in line for line in stderr_lines(cp)), explain(cp)
+    assert any("evil\\x1b[2J\\x1b]0;owned\\x07" in line for line in stderr_lines(cp)), explain(cp)
 
 
 # --- the plugin raised: exit 1, traceback, final line ---

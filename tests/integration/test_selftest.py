@@ -45,6 +45,9 @@ def marked_kill(marker, syscall):
     return rf"\[about to call {marker}\] -> .*{killed(syscall)}"
 
 
+OUTPUT_SEEN = r"\d+ lines \(\d+ bytes\) reached the host in [\d.]+ s, "
+DROPS_TOLD = r"[1-9]\d* drop notes$"
+
 # probe -> what its `how` must show: the attempt was made, and how it ended.
 EVIDENCE = {
     "read_secret": r"open\('[^']*/secret'\)" + ERR,
@@ -135,10 +138,16 @@ EVIDENCE = {
     "tiocsti": marked_kill(r"ioctl\(0, TIOCSTI\)", "ioctl")
     + rf"|ioctl\(0, TIOCSTI\){ERR}; ioctl\(1, TIOCSTI\){ERR}; ioctl\(2, TIOCSTI\){ERR}",
     "dev_tty": r"open\('/dev/tty'\)" + ERR,
+    # the runner's count of what reached the host: bounded, and the drops told
+    "flood_log": r"wrote a Log record of \d+ bytes of newlines; " + OUTPUT_SEEN + DROPS_TOLD,
+    "flood_stdout": r"wrote 64 MiB of newlines on stdout and 16 MiB on stderr; " + OUTPUT_SEEN + DROPS_TOLD,
+    "flood_notes": r"5000 host calls refused; " + OUTPUT_SEEN + DROPS_TOLD,
+    "terminal_escapes": r"printed ESC, C1 CSI and RLO on stdout, stderr and in a log record; [1-9]\d* lines "
+    + OUTPUT_SEEN[len(r"\d+ lines "):] + r"\d+ drop notes$",
 }
 
 LAYERS = {"filesystem", "network", "process", "memory", "cpu", "deadline", "signals", "kernel",
-          "seccomp", "identity", "capabilities", "tty", "descriptors", "namespaces"}
+          "seccomp", "identity", "capabilities", "tty", "descriptors", "namespaces", "output"}
 
 LINE = re.compile(r"^(?P<layer>\S+) +(?P<name>\S+) +(?P<status>contained|NOT CONTAINED) +(?P<how>\S.*)$")
 
