@@ -1,0 +1,143 @@
+"""Runs CPython's own test modules (Debian's libpython3.11-testsuite) and
+says, test by test, what happened, on a descriptor of its own so that the
+caller can follow even a run that is killed half way.
+
+The same file runs inside a plugbox worker (cpytests.run) and outside as a
+script, `python3.11 -I -S runner.py MODULE [SKIP_ID...]`, so both sides run
+exactly the same code. It does what regrtest does for a test run that
+matters here: no optional resources (network, cpu, largefile...), and the
+working directory a fresh temporary directory (test.support's TESTFN files
+are relative to it).
+
+Each line it writes starts "@@cpy " and carries one JSON object:
+    {"start": ID}                                  a test begins
+    {"end": ID, "outcome": O, "detail": TEXT}      O: passed failed error skipped
+    {"load": MODULE, "tests": N}                   after loading
+    {"done": MODULE}                               the module ran to its end
+Tests in SKIP_ID are not run (the caller has their outcome from an earlier
+run that was cut short).
+"""
+
+import io
+import json
+import os
+import sys
+import tempfile
+import traceback
+import unittest
+
+MARK = "@@cpy "
+
+
+class _Emitter:
+    def __init__(self, fd):
+        self.fd = fd
+
+    def __call__(self, **fields):
+        line = MARK + json.dumps(fields, ensure_ascii=True) + "\n"
+        data = line.encode()
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+def _short(err_text, limit=900):
+    """The end of a traceback: the frames near the error and the message."""
+    lines = [ln for ln in err_text.strip().splitlines() if ln.strip()]
+    text = "\n".join(lines[-8:])
+    return text[-limit:]
+
+
+class _Result(unittest.TestResult):
+    def __init__(self, emit):
+        super().__init__()
+        self.emit = emit
+        self.outcome = {}
+
+    def _set(self, test, outcome, detail=""):
+        tid = test.id()
+        # a failed subtest fails the test; the first bad outcome is kept
+        if self.outcome.get(tid, ("passed",))[0] in ("passed",):
+            self.outcome[tid] = (outcome, detail)
+
+    def startTest(self, test):
+        super().startTest(test)
+        self.outcome[test.id()] = ("passed", "")
+        self.emit(start=test.id())
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        outcome, detail = self.outcome.get(test.id(), ("passed", ""))
+        self.emit(end=test.id(), outcome=outcome, detail=detail)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        text = _short(self._exc_info_to_string(err, test))
+        if isinstance(test, unittest.TestCase):
+            self._set(test, "error", text)
+        else:
+            # setUpClass / setUpModule failed: an _ErrorHolder, no start/stop
+            self.emit(start=test.id())
+            self.emit(end=test.id(), outcome="error", detail=text)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._set(test, "failed", _short(self._exc_info_to_string(err, test)))
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        if isinstance(test, unittest.TestCase):
+            self._set(test, "skipped", str(reason)[:300])
+        else:
+            self.emit(start=test.id())
+            self.emit(end=test.id(), outcome="skipped", detail=str(reason)[:300])
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._set(test, "failed", "unexpected success")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            failed = issubclass(err[0], test.failureException)
+            self._set(test, "failed" if failed else "error",
+                      _short(self._exc_info_to_string(err, test)))
+
+
+def _flatten(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def run(module, skip=(), fd=2):
+    """Run every test of `module` except those in skip; report on fd."""
+    emit = _Emitter(os.dup(fd))
+    from test import support
+    support.use_resources = []      # regrtest's default: no -u resources
+    support.verbose = 0
+    skip = set(skip)
+    work = tempfile.mkdtemp(prefix="cpytests-")
+    os.chdir(work)
+    try:
+        suite = unittest.defaultTestLoader.loadTestsFromName(module)
+    except Exception:
+        emit(load=module, tests=0, error=_short(traceback.format_exc()))
+        return
+    tests = [t for t in _flatten(suite) if t.id() not in skip]
+    emit(load=module, tests=len(tests))
+    result = _Result(emit)
+    saved = sys.stdout, sys.stderr
+    sink = io.StringIO()
+    # The tests' own chatter is not what we measure, and would flood the log.
+    sys.stdout = sys.stderr = sink
+    try:
+        unittest.TestSuite(tests).run(result)
+    finally:
+        sys.stdout, sys.stderr = saved
+    emit(done=module)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2:])
