@@ -42,7 +42,8 @@ def test_asyncio_run_in_executor(stdlibwork):
 
 def test_sqlite3_file_fsync_and_atomic_rename_in_scratch(stdlibwork):
     r = stdlibwork("sqlite_file")
-    assert r["dir"].startswith("/tmp/"), r
+    # /tmp, or /var/tmp when the plugin itself lives under /tmp
+    assert r["dir"].startswith(("/tmp/", "/var/tmp/")), r
     assert r["sum"] == 4950 and r["state"] == '{"saved": true}' and r["tmp_gone"], r
 
 

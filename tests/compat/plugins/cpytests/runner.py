@@ -11,7 +11,9 @@ are relative to it).
 
 Each line it writes starts "@@cpy " and carries one JSON object:
     {"start": ID}                                  a test begins
-    {"end": ID, "outcome": O, "detail": TEXT}      O: passed failed error skipped
+    {"end": ID, "outcome": O, "detail": TEXT, "tried": [network|process|write]}
+                                                   O: passed failed error skipped; tried:
+                                                   what its audit events show it attempted
     {"load": MODULE, "tests": N}                   after loading
     {"done": MODULE}                               the module ran to its end
 Tests in SKIP_ID are not run (the caller has their outcome from an earlier
@@ -47,6 +49,60 @@ def _short(err_text, limit=900):
     return text[-limit:]
 
 
+# Audit events that show what a test attempted, whatever the sandbox then
+# said (plugbox rate-limits its reports, and a refused socket() in a setUp
+# often leaves only "[Errno 13] Permission denied" as a skip reason).
+_NETWORK_EVENTS = {"socket.__new__", "socket.bind", "socket.connect", "socket.sendto", "socket.sendmsg"}
+_PROCESS_EVENTS = {"subprocess.Popen", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn",
+                   "os.system", "os.startfile", "pty.spawn"}
+_PATH_EVENTS = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link", "os.truncate",
+                "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "shutil.copyfile",
+                "shutil.copytree", "shutil.rmtree", "shutil.move", "shutil.make_archive"}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class _Attempts:
+    """Per test: did it try the network, a new process, a write outside the
+    temporary directory (the scratch directory inside plugbox)?"""
+
+    def __init__(self):
+        self.current = set()
+        self.scratch = (os.path.realpath(tempfile.gettempdir()), tempfile.gettempdir())
+
+    def _outside(self, path):
+        if isinstance(path, int):
+            return False
+        try:
+            path = os.fsdecode(path)
+        except TypeError:
+            return False
+        path = os.path.abspath(path)
+        return not path.startswith(self.scratch) and not path.startswith("/dev/")
+
+    def hook(self, event, args):
+        if event in _NETWORK_EVENTS:
+            # any family: `default` refuses socket() itself, AF_UNIX included
+            self.current.add("network")
+        elif event in _PROCESS_EVENTS:
+            self.current.add("process")
+        elif event == "open":
+            path, mode, flags = (tuple(args) + (None, None, None))[:3]
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+                (isinstance(flags, int) and flags & _WRITE_FLAGS)
+            if writes and path is not None and self._outside(path):
+                self.current.add("write")
+        elif event in _PATH_EVENTS and args:
+            if self._outside(args[0] if not isinstance(args[0], (list, tuple)) else args[0][0]):
+                self.current.add("write")
+
+    def take(self):
+        found, self.current = sorted(self.current), set()
+        return found
+
+
+_attempts = _Attempts()
+
+
 class _Result(unittest.TestResult):
     def __init__(self, emit):
         super().__init__()
@@ -62,12 +118,13 @@ class _Result(unittest.TestResult):
     def startTest(self, test):
         super().startTest(test)
         self.outcome[test.id()] = ("passed", "")
+        _attempts.take()
         self.emit(start=test.id())
 
     def stopTest(self, test):
         super().stopTest(test)
         outcome, detail = self.outcome.get(test.id(), ("passed", ""))
-        self.emit(end=test.id(), outcome=outcome, detail=detail)
+        self.emit(end=test.id(), outcome=outcome, detail=detail, tried=_attempts.take())
 
     def addError(self, test, err):
         super().addError(test, err)
@@ -77,7 +134,7 @@ class _Result(unittest.TestResult):
         else:
             # setUpClass / setUpModule failed: an _ErrorHolder, no start/stop
             self.emit(start=test.id())
-            self.emit(end=test.id(), outcome="error", detail=text)
+            self.emit(end=test.id(), outcome="error", detail=text, tried=_attempts.take())
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
@@ -89,7 +146,7 @@ class _Result(unittest.TestResult):
             self._set(test, "skipped", str(reason)[:300])
         else:
             self.emit(start=test.id())
-            self.emit(end=test.id(), outcome="skipped", detail=str(reason)[:300])
+            self.emit(end=test.id(), outcome="skipped", detail=str(reason)[:300], tried=_attempts.take())
 
     def addUnexpectedSuccess(self, test):
         super().addUnexpectedSuccess(test)
@@ -125,6 +182,7 @@ def run(module, skip=(), fd=2):
     except Exception:
         emit(load=module, tests=0, error=_short(traceback.format_exc()))
         return
+    sys.addaudithook(_attempts.hook)
     tests = [t for t in _flatten(suite) if t.id() not in skip]
     emit(load=module, tests=len(tests))
     result = _Result(emit)

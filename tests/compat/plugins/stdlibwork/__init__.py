@@ -12,10 +12,10 @@ import plugbox
 
 @plugbox.export
 def ctypes_qsort(values):
-    """libc's qsort calling back into Python through a ctypes callback."""
+    """libc's qsort calling back into Python through a ctypes callback
+    (libc by its soname: ctypes.util.find_library runs ldconfig, a process)."""
     import ctypes
-    import ctypes.util
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL("libc.so.6")
     cmp_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
     calls = []
 
