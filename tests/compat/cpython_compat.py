@@ -70,6 +70,12 @@ test_json test_uuid test_contextlib test_csv test_zoneinfo test_tempfile test_sq
 test_fnmatch test_glob test_queue
 """.split()
 
+# Left out on both sides, with the reason (a prefix of test ids, ending in ".").
+EXCLUDE = {
+    "test.test_socket.ThreadedVSOCKSocketStreamTest.":
+        "hangs in accept() outside the sandbox on a VM that has a vsock device and no peer",
+}
+
 POLICY = """\
 # cpytests: `default` plus a scratch directory, as a plugin that needs
 # temporary files gets (docs/plugin-guide.md). CPython's test modules run
@@ -156,7 +162,7 @@ def run_side(start, module, timeout, log):
     again without the tests it already ran and the one it died in.
     Returns {"outcomes", "reports", "restarts"}."""
     outcomes, reports, restarts, tried = {}, [], [], {}
-    skip = []
+    skip = [p for p in EXCLUDE if p.startswith(module + ".")]
     while True:
         rc, text, timed_out = start(skip, timeout)
         log.append(text)
@@ -182,7 +188,7 @@ def run_side(start, module, timeout, log):
         if kills and kills[-1]["test"] is None:
             kills[-1]["test"] = dead
         restarts.append(dead)
-        skip = [t for t in outcomes if t != module]
+        skip = [p for p in EXCLUDE if p.startswith(module + ".")] + [t for t in outcomes if t != module]
     return {"outcomes": outcomes, "reports": reports, "restarts": restarts, "tried": tried}
 
 
@@ -271,7 +277,7 @@ def main(argv=None):
     ap.add_argument("--set", choices=("full", "ci"), default="full")
     ap.add_argument("--modules", nargs="*", help="these test modules instead of a set")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--timeout", type=int, default=1200, help="seconds per module and side")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per module and side")
     ap.add_argument("--json", help="write the summary here")
     ap.add_argument("--verbose", action="store_true", help="name every test lost to `other`")
     ap.add_argument("--max-other", type=int, default=None,
@@ -331,7 +337,7 @@ def main(argv=None):
         for f in [pool.submit(job, m, side) for m in modules for side in ("inside", "outside")]:
             f.result()
 
-    summary = {"modules": {}, "policy": POLICY, "plugbox": args.plugbox}
+    summary = {"modules": {}, "policy": POLICY, "plugbox": args.plugbox, "excluded": EXCLUDE}
     totals = {"inside": dict.fromkeys(OUTCOMES, 0), "outside": dict.fromkeys(OUTCOMES, 0)}
     lost_by = {"network": 0, "process": 0, "write": 0, "other": 0}
     others = []

@@ -17,7 +17,7 @@ Each line it writes starts "@@cpy " and carries one JSON object:
     {"load": MODULE, "tests": N}                   after loading
     {"done": MODULE}                               the module ran to its end
 Tests in SKIP_ID are not run (the caller has their outcome from an earlier
-run that was cut short).
+run that was cut short); a SKIP_ID ending in "." skips every test under it.
 """
 
 import io
@@ -183,7 +183,8 @@ def run(module, skip=(), fd=2):
         emit(load=module, tests=0, error=_short(traceback.format_exc()))
         return
     sys.addaudithook(_attempts.hook)
-    tests = [t for t in _flatten(suite) if t.id() not in skip]
+    prefixes = tuple(s for s in skip if s.endswith("."))
+    tests = [t for t in _flatten(suite) if t.id() not in skip and not t.id().startswith(prefixes)]
     emit(load=module, tests=len(tests))
     result = _Result(emit)
     saved = sys.stdout, sys.stderr
