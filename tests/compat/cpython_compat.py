@@ -4,7 +4,8 @@ Runs test modules of Debian's libpython3.11-testsuite (/usr/lib/python3.11/test)
 twice with the same runner (plugins/cpytests/runner.py): inside a plugin
 called through plugbox under the shipped `default` policy plus a scratch
 directory (cpytests.policy below), and outside any sandbox with plain
-`/usr/bin/python3.11 -I -S`. It prints, per module, passed / failed / errors /
+`/usr/bin/python3.11 -I -S` (started as a worker is: only LANG in the
+environment, and as nobody when this runs as root). It prints, per module, passed / failed / errors /
 skipped on both sides, then every test that passed outside but not inside
 ("lost"), each classified by its cause, from plugbox's violation reports
 (the syscall a test was refused or killed for, attributed to the test that
@@ -44,6 +45,8 @@ HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "plugins" / "cpytests" / "runner.py"
 PLUGIN = "cpytests"
 PYTHON = "/usr/bin/python3.11"
+NOBODY = 65534
+TEST_TIMEOUT = 180      # seconds one test may take (regrtest's default is none; a hang costs this)
 TESTDIR = Path("/usr/lib/python3.11/test")
 
 # At least 50 modules, among them every one issue 18 names.
@@ -130,8 +133,10 @@ def parse(text, started_order=None):
                 method_of.setdefault(current.rsplit(".", 1)[-1], current)
             elif "end" in event:
                 outcomes[event["end"]] = (event["outcome"], event.get("detail", ""))
-                tried[event["end"]] = event.get("tried", [])
+                tried[event["end"]] = sorted(set(tried.get(event["end"], [])) | set(event.get("tried", [])))
                 last_ended, current = event["end"], None
+            elif "attempt" in event and (current or last_ended):
+                tried.setdefault(current or last_ended, []).append(event["attempt"])
             elif "done" in event:
                 done = True
             elif "load" in event and event.get("error"):
@@ -182,7 +187,7 @@ def run_side(start, module, timeout, log):
         dead = unfinished[-1]
         kills = [r for r in reps if r["kill"]]
         why = (f"worker stopped in this test: {kills[-1]['line']}" if kills else
-               f"timed out after {timeout} s" if timed_out else
+               f"timed out (a test has {TEST_TIMEOUT} s, a module {timeout} s)" if timed_out else
                f"the run ended with exit {rc} in this test: " + text.strip()[-300:])
         outcomes[dead] = ("error", why)
         if kills and kills[-1]["test"] is None:
@@ -234,8 +239,12 @@ def classify(test, inside, reports, module=None, tried=None):
         return "process", f"{outcome}; {','.join(syscalls)} {text[-300:]}"
     if outcome == "skipped" and re.search(r"IPv6|VSOCK|dualstack|socket", text, re.I):
         return "network", f"skipped: {text.strip()}"
-    if outcome == "skipped" and re.search(r"requires a shell|command to run|relies on #!/bin|"
-                                          r"gcc, needed|find libc|find C library", text):
+    # Skips that say a program is missing: ctypes.util.find_library() runs
+    # ldconfig or gcc (at import time, for test_find's lib_gl), and the
+    # worker's view holds no programs, since it may not start them.
+    if outcome == "skipped" and re.search(r"requires a shell|command to run|relies on #!/bin|bash or ksh|"
+                                          r"gcc, needed|find libc|find C library|^lib_\w+ not available",
+                                          text):
         return "process", f"skipped: {text.strip()} (needs to run a program)"
     m = re.fullmatch(r"requires ([\w.-]+)|([\w.-]+) required for this test\.?", text.strip())
     if outcome == "skipped" and m and shutil.which(m.group(1) or m.group(2)):
@@ -279,6 +288,8 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=900, help="seconds per module and side")
     ap.add_argument("--json", help="write the summary here")
+    ap.add_argument("--outside-root", action="store_true",
+                    help="run the outside side as root when this runs as root (default: as nobody)")
     ap.add_argument("--verbose", action="store_true", help="name every test lost to `other`")
     ap.add_argument("--max-other", type=int, default=None,
                     help="exit 1 when more tests than this are lost to `other`")
@@ -313,10 +324,20 @@ def main(argv=None):
             return _run(argv, timeout + 30, cwd=work)
         return start
 
+    # Outside runs as a worker starts (DESIGN.md invariant 0): an empty
+    # environment but LANG, and, when this runs as root, an unprivileged
+    # uid, since a worker never has root's privileges: a test that passes
+    # only as root (setuid, setgroups, clock_settime) is not lost to the
+    # sandbox. --outside-root keeps root.
+    as_nobody = os.geteuid() == 0 and not args.outside_root
+
     def outside(module):
         def start(skip, timeout):
             with tempfile.TemporaryDirectory(prefix="cpytests-out-") as cwd:
-                return _run([PYTHON, "-I", "-S", str(RUNNER), module, *skip], timeout, cwd=cwd)
+                if as_nobody:
+                    os.chown(cwd, NOBODY, NOBODY)
+                return _run([PYTHON, "-I", "-S", str(RUNNER), module, *skip], timeout, cwd=cwd,
+                            env={"LANG": "C.UTF-8"}, nobody=as_nobody)
         return start
 
     results = {}
@@ -337,7 +358,8 @@ def main(argv=None):
         for f in [pool.submit(job, m, side) for m in modules for side in ("inside", "outside")]:
             f.result()
 
-    summary = {"modules": {}, "policy": POLICY, "plugbox": args.plugbox, "excluded": EXCLUDE}
+    summary = {"modules": {}, "policy": POLICY, "plugbox": args.plugbox, "excluded": EXCLUDE,
+               "outside": f"{PYTHON} -I -S, environment LANG=C.UTF-8, uid {os.geteuid() if not as_nobody else NOBODY}"}
     totals = {"inside": dict.fromkeys(OUTCOMES, 0), "outside": dict.fromkeys(OUTCOMES, 0)}
     lost_by = {"network": 0, "process": 0, "write": 0, "other": 0}
     others = []
@@ -392,16 +414,37 @@ def main(argv=None):
     return 0
 
 
-def _run(argv, timeout, cwd):
+def _run(argv, timeout, cwd, env=None, nobody=False):
+    """Run argv, following its stderr as it comes: the run is ended when it
+    takes longer than timeout, or one test longer than TEST_TIMEOUT (a test
+    waiting forever for a server thread whose socket was refused)."""
+    drop = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if nobody else {}
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-        return proc.returncode, err.decode("utf-8", "replace"), False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        _, err = proc.communicate()
-        return proc.returncode, err.decode("utf-8", "replace"), True
+                            stderr=subprocess.PIPE, start_new_session=True, env=env, **drop)
+    lines, running = [], {"since": None}
+
+    def read():
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            lines.append(line)
+            if '@@cpy {"start"' in line:
+                running["since"] = time.monotonic()
+            elif '@@cpy {"end"' in line:
+                running["since"] = None
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    began, timed_out = time.monotonic(), False
+    while proc.poll() is None:
+        time.sleep(0.5)
+        now = time.monotonic()
+        since = running["since"]
+        if now - began > timeout or (since is not None and now - since > TEST_TIMEOUT):
+            os.killpg(proc.pid, 9)
+            timed_out = True
+            break
+    proc.wait()
+    reader.join(30)
+    return proc.returncode, "".join(lines), timed_out
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ user of the library would check: numbers, strings, round trips."""
 
 import base64
 
-import pytest
-
 from pbtest import EXIT_OK, explain, result_of
 
 

@@ -15,6 +15,7 @@ Each line it writes starts "@@cpy " and carries one JSON object:
                                                    O: passed failed error skipped; tried:
                                                    what its audit events show it attempted
     {"load": MODULE, "tests": N}                   after loading
+    {"attempt": network|process|write}             the running test's first such attempt
     {"done": MODULE}                               the module ran to its end
 Tests in SKIP_ID are not run (the caller has their outcome from an earlier
 run that was cut short); a SKIP_ID ending in "." skips every test under it.
@@ -67,6 +68,7 @@ class _Attempts:
 
     def __init__(self):
         self.current = set()
+        self.emit = None
         self.scratch = (os.path.realpath(tempfile.gettempdir()), tempfile.gettempdir())
 
     def _outside(self, path):
@@ -79,21 +81,28 @@ class _Attempts:
         path = os.path.abspath(path)
         return not path.startswith(self.scratch) and not path.startswith("/dev/")
 
+    def _add(self, what):
+        if what not in self.current:
+            self.current.add(what)
+            # said at once: a test that then hangs or is killed never ends
+            if self.emit is not None:
+                self.emit(attempt=what)
+
     def hook(self, event, args):
         if event in _NETWORK_EVENTS:
             # any family: `default` refuses socket() itself, AF_UNIX included
-            self.current.add("network")
+            self._add("network")
         elif event in _PROCESS_EVENTS:
-            self.current.add("process")
+            self._add("process")
         elif event == "open":
             path, mode, flags = (tuple(args) + (None, None, None))[:3]
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
                 (isinstance(flags, int) and flags & _WRITE_FLAGS)
             if writes and path is not None and self._outside(path):
-                self.current.add("write")
+                self._add("write")
         elif event in _PATH_EVENTS and args:
             if self._outside(args[0] if not isinstance(args[0], (list, tuple)) else args[0][0]):
-                self.current.add("write")
+                self._add("write")
 
     def take(self):
         found, self.current = sorted(self.current), set()
@@ -182,6 +191,7 @@ def run(module, skip=(), fd=2):
     except Exception:
         emit(load=module, tests=0, error=_short(traceback.format_exc()))
         return
+    _attempts.emit = emit
     sys.addaudithook(_attempts.hook)
     prefixes = tuple(s for s in skip if s.endswith("."))
     tests = [t for t in _flatten(suite) if t.id() not in skip and not t.id().startswith(prefixes)]
