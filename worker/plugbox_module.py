@@ -155,6 +155,10 @@ def _attach_handler(logging):
             except Exception:
                 self.handleError(record)
 
+    # Named where the handler it replaces lives: logging.__all__ lists
+    # lastResort, and code checks that its public names come from logging
+    # (test_logging's test__all__).
+    _SupervisorHandler.__module__ = logging.__name__
     logging.lastResort = _SupervisorHandler()
     logging.getLogger().setLevel(logging.INFO)
 
