@@ -41,16 +41,18 @@ error type in `.type`, its text in `.message`).
 
 Logging
 
-The root logger forwards every record to the host (plugin name, logger name,
-level, message with any traceback), at level INFO and above unless the
-plugin changes the root logger's level:
+Records that no handler of the plugin's takes go to the host (plugin name,
+logger name, level, message with any traceback), at level INFO and above
+unless the plugin changes the root logger's level:
 
     import logging
     logging.getLogger(__name__).info("loaded %d rows", n)
 
-Messages longer than 16 KiB are cut. `logging.basicConfig()` does nothing,
-since the root logger already has a handler (`force=True` would remove it,
-and with it the forwarding).
+plugbox's handler is `logging.lastResort`, not a handler on the root
+logger, so `logging.basicConfig()` and `dictConfig()` work as in any
+program: the handlers they add then receive the records (a StreamHandler's
+output reaches the host as the plugin's stderr). Messages longer than
+16 KiB are cut.
 """
 
 import sys as _sys
@@ -123,26 +125,42 @@ host = _Host()
 
 
 def _attach_handler(logging):
-    """Forward the root logger's records to the supervisor."""
+    """Forward the plugin's log records to the supervisor, as Python's own
+    last resort: the handler of the records no handler of the plugin's
+    takes. The root logger keeps no handler, so code that configures or
+    checks logging (basicConfig, dictConfig, hasHandlers(), CPython's own
+    test_logging) finds a fresh interpreter, and a handler it adds receives
+    its records (a StreamHandler's text still reaches the host, as the
+    plugin's stderr)."""
 
     class _SupervisorHandler(logging.Handler):
-        """Sends each record to the supervisor as a Log envelope."""
+        """Sends each record to the supervisor as a Log envelope; where
+        code has replaced sys.stderr (to capture it), writes there at
+        WARNING and above instead, as the standard last resort does."""
 
         def __init__(self):
             super().__init__()
             self.setFormatter(logging.Formatter("%(message)s"))
 
         def emit(self, record):
+            stream = _sys.stderr
             try:
+                if stream is not _sys.__stderr__ and stream is not None:
+                    if record.levelno >= logging.WARNING:
+                        stream.write(self.format(record) + "\n")
+                    return
                 _log(record.levelno, record.name, self.format(record))
             except RecursionError:
                 raise
             except Exception:
                 self.handleError(record)
 
-    root = logging.getLogger()
-    root.addHandler(_SupervisorHandler())
-    root.setLevel(logging.INFO)
+    # Named where the handler it replaces lives: logging.__all__ lists
+    # lastResort, and code checks that its public names come from logging
+    # (test_logging's test__all__).
+    _SupervisorHandler.__module__ = logging.__name__
+    logging.lastResort = _SupervisorHandler()
+    logging.getLogger().setLevel(logging.INFO)
 
 
 class _LoggingLoader:

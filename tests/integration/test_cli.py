@@ -265,6 +265,15 @@ def test_plugin_logging_reaches_stderr_tagged_with_the_plugin(plugbox, paths):
     assert cp.returncode == EXIT_OK and plugin_lines(cp, "logger") == [], explain(cp)
 
 
+def test_plugin_logging_leaves_the_root_logger_to_the_plugin(plugbox, paths):
+    # The root logger has no handler, as in a fresh interpreter, so
+    # basicConfig works; what no handler takes still reaches the host.
+    cp = plugbox.call(paths.plugins / "runtime", "logger", "reconfigure")
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == {"fresh": True, "configured": "DEBUG:logger.test:configured 1\n"}
+    assert plugin_lines(cp, "logger") == ["WARNING logger.test: no handler again"], explain(cp)
+
+
 def test_an_ungranted_host_call_raises_in_the_plugin_and_is_logged(plugbox, paths):
     # `plugbox call` registers no host function and the default policy grants none
     cp = plugbox.call(paths.plugins / "runtime", "hostcalls", "ungranted")

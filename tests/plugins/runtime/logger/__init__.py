@@ -27,3 +27,17 @@ def flood(n):
     for i in range(n):
         log.info("line %d", i)
     return n
+
+
+@plugbox.export
+def reconfigure():
+    """What code that configures logging itself sees and gets."""
+    import io
+    root = logging.getLogger()
+    fresh = not root.handlers and not log.hasHandlers()
+    stream = io.StringIO()
+    logging.basicConfig(stream=stream, format="%(levelname)s:%(name)s:%(message)s", level=logging.DEBUG)
+    log.debug("configured %d", 1)
+    root.handlers.clear()
+    log.warning("no handler again")
+    return {"fresh": fresh, "configured": stream.getvalue()}
