@@ -311,7 +311,7 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		if (c == 'h')
-			return pb_cli_command_help(argv[0]);
+			return pb_cli_command_help(argv[0]) == PB_EXIT_OK ? PB_EXIT_OK : PB_EXIT_USAGE;
 		if (c == 'p')
 			*plugins = optarg;
 		else if (c == 'P' && policies)
