@@ -344,6 +344,28 @@ class Supervisor:
                 self._blocking -= 1
         return [HookResult(*row) for row in rows]
 
+    # ---- plugins installed, upgraded, removed ---------------------------------------
+
+    @property
+    def generation(self):
+        """How many times a plugin was installed, upgraded (its directory
+        replaced: plugbox install over it) or removed since this supervisor
+        was made, up to date when read. A registry built from plugins() at
+        generation G is stale once this is no longer G."""
+        with self._lock:
+            return self._core.generation()
+
+    def on_change(self, fn):
+        """fn(plugin, change) for every plugin installed, upgraded or removed
+        from now on; change is "installed", "upgraded" or "removed". It runs
+        while the supervisor's loop runs (a call, dispatch(), an attached
+        asyncio loop, or reading generation) and must not call the
+        supervisor: schedule the work. None removes it. Returns fn, so it
+        can decorate."""
+        with self._lock:
+            self._core.set_change_callback(fn)
+        return fn
+
     # ---- plugins ------------------------------------------------------------------
 
     def plugin_names(self):
