@@ -224,9 +224,17 @@ PB_API void pb_host_call_fail(pb_host_call *call, const char *type, const char *
 /* ---- worker lifecycle ----------------------------------------------------- */
 
 /* Workers start on a plugin's first call. This starts PLUGIN's now (NULL:
- * every plugin in the directory) and keeps it running: after a crash it is
- * restarted even when no call waits. Asynchronous; returns 0 or -ENOENT. */
+ * every plugin in the directory), has it import the plugin's modules (its
+ * package, and those its exports and entry points name) as a first call,
+ * so that the host's first call does not pay for them, and keeps it
+ * running: after a crash it is restarted even when no call waits.
+ * Asynchronous; returns 0 or -ENOENT. */
 PB_API int pb_supervisor_start(pb_supervisor *sup, const char *plugin);
+/* The function name of that first call, PB_WARM_FUNCTION: pb_call(sup,
+ * plugin, PB_WARM_FUNCTION, ...) returns null once the plugin is imported,
+ * or fails with the plugin's import error. pb_supervisor_warm does it. */
+#define PB_WARM_FUNCTION "<warm>"
+PB_API int pb_supervisor_warm(pb_supervisor *sup, const char *plugin, pb_error **err);
 /* Stop PLUGIN's worker once its calls are done (Shutdown, then SIGKILL
  * after a grace period); a later call starts it again. */
 PB_API int pb_supervisor_stop(pb_supervisor *sup, const char *plugin);

@@ -280,6 +280,8 @@ def _did_you_mean(typed, candidates):
 
 
 def resolve(function):
+    if function == WARM:
+        return _warm
     name = _state["name"]
     if ":" in function:
         group, _, ep_name = function.partition(":")
@@ -314,10 +316,9 @@ def resolve(function):
                    "@plugbox.export or plugin.toml, or call it as module.path:attr)"))
 
 
-def preload():
-    """Import the plugin now, while opening files is still allowed: a policy
-    with @after-start rules (strict) forbids it once the plugin is ready.
-    Errors are left for the call that needs the module to raise again."""
+def _plugin_modules():
+    """The plugin's own modules its calls will need: the package, and the
+    modules its exports and entry points name."""
     modules = []
     if _state["layout"] == "package":
         modules.append(_state["name"])
@@ -328,13 +329,33 @@ def preload():
         module = str(ref).partition(":")[0]
         if _is_module_path(module) and _owned_module(module):
             modules.append(module)
+    return modules
+
+
+def preload():
+    """Import the plugin now, while opening files is still allowed: a policy
+    with @after-start rules (strict) forbids it once the plugin is ready.
+    Errors are left for the call that needs the module to raise again."""
     # describe() needs traceback, which it could not import later.
     import traceback  # noqa: F401
-    for module in modules:
+    for module in _plugin_modules():
         try:
             importlib.import_module(module)
         except Exception:
             pass
+
+
+# The function name the supervisor calls to warm a worker (pb_supervisor_start,
+# pb_supervisor_warm, serve --eager): not an identifier nor module:attr, so
+# no export or entry point can have it.
+WARM = "<warm>"
+
+
+def _warm():
+    """Import what the plugin's calls will need, so that the first call does
+    not pay for it; an import error is the plugin's and raises here."""
+    for module in _plugin_modules():
+        importlib.import_module(module)
 
 
 # Functions resolve() last found in plugbox's export registry. What decides

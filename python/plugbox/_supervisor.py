@@ -67,6 +67,9 @@ def _seconds(value, what, none_means=0.0):
     return seconds
 
 
+# The function the worker answers by importing the plugin (PB_WARM_FUNCTION).
+_WARM = "<warm>"
+
 # "No _timeout given", apart from None ("the supervisor's deadline").
 _UNSET = object()
 
@@ -566,11 +569,25 @@ class Supervisor:
         return NotFound(f"no plugin {plugin!r} in {self._plugins_dir}", plugin=plugin)
 
     def start(self, plugin=None):
-        """Start PLUGIN's worker now (None: every plugin's) and keep it running:
-        after a crash it is restarted even when no call waits (while something
-        drives the supervisor: a call, dispatch(), or attach())."""
+        """Start PLUGIN's worker now (None: every plugin's), have it import
+        the plugin as its first call (so the host's first call does not pay
+        for it), and keep it running: after a crash it is restarted even
+        when no call waits (while something drives the supervisor: a call,
+        dispatch(), or attach()). It returns at once."""
         with self._lock:
             self._core.start(plugin)
+
+    def warm(self, plugin, *, _timeout=None):
+        """Start PLUGIN's worker if it has none and import the plugin's
+        modules now (its package, and those its exports and entry points
+        name); returns None when done. An import error is raised here, as
+        the PluginError a call would raise."""
+        with self._lock:
+            self._blocking += 1
+            try:
+                return self._core.call(plugin, _WARM, (), {}, _seconds(_timeout, "_timeout"))
+            finally:
+                self._blocking -= 1
 
     def stop(self, plugin):
         """Stop PLUGIN's worker once its calls are done; a later call starts it again."""
