@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "helpers/cache_build.h"
+#include "toolkit/suggest.h"
 #include "runtime/cache.h"
 #include "cli/plugbox_cli.h"
-#include "toolkit/suggest.h"
 
 #define EXIT_OK PB_EXIT_OK
 #define EXIT_RAISED PB_EXIT_RAISED
@@ -40,24 +40,6 @@ int pb_usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputs(" (see plugbox --help)\n", stderr);
 	return EXIT_USAGE;
-}
-
-static int exit_code_for(pb_error_kind kind)
-{
-	switch (kind) {
-	case PB_ERROR_EXCEPTION: return EXIT_RAISED;
-	case PB_ERROR_NOT_FOUND:
-	case PB_ERROR_CONFIG:
-	case PB_ERROR_BAD_REQUEST: return EXIT_USAGE;
-	case PB_ERROR_VIOLATION: return EXIT_VIOLATION;
-	default: return EXIT_WORKER;
-	}
-}
-
-int pb_report_error(const pb_error *e)
-{
-	return pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
-	                         pb_error_get_message(e), pb_error_get_traceback(e));
 }
 
 /* A worker adds " (did you mean 'NAME'?)" to a function it does not know,
@@ -81,6 +63,29 @@ static size_t without_bad_suggestion(const char *message)
 	return (size_t)(hint - message);
 }
 
+static int exit_code_for(pb_error_kind kind)
+{
+	switch (kind) {
+	case PB_ERROR_EXCEPTION: return EXIT_RAISED;
+	case PB_ERROR_NOT_FOUND:
+	case PB_ERROR_CONFIG:
+	case PB_ERROR_BAD_REQUEST: return EXIT_USAGE;
+	case PB_ERROR_VIOLATION: return EXIT_VIOLATION;
+	default: return EXIT_WORKER;
+	}
+}
+
+int pb_report_error(const pb_error *e)
+{
+	const char *message = pb_error_get_message(e);
+	char *shown = strndup(message, without_bad_suggestion(message));
+	int code = pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
+	                             shown ? shown : message, pb_error_get_traceback(e));
+
+	free(shown);
+	return code;
+}
+
 int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, const char *message,
                       const char *tb)
 {
@@ -89,7 +94,7 @@ int pb_report_failure(pb_error_kind kind, const char *plugin, const char *type, 
 			fprintf(stderr, "%s%s", tb, tb[strlen(tb) - 1] == '\n' ? "" : "\n");
 		fprintf(stderr, "plugbox: plugin '%s' raised %s: %s\n", plugin, type, message);
 	} else {
-		fprintf(stderr, "plugbox: %.*s\n", (int)without_bad_suggestion(message), message);
+		fprintf(stderr, "plugbox: %s\n", message);
 		if (kind == PB_ERROR_VIOLATION && *tb) {
 			/* The worker's own account of where the plugin was. */
 			fprintf(stderr, "plugbox: plugin '%s' made that call here:\n", plugin);
