@@ -229,9 +229,17 @@ PB_API void pb_host_call_fail(pb_host_call *call, const char *type, const char *
 /* ---- worker lifecycle ----------------------------------------------------- */
 
 /* Workers start on a plugin's first call. This starts PLUGIN's now (NULL:
- * every plugin in the directory) and keeps it running: after a crash it is
- * restarted even when no call waits. Asynchronous; returns 0 or -ENOENT. */
+ * every plugin in the directory), has it import the plugin's modules (its
+ * package, and those its exports and entry points name) as a first call,
+ * so that the host's first call does not pay for them, and keeps it
+ * running: after a crash it is restarted even when no call waits.
+ * Asynchronous; returns 0 or -ENOENT. */
 PB_API int pb_supervisor_start(pb_supervisor *sup, const char *plugin);
+/* The function name of that first call, PB_WARM_FUNCTION: pb_call(sup,
+ * plugin, PB_WARM_FUNCTION, ...) returns null once the plugin is imported,
+ * or fails with the plugin's import error. pb_supervisor_warm does it. */
+#define PB_WARM_FUNCTION "<warm>"
+PB_API int pb_supervisor_warm(pb_supervisor *sup, const char *plugin, pb_error **err);
 /* Stop PLUGIN's worker once its calls are done (Shutdown, then SIGKILL
  * after a grace period); a later call starts it again. */
 PB_API int pb_supervisor_stop(pb_supervisor *sup, const char *plugin);
@@ -255,6 +263,29 @@ PB_API const char *pb_supervisor_plugin_state(pb_supervisor *sup, const char *pl
 PB_API void pb_supervisor_shutdown(pb_supervisor *sup, double grace);
 /* True once a shutdown has ended every call and reaped every worker. */
 PB_API int pb_supervisor_finished(const pb_supervisor *sup);
+
+/* ---- plugins installed, replaced, removed ------------------------------------ */
+
+/* A plugin directory appeared under PLUGINS, was replaced by another (an
+ * upgrade, a downgrade or a reinstall: plugbox install over it), or went
+ * away (plugbox remove). Edits inside a plugin's directory are not such
+ * changes. */
+typedef enum pb_plugin_change {
+	PB_PLUGIN_INSTALLED = 1,
+	PB_PLUGIN_REPLACED = 2,
+	PB_PLUGIN_REMOVED = 3,
+} pb_plugin_change;
+typedef void (*pb_change_fn)(void *userdata, const char *plugin, pb_plugin_change change);
+/* fn(userdata, plugin, change) for each change from now on, called from
+ * within pb_supervisor_dispatch, a call or pb_supervisor_generation (the
+ * supervisor notices changes as its loop runs); it must not call the
+ * supervisor. NULL: no callback. */
+PB_API void pb_supervisor_set_change_callback(pb_supervisor *sup, pb_change_fn fn, void *userdata);
+/* How many such changes the supervisor has seen since it was made, up to
+ * date when this returns (it reads what inotify holds, without waiting): a
+ * registry built from the plugin list at generation G is stale once this
+ * is not G. */
+PB_API uint64_t pb_supervisor_generation(pb_supervisor *sup);
 
 /* ---- start-up and speed ---------------------------------------------------- */
 

@@ -250,7 +250,38 @@ def _imported(name):
     return module
 
 
+def _edit_distance(a, b):
+    """Optimal string alignment distance: a swap of neighbours is one edit."""
+    two_ago, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], two_ago[j - 2] + 1)
+        two_ago, prev = prev, cur
+    return prev[-1]
+
+
+def _did_you_mean(typed, candidates):
+    """" (did you mean 'NAME'?)" for the candidate nearest a misspelt name,
+    as the supervisor's suggest.c judges it, or "". Only names of the safe
+    characters are offered (the supervisor checks that again: this process
+    runs the plugin's code)."""
+    limit = 1 if len(typed) <= 5 else len(typed) // 3
+    best = None
+    for name in sorted({c for c in candidates if isinstance(c, str) and c.isascii()
+                        and c.replace("_", "a").replace(".", "a").replace("-", "a").replace(":", "a").isalnum()
+                        and len(c) <= 256}):
+        d = _edit_distance(typed, name)
+        if 0 < d <= limit and (best is None or d < best[0]):
+            best = (d, name)
+    return f" (did you mean {best[1]!r}?)" if best else ""
+
+
 def resolve(function):
+    if function == WARM:
+        return _warm
     name = _state["name"]
     if ":" in function:
         group, _, ep_name = function.partition(":")
@@ -259,7 +290,9 @@ def resolve(function):
             for g, n, value in _state["entry_points"]:
                 if g == group and n == ep_name:
                     return _load_ref(value, f"entry point {function!r}")
-            raise NotFound(f"plugin {name!r} has no entry point {function!r}")
+            others = [f"{g}:{n}" for g, n, _ in _state["entry_points"] if g == group]
+            raise NotFound(f"plugin {name!r} has no entry point {function!r}"
+                           + _did_you_mean(function, others))
         return _load_ref(function, f"function {function!r}")
     exports = _state["exports"]
     if isinstance(exports, dict) and function in exports:
@@ -277,14 +310,15 @@ def resolve(function):
         obj = _exported[function] = plugbox._exports[function]
         _exported[None] = plugbox
         return obj
-    raise NotFound(f"plugin {name!r} has no function {function!r} (export it with "
-                   "@plugbox.export or plugin.toml, or call it as module.path:attr)")
+    known = list(exports) + list(plugbox._exports)
+    hint = _did_you_mean(function, known)
+    raise NotFound(f"plugin {name!r} has no function {function!r}" + (hint or " (export it with "
+                   "@plugbox.export or plugin.toml, or call it as module.path:attr)"))
 
 
-def preload():
-    """Import the plugin now, while opening files is still allowed: a policy
-    with @after-start rules (strict) forbids it once the plugin is ready.
-    Errors are left for the call that needs the module to raise again."""
+def _plugin_modules():
+    """The plugin's own modules its calls will need: the package, and the
+    modules its exports and entry points name."""
     modules = []
     if _state["layout"] == "package":
         modules.append(_state["name"])
@@ -295,13 +329,33 @@ def preload():
         module = str(ref).partition(":")[0]
         if _is_module_path(module) and _owned_module(module):
             modules.append(module)
+    return modules
+
+
+def preload():
+    """Import the plugin now, while opening files is still allowed: a policy
+    with @after-start rules (strict) forbids it once the plugin is ready.
+    Errors are left for the call that needs the module to raise again."""
     # describe() needs traceback, which it could not import later.
     import traceback  # noqa: F401
-    for module in modules:
+    for module in _plugin_modules():
         try:
             importlib.import_module(module)
         except Exception:
             pass
+
+
+# The function name the supervisor calls to warm a worker (pb_supervisor_start,
+# pb_supervisor_warm, serve --eager): not an identifier nor module:attr, so
+# no export or entry point can have it.
+WARM = "<warm>"
+
+
+def _warm():
+    """Import what the plugin's calls will need, so that the first call does
+    not pay for it; an import error is the plugin's and raises here."""
+    for module in _plugin_modules():
+        importlib.import_module(module)
 
 
 # Functions resolve() last found in plugbox's export registry. What decides

@@ -23,15 +23,16 @@ Python layer; see plugbox.Supervisor.
 from . import _core
 from ._errors import (BadRequest, CallTimeout, ConfigError, Error, NotFound, PluginError, ProtocolError,
                       SandboxViolation, Unavailable, WorkerCrashed)
-from ._supervisor import Supervisor
+from ._supervisor import CallOptions, Supervisor
 from ._types import EntryPoint, HookResult, PluginInfo
 
 __version__ = _core.__version__
 
 __all__ = [
-    "Supervisor", "PluginInfo", "EntryPoint", "HookResult",
+    "Supervisor", "CallOptions", "PluginInfo", "EntryPoint", "HookResult",
     "Error", "PluginError", "SandboxViolation", "WorkerCrashed", "CallTimeout", "ProtocolError",
     "NotFound", "ConfigError", "Unavailable", "BadRequest",
 ]
 
 Supervisor.__module__ = "plugbox"
+CallOptions.__module__ = "plugbox"

@@ -84,7 +84,7 @@ int pbpy_enter(SupObject *self)
 		return -1;
 	}
 	if (self->in_output) {
-		PyErr_SetString(PyExc_RuntimeError, "the output callback must not call the supervisor");
+		PyErr_SetString(PyExc_RuntimeError, "the output callback and the change callback must not call the supervisor");
 		return -1;
 	}
 	if (self->busy && self->owner != me) {
@@ -236,6 +236,7 @@ static int sup_close(SupObject *self)
 	/* the handlers and the output callback usually refer back to the host */
 	PyDict_Clear(self->functions);
 	Py_CLEAR(self->output);
+	Py_CLEAR(self->on_change);
 	return pbpy_raise_deferred(self);
 }
 
@@ -264,6 +265,7 @@ static void Sup_finalize(SupObject *self)
 static int Sup_traverse(SupObject *self, visitproc visit, void *arg)
 {
 	Py_VISIT(self->output);
+	Py_VISIT(self->on_change);
 	Py_VISIT(self->functions);
 	for (int i = 0; i < 3; i++)
 		Py_VISIT(self->deferred[i]);
@@ -274,6 +276,7 @@ static int Sup_clear(SupObject *self)
 {
 	/* only for an unreachable cycle, which tp_finalize has closed already */
 	Py_CLEAR(self->output);
+	Py_CLEAR(self->on_change);
 	if (self->functions)
 		PyDict_Clear(self->functions);
 	for (int i = 0; i < 3; i++)
@@ -287,6 +290,7 @@ static void Sup_dealloc(SupObject *self)
 		return;   /* resurrected */
 	PyObject_GC_UnTrack(self);
 	Py_CLEAR(self->output);
+	Py_CLEAR(self->on_change);
 	Py_CLEAR(self->functions);
 	Py_CLEAR(self->plugins_dir);
 	for (int i = 0; i < 3; i++)
@@ -355,6 +359,58 @@ static PyObject *Sup_set_output(SupObject *self, PyObject *fn)
 		pb_supervisor_set_output(self->sup, NULL, NULL);
 	pbpy_leave(self);
 	Py_RETURN_NONE;
+}
+
+/* ---- plugins installed, replaced, removed ------------------------------------- */
+
+static void change_trampoline(void *userdata, const char *plugin, pb_plugin_change change)
+{
+	static const char *const names[] = { [PB_PLUGIN_INSTALLED] = "installed",
+	                                     [PB_PLUGIN_REPLACED] = "upgraded",
+	                                     [PB_PLUGIN_REMOVED] = "removed" };
+	SupObject *self = userdata;
+	PyGILState_STATE gil = PyGILState_Ensure();
+	PyObject *fn = self->on_change ? Py_NewRef(self->on_change) : NULL;
+
+	if (fn && change >= PB_PLUGIN_INSTALLED && change <= PB_PLUGIN_REMOVED) {
+		PyObject *r;
+		self->in_output++;
+		r = PyObject_CallFunction(fn, "ss", plugin, names[change]);
+		self->in_output--;
+		if (!r)
+			pbpy_callback_failed(self, fn);
+		Py_XDECREF(r);
+	}
+	Py_XDECREF(fn);
+	PyGILState_Release(gil);
+}
+
+static PyObject *Sup_set_change_callback(SupObject *self, PyObject *fn)
+{
+	if (fn != Py_None && !PyCallable_Check(fn)) {
+		PyErr_SetString(PyExc_TypeError, "the change callback must be callable or None");
+		return NULL;
+	}
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	Py_XSETREF(self->on_change, fn == Py_None ? NULL : Py_NewRef(fn));
+	pb_supervisor_set_change_callback(self->sup, self->on_change ? change_trampoline : NULL, self);
+	pbpy_leave(self);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Sup_generation(SupObject *self, PyObject *unused)
+{
+	uint64_t g;
+
+	(void)unused;
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(g = pb_supervisor_generation(self->sup));
+	pbpy_leave(self);
+	if (pbpy_raise_deferred(self) < 0)
+		return NULL;
+	return PyLong_FromUnsignedLongLong((unsigned long long)g);
 }
 
 static PyObject *Sup_set_timeout(SupObject *self, PyObject *args)
@@ -657,6 +713,10 @@ static PyMethodDef Sup_methods[] = {
 	{ "finished", (PyCFunction)Sup_finished, METH_NOARGS, "True once a shutdown has ended everything." },
 	{ "plugins", (PyCFunction)Sup_plugins, METH_NOARGS, "Names of the plugins, sorted." },
 	{ "describe", (PyCFunction)Sup_describe, METH_O, "describe(plugin) -> dict (starts its worker)." },
+	{ "set_change_callback", (PyCFunction)Sup_set_change_callback, METH_O,
+	  "set_change_callback(fn or None): fn(plugin, 'installed' | 'upgraded' | 'removed')." },
+	{ "generation", (PyCFunction)Sup_generation, METH_NOARGS,
+	  "generation() -> int: plugins installed, replaced or removed so far." },
 	{ "hook", (PyCFunction)Sup_hook, METH_VARARGS,
 	  "hook(group, args, kwargs, timeout, first_result) -> [(plugin, name, value, error)]" },
 	{ NULL, NULL, 0, NULL },

@@ -38,6 +38,7 @@ typedef struct {
 	pb_supervisor *sup;       /* NULL once closed */
 	PyObject *plugins_dir;    /* str, for repr */
 	PyObject *output;         /* callable(plugin, stream, line), or NULL: the library's default */
+	PyObject *on_change;      /* callable(plugin, change), or NULL */
 	PyObject *functions;      /* dict: host function name -> handler(HostCall) */
 	HostCallObject *live;     /* host calls handed to Python and not yet answered */
 	pb_host_call **orphans;   /* dropped by a thread that did not own the supervisor */

@@ -15,13 +15,14 @@ import math
 import os
 import re
 import threading
+import warnings
 import weakref
 
 from . import _core
 from ._errors import Error, NotFound, from_core
 from ._types import HookResult, PluginInfo
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "CallOptions"]
 
 _core._set_error_factory(from_core)
 
@@ -64,6 +65,55 @@ def _seconds(value, what, none_means=0.0):
     if not (0 < seconds <= _MAX_SECONDS) or math.isnan(seconds):
         raise ValueError(f"{what} must be more than 0 seconds and at most a year, not {value!r}")
     return seconds
+
+
+# The function the worker answers by importing the plugin (PB_WARM_FUNCTION).
+_WARM = "<warm>"
+
+# "No _timeout given", apart from None ("the supervisor's deadline").
+_UNSET = object()
+
+
+def _deadline(timeout, kwargs):
+    """The seconds of a call's _timeout option (0.0: the supervisor's).
+
+    A keyword argument `timeout` is the plugin's, like any other: it used to
+    be taken as the deadline, so a caller that still writes it without
+    saying _timeout gets a DeprecationWarning that its meaning changed."""
+    if timeout is _UNSET:
+        if "timeout" in kwargs:
+            warnings.warn(
+                "plugbox: timeout= is now passed to the plugin as a keyword argument and no "
+                "longer sets the call's deadline; write _timeout=SECONDS or "
+                "sup.options(timeout=SECONDS).call(...) for the deadline (_timeout=None "
+                "keeps the supervisor's and silences this warning)",
+                DeprecationWarning, stacklevel=3)
+        return 0.0
+    return _seconds(timeout, "_timeout")
+
+
+class CallOptions:
+    """sup.options(timeout=...): call(), acall() and hook() with these call
+    options, kept apart from the keyword arguments the plugin receives."""
+
+    __slots__ = ("_sup", "_timeout")
+
+    def __init__(self, sup, timeout):
+        _seconds(timeout, "timeout")   # refused now, not at the first call
+        self._sup = sup
+        self._timeout = timeout
+
+    def __repr__(self):
+        return f"<plugbox.CallOptions timeout={self._timeout!r} of {self._sup!r}>"
+
+    def call(self, plugin, function, /, *args, **kwargs):
+        return self._sup.call(plugin, function, *args, _timeout=self._timeout, **kwargs)
+
+    async def acall(self, plugin, function, /, *args, **kwargs):
+        return await self._sup.acall(plugin, function, *args, _timeout=self._timeout, **kwargs)
+
+    def hook(self, group, /, *args, first_result=False, **kwargs):
+        return self._sup.hook(group, *args, first_result=first_result, _timeout=self._timeout, **kwargs)
 
 
 def _takes_plugin(fn):
@@ -239,15 +289,23 @@ class Supervisor:
 
     # ---- calls ------------------------------------------------------------------
 
-    def call(self, plugin, function, /, *args, timeout=None, **kwargs):
+    def options(self, *, timeout=None):
+        """Call options apart from the plugin's keyword arguments:
+        sup.options(timeout=5).call(plugin, function, *args, **kwargs), and
+        the same for acall() and hook(). timeout (seconds) is the call's
+        deadline instead of the supervisor's (None: the supervisor's)."""
+        return CallOptions(self, timeout)
+
+    def call(self, plugin, function, /, *args, _timeout=_UNSET, **kwargs):
         """Call FUNCTION of PLUGIN with these arguments and return its result.
 
         function is an exported name, an entry point "group:name" or a
-        reference "module:attr" inside the plugin. timeout (seconds) shortens
-        the supervisor's for this call. Raises a plugbox.Error on failure:
-        PluginError if the plugin raised, SandboxViolation, CallTimeout,
-        WorkerCrashed, NotFound, ..."""
-        seconds = _seconds(timeout, "timeout")
+        reference "module:attr" inside the plugin. Every keyword argument is
+        the plugin's, timeout= included; _timeout (seconds) is this call's
+        deadline instead of the supervisor's (also sup.options(timeout=)).
+        Raises a plugbox.Error on failure: PluginError if the plugin raised,
+        SandboxViolation, CallTimeout, WorkerCrashed, NotFound, ..."""
+        seconds = _deadline(_timeout, kwargs)
         with self._lock:
             self._blocking += 1
             try:
@@ -255,12 +313,12 @@ class Supervisor:
             finally:
                 self._blocking -= 1
 
-    async def acall(self, plugin, function, /, *args, timeout=None, **kwargs):
+    async def acall(self, plugin, function, /, *args, _timeout=_UNSET, **kwargs):
         """call() for asyncio: the running loop watches the library's
         descriptor while calls are pending; calls to different plugins run at
         once. Cancelling the await does not stop the call: it finishes in its
         worker and its answer is dropped."""
-        seconds = _seconds(timeout, "timeout")
+        seconds = _deadline(_timeout, kwargs)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         with self._lock:
@@ -272,14 +330,15 @@ class Supervisor:
                 self._detach()
         return await fut
 
-    def hook(self, group, /, *args, first_result=False, timeout=None, **kwargs):
+    def hook(self, group, /, *args, first_result=False, _timeout=_UNSET, **kwargs):
         """Call every entry point of GROUP in every plugin that provides one,
         concurrently, and return a HookResult per answer: ordered by plugin
         name, then entry-point name. A failure is an answer (with .error) and
         hides no other; a plugin that cannot start is one answer with name "".
         With first_result the list stops at the first answer whose value is
-        not None (the errors and None values before it stay)."""
-        seconds = _seconds(timeout, "timeout")
+        not None (the errors and None values before it stay). _timeout is
+        each call's deadline, as for call(); timeout= is the plugins'."""
+        seconds = _deadline(_timeout, kwargs)
         with self._lock:
             self._blocking += 1
             try:
@@ -287,6 +346,28 @@ class Supervisor:
             finally:
                 self._blocking -= 1
         return [HookResult(*row) for row in rows]
+
+    # ---- plugins installed, upgraded, removed ---------------------------------------
+
+    @property
+    def generation(self):
+        """How many times a plugin was installed, upgraded (its directory
+        replaced: plugbox install over it) or removed since this supervisor
+        was made, up to date when read. A registry built from plugins() at
+        generation G is stale once this is no longer G."""
+        with self._lock:
+            return self._core.generation()
+
+    def on_change(self, fn):
+        """fn(plugin, change) for every plugin installed, upgraded or removed
+        from now on; change is "installed", "upgraded" or "removed". It runs
+        while the supervisor's loop runs (a call, dispatch(), an attached
+        asyncio loop, or reading generation) and must not call the
+        supervisor: schedule the work. None removes it. Returns fn, so it
+        can decorate."""
+        with self._lock:
+            self._core.set_change_callback(fn)
+        return fn
 
     # ---- plugins ------------------------------------------------------------------
 
@@ -488,11 +569,25 @@ class Supervisor:
         return NotFound(f"no plugin {plugin!r} in {self._plugins_dir}", plugin=plugin)
 
     def start(self, plugin=None):
-        """Start PLUGIN's worker now (None: every plugin's) and keep it running:
-        after a crash it is restarted even when no call waits (while something
-        drives the supervisor: a call, dispatch(), or attach())."""
+        """Start PLUGIN's worker now (None: every plugin's), have it import
+        the plugin as its first call (so the host's first call does not pay
+        for it), and keep it running: after a crash it is restarted even
+        when no call waits (while something drives the supervisor: a call,
+        dispatch(), or attach()). It returns at once."""
         with self._lock:
             self._core.start(plugin)
+
+    def warm(self, plugin, *, _timeout=None):
+        """Start PLUGIN's worker if it has none and import the plugin's
+        modules now (its package, and those its exports and entry points
+        name); returns None when done. An import error is raised here, as
+        the PluginError a call would raise."""
+        with self._lock:
+            self._blocking += 1
+            try:
+                return self._core.call(plugin, _WARM, (), {}, _seconds(_timeout, "_timeout"))
+            finally:
+                self._blocking -= 1
 
     def stop(self, plugin):
         """Stop PLUGIN's worker once its calls are done; a later call starts it again."""

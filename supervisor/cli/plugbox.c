@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "helpers/cache_build.h"
+#include "toolkit/suggest.h"
 #include "runtime/cache.h"
 #include "cli/plugbox_cli.h"
 #include "runtime/supervisor.h"
@@ -43,6 +44,27 @@ int pb_usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* A worker adds " (did you mean 'NAME'?)" to a function it does not know,
+ * from the names the plugin exports. The worker runs the plugin's code, so
+ * the name is checked here again: the length of the message to print,
+ * without the suggestion when it holds anything but [A-Za-z0-9_.:-]. */
+static size_t without_bad_suggestion(const char *message)
+{
+	static const char lead[] = " (did you mean '", tail[] = "'?)";
+	const char *hint = strstr(message, lead);
+	size_t len = strlen(message);
+
+	while (hint && strstr(hint + 1, lead))
+		hint = strstr(hint + 1, lead);
+	if (!hint)
+		return len;
+	const char *name = hint + strlen(lead);
+	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");
+	if (n > 0 && !strcmp(name + n, tail))
+		return len;
+	return (size_t)(hint - message);
+}
+
 static int exit_code_for(pb_error_kind kind)
 {
 	switch (kind) {
@@ -57,8 +79,13 @@ static int exit_code_for(pb_error_kind kind)
 
 int pb_report_error(const pb_error *e)
 {
-	return pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
-	                         pb_error_get_message(e), pb_error_get_traceback(e));
+	const char *message = pb_error_get_message(e);
+	char *shown = strndup(message, without_bad_suggestion(message));
+	int code = pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
+	                             shown ? shown : message, pb_error_get_traceback(e));
+
+	free(shown);
+	return code;
 }
 
 /* A plugin's traceback as Python prints it, except that a line of it
@@ -143,6 +170,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "spawn", required_argument, NULL, 'S' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, code = -1;
@@ -152,7 +180,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 	memset(o, 0, sizeof(*o));
 	o->timeout = 60;
 	o->grace = 10;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		static const struct { int c; unsigned bit; const char *name; } bits[] = {
 			{ 'p', PB_OPT_PLUGINS, "--plugins" }, { 'P', PB_OPT_POLICIES, "--policies" },
 			{ 't', PB_OPT_TIMEOUT, "--timeout" }, { 'j', PB_OPT_JSON, "--json" },
@@ -214,6 +242,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		case 'n':
 			o->no_cache = true;
 			break;
+		case 'h':
+			return pb_cli_command_help(argv[0]);
 		case ':':
 			return pb_usage_error("option %s needs a value", argv[optind - 1]);
 		default:
@@ -278,6 +308,50 @@ pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
 	return sup;
 }
 
+/* Whether arg is one of our long options (or --option=VALUE). */
+static bool is_our_option(const char *arg)
+{
+	static const char *const names[] = {
+		"plugins", "policies", "timeout", "json", "socket", "grace", "eager", "idle-stop",
+		"group", "first", "spawn", "cache", "no-cache", "help", NULL,
+	};
+
+	if (strncmp(arg, "--", 2) != 0)
+		return false;
+	for (size_t i = 0; names[i]; i++) {
+		size_t n = strlen(names[i]);
+		if (!strncmp(arg + 2, names[i], n) && (arg[2 + n] == '\0' || arg[2 + n] == '='))
+			return true;
+	}
+	return false;
+}
+
+/* A word the shell passed without the quotes JSON needs: printable ASCII
+ * that is not a try at JSON's own syntax and needs no escaping inside
+ * '"..."'. Only such a word is echoed back in the hint. */
+static bool is_bare_word(const char *arg)
+{
+	if (!*arg || strchr("{[\"-", arg[0]))
+		return false;
+	for (const char *c = arg; *c; c++)
+		if (*c < 0x20 || *c > 0x7e || *c == '\'' || *c == '"' || *c == '\\')
+			return false;
+	return true;
+}
+
+/* An operand that does not parse: say why, and the likely slip. */
+static void report_bad_argument(int i, const char *arg, const char *why)
+{
+	if (is_our_option(arg))
+		fprintf(stderr, "plugbox: argument %d: '%s' is an option, but options go before PLUGIN "
+		        "and the other operands (all that follows is taken as FUNCTION or ARG_JSON)\n", i + 1, arg);
+	else if (is_bare_word(arg))
+		fprintf(stderr, "plugbox: argument %d: invalid JSON: %s; to pass the string %s, write '\"%s\"'\n",
+		        i + 1, why, arg, arg);
+	else
+		fprintf(stderr, "plugbox: argument %d: invalid JSON: %s\n", i + 1, why);
+}
+
 static int parse_json_args(char **argv, int nargs, pb_value ***out)
 {
 	pb_value **args = calloc((size_t)nargs + 1, sizeof(*args));
@@ -289,7 +363,7 @@ static int parse_json_args(char **argv, int nargs, pb_value ***out)
 		char *why = NULL;
 		args[i] = pb_value_parse_json(argv[i], &why);
 		if (!args[i]) {
-			fprintf(stderr, "plugbox: argument %d: invalid JSON: %s\n", i + 1, why ? why : "out of memory");
+			report_bad_argument(i, argv[i], why ? why : "out of memory");
 			free(why);
 			while (i-- > 0)
 				pb_value_destroy(args[i]);
@@ -325,6 +399,9 @@ static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_cal
 		return pb_usage_error("%s needs PLUGIN and FUNCTION", argv[0]);
 	c->plugin = argv[optind];
 	c->function = argv[optind + 1];
+	if (is_our_option(c->function))
+		return pb_usage_error("'%s' after PLUGIN: options go before PLUGIN (PLUGIN FUNCTION [ARG_JSON ...] come last)",
+		                      c->function);
 	c->nargs = argc - optind - 2;
 	if (parse_json_args(argv + optind + 2, c->nargs, &c->args) < 0)
 		return EXIT_USAGE;
@@ -699,6 +776,44 @@ static int command_help(const struct command *c)
 	return EXIT_OK;
 }
 
+int pb_cli_command_help(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return command_help(&commands[i]);
+	return pb_usage_error("unknown command '%s'", name);
+}
+
+/* Whether word starts a line of c's usage: a sub-command (policy check). */
+static bool is_subcommand(const struct command *c, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *line = c->usage; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] == '\n'))
+		if (n && !strncmp(line, word, n) && (line[n] == ' ' || line[n] == '\n' || line[n] == '\0'))
+			return true;
+	return false;
+}
+
+static bool is_help(const char *arg)
+{
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
+static int unknown_command(const char *name)
+{
+	const char *names[NCOMMANDS], *closest;
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		names[i] = commands[i].name;
+	closest = pb_closest_name(name, names, NCOMMANDS);
+	if (closest) {
+		fprintf(stderr, "plugbox: unknown command '%s'; did you mean '%s'? (see plugbox --help)\n", name, closest);
+		return EXIT_USAGE;
+	}
+	return pb_usage_error("unknown command '%s'", name);
+}
+
 static int missing_command(void)
 {
 	char names[256];
@@ -715,7 +830,7 @@ int main(int argc, char **argv)
 	raise_descriptor_limit();
 	if (argc < 2)
 		return missing_command();
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+	if (is_help(argv[1]))
 		return help();
 	if (!strcmp(argv[1], "--version")) {
 		printf("plugbox %s\n", PACKAGE_VERSION);
@@ -724,10 +839,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
-		/* Only right after the command: an option there, never an operand. */
-		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+		/* Right after the command or its sub-command (policy check --help);
+		 * the option parsers answer it among the other options. After an
+		 * operand it is an operand. */
+		if ((argc > 2 && is_help(argv[2])) || (argc > 3 && is_help(argv[3]) && is_subcommand(&commands[i], argv[2])))
 			return command_help(&commands[i]);
 		return commands[i].run(argc - 1, argv + 1);
 	}
-	return pb_usage_error("unknown command '%s'", argv[1]);
+	return unknown_command(argv[1]);
 }

@@ -45,6 +45,10 @@ enum {
 
 /* "plugbox: MESSAGE (see plugbox --help)" on stderr; returns PB_EXIT_USAGE. */
 int pb_usage_error(const char *fmt, const char *arg);
+/* `plugbox COMMAND --help`: the command's summary and usage on stdout;
+ * returns PB_EXIT_OK (PB_EXIT_USAGE for a name not in the table). Every
+ * option parser answers --help and -h with it. */
+int pb_cli_command_help(const char *name);
 /* Options up to the first operand, of those in `allowed` (PB_OPT_*); -1 when
  * parsing may go on, else the exit code. */
 int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_options *o);

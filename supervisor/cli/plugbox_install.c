@@ -300,13 +300,16 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 		{ "name", required_argument, NULL, 'n' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return pb_cli_command_help(argv[0]) == PB_EXIT_OK ? PB_EXIT_OK : PB_EXIT_USAGE;
 		if (c == 'p')
 			*plugins = optarg;
 		else if (c == 'P' && policies)

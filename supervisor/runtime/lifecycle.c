@@ -20,6 +20,14 @@
 #include "runtime/runtime.h"
 #include "runtime/supervisor.h"
 
+static void warmed(void *userdata, uint64_t call_id, pb_value *result, pb_error *err)
+{
+	(void)userdata;
+	(void)call_id;
+	pb_value_destroy(result);
+	pb_error_free(err);
+}
+
 PB_API int pb_supervisor_start(pb_supervisor *s, const char *plugin)
 {
 	pb_error *err = NULL;
@@ -44,7 +52,21 @@ PB_API int pb_supervisor_start(pb_supervisor *s, const char *plugin)
 	p->keep_running = true;
 	p->stop_requested = false;
 	pb_runtime_pump(s, p);
+	/* The import as the worker's first call; its answer matters to nobody
+	 * (an import error raises again at the call that needs the module). */
+	const pb_call_spec warm = { .plugin = plugin, .function = PB_WARM_FUNCTION };
+	uint64_t id;
+	pb_call_start(s, &warm, warmed, NULL, &id);
 	return 0;
+}
+
+PB_API int pb_supervisor_warm(pb_supervisor *s, const char *plugin, pb_error **err)
+{
+	pb_value *result = NULL;
+	int r = pb_call(s, plugin, PB_WARM_FUNCTION, NULL, 0, &result, err);
+
+	pb_value_destroy(result);
+	return r;
 }
 
 /* Where a waited-for plugin stands: its worker is ready (said Hello, not

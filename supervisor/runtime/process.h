@@ -294,6 +294,12 @@ struct pb_supervisor {
 	struct source timer_source, wake_source;
 	int watch_fd;                   /* inotify on plugins_dir, or -1 (watch.c) */
 	struct source watch_source;
+	/* plugins installed, replaced, removed (changes.c) */
+	struct known_dir *known;        /* the plugin directories, by name, with their identity */
+	size_t nknown;
+	uint64_t generation;            /* changes seen so far */
+	pb_change_fn change_fn;
+	void *change_data;
 	struct ready_link *ready_head, *ready_tail;   /* callbacks to run, in order */
 	struct process *graveyard;
 	unsigned dispatch_depth;

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -42,6 +43,7 @@
 #include "runtime/runtime.h"
 #include "runtime/supervisor.h"
 #include "runtime/watch.h"
+#include "toolkit/suggest.h"
 #include "proto/value.h"
 
 /* ---- calls -------------------------------------------------------------------- */
@@ -191,6 +193,37 @@ static int plugin_uid(pb_supervisor *s, const char *name, uid_t *uid, char *why,
 	return pb_uid_claim(&s->uid_lock_fd, key, uid_is_ours, s, uid, why, why_len);
 }
 
+/* " (did you mean 'NAME'?)" for the directory of PLUGINS nearest to a
+ * misspelt plugin name, or "". Entries that are not plugin names are never
+ * candidates: a suggestion is printed as it is. */
+static void suggest_plugin(const pb_supervisor *s, const char *name, char *out, size_t len)
+{
+	DIR *d = opendir(s->plugins_dir);
+	struct dirent *e;
+	char best[PB_PLUGIN_NAME_MAX + 1] = "";
+	size_t best_distance = (size_t)-1;
+
+	*out = '\0';
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *candidate = e->d_name;
+		struct stat st;
+		size_t distance;
+		if (!pb_valid_plugin_name(candidate) || !pb_closest_name(name, &candidate, 1) ||
+		    fstatat(dirfd(d), candidate, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		distance = pb_edit_distance(name, candidate);
+		if (distance < best_distance || (distance == best_distance && strcmp(candidate, best) < 0)) {
+			best_distance = distance;
+			snprintf(best, sizeof(best), "%s", candidate);
+		}
+	}
+	closedir(d);
+	if (*best)
+		snprintf(out, len, " (did you mean '%s'?)", best);
+}
+
 /* The plugin called `name`, known from now on; NULL with *err when there
  * is no such plugin. */
 struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **err)
@@ -207,7 +240,9 @@ struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **
 	}
 	if (snprintf(dir, sizeof(dir), "%s/%s", s->plugins_dir, name) >= (int)sizeof(dir) ||
 	    stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		*err = pb_error_newf(PB_ERROR_NOT_FOUND, name, "no plugin '%s' in %s", name, s->plugins_dir);
+		char hint[PB_PLUGIN_NAME_MAX + 32];
+		suggest_plugin(s, name, hint, sizeof(hint));
+		*err = pb_error_newf(PB_ERROR_NOT_FOUND, name, "no plugin '%s' in %s%s", name, s->plugins_dir, hint);
 		return NULL;
 	}
 	struct plugin **grown = realloc(s->plugins, (s->nplugins + 1) * sizeof(*grown));

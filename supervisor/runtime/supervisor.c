@@ -22,6 +22,7 @@
 #include "runtime/cache.h"
 #include "jail/forkserver.h"
 #include "runtime/cache.h"
+#include "runtime/changes.h"
 #include "runtime/error.h"
 #include "runtime/hostcall.h"
 #include "runtime/lifecycle.h"
@@ -160,6 +161,8 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	int r = pb_loop_init(s);
 	if (r == 0)
 		r = pb_watch_init(s);
+	if (r == 0)
+		r = pb_changes_init(s);
 	if (r < 0) {
 		pb_supervisor_free(s);
 		return r;
@@ -191,6 +194,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	pb_runtime_free(s);
 	pb_cache_free(s);
 	pb_watch_free(s);
+	pb_changes_free(s);
 	pb_loop_free(s);
 	pb_host_functions_free(s);
 	free(s->plugins_dir);

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/changes.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
 #include "runtime/watch.h"
@@ -74,10 +75,13 @@ void pb_watch_drain(pb_supervisor *s)
 		for (char *at = buf; at < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)at;
 			at += sizeof(*ev) + ev->len;
-			if (ev->mask & IN_Q_OVERFLOW)
+			if (ev->mask & IN_Q_OVERFLOW) {
 				pb_runtime_dir_changed(s, NULL);   /* lost track: look at every plugin */
-			else if (ev->len > 0 && ev->name[0] != '.')
+				pb_changes_rescan(s);
+			} else if (ev->len > 0 && ev->name[0] != '.') {
 				pb_runtime_dir_changed(s, ev->name);
+				pb_changes_note(s, ev->name);
+			}
 		}
 	}
 }
@@ -86,8 +90,10 @@ void pb_watch_check(pb_supervisor *s, const char *name)
 {
 	if (s->watch_fd >= 0)
 		pb_watch_drain(s);
-	else
+	else {
 		pb_runtime_dir_changed(s, name);
+		pb_changes_note(s, name);
+	}
 }
 
 int pb_watch_pin(pb_supervisor *s, struct process *w, char *why, size_t why_len)

@@ -6,6 +6,7 @@ error (one line on stderr, starting "plugbox: "); 3 the sandbox stopped the
 plugin; 4 the worker died, timed out or hit a resource limit."""
 
 import re
+import subprocess
 
 import pytest
 
@@ -40,6 +41,35 @@ def test_help_lists_every_command(plugbox):
             assert one.returncode == EXIT_OK and one.stderr == "", explain(one)
             assert one.stdout.startswith(f"plugbox {name}: "), one.stdout
             assert f"usage: plugbox {name} " in one.stdout, one.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["call", "--plugins", "DIR", "--help"],
+    ["call", "--timeout", "5", "-h"],
+    ["call-all", "--first", "--help"],
+    ["list", "--json", "--help"],
+    ["serve", "--eager", "--help"],
+    ["learn", "--plugins", "DIR", "--help"],
+    ["cache", "--plugins", "DIR", "--help"],
+    ["selftest", "--json", "--help"],
+    ["install", "--plugins", "DIR", "--help"],
+    ["remove", "--plugins", "DIR", "-h"],
+    ["policy", "check", "--help"],
+    ["policy", "show", "--help"],
+])
+def test_help_among_the_options(plugbox, argv):
+    """--help anywhere among a command's options (or after a sub-command)
+    is that command's usage on stdout, exit 0, whatever the other options."""
+    cp = plugbox.run(argv)
+    assert cp.returncode == EXIT_OK and cp.stderr == "", explain(cp)
+    assert cp.stdout.startswith(f"plugbox {argv[0]}: "), cp.stdout
+    assert f"usage: plugbox {argv[0]} " in cp.stdout, cp.stdout
+
+
+def test_misspelt_command_gets_a_suggestion(plugbox):
+    assert_one_error_line(plugbox.run(["cal", "--plugins", "x"]), "'cal'", "did you mean 'call'?")
+    line = assert_one_error_line(plugbox.run(["frobnicate"]), "frobnicate")
+    assert "did you mean" not in line
 
 
 def test_version(plugbox):
@@ -91,6 +121,122 @@ def test_missing_plugin(plugbox, paths):
 def test_plugin_name_must_be_a_plain_name(plugbox, paths, name):
     # Names are [A-Za-z0-9_-]+: no path tricks reach outside --plugins.
     assert_one_error_line(plugbox.call(paths.seed, name, "requests_version"))
+
+
+def test_misspelt_plugin_gets_a_suggestion(plugbox, paths):
+    """The nearest directory of PLUGINS, by edit distance (a swap is one)."""
+    assert_one_error_line(plugbox.call(paths.features, "ehco", "echo", "1"),
+                          "no plugin 'ehco'", "(did you mean 'echo'?)")
+    assert_one_error_line(plugbox.call(paths.features, "tomllists", "square", "1"), "(did you mean 'tomllist'?)")
+    line = assert_one_error_line(plugbox.call(paths.features, "zzzzzz", "echo", "1"), "zzzzzz")
+    assert "did you mean" not in line
+
+
+def test_plugin_suggestions_are_plugin_names_only(plugbox, paths, copy_plugins):
+    """A directory whose name is not a plugin name is never suggested, even
+    when it is the nearest: suggestions reach the terminal as they are."""
+    plugins = copy_plugins(paths.features, only=["echo"])
+    (plugins / "ech\x1b").mkdir()
+    line = assert_one_error_line(plugbox.call(plugins, "ech", "echo", "1"), "did you mean 'echo'?")
+    assert "\x1b" not in line
+
+
+def test_misspelt_function_gets_a_suggestion(plugbox, paths):
+    """From what the plugin exports: @plugbox.export, plugin.toml's exports
+    (list or table) and, for group:name, the group's entry points."""
+    assert_one_error_line(plugbox.call(paths.features, "echo", "ecoh", "1"),
+                          "no function 'ecoh'", "(did you mean 'echo'?)")
+    assert_one_error_line(plugbox.call(paths.features, "tomllist", "sqaure", "2"), "(did you mean 'square'?)")
+    assert_one_error_line(plugbox.call(paths.features, "tomltable", "dobule", "2"), "(did you mean 'double'?)")
+    assert_one_error_line(plugbox.call(paths.features, "mytool", "plugbox.demo:helo"),
+                          "(did you mean 'plugbox.demo:hello'?)")
+    line = assert_one_error_line(plugbox.call(paths.features, "echo", "qqqqqqqq"), "qqqqqqqq")
+    assert "did you mean" not in line and "@plugbox.export" in line
+
+
+def test_a_plugin_cannot_smuggle_text_through_the_suggestion(plugbox, scratch):
+    """The worker runs the plugin's code, which can replace the worker's
+    suggestion with escape sequences; the supervisor checks the name again
+    and leaves out a suggestion that is not of name characters."""
+    plugin = scratch / "plugins" / "liar"
+    plugin.mkdir(parents=True)
+    (plugin / "__init__.py").write_text(
+        "import sys\n"
+        "import plugbox\n"
+        "f = sys._getframe()\n"
+        "while f is not None and '_did_you_mean' not in f.f_globals:\n"
+        "    f = f.f_back\n"
+        "f.f_globals['_did_you_mean'] = lambda typed, known: \" (did you mean 'x\\x1b[2Jx'?)\"\n"
+        "@plugbox.export\n"
+        "def echo(x):\n"
+        "    return x\n")
+    line = assert_one_error_line(plugbox.call(scratch / "plugins", "liar", "ecoh", "1"), "no function 'ecoh'")
+    assert "\x1b" not in line and "did you mean" not in line, line
+
+
+def test_a_bare_word_gets_the_quoting_hint(plugbox, paths):
+    line = assert_one_error_line(plugbox.call(paths.features, "echo", "echo", "world"), "argument 1")
+    assert line.endswith("""to pass the string world, write '"world"'"""), line
+    line = assert_one_error_line(plugbox.call(paths.features, "echo", "echo_all", "1", "hello there"), "argument 2")
+    assert line.endswith("""to pass the string hello there, write '"hello there"'"""), line
+    # Not for a try at JSON (nor anything that would need escaping).
+    for arg in ("{bad", "[1,", "it's"):
+        line = assert_one_error_line(plugbox.call(paths.features, "echo", "echo", arg), "argument 1")
+        assert "to pass the string" not in line, line
+
+
+def test_options_after_plugin_get_a_hint(plugbox, paths):
+    assert_one_error_line(plugbox.call(paths.features, "echo", "echo", "--timeout", "5"),
+                          "argument 1", "'--timeout' is an option", "options go before PLUGIN")
+    assert_one_error_line(plugbox.call(paths.features, "echo", "echo", "1", "--policies=x"),
+                          "argument 2", "options go before PLUGIN")
+    assert_one_error_line(plugbox.call(paths.features, "echo", "--timeout", "5", "echo"),
+                          "'--timeout'", "options go before PLUGIN")
+    assert_one_error_line(plugbox.run(["call-all", "--plugins", paths.features, "--group", "g", "1", "--first"]),
+                          "argument 2", "'--first' is an option", "options go before")
+    # A JSON argument that looks like an option stays an argument.
+    assert plugbox.call_ok(paths.features, "echo", "echo", "-5") == -5
+
+
+def _complete(paths, *words):
+    """What bash offers for the last word of `words` with the shipped completion."""
+    script = paths.srcdir.parent / "completions" / "plugbox"
+    cp = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c",
+         'source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
+         '[[ $(complete -p plugbox) == *"-F _plugbox"* ]] || exit 9; '
+         '_plugbox; printf "%s\\n" "${COMPREPLY[@]}"', str(script), *words],
+        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return sorted(cp.stdout.split())
+
+
+def test_bash_completion(paths, copy_plugins):
+    assert _complete(paths, "plugbox", "ca") == ["cache", "call", "call-all"]
+    assert _complete(paths, "plugbox", "call", "--pl") == ["--plugins"]
+    assert _complete(paths, "plugbox", "call", "--spawn", "") == ["exec", "fork-server"]
+    assert _complete(paths, "plugbox", "policy", "") == ["--help", "check", "groups", "show"]
+    plugins = copy_plugins(paths.features, only=["echo", "tomllist", "tomltable"])
+    (plugins / "t\x1bbad").mkdir()
+    assert _complete(paths, "plugbox", "call", "--plugins", str(plugins), "t") == ["tomllist", "tomltable"]
+    assert _complete(paths, "plugbox", "call", f"--plugins={plugins}", "--timeout", "3", "e") == ["echo"]
+    # After PLUGIN comes FUNCTION: no plugin names there.
+    assert _complete(paths, "plugbox", "call", "--plugins", str(plugins), "echo", "t") == []
+
+
+def test_bash_completion_is_installed_where_bash_completion_looks(paths):
+    """configure puts it in pkg-config bash-completion's completionsdir when
+    bash-completion is installed (else under DATADIR)."""
+    if "--with-bash-completion-dir" in (paths.builddir.parent / "config.status").read_text():
+        pytest.skip("configure was told where (make distcheck does: its own prefix)")
+    makefile = (paths.builddir.parent / "Makefile").read_text()
+    where = re.search(r"^bashcompletiondir = (.*)$", makefile, re.M).group(1)
+    pc = subprocess.run(["pkg-config", "--variable=completionsdir", "bash-completion"],
+                        capture_output=True, text=True)
+    if pc.returncode == 0 and pc.stdout.strip():
+        assert where == pc.stdout.strip()
+    else:
+        assert where.endswith("/bash-completion/completions")
 
 
 def test_missing_function(plugbox, paths):

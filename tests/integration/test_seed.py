@@ -72,3 +72,26 @@ def test_example_evil_is_stopped(plugbox, paths):
     assert_killed_for(cp, "evil", "ptrace")
     # The other example plugins are unaffected.
     assert plugbox.call_ok(paths.examples, "plug1", "requests_version") == "2.2.0"
+
+
+def test_readme_first_command_is_the_examples_script(paths):
+    """The README's first command is `bash examples/run`, short enough to
+    read; the script is valid bash, runs every bundled example, and turns
+    their outcomes into a verdict (examples/run itself installs packages and
+    plugbox, so CI runs it, not make check)."""
+    import re
+    import subprocess
+    top = paths.srcdir.parent
+    readme = (top / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
+    assert blocks and blocks[0].strip() == "bash examples/run", blocks[:1]
+    for block in blocks:
+        assert all(len(line) <= 120 for line in block.splitlines()), block
+    script = top / "examples" / "run"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "apt-get update" in text and "make install" in text
+    for plugin in sorted(p.name for p in (top / "examples" / "plugins").iterdir() if p.is_dir() and not p.name.startswith(".")):
+        assert f"examples/plugins {plugin} " in text, plugin
+    assert "examples/host/host" in text and "examples/framework/framework.py" in text
+    assert "Verdict" in text and "exit 1" in text

@@ -25,7 +25,7 @@ import pytest
 
 import pbwire
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
-from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, MEMORY_FACTOR, assert_one_error_line, explain, result_of,
+from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, MEMORY_FACTOR, assert_one_error_line, explain, result_of, scaled,
                     worker_pids)
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -471,3 +471,35 @@ def test_a_killed_daemon_leaves_no_worker(serve, plugins, subreaper):
     time.sleep(0.2)
     d.stop(signal.SIGKILL)
     assert_workers_gone(workers)
+
+
+def test_eager_imports_the_plugins(serve, copy_plugins, paths):
+    """serve --eager starts every worker and has it import its plugin:
+    slowimport sleeps 3 s at import, and a client's first call after that
+    does not wait for it, where a daemon without --eager makes the first
+    call pay (measured in this test)."""
+    plugins = copy_plugins(paths.features, only=["slowimport"])
+
+    def first_call(d):
+        conn = d.conn()
+        try:
+            start = time.monotonic()
+            conn.call(1, "slowimport", "ping")
+            reply = conn.recv(timeout=scaled(60))
+            assert reply["body"] == "result" and reply["value"] == "pong", reply
+            return time.monotonic() - start
+        finally:
+            conn.close()
+
+    cold = serve(plugins, "--timeout", "60")
+    cold_seconds = first_call(cold)
+    cold.stop()
+    assert cold_seconds >= 3
+
+    eager = serve(plugins, "--eager", "--timeout", "60")
+    deadline = time.monotonic() + scaled(30)
+    while "[slowimport] importing" not in eager.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "[slowimport] importing" in eager.stderr()     # before any client asked
+    time.sleep(3.5)                                        # the import's own sleep, and a little
+    assert first_call(eager) < cold_seconds / 3

@@ -17,7 +17,8 @@ test -f "$core" || { echo "run.sh: $core is not built" >&2; exit 99; }
 pylib="$PB_TEST_BUILDDIR/tmp/python/pylib"
 rm -rf "$pylib"
 mkdir -p "$pylib/plugbox"
-for f in "$PB_TOP_SRCDIR"/python/plugbox/*.py; do
+for f in "$PB_TOP_SRCDIR"/python/plugbox/*.py "$PB_TOP_SRCDIR"/python/plugbox/*.pyi \
+	"$PB_TOP_SRCDIR"/python/plugbox/py.typed; do
 	ln -s "$f" "$pylib/plugbox/"
 done
 ln -s "$core" "$pylib/plugbox/_core.so"

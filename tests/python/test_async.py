@@ -36,7 +36,7 @@ def test_acall_returns_values_and_raises_errors(slows):
         with pytest.raises(TypeError, match="argument 1: cannot send set"):
             await slows.acall("echo", "echo", {1})
         with pytest.raises(plugbox.CallTimeout):
-            await slows.acall("slow0", "sleep", 5, timeout=0.3)
+            await slows.acall("slow0", "sleep", 5, _timeout=0.3)
 
     asyncio.run(main())
 

@@ -75,7 +75,7 @@ def test_a_deadline_is_a_call_timeout_which_is_a_timeout_error(supervisor, paths
     sup = supervisor(paths.features)
     t0 = time.monotonic()
     with pytest.raises(TimeoutError) as info:
-        sup.call("slow", "spin_ignoring_sigterm", timeout=0.5)
+        sup.call("slow", "spin_ignoring_sigterm", _timeout=0.5)
     assert time.monotonic() - t0 < 5
     e = info.value
     assert isinstance(e, plugbox.CallTimeout) and e.kind == "timeout" and e.plugin == "slow"

@@ -59,7 +59,7 @@ def test_plugins_are_called_concurrently(sup):
 
 
 def test_a_timeout_fails_the_slow_entries_alone(sup):
-    results = sup.hook("typeA", delay=5, timeout=0.5)
+    results = sup.hook("typeA", delay=5, _timeout=0.5)
     by_entry = {(r.plugin, r.name): r for r in results}
     assert isinstance(by_entry["p4_value", "run"].error, plugbox.CallTimeout)
     assert isinstance(by_entry["p3_value", "run"].error, plugbox.CallTimeout)

@@ -1,12 +1,14 @@
 """plugbox.Supervisor as a host application uses it: opening and closing,
 calls, listings, lifecycle, output, threads."""
 
+import asyncio
 import gc
 import os
 import signal
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -104,10 +106,54 @@ def test_keyword_arguments_and_a_per_call_timeout(supervisor, paths):
     sup = supervisor(paths.features)
     assert sup.call("echo", "echo_all", 1, "two", three=3, plugin="p", function="f") == \
         {"args": [1, "two"], "kwargs": {"three": 3, "plugin": "p", "function": "f"}}
-    assert sup.call("slow", "sleep", 0.05, timeout=5) == 0.05
+    assert sup.call("slow", "sleep", 0.05, _timeout=5) == 0.05
     for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="_timeout"):
+            sup.call("slow", "sleep", 0, _timeout=bad)
         with pytest.raises(ValueError, match="timeout"):
-            sup.call("slow", "sleep", 0, timeout=bad)
+            sup.options(timeout=bad)
+
+
+def test_a_plugin_keyword_named_timeout_reaches_the_plugin(supervisor, paths):
+    """The call's deadline is _timeout (or sup.options(timeout=)); a keyword
+    argument timeout= is the plugin's, in call, acall and hook alike."""
+    sup = supervisor(paths.features)
+    want = {"args": [1], "kwargs": {"timeout": 5, "retries": 2}}
+    assert sup.call("echo", "echo_all", 1, timeout=5, retries=2, _timeout=None) == want
+    assert sup.options(timeout=30).call("echo", "echo_all", 1, timeout=5, retries=2) == want
+    assert asyncio.run(_acall(sup.options(timeout=30), "echo", "echo_all", 1, timeout=5, retries=2)) == want
+    assert asyncio.run(_acall(sup, "echo", "echo_all", 1, timeout=5, retries=2, _timeout=30)) == want
+
+
+async def _acall(target, *args, **kwargs):
+    return await target.acall(*args, **kwargs)
+
+
+def test_the_options_deadline_applies(supervisor, paths):
+    sup = supervisor(paths.features)
+    start = time.monotonic()
+    with pytest.raises(plugbox.CallTimeout):
+        sup.options(timeout=0.5).call("slow", "sleep", 30)
+    with pytest.raises(plugbox.CallTimeout):
+        sup.call("slow", "sleep", 30, _timeout=0.5)
+    assert time.monotonic() - start < 20
+    assert repr(sup.options(timeout=2)).startswith("<plugbox.CallOptions timeout=2 ")
+
+
+def test_the_old_timeout_spelling_warns_that_it_reaches_the_plugin(supervisor, paths):
+    """timeout= used to be the deadline: a caller that still writes it
+    without _timeout is told, once per call site, that its meaning changed."""
+    sup = supervisor(paths.features)
+    with pytest.warns(DeprecationWarning, match="_timeout=") as caught:
+        assert sup.call("echo", "echo_all", timeout=3) == {"args": [], "kwargs": {"timeout": 3}}
+    assert caught[0].filename == __file__   # blamed on the caller's line
+    with pytest.warns(DeprecationWarning, match="no longer sets the call's deadline"):
+        sup.hook("plugbox.demo", timeout=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sup.call("echo", "echo_all", timeout=3, _timeout=None)
+        sup.options().call("echo", "echo_all", timeout=3)
+        sup.call("echo", "echo_all", 1)
 
 
 # ---- listings ----------------------------------------------------------------------
