@@ -604,7 +604,8 @@ static const struct command commands[] = {
 	  "test [--policies DIR] [--start-up] [--junit FILE] [--tap] NAME|FILE EXPECT_FILE...\n"
 	  "explain [--policies DIR] [--start-up] NAME|FILE [ABI:]SYSCALL[(ARG, ...)]" },
 	{ "selftest", pb_cmd_selftest, "attack this machine's sandbox and say what held",
-	  "[--policies DIR] [--timeout SECONDS] [--json]" },
+	  "[--policies DIR] [--timeout SECONDS] [--json | --tap] [--junit FILE]\n"
+	  "      [--probes DIR [--only-probes]]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
