@@ -224,3 +224,21 @@ def test_explain_both_phases_of_an_after_start_policy(plugbox, paths):
     i = out.index("once the plugin is started: errno EACCES")
     assert out[i + 1] == "  decided by rule 'openat: return EACCES'"
     assert out[i + 2] == f"    at strict.policy:{line_of(shipped_dir(paths) / 'strict.policy', 'openat:')}"
+
+
+def test_junit_escapes_what_xml_cannot_hold(plugbox, pdir):
+    """A control character and a byte that is not UTF-8 in a policy's name:
+    the report still parses, with them as \\xNN text."""
+    odd = os.fsencode(pdir) + b"/a\x01b\xff.policy"
+    with open(odd, "wb") as f:
+        f.write(b"ptrace: 1\n@include default\n")
+    rows = pdir / "r.expect"
+    rows.write_text("ptrace kill\n")
+    report = pdir / "odd.xml"
+    cp = plugbox.run(["policy", "test", "--junit", report, os.fsdecode(odd), rows])
+    assert cp.returncode == 1, explain(cp)
+    raw = report.read_bytes()
+    assert b"\x01" not in raw and b"\xff" not in raw
+    case = ET.fromstring(raw).find("testsuite").find("testcase")
+    assert case.get("classname") == "a\\x01b\\xff"
+    assert "at a\\x01b\\xff.policy:1" in case.find("failure").get("message")
