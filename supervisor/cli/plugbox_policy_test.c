@@ -298,10 +298,9 @@ int pb_cmd_policy_explain(int argc, char **argv)
 	/* A policy with @after-start rules has two verdicts: while the
 	 * plugin's imports run, and once it is started. */
 	if (explain_phase(p, progs, (unsigned)n, &call, false,
-	                  p->after.n ? "while the plugin is imported" : "verdict") < 0)
-		code = PB_EXIT_USAGE;
-	else if (!start_only && p->after.n &&
-	         explain_phase(p, progs, (unsigned)n, &call, true, "once the plugin is started") < 0)
+	                  p->after.n ? "while the plugin is imported" : "verdict") < 0 ||
+	    (!start_only && p->after.n &&
+	     explain_phase(p, progs, (unsigned)n, &call, true, "once the plugin is started") < 0))
 		code = PB_EXIT_USAGE;
 	pb_bpf_blob_free(&blob);
 	pb_policy_free(p);
