@@ -5,33 +5,16 @@ FILE:LINE:COL error with a hint and exit 2; --junit and --tap report one
 case per row."""
 
 import os
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from pbtest import EXIT_OK, EXIT_USAGE, explain
+# the policy language's tests: the shipped policies, copies to include, line numbers
+from test_policy_lang import line_of, pdir, shipped_dir  # noqa: F401 (pdir is a fixture)
 
 SHIPPED = ("default", "python", "network-client", "strict", "install", "compile")
-
-
-def shipped_dir(paths):
-    return Path(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies")
-
-
-@pytest.fixture
-def pdir(scratch, paths):
-    for name in ("default", "python"):
-        shutil.copy(shipped_dir(paths) / f"{name}.policy", scratch / f"{name}.policy")
-    return scratch
-
-
-def line_of(path, text):
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if line.startswith(text):
-            return n
-    raise AssertionError(f"{path} has no line starting {text!r}")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
