@@ -722,12 +722,15 @@ static const struct command commands[] = {
 	{ "learn", pb_cmd_learn, "make a call and print the policy rules it needed beyond default",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
 	  "      PLUGIN FUNCTION [ARG_JSON ...]" },
-	{ "policy", pb_cmd_policy, "check, show and explain policies",
+	{ "policy", pb_cmd_policy, "check, show, test and explain policies",
 	  "check FILE...\n"
 	  "show [--policies DIR] NAME|FILE\n"
-	  "groups" },
+	  "groups\n"
+	  "test [--policies DIR] [--start-up] [--junit FILE] [--tap] NAME|FILE EXPECT_FILE...\n"
+	  "explain [--policies DIR] [--start-up] NAME|FILE [ABI:]SYSCALL[(ARG, ...)]" },
 	{ "selftest", pb_cmd_selftest, "attack this machine's sandbox and say what held",
-	  "[--policies DIR] [--timeout SECONDS] [--json]" },
+	  "[--policies DIR] [--timeout SECONDS] [--json | --tap] [--junit FILE]\n"
+	  "      [--probes DIR [--only-probes]]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -86,6 +86,10 @@ int pb_cmd_serve(int argc, char **argv);
 int pb_serve_call(const struct pb_cli_call *c);
 
 int pb_cmd_policy(int argc, char **argv);
+/* plugbox_policy_test.c: `policy test` and `policy explain` (argv[0] is the
+ * subcommand). */
+int pb_cmd_policy_test(int argc, char **argv);
+int pb_cmd_policy_explain(int argc, char **argv);
 int pb_cmd_learn(int argc, char **argv);
 /* plugbox_selftest.c */
 int pb_cmd_selftest(int argc, char **argv);

@@ -1,6 +1,6 @@
 /* plugbox_policy.c - the policy commands of `plugbox`: check, show and
- * groups, and learn (run a call with syscalls logged, print the policy it
- * needs beyond default).
+ * groups (test and explain are in plugbox_policy_test.c), and learn (run a
+ * call with syscalls logged, print the policy it needs beyond default).
  */
 #include "config.h"
 
@@ -208,13 +208,17 @@ static int policy_groups(int argc, char **argv)
 int pb_cmd_policy(int argc, char **argv)
 {
 	if (argc < 2)
-		return pb_usage_error("policy needs a command: check, show or groups%s", "");
+		return pb_usage_error("policy needs a command: check, show, groups, test or explain%s", "");
 	if (!strcmp(argv[1], "check"))
 		return policy_check(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "show"))
 		return policy_show(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "groups"))
 		return policy_groups(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "test"))
+		return pb_cmd_policy_test(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "explain"))
+		return pb_cmd_policy_explain(argc - 1, argv + 1);
 	return pb_usage_error("unknown policy command '%s'", argv[1]);
 }
 

@@ -17,6 +17,12 @@
  * the same process and answer "pong". Each probe runs under a supervisor of
  * its own, freed afterwards, so a probe's worker never outlives its line.
  * Only the public API is used, as a host program would use it.
+ *
+ * An operator adds probes of their own with --probes DIR (issue 24): a
+ * DIR/probes.txt in the same format, each probe a plugin in DIR, run by the
+ * same runner with the same evidence rules (and the built-in sibling);
+ * --only-probes leaves the built-in battery out. --junit FILE and --tap
+ * report one case per probe (cli/test_report.c).
  */
 #include "config.h"
 
@@ -39,6 +45,7 @@
 #include <unistd.h>
 
 #include "cli/plugbox_cli.h"
+#include "cli/test_report.h"
 #include "proto/names.h"
 #include "toolkit/clock.h"
 #include "toolkit/sanitize.h"
@@ -72,6 +79,8 @@ static const char *const layer_names[] = {
 };
 
 struct probe {
+	const char *dir;                /* the plugins directory that holds it */
+	bool operator;                  /* from --probes DIR */
 	char name[64];
 	char layer[16];
 	unsigned expect;
@@ -168,6 +177,15 @@ static int parse_expect(char *text, unsigned *out)
 	return *out ? 0 : -1;
 }
 
+static bool probe_dir_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
 static bool known_layer(const char *s)
 {
 	for (size_t i = 0; layer_names[i]; i++)
@@ -176,12 +194,14 @@ static bool known_layer(const char *s)
 	return false;
 }
 
-/* probes.txt: NAME LAYER EXPECT ATTEMPT..., '#' comments. Errors name the
- * line; returns the number of probes, or -1. */
-static int load_manifest(const char *dir, struct probe *probes)
+/* probes.txt: NAME LAYER EXPECT ATTEMPT..., '#' comments, appended to
+ * probes[n..]. Errors name the line; returns the new number of probes, or
+ * -1. An operator's probe must be a directory of DIR (built-in ones are
+ * checked by make check: tests/tools/check-probes-am). */
+static int load_manifest(const char *dir, struct probe *probes, int n, bool operator)
 {
 	char path[PATH_MAX], line[1024];
-	int n = 0, lineno = 0;
+	int lineno = 0, first = n;
 	FILE *f;
 
 	errno = ENAMETOOLONG;
@@ -211,20 +231,24 @@ static int load_manifest(const char *dir, struct probe *probes)
 			why = "too many probes";
 		else if (parse_expect(expect, &probes[n].expect) < 0)
 			why = "EXPECT must be result, killed, deadline or limit, joined by '|'";
+		else if (operator && !probe_dir_exists(dir, name))
+			why = "no such probe: the directory DIR/NAME, a plugin, is missing";
 		if (why) {
 			fprintf(stderr, "plugbox: selftest: %s:%d: %s\n", path, lineno, why);
 			fclose(f);
 			return -1;
 		}
+		probes[n].dir = dir;
+		probes[n].operator = operator;
 		snprintf(probes[n].name, sizeof(probes[n].name), "%s", name);
 		snprintf(probes[n].layer, sizeof(probes[n].layer), "%s", layer);
 		snprintf(probes[n].attempt, sizeof(probes[n].attempt), "%s", attempt);
 		n++;
 	}
 	fclose(f);
-	if (n == 0)
+	if (n == first)
 		fprintf(stderr, "plugbox: selftest: %s: no probes\n", path);
-	return n ? n : -1;
+	return n > first ? n : -1;
 }
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -543,12 +567,12 @@ struct run {
 	struct capture capture;
 };
 
-/* A supervisor over the probes directory, as `plugbox call` opens one. */
-static pb_supervisor *open_supervisor(struct run *r)
+/* A supervisor over a probes directory, as `plugbox call` opens one. */
+static pb_supervisor *open_supervisor(struct run *r, const char *dir)
 {
 	/* No bytecode cache: the probes are attacks, and their directory may be
 	 * the installed, read-only one. */
-	struct pb_cli_options o = { .plugins = r->dir, .policies = r->policies, .timeout = r->timeout,
+	struct pb_cli_options o = { .plugins = dir, .policies = r->policies, .timeout = r->timeout,
 	                            .no_cache = true };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
@@ -664,7 +688,7 @@ static void judge_output(struct probe *p, const struct capture *c, double second
 
 static void run_probe(struct run *r, struct probe *p)
 {
-	pb_supervisor *sup = open_supervisor(r);
+	pb_supervisor *sup = open_supervisor(r, p->dir);
 	pb_value *ctx = make_ctx(&r->fx, r->sibling_dir, r->sibling_pid), *result = NULL;
 	pb_error *err = NULL;
 	sig_atomic_t urgent_before = urgent_signals;
@@ -747,20 +771,89 @@ static void print_json(const pb_value *layers, const struct probe *probes, int n
 
 /* ---- the command --------------------------------------------------------- */
 
-static int parse_args(int argc, char **argv, struct run *r, bool *json)
-{
-	struct pb_cli_options o;
-	int code = pb_parse_options(argc, argv, PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_JSON, &o);
+/* What selftest takes beside the common options. */
+struct selftest_args {
+	bool json, tap, only_probes;
+	const char *junit;              /* --junit FILE */
+	const char *probes;             /* --probes DIR */
+};
 
+/* --junit FILE, --tap, --probes DIR and --only-probes are taken out of
+ * argv (also as --opt=VALUE); the rest goes to pb_parse_options. */
+static int parse_args(int argc, char **argv, struct run *r, struct selftest_args *a)
+{
+	static const struct { const char *name; bool value; } own[] = {
+		{ "--junit", true }, { "--tap", false }, { "--probes", true }, { "--only-probes", false },
+	};
+	struct pb_cli_options o;
+	char **rest = calloc((size_t)argc + 1, sizeof(char *));
+	int nrest = 0, code;
+
+	if (!rest) {
+		fprintf(stderr, "plugbox: out of memory\n");
+		return PB_EXIT_USAGE;
+	}
+	for (int i = 0; i < argc; i++) {
+		size_t k = 0, len = 0;
+		const char *value = NULL;
+		while (k < sizeof(own) / sizeof(own[0])) {
+			len = strlen(own[k].name);
+			if (i > 0 && !strncmp(argv[i], own[k].name, len) && (!argv[i][len] || (own[k].value && argv[i][len] == '=')))
+				break;
+			k++;
+		}
+		if (k == sizeof(own) / sizeof(own[0])) {
+			rest[nrest++] = argv[i];
+			continue;
+		}
+		if (own[k].value) {
+			value = argv[i][len] == '=' ? argv[i] + len + 1 : i + 1 < argc ? argv[++i] : NULL;
+			if (!value || !*value) {
+				free(rest);
+				return pb_usage_error("option %s needs a value", own[k].name);
+			}
+		}
+		switch (k) {
+		case 0: a->junit = value; break;
+		case 1: a->tap = true; break;
+		case 2: a->probes = value; break;
+		default: a->only_probes = true; break;
+		}
+	}
+	code = pb_parse_options(nrest, rest, PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_JSON, &o);
+	if (code < 0 && optind != nrest)
+		code = pb_usage_error("unexpected argument '%s'", rest[optind]);
+	free(rest);
 	if (code >= 0)
 		return code;
-	if (optind != argc)
-		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	if (a->only_probes && !a->probes)
+		return pb_usage_error("--only-probes needs --probes DIR%s", "");
+	if (o.json && a->tap)
+		return pb_usage_error("--json and --tap both write standard output: choose one%s", "");
 	r->policies = o.policies;
 	if (o.timeout_given)
 		r->timeout = o.timeout;
-	*json = o.json;
+	a->json = o.json;
 	return -1;
+}
+
+/* One case per probe: failed when not contained, with the attempt and the
+ * evidence (the probe's answer or its end, the runner's own findings, the
+ * sibling). */
+static void report_probe(struct pb_test_report *rep, const struct probe *p)
+{
+	char klass[64], name[128], msg[HOW_MAX + 400], detail[HOW_MAX + 400];
+
+	snprintf(klass, sizeof(klass), "%s.%s", p->operator ? "probes" : "selftest", p->layer);
+	snprintf(name, sizeof(name), "%s", p->name);
+	snprintf(detail, sizeof(detail), "attempt: %s\noutcome: %s\nsibling: %s", p->attempt, p->how,
+	         p->sibling_ok ? "answered, same process" : "did not answer as the same process");
+	if (p->contained) {
+		pb_test_report_add_in(rep, klass, name, PB_CASE_PASSED, NULL, detail);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "NOT CONTAINED: %s: %s", p->attempt, p->how);
+	pb_test_report_add_in(rep, klass, name, PB_CASE_FAILED, msg, detail);
 }
 
 /* Start the sibling (its layers are what every worker gets). The exit code
@@ -771,7 +864,7 @@ static int start_sibling(struct run *r, pb_value **layers)
 	pb_error *err = NULL;
 	int code;
 
-	r->sibling = open_supervisor(r);
+	r->sibling = open_supervisor(r, r->dir);
 	if (!r->sibling)
 		return PB_EXIT_USAGE;
 	if (pb_describe(r->sibling, "sibling", &info, &err) == 0) {
@@ -796,39 +889,54 @@ int pb_cmd_selftest(int argc, char **argv)
 	static struct probe probes[MAX_PROBES];
 	struct run r = { .timeout = DEFAULT_TIMEOUT, .sibling_pid = -1 };
 	struct sigaction sa = { .sa_handler = on_sigurg, .sa_flags = SA_RESTART };
+	struct selftest_args args = { 0 };
 	const char *env = getenv("PLUGBOX_SELFTEST"), *step = "";
 	pb_value *layers = NULL;
-	char dir[PATH_MAX];
-	bool json = false, unavailable = false;
-	int code = parse_args(argc, argv, &r, &json), n, contained = 0;
+	struct pb_test_report *rep = NULL;
+	static char dir[PATH_MAX], operator_dir[PATH_MAX];
+	bool unavailable = false, text;
+	int code = parse_args(argc, argv, &r, &args), n = 0, contained = 0;
 
 	if (code >= 0)
 		return code;
+	text = !args.json && !args.tap;
 	r.dir = env && *env ? env : PB_SELFTEST_DIR;
 	if (!realpath(r.dir, dir)) {
 		fprintf(stderr, "plugbox: selftest: probes directory %s: %s\n", r.dir, strerror(errno));
 		return PB_EXIT_USAGE;
 	}
 	r.dir = dir;
-	n = load_manifest(dir, probes);
-	if (n < 0)
+	if (!args.only_probes && (n = load_manifest(dir, probes, 0, false)) < 0)
 		return PB_EXIT_USAGE;
+	if (args.probes) {
+		if (!realpath(args.probes, operator_dir)) {
+			fprintf(stderr, "plugbox: selftest: --probes %s: %s\n", args.probes, strerror(errno));
+			return PB_EXIT_USAGE;
+		}
+		if ((n = load_manifest(operator_dir, probes, n, true)) < 0)
+			return PB_EXIT_USAGE;
+	}
 	if (snprintf(r.sibling_dir, sizeof(r.sibling_dir), "%s/sibling", dir) >= (int)sizeof(r.sibling_dir)) {
 		fprintf(stderr, "plugbox: selftest: probes directory %s: %s\n", dir, strerror(ENAMETOOLONG));
 		return PB_EXIT_USAGE;
+	}
+	if ((args.junit || args.tap) && !(rep = pb_test_report_new("plugbox selftest", "selftest"))) {
+		fprintf(stderr, "plugbox: out of memory\n");
+		return PB_EXIT_WORKER;
 	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGURG, &sa, NULL);
 	if (fixtures_open(&r.fx, &step) < 0) {
 		fprintf(stderr, "plugbox: selftest: cannot make the fixtures (%s): %s\n", step, strerror(errno));
 		fixtures_close(&r.fx);
+		pb_test_report_free(rep);
 		return PB_EXIT_WORKER;
 	}
 	code = start_sibling(&r, &layers);
 	if (code >= 0)
 		goto out;
 
-	if (!json) {
+	if (text) {
 		/* each layer describes itself ("landlock: ABI 7: ..."): one a line */
 		puts("layers:");
 		for (size_t i = 0; i < pb_value_list_length(layers); i++) {
@@ -843,17 +951,24 @@ int pb_cmd_selftest(int argc, char **argv)
 		run_probe(&r, &probes[i]);
 		contained += probes[i].contained;
 		unavailable |= probes[i].unavailable;
-		if (!json)
+		if (text)
 			print_text_line(&probes[i]);
+		if (rep)
+			report_probe(rep, &probes[i]);
 	}
-	if (json)
+	if (args.json)
 		print_json(layers, probes, n, contained);
+	else if (args.tap)
+		pb_test_report_tap(rep, stdout);
 	else
 		printf("%d probes: %d contained, %d NOT CONTAINED\n", n, contained, n - contained);
 	code = unavailable ? PB_EXIT_WORKER : contained == n ? PB_EXIT_OK : EXIT_NOT_CONTAINED;
+	if (args.junit && pb_test_report_junit(rep, args.junit) < 0)
+		code = PB_EXIT_WORKER;
 	if (fflush(stdout) != 0)
 		code = PB_EXIT_WORKER;
 out:
+	pb_test_report_free(rep);
 	pb_value_destroy(layers);
 	pb_supervisor_free(r.sibling);
 	fixtures_close(&r.fx);

@@ -157,6 +157,7 @@ struct pb_policy {
 	struct pb_entry_list start;     /* loaded before any plugin code */
 	struct pb_entry_list after;     /* added once the plugin is imported */
 	char **files;                   /* every file read, for where-strings */
+	struct pb_where *included_at;   /* per file: the @include line that read it (file NULL: the policy itself) */
 	size_t nfiles;
 	char **includes;                /* names of included policies, in order */
 	size_t nincludes;
@@ -185,6 +186,9 @@ void pb_policy_free(struct pb_policy *p);
 bool pb_host_name_valid(const char *name);
 const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name);
 
+/* The @include line that read the file of w, or NULL for the policy's own
+ * file (follow it again for the includes above: policy explain). */
+const struct pb_where *pb_policy_included_at(const struct pb_policy *p, const struct pb_where *w);
 /* "python.policy:12" for a rule's origin (no directory). */
 void pb_where_format(const struct pb_where *w, char *buf, size_t len);
 const char *pb_action_name(const struct pb_action *a, char *buf, size_t len);

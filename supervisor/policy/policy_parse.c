@@ -308,7 +308,9 @@ static void include_read(struct file_ctx *f, const char *inc, const char *incpat
 {
 	struct chunk sub = { 0 };
 
-	/* Its errors (and running out of memory) are reported inside. */
+	/* Its errors (and running out of memory) are reported inside. The
+	 * @include line is where the file comes from (policy explain). */
+	f->ps->include_line = (struct pb_where){ f->c->file, f->c->line, 1 };
 	parse_file(f->ps, inc, incpath, &sub);
 	if (list_append(&includes->start, &sub.start) < 0 || list_append(&includes->after, &sub.after) < 0) {
 		policy_nomem(f->ps, f->c);
@@ -604,9 +606,20 @@ static void strip_line(char *line)
 		line[--len] = '\0';
 }
 
+/* The file's name for where-strings, and the @include line that read it
+ * (ps->include_line, used up). */
 static const char *intern_file(struct parser *ps, const char *path)
 {
-	char **grown = realloc(ps->p->files, (ps->p->nfiles + 1) * sizeof(char *));
+	struct pb_where at = ps->include_line;
+	struct pb_where *where = realloc(ps->p->included_at, (ps->p->nfiles + 1) * sizeof(*where));
+	char **grown;
+
+	ps->include_line = (struct pb_where){ 0 };
+	if (!where)
+		return NULL;
+	ps->p->included_at = where;
+	where[ps->p->nfiles] = at;
+	grown = realloc(ps->p->files, (ps->p->nfiles + 1) * sizeof(char *));
 	if (!grown)
 		return NULL;
 	ps->p->files = grown;
@@ -752,6 +765,7 @@ void pb_policy_free(struct pb_policy *p)
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);
+	free(p->included_at);
 	for (size_t i = 0; i < p->nincludes; i++)
 		free(p->includes[i]);
 	free(p->includes);
@@ -836,6 +850,14 @@ int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data, st
 	if (blen > 7 && !strcmp(name + blen - 7, ".policy"))
 		name[blen - 7] = '\0';
 	return load(dir, name, path, diag, data, out);
+}
+
+const struct pb_where *pb_policy_included_at(const struct pb_policy *p, const struct pb_where *w)
+{
+	for (size_t i = 0; i < p->nfiles && w->file; i++)
+		if (p->files[i] == w->file || !strcmp(p->files[i], w->file))
+			return p->included_at[i].file ? &p->included_at[i] : NULL;
+	return NULL;
 }
 
 void pb_where_format(const struct pb_where *w, char *buf, size_t len)

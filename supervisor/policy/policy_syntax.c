@@ -274,8 +274,7 @@ static int parse_term(struct parser *ps, struct cursor *c, bool narrow, uint64_t
 	return 0;
 }
 
-static int parse_value(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v,
-                       bool *self_pid)
+int parse_value(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v, bool *self_pid)
 {
 	uint64_t acc = 0;
 	size_t nterms = 0, sp_col = 0;

@@ -38,6 +38,7 @@ struct parser {
 	size_t depth;
 	size_t nentries;
 	bool nomem;                     /* memory ran out: the load fails with -ENOMEM */
+	struct pb_where include_line;   /* the @include of the file read next (file NULL: none) */
 };
 
 /* The line being parsed. */
@@ -76,6 +77,10 @@ int parse_errno(struct parser *ps, struct cursor *c, int *err);
 bool is_action_word(const char *w);
 int parse_action(struct parser *ps, struct cursor *c, struct pb_action *a);
 int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *a);
+/* A value: TERM ('|' TERM)*, a term being NUMBER, -NUMBER, CONSTANT or
+ * SELF_PID (*self_pid, alone), optionally preceded by ~. Also the
+ * arguments of an expectation row (policy_expect.c). */
+int parse_value(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v, bool *self_pid);
 /* A condition for `syscall` (its argument widths decide the comparisons);
  * NULL after reporting. */
 struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *syscall);

@@ -14,8 +14,8 @@
  *
  * A policy that loads is compiled for enforcement and for learning, the
  * blob must be well formed (what the worker parses), and its programs run
- * through the classic-BPF interpreter of tests/lib/bpf_interp.c (the one
- * check_bpf.c uses) must give pb_policy_match's
+ * through the classic-BPF interpreter of supervisor/policy/bpf_run.c (the
+ * one check_bpf.c and `plugbox policy test` use) must give pb_policy_match's
  * verdict for calls aimed at each rule's conditions (as
  * tests/unit/check_bpf.c does for generated policies).
  *
@@ -146,29 +146,14 @@ static void collect(void *data, bool is_error, const char *line)
 
 /* ---- compiled programs --------------------------------------------------------------- */
 
-/* What the worker reads: [u32 header, instructions]..., nothing else. */
-static unsigned split_blob(const struct pb_bpf_blob *b, struct bpf_prog *progs, unsigned max)
+/* What the worker reads: [u32 header, instructions]..., nothing else
+ * (pb_bpf_blob_split checks the headers and the lengths). */
+static unsigned split_blob(const struct pb_bpf_blob *b, struct pb_bpf_prog *progs, unsigned max)
 {
-	size_t off = 0;
-	unsigned n = 0;
+	int n = pb_bpf_blob_split(b, progs, max);
 
-	while (off < b->len) {
-		uint32_t h;
-		size_t count;
-
-		FUZZ_ASSERT(b->len - off >= 4 && n < max);
-		h = (uint32_t)b->data[off] | (uint32_t)b->data[off + 1] << 8 |
-		    (uint32_t)b->data[off + 2] << 16 | (uint32_t)b->data[off + 3] << 24;
-		count = h & 0xffff;
-		FUZZ_ASSERT(count > 0 && count <= BPF_MAXINSNS);
-		FUZZ_ASSERT((b->len - off - 4) / sizeof(struct sock_filter) >= count);
-		progs[n].header = h;
-		progs[n].insns = (const struct sock_filter *)(b->data + off + 4);
-		n++;
-		off += 4 + count * sizeof(struct sock_filter);
-	}
-	FUZZ_ASSERT(n == b->nprograms);
-	return n;
+	FUZZ_ASSERT(n > 0 && (unsigned)n == b->nprograms);
+	return (unsigned)n;
 }
 
 static __attribute__((noreturn)) void bpf_fail(const char *what, size_t pc)
@@ -177,7 +162,7 @@ static __attribute__((noreturn)) void bpf_fail(const char *what, size_t pc)
 	abort();
 }
 
-static uint32_t run_filters(const struct bpf_prog *progs, unsigned n, bool with_after,
+static uint32_t run_filters(const struct pb_bpf_prog *progs, unsigned n, bool with_after,
                             const struct seccomp_data *d)
 {
 	return bpf_run_chain(progs, n, with_after, d, bpf_fail);
@@ -193,7 +178,7 @@ static bool compiler_owned(int nr)
 
 struct differ {
 	const struct pb_policy *p;
-	struct bpf_prog enforce[8], learn[8];
+	struct pb_bpf_prog enforce[8], learn[8];
 	unsigned nenforce, nlearn;
 	unsigned compared;
 };

@@ -1,7 +1,7 @@
 /* check_bpf.c - the compiled programs, run through a small classic-BPF
  * interpreter: for thousands of random calls against random policies the
  * verdict must be pb_policy_match's, and the guard must say what it says.
- * The interpreter is tests/lib/bpf_interp.c, shared with fuzz_policy.c.
+ * The interpreter is supervisor/policy/bpf_run.c, shared with fuzz_policy.c and `plugbox policy test`.
  * (check_policy.c loads filters into the kernel; this runs them here.)
  */
 #include "config.h"
@@ -40,10 +40,10 @@ static __attribute__((noreturn)) void bpf_fail(const char *what, size_t pc)
 	ck_abort_msg("broken BPF program: %s at instruction %zu", what, pc);
 }
 
-/* The blob's programs, through the shared interpreter (tests/lib). */
+/* The blob's programs, through the shared interpreter (supervisor/policy/bpf_run.c). */
 static uint32_t run_filters(const struct pb_bpf_blob *b, bool with_after, const struct seccomp_data *d)
 {
-	struct bpf_prog progs[8];
+	struct pb_bpf_prog progs[8];
 	unsigned n = 0;
 
 	while (n < 8 && blob_program(b, n, &progs[n].header, &progs[n].insns))
