@@ -21,6 +21,16 @@
 #include "proto/names.h"
 #include "toolkit/sanitize.h"
 
+/* An installed plugin's version is one token of printable ASCII (it names
+ * the plugin in `plugbox list`'s columns and in messages): a format rule,
+ * not a sanitiser, so anything else becomes '?'. */
+static void version_token(char *v)
+{
+	for (; *v; v++)
+		if (*v <= ' ' || *v >= 0x7f)
+			*v = '?';
+}
+
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
@@ -88,7 +98,7 @@ void pb_install_judge(const struct pb_helper_answer *a, const struct pb_install_
 	           strlen(f[2]) < sizeof(res->version) && pb_helper_count(f[3], &ignored)) {
 		snprintf(res->name, sizeof(res->name), "%s", f[1]);
 		snprintf(res->version, sizeof(res->version), "%s", f[2]);
-		pb_sanitize_inplace(res->version, sizeof(res->version), 0);
+		version_token(res->version);
 		res->ignored = ignored;
 		res->status = PB_INSTALL_OK;
 	} else {

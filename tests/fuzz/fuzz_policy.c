@@ -206,11 +206,7 @@ static void compare_call(struct differ *df, int nr, const uint64_t args[6])
 	if (got != want)
 		fprintf(stderr, "start-up: nr %d: program %#x, matcher %#x\n", nr, got, want);
 	FUZZ_ASSERT(got == want);
-	/* learn: denials are logged; a kill rule still kills (only @default's
-	 * kill, what no rule names, is logged) */
-	want = a.kind == PB_ACT_ALLOW ? SECCOMP_RET_ALLOW
-	     : a.kind == PB_ACT_KILL && decided ? bpf_action_value(&a)
-	     : SECCOMP_RET_USER_NOTIF;
+	want = bpf_learn_expect(&a, decided != NULL, nr, args);
 	got = run_filters(df->learn, df->nlearn, true, &d);
 	if (got != want)
 		fprintf(stderr, "learn: nr %d: program %#x, expected %#x\n", nr, got, want);

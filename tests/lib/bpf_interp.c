@@ -39,3 +39,25 @@ uint32_t bpf_action_value(const struct pb_action *a)
 	}
 	return SECCOMP_RET_KILL_PROCESS;
 }
+
+static bool is_attack(int nr)
+{
+	int nrs[256];
+	size_t n = pb_syscall_group_numbers("attack", nrs, 256);
+
+	for (size_t i = 0; i < n; i++)
+		if (nrs[i] == nr)
+			return true;
+	return false;
+}
+
+uint32_t bpf_learn_expect(const struct pb_action *a, bool decided, int nr, const uint64_t args[6])
+{
+	const struct pb_entry *guard = pb_policy_learn_guard(nr, args);
+
+	return guard ? bpf_action_value(&guard->action)
+	     : is_attack(nr) ? bpf_action_value(a)
+	     : a->kind == PB_ACT_ALLOW ? SECCOMP_RET_ALLOW
+	     : a->kind == PB_ACT_KILL && decided ? bpf_action_value(a)
+	     : SECCOMP_RET_USER_NOTIF;
+}

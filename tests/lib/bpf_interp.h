@@ -17,5 +17,11 @@ uint32_t bpf_run_chain(const struct pb_bpf_prog *progs, unsigned n, bool with_af
                        const struct seccomp_data *d, bpf_fail_fn fail);
 /* The seccomp return value an action of the matcher stands for. */
 uint32_t bpf_action_value(const struct pb_action *a);
+/* What the learn-mode filter must answer for nr(args), given the matcher's
+ * verdict `a` when enforcing and whether a rule (not @default) decided:
+ * learn's own guard (no namespaces) first, the verdicts on @attack as when
+ * enforcing, allow as allow, a kill rule still kills (only @default's kill,
+ * what no rule names, is logged), everything else logged. */
+uint32_t bpf_learn_expect(const struct pb_action *a, bool decided, int nr, const uint64_t args[6]);
 
 #endif

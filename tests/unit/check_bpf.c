@@ -192,17 +192,6 @@ static uint64_t diff_arg(void)
 	}
 }
 
-static bool is_attack(int nr)
-{
-	int nrs[256];
-	size_t n = pb_syscall_group_numbers("attack", nrs, 256);
-
-	for (size_t i = 0; i < n; i++)
-		if (nrs[i] == nr)
-			return true;
-	return false;
-}
-
 START_TEST(compiled_programs_agree_with_the_matcher)
 {
 	static char text[65536];
@@ -240,16 +229,7 @@ START_TEST(compiled_programs_agree_with_the_matcher)
 			              (unsigned long long)d.args[4], (unsigned long long)d.args[5],
 			              got, want, text);
 			got = run_filters(&learn, true, &d);
-			/* learn: denials are logged; a kill rule still kills (only
-			 * @default's kill, what no rule names, is logged); the verdicts
-			 * on @attack stand as when enforcing, and learn's own guard
-			 * (no namespaces) decides first */
-			const struct pb_entry *guard = pb_policy_learn_guard(d.nr, args);
-			want = guard ? bpf_action_value(&guard->action)
-			     : is_attack(d.nr) ? bpf_action_value(&a)
-			     : a.kind == PB_ACT_ALLOW ? SECCOMP_RET_ALLOW
-			     : a.kind == PB_ACT_KILL && decided ? bpf_action_value(&a)
-			     : SECCOMP_RET_USER_NOTIF;
+			want = bpf_learn_expect(&a, decided != NULL, d.nr, args);
 			ck_assert_msg(got == want, "learn: nr %d: program %#x, expected %#x\n%s", d.nr,
 			              got, want, text);
 
