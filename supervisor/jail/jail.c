@@ -385,11 +385,14 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		for (size_t i = 0; i < sizeof(network_files) / sizeof(network_files[0]); i++)
 			if ((r = expose(j, network_files[i], JAIL_BIND, true, 0, why, why_len)) < 0)
 				return r;
-	/* Who the worker is, for pwd and getpass: itself and nobody else. */
+	/* Who the worker is, for pwd and getpass: itself, and root, which owns
+	 * every file of the view (tarfile, pathlib's owner() and shutil.chown
+	 * look the owner up by id; every Linux has it, so it tells nothing). */
 	char *passwd = NULL, *group = NULL;
-	if (asprintf(&passwd, "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
+	if (asprintf(&passwd, "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+	                      "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
 	             (unsigned)j->uid, (unsigned)j->gid, name) < 0 ||
-	    asprintf(&group, "plugin:x:%u:\n", (unsigned)j->gid) < 0) {
+	    asprintf(&group, "root:x:0:\nplugin:x:%u:\n", (unsigned)j->gid) < 0) {
 		free(passwd);
 		return -ENOMEM;
 	}

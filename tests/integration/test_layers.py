@@ -218,6 +218,15 @@ def test_namespaces_optional_when_available_are_used(run, plugins, policies, hos
     assert result_of(got) == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(got)
 
 
+def test_the_view_names_root_who_owns_its_files(run, plugins, policies):
+    """/etc/passwd and /etc/group of the mount tree name root first (the owner
+    of every file there: tarfile and pathlib look it up), then the plugin."""
+    pol = policies("@include default\n")
+    for path, first in (("/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin"), ("/etc/group", "root:x:0:")):
+        got = run(call(plugins, "read_file", path), pol)
+        assert result_of(got) == {"text": first}, explain(got)
+
+
 # ---- (c) scratch ------------------------------------------------------------
 
 # Empty files cost no bytes: only the inode bound stops them. Without
