@@ -405,6 +405,17 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		r = add_string(&j->read_paths, &j->nread, "/etc/group");
 	free(passwd);
 	free(group);
+	/* Without the host's network, names resolve from files only: the
+	 * worker's own name (sethostname in jail_enter.c) and localhost, as on
+	 * any machine; no DNS lookup tries a socket the policy refuses. */
+	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/hosts") &&
+	    (r = add_op(j, JAIL_FILE, "/etc/hosts",
+	                "127.0.0.1\tlocalhost\n127.0.1.1\tplugbox\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0)) == 0)
+		r = add_string(&j->read_paths, &j->nread, "/etc/hosts");
+	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/nsswitch.conf") &&
+	    (r = add_op(j, JAIL_FILE, "/etc/nsswitch.conf",
+	                "passwd: files\ngroup: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n", 0)) == 0)
+		r = add_string(&j->read_paths, &j->nread, "/etc/nsswitch.conf");
 	if (r < 0)
 		return r;
 	if (!plugin_dir)
