@@ -385,11 +385,14 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		for (size_t i = 0; i < sizeof(network_files) / sizeof(network_files[0]); i++)
 			if ((r = expose(j, network_files[i], JAIL_BIND, true, 0, why, why_len)) < 0)
 				return r;
-	/* Who the worker is, for pwd and getpass: itself and nobody else. */
+	/* Who the worker is, for pwd and getpass: itself, and root, which owns
+	 * every file of the view (tarfile, pathlib's owner() and shutil.chown
+	 * look the owner up by id; every Linux has it, so it tells nothing). */
 	char *passwd = NULL, *group = NULL;
-	if (asprintf(&passwd, "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
+	if (asprintf(&passwd, "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+	                      "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
 	             (unsigned)j->uid, (unsigned)j->gid, name) < 0 ||
-	    asprintf(&group, "plugin:x:%u:\n", (unsigned)j->gid) < 0) {
+	    asprintf(&group, "root:x:0:\nplugin:x:%u:\n", (unsigned)j->gid) < 0) {
 		free(passwd);
 		return -ENOMEM;
 	}
@@ -402,6 +405,17 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		r = add_string(&j->read_paths, &j->nread, "/etc/group");
 	free(passwd);
 	free(group);
+	/* Without the host's network, names resolve from files only: the
+	 * worker's own name (sethostname in jail_enter.c) and localhost, as on
+	 * any machine; no DNS lookup tries a socket the policy refuses. */
+	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/hosts") &&
+	    (r = add_op(j, JAIL_FILE, "/etc/hosts",
+	                "127.0.0.1\tlocalhost\n127.0.1.1\tplugbox\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0)) == 0)
+		r = add_string(&j->read_paths, &j->nread, "/etc/hosts");
+	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/nsswitch.conf") &&
+	    (r = add_op(j, JAIL_FILE, "/etc/nsswitch.conf",
+	                "passwd: files\ngroup: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n", 0)) == 0)
+		r = add_string(&j->read_paths, &j->nread, "/etc/nsswitch.conf");
 	if (r < 0)
 		return r;
 	if (!plugin_dir)

@@ -5,7 +5,9 @@ errno the code expects, and nothing of it kills the worker.
   - workload step `harmless_calls` (tests/plugins/policy/workload): umask,
     chdir/fchdir in its own directory, clock_getres, sched_yield, fsync,
     dup/dup3, readv/writev, positioned I/O, sendfile, eventfd, statx, msync,
-    waitpid/waitid (ChildProcessError), pidfd_open, uuid1, prctl, capget,
+    waitpid/waitid (ChildProcessError), pidfd_open and pidfd_send_signal to
+    itself, faccessat(2), readlinkat, fadvise, splice, its own scheduling,
+    priority and limits, tcgetpgrp/tcsetpgrp (EBADF), uuid1, prctl, capget,
     get_mempolicy, extended attributes... with their real results;
   - scratchy: sqlite3 on a file, write-fsync-rename, pwrite, shutil.copy2,
     copy_file_range and mmap.flush in a `@scratch` directory;
@@ -52,7 +54,15 @@ def test_harmless_calls_get_their_real_results(plugbox, paths, policies):
     assert v["xattr"][:3] == [True, True, True] and v["xattr"][3] in ("ENODATA", "ENOTSUP"), v
     # a worker has no children: ChildProcessError, as asyncio expects
     assert v["waitpid"] == "ChildProcessError" and v["waitid"] == "ChildProcessError", v
-    assert v["pidfd_open"] == "ENOSYS", v
+    # its own pid only: a pidfd and a signal to itself; another pid as on a kernel without pidfds
+    assert v["pidfd_open"] is None and v["pidfd_send_signal"] is None, v
+    assert v["pidfd_open_other"] == "ENOSYS", v
+    assert v["faccessat2"] is True and v["faccessat"] == [0, None] and v["readlinkat"] == "EINVAL", v
+    assert v["fadvise"] is None and v["splice"] == [4, "firs"], v
+    # its own scheduling, priority and limits (pid 0 and its own); another pid: EPERM
+    assert v["own_sched"] == {"0": [0, 0], "self": [0, 0]} and v["sched_rr_get_interval"], v
+    assert v["sched_other_pid"] in ("EPERM", "ESRCH"), v
+    assert v["tcpgrp"] == ["EBADF", "EBADF"], v
     assert v["uuid1"] == 1 and v["getrusage"] and v["affinity"], v
     # a plugin can check that it is sandboxed (seccomp mode 2, no_new_privs)
     assert v["prctl"] == {"seccomp": 2, "no_new_privs": 1, "set_name": 0, "get_name": "pb-harmless",

@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -217,6 +218,26 @@ def test_namespaces_optional_when_available_are_used(run, plugins, policies, hos
     got = run(call(plugins, "read_file", str(host_secret)), pol)
     assert result_of(got) == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(got)
 
+
+def test_the_view_names_root_who_owns_its_files(run, plugins, policies):
+    """/etc/passwd and /etc/group of the mount tree name root first (the owner
+    of every file there: tarfile and pathlib look it up), then the plugin."""
+    pol = policies("@include default\n")
+    for path, first in (("/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin"), ("/etc/group", "root:x:0:")):
+        got = run(call(plugins, "read_file", path), pol)
+        assert result_of(got) == {"text": first}, explain(got)
+
+
+
+def test_the_view_resolves_its_own_name_from_files(run, plugins, policies):
+    """Without the host's network, the worker's host name and localhost
+    resolve from the view's /etc/hosts, and another name is unknown at once
+    (nsswitch: files only): no DNS query tries an internet socket. (glibc
+    still asks for nscd's unix socket, refused and reported.)"""
+    got = run(call(plugins, "resolve_names"), policies("@include default\n"))
+    assert result_of(got) == {"hostname": "plugbox", "own": "127.0.1.1", "localhost": "127.0.0.1",
+                              "other": {"type": "gaierror", "errno": socket.EAI_NONAME}}, explain(got)
+    assert ": denied socket(0x2," not in got.stderr and ": denied socket(0xa," not in got.stderr, explain(got)
 
 # ---- (c) scratch ------------------------------------------------------------
 

@@ -220,3 +220,16 @@ def proc_view():
         out["oom_write"] = _error(e)
     return out
 
+
+
+@plugbox.export
+def resolve_names():
+    """Its own host name and localhost resolve (from the view's /etc/hosts);
+    another name fails as unknown, without trying DNS."""
+    out = {"hostname": socket.gethostname()}
+    for key, name in (("own", out["hostname"]), ("localhost", "localhost"), ("other", "example.com")):
+        try:
+            out[key] = socket.gethostbyname(name)
+        except OSError as e:
+            out[key] = {"type": type(e).__name__, "errno": e.errno}
+    return out

@@ -502,7 +502,54 @@ def step_harmless_calls():
     # a worker has no children: asyncio and test suites reap with these
     out["waitpid"] = _raises(lambda: os.waitpid(-1, os.WNOHANG))
     out["waitid"] = _raises(lambda: os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG))
+    # a pidfd for itself, and a signal through it (0: only the check)
+    import signal
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        out["pidfd_send_signal"] = signal.pidfd_send_signal(pidfd, 0)
+    finally:
+        os.close(pidfd)
     out["pidfd_open"] = _errno_of(lambda: os.close(os.pidfd_open(os.getpid())))
+    out["pidfd_open_other"] = _errno_of(lambda: os.close(os.pidfd_open(os.getpid() + 1)))
+    # access checks and links relative to a directory (os.*(dir_fd=...));
+    # Go and musl programs call faccessat itself (glibc tries faccessat2)
+    dfd = os.open(HERE, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        name = os.path.relpath(DATA, HERE)
+        out["faccessat2"] = os.access(name, os.R_OK, dir_fd=dfd)
+        ctypes.set_errno(0)
+        libc.syscall.restype = ctypes.c_long
+        out["faccessat"] = [libc.syscall(ctypes.c_long(269), ctypes.c_long(-100), DATA.encode(),
+                                         ctypes.c_long(os.R_OK)), errno.errorcode.get(ctypes.get_errno())]
+        out["readlinkat"] = _errno_of(lambda: os.readlink(name, dir_fd=dfd))
+    finally:
+        os.close(dfd)
+    # hints and zero-copy moves on its own descriptors
+    r, w = os.pipe()
+    try:
+        with open(DATA, "rb") as f:
+            out["fadvise"] = os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            out["splice"] = [os.splice(f.fileno(), w, 4, offset_src=0), os.read(r, 4).decode()]
+    finally:
+        os.close(r)
+        os.close(w)
+    # its own scheduling, limits and priority, by pid 0 and by its own pid
+    cpus = os.sched_getaffinity(0)
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    own = {}
+    for pid in (0, os.getpid()):
+        os.sched_setaffinity(pid, cpus)
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        os.sched_setparam(pid, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+        own[pid and "self" or "0"] = __import__("resource").prlimit(pid, __import__("resource").RLIMIT_CORE)
+    out["own_sched"] = {k: list(v) for k, v in own.items()}
+    out["sched_rr_get_interval"] = os.sched_rr_get_interval(0) >= 0
+    out["sched_other_pid"] = _errno_of(lambda: os.sched_setaffinity(os.getpid() + 1, cpus))
+    # terminal process groups of a descriptor that is not open: the kernel's EBADF
+    bad = os.open(DATA, os.O_RDONLY)
+    os.close(bad)
+    out["tcpgrp"] = [_errno_of(lambda: os.tcgetpgrp(bad)), _errno_of(lambda: os.tcsetpgrp(bad, os.getpgrp()))]
     out["uuid1"] = uuid.uuid1().version
     out["getrusage"] = __import__("resource").getrusage(0).ru_maxrss > 0
     out["affinity"] = len(os.sched_getaffinity(0)) > 0
