@@ -126,10 +126,10 @@ typedef struct pb_call_spec {
 	const char *function;
 	pb_value *const *args;
 	size_t nargs;
-	const char *const *kwnames;     /* kwnames[i] names kwvalues[i] */
+	const char *const *kwnames; /* kwnames[i] names kwvalues[i] */
 	pb_value *const *kwvalues;
 	size_t nkwargs;
-	double timeout;                 /* seconds from now; 0: the supervisor's */
+	double timeout; /* seconds from now; 0: the supervisor's */
 } pb_call_spec;
 
 /* How a call ended: exactly one of result and err is set, and the callback
@@ -318,7 +318,7 @@ PB_API int pb_supervisor_plugin_pid(pb_supervisor *sup, const char *plugin);
 PB_API pb_error_kind pb_error_get_kind(const pb_error *e);
 PB_API const char *pb_error_kind_name(pb_error_kind kind);
 PB_API const char *pb_error_get_plugin(const pb_error *e);
-PB_API const char *pb_error_get_type(const pb_error *e);      /* Python type, or "" */
+PB_API const char *pb_error_get_type(const pb_error *e); /* Python type, or "" */
 PB_API const char *pb_error_get_message(const pb_error *e);
 PB_API const char *pb_error_get_traceback(const pb_error *e); /* Python traceback, or "" */
 /* For PB_ERROR_VIOLATION: the syscall's name ("ptrace") and the policy rule
@@ -337,8 +337,14 @@ PB_API void pb_error_free(pb_error *e);
  * "\0"): the *_len functions build and read such strings; the C-string
  * functions refuse them (NULL) rather than cut them short. */
 typedef enum pb_value_kind {
-	PB_VALUE_NULL = 1, PB_VALUE_BOOL, PB_VALUE_INT, PB_VALUE_FLOAT,
-	PB_VALUE_STRING, PB_VALUE_BYTES, PB_VALUE_LIST, PB_VALUE_MAP,
+	PB_VALUE_NULL = 1,
+	PB_VALUE_BOOL,
+	PB_VALUE_INT,
+	PB_VALUE_FLOAT,
+	PB_VALUE_STRING,
+	PB_VALUE_BYTES,
+	PB_VALUE_LIST,
+	PB_VALUE_MAP,
 } pb_value_kind;
 
 PB_API pb_value *pb_value_parse_json(const char *json, char **why);
@@ -352,9 +358,9 @@ PB_API pb_value *pb_value_new_null(void);
 PB_API pb_value *pb_value_new_bool(int b);
 PB_API pb_value *pb_value_new_int(int64_t i);
 PB_API pb_value *pb_value_new_float(double d);
-PB_API pb_value *pb_value_new_string(const char *s);                   /* copied */
-PB_API pb_value *pb_value_new_string_len(const char *s, size_t len);   /* copied; may hold U+0000 */
-PB_API pb_value *pb_value_new_bytes(const void *data, size_t len);     /* copied */
+PB_API pb_value *pb_value_new_string(const char *s);                 /* copied */
+PB_API pb_value *pb_value_new_string_len(const char *s, size_t len); /* copied; may hold U+0000 */
+PB_API pb_value *pb_value_new_bytes(const void *data, size_t len);   /* copied */
 PB_API pb_value *pb_value_new_list(void);
 PB_API pb_value *pb_value_new_map(void);
 /* Take ownership of item (key and value) on success; 0, -EINVAL (not a
@@ -364,16 +370,16 @@ PB_API int pb_value_map_set(pb_value *map, pb_value *key, pb_value *value);
 
 /* Reading (borrowed results, valid while v lives). */
 PB_API pb_value_kind pb_value_get_kind(const pb_value *v);
-PB_API int pb_value_get_bool(const pb_value *v);                      /* 0 unless a true bool */
-PB_API int64_t pb_value_get_int(const pb_value *v);                   /* 0 unless an int */
-PB_API double pb_value_get_float(const pb_value *v);                  /* 0 unless a float */
-PB_API const char *pb_value_get_string(const pb_value *v);           /* NULL unless a string without U+0000 */
+PB_API int pb_value_get_bool(const pb_value *v);           /* 0 unless a true bool */
+PB_API int64_t pb_value_get_int(const pb_value *v);        /* 0 unless an int */
+PB_API double pb_value_get_float(const pb_value *v);       /* 0 unless a float */
+PB_API const char *pb_value_get_string(const pb_value *v); /* NULL unless a string without U+0000 */
 /* Any string: its bytes, *len of them (a NUL follows them); NULL unless a string. */
 PB_API const char *pb_value_get_string_len(const pb_value *v, size_t *len);
 PB_API const void *pb_value_get_bytes(const pb_value *v, size_t *len); /* NULL unless bytes */
-PB_API size_t pb_value_list_length(const pb_value *v);               /* 0 unless a list */
+PB_API size_t pb_value_list_length(const pb_value *v);                 /* 0 unless a list */
 PB_API const pb_value *pb_value_list_get(const pb_value *v, size_t i);
-PB_API size_t pb_value_map_length(const pb_value *v);                /* 0 unless a map */
+PB_API size_t pb_value_map_length(const pb_value *v); /* 0 unless a map */
 /* The i-th entry of a map: its value, with its key in *key. */
 PB_API const pb_value *pb_value_map_entry(const pb_value *v, size_t i, const pb_value **key);
 PB_API const pb_value *pb_value_map_get(const pb_value *v, const char *key); /* string keys */

@@ -39,14 +39,14 @@
 
 struct scan_frame {
 	const ProtobufCMessageDescriptor *desc;
-	size_t end;               /* offset just past this message */
-	uint64_t seen;            /* singular fields met so far, by field index */
-	unsigned value_depth;     /* Values on the path down to here */
+	size_t end;           /* offset just past this message */
+	uint64_t seen;        /* singular fields met so far, by field index */
+	unsigned value_depth; /* Values on the path down to here */
 };
 
 struct scan {
 	const uint8_t *buf;
-	size_t items;             /* sub-messages and repeated scalar/string elements */
+	size_t items; /* sub-messages and repeated scalar/string elements */
 	char *why;
 	size_t why_len;
 };
@@ -63,12 +63,12 @@ static int read_varint(struct scan *s, size_t *pos, size_t end, unsigned max_byt
 
 		if (start + i >= end)
 			return pb_fail(s->why, s->why_len, -EBADMSG,
-			            "truncated varint at byte %zu", start);
+			               "truncated varint at byte %zu", start);
 		b = s->buf[start + i];
 		/* The tenth byte holds bit 63 only. */
 		if (i == 9 && b > 1 && !(b & 0x80))
 			return pb_fail(s->why, s->why_len, -EBADMSG,
-			            "varint overflows 64 bits at byte %zu", start);
+			               "varint overflows 64 bits at byte %zu", start);
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80)) {
 			*pos = start + i + 1;
@@ -77,15 +77,15 @@ static int read_varint(struct scan *s, size_t *pos, size_t end, unsigned max_byt
 		}
 	}
 	return pb_fail(s->why, s->why_len, -EBADMSG,
-	            "varint longer than %u bytes at byte %zu", max_bytes, start);
+	               "varint longer than %u bytes at byte %zu", max_bytes, start);
 }
 
 static int count_item(struct scan *s, size_t n)
 {
 	if (n > PB_ENVELOPE_MAX_MESSAGES - s->items)
 		return pb_fail(s->why, s->why_len, -E2BIG,
-		            "more than %u messages or repeated elements",
-		            PB_ENVELOPE_MAX_MESSAGES);
+		               "more than %u messages or repeated elements",
+		               PB_ENVELOPE_MAX_MESSAGES);
 	s->items += n;
 	return 0;
 }
@@ -128,8 +128,8 @@ static int check_packed(struct scan *s, const ProtobufCMessageDescriptor *desc,
 
 		if ((end - pos) % size != 0)
 			return pb_fail(s->why, s->why_len, -EBADMSG,
-			            "packed %s.%s is not a whole number of elements at byte %zu",
-			            desc->name, f->name, pos);
+			               "packed %s.%s is not a whole number of elements at byte %zu",
+			               desc->name, f->name, pos);
 		return count_item(s, (end - pos) / size);
 	}
 	while (pos < end) {
@@ -142,7 +142,7 @@ static int check_packed(struct scan *s, const ProtobufCMessageDescriptor *desc,
 		/* protobuf-c reads packed bools one byte each. */
 		if (f->type == PROTOBUF_C_TYPE_BOOL && (pos - at != 1 || v > 1))
 			return pb_fail(s->why, s->why_len, -EBADMSG,
-			            "bad packed bool in %s.%s at byte %zu", desc->name, f->name, at);
+			               "bad packed bool in %s.%s at byte %zu", desc->name, f->name, at);
 		n++;
 	}
 	return count_item(s, n);
@@ -156,10 +156,10 @@ static int check_singular(struct scan *s, struct scan_frame *top,
 	size_t idx = (size_t)(f - top->desc->fields), j;
 
 	if (idx >= 64)
-		return 0;       /* no such message in our schema; protobuf-c copes */
+		return 0; /* no such message in our schema; protobuf-c copes */
 	if (top->seen & (UINT64_C(1) << idx))
 		return pb_fail(s->why, s->why_len, -EBADMSG, "%s.%s given twice at byte %zu",
-		            top->desc->name, f->name, at);
+		               top->desc->name, f->name, at);
 	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 		for (j = 0; j < top->desc->n_fields && j < 64; j++) {
 			const ProtobufCFieldDescriptor *g = &top->desc->fields[j];
@@ -168,8 +168,8 @@ static int check_singular(struct scan *s, struct scan_frame *top,
 			    (g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
 			    g->quantifier_offset == f->quantifier_offset)
 				return pb_fail(s->why, s->why_len, -EBADMSG,
-				            "%s has both %s and %s at byte %zu",
-				            top->desc->name, g->name, f->name, at);
+				               "%s has both %s and %s at byte %zu",
+				               top->desc->name, g->name, f->name, at);
 		}
 	}
 	top->seen |= UINT64_C(1) << idx;
@@ -194,7 +194,7 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 		const ProtobufCFieldDescriptor *f = NULL;
 		ProtobufCWireType natural;
 		size_t at = pos;
-		uint64_t key = 0, n = 0;   /* set by the scanners, or pb_fail returns first */
+		uint64_t key = 0, n = 0; /* set by the scanners, or pb_fail returns first */
 		unsigned wt;
 
 		if (pos == top->end) {
@@ -210,14 +210,14 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 			f = protobuf_c_message_descriptor_get_field(top->desc, (unsigned)(key >> 3));
 		if (!f)
 			return pb_fail(why, why_len, -EBADMSG, "unknown field %llu in %s at byte %zu",
-			            (unsigned long long)(key >> 3), top->desc->name, at);
+			               (unsigned long long)(key >> 3), top->desc->name, at);
 		natural = natural_wire_type(f->type);
 		if (wt != natural &&
 		    !(f->label == PROTOBUF_C_LABEL_REPEATED &&
 		      natural != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
 		      wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED))
 			return pb_fail(why, why_len, -EBADMSG, "wire type %u not allowed for %s.%s at byte %zu",
-			            wt, top->desc->name, f->name, at);
+			               wt, top->desc->name, f->name, at);
 		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
 			rc = check_singular(&s, top, f, at);
 			if (rc < 0)
@@ -236,40 +236,40 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 
 			if (top->end - pos < size)
 				return pb_fail(why, why_len, -EBADMSG, "truncated %s.%s at byte %zu",
-				            top->desc->name, f->name, at);
+				               top->desc->name, f->name, at);
 			pos += size;
 			break;
 		}
-		default:        /* length-delimited; the wire type check left nothing else */
+		default: /* length-delimited; the wire type check left nothing else */
 			rc = read_varint(&s, &pos, top->end, 5, &n);
 			if (rc < 0)
 				return rc;
 			if (n > top->end - pos)
 				return pb_fail(why, why_len, -EBADMSG,
-				            "%s.%s at byte %zu overruns its message",
-				            top->desc->name, f->name, at);
+				               "%s.%s at byte %zu overruns its message",
+				               top->desc->name, f->name, at);
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 				unsigned vd = top->value_depth;
 
 				if (f->descriptor == &plugbox__value__descriptor &&
 				    ++vd > PB_VALUE_MAX_DEPTH)
 					return pb_fail(why, why_len, -ELOOP,
-					            "value nested deeper than %d levels at byte %zu",
-					            PB_VALUE_MAX_DEPTH, at);
+					               "value nested deeper than %d levels at byte %zu",
+					               PB_VALUE_MAX_DEPTH, at);
 				rc = count_item(&s, 1);
 				if (rc < 0)
 					return rc;
 				if (sp == MAX_NESTING)
 					return pb_fail(why, why_len, -ELOOP,
-					            "messages nested deeper than %d levels at byte %zu",
-					            MAX_NESTING, at);
+					               "messages nested deeper than %d levels at byte %zu",
+					               MAX_NESTING, at);
 				/* Descend: pos is now the first byte of the child. */
 				stack[sp++] = (struct scan_frame){ f->descriptor, pos + n, 0, vd };
 				continue;
 			}
 			if (f->type == PROTOBUF_C_TYPE_STRING && memchr(buf + pos, '\0', n))
 				return pb_fail(why, why_len, -EBADMSG, "NUL byte in %s.%s at byte %zu",
-				            top->desc->name, f->name, at);
+				               top->desc->name, f->name, at);
 			if (natural != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
 				rc = check_packed(&s, top->desc, f, pos, pos + n);
 				if (rc < 0)
@@ -332,7 +332,7 @@ static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescr
 		const ProtobufCBinaryData *s = elem;
 		if (s->len > 0 && !pb_utf8_valid((const char *)s->data, s->len))
 			return pb_fail(why, why_len, -EBADMSG, "invalid UTF-8 in %s.%s",
-			            m->descriptor->name, f->name);
+			               m->descriptor->name, f->name);
 		return 0;
 	}
 	switch (f->type) {
@@ -340,19 +340,19 @@ static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescr
 		memcpy(&str, elem, sizeof(str));
 		if (str && !pb_utf8_valid(str, strlen(str)))
 			return pb_fail(why, why_len, -EBADMSG, "invalid UTF-8 in %s.%s",
-			            m->descriptor->name, f->name);
+			               m->descriptor->name, f->name);
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM:
 		memcpy(&e, elem, sizeof(e));
 		if (!protobuf_c_enum_descriptor_get_value(f->descriptor, e))
 			return pb_fail(why, why_len, -EBADMSG, "%s.%s has unknown value %d",
-			            m->descriptor->name, f->name, e);
+			               m->descriptor->name, f->name, e);
 		return 0;
 	case PROTOBUF_C_TYPE_MESSAGE:
 		memcpy(&sub, elem, sizeof(sub));
 		if (!sub)
 			return pb_fail(why, why_len, -EBADMSG, "%s.%s missing",
-			            m->descriptor->name, f->name);
+			               m->descriptor->name, f->name);
 		return validate_message(sub, nesting + 1, why, why_len);
 	default:
 		return 0;
@@ -379,7 +379,7 @@ static int validate_message(const ProtobufCMessage *m, unsigned nesting,
 
 	if (nesting > MAX_NESTING)
 		return pb_fail(why, why_len, -ELOOP, "messages nested deeper than %d levels",
-		            MAX_NESTING);
+		               MAX_NESTING);
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 

@@ -52,7 +52,8 @@ static int header_done(struct pb_frame_reader *r)
 	uint32_t len = (uint32_t)r->header[0] | (uint32_t)r->header[1] << 8 |
 	               (uint32_t)r->header[2] << 16 | (uint32_t)r->header[3] << 24;
 	/* One byte for an empty frame, so a taken payload is never NULL. */
-	uint32_t first = len == 0 ? 1 : len < PB_FRAME_FIRST_ALLOC ? len : PB_FRAME_FIRST_ALLOC;
+	uint32_t first = len == 0 ? 1 : len < PB_FRAME_FIRST_ALLOC ? len
+	                                                           : PB_FRAME_FIRST_ALLOC;
 
 	r->payload_len = len;
 	if (len > r->max_len)
@@ -419,7 +420,7 @@ ssize_t pb_frame_in_fill(struct pb_frame_in *in, int fd)
 		uint8_t *p;
 
 		if (cap <= in->cap)
-			return 0;   /* a whole frame waits: the caller takes it first */
+			return 0; /* a whole frame waits: the caller takes it first */
 		p = realloc(in->buf, cap);
 		if (!p)
 			return -ENOMEM;

@@ -35,12 +35,12 @@
 struct pb_frame_reader {
 	uint8_t header[4];
 	size_t header_got;
-	uint8_t *payload;         /* allocated once the length is known and bounded, grown as bytes come */
+	uint8_t *payload; /* allocated once the length is known and bounded, grown as bytes come */
 	uint32_t payload_len;
 	uint32_t payload_got;
-	uint32_t payload_cap;     /* bytes allocated at payload: payload_got <= cap <= max(len, 1) */
+	uint32_t payload_cap; /* bytes allocated at payload: payload_got <= cap <= max(len, 1) */
 	uint32_t max_len;
-	int ready;                /* a whole frame is waiting in payload */
+	int ready; /* a whole frame is waiting in payload */
 };
 
 void pb_frame_reader_init(struct pb_frame_reader *r, uint32_t max_len);
@@ -78,7 +78,7 @@ int pb_frame_take(struct pb_frame_reader *r, uint8_t **payload, uint32_t *len);
  * drained. Lengths are bounded by max_len before anything grows. */
 struct pb_frame_in {
 	uint8_t *buf;
-	size_t cap, start, end;   /* unconsumed bytes are buf[start, end) */
+	size_t cap, start, end; /* unconsumed bytes are buf[start, end) */
 	size_t base_cap;
 	uint32_t max_len;
 };
@@ -117,7 +117,7 @@ static inline size_t pb_frame_in_pending(const struct pb_frame_in *in)
  * the pipe allows. */
 struct pb_frame_out {
 	uint8_t *buf;
-	size_t cap, start, end;   /* bytes still to write are buf[start, end) */
+	size_t cap, start, end; /* bytes still to write are buf[start, end) */
 };
 
 /* Append env as one frame. Returns 0 or -EMSGSIZE (packed larger than

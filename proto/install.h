@@ -24,11 +24,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PB_INSTALL_MAX_BYTES (256ull << 20)     /* everything written, RECORD included */
-#define PB_INSTALL_MAX_FILES 20000u             /* archive members; files; directories */
-#define PB_INSTALL_MAX_RATIO 200u               /* uncompressed / compressed, per member ... */
-#define PB_INSTALL_RATIO_FLOOR (1u << 20)       /* ... of at least this many bytes */
-#define PB_INSTALL_MAX_DEPTH 32u                /* path components below the plugin directory */
+#define PB_INSTALL_MAX_BYTES (256ull << 20) /* everything written, RECORD included */
+#define PB_INSTALL_MAX_FILES 20000u         /* archive members; files; directories */
+#define PB_INSTALL_MAX_RATIO 200u           /* uncompressed / compressed, per member ... */
+#define PB_INSTALL_RATIO_FLOOR (1u << 20)   /* ... of at least this many bytes */
+#define PB_INSTALL_MAX_DEPTH 32u            /* path components below the plugin directory */
 #define PB_INSTALL_RESULT_MAX 4096u
 
 /* As root the install worker runs as this uid and gid, below the plugins'
@@ -49,25 +49,25 @@
 /* install_run.c: run one install worker under `policy` and read its result. */
 struct pb_policy;
 enum pb_install_status {
-	PB_INSTALL_OK,          /* the worker unpacked; fields below are set */
-	PB_INSTALL_REFUSED,     /* bad input (exit 2); message says why */
-	PB_INSTALL_KILLED,      /* the sandbox killed it (exit 3) */
-	PB_INSTALL_FAILED,      /* it died, timed out, failed or lied (exit 4) */
+	PB_INSTALL_OK,      /* the worker unpacked; fields below are set */
+	PB_INSTALL_REFUSED, /* bad input (exit 2); message says why */
+	PB_INSTALL_KILLED,  /* the sandbox killed it (exit 3) */
+	PB_INSTALL_FAILED,  /* it died, timed out, failed or lied (exit 4) */
 };
 struct pb_install_result {
 	enum pb_install_status status;
-	char message[1024];     /* printable, one line */
-	char name[129];         /* ok: the plugin name it derived ([A-Za-z0-9_-]) */
-	char version[65];       /* ok, version: printable, no spaces */
-	unsigned long ignored;  /* ok: files of *.data/{scripts,headers,data} skipped */
+	char message[1024];    /* printable, one line */
+	char name[129];        /* ok: the plugin name it derived ([A-Za-z0-9_-]) */
+	char version[65];      /* ok, version: printable, no spaces */
+	unsigned long ignored; /* ok: files of *.data/{scripts,headers,data} skipped */
 };
 struct pb_install_job {
 	const char *worker_path;
 	const struct pb_policy *policy;
-	const char *mode;         /* "wheel", "dir", "version" */
-	int input_fd;             /* wheel, or -1 */
-	const char *staging, *source, *old;   /* host paths or NULL */
-	const char *name;         /* the plugin's name when known, or NULL */
+	const char *mode;                   /* "wheel", "dir", "version" */
+	int input_fd;                       /* wheel, or -1 */
+	const char *staging, *source, *old; /* host paths or NULL */
+	const char *name;                   /* the plugin's name when known, or NULL */
 	uid_t uid;
 	gid_t gid;
 	/* dir: DEV:INO of the directory `plugbox install` opened; the worker

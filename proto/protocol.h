@@ -34,10 +34,10 @@
 /* A worker's descriptors after exec (set up by supervisor/jail/spawn.c,
  * used by worker/): 0 /dev/null, 1 and 2 its output pipes, then these. */
 enum {
-	PB_FD_CALLS = 3,        /* frames to the worker */
-	PB_FD_REPLIES = 4,      /* frames from the worker */
-	PB_FD_REPORT = 5,       /* SIGSYS reports, the seccomp listener, helpers' answers */
-	PB_FD_POLICY = 6,       /* the compiled policy, read once before any plugin code */
+	PB_FD_CALLS = 3,   /* frames to the worker */
+	PB_FD_REPLIES = 4, /* frames from the worker */
+	PB_FD_REPORT = 5,  /* SIGSYS reports, the seccomp listener, helpers' answers */
+	PB_FD_POLICY = 6,  /* the compiled policy, read once before any plugin code */
 	PB_FD_FIRST_UNUSED = 7,
 };
 
@@ -45,9 +45,9 @@ enum {
  * little-endian u32 header followed by (header & PB_PROG_COUNT_MASK) struct
  * sock_filter. Header bits other than these are reserved and refused, so a
  * supervisor newer than the worker cannot have a flag silently ignored. */
-#define PB_PROG_COUNT_MASK  0x0000ffffu   /* instructions: 1..BPF_MAXINSNS */
-#define PB_PROG_AFTER_START 0x80000000u   /* load just before Hello, not before the glue runs */
-#define PB_PROG_LISTENER    0x40000000u   /* load with a user-notification listener (at most one) */
+#define PB_PROG_COUNT_MASK 0x0000ffffu  /* instructions: 1..BPF_MAXINSNS */
+#define PB_PROG_AFTER_START 0x80000000u /* load just before Hello, not before the glue runs */
+#define PB_PROG_LISTENER 0x40000000u    /* load with a user-notification listener (at most one) */
 /* Largest policy blob accepted on PB_FD_POLICY (BPF_MAXINSNS per program). */
 #define PB_POLICY_BLOB_MAX 65536u
 

@@ -316,7 +316,7 @@ static void free_childless(Plugbox__Value *v)
 
 void pbv_free(Plugbox__Value *v)
 {
-	Plugbox__Value root_parent;   /* only its address is used */
+	Plugbox__Value root_parent; /* only its address is used */
 	Plugbox__Value *parent = &root_parent;
 	Plugbox__Value *cur = v;
 	Plugbox__Value *child;
@@ -362,7 +362,7 @@ bool pb_utf8_valid(const char *str, size_t len)
 		/* The narrowed second-byte ranges are what rule out overlong
 		 * forms, UTF-16 surrogates and code points above U+10FFFF. */
 		if (c < 0xC2 || c >= 0xF5)
-			return false;           /* continuation byte, overlong C0/C1, or past U+10FFFF */
+			return false; /* continuation byte, overlong C0/C1, or past U+10FFFF */
 		if (c < 0xE0) {
 			need = 1;
 		} else if (c < 0xF0) {

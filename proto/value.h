@@ -29,11 +29,11 @@ Plugbox__Value *pbv_new_null(void);
 Plugbox__Value *pbv_new_bool(bool b);
 Plugbox__Value *pbv_new_int(int64_t i);
 Plugbox__Value *pbv_new_float(double d);
-Plugbox__Value *pbv_new_string(const char *s, size_t len);   /* copies; must be UTF-8, may hold U+0000 */
+Plugbox__Value *pbv_new_string(const char *s, size_t len); /* copies; must be UTF-8, may hold U+0000 */
 /* A string Value's text and length; the text is followed by a NUL (values
  * built here and envelopes from pb_envelope_decode), "" when empty. */
 const char *pbv_string(const Plugbox__Value *v, size_t *len);
-Plugbox__Value *pbv_new_bytes(const void *data, size_t len);  /* copies */
+Plugbox__Value *pbv_new_bytes(const void *data, size_t len); /* copies */
 Plugbox__Value *pbv_new_list(void);
 Plugbox__Value *pbv_new_map(void);
 /* Append takes ownership of item (and of key/value) on success; returns 0 or -ENOMEM. */
@@ -43,8 +43,7 @@ void pbv_free(Plugbox__Value *v);
 
 /* Write a one-line reason into why (if any) and return err: the shape every
  * bounded decoder here uses to fail. */
-__attribute__((format(printf, 4, 5)))
-int pb_fail(char *why, size_t why_len, int err, const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) int pb_fail(char *why, size_t why_len, int err, const char *fmt, ...);
 
 /* True if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool pb_utf8_valid(const char *s, size_t len);
@@ -55,7 +54,7 @@ size_t pbv_depth(const Plugbox__Value *v);
 /* Parse one JSON text into a Value. Returns 0 or a negative errno with a
  * one-line reason in why ("line 1 column 5: ...", "nesting deeper than 64"). */
 int pbv_from_json(const char *text, size_t len, Plugbox__Value **out,
-                       char *why, size_t why_len);
+                  char *why, size_t why_len);
 
 /* Print v as compact JSON (one line, no trailing newline). Recursion is bounded
  * by PB_VALUE_MAX_DEPTH: deeper trees return -ELOOP. Strings that are not

@@ -57,8 +57,8 @@
 static struct pb_frame_in in;
 static struct pb_frame_out out;
 static unsigned out_frames;
-static bool ran_since_flush;    /* a call ran: Python's stdout/stderr may hold its output */
-static bool serving;            /* in pb_serve: answers may wait in `out` */
+static bool ran_since_flush; /* a call ran: Python's stdout/stderr may hold its output */
+static bool serving;         /* in pb_serve: answers may wait in `out` */
 /* The thread that runs calls (pb_serve's), and how many calls it is in:
  * host calls are legal only there and only while this is non-zero. */
 static unsigned long call_thread;
@@ -113,7 +113,7 @@ static void flush_python_streams(void)
 	}
 	PyErr_Fetch(&type, &value, &tb);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		PyObject *stream = PySys_GetObject(names[i]);   /* borrowed */
+		PyObject *stream = PySys_GetObject(names[i]); /* borrowed */
 		PyObject *r = stream && stream != Py_None ? PyObject_CallMethodNoArgs(stream, flush) : NULL;
 
 		if (!r)
@@ -199,7 +199,7 @@ int pb_send_python_error(uint64_t id)
 		PyObject *text = PyObject_Str(exc);
 		const char *t = text ? PyUnicode_AsUTF8(text) : NULL;
 		r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "",
-		               t ? t : "the worker's glue failed to load", "");
+		                  t ? t : "the worker's glue failed to load", "");
 		Py_XDECREF(text);
 		Py_DECREF(exc);
 		return r;
@@ -256,7 +256,7 @@ static bool glue_ready(void)
 static PyObject *resolve(PyObject *function)
 {
 	static PyObject *exports_name;
-	PyObject *obj = PyDict_GetItemWithError(glue_exported, function);   /* borrowed */
+	PyObject *obj = PyDict_GetItemWithError(glue_exported, function); /* borrowed */
 	PyObject *module = obj ? PyDict_GetItemWithError(glue_exported, Py_None) : NULL;
 
 	if (!exports_name)
@@ -265,7 +265,7 @@ static PyObject *resolve(PyObject *function)
 		PyObject *exports = PyObject_GetAttr(module, exports_name);
 		PyObject *current = exports && PyDict_Check(exports) ? PyDict_GetItemWithError(exports, function) : NULL;
 
-		Py_XDECREF(exports);   /* the module keeps it */
+		Py_XDECREF(exports); /* the module keeps it */
 		if (current == obj) {
 			Py_INCREF(obj);
 			return obj;
@@ -345,7 +345,7 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 		r = send_envelope(&env);
 		if (r == -EMSGSIZE)
 			r = pb_send_error(id, PLUGBOX__ERROR_KIND__ERROR_KIND_EXCEPTION, "ValueError",
-			               "the result is larger than a frame may be", "");
+			                  "the result is larger than a frame may be", "");
 	}
 	pbv_free(value);
 	Py_XDECREF(args);
@@ -419,10 +419,8 @@ static int next_envelope(Plugbox__Envelope **env, bool top_level)
 			return r;
 		}
 		Py_BEGIN_ALLOW_THREADS
-		n = wait_input();
-		Py_END_ALLOW_THREADS
-		if (n == -ENODATA || n == -EPIPE)
-			return (int)n;
+		        n = wait_input();
+		Py_END_ALLOW_THREADS if (n == -ENODATA || n == -EPIPE) return (int)n;
 		if (n < 0) {
 			fprintf(stderr, "plugbox-worker: reading the channel: %s\n", strerror((int)-n));
 			return (int)n;
@@ -523,7 +521,7 @@ int pb_serve(void)
 
 		r = next_envelope(&env, true);
 		if (r == -ENODATA) {
-			r = 0;          /* the supervisor closed the channel: done */
+			r = 0; /* the supervisor closed the channel: done */
 			break;
 		}
 		if (r < 0)
@@ -575,7 +573,7 @@ static void run_nested_call(const Plugbox__Envelope *env)
 static const char *body_name(Plugbox__Envelope__BodyCase c)
 {
 	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)c);
+	        protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)c);
 
 	return f ? f->name : "nothing";
 }
@@ -607,7 +605,7 @@ static PyObject *wait_host_result(uint64_t id)
 		switch (env->body_case) {
 		case PLUGBOX__ENVELOPE__BODY_CALL:
 			if (env->call->parent == 0) {
-				hold(env);      /* pipelined behind the call that waits */
+				hold(env); /* pipelined behind the call that waits */
 				continue;
 			}
 			if (env->call->parent != id)
@@ -627,7 +625,8 @@ static PyObject *wait_host_result(uint64_t id)
 			break;
 		}
 		fprintf(stderr, "plugbox-worker: protocol error: the supervisor sent %s (id %llu) "
-		        "while host call %llu waited for its result\n", body_name(env->body_case),
+		                "while host call %llu waited for its result\n",
+		        body_name(env->body_case),
 		        (unsigned long long)env->id, (unsigned long long)id);
 		leave(PB_EXIT_INTERNAL);
 	}
@@ -693,7 +692,8 @@ static int build_host_call(Plugbox__HostCall *hc, Plugbox__KeywordArgument *kw_s
 		if (!kw->name || memchr(kw->name, '\0', (size_t)len)) {
 			PyErr_Clear();
 			PyErr_Format(PyExc_TypeError, "host call %s: keyword argument names must be "
-			             "strings without NUL or lone surrogates", hc->name);
+			                              "strings without NUL or lone surrogates",
+			             hc->name);
 			return -1;
 		}
 		if (host_argument(value, hc->name, "a keyword argument", &kw->value) < 0)
@@ -720,7 +720,7 @@ PyObject *pb_py_host_call(PyObject *module, PyObject *args)
 	 * thread's conversation; outside a call nobody waits for one. */
 	if (call_depth == 0 || PyThread_get_thread_ident() != call_thread) {
 		PyErr_SetString(PyExc_RuntimeError, "plugbox.host can only be called while the plugin "
-		                "is handling a call, from that call's thread");
+		                                    "is handling a call, from that call's thread");
 		return NULL;
 	}
 	hc.name = (char *)PyUnicode_AsUTF8AndSize(name, &name_len);
@@ -728,7 +728,7 @@ PyObject *pb_py_host_call(PyObject *module, PyObject *args)
 		return NULL;
 	if (name_len == 0 || memchr(hc.name, '\0', (size_t)name_len)) {
 		PyErr_SetString(PyExc_ValueError, "a host function name must be a non-empty string "
-		                "without NUL");
+		                                  "without NUL");
 		return NULL;
 	}
 	hc.args = calloc((size_t)PyTuple_GET_SIZE(cargs) + 1, sizeof(*hc.args));
@@ -746,14 +746,15 @@ PyObject *pb_py_host_call(PyObject *module, PyObject *args)
 			r = flush_out();
 		if (r == -EMSGSIZE)
 			PyErr_Format(PyExc_ValueError, "host call %s: the arguments are larger than "
-			             "a frame may be", hc.name);
+			                               "a frame may be",
+			             hc.name);
 		else if (r == -ENOMEM)
 			PyErr_NoMemory();
 	}
 	free_host_call(&hc);
 	free(kw_store);
 	if (r == -EPIPE)
-		leave(0);       /* the supervisor is gone: no result will come */
+		leave(0); /* the supervisor is gone: no result will come */
 	if (r < 0 && !PyErr_Occurred()) {
 		errno = -r;
 		PyErr_SetFromErrno(PyExc_OSError);

@@ -16,7 +16,7 @@
 
 static const char compile_source[] =
 #include "worker/compile.inc"
-	;
+        ;
 
 PyObject *pb_compile_run(const char *out, const char *plugin, const char *name, char *const *aliases,
                          size_t naliases, PyObject *limits)
@@ -41,7 +41,8 @@ PyObject *pb_compile_run(const char *out, const char *plugin, const char *name, 
 	module = code ? PyImport_ExecCodeModule("_plugbox_compile", code) : NULL;
 	Py_XDECREF(code);
 	text = module ? PyObject_CallMethod(module, "run", "sssOOO", out, plugin, name ? name : "", list,
-	                                    limits, glue) : NULL;
+	                                    limits, glue)
+	              : NULL;
 	Py_XDECREF(module);
 	Py_DECREF(list);
 	return text;

@@ -31,7 +31,7 @@ static PyObject *as_key(PyObject *k)
 				Py_DECREF(t);
 				return NULL;
 			}
-			PyTuple_SET_ITEM(t, i, inner);   /* steals; drops the list */
+			PyTuple_SET_ITEM(t, i, inner); /* steals; drops the list */
 			Py_DECREF(item);
 		}
 	}
@@ -138,7 +138,7 @@ static Plugbox__Value *from_py(PyObject *o, unsigned depth)
 		const char *s = PyUnicode_AsUTF8AndSize(o, &n);
 		if (!s)
 			return NULL;
-		v = pbv_new_string(s, (size_t)n);     /* U+0000 included */
+		v = pbv_new_string(s, (size_t)n); /* U+0000 included */
 	} else if (PyBytes_Check(o)) {
 		v = pbv_new_bytes(PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o));
 	} else if (PyByteArray_Check(o)) {

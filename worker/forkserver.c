@@ -35,7 +35,10 @@
 
 static int reply(int err, pid_t pid, int pidfd, const char *why)
 {
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
 	struct pb_forkserver_reply r;
 	struct iovec iov = { &r, sizeof(r) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -143,7 +146,10 @@ out:
 int pb_forkserver_main(int argc, char **argv)
 {
 	static uint8_t buf[PB_FORKSERVER_MAX_REQUEST];
-	union { char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int) + 16)]; struct cmsghdr align; } ctl;
+	union {
+		char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int) + 16)];
+		struct cmsghdr align;
+	} ctl;
 	pid_t parent = getppid();
 	char why[256];
 
@@ -159,8 +165,7 @@ int pb_forkserver_main(int argc, char **argv)
 		return PB_EXIT_INTERNAL;
 	for (;;) {
 		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-		                      .msg_controllen = sizeof(ctl.buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 		int fds[PB_FORKSERVER_NFDS + 4];
 		size_t nfds = 0;
 		ssize_t n = recvmsg(PB_FORKSERVER_FD, &msg, MSG_CMSG_CLOEXEC);
@@ -168,7 +173,7 @@ int pb_forkserver_main(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return 0;   /* the supervisor closed the socket, or is gone */
+			return 0; /* the supervisor closed the socket, or is gone */
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 				continue;

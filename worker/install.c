@@ -31,11 +31,12 @@
 #include "install_mode.h"
 #include "worker.h"
 
-enum { PB_FD_INPUT = PB_FD_CALLS, PB_FD_RESULT = PB_FD_REPLIES };
+enum { PB_FD_INPUT = PB_FD_CALLS,
+       PB_FD_RESULT = PB_FD_REPLIES };
 
 static const char install_source[] =
 #include "worker/install.inc"
-	;
+        ;
 
 /* One write of the whole answer: the supervisor reads until EOF anyway,
  * but a single write keeps a killed worker from leaving half a line. */
@@ -72,11 +73,11 @@ static void answer_failed(const char *why)
 static void usage_exit(void)
 {
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --install wheel|dir|version [--staging DIR] "
-	        "[--source DIR --source-id DEV:INO] [--old DIR] [--name NAME] --landlock MODE [--read PATH]... [--write PATH]...\n"
-	        "         [--limit KEY=N]... [--probe w:PATH|r:PATH]...\n"
-	        "       /ABSOLUTE/plugbox-worker --install compile --staging DIR --plugin DIR [--alias DIR]... "
-	        "[--name NAME] ...\n"
-	        "(started by plugbox install with descriptors 3-6 prepared; not for direct use)\n");
+	                "[--source DIR --source-id DEV:INO] [--old DIR] [--name NAME] --landlock MODE [--read PATH]... [--write PATH]...\n"
+	                "         [--limit KEY=N]... [--probe w:PATH|r:PATH]...\n"
+	                "       /ABSOLUTE/plugbox-worker --install compile --staging DIR --plugin DIR [--alias DIR]... "
+	                "[--name NAME] ...\n"
+	                "(started by plugbox install with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
 
@@ -85,9 +86,9 @@ static void usage_exit(void)
 
 /* What a job needs besides its mode and trees. */
 struct job_args {
-	const char *source_id;        /* dir: DEV:INO the source must be */
-	const char *plugin;           /* compile: the plugin, where its workers see it */
-	char *aliases[MAX_ALIASES];   /* compile: other paths its workers import it by */
+	const char *source_id;      /* dir: DEV:INO the source must be */
+	const char *plugin;         /* compile: the plugin, where its workers see it */
+	char *aliases[MAX_ALIASES]; /* compile: other paths its workers import it by */
 	size_t naliases;
 	char *limits[MAX_LIMITS];
 	size_t nlimits;
@@ -228,9 +229,9 @@ int pb_install_main(int argc, char **argv)
 	}
 	if (!mode || !landlock || optind != argc || argv[0][0] != '/')
 		usage_exit();
-	if (!strcmp(mode, "version") ? !old
+	if (!strcmp(mode, "version")   ? !old
 	    : !strcmp(mode, "compile") ? !staging || !a.plugin || a.plugin[0] != '/'
-	    : (!staging || (!strcmp(mode, "dir") ? !source || !a.source_id : strcmp(mode, "wheel") != 0)))
+	                               : (!staging || (!strcmp(mode, "dir") ? !source || !a.source_id : strcmp(mode, "wheel") != 0)))
 		usage_exit();
 	if (!strcmp(landlock, "required"))
 		ll.mode = PB_LANDLOCK_REQUIRED;

@@ -14,13 +14,13 @@
 
 #include "worker.h"
 
-#include <marshal.h>   /* after Python.h (worker.h) */
+#include <marshal.h> /* after Python.h (worker.h) */
 
 extern PyObject *PyInit_plugbox(void);
 
 static const char bootstrap_source[] =
 #include "worker/bootstrap.inc"
-	;
+        ;
 static const unsigned char bootstrap_code[] = {
 #include "worker/bootstrap.code"
 };
@@ -74,7 +74,7 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 	c.user_site_directory = 0;
 	c.use_environment = 0;
 	c.install_signal_handlers = 0;
-	c.buffered_stdio = 0;          /* output reaches the supervisor in order */
+	c.buffered_stdio = 0; /* output reaches the supervisor in order */
 	c.pathconfig_warnings = 0;
 	c.parse_argv = 0;
 	c.module_search_paths_set = 1;
@@ -107,7 +107,7 @@ static PyObject *embedded_code(const unsigned char *code, size_t len, const char
 
 	if (len > 4 && magic != -1 &&
 	    (unsigned long)(code[0] | code[1] << 8 | code[2] << 16 | (unsigned long)code[3] << 24) ==
-	    (unsigned long)magic) {
+	            (unsigned long)magic) {
 		PyObject *obj = PyMarshal_ReadObjectFromString((const char *)code + 4, (Py_ssize_t)(len - 4));
 		if (obj && PyCode_Check(obj))
 			return obj;
@@ -144,7 +144,7 @@ PyObject *pb_glue(void)
  * logging are private names in its namespace, there before the body runs. */
 static const char plugbox_module_source[] =
 #include "worker/plugbox_module.inc"
-	;
+        ;
 static const unsigned char plugbox_module_code[] = {
 #include "worker/plugbox_module.code"
 };

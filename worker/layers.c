@@ -31,13 +31,13 @@
 
 /* Newer than Debian 12's kernel headers (6.1): defined as the kernel has them. */
 #ifndef LANDLOCK_ACCESS_FS_REFER
-#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)            /* ABI 2 */
+#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13) /* ABI 2 */
 #endif
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
-#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)         /* ABI 3 */
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14) /* ABI 3 */
 #endif
-#define PB_LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)     /* ABI 5 */
-#define PB_LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)      /* ABI 4 */
+#define PB_LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define PB_LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)  /* ABI 4 */
 #define PB_LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
 #define PB_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
 #define PB_LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
@@ -51,8 +51,8 @@ struct ruleset_attr {
 
 #define FS_READ (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
 #define FS_FILE_RIGHTS (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
-                        LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | \
-                        PB_LANDLOCK_ACCESS_FS_IOCTL_DEV)
+	                LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | \
+	                PB_LANDLOCK_ACCESS_FS_IOCTL_DEV)
 
 #define MAX_LAYERS 16
 static char *layers[MAX_LAYERS];
@@ -79,7 +79,7 @@ char **pb_layers_list(size_t *n)
 
 static uint64_t fs_rights(int abi)
 {
-	uint64_t r = (1ULL << 13) - 1;     /* ABI 1: EXECUTE .. MAKE_SYM */
+	uint64_t r = (1ULL << 13) - 1; /* ABI 1: EXECUTE .. MAKE_SYM */
 	if (abi >= 2)
 		r |= LANDLOCK_ACCESS_FS_REFER;
 	if (abi >= 3)
@@ -98,7 +98,7 @@ static int allow_path(int ruleset, const char *path, uint64_t access, uint64_t h
 
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return 0;       /* nothing there to allow */
+			return 0; /* nothing there to allow */
 		snprintf(why, why_len, "landlock: cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -140,7 +140,8 @@ int pb_layers_landlock(const struct pb_landlock_request *req, char *why, size_t 
 		int e = errno;
 		if (req->mode == PB_LANDLOCK_REQUIRED) {
 			snprintf(why, why_len, "landlock: the policy requires it, but this kernel does not offer it "
-			         "(landlock_create_ruleset: %s)", strerror(e));
+			                       "(landlock_create_ruleset: %s)",
+			         strerror(e));
 			return -1;
 		}
 		pb_layers_add("landlock: unavailable here (%s); the mount tree is the file-system wall",
@@ -220,9 +221,9 @@ int pb_layers_capabilities(char *why, size_t why_len)
 		goto out;
 	}
 	pb_layers_add(bounding_empty
-	              ? "capabilities: none (effective, permitted, inheritable, ambient, bounding)"
-	              : "capabilities: none held; the bounding set could not be emptied "
-	                "(needs root or a user namespace), no_new_privs keeps it unusable");
+	                      ? "capabilities: none (effective, permitted, inheritable, ambient, bounding)"
+	                      : "capabilities: none held; the bounding set could not be emptied "
+	                        "(needs root or a user namespace), no_new_privs keeps it unusable");
 	r = 0;
 out:
 	cap_free(now);

@@ -93,9 +93,9 @@ out:
 static void usage_exit(void)
 {
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
-	        "         --landlock required|optional|off --network none|host [--read PATH]... [--write PATH]...\n"
-	        "         [--cache DIR]\n"
-	        "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
+	                "         --landlock required|optional|off --network none|host [--read PATH]... [--write PATH]...\n"
+	                "         [--cache DIR]\n"
+	                "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
 
@@ -154,7 +154,7 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 	memset(a, 0, sizeof(*a));
 	a->ll.read = a->read_paths;
 	a->ll.write = a->write_paths;
-	optind = 0;   /* getopt from the start: a fork-server child may have used it */
+	optind = 0; /* getopt from the start: a fork-server child may have used it */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': a->name = optarg; break;
@@ -256,7 +256,7 @@ static int import_plugin(const struct worker_args *a, PyObject **info)
 		Py_XDECREF(*info);
 		*info = NULL;
 		pb_send_python_error(0);
-		return 0;     /* the plugin's own failure, said on the channel */
+		return 0; /* the plugin's own failure, said on the channel */
 	}
 	return GO_ON;
 }

@@ -26,13 +26,13 @@
 #include <ucontext.h>
 
 #ifndef SYS_SECCOMP
-#define SYS_SECCOMP 1   /* si_code of a seccomp trap (asm-generic/siginfo.h) */
+#define SYS_SECCOMP 1 /* si_code of a seccomp trap (asm-generic/siginfo.h) */
 #endif
 #ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
-#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)   /* Linux 5.0 */
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3) /* Linux 5.0 */
 #endif
 #ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
-#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)    /* Linux 5.7 */
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4) /* Linux 5.7 */
 #endif
 #include <unistd.h>
 
@@ -46,7 +46,7 @@ PyAPI_FUNC(void) _Py_DumpTraceback(int fd, PyThreadState *tstate);
 struct seccomp_program {
 	struct sock_filter *insns;
 	uint32_t count;
-	uint32_t flags;          /* PB_PROG_AFTER_START, PB_PROG_LISTENER */
+	uint32_t flags; /* PB_PROG_AFTER_START, PB_PROG_LISTENER */
 };
 
 /* The after-start programs, copied out of the blob, which main() frees. */
@@ -117,7 +117,7 @@ static size_t drop_last_line(const char *text, size_t len)
 {
 	if (len == 0)
 		return 0;
-	len--;                   /* the last line's own '\n', or its last byte */
+	len--; /* the last line's own '\n', or its last byte */
 	while (len > 0 && text[len - 1] != '\n')
 		len--;
 	return len;
@@ -148,7 +148,7 @@ static size_t dump_python_stack(void)
 		len += (size_t)n;
 	}
 	if (drain_traceback_pipe() > 0)
-		len = drop_last_line(traceback_text, len);   /* the cut one */
+		len = drop_last_line(traceback_text, len); /* the cut one */
 	/* CPython writes ASCII; anything else was planted. The supervisor
 	 * refuses a report that is not UTF-8, and protobuf-c stops at a NUL. */
 	for (size_t i = 0; i < len; i++) {
@@ -220,7 +220,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 #if defined(__x86_64__)
 		uc->uc_mcontext.gregs[REG_RAX] = -(greg_t)si->si_errno;
 #elif defined(__aarch64__)
-		uc->uc_mcontext.regs[0] = (uint64_t)-(int64_t)si->si_errno;
+		uc->uc_mcontext.regs[0] = (uint64_t) - (int64_t)si->si_errno;
 #endif
 		errno = saved_errno;
 		return;
@@ -228,7 +228,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	/* Kill: the guard program ends any process that touches the SIGSYS
 	 * handler, so this dies by SIGSYS, which the supervisor checks for.
 	 * The lock stays held, so no other thread's report follows this one. */
-	static const struct sigaction dfl;   /* any non-NULL act: the guard kills first */
+	static const struct sigaction dfl; /* any non-NULL act: the guard kills first */
 	syscall(SYS_rt_sigaction, SIGSYS, &dfl, NULL, 8);
 	_exit(128 + SIGSYS);
 }
@@ -342,7 +342,8 @@ static int parse_policy(const uint8_t *blob, size_t len, struct seccomp_program 
 		if ((header & ~(PB_PROG_COUNT_MASK | PB_PROG_AFTER_START | PB_PROG_LISTENER)) != 0 ||
 		    insns == 0 || insns > BPF_MAXINSNS) {
 			snprintf(why, why_len, "seccomp: bad program header 0x%08x (program %zu): "
-			         "want 1..%u instructions and no reserved bits", header, count + 1, (unsigned)BPF_MAXINSNS);
+			                       "want 1..%u instructions and no reserved bits",
+			         header, count + 1, (unsigned)BPF_MAXINSNS);
 			free_programs(programs, count);
 			return -EINVAL;
 		}
@@ -350,7 +351,8 @@ static int parse_policy(const uint8_t *blob, size_t len, struct seccomp_program 
 			goto truncated;
 		if ((header & PB_PROG_LISTENER) && ++listeners > 1) {
 			snprintf(why, why_len, "seccomp: bad program header 0x%08x (program %zu): "
-			         "a second user-notification listener", header, count + 1);
+			                       "a second user-notification listener",
+			         header, count + 1);
 			free_programs(programs, count);
 			return -EINVAL;
 		}
@@ -370,8 +372,7 @@ static int parse_policy(const uint8_t *blob, size_t len, struct seccomp_program 
 	}
 	/* Invariant 1: the glue reads the plugin directory only under a filter. */
 	if (before_start == 0) {
-		snprintf(why, why_len, count == 0 ? "seccomp: the supervisor sent no filter"
-		                                  : "seccomp: the supervisor sent no filter to load before start-up");
+		snprintf(why, why_len, count == 0 ? "seccomp: the supervisor sent no filter" : "seccomp: the supervisor sent no filter to load before start-up");
 		free_programs(programs, count);
 		return -EINVAL;
 	}
@@ -423,7 +424,7 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 		return r;
 	for (size_t i = 0; i < count; i++) {
 		if (programs[i].flags & PB_PROG_AFTER_START) {
-			programs[kept++] = programs[i];     /* kept in blob order */
+			programs[kept++] = programs[i]; /* kept in blob order */
 			continue;
 		}
 		r = load_program(&programs[i], "seccomp", i, count, why, why_len);

@@ -19,7 +19,8 @@
 #include "proto/protocol.h"
 
 /* Exit statuses besides 0 (the supervisor ended the conversation). */
-enum { PB_EXIT_INTERNAL = 70, PB_EXIT_SANDBOX = 71 };
+enum { PB_EXIT_INTERNAL = 70,
+       PB_EXIT_SANDBOX = 71 };
 
 /* interp.c: CPython with the standard library only; nothing from the plugin
  * is on sys.path until the glue's setup() runs, after the sandbox. */
@@ -73,11 +74,13 @@ bool pb_sandbox_has_after_start(void);
 
 /* layers.c: the walls raised after exec and before the interpreter, and the
  * list of active layers Hello carries. */
-enum pb_landlock_mode { PB_LANDLOCK_REQUIRED, PB_LANDLOCK_OPTIONAL, PB_LANDLOCK_OFF };
+enum pb_landlock_mode { PB_LANDLOCK_REQUIRED,
+	                PB_LANDLOCK_OPTIONAL,
+	                PB_LANDLOCK_OFF };
 struct pb_landlock_request {
 	enum pb_landlock_mode mode;
-	bool network;                   /* @network host: TCP is not restricted */
-	const char **read, **write;     /* trees to allow, as this process sees them */
+	bool network;               /* @network host: TCP is not restricted */
+	const char **read, **write; /* trees to allow, as this process sees them */
 	size_t nread, nwrite;
 };
 /* How many --read and --write trees the worker takes (each). */

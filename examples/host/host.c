@@ -12,7 +12,7 @@
  *   cc host.c $(pkg-config --cflags --libs plugbox) -o host
  *   ./host examples/plugins examples/policies
  */
-#define _POSIX_C_SOURCE 200809L   /* strdup */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 
 #include <ctype.h>
 #include <poll.h>

@@ -91,12 +91,11 @@ static int start(SupObject *self, struct pbpy_spec *s, pb_call_done_fn done, voi
 {
 	int r;
 	Py_BEGIN_ALLOW_THREADS
-	r = pb_call_start(self->sup, &s->spec, done, data, NULL);
-	Py_END_ALLOW_THREADS
-	if (r == -ENOMEM)
-		PyErr_NoMemory();
+	        r = pb_call_start(self->sup, &s->spec, done, data, NULL);
+	Py_END_ALLOW_THREADS if (r == -ENOMEM)
+	        PyErr_NoMemory();
 	else if (r < 0)
-		pbpy_raise_error("bad_request", s->spec.plugin, pb_supervisor_strerror(self->sup));
+	        pbpy_raise_error("bad_request", s->spec.plugin, pb_supervisor_strerror(self->sup));
 	return r;
 }
 
@@ -138,10 +137,8 @@ static int wait_for(SupObject *self, struct sync_outcome *o)
 	while (!o->done) {
 		int r;
 		Py_BEGIN_ALLOW_THREADS
-		r = pb_supervisor_dispatch(self->sup, -1);
-		Py_END_ALLOW_THREADS
-		if (self->deferred[0])
-			break;
+		        r = pb_supervisor_dispatch(self->sup, -1);
+		Py_END_ALLOW_THREADS if (self->deferred[0]) break;
 		if (r < 0 && r != -EINTR) {
 			errno = -r;
 			PyErr_SetFromErrno(PyExc_OSError);
@@ -215,7 +212,7 @@ PyObject *pbpy_sup_call(SupObject *self, PyObject *args)
 
 /* An asynchronous call: callback(value, error) runs exactly once. */
 struct async_call {
-	SupObject *self;     /* borrowed: the supervisor outlives its calls (closing ends them all) */
+	SupObject *self; /* borrowed: the supervisor outlives its calls (closing ends them all) */
 	PyObject *callback;
 };
 
@@ -299,9 +296,9 @@ PyObject *pbpy_sup_dispatch(SupObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "|i:dispatch", &timeout_ms) || pbpy_enter(self) < 0)
 		return NULL;
 	Py_BEGIN_ALLOW_THREADS
-	r = pb_supervisor_dispatch(self->sup, timeout_ms);
+	        r = pb_supervisor_dispatch(self->sup, timeout_ms);
 	Py_END_ALLOW_THREADS
-	pbpy_leave(self);
+	        pbpy_leave(self);
 	if (pbpy_raise_deferred(self) < 0)
 		return NULL;
 	if (r < 0 && r != -EINTR) {

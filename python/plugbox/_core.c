@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static PyObject *error_factory;   /* plugbox._errors.from_core */
+static PyObject *error_factory; /* plugbox._errors.from_core */
 
 /* ---- errors ----------------------------------------------------------------- */
 
@@ -110,7 +110,11 @@ void pbpy_leave(SupObject *self)
 
 /* A library function that may do work (spawn, reap, run callbacks): the
  * GIL is released around it. */
-#define UNLOCKED(stmt) do { Py_BEGIN_ALLOW_THREADS stmt; Py_END_ALLOW_THREADS } while (0)
+#define UNLOCKED(stmt)                       \
+	do {                                 \
+		Py_BEGIN_ALLOW_THREADS stmt; \
+		Py_END_ALLOW_THREADS         \
+	} while (0)
 
 /* OSError(errno, message): Python picks the subclass (FileNotFoundError...). */
 static PyObject *os_error(int r, const char *message)
@@ -287,7 +291,7 @@ static int Sup_clear(SupObject *self)
 static void Sup_dealloc(SupObject *self)
 {
 	if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
-		return;   /* resurrected */
+		return; /* resurrected */
 	PyObject_GC_UnTrack(self);
 	Py_CLEAR(self->output);
 	Py_CLEAR(self->on_change);
@@ -366,8 +370,8 @@ static PyObject *Sup_set_output(SupObject *self, PyObject *fn)
 static void change_trampoline(void *userdata, const char *plugin, pb_plugin_change change)
 {
 	static const char *const names[] = { [PB_PLUGIN_INSTALLED] = "installed",
-	                                     [PB_PLUGIN_REPLACED] = "upgraded",
-	                                     [PB_PLUGIN_REMOVED] = "removed" };
+		                             [PB_PLUGIN_REPLACED] = "upgraded",
+		                             [PB_PLUGIN_REMOVED] = "removed" };
 	SupObject *self = userdata;
 	PyGILState_STATE gil = PyGILState_Ensure();
 	PyObject *fn = self->on_change ? Py_NewRef(self->on_change) : NULL;
@@ -436,8 +440,8 @@ static PyObject *Sup_set_spawn_mode(SupObject *self, PyObject *args)
 	if (pbpy_enter(self) < 0)
 		return NULL;
 	UNLOCKED(r = pb_supervisor_set_spawn_mode(self->sup, strcmp(mode, "exec") ? PB_SPAWN_FORK_SERVER
-	                                                                        : PB_SPAWN_EXEC));
-	(void)r;   /* both modes are valid */
+	                                                                          : PB_SPAWN_EXEC));
+	(void)r; /* both modes are valid */
 	return done_none(self);
 }
 
@@ -483,7 +487,7 @@ static PyObject *Sup_start(SupObject *self, PyObject *args)
 		pbpy_leave(self);
 		if (r == -ENOMEM)
 			return PyErr_NoMemory();
-		if (!p)   /* the plugins directory cannot be read */
+		if (!p) /* the plugins directory cannot be read */
 			return os_error(r, pb_supervisor_strerror(self->sup));
 		return pbpy_raise_error("not_found", p, pb_supervisor_strerror(self->sup));
 	}
@@ -509,8 +513,14 @@ static PyObject *by_name(SupObject *self, PyObject *arg, int (*fn)(pb_supervisor
 	return known;
 }
 
-static PyObject *Sup_stop(SupObject *self, PyObject *arg) { return by_name(self, arg, pb_supervisor_stop); }
-static PyObject *Sup_reset(SupObject *self, PyObject *arg) { return by_name(self, arg, pb_supervisor_reset); }
+static PyObject *Sup_stop(SupObject *self, PyObject *arg)
+{
+	return by_name(self, arg, pb_supervisor_stop);
+}
+static PyObject *Sup_reset(SupObject *self, PyObject *arg)
+{
+	return by_name(self, arg, pb_supervisor_reset);
+}
 
 static PyObject *Sup_state(SupObject *self, PyObject *arg)
 {
@@ -730,7 +740,7 @@ static PyGetSetDef Sup_getset[] = {
 
 static PyTypeObject SupType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "plugbox._core.Supervisor",
+	        .tp_name = "plugbox._core.Supervisor",
 	.tp_basicsize = sizeof(SupObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "Supervisor(plugins_dir, policies_dir=None, worker=None, timeout=60.0, idle_timeout=0.0)\n\n"

@@ -35,17 +35,17 @@ typedef struct HostCallObject HostCallObject;
 
 typedef struct {
 	PyObject_HEAD
-	pb_supervisor *sup;       /* NULL once closed */
-	PyObject *plugins_dir;    /* str, for repr */
-	PyObject *output;         /* callable(plugin, stream, line), or NULL: the library's default */
-	PyObject *on_change;      /* callable(plugin, change), or NULL */
-	PyObject *functions;      /* dict: host function name -> handler(HostCall) */
-	HostCallObject *live;     /* host calls handed to Python and not yet answered */
-	pb_host_call **orphans;   /* dropped by a thread that did not own the supervisor */
+	        pb_supervisor *sup; /* NULL once closed */
+	PyObject *plugins_dir;      /* str, for repr */
+	PyObject *output;           /* callable(plugin, stream, line), or NULL: the library's default */
+	PyObject *on_change;        /* callable(plugin, change), or NULL */
+	PyObject *functions;        /* dict: host function name -> handler(HostCall) */
+	HostCallObject *live;       /* host calls handed to Python and not yet answered */
+	pb_host_call **orphans;     /* dropped by a thread that did not own the supervisor */
 	size_t norphans, corphans;
-	PyObject *deferred[3];    /* a BaseException caught in a callback: type, value, traceback */
-	long pid;                 /* the process that made it: a forked child must not touch it */
-	unsigned long owner;      /* the thread inside the library while busy > 0 */
+	PyObject *deferred[3]; /* a BaseException caught in a callback: type, value, traceback */
+	long pid;              /* the process that made it: a forked child must not touch it */
+	unsigned long owner;   /* the thread inside the library while busy > 0 */
 	int busy;
 	int in_output;
 	int closing;
@@ -53,10 +53,10 @@ typedef struct {
 
 struct HostCallObject {
 	PyObject_HEAD
-	SupObject *owner;         /* strong */
+	        SupObject *owner; /* strong */
 	pb_host_call *call;       /* NULL once answered */
 	PyObject *plugin, *name, *args, *kwargs;
-	HostCallObject *prev, *next;   /* in owner->live while unanswered */
+	HostCallObject *prev, *next; /* in owner->live while unanswered */
 };
 
 /* ---- _core.c ---- */

@@ -17,8 +17,10 @@ static PyObject *stream_names[PB_STREAM_LOG + 1];
 int pbpy_hostcall_init_streams(void)
 {
 	static const char *const names[] = {
-		[PB_STREAM_STDOUT] = "stdout", [PB_STREAM_STDERR] = "stderr",
-		[PB_STREAM_SUPERVISOR] = "supervisor", [PB_STREAM_LOG] = "log",
+		[PB_STREAM_STDOUT] = "stdout",
+		[PB_STREAM_STDERR] = "stderr",
+		[PB_STREAM_SUPERVISOR] = "supervisor",
+		[PB_STREAM_LOG] = "log",
 	};
 	for (int i = PB_STREAM_STDOUT; i <= PB_STREAM_LOG; i++)
 		if (!stream_names[i] && !(stream_names[i] = PyUnicode_InternFromString(names[i])))
@@ -101,7 +103,7 @@ static void answer_lost(HostCallObject *hc)
 			size_t n = self->corphans ? 2 * self->corphans : 8;
 			pb_host_call **o = PyMem_Realloc(self->orphans, n * sizeof(*o));
 			if (!o)
-				return;   /* out of memory: the plugin's call then ends at its deadline */
+				return; /* out of memory: the plugin's call then ends at its deadline */
 			self->orphans = o;
 			self->corphans = n;
 		}
@@ -226,7 +228,7 @@ static PyGetSetDef HostCall_getset[] = {
 
 PyTypeObject PbPy_HostCallType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "plugbox._core.HostCall",
+	        .tp_name = "plugbox._core.HostCall",
 	.tp_basicsize = sizeof(HostCallObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
 	.tp_doc = "A plugin's call of a host function, to be answered once.",
@@ -262,7 +264,7 @@ void pbpy_host_trampoline(void *userdata, pb_host_call *call)
 		if (!r)
 			pbpy_callback_failed(self, handler);
 		Py_XDECREF(r);
-		Py_DECREF(hc);   /* the last reference, unless the handler kept it to answer later */
+		Py_DECREF(hc); /* the last reference, unless the handler kept it to answer later */
 	}
 	Py_DECREF(handler);
 	PyGILState_Release(gil);

@@ -14,7 +14,7 @@
  * up (cheaper than tracking it on the way down, which every successful
  * conversion would pay for). */
 struct conv {
-	PyObject *trail;   /* list of path components, innermost first; NULL until an error */
+	PyObject *trail; /* list of path components, innermost first; NULL until an error */
 };
 
 static int trail_push(struct conv *c, PyObject *component)
@@ -55,7 +55,7 @@ static pb_value *convert_string(PyObject *o)
 		}
 		return NULL;
 	}
-	pb_value *v = pb_value_new_string_len(s, (size_t)len);    /* U+0000 included */
+	pb_value *v = pb_value_new_string_len(s, (size_t)len); /* U+0000 included */
 	return v ? v : no_memory();
 }
 
@@ -143,7 +143,7 @@ static pb_value *convert(PyObject *o, int depth, struct conv *c)
 	}
 	if (o == Py_None) {
 		v = pb_value_new_null();
-	} else if (PyBool_Check(o)) {   /* before int: bool is an int */
+	} else if (PyBool_Check(o)) { /* before int: bool is an int */
 		v = pb_value_new_bool(o == Py_True);
 	} else if (PyLong_Check(o)) {
 		int overflow;

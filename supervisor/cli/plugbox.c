@@ -33,8 +33,8 @@
 
 /* The option groups several commands share, explained once after the usages. */
 static const char usage_notes[] =
-	"CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
-	"SPAWN: --spawn exec (the default: every worker exec'd) or --spawn fork-server (cloned from a warm one)\n";
+        "CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
+        "SPAWN: --spawn exec (the default: every worker exec'd) or --spawn fork-server (cloned from a warm one)\n";
 
 int pb_usage_error(const char *fmt, const char *arg)
 {
@@ -181,13 +181,23 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 	o->timeout = 60;
 	o->grace = 10;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-		static const struct { int c; unsigned bit; const char *name; } bits[] = {
-			{ 'p', PB_OPT_PLUGINS, "--plugins" }, { 'P', PB_OPT_POLICIES, "--policies" },
-			{ 't', PB_OPT_TIMEOUT, "--timeout" }, { 'j', PB_OPT_JSON, "--json" },
-			{ 's', PB_OPT_SOCKET, "--socket" }, { 'g', PB_OPT_GRACE, "--grace" },
-			{ 'e', PB_OPT_EAGER, "--eager" }, { 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
-			{ 'G', PB_OPT_GROUP, "--group" }, { 'f', PB_OPT_FIRST, "--first" },
-			{ 'c', PB_OPT_CACHE, "--cache" }, { 'n', PB_OPT_CACHE, "--no-cache" },
+		static const struct {
+			int c;
+			unsigned bit;
+			const char *name;
+		} bits[] = {
+			{ 'p', PB_OPT_PLUGINS, "--plugins" },
+			{ 'P', PB_OPT_POLICIES, "--policies" },
+			{ 't', PB_OPT_TIMEOUT, "--timeout" },
+			{ 'j', PB_OPT_JSON, "--json" },
+			{ 's', PB_OPT_SOCKET, "--socket" },
+			{ 'g', PB_OPT_GRACE, "--grace" },
+			{ 'e', PB_OPT_EAGER, "--eager" },
+			{ 'i', PB_OPT_IDLE_STOP, "--idle-stop" },
+			{ 'G', PB_OPT_GROUP, "--group" },
+			{ 'f', PB_OPT_FIRST, "--first" },
+			{ 'c', PB_OPT_CACHE, "--cache" },
+			{ 'n', PB_OPT_CACHE, "--no-cache" },
 			{ 'S', PB_OPT_SPAWN, "--spawn" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
@@ -312,8 +322,21 @@ pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
 static bool is_our_option(const char *arg)
 {
 	static const char *const names[] = {
-		"plugins", "policies", "timeout", "json", "socket", "grace", "eager", "idle-stop",
-		"group", "first", "spawn", "cache", "no-cache", "help", NULL,
+		"plugins",
+		"policies",
+		"timeout",
+		"json",
+		"socket",
+		"grace",
+		"eager",
+		"idle-stop",
+		"group",
+		"first",
+		"spawn",
+		"cache",
+		"no-cache",
+		"help",
+		NULL,
 	};
 
 	if (strncmp(arg, "--", 2) != 0)
@@ -344,7 +367,8 @@ static void report_bad_argument(int i, const char *arg, const char *why)
 {
 	if (is_our_option(arg))
 		fprintf(stderr, "plugbox: argument %d: '%s' is an option, but options go before PLUGIN "
-		        "and the other operands (all that follows is taken as FUNCTION or ARG_JSON)\n", i + 1, arg);
+		                "and the other operands (all that follows is taken as FUNCTION or ARG_JSON)\n",
+		        i + 1, arg);
 	else if (is_bare_word(arg))
 		fprintf(stderr, "plugbox: argument %d: invalid JSON: %s; to pass the string %s, write '\"%s\"'\n",
 		        i + 1, why, arg, arg);
@@ -410,8 +434,7 @@ static int call_parse(int argc, char **argv, unsigned allowed, struct pb_cli_cal
 
 int pb_cli_call_prepare(int argc, char **argv, struct pb_cli_call *c)
 {
-	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN |
-	                      PB_OPT_CACHE, c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_CACHE, c);
 
 	if (code >= 0)
 		return code;
@@ -430,7 +453,7 @@ int pb_cli_call_run(struct pb_cli_call *c, pb_value **result)
 
 	if (pb_call(c->sup, c->plugin, c->function, c->args, (size_t)c->nargs, result, &err) == 0)
 		return EXIT_OK;
-	pb_supervisor_flush_output(c->sup, 1.0);   /* the plugin's output before our words */
+	pb_supervisor_flush_output(c->sup, 1.0); /* the plugin's output before our words */
 	code = pb_report_error(err);
 	pb_error_free(err);
 	return code;
@@ -460,8 +483,7 @@ static int cmd_call(int argc, char **argv)
 {
 	struct pb_cli_call c;
 	pb_value *result = NULL;
-	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET |
-	                      PB_OPT_SPAWN | PB_OPT_CACHE, &c);
+	int code = call_parse(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET | PB_OPT_SPAWN | PB_OPT_CACHE, &c);
 
 	if (code >= 0)
 		return code;
@@ -572,7 +594,10 @@ static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
 {
 	const pb_error *e = pb_hook_result_error(r, i);
 	pb_value *obj = pb_value_new_map(), *inner = NULL;
-	struct { const char *key; pb_value *v; } fields[3];
+	struct {
+		const char *key;
+		pb_value *v;
+	} fields[3];
 	int ok = obj != NULL;
 
 	fields[0].key = "plugin";
@@ -583,7 +608,7 @@ static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
 		inner = pb_value_new_map();
 		const char *keys[] = { "kind", "type", "message" };
 		const char *vals[] = { pb_error_kind_name(pb_error_get_kind(e)), pb_error_get_type(e),
-		                       pb_error_get_message(e) };
+			               pb_error_get_message(e) };
 		for (size_t k = 0; k < 3 && inner; k++) {
 			pb_value *key = pb_value_new_string(keys[k]), *val = pb_value_new_string(vals[k]);
 			if (!key || !val || pb_value_map_set(inner, key, val) < 0) {
@@ -622,8 +647,7 @@ static int cmd_call_all(int argc, char **argv)
 	pb_value **args;
 	pb_hook_results *results;
 	pb_call_spec spec = { 0 };
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP |
-	                            PB_OPT_FIRST | PB_OPT_CACHE, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP | PB_OPT_FIRST | PB_OPT_CACHE, &o);
 	int nargs = argc - optind;
 
 	if (code >= 0)
@@ -645,7 +669,7 @@ static int cmd_call_all(int argc, char **argv)
 		 * as `plugbox call` reports it. The exit code is the worst. */
 		size_t n = pb_hook_results_count(results);
 		code = EXIT_OK;
-		pb_supervisor_flush_output(sup, 1.0);   /* the plugins' output before our words */
+		pb_supervisor_flush_output(sup, 1.0); /* the plugins' output before our words */
 		if (n == 0)
 			fprintf(stderr, "plugbox: no plugin in %s provides entry-point group '%s'\n", o.plugins, o.group);
 		fputs("[", stdout);
@@ -824,7 +848,8 @@ static int missing_command(void)
 
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", commands[i].name,
-		                      i + 2 < NCOMMANDS ? ", " : i + 2 == NCOMMANDS ? " or " : "");
+		                      i + 2 < NCOMMANDS ? ", " : i + 2 == NCOMMANDS ? " or "
+		                                                                    : "");
 	return pb_usage_error("missing command: %s", names);
 }
 

@@ -18,26 +18,34 @@ enum {
 struct pb_cli_options {
 	const char *plugins;
 	const char *policies;
-	const char *socket;       /* serve: where to listen; call: the daemon to ask */
+	const char *socket; /* serve: where to listen; call: the daemon to ask */
 	double timeout;
 	bool timeout_given;
 	bool json;
 	bool eager;
-	double grace;             /* serve: seconds calls get to finish on SIGTERM */
-	double idle_stop;         /* serve: stop workers idle this long (0: never) */
-	const char *group;        /* call-all: the entry-point group */
-	bool first;               /* call-all: stop at the first non-null result */
-	int spawn;                /* pb_spawn_mode: exec (default) or fork-server */
-	const char *cache;        /* --cache DIR: root of the bytecode caches */
-	bool no_cache;            /* --no-cache: no bytecode cache is used or written */
+	double grace;      /* serve: seconds calls get to finish on SIGTERM */
+	double idle_stop;  /* serve: stop workers idle this long (0: never) */
+	const char *group; /* call-all: the entry-point group */
+	bool first;        /* call-all: stop at the first non-null result */
+	int spawn;         /* pb_spawn_mode: exec (default) or fork-server */
+	const char *cache; /* --cache DIR: root of the bytecode caches */
+	bool no_cache;     /* --no-cache: no bytecode cache is used or written */
 };
 
 /* The options a command takes, for pb_parse_options. */
 enum {
-	PB_OPT_PLUGINS = 1, PB_OPT_POLICIES = 2, PB_OPT_TIMEOUT = 4, PB_OPT_JSON = 8,
-	PB_OPT_SOCKET = 16, PB_OPT_GRACE = 32, PB_OPT_EAGER = 64, PB_OPT_IDLE_STOP = 128,
-	PB_OPT_GROUP = 256, PB_OPT_FIRST = 512, PB_OPT_SPAWN = 1024,
-	PB_OPT_CACHE = 2048,   /* --cache DIR and --no-cache */
+	PB_OPT_PLUGINS = 1,
+	PB_OPT_POLICIES = 2,
+	PB_OPT_TIMEOUT = 4,
+	PB_OPT_JSON = 8,
+	PB_OPT_SOCKET = 16,
+	PB_OPT_GRACE = 32,
+	PB_OPT_EAGER = 64,
+	PB_OPT_IDLE_STOP = 128,
+	PB_OPT_GROUP = 256,
+	PB_OPT_FIRST = 512,
+	PB_OPT_SPAWN = 1024,
+	PB_OPT_CACHE = 2048, /* --cache DIR and --no-cache */
 };
 
 /* The control protocol of `plugbox serve` (described in serve.c). */

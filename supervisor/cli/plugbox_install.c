@@ -56,10 +56,10 @@
 #endif
 
 struct plugins {
-	const char *given;     /* --plugins as written, for messages */
-	char *path;            /* its real path, for the worker's binds */
+	const char *given; /* --plugins as written, for messages */
+	char *path;        /* its real path, for the worker's binds */
 	int fd, meta, staging, old, lock;
-	int swap;              /* .plugbox/swap.lock: held exclusively around a rename of PLUGINS/NAME */
+	int swap; /* .plugbox/swap.lock: held exclusively around a rename of PLUGINS/NAME */
 	struct stat st;
 };
 
@@ -211,7 +211,10 @@ static int discard(int dirfd, const char *name)
  * set, receives whether old/keep is still there. */
 static void clean_up(struct plugins *p, const char *keep, bool *kept)
 {
-	const struct { int fd; const char *dir; } places[] = { { p->staging, "staging" }, { p->old, "old" } };
+	const struct {
+		int fd;
+		const char *dir;
+	} places[] = { { p->staging, "staging" }, { p->old, "old" } };
 
 	if (kept)
 		*kept = false;
@@ -240,7 +243,8 @@ static void clean_up(struct plugins *p, const char *keep, bool *kept)
 				*kept = true;
 			if (r < 0)
 				fprintf(stderr, "plugbox: warning: cannot delete %s/.plugbox/%s/%s: %s (tried again "
-				        "by the next install or remove)\n", p->given, places[i].dir,
+				                "by the next install or remove)\n",
+				        p->given, places[i].dir,
 				        shown(e->d_name, name, sizeof(name)), strerror(errno));
 		}
 		closedir(d);
@@ -250,7 +254,8 @@ static void clean_up(struct plugins *p, const char *keep, bool *kept)
 static const char *policies_dir(const char *given)
 {
 	const char *env = getenv("PLUGBOX_POLICIES");
-	return given ? given : env && *env ? env : PB_POLICIES_DIR;
+	return given ? given : env && *env ? env
+	                                   : PB_POLICIES_DIR;
 }
 
 static void print_diag(void *data, bool is_error, const char *line)
@@ -336,9 +341,9 @@ static int parse(int argc, char **argv, const char *what, const char **plugins, 
 
 struct source {
 	const char *given;
-	int wheel_fd;          /* a wheel, or -1 */
-	char *dir;             /* a plugin directory's path (no symlink in it when opened), or NULL */
-	char id[48];           /* the directory's DEV:INO as opened: the worker copies only that one */
+	int wheel_fd; /* a wheel, or -1 */
+	char *dir;    /* a plugin directory's path (no symlink in it when opened), or NULL */
+	char id[48];  /* the directory's DEV:INO as opened: the worker copies only that one */
 };
 
 /* The fallback of open_no_symlinks: one component at a time, O_NOFOLLOW. */
@@ -446,7 +451,8 @@ static int open_source(const char *arg, struct source *s)
 		s->wheel_fd = -1;
 		if (linked) {
 			fprintf(stderr, "plugbox: cannot install %s: its path goes through a symlink (a plugin "
-			        "directory is installed only by its real path)\n", shown(arg, buf, sizeof(buf)));
+			                "directory is installed only by its real path)\n",
+			        shown(arg, buf, sizeof(buf)));
 			return -1;
 		}
 		snprintf(s->id, sizeof(s->id), "%llu:%llu", (unsigned long long)st.st_dev,
@@ -473,7 +479,8 @@ static int open_source(const char *arg, struct source *s)
 
 static int exit_code(enum pb_install_status st)
 {
-	return st == PB_INSTALL_REFUSED ? PB_EXIT_USAGE : st == PB_INSTALL_KILLED ? PB_EXIT_VIOLATION : PB_EXIT_WORKER;
+	return st == PB_INSTALL_REFUSED ? PB_EXIT_USAGE : st == PB_INSTALL_KILLED ? PB_EXIT_VIOLATION
+	                                                                          : PB_EXIT_WORKER;
 }
 
 /* Unpack into a fresh staging directory and check it: 0 with sname (the
@@ -502,8 +509,17 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 	}
 	snprintf(staging, sizeof(staging), "%s/.plugbox/staging/%s", p->path, sname);
 	const struct pb_install_job job = {
-		worker, pol, src->dir ? "dir" : "wheel", src->wheel_fd, staging, src->dir, NULL, name,
-		PB_INSTALL_UID, PB_INSTALL_UID, src->dir ? src->id : NULL,
+		worker,
+		pol,
+		src->dir ? "dir" : "wheel",
+		src->wheel_fd,
+		staging,
+		src->dir,
+		NULL,
+		name,
+		PB_INSTALL_UID,
+		PB_INSTALL_UID,
+		src->dir ? src->id : NULL,
 	};
 	pb_install_run(&job, res);
 	if (res->status == PB_INSTALL_OK &&
@@ -571,8 +587,15 @@ static void cache_build(struct install_cache *ic, const struct plugins *p, const
 	snprintf(plugin_dir, sizeof(plugin_dir), "%s/%s", p->path, name);
 	snprintf(staging, sizeof(staging), "%s/.plugbox/staging/%s", p->path, sname);
 	const struct pb_cache_spec spec = {
-		.root_fd = ic->root_fd, .root = ic->root, .name = name, .plugin_dir = plugin_dir, .source = staging,
-		.worker_path = worker, .policy = ic->policy, .wait_lock = true, .force = true,
+		.root_fd = ic->root_fd,
+		.root = ic->root,
+		.name = name,
+		.plugin_dir = plugin_dir,
+		.source = staging,
+		.worker_path = worker,
+		.policy = ic->policy,
+		.wait_lock = true,
+		.force = true,
 	};
 	if (pb_cache_build_start(&spec, &ic->build, why, sizeof(why)) < 0)
 		fprintf(stderr, "plugbox: warning: the bytecode cache of %s was not built: %s (it runs uncached)\n",
@@ -612,7 +635,17 @@ static void old_version(struct plugins *p, const struct pb_policy *pol, const ch
 
 	snprintf(old, sizeof(old), "%s/%s", p->path, name);
 	const struct pb_install_job job = {
-		worker, pol, "version", -1, NULL, NULL, old, NULL, PB_INSTALL_UID, PB_INSTALL_UID, NULL,
+		worker,
+		pol,
+		"version",
+		-1,
+		NULL,
+		NULL,
+		old,
+		NULL,
+		PB_INSTALL_UID,
+		PB_INSTALL_UID,
+		NULL,
 	};
 	pb_install_run(&job, &res);
 	snprintf(out, len, "%s", res.status == PB_INSTALL_OK ? res.version : "");
@@ -627,9 +660,9 @@ struct install {
 	struct pb_policy *pol;
 	struct plugins p;
 	struct source src;
-	char sname[300];        /* the staging entry */
-	char was[65];           /* the version replaced, "" if none said */
-	char retired[300];      /* where the replaced version went in old/ */
+	char sname[300];   /* the staging entry */
+	char was[65];      /* the version replaced, "" if none said */
+	char retired[300]; /* where the replaced version went in old/ */
 	bool replaced, kept;
 };
 
@@ -653,7 +686,8 @@ static int install_options(struct install *in, int argc, char **argv)
 		in->name = strrchr(in->src.dir, '/') + 1;
 		if (!plugin_name_ok(in->name)) {
 			fprintf(stderr, "plugbox: cannot install %s: '%s' is not a plugin name ([A-Za-z0-9_-]+); "
-			        "give one with --name\n", in->src.given, shown(in->name, buf, sizeof(buf)));
+			                "give one with --name\n",
+			        in->src.given, shown(in->name, buf, sizeof(buf)));
 			return PB_EXIT_USAGE;
 		}
 	}

@@ -65,7 +65,7 @@ static int policy_check(int argc, char **argv)
 			/* runtime/filter_check.c reads them back only as root. */
 			if (p->after.n > 0 && geteuid() != 0)
 				fprintf(stderr, "%s: note: @after-start rules are verified only when plugbox runs as "
-				        "root; here a plugin's import-time code can undo them (plugbox.policy(5))\n",
+				                "root; here a plugin's import-time code can undo them (plugbox.policy(5))\n",
 				        argv[i]);
 		}
 		pb_policy_free(p);
@@ -125,7 +125,8 @@ static void show_sandbox(const struct pb_sandbox *sb)
 static int policy_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "policies", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
+		{ "policies", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL;
 	struct pb_policy *p;
@@ -247,7 +248,8 @@ static void print_arg(const char *name, unsigned arg, uint64_t v)
 	else if (!strcmp(name, "prctl"))
 		prefixes = prctl_names;
 	else if (!strcmp(name, "socket"))
-		prefixes = arg == 0 ? family : arg == 1 ? type : proto;
+		prefixes = arg == 0 ? family : arg == 1 ? type
+		                                        : proto;
 	c = prefixes ? pb_constant_name(v, prefixes) : NULL;
 	if (!c && prefixes == type) {
 		/* socket(2)'s type carries flags: SOCK_STREAM|SOCK_CLOEXEC */
@@ -272,7 +274,7 @@ static void print_learned(pb_supervisor *s, const char *plugin, const char *func
 	size_t n;
 	struct pb_learned_call *calls = pb_learned(s, &n);
 
-	if (n > 1)   /* nothing learned: calls is NULL, which qsort may not get */
+	if (n > 1) /* nothing learned: calls is NULL, which qsort may not get */
 		qsort(calls, n, sizeof(*calls), cmp_learned);
 	printf("# %s.policy: learned by `plugbox learn` from %s %s.\n", plugin, plugin, function);
 	printf("# The call needed what default allows plus the lines below. Review them\n"

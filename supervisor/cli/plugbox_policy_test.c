@@ -100,8 +100,10 @@ static void decider(const struct pb_policy *p, const struct pb_expect_call *call
 int pb_cmd_policy_test(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "policies", required_argument, NULL, 'P' }, { "junit", required_argument, NULL, 'j' },
-		{ "tap", no_argument, NULL, 't' }, { "start-up", no_argument, NULL, 's' },
+		{ "policies", required_argument, NULL, 'P' },
+		{ "junit", required_argument, NULL, 'j' },
+		{ "tap", no_argument, NULL, 't' },
+		{ "start-up", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *junit = NULL;
@@ -254,7 +256,8 @@ static int explain_phase(const struct pb_policy *p, const struct pb_bpf_prog *pr
 int pb_cmd_policy_explain(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "policies", required_argument, NULL, 'P' }, { "start-up", no_argument, NULL, 's' },
+		{ "policies", required_argument, NULL, 'P' },
+		{ "start-up", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL;

@@ -54,7 +54,9 @@
 #define PB_SELFTEST_DIR "/usr/local/share/plugbox/selftest"
 #endif
 
-enum { MAX_PROBES = 256, HOW_MAX = 1024, DEFAULT_TIMEOUT = 3 };
+enum { MAX_PROBES = 256,
+       HOW_MAX = 1024,
+       DEFAULT_TIMEOUT = 3 };
 enum { EXIT_NOT_CONTAINED = 1 };
 
 /* The outcomes probes.txt may accept. */
@@ -74,13 +76,27 @@ enum {
 #define OUTPUT_STREAMS 4ul
 
 static const char *const layer_names[] = {
-	"filesystem", "network", "process", "memory", "cpu", "deadline", "signals", "kernel",
-	"seccomp", "identity", "capabilities", "tty", "descriptors", "namespaces", "output", NULL,
+	"filesystem",
+	"network",
+	"process",
+	"memory",
+	"cpu",
+	"deadline",
+	"signals",
+	"kernel",
+	"seccomp",
+	"identity",
+	"capabilities",
+	"tty",
+	"descriptors",
+	"namespaces",
+	"output",
+	NULL,
 };
 
 struct probe {
-	const char *dir;                /* the plugins directory that holds it */
-	bool operator;                  /* from --probes DIR */
+	const char *dir; /* the plugins directory that holds it */
+	bool operator;   /* from --probes DIR */
 	char name[64];
 	char layer[16];
 	unsigned expect;
@@ -96,10 +112,10 @@ struct fixtures {
 	char secret[PATH_MAX], write_dir[PATH_MAX];
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char abstract_name[64];
-	char token[64];   /* the secret's content */
+	char token[64]; /* the secret's content */
 	int tcp, udp, unix_fd, abstract_fd, leaked;
 	int tcp_port, udp_port;
-	bool made;        /* dir exists: remove it at the end */
+	bool made; /* dir exists: remove it at the end */
 };
 
 /* A copy of the token in this process's memory: what process_vm_readv
@@ -122,7 +138,7 @@ struct capture {
 	char last[300];
 	/* every line of the probe's, for "output" probes */
 	unsigned long lines, bytes, drop_notes;
-	char control[80];   /* the first line that held a control character, shown escaped */
+	char control[80]; /* the first line that held a control character, shown escaped */
 };
 
 /* A byte sequence a terminal would act on: C0 but tab, DEL, a C1 control
@@ -231,7 +247,7 @@ static int load_manifest(const char *dir, struct probe *probes, int n, bool oper
 			why = "too many probes";
 		else if (parse_expect(expect, &probes[n].expect) < 0)
 			why = "EXPECT must be result, killed, deadline or limit, joined by '|'";
-		else if (operator && !probe_dir_exists(dir, name))
+		else if (operator&& !probe_dir_exists(dir, name))
 			why = "no such probe: the directory DIR/NAME, a plugin, is missing";
 		if (why) {
 			fprintf(stderr, "plugbox: selftest: %s:%d: %s\n", path, lineno, why);
@@ -239,7 +255,7 @@ static int load_manifest(const char *dir, struct probe *probes, int n, bool oper
 			return -1;
 		}
 		probes[n].dir = dir;
-		probes[n].operator = operator;
+		probes[n].operator= operator;
 		snprintf(probes[n].name, sizeof(probes[n].name), "%s", name);
 		snprintf(probes[n].layer, sizeof(probes[n].layer), "%s", layer);
 		snprintf(probes[n].attempt, sizeof(probes[n].attempt), "%s", attempt);
@@ -372,7 +388,10 @@ static void empty_write_dir(const struct fixtures *f, char *why, size_t len)
 /* What a probe left on the runner's side; appends reasons to why. */
 static void fixtures_check(const struct fixtures *f, sig_atomic_t urgent_before, char *why, size_t len)
 {
-	struct { int fd; const char *what; } stream[] = {
+	struct {
+		int fd;
+		const char *what;
+	} stream[] = {
 		{ f->tcp, "the TCP listener accepted a connection" },
 		{ f->unix_fd, "the unix socket accepted a connection" },
 		{ f->abstract_fd, "the abstract socket accepted a connection" },
@@ -469,7 +488,7 @@ static pid_t find_worker_pid(const char *name)
 		ssize_t n;
 		if (!e->d_name[0] || strspn(e->d_name, "0123456789") != strlen(e->d_name) || strlen(e->d_name) > 9)
 			continue;
-		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);   /* digits only, at most 9 */
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10); /* digits only, at most 9 */
 		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
 		n = read_small(path, args, sizeof(args));
 		/* NUL-separated arguments: look for "--name" followed by NAME */
@@ -526,9 +545,14 @@ static pb_value *make_ctx(const struct fixtures *f, const char *sibling_dir, pid
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
-	const struct { const char *key, *value; } strings[] = {
-		{ "secret", f->secret }, { "write_dir", f->write_dir }, { "sibling_dir", sibling_dir },
-		{ "unix_path", f->unix_path }, { "abstract_name", f->abstract_name },
+	const struct {
+		const char *key, *value;
+	} strings[] = {
+		{ "secret", f->secret },
+		{ "write_dir", f->write_dir },
+		{ "sibling_dir", sibling_dir },
+		{ "unix_path", f->unix_path },
+		{ "abstract_name", f->abstract_name },
 	};
 	struct stat passwd = { 0 };
 	pb_value *ctx;
@@ -545,7 +569,7 @@ static pb_value *make_ctx(const struct fixtures *f, const char *sibling_dir, pid
 		fputc(',', out);
 	}
 	fprintf(out, "\"supervisor_pid\":%d,\"sibling_pid\":%d,\"tcp_port\":%d,\"udp_port\":%d,"
-	        "\"marker_addr\":%llu,\"marker_len\":%zu,\"leaked_fd\":%d,\"passwd_id\":[%llu,%llu]}",
+	             "\"marker_addr\":%llu,\"marker_len\":%zu,\"leaked_fd\":%d,\"passwd_id\":[%llu,%llu]}",
 	        (int)getpid(), (int)sibling_pid, f->tcp_port, f->udp_port,
 	        (unsigned long long)(uintptr_t)marker, strlen(marker), f->leaked,
 	        (unsigned long long)passwd.st_dev, (unsigned long long)passwd.st_ino);
@@ -572,8 +596,7 @@ static pb_supervisor *open_supervisor(struct run *r, const char *dir)
 {
 	/* No bytecode cache: the probes are attacks, and their directory may be
 	 * the installed, read-only one. */
-	struct pb_cli_options o = { .plugins = dir, .policies = r->policies, .timeout = r->timeout,
-	                            .no_cache = true };
+	struct pb_cli_options o = { .plugins = dir, .policies = r->policies, .timeout = r->timeout, .no_cache = true };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
 	if (sup)
@@ -671,11 +694,13 @@ static bool sibling_check(struct run *r, char *why, size_t len)
 static void judge_output(struct probe *p, const struct capture *c, double seconds, char *traces, size_t len)
 {
 	unsigned long bound = (unsigned long)((seconds + 1.0) * OUTPUT_LINES_PER_SECOND_PER_STREAM) *
-	                      OUTPUT_STREAMS + 64;
+	                              OUTPUT_STREAMS +
+	                      64;
 	size_t used = strlen(p->how);
 
 	snprintf(p->how + used, sizeof(p->how) - used, "; %lu lines (%lu bytes) reached the host in %.1f s, "
-	         "%lu drop notes", c->lines, c->bytes, seconds, c->drop_notes);
+	                                               "%lu drop notes",
+	         c->lines, c->bytes, seconds, c->drop_notes);
 	used = strlen(traces);
 	if (c->lines > bound)
 		snprintf(traces + used, len - used, "; %lu lines is more than the %lu a meter allows", c->lines, bound);
@@ -708,7 +733,7 @@ static void run_probe(struct run *r, struct probe *p)
 	pb_value_destroy(result);
 	pb_error_free(err);
 	pb_value_destroy(ctx);
-	pb_supervisor_free(sup);   /* the probe's worker ends here */
+	pb_supervisor_free(sup); /* the probe's worker ends here */
 	r->capture.plugin = NULL;
 	if ((p->expect & EXPECT_OUTPUT) && p->contained)
 		judge_output(p, &r->capture, pb_now() - started, traces, sizeof(traces));
@@ -774,16 +799,22 @@ static void print_json(const pb_value *layers, const struct probe *probes, int n
 /* What selftest takes beside the common options. */
 struct selftest_args {
 	bool json, tap, only_probes;
-	const char *junit;              /* --junit FILE */
-	const char *probes;             /* --probes DIR */
+	const char *junit;  /* --junit FILE */
+	const char *probes; /* --probes DIR */
 };
 
 /* --junit FILE, --tap, --probes DIR and --only-probes are taken out of
  * argv (also as --opt=VALUE); the rest goes to pb_parse_options. */
 static int parse_args(int argc, char **argv, struct run *r, struct selftest_args *a)
 {
-	static const struct { const char *name; bool value; } own[] = {
-		{ "--junit", true }, { "--tap", false }, { "--probes", true }, { "--only-probes", false },
+	static const struct {
+		const char *name;
+		bool value;
+	} own[] = {
+		{ "--junit", true },
+		{ "--tap", false },
+		{ "--probes", true },
+		{ "--only-probes", false },
 	};
 	struct pb_cli_options o;
 	char **rest = calloc((size_t)argc + 1, sizeof(char *));
@@ -807,7 +838,8 @@ static int parse_args(int argc, char **argv, struct run *r, struct selftest_args
 			continue;
 		}
 		if (own[k].value) {
-			value = argv[i][len] == '=' ? argv[i] + len + 1 : i + 1 < argc ? argv[++i] : NULL;
+			value = argv[i][len] == '=' ? argv[i] + len + 1 : i + 1 < argc ? argv[++i]
+			                                                               : NULL;
 			if (!value || !*value) {
 				free(rest);
 				return pb_usage_error("option %s needs a value", own[k].name);
@@ -844,7 +876,7 @@ static void report_probe(struct pb_test_report *rep, const struct probe *p)
 {
 	char klass[64], name[128], msg[HOW_MAX + 400], detail[HOW_MAX + 400];
 
-	snprintf(klass, sizeof(klass), "%s.%s", p->operator ? "probes" : "selftest", p->layer);
+	snprintf(klass, sizeof(klass), "%s.%s", p->operator? "probes" : "selftest", p->layer);
 	snprintf(name, sizeof(name), "%s", p->name);
 	snprintf(detail, sizeof(detail), "attempt: %s\noutcome: %s\nsibling: %s", p->attempt, p->how,
 	         p->sibling_ok ? "answered, same process" : "did not answer as the same process");
@@ -962,7 +994,8 @@ int pb_cmd_selftest(int argc, char **argv)
 		pb_test_report_tap(rep, stdout);
 	else
 		printf("%d probes: %d contained, %d NOT CONTAINED\n", n, contained, n - contained);
-	code = unavailable ? PB_EXIT_WORKER : contained == n ? PB_EXIT_OK : EXIT_NOT_CONTAINED;
+	code = unavailable ? PB_EXIT_WORKER : contained == n ? PB_EXIT_OK
+	                                                     : EXIT_NOT_CONTAINED;
 	if (args.junit && pb_test_report_junit(rep, args.junit) < 0)
 		code = PB_EXIT_WORKER;
 	if (fflush(stdout) != 0)

@@ -64,7 +64,7 @@
 #include "cli/plugbox_cli.h"
 #include "cli/serve.h"
 
-#define FLUSH_WAIT 2.0           /* seconds answers get to leave once every call ended */
+#define FLUSH_WAIT 2.0 /* seconds answers get to leave once every call ended */
 
 /* ---- the listening socket ---------------------------------------------------- */
 
@@ -344,8 +344,7 @@ int pb_cmd_serve(int argc, char **argv)
 {
 	struct pb_cli_options o;
 	struct pb_serve srv = { .ep = -1, .listen_fd = -1, .sig_fd = -1 };
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET |
-	                            PB_OPT_GRACE | PB_OPT_EAGER | PB_OPT_IDLE_STOP | PB_OPT_CACHE | PB_OPT_SPAWN, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET | PB_OPT_GRACE | PB_OPT_EAGER | PB_OPT_IDLE_STOP | PB_OPT_CACHE | PB_OPT_SPAWN, &o);
 
 	if (code >= 0)
 		return code;

@@ -13,9 +13,12 @@
 #include "proto/frame.h"
 #include "plugbox.h"
 
-#define PB_SERVE_MAX_INFLIGHT 64   /* calls in flight per connection */
+#define PB_SERVE_MAX_INFLIGHT 64 /* calls in flight per connection */
 
-enum pb_serve_source_kind { PB_SERVE_LISTEN, PB_SERVE_SIGNAL, PB_SERVE_SUPERVISOR, PB_SERVE_CLIENT };
+enum pb_serve_source_kind { PB_SERVE_LISTEN,
+	                    PB_SERVE_SIGNAL,
+	                    PB_SERVE_SUPERVISOR,
+	                    PB_SERVE_CLIENT };
 
 struct pb_serve_source {
 	enum pb_serve_source_kind kind;
@@ -37,20 +40,20 @@ struct pb_serve_slot {
 };
 
 struct pb_serve_client {
-	struct pb_serve_source src;            /* first: epoll data points here */
+	struct pb_serve_source src; /* first: epoll data points here */
 	struct pb_serve *srv;
-	int fd;                                /* -1 once the connection is gone */
-	unsigned refs;                         /* the connection + each call in flight */
+	int fd;        /* -1 once the connection is gone */
+	unsigned refs; /* the connection + each call in flight */
 	uint32_t events;
 	pid_t pid;
 	struct pb_frame_reader rd;
 	struct pb_serve_out *out_head, *out_tail;
 	size_t out_bytes;
 	unsigned inflight;
-	bool eof;                              /* the peer writes no more: answer, then close */
-	bool closing;                          /* after a protocol error: close once written */
+	bool eof;     /* the peer writes no more: answer, then close */
+	bool closing; /* after a protocol error: close once written */
 	double close_by;
-	struct pb_serve_client *prev, *next;   /* live connections */
+	struct pb_serve_client *prev, *next; /* live connections */
 	struct pb_serve_client *next_dead;
 	struct pb_serve_slot slots[PB_SERVE_MAX_INFLIGHT];
 };
@@ -65,16 +68,15 @@ struct pb_serve {
 	uid_t euid;
 	double grace;
 	bool stopping, failed;
-	double accept_paused_until;            /* 0: accepting */
+	double accept_paused_until; /* 0: accepting */
 	unsigned nclosing;
 	struct pb_serve_client *clients;
-	struct pb_serve_client *graveyard;     /* freed after each round of events */
+	struct pb_serve_client *graveyard; /* freed after each round of events */
 };
 
 double pb_serve_now(void);
 /* "plugbox serve: MESSAGE" on stderr. */
-__attribute__((format(printf, 1, 2)))
-void pb_serve_say(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void pb_serve_say(const char *fmt, ...);
 
 /* Accept what is waiting on the listening socket (bounded per wake-up). */
 void pb_serve_accept(struct pb_serve *srv);

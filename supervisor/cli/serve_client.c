@@ -27,7 +27,7 @@
 struct conn {
 	int fd;
 	const char *path;
-	double deadline;            /* 0: wait as long as it takes */
+	double deadline; /* 0: wait as long as it takes */
 	struct pb_frame_reader rd;
 };
 
@@ -185,7 +185,8 @@ static int answer(struct conn *k, const struct pb_cli_call *c)
 	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
 		const Plugbox__Error *e = env->error;
 		pb_error_kind kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_BAD_REQUEST
-		                     ? (pb_error_kind)e->kind : PB_ERROR_PROTOCOL;
+		                             ? (pb_error_kind)e->kind
+		                             : PB_ERROR_PROTOCOL;
 		code = pb_report_failure(kind, c->plugin, e->type, e->message, e->traceback);
 	} else {
 		code = trouble(k, -EBADMSG, "neither a result nor an error", "waiting for the answer");

@@ -20,13 +20,13 @@
 #include "cli/serve.h"
 #include "toolkit/sink.h"
 
-#define FRAMES_PER_WAKE 64       /* frames read from one connection per wake-up */
+#define FRAMES_PER_WAKE 64 /* frames read from one connection per wake-up */
 #define ACCEPTS_PER_WAKE 64
-#define QUEUE_PAUSE (8u << 20)   /* answers waiting: stop reading that client */
-#define QUEUE_DROP (64u << 20)   /* answers waiting: drop that client */
-#define IOV_BATCH 64             /* frames per sendmsg */
-#define CLOSE_WAIT 2.0           /* seconds an error gets to reach a client being closed */
-#define ACCEPT_PAUSE 0.25        /* out of descriptors: seconds before accepting again */
+#define QUEUE_PAUSE (8u << 20) /* answers waiting: stop reading that client */
+#define QUEUE_DROP (64u << 20) /* answers waiting: drop that client */
+#define IOV_BATCH 64           /* frames per sendmsg */
+#define CLOSE_WAIT 2.0         /* seconds an error gets to reach a client being closed */
+#define ACCEPT_PAUSE 0.25      /* out of descriptors: seconds before accepting again */
 
 double pb_serve_now(void)
 {
@@ -204,15 +204,14 @@ static void client_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 	c->out_bytes += len;
 	if (c->out_bytes > QUEUE_DROP) {
 		pb_serve_say("dropped a client (pid %d): more than %u MiB of answers it does not read", (int)c->pid,
-		    QUEUE_DROP >> 20);
+		             QUEUE_DROP >> 20);
 		pb_serve_client_drop(c);
 		return;
 	}
 	client_flush(c);
 }
 
-__attribute__((format(printf, 4, 5)))
-static void send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind kind, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind kind, const char *fmt, ...)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Error err = PLUGBOX__ERROR__INIT;
@@ -231,8 +230,7 @@ static void send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind kin
 }
 
 /* The conversation cannot go on: say why, then close. */
-__attribute__((format(printf, 2, 3)))
-static void client_fail(struct pb_serve_client *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void client_fail(struct pb_serve_client *c, const char *fmt, ...)
 {
 	char message[512];
 	va_list ap;
@@ -362,8 +360,7 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	free(kwvalues);
 	if (r < 0) {
 		send_error(c, id, r == -ENOMEM ? PB_ERROR_UNAVAILABLE : PB_ERROR_BAD_REQUEST, "call %llu: %s",
-		           (unsigned long long)id, r == -ENOMEM ? "the daemon is out of memory"
-		           : pb_supervisor_strerror(c->srv->sup));
+		           (unsigned long long)id, r == -ENOMEM ? "the daemon is out of memory" : pb_supervisor_strerror(c->srv->sup));
 		return;
 	}
 	slot->used = true;
@@ -374,7 +371,7 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 static const char *body_name(Plugbox__Envelope__BodyCase body)
 {
 	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)body);
+	        protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)body);
 	return f ? f->name : "nothing";
 }
 
@@ -520,7 +517,7 @@ void pb_serve_accept(struct pb_serve *srv)
 		}
 		if (cred.uid != srv->euid && cred.uid != 0) {
 			pb_serve_say("refused a client: pid %d uid %u is not the daemon's user", (int)cred.pid,
-			    (unsigned)cred.uid);
+			             (unsigned)cred.uid);
 			close(fd);
 			continue;
 		}

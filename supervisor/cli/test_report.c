@@ -137,13 +137,34 @@ static void xml_escape(FILE *out, const char *s, bool attr)
 	while (*p) {
 		size_t n;
 		switch (*p) {
-		case '&': fputs("&amp;", out); p++; continue;
-		case '<': fputs("&lt;", out); p++; continue;
-		case '>': fputs("&gt;", out); p++; continue;
-		case '"': fputs("&quot;", out); p++; continue;
-		case '\'': fputs("&apos;", out); p++; continue;
-		case '\n': fputs(attr ? "&#10;" : "\n", out); p++; continue;
-		case '\t': fputs(attr ? "&#9;" : "\t", out); p++; continue;
+		case '&':
+			fputs("&amp;", out);
+			p++;
+			continue;
+		case '<':
+			fputs("&lt;", out);
+			p++;
+			continue;
+		case '>':
+			fputs("&gt;", out);
+			p++;
+			continue;
+		case '"':
+			fputs("&quot;", out);
+			p++;
+			continue;
+		case '\'':
+			fputs("&apos;", out);
+			p++;
+			continue;
+		case '\n':
+			fputs(attr ? "&#10;" : "\n", out);
+			p++;
+			continue;
+		case '\t':
+			fputs(attr ? "&#9;" : "\t", out);
+			p++;
+			continue;
 		default: break;
 		}
 		n = *p < 0x20 || *p == 0x7f ? 0 : utf8_char(p);

@@ -14,7 +14,9 @@
 
 #include <stdio.h>
 
-enum pb_case_status { PB_CASE_PASSED, PB_CASE_FAILED, PB_CASE_SKIPPED };
+enum pb_case_status { PB_CASE_PASSED,
+	              PB_CASE_FAILED,
+	              PB_CASE_SKIPPED };
 
 struct pb_test_report;
 

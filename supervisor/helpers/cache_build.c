@@ -43,7 +43,7 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-#define SOURCE_MAX (16u << 20)          /* a source file the compiler reads at most */
+#define SOURCE_MAX (16u << 20) /* a source file the compiler reads at most */
 #define STAMP_FORMAT "plugbox-cache 1"
 
 struct pb_cache_build {
@@ -53,8 +53,8 @@ struct pb_cache_build {
 	char stamp[PB_CACHE_STAMP_MAX]; /* the plugin directory when the build began */
 	struct pb_helper h;             /* the compiler (helper_run.c) */
 	bool judged, ok;
-	bool transient;                 /* killed from outside: worth another try */
-	char verdict[512];              /* why it failed */
+	bool transient;    /* killed from outside: worth another try */
+	char verdict[512]; /* why it failed */
 	unsigned compiled, skipped;
 };
 
@@ -300,15 +300,18 @@ static int spawn_compiler(struct pb_cache_build *b, const struct pb_cache_spec *
 	snprintf(alias, sizeof(alias), PB_JAIL_IMPORT_ROOT "/%s", b->name);
 	snprintf(limits[0], sizeof(limits[0]), "files=%u", PB_INSTALL_MAX_FILES);
 	snprintf(limits[1], sizeof(limits[1]), "bytes=%llu", (unsigned long long)PB_INSTALL_MAX_BYTES);
-	snprintf(limits[2], sizeof(limits[2]), "file_size=%llu", (unsigned long long)
-	         (file_size == PB_LIMIT_UNLIMITED || file_size > PB_INSTALL_MAX_BYTES ? PB_INSTALL_MAX_BYTES : file_size));
+	snprintf(limits[2], sizeof(limits[2]), "file_size=%llu", (unsigned long long)(file_size == PB_LIMIT_UNLIMITED || file_size > PB_INSTALL_MAX_BYTES ? PB_INSTALL_MAX_BYTES : file_size));
 	char source_limit[64];
 	snprintf(source_limit, sizeof(source_limit), "source_size=%u", SOURCE_MAX);
 	char *args[] = { "--name", b->name, "--alias", alias, "--limit", limits[0], "--limit", limits[1],
-	                 "--limit", limits[2], "--limit", source_limit, NULL };
+		         "--limit", limits[2], "--limit", source_limit, NULL };
 	const struct pb_install_spec in = {
-		.mode = "compile", .input_fd = -1, .staging = staging,
-		.plugin = spec->source ? spec->source : spec->plugin_dir, .plugin_at = spec->plugin_dir, .args = args,
+		.mode = "compile",
+		.input_fd = -1,
+		.staging = staging,
+		.plugin = spec->source ? spec->source : spec->plugin_dir,
+		.plugin_at = spec->plugin_dir,
+		.args = args,
 	};
 	return pb_helper_spawn(&b->h, spec->worker_path, spec->policy, &in, PB_INSTALL_UID, PB_INSTALL_UID,
 	                       why, why_len);
@@ -416,7 +419,7 @@ static void judge(struct pb_cache_build *b)
 		break;
 	case PB_HELPER_SECCOMP:
 		snprintf(b->verdict, sizeof(b->verdict), "the sandbox killed the compiler (a system call "
-		         "compile.policy does not allow)");
+		                                         "compile.policy does not allow)");
 		break;
 	case PB_HELPER_SIGNAL:
 		/* SIGKILL past no limit of ours: the OOM killer, or the parent-death
@@ -477,7 +480,7 @@ int pb_cache_build_commit(struct pb_cache_build *b, const char *expect, unsigned
 	if (!b->judged || !b->ok) {
 		snprintf(why, why_len, "%s", b->judged ? b->verdict : "the compiler did not finish");
 		if (!b->judged || b->transient)
-			return -EAGAIN;       /* not marked: the next start tries again */
+			return -EAGAIN; /* not marked: the next start tries again */
 		mark_failed(b, stamp, why);
 		return -EIO;
 	}
@@ -542,7 +545,7 @@ void pb_cache_build_free(struct pb_cache_build *b)
 	close_fd(&b->tmp_fd);
 	if (b->tmp_name[0] && b->build_fd >= 0)
 		pb_tree_remove(b->build_fd, b->tmp_name);
-	close_fd(&b->lock_fd);      /* the lock goes with its descriptor */
+	close_fd(&b->lock_fd); /* the lock goes with its descriptor */
 	close_fd(&b->build_fd);
 	close_fd(&b->root_fd);
 	free(b->name);

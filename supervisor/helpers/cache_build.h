@@ -55,15 +55,15 @@ bool pb_cache_failed(int root_fd, const char *name, const char *stamp);
 int pb_cache_remove(int root_fd, const char *name);
 
 struct pb_cache_spec {
-	int root_fd;                  /* pb_cache_root_open; the build keeps its own copy */
-	const char *root;             /* its path, for the compiler's bind */
+	int root_fd;      /* pb_cache_root_open; the build keeps its own copy */
+	const char *root; /* its path, for the compiler's bind */
 	const char *name;
-	const char *plugin_dir;       /* where workers see the plugin: PLUGINS/NAME */
-	const char *source;           /* the tree to compile, bound at plugin_dir; NULL: plugin_dir itself */
+	const char *plugin_dir; /* where workers see the plugin: PLUGINS/NAME */
+	const char *source;     /* the tree to compile, bound at plugin_dir; NULL: plugin_dir itself */
 	const char *worker_path;
-	const struct pb_policy *policy;   /* compile.policy; must outlive the build */
-	bool wait_lock;               /* wait for a build of NAME elsewhere, rather than give up */
-	bool force;                   /* build even when fresh or failed with this stamp */
+	const struct pb_policy *policy; /* compile.policy; must outlive the build */
+	bool wait_lock;                 /* wait for a build of NAME elsewhere, rather than give up */
+	bool force;                     /* build even when fresh or failed with this stamp */
 };
 struct pb_cache_build;
 /* Lock NAME, decide and start the compiler. Returns 1 with *out (running),

@@ -50,7 +50,7 @@ int pb_helper_spawn(struct pb_helper *h, const char *worker_path, const struct p
 size_t pb_helper_fds(const struct pb_helper *h, int fds[PB_HELPER_FDS_MAX])
 {
 	const int all[PB_HELPER_FDS_MAX] = { h->exited ? -1 : h->w.pidfd, h->w.replies_fd, h->w.stdout_fd,
-	                                     h->w.stderr_fd, h->w.report_fd };
+		                             h->w.stderr_fd, h->w.report_fd };
 	size_t n = 0;
 
 	for (size_t i = 0; i < PB_HELPER_FDS_MAX; i++)
@@ -306,7 +306,7 @@ int pb_helper_answer_decode(const char *buf, size_t len, bool allow_probes, stru
 			continue;
 		}
 		if (a->last.nfields)
-			return -EBADMSG;     /* one deciding line, no more */
+			return -EBADMSG; /* one deciding line, no more */
 		a->last = l;
 	}
 	return 0;

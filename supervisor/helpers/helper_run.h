@@ -31,17 +31,17 @@
 
 struct pb_helper {
 	struct pb_spawned w;
-	const char *who;                /* "the unpacker", "the compiler": for messages */
-	const char *policy_file;        /* "install.policy": for messages */
+	const char *who;         /* "the unpacker", "the compiler": for messages */
+	const char *policy_file; /* "install.policy": for messages */
 	bool exited, finished, timed_out;
 	int status;
 	struct rusage ru;
-	double deadline;                /* monotonic seconds; 0: none */
+	double deadline; /* monotonic seconds; 0: none */
 	uint64_t call_ms, cpu_limit;
 	char answer[PB_INSTALL_RESULT_MAX + 1];
 	size_t answer_len;
 	bool answer_too_long;
-	char tail[PB_HELPER_TAIL_MAX + 1];     /* the end of its stderr */
+	char tail[PB_HELPER_TAIL_MAX + 1]; /* the end of its stderr */
 	size_t tail_len;
 	/* Its report socket: the first Violation (the SIGSYS handler's), and
 	 * whether anything else came (a descriptor, another body, garbage). */
@@ -71,13 +71,13 @@ void pb_helper_free(struct pb_helper *h);
 
 /* How it ended, the part every helper judges the same way. */
 enum pb_helper_end {
-	PB_HELPER_EXITED,       /* it exited: judge its answer (exit status in *exit_status) */
-	PB_HELPER_TIMED_OUT,    /* killed at its deadline */
-	PB_HELPER_SECCOMP,      /* died of SIGSYS: the sandbox killed it */
-	PB_HELPER_LIMIT,        /* a CPU or file-size limit ended it */
-	PB_HELPER_SIGNAL,       /* another signal (SIGKILL from outside, the OOM killer) */
-	PB_HELPER_TOO_LONG,     /* more than PB_INSTALL_RESULT_MAX bytes of answer */
-	PB_HELPER_BAD_REPORT,   /* garbage on its report socket */
+	PB_HELPER_EXITED,     /* it exited: judge its answer (exit status in *exit_status) */
+	PB_HELPER_TIMED_OUT,  /* killed at its deadline */
+	PB_HELPER_SECCOMP,    /* died of SIGSYS: the sandbox killed it */
+	PB_HELPER_LIMIT,      /* a CPU or file-size limit ended it */
+	PB_HELPER_SIGNAL,     /* another signal (SIGKILL from outside, the OOM killer) */
+	PB_HELPER_TOO_LONG,   /* more than PB_INSTALL_RESULT_MAX bytes of answer */
+	PB_HELPER_BAD_REPORT, /* garbage on its report socket */
 };
 /* The verdict and, but for EXITED and SECCOMP (whose message needs the
  * policy's rule: the caller's), one printable line saying it. */
@@ -93,10 +93,10 @@ struct pb_helper_line {
 	unsigned nfields;
 };
 struct pb_helper_answer {
-	char text[PB_INSTALL_RESULT_MAX + 1];  /* the bytes, split in place */
-	struct pb_helper_line probe[PB_INSTALL_MAX_PROBES];  /* "probe" lines, when allowed */
+	char text[PB_INSTALL_RESULT_MAX + 1];               /* the bytes, split in place */
+	struct pb_helper_line probe[PB_INSTALL_MAX_PROBES]; /* "probe" lines, when allowed */
 	unsigned nprobes;
-	struct pb_helper_line last;            /* the deciding line; nfields 0: none */
+	struct pb_helper_line last; /* the deciding line; nfields 0: none */
 };
 /* Split `len` bytes into lines and fields. Every line ends with '\n'; no
  * byte is NUL; only "probe" lines (with allow_probes, at most

@@ -32,7 +32,7 @@ static void version_token(char *v)
 }
 
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void set_message(struct pb_install_result *res, enum pb_install_status st, const char *fmt, ...)
 {
 	va_list ap;
@@ -143,11 +143,17 @@ static void judge_answer(const struct pb_helper *h, const struct pb_install_job 
 static size_t worker_args(const struct pb_install_job *job, char *store, size_t store_len, char **args,
                           char **probes_copy, bool *asked_probes)
 {
-	const struct { const char *key; unsigned long long v; } limits[] = {
-		{ "bytes", PB_INSTALL_MAX_BYTES }, { "files", PB_INSTALL_MAX_FILES },
+	const struct {
+		const char *key;
+		unsigned long long v;
+	} limits[] = {
+		{ "bytes", PB_INSTALL_MAX_BYTES },
+		{ "files", PB_INSTALL_MAX_FILES },
 		{ "file_size", job->policy->sandbox.limit[PB_LIMIT_FILE_SIZE] == PB_LIMIT_UNLIMITED
-		  ? PB_INSTALL_MAX_BYTES : job->policy->sandbox.limit[PB_LIMIT_FILE_SIZE] },
-		{ "ratio", PB_INSTALL_MAX_RATIO }, { "ratio_floor", PB_INSTALL_RATIO_FLOOR },
+		                       ? PB_INSTALL_MAX_BYTES
+		                       : job->policy->sandbox.limit[PB_LIMIT_FILE_SIZE] },
+		{ "ratio", PB_INSTALL_MAX_RATIO },
+		{ "ratio_floor", PB_INSTALL_RATIO_FLOOR },
 		{ "depth", PB_INSTALL_MAX_DEPTH },
 	};
 	const char *probes = getenv(PB_INSTALL_PROBE_ENV);
@@ -198,8 +204,12 @@ void pb_install_run(const struct pb_install_job *job, struct pb_install_result *
 	pb_helper_init(h, "the unpacker", "install.policy");
 	worker_args(job, store, sizeof(store), args, &probes, &asked_probes);
 	const struct pb_install_spec spec = {
-		.mode = job->mode, .input_fd = job->input_fd, .staging = job->staging, .source = job->source,
-		.old = job->old, .args = args,
+		.mode = job->mode,
+		.input_fd = job->input_fd,
+		.staging = job->staging,
+		.source = job->source,
+		.old = job->old,
+		.args = args,
 	};
 	if (pb_helper_spawn(h, job->worker_path, job->policy, &spec, job->uid, job->gid, why, sizeof(why)) < 0) {
 		set_message(res, PB_INSTALL_FAILED, "the unpacker could not be started: %s", why);

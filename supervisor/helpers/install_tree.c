@@ -29,7 +29,7 @@ struct walk {
 	struct pb_tree_stats *stats;
 	char *why;
 	size_t why_len;
-	char path[1200];         /* the entry being looked at, relative, for messages */
+	char path[1200]; /* the entry being looked at, relative, for messages */
 };
 
 static int fail(struct walk *wk, const char *what)

@@ -153,7 +153,10 @@ int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, ch
                         const int fds[PB_CHILD_FDS], int exec_fd, pid_t *pid, int *pidfd,
                         char *why, size_t why_len)
 {
-	union { char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int))]; struct cmsghdr align; } ctl;
+	union {
+		char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
 	struct pb_forkserver_reply reply;
 	uint8_t *packed = NULL;
 	size_t len = 0;
@@ -176,8 +179,7 @@ int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, ch
 	send_fds[PB_CHILD_FDS - 1] = exec_fd;
 
 	struct iovec iov = { packed, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-	                      .msg_controllen = sizeof(ctl.buf) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	memset(ctl.buf, 0, sizeof(ctl.buf));
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
@@ -194,8 +196,7 @@ int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, ch
 	}
 
 	struct iovec riov = { &reply, sizeof(reply) };
-	struct msghdr rmsg = { .msg_iov = &riov, .msg_iovlen = 1, .msg_control = ctl.buf,
-	                       .msg_controllen = sizeof(ctl.buf) };
+	struct msghdr rmsg = { .msg_iov = &riov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	while ((n = recvmsg(fs->sock, &rmsg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
 	int got = n > 0 ? take_fd(&rmsg) : -1;

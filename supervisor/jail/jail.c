@@ -54,7 +54,11 @@ static const char *const shared_data[] = { "/usr/share/zoneinfo", "/usr/lib/loca
 static const char *const loader_files[] = { "/etc/ld.so.cache", "/etc/alternatives" };
 /* What name resolution and TLS read, with @network host. */
 static const char *const network_files[] = {
-	"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/ssl",
+	"/etc/resolv.conf",
+	"/etc/hosts",
+	"/etc/nsswitch.conf",
+	"/etc/gai.conf",
+	"/etc/ssl",
 	"/usr/share/ca-certificates",
 };
 #define SYMLINK_DEPTH 8
@@ -443,7 +447,8 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 	if (sb->scratch) {
 		/* /tmp is where tempfile looks first; when a plugin itself lives
 		 * under /tmp, /var/tmp (its second choice) keeps the plugin visible. */
-		const char *at = !plan_uses(j, "/tmp") ? "/tmp" : !plan_uses(j, "/var/tmp") ? "/var/tmp" : NULL;
+		const char *at = !plan_uses(j, "/tmp") ? "/tmp" : !plan_uses(j, "/var/tmp") ? "/var/tmp"
+		                                                                            : NULL;
 		char opts[128];
 		if (!at) {
 			snprintf(why, why_len, "scratch: /tmp and /var/tmp both hold the plugin's own files");
@@ -466,9 +471,9 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
 {
 	static const int resource[PB_JAIL_RLIMITS] = { RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NPROC,
-	                                               RLIMIT_FSIZE, RLIMIT_CORE };
+		                                       RLIMIT_FSIZE, RLIMIT_CORE };
 	static const enum pb_limit limit[PB_JAIL_RLIMITS] = { PB_LIMIT_MEMORY, PB_LIMIT_CPU, PB_LIMIT_FILES,
-	                                                      PB_LIMIT_PROCESSES, PB_LIMIT_FILE_SIZE, PB_LIMIT_CORE };
+		                                              PB_LIMIT_PROCESSES, PB_LIMIT_FILE_SIZE, PB_LIMIT_CORE };
 	for (int i = 0; i < PB_JAIL_RLIMITS; i++) {
 		struct rlimit now;
 		uint64_t v = sb->limit[limit[i]];
@@ -482,7 +487,9 @@ static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
 		j->rlimits[i].rlim_cur = want;
 		/* CPU: SIGXCPU at the limit, SIGKILL a second later if it is caught. */
 		j->rlimits[i].rlim_max = resource[i] == RLIMIT_CPU && want != RLIM_INFINITY &&
-			(now.rlim_max == RLIM_INFINITY || want < now.rlim_max) ? want + 1 : want;
+		                                         (now.rlim_max == RLIM_INFINITY || want < now.rlim_max)
+		                                 ? want + 1
+		                                 : want;
 	}
 }
 
@@ -491,7 +498,10 @@ static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
  * where PLUGINS is on the host. */
 static int plan_install_tree(struct pb_jail *j, const struct pb_jail_install *in, char *why, size_t why_len)
 {
-	const struct { const char *inside, *host; enum pb_jail_op_kind kind; } trees[] = {
+	const struct {
+		const char *inside, *host;
+		enum pb_jail_op_kind kind;
+	} trees[] = {
 		{ PB_JAIL_STAGING, in->staging, JAIL_BIND_RW },
 		{ PB_JAIL_SOURCE, in->source, JAIL_BIND },
 		{ PB_JAIL_OLD, in->old, JAIL_BIND },
@@ -565,14 +575,15 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			         (unsigned long long)sb->scratch_inodes);
 		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s%s%s", j->scratch ? ", scratch at " : "",
 		          j->scratch ? j->scratch : "", inodes,
-		          j->proc ? ", own /proc (this process only)"
-		          : (j->clone_flags & CLONE_NEWPID) && plugin_dir ? ", no /proc (@proc off)" : ", no /proc");
+		          j->proc                                         ? ", own /proc (this process only)"
+		          : (j->clone_flags & CLONE_NEWPID) && plugin_dir ? ", no /proc (@proc off)"
+		                                                          : ", no /proc");
 	} else {
 		/* No mount tree: the view directory itself is the import root,
 		 * and Landlock (if the kernel has it) is the file-system wall. */
 		if (sb->scratch) {
 			snprintf(why, why_len, "scratch: a scratch directory needs the mount namespace, "
-			         "and namespaces are not in use");
+			                       "and namespaces are not in use");
 			return -EOPNOTSUPP;
 		}
 		if (!(j->import_root = strdup(view_dir)) ||

@@ -20,15 +20,15 @@
 #include "policy/policy.h"
 
 enum pb_jail_op_kind {
-	JAIL_DIR,          /* a directory of the skeleton */
-	JAIL_FILE,         /* a file to bind onto, or (arg) a file with that text */
-	JAIL_SYMLINK,      /* the same link the host has at that path */
-	JAIL_BIND,         /* read-only, nosuid, nodev */
-	JAIL_BIND_DEV,     /* read-only, nosuid: a device node */
-	JAIL_TMPFS,        /* the scratch directory */
-	JAIL_BIND_RW,      /* writable, nosuid, nodev, noexec, not recursive: an install's staging directory */
-	JAIL_BIND_OPT,     /* as JAIL_BIND, skipped when the source is gone: a plugin's bytecode cache */
-	JAIL_PROC,         /* a read-only procfs of the worker's pid namespace (arg: its options) */
+	JAIL_DIR,      /* a directory of the skeleton */
+	JAIL_FILE,     /* a file to bind onto, or (arg) a file with that text */
+	JAIL_SYMLINK,  /* the same link the host has at that path */
+	JAIL_BIND,     /* read-only, nosuid, nodev */
+	JAIL_BIND_DEV, /* read-only, nosuid: a device node */
+	JAIL_TMPFS,    /* the scratch directory */
+	JAIL_BIND_RW,  /* writable, nosuid, nodev, noexec, not recursive: an install's staging directory */
+	JAIL_BIND_OPT, /* as JAIL_BIND, skipped when the source is gone: a plugin's bytecode cache */
+	JAIL_PROC,     /* a read-only procfs of the worker's pid namespace (arg: its options) */
 };
 #define JAIL_OP_LAST JAIL_PROC
 /* The new root's tmpfs: every directory, file and link of a plan (at most
@@ -38,23 +38,23 @@ enum pb_jail_op_kind {
 
 struct pb_jail_op {
 	enum pb_jail_op_kind kind;
-	char *path;             /* the host's path: the same inside the worker */
-	char *target;           /* under the new root, as the child makes it */
-	char *arg;              /* BIND: source; SYMLINK: link text; TMPFS: options; FILE: text */
-	unsigned long locked;   /* BIND: the source mount's flags a remount must keep */
+	char *path;           /* the host's path: the same inside the worker */
+	char *target;         /* under the new root, as the child makes it */
+	char *arg;            /* BIND: source; SYMLINK: link text; TMPFS: options; FILE: text */
+	unsigned long locked; /* BIND: the source mount's flags a remount must keep */
 };
 
 #define PB_JAIL_RLIMITS 6
 
 struct pb_jail {
-	int clone_flags;                /* CLONE_NEW* */
-	bool userns;                    /* unprivileged: a user namespace maps our uid to itself */
-	bool mount_tree;                /* pivot_root into a tmpfs holding only the binds */
-	bool as_root;                   /* started as root: change to uid/gid below */
-	uid_t uid;                      /* the worker's identity */
+	int clone_flags; /* CLONE_NEW* */
+	bool userns;     /* unprivileged: a user namespace maps our uid to itself */
+	bool mount_tree; /* pivot_root into a tmpfs holding only the binds */
+	bool as_root;    /* started as root: change to uid/gid below */
+	uid_t uid;       /* the worker's identity */
 	gid_t gid;
-	int last_cap;                   /* highest capability this kernel knows */
-	char *newroot;                  /* the host directory the new root's tmpfs is mounted on */
+	int last_cap;  /* highest capability this kernel knows */
+	char *newroot; /* the host directory the new root's tmpfs is mounted on */
 	struct pb_jail_op *ops;
 	size_t nops;
 	int rlimit_resource[PB_JAIL_RLIMITS];
@@ -62,11 +62,11 @@ struct pb_jail {
 	/* For the worker's Landlock rules, as paths it sees. */
 	char **read_paths, **write_paths;
 	size_t nread, nwrite;
-	char *import_root;              /* holds only NAME -> the plugin directory */
-	char *cache_view;               /* the plugin's bytecode cache as the worker sees it, or NULL */
-	char *scratch;                  /* private /tmp or /var/tmp, or NULL */
-	bool proc;                      /* the worker's own /proc is planned */
-	char *layers[8];                /* what was put in place, for `plugbox list` */
+	char *import_root; /* holds only NAME -> the plugin directory */
+	char *cache_view;  /* the plugin's bytecode cache as the worker sees it, or NULL */
+	char *scratch;     /* private /tmp or /var/tmp, or NULL */
+	bool proc;         /* the worker's own /proc is planned */
+	char *layers[8];   /* what was put in place, for `plugbox list` */
 	size_t nlayers;
 };
 

@@ -90,7 +90,11 @@ static void id_map(char *buf, unsigned id)
 	*buf = '\0';
 }
 
-#define FAIL(what) do { *step = (what); return -errno; } while (0)
+#define FAIL(what)              \
+	do {                    \
+		*step = (what); \
+		return -errno;  \
+	} while (0)
 
 /* The type of a mount call that makes no new file system (propagation,
  * bind, remount): the kernel ignores it, and mount(8) passes "none" too.
@@ -147,8 +151,7 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 					break;
 				FAIL("filesystem: bind-mounting the bytecode cache");
 			}
-			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
-			          MS_NOEXEC | op->locked, NULL) < 0 && umount2(op->target, MNT_DETACH) < 0)
+			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | op->locked, NULL) < 0 && umount2(op->target, MNT_DETACH) < 0)
 				FAIL("filesystem: making the bytecode cache read-only");
 			break;
 		case JAIL_PROC:
@@ -162,8 +165,7 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 			 * mounted beneath it may come along writable. */
 			if (mount(op->arg, op->target, NO_FSTYPE, MS_BIND, NULL) < 0)
 				FAIL("filesystem: bind-mounting the staging directory");
-			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC |
-			          op->locked, NULL) < 0)
+			if (mount(NULL, op->target, NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC | op->locked, NULL) < 0)
 				FAIL("filesystem: remounting the staging directory nosuid, nodev, noexec");
 			break;
 		}
@@ -210,8 +212,7 @@ int pb_jail_enter(const struct pb_jail *j, pb_jail_ask_limit_fn *ask_limit, void
 	 * here and can empty the bounding set for good; uid 0 never regains
 	 * capabilities on exec (NOROOT), and nothing may raise ambient ones. */
 	if (j->userns || j->as_root) {
-		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-		          SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
+		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
 			FAIL("capabilities: locking the securebits");
 		for (int c = 0; c <= j->last_cap; c++)
 			if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)

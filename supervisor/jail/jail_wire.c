@@ -13,7 +13,7 @@
 
 #include "jail/jail.h"
 
-#define JAIL_WIRE_MAGIC 0x314a4250u   /* "PBJ1" */
+#define JAIL_WIRE_MAGIC 0x314a4250u /* "PBJ1" */
 #define NO_STRING UINT32_MAX
 #define MAX_ITEMS 4096
 

@@ -35,11 +35,18 @@
 #include "jail/spawn.h"
 #include "jail/spawner.h"
 
-enum { CH_CALLS, CH_REPLIES, CH_STDOUT, CH_STDERR, CH_REPORT, CH_POLICY, CH_EXEC, CH_COUNT };
+enum { CH_CALLS,
+       CH_REPLIES,
+       CH_STDOUT,
+       CH_STDERR,
+       CH_REPORT,
+       CH_POLICY,
+       CH_EXEC,
+       CH_COUNT };
 
 /* What to start: a plugin's worker (plugin_dir), or an install worker (install). */
 struct spawn_req {
-	struct pb_forkserver *forkserver;   /* clone from it, or NULL: exec */
+	struct pb_forkserver *forkserver; /* clone from it, or NULL: exec */
 	const char *name;
 	const char *plugin_dir;
 	const char *cache;
@@ -112,7 +119,7 @@ _Noreturn static void child(const char *worker_path, char *const argv[], int ch[
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
 	const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
-	                                ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
+		                        ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
 	const char *step = "descriptors";
 	int r = pb_child_enter(fds, ch[CH_EXEC][1], parent, jail, &step);
 
@@ -189,7 +196,9 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 static char **install_argv(const char *worker_path, const struct pb_install_spec *spec,
                            const struct pb_jail *j, const struct pb_sandbox *sb)
 {
-	const struct { const char *option, *host, *inside; } trees[] = {
+	const struct {
+		const char *option, *host, *inside;
+	} trees[] = {
 		{ "--staging", spec->staging, PB_JAIL_STAGING },
 		{ "--source", spec->source, PB_JAIL_SOURCE },
 		{ "--old", spec->old, PB_JAIL_OLD },
@@ -248,7 +257,7 @@ struct attempt {
 	int ch[CH_COUNT][2];
 	pid_t pid;
 	int pidfd;
-	bool namespaces_refused;        /* what failed was the namespaces (optional forgives) */
+	bool namespaces_refused; /* what failed was the namespaces (optional forgives) */
 	char *why;
 	size_t why_len;
 };
@@ -269,7 +278,7 @@ static int plan(struct attempt *a, bool use_namespaces, const char *view_dir)
 	}
 	if (req->install) {
 		const struct pb_jail_install in = { req->install->staging, req->install->source, req->install->old,
-		                                    req->install->plugin, req->install->plugin_at };
+			                            req->install->plugin, req->install->plugin_at };
 		r = pb_jail_prepare_install(&a->jail, a->sb, use_namespaces, &in, view_dir, a->worker_path,
 		                            req->uid, req->gid, a->why, a->why_len);
 	} else {
@@ -322,12 +331,12 @@ static int open_channels(struct attempt *a)
  * same child is cloned from its warm interpreter instead (forkserver.c). */
 static int start_child(struct attempt *a)
 {
-	int (*ch)[2] = a->ch;
+	int(*ch)[2] = a->ch;
 	int r;
 
 	if (a->req->forkserver) {
 		const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
-		                                ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
+			                        ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
 		r = pb_forkserver_clone(a->req->forkserver, &a->jail, a->argv, fds, ch[CH_EXEC][1], &a->pid,
 		                        &a->pidfd, a->why, a->why_len);
 		if (r < 0)
@@ -338,8 +347,7 @@ static int start_child(struct attempt *a)
 	long got = pb_spawner_run(clone_worker, &c);
 	if (got < 0) {
 		a->namespaces_refused = a->jail.clone_flags != 0;
-		snprintf(a->why, a->why_len, "%s: %s", a->jail.clone_flags ? "namespaces: cannot create them"
-		         : "cannot start a worker", strerror((int)-got));
+		snprintf(a->why, a->why_len, "%s: %s", a->jail.clone_flags ? "namespaces: cannot create them" : "cannot start a worker", strerror((int)-got));
 		return (int)got;
 	}
 	a->pid = (pid_t)got;
@@ -421,7 +429,7 @@ static int hand_policy(struct attempt *a, bool *listener)
 /* The running worker's descriptors (non-blocking) and layers to *out. */
 static void hand_over(struct attempt *a, struct pb_spawned *out)
 {
-	int (*ch)[2] = a->ch;
+	int(*ch)[2] = a->ch;
 
 	out->pid = a->pid;
 	out->pidfd = a->pidfd;
@@ -450,8 +458,7 @@ static int spawn_once(const char *worker_path, const struct spawn_req *req, bool
                       struct pb_spawned *out, bool *listener, bool *namespaces_refused,
                       char *why, size_t why_len)
 {
-	struct attempt a = { .worker_path = worker_path, .req = req, .pid = -1, .pidfd = -1,
-	                     .why = why, .why_len = why_len };
+	struct attempt a = { .worker_path = worker_path, .req = req, .pid = -1, .pidfd = -1, .why = why, .why_len = why_len };
 	int r;
 
 	for (int i = 0; i < CH_COUNT; i++)

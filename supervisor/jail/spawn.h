@@ -10,14 +10,14 @@
 
 struct pb_spawned {
 	pid_t pid;
-	int pidfd;         /* readable when the worker has exited */
-	int calls_fd;      /* supervisor writes frames (worker fd 3) */
-	int replies_fd;    /* supervisor reads frames (worker fd 4) */
-	int stdout_fd;     /* worker fd 1 */
-	int stderr_fd;     /* worker fd 2 */
-	int report_fd;     /* SOCK_SEQPACKET, worker fd 5 */
-	char *view_dir;    /* import root holding only the plugin, or the mount tree's mount point */
-	char *layers[8];   /* what the jail put in place (jail.h) */
+	int pidfd;       /* readable when the worker has exited */
+	int calls_fd;    /* supervisor writes frames (worker fd 3) */
+	int replies_fd;  /* supervisor reads frames (worker fd 4) */
+	int stdout_fd;   /* worker fd 1 */
+	int stderr_fd;   /* worker fd 2 */
+	int report_fd;   /* SOCK_SEQPACKET, worker fd 5 */
+	char *view_dir;  /* import root holding only the plugin, or the mount tree's mount point */
+	char *layers[8]; /* what the jail put in place (jail.h) */
 	size_t nlayers;
 };
 
@@ -46,14 +46,14 @@ int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const cha
  * caller, or /dev/null), 4 its result (a pipe: pb_spawned.replies_fd), 5
  * the report socket, 6 the policy. calls_fd is -1. */
 struct pb_install_spec {
-	const char *mode;          /* "wheel", "dir", "version" or "compile" */
-	int input_fd;              /* the wheel, or -1 */
-	const char *staging;       /* host path of the one tree it may write, or NULL */
-	const char *source;        /* host path of a plugin directory to copy, or NULL */
-	const char *old;           /* host path of the version being replaced, or NULL */
-	const char *plugin;        /* compile: host path of the plugin directory, or NULL */
-	const char *plugin_at;     /* compile: where its workers see it (NULL: the same path) */
-	char *const *args;         /* further worker arguments (limits, name), NULL-terminated */
+	const char *mode;      /* "wheel", "dir", "version" or "compile" */
+	int input_fd;          /* the wheel, or -1 */
+	const char *staging;   /* host path of the one tree it may write, or NULL */
+	const char *source;    /* host path of a plugin directory to copy, or NULL */
+	const char *old;       /* host path of the version being replaced, or NULL */
+	const char *plugin;    /* compile: host path of the plugin directory, or NULL */
+	const char *plugin_at; /* compile: where its workers see it (NULL: the same path) */
+	char *const *args;     /* further worker arguments (limits, name), NULL-terminated */
 };
 int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
                      const struct pb_install_spec *spec, uid_t uid, gid_t gid,

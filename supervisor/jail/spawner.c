@@ -24,8 +24,8 @@
 #include "jail/spawner.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t turn = PTHREAD_MUTEX_INITIALIZER;   /* one request at a time */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;   /* the fields below */
+static pthread_mutex_t turn = PTHREAD_MUTEX_INITIALIZER; /* one request at a time */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* the fields below */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static bool running;
 static pthread_t spawner;
@@ -81,7 +81,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	if (on_spawner())
-		return;        /* about to exec */
+		return; /* about to exec */
 	running = false;
 	asked = answered = 0;
 	pthread_cond_init(&wake, NULL);

@@ -54,7 +54,8 @@ static int open_lock_file(char *why, size_t why_len)
 	}
 	if (lstat(PB_UID_LOCK_DIR, &st) < 0 || !owned_by_root(&st, true)) {
 		snprintf(why, why_len, "identity: %s is not a directory only root may write; plugin uids "
-		         "cannot be claimed", PB_UID_LOCK_DIR);
+		                       "cannot be claimed",
+		         PB_UID_LOCK_DIR);
 		return -EPERM;
 	}
 	fd = open(PB_UID_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -74,8 +75,7 @@ static int open_lock_file(char *why, size_t why_len)
 /* 0: ours now; -EAGAIN: another supervisor's; else an error. */
 static int lock_uid(int fd, uid_t uid)
 {
-	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-	                   .l_start = (off_t)(uid - PB_PLUGIN_UID_BASE), .l_len = 1 };
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)(uid - PB_PLUGIN_UID_BASE), .l_len = 1 };
 
 	if (fcntl(fd, F_OFD_SETLK, &l) == 0)
 		return 0;

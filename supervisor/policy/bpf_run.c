@@ -9,7 +9,12 @@
 #include "policy/bpf_run.h"
 #include "proto/protocol.h"
 
-#define FAULT(w, at) do { fault->what = (w); fault->pc = (at); return -EINVAL; } while (0)
+#define FAULT(w, at)               \
+	do {                       \
+		fault->what = (w); \
+		fault->pc = (at);  \
+		return -EINVAL;    \
+	} while (0)
 
 int pb_bpf_run(const struct sock_filter *f, size_t n, const struct seccomp_data *d, uint32_t *ret,
                struct pb_bpf_fault *fault)
@@ -107,7 +112,10 @@ int pb_bpf_verdict_action(uint32_t ret, struct pb_action *a, bool *silent)
 	a->err = 0;
 	switch (ret & SECCOMP_RET_ACTION_FULL) {
 	case SECCOMP_RET_ALLOW: a->kind = PB_ACT_ALLOW; return 0;
-	case SECCOMP_RET_ERRNO: a->kind = PB_ACT_ERRNO; a->err = (int)data; return 0;
+	case SECCOMP_RET_ERRNO:
+		a->kind = PB_ACT_ERRNO;
+		a->err = (int)data;
+		return 0;
 	case SECCOMP_RET_USER_NOTIF: a->kind = PB_ACT_LOG; return 0;
 	case SECCOMP_RET_TRAP:
 		a->kind = data == PB_TRAP_KILL ? PB_ACT_KILL : PB_ACT_TRAP;

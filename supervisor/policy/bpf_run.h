@@ -23,7 +23,7 @@
 
 /* One program of a compiled blob. */
 struct pb_bpf_prog {
-	uint32_t header;                /* the blob's header: instruction count and PB_PROG_* bits */
+	uint32_t header; /* the blob's header: instruction count and PB_PROG_* bits */
 	const struct sock_filter *insns;
 };
 

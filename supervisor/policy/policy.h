@@ -31,27 +31,33 @@
 
 enum pb_action_kind {
 	PB_ACT_ALLOW,
-	PB_ACT_ERRNO,   /* the kernel fails the call with err; nothing is reported */
-	PB_ACT_LOG,     /* allowed; the supervisor is told by the kernel (user notification) */
-	PB_ACT_TRAP,    /* the worker reports the call, which then fails with err */
-	PB_ACT_KILL,    /* the worker reports the call and dies */
+	PB_ACT_ERRNO, /* the kernel fails the call with err; nothing is reported */
+	PB_ACT_LOG,   /* allowed; the supervisor is told by the kernel (user notification) */
+	PB_ACT_TRAP,  /* the worker reports the call, which then fails with err */
+	PB_ACT_KILL,  /* the worker reports the call and dies */
 };
 
 struct pb_action {
 	enum pb_action_kind kind;
-	int err;                        /* PB_ACT_ERRNO, PB_ACT_TRAP */
+	int err; /* PB_ACT_ERRNO, PB_ACT_TRAP */
 };
 
-enum pb_cmp_op { PB_OP_EQ, PB_OP_NE, PB_OP_LT, PB_OP_LE, PB_OP_GT, PB_OP_GE,
-                 PB_OP_ANY_BITS /* arg & V */, PB_OP_ONLY_BITS /* arg in V */ };
+enum pb_cmp_op { PB_OP_EQ,
+	         PB_OP_NE,
+	         PB_OP_LT,
+	         PB_OP_LE,
+	         PB_OP_GT,
+	         PB_OP_GE,
+	         PB_OP_ANY_BITS /* arg & V */,
+	         PB_OP_ONLY_BITS /* arg in V */ };
 
 /* One comparison. A 32-bit argument (wide == false) is compared on its low
  * 32 bits only, as the kernel reads it; value then holds those 32 bits. */
 struct pb_atom {
 	uint8_t arg;
-	uint8_t op;                     /* enum pb_cmp_op */
+	uint8_t op; /* enum pb_cmp_op */
 	bool wide;
-	bool self_pid;                  /* value is the worker's own pid */
+	bool self_pid; /* value is the worker's own pid */
 	uint64_t value;
 };
 
@@ -65,16 +71,16 @@ struct pb_cond {
 };
 
 struct pb_where {
-	const char *file;               /* owned by the policy */
+	const char *file; /* owned by the policy */
 	unsigned line, col;
 };
 
 struct pb_entry {
-	int nr;                         /* native syscall number */
-	struct pb_cond *cond;           /* NULL: always */
+	int nr;               /* native syscall number */
+	struct pb_cond *cond; /* NULL: always */
 	struct pb_action action;
 	struct pb_where where;
-	char *text;                     /* the line as written, comment removed */
+	char *text; /* the line as written, comment removed */
 };
 
 struct pb_entry_list {
@@ -85,33 +91,37 @@ struct pb_entry_list {
 /* ---- the layers beside seccomp (policy_sandbox.c) ------------------------ */
 
 enum pb_limit {
-	PB_LIMIT_MEMORY,                /* bytes of address space (RLIMIT_AS) */
-	PB_LIMIT_CPU,                   /* seconds of CPU time (RLIMIT_CPU) */
-	PB_LIMIT_FILES,                 /* open descriptors (RLIMIT_NOFILE) */
-	PB_LIMIT_PROCESSES,             /* threads and processes (RLIMIT_NPROC) */
-	PB_LIMIT_FILE_SIZE,             /* bytes one file may grow to (RLIMIT_FSIZE) */
-	PB_LIMIT_CORE,                  /* bytes of core dump (RLIMIT_CORE) */
-	PB_LIMIT_CALL_TIME,             /* milliseconds of wall clock per call */
+	PB_LIMIT_MEMORY,    /* bytes of address space (RLIMIT_AS) */
+	PB_LIMIT_CPU,       /* seconds of CPU time (RLIMIT_CPU) */
+	PB_LIMIT_FILES,     /* open descriptors (RLIMIT_NOFILE) */
+	PB_LIMIT_PROCESSES, /* threads and processes (RLIMIT_NPROC) */
+	PB_LIMIT_FILE_SIZE, /* bytes one file may grow to (RLIMIT_FSIZE) */
+	PB_LIMIT_CORE,      /* bytes of core dump (RLIMIT_CORE) */
+	PB_LIMIT_CALL_TIME, /* milliseconds of wall clock per call */
 	PB_LIMIT_COUNT,
 };
 #define PB_LIMIT_UNLIMITED UINT64_MAX
 
 enum pb_layer {
-	PB_LAYER_NAMESPACES,            /* pid net ipc uts mount cgroup (+ user unprivileged), and the mount tree */
+	PB_LAYER_NAMESPACES, /* pid net ipc uts mount cgroup (+ user unprivileged), and the mount tree */
 	PB_LAYER_LANDLOCK,
 	PB_LAYER_COUNT,
 };
-enum pb_layer_mode { PB_LAYER_REQUIRED, PB_LAYER_OPTIONAL, PB_LAYER_OFF };
-enum pb_network { PB_NETWORK_NONE, PB_NETWORK_HOST };
+enum pb_layer_mode { PB_LAYER_REQUIRED,
+	             PB_LAYER_OPTIONAL,
+	             PB_LAYER_OFF };
+enum pb_network { PB_NETWORK_NONE,
+	          PB_NETWORK_HOST };
 /* @proc: the worker's own /proc, whenever it has its own pid namespace. */
-enum pb_proc { PB_PROC_ON, PB_PROC_OFF };
+enum pb_proc { PB_PROC_ON,
+	       PB_PROC_OFF };
 
 /* A host function the plugin may call as plugbox.host.NAME(...) (issue 5):
  * `@host-call NAME...` in the operator's policy. */
 #define PB_HOST_NAME_MAX 64
 struct pb_grant {
-	char *name;                     /* [A-Za-z_][A-Za-z0-9_]*, at most PB_HOST_NAME_MAX bytes */
-	struct pb_where where;          /* where the name is written */
+	char *name;            /* [A-Za-z_][A-Za-z0-9_]*, at most PB_HOST_NAME_MAX bytes */
+	struct pb_where where; /* where the name is written */
 };
 
 /* Every setting has the place it was set (file NULL: plugbox's built-in
@@ -125,12 +135,12 @@ struct pb_sandbox {
 	struct pb_where layer_where[PB_LAYER_COUNT];
 	enum pb_network network;
 	struct pb_where network_where;
-	uint64_t scratch;               /* bytes of private /tmp; 0: none */
-	uint64_t scratch_inodes;        /* files and directories it may hold (set with scratch) */
+	uint64_t scratch;        /* bytes of private /tmp; 0: none */
+	uint64_t scratch_inodes; /* files and directories it may hold (set with scratch) */
 	struct pb_where scratch_where;
 	enum pb_proc proc;
 	struct pb_where proc_where;
-	struct pb_grant *grants;        /* owned by the policy; no wildcard, no repeats */
+	struct pb_grant *grants; /* owned by the policy; no wildcard, no repeats */
 	size_t ngrants;
 };
 
@@ -150,16 +160,16 @@ uint64_t pb_scratch_default_inodes(uint64_t bytes);
 const char *pb_limit_format(enum pb_limit l, uint64_t v, char *buf, size_t len);
 
 struct pb_policy {
-	char *name;                     /* NAME of NAME.policy */
+	char *name; /* NAME of NAME.policy */
 	char *path;
 	struct pb_action dflt;
-	struct pb_where dflt_where;     /* file NULL: no @default anywhere (kill) */
-	struct pb_entry_list start;     /* loaded before any plugin code */
-	struct pb_entry_list after;     /* added once the plugin is imported */
-	char **files;                   /* every file read, for where-strings */
-	struct pb_where *included_at;   /* per file: the @include line that read it (file NULL: the policy itself) */
+	struct pb_where dflt_where;   /* file NULL: no @default anywhere (kill) */
+	struct pb_entry_list start;   /* loaded before any plugin code */
+	struct pb_entry_list after;   /* added once the plugin is imported */
+	char **files;                 /* every file read, for where-strings */
+	struct pb_where *included_at; /* per file: the @include line that read it (file NULL: the policy itself) */
 	size_t nfiles;
-	char **includes;                /* names of included policies, in order */
+	char **includes; /* names of included policies, in order */
 	size_t nincludes;
 	struct pb_sandbox sandbox;
 };
@@ -205,13 +215,13 @@ struct pb_bpf_blob {
 	uint8_t *data;
 	size_t len;
 	unsigned nprograms;
-	unsigned ninsns[3];             /* per program, for `policy show` */
-	bool listener;                  /* a program has log verdicts */
+	unsigned ninsns[3]; /* per program, for `policy show` */
+	bool listener;      /* a program has log verdicts */
 };
 
 enum pb_compile_mode {
 	PB_COMPILE_ENFORCE,
-	PB_COMPILE_LEARN,               /* every verdict other than allow becomes log */
+	PB_COMPILE_LEARN, /* every verdict other than allow becomes log */
 };
 
 /* Compile for a worker whose pid (as it sees itself) is self_pid. Returns 0
@@ -230,9 +240,9 @@ const struct pb_entry *pb_policy_match(const struct pb_policy *p, int nr, const 
 /* ---- what the language knows (policy_tables.c) --------------------------- */
 
 struct pb_syscall_group {
-	const char *name;               /* without the '@' */
+	const char *name; /* without the '@' */
 	const char *description;
-	const char *const *members;     /* NULL-terminated */
+	const char *const *members; /* NULL-terminated */
 };
 extern const struct pb_syscall_group pb_syscall_groups[];
 const struct pb_syscall_group *pb_syscall_group_find(const char *name);

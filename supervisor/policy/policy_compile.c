@@ -177,7 +177,7 @@ static label atom_code(struct backwards *b, const struct pb_atom *a, int32_t sel
 	case PB_OP_LE: {
 		/* unsigned 64-bit: decide on the high words unless equal */
 		bool greater = a->op == PB_OP_GT || a->op == PB_OP_GE;
-		bool strict = a->op == PB_OP_GT || a->op == PB_OP_LE;   /* low word: > */
+		bool strict = a->op == PB_OP_GT || a->op == PB_OP_LE; /* low word: > */
 		label yes = greater ? t : f, no = greater ? f : t;
 		jump(b, strict ? BPF_JGT : BPF_JGE, lo, yes, no);
 		l = load(b, ARG_LO(a->arg));
@@ -400,19 +400,31 @@ static bool uses_log(const struct pb_entry_list *l, const struct pb_action *fall
  * through (filters only ever tighten), and the after-start program closes
  * it again. */
 static struct pb_atom set_mode_filter_atom = {
-	.arg = 0, .op = PB_OP_EQ, .wide = false, .value = SECCOMP_SET_MODE_FILTER,
+	.arg = 0,
+	.op = PB_OP_EQ,
+	.wide = false,
+	.value = SECCOMP_SET_MODE_FILTER,
 };
 static size_t one_clause = 1;
 static struct pb_cond set_mode_filter = {
-	.atoms = &set_mode_filter_atom, .natoms = 1, .clause_end = &one_clause, .nclauses = 1,
+	.atoms = &set_mode_filter_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
 };
 
 /* Descriptor 5 of the worker: its report socket (worker/worker.h). */
 static struct pb_atom report_socket_atom = {
-	.arg = 0, .op = PB_OP_EQ, .wide = false, .value = 5,
+	.arg = 0,
+	.op = PB_OP_EQ,
+	.wide = false,
+	.value = 5,
 };
 static struct pb_cond report_socket = {
-	.atoms = &report_socket_atom, .natoms = 1, .clause_end = &one_clause, .nclauses = 1,
+	.atoms = &report_socket_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
 };
 
 static int with_entry(const struct pb_entry_list *l, const struct pb_entry *e, bool front,
@@ -440,30 +452,40 @@ static int with_entry(const struct pb_entry_list *l, const struct pb_entry *e, b
  * (glibc then falls back to clone). The rules below come first. */
 
 #define PB_NS_FLAGS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
-                     CLONE_NEWPID | CLONE_NEWNET)
+	             CLONE_NEWPID | CLONE_NEWNET)
 #ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080   /* Linux 5.6; in clone's flags it is the exit signal */
+#define CLONE_NEWTIME 0x00000080 /* Linux 5.6; in clone's flags it is the exit signal */
 #endif
 static struct pb_atom clone_ns_atom = {
-	.arg = 0, .op = PB_OP_ANY_BITS, .wide = true, .value = PB_NS_FLAGS,
+	.arg = 0,
+	.op = PB_OP_ANY_BITS,
+	.wide = true,
+	.value = PB_NS_FLAGS,
 };
 static struct pb_cond clone_ns = {
-	.atoms = &clone_ns_atom, .natoms = 1, .clause_end = &one_clause, .nclauses = 1,
+	.atoms = &clone_ns_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
 };
 static struct pb_atom unshare_ns_atom = {
-	.arg = 0, .op = PB_OP_ANY_BITS, .wide = false, .value = PB_NS_FLAGS | CLONE_NEWTIME,
+	.arg = 0,
+	.op = PB_OP_ANY_BITS,
+	.wide = false,
+	.value = PB_NS_FLAGS | CLONE_NEWTIME,
 };
 static struct pb_cond unshare_ns = {
-	.atoms = &unshare_ns_atom, .natoms = 1, .clause_end = &one_clause, .nclauses = 1,
+	.atoms = &unshare_ns_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
 };
 
 static const struct pb_entry learn_guard[] = {
-	{ .nr = __NR_clone, .cond = &clone_ns, .action = { PB_ACT_KILL, 0 },
-	  .text = "clone: arg0 & CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|"
-	          "CLONE_NEWPID|CLONE_NEWNET => kill" },
+	{ .nr = __NR_clone, .cond = &clone_ns, .action = { PB_ACT_KILL, 0 }, .text = "clone: arg0 & CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|"
+	                                                                             "CLONE_NEWPID|CLONE_NEWNET => kill" },
 	{ .nr = __NR_clone3, .action = { PB_ACT_ERRNO, ENOSYS }, .text = "clone3: return ENOSYS" },
-	{ .nr = __NR_unshare, .cond = &unshare_ns, .action = { PB_ACT_KILL, 0 },
-	  .text = "unshare: arg0 & CLONE_NEW... => kill" },
+	{ .nr = __NR_unshare, .cond = &unshare_ns, .action = { PB_ACT_KILL, 0 }, .text = "unshare: arg0 & CLONE_NEW... => kill" },
 	{ .nr = __NR_setns, .action = { PB_ACT_KILL, 0 }, .text = "setns: kill" },
 };
 #define LEARN_GUARD_N (sizeof(learn_guard) / sizeof(learn_guard[0]))
@@ -498,8 +520,7 @@ static int learn_list(const struct pb_policy *p, struct pb_entry_list *out, stru
 	/* Where no rule of an attack syscall decides, its @default does, as
 	 * when enforcing (and not learn's log): a last, unconditional entry. */
 	for (size_t k = 0; k < nattack; k++)
-		out->v[out->n++] = (struct pb_entry){ .nr = attack[k], .action = p->dflt,
-		                                      .text = "@default (an @attack syscall)" };
+		out->v[out->n++] = (struct pb_entry){ .nr = attack[k], .action = p->dflt, .text = "@default (an @attack syscall)" };
 	out->cap = out->n;
 	*dflt = p->dflt.kind == PB_ACT_ALLOW ? p->dflt : (struct pb_action){ PB_ACT_LOG, 0 };
 	return 0;
@@ -528,11 +549,8 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 	if (r == 0)
 		r = build_guard(&guard);
 	if (r == 0 && two_phase) {
-		struct pb_entry open_filter = { .nr = __NR_seccomp, .cond = &set_mode_filter,
-		                                .action = { PB_ACT_ALLOW, 0 },
-		                                .text = "seccomp(SECCOMP_SET_MODE_FILTER) for the after-start rules" };
-		struct pb_entry close_filter = { .nr = __NR_seccomp, .action = { PB_ACT_ERRNO, EPERM },
-		                                 .text = "seccomp: return EPERM once started" };
+		struct pb_entry open_filter = { .nr = __NR_seccomp, .cond = &set_mode_filter, .action = { PB_ACT_ALLOW, 0 }, .text = "seccomp(SECCOMP_SET_MODE_FILTER) for the after-start rules" };
+		struct pb_entry close_filter = { .nr = __NR_seccomp, .action = { PB_ACT_ERRNO, EPERM }, .text = "seccomp: return EPERM once started" };
 		r = with_entry(&p->start, &open_filter, true, &start_list);
 		if (r == 0)
 			r = with_entry(&p->after, &close_filter, false, &after_list);
@@ -541,9 +559,7 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 		/* The worker hands the listener over with sendmsg on its report
 		 * socket; were that call itself logged, it would wait for a
 		 * supervisor that does not hold the listener yet. */
-		struct pb_entry handover = { .nr = __NR_sendmsg, .cond = &report_socket,
-		                             .action = { PB_ACT_ALLOW, 0 },
-		                             .text = "sendmsg on the report socket (the listener hand-over)" };
+		struct pb_entry handover = { .nr = __NR_sendmsg, .cond = &report_socket, .action = { PB_ACT_ALLOW, 0 }, .text = "sendmsg on the report socket (the listener hand-over)" };
 		struct pb_entry_list grown = { 0 };
 		r = with_entry(two_phase ? &start_list : rules, &handover, true, &grown);
 		free(start_list.v);

@@ -21,13 +21,13 @@
 /* The ABIs a row may name: the native one first. */
 struct abi {
 	const char *name;
-	uint32_t token;                 /* for libseccomp's name lookup */
-	uint32_t arch;                  /* what seccomp_data.arch says */
+	uint32_t token; /* for libseccomp's name lookup */
+	uint32_t arch;  /* what seccomp_data.arch says */
 };
 static const struct abi abis[] = {
 #if defined(__x86_64__)
 	{ "x86_64", SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64 },
-	{ "x32", SCMP_ARCH_X32, AUDIT_ARCH_X86_64 },  /* the number carries the x32 bit */
+	{ "x32", SCMP_ARCH_X32, AUDIT_ARCH_X86_64 }, /* the number carries the x32 bit */
 	{ "i386", SCMP_ARCH_X86, AUDIT_ARCH_I386 },
 #elif defined(__aarch64__)
 	{ "aarch64", SCMP_ARCH_AARCH64, AUDIT_ARCH_AARCH64 },
@@ -48,9 +48,9 @@ static const char *abi_list(void)
 /* What one row names before its outcome: a call, or a group of them. */
 struct named {
 	const struct abi *abi;
-	char name[64];                  /* syscall or group (without '@') */
+	char name[64]; /* syscall or group (without '@') */
 	bool group;
-	struct pb_expect_call call;     /* args, self_pid_args; arch and nr for a syscall */
+	struct pb_expect_call call; /* args, self_pid_args; arch and nr for a syscall */
 };
 
 /* [ABI:]SYSCALL[(ARG, ...)] or @GROUP. */
@@ -215,8 +215,7 @@ static int add_row(struct pb_expect_set *set, const char *file, unsigned line, c
 		set->cap = cap;
 	}
 	r = &set->v[set->n];
-	*r = (struct pb_expect_row){ .file = file, .line = line, .call = *call, .want = *want,
-	                             .any_err = any_err };
+	*r = (struct pb_expect_row){ .file = file, .line = line, .call = *call, .want = *want, .any_err = any_err };
 	r->label = strdup(label);
 	r->text = strdup(text);
 	if (!r->label || !r->text) {
@@ -348,7 +347,7 @@ int pb_expect_load(const char *path, pb_policy_diag_fn diag, void *data, struct 
 			else
 				snprintf(label, sizeof(label), "%s:%s", named.abi->name, named.name);
 			r = set->n >= EXPECT_ROWS_MAX ? -E2BIG
-			    : add_row(set, c.file, c.line, label, row_text, &named.call, &want, any_err);
+			                              : add_row(set, c.file, c.line, label, row_text, &named.call, &want, any_err);
 		}
 		if (r == -E2BIG) {
 			ERR_AT(&ps, &c, 0, "more than %d expectations", EXPECT_ROWS_MAX);

@@ -27,20 +27,20 @@
 
 /* A syscall as the filter sees it. */
 struct pb_expect_call {
-	uint32_t arch;                  /* AUDIT_ARCH_* */
-	int nr;                         /* in that ABI (x32: with the x32 bit) */
+	uint32_t arch; /* AUDIT_ARCH_* */
+	int nr;        /* in that ABI (x32: with the x32 bit) */
 	uint64_t args[6];
-	unsigned self_pid_args;         /* bit i: args[i] is the worker's own pid */
+	unsigned self_pid_args; /* bit i: args[i] is the worker's own pid */
 };
 
 struct pb_expect_row {
-	const char *file;               /* owned by the set */
+	const char *file; /* owned by the set */
 	unsigned line;
-	char *label;                    /* "ptrace", "i386:ptrace", "@attack: bpf": for reports */
-	char *text;                     /* the row as written, comment removed */
+	char *label; /* "ptrace", "i386:ptrace", "@attack: bpf": for reports */
+	char *text;  /* the row as written, comment removed */
 	struct pb_expect_call call;
 	struct pb_action want;
-	bool any_err;                   /* `trap` without an errno */
+	bool any_err; /* `trap` without an errno */
 };
 
 struct pb_expect_set {

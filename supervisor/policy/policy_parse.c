@@ -138,7 +138,7 @@ struct file_ctx {
 	unsigned decided_line[2][SYSCALL_NR_LIMIT];
 	/* first entry of any kind, for lint */
 	unsigned named_line[2][SYSCALL_NR_LIMIT];
-	unsigned once_line[16];         /* per directive (DIR_ONCE): where it first came */
+	unsigned once_line[16]; /* per directive (DIR_ONCE): where it first came */
 };
 
 static int add_entry(struct file_ctx *f, int nr, struct pb_cond *cond, const struct pb_action *a,
@@ -208,7 +208,8 @@ static bool decided_here(struct file_ctx *f, int nr, size_t col, const char *nam
 	if (!line)
 		return false;
 	ERR_AT(f->ps, f->c, col, "'%s' is already decided without conditions at line %u; "
-	       "this rule would never be reached", name, line);
+	                         "this rule would never be reached",
+	       name, line);
 	return true;
 }
 
@@ -224,7 +225,7 @@ static int add_group_members(struct file_ctx *f, const struct pb_syscall_group *
 		}
 		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *m);
 		if (nr < 0 || nr >= SYSCALL_NR_LIMIT)
-			continue;      /* not on this architecture */
+			continue; /* not on this architecture */
 		/* A member this file already decided keeps its own rule. */
 		if (f->decided_line[f->after_start][nr])
 			continue;
@@ -259,7 +260,8 @@ static bool include_allowed(struct file_ctx *f, const char *inc, size_t icol, ch
 
 	if (!pb_valid_plugin_name(inc)) {
 		ERR_AT(ps, c, icol, "@include names a policy in the same directory, "
-		       "[A-Za-z0-9_-]+ with no path: '%s'", inc);
+		                    "[A-Za-z0-9_-]+ with no path: '%s'",
+		       inc);
 		return false;
 	}
 	if (!cursor_at_end(c)) {
@@ -283,7 +285,7 @@ static bool include_allowed(struct file_ctx *f, const char *inc, size_t icol, ch
 	}
 	for (size_t i = 0; i < ps->p->nincludes; i++)
 		if (!strcmp(ps->p->includes[i], inc))
-			return false;       /* already in the policy: once is enough */
+			return false; /* already in the policy: once is enough */
 	snprintf(incpath, len, "%s/%s.policy", ps->dir, inc);
 	FILE *probe = fopen(incpath, "r");
 	if (!probe) {
@@ -384,7 +386,7 @@ static void do_group(const struct directive_call *d, const struct pb_syscall_gro
 	size_t acol = c->pos, an = cursor_word(c, aw, sizeof(aw));
 	if (!(an > 0 && an < sizeof(aw) && is_action_word(aw))) {
 		ERR_AT(ps, c, acol, "a group takes an action only, no conditions "
-		       "(rule its syscalls one by one, before the group line)");
+		                    "(rule its syscalls one by one, before the group line)");
 		return;
 	}
 	if (parse_action(ps, c, &a) < 0)
@@ -401,7 +403,7 @@ static void do_group(const struct directive_call *d, const struct pb_syscall_gro
 }
 
 enum directive_flag {
-	DIR_ONCE = 1 << 0,              /* at most once per file (OpenSSH's MON_ONCE) */
+	DIR_ONCE = 1 << 0, /* at most once per file (OpenSSH's MON_ONCE) */
 	DIR_BEFORE_AFTER_START = 1 << 1,
 };
 
@@ -481,7 +483,7 @@ static void parse_directive(struct file_ctx *f, const char *text, struct chunk *
 	char w[128];
 	size_t n;
 
-	c->pos++;   /* '@' */
+	c->pos++; /* '@' */
 	const struct directive_call call = { f, c->pos, text, includes };
 	n = cursor_word(c, w, sizeof(w));
 	if (n == 0 || n >= sizeof(w)) {
@@ -681,7 +683,7 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 		c.line++;
 		if (strlen(line) > POLICY_LINE_MAX) {
 			policy_report(ps, true, path, c.line, POLICY_LINE_MAX + 1, "line longer than %d bytes",
-			       POLICY_LINE_MAX);
+			              POLICY_LINE_MAX);
 			continue;
 		}
 		strip_line(line);
@@ -750,8 +752,9 @@ static void check_floor(struct parser *ps, const struct pb_policy *p)
 				sure = false;
 		if (!sure || verdict.kind != PB_ACT_ALLOW)
 			policy_report(ps, true, p->path, 0, 0, "the worker itself needs '%s' allowed whatever "
-			       "its arguments (for its channel, its violation reports and its exit); "
-			       "allow it or @include default", *s);
+			                                       "its arguments (for its channel, its violation reports and its exit); "
+			                                       "allow it or @include default",
+			              *s);
 	}
 }
 

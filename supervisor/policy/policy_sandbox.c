@@ -39,7 +39,13 @@
 #include "policy/policy_syntax.h"
 
 const char *const pb_limit_names[PB_LIMIT_COUNT] = {
-	"memory", "cpu", "files", "processes", "file-size", "core", "call-time",
+	"memory",
+	"cpu",
+	"files",
+	"processes",
+	"file-size",
+	"core",
+	"call-time",
 };
 const char *const pb_layer_names[PB_LAYER_COUNT] = { "namespaces", "landlock" };
 const char *const pb_layer_mode_names[3] = { "required", "optional", "off" };
@@ -48,7 +54,10 @@ const char *const pb_proc_names[2] = { "on", "off" };
 /* Below this a scratch directory is of no use (its root is one inode). */
 #define SCRATCH_INODES_FLOOR 16u
 
-enum unit { UNIT_BYTES, UNIT_SECONDS, UNIT_MILLIS, UNIT_COUNT };
+enum unit { UNIT_BYTES,
+	    UNIT_SECONDS,
+	    UNIT_MILLIS,
+	    UNIT_COUNT };
 
 /* What each limit is measured in, its floor (below it the worker cannot
  * even start its interpreter) and whether "unlimited" makes sense. */
@@ -320,7 +329,8 @@ void sandbox_limit(struct parser *ps, struct cursor *c, size_t col, struct pb_sa
 			ERR_AT(ps, c, ncol, "unknown limit '%s'; did you mean '%s'?", name, near);
 		else
 			ERR_AT(ps, c, ncol, "unknown limit '%s' (memory, cpu, files, processes, file-size, "
-			       "core, call-time)", name);
+			                    "core, call-time)",
+			       name);
 		return;
 	}
 	cursor_skip_ws(c);
@@ -404,7 +414,7 @@ void sandbox_host_call(struct parser *ps, struct cursor *c, size_t col, struct p
 			break;
 		if (memchr(c->s + ncol, '*', n)) {
 			ERR_AT(ps, c, ncol, "@host-call has no wildcard: list every host function the plugin "
-			       "may call by name");
+			                    "may call by name");
 			continue;
 		}
 		if (n > PB_HOST_NAME_MAX) {
@@ -415,8 +425,7 @@ void sandbox_host_call(struct parser *ps, struct cursor *c, size_t col, struct p
 		memcpy(name, c->s + ncol, n);
 		name[n] = '\0';
 		if (!pb_host_name_valid(name)) {
-			ERR_AT(ps, c, ncol, "'%s' is not a host function name (%s)", name, strchr(name, ',') ?
-			       "names are separated by blanks, not commas" : "[A-Za-z_][A-Za-z0-9_]*");
+			ERR_AT(ps, c, ncol, "'%s' is not a host function name (%s)", name, strchr(name, ',') ? "names are separated by blanks, not commas" : "[A-Za-z_][A-Za-z0-9_]*");
 			continue;
 		}
 		const struct pb_grant *first = grant_find(own, name);
@@ -454,7 +463,7 @@ void sandbox_layer(struct parser *ps, struct cursor *c, size_t col, struct pb_sa
 			break;
 	if (n == 0 || n >= sizeof(name) || l == PB_LAYER_COUNT) {
 		ERR_AT(ps, c, ncol, "@layer names namespaces or landlock (seccomp, capabilities and "
-		       "limits are always on)");
+		                    "limits are always on)");
 		return;
 	}
 	c->pos += n;
@@ -512,7 +521,8 @@ void sandbox_scratch(struct parser *ps, struct cursor *c, size_t col, struct pb_
 		if (n >= sizeof(opt) || parse_amount(opt + 7, UNIT_COUNT, &inodes) < 0 ||
 		    inodes < SCRATCH_INODES_FLOOR) {
 			ERR_AT(ps, c, ocol + 7, "@scratch inodes= takes a whole number of files of at least %u, "
-			       "such as inodes=4096", SCRATCH_INODES_FLOOR);
+			                        "such as inodes=4096",
+			       SCRATCH_INODES_FLOOR);
 			return;
 		}
 		c->pos += n;

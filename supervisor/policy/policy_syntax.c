@@ -208,7 +208,8 @@ int parse_default_action(struct parser *ps, struct cursor *c, struct pb_action *
 		}
 		if (!strcmp(w, "1") || !strcmp(w, "allow")) {
 			ERR_AT(ps, c, col, "@default %s would let every syscall the policy does not name "
-			       "through; name what may pass", w);
+			                   "through; name what may pass",
+			       w);
 			return -1;
 		}
 	}
@@ -305,9 +306,16 @@ int parse_value(struct parser *ps, struct cursor *c, bool narrow, uint64_t *v, b
 static int parse_atom(struct parser *ps, struct cursor *c, const char *syscall,
                       struct pb_atom *a)
 {
-	static const struct { const char *tok; enum pb_cmp_op op; } ops[] = {
-		{ "==", PB_OP_EQ }, { "!=", PB_OP_NE }, { "<=", PB_OP_LE }, { ">=", PB_OP_GE },
-		{ "<", PB_OP_LT }, { ">", PB_OP_GT },
+	static const struct {
+		const char *tok;
+		enum pb_cmp_op op;
+	} ops[] = {
+		{ "==", PB_OP_EQ },
+		{ "!=", PB_OP_NE },
+		{ "<=", PB_OP_LE },
+		{ ">=", PB_OP_GE },
+		{ "<", PB_OP_LT },
+		{ ">", PB_OP_GT },
 	};
 	size_t col, vcol;
 	bool found = false;
@@ -351,7 +359,8 @@ static int parse_atom(struct parser *ps, struct cursor *c, const char *syscall,
 		return -1;
 	if (narrow < 0) {
 		WARN_AT(ps, c, col, "plugbox does not know how the kernel reads the arguments of '%s'; "
-		        "arg%u is compared as a 64-bit value", syscall, a->arg);
+		                    "arg%u is compared as a 64-bit value",
+		        syscall, a->arg);
 		narrow = 0;
 	}
 	a->wide = !narrow;
@@ -361,7 +370,8 @@ static int parse_atom(struct parser *ps, struct cursor *c, const char *syscall,
 		int64_t sv = (int64_t)a->value;
 		if (a->value > UINT32_MAX && !(sv < 0 && sv >= INT32_MIN)) {
 			ERR_AT(ps, c, vcol, "value %#llx does not fit arg%u of '%s', which the kernel "
-			       "reads as 32 bits", (unsigned long long)a->value, a->arg, syscall);
+			                    "reads as 32 bits",
+			       (unsigned long long)a->value, a->arg, syscall);
 			return -1;
 		}
 		a->value &= UINT32_MAX;

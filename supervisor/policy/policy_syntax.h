@@ -11,12 +11,12 @@
 
 #include "policy/policy.h"
 
-#define POLICY_FILE_MAX 1048576   /* 1 MiB */
+#define POLICY_FILE_MAX 1048576 /* 1 MiB */
 #define POLICY_LINE_MAX 4096
 #define POLICY_INCLUDE_DEPTH 16
 #define POLICY_ENTRIES_MAX 20000
 #define POLICY_ERRORS_MAX 50
-#define POLICY_GRANTS_MAX 1024          /* @host-call names in one file */
+#define POLICY_GRANTS_MAX 1024 /* @host-call names in one file */
 #define SYSCALL_NR_LIMIT 1024
 
 /* One file's contribution: its own rules, then what it includes. */
@@ -25,7 +25,7 @@ struct chunk {
 	bool has_default;
 	struct pb_action dflt;
 	struct pb_where dflt_where;
-	struct pb_sandbox sandbox;      /* only the settings with a where.file are set */
+	struct pb_sandbox sandbox; /* only the settings with a where.file are set */
 };
 
 struct parser {
@@ -34,11 +34,11 @@ struct parser {
 	void *diag_data;
 	struct pb_policy *p;
 	int errors;
-	const char *stack[POLICY_INCLUDE_DEPTH];   /* names being read, for cycles */
+	const char *stack[POLICY_INCLUDE_DEPTH]; /* names being read, for cycles */
 	size_t depth;
 	size_t nentries;
-	bool nomem;                     /* memory ran out: the load fails with -ENOMEM */
-	struct pb_where include_line;   /* the @include of the file read next (file NULL: none) */
+	bool nomem;                   /* memory ran out: the load fails with -ENOMEM */
+	struct pb_where include_line; /* the @include of the file read next (file NULL: none) */
 };
 
 /* The line being parsed. */
@@ -92,7 +92,7 @@ struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *sysc
  * @limit and @layer, which may come once per name. */
 typedef void sandbox_directive_fn(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own);
 sandbox_directive_fn sandbox_limit, sandbox_layer, sandbox_network, sandbox_scratch, sandbox_proc,
-	sandbox_host_call;
+        sandbox_host_call;
 /* Fill what `dst` does not set from `src`, and add src's grants that dst
  * lacks after dst's own; src's grants are used up either way. */
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src);

@@ -47,22 +47,22 @@ struct slot {
 	char *name;
 	bool force;
 	bool queued;
-	struct pb_cache_build *build;   /* while it runs */
-	int outcome;                    /* once ended: 1 built, 0 nothing to do, -1 failed */
+	struct pb_cache_build *build; /* while it runs */
+	int outcome;                  /* once ended: 1 built, 0 nothing to do, -1 failed */
 	bool ended;
 	unsigned compiled, skipped;
 	char why[512];
 };
 
 struct pb_cache_state {
-	struct source src;              /* SRC_CACHE: every build's descriptors and the timer */
-	bool off;                       /* no cache root: run uncached */
-	char *configured;               /* the setting it was made from ("" for the default) */
+	struct source src; /* SRC_CACHE: every build's descriptors and the timer */
+	bool off;          /* no cache root: run uncached */
+	char *configured;  /* the setting it was made from ("" for the default) */
 	char *root;
 	int root_fd;
 	int timer_fd;
 	struct pb_policy *policy;
-	bool policy_failed;             /* compile.policy cannot be loaded: existing caches only */
+	bool policy_failed; /* compile.policy cannot be loaded: existing caches only */
 	char policy_why[512];
 	struct slot *slots;
 	unsigned running;
@@ -70,7 +70,8 @@ struct pb_cache_state {
 
 static const char *setting(const pb_supervisor *s)
 {
-	return !s->cache_chosen ? "" : s->cache_dir ? s->cache_dir : "-";
+	return !s->cache_chosen ? "" : s->cache_dir ? s->cache_dir
+	                                            : "-";
 }
 
 static void state_free(pb_supervisor *s, struct pb_cache_state *c)
@@ -78,7 +79,7 @@ static void state_free(pb_supervisor *s, struct pb_cache_state *c)
 	while (c->slots) {
 		struct slot *sl = c->slots;
 		c->slots = sl->next;
-		pb_cache_build_free(sl->build);     /* kills a compiler that still runs */
+		pb_cache_build_free(sl->build); /* kills a compiler that still runs */
 		free(sl->name);
 		free(sl);
 	}
@@ -205,8 +206,13 @@ static void start_queued(pb_supervisor *s, struct pb_cache_state *c)
 		}
 		snprintf(dir, sizeof(dir), "%s/%s", s->plugins_dir, sl->name);
 		const struct pb_cache_spec spec = {
-			.root_fd = c->root_fd, .root = c->root, .name = sl->name, .plugin_dir = dir,
-			.worker_path = s->worker_path, .policy = c->policy, .force = sl->force,
+			.root_fd = c->root_fd,
+			.root = c->root,
+			.name = sl->name,
+			.plugin_dir = dir,
+			.worker_path = s->worker_path,
+			.policy = c->policy,
+			.force = sl->force,
 		};
 		int r = pb_cache_build_start(&spec, &sl->build, why, sizeof(why));
 		if (r <= 0) {
@@ -238,7 +244,9 @@ static void service(pb_supervisor *s, struct pb_cache_state *c)
 		                              why, sizeof(why));
 		/* A plugin that changed meanwhile, or a compiler killed from
 		 * outside, is simply built again at its next start. */
-		slot_ended(s, sl, r == 0 ? 1 : r == -ESTALE || r == -EAGAIN ? 0 : -1, r == 0 ? "" : why);
+		slot_ended(s, sl, r == 0 ? 1 : r == -ESTALE || r == -EAGAIN ? 0
+		                                                            : -1,
+		           r == 0 ? "" : why);
 		pb_cache_build_free(sl->build);
 		sl->build = NULL;
 		c->running--;
@@ -318,8 +326,7 @@ int pb_cache_request(pb_supervisor *s, const char *name, bool force)
 	struct pb_cache_state *c = state(s);
 
 	if (!c) {
-		pb_set_message(s, "no bytecode cache: %s", s->cache_chosen && !s->cache_dir ? "turned off"
-		               : "its directory cannot be made or is not ours alone");
+		pb_set_message(s, "no bytecode cache: %s", s->cache_chosen && !s->cache_dir ? "turned off" : "its directory cannot be made or is not ours alone");
 		return -ENOENT;
 	}
 	return queue(s, c, name, force);

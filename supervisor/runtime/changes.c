@@ -81,7 +81,7 @@ static void compare(pb_supervisor *s, const char *name, bool tell)
 	}
 	struct known_dir *grown = realloc(s->known, (s->nknown + 1) * sizeof(*grown));
 	if (!grown)
-		return;   /* not tracked; a later change of it is reported as an install */
+		return; /* not tracked; a later change of it is reported as an install */
 	s->known = grown;
 	k = &s->known[s->nknown++];
 	snprintf(k->name, sizeof(k->name), "%s", name);
@@ -110,7 +110,7 @@ static int scan(pb_supervisor *s, bool tell)
 		if (!look(s, s->known[i].name, &st)) {
 			char **grown = realloc(gone, (ngone + 1) * sizeof(*grown));
 			if (!grown)
-				break;   /* the rest at the next scan */
+				break; /* the rest at the next scan */
 			gone = grown;
 			if (!(gone[ngone] = strdup(s->known[i].name)))
 				break;
@@ -128,7 +128,7 @@ static int scan(pb_supervisor *s, bool tell)
 int pb_changes_init(pb_supervisor *s)
 {
 	int r = scan(s, false);
-	return r == -ENOMEM ? r : 0;   /* an unreadable PLUGINS is reported by the calls */
+	return r == -ENOMEM ? r : 0; /* an unreadable PLUGINS is reported by the calls */
 }
 
 void pb_changes_free(pb_supervisor *s)

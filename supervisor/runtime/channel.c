@@ -56,15 +56,21 @@
 #include "toolkit/sanitize.h"
 
 static const char *const state_names[] = {
-	[P_STARTING] = "starting", [P_IDLE] = "idle", [P_RUNNING] = "running a call",
-	[P_HOST_WAIT] = "waiting for a host function", [P_STOPPING] = "stopping", [P_DEAD] = "dead",
+	[P_STARTING] = "starting",
+	[P_IDLE] = "idle",
+	[P_RUNNING] = "running a call",
+	[P_HOST_WAIT] = "waiting for a host function",
+	[P_STOPPING] = "stopping",
+	[P_DEAD] = "dead",
 };
 
 /* ---- what a worker produces, on its way to the host ---------------------- */
 
 static const char *const stream_names[] = {
-	[PB_STREAM_STDOUT] = "stdout", [PB_STREAM_STDERR] = "stderr",
-	[PB_STREAM_SUPERVISOR] = "notes", [PB_STREAM_LOG] = "log lines",
+	[PB_STREAM_STDOUT] = "stdout",
+	[PB_STREAM_STDERR] = "stderr",
+	[PB_STREAM_SUPERVISOR] = "notes",
+	[PB_STREAM_LOG] = "log lines",
 };
 
 /* Says what a stream's meter turned away: at most once a second per
@@ -128,11 +134,11 @@ static void vemit(pb_supervisor *s, struct process *w, pb_stream stream, const c
 {
 	char line[1024];
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	put_line(s, w, stream, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	put_line(s, w, stream, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n
+	                                                                  : sizeof(line) - 1);
 }
 
-__attribute__((format(printf, 4, 5)))
-static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -180,7 +186,7 @@ void pb_channel_end(struct process *w, pb_error_kind kind, const char *fmt, ...)
 static void close_all(pb_supervisor *s, struct process *w)
 {
 	int *fds[] = { &w->proc.pidfd, &w->proc.calls_fd, &w->proc.replies_fd, &w->proc.stdout_fd,
-	               &w->proc.stderr_fd, &w->proc.report_fd, &w->notify_fd, &w->calls_keep_fd };
+		       &w->proc.stderr_fd, &w->proc.report_fd, &w->notify_fd, &w->calls_keep_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		int *fd = fds[i];
 		if (*fd >= 0) {
@@ -225,15 +231,18 @@ void pb_channel_check_stall(struct process *w, double now)
 	if (w->read_stall_at > 0 && now >= w->read_stall_at) {
 		if (got < 4) {
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %zu of the 4 bytes of a "
-			               "frame header, then nothing for %g s", w->name, got, PB_CHANNEL_STALL_SECONDS);
+			                                     "frame header, then nothing for %g s",
+			               w->name, got, PB_CHANNEL_STALL_SECONDS);
 		} else {
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %lu of the %lu bytes of "
-			               "a frame, then nothing for %g s", w->name, (unsigned long)(got - 4),
+			                                     "a frame, then nothing for %g s",
+			               w->name, (unsigned long)(got - 4),
 			               (unsigned long)pb_frame_in_announced(in), PB_CHANNEL_STALL_SECONDS);
 		}
 	} else if (w->write_stall_at > 0 && now >= w->write_stall_at) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' stopped reading its channel: "
-		               "%zu bytes for it waited %g s", w->name, pb_frame_out_pending(&w->outbox),
+		                                     "%zu bytes for it waited %g s",
+		               w->name, pb_frame_out_pending(&w->outbox),
 		               PB_CHANNEL_STALL_SECONDS);
 	}
 }
@@ -272,10 +281,11 @@ static void on_hello(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 	}
 	w->hello = env;
 	*keep = true;
-	w->after_start = true;   /* the worker loads them just before Hello */
+	w->after_start = true; /* the worker loads them just before Hello */
 	if (w->expect_listener && w->notify_fd < 0) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' did not pass its seccomp "
-		              "listener, which its policy's log rules need", w->name);
+		                                     "listener, which its policy's log rules need",
+		               w->name);
 		return;
 	}
 	pb_runtime_hello(s, w);
@@ -294,7 +304,7 @@ static void on_start_error(pb_supervisor *s, struct process *w, Plugbox__Envelop
 		return;
 	}
 	if (kind == PB_ERROR_EXCEPTION)
-		kind = PB_ERROR_UNAVAILABLE;   /* the worker's own glue failed */
+		kind = PB_ERROR_UNAVAILABLE; /* the worker's own glue failed */
 	pb_channel_end(w, kind, "%s", e->message);
 }
 
@@ -304,8 +314,8 @@ static void on_reply(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 	uint64_t pending = w->stack[w->depth - 1]->id;
 	if (env->id != pending) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL,
-		           "worker for plugin '%s' answered call %llu while call %llu was pending",
-		           w->name, (unsigned long long)env->id, (unsigned long long)pending);
+		               "worker for plugin '%s' answered call %llu while call %llu was pending",
+		               w->name, (unsigned long long)env->id, (unsigned long long)pending);
 		return;
 	}
 	if (env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR &&
@@ -323,7 +333,8 @@ static void on_host_call(pb_supervisor *s, struct process *w, Plugbox__Envelope 
 {
 	if (env->id == 0 || !pb_host_name_valid(env->host_call->name)) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' asked for a host function "
-		               "without a valid name or id", w->name);
+		                                     "without a valid name or id",
+		               w->name);
 		return;
 	}
 	*keep = true;
@@ -352,7 +363,8 @@ static bool log_allowed(pb_supervisor *s, struct process *w)
 	}
 	if (++w->log_count > PB_LOG_FLOOD_PER_SECOND) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' flooded its channel: more than "
-		               "%d log records in a second", w->name, PB_LOG_FLOOD_PER_SECOND);
+		                                     "%d log records in a second",
+		               w->name, PB_LOG_FLOOD_PER_SECOND);
 		return false;
 	}
 	return w->log_count <= PB_LOG_RECORDS_PER_SECOND;
@@ -384,7 +396,8 @@ static void on_log(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, 
 		p += n;
 		if (*p == '\n')
 			p++;
-		if (!put_line(s, w, PB_STREAM_LOG, line, len < 0 ? 0 : (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1)) {
+		if (!put_line(s, w, PB_STREAM_LOG, line, len < 0 ? 0 : (size_t)len < sizeof(line) ? (size_t)len
+		                                                                                  : sizeof(line) - 1)) {
 			size_t rest = strlen(p);
 			if (rest)
 				pb_meter_drop(&w->meters[PB_STREAM_LOG], pb_count_lines(p, rest) + (p[rest - 1] != '\n'), rest);
@@ -414,7 +427,7 @@ static const struct {
 static const char *body_name(Plugbox__Envelope__BodyCase b)
 {
 	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)b);
+	        protobuf_c_message_descriptor_get_field(&plugbox__envelope__descriptor, (unsigned)b);
 	return f ? f->name : "an empty envelope";
 }
 
@@ -424,7 +437,8 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 
 	if (env->poll_us != 0) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a poll hint, which only the "
-		               "supervisor sends", w->name);
+		                                     "supervisor sends",
+		               w->name);
 		pb_envelope_free(env);
 		return;
 	}
@@ -437,7 +451,7 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 		}
 	}
 	pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent %s (id %llu) while %s",
-	           w->name, body_name(env->body_case), (unsigned long long)env->id, state_names[w->state]);
+	               w->name, body_name(env->body_case), (unsigned long long)env->id, state_names[w->state]);
 	pb_envelope_free(env);
 }
 
@@ -480,7 +494,8 @@ static void catch_up(pb_supervisor *s, struct process *w)
 static void frame_too_large(struct process *w)
 {
 	pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' announced a frame of %lu bytes, "
-	               "over the limit of %lu", w->name, (unsigned long)pb_frame_in_announced(&w->in),
+	                                     "over the limit of %lu",
+	               w->name, (unsigned long)pb_frame_in_announced(&w->in),
 	               (unsigned long)w->in.max_len);
 }
 
@@ -509,7 +524,8 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 	}
 	if (got < 0) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a frame that could not "
-		               "be read: %s", w->name, strerror((int)-got));
+		                                     "be read: %s",
+		               w->name, strerror((int)-got));
 		return;
 	}
 	while (w->end_kind == 0) {
@@ -533,7 +549,7 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 		}
 		if (pb_envelope_decode(payload, len, &env, why, sizeof(why)) < 0) {
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent an undecodable envelope: %s",
-			           w->name, why);
+			               w->name, why);
 			return;
 		}
 		dispatch(s, w, env);
@@ -545,8 +561,7 @@ static void read_replies(pb_supervisor *s, struct process *w)
 	bool progressed = false;
 
 	read_frames(s, w, &progressed);
-	pb_channel_stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 &&
-	                       pb_frame_in_pending(&w->in) > 0, progressed);
+	pb_channel_stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 && pb_frame_in_pending(&w->in) > 0, progressed);
 }
 
 /* The traceback as indented lines under a report. */
@@ -614,7 +629,8 @@ static void read_report(pb_supervisor *s, struct process *w)
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' attached more descriptors "
-			              "to its report socket than a message may carry", w->name);
+			                                     "to its report socket than a message may carry",
+			               w->name);
 			return;
 		}
 		if ((size_t)n > sizeof(buf) ||
@@ -622,7 +638,7 @@ static void read_report(pb_supervisor *s, struct process *w)
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote garbage on its report socket",
-			           w->name);
+			               w->name);
 			return;
 		}
 		if (env->body_case == PLUGBOX__ENVELOPE__BODY_LISTENER) {
@@ -631,7 +647,8 @@ static void read_report(pb_supervisor *s, struct process *w)
 				for (int i = 0; i < nfds; i++)
 					close(fds[i]);
 				pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' passed a descriptor "
-				              "it had no business passing", w->name);
+				                                     "it had no business passing",
+				               w->name);
 				return;
 			}
 			continue;
@@ -642,7 +659,7 @@ static void read_report(pb_supervisor *s, struct process *w)
 		    env->violation->n_args != 6) {
 			pb_envelope_free(env);
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote a non-report on its report socket",
-			           w->name);
+			               w->name);
 			return;
 		}
 		w->violation_nr = env->violation->syscall_nr;
@@ -664,7 +681,7 @@ static void read_report(pb_supervisor *s, struct process *w)
 			if (w->nreports == REPORTS_SHOWN)
 				emit(s, w, PB_STREAM_SUPERVISOR, "further denials are not shown");
 		} else {
-			w->have_violation = true;   /* it is dying by SIGSYS now */
+			w->have_violation = true; /* it is dying by SIGSYS now */
 		}
 	}
 }
@@ -679,7 +696,8 @@ static void read_notifications(pb_supervisor *s, struct process *w)
 	if (seccomp_notify_alloc(&req, &resp) < 0) {
 		/* Its logged calls would wait for an answer that never comes. */
 		pb_channel_end(w, PB_ERROR_UNAVAILABLE, "cannot answer the seccomp notifications of the worker "
-		               "for plugin '%s' (its policy's log rules)", w->name);
+		                                        "for plugin '%s' (its policy's log rules)",
+		               w->name);
 		return;
 	}
 	for (int rounds = 0; rounds < 64 && w->notify_fd >= 0; rounds++) {
@@ -692,7 +710,7 @@ static void read_notifications(pb_supervisor *s, struct process *w)
 		}
 		memset(req, 0, sizeof(*req));
 		if (seccomp_notify_receive(w->notify_fd, req) < 0)
-			continue;   /* the caller went away (ENOENT) or a signal came */
+			continue; /* the caller went away (ENOENT) or a signal came */
 		uint64_t args[6];
 		memcpy(args, req->data.args, sizeof(args));
 		if (s->mode == PB_COMPILE_LEARN) {
@@ -709,7 +727,7 @@ static void read_notifications(pb_supervisor *s, struct process *w)
 		memset(resp, 0, sizeof(*resp));
 		resp->id = req->id;
 		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-		seccomp_notify_respond(w->notify_fd, resp);   /* ENOENT: it is gone */
+		seccomp_notify_respond(w->notify_fd, resp); /* ENOENT: it is gone */
 	}
 	seccomp_notify_free(req, resp);
 }
@@ -810,7 +828,7 @@ void pb_channel_reap(pb_supervisor *s, struct process *w)
 		while (wait4(w->proc.pid, &w->wstatus, 0, &ru) < 0 && errno == EINTR)
 			;
 		w->cpu_used = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-			((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+		              ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 		w->reaped = true;
 	}
 	/* What it wrote before exiting is still judged in its state. */

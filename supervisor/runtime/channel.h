@@ -9,8 +9,7 @@ void pb_channel_event(pb_supervisor *s, struct process *p, enum source_kind kind
  * gets PB_CHANNEL_STALL_SECONDS from its last progress (*at; 0: none). */
 void pb_channel_stall_clock(pb_supervisor *s, struct process *w, double *at, bool pending, bool progressed);
 /* Decide to end a worker (the first reason given is kept) and SIGKILL it. */
-__attribute__((format(printf, 3, 4)))
-void pb_channel_end(struct process *p, pb_error_kind kind, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void pb_channel_end(struct process *p, pb_error_kind kind, const char *fmt, ...);
 /* Send Shutdown and give it SHUTDOWN_GRACE_MS to exit. */
 void pb_channel_stop(pb_supervisor *s, struct process *p);
 /* After the pidfd said so: reap, read what is left, leave P_DEAD. */
@@ -20,13 +19,11 @@ void pb_channel_free(pb_supervisor *s, struct process *p);
 void pb_channel_check_stall(struct process *p, double now);
 /* A note about the worker's doing (a denied host call...), metered with
  * its other notes: a worker that provokes them in a loop floods nobody. */
-__attribute__((format(printf, 3, 4)))
-void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...);
 /* The "dropped N lines" notes that waited for their second, once it came
  * (the plugin's timer: pb_runtime_tick). */
 void pb_channel_drops_due(pb_supervisor *s, struct process *w, double now);
 /* Write a note about the plugin to the output function (sanitised). */
-__attribute__((format(printf, 3, 4)))
-void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
 
 #endif

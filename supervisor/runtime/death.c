@@ -33,7 +33,8 @@ pb_error *pb_death_error(const struct process *w)
 			                              name, rule);
 		} else {
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: killed by the seccomp filter "
-			         "without a report (it tried to replace or block the SIGSYS reporter)", w->name);
+			                           "without a report (it tried to replace or block the SIGSYS reporter)",
+			         w->name);
 		}
 		return pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg, "");
 	}
@@ -45,7 +46,7 @@ pb_error *pb_death_error(const struct process *w)
 	 * later), which the CPU time it used tells apart from other kills. */
 	uint64_t cpu_limit = w->policy ? w->policy->sandbox.limit[PB_LIMIT_CPU] : PB_LIMIT_UNLIMITED;
 	bool cpu_kill = w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
-		cpu_limit != PB_LIMIT_UNLIMITED && w->cpu_used >= (double)cpu_limit;
+	                cpu_limit != PB_LIMIT_UNLIMITED && w->cpu_used >= (double)cpu_limit;
 	if (w->reaped && WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || WTERMSIG(st) == SIGXFSZ || cpu_kill)) {
 		bool cpu = WTERMSIG(st) != SIGXFSZ;
 		char limit[32];

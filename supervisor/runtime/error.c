@@ -12,7 +12,7 @@
 #include "runtime/process.h"
 
 pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
-                           const char *message, const char *traceback)
+                       const char *message, const char *traceback)
 {
 	pb_error *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -78,25 +78,50 @@ pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k)
 	case PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG: return PB_ERROR_CONFIG;
 	case PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST: return PB_ERROR_BAD_REQUEST;
 	case PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE: return PB_ERROR_UNAVAILABLE;
-	default: return PB_ERROR_PROTOCOL;   /* a worker cannot claim the others */
+	default: return PB_ERROR_PROTOCOL; /* a worker cannot claim the others */
 	}
 }
 
-PB_API pb_error_kind pb_error_get_kind(const pb_error *e) { return e->kind; }
-PB_API const char *pb_error_get_plugin(const pb_error *e) { return e->plugin; }
-PB_API const char *pb_error_get_type(const pb_error *e) { return e->type; }
-PB_API const char *pb_error_get_message(const pb_error *e) { return e->message; }
-PB_API const char *pb_error_get_traceback(const pb_error *e) { return e->traceback; }
-PB_API const char *pb_error_get_syscall(const pb_error *e) { return e->syscall; }
-PB_API const char *pb_error_get_rule(const pb_error *e) { return e->rule; }
+PB_API pb_error_kind pb_error_get_kind(const pb_error *e)
+{
+	return e->kind;
+}
+PB_API const char *pb_error_get_plugin(const pb_error *e)
+{
+	return e->plugin;
+}
+PB_API const char *pb_error_get_type(const pb_error *e)
+{
+	return e->type;
+}
+PB_API const char *pb_error_get_message(const pb_error *e)
+{
+	return e->message;
+}
+PB_API const char *pb_error_get_traceback(const pb_error *e)
+{
+	return e->traceback;
+}
+PB_API const char *pb_error_get_syscall(const pb_error *e)
+{
+	return e->syscall;
+}
+PB_API const char *pb_error_get_rule(const pb_error *e)
+{
+	return e->rule;
+}
 
 PB_API const char *pb_error_kind_name(pb_error_kind kind)
 {
 	static const char *const names[] = {
-		[PB_ERROR_EXCEPTION] = "exception", [PB_ERROR_NOT_FOUND] = "not_found",
-		[PB_ERROR_CONFIG] = "config", [PB_ERROR_VIOLATION] = "violation",
-		[PB_ERROR_TIMEOUT] = "timeout", [PB_ERROR_CRASHED] = "crashed",
-		[PB_ERROR_PROTOCOL] = "protocol", [PB_ERROR_UNAVAILABLE] = "unavailable",
+		[PB_ERROR_EXCEPTION] = "exception",
+		[PB_ERROR_NOT_FOUND] = "not_found",
+		[PB_ERROR_CONFIG] = "config",
+		[PB_ERROR_VIOLATION] = "violation",
+		[PB_ERROR_TIMEOUT] = "timeout",
+		[PB_ERROR_CRASHED] = "crashed",
+		[PB_ERROR_PROTOCOL] = "protocol",
+		[PB_ERROR_UNAVAILABLE] = "unavailable",
 		[PB_ERROR_BAD_REQUEST] = "bad_request",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "unknown";

@@ -7,7 +7,8 @@
 pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
                        const char *message, const char *traceback);
 __attribute__((format(printf, 3, 4)))
-pb_error *pb_error_newf(pb_error_kind kind, const char *plugin, const char *fmt, ...);
+pb_error *
+pb_error_newf(pb_error_kind kind, const char *plugin, const char *fmt, ...);
 pb_error *pb_error_copy(const pb_error *e);
 /* Name the syscall and rule of a violation; frees e and returns NULL when out of memory. */
 pb_error *pb_error_set_violation(pb_error *e, const char *syscall, const char *rule);

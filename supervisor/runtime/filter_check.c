@@ -198,8 +198,9 @@ static int check_thread(pid_t tid, const struct program *chain, size_t n, char *
 		if (got < 0 || (uint32_t)got != chain[i].count ||
 		    memcmp(buf, chain[i].insns, chain[i].count * sizeof(*buf)) != 0) {
 			snprintf(why, why_len, "the %zu seccomp filters of thread %d do not end with the policy's %zu "
-			         "programs: something in the worker loaded a filter of its own, or altered the "
-			         "policy's, before its @after-start rules were loaded", total, (int)tid, n);
+			                       "programs: something in the worker loaded a filter of its own, or altered the "
+			                       "policy's, before its @after-start rules were loaded",
+			         total, (int)tid, n);
 			r = -EBADMSG;
 		}
 	}

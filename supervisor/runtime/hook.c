@@ -26,17 +26,17 @@
 
 struct hook_answer {
 	char *plugin;
-	char *name;                     /* the entry point's; "" when the plugin could not start */
+	char *name; /* the entry point's; "" when the plugin could not start */
 	pb_value *value;
 	pb_error *error;
-	bool pending;                   /* its call has not ended yet */
+	bool pending; /* its call has not ended yet */
 };
 
 struct hook_run {
 	struct hook_answer *answers;
 	size_t n;
-	size_t pending;                 /* calls not yet ended */
-	bool abandoned;                 /* pb_hook returned: answers still to come are dropped */
+	size_t pending; /* calls not yet ended */
+	bool abandoned; /* pb_hook returned: answers still to come are dropped */
 };
 
 struct pb_hook_results {
@@ -107,7 +107,8 @@ static int by_name_then_order(const void *a, const void *b)
 {
 	const struct ep_ref *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
-	return c ? c : x->order < y->order ? -1 : x->order > y->order;
+	return c ? c : x->order < y->order ? -1
+	                                   : x->order > y->order;
 }
 
 /* The group's entry points of one ready worker, from its Hello, sorted.
@@ -205,7 +206,8 @@ static int start_calls(pb_supervisor *s, const char *group, const pb_call_spec *
 			run->pending--;
 			free(hc);
 			a->error = pb_error_newf(PB_ERROR_BAD_REQUEST, a->plugin, "entry point %s:%s could not be "
-			                         "called: %s", group, a->name, pb_supervisor_strerror(s));
+			                                                          "called: %s",
+			                         group, a->name, pb_supervisor_strerror(s));
 			if (!a->error)
 				return -ENOMEM;
 		}
@@ -306,7 +308,10 @@ PB_API int pb_hook(pb_supervisor *s, const char *group, const pb_call_spec *spec
 	return *out ? 0 : -ENOMEM;
 }
 
-PB_API size_t pb_hook_results_count(const pb_hook_results *r) { return r ? r->n : 0; }
+PB_API size_t pb_hook_results_count(const pb_hook_results *r)
+{
+	return r ? r->n : 0;
+}
 
 static const struct hook_answer *answer(const pb_hook_results *r, size_t i)
 {

@@ -123,7 +123,8 @@ void pb_host_call_received(pb_supervisor *s, struct process *w, Plugbox__Envelop
 
 	if (!grant) {
 		snprintf(msg, sizeof(msg), "plugin '%s' may not call host function '%s': its policy %s does not "
-		         "grant it (@host-call %s)", w->name, name, w->policy->path, name);
+		                           "grant it (@host-call %s)",
+		         w->name, name, w->policy->path, name);
 		pb_channel_note(s, w, "denied host call %s(): not granted by policy %s", name, w->policy->path);
 		answer_now(s, w, env->id, "PermissionError", msg);
 		pb_envelope_free(env);
@@ -131,7 +132,8 @@ void pb_host_call_received(pb_supervisor *s, struct process *w, Plugbox__Envelop
 	}
 	if (!f) {
 		snprintf(msg, sizeof(msg), "host function '%s' is granted to plugin '%s' but this host "
-		         "registers no such function", name, w->name);
+		                           "registers no such function",
+		         name, w->name);
 		pb_channel_note(s, w, "host call %s(): no such host function is registered", name);
 		answer_now(s, w, env->id, "LookupError", msg);
 		pb_envelope_free(env);
@@ -232,7 +234,7 @@ static void deliver(struct pb_host_call *hc, uint8_t *frame, size_t len)
 	hc->answer = frame;
 	hc->answer_len = len;
 	if (w->depth > 0 && w->stack[w->depth - 1] == c) {
-		hc->answering = true;     /* the caller frees it */
+		hc->answering = true; /* the caller frees it */
 		pb_host_call_flush(hc->sup, w);
 		hc->answering = false;
 	}
@@ -288,10 +290,22 @@ PB_API void pb_host_call_fail(pb_host_call *hc, const char *type, const char *me
 	maybe_free(hc);
 }
 
-PB_API const char *pb_host_call_plugin(const pb_host_call *hc) { return hc->plugin; }
-PB_API const char *pb_host_call_name(const pb_host_call *hc) { return hc->env->host_call->name; }
-PB_API size_t pb_host_call_nargs(const pb_host_call *hc) { return hc->env->host_call->n_args; }
-PB_API size_t pb_host_call_nkwargs(const pb_host_call *hc) { return hc->env->host_call->n_kwargs; }
+PB_API const char *pb_host_call_plugin(const pb_host_call *hc)
+{
+	return hc->plugin;
+}
+PB_API const char *pb_host_call_name(const pb_host_call *hc)
+{
+	return hc->env->host_call->name;
+}
+PB_API size_t pb_host_call_nargs(const pb_host_call *hc)
+{
+	return hc->env->host_call->n_args;
+}
+PB_API size_t pb_host_call_nkwargs(const pb_host_call *hc)
+{
+	return hc->env->host_call->n_kwargs;
+}
 
 PB_API const pb_value *pb_host_call_arg(const pb_host_call *hc, size_t i)
 {

@@ -72,7 +72,9 @@ PB_API int pb_supervisor_warm(pb_supervisor *s, const char *plugin, pb_error **e
 /* Where a waited-for plugin stands: its worker is ready (said Hello, not
  * stopping), or it cannot have one (its start failed, it is marked failed,
  * the supervisor is shutting down), or neither yet. */
-enum settled { NOT_YET, READY, CANNOT };
+enum settled { NOT_YET,
+	       READY,
+	       CANNOT };
 
 static enum settled settled(const pb_supervisor *s, const struct plugin *p)
 {
@@ -89,8 +91,7 @@ static pb_error *why_cannot(const pb_supervisor *s, const struct plugin *p)
 {
 	if (p->start_error)
 		return pb_error_copy(p->start_error);
-	return pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", s->shutting_down ? "the supervisor is shutting down"
-	                    : p->failed_reason, "");
+	return pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", s->shutting_down ? "the supervisor is shutting down" : p->failed_reason, "");
 }
 
 void pb_runtime_wait_workers(pb_supervisor *s, char *const *names, size_t n,

@@ -180,7 +180,7 @@ static void arm_timer(pb_supervisor *s, double at, double now)
 	if (s->timer_at > now && (at == 0 || s->timer_at <= at))
 		return;
 	if (at == 0) {
-		s->timer_at = 0;   /* it fired (one-shot): nothing is armed */
+		s->timer_at = 0; /* it fired (one-shot): nothing is armed */
 		return;
 	}
 	s->timer_at = at;
@@ -331,7 +331,7 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 			continue;
 		}
 		if (src == &s->wake_source)
-			continue;   /* cleared below, once the round has done the work */
+			continue; /* cleared below, once the round has done the work */
 		if (src == &s->sink_source) {
 			pb_supervisor_sink_event(s);
 			continue;

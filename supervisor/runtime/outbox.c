@@ -157,7 +157,7 @@ int pb_outbox_append_call(struct process *w, const uint8_t *frame, size_t len, u
 
 	if (poll_us > 0) {
 		field[n++] = 12 << 3;
-		for (uint32_t v = poll_us; ; v >>= 7) {
+		for (uint32_t v = poll_us;; v >>= 7) {
 			field[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
 			if (v < 0x80)
 				break;

@@ -61,23 +61,23 @@
 struct pb_error {
 	pb_error_kind kind;
 	char *plugin, *type, *message, *traceback;
-	char *syscall, *rule;   /* a violation's syscall name and deciding rule, else "" */
+	char *syscall, *rule; /* a violation's syscall name and deciding rule, else "" */
 };
 
 /* What a worker may send depends on this (channel.c's table). */
 enum proc_state {
-	P_STARTING,     /* spawned; Hello not yet come */
-	P_IDLE,         /* ready, no call */
-	P_RUNNING,      /* runs the innermost call of its stack */
-	P_HOST_WAIT,    /* the innermost call waits for a host function */
-	P_STOPPING,     /* sent Shutdown; waiting for the exit */
-	P_DEAD,         /* reaped and drained */
+	P_STARTING,  /* spawned; Hello not yet come */
+	P_IDLE,      /* ready, no call */
+	P_RUNNING,   /* runs the innermost call of its stack */
+	P_HOST_WAIT, /* the innermost call waits for a host function */
+	P_STOPPING,  /* sent Shutdown; waiting for the exit */
+	P_DEAD,      /* reaped and drained */
 };
 
 struct line_buffer {
 	char data[LINE_MAX_BYTES];
 	size_t len;
-	bool skipping;                  /* inside a line the meter dropped: up to its newline */
+	bool skipping; /* inside a line the meter dropped: up to its newline */
 };
 
 /* What each stream of a worker (stdout, stderr, the supervisor's notes
@@ -86,14 +86,21 @@ struct line_buffer {
 #define PB_OUTPUT_LINES_PER_SECOND 1000
 #define PB_OUTPUT_BYTES_PER_SECOND (256 * 1024)
 
-enum source_kind { SRC_PIDFD, SRC_REPLIES, SRC_STDOUT, SRC_STDERR, SRC_REPORT, SRC_NOTIFY, SRC_CALLS, SRC_COUNT,
-                   SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */,
-                   SRC_SINK /* not a worker's: the supervisor's stderr taking bytes again (supervisor.c) */ };
+enum source_kind { SRC_PIDFD,
+	           SRC_REPLIES,
+	           SRC_STDOUT,
+	           SRC_STDERR,
+	           SRC_REPORT,
+	           SRC_NOTIFY,
+	           SRC_CALLS,
+	           SRC_COUNT,
+	           SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */,
+	           SRC_SINK /* not a worker's: the supervisor's stderr taking bytes again (supervisor.c) */ };
 
 struct process;
 struct source {
 	enum source_kind kind;
-	struct process *proc;           /* NULL: the supervisor's own (timer, wake) */
+	struct process *proc; /* NULL: the supervisor's own (timer, wake) */
 };
 
 /* Calls that ended and host functions to run wait on the loop's ready
@@ -107,112 +114,112 @@ struct call {
 	struct ready_link link;
 	uint64_t id;
 	struct plugin *plugin;
-	uint8_t *frame;                 /* the Call as a whole frame, until sent */
+	uint8_t *frame; /* the Call as a whole frame, until sent */
 	size_t frame_len;
 	pb_call_done_fn done;
 	void *userdata;
-	double deadline;                /* absolute; 0: none. Set from the host's timeout at start,
+	double deadline; /* absolute; 0: none. Set from the host's timeout at start,
 	                                   shortened by the policy's call-time when sent */
-	double limit;                   /* seconds the deadline allows, for messages */
+	double limit;    /* seconds the deadline allows, for messages */
 	bool limit_is_policy;
-	bool running;                   /* sent to a worker */
-	bool ghost;                     /* stands in for a call that ended (timed out) while written
+	bool running;              /* sent to a worker */
+	bool ghost;                /* stands in for a call that ended (timed out) while written
 	                                   ahead to a worker: its answer is dropped, nobody is told */
-	struct pb_host_call *host;      /* the host call this call waits for, if any */
-	pb_value *result;               /* once ended: one of these, until delivered */
+	struct pb_host_call *host; /* the host call this call waits for, if any */
+	pb_value *result;          /* once ended: one of these, until delivered */
 	pb_error *err;
-	struct call *next;              /* in the plugin's queue */
+	struct call *next; /* in the plugin's queue */
 };
 
 struct process {
 	/* runtime.c: which plugin, which incarnation, what it runs under */
 	struct plugin *plugin;
-	const char *name;               /* the plugin's */
+	const char *name; /* the plugin's */
 	uint64_t generation;
 	struct pb_spawned proc;
 	enum proc_state state;
-	struct pb_policy *policy;       /* the operator's policy for this plugin */
-	bool poll_ok;                   /* its policy allows the poll(2) of Envelope.poll_us */
-	bool learning;                  /* compiled for `plugbox learn` (policy_compile.c) */
-	bool stop_requested;            /* ended on purpose: not a crash */
-	double state_deadline;          /* P_STARTING: Hello by then; P_STOPPING: SIGKILL then */
+	struct pb_policy *policy; /* the operator's policy for this plugin */
+	bool poll_ok;             /* its policy allows the poll(2) of Envelope.poll_us */
+	bool learning;            /* compiled for `plugbox learn` (policy_compile.c) */
+	bool stop_requested;      /* ended on purpose: not a crash */
+	double state_deadline;    /* P_STARTING: Hello by then; P_STOPPING: SIGKILL then */
 	double idle_since;
 
 	/* channel.c: what it sent, read and judged */
-	struct pb_frame_in in;          /* its replies, read in bulk */
+	struct pb_frame_in in; /* its replies, read in bulk */
 	struct line_buffer out, err;
 	Plugbox__Envelope *hello;
-	bool after_start;               /* its @after-start rules are loaded (Hello came) */
-	bool expect_listener;           /* its filter has log verdicts */
-	int notify_fd;                  /* seccomp user notifications, or -1 */
-	unsigned nreports;              /* reports and logged calls, for rate limiting */
-	struct pb_meter meters[PB_STREAM_LOG + 1];   /* per pb_stream: lines and bytes a second */
-	double drops_noted_at[PB_STREAM_LOG + 1];    /* when a stream's drops were last told */
-	double drops_due;               /* a drop note waits for its second until then (0: none) */
-	double log_window;              /* log records: when this second began, and how many */
+	bool after_start;                          /* its @after-start rules are loaded (Hello came) */
+	bool expect_listener;                      /* its filter has log verdicts */
+	int notify_fd;                             /* seccomp user notifications, or -1 */
+	unsigned nreports;                         /* reports and logged calls, for rate limiting */
+	struct pb_meter meters[PB_STREAM_LOG + 1]; /* per pb_stream: lines and bytes a second */
+	double drops_noted_at[PB_STREAM_LOG + 1];  /* when a stream's drops were last told */
+	double drops_due;                          /* a drop note waits for its second until then (0: none) */
+	double log_window;                         /* log records: when this second began, and how many */
 	unsigned log_count;
-	double read_stall_at;           /* inside a frame: its next byte is due by then (0: between frames) */
+	double read_stall_at; /* inside a frame: its next byte is due by then (0: between frames) */
 	bool have_violation;
 	int32_t violation_nr;
 	uint32_t violation_arch;
 	uint64_t violation_args[6];
-	char *violation_traceback;      /* the worker's claim, sanitised */
-	pb_error_kind end_kind;         /* set when we decided to end it */
+	char *violation_traceback; /* the worker's claim, sanitised */
+	pb_error_kind end_kind;    /* set when we decided to end it */
 	char end_message[512];
 	bool reaped;
 	int wstatus;
-	double cpu_used;                /* seconds of CPU it used, once reaped */
+	double cpu_used; /* seconds of CPU it used, once reaped */
 
 	/* outbox.c: what we write to it */
-	struct pb_frame_out outbox;     /* frames for it not yet taken by its pipe */
-	int calls_keep_fd;              /* a read end of its calls pipe that we hold, so writing
+	struct pb_frame_out outbox; /* frames for it not yet taken by its pipe */
+	int calls_keep_fd;          /* a read end of its calls pipe that we hold, so writing
 	                                   never raises SIGPIPE (-1: none, mask it instead) */
-	struct process *next_flush;     /* on the supervisor's list of outboxes to write */
+	struct process *next_flush; /* on the supervisor's list of outboxes to write */
 	bool flush_queued;
-	double write_stall_at;          /* frames queued to it: its pipe must take a byte by then (0: none) */
+	double write_stall_at; /* frames queued to it: its pipe must take a byte by then (0: none) */
 
 	/* inflight.c: the calls inside it */
-	struct call *stack[PB_MAX_NESTING];   /* calls it runs, innermost last */
+	struct call *stack[PB_MAX_NESTING]; /* calls it runs, innermost last */
 	size_t depth;
 	/* Top-level calls written (or to be written) behind stack[0], oldest
 	 * first: a ring. The last `unsent` are not in the outbox yet. */
 	struct call *pipeline[PB_PIPELINE_MAX];
 	unsigned pipe_head, pipe_count, unsent;
-	double replied_at;              /* when its last top-level answer came */
-	unsigned quick_gaps;            /* next calls that came soon after an answer, in a row */
+	double replied_at;   /* when its last top-level answer came */
+	unsigned quick_gaps; /* next calls that came soon after an answer, in a row */
 
 	/* loop.c: its descriptors in the epoll set, and the spin */
 	struct source sources[SRC_COUNT];
-	bool want_write;                /* calls_fd registered for EPOLLOUT */
-	bool cross_cpu;                 /* it may run on another CPU than we do */
+	bool want_write; /* calls_fd registered for EPOLLOUT */
+	bool cross_cpu;  /* it may run on another CPU than we do */
 	double cpus_checked_at;
-	struct process *next_dead;      /* in the loop's graveyard */
+	struct process *next_dead; /* in the loop's graveyard */
 
 	/* watch.c: the plugin directory it runs from */
-	int dir_fd;                     /* its plugin directory, flock'ed shared while it lives */
-	int swap_fd;                    /* PLUGINS/.plugbox/swap.lock, shared while it starts */
-	dev_t dir_dev;                  /* which directory that is */
+	int dir_fd;    /* its plugin directory, flock'ed shared while it lives */
+	int swap_fd;   /* PLUGINS/.plugbox/swap.lock, shared while it starts */
+	dev_t dir_dev; /* which directory that is */
 	ino_t dir_ino;
-	bool outdated;                  /* the directory was replaced: no more calls for it */
+	bool outdated; /* the directory was replaced: no more calls for it */
 };
 
 struct plugin {
 	char *name;
-	uid_t uid;                      /* its workers' identity when we are root */
-	struct process *proc;           /* the current worker, or NULL */
+	uid_t uid;            /* its workers' identity when we are root */
+	struct process *proc; /* the current worker, or NULL */
 	uint64_t generations;
 	struct call *queue_head, *queue_tail;
 	size_t queued;
-	bool keep_running;              /* started eagerly: restart even without calls */
-	unsigned waiters;               /* pb_describe calls waiting for its Hello */
+	bool keep_running; /* started eagerly: restart even without calls */
+	unsigned waiters;  /* pb_describe calls waiting for its Hello */
 	bool stop_requested;
-	double crashes[32];             /* when its workers crashed, oldest first */
+	double crashes[32]; /* when its workers crashed, oldest first */
 	unsigned ncrashes;
-	double not_before;              /* backoff: no start before this */
-	double failed_until;            /* 0: not failed */
+	double not_before;   /* backoff: no start before this */
+	double failed_until; /* 0: not failed */
 	char failed_reason[600];
-	pb_error *start_error;          /* why the last start failed (for describe) */
-	double next_timer;              /* earliest deadline of its own; 0: none */
+	pb_error *start_error; /* why the last start failed (for describe) */
+	double next_timer;     /* earliest deadline of its own; 0: none */
 };
 
 struct host_function {
@@ -224,15 +231,15 @@ struct host_function {
 struct pb_host_call {
 	struct ready_link link;
 	pb_supervisor *sup;
-	struct call *call;              /* the call waiting for it; NULL once that ended */
+	struct call *call; /* the call waiting for it; NULL once that ended */
 	char *plugin;
 	uint64_t wire_id;
-	Plugbox__Envelope *env;         /* the HostCall, which owns the arguments */
+	Plugbox__Envelope *env; /* the HostCall, which owns the arguments */
 	struct host_function fn;
-	bool invoking;                  /* its function is on the stack now */
+	bool invoking; /* its function is on the stack now */
 	bool answered;
-	bool answering;                 /* inside pb_host_call_return/fail */
-	uint8_t *answer;                /* the HostResult frame, until its call is innermost */
+	bool answering;  /* inside pb_host_call_return/fail */
+	uint8_t *answer; /* the HostResult frame, until its call is innermost */
 	size_t answer_len;
 };
 
@@ -257,13 +264,13 @@ struct pb_supervisor {
 	char message[512];
 	char *policies_dir;
 	enum pb_compile_mode mode;
-	struct pb_learned_call *learned;   /* learn mode: distinct calls logged */
+	struct pb_learned_call *learned; /* learn mode: distinct calls logged */
 	size_t nlearned;
 
 	struct plugin **plugins;
 	size_t nplugins;
-	int uid_lock_fd;                /* the plugin uids this supervisor holds (jail/uids.c), or -1 */
-	struct plugin **plugin_index;   /* by name (runtime.c), at most half full */
+	int uid_lock_fd;              /* the plugin uids this supervisor holds (jail/uids.c), or -1 */
+	struct plugin **plugin_index; /* by name (runtime.c), at most half full */
 	size_t plugin_index_cap;
 	uint64_t next_id;
 	size_t calls_pending;
@@ -272,11 +279,11 @@ struct pb_supervisor {
 
 	/* start-up settings */
 	pb_spawn_mode spawn_mode;
-	struct pb_forkserver *forkserver;   /* started on the first spawn that wants it */
-	bool forkserver_refused;            /* it could not start: workers are exec'd */
-	char *cache_dir;                /* root of the bytecode caches, or NULL: none */
-	bool cache_chosen;              /* set by pb_supervisor_set_bytecode_cache (else the default) */
-	struct pb_cache_state *cache;   /* the caches in use and their builds (cache.c), made lazily */
+	struct pb_forkserver *forkserver; /* started on the first spawn that wants it */
+	bool forkserver_refused;          /* it could not start: workers are exec'd */
+	char *cache_dir;                  /* root of the bytecode caches, or NULL: none */
+	bool cache_chosen;                /* set by pb_supervisor_set_bytecode_cache (else the default) */
+	struct pb_cache_state *cache;     /* the caches in use and their builds (cache.c), made lazily */
 
 	/* lifecycle settings */
 	double idle_timeout;
@@ -288,28 +295,28 @@ struct pb_supervisor {
 	/* the loop (loop.c) */
 	int epoll_fd;
 	int timer_fd;
-	double timer_at;                /* when it is armed for; 0: not */
-	int wake_fd;                    /* eventfd: readable while `ready` has items */
-	bool wake_on;                   /* wake_fd is readable */
+	double timer_at; /* when it is armed for; 0: not */
+	int wake_fd;     /* eventfd: readable while `ready` has items */
+	bool wake_on;    /* wake_fd is readable */
 	struct source timer_source, wake_source;
-	int watch_fd;                   /* inotify on plugins_dir, or -1 (watch.c) */
+	int watch_fd; /* inotify on plugins_dir, or -1 (watch.c) */
 	struct source watch_source;
 	/* plugins installed, replaced, removed (changes.c) */
-	struct known_dir *known;        /* the plugin directories, by name, with their identity */
+	struct known_dir *known; /* the plugin directories, by name, with their identity */
 	size_t nknown;
-	uint64_t generation;            /* changes seen so far */
+	uint64_t generation; /* changes seen so far */
 	pb_change_fn change_fn;
 	void *change_data;
-	struct ready_link *ready_head, *ready_tail;   /* callbacks to run, in order */
+	struct ready_link *ready_head, *ready_tail; /* callbacks to run, in order */
 	struct process *graveyard;
 	unsigned dispatch_depth;
-	struct process *flush_head;     /* workers whose outboxes wait to be written */
+	struct process *flush_head; /* workers whose outboxes wait to be written */
 	/* the spin before sleeping (loop.c) */
-	unsigned spin_misses;           /* spins in a row that found nothing */
-	unsigned spin_skip;             /* waits left before spinning is tried again */
-	cpu_set_t cpus;                 /* our affinity mask, as of cpus_checked_at */
+	unsigned spin_misses; /* spins in a row that found nothing */
+	unsigned spin_skip;   /* waits left before spinning is tried again */
+	cpu_set_t cpus;       /* our affinity mask, as of cpus_checked_at */
 	double cpus_checked_at;
-	bool spin_cross;                /* the worker last written to may run on another CPU */
+	bool spin_cross; /* the worker last written to may run on another CPU */
 };
 
 #endif

@@ -104,7 +104,8 @@ void pb_runtime_requeue(struct plugin *p, struct call *c)
 pb_error *pb_queue_timeout_error(const struct plugin *p, const struct call *c)
 {
 	return pb_error_newf(PB_ERROR_TIMEOUT, p->name, "call to plugin '%s' timed out after %g s waiting "
-	                     "for the worker, which was busy or starting", p->name, c->limit);
+	                                                "for the worker, which was busy or starting",
+	                     p->name, c->limit);
 }
 
 /* End every queued call with (a copy of) err. */
@@ -188,7 +189,7 @@ static int plugin_uid(pb_supervisor *s, const char *name, uid_t *uid, char *why,
 
 	*uid = 0;
 	if (geteuid() != 0)
-		return 0;       /* the jail keeps our own uid */
+		return 0; /* the jail keeps our own uid */
 	snprintf(key, sizeof(key), "%s/%s", s->plugins_dir, name);
 	return pb_uid_claim(&s->uid_lock_fd, key, uid_is_ours, s, uid, why, why_len);
 }
@@ -299,13 +300,11 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	r = pb_watch_pin(s, w, why, sizeof(why));
 	if (r == -ENOENT || r == -ENOTDIR) {
 		/* removed since it became known */
-		start_failed(s, p, pb_error_newf(PB_ERROR_NOT_FOUND, p->name, "no plugin '%s' in %s", p->name,
-		                                 s->plugins_dir));
+		start_failed(s, p, pb_error_newf(PB_ERROR_NOT_FOUND, p->name, "no plugin '%s' in %s", p->name, s->plugins_dir));
 		pb_channel_free(s, w);
 		return;
 	} else if (r < 0) {
-		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s",
-		                                 p->name, why));
+		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s", p->name, why));
 		pb_channel_free(s, w);
 		return;
 	}
@@ -322,19 +321,25 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	free(cache);
 	pb_watch_started(w);
 	if (r < 0) {
-		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s",
-		                                 p->name, why));
+		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: %s", p->name, why));
 		pb_channel_free(s, w);
 		return;
 	}
-	const struct { enum source_kind kind; int fd; } watch[] = {
-		{ SRC_PIDFD, w->proc.pidfd }, { SRC_REPLIES, w->proc.replies_fd }, { SRC_STDOUT, w->proc.stdout_fd },
-		{ SRC_STDERR, w->proc.stderr_fd }, { SRC_REPORT, w->proc.report_fd },
+	const struct {
+		enum source_kind kind;
+		int fd;
+	} watch[] = {
+		{ SRC_PIDFD, w->proc.pidfd },
+		{ SRC_REPLIES, w->proc.replies_fd },
+		{ SRC_STDOUT, w->proc.stdout_fd },
+		{ SRC_STDERR, w->proc.stderr_fd },
+		{ SRC_REPORT, w->proc.report_fd },
 	};
 	for (size_t i = 0; i < sizeof(watch) / sizeof(watch[0]); i++) {
 		if (pb_loop_watch(s, w, watch[i].kind, watch[i].fd) < 0) {
 			start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be "
-			                                 "watched: %s", p->name, strerror(errno)));
+			                                                                "watched: %s",
+			                                 p->name, strerror(errno)));
 			pb_channel_free(s, w);
 			return;
 		}
@@ -480,7 +485,8 @@ void pb_runtime_hello(pb_supervisor *s, struct process *w)
 	 * Hello gets here, and what pb_hook does with them stays bounded. */
 	if (n_eps > PB_ENTRY_POINTS_MAX) {
 		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' sent a hello with %zu entry points, "
-		              "more than %d", w->name, n_eps, PB_ENTRY_POINTS_MAX);
+		                                     "more than %d",
+		               w->name, n_eps, PB_ENTRY_POINTS_MAX);
 		drop_hello(w);
 		return;
 	}
@@ -544,7 +550,8 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 	pb_loop_bury(s, w);
 	if (s->shutting_down) {
 		pb_error *gone = pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "the supervisor shut down before "
-		                               "the call to plugin '%s' could run", p->name);
+		                                                              "the call to plugin '%s' could run",
+		                               p->name);
 		pb_runtime_fail_queue(s, p, gone);
 		pb_error_free(gone);
 	}
@@ -562,7 +569,8 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 		p->failed_until = now + s->crash_window;
 		snprintf(p->failed_reason, sizeof(p->failed_reason),
 		         "plugin '%s' failed: its worker ended %u times within %g s (last: %.400s); its calls "
-		         "fail until %g s have passed or it is reset", p->name, n, s->crash_window,
+		         "fail until %g s have passed or it is reset",
+		         p->name, n, s->crash_window,
 		         err ? err->message : "?", s->crash_window);
 		pb_note(s, p->name, "%s", p->failed_reason);
 		pb_error *failed = pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_reason, "");
@@ -644,7 +652,12 @@ static double plugin_next_timer(const pb_supervisor *s, const struct plugin *p)
 {
 	const struct process *w = p->proc;
 	double t = 0;
-#define CONSIDER(x) do { double x_ = (x); if (x_ > 0 && (t == 0 || x_ < t)) t = x_; } while (0)
+#define CONSIDER(x)                               \
+	do {                                      \
+		double x_ = (x);                  \
+		if (x_ > 0 && (t == 0 || x_ < t)) \
+			t = x_;                   \
+	} while (0)
 	for (const struct call *c = p->queue_head; c; c = c->next)
 		CONSIDER(c->deadline);
 	if (p->failed_until > 0)
@@ -678,7 +691,8 @@ static void shutdown_expired(pb_supervisor *s)
 		pb_runtime_fail_queue(s, p, late);
 		if (p->proc && p->proc->state != P_STOPPING && p->proc->state != P_DEAD) {
 			pb_channel_end(p->proc, PB_ERROR_UNAVAILABLE, "the supervisor shut down before the call to "
-			               "plugin '%s' finished", p->name);
+			                                              "plugin '%s' finished",
+			               p->name);
 			p->proc->stop_requested = true;
 			p->proc->state = P_STOPPING;
 			p->proc->state_deadline = pb_now() + SHUTDOWN_GRACE_MS / 1000.0;
@@ -716,7 +730,7 @@ void pb_runtime_free(pb_supervisor *s)
 		struct plugin *p = s->plugins[i];
 		struct call *c;
 		if (p->proc)
-			pb_inflight_requeue(s, p->proc);   /* only if the loop failed */
+			pb_inflight_requeue(s, p->proc); /* only if the loop failed */
 		while ((c = pb_runtime_dequeue(p)))
 			pb_call_free(c);
 		if (p->proc)
@@ -833,8 +847,7 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 	c->limit = spec->timeout > 0 ? spec->timeout : s->timeout;
 	c->deadline = c->limit > 0 ? pb_now() + c->limit : 0;
 	p = pb_runtime_known(s, spec->plugin);
-	if ((r = pack_call(s, spec, c->id, p && p->proc && pb_host_call_nesting(p->proc) ?
-	                   p->proc->stack[p->proc->depth - 1]->host->wire_id : 0, c)) < 0) {
+	if ((r = pack_call(s, spec, c->id, p && p->proc && pb_host_call_nesting(p->proc) ? p->proc->stack[p->proc->depth - 1]->host->wire_id : 0, c)) < 0) {
 		free(c);
 		return r;
 	}
@@ -851,8 +864,7 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 		return 0;
 	}
 	if (s->shutting_down) {
-		pb_call_finish(s, c, NULL, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name,
-		               "the supervisor is shutting down and takes no more calls"));
+		pb_call_finish(s, c, NULL, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "the supervisor is shutting down and takes no more calls"));
 		return 0;
 	}
 	if (p->failed_until > 0) {
@@ -861,8 +873,7 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 	}
 	if (p->proc && pb_host_call_nesting(p->proc)) {
 		if (p->proc->depth == PB_MAX_NESTING) {
-			pb_call_finish(s, c, NULL, pb_error_newf(PB_ERROR_BAD_REQUEST, p->name,
-			               "calls to plugin '%s' nested deeper than %d", p->name, PB_MAX_NESTING));
+			pb_call_finish(s, c, NULL, pb_error_newf(PB_ERROR_BAD_REQUEST, p->name, "calls to plugin '%s' nested deeper than %d", p->name, PB_MAX_NESTING));
 			return 0;
 		}
 		pb_inflight_send(s, p->proc, c);

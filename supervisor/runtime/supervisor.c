@@ -459,7 +459,7 @@ PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb
 		pbv_free(m);
 		pbv_free(eps);
 		m = NULL;
-	} else if (put(m, "entry_points", eps) ||     /* put() owns eps from here on */
+	} else if (put(m, "entry_points", eps) || /* put() owns eps from here on */
 	           put(m, "name", pbv_new_string(plugin, strlen(plugin))) ||
 	           put(m, "layout", pbv_new_string(h->layout, strlen(h->layout))) ||
 	           put(m, "version", pbv_new_string(h->version, strlen(h->version))) ||
@@ -526,8 +526,13 @@ PB_API int pb_call_kw(pb_supervisor *s, const char *plugin, const char *function
                       pb_value **result, pb_error **err)
 {
 	pb_call_spec spec = {
-		.plugin = plugin, .function = function, .args = args, .nargs = nargs,
-		.kwnames = kwnames, .kwvalues = kwvalues, .nkwargs = nkwargs,
+		.plugin = plugin,
+		.function = function,
+		.args = args,
+		.nargs = nargs,
+		.kwnames = kwnames,
+		.kwvalues = kwvalues,
+		.nkwargs = nkwargs,
 	};
 	struct sync_call *c = calloc(1, sizeof(*c));
 	int r;

@@ -4,8 +4,7 @@
 
 #include "runtime/process.h"
 
-__attribute__((format(printf, 2, 3)))
-void pb_set_message(pb_supervisor *s, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void pb_set_message(pb_supervisor *s, const char *fmt, ...);
 /* supervisor.c: the policy for plugin `name` (POLICIES/NAME.policy, else
  * POLICIES/default.policy); errors go to *why as FILE:LINE:COL lines. */
 int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy **out,

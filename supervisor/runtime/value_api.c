@@ -88,12 +88,30 @@ PB_API char *pb_value_to_json(const pb_value *v)
 	return pbv_to_json_string((const Plugbox__Value *)v, &out) == 0 ? out : NULL;
 }
 
-PB_API pb_value *pb_value_new_null(void) { return (pb_value *)pbv_new_null(); }
-PB_API pb_value *pb_value_new_bool(int b) { return (pb_value *)pbv_new_bool(b != 0); }
-PB_API pb_value *pb_value_new_int(int64_t i) { return (pb_value *)pbv_new_int(i); }
-PB_API pb_value *pb_value_new_float(double d) { return (pb_value *)pbv_new_float(d); }
-PB_API pb_value *pb_value_new_list(void) { return (pb_value *)pbv_new_list(); }
-PB_API pb_value *pb_value_new_map(void) { return (pb_value *)pbv_new_map(); }
+PB_API pb_value *pb_value_new_null(void)
+{
+	return (pb_value *)pbv_new_null();
+}
+PB_API pb_value *pb_value_new_bool(int b)
+{
+	return (pb_value *)pbv_new_bool(b != 0);
+}
+PB_API pb_value *pb_value_new_int(int64_t i)
+{
+	return (pb_value *)pbv_new_int(i);
+}
+PB_API pb_value *pb_value_new_float(double d)
+{
+	return (pb_value *)pbv_new_float(d);
+}
+PB_API pb_value *pb_value_new_list(void)
+{
+	return (pb_value *)pbv_new_list();
+}
+PB_API pb_value *pb_value_new_map(void)
+{
+	return (pb_value *)pbv_new_map();
+}
 
 PB_API pb_value *pb_value_new_string(const char *s)
 {

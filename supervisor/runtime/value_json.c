@@ -68,7 +68,7 @@ static int float_from_json(struct parse *p, json_t *arg, Plugbox__Value **out)
 		d = -INFINITY;
 	else
 		return pb_fail(p->why, p->why_len, -EINVAL,
-		            "$float must be \"nan\", \"inf\" or \"-inf\"");
+		               "$float must be \"nan\", \"inf\" or \"-inf\"");
 	*out = pbv_new_float(d);
 	return *out ? 0 : -ENOMEM;
 }
@@ -86,10 +86,11 @@ static int map_from_pairs(struct parse *p, json_t *arg, unsigned depth, Plugbox_
 	map = pbv_new_map();
 	if (!map)
 		return -ENOMEM;
-	json_array_foreach(arg, i, pair) {
+	json_array_foreach(arg, i, pair)
+	{
 		if (!json_is_array(pair) || json_array_size(pair) != 2) {
 			rc = pb_fail(p->why, p->why_len, -EINVAL,
-			          "$map entry %zu is not a [key, value] pair", i);
+			             "$map entry %zu is not a [key, value] pair", i);
 			goto err;
 		}
 		rc = from_json(p, json_array_get(pair, 0), depth + 1, &k);
@@ -138,7 +139,8 @@ static int object_from_json(struct parse *p, json_t *j, unsigned depth, Plugbox_
 	if (!map)
 		return -ENOMEM;
 	/* jansson keeps object members in the order they were written. */
-	json_object_keylen_foreach(j, key, key_len, member) {
+	json_object_keylen_foreach(j, key, key_len, member)
+	{
 		rc = string_value(p, key, key_len, &k);
 		if (rc < 0)
 			goto err;
@@ -194,7 +196,8 @@ static int from_json(struct parse *p, json_t *j, unsigned depth, Plugbox__Value 
 		v = pbv_new_list();
 		if (!v)
 			return -ENOMEM;
-		json_array_foreach(j, i, elem) {
+		json_array_foreach(j, i, elem)
+		{
 			rc = from_json(p, elem, depth + 1, &item);
 			if (rc < 0) {
 				pbv_free(v);
@@ -216,7 +219,7 @@ static int from_json(struct parse *p, json_t *j, unsigned depth, Plugbox__Value 
 }
 
 int pbv_from_json(const char *text, size_t len, Plugbox__Value **out,
-                       char *why, size_t why_len)
+                  char *why, size_t why_len)
 {
 	struct parse p = { .why = why, .why_len = why_len };
 	json_error_t err;
@@ -265,7 +268,7 @@ static int emit_string(FILE *f, const Plugbox__Value *v)
 		char u[7];
 
 		switch (c) {
-		case '"':  esc = "\\\""; break;
+		case '"': esc = "\\\""; break;
 		case '\\': esc = "\\\\"; break;
 		case '\n': esc = "\\n"; break;
 		case '\r': esc = "\\r"; break;
@@ -274,8 +277,13 @@ static int emit_string(FILE *f, const Plugbox__Value *v)
 		case '\f': esc = "\\f"; break;
 		default:
 			if (c < 0x20) {
-				u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-				u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
+				u[0] = '\\';
+				u[1] = 'u';
+				u[2] = '0';
+				u[3] = '0';
+				u[4] = hex[c >> 4];
+				u[5] = hex[c & 15];
+				u[6] = '\0';
 				esc = u;
 			}
 			break;

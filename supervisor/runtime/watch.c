@@ -45,9 +45,8 @@ int pb_watch_init(pb_supervisor *s)
 	s->watch_source.proc = NULL;
 	s->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->watch_fd < 0)
-		return 0;   /* the fallback in pb_watch_check */
-	if (inotify_add_watch(s->watch_fd, s->plugins_dir, IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-	                      IN_MOVED_TO) < 0 ||
+		return 0; /* the fallback in pb_watch_check */
+	if (inotify_add_watch(s->watch_fd, s->plugins_dir, IN_ONLYDIR | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) < 0 ||
 	    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->watch_fd, &ev) < 0) {
 		close(s->watch_fd);
 		s->watch_fd = -1;
@@ -66,7 +65,7 @@ void pb_watch_drain(pb_supervisor *s)
 {
 	/* Aligned as inotify_event requires. */
 	char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
-		__attribute__((aligned(__alignof__(struct inotify_event))));
+	        __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 
 	if (s->watch_fd < 0)
@@ -76,7 +75,7 @@ void pb_watch_drain(pb_supervisor *s)
 			const struct inotify_event *ev = (const struct inotify_event *)at;
 			at += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				pb_runtime_dir_changed(s, NULL);   /* lost track: look at every plugin */
+				pb_runtime_dir_changed(s, NULL); /* lost track: look at every plugin */
 				pb_changes_rescan(s);
 			} else if (ev->len > 0 && ev->name[0] != '.') {
 				pb_runtime_dir_changed(s, ev->name);
@@ -150,7 +149,7 @@ void pb_watch_unpin(struct process *w)
 {
 	pb_watch_started(w);
 	if (w->dir_fd >= 0)
-		close(w->dir_fd);   /* drops the lock */
+		close(w->dir_fd); /* drops the lock */
 	w->dir_fd = -1;
 }
 

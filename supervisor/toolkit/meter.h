@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 struct pb_meter {
-	double at;                      /* when the buckets were last filled (0: never) */
-	double lines, bytes;            /* what may still pass */
-	uint64_t dropped_lines, dropped_bytes;   /* turned away since the last note */
+	double at;                             /* when the buckets were last filled (0: never) */
+	double lines, bytes;                   /* what may still pass */
+	uint64_t dropped_lines, dropped_bytes; /* turned away since the last note */
 };
 
 /* May a line of `bytes` bytes pass at `now` (seconds)? Takes it from the

@@ -36,7 +36,7 @@ static size_t utf8_decode(const unsigned char *p, size_t left, uint32_t *cp)
 {
 	unsigned char b = p[0];
 	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;   /* bounds of the second byte */
+	unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
 
 	if (b < 0x80) {
 		*cp = b;
@@ -49,16 +49,16 @@ static size_t utf8_decode(const unsigned char *p, size_t left, uint32_t *cp)
 		n = 3;
 		*cp = b & 0x0f;
 		if (b == 0xe0)
-			lo = 0xa0;   /* overlong */
+			lo = 0xa0; /* overlong */
 		else if (b == 0xed)
-			hi = 0x9f;   /* surrogates */
+			hi = 0x9f; /* surrogates */
 	} else if (b >= 0xf0 && b <= 0xf4) {
 		n = 4;
 		*cp = b & 0x07;
 		if (b == 0xf0)
-			lo = 0x90;   /* overlong */
+			lo = 0x90; /* overlong */
 		else if (b == 0xf4)
-			hi = 0x8f;   /* past U+10FFFF */
+			hi = 0x8f; /* past U+10FFFF */
 	} else {
 		return 0;
 	}

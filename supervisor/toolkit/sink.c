@@ -31,7 +31,9 @@
 #include "toolkit/clock.h"
 #include "toolkit/sink.h"
 
-enum { HOW_WRITE, HOW_SEND, HOW_POLL };
+enum { HOW_WRITE,
+       HOW_SEND,
+       HOW_POLL };
 
 int pb_sink_open(struct pb_sink *k, int target, size_t cap)
 {
@@ -137,7 +139,8 @@ static int drop_note(const struct pb_sink *k, char *note, size_t size)
 	if (!k->dropped_lines)
 		return 0;
 	return snprintf(note, size, "plugbox: dropped %llu lines / %llu bytes of output: stderr did not "
-	                "take them", (unsigned long long)k->dropped_lines, (unsigned long long)k->dropped_bytes);
+	                            "take them",
+	                (unsigned long long)k->dropped_lines, (unsigned long long)k->dropped_bytes);
 }
 
 void pb_sink_line(struct pb_sink *k, const char *line)

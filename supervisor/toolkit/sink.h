@@ -15,11 +15,11 @@
 #define PB_SINK_BYTES ((size_t)256 * 1024)
 
 struct pb_sink {
-	int target;                     /* the descriptor lines are for (2) */
-	int fd;                         /* what is written: target, or a non-blocking open of it */
-	int how;                        /* sink.c: write, send or poll-then-write */
+	int target; /* the descriptor lines are for (2) */
+	int fd;     /* what is written: target, or a non-blocking open of it */
+	int how;    /* sink.c: write, send or poll-then-write */
 	char *buf;
-	size_t off, len, cap;           /* bytes waiting: buf[off, off + len) */
+	size_t off, len, cap; /* bytes waiting: buf[off, off + len) */
 	uint64_t dropped_lines, dropped_bytes;
 };
 

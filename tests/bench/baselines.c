@@ -98,7 +98,7 @@ static double spawn_median_ms(char *const argv[], size_t samples, const char *wh
 void bench_baselines_spawn(const char *deps_nopyc, const char *deps_pyc)
 {
 	char code_nopyc[1024], code_pyc[1024];
-	size_t n = cfg.spawn_samples * 2;     /* cheap: more samples, steadier median */
+	size_t n = cfg.spawn_samples * 2; /* cheap: more samples, steadier median */
 
 	char *bare[] = { (char *)cfg.python311, "-I", "-S", "-c", "pass", NULL };
 	fig("spawn.bare_python_ms", "bare `python3.11 -I -S -c pass` (fork+exec+wait)", "ms",

@@ -118,7 +118,15 @@ static void set_counts(void)
 
 static void parse_args(int argc, char **argv, int *enforce)
 {
-	enum { O_WORKER = 256, O_POLICIES, O_PLUGINS, O_FILTER, O_MP, O_PY3, O_PY311, O_DIST, O_ENFORCE,
+	enum { O_WORKER = 256,
+	       O_POLICIES,
+	       O_PLUGINS,
+	       O_FILTER,
+	       O_MP,
+	       O_PY3,
+	       O_PY311,
+	       O_DIST,
+	       O_ENFORCE,
 	       O_NO_ENFORCE };
 	static const struct option opts[] = {
 		{ "smoke", no_argument, NULL, 's' },
@@ -197,7 +205,7 @@ static void parse_args(int argc, char **argv, int *enforce)
 static void check_paths(void)
 {
 	const char *need[] = { cfg.worker, cfg.policies, cfg.plugins_src, cfg.filter_helper, cfg.mp_script,
-	                       cfg.python3, cfg.python311 };
+		               cfg.python3, cfg.python311 };
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
 		if (access(need[i], F_OK) < 0)
 			die("%s: %s", need[i], strerror(errno));

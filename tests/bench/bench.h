@@ -23,7 +23,9 @@
 
 /* ---- the run ------------------------------------------------------------- */
 
-enum placement { PL_PINNED, PL_UNPINNED, PL_COUNT };
+enum placement { PL_PINNED,
+	         PL_UNPINNED,
+	         PL_COUNT };
 
 enum section {
 	S_ROUNDTRIP = 1u << 0,
@@ -39,31 +41,31 @@ enum section {
 struct bench_cfg {
 	bool smoke;
 	bool verbose;
-	unsigned sections;              /* enum section bits */
-	unsigned placements;            /* 1u << enum placement */
-	int pin_cpu;                    /* the CPU of the pinned placement */
-	const char *worker;             /* plugbox-worker */
-	const char *policies;           /* the shipped policies */
-	const char *plugins_src;        /* tests/bench/plugins */
-	const char *filter_helper;      /* bench-filter */
-	const char *mp_script;          /* mp_pingpong.py */
-	const char *python3;            /* Debian's /usr/bin/python3 */
-	const char *python311;          /* /usr/bin/python3.11 */
-	const char *dist_packages;      /* where requests and yaml come from */
+	unsigned sections;         /* enum section bits */
+	unsigned placements;       /* 1u << enum placement */
+	int pin_cpu;               /* the CPU of the pinned placement */
+	const char *worker;        /* plugbox-worker */
+	const char *policies;      /* the shipped policies */
+	const char *plugins_src;   /* tests/bench/plugins */
+	const char *filter_helper; /* bench-filter */
+	const char *mp_script;     /* mp_pingpong.py */
+	const char *python3;       /* Debian's /usr/bin/python3 */
+	const char *python311;     /* /usr/bin/python3.11 */
+	const char *dist_packages; /* where requests and yaml come from */
 	const char *json_path;
-	char tmp[256];                  /* this run's temporary directory */
+	char tmp[256]; /* this run's temporary directory */
 
 	/* sample counts, set from smoke */
 	size_t rt_samples, rt_warmup;
 	size_t pipe_calls;
 	size_t cpu_calls;
-	size_t spawn_samples;           /* trivial plugin, bare python3.11 */
-	size_t vendored_samples;        /* the vendored plugin: 0.3-1 s each */
-	bool vendored_unpinned;         /* also in the unpinned placement */
-	size_t pss_workers;             /* fork-server workers (and alive in smoke) */
-	size_t pss_exec_workers;        /* exec workers, and idle python3.11 */
+	size_t spawn_samples;    /* trivial plugin, bare python3.11 */
+	size_t vendored_samples; /* the vendored plugin: 0.3-1 s each */
+	bool vendored_unpinned;  /* also in the unpinned placement */
+	size_t pss_workers;      /* fork-server workers (and alive in smoke) */
+	size_t pss_exec_workers; /* exec workers, and idle python3.11 */
 	size_t alive_plugins;
-	size_t sys_n, sys_reps;         /* syscalls per loop, loops */
+	size_t sys_n, sys_reps; /* syscalls per loop, loops */
 };
 extern struct bench_cfg cfg;
 extern enum placement cur_placement;
@@ -97,8 +99,8 @@ void usage_now(struct usage *u);
 /* *u = now - before. */
 void usage_since(struct usage *u, const struct usage *before);
 int cmp_double(const void *a, const void *b);
-double median(double *v, size_t n);      /* sorts v */
-double percentile(double *v, size_t n, double p);   /* sorts v; p in [0,1] */
+double median(double *v, size_t n);               /* sorts v */
+double percentile(double *v, size_t n, double p); /* sorts v; p in [0,1] */
 void bench_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void *xcalloc(size_t n, size_t size);
@@ -139,7 +141,7 @@ struct pp_wait {
 
 struct echo {
 	pid_t pid;
-	int to_child, from_child;       /* the parent's ends */
+	int to_child, from_child; /* the parent's ends */
 	struct pp_wait wait;
 };
 /* The echo side: reads messages and writes them back. Batched: whatever
@@ -156,7 +158,7 @@ void echo_stop(struct echo *e);
 
 struct pp_result {
 	double median_us, p99_us, mean_us;
-	struct usage parent;            /* the parent's, over the timed round trips */
+	struct usage parent; /* the parent's, over the timed round trips */
 	size_t n;
 };
 /* A whole ping-pong run: start, warm up, n timed round trips, stop. */
@@ -164,17 +166,17 @@ int pingpong(size_t n, size_t warmup, struct pp_wait w, int parent_cpu, int chil
 
 /* ---- sections ------------------------------------------------------------- */
 
-void bench_baselines_roundtrip(void);           /* baselines.c */
+void bench_baselines_roundtrip(void); /* baselines.c */
 void bench_baselines_spawn(const char *deps_nopyc, const char *deps_pyc);
 void bench_baselines_pss(size_t count);
 void bench_baselines_sysloop(const char *loops_dir);
 
-void bench_roundtrip(void);                     /* measure.c */
+void bench_roundtrip(void); /* measure.c */
 void bench_pipelined(void);
 void bench_cpu(void);
 void bench_seccomp(void);
 
-void bench_spawn(void);                         /* startup.c */
+void bench_spawn(void); /* startup.c */
 void bench_pss(void);
 void bench_alive(void);
 

@@ -156,7 +156,7 @@ static int time_syscalls(struct looper *l, size_t nl, size_t loops, double (*out
 
 	for (size_t i = 0; i < nl; i++)
 		for (unsigned char w = 0; w < 2; w++)
-			looper_run(&l[i], w);           /* warm-up */
+			looper_run(&l[i], w); /* warm-up */
 	for (size_t k = 0; k < loops; k++)
 		for (unsigned char w = 0; w < 2; w++)
 			for (size_t i = 0; i < nl; i++)

@@ -243,7 +243,7 @@ void bench_pipelined(void)
 	}
 	s = sup_new(echo_plugins(0), PB_SPAWN_EXEC, NULL);
 	if (call_echo(s, "echo", 1) == 0) {
-		plugbox_pipelined(s, cfg.pipe_calls / 10, 64);    /* warm-up */
+		plugbox_pipelined(s, cfg.pipe_calls / 10, 64); /* warm-up */
 		for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
 			char key[64], label[112];
 			double r = plugbox_pipelined(s, cfg.pipe_calls, depths[i]);

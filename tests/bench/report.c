@@ -37,7 +37,8 @@ static size_t nnotes[PL_COUNT];
 
 static const char *const placement_names[PL_COUNT] = { "pinned", "unpinned" };
 
-enum op { LE, GE };
+enum op { LE,
+	  GE };
 
 /* The targets of issue 7, once. where: the placements a target is checked
  * in (same-CPU figures only pinned; the cross-CPU one only unpinned). */
@@ -47,8 +48,8 @@ static const struct target {
 	const char *what;
 	enum op op;
 	double target;
-	bool absolute;                  /* an absolute figure, not a ratio */
-	bool exact;                     /* the smoke limit is the target itself */
+	bool absolute; /* an absolute figure, not a ratio */
+	bool exact;    /* the smoke limit is the target itself */
 	unsigned where;
 } targets[] = {
 	{ "roundtrip", "roundtrip.ratio_plugbox_cpipe", "round trip, plugbox / C pipe (median)",
@@ -143,7 +144,10 @@ static bool holds(enum op op, double v, double limit)
 	return op == LE ? v <= limit : v >= limit;
 }
 
-enum status { ST_NA, ST_OK, ST_MISS, ST_FAIL };
+enum status { ST_NA,
+	      ST_OK,
+	      ST_MISS,
+	      ST_FAIL };
 static const char *const status_names[] = { "n/a", "ok", "MISS", "FAIL" };
 
 /* Only ratios fail the smoke run (the issue: "never on absolute times"):
@@ -263,7 +267,9 @@ int report_checks(bool enforce)
 			else
 				format_value(gs, sizeof(gs), gross_limit(t));
 			printf("%-6s %-9s %-50s %12s %7s %s %9s %s\n", status_names[st], placement_names[pl], t->what, vs,
-			       t->op == LE ? "<=" : ">=", ts, t->absolute ? "" : t->op == LE ? "<=" : ">=", gs);
+			       t->op == LE ? "<=" : ">=", ts, t->absolute ? "" : t->op == LE ? "<="
+			                                                                     : ">=",
+			       gs);
 		}
 	}
 	printf("checks: %d failed%s\n", failed, failed && !enforce ? " (not enforced in a full run)" : "");
@@ -348,7 +354,8 @@ int report_json(const char *path, double elapsed_s)
 				continue;
 			double v = fig_get((enum placement)pl, t->key);
 			fprintf(f, "%s\n    {\"id\": \"%s\", \"figure\": \"%s\", \"placement\": \"%s\", \"op\": \"%s\", "
-			        "\"target\": ", first ? "" : ",", t->id, t->key, placement_names[pl],
+			           "\"target\": ",
+			        first ? "" : ",", t->id, t->key, placement_names[pl],
 			        t->op == LE ? "<=" : ">=");
 			json_number(f, t->target);
 			fprintf(f, ", \"fail_past\": ");

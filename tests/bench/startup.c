@@ -41,7 +41,10 @@ static void copy_plugin(const char *name, const char *dir, const char *as)
 
 const char *echo_plugins(size_t count)
 {
-	static struct { size_t count; char *dir; } made[8];
+	static struct {
+		size_t count;
+		char *dir;
+	} made[8];
 	static size_t nmade;
 	char name[64];
 	char *dir;
@@ -81,7 +84,15 @@ const char *sysheavy_plugins(void)
 
 /* What tests/integration/test_layouts.py copies for realreq, plus yaml. */
 static const char *const vendored_packages[] = {
-	"requests", "urllib3", "idna", "certifi", "charset_normalizer", "chardet", "six.py", "yaml", "_yaml",
+	"requests",
+	"urllib3",
+	"idna",
+	"certifi",
+	"charset_normalizer",
+	"chardet",
+	"six.py",
+	"yaml",
+	"_yaml",
 };
 
 static int fill_deps(const char *deps)
@@ -240,7 +251,7 @@ static int build_cache(const char *plugins, const char *plugin, const char *dir)
 	         slash ? cfg.worker : ".");
 	setenv("PLUGBOX_WORKER", cfg.worker, 1);
 	char *const argv[] = { exe, "cache", "--plugins", (char *)plugins, "--policies", (char *)cfg.policies,
-	                       "--cache", (char *)dir, (char *)plugin, NULL };
+		               "--cache", (char *)dir, (char *)plugin, NULL };
 	return run_cmd(argv, NULL, 0, true, &ms);
 }
 
@@ -325,7 +336,7 @@ void bench_spawn(void)
 
 struct fleet {
 	size_t n, answered, measured, fds;
-	double start_s;                 /* first call made to the last answer */
+	double start_s; /* first call made to the last answer */
 	double pss_mean_mb, pss_max_mb, pss_total_mb, rss_mean_mb, anon_mean_mb;
 	bool done;
 };
@@ -342,7 +353,7 @@ static size_t open_fds(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;   /* the directory's own descriptor */
+	return n - 1; /* the directory's own descriptor */
 }
 
 /* n copies of the echo plugin, each called once at the same time (which
@@ -471,7 +482,7 @@ void bench_alive(void)
 	bench_log("%s: %zu plugins alive", cur_placement == PL_PINNED ? "pinned" : "unpinned", cfg.alive_plugins);
 	raise_nofile(&before, &after);
 	if (last_forkserver[cur_placement].done && last_forkserver[cur_placement].n == cfg.alive_plugins) {
-		f = last_forkserver[cur_placement];     /* the PSS section's fleet is this one */
+		f = last_forkserver[cur_placement]; /* the PSS section's fleet is this one */
 	} else {
 		run_fleet(cfg.alive_plugins, PB_SPAWN_FORK_SERVER, &f);
 	}

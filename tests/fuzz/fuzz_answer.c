@@ -109,7 +109,8 @@ static void check_judge(const struct pb_helper_answer *a, uint8_t job_byte)
 	static const char *const modes[] = { "wheel", "dir", "version", "wheel" };
 	static const int statuses[] = { 0, 1, 2, 70 };
 	const struct pb_install_job job = {
-		.mode = modes[(job_byte >> 1) & 3], .input_fd = -1,
+		.mode = modes[(job_byte >> 1) & 3],
+		.input_fd = -1,
 		.name = (job_byte & 8) ? "demo" : NULL,
 	};
 	struct pb_install_result res;

@@ -20,13 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* An invariant of the code under test: broken means a bug, whatever the
  * input was. abort() is what libFuzzer turns into a saved crash input. */
-#define FUZZ_ASSERT(cond)                                                              \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
-			        __LINE__, #cond);                                      \
-			abort();                                                       \
-		}                                                                      \
+#define FUZZ_ASSERT(cond)                                                          \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, \
+			        __LINE__, #cond);                                  \
+			abort();                                                   \
+		}                                                                  \
 	} while (0)
 
 /* The lowest free descriptor: the same before and after one input, or the

@@ -481,7 +481,8 @@ static void round_trip(const Plugbox__Envelope *env)
 
 	FUZZ_ASSERT(pb_envelope_pack(env, UINT32_MAX, &frame, &len) == 0);
 	FUZZ_ASSERT(len >= 4 && (uint32_t)frame[0] + ((uint32_t)frame[1] << 8) +
-	            ((uint32_t)frame[2] << 16) + ((uint32_t)frame[3] << 24) == len - 4);
+	                                        ((uint32_t)frame[2] << 16) + ((uint32_t)frame[3] << 24) ==
+	                                len - 4);
 	rc = pb_envelope_decode(frame + 4, len - 4, &again, why, sizeof(why));
 	if (rc != 0)
 		fprintf(stderr, "a decoded envelope packed again does not decode: %s\n", why);

@@ -36,15 +36,22 @@
 
 
 static const uint32_t bounds[] = {
-	0, 1, 7, 64, 4096, PB_FRAME_FIRST_ALLOC - 1, PB_FRAME_FIRST_ALLOC + 1,
-	PB_FRAME_MAX_DEFAULT, UINT32_MAX,
+	0,
+	1,
+	7,
+	64,
+	4096,
+	PB_FRAME_FIRST_ALLOC - 1,
+	PB_FRAME_FIRST_ALLOC + 1,
+	PB_FRAME_MAX_DEFAULT,
+	UINT32_MAX,
 };
 
 /* The stream cut into frames by hand. */
 struct model {
 	const uint8_t *s;
 	size_t n;
-	size_t pos;             /* start of the next frame */
+	size_t pos; /* start of the next frame */
 	uint32_t max_len;
 };
 
@@ -105,7 +112,7 @@ static void check_reader(const struct pb_frame_reader *r)
 static void decode(const uint8_t *payload, uint32_t len)
 {
 	static Plugbox__Envelope sentinel;
-	Plugbox__Envelope *env = &sentinel;   /* decode must clear it on failure */
+	Plugbox__Envelope *env = &sentinel; /* decode must clear it on failure */
 	char why[128];
 	int rc = pb_envelope_decode(payload, len, &env, why, sizeof(why));
 
@@ -136,7 +143,7 @@ static void take(struct pb_frame_reader *r, struct model *m)
 struct chunks {
 	const uint8_t *size;
 	size_t n, next;
-	size_t scale;           /* a doubled stream comes in bigger pieces */
+	size_t scale; /* a doubled stream comes in bigger pieces */
 };
 
 static size_t next_chunk(struct chunks *c, size_t left)
@@ -242,7 +249,7 @@ static bool drain_fd(struct pb_frame_reader *r, struct model *m, int fd, size_t 
 		}
 		FUZZ_ASSERT(rc == 0);
 		if (reader_holds(r) == before)
-			return true;    /* EAGAIN */
+			return true; /* EAGAIN */
 	}
 }
 
@@ -314,7 +321,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	max_len = bounds[data[0] % nbounds];
 	fail_at = data[0] / nbounds;
 	k = data[1] % 16;
-	grow = data[1] >> 4 == 15 ? 256 * 1024 : data[1] >> 4 == 14 ? 96 * 1024 : 0;
+	grow = data[1] >> 4 == 15 ? 256 * 1024 : data[1] >> 4 == 14 ? 96 * 1024
+	                                                            : 0;
 	if (k > size - 2)
 		k = size - 2;
 	ck.size = data + 2;

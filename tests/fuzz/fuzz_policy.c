@@ -56,7 +56,7 @@
 #endif
 
 #define SELF_PID 1
-#define MAX_COMPARISONS 256       /* per input: keeps the fuzzer fast */
+#define MAX_COMPARISONS 256 /* per input: keeps the fuzzer fast */
 
 /* ---- the files ---------------------------------------------------------------- */
 
@@ -293,7 +293,7 @@ static void check_loaded(const struct pb_policy *p)
 		pb_where_format(&e->where, buf, sizeof(buf));
 		pb_action_name(&e->action, buf, sizeof(buf));
 		FUZZ_ASSERT(!e->cond || (e->cond->nclauses > 0 &&
-		            e->cond->clause_end[e->cond->nclauses - 1] == e->cond->natoms));
+		                         e->cond->clause_end[e->cond->nclauses - 1] == e->cond->natoms));
 	}
 	for (l = 0; l < PB_LIMIT_COUNT; l++)
 		FUZZ_ASSERT(pb_limit_format((enum pb_limit)l, p->sandbox.limit[l], buf, sizeof(buf)) &&
@@ -309,9 +309,9 @@ static void check_loaded(const struct pb_policy *p)
 
 /* What the bytes after the third NUL say. */
 struct controls {
-	unsigned long fail_at;  /* byte 0: the allocation that fails (0: none) */
-	bool sticky;            /* byte 1, bit 0: and every one after it */
-};                          /* bytes 2...: appended to fuzz.policy after a NUL */
+	unsigned long fail_at; /* byte 0: the allocation that fails (0: none) */
+	bool sticky;           /* byte 1, bit 0: and every one after it */
+};                             /* bytes 2...: appended to fuzz.policy after a NUL */
 
 /* ---- the same policy? ----------------------------------------------------------- */
 

@@ -21,8 +21,10 @@
  * sanitize.c's: by the code point's range, then the shortest form). */
 static size_t decode(const unsigned char *p, size_t left, uint32_t *cp)
 {
-	size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
-	           (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+	size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2
+	                     : (p[0] & 0xf0) == 0xe0       ? 3
+	                     : (p[0] & 0xf8) == 0xf0       ? 4
+	                                                   : 0;
 	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
 
 	if (n == 0 || n > left)

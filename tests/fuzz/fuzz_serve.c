@@ -32,7 +32,7 @@
 #include "plugbox.h"
 #include "cli/serve.h"
 
-#define MAX_IDLE_ROUNDS 1000      /* rounds with nothing happening: the daemon is stuck */
+#define MAX_IDLE_ROUNDS 1000 /* rounds with nothing happening: the daemon is stuck */
 
 static const char *plugins;
 
@@ -184,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				off += (size_t)w;
 				progress = true;
 			} else if (w < 0 && errno == EPIPE) {
-				off = size;     /* the daemon closed: the rest goes nowhere */
+				off = size; /* the daemon closed: the rest goes nowhere */
 			} else {
 				FUZZ_ASSERT(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 				                      errno == ECONNRESET));

@@ -55,9 +55,9 @@ uint32_t bpf_learn_expect(const struct pb_action *a, bool decided, int nr, const
 {
 	const struct pb_entry *guard = pb_policy_learn_guard(nr, args);
 
-	return guard ? bpf_action_value(&guard->action)
-	     : is_attack(nr) ? bpf_action_value(a)
-	     : a->kind == PB_ACT_ALLOW ? SECCOMP_RET_ALLOW
-	     : a->kind == PB_ACT_KILL && decided ? bpf_action_value(a)
-	     : SECCOMP_RET_USER_NOTIF;
+	return guard                               ? bpf_action_value(&guard->action)
+	       : is_attack(nr)                     ? bpf_action_value(a)
+	       : a->kind == PB_ACT_ALLOW           ? SECCOMP_RET_ALLOW
+	       : a->kind == PB_ACT_KILL && decided ? bpf_action_value(a)
+	                                           : SECCOMP_RET_USER_NOTIF;
 }

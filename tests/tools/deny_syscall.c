@@ -73,9 +73,11 @@ int main(int argc, char **argv)
 			static const unsigned long ns[] = { CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID };
 			for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
 				check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-				                       SCMP_A0(SCMP_CMP_MASKED_EQ, ns[k], ns[k])), "clone rule");
+				                       SCMP_A0(SCMP_CMP_MASKED_EQ, ns[k], ns[k])),
+				      "clone rule");
 				check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
-				                       SCMP_A0(SCMP_CMP_MASKED_EQ, ns[k], ns[k])), "unshare rule");
+				                       SCMP_A0(SCMP_CMP_MASKED_EQ, ns[k], ns[k])),
+				      "unshare rule");
 			}
 			check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3 rule");
 			continue;

@@ -69,33 +69,78 @@ static unsigned below(unsigned n)
 
 #define DIFF_PID 4242
 
-static const struct { const char *name; long nr; } diff_sys[] = {
-	{ "ioctl", SYS_ioctl }, { "lseek", SYS_lseek }, { "madvise", SYS_madvise },
-	{ "mmap", SYS_mmap }, { "kill", SYS_kill }, { "prlimit64", SYS_prlimit64 },
-	{ "getpriority", SYS_getpriority }, { "clone", SYS_clone }, { "fcntl", SYS_fcntl },
-	{ "unshare", SYS_unshare },   /* @attack: learn mode keeps its verdicts */
+static const struct {
+	const char *name;
+	long nr;
+} diff_sys[] = {
+	{ "ioctl", SYS_ioctl }, { "lseek", SYS_lseek }, { "madvise", SYS_madvise }, { "mmap", SYS_mmap }, { "kill", SYS_kill }, { "prlimit64", SYS_prlimit64 }, { "getpriority", SYS_getpriority }, { "clone", SYS_clone }, { "fcntl", SYS_fcntl }, { "unshare", SYS_unshare }, /* @attack: learn mode keeps its verdicts */
 };
 #define NSYS (sizeof(diff_sys) / sizeof(diff_sys[0]))
 
 static const char *const narrow_pool[] = {
-	"0", "1", "2", "0x30", "0x7fffffff", "0x80000000", "0xffffffff", "-1", "TIOCSTI",
-	"FIONREAD", "PROT_EXEC|PROT_WRITE", "~0x10", "SELF_PID", "017", "4242",
+	"0",
+	"1",
+	"2",
+	"0x30",
+	"0x7fffffff",
+	"0x80000000",
+	"0xffffffff",
+	"-1",
+	"TIOCSTI",
+	"FIONREAD",
+	"PROT_EXEC|PROT_WRITE",
+	"~0x10",
+	"SELF_PID",
+	"017",
+	"4242",
 };
 static const char *const wide_pool[] = {
-	"0x100000000", "0x180000000", "0xffffffff00000000", "0x8000000000000000", "0x1ffffffff",
-	"18446744073709551615", "~0x100000000", "0x100000030|0x2",
+	"0x100000000",
+	"0x180000000",
+	"0xffffffff00000000",
+	"0x8000000000000000",
+	"0x1ffffffff",
+	"18446744073709551615",
+	"~0x100000000",
+	"0x100000030|0x2",
 };
 static const uint64_t interesting[] = {
-	0, 1, 2, 0x30, 0x7fffffff, 0x80000000, 0xffffffff, UINT64_MAX, 0x5412, 0x541B, 6,
-	~0x10ULL, 017, DIFF_PID, 0x100000000, 0x180000000, 0xffffffff00000000,
-	0x8000000000000000, 0x1ffffffff, ~0x100000000ULL, 0x100000032,
+	0,
+	1,
+	2,
+	0x30,
+	0x7fffffff,
+	0x80000000,
+	0xffffffff,
+	UINT64_MAX,
+	0x5412,
+	0x541B,
+	6,
+	~0x10ULL,
+	017,
+	DIFF_PID,
+	0x100000000,
+	0x180000000,
+	0xffffffff00000000,
+	0x8000000000000000,
+	0x1ffffffff,
+	~0x100000000ULL,
+	0x100000032,
 };
 
 static const char *diff_action(bool after)
 {
 	static const char *const acts[] = {
-		"1", "allow", "kill", "trap", "trap EMLINK", "trap EPERM", "return EXDEV",
-		"return ENOTBLK", "return 77", "log",
+		"1",
+		"allow",
+		"kill",
+		"trap",
+		"trap EMLINK",
+		"trap EPERM",
+		"return EXDEV",
+		"return ENOTBLK",
+		"return 77",
+		"log",
 	};
 	return acts[below(after ? 9 : 10)];
 }
@@ -111,11 +156,11 @@ static size_t diff_cond(char *buf, size_t len, const char *sys)
 		for (unsigned a = 0; a < natoms; a++) {
 			unsigned arg = below(6);
 			bool narrow = pb_syscall_arg_is_32bit(sys, arg) == 1;
-			const char *v = !narrow && below(2) ?
-				wide_pool[below(sizeof(wide_pool) / sizeof(wide_pool[0]))] :
-				narrow_pool[below(sizeof(narrow_pool) / sizeof(narrow_pool[0]))];
+			const char *v = !narrow && below(2) ? wide_pool[below(sizeof(wide_pool) / sizeof(wide_pool[0]))] : narrow_pool[below(sizeof(narrow_pool) / sizeof(narrow_pool[0]))];
 			n += (size_t)snprintf(buf + n, len - n, "%sarg%u %s %s",
-			                      a ? " && " : c ? " || " : "", arg, ops[below(8)], v);
+			                      a ? " && " : c ? " || "
+			                                     : "",
+			                      arg, ops[below(8)], v);
 		}
 	}
 	return n;
@@ -124,8 +169,13 @@ static size_t diff_cond(char *buf, size_t len, const char *sys)
 static void diff_policy(char *buf, size_t len)
 {
 	static const char *const defaults[] = {
-		"@default kill", "@default enosys", "@default errno EXDEV", "@default trap EMLINK",
-		"@default trap", "@default log", "",
+		"@default kill",
+		"@default enosys",
+		"@default errno EXDEV",
+		"@default trap EMLINK",
+		"@default trap",
+		"@default log",
+		"",
 	};
 	size_t n = (size_t)snprintf(buf, len, FLOOR "%s\n", defaults[below(7)]);
 	unsigned sections = below(3) ? 1 : 2;
@@ -206,9 +256,11 @@ START_TEST(compiled_programs_agree_with_the_matcher)
 		diff_policy(text, sizeof(text));
 		p = policy_from(text);
 		ck_assert_msg(pb_policy_compile(p, DIFF_PID, PB_COMPILE_ENFORCE, &enforce, why,
-		                                sizeof(why)) == 0, "%s\n%s", why, text);
+		                                sizeof(why)) == 0,
+		              "%s\n%s", why, text);
 		ck_assert_msg(pb_policy_compile(p, DIFF_PID, PB_COMPILE_LEARN, &learn, why,
-		                                sizeof(why)) == 0, "%s\n%s", why, text);
+		                                sizeof(why)) == 0,
+		              "%s\n%s", why, text);
 		for (int t = 0; t < 150; t++) {
 			struct seccomp_data d = { .arch = NATIVE_ARCH };
 			struct pb_action a;
@@ -223,7 +275,8 @@ START_TEST(compiled_programs_agree_with_the_matcher)
 			want = bpf_action_value(&a);
 			got = run_filters(&enforce, false, &d);
 			ck_assert_msg(got == want, "start-up: nr %d args %#llx %#llx %#llx %#llx %#llx "
-			              "%#llx: program %#x, matcher %#x\n%s", d.nr,
+			                           "%#llx: program %#x, matcher %#x\n%s",
+			              d.nr,
 			              (unsigned long long)d.args[0], (unsigned long long)d.args[1],
 			              (unsigned long long)d.args[2], (unsigned long long)d.args[3],
 			              (unsigned long long)d.args[4], (unsigned long long)d.args[5],
@@ -237,7 +290,8 @@ START_TEST(compiled_programs_agree_with_the_matcher)
 			want = bpf_action_value(&a);
 			got = run_filters(&enforce, true, &d);
 			ck_assert_msg(got == want, "after start: nr %d args %#llx %#llx %#llx %#llx "
-			              "%#llx %#llx: programs %#x, matcher %#x\n%s", d.nr,
+			                           "%#llx %#llx: programs %#x, matcher %#x\n%s",
+			              d.nr,
 			              (unsigned long long)d.args[0], (unsigned long long)d.args[1],
 			              (unsigned long long)d.args[2], (unsigned long long)d.args[3],
 			              (unsigned long long)d.args[4], (unsigned long long)d.args[5],
@@ -266,7 +320,7 @@ START_TEST(guard_program)
 	ck_assert_int_eq(pb_policy_compile(p, 1, PB_COMPILE_ENFORCE, &b, why, sizeof(why)), 0);
 	ck_assert(blob_program(&b, 0, &h, &g));
 	d.args[0] = SIGSYS;
-	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_ALLOW);          /* read it */
+	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_ALLOW); /* read it */
 	d.args[1] = 0x1000;
 	ck_assert_uint_eq(bpf_run(g, h & 0xffff, &d, bpf_fail), SECCOMP_RET_KILL_PROCESS);
 	d.args[1] = 0x100000000ULL;

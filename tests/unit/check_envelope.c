@@ -140,13 +140,32 @@ static size_t pre_len(const struct pre *p)
 
 /* Field numbers from proto/plugbox.proto. */
 enum {
-	VALUE_NULL = 1, VALUE_BOOL = 2, VALUE_INT = 3, VALUE_FLOAT = 4, VALUE_STRING = 5,
-	VALUE_BYTES = 6, VALUE_LIST = 7, VALUE_MAP = 8,
-	LIST_ITEMS = 1, MAP_ENTRIES = 1, ENTRY_KEY = 1, ENTRY_VALUE = 2,
-	ENV_ID = 1, ENV_HELLO = 2, ENV_CALL = 3, ENV_RESULT = 4, ENV_ERROR = 5,
-	ENV_SHUTDOWN = 9, ENV_VIOLATION = 10,
-	CALL_FUNCTION = 1, CALL_ARGS = 2, CALL_KWARGS = 3,
-	RESULT_VALUE = 1, ERROR_KIND = 1, HELLO_EXPORTS = 5, VIOLATION_ARGS = 3,
+	VALUE_NULL = 1,
+	VALUE_BOOL = 2,
+	VALUE_INT = 3,
+	VALUE_FLOAT = 4,
+	VALUE_STRING = 5,
+	VALUE_BYTES = 6,
+	VALUE_LIST = 7,
+	VALUE_MAP = 8,
+	LIST_ITEMS = 1,
+	MAP_ENTRIES = 1,
+	ENTRY_KEY = 1,
+	ENTRY_VALUE = 2,
+	ENV_ID = 1,
+	ENV_HELLO = 2,
+	ENV_CALL = 3,
+	ENV_RESULT = 4,
+	ENV_ERROR = 5,
+	ENV_SHUTDOWN = 9,
+	ENV_VIOLATION = 10,
+	CALL_FUNCTION = 1,
+	CALL_ARGS = 2,
+	CALL_KWARGS = 3,
+	RESULT_VALUE = 1,
+	ERROR_KIND = 1,
+	HELLO_EXPORTS = 5,
+	VIOLATION_ARGS = 3,
 };
 
 /* A Value nested `depth` deep (a null inside depth-1 lists), wrapped as
@@ -246,7 +265,8 @@ static Plugbox__Envelope *build_call(void)
 	ck_assert_int_eq(pbv_list_append(list, must(pbv_new_float(1.5))), 0);
 	call->args[2] = list;
 	ck_assert_int_eq(pbv_map_put(map, must(pbv_new_int(1)),
-	                                  must(pbv_new_bool(true))), 0);
+	                             must(pbv_new_bool(true))),
+	                 0);
 	call->args[3] = map;
 	call->n_kwargs = 1;
 	call->kwargs = calloc(1, sizeof(*call->kwargs));
@@ -348,9 +368,9 @@ START_TEST(test_other_bodies)
 {
 	static const uint8_t shutdown[] = { ENV_SHUTDOWN << 3 | 2, 0 };
 	static const uint8_t packed[] = { ENV_VIOLATION << 3 | 2, 5,
-	                                  VIOLATION_ARGS << 3 | 2, 3, 1, 2, 0x7f };
+		                          VIOLATION_ARGS << 3 | 2, 3, 1, 2, 0x7f };
 	static const uint8_t unpacked[] = { ENV_VIOLATION << 3 | 2, 4,
-	                                    VIOLATION_ARGS << 3, 1, VIOLATION_ARGS << 3, 2 };
+		                            VIOLATION_ARGS << 3, 1, VIOLATION_ARGS << 3, 2 };
 	static const uint8_t error_ok[] = { ENV_ERROR << 3 | 2, 2, ERROR_KIND << 3, 1 };
 	static const uint8_t error_bad[] = { ENV_ERROR << 3 | 2, 2, ERROR_KIND << 3, 99 };
 	Plugbox__Envelope *env;
@@ -374,16 +394,19 @@ END_TEST
 
 START_TEST(test_garbage)
 {
-	static const struct { const char *bytes; size_t len; } junk[] = {
+	static const struct {
+		const char *bytes;
+		size_t len;
+	} junk[] = {
 		{ "\xff", 1 },
 		{ "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11 },
-		{ "\x08", 1 },                          /* id, no value */
-		{ "\x08\x80", 2 },                      /* truncated varint */
-		{ "\x1a\x05\x0a", 3 },                  /* length past the end */
-		{ "\x1a\xff\xff\xff\xff\x0f", 6 },      /* 4 GiB length */
-		{ "\x00\x00", 2 },                      /* field 0 */
-		{ "\x0b\x0c", 2 },                      /* group wire types */
-		{ "\x0f", 1 },                          /* wire type 7 */
+		{ "\x08", 1 },                     /* id, no value */
+		{ "\x08\x80", 2 },                 /* truncated varint */
+		{ "\x1a\x05\x0a", 3 },             /* length past the end */
+		{ "\x1a\xff\xff\xff\xff\x0f", 6 }, /* 4 GiB length */
+		{ "\x00\x00", 2 },                 /* field 0 */
+		{ "\x0b\x0c", 2 },                 /* group wire types */
+		{ "\x0f", 1 },                     /* wire type 7 */
 		{ "GET / HTTP/1.1\r\n\r\n", 18 },
 		{ "{\"id\": 1}", 9 },
 	};
@@ -482,7 +505,8 @@ START_TEST(test_depth_limit)
 	for (through_key = 0; through_key <= 1; through_key++) {
 		build_deep_map(&p, PB_VALUE_MAX_DEPTH, through_key);
 		ck_assert_int_eq(pb_envelope_decode(pre_data(&p), pre_len(&p), &env, why,
-		                                    sizeof(why)), 0);
+		                                    sizeof(why)),
+		                 0);
 		ck_assert_uint_eq(pbv_depth(env->result->value), PB_VALUE_MAX_DEPTH);
 		pb_envelope_free(env);
 		free(p.buf);
@@ -626,7 +650,12 @@ END_TEST
 
 START_TEST(test_wire_rules)
 {
-	static const struct { const char *bytes; size_t len; int err; const char *why; } cases[] = {
+	static const struct {
+		const char *bytes;
+		size_t len;
+		int err;
+		const char *why;
+	} cases[] = {
 		/* id as length-delimited */
 		{ "\x0a\x00\x4a\x00", 4, -EBADMSG, "wire type 2 not allowed for plugbox.Envelope.id at byte 0" },
 		/* shutdown given twice: protobuf-c would merge */
@@ -653,7 +682,8 @@ START_TEST(test_wire_rules)
 	}
 	/* A 10-byte varint that fits is fine: id = UINT64_MAX. */
 	ck_assert_int_eq(decode((const uint8_t *)"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x4a\x00",
-	                        13, why, sizeof(why)), 0);
+	                        13, why, sizeof(why)),
+	                 0);
 }
 END_TEST
 

@@ -287,7 +287,7 @@ START_TEST(test_payload_grows_with_bytes)
 {
 	const uint32_t big = PB_FRAME_MAX_DEFAULT;
 	const uint8_t header[4] = { (uint8_t)big, (uint8_t)(big >> 8), (uint8_t)(big >> 16),
-	                            (uint8_t)(big >> 24) };
+		                    (uint8_t)(big >> 24) };
 	uint8_t *p = pattern(big, 9), *got;
 	struct pb_frame_reader r;
 	uint32_t len, off;
@@ -303,7 +303,7 @@ START_TEST(test_payload_grows_with_bytes)
 	ck_assert_uint_le(malloc_usable_size(r.payload), 2 * PB_FRAME_FIRST_ALLOC + SLACK);
 	ck_assert_uint_eq(r.payload_cap, 2 * PB_FRAME_FIRST_ALLOC);
 	/* The rest in uneven pieces: the frame is whole and intact. */
-	for (off = 100 * 1024; off < big; ) {
+	for (off = 100 * 1024; off < big;) {
 		uint32_t n = big - off < 777777 ? big - off : 777777;
 
 		ck_assert_int_eq(r.ready, 0);
@@ -454,7 +454,7 @@ START_TEST(test_in_many_frames_one_read)
 	}
 	ck_assert_int_eq(pb_frame_in_next(&in, &got, &len), 0);
 	ck_assert_uint_eq(pb_frame_in_pending(&in), 0);
-	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), 0);   /* EAGAIN */
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), 0); /* EAGAIN */
 	close(fds[1]);
 	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -ENODATA);
 	pb_frame_in_free(&in);
@@ -509,7 +509,7 @@ END_TEST
 
 START_TEST(test_in_grows_with_bytes)
 {
-	uint8_t header[4] = { 0, 0, 0x10, 0 };   /* announces 1 MiB */
+	uint8_t header[4] = { 0, 0, 0x10, 0 }; /* announces 1 MiB */
 	uint8_t chunk[1000];
 	struct pb_frame_in in;
 	const uint8_t *got;
@@ -532,7 +532,7 @@ START_TEST(test_in_grows_with_bytes)
 	}
 	ck_assert_uint_eq(pb_frame_in_pending(&in), sent);
 	close(fds[1]);
-	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -EPIPE);   /* ended inside the frame */
+	ck_assert_int_eq(pb_frame_in_fill(&in, fds[0]), -EPIPE); /* ended inside the frame */
 	pb_frame_in_free(&in);
 	close(fds[0]);
 }

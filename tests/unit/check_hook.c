@@ -101,7 +101,7 @@ START_TEST(every_provider_answers_in_order_and_no_failure_hides_another)
 	pb_hook_results_free(r);
 
 	ck_assert_int_eq(pb_hook(sup, "nobody", NULL, 0, &r), 0);
-	ck_assert_uint_eq(pb_hook_results_count(r), 1);   /* p0_broken still says why it cannot start */
+	ck_assert_uint_eq(pb_hook_results_count(r), 1); /* p0_broken still says why it cannot start */
 	pb_hook_results_free(r);
 
 	ck_assert_int_eq(pb_hook(sup, "bad:group", NULL, 0, &r), -EINVAL);

@@ -43,7 +43,11 @@ END_TEST
 START_TEST(test_c0_and_del_escaped)
 {
 	ck_assert_str_eq(SAN("\x1b[31mred\x1b[0m", 0), "\\x1b[31mred\\x1b[0m");
-	ck_assert_str_eq(SAN("a\rb\x07" "c\x7f" "d", 0), "a\\x0db\\x07c\\x7fd");
+	ck_assert_str_eq(SAN("a\rb\x07"
+	                     "c\x7f"
+	                     "d",
+	                     0),
+	                 "a\\x0db\\x07c\\x7fd");
 	/* a NUL inside is shown, not an end */
 	ck_assert_str_eq(SAN("a\0b", 0), "a\\x00b");
 }
@@ -60,7 +64,10 @@ END_TEST
 START_TEST(test_c1_escaped)
 {
 	/* U+009B, the 8-bit CSI, and U+0085 (NEL), U+0080, U+009F */
-	ck_assert_str_eq(SAN("\xc2\x9b" "31m", 0), "\\u{9b}31m");
+	ck_assert_str_eq(SAN("\xc2\x9b"
+	                     "31m",
+	                     0),
+	                 "\\u{9b}31m");
 	ck_assert_str_eq(SAN("\xc2\x85\xc2\x80\xc2\x9f", 0), "\\u{85}\\u{80}\\u{9f}");
 	/* U+00A0 is the first after C1: it passes */
 	ck_assert_str_eq(SAN("\xc2\xa0", 0), "\xc2\xa0");
@@ -69,23 +76,29 @@ END_TEST
 
 START_TEST(test_bidi_escaped)
 {
-	ck_assert_str_eq(SAN("a\xe2\x80\xae" "b", 0), "a\\u{202e}b");           /* RLO */
-	ck_assert_str_eq(SAN("\xe2\x81\xa6x\xe2\x81\xa9", 0), "\\u{2066}x\\u{2069}");   /* isolates */
-	ck_assert_str_eq(SAN("\xe2\x80\x8f\xd8\x9c", 0), "\\u{200f}\\u{61c}");  /* RLM, ALM */
-	ck_assert_str_eq(SAN("\xe2\x80\xa8", PB_SAN_MULTILINE), "\\u{2028}");  /* line separator */
+	ck_assert_str_eq(SAN("a\xe2\x80\xae"
+	                     "b",
+	                     0),
+	                 "a\\u{202e}b");                                              /* RLO */
+	ck_assert_str_eq(SAN("\xe2\x81\xa6x\xe2\x81\xa9", 0), "\\u{2066}x\\u{2069}"); /* isolates */
+	ck_assert_str_eq(SAN("\xe2\x80\x8f\xd8\x9c", 0), "\\u{200f}\\u{61c}");        /* RLM, ALM */
+	ck_assert_str_eq(SAN("\xe2\x80\xa8", PB_SAN_MULTILINE), "\\u{2028}");         /* line separator */
 }
 END_TEST
 
 START_TEST(test_invalid_utf8_escaped)
 {
-	ck_assert_str_eq(SAN("\x80", 0), "\\x80");                      /* stray continuation */
-	ck_assert_str_eq(SAN("\xc0\xaf", 0), "\\xc0\\xaf");             /* overlong '/' */
-	ck_assert_str_eq(SAN("\xe0\x80\x9b", 0), "\\xe0\\x80\\x9b");    /* overlong CSI */
-	ck_assert_str_eq(SAN("\xed\xa0\x80", 0), "\\xed\\xa0\\x80");    /* a surrogate */
-	ck_assert_str_eq(SAN("\xf4\x90\x80\x80", 0), "\\xf4\\x90\\x80\\x80");   /* past U+10FFFF */
+	ck_assert_str_eq(SAN("\x80", 0), "\\x80");                            /* stray continuation */
+	ck_assert_str_eq(SAN("\xc0\xaf", 0), "\\xc0\\xaf");                   /* overlong '/' */
+	ck_assert_str_eq(SAN("\xe0\x80\x9b", 0), "\\xe0\\x80\\x9b");          /* overlong CSI */
+	ck_assert_str_eq(SAN("\xed\xa0\x80", 0), "\\xed\\xa0\\x80");          /* a surrogate */
+	ck_assert_str_eq(SAN("\xf4\x90\x80\x80", 0), "\\xf4\\x90\\x80\\x80"); /* past U+10FFFF */
 	ck_assert_str_eq(SAN("\xff\xfe", 0), "\\xff\\xfe");
 	/* a truncated sequence, then ASCII: decoding resumes at once */
-	ck_assert_str_eq(SAN("\xe2\x80" "A", 0), "\\xe2\\x80A");
+	ck_assert_str_eq(SAN("\xe2\x80"
+	                     "A",
+	                     0),
+	                 "\\xe2\\x80A");
 	ck_assert_str_eq(SAN("\xc2", 0), "\\xc2");
 }
 END_TEST
@@ -96,10 +109,14 @@ START_TEST(test_cut_at_whole_escapes)
 	size_t n;
 
 	/* "ab" fits, "\x1b" (4) does not after it with 5 bytes of room */
-	n = pb_sanitize(out, 7, "ab\x1b" "cd", 5, 0);
+	n = pb_sanitize(out, 7, "ab\x1b"
+	                        "cd",
+	                5, 0);
 	ck_assert_str_eq(out, "ab\\x1b");
 	ck_assert_uint_eq(n, 6);
-	n = pb_sanitize(out, 6, "ab\x1b" "cd", 5, 0);
+	n = pb_sanitize(out, 6, "ab\x1b"
+	                        "cd",
+	                5, 0);
 	ck_assert_str_eq(out, "ab");
 	ck_assert_uint_eq(n, 2);
 	/* a multi-byte character is never split */
@@ -182,7 +199,7 @@ START_TEST(test_meter_bytes_per_second)
 	uint64_t lines, bytes;
 
 	ck_assert(pb_meter_take(&m, 1000, 4096, 1.0, 4000));
-	ck_assert(!pb_meter_take(&m, 1000, 4096, 1.0, 100));   /* 96 bytes left */
+	ck_assert(!pb_meter_take(&m, 1000, 4096, 1.0, 100)); /* 96 bytes left */
 	ck_assert(pb_meter_take(&m, 1000, 4096, 1.0, 90));
 	pb_meter_drop(&m, 7, 700);
 	ck_assert(pb_meter_dropped(&m, &lines, &bytes));
@@ -209,7 +226,7 @@ START_TEST(test_count_lines_every_byte)
 				want += buf[i] == '\n';
 			ck_assert_uint_eq(pb_count_lines(buf, sizeof(buf)), want);
 			ck_assert_uint_eq(pb_count_lines(buf + 1, sizeof(buf) - 3), want - (buf[0] == '\n') -
-			                  (buf[38] == '\n') - (buf[39] == '\n'));
+			                                                                    (buf[38] == '\n') - (buf[39] == '\n'));
 		}
 	}
 	/* long enough for the byte lanes to be folded many times */
@@ -238,17 +255,17 @@ START_TEST(test_sink_full_pipe_never_blocks)
 	ssize_t n;
 	size_t got = 0;
 
-	ck_assert_int_eq(pipe(p), 0);   /* blocking, as a log collector's pipe is */
+	ck_assert_int_eq(pipe(p), 0); /* blocking, as a log collector's pipe is */
 	ck_assert_int_eq(pb_sink_open(&k, p[1], 4096), 0);
-	ck_assert_int_ne(pb_sink_fd(&k), p[1]);   /* a non-blocking open of its own */
-	ck_assert_int_eq(fcntl(p[1], F_GETFL) & O_NONBLOCK, 0);   /* the shared one is untouched */
+	ck_assert_int_ne(pb_sink_fd(&k), p[1]);                 /* a non-blocking open of its own */
+	ck_assert_int_eq(fcntl(p[1], F_GETFL) & O_NONBLOCK, 0); /* the shared one is untouched */
 	memset(line, 'x', sizeof(line) - 1);
 	line[sizeof(line) - 1] = '\0';
 	start = pb_now();
-	for (int i = 0; i < 10000; i++)   /* ~2 MB into a 64 KiB pipe nobody reads */
+	for (int i = 0; i < 10000; i++) /* ~2 MB into a 64 KiB pipe nobody reads */
 		pb_sink_line(&k, line);
 	ck_assert_msg(pb_now() - start < 2.0, "writing to a full pipe took %.1f s", pb_now() - start);
-	ck_assert(pb_sink_flush(&k));                      /* bytes wait */
+	ck_assert(pb_sink_flush(&k)); /* bytes wait */
 	ck_assert_uint_gt(k.dropped_lines, 9000);
 	/* the reader wakes up: what waited comes, then the count */
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
@@ -261,7 +278,8 @@ START_TEST(test_sink_full_pipe_never_blocks)
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_msg(strstr(buf, "plugbox: dropped ") && strstr(buf, " lines / ") &&
-	              strstr(buf, "after\n"), "got: %.300s", buf);
+	                      strstr(buf, "after\n"),
+	              "got: %.300s", buf);
 	ck_assert(strstr(buf, "dropped") < strstr(buf, "after"));
 	pb_sink_close(&k);
 	close(p[0]);

@@ -55,9 +55,9 @@ START_TEST(pipelined_calls_are_answered_in_order_by_one_worker)
 		start(sup, "batch", "seq", pb_value_new_int(i), 0, &o[i]);
 	run_until(sup, o, N, 60);
 	for (int i = 0; i < N; i++) {
-		ck_assert_int_eq(seq_n(&o[i]), i + 1);   /* one worker ran them all, in order */
+		ck_assert_int_eq(seq_n(&o[i]), i + 1); /* one worker ran them all, in order */
 		ck_assert_int_eq(pb_value_get_int(pb_value_list_get(o[i].result, 1)), i);
-		ck_assert_uint_eq(o[i].order, o[0].order + (unsigned)i);   /* and they ended in order */
+		ck_assert_uint_eq(o[i].order, o[0].order + (unsigned)i); /* and they ended in order */
 		release(&o[i]);
 	}
 	pb_supervisor_free(sup);
@@ -94,7 +94,7 @@ static pb_host_call *held;
 static void host_later(void *data, pb_host_call *call)
 {
 	(void)data;
-	held = call;   /* answered from the test's loop */
+	held = call; /* answered from the test's loop */
 }
 
 START_TEST(host_calls_run_while_calls_wait_behind_them)
@@ -139,7 +139,7 @@ START_TEST(host_calls_run_while_calls_wait_behind_them)
 	run_until(sup, o, 5, 30);
 	ck_assert_str_eq(json_of(o[0].result, buf, sizeof(buf)), "\"bottom\"");
 	for (int i = 1; i < 5; i++) {
-		ck_assert_int_eq(seq_n(&o[i]), i + 4);   /* the same worker, after the first four */
+		ck_assert_int_eq(seq_n(&o[i]), i + 4); /* the same worker, after the first four */
 		ck_assert_uint_gt(o[i].order, o[0].order);
 		release(&o[i]);
 	}
@@ -230,12 +230,12 @@ START_TEST(a_call_timing_out_behind_a_slow_one_leaves_the_worker_alone)
 
 	start(sup, "batch", "seq", NULL, 0, &o[0]);
 	start(sup, "batch", "sleep", pb_value_new_float(0.8), 0, &o[1]);
-	start(sup, "batch", "seq", pb_value_new_int(7), 0.2, &o[2]);   /* written ahead, never started */
+	start(sup, "batch", "seq", pb_value_new_int(7), 0.2, &o[2]); /* written ahead, never started */
 	start(sup, "batch", "seq", pb_value_new_int(8), 0, &o[3]);
 	run_until(sup, o, 4, 30);
 	ck_assert_int_eq(seq_n(&o[0]), 1);
 	ck_error(&o[2], PB_ERROR_TIMEOUT, "waiting for the worker");
-	ck_assert_uint_lt(o[2].order, o[1].order);   /* answered at its deadline, not after the sleep */
+	ck_assert_uint_lt(o[2].order, o[1].order); /* answered at its deadline, not after the sleep */
 	ck_assert_msg(o[1].result, "%s", o[1].err ? pb_error_get_message(o[1].err) : "?");
 	/* the same worker went on, and skipped the call that had ended */
 	ck_assert_msg(seq_n(&o[3]) == 2, "%s", out.text);
@@ -253,7 +253,7 @@ START_TEST(a_pipelined_call_meets_its_own_deadline)
 	double t0 = now();
 
 	start(sup, "batch", "sleep", pb_value_new_float(0.3), 0, &o[0]);
-	start(sup, "batch", "spin", NULL, 1.0, &o[1]);   /* counts from now, the queue included */
+	start(sup, "batch", "spin", NULL, 1.0, &o[1]); /* counts from now, the queue included */
 	start(sup, "batch", "echo", pb_value_new_int(9), 0, &o[2]);
 	run_until(sup, o, 3, 30);
 	ck_assert_msg(o[0].result, "%s", o[0].err ? pb_error_get_message(o[0].err) : "?");
@@ -319,7 +319,7 @@ START_TEST(answering_twice_is_a_protocol_error_for_the_call_then_running)
 	start(sup, "rogue", "hello", NULL, 0, &o[1]);
 	start(sup, "rogue", "hello", NULL, 0, &o[2]);
 	run_until(sup, o, 3, 30);
-	ck_assert_int_eq(pb_value_get_int(o[0].result), 1);   /* the first answer counts */
+	ck_assert_int_eq(pb_value_get_int(o[0].result), 1); /* the first answer counts */
 	/* the second came when the next call had started */
 	snprintf(want, sizeof(want), "answered call %llu while call %llu was pending",
 	         (unsigned long long)w + 1, (unsigned long long)w + 2);
@@ -338,7 +338,7 @@ static int copy_plugins(const char *src)
 
 	snprintf(plugins, sizeof(plugins), "/tmp/check_pipeline-plugins-%d", (int)getpid());
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -r '%s/plugins/pipeline/batch' '%s/batch' && "
-	         "cp -r '%s/plugins/pipeline/batch' '%s/limited' && cp -r '%s/plugins/channel/rogue' '%s/rogue'",
+	                           "cp -r '%s/plugins/pipeline/batch' '%s/limited' && cp -r '%s/plugins/channel/rogue' '%s/rogue'",
 	         plugins, src, plugins, src, plugins, src, plugins);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -347,8 +347,10 @@ int main(void)
 {
 	const char *src = getenv("PB_TEST_SRCDIR");
 	static const char *const extra[] = {
-		"batch.policy", "@include default\n@host-call later recurse\n",
-		"limited.policy", "@include default\n@limit call-time 400ms\n",
+		"batch.policy",
+		"@include default\n@host-call later recurse\n",
+		"limited.policy",
+		"@include default\n@limit call-time 400ms\n",
 		NULL,
 	};
 	Suite *s = suite_create("pipeline");

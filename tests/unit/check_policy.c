@@ -46,7 +46,7 @@
 /* ---- running syscalls under a policy in a child --------------------------- */
 
 #define MAXPROBES 128
-#define SELF_ARG 0x5e1f5e1f5e1f5e1fULL      /* replaced by the child's own pid */
+#define SELF_ARG 0x5e1f5e1f5e1f5e1fULL /* replaced by the child's own pid */
 
 struct probe {
 	long nr;
@@ -66,7 +66,7 @@ struct shared {
 	int done;
 	int handler_runs;
 	struct outcome o[MAXPROBES];
-	unsigned char buf[256];             /* memory the probes may point at */
+	unsigned char buf[256]; /* memory the probes may point at */
 };
 
 static struct shared *sh;
@@ -96,7 +96,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 #if defined(__x86_64__)
 	uc->uc_mcontext.gregs[REG_RAX] = -(greg_t)e;
 #elif defined(__aarch64__)
-	uc->uc_mcontext.regs[0] = (uint64_t)-(int64_t)e;
+	uc->uc_mcontext.regs[0] = (uint64_t) - (int64_t)e;
 #endif
 }
 
@@ -109,7 +109,7 @@ static void child(const struct pb_policy *p, enum pb_compile_mode mode, bool wit
 	uint32_t h;
 	const struct sock_filter *insns;
 
-	const pid_t self = getpid();          /* before the filters: getpid may be denied */
+	const pid_t self = getpid(); /* before the filters: getpid may be denied */
 
 	if (pb_policy_compile(p, (int32_t)self, mode, &blob, why, sizeof(why)) < 0)
 		_exit(90);
@@ -124,7 +124,7 @@ static void child(const struct pb_policy *p, enum pb_compile_mode mode, bool wit
 		_exit(92);
 	for (unsigned i = 0; blob_program(&blob, i, &h, &insns); i++) {
 		struct sock_fprog prog = { .len = (unsigned short)(h & 0xffff),
-		                           .filter = (struct sock_filter *)insns };
+			                   .filter = (struct sock_filter *)insns };
 		if ((h & PB_PROG_AFTER_START) && !with_after)
 			continue;
 		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
@@ -177,7 +177,10 @@ static void run_probes(const struct pb_policy *p, bool with_after, const struct 
 /* Expected outcomes: the call ran (natural errno e, or success when e is
  * 0), was failed by the kernel with e, trapped with data e (the handler
  * then fails it with e), or trapped for kill (data 0). */
-enum expect { RAN, ERRNO, TRAP, KILL };
+enum expect { RAN,
+	      ERRNO,
+	      TRAP,
+	      KILL };
 
 static void expect_at(size_t i, const struct probe *pr, enum expect kind, int e, int line)
 {
@@ -202,7 +205,8 @@ static void expect_at(size_t i, const struct probe *pr, enum expect kind, int e,
 		break;
 	}
 	ck_assert_msg(ok, "line %d, probe %zu (nr %#lx args %#llx %#llx %#llx): expected %s %d; "
-	              "got ret %ld errno %d, trapped %d si_errno %d syscall %#x", line, i, pr->nr,
+	                  "got ret %ld errno %d, trapped %d si_errno %d syscall %#x",
+	              line, i, pr->nr,
 	              (unsigned long long)pr->a[0], (unsigned long long)pr->a[1],
 	              (unsigned long long)pr->a[2], names[kind], e, o->ret, o->err, o->trapped,
 	              o->si_errno, (unsigned)o->trapped_nr);
@@ -215,16 +219,16 @@ static void expect_at(size_t i, const struct probe *pr, enum expect kind, int e,
 START_TEST(every_action_in_rules)
 {
 	struct pb_policy *p = policy_from(FLOOR
-		"@default errno ESTALE\n"
-		"lseek: arg2 == 0 => allow\n"
-		"lseek: arg2 == 1 => return EXDEV\n"
-		"lseek: arg2 == 2 => trap EMLINK\n"
-		"lseek: arg2 == 3 => kill\n"
-		"lseek: arg2 == 4 => trap\n"
-		"lseek: arg2 == 6 => return 4095\n"
-		"lseek: arg2 == 7 => 1\n"
-		"getpid: 1\n"
-		"fcntl: arg1 == F_GETFD; return ENOTBLK\n");
+	                                  "@default errno ESTALE\n"
+	                                  "lseek: arg2 == 0 => allow\n"
+	                                  "lseek: arg2 == 1 => return EXDEV\n"
+	                                  "lseek: arg2 == 2 => trap EMLINK\n"
+	                                  "lseek: arg2 == 3 => kill\n"
+	                                  "lseek: arg2 == 4 => trap\n"
+	                                  "lseek: arg2 == 6 => return 4095\n"
+	                                  "lseek: arg2 == 7 => 1\n"
+	                                  "getpid: 1\n"
+	                                  "fcntl: arg1 == F_GETFD; return ENOTBLK\n");
 	const struct probe pr[] = {
 		{ SYS_lseek, { (uint64_t)-1, 0, 0 } },
 		{ SYS_lseek, { (uint64_t)-1, 0, 1 } },
@@ -233,11 +237,11 @@ START_TEST(every_action_in_rules)
 		{ SYS_lseek, { (uint64_t)-1, 0, 4 } },
 		{ SYS_lseek, { (uint64_t)-1, 0, 6 } },
 		{ SYS_lseek, { (uint64_t)-1, 0, 7 } },
-		{ SYS_lseek, { (uint64_t)-1, 0, 8 } },           /* no rule holds: @default */
+		{ SYS_lseek, { (uint64_t)-1, 0, 8 } }, /* no rule holds: @default */
 		{ SYS_getpid, { 0 } },
-		{ SYS_getppid, { 0 } },                          /* not named: @default */
+		{ SYS_getppid, { 0 } }, /* not named: @default */
 		{ SYS_fcntl, { (uint64_t)-1, F_GETFD } },
-		{ SYS_fcntl, { (uint64_t)-1, F_GETFL } },        /* the syscall's own otherwise */
+		{ SYS_fcntl, { (uint64_t)-1, F_GETFL } }, /* the syscall's own otherwise */
 	};
 	run_probes(p, false, pr, 12);
 	EXPECT(pr, 0, RAN, EBADF);
@@ -259,7 +263,11 @@ END_TEST
 
 START_TEST(every_default)
 {
-	static const struct { const char *line; enum expect kind; int e; } cases[] = {
+	static const struct {
+		const char *line;
+		enum expect kind;
+		int e;
+	} cases[] = {
 		{ "@default kill", KILL, 0 },
 		{ "@default enosys", ERRNO, ENOSYS },
 		{ "@default errno EXDEV", ERRNO, EXDEV },
@@ -267,11 +275,11 @@ START_TEST(every_default)
 		{ "@default return ENOTBLK", ERRNO, ENOTBLK },
 		{ "@default trap EMLINK", TRAP, EMLINK },
 		{ "@default trap", TRAP, ENOSYS },
-		{ "", KILL, 0 },                                 /* no @default anywhere: kill */
+		{ "", KILL, 0 }, /* no @default anywhere: kill */
 	};
 	const struct probe pr[] = {
 		{ SYS_getppid, { 0 } },
-		{ SYS_lseek, { (uint64_t)-1, 0, 9 } },           /* named, no rule holds */
+		{ SYS_lseek, { (uint64_t)-1, 0, 9 } }, /* named, no rule holds */
 		{ SYS_getpid, { 0 } },
 	};
 
@@ -308,7 +316,7 @@ START_TEST(log_needs_a_listener)
 	ck_assert(b.listener);
 	ck_assert_uint_eq(b.nprograms, 2);
 	ck_assert(blob_program(&b, 0, &h, &insns));
-	ck_assert_uint_eq(h & (PB_PROG_LISTENER | PB_PROG_AFTER_START), 0);   /* the guard */
+	ck_assert_uint_eq(h & (PB_PROG_LISTENER | PB_PROG_AFTER_START), 0); /* the guard */
 	ck_assert(blob_program(&b, 1, &h, &insns));
 	ck_assert_uint_eq(h & (PB_PROG_LISTENER | PB_PROG_AFTER_START), PB_PROG_LISTENER);
 	ck_assert_uint_eq(h & 0xffff, b.ninsns[1]);
@@ -368,21 +376,56 @@ static bool oracle(enum pb_cmp_op op, uint64_t v, uint64_t k, bool narrow)
  * with garbage in the half the kernel does not read. */
 START_TEST(every_operator_narrow_and_wide)
 {
-	static const struct { const char *tok; enum pb_cmp_op op; } ops[] = {
-		{ "==", PB_OP_EQ }, { "!=", PB_OP_NE }, { "<", PB_OP_LT }, { "<=", PB_OP_LE },
-		{ ">", PB_OP_GT }, { ">=", PB_OP_GE }, { "&", PB_OP_ANY_BITS }, { "in", PB_OP_ONLY_BITS },
+	static const struct {
+		const char *tok;
+		enum pb_cmp_op op;
+	} ops[] = {
+		{ "==", PB_OP_EQ },
+		{ "!=", PB_OP_NE },
+		{ "<", PB_OP_LT },
+		{ "<=", PB_OP_LE },
+		{ ">", PB_OP_GT },
+		{ ">=", PB_OP_GE },
+		{ "&", PB_OP_ANY_BITS },
+		{ "in", PB_OP_ONLY_BITS },
 	};
-	static const struct { long nr; int arg; bool narrow; uint64_t k; const char *ktext; } sys[] = {
+	static const struct {
+		long nr;
+		int arg;
+		bool narrow;
+		uint64_t k;
+		const char *ktext;
+	} sys[] = {
 		{ SYS_fcntl, 1, true, 0x80000000, "0x80000000" },
 		{ SYS_ioctl, 1, true, 0x30, "0x30" },
 		{ SYS_lseek, 1, false, 0x100000000, "0x100000000" },
 		{ SYS_madvise, 0, false, 0x180000030, "0x180000030" },
 	};
 	static const uint64_t values[] = {
-		0, 1, 0x10, 0x2f, 0x30, 0x31, 0x40, 0x7fffffff, 0x80000000, 0x80000001, 0xffffffff,
-		0x100000000, 0x100000001, 0x100000030, 0x180000000, 0x18000002f, 0x180000030,
-		0x180000031, 0x1ffffffff, 0x200000000, 0xffffffff00000030, 0xffffffff80000000,
-		0x8000000000000000, UINT64_MAX,
+		0,
+		1,
+		0x10,
+		0x2f,
+		0x30,
+		0x31,
+		0x40,
+		0x7fffffff,
+		0x80000000,
+		0x80000001,
+		0xffffffff,
+		0x100000000,
+		0x100000001,
+		0x100000030,
+		0x180000000,
+		0x18000002f,
+		0x180000030,
+		0x180000031,
+		0x1ffffffff,
+		0x200000000,
+		0xffffffff00000030,
+		0xffffffff80000000,
+		0x8000000000000000,
+		UINT64_MAX,
 	};
 	const size_t nv = sizeof(values) / sizeof(values[0]);
 	struct probe pr[MAXPROBES];
@@ -390,12 +433,12 @@ START_TEST(every_operator_narrow_and_wide)
 	ck_assert_uint_le(4 * nv, MAXPROBES);
 	for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
 		struct pb_policy *p = policy_fmt(FLOOR "@default errno ESTALE\n"
-			"fcntl: arg1 %s %s => return EXDEV; return ENOTBLK\n"
-			"ioctl: arg1 %s %s => return EXDEV; return ENOTBLK\n"
-			"lseek: arg1 %s %s => return EXDEV; return ENOTBLK\n"
-			"madvise: arg0 %s %s => return EXDEV; return ENOTBLK\n",
-			ops[o].tok, sys[0].ktext, ops[o].tok, sys[1].ktext,
-			ops[o].tok, sys[2].ktext, ops[o].tok, sys[3].ktext);
+		                                       "fcntl: arg1 %s %s => return EXDEV; return ENOTBLK\n"
+		                                       "ioctl: arg1 %s %s => return EXDEV; return ENOTBLK\n"
+		                                       "lseek: arg1 %s %s => return EXDEV; return ENOTBLK\n"
+		                                       "madvise: arg0 %s %s => return EXDEV; return ENOTBLK\n",
+		                                 ops[o].tok, sys[0].ktext, ops[o].tok, sys[1].ktext,
+		                                 ops[o].tok, sys[2].ktext, ops[o].tok, sys[3].ktext);
 		size_t n = 0;
 		for (size_t s = 0; s < 4; s++)
 			for (size_t v = 0; v < nv; v++) {
@@ -428,8 +471,8 @@ END_TEST
 START_TEST(high_half_of_32bit_args)
 {
 	struct pb_policy *p = policy_from(FLOOR "@default errno ESTALE\n"
-		"ioctl: arg1 == TIOCSTI => kill\n"
-		"ioctl: arg1 == FIONREAD; return EPERM\n");
+	                                        "ioctl: arg1 == TIOCSTI => kill\n"
+	                                        "ioctl: arg1 == FIONREAD; return EPERM\n");
 	const struct probe pr[] = {
 		{ SYS_ioctl, { (uint64_t)-1, 0x100000000ULL | TIOCSTI } },
 		{ SYS_ioctl, { (uint64_t)-1, 0xffffffff00000000ULL | FIONREAD } },
@@ -455,16 +498,16 @@ END_TEST
 START_TEST(self_pid_and_negative_values)
 {
 	struct pb_policy *p = policy_from(FLOOR "@default errno ESTALE\n"
-		"kill: arg0 == SELF_PID && arg1 == 0; return EXDEV\n"
-		"lseek: arg1 == -1 => return ENOTBLK\n"
-		"lseek: arg2 == -1 => return EMLINK\n"
-		"lseek: arg2 in ~0x80000000 => return ECHRNG; return EL2HLT\n");
+	                                        "kill: arg0 == SELF_PID && arg1 == 0; return EXDEV\n"
+	                                        "lseek: arg1 == -1 => return ENOTBLK\n"
+	                                        "lseek: arg2 == -1 => return EMLINK\n"
+	                                        "lseek: arg2 in ~0x80000000 => return ECHRNG; return EL2HLT\n");
 	const struct probe pr[] = {
 		{ SYS_kill, { SELF_ARG, 0 } },
 		{ SYS_kill, { 1, 0 } },
 		{ SYS_lseek, { (uint64_t)-1, UINT64_MAX, 0 } },
-		{ SYS_lseek, { (uint64_t)-1, UINT32_MAX, 0 } },          /* wide: not -1 */
-		{ SYS_lseek, { (uint64_t)-1, 0, UINT32_MAX } },          /* narrow: -1 */
+		{ SYS_lseek, { (uint64_t)-1, UINT32_MAX, 0 } }, /* wide: not -1 */
+		{ SYS_lseek, { (uint64_t)-1, 0, UINT32_MAX } }, /* narrow: -1 */
 		{ SYS_lseek, { (uint64_t)-1, 0, 0x7fffffff } },
 		{ SYS_lseek, { (uint64_t)-1, 0, 0x80000000 } },
 	};
@@ -472,7 +515,7 @@ START_TEST(self_pid_and_negative_values)
 	EXPECT(pr, 0, RAN, 0);
 	EXPECT(pr, 1, ERRNO, EXDEV);
 	EXPECT(pr, 2, ERRNO, ENOTBLK);
-	EXPECT(pr, 3, ERRNO, ECHRNG);          /* falls to arg2 == 0 */
+	EXPECT(pr, 3, ERRNO, ECHRNG); /* falls to arg2 == 0 */
 	EXPECT(pr, 4, ERRNO, EMLINK);
 	EXPECT(pr, 5, ERRNO, ECHRNG);
 	EXPECT(pr, 6, ERRNO, EL2HLT);
@@ -504,7 +547,7 @@ START_TEST(x32_numbers_are_killed)
 	 * the policy's errno. */
 	p = policy_from(FLOOR "@default trap EPERM\ngetpid: trap ESTALE\n");
 	run_probes(p, false, pr, 3);
-	EXPECT(pr, 0, TRAP, ESTALE);   /* the policy's own trap */
+	EXPECT(pr, 0, TRAP, ESTALE); /* the policy's own trap */
 	EXPECT(pr, 1, KILL, 0);
 	EXPECT(pr, 2, KILL, 0);
 	pb_policy_free(p);
@@ -518,17 +561,17 @@ START_TEST(replacing_the_sigsys_handler_kills)
 {
 	struct pb_policy *p = policy_from(FLOOR "@default errno ESTALE\nrt_sigaction: 1\n");
 	struct probe pr[] = {
-		{ SYS_rt_sigaction, { SIGSYS, 0, 0, 8 } },        /* read it */
-		{ SYS_rt_sigaction, { SIGUSR1, 0, 0, 8 } },       /* other signals: fine */
+		{ SYS_rt_sigaction, { SIGSYS, 0, 0, 8 } },  /* read it */
+		{ SYS_rt_sigaction, { SIGUSR1, 0, 0, 8 } }, /* other signals: fine */
 		{ SYS_rt_sigaction, { SIGUSR1, 0, 0, 8 } },
-		{ SYS_rt_sigaction, { 0x100000000ULL | SIGSYS, 0, 0, 8 } },   /* replace it */
+		{ SYS_rt_sigaction, { 0x100000000ULL | SIGSYS, 0, 0, 8 } }, /* replace it */
 	};
 	int st;
 
 	map_shared();
 	pr[0].a[2] = (uint64_t)(uintptr_t)sh->buf;
-	pr[1].a[2] = (uint64_t)(uintptr_t)sh->buf;      /* read SIGUSR1's ... */
-	pr[2].a[1] = (uint64_t)(uintptr_t)sh->buf;      /* ... and set it back */
+	pr[1].a[2] = (uint64_t)(uintptr_t)sh->buf; /* read SIGUSR1's ... */
+	pr[2].a[1] = (uint64_t)(uintptr_t)sh->buf; /* ... and set it back */
 	pr[3].a[1] = (uint64_t)(uintptr_t)sh->buf;
 	st = run_probes_mode(p, PB_COMPILE_ENFORCE, false, pr, 4);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "status %#x", st);
@@ -617,15 +660,15 @@ END_TEST
 START_TEST(after_start_only_tightens)
 {
 	struct pb_policy *p = policy_from(FLOOR "@default errno ESTALE\n"
-		"lseek: arg2 == 3 => kill\n"
-		"lseek: arg2 == 4 => trap EMLINK\n"
-		"lseek: arg2 == 5 => return EXDEV\n"
-		"lseek: 1\n"
-		"@after-start\n"
-		"lseek: arg2 == 0 => return ENOTBLK\n"
-		"lseek: arg2 == 3 => trap EPERM\n"
-		"lseek: arg2 == 5 => trap EPERM\n"
-		"lseek: arg2 == 4 => return EACCES\n");
+	                                        "lseek: arg2 == 3 => kill\n"
+	                                        "lseek: arg2 == 4 => trap EMLINK\n"
+	                                        "lseek: arg2 == 5 => return EXDEV\n"
+	                                        "lseek: 1\n"
+	                                        "@after-start\n"
+	                                        "lseek: arg2 == 0 => return ENOTBLK\n"
+	                                        "lseek: arg2 == 3 => trap EPERM\n"
+	                                        "lseek: arg2 == 5 => trap EPERM\n"
+	                                        "lseek: arg2 == 4 => return EACCES\n");
 	const struct probe pr[] = {
 		{ SYS_lseek, { (uint64_t)-1, 0, 0 } },
 		{ SYS_lseek, { (uint64_t)-1, 0, 1 } },
@@ -635,15 +678,28 @@ START_TEST(after_start_only_tightens)
 		{ SYS_seccomp, { SECCOMP_SET_MODE_FILTER, 0, 0 } },
 		{ SYS_seccomp, { SECCOMP_GET_ACTION_AVAIL, 0, 0 } },
 	};
-	static const struct { enum expect kind; int e; enum pb_action_kind k; } before[] = {
-		{ RAN, EBADF, PB_ACT_ALLOW }, { RAN, EBADF, PB_ACT_ALLOW }, { KILL, 0, PB_ACT_KILL },
-		{ TRAP, EMLINK, PB_ACT_TRAP }, { ERRNO, EXDEV, PB_ACT_ERRNO },
-		{ RAN, EFAULT, 0 }, { ERRNO, ESTALE, 0 },
-	}, after[] = {
-		{ ERRNO, ENOTBLK, PB_ACT_ERRNO }, { RAN, EBADF, PB_ACT_ALLOW }, { KILL, 0, PB_ACT_KILL },
-		{ TRAP, EMLINK, PB_ACT_TRAP }, { TRAP, EPERM, PB_ACT_TRAP },
-		{ ERRNO, EPERM, 0 }, { ERRNO, EPERM, 0 },
-	};
+	static const struct {
+		enum expect kind;
+		int e;
+		enum pb_action_kind k;
+	} before[] = {
+		{ RAN, EBADF, PB_ACT_ALLOW },
+		{ RAN, EBADF, PB_ACT_ALLOW },
+		{ KILL, 0, PB_ACT_KILL },
+		{ TRAP, EMLINK, PB_ACT_TRAP },
+		{ ERRNO, EXDEV, PB_ACT_ERRNO },
+		{ RAN, EFAULT, 0 },
+		{ ERRNO, ESTALE, 0 },
+	},
+	  after[] = {
+		  { ERRNO, ENOTBLK, PB_ACT_ERRNO },
+		  { RAN, EBADF, PB_ACT_ALLOW },
+		  { KILL, 0, PB_ACT_KILL },
+		  { TRAP, EMLINK, PB_ACT_TRAP },
+		  { TRAP, EPERM, PB_ACT_TRAP },
+		  { ERRNO, EPERM, 0 },
+		  { ERRNO, EPERM, 0 },
+	  };
 	struct pb_action a;
 
 	ck_assert_uint_eq(p->after.n, 4);
@@ -658,8 +714,7 @@ START_TEST(after_start_only_tightens)
 		pb_policy_match(p, SYS_lseek, pr[i].a, 1, false, &a);
 		ck_assert_int_eq(a.kind, before[i].k);
 		pb_policy_match(p, SYS_lseek, pr[i].a, 1, true, &a);
-		ck_assert_msg(a.kind == after[i].k && (a.kind != PB_ACT_TRAP && a.kind != PB_ACT_ERRNO ?
-		              1 : a.err == after[i].e), "whence %llu: matcher says kind %d err %d",
+		ck_assert_msg(a.kind == after[i].k && (a.kind != PB_ACT_TRAP && a.kind != PB_ACT_ERRNO ? 1 : a.err == after[i].e), "whence %llu: matcher says kind %d err %d",
 		              (unsigned long long)pr[i].a[2], a.kind, a.err);
 	}
 	pb_policy_free(p);
@@ -713,7 +768,7 @@ START_TEST(match_on_python_policy)
 	ck_assert_ptr_nonnull(e);
 	ck_assert_int_eq(a.kind, PB_ACT_ALLOW);
 	ck_assert_ptr_nonnull(e->cond);
-	args[0] = 0xffffffff00000000ULL | (uint64_t)pid;     /* kill's pid is 32 bits */
+	args[0] = 0xffffffff00000000ULL | (uint64_t)pid; /* kill's pid is 32 bits */
 	e = pb_policy_match(p, SYS_kill, args, pid, false, &a);
 	ck_assert_int_eq(a.kind, PB_ACT_ALLOW);
 	args[0] = (uint64_t)pid + 1;
@@ -750,8 +805,7 @@ START_TEST(default_policy_for_real)
 		{ SYS_clone3, { 0, 0 } },
 		{ SYS_kill, { 1, 0 } },
 		{ SYS_kill, { SELF_ARG, 0 } },
-		{ SYS_mmap, { 0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-		              (uint64_t)-1, 0 } },
+		{ SYS_mmap, { 0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 } },
 		{ SYS_timerfd_create, { 0, 0, 0 } },
 		{ SYS_ptrace, { 2, 1, 0, 0 } },
 	};
@@ -769,9 +823,9 @@ START_TEST(default_policy_for_real)
 	EXPECT(pr, 6, ERRNO, ENOSYS);
 	EXPECT(pr, 7, TRAP, EPERM);
 	EXPECT(pr, 8, RAN, 0);
-	EXPECT(pr, 9, RAN, 0);          /* writable and executable: ctypes callbacks */
-	EXPECT(pr, 10, TRAP, ENOSYS);   /* not named: refused and reported */
-	EXPECT(pr, 11, KILL, 0);        /* @attack */
+	EXPECT(pr, 9, RAN, 0);        /* writable and executable: ctypes callbacks */
+	EXPECT(pr, 10, TRAP, ENOSYS); /* not named: refused and reported */
+	EXPECT(pr, 11, KILL, 0);      /* @attack */
 	pb_policy_free(p);
 }
 END_TEST

@@ -39,7 +39,8 @@ START_TEST(errors_are_reported_and_refused)
 	         "%1$s/bad.policy:6:1: unknown syscall 'foo'; did you mean 'fork'?\n"
 	         "%1$s/bad.policy:7:1: 'getpid' is already decided without conditions at line 5; "
 	         "this rule would never be reached\n"
-	         "%1$s/bad.policy:8:16: unknown constant 'TIOCFOO'\n", tmpdir);
+	         "%1$s/bad.policy:8:16: unknown constant 'TIOCFOO'\n",
+	         tmpdir);
 	ck_assert_str_eq(d.text, exp);
 
 	memset(&d, 0, sizeof(d));
@@ -82,9 +83,14 @@ END_TEST
  * both files grant keeps the includer's place. @after-start changes nothing. */
 START_TEST(host_call_grants)
 {
-	static const struct { const char *name, *file; unsigned line, col; } want[] = {
-		{ "recurse", "/top.policy", 1, 12 }, { "add", "/top.policy", 3, 14 },
-		{ "log_line", "/base.policy", 5, 12 }, { "_private", "/base.policy", 7, 12 },
+	static const struct {
+		const char *name, *file;
+		unsigned line, col;
+	} want[] = {
+		{ "recurse", "/top.policy", 1, 12 },
+		{ "add", "/top.policy", 3, 14 },
+		{ "log_line", "/base.policy", 5, 12 },
+		{ "_private", "/base.policy", 7, 12 },
 	};
 	struct diag d = { .len = 0 };
 	struct pb_policy *p = NULL;
@@ -102,7 +108,7 @@ START_TEST(host_call_grants)
 		ck_assert_uint_eq(g->where.line, want[i].line);
 		ck_assert_uint_eq(g->where.col, want[i].col);
 	}
-	ck_assert_ptr_null(pb_policy_host_grant(p, "Add"));          /* no such grant */
+	ck_assert_ptr_null(pb_policy_host_grant(p, "Add")); /* no such grant */
 	ck_assert_ptr_null(pb_policy_host_grant(NULL, "add"));
 	pb_policy_free(p);
 }

@@ -84,7 +84,7 @@ static void host_fail(void *data, pb_host_call *call)
 static void host_later(void *data, pb_host_call *call)
 {
 	(void)data;
-	held = call;   /* answered from the test's loop, after the function returned */
+	held = call; /* answered from the test's loop, after the function returned */
 }
 
 static pb_supervisor *open_hostcalls(struct captured *out)
@@ -95,7 +95,7 @@ static pb_supervisor *open_hostcalls(struct captured *out)
 	ck_assert_int_eq(pb_supervisor_register(sup, "recurse", host_recurse, sup), 0);
 	ck_assert_int_eq(pb_supervisor_register(sup, "fail", host_fail, NULL), 0);
 	ck_assert_int_eq(pb_supervisor_register(sup, "later", host_later, NULL), 0);
-	ck_assert_int_eq(pb_supervisor_register(sup, "secret", host_add, NULL), 0);   /* registered, never granted */
+	ck_assert_int_eq(pb_supervisor_register(sup, "secret", host_add, NULL), 0); /* registered, never granted */
 	ck_assert_int_lt(pb_supervisor_register(sup, "no-dashes", host_add, NULL), 0);
 	return sup;
 }
@@ -255,7 +255,7 @@ START_TEST(a_spinning_plugin_times_out_while_others_keep_answering)
 	for (int i = 0; i < N; i++)
 		start(sup, "echo20", "echo", pb_value_new_int(i), 0, &o[i]);
 	run_until(sup, o, N, 15);
-	ck_assert_int_eq(spin.done, 0);   /* all the others answered while it spun */
+	ck_assert_int_eq(spin.done, 0); /* all the others answered while it spun */
 	for (int i = 0; i < N; i++) {
 		ck_assert_ptr_nonnull(o[i].result);
 		release(&o[i]);
@@ -288,7 +288,7 @@ START_TEST(a_crash_loop_is_reported_not_retried_forever)
 	ck_assert_str_eq(pb_supervisor_plugin_state(sup, "spinner"), "failed");
 	double t0 = now();
 	ck_assert_int_lt(pb_call(sup, "spinner", "ok", NULL, 0, &result, &err), 0);
-	ck_assert(now() - t0 < 1.0);   /* an explicit error at once, not a hang */
+	ck_assert(now() - t0 < 1.0); /* an explicit error at once, not a hang */
 	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_UNAVAILABLE);
 	ck_assert_msg(strstr(pb_error_get_message(err), "ended 3 times within 60 s"), "%s", pb_error_get_message(err));
 	pb_error_free(err);
@@ -401,7 +401,7 @@ START_TEST(values_are_built_and_read_through_the_api)
 	ck_assert_ptr_null(pb_value_new_string("\xff"));
 	pb_value *x = pb_value_new_int(1), *orphan = pb_value_new_null();
 	ck_assert_int_eq(pb_value_list_append(x, orphan), -EINVAL);
-	pb_value_destroy(orphan);   /* refused: still the caller's */
+	pb_value_destroy(orphan); /* refused: still the caller's */
 	pb_value_destroy(x);
 
 	ck_assert_int_eq(pb_value_get_kind(m), PB_VALUE_MAP);
@@ -430,11 +430,11 @@ START_TEST(strings_with_u0000_are_built_and_read_by_length)
 	pb_value *s = pb_value_new_string_len("a\0b", 3), *m = pb_value_new_map();
 
 	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(memcmp(pb_value_get_string_len(s, &len), "a\0b", 4), 0);   /* NUL after it */
+	ck_assert_int_eq(memcmp(pb_value_get_string_len(s, &len), "a\0b", 4), 0); /* NUL after it */
 	ck_assert_uint_eq(len, 3);
-	ck_assert_ptr_null(pb_value_get_string(s));         /* no C string cut at U+0000 */
+	ck_assert_ptr_null(pb_value_get_string(s)); /* no C string cut at U+0000 */
 	ck_assert_str_eq(json_of(s, buf, sizeof(buf)), "\"a\\u0000b\"");
-	ck_assert_ptr_null(pb_value_new_string_len("a\0\xff", 3));   /* still UTF-8 only */
+	ck_assert_ptr_null(pb_value_new_string_len("a\0\xff", 3)); /* still UTF-8 only */
 	ck_assert_ptr_null(pb_value_get_string_len(m, &len));
 	ck_assert_uint_eq(len, 0);
 	/* "k\0x" is not the key "k". */
@@ -464,7 +464,7 @@ int main(void)
 	}
 	snprintf(plugins, sizeof(plugins), "%s/plugins/runtime", src);
 	if (write_policies("check_runtime", (const char *const[]){ "hostcalls.policy",
-	                   "@include default\n@host-call add recurse fail later missing\n", NULL }) < 0) {
+	                                                           "@include default\n@host-call add recurse fail later missing\n", NULL }) < 0) {
 		fprintf(stderr, "check_runtime: cannot write the test policies in %s\n", policies);
 		return 99;
 	}

@@ -215,9 +215,11 @@ START_TEST(test_map_printing)
 	char *out;
 
 	ck_assert_int_eq(pbv_map_put(m, must(pbv_new_string("a", 1)),
-	                                  must(pbv_new_int(1))), 0);
+	                             must(pbv_new_int(1))),
+	                 0);
 	ck_assert_int_eq(pbv_map_put(m, must(pbv_new_string("a", 1)),
-	                                  must(pbv_new_int(2))), 0);
+	                             must(pbv_new_int(2))),
+	                 0);
 	out = print_ok(m);
 	ck_assert_str_eq(out, "{\"$map\":[[\"a\",1],[\"a\",2]]}");
 	free(out);
@@ -231,7 +233,7 @@ END_TEST
 START_TEST(test_bad_json)
 {
 	static const char *bad[] = { "", "[1,", "{\"a\" 1}", "tru", "[1] [2]", "'x'", "01",
-	                             "{\"a\":1,\"a\":2}", "\"\\ud800\"", "\"\xff\"", "NaN" };
+		                     "{\"a\":1,\"a\":2}", "\"\\ud800\"", "\"\xff\"", "NaN" };
 	char why[256];
 	size_t i;
 
@@ -256,9 +258,16 @@ END_TEST
 START_TEST(test_reserved_errors)
 {
 	static const char *bad[] = {
-		"{\"$bytes\":\"Zg=\"}", "{\"$bytes\":\"Zh==\"}", "{\"$bytes\":1}",
-		"{\"$bytes\":\"Zm9v YmFy\"}", "{\"$float\":\"NaN\"}", "{\"$float\":1.5}",
-		"{\"$map\":{}}", "{\"$map\":[[1]]}", "{\"$map\":[[1,2,3]]}", "{\"$map\":[1]}",
+		"{\"$bytes\":\"Zg=\"}",
+		"{\"$bytes\":\"Zh==\"}",
+		"{\"$bytes\":1}",
+		"{\"$bytes\":\"Zm9v YmFy\"}",
+		"{\"$float\":\"NaN\"}",
+		"{\"$float\":1.5}",
+		"{\"$map\":{}}",
+		"{\"$map\":[[1]]}",
+		"{\"$map\":[[1,2,3]]}",
+		"{\"$map\":[1]}",
 	};
 	char why[256];
 	size_t i;
@@ -378,7 +387,8 @@ START_TEST(test_print_invalid_utf8)
 	pbv_free(list);
 	map = must(pbv_new_map());
 	ck_assert_int_eq(pbv_map_put(map, must(pbv_new_string("\xff", 1)),
-	                                  must(pbv_new_null())), 0);
+	                             must(pbv_new_null())),
+	                 0);
 	ck_assert_int_eq(pbv_to_json_string(map, &out), -EILSEQ);
 	/* Nothing half-printed on a stream either. */
 	f = open_memstream(&buf, &size);
@@ -409,7 +419,7 @@ START_TEST(test_nul_in_strings)
 	v = parse_ok("\"a\\u0000b\"");
 	s = pbv_string(v, &len);
 	ck_assert_uint_eq(len, 3);
-	ck_assert_int_eq(memcmp(s, "a\0b", 4), 0);      /* and a NUL after it */
+	ck_assert_int_eq(memcmp(s, "a\0b", 4), 0); /* and a NUL after it */
 	pbv_free(v);
 	/* "$bytes" followed by U+0000 is an ordinary key, not the notation. */
 	v = parse_ok("{\"$map\":[[\"$bytes\\u0000\",\"Zg==\"]]}");
@@ -538,37 +548,41 @@ END_TEST
 
 START_TEST(test_utf8)
 {
-	static const struct { const char *s; size_t len; bool ok; } cases[] = {
+	static const struct {
+		const char *s;
+		size_t len;
+		bool ok;
+	} cases[] = {
 		{ "", 0, true },
 		{ "plain ascii", 11, true },
 		{ "caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80", 14, true },
 		{ "\x00", 1, true },
-		{ "\xc2\x80", 2, true },                 /* U+0080 */
-		{ "\xdf\xbf", 2, true },                 /* U+07FF */
-		{ "\xe0\xa0\x80", 3, true },             /* U+0800 */
-		{ "\xed\x9f\xbf", 3, true },             /* U+D7FF */
-		{ "\xee\x80\x80", 3, true },             /* U+E000 */
-		{ "\xef\xbf\xbf", 3, true },             /* U+FFFF */
-		{ "\xf0\x90\x80\x80", 4, true },         /* U+10000 */
-		{ "\xf4\x8f\xbf\xbf", 4, true },         /* U+10FFFF */
-		{ "\xc0\x80", 2, false },                /* overlong NUL */
-		{ "\xc1\xbf", 2, false },                /* overlong */
-		{ "\xe0\x80\x80", 3, false },            /* overlong */
-		{ "\xe0\x9f\xbf", 3, false },            /* overlong */
-		{ "\xf0\x80\x80\x80", 4, false },        /* overlong */
-		{ "\xf0\x8f\xbf\xbf", 4, false },        /* overlong */
-		{ "\xed\xa0\x80", 3, false },            /* U+D800 */
-		{ "\xed\xbf\xbf", 3, false },            /* U+DFFF */
-		{ "\xf4\x90\x80\x80", 4, false },        /* U+110000 */
+		{ "\xc2\x80", 2, true },          /* U+0080 */
+		{ "\xdf\xbf", 2, true },          /* U+07FF */
+		{ "\xe0\xa0\x80", 3, true },      /* U+0800 */
+		{ "\xed\x9f\xbf", 3, true },      /* U+D7FF */
+		{ "\xee\x80\x80", 3, true },      /* U+E000 */
+		{ "\xef\xbf\xbf", 3, true },      /* U+FFFF */
+		{ "\xf0\x90\x80\x80", 4, true },  /* U+10000 */
+		{ "\xf4\x8f\xbf\xbf", 4, true },  /* U+10FFFF */
+		{ "\xc0\x80", 2, false },         /* overlong NUL */
+		{ "\xc1\xbf", 2, false },         /* overlong */
+		{ "\xe0\x80\x80", 3, false },     /* overlong */
+		{ "\xe0\x9f\xbf", 3, false },     /* overlong */
+		{ "\xf0\x80\x80\x80", 4, false }, /* overlong */
+		{ "\xf0\x8f\xbf\xbf", 4, false }, /* overlong */
+		{ "\xed\xa0\x80", 3, false },     /* U+D800 */
+		{ "\xed\xbf\xbf", 3, false },     /* U+DFFF */
+		{ "\xf4\x90\x80\x80", 4, false }, /* U+110000 */
 		{ "\xf5\x80\x80\x80", 4, false },
 		{ "\xff", 1, false },
-		{ "\x80", 1, false },                    /* lone continuation */
-		{ "\xe2\x82", 2, false },                /* truncated */
-		{ "\xf0\x9f\x98", 3, false },            /* truncated */
-		{ "\xc3", 1, false },                    /* truncated */
-		{ "\xc3\x28", 2, false },                /* bad continuation */
+		{ "\x80", 1, false },         /* lone continuation */
+		{ "\xe2\x82", 2, false },     /* truncated */
+		{ "\xf0\x9f\x98", 3, false }, /* truncated */
+		{ "\xc3", 1, false },         /* truncated */
+		{ "\xc3\x28", 2, false },     /* bad continuation */
 		{ "\xe2\x28\xa1", 3, false },
-		{ "a\xe2\x82\xac\xe2\x82", 6, false },   /* good then truncated */
+		{ "a\xe2\x82\xac\xe2\x82", 6, false }, /* good then truncated */
 	};
 	size_t i;
 
@@ -617,8 +631,23 @@ END_TEST
 START_TEST(test_base64_rejects)
 {
 	static const char *bad[] = {
-		"Zg=", "Zg", "Z", "Z===", "====", "=Zg=", "Zm=v", "Zg==Zg==", "Zm9v YmFy",
-		"Zm9v\nYmFy", "Zm9vYmF", "Zm9-", "Zm9_", "Zh==", "Zm9=", "Zm\x80v", "Zg==\n",
+		"Zg=",
+		"Zg",
+		"Z",
+		"Z===",
+		"====",
+		"=Zg=",
+		"Zm=v",
+		"Zg==Zg==",
+		"Zm9v YmFy",
+		"Zm9v\nYmFy",
+		"Zm9vYmF",
+		"Zm9-",
+		"Zm9_",
+		"Zh==",
+		"Zm9=",
+		"Zm\x80v",
+		"Zg==\n",
 	};
 	uint8_t *out = (uint8_t *)1;
 	size_t i, out_len;

@@ -121,7 +121,7 @@ bool ends_with(const char *s, const char *suffix)
 
 /* Program i of a blob: its header and instructions. */
 bool blob_program(const struct pb_bpf_blob *b, unsigned idx, uint32_t *header,
-                         const struct sock_filter **insns)
+                  const struct sock_filter **insns)
 {
 	size_t off = 0;
 

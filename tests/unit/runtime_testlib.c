@@ -42,7 +42,7 @@ pb_supervisor *open_runtime(struct captured *out)
 	return sup;
 }
 
-static int in_start;   /* set while pb_call_start runs: no callback may come then */
+static int in_start; /* set while pb_call_start runs: no callback may come then */
 
 static unsigned ended;
 
@@ -60,10 +60,9 @@ void record(void *data, uint64_t id, pb_value *result, pb_error *err)
 }
 
 void start(pb_supervisor *sup, const char *plugin, const char *function, pb_value *arg,
-                  double timeout, struct outcome *o)
+           double timeout, struct outcome *o)
 {
-	pb_call_spec spec = { .plugin = plugin, .function = function, .args = &arg, .nargs = arg ? 1 : 0,
-	                      .timeout = timeout };
+	pb_call_spec spec = { .plugin = plugin, .function = function, .args = &arg, .nargs = arg ? 1 : 0, .timeout = timeout };
 	uint64_t id = 0;
 	memset(o, 0, sizeof(*o));
 	in_start = 1;
@@ -71,7 +70,7 @@ void start(pb_supervisor *sup, const char *plugin, const char *function, pb_valu
 	in_start = 0;
 	ck_assert_uint_ne(id, 0);
 	o->id = id;
-	pb_value_destroy(arg);   /* borrowed only while the call is made */
+	pb_value_destroy(arg); /* borrowed only while the call is made */
 }
 
 void run_until(pb_supervisor *sup, struct outcome *o, size_t n, double seconds)

@@ -30,7 +30,7 @@ struct outcome {
 	pb_error *err;
 	uint64_t id;
 	double at;
-	unsigned order;   /* how many calls had ended before it, + 1 */
+	unsigned order; /* how many calls had ended before it, + 1 */
 };
 void record(void *data, uint64_t id, pb_value *result, pb_error *err);
 /* Start a call with one argument (taken) or none. */

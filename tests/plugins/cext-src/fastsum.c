@@ -33,8 +33,8 @@ static PyObject *fastsum_sum(PyObject *self, PyObject *arg)
 }
 
 static PyMethodDef fastsum_methods[] = {
-	{"sum", fastsum_sum, METH_O, "Sum a sequence of ints in C."},
-	{NULL, NULL, 0, NULL},
+	{ "sum", fastsum_sum, METH_O, "Sum a sequence of ints in C." },
+	{ NULL, NULL, 0, NULL },
 };
 
 static struct PyModuleDef fastsum_module = {
