@@ -45,6 +45,7 @@
 #include <linux/openat2.h>
 
 #include "helpers/cache_build.h"
+#include "jail/uids.h"
 #include "proto/install.h"
 #include "cli/plugbox_cli.h"
 #include "policy/policy.h"
@@ -501,10 +502,19 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 		        strerror(errno));
 		return PB_EXIT_USAGE;
 	}
-	/* As root the worker is PB_INSTALL_UID, which must own what it writes. */
-	if (root && fchown(sfd, PB_INSTALL_UID, PB_INSTALL_UID) < 0) {
+	/* As root the worker runs as a uid claimed for this install alone (no
+	 * plugin's, no other helper's), which must own what it writes. */
+	uid_t hu = PB_INSTALL_UID;
+	int hfd = -1;
+	if (root && pb_uid_claim_helper(&hfd, &hu, why, sizeof(why)) < 0) {
+		fprintf(stderr, "plugbox: cannot install %s: %s\n", shown_src, why);
+		close(sfd);
+		return PB_EXIT_WORKER;
+	}
+	if (root && fchown(sfd, hu, hu) < 0) {
 		fprintf(stderr, "plugbox: cannot prepare the staging directory: %s\n", strerror(errno));
 		close(sfd);
+		pb_uid_release(&hfd);
 		return PB_EXIT_WORKER;
 	}
 	snprintf(staging, sizeof(staging), "%s/.plugbox/staging/%s", p->path, sname);
@@ -517,8 +527,8 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 		src->dir,
 		NULL,
 		name,
-		PB_INSTALL_UID,
-		PB_INSTALL_UID,
+		hu,
+		hu,
 		src->dir ? src->id : NULL,
 	};
 	pb_install_run(&job, res);
@@ -535,8 +545,10 @@ static int unpack(struct plugins *p, const struct source *src, const struct pb_p
 	if (res->status != PB_INSTALL_OK) {
 		fprintf(stderr, "plugbox: cannot install %s: %s\n", shown_src, res->message);
 		discard(p->staging, sname);
+		pb_uid_release(&hfd);
 		return exit_code(res->status);
 	}
+	pb_uid_release(&hfd); /* the unpacker is gone and its tree re-owned */
 	return 0;
 }
 
@@ -633,6 +645,13 @@ static void old_version(struct plugins *p, const struct pb_policy *pol, const ch
 	char old[PATH_MAX + 130];
 	struct pb_install_result res;
 
+	uid_t hu = PB_INSTALL_UID;
+	int hfd = -1;
+	char why[512];
+
+	*out = '\0';
+	if (geteuid() == 0 && pb_uid_claim_helper(&hfd, &hu, why, sizeof(why)) < 0)
+		return; /* no uid of its own: the old version goes unsaid */
 	snprintf(old, sizeof(old), "%s/%s", p->path, name);
 	const struct pb_install_job job = {
 		worker,
@@ -643,11 +662,12 @@ static void old_version(struct plugins *p, const struct pb_policy *pol, const ch
 		NULL,
 		old,
 		NULL,
-		PB_INSTALL_UID,
-		PB_INSTALL_UID,
+		hu,
+		hu,
 		NULL,
 	};
 	pb_install_run(&job, &res);
+	pb_uid_release(&hfd);
 	snprintf(out, len, "%s", res.status == PB_INSTALL_OK ? res.version : "");
 }
 

@@ -36,6 +36,7 @@
 #include "toolkit/report.h"
 #include "proto/install.h"
 #include "jail/jail.h"
+#include "jail/uids.h"
 #include "jail/spawn.h"
 
 #ifndef RENAME_NOREPLACE
@@ -49,6 +50,8 @@
 struct pb_cache_build {
 	char *name, *plugin_dir;
 	int root_fd, build_fd, lock_fd, tmp_fd, tree_fd;
+	uid_t uid; /* the compiler's, as root: claimed (uid_fd) for this build */
+	int uid_fd;
 	char tmp_name[200];             /* .build/NAME.tmp-XXXXXX, until renamed into place */
 	char stamp[PB_CACHE_STAMP_MAX]; /* the plugin directory when the build began */
 	struct pb_helper h;             /* the compiler (helper_run.c) */
@@ -263,9 +266,26 @@ static int make_tmp(struct pb_cache_build *b)
 	b->tree_fd = openat(b->tmp_fd, "tree", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (b->tree_fd < 0)
 		return -1;
-	/* As root the compiler is PB_INSTALL_UID, which must own what it writes. */
-	if (geteuid() == 0 && fchown(b->tree_fd, PB_INSTALL_UID, PB_INSTALL_UID) < 0)
-		return -1;
+	return 0;
+}
+
+/* As root the compiler runs as a uid claimed for this build alone (no
+ * plugin's, no other helper's, of any supervisor), which must own what it
+ * writes. 0, or -errno with why. */
+static int claim_uid(struct pb_cache_build *b, char *why, size_t why_len)
+{
+	int r;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((r = pb_uid_claim_helper(&b->uid_fd, &b->uid, why, why_len)) < 0)
+		return r;
+	if (fchown(b->tree_fd, b->uid, b->uid) < 0) {
+		r = -errno;
+		snprintf(why, why_len, "cannot hand the build directory to uid %u: %s", (unsigned)b->uid,
+		         strerror(errno));
+		return r;
+	}
 	return 0;
 }
 
@@ -275,7 +295,8 @@ static struct pb_cache_build *build_new(const struct pb_cache_spec *spec)
 
 	if (!b)
 		return NULL;
-	b->root_fd = b->build_fd = b->lock_fd = b->tmp_fd = b->tree_fd = -1;
+	b->root_fd = b->build_fd = b->lock_fd = b->tmp_fd = b->tree_fd = b->uid_fd = -1;
+	b->uid = PB_INSTALL_UID;
 	pb_helper_init(&b->h, "the compiler", "compile.policy");
 	b->name = strdup(spec->name);
 	b->plugin_dir = strdup(spec->plugin_dir);
@@ -313,7 +334,7 @@ static int spawn_compiler(struct pb_cache_build *b, const struct pb_cache_spec *
 		.plugin_at = spec->plugin_dir,
 		.args = args,
 	};
-	return pb_helper_spawn(&b->h, spec->worker_path, spec->policy, &in, PB_INSTALL_UID, PB_INSTALL_UID,
+	return pb_helper_spawn(&b->h, spec->worker_path, spec->policy, &in, b->uid, b->uid,
 	                       why, why_len);
 }
 
@@ -358,6 +379,10 @@ int pb_cache_build_start(const struct pb_cache_spec *spec, struct pb_cache_build
 	if (make_tmp(b) < 0) {
 		r = -errno;
 		snprintf(why, why_len, "cannot make a directory to build in: %s", strerror(errno));
+		pb_cache_build_free(b);
+		return r;
+	}
+	if ((r = claim_uid(b, why, why_len)) < 0) {
 		pb_cache_build_free(b);
 		return r;
 	}
@@ -541,6 +566,7 @@ void pb_cache_build_free(struct pb_cache_build *b)
 	if (!b)
 		return;
 	pb_helper_free(&b->h);
+	pb_uid_release(&b->uid_fd); /* the compiler is gone, its tree re-owned or removed */
 	close_fd(&b->tree_fd);
 	close_fd(&b->tmp_fd);
 	if (b->tmp_name[0] && b->build_fd >= 0)

@@ -121,3 +121,29 @@ int pb_uid_claim(int *lock_fd, const char *key, pb_uid_taken_fn *taken, void *ar
 	         PB_PLUGIN_UID_BASE + PB_PLUGIN_UID_RANGE - 1);
 	return -EUSERS;
 }
+
+static bool none_of_ours(uid_t uid, void *arg)
+{
+	(void)uid;
+	(void)arg;
+	return false; /* a fresh description: every uid locked elsewhere is busy */
+}
+
+int pb_uid_claim_helper(int *lock_fd, uid_t *out, char *why, size_t why_len)
+{
+	int r;
+
+	*lock_fd = -1;
+	r = pb_uid_claim(lock_fd, "plugbox helper", none_of_ours, NULL, out, why, why_len);
+	if (r < 0)
+		pb_uid_release(lock_fd);
+	return r;
+}
+
+void pb_uid_release(int *lock_fd)
+{
+	if (*lock_fd >= 0) {
+		close(*lock_fd);
+		*lock_fd = -1;
+	}
+}

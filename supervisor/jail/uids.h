@@ -28,4 +28,13 @@ typedef bool pb_uid_taken_fn(uid_t uid, void *arg);
 int pb_uid_claim(int *lock_fd, const char *key, pb_uid_taken_fn *taken, void *arg, uid_t *out,
                  char *why, size_t why_len);
 
+/* A uid for one helper worker (an install unpacker, a bytecode compiler),
+ * claimed in the same range on a lock description of its own: while
+ * *lock_fd stays open it is no plugin's and no other helper's, of any
+ * supervisor. What the helper wrote is re-owned (pb_tree_check) before
+ * the claim is released with pb_uid_release, once the helper is reaped.
+ * Returns 0, or -errno with why. */
+int pb_uid_claim_helper(int *lock_fd, uid_t *out, char *why, size_t why_len);
+void pb_uid_release(int *lock_fd);
+
 #endif
