@@ -181,7 +181,8 @@ static long get_filter(pid_t tid, size_t index, struct sock_filter *buf)
  * kernel numbers a thread's filters from the oldest, 0. */
 static int check_thread(pid_t tid, const struct program *chain, size_t n, char *why, size_t why_len)
 {
-	struct sock_filter *buf = malloc(BPF_MAXINSNS * sizeof(*buf));
+	/* Zeroed: memcheck cannot see the kernel fill it through ptrace. */
+	struct sock_filter *buf = calloc(BPF_MAXINSNS, sizeof(*buf));
 	size_t total = 0;
 	int r = 0;
 
