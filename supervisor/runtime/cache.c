@@ -37,6 +37,7 @@
 #include "runtime/cache.h"
 #include "runtime/cache.h"
 #include "runtime/channel.h"
+#include "runtime/output.h"
 #include "runtime/loop.h"
 #include "runtime/process.h"
 #include "runtime/supervisor.h"

@@ -1,18 +1,17 @@
 /* channel.c - the trust boundary: a worker's channel, read and judged.
  *
  * Every byte a worker sends arrives here, when the loop (loop.c) sees one of
- * its descriptors ready: read_replies() (frames on the reply pipe),
- * read_report() (violation reports, and once the seccomp listener, on the
- * report socket) or read_output() (its stdout/stderr), and each is bounded
+ * its descriptors ready, and is handed on by kind: frames on the reply pipe
+ * are read here (read_replies), reports and the seccomp listener on the
+ * report socket in reports.c, its stdout/stderr in output.c. Each is bounded
  * before it is used: frames by the frame reader and pb_envelope_decode,
  * reports by a fixed buffer, output by a line buffer, and each wake-up by a
  * fixed number of reads, so one flooding worker cannot starve the others.
- * read_notifications() answers the kernel's notifications for `log`
- * verdicts: those come from the kernel, not the worker. What a worker may
- * send depends on its state, and the table `legal` below is the whole of
- * that: anything else ends the worker with a protocol error, never the
- * supervisor. Frames to a worker are queued and written as its pipe takes
- * them (outbox.c), so a worker that stops reading blocks nobody.
+ * What a worker may send depends on its state, and the table `legal` below
+ * is the whole of that: anything else ends the worker with a protocol
+ * error, never the supervisor. Frames to a worker are queued and written as
+ * its pipe takes them (outbox.c), so a worker that stops reading blocks
+ * nobody.
  *
  * Replies are read in bulk: one read(2) takes whatever the worker has
  * written (a batch of answers to pipelined calls), and every whole frame in
@@ -47,7 +46,9 @@
 #include "runtime/inflight.h"
 #include "runtime/loop.h"
 #include "runtime/outbox.h"
+#include "runtime/output.h"
 #include "runtime/process.h"
+#include "runtime/reports.h"
 #include "runtime/runtime.h"
 #include "runtime/violation.h"
 #include "runtime/watch.h"
@@ -63,108 +64,6 @@ static const char *const state_names[] = {
 	[P_STOPPING] = "stopping",
 	[P_DEAD] = "dead",
 };
-
-/* ---- what a worker produces, on its way to the host ---------------------- */
-
-static const char *const stream_names[] = {
-	[PB_STREAM_STDOUT] = "stdout",
-	[PB_STREAM_STDERR] = "stderr",
-	[PB_STREAM_SUPERVISOR] = "notes",
-	[PB_STREAM_LOG] = "log lines",
-};
-
-/* Says what a stream's meter turned away: at most once a second per
- * stream (the note itself is not metered), and at once when `now_anyway`
- * (the worker ended: nothing will come after). A note that must wait is
- * due on the plugin's timer, so it comes even if the plugin goes quiet. */
-static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bool now_anyway)
-{
-	struct pb_meter *m = &w->meters[stream];
-	uint64_t lines, bytes;
-	char line[256];
-	double now = pb_now();
-
-	if (!m->dropped_lines && !m->dropped_bytes)
-		return;
-	if (!now_anyway && now - w->drops_noted_at[stream] < 1.0) {
-		double due = w->drops_noted_at[stream] + 1.0;
-		if (w->drops_due == 0 || due < w->drops_due) {
-			w->drops_due = due;
-			pb_runtime_timer(s, w->plugin, due);
-		}
-		return;
-	}
-	if (!pb_meter_dropped(m, &lines, &bytes))
-		return;
-	w->drops_noted_at[stream] = now;
-	snprintf(line, sizeof(line), "dropped %llu lines / %llu bytes of %s (more than %d lines or %d bytes a second)",
-	         (unsigned long long)lines, (unsigned long long)bytes, stream_names[stream],
-	         PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND);
-	s->output(s->output_data, w->name, PB_STREAM_SUPERVISOR, line);
-}
-
-void pb_channel_drops_due(pb_supervisor *s, struct process *w, double now)
-{
-	if (w->drops_due == 0 || now < w->drops_due)
-		return;
-	w->drops_due = 0;
-	for (pb_stream st = PB_STREAM_STDOUT; st <= PB_STREAM_LOG; st++)
-		note_drops(s, w, st, false);
-}
-
-/* Every line a worker's streams produce reaches the host through here:
- * metered per stream in lines and bytes a second, then sanitised
- * (toolkit/sanitize.c) as one line. False when the meter refused it. */
-static bool put_line(pb_supervisor *s, struct process *w, pb_stream stream, const char *text, size_t len)
-{
-	char line[LINE_MAX_BYTES * 2];
-
-	if (!pb_meter_take(&w->meters[stream], PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND,
-	                   pb_now(), len + 1)) {
-		note_drops(s, w, stream, false);
-		return false;
-	}
-	note_drops(s, w, stream, false);
-	pb_sanitize(line, sizeof(line), text, len, 0);
-	s->output(s->output_data, w->name, stream, line);
-	return true;
-}
-
-static void vemit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, va_list ap)
-{
-	char line[1024];
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	put_line(s, w, stream, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n
-	                                                                  : sizeof(line) - 1);
-}
-
-__attribute__((format(printf, 4, 5))) static void emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vemit(s, w, stream, fmt, ap);
-	va_end(ap);
-}
-
-void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vemit(s, w, PB_STREAM_SUPERVISOR, fmt, ap);
-	va_end(ap);
-}
-
-void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...)
-{
-	char line[1024], shown[sizeof(line) * 2];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* The reasons in it may quote what a worker said. */
-	pb_sanitize(shown, sizeof(shown), line, strlen(line), 0);
-	s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, shown);
-}
 
 /* ---- ending a worker ---------------------------------------------------- */
 
@@ -198,7 +97,7 @@ static void close_all(pb_supervisor *s, struct process *w)
 	w->want_write = false;
 }
 
-static void close_fd(pb_supervisor *s, int *fd)
+void pb_channel_close_fd(pb_supervisor *s, int *fd)
 {
 	pb_loop_unwatch(s, *fd);
 	close(*fd);
@@ -341,70 +240,10 @@ static void on_host_call(pb_supervisor *s, struct process *w, Plugbox__Envelope 
 	pb_host_call_received(s, w, env);
 }
 
-static const char *level_name(int level)
-{
-	static const char *const names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
-	return level >= 10 && level <= 50 && level % 10 == 0 ? names[level / 10 - 1] : "LEVEL";
-}
-
-/* A plugin logging in a loop must not flood the host's log: at most
- * PB_LOG_RECORDS_PER_SECOND records a second reach it, and it is told once
- * when the rest are dropped. The glue already keeps to that rate; a worker
- * sending ten times as many writes its channel itself, and is ended. */
-static bool log_allowed(pb_supervisor *s, struct process *w)
-{
-	double now = pb_now();
-	if (now - w->log_window >= 1.0) {
-		if (w->log_count > PB_LOG_RECORDS_PER_SECOND)
-			emit(s, w, PB_STREAM_SUPERVISOR, "dropped %u log records (more than %d a second)",
-			     w->log_count - PB_LOG_RECORDS_PER_SECOND, PB_LOG_RECORDS_PER_SECOND);
-		w->log_window = now;
-		w->log_count = 0;
-	}
-	if (++w->log_count > PB_LOG_FLOOD_PER_SECOND) {
-		pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' flooded its channel: more than "
-		                                     "%d log records in a second",
-		               w->name, PB_LOG_FLOOD_PER_SECOND);
-		return false;
-	}
-	return w->log_count <= PB_LOG_RECORDS_PER_SECOND;
-}
-
-/* A record of the plugin's `logging`, one output line per line of text
- * (a logged exception has its traceback under it). Each line is metered
- * like any output; once one is refused, the rest of the record is counted
- * and dropped without being looked at again (a record of 16 MiB of
- * newlines costs one pass over its bytes). */
 static void on_log(pb_supervisor *s, struct process *w, Plugbox__Envelope *env, bool *keep)
 {
-	const Plugbox__Log *log = env->log;
-	char line[LINE_MAX_BYTES];
-	const char *p = log->message;
-	bool first = true;
-
 	(void)keep;
-	if (!log_allowed(s, w))
-		return;
-	do {
-		size_t n = strcspn(p, "\n");
-		int len;
-		if (first)
-			len = snprintf(line, sizeof(line), "%s %.128s: %.*s", level_name(log->level), log->logger,
-			               (int)(n < sizeof(line) ? n : sizeof(line)), p);
-		else
-			len = snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) ? n : sizeof(line)), p);
-		p += n;
-		if (*p == '\n')
-			p++;
-		if (!put_line(s, w, PB_STREAM_LOG, line, len < 0 ? 0 : (size_t)len < sizeof(line) ? (size_t)len
-		                                                                                  : sizeof(line) - 1)) {
-			size_t rest = strlen(p);
-			if (rest)
-				pb_meter_drop(&w->meters[PB_STREAM_LOG], pb_count_lines(p, rest) + (p[rest - 1] != '\n'), rest);
-			return;
-		}
-		first = false;
-	} while (*p);
+	pb_output_log(s, w, env->log);
 }
 
 static const struct {
@@ -457,8 +296,6 @@ static void dispatch(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 
 /* ---- reading from a worker ---------------------------------------------- */
 
-static void read_report(pb_supervisor *s, struct process *w);
-static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream);
 
 /* Before frames are judged: the reports the worker wrote before them
  * explain them (a denial) or end the worker (a forgery), and the output the
@@ -483,11 +320,11 @@ static void catch_up(pb_supervisor *s, struct process *w)
 		if (!p[j].revents)
 			continue;
 		if (which[j] == 0 && w->proc.report_fd >= 0)
-			read_report(s, w);
+			pb_reports_read(s, w);
 		else if (which[j] == 1 && w->proc.stdout_fd >= 0)
-			read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
+			pb_output_read(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
 		else if (which[j] == 2 && w->proc.stderr_fd >= 0)
-			read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+			pb_output_read(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
 	}
 }
 
@@ -515,7 +352,7 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 		 * it closed its end on purpose, which ends it too. */
 		if (got == -EPIPE)
 			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' closed its channel mid-frame", w->name);
-		close_fd(s, &w->proc.replies_fd);
+		pb_channel_close_fd(s, &w->proc.replies_fd);
 		return;
 	}
 	if (got == -EMSGSIZE) {
@@ -564,257 +401,19 @@ static void read_replies(pb_supervisor *s, struct process *w)
 	pb_channel_stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 && pb_frame_in_pending(&w->in) > 0, progressed);
 }
 
-/* The traceback as indented lines under a report. */
-static void emit_traceback(pb_supervisor *s, struct process *w, const char *tb)
-{
-	char line[LINE_MAX_BYTES];
-	const char *p = tb;
-
-	while (p && *p) {
-		size_t n = strcspn(p, "\n");
-		if (n > 0) {
-			snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) - 3 ? n : sizeof(line) - 3), p);
-			if (!put_line(s, w, PB_STREAM_SUPERVISOR, line, strlen(line)))
-				return;
-		}
-		p += n;
-		if (*p == '\n')
-			p++;
-	}
-}
-
-#define REPORTS_SHOWN 50
-
-/* Accept the worker's seccomp listener: once, while it starts, if its
- * policy has log verdicts, and only a real seccomp notification fd. */
-static bool take_listener(pb_supervisor *s, struct process *w, int fd)
-{
-	char link[64], target[64];
-	ssize_t n;
-
-	if (w->state != P_STARTING || !w->expect_listener || w->notify_fd >= 0)
-		return false;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	if (strcmp(target, "anon_inode:seccomp notify") != 0)
-		return false;
-	if (pb_loop_watch(s, w, SRC_NOTIFY, fd) < 0)
-		return false;
-	w->notify_fd = fd;
-	return true;
-}
-
-static void read_report(pb_supervisor *s, struct process *w)
-{
-	for (int msgs = 0; msgs < 64 && w->end_kind == 0; msgs++) {
-		uint8_t buf[PB_REPORT_MAX];
-		int fds[PB_REPORT_MAX_FDS], nfds;
-		bool ctrunc;
-		Plugbox__Envelope *env;
-		struct pb_action action;
-		char why[160], call[256], rule_text[512];
-
-		ssize_t n = pb_report_recv(w->proc.report_fd, buf, sizeof(buf), fds, &nfds, &ctrunc);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			close_fd(s, &w->proc.report_fd);
-			return;
-		}
-		if (ctrunc) {
-			/* the kernel closed what did not fit; close what did */
-			for (int i = 0; i < nfds; i++)
-				close(fds[i]);
-			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' attached more descriptors "
-			                                     "to its report socket than a message may carry",
-			               w->name);
-			return;
-		}
-		if ((size_t)n > sizeof(buf) ||
-		    pb_envelope_decode(buf, (size_t)n, &env, why, sizeof(why)) < 0) {
-			for (int i = 0; i < nfds; i++)
-				close(fds[i]);
-			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote garbage on its report socket",
-			               w->name);
-			return;
-		}
-		if (env->body_case == PLUGBOX__ENVELOPE__BODY_LISTENER) {
-			pb_envelope_free(env);
-			if (nfds != 1 || !take_listener(s, w, fds[0])) {
-				for (int i = 0; i < nfds; i++)
-					close(fds[i]);
-				pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' passed a descriptor "
-				                                     "it had no business passing",
-				               w->name);
-				return;
-			}
-			continue;
-		}
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (nfds > 0 || env->body_case != PLUGBOX__ENVELOPE__BODY_VIOLATION ||
-		    env->violation->n_args != 6) {
-			pb_envelope_free(env);
-			pb_channel_end(w, PB_ERROR_PROTOCOL, "worker for plugin '%s' wrote a non-report on its report socket",
-			               w->name);
-			return;
-		}
-		w->violation_nr = env->violation->syscall_nr;
-		w->violation_arch = env->violation->arch;
-		memcpy(w->violation_args, env->violation->args, sizeof(w->violation_args));
-		free(w->violation_traceback);
-		w->violation_traceback = pb_sanitize_dup(env->violation->traceback, PB_SAN_MULTILINE);
-		pb_envelope_free(env);
-		pb_violation_syscall(w, call, sizeof(call));
-		pb_describe_rule(w, w->violation_nr, w->violation_arch, w->violation_args, &action,
-		                 rule_text, sizeof(rule_text));
-		if (action.kind == PB_ACT_TRAP && pb_native_arch(w->violation_arch, w->violation_nr)) {
-			/* Denied with an errno; the plugin goes on. */
-			if (++w->nreports <= REPORTS_SHOWN) {
-				emit(s, w, PB_STREAM_SUPERVISOR, "denied %s: %s by rule %s", call,
-				     strerrorname_np(action.err) ? strerrorname_np(action.err) : "error", rule_text);
-				emit_traceback(s, w, w->violation_traceback);
-			}
-			if (w->nreports == REPORTS_SHOWN)
-				emit(s, w, PB_STREAM_SUPERVISOR, "further denials are not shown");
-		} else {
-			w->have_violation = true; /* it is dying by SIGSYS now */
-		}
-	}
-}
-
-/* The kernel asks about a syscall the policy logs: write it down (learn
- * mode) or say it, then let it go on. The numbers are the kernel's. */
-static void read_notifications(pb_supervisor *s, struct process *w)
-{
-	struct seccomp_notif *req = NULL;
-	struct seccomp_notif_resp *resp = NULL;
-
-	if (seccomp_notify_alloc(&req, &resp) < 0) {
-		/* Its logged calls would wait for an answer that never comes. */
-		pb_channel_end(w, PB_ERROR_UNAVAILABLE, "cannot answer the seccomp notifications of the worker "
-		                                        "for plugin '%s' (its policy's log rules)",
-		               w->name);
-		return;
-	}
-	for (int rounds = 0; rounds < 64 && w->notify_fd >= 0; rounds++) {
-		struct pollfd p = { .fd = w->notify_fd, .events = POLLIN };
-		if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
-			if (p.revents & (POLLHUP | POLLERR)) {
-				close_fd(s, &w->notify_fd);
-			}
-			break;
-		}
-		memset(req, 0, sizeof(*req));
-		if (seccomp_notify_receive(w->notify_fd, req) < 0)
-			continue; /* the caller went away (ENOENT) or a signal came */
-		uint64_t args[6];
-		memcpy(args, req->data.args, sizeof(args));
-		if (s->mode == PB_COMPILE_LEARN) {
-			pb_learn_record(s, req->data.nr, args);
-		} else if (++w->nreports <= REPORTS_SHOWN) {
-			char call[256], rule_text[512];
-			struct pb_action action;
-			pb_format_syscall(req->data.nr, req->data.arch, args, call, sizeof(call));
-			pb_describe_rule(w, req->data.nr, req->data.arch, args, &action, rule_text, sizeof(rule_text));
-			emit(s, w, PB_STREAM_SUPERVISOR, "logged %s by rule %s", call, rule_text);
-			if (w->nreports == REPORTS_SHOWN)
-				emit(s, w, PB_STREAM_SUPERVISOR, "further logged calls are not shown");
-		}
-		memset(resp, 0, sizeof(*resp));
-		resp->id = req->id;
-		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-		seccomp_notify_respond(w->notify_fd, resp); /* ENOENT: it is gone */
-	}
-	seccomp_notify_free(req, resp);
-}
-
-static bool flush_line(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream)
-{
-	bool shown = put_line(s, w, stream, b->data, b->len);
-	b->len = 0;
-	return shown;
-}
-
-/* Bytes from a worker's stdout or stderr, cut into lines of at most
- * LINE_MAX_BYTES. Once one line is refused, the rest of what this wake-up
- * reads is counted and dropped in bulk (the meter will not refill within
- * it), and so is the rest of the line it ends inside. */
-static void take_output(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream,
-                        const char *p, size_t n, bool *dropping)
-{
-	while (n > 0) {
-		const char *nl;
-		size_t k;
-
-		if (*dropping) {
-			pb_meter_drop(&w->meters[stream], pb_count_lines(p, n) + (p[n - 1] != '\n'), n + b->len);
-			b->skipping = p[n - 1] != '\n';
-			b->len = 0;
-			return;
-		}
-		nl = memchr(p, '\n', n);
-		k = nl ? (size_t)(nl - p) : n;
-		if (b->skipping) {
-			pb_meter_drop(&w->meters[stream], 0, k + (nl != NULL));
-			b->skipping = nl == NULL;
-			p += k + (nl != NULL);
-			n -= k + (nl != NULL);
-			continue;
-		}
-		if (k >= sizeof(b->data) - 1 - b->len) {
-			/* a line too long for the buffer goes out in pieces */
-			k = sizeof(b->data) - 1 - b->len;
-			nl = NULL;
-		}
-		memcpy(b->data + b->len, p, k);
-		b->len += k;
-		p += k + (nl != NULL);
-		n -= k + (nl != NULL);
-		if ((nl || b->len == sizeof(b->data) - 1) && !flush_line(s, w, b, stream))
-			*dropping = true;
-	}
-}
-
-static void read_output(pb_supervisor *s, struct process *w, int *fd, struct line_buffer *b, pb_stream stream)
-{
-	char chunk[16384];
-	bool dropping = false;
-
-	/* At most 64 KiB a wake-up (a pipe's worth), in few system calls: a
-	 * flood is mostly read to be dropped. */
-	for (int rounds = 0; rounds < 4; rounds++) {
-		ssize_t n = read(*fd, chunk, sizeof(chunk));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (n <= 0) {
-			if (b->len && !dropping)
-				flush_line(s, w, b, stream);
-			close_fd(s, fd);
-			break;
-		}
-		take_output(s, w, b, stream, chunk, (size_t)n, &dropping);
-	}
-	if (dropping)
-		note_drops(s, w, stream, false);
-}
-
 /* Everything left in the pipes once the worker has exited. */
 static void drain(pb_supervisor *s, struct process *w)
 {
 	if (w->proc.report_fd >= 0)
-		read_report(s, w);
+		pb_reports_read(s, w);
 	if (w->notify_fd >= 0)
-		read_notifications(s, w);
+		pb_reports_notifications(s, w);
 	for (int i = 0; i < 64 && w->proc.replies_fd >= 0 && w->end_kind == 0; i++)
 		read_replies(s, w);
 	for (int i = 0; i < 64 && w->proc.stdout_fd >= 0; i++)
-		read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
+		pb_output_read(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
 	for (int i = 0; i < 64 && w->proc.stderr_fd >= 0; i++)
-		read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+		pb_output_read(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
 }
 
 void pb_channel_reap(pb_supervisor *s, struct process *w)
@@ -833,12 +432,8 @@ void pb_channel_reap(pb_supervisor *s, struct process *w)
 	}
 	/* What it wrote before exiting is still judged in its state. */
 	drain(s, w);
-	/* The count of what the rate limit kept back (read_report). */
-	if (w->nreports > REPORTS_SHOWN)
-		emit(s, w, PB_STREAM_SUPERVISOR, "%u more denials or logged calls were not shown",
-		     w->nreports - REPORTS_SHOWN);
-	for (pb_stream st = PB_STREAM_STDOUT; st <= PB_STREAM_LOG; st++)
-		note_drops(s, w, st, true);
+	pb_reports_final(s, w);
+	pb_output_final(s, w);
 	close_all(s, w);
 	pb_outbox_drop(s, w);
 	w->state = P_DEAD;
@@ -853,19 +448,19 @@ void pb_channel_event(pb_supervisor *s, struct process *w, enum source_kind kind
 	switch (kind) {
 	case SRC_REPORT:
 		if (w->proc.report_fd >= 0)
-			read_report(s, w);
+			pb_reports_read(s, w);
 		break;
 	case SRC_NOTIFY:
 		if (w->notify_fd >= 0)
-			read_notifications(s, w);
+			pb_reports_notifications(s, w);
 		break;
 	case SRC_STDOUT:
 		if (w->proc.stdout_fd >= 0)
-			read_output(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
+			pb_output_read(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
 		break;
 	case SRC_STDERR:
 		if (w->proc.stderr_fd >= 0)
-			read_output(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+			pb_output_read(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
 		break;
 	case SRC_REPLIES:
 		if (w->proc.replies_fd >= 0 && w->end_kind == 0)
@@ -912,6 +507,6 @@ void pb_channel_stop(pb_supervisor *s, struct process *w)
 		free(frame);
 	}
 	/* EOF tells it as much, should it not read the frame. */
-	close_fd(s, &w->proc.calls_fd);
+	pb_channel_close_fd(s, &w->proc.calls_fd);
 	w->want_write = false;
 }

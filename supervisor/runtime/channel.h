@@ -17,13 +17,7 @@ void pb_channel_reap(pb_supervisor *s, struct process *p);
 void pb_channel_free(pb_supervisor *s, struct process *p);
 /* End the worker if its channel stalled (PB_CHANNEL_STALL_SECONDS) by now. */
 void pb_channel_check_stall(struct process *p, double now);
-/* A note about the worker's doing (a denied host call...), metered with
- * its other notes: a worker that provokes them in a loop floods nobody. */
-__attribute__((format(printf, 3, 4))) void pb_channel_note(pb_supervisor *s, struct process *w, const char *fmt, ...);
-/* The "dropped N lines" notes that waited for their second, once it came
- * (the plugin's timer: pb_runtime_tick). */
-void pb_channel_drops_due(pb_supervisor *s, struct process *w, double now);
-/* Write a note about the plugin to the output function (sanitised). */
-__attribute__((format(printf, 3, 4))) void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
+/* Out of the loop and closed; *fd becomes -1. */
+void pb_channel_close_fd(pb_supervisor *s, int *fd);
 
 #endif

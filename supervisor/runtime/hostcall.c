@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "runtime/channel.h"
+#include "runtime/output.h"
 #include "runtime/hostcall.h"
 #include "runtime/loop.h"
 #include "runtime/outbox.h"
@@ -125,7 +126,7 @@ void pb_host_call_received(pb_supervisor *s, struct process *w, Plugbox__Envelop
 		snprintf(msg, sizeof(msg), "plugin '%s' may not call host function '%s': its policy %s does not "
 		                           "grant it (@host-call %s)",
 		         w->name, name, w->policy->path, name);
-		pb_channel_note(s, w, "denied host call %s(): not granted by policy %s", name, w->policy->path);
+		pb_output_note(s, w, "denied host call %s(): not granted by policy %s", name, w->policy->path);
 		answer_now(s, w, env->id, "PermissionError", msg);
 		pb_envelope_free(env);
 		return;
@@ -134,7 +135,7 @@ void pb_host_call_received(pb_supervisor *s, struct process *w, Plugbox__Envelop
 		snprintf(msg, sizeof(msg), "host function '%s' is granted to plugin '%s' but this host "
 		                           "registers no such function",
 		         name, w->name);
-		pb_channel_note(s, w, "host call %s(): no such host function is registered", name);
+		pb_output_note(s, w, "host call %s(): no such host function is registered", name);
 		answer_now(s, w, env->id, "LookupError", msg);
 		pb_envelope_free(env);
 		return;

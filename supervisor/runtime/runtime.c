@@ -32,6 +32,7 @@
 #include "jail/uids.h"
 #include "runtime/cache.h"
 #include "runtime/channel.h"
+#include "runtime/output.h"
 #include "runtime/death.h"
 #include "runtime/error.h"
 #include "runtime/filter_check.h"
@@ -622,7 +623,7 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 	if (w) {
 		pb_inflight_expire(s, w, now);
 		pb_channel_check_stall(w, now);
-		pb_channel_drops_due(s, w, now);
+		pb_output_drops_due(s, w, now);
 	}
 	if (w && (w->state == P_STARTING || w->state == P_STOPPING) && w->state_deadline > 0 &&
 	    now >= w->state_deadline) {
