@@ -23,6 +23,9 @@
  * same runner with the same evidence rules (and the built-in sibling);
  * --only-probes leaves the built-in battery out. --junit FILE and --tap
  * report one case per probe (cli/test_report.c).
+ *
+ * The manifest is read in selftest_manifest.c, the targets are made and
+ * looked at in selftest_fixtures.c; this file runs the probes and judges.
  */
 #include "config.h"
 
@@ -45,6 +48,7 @@
 #include <unistd.h>
 
 #include "cli/plugbox_cli.h"
+#include "cli/selftest.h"
 #include "cli/test_report.h"
 #include "proto/names.h"
 #include "toolkit/clock.h"
@@ -53,83 +57,6 @@
 #ifndef PB_SELFTEST_DIR
 #define PB_SELFTEST_DIR "/usr/local/share/plugbox/selftest"
 #endif
-
-enum { MAX_PROBES = 256,
-       HOW_MAX = 1024,
-       DEFAULT_TIMEOUT = 3 };
-enum { EXIT_NOT_CONTAINED = 1 };
-
-/* The outcomes probes.txt may accept. */
-enum {
-	EXPECT_RESULT = 1,   /* attack() returned, saying contained */
-	EXPECT_KILLED = 2,   /* the sandbox stopped the worker */
-	EXPECT_DEADLINE = 4, /* the call was ended at its deadline */
-	EXPECT_LIMIT = 8,    /* a resource limit held (a result, or the worker died of it) */
-	EXPECT_OUTPUT = 16,  /* attack() returned, and its output reached us bounded and clean */
-};
-
-/* What the runner lets an "output" probe's plugin send to the output
- * function: the supervisor's 1000 lines a second per stream (stdout,
- * stderr, notes, log lines) for each second the call took, plus one
- * second's burst, with room for the drop notes. */
-#define OUTPUT_LINES_PER_SECOND_PER_STREAM 1000ul
-#define OUTPUT_STREAMS 4ul
-
-static const char *const layer_names[] = {
-	"filesystem",
-	"network",
-	"process",
-	"memory",
-	"cpu",
-	"deadline",
-	"signals",
-	"kernel",
-	"seccomp",
-	"identity",
-	"capabilities",
-	"tty",
-	"descriptors",
-	"namespaces",
-	"output",
-	NULL,
-};
-
-struct probe {
-	const char *dir; /* the plugins directory that holds it */
-	bool operator;   /* from --probes DIR */
-	char name[64];
-	char layer[16];
-	unsigned expect;
-	char attempt[200];
-	/* the verdict */
-	bool contained, sibling_ok, unavailable;
-	char how[HOW_MAX];
-};
-
-/* The targets the probes attack, made fresh in a mkdtemp directory. */
-struct fixtures {
-	char dir[PATH_MAX / 2];
-	char secret[PATH_MAX], write_dir[PATH_MAX];
-	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char abstract_name[64];
-	char token[64]; /* the secret's content */
-	int tcp, udp, unix_fd, abstract_fd, leaked;
-	int tcp_port, udp_port;
-	bool made; /* dir exists: remove it at the end */
-};
-
-/* A copy of the token in this process's memory: what process_vm_readv
- * would steal. */
-static char marker[64];
-/* kill_supervisor sends SIGURG: ignored by default, so harmless if it
- * arrives, and counted here so that an arrival cannot go unseen. */
-static volatile sig_atomic_t urgent_signals;
-
-static void on_sigurg(int sig)
-{
-	(void)sig;
-	urgent_signals++;
-}
 
 /* What the probe being run printed last: its "[about to call X]" marker
  * explains a kill or a deadline that follows. */
@@ -172,337 +99,6 @@ static void capture_output(void *data, const char *plugin, pb_stream stream, con
 		c->drop_notes++;
 	if (!c->control[0] && has_control(line))
 		pb_sanitize(c->control, sizeof(c->control), line, strlen(line), 0);
-}
-
-/* ---- the manifest -------------------------------------------------------- */
-
-static int parse_expect(char *text, unsigned *out)
-{
-	static const char *const names[] = { "result", "killed", "deadline", "limit", "output" };
-	const size_t nnames = sizeof(names) / sizeof(names[0]);
-
-	*out = 0;
-	for (char *save = NULL, *word = strtok_r(text, "|", &save); word; word = strtok_r(NULL, "|", &save)) {
-		size_t i = 0;
-		while (i < nnames && strcmp(word, names[i]) != 0)
-			i++;
-		if (i == nnames)
-			return -1;
-		*out |= 1u << i;
-	}
-	return *out ? 0 : -1;
-}
-
-static bool probe_dir_exists(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	return snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) && stat(path, &st) == 0 &&
-	       S_ISDIR(st.st_mode);
-}
-
-static bool known_layer(const char *s)
-{
-	for (size_t i = 0; layer_names[i]; i++)
-		if (!strcmp(s, layer_names[i]))
-			return true;
-	return false;
-}
-
-/* probes.txt: NAME LAYER EXPECT ATTEMPT..., '#' comments, appended to
- * probes[n..]. Errors name the line; returns the new number of probes, or
- * -1. An operator's probe must be a directory of DIR (built-in ones are
- * checked by make check: tests/tools/check-probes-am). */
-static int load_manifest(const char *dir, struct probe *probes, int n, bool operator)
-{
-	char path[PATH_MAX], line[1024];
-	int lineno = 0, first = n;
-	FILE *f;
-
-	errno = ENAMETOOLONG;
-	f = snprintf(path, sizeof(path), "%s/probes.txt", dir) < (int)sizeof(path) ? fopen(path, "re") : NULL;
-	if (!f) {
-		fprintf(stderr, "plugbox: selftest: %s/probes.txt: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *save = NULL, *name, *layer, *expect, *attempt;
-		const char *why = NULL;
-		lineno++;
-		line[strcspn(line, "#\n")] = '\0';
-		name = strtok_r(line, " \t", &save);
-		if (!name)
-			continue;
-		layer = strtok_r(NULL, " \t", &save);
-		expect = strtok_r(NULL, " \t", &save);
-		attempt = save ? save + strspn(save, " \t") : NULL;
-		if (!layer || !expect || !attempt || !*attempt)
-			why = "expected NAME LAYER EXPECT ATTEMPT";
-		else if (!pb_valid_plugin_name(name) || strlen(name) >= sizeof(probes->name))
-			why = "bad probe name";
-		else if (!known_layer(layer))
-			why = "unknown layer";
-		else if (n == MAX_PROBES)
-			why = "too many probes";
-		else if (parse_expect(expect, &probes[n].expect) < 0)
-			why = "EXPECT must be result, killed, deadline or limit, joined by '|'";
-		else if (operator&& !probe_dir_exists(dir, name))
-			why = "no such probe: the directory DIR/NAME, a plugin, is missing";
-		if (why) {
-			fprintf(stderr, "plugbox: selftest: %s:%d: %s\n", path, lineno, why);
-			fclose(f);
-			return -1;
-		}
-		probes[n].dir = dir;
-		probes[n].operator= operator;
-		snprintf(probes[n].name, sizeof(probes[n].name), "%s", name);
-		snprintf(probes[n].layer, sizeof(probes[n].layer), "%s", layer);
-		snprintf(probes[n].attempt, sizeof(probes[n].attempt), "%s", attempt);
-		n++;
-	}
-	fclose(f);
-	if (n == first)
-		fprintf(stderr, "plugbox: selftest: %s: no probes\n", path);
-	return n > first ? n : -1;
-}
-
-/* ---- fixtures ------------------------------------------------------------ */
-
-static int listener(int type, const struct sockaddr *addr, socklen_t len)
-{
-	int fd = socket(addr->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, addr, len) < 0 || (type == SOCK_STREAM && listen(fd, 16) < 0)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int bound_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-
-	memset(&a, 0, sizeof(a));
-	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 || a.sin_family != AF_INET)
-		return -1;
-	return ntohs(a.sin_port);
-}
-
-static int fixtures_open(struct fixtures *f, const char **step)
-{
-	const char *tmp = getenv("TMPDIR");
-	unsigned char rnd[8];
-	char hex[17];
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int fd;
-
-	memset(f, 0, sizeof(*f));
-	f->tcp = f->udp = f->unix_fd = f->abstract_fd = f->leaked = -1;
-	if (!tmp || tmp[0] != '/' || strlen(tmp) > 200)
-		tmp = "/tmp";
-	*step = "random token";
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		return -1;
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-	snprintf(f->token, sizeof(f->token), "plugbox-selftest-secret-%s", hex);
-	snprintf(marker, sizeof(marker), "%s", f->token);
-	snprintf(f->abstract_name, sizeof(f->abstract_name), "plugbox-selftest-%d-%s", (int)getpid(), hex);
-
-	/* Modes let any uid in: only the sandbox may keep a probe out. */
-	*step = "temporary directory";
-	snprintf(f->dir, sizeof(f->dir), "%s/plugbox-selftest-XXXXXX", tmp);
-	if (!mkdtemp(f->dir))
-		return -1;
-	f->made = true;
-	if (chmod(f->dir, 0755) < 0)
-		return -1;
-	*step = "secret file";
-	snprintf(f->secret, sizeof(f->secret), "%s/secret", f->dir);
-	fd = open(f->secret, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (fchmod(fd, 0644) < 0 || dprintf(fd, "%s\n", f->token) < 0) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	/* Left open across exec on purpose: inherited_fds looks for it. */
-	f->leaked = open(f->secret, O_RDONLY);
-	*step = "writable directory";
-	snprintf(f->write_dir, sizeof(f->write_dir), "%s/writable", f->dir);
-	if (f->leaked < 0 || mkdir(f->write_dir, 0777) < 0 || chmod(f->write_dir, 0777) < 0)
-		return -1;
-	*step = "loopback listeners";
-	f->tcp = listener(SOCK_STREAM, (struct sockaddr *)&in, sizeof(in));
-	f->udp = listener(SOCK_DGRAM, (struct sockaddr *)&in, sizeof(in));
-	f->tcp_port = bound_port(f->tcp);
-	f->udp_port = bound_port(f->udp);
-	if (f->tcp < 0 || f->udp < 0 || f->tcp_port < 0 || f->udp_port < 0)
-		return -1;
-	*step = "unix socket";
-	if (snprintf(f->unix_path, sizeof(f->unix_path), "%s/unix.sock", f->dir) >= (int)sizeof(f->unix_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(un.sun_path, f->unix_path, sizeof(un.sun_path));
-	f->unix_fd = listener(SOCK_STREAM, (struct sockaddr *)&un, sizeof(un));
-	if (f->unix_fd < 0 || chmod(f->unix_path, 0777) < 0)
-		return -1;
-	*step = "abstract socket";
-	memset(un.sun_path, 0, sizeof(un.sun_path));
-	memcpy(un.sun_path + 1, f->abstract_name, strlen(f->abstract_name));
-	f->abstract_fd = listener(SOCK_STREAM, (struct sockaddr *)&un,
-	                          (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(f->abstract_name)));
-	return f->abstract_fd < 0 ? -1 : 0;
-}
-
-/* Empty the writable directory (one level: probes plant files, FIFOs,
- * links and empty directories); appends what was there to why. */
-static void empty_write_dir(const struct fixtures *f, char *why, size_t len)
-{
-	DIR *d = opendir(f->write_dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (why) {
-			size_t used = strlen(why);
-			snprintf(why + used, len - used, "; '%s' appeared in the writable directory", e->d_name);
-		}
-		if (unlinkat(dirfd(d), e->d_name, 0) < 0)
-			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
-	}
-	closedir(d);
-}
-
-/* What a probe left on the runner's side; appends reasons to why. */
-static void fixtures_check(const struct fixtures *f, sig_atomic_t urgent_before, char *why, size_t len)
-{
-	struct {
-		int fd;
-		const char *what;
-	} stream[] = {
-		{ f->tcp, "the TCP listener accepted a connection" },
-		{ f->unix_fd, "the unix socket accepted a connection" },
-		{ f->abstract_fd, "the abstract socket accepted a connection" },
-	};
-	char buf[64];
-	size_t used;
-
-	empty_write_dir(f, why, len);
-	for (size_t i = 0; i < sizeof(stream) / sizeof(stream[0]); i++) {
-		int c;
-		bool seen = false;
-		while ((c = accept4(stream[i].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-			close(c);
-			seen = true;
-		}
-		used = strlen(why);
-		if (seen)
-			snprintf(why + used, len - used, "; %s", stream[i].what);
-	}
-	used = strlen(why);
-	if (recv(f->udp, buf, sizeof(buf), MSG_DONTWAIT) >= 0) {
-		while (recv(f->udp, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
-			;
-		snprintf(why + used, len - used, "; the UDP socket received a datagram");
-	}
-	used = strlen(why);
-	if (urgent_signals != urgent_before)
-		snprintf(why + used, len - used, "; the supervisor received SIGURG");
-}
-
-static void fixtures_close(struct fixtures *f)
-{
-	int fds[] = { f->tcp, f->udp, f->unix_fd, f->abstract_fd, f->leaked };
-
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (!f->made)
-		return;
-	empty_write_dir(f, NULL, 0);
-	rmdir(f->write_dir);
-	unlink(f->secret);
-	unlink(f->unix_path);
-	rmdir(f->dir);
-}
-
-/* ---- the sibling's worker, as this process sees it ----------------------- */
-
-static ssize_t read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return n;
-}
-
-/* Workers are children of this process, or grandchildren where spawning
- * puts a process in between (pid namespaces). */
-static bool descends_from_me(pid_t pid)
-{
-	for (int depth = 0; depth < 4 && pid > 1; depth++) {
-		char path[64], buf[512], *paren, *end;
-		long ppid;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		/* "PID (COMM) S PPID ...": the state is one character */
-		if (read_small(path, buf, sizeof(buf)) <= 0 || !(paren = strrchr(buf, ')')) || strlen(paren) < 5)
-			return false;
-		errno = 0;
-		ppid = strtol(paren + 4, &end, 10);
-		if (errno || end == paren + 4 || *end != ' ' || ppid <= 0 || ppid > INT_MAX)
-			return false;
-		if (ppid == getpid())
-			return true;
-		pid = (pid_t)ppid;
-	}
-	return false;
-}
-
-/* The pid of the worker started with `--name NAME` under this process, or
- * -1. */
-static pid_t find_worker_pid(const char *name)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = -1;
-
-	while (d && found < 0 && (e = readdir(d))) {
-		char path[300], args[4096];
-		ssize_t n;
-		if (!e->d_name[0] || strspn(e->d_name, "0123456789") != strlen(e->d_name) || strlen(e->d_name) > 9)
-			continue;
-		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10); /* digits only, at most 9 */
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		n = read_small(path, args, sizeof(args));
-		/* NUL-separated arguments: look for "--name" followed by NAME */
-		for (char *a = args; n > 0 && a < args + n; a += strlen(a) + 1) {
-			char *next = a + strlen(a) + 1;
-			if (!strcmp(a, "--name") && next < args + n && !strcmp(next, name) && descends_from_me(pid)) {
-				found = pid;
-				break;
-			}
-		}
-	}
-	if (d)
-		closedir(d);
-	return found;
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -571,7 +167,7 @@ static pb_value *make_ctx(const struct fixtures *f, const char *sibling_dir, pid
 	fprintf(out, "\"supervisor_pid\":%d,\"sibling_pid\":%d,\"tcp_port\":%d,\"udp_port\":%d,"
 	             "\"marker_addr\":%llu,\"marker_len\":%zu,\"leaked_fd\":%d,\"passwd_id\":[%llu,%llu]}",
 	        (int)getpid(), (int)sibling_pid, f->tcp_port, f->udp_port,
-	        (unsigned long long)(uintptr_t)marker, strlen(marker), f->leaked,
+	        (unsigned long long)(uintptr_t)pb_selftest_marker(), strlen(pb_selftest_marker()), f->leaked,
 	        (unsigned long long)passwd.st_dev, (unsigned long long)passwd.st_ino);
 	fclose(out);
 	ctx = text ? pb_value_parse_json(text, NULL) : NULL;
@@ -678,7 +274,7 @@ static bool sibling_check(struct run *r, char *why, size_t len)
 		ok = true;
 	}
 	pb_value_destroy(result);
-	now = find_worker_pid("sibling");
+	now = pb_selftest_find_worker_pid("sibling");
 	if (ok && r->sibling_pid > 0 && now != r->sibling_pid) {
 		used = strlen(why);
 		snprintf(why + used, len - used, "; the sibling's worker %d is gone (now %d)", (int)r->sibling_pid,
@@ -716,7 +312,7 @@ static void run_probe(struct run *r, struct probe *p)
 	pb_supervisor *sup = open_supervisor(r, p->dir);
 	pb_value *ctx = make_ctx(&r->fx, r->sibling_dir, r->sibling_pid), *result = NULL;
 	pb_error *err = NULL;
-	sig_atomic_t urgent_before = urgent_signals;
+	sig_atomic_t urgent_before = pb_selftest_urgent();
 	char traces[HOW_MAX] = "";
 
 	double started = pb_now();
@@ -739,7 +335,7 @@ static void run_probe(struct run *r, struct probe *p)
 		judge_output(p, &r->capture, pb_now() - started, traces, sizeof(traces));
 
 	/* The runner's own evidence overrules the probe's word. */
-	fixtures_check(&r->fx, urgent_before, traces, sizeof(traces));
+	pb_selftest_fixtures_check(&r->fx, urgent_before, traces, sizeof(traces));
 	if (strstr(p->how, r->fx.token))
 		snprintf(traces + strlen(traces), sizeof(traces) - strlen(traces), "; the answer holds the secret");
 	p->sibling_ok = sibling_check(r, traces, sizeof(traces));
@@ -905,7 +501,7 @@ static int start_sibling(struct run *r, pb_value **layers)
 		*layers = text ? pb_value_parse_json(text, NULL) : NULL;
 		free(text);
 		pb_value_destroy(info);
-		r->sibling_pid = find_worker_pid("sibling");
+		r->sibling_pid = pb_selftest_find_worker_pid("sibling");
 		return *layers ? -1 : PB_EXIT_WORKER;
 	}
 	code = pb_error_get_kind(err) == PB_ERROR_CONFIG ? PB_EXIT_USAGE : PB_EXIT_WORKER;
@@ -920,7 +516,6 @@ int pb_cmd_selftest(int argc, char **argv)
 {
 	static struct probe probes[MAX_PROBES];
 	struct run r = { .timeout = DEFAULT_TIMEOUT, .sibling_pid = -1 };
-	struct sigaction sa = { .sa_handler = on_sigurg, .sa_flags = SA_RESTART };
 	struct selftest_args args = { 0 };
 	const char *env = getenv("PLUGBOX_SELFTEST"), *step = "";
 	pb_value *layers = NULL;
@@ -938,14 +533,14 @@ int pb_cmd_selftest(int argc, char **argv)
 		return PB_EXIT_USAGE;
 	}
 	r.dir = dir;
-	if (!args.only_probes && (n = load_manifest(dir, probes, 0, false)) < 0)
+	if (!args.only_probes && (n = pb_selftest_load_manifest(dir, probes, 0, false)) < 0)
 		return PB_EXIT_USAGE;
 	if (args.probes) {
 		if (!realpath(args.probes, operator_dir)) {
 			fprintf(stderr, "plugbox: selftest: --probes %s: %s\n", args.probes, strerror(errno));
 			return PB_EXIT_USAGE;
 		}
-		if ((n = load_manifest(operator_dir, probes, n, true)) < 0)
+		if ((n = pb_selftest_load_manifest(operator_dir, probes, n, true)) < 0)
 			return PB_EXIT_USAGE;
 	}
 	if (snprintf(r.sibling_dir, sizeof(r.sibling_dir), "%s/sibling", dir) >= (int)sizeof(r.sibling_dir)) {
@@ -956,11 +551,10 @@ int pb_cmd_selftest(int argc, char **argv)
 		fprintf(stderr, "plugbox: out of memory\n");
 		return PB_EXIT_WORKER;
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGURG, &sa, NULL);
-	if (fixtures_open(&r.fx, &step) < 0) {
+	pb_selftest_count_sigurg();
+	if (pb_selftest_fixtures_open(&r.fx, &step) < 0) {
 		fprintf(stderr, "plugbox: selftest: cannot make the fixtures (%s): %s\n", step, strerror(errno));
-		fixtures_close(&r.fx);
+		pb_selftest_fixtures_close(&r.fx);
 		pb_test_report_free(rep);
 		return PB_EXIT_WORKER;
 	}
@@ -1004,6 +598,6 @@ out:
 	pb_test_report_free(rep);
 	pb_value_destroy(layers);
 	pb_supervisor_free(r.sibling);
-	fixtures_close(&r.fx);
+	pb_selftest_fixtures_close(&r.fx);
 	return code;
 }
