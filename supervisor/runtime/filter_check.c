@@ -39,8 +39,11 @@
 #define PTRACE_SECCOMP_GET_FILTER 0x420c
 #endif
 
-/* How long a thread may take to stop for the check before the worker is
- * refused (a thread that cannot be stopped cannot be checked). */
+/* How long all the worker's threads together may take to stop for the
+ * check before the worker is refused (a thread that cannot be stopped
+ * cannot be checked). One budget for the whole check, not one per thread:
+ * the check runs in the supervisor's loop, so 64 slow threads must not
+ * hold every other plugin up for 64 times as long. */
 #define STOP_WAIT_MS 2000
 /* More filters than a chain can hold (32768 instructions in all). */
 #define MAX_FILTERS 8192
@@ -101,9 +104,9 @@ static bool is_stopped(const struct stopped *st, pid_t tid)
 	return false;
 }
 
-/* Seize tid and wait until it stops. 0, 1 when it is gone already, or a
- * negative errno. */
-static int stop_thread(pid_t tid)
+/* Seize tid and wait until it stops, taking from *budget_ms. 0, 1 when it
+ * is gone already, or a negative errno. */
+static int stop_thread(pid_t tid, int *budget_ms)
 {
 	int status;
 
@@ -111,7 +114,7 @@ static int stop_thread(pid_t tid)
 		return errno == ESRCH ? 1 : -errno;
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
 		return errno == ESRCH ? 1 : -errno;
-	for (int waited = 0; waited < STOP_WAIT_MS; waited++) {
+	for (; *budget_ms > 0; --*budget_ms) {
 		pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
 		if (r == tid)
 			return WIFSTOPPED(status) ? 0 : 1;
@@ -128,6 +131,7 @@ static int stop_all(pid_t pid, struct stopped *st)
 {
 	char dir[64];
 	bool found = true;
+	int budget_ms = STOP_WAIT_MS;
 
 	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
 	while (found) {
@@ -153,7 +157,7 @@ static int stop_all(pid_t pid, struct stopped *st)
 				st->tids = grown;
 				st->cap = cap;
 			}
-			int r = stop_thread(tid);
+			int r = stop_thread(tid, &budget_ms);
 			if (r < 0) {
 				closedir(d);
 				return r;
