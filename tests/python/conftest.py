@@ -26,6 +26,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from pbpy import TEST_TIMEOUT, wait_until, worker_pids  # noqa: E402
 
+# Plugins' own test suites (plugins/authored/tests) run inside their
+# workers through plugbox.pytest, never on this host.
+collect_ignore = ["plugins"]
+
 
 def pytest_configure(config):
     for var in ("PLUGBOX_WORKER", "PLUGBOX_POLICIES", "PB_TEST_SRCDIR", "PB_TEST_BUILDDIR"):
