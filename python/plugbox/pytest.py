@@ -23,6 +23,7 @@ directory, so the plugin's own directory is never written to.
 """
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -65,15 +66,39 @@ def _readable(root):
                 os.chmod(path, 0o644)
 
 
+class InWorkerFailure(Exception):
+    """A test that failed inside the worker: the text says how."""
+
+
+_CONTROL = {c: "?" for c in range(32) if c not in (9, 10)}
+_CONTROL[127] = "?"
+_TEST_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def _plain(value, limit=256 * 1024):
+    """Text the worker sent (the plugin runs there: its answers are not to
+    be trusted), as a bounded str without terminal control characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text[:limit].translate(_CONTROL)
+
+
+def _answer(value, shape):
+    """The worker's answer if it has this shape ({key: type}), else a
+    failure saying so."""
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), t) for k, t in shape.items()):
+        raise InWorkerFailure(f"the worker's answer is not what plugbox's runner sends: {_plain(value, 500)}")
+    return value
+
+
 def _without_runner(text):
     """A stack without the in-worker runner's frames (one line each)."""
     return "\n".join(line for line in text.splitlines() if f"/{RUNNER}.py" not in line)
 
 
 def _violation_text(name, what, e):
-    stack = _without_runner(e.remote_traceback) or "(no stack: the worker was killed without a report)"
+    stack = _without_runner(_plain(e.remote_traceback)) or "(no stack: the worker was killed without a report)"
     return (f"plugin {name}: {what} was stopped by the sandbox at syscall {e.syscall or '?'} "
-            f"by rule {e.rule or '?'}\n{e}\nthe plugin's Python stack:\n{stack}")
+            f"by rule {e.rule or '?'}\n{_plain(str(e))}\nthe plugin's Python stack:\n{stack}")
 
 
 class PluginUnderTest:
@@ -177,10 +202,6 @@ def pytest_pycollect_makemodule(module_path, parent):
     return None
 
 
-class InWorkerFailure(Exception):
-    """A test that failed inside the worker: the text says how."""
-
-
 class PluginTestFile(pytest.File):
     """One of the plugin's test files: collected inside the worker (the
     host never imports it)."""
@@ -194,13 +215,18 @@ class PluginTestFile(pytest.File):
             raise self.CollectError(_violation_text(put.name, f"importing {relpath}", e)) from None
         except plugbox.Error as e:
             raise self.CollectError(f"importing {relpath} inside plugin {put.name}'s worker failed: "
-                                    f"{e}\n{e.remote_traceback}") from None
+                                    f"{_plain(str(e))}\n{_plain(e.remote_traceback)}") from None
         finally:
             put.take_output()
-        if "error" in found:
+        if isinstance(found, dict) and isinstance(found.get("error"), str):
             raise self.CollectError(f"importing {relpath} inside plugin {put.name}'s worker failed:\n"
-                                    f"{found['error']}")
-        for test_id, line in found["tests"]:
+                                    f"{_plain(found['error'])}")
+        tests = _answer(found, {"tests": list})["tests"]
+        if not all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and _TEST_ID.fullmatch(t[0])
+                   and isinstance(t[1], int) for t in tests):
+            raise self.CollectError(f"the worker's list of tests in {relpath} is not what plugbox's runner "
+                                    f"sends: {_plain(tests, 500)}")
+        for test_id, line in tests:
             yield PluginTest.from_parent(self, name=test_id, relpath=relpath, line=line)
 
 
@@ -221,22 +247,22 @@ class PluginTest(pytest.Item):
             raise InWorkerFailure(_violation_text(put.name, f"test {self.name}", e)) from None
         except plugbox.Error as e:
             raise InWorkerFailure(f"test {self.name} in plugin {put.name}'s worker: {type(e).__name__}: "
-                                  f"{e}\n{e.remote_traceback}") from None
+                                  f"{_plain(str(e))}\n{_plain(e.remote_traceback)}") from None
         finally:
             notes = put.take_output()
             if notes:
                 self.add_report_section("call", "plugbox", notes)
-        outcome = result["outcome"]
+        result = _answer(result, {"outcome": str, "message": str, "traceback": str})
+        outcome, message, trace = result["outcome"], _plain(result["message"]), _plain(result["traceback"])
         if outcome == "skipped":
             # reported at the test's own line, as a skip inside a test is
-            raise pytest.skip.Exception(result["message"], _use_item_location=True)
+            raise pytest.skip.Exception(message, _use_item_location=True)
         if outcome == "xfailed":
-            pytest.xfail(result["message"])
+            pytest.xfail(message)
         if outcome != "passed":
-            text = result["message"]
-            if result["traceback"]:
-                text = f"{result['traceback'].rstrip()}\n\n{text}" if text not in result["traceback"] \
-                    else result["traceback"].rstrip()
+            text = message
+            if trace:
+                text = f"{trace.rstrip()}\n\n{text}" if text not in trace else trace.rstrip()
             raise InWorkerFailure(f"{text}\n(inside plugin {put.name}'s worker)")
 
     def repr_failure(self, excinfo):

@@ -70,6 +70,10 @@ def test_wants_a_fixture(tmp_path):
     pass
 
 
+def test_terminal_escapes():
+    assert False, "\x1b[2Jcleared the screen"
+
+
 class TestClass:
     def setup_method(self, method):
         self.base = 10
