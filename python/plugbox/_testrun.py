@@ -12,7 +12,8 @@ plugbox (the host package) either.
 
 What it runs, as pytest would: module-level `test*` functions (async ones
 through asyncio.run), `test*` methods of `Test*` classes without __init__
-(setup_method/teardown_method around each), and unittest.TestCase
+(setup_method/teardown_method around each, and setup_function/
+teardown_function around functions), and unittest.TestCase
 subclasses through unittest itself. Outcomes: unittest.SkipTest (and
 @unittest.skip, @unittest.skipIf) is a skip, @unittest.expectedFailure an
 xfail, and pytest's own outcome exceptions count too when the plugin
@@ -262,6 +263,14 @@ def _run_unittest(cls, method):
     return "passed", "", ""
 
 
+def _xunit(hook, fn):
+    if hook is not None:
+        if inspect.signature(hook).parameters:
+            hook(fn)
+        else:
+            hook()
+
+
 def _run_one(module, test_id):
     parts = test_id.split("::")
     obj = getattr(module, parts[0])
@@ -283,14 +292,15 @@ def _run_one(module, test_id):
         return ("failed", f"{test_id} asks for fixtures ({names}): pytest and its fixtures are not "
                 "inside the sandbox", "")
     expecting_failure = getattr(fn, "__unittest_expecting_failure__", False)
+    # pytest's xunit-style set-up and tear-down around each test
+    where, suffix = (instance, "method") if instance is not None else (module, "function")
+    setup, teardown = getattr(where, f"setup_{suffix}", None), getattr(where, f"teardown_{suffix}", None)
     try:
-        if instance is not None and hasattr(instance, "setup_method"):
-            instance.setup_method(fn)
+        _xunit(setup, fn)
         try:
             _call(fn)
         finally:
-            if instance is not None and hasattr(instance, "teardown_method"):
-                instance.teardown_method(fn)
+            _xunit(teardown, fn)
     except unittest.SkipTest as e:
         return "skipped", str(e), ""
     except BaseException as e:  # the test's failure, whatever it raised

@@ -87,6 +87,7 @@ AUTHORED = {
     "test_async": "passed",
     "test_wants_a_fixture": "failed",
     "test_terminal_escapes": "failed",
+    "test_setup_function_ran": "passed",
     "TestClass.test_method": "passed",
     "TestClass.test_in": "failed",
     "TestCase.test_equal": "passed",
@@ -135,7 +136,7 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     assert "PASSED authored/tests/test_authored.py::TestClass::test_method" in out, out
     assert "FAILED authored/tests/test_authored.py::test_add_wrong" in out, out
     # the tests ran in the worker: their files are where the worker sees the plugin
-    assert 'File "/plugbox/import/authored/tests/test_authored.py", line 21, in test_add_wrong' in out, out
+    assert 'File "/plugbox/import/authored/tests/test_authored.py", line 28, in test_add_wrong' in out, out
     # a failing assert shows the values compared, and an assert's message
     assert "AssertionError: assert 3 == 4\n +  where 3 = add(1, 2)" in out, out
     assert "AssertionError: no z\nassert 'z' in ['x', 'y']" in out, out
@@ -148,7 +149,7 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     assert re.search(r"plugin authored: test test_ptrace_the_parent was stopped by the sandbox at "
                      r"syscall ptrace by rule '@attack: kill' at python\.policy:\d+", out), out
     assert re.search(r'the plugin\'s Python stack:\n(.*\n)*  File "/plugbox/import/authored/tests/'
-                     r'test_authored.py", line 43 in test_ptrace_the_parent', out), out
+                     r'test_authored.py", line 50 in test_ptrace_the_parent', out), out
     assert "[stdout] [about to call ptrace]" in out, out
     assert "_plugbox_testrun" not in out, out                    # the runner's frames are left out
     # a refusal with an errno: the test's own error, and the supervisor's report of it
@@ -157,7 +158,7 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     assert "test_wants_a_fixture asks for fixtures (tmp_path)" in out, out
     # text from the worker reaches the terminal without its control characters
     assert "AssertionError: ?[2Jcleared the screen" in out and "\x1b" not in out, out
-    assert "SKIPPED [1] authored/tests/test_authored.py:55: not on this platform" in out, out
+    assert "SKIPPED [1] authored/tests/test_authored.py:62: not on this platform" in out, out
     # the plugin's directory is left as it was
     assert not (plugin / "_plugbox_testrun.py").exists()
     assert sorted(p.name for p in plugin.iterdir()) == ["__init__.py", "deps", "tests"]
@@ -176,5 +177,46 @@ def test_only_the_tests_named_run_and_deps_are_not_collected(scratch, paths):
     cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
     out = cp.stdout + cp.stderr
     assert cp.returncode == 1, out
-    assert "collected 17 items / 13 deselected / 4 selected" in out, out
-    assert "test_dep" not in out and "2 failed, 2 passed, 13 deselected" in out, out
+    assert "collected 18 items / 14 deselected / 4 selected" in out, out
+    assert "test_dep" not in out and "2 failed, 2 passed, 14 deselected" in out, out
+
+
+SLOW = """
+import os
+import time
+
+
+def test_hangs():
+    print("[hanging]", flush=True)
+    while True:
+        time.sleep(0.1)
+
+
+def test_exits():
+    os._exit(3)
+
+
+def test_after_both():
+    pass
+"""
+
+
+def test_a_test_that_hangs_or_kills_its_worker_fails_and_the_next_runs(scratch, paths):
+    """A test past --plugbox-timeout, and one that ends its worker, fail
+    saying so; each next test gets a fresh worker at once."""
+    plugin = scratch / "authored"
+    shutil.copytree(paths.own / "authored", plugin, ignore=shutil.ignore_patterns("__pycache__"))
+    (plugin / "tests" / "test_slow.py").write_text(SLOW)
+    _readable_tree(scratch)
+    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
+            "-rA", "--rootdir", str(scratch), "--plugbox-plugin", str(plugin), "--plugbox-timeout", "3",
+            str(plugin / "tests" / "test_slow.py")]
+    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1, out
+    assert "FAILED authored/tests/test_slow.py::test_hangs" in out, out
+    assert "FAILED authored/tests/test_slow.py::test_exits" in out, out
+    assert "PASSED authored/tests/test_slow.py::test_after_both" in out, out
+    assert re.search(r"test test_hangs in plugin authored's worker: CallTimeout: .*", out), out
+    assert "[stdout] [hanging]" in out, out
+    assert re.search(r"test test_exits in plugin authored's worker: WorkerCrashed: .*", out), out

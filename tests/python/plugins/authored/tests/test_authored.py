@@ -13,6 +13,13 @@ import tinydep
 from authored import add
 
 
+_state = {}
+
+
+def setup_function(function):
+    _state["set up for"] = function.__name__
+
+
 def test_add():
     assert add(1, 2) == 3
 
@@ -72,6 +79,10 @@ def test_wants_a_fixture(tmp_path):
 
 def test_terminal_escapes():
     assert False, "\x1b[2Jcleared the screen"
+
+
+def test_setup_function_ran():
+    assert _state["set up for"] == "test_setup_function_ran"
 
 
 class TestClass:
