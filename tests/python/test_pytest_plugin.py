@@ -220,3 +220,26 @@ def test_a_test_that_hangs_or_kills_its_worker_fails_and_the_next_runs(scratch, 
     assert re.search(r"test test_hangs in plugin authored's worker: CallTimeout: .*", out), out
     assert "[stdout] [hanging]" in out, out
     assert re.search(r"test test_exits in plugin authored's worker: WorkerCrashed: .*", out), out
+
+
+def test_a_path_layout_plugins_tests_run_too(scratch):
+    """A plugin without __init__.py (an import root, as pip --target leaves
+    it): its tests import its modules by their top-level names."""
+    plugin = scratch / "pathy"
+    (plugin / "tests").mkdir(parents=True)
+    (plugin / "pathy_mod.py").write_text("def double(x):\n    return 2 * x\n")
+    (plugin / "tests" / "test_p.py").write_text(
+        "import sys\nfrom pathy_mod import double\n\n\ndef test_double():\n    assert double(2) == 4\n\n\n"
+        "def test_double_wrong():\n    assert double(2) == 5\n\n\n"
+        "def test_no_host_paths():\n    assert not [p for p in sys.path if 'packages' in p], sys.path\n")
+    _readable_tree(scratch)
+    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
+            "-rA", "--rootdir", str(scratch), "--plugbox-plugin", str(plugin), str(plugin)]
+    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1, out
+    assert "PASSED pathy/tests/test_p.py::test_double" in out, out
+    assert "PASSED pathy/tests/test_p.py::test_no_host_paths" in out, out
+    assert "FAILED pathy/tests/test_p.py::test_double_wrong" in out, out
+    assert "AssertionError: assert 4 == 5\n +  where 4 = double(2)" in out, out
+    assert not (plugin / "_plugbox_testrun.py").exists()
