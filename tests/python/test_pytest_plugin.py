@@ -72,6 +72,15 @@ def test_no_plugin_is_a_usage_error(scratch):
     assert os.path.exists(scratch / "test_mine.py")
 
 
+def run_plugin_tests(scratch, plugin, *args):
+    """pytest -p plugbox.pytest --plugbox-plugin PLUGIN ARGS... in scratch:
+    (exit status, stdout + stderr)."""
+    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
+            "-rA", "--rootdir", str(scratch), "--plugbox-plugin", str(plugin), *args]
+    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
+    return cp.returncode, cp.stdout + cp.stderr
+
+
 # The outcome of each of tests/python/plugins/authored/tests' tests.
 AUTHORED = {
     "test_add": "passed",
@@ -121,13 +130,9 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     (plugin / "tests" / "test_broken.py").write_text("import not_vendored_anywhere\n")
     _readable_tree(scratch)
     report = scratch / "report.xml"
-    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
-            "-rA", "--continue-on-collection-errors", "--rootdir", str(scratch), "--junitxml", str(report),
-            "--plugbox-plugin", str(plugin),
-            "--plugbox-policy", str(paths.shipped_policies / "default.policy"), str(plugin)]
-    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
-    out = cp.stdout + cp.stderr
-    assert cp.returncode == 1, out
+    status, out = run_plugin_tests(scratch, plugin, "--continue-on-collection-errors", "--junitxml", str(report),
+                                   "--plugbox-policy", str(paths.shipped_policies / "default.policy"), str(plugin))
+    assert status == 1, out
     outcomes = junit_outcomes(report)
     broken = outcomes.pop("authored.tests.test_broken")
     assert broken == "error", outcomes
@@ -171,12 +176,8 @@ def test_only_the_tests_named_run_and_deps_are_not_collected(scratch, paths):
     shutil.copytree(paths.own / "authored", plugin, ignore=shutil.ignore_patterns("__pycache__"))
     (plugin / "deps" / "tinydep" / "test_dep.py").write_text("def test_dep():\n    pass\n")
     _readable_tree(scratch)
-    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
-            "-rA", "--rootdir", str(scratch), "--plugbox-plugin", str(plugin), "-k", "test_add or TestCase",
-            str(plugin)]
-    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
-    out = cp.stdout + cp.stderr
-    assert cp.returncode == 1, out
+    status, out = run_plugin_tests(scratch, plugin, "-k", "test_add or TestCase", str(plugin))
+    assert status == 1, out
     assert "collected 18 items / 14 deselected / 4 selected" in out, out
     assert "test_dep" not in out and "2 failed, 2 passed, 14 deselected" in out, out
 
@@ -208,12 +209,9 @@ def test_a_test_that_hangs_or_kills_its_worker_fails_and_the_next_runs(scratch, 
     shutil.copytree(paths.own / "authored", plugin, ignore=shutil.ignore_patterns("__pycache__"))
     (plugin / "tests" / "test_slow.py").write_text(SLOW)
     _readable_tree(scratch)
-    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
-            "-rA", "--rootdir", str(scratch), "--plugbox-plugin", str(plugin), "--plugbox-timeout", "3",
-            str(plugin / "tests" / "test_slow.py")]
-    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
-    out = cp.stdout + cp.stderr
-    assert cp.returncode == 1, out
+    status, out = run_plugin_tests(scratch, plugin, "--plugbox-timeout", "3",
+                                   str(plugin / "tests" / "test_slow.py"))
+    assert status == 1, out
     assert "FAILED authored/tests/test_slow.py::test_hangs" in out, out
     assert "FAILED authored/tests/test_slow.py::test_exits" in out, out
     assert "PASSED authored/tests/test_slow.py::test_after_both" in out, out
@@ -233,11 +231,8 @@ def test_a_path_layout_plugins_tests_run_too(scratch):
         "def test_double_wrong():\n    assert double(2) == 5\n\n\n"
         "def test_no_host_paths():\n    assert not [p for p in sys.path if 'packages' in p], sys.path\n")
     _readable_tree(scratch)
-    argv = [sys.executable, "-m", "pytest", "-p", "plugbox.pytest", "-p", "no:cacheprovider", "--noconftest",
-            "-rA", "--rootdir", str(scratch), "--plugbox-plugin", str(plugin), str(plugin)]
-    cp = subprocess.run(argv, cwd=scratch, text=True, capture_output=True, timeout=300)
-    out = cp.stdout + cp.stderr
-    assert cp.returncode == 1, out
+    status, out = run_plugin_tests(scratch, plugin, str(plugin))
+    assert status == 1, out
     assert "PASSED pathy/tests/test_p.py::test_double" in out, out
     assert "PASSED pathy/tests/test_p.py::test_no_host_paths" in out, out
     assert "FAILED pathy/tests/test_p.py::test_double_wrong" in out, out
