@@ -198,8 +198,19 @@ def pytest_ignore_collect(collection_path, config):
 def pytest_pycollect_makemodule(module_path, parent):
     put = getattr(parent.config, "_plugbox", None)
     if put is not None and put.owns(module_path):
+        if module_path.name == "__init__.py":
+            # pytest's Package would import it on the host to look for
+            # setup_module: the plugin's code runs only in its worker.
+            return PluginPackageInit.from_parent(parent, path=module_path)
         return PluginTestFile.from_parent(parent, path=module_path)
     return None
+
+
+class PluginPackageInit(pytest.File):
+    """An __init__.py of the plugin's: nothing to collect on the host."""
+
+    def collect(self):
+        return []
 
 
 class PluginTestFile(pytest.File):

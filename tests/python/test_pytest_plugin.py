@@ -128,6 +128,14 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     plugin = scratch / "authored"
     shutil.copytree(paths.own / "authored", plugin, ignore=shutil.ignore_patterns("__pycache__"))
     (plugin / "tests" / "test_broken.py").write_text("import not_vendored_anywhere\n")
+    # a test file beside __init__.py: pytest would import the package on
+    # the host for it (to look for setup_module); were the plugin imported
+    # there, this would leave a mark, which in its worker it cannot write
+    (plugin / "test_top.py").write_text("import authored\n\n\ndef test_at_the_top():\n"
+                                        "    assert authored.add(1, 1) == 2\n")
+    marker = scratch / "imported-on-the-host"
+    with open(plugin / "__init__.py", "a") as f:
+        f.write(f"\ntry:\n    open({str(marker)!r}, 'w').close()\nexcept OSError:\n    pass\n")
     _readable_tree(scratch)
     report = scratch / "report.xml"
     status, out = run_plugin_tests(scratch, plugin, "--continue-on-collection-errors", "--junitxml", str(report),
@@ -136,6 +144,7 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     outcomes = junit_outcomes(report)
     broken = outcomes.pop("authored.tests.test_broken")
     assert broken == "error", outcomes
+    assert outcomes.pop("authored.test_top.test_at_the_top") == "passed", out
     assert outcomes == AUTHORED, out
     # node ids as pytest writes them, inside the plugin directory
     assert "PASSED authored/tests/test_authored.py::TestClass::test_method" in out, out
@@ -164,9 +173,10 @@ def test_the_plugins_own_tests_run_inside_its_worker(scratch, paths):
     # text from the worker reaches the terminal without its control characters
     assert "AssertionError: ?[2Jcleared the screen" in out and "\x1b" not in out, out
     assert "SKIPPED [1] authored/tests/test_authored.py:62: not on this platform" in out, out
+    assert not marker.exists()
     # the plugin's directory is left as it was
     assert not (plugin / "_plugbox_testrun.py").exists()
-    assert sorted(p.name for p in plugin.iterdir()) == ["__init__.py", "deps", "tests"]
+    assert sorted(p.name for p in plugin.iterdir()) == ["__init__.py", "deps", "test_top.py", "tests"]
 
 
 def test_only_the_tests_named_run_and_deps_are_not_collected(scratch, paths):
