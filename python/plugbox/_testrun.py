@@ -216,10 +216,13 @@ def collect(relpath):
                 for method in unittest.TestLoader().getTestCaseNames(obj):
                     found.append([f"{name}::{method}", _line(getattr(obj, method))])
             elif _is_test_class(obj):
-                for attr in dir(obj):
-                    method = getattr(obj, attr)
-                    if attr.startswith("test") and callable(method):
-                        found.append([f"{name}::{attr}", _line(method)])
+                # in definition order, the class's own methods first, as pytest has them
+                seen = set()
+                for klass in obj.__mro__:
+                    for attr in vars(klass):
+                        if attr not in seen and attr.startswith("test") and callable(getattr(obj, attr)):
+                            found.append([f"{name}::{attr}", _line(getattr(obj, attr))])
+                        seen.add(attr)
     return {"tests": found}
 
 
@@ -291,6 +294,8 @@ def _run_one(module, test_id):
         names = ", ".join(p.name for p in wants)
         return ("failed", f"{test_id} asks for fixtures ({names}): pytest and its fixtures are not "
                 "inside the sandbox", "")
+    if inspect.isgeneratorfunction(fn):
+        return "failed", f"{test_id} is a generator: yield tests are not run (pytest removed them)", ""
     expecting_failure = getattr(fn, "__unittest_expecting_failure__", False)
     # pytest's xunit-style set-up and tear-down around each test
     where, suffix = (instance, "method") if instance is not None else (module, "function")
