@@ -1,7 +1,8 @@
 """The pytest job of the CI examples (examples/ci/, docs/ci.md), run for
 real: the GitLab job's and the GitHub step's command, on a copy of the
-example beside the shipped policies, passes and writes the JUnit report
-the job hands to the CI system. (tests/integration/test_ci_examples.py
+example beside the shipped policies, passes (the plugin's own tests inside
+its worker, the project's tests through plugbox_call) and writes the JUnit
+report the job hands to the CI system. (tests/integration/test_ci_examples.py
 runs the plugbox commands; the package is importable only here.)"""
 
 import os
@@ -42,7 +43,11 @@ def test_the_plugin_tests_job_runs(scratch, paths, example):
     assert cp.returncode == 0, cp.stdout + cp.stderr
     report = work / words[words.index("--junitxml") + 1]
     suite = ET.parse(report).getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "0", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "0", "0")
+    # the plugin's own tests ran inside its worker, the project's on the host
+    cases = {(c.get("classname"), c.get("name")) for c in suite.iter("testcase")}
+    assert ("myplugin.tests.test_summarize", "test_the_policy_refuses_unix_sockets") in cases, cases
+    assert ("tests.test_myplugin", "test_summarize") in cases, cases
     # GitLab reads the report the job names
     if example == "gitlab-ci.yml":
         doc = yaml.safe_load((src / example).read_text())

@@ -1,6 +1,7 @@
 """myplugin - the example plugin of the CI jobs (docs/ci.md): what it does
-must be allowed by policies/myplugin.policy, and its tests
-(tests/test_myplugin.py) check that in a real worker under that policy."""
+must be allowed by policies/myplugin.policy, and its tests check that in
+a real worker under that policy: its own (tests/ here, run inside the
+worker) and the project's (../tests/test_myplugin.py, which call it)."""
 
 import json
 

@@ -1,0 +1,3 @@
+"""A vendored dependency of the `authored` plugin."""
+
+HELLO = "hello from tinydep"
