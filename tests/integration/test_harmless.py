@@ -57,11 +57,17 @@ def test_harmless_calls_get_their_real_results(plugbox, paths, policies):
     # its own pid only: a pidfd and a signal to itself; another pid as on a kernel without pidfds
     assert v["pidfd_open"] is None and v["pidfd_send_signal"] is None, v
     assert v["pidfd_open_other"] == "ENOSYS", v
+    assert v["pidfd_open_invalid"] == "EINVAL", v
     assert v["faccessat2"] is True and v["faccessat"] == [0, None] and v["readlinkat"] == "EINVAL", v
     assert v["fadvise"] is None and v["splice"] == [4, "firs"], v
     # its own scheduling, priority and limits (pid 0 and its own); another pid: EPERM
     assert v["own_sched"] == {"0": [0, 0], "self": [0, 0]} and v["sched_rr_get_interval"], v
     assert v["sched_other_pid"] in ("EPERM", "ESRCH"), v
+    # another pid's limits: none in its pid namespace, as resource.prlimit(-1) expects
+    assert v["prlimit_other"] == "ESRCH", v
+    # its own ids may be set (they stay what they were); root may not
+    assert v["own_ids"] == [None] * 6 + [True, True], v
+    assert v["root_ids"] == ["EPERM", "EPERM", "EPERM"], v
     assert v["tcpgrp"] == ["EBADF", "EBADF"], v
     assert v["uuid1"] == 1 and v["getrusage"] and v["affinity"], v
     # a plugin can check that it is sandboxed (seccomp mode 2, no_new_privs)
@@ -69,10 +75,14 @@ def test_harmless_calls_get_their_real_results(plugbox, paths, policies):
                           "set_dumpable": [-1, "EPERM"]}, v
     assert v["capget"] == [0, [0, 0, 0, 0, 0, 0]], v
     assert v["get_mempolicy"] == [-1, "EPERM"], v
-    # none of these is reported as a denial: only uuid1's probes for the
-    # uuidd socket and a network interface are (socket: trap EACCES)
+    # none of these is reported as a denial but uuid1's probes for the
+    # uuidd socket and a network interface (socket: trap EACCES) and the
+    # attempts at root, which the policy refuses and reports
     denials = [line for line in supervisor_lines(cp, "workload") if ": denied " in line]
-    assert all(": denied socket(" in line for line in denials), explain(cp)
+    for call in ("setuid(", "setresgid(", "setgroups("):
+        assert any(f": denied {call}" in line for line in denials), explain(cp)
+    assert all(any(f": denied {c}" in line for c in ("socket(", "setuid(", "setresgid(", "setgroups("))
+               for line in denials), explain(cp)
 
 
 def test_files_in_scratch(plugbox, paths, policies):
