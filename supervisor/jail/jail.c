@@ -459,7 +459,7 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		         (unsigned)j->uid, (unsigned)j->gid);
 		if (!strcmp(at, "/var/tmp") && (r = add_op(j, JAIL_DIR, "/var", NULL, 0)) < 0)
 			return r;
-		if ((r = add_op(j, JAIL_DIR, at, NULL, 0)) < 0 || (r = add_op(j, JAIL_TMPFS, at, opts, 0)) < 0 ||
+		if ((r = add_op(j, JAIL_DIR, at, NULL, 0)) < 0 || (r = add_op(j, JAIL_TMPFS, at, opts, sb->scratch_exec ? 0 : MS_NOEXEC)) < 0 ||
 		    (r = add_string(&j->write_paths, &j->nwrite, at)) < 0)
 			return r;
 		if (!(j->scratch = strdup(at)))
@@ -568,11 +568,11 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			return -ENOMEM;
 		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
 		          sb->network == PB_NETWORK_NONE ? "net" : "(host network)");
-		char inodes[48] = "";
+		char inodes[64] = "";
 		if (j->scratch)
-			snprintf(inodes, sizeof(inodes), " (%s, %llu inodes)",
+			snprintf(inodes, sizeof(inodes), " (%s, %llu inodes%s)",
 			         pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, buf[0], sizeof(buf[0])),
-			         (unsigned long long)sb->scratch_inodes);
+			         (unsigned long long)sb->scratch_inodes, sb->scratch_exec ? "" : ", noexec");
 		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s%s%s", j->scratch ? ", scratch at " : "",
 		          j->scratch ? j->scratch : "", inodes,
 		          j->proc                                         ? ", own /proc (this process only)"

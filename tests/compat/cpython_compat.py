@@ -4,8 +4,11 @@ Runs test modules of Debian's libpython3.11-testsuite (/usr/lib/python3.11/test)
 twice with the same runner (plugins/cpytests/runner.py): inside a plugin
 called through plugbox under the shipped `default` policy plus a scratch
 directory (cpytests.policy below), and outside any sandbox with plain
-`/usr/bin/python3.11 -I -S` (started as a worker is: only LANG in the
-environment, and as nobody when this runs as root). It prints, per module, passed / failed / errors /
+`/usr/bin/python3.11 -I -S -X utf8` (started as a worker is: only LANG in
+the environment, as nobody when this runs as root, and in UTF-8 mode, which
+the worker's interpreter is always in: DESIGN.md, "Embedding CPython 3.11";
+test_io's test_default_encoding, skipped in UTF-8 mode, is not the sandbox's
+loss). It prints, per module, passed / failed / errors /
 skipped on both sides, then every test that passed outside but not inside
 ("lost"), each classified by its cause, from plugbox's violation reports
 (the syscall a test was refused or killed for, attributed to the test that
@@ -338,7 +341,7 @@ def main(argv=None):
             with tempfile.TemporaryDirectory(prefix="cpytests-out-") as cwd:
                 if as_nobody:
                     os.chown(cwd, NOBODY, NOBODY)
-                return _run([PYTHON, "-I", "-S", str(RUNNER), module, *skip], timeout, cwd=cwd,
+                return _run([PYTHON, "-I", "-S", "-X", "utf8", str(RUNNER), module, *skip], timeout, cwd=cwd,
                             env={"LANG": "C.UTF-8"}, nobody=as_nobody)
         return start
 
@@ -361,7 +364,7 @@ def main(argv=None):
             f.result()
 
     summary = {"modules": {}, "policy": POLICY, "plugbox": args.plugbox, "excluded": EXCLUDE,
-               "outside": f"{PYTHON} -I -S, environment LANG=C.UTF-8, uid {os.geteuid() if not as_nobody else NOBODY}"}
+               "outside": f"{PYTHON} -I -S -X utf8, environment LANG=C.UTF-8, uid {os.geteuid() if not as_nobody else NOBODY}"}
     totals = {"inside": dict.fromkeys(OUTCOMES, 0), "outside": dict.fromkeys(OUTCOMES, 0)}
     lost_by = {"network": 0, "process": 0, "write": 0, "other": 0}
     others = []

@@ -14,6 +14,7 @@ errno the code expects, and nothing of it kills the worker.
   - callback: a ctypes callback through libc's qsort, which default allows
     and strict (W^X) refuses with MemoryError.
 """
+import json
 import os
 
 import pytest
@@ -116,3 +117,54 @@ def test_strict_keeps_w_xor_x_and_breaks_callbacks(plugbox, paths, policies):
     assert result_of(cp) == "MemoryError", explain(cp)
     assert any("denied mmap(" in line and "strict.policy:" in line
                for line in supervisor_lines(cp, "callback")), explain(cp)
+
+
+def test_sparse_files_in_scratch_and_the_bytes_still_bounded(plugbox, paths, policies):
+    """test_mmap, test_io and test_zipfile write one byte at 2-4 GiB: a
+    sparse file, which `default` allows (@limit file-size unlimited); the
+    bytes a worker writes stay bounded by its scratch's size, and a memfd,
+    which no scratch would bound, stays refused and reported."""
+    cp = plugbox.call(paths.plugins / "policy", "scratchy", "sparse", str(4 << 30), "16",
+                      options=["--policies", policies("scratch")])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    got = result_of(cp)
+    assert got["size"] == (4 << 30) + 1 and got["blocks_kib"] <= 64 and got["mapped"] == "!", got
+    assert got["fill"] == "ENOSPC" and got["filled_mib_within_scratch"], got
+    assert got["memfd"] == "EPERM", got
+    assert any(": denied memfd_create(" in line for line in supervisor_lines(cp, "scratchy")), explain(cp)
+
+
+def test_files_in_scratch_may_be_executable_under_default_not_strict(plugbox, paths, policies):
+    """test_shutil's TestWhich and test_mmap write a file in scratch, then
+    find it with shutil.which or map it PROT_EXEC: `default` gives up W^X,
+    so its scratch is not noexec (@scratch-exec on); running the file stays
+    refused. strict keeps W^X, and a noexec scratch with it (@scratch-exec
+    off: strict itself opens no file after start, so a policy saying just
+    that shows what it does)."""
+    cp = plugbox.call(paths.plugins / "policy", "scratchy", "executable",
+                      options=["--policies", policies("scratch")])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    assert result_of(cp) == {"which": True, "access_x": True, "map_exec": "#!", "execv": "EPERM"}, explain(cp)
+    noexec = policies(scratchy="openat: 1\n@file-write: 1\n@scratch 16M\n@scratch-exec off\n@include default\n")
+    cp = plugbox.call(paths.plugins / "policy", "scratchy", "executable", options=["--policies", noexec])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    assert result_of(cp) == {"which": False, "access_x": False, "map_exec": "EPERM", "execv": "EPERM"}, explain(cp)
+    cp = plugbox.run(["list", "--json", "--plugins", str(paths.plugins / "policy")],
+                     env={"PLUGBOX_POLICIES": str(noexec)})
+    (listed,) = [p for p in json.loads(cp.stdout) if p["name"] == "scratchy"]
+    assert any(", scratch at " in line and "1024 inodes, noexec)" in line for line in listed["layers"]), listed
+    cp = plugbox.run(["policy", "show", "--policies", str(noexec), "strict"])
+    assert "  @scratch-exec off (strict.policy:" in cp.stdout, explain(cp)
+
+
+def test_a_pool_of_100_threads_runs_and_a_thread_bomb_still_ends(plugbox, paths, policies):
+    """test_queue runs 100 threads at once: `default` allows 256 threads
+    (@limit processes) in 2 GiB of address space, each thread reserving an
+    8 MiB stack; a thread bomb still ends with RuntimeError."""
+    cp = plugbox.call(paths.plugins / "policy", "pool", "start", "100", options=["--policies", policies()])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    assert result_of(cp) == {"alive": 100, "error": None}, explain(cp)
+    cp = plugbox.call(paths.plugins / "policy", "pool", "start", "2000", options=["--policies", policies()])
+    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
+    got = result_of(cp)
+    assert got["alive"] < 256 and got["error"].startswith("RuntimeError: can't start new thread"), got

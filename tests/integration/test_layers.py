@@ -187,7 +187,7 @@ def check_without_namespaces(run, plugins, pol, deny, why, secret):
     assert layer(layers, "namespaces") == f"namespaces: none ({why})", layers
     assert not any(line.startswith("filesystem: mount tree") for line in layers), layers
     # The identity and the limits do not depend on namespaces.
-    assert layer(layers, "rlimits").startswith("rlimits: memory 1G"), layers
+    assert layer(layers, "rlimits").startswith("rlimits: memory 2G"), layers
     assert layer(layers, "capabilities").startswith("capabilities: none"), layers
     got = run(call(plugins, "read_file", str(secret)), pol, deny=deny)
     assert got.returncode == EXIT_OK, explain(got)
@@ -307,7 +307,7 @@ def test_without_scratch_nothing_is_writable(run, plugins, policies, open_dir, t
 def test_memory_limit(run, plugins, policies):
     cp = run(call(plugins, "allocate", 512), policies("@limit memory 256M\n@include default\n"))
     assert result_of(cp) == {"error": "MemoryError", "then_allocated": 8 << 20}, explain(cp)
-    # The same allocation fits under the shipped 1G.
+    # The same allocation fits under the shipped 2G.
     cp = run(call(plugins, "allocate", 512), policies(None))
     assert result_of(cp) == {"allocated": 512 << 20}, explain(cp)
 
@@ -538,12 +538,13 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
         "  @layer landlock required (probe.policy:4)",
         "  @network host (probe.policy:3)",
         "  @scratch 1M inodes=1024 (probe.policy:2)",
+        f"  @scratch-exec on ({at('@scratch-exec')})",
         "  @proc on (built in)",
         "  @limit memory 256M (probe.policy:1)",
         f"  @limit cpu 60s ({at('@limit cpu')})",
         f"  @limit files 256 ({at('@limit files')})",
-        f"  @limit processes 64 ({at('@limit processes')})",
-        f"  @limit file-size 16M ({at('@limit file-size')})",
+        f"  @limit processes 256 ({at('@limit processes')})",
+        f"  @limit file-size unlimited ({at('@limit file-size')})",
         f"  @limit core 0 ({at('@limit core')})",
         f"  @limit call-time 60s ({at('@limit call-time')})",
     ], explain(cp)
@@ -551,7 +552,8 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
 
 def test_policy_show_built_in_values(plugbox, policies):
     # Only python.policy (no settings): every value is plugbox's own default,
-    # the same values default.policy writes out.
+    # the same values default.policy writes out but file-size, which
+    # default.policy lifts (its scratch has a size; memfd_create is refused).
     pol = policies("@limit cpu 1500ms\n@limit call-time 1500ms\n@include python\n")
     cp = plugbox.run(["policy", "show", "--policies", pol, "probe"])
     assert show_layers(cp) == [
@@ -559,11 +561,12 @@ def test_policy_show_built_in_values(plugbox, policies):
         "  @layer landlock optional (built in)",
         "  @network none (built in)",
         "  @scratch none (built in)",
+        "  @scratch-exec off (built in)",
         "  @proc on (built in)",
-        "  @limit memory 1G (built in)",
+        "  @limit memory 2G (built in)",
         "  @limit cpu 2s (probe.policy:1)",            # CPU seconds round up
         "  @limit files 256 (built in)",
-        "  @limit processes 64 (built in)",
+        "  @limit processes 256 (built in)",
         "  @limit file-size 16M (built in)",
         "  @limit core 0 (built in)",
         "  @limit call-time 1500ms (probe.policy:2)",
