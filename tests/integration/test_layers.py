@@ -198,6 +198,10 @@ def check_without_namespaces(run, plugins, pol, deny, why, secret):
         if os.path.exists(path) and layer(layers, "landlock").startswith("landlock: ABI "):
             got = run(call(plugins, "read_file", path), pol, deny=deny)
             assert result_of(got)["errno"] == errno.EACCES, explain(got)
+    if layer(layers, "landlock").startswith("landlock: ABI "):
+        # Without a mount tree / is the host's: it may not be listed.
+        got = run(call(plugins, "list_dir", "/"), pol, deny=deny)
+        assert result_of(got) == {"type": "PermissionError", "errno": errno.EACCES}, explain(got)
 
 
 def test_namespaces_optional_and_refused_goes_on_without(run, plugins, policies, host_secret):
@@ -217,6 +221,23 @@ def test_namespaces_optional_when_available_are_used(run, plugins, policies, hos
     # In the mount tree the host file is not there at all.
     got = run(call(plugins, "read_file", str(host_secret)), pol)
     assert result_of(got) == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(got)
+
+
+def test_the_view_may_be_listed_and_holds_only_what_was_given(run, plugins, policies):
+    """test_os lists "/": the mount tree's directories may be listed
+    (Landlock allows listing beneath its root, never more), and what they
+    hold is what the worker was given, none of the host's /root, /home or
+    /etc/shadow; a file there is still read only if a read tree holds it."""
+    pol = policies("@include default\n")
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert layer(layers, "landlock").startswith("landlock: ABI "), layers
+    got = result_of(run(call(plugins, "list_dir", "/"), pol))
+    assert "usr" in got["names"] and "proc" in got["names"], got
+    assert not {"root", "home", "boot", "srv"} & set(got["names"]), got
+    etc = result_of(run(call(plugins, "list_dir", "/etc"), pol))
+    assert "ld.so.cache" in etc["names"] and "passwd" in etc["names"], etc
+    assert not {"shadow", "hostname", "fstab", "ssh", "sudoers"} & set(etc["names"]), etc
+    assert set(etc["names"]) < set(os.listdir("/etc")) | {"hosts", "passwd", "group", "nsswitch.conf"}, etc
 
 
 def test_the_view_names_root_who_owns_its_files(run, plugins, policies):

@@ -34,6 +34,15 @@ def read_file(path):
 
 
 @plugbox.export
+def list_dir(path):
+    """os.listdir(path) sorted, or the error (test_os lists "/")."""
+    try:
+        return {"names": sorted(os.listdir(path))}
+    except OSError as e:
+        return _error(e)
+
+
+@plugbox.export
 def own_file():
     """This plugin's own source can be read (its directory is always allowed)."""
     with open(__file__) as f:
