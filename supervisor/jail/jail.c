@@ -391,12 +391,17 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 				return r;
 	/* Who the worker is, for pwd and getpass: itself, and root, which owns
 	 * every file of the view (tarfile, pathlib's owner() and shutil.chown
-	 * look the owner up by id; every Linux has it, so it tells nothing). */
+	 * look the owner up by id; every Linux has it, so it tells nothing);
+	 * then nobody and nogroup, the overflow ids as which a user namespace
+	 * shows the files of ids it does not map (root's, unprivileged), and
+	 * which code looks up by name (test_subprocess). After the plugin's own
+	 * line, so that its id is named "plugin" even when it is 65534. */
 	char *passwd = NULL, *group = NULL;
 	if (asprintf(&passwd, "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-	                      "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
+	                      "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n"
+	                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 	             (unsigned)j->uid, (unsigned)j->gid, name) < 0 ||
-	    asprintf(&group, "root:x:0:\nplugin:x:%u:\n", (unsigned)j->gid) < 0) {
+	    asprintf(&group, "root:x:0:\nplugin:x:%u:\nnogroup:x:65534:\n", (unsigned)j->gid) < 0) {
 		free(passwd);
 		return -ENOMEM;
 	}

@@ -240,6 +240,16 @@ def test_the_view_may_be_listed_and_holds_only_what_was_given(run, plugins, poli
     assert set(etc["names"]) < set(os.listdir("/etc")) | {"hosts", "passwd", "group", "nsswitch.conf"}, etc
 
 
+def test_the_view_names_the_overflow_ids_and_only_those(run, plugins, policies):
+    """nobody and nogroup (65534: what a user namespace shows for an id it
+    does not map) are named, as code that looks a group up by name expects
+    (test_subprocess); the plugin's own ids are still named "plugin", and
+    no account of the host's is there."""
+    got = result_of(run(call(plugins, "names"), policies("@include default\n")))
+    assert got == {"me": "plugin", "my_group": "plugin", "users": ["nobody", "plugin", "root"],
+                   "groups": ["nogroup", "plugin", "root"], "nogroup": 65534, "nobody": 65534}, got
+
+
 def test_the_view_names_root_who_owns_its_files(run, plugins, policies):
     """/etc/passwd and /etc/group of the mount tree name root first (the owner
     of every file there: tarfile and pathlib look it up), then the plugin."""
