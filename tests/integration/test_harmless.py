@@ -156,15 +156,3 @@ def test_files_in_scratch_may_be_executable_under_default_not_strict(plugbox, pa
     cp = plugbox.run(["policy", "show", "--policies", str(noexec), "strict"])
     assert "  @scratch-exec off (strict.policy:" in cp.stdout, explain(cp)
 
-
-def test_a_pool_of_100_threads_runs_and_a_thread_bomb_still_ends(plugbox, paths, policies):
-    """test_queue runs 100 threads at once: `default` allows 256 threads
-    (@limit processes) in 2 GiB of address space, each thread reserving an
-    8 MiB stack; a thread bomb still ends with RuntimeError."""
-    cp = plugbox.call(paths.plugins / "policy", "pool", "start", "100", options=["--policies", policies()])
-    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
-    assert result_of(cp) == {"alive": 100, "error": None}, explain(cp)
-    cp = plugbox.call(paths.plugins / "policy", "pool", "start", "2000", options=["--policies", policies()])
-    assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
-    got = result_of(cp)
-    assert got["alive"] < 256 and got["error"].startswith("RuntimeError: can't start new thread"), got

@@ -376,6 +376,18 @@ def test_processes_limit(run, plugins, policies):
     assert got["error"] == "can't start new thread" and 0 < got["started"] < 8, explain(cp)
 
 
+def test_a_pool_of_100_threads_runs_under_default_and_a_thread_bomb_still_ends(run, plugins, policies):
+    """test_queue runs 100 threads at once: default allows 256 threads
+    (@limit processes) in 2 GiB of address space, where each thread
+    reserves an 8 MiB stack; a thread bomb still ends with RuntimeError."""
+    cp = run(call(plugins, "threads", 100), policies(None))
+    assert cp.returncode == EXIT_OK and result_of(cp) == {"started": 100, "error": None}, explain(cp)
+    cp = run(call(plugins, "threads", 2000), policies(None))
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    assert got["error"] == "can't start new thread" and 100 < got["started"] < 256, explain(cp)
+
+
 # ---- (e) network --------------------------------------------------------------
 
 NETWORK_CASES = [
