@@ -1,9 +1,9 @@
 /* policy_sandbox.c - the policy lines for the layers beside seccomp.
  *
- *   @limit memory 2G          address space (RLIMIT_AS); K M G T are binary
+ *   @limit memory 1G          address space (RLIMIT_AS); K M G T are binary
  *   @limit cpu 60s            CPU time (RLIMIT_CPU); ms s m h
  *   @limit files 256          open descriptors (RLIMIT_NOFILE)
- *   @limit processes 256      threads and processes (RLIMIT_NPROC)
+ *   @limit processes 64       threads and processes (RLIMIT_NPROC)
  *   @limit file-size 16M      largest file it may write (RLIMIT_FSIZE); default.policy
  *                             lifts it (its scratch size bounds the bytes)
  *   @limit core 0             core dumps (RLIMIT_CORE)
@@ -73,10 +73,10 @@ static const struct {
 	bool may_be_unlimited;
 	uint64_t dflt;
 } limit_info[PB_LIMIT_COUNT] = {
-	[PB_LIMIT_MEMORY] = { UNIT_BYTES, 64u << 20, true, 2ull << 30 },
+	[PB_LIMIT_MEMORY] = { UNIT_BYTES, 64u << 20, true, 1u << 30 },
 	[PB_LIMIT_CPU] = { UNIT_SECONDS, 1, true, 60 },
 	[PB_LIMIT_FILES] = { UNIT_COUNT, 16, false, 256 },
-	[PB_LIMIT_PROCESSES] = { UNIT_COUNT, 1, true, 256 },
+	[PB_LIMIT_PROCESSES] = { UNIT_COUNT, 1, true, 64 },
 	[PB_LIMIT_FILE_SIZE] = { UNIT_BYTES, 0, true, 16u << 20 },
 	[PB_LIMIT_CORE] = { UNIT_BYTES, 0, true, 0 },
 	[PB_LIMIT_CALL_TIME] = { UNIT_MILLIS, 1, true, 60000 },
