@@ -5,8 +5,9 @@
  * in sandbox.c.) It also keeps the list of active layers for Hello.
  *
  * Landlock is applied from the paths the supervisor passed (--read,
- * --write): reads of exactly those trees, writes only to the scratch
- * directory and /dev/null, no TCP unless the policy grants the network,
+ * --write): reads of exactly those trees (and, with --list-root, listing
+ * the mount tree's directories), writes only to the scratch directory and
+ * /dev/null, no TCP unless the policy grants the network,
  * and (ABI 6) no signals or abstract unix sockets beyond this worker.
  */
 #include "config.h"
@@ -171,6 +172,13 @@ int pb_layers_landlock(const struct pb_landlock_request *req, char *why, size_t 
 		if (allow_path(ruleset, req->write[i], attr.handled_access_fs, attr.handled_access_fs,
 		               why, why_len) < 0)
 			goto fail;
+	/* Listing the directories of the mount tree (os.listdir("/")): they hold
+	 * only what the worker was given, so this shows nothing new. Reading a
+	 * file still needs a --read tree. The supervisor asks for it only with a
+	 * mount tree: without one, "/" is the host's. */
+	if (req->list_root &&
+	    allow_path(ruleset, "/", LANDLOCK_ACCESS_FS_READ_DIR, attr.handled_access_fs, why, why_len) < 0)
+		goto fail;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) {
 		snprintf(why, why_len, "landlock: cannot restrict the worker: %s", strerror(errno));

@@ -94,7 +94,7 @@ static void usage_exit(void)
 {
 	fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --name NAME --dir PLUGIN_DIR --root IMPORT_ROOT\n"
 	                "         --landlock required|optional|off --network none|host [--read PATH]... [--write PATH]...\n"
-	                "         [--cache DIR]\n"
+	                "         [--cache DIR] [--list-root]\n"
 	                "(started by plugbox with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
@@ -146,6 +146,7 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 		{ "read", required_argument, NULL, 'R' },
 		{ "write", required_argument, NULL, 'W' },
 		{ "cache", required_argument, NULL, 'C' },
+		{ "list-root", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *landlock = NULL, *network = NULL;
@@ -163,6 +164,7 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 		case 'l': landlock = optarg; break;
 		case 'N': network = optarg; break;
 		case 'C': a->cache = optarg; break;
+		case 'L': a->ll.list_root = true; break;
 		case 'R':
 		case 'W':
 			if (pb_landlock_request_add(&a->ll, c == 'W', optarg) < 0)

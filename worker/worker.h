@@ -80,6 +80,7 @@ enum pb_landlock_mode { PB_LANDLOCK_REQUIRED,
 struct pb_landlock_request {
 	enum pb_landlock_mode mode;
 	bool network;               /* @network host: TCP is not restricted */
+	bool list_root;             /* the mount tree's / may be listed (--list-root) */
 	const char **read, **write; /* trees to allow, as this process sees them */
 	size_t nread, nwrite;
 };

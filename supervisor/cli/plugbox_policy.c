@@ -111,6 +111,7 @@ static void show_sandbox(const struct pb_sandbox *sb)
 		       (unsigned long long)sb->scratch_inodes, WHERE(sb->scratch_where));
 	else
 		printf("  @scratch none (%s)\n", WHERE(sb->scratch_where));
+	printf("  @scratch-exec %s (%s)\n", sb->scratch_exec ? "on" : "off", WHERE(sb->scratch_exec_where));
 	printf("  @proc %s (%s)\n", pb_proc_names[sb->proc], WHERE(sb->proc_where));
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		printf("  @limit %s %s (%s)\n", pb_limit_names[i],

@@ -391,12 +391,17 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 				return r;
 	/* Who the worker is, for pwd and getpass: itself, and root, which owns
 	 * every file of the view (tarfile, pathlib's owner() and shutil.chown
-	 * look the owner up by id; every Linux has it, so it tells nothing). */
+	 * look the owner up by id; every Linux has it, so it tells nothing);
+	 * then nobody and nogroup, the overflow ids as which a user namespace
+	 * shows the files of ids it does not map (root's, unprivileged), and
+	 * which code looks up by name (test_subprocess). After the plugin's own
+	 * line, so that its id is named "plugin" even when it is 65534. */
 	char *passwd = NULL, *group = NULL;
 	if (asprintf(&passwd, "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-	                      "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n",
+	                      "plugin:x:%u:%u:plugbox plugin %s:/nonexistent:/usr/sbin/nologin\n"
+	                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 	             (unsigned)j->uid, (unsigned)j->gid, name) < 0 ||
-	    asprintf(&group, "root:x:0:\nplugin:x:%u:\n", (unsigned)j->gid) < 0) {
+	    asprintf(&group, "root:x:0:\nplugin:x:%u:\nnogroup:x:65534:\n", (unsigned)j->gid) < 0) {
 		free(passwd);
 		return -ENOMEM;
 	}
@@ -459,7 +464,7 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 		         (unsigned)j->uid, (unsigned)j->gid);
 		if (!strcmp(at, "/var/tmp") && (r = add_op(j, JAIL_DIR, "/var", NULL, 0)) < 0)
 			return r;
-		if ((r = add_op(j, JAIL_DIR, at, NULL, 0)) < 0 || (r = add_op(j, JAIL_TMPFS, at, opts, 0)) < 0 ||
+		if ((r = add_op(j, JAIL_DIR, at, NULL, 0)) < 0 || (r = add_op(j, JAIL_TMPFS, at, opts, sb->scratch_exec ? 0 : MS_NOEXEC)) < 0 ||
 		    (r = add_string(&j->write_paths, &j->nwrite, at)) < 0)
 			return r;
 		if (!(j->scratch = strdup(at)))
@@ -568,11 +573,11 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			return -ENOMEM;
 		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
 		          sb->network == PB_NETWORK_NONE ? "net" : "(host network)");
-		char inodes[48] = "";
+		char inodes[64] = "";
 		if (j->scratch)
-			snprintf(inodes, sizeof(inodes), " (%s, %llu inodes)",
+			snprintf(inodes, sizeof(inodes), " (%s, %llu inodes%s)",
 			         pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, buf[0], sizeof(buf[0])),
-			         (unsigned long long)sb->scratch_inodes);
+			         (unsigned long long)sb->scratch_inodes, sb->scratch_exec ? "" : ", noexec");
 		add_layer(j, "filesystem: mount tree (pivot_root), read-only%s%s%s%s", j->scratch ? ", scratch at " : "",
 		          j->scratch ? j->scratch : "", inodes,
 		          j->proc                                         ? ", own /proc (this process only)"

@@ -41,7 +41,7 @@ struct pb_jail_op {
 	char *path;           /* the host's path: the same inside the worker */
 	char *target;         /* under the new root, as the child makes it */
 	char *arg;            /* BIND: source; SYMLINK: link text; TMPFS: options; FILE: text */
-	unsigned long locked; /* BIND: the source mount's flags a remount must keep */
+	unsigned long locked; /* BIND: the source mount's flags a remount must keep; TMPFS: MS_NOEXEC or 0 */
 };
 
 #define PB_JAIL_RLIMITS 6

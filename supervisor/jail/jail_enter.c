@@ -141,7 +141,8 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 			break;
 		}
 		case JAIL_TMPFS:
-			if (mount("tmpfs", op->target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, op->arg) < 0)
+			/* locked: MS_NOEXEC unless the policy says @scratch-exec on */
+			if (mount("tmpfs", op->target, "tmpfs", MS_NOSUID | MS_NODEV | op->locked, op->arg) < 0)
 				FAIL("scratch: mounting the scratch tmpfs");
 			break;
 		case JAIL_BIND_OPT:

@@ -179,6 +179,10 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 		argv[n++] = "--cache";
 		argv[n++] = j->cache_view;
 	}
+	/* The mount tree holds only what the worker was given: its directories
+	 * may be listed (os.listdir("/")). Without one, / is the host's. */
+	if (j->mount_tree)
+		argv[n++] = "--list-root";
 	for (size_t i = 0; i < j->nread; i++) {
 		argv[n++] = "--read";
 		argv[n++] = j->read_paths[i];

@@ -140,6 +140,8 @@ struct pb_sandbox {
 	struct pb_where scratch_where;
 	enum pb_proc proc;
 	struct pb_where proc_where;
+	bool scratch_exec; /* scratch mounted without noexec (@scratch-exec on) */
+	struct pb_where scratch_exec_where;
 	struct pb_grant *grants; /* owned by the policy; no wildcard, no repeats */
 	size_t ngrants;
 };

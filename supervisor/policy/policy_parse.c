@@ -426,6 +426,7 @@ static const struct directive {
 	{ "layer", NULL, sandbox_layer, 0, NULL },
 	{ "network", NULL, sandbox_network, DIR_ONCE, " in this file" },
 	{ "scratch", NULL, sandbox_scratch, DIR_ONCE, " in this file" },
+	{ "scratch-exec", NULL, sandbox_scratch_exec, DIR_ONCE, " in this file" },
 	{ "proc", NULL, sandbox_proc, DIR_ONCE, " in this file" },
 	{ "host-call", NULL, sandbox_host_call, 0, NULL },
 };

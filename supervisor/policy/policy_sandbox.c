@@ -4,7 +4,8 @@
  *   @limit cpu 60s            CPU time (RLIMIT_CPU); ms s m h
  *   @limit files 256          open descriptors (RLIMIT_NOFILE)
  *   @limit processes 64       threads and processes (RLIMIT_NPROC)
- *   @limit file-size 16M      largest file it may write (RLIMIT_FSIZE)
+ *   @limit file-size 16M      largest file it may write (RLIMIT_FSIZE); default.policy
+ *                             lifts it (its scratch size bounds the bytes)
  *   @limit core 0             core dumps (RLIMIT_CORE)
  *   @limit call-time 60s      wall clock per call; the caller may only shorten it
  *   @layer namespaces required|optional|off
@@ -13,6 +14,8 @@
  *   @scratch 64M|none         a private, empty tmpfs at /tmp of that size
  *   @scratch 64M inodes=4096  ... holding at most that many files and
  *                             directories (default: one per 16K, >= 1024)
+ *   @scratch-exec on|off      whether files in scratch may be mapped executable
+ *                             (off: the tmpfs is noexec, the built-in value)
  *   @proc on|off              the worker's own /proc (only its own process)
  *                             whenever it has a pid namespace; on by default
  *   @host-call NAME...        host functions the plugin may call as
@@ -60,7 +63,10 @@ enum unit { UNIT_BYTES,
 	    UNIT_COUNT };
 
 /* What each limit is measured in, its floor (below it the worker cannot
- * even start its interpreter) and whether "unlimited" makes sense. */
+ * even start its interpreter) and whether "unlimited" makes sense. The
+ * defaults are default.policy's, but for file-size: default.policy lifts it
+ * because python.policy refuses memfd_create and a scratch tmpfs has a size;
+ * a policy without those keeps this bound. */
 static const struct {
 	enum unit unit;
 	uint64_t min;
@@ -139,6 +145,8 @@ void sandbox_fill_defaults(struct pb_sandbox *s)
 	}
 	if (!s->proc_where.file)
 		s->proc = PB_PROC_ON;
+	if (!s->scratch_exec_where.file)
+		s->scratch_exec = false;
 }
 
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
@@ -165,6 +173,10 @@ void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 	if (!dst->proc_where.file && src->proc_where.file) {
 		dst->proc = src->proc;
 		dst->proc_where = src->proc_where;
+	}
+	if (!dst->scratch_exec_where.file && src->scratch_exec_where.file) {
+		dst->scratch_exec = src->scratch_exec;
+		dst->scratch_exec_where = src->scratch_exec_where;
 	}
 	/* Out of memory, a grant is lost: the plugin is refused, not let through. */
 	for (size_t i = 0; i < src->ngrants; i++)
@@ -491,6 +503,19 @@ void sandbox_proc(struct parser *ps, struct cursor *c, size_t col, struct pb_san
 	if (v >= 0) {
 		own->proc_where = (struct pb_where){ c->file, c->line, (unsigned)col };
 		own->proc = (enum pb_proc)v;
+	}
+}
+
+/* @scratch-exec on|off: with W^X given up and execve refused (default),
+ * a noexec scratch protects nothing; a policy that keeps W^X (strict)
+ * keeps it too, or a plugin could write a library there and map it. */
+void sandbox_scratch_exec(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+{
+	int v = parse_choice(ps, c, "@scratch-exec", pb_proc_names, 2);
+
+	if (v >= 0) {
+		own->scratch_exec_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+		own->scratch_exec = v == PB_PROC_ON;
 	}
 }
 

@@ -4,8 +4,11 @@ Runs test modules of Debian's libpython3.11-testsuite (/usr/lib/python3.11/test)
 twice with the same runner (plugins/cpytests/runner.py): inside a plugin
 called through plugbox under the shipped `default` policy plus a scratch
 directory (cpytests.policy below), and outside any sandbox with plain
-`/usr/bin/python3.11 -I -S` (started as a worker is: only LANG in the
-environment, and as nobody when this runs as root). It prints, per module, passed / failed / errors /
+`/usr/bin/python3.11 -I -S -X utf8` (started as a worker is: only LANG in
+the environment, as nobody when this runs as root, and in UTF-8 mode, which
+the worker's interpreter is always in: DESIGN.md, "Embedding CPython 3.11";
+test_io's test_default_encoding, skipped in UTF-8 mode, is not the sandbox's
+loss). It prints, per module, passed / failed / errors /
 skipped on both sides, then every test that passed outside but not inside
 ("lost"), each classified by its cause, from plugbox's violation reports
 (the syscall a test was refused or killed for, attributed to the test that
@@ -15,11 +18,16 @@ report names it, from the error the test saw:
     network   a socket call (the worker has no network; `default` refuses socket())
     process   fork, exec, clone without CLONE_THREAD (no new processes)
     write     a write outside the scratch directory (read-only file system)
+    attack    a call on plugbox's kill list (the @attack group: mount,
+              chroot, ptrace, bpf...), which only an attack needs and which
+              no capability-less process could make succeed: the test called
+              it on purpose (test_os's test_oserror_filename calls chroot)
     other     anything else: a harmless call killed or refused, a missing
               file in the worker's view, a resource limit, a log handler...
 
-The first three are the denials `default` is for; the target is no test
-lost to `other`. A worker killed half way through a module is started again
+The first four are the denials `default` is for (attack is counted apart,
+so that a kill-list entry that breaks real code shows); the target is no
+test lost to `other`. A worker killed half way through a module is started again
 for the tests not yet run, so one kill loses one test, not a module.
 
 The summary is also written as JSON (--json), and the last line reads
@@ -101,6 +109,9 @@ WRITE = {"open", "openat", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "r
          "renameat2", "rmdir", "symlink", "symlinkat", "link", "linkat", "truncate", "mknod",
          "mknodat", "chmod", "fchmodat", "chown", "fchownat", "lchown", "utimensat", "utime",
          "utimes", "futimesat", "setxattr", "lsetxattr", "removexattr", "lremovexattr"}
+
+# The kill list's rule as python.policy writes it, named in a kill's report.
+ATTACK_RULE = "rule '@attack: kill'"
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
@@ -218,13 +229,15 @@ def classify(test, inside, reports, module=None, tried=None):
             if module in inside:
                 outcome, detail = f"not run, {module}: {inside[module][0]}", inside[module][1]
     mine = [r for r in reports if r["test"] == test]
-    kills = [r["syscall"] for r in mine if r["kill"]]
-    m = _REPORT.search(detail[detail.find("plugbox: plugin"):]) if "stopped by the sandbox" in detail else None
+    kills = [(r["syscall"], r["line"]) for r in mine if r["kill"]]
+    at = detail.find("plugbox: plugin")
+    m = _REPORT.search(detail[at:]) if "stopped by the sandbox" in detail else None
     if m:
-        kills.append(m.group(2))
+        kills.append((m.group(2), detail[at:]))
     if kills:
-        syscall = kills[-1]
-        cause = "network" if syscall in NETWORK else "process" if syscall in PROCESS else "other"
+        syscall, line = kills[-1]
+        cause = ("network" if syscall in NETWORK else "process" if syscall in PROCESS else
+                 "attack" if ATTACK_RULE in line else "other")
         return cause, f"killed at {syscall}: {outcome} {detail[-300:]}"
     syscalls = sorted({r["syscall"] for r in mine})
     text = detail or ""
@@ -338,7 +351,7 @@ def main(argv=None):
             with tempfile.TemporaryDirectory(prefix="cpytests-out-") as cwd:
                 if as_nobody:
                     os.chown(cwd, NOBODY, NOBODY)
-                return _run([PYTHON, "-I", "-S", str(RUNNER), module, *skip], timeout, cwd=cwd,
+                return _run([PYTHON, "-I", "-S", "-X", "utf8", str(RUNNER), module, *skip], timeout, cwd=cwd,
                             env={"LANG": "C.UTF-8"}, nobody=as_nobody)
         return start
 
@@ -361,11 +374,11 @@ def main(argv=None):
             f.result()
 
     summary = {"modules": {}, "policy": POLICY, "plugbox": args.plugbox, "excluded": EXCLUDE,
-               "outside": f"{PYTHON} -I -S, environment LANG=C.UTF-8, uid {os.geteuid() if not as_nobody else NOBODY}"}
+               "outside": f"{PYTHON} -I -S -X utf8, environment LANG=C.UTF-8, uid {os.geteuid() if not as_nobody else NOBODY}"}
     totals = {"inside": dict.fromkeys(OUTCOMES, 0), "outside": dict.fromkeys(OUTCOMES, 0)}
-    lost_by = {"network": 0, "process": 0, "write": 0, "other": 0}
+    lost_by = {"network": 0, "process": 0, "write": 0, "attack": 0, "other": 0}
     others = []
-    header = f"{'module':36} {'outside P/F/E/S':>20} {'inside P/F/E/S':>20}  lost net/proc/write/other"
+    header = f"{'module':36} {'outside P/F/E/S':>20} {'inside P/F/E/S':>20}  lost net/proc/write/attack/other"
     print(header)
     for module in modules:
         out, ins = results[module]["outside"], results[module]["inside"]
@@ -385,7 +398,7 @@ def main(argv=None):
         by = {c: sum(1 for x in lost if x["cause"] == c) for c in lost_by}
         fmt = lambda c: "/".join(str(c[k]) for k in OUTCOMES)  # noqa: E731
         print(f"{module[5:]:36} {fmt(co):>20} {fmt(ci):>20}  "
-              f"{len(lost):4}: {by['network']}/{by['process']}/{by['write']}/{by['other']}")
+              f"{len(lost):4}: {by['network']}/{by['process']}/{by['write']}/{by['attack']}/{by['other']}")
         summary["modules"][module] = {
             "outside": co, "inside": ci, "lost": lost, "lost_by_cause": by,
             "inside_restarts": ins["restarts"], "seconds": {"inside": ins["seconds"], "outside": out["seconds"]},
@@ -400,12 +413,13 @@ def main(argv=None):
             shown = tests if args.verbose else tests[:4]
             more = f" (+{len(tests) - len(shown)} more)" if len(shown) < len(tests) else ""
             print(f"  {len(tests):5}  {key}\n         {', '.join(t.removeprefix('test.') for t in shown)}{more}")
-    legit = lost_by["network"] + lost_by["process"] + lost_by["write"]
+    legit = lost_by["network"] + lost_by["process"] + lost_by["write"] + lost_by["attack"]
     total_lost = legit + lost_by["other"]
     summary["totals"] = {"modules": len(modules), "inside": totals["inside"], "outside": totals["outside"],
                          "lost": total_lost, "lost_by_cause": lost_by, "legitimate": legit}
     print(f"\nlost by cause: network {lost_by['network']}, process creation {lost_by['process']}, "
-          f"write outside scratch {lost_by['write']}, other {lost_by['other']} (logs in {logs})")
+          f"write outside scratch {lost_by['write']}, kill list {lost_by['attack']}, "
+          f"other {lost_by['other']} (logs in {logs})")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     print(f"compat: {len(modules)} modules, inside {totals['inside']['passed']} passed / "

@@ -198,6 +198,10 @@ def check_without_namespaces(run, plugins, pol, deny, why, secret):
         if os.path.exists(path) and layer(layers, "landlock").startswith("landlock: ABI "):
             got = run(call(plugins, "read_file", path), pol, deny=deny)
             assert result_of(got)["errno"] == errno.EACCES, explain(got)
+    if layer(layers, "landlock").startswith("landlock: ABI "):
+        # Without a mount tree / is the host's: it may not be listed.
+        got = run(call(plugins, "list_dir", "/"), pol, deny=deny)
+        assert result_of(got) == {"type": "PermissionError", "errno": errno.EACCES}, explain(got)
 
 
 def test_namespaces_optional_and_refused_goes_on_without(run, plugins, policies, host_secret):
@@ -217,6 +221,33 @@ def test_namespaces_optional_when_available_are_used(run, plugins, policies, hos
     # In the mount tree the host file is not there at all.
     got = run(call(plugins, "read_file", str(host_secret)), pol)
     assert result_of(got) == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(got)
+
+
+def test_the_view_may_be_listed_and_holds_only_what_was_given(run, plugins, policies):
+    """test_os lists "/": the mount tree's directories may be listed
+    (Landlock allows listing beneath its root, never more), and what they
+    hold is what the worker was given, none of the host's /root, /home or
+    /etc/shadow; a file there is still read only if a read tree holds it."""
+    pol = policies("@include default\n")
+    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    assert layer(layers, "landlock").startswith("landlock: ABI "), layers
+    got = result_of(run(call(plugins, "list_dir", "/"), pol))
+    assert "usr" in got["names"] and "proc" in got["names"], got
+    assert not {"root", "home", "boot", "srv"} & set(got["names"]), got
+    etc = result_of(run(call(plugins, "list_dir", "/etc"), pol))
+    assert "ld.so.cache" in etc["names"] and "passwd" in etc["names"], etc
+    assert not {"shadow", "hostname", "fstab", "ssh", "sudoers"} & set(etc["names"]), etc
+    assert set(etc["names"]) < set(os.listdir("/etc")) | {"hosts", "passwd", "group", "nsswitch.conf"}, etc
+
+
+def test_the_view_names_the_overflow_ids_and_only_those(run, plugins, policies):
+    """nobody and nogroup (65534: what a user namespace shows for an id it
+    does not map) are named, as code that looks a group up by name expects
+    (test_subprocess); the plugin's own ids are still named "plugin", and
+    no account of the host's is there."""
+    got = result_of(run(call(plugins, "names"), policies("@include default\n")))
+    assert got == {"me": "plugin", "my_group": "plugin", "users": ["nobody", "plugin", "root"],
+                   "groups": ["nogroup", "plugin", "root"], "nogroup": 65534, "nobody": 65534}, got
 
 
 def test_the_view_names_root_who_owns_its_files(run, plugins, policies):
@@ -538,12 +569,13 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
         "  @layer landlock required (probe.policy:4)",
         "  @network host (probe.policy:3)",
         "  @scratch 1M inodes=1024 (probe.policy:2)",
+        f"  @scratch-exec on ({at('@scratch-exec')})",
         "  @proc on (built in)",
         "  @limit memory 256M (probe.policy:1)",
         f"  @limit cpu 60s ({at('@limit cpu')})",
         f"  @limit files 256 ({at('@limit files')})",
         f"  @limit processes 64 ({at('@limit processes')})",
-        f"  @limit file-size 16M ({at('@limit file-size')})",
+        f"  @limit file-size unlimited ({at('@limit file-size')})",
         f"  @limit core 0 ({at('@limit core')})",
         f"  @limit call-time 60s ({at('@limit call-time')})",
     ], explain(cp)
@@ -551,7 +583,8 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
 
 def test_policy_show_built_in_values(plugbox, policies):
     # Only python.policy (no settings): every value is plugbox's own default,
-    # the same values default.policy writes out.
+    # the same values default.policy writes out but file-size, which
+    # default.policy lifts (its scratch has a size; memfd_create is refused).
     pol = policies("@limit cpu 1500ms\n@limit call-time 1500ms\n@include python\n")
     cp = plugbox.run(["policy", "show", "--policies", pol, "probe"])
     assert show_layers(cp) == [
@@ -559,6 +592,7 @@ def test_policy_show_built_in_values(plugbox, policies):
         "  @layer landlock optional (built in)",
         "  @network none (built in)",
         "  @scratch none (built in)",
+        "  @scratch-exec off (built in)",
         "  @proc on (built in)",
         "  @limit memory 1G (built in)",
         "  @limit cpu 2s (probe.policy:1)",            # CPU seconds round up

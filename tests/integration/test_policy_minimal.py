@@ -345,7 +345,7 @@ def test_default_policy_is_python(paths):
     code = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     # python's syscalls and nothing more; the other lines are the other layers
     assert [line for line in code if line and not line.startswith(
-        ("@layer ", "@network ", "@scratch ", "@limit "))] == ["@include python"], text
+        ("@layer ", "@network ", "@scratch ", "@scratch-exec ", "@limit "))] == ["@include python"], text
     # Test plugins get default: none has a NAME.policy among the shipped ones.
     shipped = {p.stem for p in SOURCE_POLICIES.glob("*.policy")} - {"default"}
     plugins = {p.name for group in paths.plugins.iterdir() if group.is_dir()

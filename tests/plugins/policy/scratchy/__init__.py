@@ -2,6 +2,7 @@
 tests/policies/scratch): what sqlite3, the write-fsync-rename idiom,
 shutil.copy2 and mmap do there, with the results a user would check."""
 
+import errno
 import mmap
 import os
 import shutil
@@ -61,4 +62,67 @@ def files():
         out["mmap_flush"] = f.read(5).decode()
     shutil.rmtree(root)
     out["cleaned"] = not os.path.exists(root)
+    return out
+
+
+@plugbox.export
+def sparse(offset, scratch_mib):
+    """A sparse file with one byte at `offset` in scratch (test_mmap and
+    test_io seek to 2-4 GiB), then real bytes past the scratch's size, then
+    a memfd, whose pages no scratch size would bound."""
+    root = tempfile.mkdtemp()
+    out = {}
+    path = os.path.join(root, "sparse")
+    with open(path, "wb") as f:
+        f.seek(offset)
+        f.write(b"!")
+    st = os.stat(path)
+    out["size"] = st.st_size
+    out["blocks_kib"] = st.st_blocks // 2
+    # the byte at 4 GiB, mapped (offset: a multiple of the page size)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 1, offset=offset, access=mmap.ACCESS_READ) as m:
+        out["mapped"] = m[:1].decode()
+    os.unlink(path)
+    chunk = b"x" * (1 << 20)
+    written = 0
+    try:
+        with open(os.path.join(root, "full"), "wb") as f:
+            for _ in range(scratch_mib + 1):
+                f.write(chunk)
+                f.flush()
+                written += 1
+        out["fill"] = "written"
+    except OSError as e:
+        out["fill"] = errno.errorcode.get(e.errno, e.errno)
+    out["filled_mib_within_scratch"] = written <= scratch_mib
+    try:
+        os.close(os.memfd_create("pb"))
+        out["memfd"] = "created"
+    except OSError as e:
+        out["memfd"] = errno.errorcode.get(e.errno, e.errno)
+    shutil.rmtree(root)
+    return out
+
+
+@plugbox.export
+def executable():
+    """A script written in scratch: shutil.which finds it (test_shutil's
+    TestWhich) and it maps PROT_EXEC (test_mmap); running it stays refused."""
+    root = tempfile.mkdtemp()
+    path = os.path.join(root, "tool")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\necho hi\n")
+    os.chmod(path, 0o755)
+    out = {"which": shutil.which("tool", path=root) == path, "access_x": os.access(path, os.X_OK)}
+    with open(path, "rb") as f:
+        try:
+            with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ | mmap.PROT_EXEC) as m:
+                out["map_exec"] = m[:2].decode()
+        except OSError as e:
+            out["map_exec"] = errno.errorcode.get(e.errno, e.errno)
+    try:
+        os.execv(path, [path])
+    except OSError as e:
+        out["execv"] = errno.errorcode.get(e.errno, e.errno)
+    shutil.rmtree(root)
     return out

@@ -511,6 +511,8 @@ def step_harmless_calls():
         os.close(pidfd)
     out["pidfd_open"] = _errno_of(lambda: os.close(os.pidfd_open(os.getpid())))
     out["pidfd_open_other"] = _errno_of(lambda: os.close(os.pidfd_open(os.getpid() + 1)))
+    # no pid at all: the kernel's EINVAL, which code probing for pidfds expects
+    out["pidfd_open_invalid"] = _errno_of(lambda: os.pidfd_open(-1))
     # access checks and links relative to a directory (os.*(dir_fd=...));
     # Go and musl programs call faccessat itself (glibc tries faccessat2)
     dfd = os.open(HERE, os.O_RDONLY | os.O_DIRECTORY)
@@ -546,6 +548,16 @@ def step_harmless_calls():
     out["own_sched"] = {k: list(v) for k, v in own.items()}
     out["sched_rr_get_interval"] = os.sched_rr_get_interval(0) >= 0
     out["sched_other_pid"] = _errno_of(lambda: os.sched_setaffinity(os.getpid() + 1, cpus))
+    # another pid's limits: none exists in its pid namespace (resource.prlimit(-1))
+    out["prlimit_other"] = _errno_of(lambda: __import__("resource").prlimit(-1, __import__("resource").RLIMIT_CORE))
+    # setting its own ids, as privilege-dropping code does; root stays refused
+    ruid, euid, suid = os.getresuid()
+    rgid, egid, sgid = os.getresgid()
+    out["own_ids"] = [os.setresuid(ruid, euid, suid), os.setresgid(rgid, egid, sgid), os.setuid(euid),
+                      os.setgid(egid), os.setreuid(-1, -1), os.setregid(-1, -1),
+                      os.getresuid() == (ruid, euid, suid), os.getresgid() == (rgid, egid, sgid)]
+    out["root_ids"] = [_errno_of(lambda: os.setuid(0)), _errno_of(lambda: os.setresgid(0, 0, 0)),
+                       _errno_of(lambda: os.setgroups([0]))]
     # terminal process groups of a descriptor that is not open: the kernel's EBADF
     bad = os.open(DATA, os.O_RDONLY)
     os.close(bad)
