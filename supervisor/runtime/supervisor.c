@@ -23,6 +23,7 @@
 #include "jail/forkserver.h"
 #include "runtime/cache.h"
 #include "runtime/changes.h"
+#include "runtime/discover.h"
 #include "runtime/error.h"
 #include "runtime/hostcall.h"
 #include "runtime/lifecycle.h"
@@ -193,6 +194,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	}
 	pb_runtime_free(s);
 	pb_cache_free(s);
+	pb_discover_free(s);
 	pb_watch_free(s);
 	pb_changes_free(s);
 	pb_loop_free(s);
