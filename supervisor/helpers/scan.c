@@ -82,7 +82,6 @@ int pb_scan_answer_decode(const uint8_t *buf, size_t len, char *const *names, si
 		    (out[i]->body_case == PLUGBOX__ENVELOPE__BODY_HELLO ? !check_hello(out[i]->hello, names[i])
 		                                                        : out[i]->body_case != PLUGBOX__ENVELOPE__BODY_ERROR)) {
 			r = bad(why, why_len, -EBADMSG, "plugin %zu's answer is not a hello for it, nor an error", i + 1);
-			i++;
 			break;
 		}
 	}

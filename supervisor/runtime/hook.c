@@ -474,8 +474,9 @@ PB_API int pb_hook_start(pb_supervisor *s, const char *group, const pb_call_spec
 			finish(run, i);
 			return 0;
 		}
-	if ((count = decided(run, run->flags)) > 0 || run->n == 0)
-		finish(run, count);
+	/* Every answer may already be in (none to call, or only errors). */
+	if ((count = decided(run, run->flags)) > 0 || run->pending == 0)
+		finish(run, count > 0 ? count : run->n);
 	return 0;
 }
 
