@@ -113,7 +113,7 @@ PB_API void pb_strv_free(char **v, size_t count);
 PB_API int pb_supervisor_discover(pb_supervisor *sup, pb_value **out);
 
 /* Describe a plugin (starts its worker): a map value with name, layout,
- * version, exports, entry_points and sys_path. */
+ * version, exports, entry_points, priority, sys_path and layers. */
 PB_API int pb_describe(pb_supervisor *sup, const char *plugin, pb_value **info, pb_error **err);
 
 /* Call FUNCTION of PLUGIN with positional arguments (borrowed). On success

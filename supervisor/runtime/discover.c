@@ -299,7 +299,7 @@ int pb_discover_refresh(pb_supervisor *s, const struct pb_discovered **out, size
 
 /* ---- the public view ----------------------------------------------------- */
 
-static int put(Plugbox__Value *map, const char *key, Plugbox__Value *v)
+int pb_map_put(Plugbox__Value *map, const char *key, Plugbox__Value *v)
 {
 	Plugbox__Value *k = pbv_new_string(key, strlen(key));
 	if (!k || !v || pbv_map_put(map, k, v) < 0) {
@@ -321,8 +321,8 @@ static Plugbox__Value *entry_points_value(const Plugbox__Hello *h)
 
 	for (size_t i = 0; eps && h && i < h->n_entry_points; i++) {
 		Plugbox__Value *ep = pbv_new_map();
-		if (!ep || put(ep, "group", str(h->entry_points[i]->group)) ||
-		    put(ep, "name", str(h->entry_points[i]->name)) || put(ep, "value", str(h->entry_points[i]->value)) ||
+		if (!ep || pb_map_put(ep, "group", str(h->entry_points[i]->group)) ||
+		    pb_map_put(ep, "name", str(h->entry_points[i]->name)) || pb_map_put(ep, "value", str(h->entry_points[i]->value)) ||
 		    pbv_list_append(eps, ep) < 0) {
 			pbv_free(ep);
 			pbv_free(eps);
@@ -347,15 +347,25 @@ static Plugbox__Value *exports_value(const Plugbox__Hello *h)
 	return l;
 }
 
-static Plugbox__Value *item_value(const struct pb_discovered *d)
+Plugbox__Value *pb_hello_map(const char *plugin, const Plugbox__Hello *h)
 {
 	Plugbox__Value *m = pbv_new_map();
-	const Plugbox__Hello *h = d->hello;
 
-	if (!m || put(m, "name", str(d->name)) || put(m, "layout", str(h ? h->layout : "")) ||
-	    put(m, "version", str(h ? h->version : "")) || put(m, "exports", exports_value(h)) ||
-	    put(m, "entry_points", entry_points_value(h)) || put(m, "priority", pbv_new_int(h ? h->priority : 0)) ||
-	    put(m, "error", d->error ? str(d->error) : pbv_new_null())) {
+	if (!m || pb_map_put(m, "name", str(plugin)) || pb_map_put(m, "layout", str(h ? h->layout : "")) ||
+	    pb_map_put(m, "version", str(h ? h->version : "")) || pb_map_put(m, "exports", exports_value(h)) ||
+	    pb_map_put(m, "entry_points", entry_points_value(h)) ||
+	    pb_map_put(m, "priority", pbv_new_int(h ? h->priority : 0))) {
+		pbv_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static Plugbox__Value *item_value(const struct pb_discovered *d)
+{
+	Plugbox__Value *m = pb_hello_map(d->name, d->hello);
+
+	if (m && pb_map_put(m, "error", d->error ? str(d->error) : pbv_new_null()) < 0) {
 		pbv_free(m);
 		return NULL;
 	}

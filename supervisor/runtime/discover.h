@@ -24,6 +24,12 @@ struct pb_discovered {
  * the scan could not run). */
 int pb_discover_refresh(pb_supervisor *s, const struct pb_discovered **out, size_t *n);
 void pb_discover_free(pb_supervisor *s);
+/* A map of what a Hello says of plugin (name, layout, version, exports,
+ * entry_points, priority; h NULL: empty ones), as pb_supervisor_discover
+ * and pb_describe give it; NULL when out of memory. */
+Plugbox__Value *pb_hello_map(const char *plugin, const Plugbox__Hello *h);
+/* map[key] = v, taking v (freed on failure). 0 or -ENOMEM. */
+int pb_map_put(Plugbox__Value *map, const char *key, Plugbox__Value *v);
 /* How many scans have run so far (tests: an unchanged plugin is not
  * scanned again). */
 unsigned long pb_discover_scans(const pb_supervisor *s);
