@@ -63,11 +63,14 @@ def test_list_names_a_plugin_with_bad_metadata_and_sanitises_plugin_text(plugbox
     (plugins / "evil" / "plugin.toml").write_text('version = "1\\u001b[2J\\tX"\n')
     (plugins / "broken").mkdir()
     (plugins / "broken" / "plugin.toml").write_text("x = " + "[" * 50_000 + "\n")
-    for path in [plugins / "evil", plugins / "broken", *plugins.glob("*/plugin.toml")]:
+    (plugins / "huge").mkdir()   # valid TOML, but 3 MiB is no manifest: refused unread
+    (plugins / "huge" / "plugin.toml").write_text("description = '" + "a" * (3 << 20) + "'\n")
+    for path in [plugins / "evil", plugins / "broken", plugins / "huge", *plugins.glob("*/plugin.toml")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     cp = plugbox.run(["list", "--plugins", plugins])
     assert cp.returncode == EXIT_USAGE, explain(cp)
     assert "\x1b" not in cp.stdout and "evil\tpackage" not in cp.stdout
     assert "evil\tpath\t1\\x1b[2J" in cp.stdout, cp.stdout
     assert "plugbox: plugin 'broken': " in cp.stderr and "nested too deeply" in cp.stderr
+    assert "plugbox: plugin 'huge': " in cp.stderr and "larger than 1048576 bytes" in cp.stderr
     assert "p00\tpath\t1.0\t" in cp.stdout
