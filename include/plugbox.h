@@ -100,8 +100,20 @@ PB_API const char *pb_supervisor_strerror(const pb_supervisor *sup);
 PB_API int pb_supervisor_plugins(pb_supervisor *sup, char ***names, size_t *count);
 PB_API void pb_strv_free(char **v, size_t count);
 
+/* What every plugin says about itself, without starting any worker: one
+ * sandboxed helper reads the metadata of every plugin whose directory,
+ * plugin.toml or __init__.py changed since it was last read (the same
+ * parsing a worker does), and the answers are kept until the plugin
+ * changes. *out (free with pb_value_destroy): a list, sorted by name, of
+ * maps with name, layout, version, exports, entry_points (maps of group,
+ * name, value), priority (plugin.toml's, 0 when absent) and error (null,
+ * or why this plugin's metadata is invalid). Returns 0, or -errno with
+ * pb_supervisor_strerror (the directory cannot be read, the helper could
+ * not run or died). */
+PB_API int pb_supervisor_discover(pb_supervisor *sup, pb_value **out);
+
 /* Describe a plugin (starts its worker): a map value with name, layout,
- * version, exports, entry_points and sys_path. */
+ * version, exports, entry_points, priority, sys_path and layers. */
 PB_API int pb_describe(pb_supervisor *sup, const char *plugin, pb_value **info, pb_error **err);
 
 /* Call FUNCTION of PLUGIN with positional arguments (borrowed). On success
@@ -161,25 +173,67 @@ PB_API size_t pb_supervisor_calls_pending(const pb_supervisor *sup);
 /* The answers of a hook, in order (see pb_hook). */
 typedef struct pb_hook_results pb_hook_results;
 
-/* Stop at the first answer, in order, that is a value other than null. */
+/* Stop at the first answer, in order, that is a value other than null:
+ * the entry points are called one after another, and none after that
+ * answer is called at all (pluggy's firstresult). */
 #define PB_HOOK_FIRST_RESULT 1u
+/* With PB_HOOK_FIRST_RESULT: call every entry point at once and stop
+ * waiting at the first non-null answer (those after it still run, their
+ * answers dropped). Faster, but the later calls' side effects happen. */
+#define PB_HOOK_CONCURRENT 2u
+/* A group that no plugin declares gives no answers instead of -ENOENT. */
+#define PB_HOOK_ALLOW_UNKNOWN 4u
+/* Each entry point receives only the keyword arguments its signature
+ * accepts (all of them if it takes **kwargs), as pluggy passes hook
+ * implementations only what they declare. The worker prunes them. */
+#define PB_HOOK_PRUNE_KWARGS 8u
+
+/* The order of the answers (and, sequentially, of the calls). */
+typedef enum pb_hook_order {
+	PB_HOOK_ORDER_NAME = 0,     /* plugins by name (bytewise), then entry points by name */
+	PB_HOOK_ORDER_PRIORITY = 1, /* `priority` in plugin.toml, highest first; then by name */
+	PB_HOOK_ORDER_GIVEN = 2,    /* the order of `plugins` (which must be set) */
+} pb_hook_order;
+
+typedef struct pb_hook_options {
+	unsigned flags; /* PB_HOOK_* */
+	pb_hook_order order;
+	/* Only these plugins (NULL: every plugin); a name that is not a
+	 * plugin of the directory is an error (-ENOENT). */
+	const char *const *plugins;
+	size_t nplugins;
+} pb_hook_options;
 
 /* Call every entry point of GROUP in every plugin that provides one (its
  * `*.dist-info/entry_points.txt`), as the entry-point plugin pattern does
- * with `for ep in entry_points(group=GROUP): ep.load()(...)`. Workers are
- * started and called concurrently; the answers come back in a fixed order:
- * plugins by name (bytewise), then a plugin's entry points by name. A
- * plugin that cannot be started, or whose start fails, is one answer with
- * an empty entry-point name and its error, so that no failure hides the
- * others. spec->plugin and spec->function are ignored (NULL is fine); its
- * arguments and timeout go to every call. Runs the supervisor's loop until
- * every call has ended, or with PB_HOOK_FIRST_RESULT until the first
- * non-null value in that order is known: the answers then stop at it (the
- * errors and null values before it stay), and calls after it finish
- * unobserved. Returns 0 and *out (free with pb_hook_results_free), or
- * -EINVAL / -ENOMEM / -ENOENT (the plugins directory cannot be read, see
- * pb_supervisor_strerror). No plugin providing GROUP is not an error: the
- * results are empty. */
+ * with `for ep in entry_points(group=GROUP): ep.load()(...)`. Who provides
+ * the group comes from pb_supervisor_discover, so only those plugins'
+ * workers start. Without PB_HOOK_FIRST_RESULT the calls run concurrently;
+ * the answers come back in the options' order. A plugin whose metadata is
+ * invalid is one answer with an empty entry-point name and its error, so
+ * that no failure hides the others; an error never stops a hook.
+ * spec->plugin and spec->function are ignored (NULL is fine); its
+ * arguments and timeout go to every call. With PB_HOOK_FIRST_RESULT the
+ * answers stop at the first non-null value (the errors and null values
+ * before it stay). opts NULL: every plugin, by name, no flags. Returns 0
+ * and *out (free with pb_hook_results_free), or -EINVAL (a bad group or
+ * options), -ENOENT (no plugin declares GROUP, unless
+ * PB_HOOK_ALLOW_UNKNOWN; a plugin in `plugins` does not exist; or the
+ * plugins directory cannot be read: see pb_supervisor_strerror, which
+ * suggests a group when one is close), -ENOMEM. */
+PB_API int pb_hook_ex(pb_supervisor *sup, const char *group, const pb_call_spec *spec,
+                      const pb_hook_options *opts, pb_hook_results **out);
+/* The same without waiting: done(userdata, results, status) runs exactly
+ * once with what pb_hook_ex would give (status 0 and results, which it
+ * owns, or -ENOMEM and NULL), from a later pb_supervisor_dispatch, or
+ * before pb_hook_start returns when there is nothing to call. spec and its
+ * arguments are borrowed until done runs (first-result calls are made one
+ * after another); opts only during pb_hook_start. Returns 0, or the
+ * errors of pb_hook_ex, in which case done never runs. */
+typedef void (*pb_hook_done_fn)(void *userdata, pb_hook_results *results, int status);
+PB_API int pb_hook_start(pb_supervisor *sup, const char *group, const pb_call_spec *spec,
+                         const pb_hook_options *opts, pb_hook_done_fn done, void *userdata);
+/* pb_hook_ex with opts.flags = flags and the rest default. */
 PB_API int pb_hook(pb_supervisor *sup, const char *group, const pb_call_spec *spec, unsigned flags,
                    pb_hook_results **out);
 PB_API size_t pb_hook_results_count(const pb_hook_results *r);

@@ -16,7 +16,14 @@ what it found in _exported) and describe() for its exception.
 import importlib
 import os
 import sys
-_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions"}
+_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions", "priority"}
+# Metadata files larger than this are refused unread: parsing them is the
+# same job in a worker and in the discovery scan (scan()), where one
+# plugin's megabytes must not stall the listing of every other.
+_METADATA_MAX = 1 << 20
+_DIST_INFO_MAX = 4 << 20
+_INIT_MAX = 8 << 20
+_PRIORITY_RANGE = (-1000000, 1000000)
 
 
 def _is_ident(s):
@@ -48,7 +55,9 @@ def _inside(base, path):
 def _read_init_statics(init_path):
     """Return (__deps_dir__, __version__) assigned as literals at top level."""
     with open(init_path, "rb") as f:
-        source = f.read()
+        source = f.read(_INIT_MAX + 1)
+    if len(source) > _INIT_MAX:
+        raise ConfigError(f"{init_path}: larger than {_INIT_MAX} bytes")
     if b"__deps_dir__" not in source and b"__version__" not in source:
         return None, None
     import ast
@@ -96,9 +105,14 @@ def _read_manifest(plugin_dir, name):
     if not os.path.isfile(path):
         return {}
     import tomllib
+    with open(path, "rb") as f:
+        data = f.read(_METADATA_MAX + 1)
+    if len(data) > _METADATA_MAX:
+        raise ConfigError(f"{path}: larger than {_METADATA_MAX} bytes")
     try:
-        with open(path, "rb") as f:
-            manifest = tomllib.load(f)
+        manifest = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
     except RecursionError:
@@ -112,6 +126,11 @@ def _read_manifest(plugin_dir, name):
                           f"directory name {name!r}")
     if "version" in manifest and not isinstance(manifest["version"], str):
         raise ConfigError(f"{path}: version must be a string")
+    if "priority" in manifest:
+        prio = manifest["priority"]
+        if type(prio) is not int or not _PRIORITY_RANGE[0] <= prio <= _PRIORITY_RANGE[1]:
+            raise ConfigError(f"{path}: priority must be an integer from {_PRIORITY_RANGE[0]} "
+                              f"to {_PRIORITY_RANGE[1]}")
     if "deps" in manifest:
         manifest["deps"] = _string_list(manifest["deps"], f"{path}: deps")
     exports = manifest.get("exports")
@@ -137,14 +156,24 @@ def _dist_infos(root):
             if e.endswith(".dist-info") and os.path.isdir(os.path.join(root, e))]
 
 
-def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
-    """Lay out sys.path for this plugin and describe it (for Hello), with
-    at most max_entry_points entry points (protocol.h)."""
-    # First, while sys.path is still the standard library alone: the plugin's
-    # logging goes to the supervisor from its first import on, and `logging`
-    # is the stdlib's even if a dependency directory ships its own.
-    import plugbox
-    plugbox._forward_logging(stdlib_paths)
+def _check_dist_info(info):
+    """Refuse a dist-info whose files importlib.metadata would read whole
+    (METADATA, entry_points.txt) when they are too large to be metadata."""
+    for fname in ("METADATA", "PKG-INFO", "entry_points.txt"):
+        try:
+            size = os.stat(os.path.join(info, fname)).st_size
+        except OSError:
+            continue
+        if size > _DIST_INFO_MAX:
+            raise ConfigError(f"{info}/{fname}: larger than {_DIST_INFO_MAX} bytes")
+
+
+def read_static(name, plugin_dir, max_entry_points):
+    """What a plugin says about itself without running any of it: its
+    layout, version, exports, entry points, dependency directories and
+    priority, from plugin.toml, __init__.py's literals and *.dist-info.
+    Raises ConfigError. Used by setup() in a worker and by scan() in the
+    discovery helper, so both read a plugin the same way."""
     if not os.path.isdir(plugin_dir):
         raise ConfigError(f"plugin directory {plugin_dir} is not a directory")
     manifest = _read_manifest(plugin_dir, name)
@@ -157,18 +186,15 @@ def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
         if "deps" in manifest:
             deps = manifest["deps"]
         version = version or init_version
-        root = view_dir
-        if sorted(os.listdir(view_dir)) != [name]:
-            raise ConfigError(f"import root {view_dir} must hold only {name}")
     else:
         layout = "path"
         deps = manifest.get("deps")
-        root = plugin_dir
         infos = _dist_infos(plugin_dir)
         if infos:
             from importlib.metadata import PathDistribution
             from pathlib import Path
         for info in infos:
+            _check_dist_info(info)
             dist = PathDistribution(Path(info))
             if version is None:
                 version = dist.version
@@ -177,6 +203,35 @@ def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
                     raise ConfigError(f"plugin {name!r} declares more than {max_entry_points} entry points "
                                       "(plugbox's limit)")
                 entry_points.append((ep.group, ep.name, ep.value))
+    if version is not None and not isinstance(version, str):
+        version = None
+    return {
+        "layout": layout,
+        "version": version or "",
+        "exports": sorted(manifest.get("exports") or []),
+        "entry_points": entry_points,
+        "deps": deps,
+        "priority": manifest.get("priority", 0),
+        "_exports": manifest.get("exports") or [],
+    }
+
+
+def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
+    """Lay out sys.path for this plugin and describe it (for Hello), with
+    at most max_entry_points entry points (protocol.h)."""
+    # First, while sys.path is still the standard library alone: the plugin's
+    # logging goes to the supervisor from its first import on, and `logging`
+    # is the stdlib's even if a dependency directory ships its own.
+    import plugbox
+    plugbox._forward_logging(stdlib_paths)
+    static = read_static(name, plugin_dir, max_entry_points)
+    layout, deps = static["layout"], static["deps"]
+    if layout == "package":
+        root = view_dir
+        if sorted(os.listdir(view_dir)) != [name]:
+            raise ConfigError(f"import root {view_dir} must hold only {name}")
+    else:
+        root = plugin_dir
     dep_paths = []
     for d in deps or []:
         if os.path.isabs(d):
@@ -193,16 +248,58 @@ def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
     sys.path_importer_cache.clear()
     importlib.invalidate_caches()
 
-    exports = manifest.get("exports") or []
     _state.update(name=name, layout=layout, plugin_dir=os.path.realpath(plugin_dir),
-                  exports=exports, entry_points=entry_points)
+                  exports=static["_exports"], entry_points=static["entry_points"])
     return {
         "layout": layout,
-        "version": version or "",
-        "exports": sorted(exports),
-        "entry_points": entry_points,
+        "version": static["version"],
+        "exports": static["exports"],
+        "entry_points": static["entry_points"],
         "sys_path": list(sys.path),
+        "priority": static["priority"],
     }
+
+
+def scan_one(name, plugin_dir, max_entry_points):
+    """The discovery helper's view of one plugin (plugbox-worker --install
+    scan): what Hello would say, without sys.path or an import. Any
+    failure is the plugin's, as a ConfigError: the scan goes on to the
+    next plugin."""
+    try:
+        static = read_static(name, plugin_dir, max_entry_points)
+    except ConfigError:
+        raise
+    except (RecursionError, MemoryError) as e:
+        raise ConfigError(f"plugin {name!r}: its metadata is too large or nested too deeply "
+                          f"({type(e).__name__})") from None
+    except Exception as e:   # a malformed dist-info, an unreadable file...
+        raise ConfigError(f"plugin {name!r}: {type(e).__name__}: {e}") from None
+    return {
+        "layout": static["layout"],
+        "version": static["version"],
+        "exports": static["exports"],
+        "entry_points": static["entry_points"],
+        "sys_path": [],
+        "priority": static["priority"],
+    }
+
+
+def prune_kwargs(fn, kwargs):
+    """The keyword arguments fn's signature accepts (pluggy's rule for hook
+    implementations): all of them if it takes **kwargs or has no signature
+    Python can read, else only those it names."""
+    import inspect
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return kwargs
+    names = set()
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return kwargs
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.add(p.name)
+    return {k: v for k, v in kwargs.items() if k in names}
 
 
 def _owned_module(module):

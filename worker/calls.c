@@ -327,6 +327,13 @@ static int handle_call(uint64_t id, const Plugbox__Call *call)
 	fn = resolve(fname);
 	if (!fn)
 		goto python_error;
+	if (call->prune_kwargs && kwargs) {
+		/* Only the keywords fn's signature accepts (bootstrap.py). */
+		PyObject *kept = PyObject_CallMethod(pb_glue(), "prune_kwargs", "OO", fn, kwargs);
+		if (!kept)
+			goto python_error;
+		Py_SETREF(kwargs, kept);
+	}
 	call_depth++;
 	ran_since_flush = true;
 	res = PyObject_Call(fn, args, kwargs);

@@ -12,6 +12,13 @@
  * mknod and rename). It answers with a few lines on fd 4 (install.h),
  * which the supervisor reads as hostile.
  *
+ * Mode "scan" is the same walls around the discovery scan: for each plugin
+ * NAME given after the options, the metadata a worker's Hello would carry,
+ * read by the same glue (bootstrap.read_static) from --plugin DIR/NAME bound
+ * read-only, answered as one Envelope per plugin (id i+1: a Hello, or an
+ * Error for a plugin whose metadata is bad) on fd 4, framed as on a
+ * channel; the supervisor decodes them as hostile (helpers/scan.c).
+ *
  * Mode "compile" is the same walls around another job: the bytecode
  * compiler of a plugin's cache (compile.c, compile.py), which reads the
  * plugin bound read-only at --plugin and writes pycs beneath --staging.
@@ -77,6 +84,7 @@ static void usage_exit(void)
 	                "         [--limit KEY=N]... [--probe w:PATH|r:PATH]...\n"
 	                "       /ABSOLUTE/plugbox-worker --install compile --staging DIR --plugin DIR [--alias DIR]... "
 	                "[--name NAME] ...\n"
+	                "       /ABSOLUTE/plugbox-worker --install scan --plugin PLUGINS ... NAME...\n"
 	                "(started by plugbox install with descriptors 3-6 prepared; not for direct use)\n");
 	exit(PB_EXIT_INTERNAL);
 }
@@ -95,6 +103,33 @@ struct job_args {
 	char *probes[PB_INSTALL_MAX_PROBES];
 	size_t nprobes;
 };
+
+/* Mode "scan": one answer per plugin, whatever happens to the others. */
+static int run_scan(const char *plugins, char *const *names, size_t n)
+{
+	PyObject *glue = pb_glue_load();
+	char dir[4096];
+
+	if (!glue)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		PyObject *info = NULL;
+		int r = -ENAMETOOLONG;
+
+		if (snprintf(dir, sizeof(dir), "%s/%s", plugins, names[i]) < (int)sizeof(dir)) {
+			info = PyObject_CallMethod(glue, "scan_one", "ssi", names[i], dir, PB_ENTRY_POINTS_MAX);
+			r = info ? pb_send_hello(PB_FD_RESULT, i + 1, names[i], info, false) : pb_send_python_error(i + 1);
+		}
+		Py_XDECREF(info);
+		PyErr_Clear();
+		if (r < 0 && pb_send_error(i + 1, PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG, "",
+		                           r == -EMSGSIZE ? "its metadata is larger than a frame may be"
+		                                          : "its metadata could not be read",
+		                           "") < 0)
+			return -1;
+	}
+	return 0;
+}
 
 /* Everything after the layers: run install.run(...) (or the compiler) and
  * write its text. */
@@ -227,11 +262,12 @@ int pb_install_main(int argc, char **argv)
 		default: usage_exit();
 		}
 	}
-	if (!mode || !landlock || optind != argc || argv[0][0] != '/')
+	bool scan = mode && !strcmp(mode, "scan");
+	if (!mode || !landlock || (optind != argc && !scan) || argv[0][0] != '/')
 		usage_exit();
-	if (!strcmp(mode, "version")   ? !old
-	    : !strcmp(mode, "compile") ? !staging || !a.plugin || a.plugin[0] != '/'
-	                               : (!staging || (!strcmp(mode, "dir") ? !source || !a.source_id : strcmp(mode, "wheel") != 0)))
+	if (scan ? !a.plugin || a.plugin[0] != '/' : !strcmp(mode, "version") ? !old
+	                                     : !strcmp(mode, "compile")       ? !staging || !a.plugin || a.plugin[0] != '/'
+	                                                                      : (!staging || (!strcmp(mode, "dir") ? !source || !a.source_id : strcmp(mode, "wheel") != 0)))
 		usage_exit();
 	if (!strcmp(landlock, "required"))
 		ll.mode = PB_LANDLOCK_REQUIRED;
@@ -278,7 +314,10 @@ int pb_install_main(int argc, char **argv)
 		answer_failed(why);
 		return PB_EXIT_SANDBOX;
 	}
-	r = run_unpacker(mode, staging, source, old, name, &a);
+	if (scan)
+		r = run_scan(a.plugin, argv + optind, (size_t)(argc - optind));
+	else
+		r = run_unpacker(mode, staging, source, old, name, &a);
 	fflush(NULL);
 	_exit(r < 0 ? PB_EXIT_INTERNAL : 0);
 }

@@ -25,7 +25,7 @@
 #include "proto/protocol.h"
 #include "worker.h"
 
-static int send_hello(const char *name, PyObject *info)
+int pb_send_hello(int fd, uint64_t id, const char *name, PyObject *info, bool with_layers)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
@@ -41,6 +41,8 @@ static int send_hello(const char *name, PyObject *info)
 	hello.plugin = (char *)name;
 	hello.layout = (char *)PyUnicode_AsUTF8(PyDict_GetItemString(info, "layout"));
 	hello.version = (char *)PyUnicode_AsUTF8(PyDict_GetItemString(info, "version"));
+	PyObject *prio = PyDict_GetItemString(info, "priority");
+	hello.priority = prio && PyLong_Check(prio) ? (int32_t)PyLong_AsLong(prio) : 0;
 	if (!hello.layout || !hello.version || !exports || !eps || !path)
 		return -EINVAL;
 
@@ -72,15 +74,16 @@ static int send_hello(const char *name, PyObject *info)
 			goto out;
 		ep_ptrs[i] = &ep_store[i];
 	}
-	char **layers = pb_layers_list(&nlayers);
+	char **layers = with_layers ? pb_layers_list(&nlayers) : NULL;
 	hello.exports = export_ptrs;
 	hello.sys_path = path_ptrs;
 	hello.entry_points = ep_ptrs;
 	hello.n_layers = nlayers;
 	hello.layers = layers;
+	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
-	r = pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
+	r = pb_envelope_send(fd, &env, PB_FRAME_MAX_DEFAULT);
 out:
 	PyErr_Clear();
 	free(export_ptrs);
@@ -305,7 +308,7 @@ int pb_worker_run(int argc, char **argv, bool warm)
 		return r;
 	r = load_after_start();
 	if (r == GO_ON)
-		r = send_hello(a.name, info) < 0 ? PB_EXIT_INTERNAL : GO_ON;
+		r = pb_send_hello(PB_FD_REPLIES, 0, a.name, info, true) < 0 ? PB_EXIT_INTERNAL : GO_ON;
 	Py_DECREF(info);
 	if (r != GO_ON)
 		return r;

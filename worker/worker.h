@@ -46,6 +46,10 @@ PyObject *pb_glue(void);
 #define PB_CALL_DEPTH_MAX 32
 int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
                   const char *message, const char *tb);
+/* main.c: a Hello made of what bootstrap.setup() or scan_one() returned
+ * (a dict), as the envelope with this id on fd; with_layers adds the
+ * sandbox layers in force (a plugin's worker; not the discovery scan). */
+int pb_send_hello(int fd, uint64_t id, const char *name, PyObject *info, bool with_layers);
 /* Report (and clear) the pending Python exception as an Error with this id. */
 int pb_send_python_error(uint64_t id);
 /* Answer calls until Shutdown or the end of the channel: 0, or a negative

@@ -24,12 +24,12 @@ from . import _core
 from ._errors import (BadRequest, CallTimeout, ConfigError, Error, NotFound, PluginError, ProtocolError,
                       SandboxViolation, Unavailable, WorkerCrashed)
 from ._supervisor import CallOptions, Supervisor
-from ._types import EntryPoint, HookResult, PluginInfo
+from ._types import EntryPoint, HookResult, LoadedEntryPoint, PluginInfo
 
 __version__ = _core.__version__
 
 __all__ = [
-    "Supervisor", "CallOptions", "PluginInfo", "EntryPoint", "HookResult",
+    "Supervisor", "CallOptions", "PluginInfo", "EntryPoint", "LoadedEntryPoint", "HookResult",
     "Error", "PluginError", "SandboxViolation", "WorkerCrashed", "CallTimeout", "ProtocolError",
     "NotFound", "ConfigError", "Unavailable", "BadRequest",
 ]

@@ -19,8 +19,8 @@ import warnings
 import weakref
 
 from . import _core
-from ._errors import Error, NotFound, from_core
-from ._types import HookResult, PluginInfo
+from ._errors import ConfigError, Error, NotFound, from_core
+from ._types import EntryPoint, HookResult, PluginInfo
 
 __all__ = ["Supervisor", "CallOptions"]
 
@@ -112,8 +112,45 @@ class CallOptions:
     async def acall(self, plugin, function, /, *args, **kwargs):
         return await self._sup.acall(plugin, function, *args, _timeout=self._timeout, **kwargs)
 
-    def hook(self, group, /, *args, first_result=False, **kwargs):
-        return self._sup.hook(group, *args, first_result=first_result, _timeout=self._timeout, **kwargs)
+    def hook(self, group, /, *args, **kwargs):
+        return self._sup.hook(group, *args, _timeout=self._timeout, **kwargs)
+
+    async def ahook(self, group, /, *args, **kwargs):
+        return await self._sup.ahook(group, *args, _timeout=self._timeout, **kwargs)
+
+
+# pb_hook_options (plugbox.h)
+_HOOK_FIRST_RESULT, _HOOK_CONCURRENT, _HOOK_ALLOW_UNKNOWN, _HOOK_PRUNE_KWARGS = 1, 2, 4, 8
+_HOOK_ORDERS = {"name": 0, "priority": 1, "given": 2}
+
+
+def _hook_options(first_result, plugins, order, unknown_group, prune_kwargs, concurrent):
+    """(flags, order, plugins) for _core.hook / hook_start, checked here so
+    that a misspelt option fails before anything runs."""
+    flags = 0
+    if first_result:
+        flags |= _HOOK_FIRST_RESULT
+    if concurrent:
+        flags |= _HOOK_CONCURRENT
+    if prune_kwargs:
+        flags |= _HOOK_PRUNE_KWARGS
+    if unknown_group not in ("error", "ignore"):
+        raise ValueError(f'unknown_group must be "error" or "ignore", not {unknown_group!r}')
+    if unknown_group == "ignore":
+        flags |= _HOOK_ALLOW_UNKNOWN
+    if plugins is not None:
+        if isinstance(plugins, str):
+            raise TypeError("plugins must be a list of plugin names, not a str")
+        plugins = list(plugins)
+        if not all(isinstance(p, str) for p in plugins):
+            raise TypeError("plugins must be a list of plugin names")
+    if order is None:
+        order = "given" if plugins is not None else "name"
+    if order not in _HOOK_ORDERS:
+        raise ValueError(f'order must be "name", "priority" or "given", not {order!r}')
+    if order == "given" and plugins is None:
+        raise ValueError('order="given" needs plugins=[...]')
+    return flags, _HOOK_ORDERS[order], plugins
 
 
 def _takes_plugin(fn):
@@ -330,22 +367,64 @@ class Supervisor:
                 self._detach()
         return await fut
 
-    def hook(self, group, /, *args, first_result=False, _timeout=_UNSET, **kwargs):
-        """Call every entry point of GROUP in every plugin that provides one,
-        concurrently, and return a HookResult per answer: ordered by plugin
-        name, then entry-point name. A failure is an answer (with .error) and
-        hides no other; a plugin that cannot start is one answer with name "".
-        With first_result the list stops at the first answer whose value is
-        not None (the errors and None values before it stay). _timeout is
-        each call's deadline, as for call(); timeout= is the plugins'."""
+    def hook(self, group, /, *args, first_result=False, plugins=None, order=None, unknown_group="error",
+             prune_kwargs=False, concurrent=False, _timeout=_UNSET, **kwargs):
+        """Call every entry point of GROUP in the plugins that provide one
+        and return a HookResult per answer. Who provides it comes from
+        entry_points() (no other plugin's worker starts).
+
+        first_result  stop at the first answer whose value is not None: the
+                      entry points are called one after another and none
+                      after that answer is called (pluggy's firstresult);
+                      with concurrent=True all are called at once and the
+                      list still stops there. The errors and None values
+                      before it stay. Without it, all run concurrently.
+        plugins       only these plugins (a name that is no plugin raises
+                      NotFound); their order is the order, unless given.
+        order         "name" (plugins by name, then entry points by name;
+                      the default), "priority" (plugin.toml's `priority`,
+                      highest first) or "given" (the plugins list's order).
+        unknown_group "error" (a group no plugin declares raises NotFound,
+                      with the nearest group as a hint) or "ignore" ([]).
+        prune_kwargs  each entry point receives only the keyword arguments
+                      its signature accepts (pluggy's rule); the worker,
+                      which sees the signature, drops the rest.
+        A failure is an answer (with .error) and hides no other; a plugin
+        whose metadata is invalid is one answer with name "". _timeout is
+        each call's deadline, as for call(); every other keyword argument
+        goes to the plugins."""
         seconds = _deadline(_timeout, kwargs)
+        flags, order_no, names = _hook_options(first_result, plugins, order, unknown_group, prune_kwargs,
+                                               concurrent)
         with self._lock:
             self._blocking += 1
             try:
-                rows = self._core.hook(group, args, kwargs, seconds, bool(first_result))
+                rows = self._core.hook(group, args, kwargs, seconds, flags, order_no, names)
             finally:
                 self._blocking -= 1
         return [HookResult(*row) for row in rows]
+
+    async def ahook(self, group, /, *args, first_result=False, plugins=None, order=None, unknown_group="error",
+                    prune_kwargs=False, concurrent=False, _timeout=_UNSET, **kwargs):
+        """hook() for asyncio, with the same options: the running loop
+        drives the calls, so other tasks run meanwhile and several ahooks
+        (and acalls) proceed at once."""
+        seconds = _deadline(_timeout, kwargs)
+        flags, order_no, names = _hook_options(first_result, plugins, order, unknown_group, prune_kwargs,
+                                               concurrent)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def done(rows, error):
+            _resolve(loop, fut, None if rows is None else [HookResult(*row) for row in rows], error)
+
+        with self._lock:
+            self._watch(loop)
+            try:
+                self._core.hook_start(group, args, kwargs, seconds, flags, order_no, names, done)
+            finally:
+                self._detach()
+        return await fut
 
     # ---- plugins installed, upgraded, removed ---------------------------------------
 
@@ -382,18 +461,58 @@ class Supervisor:
         with self._lock:
             self._blocking += 1
             try:
-                return PluginInfo._from_core(plugin, self._core.describe(plugin))
+                return PluginInfo._from_core(plugin, self._core.describe(plugin), self)
             finally:
                 self._blocking -= 1
 
-    def plugins(self, *, errors="include"):
-        """A PluginInfo for every plugin in the directory, sorted by name; each
-        worker is started to describe its plugin. A plugin that cannot start
-        is listed with only its name and .error (errors="include", the
+    def _discover(self):
+        with self._lock:
+            self._blocking += 1
+            try:
+                return self._core.discover()
+            finally:
+                self._blocking -= 1
+
+    def entry_points(self, group=None):
+        """[(plugin, EntryPoint)] of every plugin (only GROUP's when given),
+        by plugin name, then in the order the plugin declares them. No
+        worker starts: one sandboxed helper reads every plugin's metadata,
+        and its answer is kept until a plugin changes (its directory,
+        plugin.toml or __init__.py). ep.load() returns a callable proxy.
+        A plugin whose metadata is invalid has no entry points here; see
+        plugins() for its error."""
+        pairs = []
+        for info in self._discover():
+            if info.get("error") is not None:
+                continue
+            for e in info.get("entry_points", []):
+                if group is None or e["group"] == group:
+                    pairs.append((info["name"], EntryPoint._bound(self, info["name"], e["group"], e["name"],
+                                                                  e["value"])))
+        return pairs
+
+    def plugins(self, *, errors="include", workers=False):
+        """A PluginInfo for every plugin in the directory, sorted by name,
+        from the discovery scan: no worker starts (sys_path and layers are
+        then empty). workers=True starts each plugin's worker and asks it
+        instead, as before. A plugin that cannot be read or started is
+        listed with only its name and .error (errors="include", the
         default), left out (errors="skip"), or raises (errors="raise")."""
         if errors not in ("include", "skip", "raise"):
             raise ValueError(f'errors must be "include", "skip" or "raise", not {errors!r}')
         infos = []
+        if not workers:
+            for info in self._discover():
+                name = info["name"]
+                if info.get("error") is None:
+                    infos.append(PluginInfo._from_core(name, info, self))
+                    continue
+                e = ConfigError(info["error"], plugin=name)
+                if errors == "raise":
+                    raise e
+                if errors == "include":
+                    infos.append(PluginInfo(name=name, error=e))
+            return infos
         with self._lock:
             for name in self._core.plugins():
                 try:

@@ -170,6 +170,11 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "spawn", required_argument, NULL, 'S' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'n' },
+		{ "workers", no_argument, NULL, 'w' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "order", required_argument, NULL, 'O' },
+		{ "allow-unknown-group", no_argument, NULL, 'u' },
+		{ "concurrent", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -199,6 +204,11 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 'c', PB_OPT_CACHE, "--cache" },
 			{ 'n', PB_OPT_CACHE, "--no-cache" },
 			{ 'S', PB_OPT_SPAWN, "--spawn" },
+			{ 'w', PB_OPT_WORKERS, "--workers" },
+			{ 'o', PB_OPT_HOOK, "--only" },
+			{ 'O', PB_OPT_HOOK, "--order" },
+			{ 'u', PB_OPT_HOOK, "--allow-unknown-group" },
+			{ 'C', PB_OPT_HOOK, "--concurrent" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c && !(allowed & bits[i].bit)) {
@@ -251,6 +261,29 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			break;
 		case 'n':
 			o->no_cache = true;
+			break;
+		case 'w':
+			o->workers = true;
+			break;
+		case 'o':
+			o->only = optarg;
+			break;
+		case 'O':
+			o->order_given = true;
+			if (!strcmp(optarg, "name"))
+				o->order = PB_HOOK_ORDER_NAME;
+			else if (!strcmp(optarg, "priority"))
+				o->order = PB_HOOK_ORDER_PRIORITY;
+			else if (!strcmp(optarg, "given"))
+				o->order = PB_HOOK_ORDER_GIVEN;
+			else
+				return pb_usage_error("--order must be name, priority or given, not '%s'", optarg);
+			break;
+		case 'u':
+			o->allow_unknown = true;
+			break;
+		case 'C':
+			o->concurrent = true;
 			break;
 		case 'h':
 			return pb_cli_command_help(argv[0]);
@@ -335,6 +368,11 @@ static bool is_our_option(const char *arg)
 		"spawn",
 		"cache",
 		"no-cache",
+		"workers",
+		"only",
+		"order",
+		"allow-unknown-group",
+		"concurrent",
 		"help",
 		NULL,
 	};
@@ -521,29 +559,38 @@ static void print_field(const char *sep, const char *text)
 	free(shown);
 }
 
-static int cmd_list(int argc, char **argv)
+/* One row of `plugbox list`'s table: name, layout, version, entry points;
+ * tab-separated, and every field the plugin wrote sanitised (a tab or
+ * newline in its version cannot add a column or a line). */
+static void print_row(const char *name, const pb_value *info)
 {
-	struct pb_cli_options o;
-	pb_supervisor *sup;
+	const pb_value *eps = pb_value_map_get(info, "entry_points");
+
+	print_field("", name);
+	print_field("\t", pb_value_get_string(pb_value_map_get(info, "layout")));
+	print_field("\t", pb_value_get_string(pb_value_map_get(info, "version")));
+	putchar('\t');
+	for (size_t j = 0; j < pb_value_list_length(eps); j++) {
+		const pb_value *ep = pb_value_list_get(eps, j);
+		print_field(j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")));
+		print_field(":", pb_value_get_string(pb_value_map_get(ep, "name")));
+	}
+	putchar('\n');
+}
+
+/* --workers: each plugin's worker describes it (sys_path and layers too). */
+static int list_from_workers(pb_supervisor *sup, bool json)
+{
 	char **names;
 	size_t n;
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE, &o);
+	int code = EXIT_OK;
 	bool first = true;
 
-	if (code >= 0)
-		return code;
-	if (optind != argc)
-		return pb_usage_error("unexpected argument '%s'", argv[optind]);
-	sup = pb_open_supervisor(&o);
-	if (!sup)
-		return EXIT_USAGE;
 	if (pb_supervisor_plugins(sup, &names, &n) < 0) {
 		fprintf(stderr, "plugbox: %s\n", pb_supervisor_strerror(sup));
-		pb_supervisor_free(sup);
 		return EXIT_USAGE;
 	}
-	code = EXIT_OK;
-	if (o.json)
+	if (json)
 		putchar('[');
 	for (size_t i = 0; i < n; i++) {
 		pb_value *info;
@@ -557,33 +604,71 @@ static int cmd_list(int argc, char **argv)
 				code = c;
 			continue;
 		}
-		if (o.json) {
+		if (json) {
 			if (!first)
 				putchar(',');
 			pb_value_print_json(info, stdout);
 		} else {
-			/* name, layout, version, entry points: tab-separated, and
-			 * every field the plugin wrote sanitised (a tab or newline
-			 * in its version cannot add a column or a line) */
-			const pb_value *eps = pb_value_map_get(info, "entry_points");
-			print_field("", names[i]);
-			print_field("\t", pb_value_get_string(pb_value_map_get(info, "layout")));
-			print_field("\t", pb_value_get_string(pb_value_map_get(info, "version")));
-			putchar('\t');
-			for (size_t j = 0; j < pb_value_list_length(eps); j++) {
-				const pb_value *ep = pb_value_list_get(eps, j);
-				print_field(j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")));
-				print_field(":", pb_value_get_string(pb_value_map_get(ep, "name")));
-			}
-			putchar('\n');
+			print_row(names[i], info);
 		}
 		first = false;
 		pb_value_destroy(info);
 	}
-	if (o.json)
+	if (json)
 		puts("]");
-	fflush(stdout);
 	pb_strv_free(names, n);
+	return code;
+}
+
+/* The default: one sandboxed scan of every plugin's metadata, no worker. A
+ * plugin whose metadata is invalid is named on stderr (exit 2); with
+ * --json it is also listed, with its "error". */
+static int list_from_discovery(pb_supervisor *sup, bool json)
+{
+	pb_value *list;
+	int code = EXIT_OK;
+
+	if (pb_supervisor_discover(sup, &list) < 0) {
+		fprintf(stderr, "plugbox: %s\n", pb_supervisor_strerror(sup));
+		return EXIT_USAGE;
+	}
+	if (json)
+		pb_value_print_json(list, stdout);
+	for (size_t i = 0; i < pb_value_list_length(list); i++) {
+		const pb_value *info = pb_value_list_get(list, i);
+		const char *name = pb_value_get_string(pb_value_map_get(info, "name"));
+		const char *error = pb_value_get_string(pb_value_map_get(info, "error"));
+		if (error) {
+			char *shown = pb_sanitize_dup(error, 0);
+			fprintf(stderr, "plugbox: plugin '%s': %s\n", name, shown ? shown : "?");
+			free(shown);
+			code = EXIT_USAGE;
+		} else if (!json) {
+			print_row(name, info);
+		}
+	}
+	if (json)
+		putchar('\n');
+	pb_value_destroy(list);
+	return code;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	pb_supervisor *sup;
+	int code = pb_parse_options(
+	        argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE | PB_OPT_WORKERS, &o);
+
+	if (code >= 0)
+		return code;
+	if (optind != argc)
+		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	sup = pb_open_supervisor(&o);
+	if (!sup)
+		return EXIT_USAGE;
+	code = o.workers ? list_from_workers(sup, o.json) : list_from_discovery(sup, o.json);
+	fflush(stdout);
 	pb_close_supervisor(sup);
 	return code;
 }
@@ -647,13 +732,33 @@ static int cmd_call_all(int argc, char **argv)
 	pb_value **args;
 	pb_hook_results *results;
 	pb_call_spec spec = { 0 };
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP | PB_OPT_FIRST | PB_OPT_CACHE, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP | PB_OPT_FIRST | PB_OPT_CACHE | PB_OPT_HOOK, &o);
 	int nargs = argc - optind;
+	const char *only[256];
+	pb_hook_options ho = { 0 };
 
 	if (code >= 0)
 		return code;
 	if (!o.group)
 		return pb_usage_error("%s needs --group GROUP", argv[0]);
+	/* --only a,b,c: those plugins, in that order unless --order says. */
+	for (char *save = NULL, *name = o.only ? strtok_r(o.only, ",", &save) : NULL; name;
+	     name = strtok_r(NULL, ",", &save)) {
+		if (ho.nplugins == sizeof(only) / sizeof(only[0]))
+			return pb_usage_error("--only names more than 256 plugins%s", "");
+		only[ho.nplugins++] = name;
+	}
+	if (o.only) {
+		if (ho.nplugins == 0)
+			return pb_usage_error("--only needs plugin names%s", "");
+		ho.plugins = only;
+	}
+	ho.order = o.order_given ? (pb_hook_order)o.order : o.only ? PB_HOOK_ORDER_GIVEN
+	                                                           : PB_HOOK_ORDER_NAME;
+	if (ho.order == PB_HOOK_ORDER_GIVEN && !o.only)
+		return pb_usage_error("--order given needs --only PLUGIN[,PLUGIN...]%s", "");
+	ho.flags = (o.first ? PB_HOOK_FIRST_RESULT : 0) | (o.concurrent ? PB_HOOK_CONCURRENT : 0) |
+	           (o.allow_unknown ? PB_HOOK_ALLOW_UNKNOWN : 0);
 	if (parse_json_args(argv + optind, nargs, &args) < 0)
 		return EXIT_USAGE;
 	sup = pb_open_supervisor(&o);
@@ -661,8 +766,10 @@ static int cmd_call_all(int argc, char **argv)
 		code = EXIT_USAGE;
 	spec.args = args;
 	spec.nargs = (size_t)nargs;
-	if (sup && pb_hook(sup, o.group, &spec, o.first ? PB_HOOK_FIRST_RESULT : 0, &results) < 0) {
-		fprintf(stderr, "plugbox: --group %s: %s\n", o.group, pb_supervisor_strerror(sup));
+	if (sup && pb_hook_ex(sup, o.group, &spec, &ho, &results) < 0) {
+		char *shown = pb_sanitize_dup(o.group, 0);
+		fprintf(stderr, "plugbox: --group %s: %s\n", shown ? shown : "?", pb_supervisor_strerror(sup));
+		free(shown);
 		code = EXIT_USAGE;
 	} else if (sup) {
 		/* The array on stdout, an answer a line; each error also on stderr
@@ -727,13 +834,14 @@ struct command {
 
 static const struct command commands[] = {
 	{ "list", cmd_list, "describe every plugin: name, layout, version, entry points",
-	  "--plugins DIR [CACHE] [SPAWN] [--json]" },
+	  "--plugins DIR [--json] [--workers [--policies DIR] [CACHE] [SPAWN]]" },
 	{ "call", cmd_call, "call one function of one plugin; the result as JSON on stdout",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
 	  "      PLUGIN FUNCTION [ARG_JSON ...]\n"
 	  "--socket PATH [--timeout SECONDS] PLUGIN FUNCTION [ARG_JSON ...]" },
 	{ "call-all", cmd_call_all, "call every plugin's entry points of one group",
-	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first]\n"
+	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first [--concurrent]]\n"
+	  "      [--only PLUGIN[,PLUGIN...]] [--order name|priority|given] [--allow-unknown-group]\n"
 	  "      --group GROUP [ARG_JSON ...]" },
 	{ "serve", pb_cmd_serve, "a daemon: workers kept warm, calls over a unix socket",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"

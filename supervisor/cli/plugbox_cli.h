@@ -30,6 +30,13 @@ struct pb_cli_options {
 	int spawn;         /* pb_spawn_mode: exec (default) or fork-server */
 	const char *cache; /* --cache DIR: root of the bytecode caches */
 	bool no_cache;     /* --no-cache: no bytecode cache is used or written */
+	bool workers;      /* list: start each worker and ask it (sys_path, layers) */
+	/* call-all: pb_hook_options */
+	char *only;       /* --only NAME[,NAME...], split in place by cmd_call_all */
+	int order;        /* pb_hook_order */
+	bool order_given; /* --order was given */
+	bool allow_unknown;
+	bool concurrent;
 };
 
 /* The options a command takes, for pb_parse_options. */
@@ -46,6 +53,8 @@ enum {
 	PB_OPT_FIRST = 512,
 	PB_OPT_SPAWN = 1024,
 	PB_OPT_CACHE = 2048, /* --cache DIR and --no-cache */
+	PB_OPT_WORKERS = 4096,
+	PB_OPT_HOOK = 8192, /* --only, --order, --allow-unknown-group, --concurrent */
 };
 
 /* The control protocol of `plugbox serve` (described in serve.c). */

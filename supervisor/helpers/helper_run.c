@@ -32,6 +32,21 @@ void pb_helper_init(struct pb_helper *h, const char *who, const char *policy_fil
 	pb_spawned_init(&h->w);
 	h->who = who;
 	h->policy_file = policy_file;
+	h->answer = h->small;
+	h->answer_max = PB_INSTALL_RESULT_MAX;
+}
+
+int pb_helper_set_answer_max(struct pb_helper *h, size_t max)
+{
+	char *buf = max > PB_INSTALL_RESULT_MAX ? malloc(max + 1) : NULL;
+
+	if (max > PB_INSTALL_RESULT_MAX && !buf)
+		return -ENOMEM;
+	if (h->answer != h->small)
+		free(h->answer);
+	h->answer = buf ? buf : h->small;
+	h->answer_max = buf ? max : PB_INSTALL_RESULT_MAX;
+	return 0;
 }
 
 int pb_helper_spawn(struct pb_helper *h, const char *worker_path, const struct pb_policy *policy,
@@ -152,7 +167,7 @@ static void read_reports(struct pb_helper *h)
 
 static void drain(struct pb_helper *h)
 {
-	drain_fd(&h->w.replies_fd, h->answer, PB_INSTALL_RESULT_MAX, &h->answer_len, false, &h->answer_too_long);
+	drain_fd(&h->w.replies_fd, h->answer, h->answer_max, &h->answer_len, false, &h->answer_too_long);
 	drain_fd(&h->w.stdout_fd, NULL, 0, NULL, false, NULL);
 	drain_fd(&h->w.stderr_fd, h->tail, PB_HELPER_TAIL_MAX, &h->tail_len, true, NULL);
 	read_reports(h);
@@ -209,6 +224,11 @@ void pb_helper_free(struct pb_helper *h)
 	if (h->w.pid > 0 && !h->exited)
 		kill_and_reap(h);
 	pb_spawned_release(&h->w);
+	if (h->answer != h->small)
+		free(h->answer);
+	h->answer = h->small;
+	h->answer_max = PB_INSTALL_RESULT_MAX;
+	h->answer_len = h->answer_len > h->answer_max ? 0 : h->answer_len;
 }
 
 enum pb_helper_end pb_helper_end(const struct pb_helper *h, int *exit_status, char *why, size_t why_len)
@@ -237,7 +257,7 @@ enum pb_helper_end pb_helper_end(const struct pb_helper *h, int *exit_status, ch
 		return PB_HELPER_LIMIT;
 	}
 	if (h->answer_too_long) {
-		snprintf(why, why_len, "%s sent more than %u bytes of answer", h->who, PB_INSTALL_RESULT_MAX);
+		snprintf(why, why_len, "%s sent more than %zu bytes of answer", h->who, h->answer_max);
 		return PB_HELPER_TOO_LONG;
 	}
 	if (sig) {

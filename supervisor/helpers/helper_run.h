@@ -38,8 +38,10 @@ struct pb_helper {
 	struct rusage ru;
 	double deadline; /* monotonic seconds; 0: none */
 	uint64_t call_ms, cpu_limit;
-	char answer[PB_INSTALL_RESULT_MAX + 1];
+	char *answer;      /* small, or pb_helper_set_answer_max's */
+	size_t answer_max; /* bytes it may answer; one more kills it */
 	size_t answer_len;
+	char small[PB_INSTALL_RESULT_MAX + 1];
 	bool answer_too_long;
 	char tail[PB_HELPER_TAIL_MAX + 1]; /* the end of its stderr */
 	size_t tail_len;
@@ -53,6 +55,9 @@ struct pb_helper {
 
 /* No process yet: pb_helper_free is safe on it. */
 void pb_helper_init(struct pb_helper *h, const char *who, const char *policy_file);
+/* A helper whose answer may be longer than PB_INSTALL_RESULT_MAX (the
+ * discovery scan's): before pb_helper_spawn. 0 or -ENOMEM. */
+int pb_helper_set_answer_max(struct pb_helper *h, size_t max);
 /* Start plugbox-worker --install under `policy` (pb_spawn_install), its
  * deadline the policy's call-time from now. 0, or -errno with why. */
 int pb_helper_spawn(struct pb_helper *h, const char *worker_path, const struct pb_policy *policy,

@@ -284,6 +284,7 @@ struct pb_supervisor {
 	char *cache_dir;                  /* root of the bytecode caches, or NULL: none */
 	bool cache_chosen;                /* set by pb_supervisor_set_bytecode_cache (else the default) */
 	struct pb_cache_state *cache;     /* the caches in use and their builds (cache.c), made lazily */
+	struct pb_discovery *discovery;   /* what the discovery scans read (discover.c), made lazily */
 
 	/* lifecycle settings */
 	double idle_timeout;

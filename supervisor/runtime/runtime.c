@@ -786,7 +786,8 @@ static int check_spec(pb_supervisor *s, const pb_call_spec *spec)
 
 /* The Call as a whole frame. A nested call names its host call (parent);
  * start_by is its deadline, past which the worker must not start it. */
-static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, uint64_t parent, struct call *c)
+static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, uint64_t parent, bool prune,
+                     struct call *c)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Call call = PLUGBOX__CALL__INIT;
@@ -815,6 +816,7 @@ static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, ui
 	}
 	call.parent = parent;
 	call.start_by = parent ? 0 : c->deadline;
+	call.prune_kwargs = prune;
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_CALL;
 	env.call = &call;
@@ -829,6 +831,12 @@ static int pack_call(pb_supervisor *s, const pb_call_spec *spec, uint64_t id, ui
 
 PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_done_fn done,
                          void *userdata, uint64_t *call_id)
+{
+	return pb_runtime_call_start(s, spec, 0, done, userdata, call_id);
+}
+
+int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
+                          void *userdata, uint64_t *call_id)
 {
 	struct call *c;
 	struct plugin *p;
@@ -848,7 +856,8 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 	c->limit = spec->timeout > 0 ? spec->timeout : s->timeout;
 	c->deadline = c->limit > 0 ? pb_now() + c->limit : 0;
 	p = pb_runtime_known(s, spec->plugin);
-	if ((r = pack_call(s, spec, c->id, p && p->proc && pb_host_call_nesting(p->proc) ? p->proc->stack[p->proc->depth - 1]->host->wire_id : 0, c)) < 0) {
+	if ((r = pack_call(s, spec, c->id, p && p->proc && pb_host_call_nesting(p->proc) ? p->proc->stack[p->proc->depth - 1]->host->wire_id : 0,
+	                   (flags & PB_RUNTIME_CALL_PRUNE) != 0, c)) < 0) {
 		free(c);
 		return r;
 	}

@@ -27,6 +27,12 @@ double pb_runtime_tick(pb_supervisor *s, double now);
 /* Have pb_runtime_tick look at plugin p again no later than `at`. */
 void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at);
 /* Put an ended call on the ready list (takes result or err). */
+/* pb_call_start with options the public call does not have:
+ * PB_RUNTIME_CALL_PRUNE asks the worker to pass the function only the
+ * keyword arguments its signature accepts (Call.prune_kwargs; pb_hook). */
+#define PB_RUNTIME_CALL_PRUNE 1u
+int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
+                          void *userdata, uint64_t *call_id);
 void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error *err);
 void pb_call_free(struct call *c);
 void pb_runtime_free(pb_supervisor *s);

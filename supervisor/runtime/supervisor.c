@@ -23,6 +23,7 @@
 #include "jail/forkserver.h"
 #include "runtime/cache.h"
 #include "runtime/changes.h"
+#include "runtime/discover.h"
 #include "runtime/error.h"
 #include "runtime/hostcall.h"
 #include "runtime/lifecycle.h"
@@ -193,6 +194,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	}
 	pb_runtime_free(s);
 	pb_cache_free(s);
+	pb_discover_free(s);
 	pb_watch_free(s);
 	pb_changes_free(s);
 	pb_loop_free(s);
@@ -418,23 +420,11 @@ static Plugbox__Value *layer_list(const struct process *w)
 	return l;
 }
 
-static int put(Plugbox__Value *map, const char *key, Plugbox__Value *v)
-{
-	Plugbox__Value *k = pbv_new_string(key, strlen(key));
-	if (!k || !v || pbv_map_put(map, k, v) < 0) {
-		pbv_free(k);
-		pbv_free(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb_error **err)
 {
 	const struct process *w;
 	const Plugbox__Hello *h;
-	Plugbox__Value *m, *eps;
-	int r = 0;
+	Plugbox__Value *m;
 
 	*info = NULL;
 	*err = NULL;
@@ -442,30 +432,11 @@ PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb
 	if (!w)
 		return -ENOENT;
 	h = w->hello->hello;
-	m = pbv_new_map();
-	eps = pbv_new_list();
-	for (size_t i = 0; eps && i < h->n_entry_points; i++) {
-		Plugbox__Value *ep = pbv_new_map();
-		if (!ep || put(ep, "group", pbv_new_string(h->entry_points[i]->group, strlen(h->entry_points[i]->group))) ||
-		    put(ep, "name", pbv_new_string(h->entry_points[i]->name, strlen(h->entry_points[i]->name))) ||
-		    put(ep, "value", pbv_new_string(h->entry_points[i]->value, strlen(h->entry_points[i]->value))) ||
-		    pbv_list_append(eps, ep) < 0) {
-			pbv_free(ep);
-			r = -ENOMEM;
-			break;
-		}
-	}
-	if (!m || !eps || r < 0) {
-		pbv_free(m);
-		pbv_free(eps);
-		m = NULL;
-	} else if (put(m, "entry_points", eps) || /* put() owns eps from here on */
-	           put(m, "name", pbv_new_string(plugin, strlen(plugin))) ||
-	           put(m, "layout", pbv_new_string(h->layout, strlen(h->layout))) ||
-	           put(m, "version", pbv_new_string(h->version, strlen(h->version))) ||
-	           put(m, "exports", string_list(h->exports, h->n_exports)) ||
-	           put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) ||
-	           put(m, "layers", layer_list(w))) {
+	/* What discovery says of a plugin (discover.c), then what only its
+	 * worker knows. */
+	m = pb_hello_map(plugin, h);
+	if (m && (pb_map_put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) < 0 ||
+	          pb_map_put(m, "layers", layer_list(w)) < 0)) {
 		pbv_free(m);
 		m = NULL;
 	}

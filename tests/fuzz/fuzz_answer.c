@@ -15,6 +15,12 @@
  * message with no control character, and for an accepted unpack a valid
  * plugin name (the job's when known) and a version without spaces or
  * controls.
+ *
+ * With bit 7 of byte 0 set, the rest is instead the discovery scan's
+ * answer (supervisor/helpers/scan.c: pb_scan_answer_decode) for the
+ * plugins "a", "b" and "demo", the first (byte 0 & 3) of them: it must
+ * keep every envelope or none, each kept one a Hello naming its plugin
+ * within the bounds or an Error, with id i+1; a refusal says why.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,6 +30,9 @@
 
 #include "fuzz_common.h"
 #include "helpers/helper_run.h"
+#include "helpers/scan.h"
+#include "proto/frame.h"
+#include "proto/protocol.h"
 #include "proto/install.h"
 #include "proto/names.h"
 
@@ -138,6 +147,35 @@ static void check_judge(const struct pb_helper_answer *a, uint8_t job_byte)
 	}
 }
 
+static void check_scan(const uint8_t *s, size_t n, size_t nplugins)
+{
+	static char *const names[] = { "a", "b", "demo" };
+	Plugbox__Envelope *out[3];
+	char why[200] = "";
+	int r = pb_scan_answer_decode(s, n, names, nplugins, out, why, sizeof(why));
+
+	FUZZ_ASSERT(r == 0 || r == -EBADMSG || r == -EMSGSIZE);
+	if (r < 0) {
+		FUZZ_ASSERT(why[0] && memchr(why, '\0', sizeof(why)));
+		for (size_t i = 0; i < nplugins; i++)
+			FUZZ_ASSERT(out[i] == NULL);
+		return;
+	}
+	for (size_t i = 0; i < nplugins; i++) {
+		FUZZ_ASSERT(out[i] && out[i]->id == i + 1);
+		if (out[i]->body_case == PLUGBOX__ENVELOPE__BODY_HELLO) {
+			const Plugbox__Hello *h = out[i]->hello;
+			FUZZ_ASSERT(!strcmp(h->plugin, names[i]));
+			FUZZ_ASSERT(h->n_entry_points <= PB_ENTRY_POINTS_MAX && h->n_exports <= PB_SCAN_EXPORTS_MAX);
+			for (size_t k = 0; k < h->n_entry_points; k++)
+				FUZZ_ASSERT(h->entry_points[k]->group[0] && h->entry_points[k]->name[0]);
+		} else {
+			FUZZ_ASSERT(out[i]->body_case == PLUGBOX__ENVELOPE__BODY_ERROR);
+		}
+		pb_envelope_free(out[i]);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct pb_helper_answer a;
@@ -146,6 +184,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (data[0] & 0x80) {
+		check_scan(data + 1, size - 1, data[0] & 3 ? (size_t)(data[0] & 3) : 3);
+		return 0;
+	}
 	probes = data[0] & 1;
 	r = pb_helper_answer_decode((const char *)data + 1, size - 1, probes, &a);
 	check_decode(data + 1, size - 1, probes, r, &a);

@@ -359,6 +359,31 @@ ANSWERS = {
 }
 
 
+def scan_answer(*envelopes, plugins=0):
+    """The discovery scan's answer (byte 0 bit 7; plugins 0 means 3)."""
+    return bytes([0x80 | plugins]) + b"".join(len(e).to_bytes(4, "little") + e for e in envelopes)
+
+
+def scan_hello(plugin, priority=0):
+    out = _var_field(1, 1) + _len_field(2, plugin.encode()) + _len_field(3, b"path") + _len_field(4, b"1.0")
+    out += _len_field(6, _len_field(1, b"demo.hooks") + _len_field(2, b"run") + _len_field(3, b"m:f"))
+    if priority:
+        out += _var_field(9, priority * 2 if priority > 0 else -priority * 2 - 1)   # sint32
+    return out
+
+
+ANSWERS.update({
+    "scan_ok": scan_answer(env(1, "hello", scan_hello("a")), env(2, "error", error(3, "bad plugin.toml")),
+                           env(3, "hello", scan_hello("demo", priority=-5))),
+    "scan_one": scan_answer(env(1, "hello", scan_hello("a", priority=7)), plugins=1),
+    "scan_wrong_name": scan_answer(env(1, "hello", scan_hello("b")), plugins=1),
+    "scan_wrong_id": scan_answer(env(2, "hello", scan_hello("a")), plugins=1),
+    "scan_short": scan_answer(env(1, "hello", scan_hello("a")), plugins=2),
+    "scan_trailing": scan_answer(env(1, "hello", scan_hello("a")), plugins=1) + b"\0",
+    "scan_call": scan_answer(env(1, "call", call("a", "f")), plugins=1),
+})
+
+
 def write_dict(path, words):
     with open(path, "w") as f:
         f.write("# Tokens of the policy language, for libFuzzer's -dict (written by make_corpus.py).\n")

@@ -85,7 +85,7 @@ def test_after_start_rules_bind_a_benign_plugin(plugbox, strict_setup, spawn):
     cp = call(plugbox, plugins, policies, "benign", "probe", spawn)
     assert (cp.returncode, cp.stdout) == (EXIT_OK, '"refused 13"\n'), explain(cp)
     shutil.rmtree(plugins / "neuter")
-    cp = plugbox.run(["list", "--plugins", plugins, "--json"], env={"PLUGBOX_POLICIES": str(policies)})
+    cp = plugbox.run(["list", "--plugins", plugins, "--json", "--workers"], env={"PLUGBOX_POLICIES": str(policies)})
     assert cp.returncode == EXIT_OK, explain(cp)
     if os.geteuid() == 0:
         assert "@after-start rules read back from every thread" in cp.stdout, cp.stdout

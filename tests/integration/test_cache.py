@@ -256,7 +256,7 @@ def test_no_cache_writes_nothing_and_cache_dir_moves_it(plugbox, cache_plugins, 
     for _ in range(2):
         result = probe(plugbox, plugins, "vendlib.util", options=["--no-cache"])
         assert result["compiled"], result
-    cp = plugbox.run(["list", "--plugins", plugins, "--no-cache"])
+    cp = plugbox.run(["list", "--plugins", plugins, "--no-cache", "--workers"])
     assert cp.returncode == EXIT_OK, explain(cp)
     assert not (plugins / ".plugbox").exists()
 

@@ -48,12 +48,33 @@ def test_exit_status_is_ok_when_all_answer_and_raised_when_one_raises(plugbox, p
     assert cp.returncode == EXIT_RAISED
 
 
-def test_no_provider_is_an_empty_list_and_a_note(plugbox, paths, copy_plugins):
+def test_an_unknown_group_is_an_error_unless_allowed(plugbox, paths, copy_plugins):
     plugins = copy_plugins(paths.plugins / "hooks", only=["p5_none_group"])
     cp = plugbox.run(["call-all", "--plugins", plugins, "--group", "typeA"])
+    assert_one_error_line(cp, "--group typeA", "no plugin declares entry-point group 'typeA'")
+    cp = plugbox.run(["call-all", "--plugins", plugins, "--group", "typeb"])
+    assert_one_error_line(cp, "did you mean 'typeB'?")
+    cp = plugbox.run(["call-all", "--plugins", plugins, "--group", "typeA", "--allow-unknown-group"])
     assert cp.returncode == EXIT_OK
     assert answers(cp) == []
     assert "no plugin in" in cp.stderr and "provides entry-point group 'typeA'" in cp.stderr
+
+
+def test_only_some_plugins_in_their_order_and_first_result_in_turn(plugbox, paths):
+    hooks = paths.plugins / "hooks"
+    cp = plugbox.run(["call-all", "--plugins", hooks, "--group", "typeA", "--only", "p4_value,p3_value"])
+    assert cp.returncode == EXIT_OK, cp.stderr
+    assert [(a["plugin"], a["name"]) for a in answers(cp)] == [
+        ("p4_value", "run"), ("p3_value", "run"), ("p3_value", "zrun")]
+    cp = plugbox.run(["call-all", "--plugins", hooks, "--group", "typeA", "--only", "p4_value,p3_value",
+                      "--order", "name", "--first"])
+    assert [(a["plugin"], a["name"]) for a in answers(cp)] == [("p3_value", "run")]
+    cp = plugbox.run(["call-all", "--plugins", hooks, "--group", "typeA", "--only", "p3_value,nope"])
+    assert_one_error_line(cp, "no plugin 'nope'")
+    cp = plugbox.run(["call-all", "--plugins", hooks, "--group", "typeA", "--order", "given"])
+    assert_one_error_line(cp, "--order given needs --only")
+    cp = plugbox.run(["call-all", "--plugins", hooks, "--group", "typeA", "--order", "random"])
+    assert_one_error_line(cp, "--order must be name, priority or given")
 
 
 def test_usage_errors_name_the_problem(plugbox, paths):

@@ -149,7 +149,7 @@ def test_landlock_optional_and_missing_is_listed_as_unavailable(run, plugins, po
     pol = policies("@layer landlock optional\n@include default\n")
     cp = run(call(plugins, "ping"), pol, deny=NO_LANDLOCK)
     assert (cp.returncode, result_of(cp)) == (EXIT_OK, "pong"), explain(cp)
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol, deny=NO_LANDLOCK))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol, deny=NO_LANDLOCK))
     assert layer(layers, "landlock").startswith("landlock: unavailable here (" + ENOSYS_TEXT), layers
     # The other layers are all still there.
     assert "pid mount" in layer(layers, "namespaces"), layers
@@ -158,7 +158,7 @@ def test_landlock_optional_and_missing_is_listed_as_unavailable(run, plugins, po
 
 def test_landlock_active_without_the_wrapper(run, plugins, policies):
     # The contrast: on this kernel, without deny_syscall, Landlock is on.
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], policies(None)))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], policies(None)))
     assert layer(layers, "landlock").startswith("landlock: ABI "), layers
 
 
@@ -183,7 +183,7 @@ def host_secret(scratch):
 def check_without_namespaces(run, plugins, pol, deny, why, secret):
     cp = run(call(plugins, "own_file"), pol, deny=deny)
     assert cp.returncode == EXIT_OK and result_of(cp).startswith('"""probe:'), explain(cp)
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol, deny=deny))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol, deny=deny))
     assert layer(layers, "namespaces") == f"namespaces: none ({why})", layers
     assert not any(line.startswith("filesystem: mount tree") for line in layers), layers
     # The identity and the limits do not depend on namespaces.
@@ -216,7 +216,7 @@ def test_namespaces_off(run, plugins, policies, host_secret):
 
 def test_namespaces_optional_when_available_are_used(run, plugins, policies, host_secret):
     pol = policies("@layer namespaces optional\n@include default\n")
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert "pid mount" in layer(layers, "namespaces"), layers
     # In the mount tree the host file is not there at all.
     got = run(call(plugins, "read_file", str(host_secret)), pol)
@@ -283,7 +283,7 @@ def test_scratch_bounds_inodes(run, plugins, policies, setting, inodes, fits):
     got = result_of(cp)
     assert got["error"] is not None and got["error"]["errno"] == errno.ENOSPC, explain(cp)
     assert got["made"] in fits, explain(cp)
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert f"(1M, {inodes} inodes)" in layer(layers, "filesystem"), layers
 
 
@@ -304,7 +304,7 @@ def test_scratch_is_private_bounded_and_fresh(run, plugins, policies):
     for d in ("/tmp", "/var/tmp", plugins / "probe"):
         assert not (Path(d) / token).exists(), d
         assert not (Path(d) / (token + ".big")).exists(), d
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert f", scratch at {got['dir']} (1M, 1024 inodes)" in layer(layers, "filesystem"), layers
     # The next worker starts with an empty scratch again.
     second = run(call(plugins, "scratch", token + "-2", 4096), pol)
@@ -404,7 +404,7 @@ def test_network_host(run, plugins, policies, listener):
     cp = run(call(plugins, "connect", listener.port, "hello"), pol)
     assert result_of(cp) == {"sent": 5}, explain(cp)
     assert listener.received() == [b"hello"]
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert "(host network)" in layer(layers, "namespaces"), layers
     assert "TCP allowed (@network host)" in layer(layers, "landlock"), layers
 
@@ -431,7 +431,7 @@ def assert_own_proc(cp):
 def test_proc_shows_the_worker_alone(run, plugins, policies):
     pol = policies(None)
     assert_own_proc(run(call(plugins, "proc_view"), pol))
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert layer(layers, "filesystem").endswith(", own /proc (this process only)"), layers
 
 
@@ -454,7 +454,7 @@ def test_proc_off_in_the_policy(run, plugins, policies):
     cp = run(call(plugins, "proc_view"), pol)
     assert cp.returncode == EXIT_OK, explain(cp)
     assert result_of(cp)["entries"] == {"type": "FileNotFoundError", "errno": errno.ENOENT}, explain(cp)
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert layer(layers, "filesystem").endswith(", no /proc (@proc off)"), layers
 
 

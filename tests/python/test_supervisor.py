@@ -28,7 +28,7 @@ def test_fork_server_workers_see_their_own_deps_and_end_with_the_host(paths):
     with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn="fork-server") as sup:
         assert sup.call("plug1", "requests_version") == "2.2.0"
         assert sup.call("plug2", "requests_version") == "2.3.0"
-        layers = {p.name: p.layers for p in sup.plugins()}
+        layers = {p.name: p.layers for p in sup.plugins(workers=True)}
         assert all(any(l.startswith("start: cloned from the fork-server") for l in ls) for ls in layers.values())
         assert len(worker_pids()) == 3          # the fork-server and two workers, all our children
     assert wait_until(lambda: worker_pids() == [], 5)
@@ -160,7 +160,7 @@ def test_the_old_timeout_spelling_warns_that_it_reaches_the_plugin(supervisor, p
 
 def test_plugins_describes_each_plugin_as_its_worker_reports_it(supervisor, paths):
     sup = supervisor(paths.seed)
-    infos = sup.plugins()
+    infos = sup.plugins(workers=True)
     assert [p.name for p in infos] == ["plug1", "plug2"]
     plug1, plug2 = infos
     assert plug2.version == "1.0.0"       # plugin.toml

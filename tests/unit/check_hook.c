@@ -107,7 +107,7 @@ START_TEST(every_provider_answers_in_order_and_no_failure_hides_another)
 	ck_assert_int_eq(pb_hook(sup, "bad:group", NULL, 0, &r), -EINVAL);
 	ck_assert_ptr_null(r);
 	ck_assert_int_eq(pb_hook(sup, "", NULL, 0, &r), -EINVAL);
-	ck_assert_int_eq(pb_hook(sup, "typeA", NULL, 8, &r), -EINVAL);
+	ck_assert_int_eq(pb_hook(sup, "typeA", NULL, 64, &r), -EINVAL);
 	pb_value_destroy(arg);
 	pb_supervisor_free(sup);
 }
@@ -138,7 +138,29 @@ START_TEST(providers_run_concurrently_across_workers)
 }
 END_TEST
 
-START_TEST(first_result_stops_at_the_first_value_and_leaves_the_rest_running)
+START_TEST(first_result_calls_in_turn_and_nothing_after_the_first_value)
+{
+	pb_supervisor *sup = open_dir(hooks);
+	pb_hook_results *r;
+
+	ck_assert_int_eq(pb_hook(sup, "typeA", NULL, PB_HOOK_FIRST_RESULT, &r), 0);
+	/* Errors and nulls before the winner stay; nothing after it. */
+	ck_assert_uint_eq(pb_hook_results_count(r), 4);
+	expect_answer(r, 0, "p0_broken", "", NULL, PB_ERROR_CONFIG);
+	expect_answer(r, 1, "p1_none", "run", "null", 0);
+	expect_answer(r, 2, "p2_fails", "run", NULL, PB_ERROR_EXCEPTION);
+	expect_answer(r, 3, "p3_value", "run", "{\"plugin\":\"p3_value\",\"entry\":\"run\",\"args\":[]}", 0);
+	pb_hook_results_free(r);
+	/* p3_value's zrun and p4_value's run were never called: no call is
+	 * left, and p4_value's worker was never even started. */
+	ck_assert_uint_eq(pb_supervisor_calls_pending(sup), 0);
+	ck_assert_int_eq(pb_supervisor_plugin_pid(sup, "p4_value"), -1);
+	ck_assert_int_eq(pb_supervisor_plugin_pid(sup, "p5_none_group"), -1);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(concurrent_first_result_stops_at_the_first_value_and_leaves_the_rest_running)
 {
 	pb_supervisor *sup = open_dir(hooks);
 	pb_value *delay = pb_value_new_float(1.5);
@@ -146,12 +168,8 @@ START_TEST(first_result_stops_at_the_first_value_and_leaves_the_rest_running)
 	pb_call_spec spec = { .kwnames = kwnames, .kwvalues = &delay, .nkwargs = 1 };
 	pb_hook_results *r;
 
-	ck_assert_int_eq(pb_hook(sup, "typeA", &spec, PB_HOOK_FIRST_RESULT, &r), 0);
-	/* Errors and nulls before the winner stay; nothing after it. */
+	ck_assert_int_eq(pb_hook(sup, "typeA", &spec, PB_HOOK_FIRST_RESULT | PB_HOOK_CONCURRENT, &r), 0);
 	ck_assert_uint_eq(pb_hook_results_count(r), 4);
-	expect_answer(r, 0, "p0_broken", "", NULL, PB_ERROR_CONFIG);
-	expect_answer(r, 1, "p1_none", "run", "null", 0);
-	expect_answer(r, 2, "p2_fails", "run", NULL, PB_ERROR_EXCEPTION);
 	expect_answer(r, 3, "p3_value", "run", "{\"plugin\":\"p3_value\",\"entry\":\"run\",\"args\":[]}", 0);
 	/* p3_value's zrun (1.5 s more) and p4_value's run may still be going:
 	 * they end unobserved, with the supervisor's other calls. */
@@ -163,6 +181,79 @@ START_TEST(first_result_stops_at_the_first_value_and_leaves_the_rest_running)
 	pb_value_destroy(result);
 	pb_value_destroy(delay);
 	/* Freeing with calls still in flight ends them; ASan sees no leak. */
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+START_TEST(discovery_lists_every_plugin_and_starts_no_worker)
+{
+	pb_supervisor *sup = open_dir(hooks);
+	pb_value *list = NULL;
+	char buf[512];
+
+	ck_assert_int_eq(pb_supervisor_discover(sup, &list), 0);
+	ck_assert_uint_eq(pb_value_list_length(list), 6);
+	const pb_value *broken = pb_value_list_get(list, 0), *p3 = pb_value_list_get(list, 3);
+	ck_assert_str_eq(pb_value_get_string(pb_value_map_get(broken, "name")), "p0_broken");
+	ck_assert_int_eq(pb_value_get_kind(pb_value_map_get(broken, "error")), PB_VALUE_STRING);
+	ck_assert_str_eq(pb_value_get_string(pb_value_map_get(p3, "name")), "p3_value");
+	ck_assert_int_eq(pb_value_get_kind(pb_value_map_get(p3, "error")), PB_VALUE_NULL);
+	ck_assert_str_eq(pb_value_get_string(pb_value_map_get(p3, "layout")), "path");
+	ck_assert_uint_eq(pb_value_list_length(pb_value_map_get(p3, "entry_points")), 2);
+	json_of(pb_value_map_get(p3, "entry_points"), buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "\"p3_value:second\"") != NULL, "%s", buf);
+	pb_value_destroy(list);
+	ck_assert_int_eq(pb_supervisor_discover(sup, &list), 0); /* from the cache */
+	ck_assert_uint_eq(pb_value_list_length(list), 6);
+	pb_value_destroy(list);
+	for (const char *const *p = (const char *const[]){ "p0_broken", "p1_none", "p2_fails", "p3_value", "p4_value",
+	                                                   "p5_none_group", NULL };
+	     *p; p++)
+		ck_assert_int_eq(pb_supervisor_plugin_pid(sup, *p), -1);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+static void hook_done(void *userdata, pb_hook_results *r, int status)
+{
+	pb_hook_results **out = userdata;
+	ck_assert_int_eq(status, 0);
+	*out = r;
+}
+
+START_TEST(hook_options_choose_plugins_order_and_run_asynchronously)
+{
+	pb_supervisor *sup = open_dir(hooks);
+	const char *given[] = { "p4_value", "p3_value" };
+	pb_hook_options o = { .order = PB_HOOK_ORDER_GIVEN, .plugins = given, .nplugins = 2 };
+	pb_hook_results *r = NULL;
+
+	ck_assert_int_eq(pb_hook_ex(sup, "typeA", NULL, &o, &r), 0);
+	ck_assert_uint_eq(pb_hook_results_count(r), 3);
+	expect_answer(r, 0, "p4_value", "run", "{\"plugin\":\"p4_value\",\"entry\":\"run\",\"args\":[]}", 0);
+	expect_answer(r, 1, "p3_value", "run", "{\"plugin\":\"p3_value\",\"entry\":\"run\",\"args\":[]}", 0);
+	expect_answer(r, 2, "p3_value", "zrun", "{\"plugin\":\"p3_value\",\"entry\":\"zrun\",\"args\":[]}", 0);
+	pb_hook_results_free(r);
+	r = NULL;
+
+	/* The same, without waiting: the answer comes from a dispatch. */
+	ck_assert_int_eq(pb_hook_start(sup, "typeA", NULL, &o, hook_done, &r), 0);
+	ck_assert_ptr_null(r);
+	while (!r)
+		ck_assert_int_ge(pb_supervisor_dispatch(sup, 1000), 0);
+	ck_assert_uint_eq(pb_hook_results_count(r), 3);
+	pb_hook_results_free(r);
+
+	/* A plugin that is not there, a list order without a list. */
+	const char *missing[] = { "p3_value", "no_such" };
+	o.plugins = missing;
+	ck_assert_int_eq(pb_hook_ex(sup, "typeA", NULL, &o, &r), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(pb_supervisor_strerror(sup), "no_such"));
+	o.plugins = NULL;
+	o.nplugins = 0;
+	ck_assert_int_eq(pb_hook_ex(sup, "typeA", NULL, &o, &r), -EINVAL);
+	o.order = 7;
+	ck_assert_int_eq(pb_hook_ex(sup, "typeA", NULL, &o, &r), -EINVAL);
 	pb_supervisor_free(sup);
 }
 END_TEST
@@ -227,7 +318,10 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, every_provider_answers_in_order_and_no_failure_hides_another);
 	tcase_add_test(tc, providers_run_concurrently_across_workers);
-	tcase_add_test(tc, first_result_stops_at_the_first_value_and_leaves_the_rest_running);
+	tcase_add_test(tc, first_result_calls_in_turn_and_nothing_after_the_first_value);
+	tcase_add_test(tc, concurrent_first_result_stops_at_the_first_value_and_leaves_the_rest_running);
+	tcase_add_test(tc, discovery_lists_every_plugin_and_starts_no_worker);
+	tcase_add_test(tc, hook_options_choose_plugins_order_and_run_asynchronously);
 	tcase_add_test(tc, a_call_after_a_swap_reaches_the_new_directory_without_a_dispatch_between);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
