@@ -1,0 +1,64 @@
+"""canceller: calls for cancellation tests. It keeps a record of what ran
+(the worker lives on when it stops a cancelled call, so the record does
+too), sleeps, and stops a cancel in the ways a plugin can: swallowing
+plugbox.Cancelled, or blocking the signal that carries it."""
+
+import os
+import signal
+import time
+
+import plugbox
+
+ran = []
+# which worker this is (a pid would not say: each is pid 1 of its namespace)
+_incarnation = os.urandom(8).hex()
+
+
+@plugbox.export
+def sleep(seconds, tag=None):
+    """Note that it ran, then sleep; notes "stopped TAG" when cancelled."""
+    ran.append(tag)
+    try:
+        time.sleep(seconds)
+    except plugbox.Cancelled:
+        ran.append(f"stopped {tag}")
+        raise
+    return seconds
+
+
+@plugbox.export
+def mark(tag):
+    """Only notes that it ran (the side effect a queued call must not have)."""
+    ran.append(tag)
+    return tag
+
+
+@plugbox.export
+def seen():
+    return list(ran)
+
+
+@plugbox.export
+def incarnation():
+    return _incarnation
+
+
+@plugbox.export
+def swallow(seconds):
+    """`except BaseException: pass` around a sleep, in a loop: the cancel is
+    swallowed every time."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            time.sleep(0.05)
+        except BaseException:
+            pass
+    return "finished"
+
+
+@plugbox.export
+def block_signals(seconds):
+    """Block every signal it may (the cancel's included), then sleep."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    time.sleep(seconds)
+    return "slept"
