@@ -35,7 +35,6 @@ void pb_cancel_signal(pb_supervisor *s, struct process *w, uint64_t id)
 {
 	siginfo_t info;
 
-	(void)s;
 	if (w->reaped || w->proc.pid <= 0)
 		return; /* its end requeues or fails everything already */
 	memset(&info, 0, sizeof(info));
@@ -47,10 +46,13 @@ void pb_cancel_signal(pb_supervisor *s, struct process *w, uint64_t id)
 	/* To its main thread, which runs the calls (any other thread would
 	 * take the signal without interrupting it). Not yet reaped, the pid
 	 * cannot name another process. */
-	if (syscall(SYS_rt_tgsigqueueinfo, w->proc.pid, w->proc.pid, PB_CANCEL_SIGNAL, &info) < 0)
+	if (syscall(SYS_rt_tgsigqueueinfo, w->proc.pid, w->proc.pid, PB_CANCEL_SIGNAL, &info) < 0) {
+		pb_note(s, w->name, "cannot signal the worker to cancel a call (rt_tgsigqueueinfo: %s): ending it",
+		        strerror(errno));
 		pb_channel_end(w, PB_ERROR_CANCELLED, "cannot signal the worker of plugin '%s' to cancel a call "
 		                                      "(rt_tgsigqueueinfo: %s): it was ended",
 		               w->name, strerror(errno));
+	}
 }
 
 pb_error *pb_cancelled_error(const struct plugin *p, const struct call *c, bool running)
