@@ -36,12 +36,16 @@ static _Atomic uint64_t interrupt_for;
 static _Atomic uint64_t cancelled[PB_CANCEL_REMEMBERED];
 static atomic_uint next_slot;
 
+_Static_assert(sizeof(union sigval) >= sizeof(uint64_t), "a call id fits in si_value");
+
 static void on_cancel(int sig, siginfo_t *info, void *ctx)
 {
 	int saved = errno;
-	uint64_t id = (uint64_t)(uintptr_t)info->si_value.sival_ptr;
+	uint64_t id;
 
 	(void)ctx;
+	/* the supervisor wrote the id's bytes there (runtime/cancel.c) */
+	memcpy(&id, &info->si_value, sizeof(id));
 	if (info->si_code == SI_QUEUE && id != 0) {
 		atomic_store(&cancelled[atomic_fetch_add(&next_slot, 1) % PB_CANCEL_REMEMBERED], id);
 		if (atomic_load(&running) == id) {

@@ -31,6 +31,9 @@
 #include "runtime/process.h"
 #include "runtime/runtime.h"
 
+/* The id travels as the bytes of si_value (no pointer is made of it). */
+_Static_assert(sizeof(union sigval) >= sizeof(uint64_t), "a call id fits in si_value");
+
 void pb_cancel_signal(pb_supervisor *s, struct process *w, uint64_t id)
 {
 	siginfo_t info;
@@ -42,7 +45,7 @@ void pb_cancel_signal(pb_supervisor *s, struct process *w, uint64_t id)
 	info.si_code = SI_QUEUE;
 	info.si_pid = getpid();
 	info.si_uid = getuid();
-	info.si_value.sival_ptr = (void *)(uintptr_t)id;
+	memcpy(&info.si_value, &id, sizeof(id));
 	/* To its main thread, which runs the calls (any other thread would
 	 * take the signal without interrupting it). Not yet reaped, the pid
 	 * cannot name another process. */
