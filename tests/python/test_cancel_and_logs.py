@@ -124,18 +124,26 @@ def test_records_dropped_beyond_the_rate_are_counted(supervisor, paths, records)
 
 # ---- cancellation -------------------------------------------------------------------------
 
+async def sleeping(records, n=1):
+    """Until the plugin's code runs n sleeping calls (each logs "sleeping"
+    first): a call cancelled before that point never starts at all."""
+    deadline = time.monotonic() + 15
+    while sum(r.getMessage().startswith("sleeping") for r in records) < n:
+        assert time.monotonic() < deadline, [r.getMessage() for r in records]
+        await asyncio.sleep(0.01)
+
 @pytest.fixture
 def cancels(supervisor, paths):
     return supervisor(paths.runtime, timeout=60)
 
 
-def test_cancelling_a_running_call_interrupts_it_and_the_worker_stays(cancels):
+def test_cancelling_a_running_call_interrupts_it_and_the_worker_stays(cancels, records):
     sup = cancels
     worker = sup.call("canceller", "incarnation")
 
     async def main():
         task = asyncio.ensure_future(sup.acall("canceller", "sleep", 30, "long"))
-        await asyncio.sleep(0.5)
+        await sleeping(records)
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -149,12 +157,14 @@ def test_cancelling_a_running_call_interrupts_it_and_the_worker_stays(cancels):
     assert sup.call("canceller", "seen") == ["long", "stopped long", "next"]
 
 
-def test_wait_for_timing_out_cancels_the_call_in_the_worker(cancels):
+def test_wait_for_timing_out_cancels_the_call_in_the_worker(cancels, records):
     sup = cancels
+    sup.call("canceller", "incarnation")    # started and imported: 2 s are ample
 
     async def main():
         with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(sup.acall("canceller", "sleep", 30, "waited"), 0.5)
+            await asyncio.wait_for(sup.acall("canceller", "sleep", 30, "waited"), 2)
+        assert [r.getMessage() for r in records] == ["sleeping waited"]
         started = time.monotonic()
         assert await sup.acall("canceller", "mark", "after") == "after"
         return time.monotonic() - started
@@ -162,7 +172,7 @@ def test_wait_for_timing_out_cancels_the_call_in_the_worker(cancels):
     assert sup.call("canceller", "seen") == ["waited", "stopped waited", "after"]
 
 
-def test_a_cancelled_queued_call_never_runs(cancels):
+def test_a_cancelled_queued_call_never_runs(cancels, records):
     sup = cancels
     sup.call("canceller", "incarnation")
 
@@ -170,7 +180,7 @@ def test_a_cancelled_queued_call_never_runs(cancels):
         running = asyncio.ensure_future(sup.acall("canceller", "sleep", 1, "first"))
         # written ahead to the worker (pipelined) behind the sleeping call
         queued = [asyncio.ensure_future(sup.acall("canceller", "mark", f"q{i}")) for i in range(3)]
-        await asyncio.sleep(0.3)
+        await sleeping(records)
         queued[1].cancel()
         assert await running == 1
         assert await queued[0] == "q0" and await queued[2] == "q2"
@@ -180,7 +190,7 @@ def test_a_cancelled_queued_call_never_runs(cancels):
     assert sup.call("canceller", "seen") == ["first", "q0", "q2"]
 
 
-def test_the_library_ends_a_cancelled_call_with_cancelled(cancels):
+def test_the_library_ends_a_cancelled_call_with_cancelled(cancels, records):
     sup = cancels
     outcome = []
 
@@ -189,7 +199,7 @@ def test_the_library_ends_a_cancelled_call_with_cancelled(cancels):
         sup.attach(loop)
         call_id = sup._core.call_start("canceller", "sleep", (30, "raw"), {}, 0.0,
                                        lambda v, e: outcome.append((v, e)))
-        await asyncio.sleep(0.3)
+        await sleeping(records)
         assert sup._core.cancel(call_id) is True
         while not outcome:
             await asyncio.sleep(0.01)
@@ -211,7 +221,7 @@ def steady_latency(sup, plugin, n):
 
 
 @pytest.mark.parametrize("function", ["swallow", "block_signals"])
-def test_a_plugin_that_ignores_the_cancel_is_replaced_after_the_grace(cancels, function):
+def test_a_plugin_that_ignores_the_cancel_is_replaced_after_the_grace(cancels, records, function):
     sup = cancels
     worker = sup.call("canceller", "incarnation")
     baseline = steady_latency(sup, "spinner", 50)
@@ -219,7 +229,7 @@ def test_a_plugin_that_ignores_the_cancel_is_replaced_after_the_grace(cancels, f
     async def main():
         task = asyncio.ensure_future(sup.acall("canceller", function, 30))
         queued = asyncio.ensure_future(sup.acall("canceller", "mark", "behind"))
-        await asyncio.sleep(0.5)
+        await sleeping(records)
         task.cancel()
         started = time.monotonic()
         during = []

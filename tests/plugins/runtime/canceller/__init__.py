@@ -3,6 +3,7 @@
 too), sleeps, and stops a cancel in the ways a plugin can: swallowing
 plugbox.Cancelled, or blocking the signal that carries it."""
 
+import logging
 import os
 import signal
 import time
@@ -16,9 +17,12 @@ _incarnation = os.urandom(8).hex()
 
 @plugbox.export
 def sleep(seconds, tag=None):
-    """Note that it ran, then sleep; notes "stopped TAG" when cancelled."""
+    """Note that it ran, then sleep; notes "stopped TAG" when cancelled. A
+    log record says it sleeps (a test waits for it before cancelling)."""
     ran.append(tag)
     try:
+        # inside the try: a cancel may come as soon as the record is out
+        logging.getLogger("canceller").info("sleeping %s", tag)
         time.sleep(seconds)
     except plugbox.Cancelled:
         ran.append(f"stopped {tag}")
@@ -47,6 +51,7 @@ def incarnation():
 def swallow(seconds):
     """`except BaseException: pass` around a sleep, in a loop: the cancel is
     swallowed every time."""
+    logging.getLogger("canceller").info("sleeping")
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
@@ -60,5 +65,6 @@ def swallow(seconds):
 def block_signals(seconds):
     """Block every signal it may (the cancel's included), then sleep."""
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    logging.getLogger("canceller").info("sleeping")
     time.sleep(seconds)
     return "slept"
