@@ -40,10 +40,9 @@
  * it, once it comes to it, without running it. It remembers the ids of at
  * most PB_CANCEL_REMEMBERED calls not yet started (the pipelining window and
  * as much again). A worker that has not answered a cancelled running call
- * within PB_CANCEL_GRACE_SECONDS is killed and replaced. */
+ * within PB_CANCEL_GRACE (plugbox.h) is killed and replaced. */
 #define PB_CANCEL_SIGNAL (SIGRTMIN + 3)
 #define PB_CANCEL_REMEMBERED 128 /* twice PB_PIPELINE_MAX */
-#define PB_CANCEL_GRACE_SECONDS 2.0
 
 /* A worker's descriptors after exec (set up by supervisor/jail/spawn.c,
  * used by worker/): 0 /dev/null, 1 and 2 its output pipes, then these. */
