@@ -251,3 +251,11 @@ def test_a_plugin_that_ignores_the_cancel_is_replaced_after_the_grace(cancels, r
 
 def plugbox_grace():
     return 2.0
+
+
+def test_a_plugin_signalling_itself_cancels_nothing(cancels):
+    sup = cancels
+    worker = sup.call("canceller", "incarnation")
+    assert sup.call("canceller", "signal_itself") == "alive"
+    assert sup.call("canceller", "mark", "after") == "after"
+    assert sup.call("canceller", "incarnation") == worker

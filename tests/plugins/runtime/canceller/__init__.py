@@ -6,6 +6,7 @@ plugbox.Cancelled, or blocking the signal that carries it."""
 import logging
 import os
 import signal
+import threading
 import time
 
 import plugbox
@@ -68,3 +69,15 @@ def block_signals(seconds):
     logging.getLogger("canceller").info("sleeping")
     time.sleep(seconds)
     return "slept"
+
+
+@plugbox.export
+def signal_itself():
+    """Send the cancel signal to itself every way the sandbox lets it: a
+    signal without plugbox's id (SI_TKILL) cancels nothing."""
+    sig = signal.SIGRTMIN + 3
+    signal.raise_signal(sig)
+    signal.pthread_kill(threading.get_ident(), sig)
+    os.kill(os.getpid(), sig)
+    time.sleep(0.1)
+    return "alive"
