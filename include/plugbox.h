@@ -52,6 +52,7 @@ typedef enum pb_error_kind {
 	PB_ERROR_PROTOCOL = 7,    /* the worker sent something it must not */
 	PB_ERROR_UNAVAILABLE = 8, /* the worker could not be started (a sandbox layer failed...) */
 	PB_ERROR_BAD_REQUEST = 9, /* the call itself was malformed */
+	PB_ERROR_CANCELLED = 10,  /* the host cancelled it (pb_cancel) */
 } pb_error_kind;
 
 /* Where a line of plugin output came from. */
@@ -69,6 +70,18 @@ typedef enum pb_stream {
  * control character, bidi override or invalid UTF-8: shown as \xNN or
  * \u{XXXX}). */
 typedef void (*pb_output_fn)(void *userdata, const char *plugin, pb_stream stream, const char *line);
+
+/* A record of a plugin's `logging`, as the plugin made it, for hosts that
+ * keep records rather than lines (pb_supervisor_set_log). call_id is the
+ * call (pb_call_start's id) the worker was running when it was logged, 0
+ * for none (at import, between calls); level is Python's number (10 DEBUG
+ * ... 50 CRITICAL); message has its arguments applied; exc_text is the
+ * formatted exception and stack under it, "" for none. The text comes from
+ * the plugin: logger is sanitised as one line (a newline shows as \n),
+ * message and exc_text keep their line breaks and nothing else a terminal
+ * acts on; each is cut to a bound. Metered as the log lines are. */
+typedef void (*pb_log_fn)(void *userdata, const char *plugin, uint64_t call_id, int level,
+                          const char *logger, const char *message, const char *exc_text);
 
 /* Supervisor over a plugins directory (each subdirectory one plugin). */
 PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out);
@@ -91,6 +104,10 @@ PB_API int pb_supervisor_set_timeout(pb_supervisor *sup, double seconds);
  * written to stderr as "[plugin] line" through a bounded queue that never
  * blocks (what stderr does not take is dropped and counted). */
 PB_API void pb_supervisor_set_output(pb_supervisor *sup, pb_output_fn fn, void *userdata);
+/* Receives plugin log records whole instead of as PB_STREAM_LOG lines
+ * (NULL: back to lines). The rate limit and the "dropped N log records"
+ * notes (PB_STREAM_SUPERVISOR) are the same either way. */
+PB_API void pb_supervisor_set_log(pb_supervisor *sup, pb_log_fn fn, void *userdata);
 /* The last error of a pb_supervisor_* function, as one line. */
 PB_API const char *pb_supervisor_strerror(const pb_supervisor *sup);
 
@@ -156,6 +173,18 @@ typedef void (*pb_call_done_fn)(void *userdata, uint64_t call_id, pb_value *resu
  * deeply) or -ENOMEM, in which case the callback never runs. */
 PB_API int pb_call_start(pb_supervisor *sup, const pb_call_spec *spec, pb_call_done_fn done,
                          void *userdata, uint64_t *call_id);
+
+/* Cancel the call CALL_ID (pb_call_start's). A call that has not started
+ * never runs. A running call is interrupted in its worker (plugbox.Cancelled
+ * is raised in it) and the worker stays for the next calls; a worker that
+ * has not stopped it within PB_CANCEL_GRACE seconds is killed and replaced,
+ * and the calls queued behind it go to the new worker. Either way the call
+ * ends now, with PB_ERROR_CANCELLED, through its callback (from the next
+ * dispatch, never inside pb_cancel). Returns 0, or -ENOENT when no such
+ * call is pending (it ended already, or never was). A call nested in a
+ * host call that waits for another nested call ends its worker at once. */
+#define PB_CANCEL_GRACE 2.0
+PB_API int pb_cancel(pb_supervisor *sup, uint64_t call_id);
 
 /* A descriptor that polls readable while the supervisor has work to do:
  * bytes from a worker, an exit, a deadline or a finished call. Watch it in

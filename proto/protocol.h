@@ -4,6 +4,8 @@
 #ifndef PLUGBOX_PROTOCOL_H
 #define PLUGBOX_PROTOCOL_H
 
+#include <signal.h>
+
 /* Hello.protocol_version. */
 #define PB_PROTOCOL_VERSION 1
 
@@ -30,6 +32,17 @@
  * pipelining window). A worker writes its answers at least every half
  * window, so the supervisor refills the window while it works on the rest. */
 #define PB_PIPELINE_MAX 64
+
+/* Cancelling a call (supervisor/runtime/cancel.c, worker/cancel.c): the
+ * supervisor queues this real-time signal to the worker's main thread with
+ * the call's Envelope id in si_value. The worker interrupts that call if it
+ * is running it (plugbox.Cancelled is raised in it) and otherwise answers
+ * it, once it comes to it, without running it. It remembers the ids of at
+ * most PB_CANCEL_REMEMBERED calls not yet started (the pipelining window and
+ * as much again). A worker that has not answered a cancelled running call
+ * within PB_CANCEL_GRACE (plugbox.h) is killed and replaced. */
+#define PB_CANCEL_SIGNAL (SIGRTMIN + 3)
+#define PB_CANCEL_REMEMBERED 128 /* twice PB_PIPELINE_MAX */
 
 /* A worker's descriptors after exec (set up by supervisor/jail/spawn.c,
  * used by worker/): 0 /dev/null, 1 and 2 its output pipes, then these. */

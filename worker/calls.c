@@ -174,6 +174,24 @@ int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
 	return send_envelope(&env);
 }
 
+/* exc is the plugbox.Cancelled that the cancel signal raised (cancel.c). */
+static bool is_cancelled(PyObject *exc)
+{
+	static PyObject *name;
+	PyObject *plugbox, *cls;
+	bool yes;
+
+	if (!name && !(name = PyUnicode_InternFromString("plugbox")))
+		return false;
+	plugbox = PyImport_GetModule(name);
+	cls = plugbox ? PyObject_GetAttrString(plugbox, "Cancelled") : NULL;
+	yes = cls && PyObject_IsInstance(exc, cls) == 1;
+	PyErr_Clear();
+	Py_XDECREF(cls);
+	Py_XDECREF(plugbox);
+	return yes;
+}
+
 /* Report the pending Python exception as an error reply. Exceptions the glue
  * raises for a missing function or a bad plugin layout get their own kinds. */
 int pb_send_python_error(uint64_t id)
@@ -208,6 +226,8 @@ int pb_send_python_error(uint64_t id)
 	config = PyObject_GetAttrString(glue, "ConfigError");
 	if (not_found && PyObject_IsInstance(exc, not_found) == 1)
 		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_NOT_FOUND;
+	else if (is_cancelled(exc))
+		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_CANCELLED;
 	else if (config && PyObject_IsInstance(exc, config) == 1)
 		kind = PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG;
 	desc = PyObject_CallMethod(glue, "describe", "O", exc);
@@ -492,6 +512,7 @@ static int run_call(const Plugbox__Envelope *env)
 	const Plugbox__Call *call = env->call;
 	unsigned *quick = quick_runs(call->function);
 	double start = last_mark;
+	uint64_t outer;
 	int r;
 
 	poll_us = env->poll_us < POLL_US_MAX ? env->poll_us : POLL_US_MAX;
@@ -505,7 +526,16 @@ static int run_call(const Plugbox__Envelope *env)
 		if (r < 0)
 			return r;
 	}
-	r = handle_call(env->id, call);
+	/* Marked running before the check, so that a cancel coming between
+	 * the two is either seen here or interrupts the call (cancel.c). */
+	outer = pb_cancel_enter(env->id);
+	if (pb_cancel_pending(env->id))
+		r = pb_send_error(env->id, PLUGBOX__ERROR_KIND__ERROR_KIND_CANCELLED, "Cancelled",
+		                  "the host cancelled the call before it started", "");
+	else
+		r = handle_call(env->id, call);
+	pb_log_note_drops();
+	pb_cancel_leave(outer);
 	/* the plugin may have called back into us: look the slot up again */
 	quick = quick_runs(call->function);
 	last_mark = mono_now();

@@ -153,7 +153,7 @@ static PyMethodDef plugbox_natives[] = {
 	{ "_host_call", pb_py_host_call, METH_VARARGS,
 	  "_host_call(name, args, kwargs): send a HostCall and wait for its HostResult." },
 	{ "_log", pb_py_log, METH_VARARGS,
-	  "_log(level, logger, message): send one Log record to the supervisor." },
+	  "_log(level, logger, message[, exc_text]): send one Log record to the supervisor." },
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -9,8 +9,12 @@
  * call plugbox._log with anything. A supervisor that is gone (EPIPE) costs
  * the record, nothing more: logging must never break the plugin. A plugin
  * logging in a loop has its records dropped here beyond
- * PB_LOG_RECORDS_PER_SECOND, with one record saying how many: the
- * supervisor ends a worker whose channel floods (protocol.h).
+ * PB_LOG_RECORDS_PER_SECOND, with one record saying how many, sent when
+ * the next second begins or when the call that logged them ends, whichever
+ * is first (so a one-shot `plugbox call` shows it too): the supervisor ends
+ * a worker whose channel floods (protocol.h). Each record says which call
+ * the worker was running (Log.call_id) and carries the formatted exception
+ * apart from the message (Log.exc_text).
  */
 #include "config.h"
 
@@ -67,7 +71,7 @@ static char *bounded_utf8(PyObject *s, size_t max)
 	return out;
 }
 
-static void send_record(int level, char *logger, char *message)
+static void send_record(int level, char *logger, char *message, char *exc_text)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Log log = PLUGBOX__LOG__INIT;
@@ -75,16 +79,33 @@ static void send_record(int level, char *logger, char *message)
 	log.level = level;
 	log.logger = logger;
 	log.message = message;
+	log.exc_text = exc_text ? exc_text : "";
+	log.call_id = pb_cancel_running();
 	env.body_case = PLUGBOX__ENVELOPE__BODY_LOG;
 	env.log = &log;
 	(void)pb_envelope_send(PB_FD_REPLIES, &env, PB_FRAME_MAX_DEFAULT);
 }
 
-/* Called with the GIL held, so the counters need no lock. */
+/* Called with the GIL held, so the counters need no lock. One record a
+ * second is kept for the note that says how many were dropped. */
+static double window;
+static unsigned sent, dropped;
+
+void pb_log_note_drops(void)
+{
+	char note[128];
+
+	if (dropped == 0)
+		return;
+	snprintf(note, sizeof(note), "dropped %u log records (more than %d a second)", dropped,
+	         PB_LOG_RECORDS_PER_SECOND - 1);
+	dropped = 0;
+	sent++;
+	send_record(30, "plugbox", note, NULL);
+}
+
 static bool rate_allows_record(void)
 {
-	static double window;
-	static unsigned sent, dropped;
 	struct timespec ts;
 	double now;
 
@@ -93,16 +114,9 @@ static bool rate_allows_record(void)
 	if (now - window >= 1.0) {
 		window = now;
 		sent = 0;
-		if (dropped > 0) {
-			char note[128];
-			snprintf(note, sizeof(note), "dropped %u log records (more than %d a second)",
-			         dropped, PB_LOG_RECORDS_PER_SECOND);
-			dropped = 0;
-			sent++;
-			send_record(30, "plugbox", note);
-		}
+		pb_log_note_drops();
 	}
-	if (sent < PB_LOG_RECORDS_PER_SECOND) {
+	if (sent < PB_LOG_RECORDS_PER_SECOND - 1) {
 		sent++;
 		return true;
 	}
@@ -112,23 +126,28 @@ static bool rate_allows_record(void)
 
 PyObject *pb_py_log(PyObject *module, PyObject *args)
 {
-	PyObject *logger, *message;
-	char *l, *m = NULL;
+	PyObject *logger, *message, *exc_text = NULL;
+	char *l, *m = NULL, *e = NULL;
 	int level;
+	bool ok;
 
 	(void)module;
-	if (!PyArg_ParseTuple(args, "iUU:_log", &level, &logger, &message))
+	if (!PyArg_ParseTuple(args, "iUU|U:_log", &level, &logger, &message, &exc_text))
 		return NULL;
 	if (!rate_allows_record())
 		Py_RETURN_NONE;
 	l = bounded_utf8(logger, PB_LOG_LOGGER_MAX);
 	if (l)
 		m = bounded_utf8(message, PB_LOG_MESSAGE_MAX);
-	if (m)
-		send_record(level, l, m);
+	if (m && exc_text)
+		e = bounded_utf8(exc_text, PB_LOG_MESSAGE_MAX);
+	ok = m && (!exc_text || e);
+	if (ok)
+		send_record(level, l, m, e);
 	free(l);
 	free(m);
-	if (!m)
+	free(e);
+	if (!ok)
 		return NULL;
 	Py_RETURN_NONE;
 }

@@ -225,6 +225,9 @@ static int start_interpreter(const char *executable, const char *name, bool warm
 
 	if (!warm && pb_interp_init(executable, name, why, sizeof(why)) < 0)
 		return fail(PB_EXIT_INTERNAL, why);
+	/* before the filter: the policy needs no rule for it */
+	if (pb_cancel_install(why, sizeof(why)) < 0)
+		return fail(PB_EXIT_INTERNAL, why);
 	return GO_ON;
 }
 

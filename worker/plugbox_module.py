@@ -39,10 +39,19 @@ ValueError, TypeError, RuntimeError or TimeoutError when the host reports
 one of those, and plugbox.HostError for anything else (with the host's
 error type in `.type`, its text in `.message`).
 
+Cancellation
+
+When the host cancels a call (an asyncio task awaiting it is cancelled, or
+its wait_for times out), plugbox.Cancelled (a BaseException) is raised in
+the call wherever it is, a time.sleep() included. Clean up in `finally`
+and let it propagate; a call that has not returned within two seconds of
+the cancel has its worker killed and replaced.
+
 Logging
 
 Records that no handler of the plugin's takes go to the host (plugin name,
-logger name, level, message with any traceback), at level INFO and above
+logger name, level, message, the traceback apart, the call being run), at
+level INFO and above
 unless the plugin changes the root logger's level:
 
     import logging
@@ -73,6 +82,13 @@ def export(func=None, *, name=None):
     if func is not None:
         return register(func)
     return register
+
+
+class Cancelled(BaseException):
+    """Raised in a call the host cancelled (plugbox's own signal
+    interrupts it). Like KeyboardInterrupt it is not an Exception, so
+    `except Exception` lets it through; let it propagate: a call that goes
+    on regardless has its worker killed after a grace period."""
 
 
 class HostError(Exception):
@@ -133,6 +149,18 @@ def _attach_handler(logging):
     its records (a StreamHandler's text still reaches the host, as the
     plugin's stderr)."""
 
+    formatter = logging.Formatter()
+
+    def _exc_text(record):
+        """The record's exception and stack, formatted as a Formatter
+        would put them under its message ("" for neither)."""
+        text = record.exc_text or ""
+        if record.exc_info and not text:
+            text = record.exc_text = formatter.formatException(record.exc_info)
+        if record.stack_info:
+            text = (text + "\n" if text else "") + formatter.formatStack(record.stack_info)
+        return text
+
     class _SupervisorHandler(logging.Handler):
         """Sends each record to the supervisor as a Log envelope; where
         code has replaced sys.stderr (to capture it), writes there at
@@ -149,7 +177,7 @@ def _attach_handler(logging):
                     if record.levelno >= logging.WARNING:
                         stream.write(self.format(record) + "\n")
                     return
-                _log(record.levelno, record.name, self.format(record))
+                _log(record.levelno, record.name, record.getMessage(), _exc_text(record))
             except RecursionError:
                 raise
             except Exception:

@@ -60,11 +60,25 @@ int pb_serve(void);
  * into an exception. */
 PyObject *pb_py_host_call(PyObject *module, PyObject *args);
 
-/* log.c: plugbox._log(level, logger, message): one Log envelope (id 0),
+/* cancel.c: cancelling calls (protocol.h's PB_CANCEL_SIGNAL). Install the
+ * handlers (before the seccomp filter): 0, or -1 with *why. */
+int pb_cancel_install(char *why, size_t why_len);
+/* The main thread starts running call id (nested calls too): returns the
+ * call it ran before, for pb_cancel_leave. */
+uint64_t pb_cancel_enter(uint64_t id);
+void pb_cancel_leave(uint64_t outer);
+/* Was call id cancelled (before it started)? */
+bool pb_cancel_pending(uint64_t id);
+/* The call the main thread runs now, 0 for none (log records carry it). */
+uint64_t pb_cancel_running(void);
+
+/* log.c: plugbox._log(level, logger, message[, exc_text]): one Log envelope (id 0),
  * bounded; dropped silently when the supervisor is not listening. */
 #define PB_LOG_MESSAGE_MAX 16384u
 #define PB_LOG_LOGGER_MAX 256u
 PyObject *pb_py_log(PyObject *module, PyObject *args);
+/* Say now how many records were dropped (a call ended), if any were. */
+void pb_log_note_drops(void);
 
 /* sandbox.c */
 int pb_sandbox_read_policy(int fd, uint8_t **blob, size_t *len, char *why, size_t why_len);

@@ -96,8 +96,10 @@ class Framework:
         print(f"Framework {FRAMEWORK_VERSION} is running.")
         print(f"  plugins:  {self.plugins_dir}")
         print(f"  policies: {self.policies_dir}")
+        # log="lines": the plugins' log records join their printed lines in
+        # the transcript (the default makes them LogRecords in our logging)
         with plugbox.Supervisor(self.plugins_dir, self.policies_dir, timeout=30.0,
-                                output=self.on_output) as sup:
+                                output=self.on_output, log="lines") as sup:
             sup.register("lookup_user", self.lookup_user)
             infos = self.list_plugins(sup)
             self.side_by_side(sup, infos)

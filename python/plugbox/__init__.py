@@ -21,8 +21,8 @@ Python layer; see plugbox.Supervisor.
 """
 
 from . import _core
-from ._errors import (BadRequest, CallTimeout, ConfigError, Error, NotFound, PluginError, ProtocolError,
-                      SandboxViolation, Unavailable, WorkerCrashed)
+from ._errors import (BadRequest, CallCancelled, CallTimeout, ConfigError, Error, NotFound, PluginError,
+                      ProtocolError, SandboxViolation, Unavailable, WorkerCrashed)
 from ._supervisor import CallOptions, Supervisor
 from ._types import EntryPoint, HookResult, LoadedEntryPoint, PluginInfo
 
@@ -31,7 +31,7 @@ __version__ = _core.__version__
 __all__ = [
     "Supervisor", "CallOptions", "PluginInfo", "EntryPoint", "LoadedEntryPoint", "HookResult",
     "Error", "PluginError", "SandboxViolation", "WorkerCrashed", "CallTimeout", "ProtocolError",
-    "NotFound", "ConfigError", "Unavailable", "BadRequest",
+    "NotFound", "ConfigError", "Unavailable", "BadRequest", "CallCancelled",
 ]
 
 Supervisor.__module__ = "plugbox"

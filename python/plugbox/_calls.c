@@ -87,11 +87,11 @@ int pbpy_spec_build(struct pbpy_spec *s, PyObject *plugin, PyObject *function, P
 
 /* pb_call_start with the GIL released: it may spawn a worker, and it runs
  * no callback. */
-static int start(SupObject *self, struct pbpy_spec *s, pb_call_done_fn done, void *data)
+static int start(SupObject *self, struct pbpy_spec *s, pb_call_done_fn done, void *data, uint64_t *id)
 {
 	int r;
 	Py_BEGIN_ALLOW_THREADS
-	        r = pb_call_start(self->sup, &s->spec, done, data, NULL);
+	        r = pb_call_start(self->sup, &s->spec, done, data, id);
 	Py_END_ALLOW_THREADS if (r == -ENOMEM)
 	        PyErr_NoMemory();
 	else if (r < 0)
@@ -198,7 +198,7 @@ PyObject *pbpy_sup_call(SupObject *self, PyObject *args)
 		PyMem_RawFree(o);
 		return NULL;
 	}
-	r = start(self, &s, sync_done, o);
+	r = start(self, &s, sync_done, o, NULL);
 	pbpy_spec_free(&s);
 	if (r < 0) {
 		pbpy_leave(self);
@@ -255,6 +255,7 @@ PyObject *pbpy_sup_call_start(SupObject *self, PyObject *args)
 	double timeout;
 	struct pbpy_spec s;
 	struct async_call *c;
+	uint64_t id = 0;
 	int r;
 
 	if (!PyArg_ParseTuple(args, "UUO!OdO:call_start", &plugin, &function, &PyTuple_Type, &cargs, &kwargs,
@@ -277,7 +278,7 @@ PyObject *pbpy_sup_call_start(SupObject *self, PyObject *args)
 	if (pbpy_enter(self) < 0) {
 		r = -1;
 	} else {
-		r = start(self, &s, async_done, c);
+		r = start(self, &s, async_done, c, &id);
 		pbpy_leave(self);
 	}
 	pbpy_spec_free(&s);
@@ -286,7 +287,26 @@ PyObject *pbpy_sup_call_start(SupObject *self, PyObject *args)
 		PyMem_Free(c);
 		return NULL;
 	}
-	Py_RETURN_NONE;
+	return PyLong_FromUnsignedLongLong(id);
+}
+
+/* cancel(call_id): True if the call was pending and is now cancelled (its
+ * callback runs from the next dispatch, with a Cancelled error), False if
+ * it had ended already. */
+PyObject *pbpy_sup_cancel(SupObject *self, PyObject *arg)
+{
+	unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+	int r;
+
+	if (id == (unsigned long long)-1 && PyErr_Occurred())
+		return NULL;
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	r = pb_cancel(self->sup, id);
+	pbpy_leave(self);
+	if (r == -ENOMEM)
+		return PyErr_NoMemory();
+	return PyBool_FromLong(r == 0);
 }
 
 PyObject *pbpy_sup_dispatch(SupObject *self, PyObject *args)

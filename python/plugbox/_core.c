@@ -240,6 +240,7 @@ static int sup_close(SupObject *self)
 	/* the handlers and the output callback usually refer back to the host */
 	PyDict_Clear(self->functions);
 	Py_CLEAR(self->output);
+	Py_CLEAR(self->log);
 	Py_CLEAR(self->on_change);
 	return pbpy_raise_deferred(self);
 }
@@ -269,6 +270,7 @@ static void Sup_finalize(SupObject *self)
 static int Sup_traverse(SupObject *self, visitproc visit, void *arg)
 {
 	Py_VISIT(self->output);
+	Py_VISIT(self->log);
 	Py_VISIT(self->on_change);
 	Py_VISIT(self->functions);
 	for (int i = 0; i < 3; i++)
@@ -280,6 +282,7 @@ static int Sup_clear(SupObject *self)
 {
 	/* only for an unreachable cycle, which tp_finalize has closed already */
 	Py_CLEAR(self->output);
+	Py_CLEAR(self->log);
 	Py_CLEAR(self->on_change);
 	if (self->functions)
 		PyDict_Clear(self->functions);
@@ -294,6 +297,7 @@ static void Sup_dealloc(SupObject *self)
 		return; /* resurrected */
 	PyObject_GC_UnTrack(self);
 	Py_CLEAR(self->output);
+	Py_CLEAR(self->log);
 	Py_CLEAR(self->on_change);
 	Py_CLEAR(self->functions);
 	Py_CLEAR(self->plugins_dir);
@@ -361,6 +365,23 @@ static PyObject *Sup_set_output(SupObject *self, PyObject *fn)
 		pb_supervisor_set_output(self->sup, pbpy_output_trampoline, self);
 	else
 		pb_supervisor_set_output(self->sup, NULL, NULL);
+	pbpy_leave(self);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Sup_set_log(SupObject *self, PyObject *fn)
+{
+	if (fn != Py_None && !PyCallable_Check(fn)) {
+		PyErr_SetString(PyExc_TypeError, "the log function must be callable or None");
+		return NULL;
+	}
+	if (pbpy_enter(self) < 0)
+		return NULL;
+	Py_XSETREF(self->log, fn == Py_None ? NULL : Py_NewRef(fn));
+	if (self->log)
+		pb_supervisor_set_log(self->sup, pbpy_log_trampoline, self);
+	else
+		pb_supervisor_set_log(self->sup, NULL, NULL);
 	pbpy_leave(self);
 	Py_RETURN_NONE;
 }
@@ -872,6 +893,9 @@ static PyMethodDef Sup_methods[] = {
 	{ "calls_pending", (PyCFunction)Sup_calls_pending, METH_NOARGS, "Calls made and not yet ended." },
 	{ "register", (PyCFunction)Sup_register, METH_VARARGS, "register(name, handler): handler(HostCall)." },
 	{ "set_output", (PyCFunction)Sup_set_output, METH_O, "set_output(fn or None): fn(plugin, stream, line)." },
+	{ "set_log", (PyCFunction)Sup_set_log, METH_O,
+	  "set_log(fn or None): fn(plugin, call_id, level, logger, message, exc_text) per log record." },
+	{ "cancel", (PyCFunction)pbpy_sup_cancel, METH_O, "cancel(call_id) -> bool: cancel a pending call." },
 	{ "set_timeout", (PyCFunction)Sup_set_timeout, METH_VARARGS, "Per-call deadline in seconds (0: none)." },
 	{ "set_idle_timeout", (PyCFunction)Sup_set_idle_timeout, METH_VARARGS, "Stop idle workers (0: never)." },
 	{ "set_spawn_mode", (PyCFunction)Sup_set_spawn_mode, METH_VARARGS,

@@ -38,6 +38,7 @@ typedef struct {
 	        pb_supervisor *sup; /* NULL once closed */
 	PyObject *plugins_dir;      /* str, for repr */
 	PyObject *output;           /* callable(plugin, stream, line), or NULL: the library's default */
+	PyObject *log;              /* callable(plugin, call_id, level, logger, message, exc_text), or NULL: lines */
 	PyObject *on_change;        /* callable(plugin, change), or NULL */
 	PyObject *functions;        /* dict: host function name -> handler(HostCall) */
 	HostCallObject *live;       /* host calls handed to Python and not yet answered */
@@ -93,11 +94,14 @@ const char *pbpy_utf8_name(PyObject *o, const char *what);
 PyObject *pbpy_sup_call(SupObject *self, PyObject *args);
 PyObject *pbpy_sup_call_start(SupObject *self, PyObject *args);
 PyObject *pbpy_sup_dispatch(SupObject *self, PyObject *args);
+PyObject *pbpy_sup_cancel(SupObject *self, PyObject *arg);
 
 /* ---- _hostcall.c ---- */
 extern PyTypeObject PbPy_HostCallType;
 void pbpy_host_trampoline(void *userdata, pb_host_call *call);
 void pbpy_output_trampoline(void *userdata, const char *plugin, pb_stream stream, const char *line);
+void pbpy_log_trampoline(void *userdata, const char *plugin, uint64_t call_id, int level, const char *logger,
+                         const char *message, const char *exc_text);
 /* Take the library handle out of an unanswered host call (NULL if answered). */
 pb_host_call *pbpy_hostcall_take(HostCallObject *hc);
 int pbpy_hostcall_init_streams(void);

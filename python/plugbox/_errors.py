@@ -4,7 +4,7 @@ exception a Python programmer would reach for where there is one."""
 
 __all__ = [
     "Error", "PluginError", "SandboxViolation", "WorkerCrashed", "CallTimeout", "ProtocolError",
-    "NotFound", "ConfigError", "Unavailable", "BadRequest",
+    "NotFound", "ConfigError", "Unavailable", "BadRequest", "CallCancelled",
 ]
 
 
@@ -13,7 +13,7 @@ class Error(Exception):
 
     kind              the library's name for what happened: "exception", "not_found",
                       "config", "violation", "timeout", "crashed", "protocol",
-                      "unavailable" or "bad_request"
+                      "unavailable", "bad_request" or "cancelled"
     plugin            the plugin's name ("" when the call never reached one)
     message           one line saying what happened
     remote_type       the Python exception type raised in the plugin, or ""
@@ -103,8 +103,17 @@ class BadRequest(Error, ValueError):
     kind = "bad_request"
 
 
+class CallCancelled(Error):
+    """The host cancelled the call (an acall() whose task was cancelled,
+    or whose asyncio.wait_for timed out): it never started, or it was
+    interrupted in its worker."""
+
+    kind = "cancelled"
+
+
 _BY_KIND = {cls.kind: cls for cls in (PluginError, SandboxViolation, WorkerCrashed, CallTimeout,
-                                      ProtocolError, NotFound, ConfigError, Unavailable, BadRequest)}
+                                      ProtocolError, NotFound, ConfigError, Unavailable, BadRequest,
+                                      CallCancelled)}
 
 for _cls in (Error, *_BY_KIND.values()):
     _cls.__module__ = "plugbox"

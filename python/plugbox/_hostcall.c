@@ -1,6 +1,6 @@
 /* _hostcall.c - the library's callbacks into Python other than call
  * completions: host functions (a plugin's plugbox.host.NAME(...)) and
- * plugin output.
+ * plugin output and log records.
  *
  * A host call reaches Python as a HostCall object. The Python layer answers
  * it once (return_value or fail), now or later from an asyncio task. If the
@@ -289,6 +289,35 @@ void pbpy_output_trampoline(void *userdata, const char *plugin, pb_stream stream
 			pbpy_callback_failed(self, fn);
 		Py_XDECREF(r);
 		Py_XDECREF(text);
+		Py_DECREF(fn);
+	}
+	PyGILState_Release(gil);
+}
+
+/* A plugin's log record whole: the text is sanitised UTF-8 already, but a
+ * cut may fall anywhere, so decoding must never lose the record. */
+void pbpy_log_trampoline(void *userdata, const char *plugin, uint64_t call_id, int level, const char *logger,
+                         const char *message, const char *exc_text)
+{
+	SupObject *self = userdata;
+	PyGILState_STATE gil = PyGILState_Ensure();
+	PyObject *fn = self->log ? Py_NewRef(self->log) : NULL;
+
+	if (fn) {
+		PyObject *l = PyUnicode_DecodeUTF8(logger, (Py_ssize_t)strlen(logger), "replace");
+		PyObject *m = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+		PyObject *e = PyUnicode_DecodeUTF8(exc_text, (Py_ssize_t)strlen(exc_text), "replace");
+		PyObject *r = NULL;
+		self->in_output++;
+		if (l && m && e)
+			r = PyObject_CallFunction(fn, "sKiOOO", plugin, (unsigned long long)call_id, level, l, m, e);
+		self->in_output--;
+		if (!r)
+			pbpy_callback_failed(self, fn);
+		Py_XDECREF(r);
+		Py_XDECREF(l);
+		Py_XDECREF(m);
+		Py_XDECREF(e);
 		Py_DECREF(fn);
 	}
 	PyGILState_Release(gil);

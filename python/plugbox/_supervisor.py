@@ -11,6 +11,7 @@ import atexit
 import builtins
 import functools
 import inspect
+import logging
 import math
 import os
 import re
@@ -209,6 +210,23 @@ def _resolve(loop, fut, value, error):
         pass   # the loop is closed: nobody waits for this answer any more
 
 
+def _log_record(plugin, call_id, level, logger, message, exc_text):
+    """A plugin's log record, from inside the library: a LogRecord in the
+    host's logging, under plugbox.plugin.PLUGIN.LOGGER. The message is taken
+    as it is (no %-arguments are applied again); exc_text is the plugin's
+    formatted traceback, which a Formatter prints under the message. extra:
+    plugin (the plugin's name) and call (the id of the call it was logged
+    in, None outside a call)."""
+    name = f"plugbox.plugin.{plugin}.{logger}" if logger else f"plugbox.plugin.{plugin}"
+    target = logging.getLogger(name)
+    if not target.isEnabledFor(level):
+        return
+    record = target.makeRecord(name, level, "<plugin " + plugin + ">", 0, message, None, None,
+                               extra={"plugin": plugin, "call": call_id or None})
+    record.exc_text = exc_text or None
+    target.handle(record)
+
+
 class Supervisor:
     """Run the plugins of PLUGINS_DIR, each in its own sandboxed worker.
 
@@ -226,7 +244,14 @@ class Supervisor:
                   address layout; README: Performance)
     output        output(plugin, stream, line) receives every line a plugin prints
                   and the supervisor's notes about it; stream is "stdout",
-                  "stderr", "supervisor" or "log". Default: written to stderr.
+                  "stderr", "supervisor" or (with log="lines") "log". Default:
+                  written to stderr.
+    log           where plugins' `logging` records go: "records" (the default)
+                  makes each a logging.LogRecord in this process's logging,
+                  under the logger plugbox.plugin.PLUGIN.LOGGER, with the
+                  plugin's level, message and exc_text, and extra plugin= and
+                  call= (the id of the call it was logged in, or None);
+                  "lines" sends them to output as "LEVEL logger: message" lines.
 
     A Supervisor belongs to one thread at a time: its methods take a lock,
     which the thread inside a call keeps (host functions may call back in).
@@ -234,9 +259,11 @@ class Supervisor:
     """
 
     def __init__(self, plugins_dir, policies_dir=None, *, worker=None, timeout=60.0,
-                 idle_timeout=None, spawn="exec", output=None):
+                 idle_timeout=None, spawn="exec", output=None, log="records"):
         if output is not None and not callable(output):
             raise TypeError("output must be callable or None")
+        if log not in ("records", "lines"):
+            raise ValueError(f"log must be 'records' or 'lines', not {log!r}")
         if spawn not in ("exec", "fork-server"):
             raise ValueError(f"spawn must be 'exec' or 'fork-server', not {spawn!r}")
         self._lock = threading.RLock()
@@ -250,6 +277,8 @@ class Supervisor:
         self._finished = None      # aclose()'s future
         if output is not None:
             self._core.set_output(output)
+        if log == "records":
+            self._core.set_log(_log_record)
         self._core.set_spawn_mode(spawn)
         _open.add(self)
 
@@ -353,19 +382,40 @@ class Supervisor:
     async def acall(self, plugin, function, /, *args, _timeout=_UNSET, **kwargs):
         """call() for asyncio: the running loop watches the library's
         descriptor while calls are pending; calls to different plugins run at
-        once. Cancelling the await does not stop the call: it finishes in its
-        worker and its answer is dropped."""
+        once. Cancelling the await (task.cancel(), an asyncio.wait_for or
+        asyncio.timeout that runs out) cancels the call: one not yet started
+        never runs, a running one is interrupted in its worker (the plugin
+        gets plugbox.Cancelled), and the plugin's next call does not wait
+        for it."""
         seconds = _deadline(_timeout, kwargs)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         with self._lock:
             self._watch(loop)
             try:
-                self._core.call_start(plugin, function, args, kwargs, seconds,
-                                      functools.partial(_resolve, loop, fut))
+                call_id = self._core.call_start(plugin, function, args, kwargs, seconds,
+                                                functools.partial(_resolve, loop, fut))
             finally:
                 self._detach()
-        return await fut
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if not fut.done() or fut.cancelled():
+                self._cancel(call_id)
+            raise
+
+    def _cancel(self, call_id):
+        """Cancel a call acall() no longer waits for (its answer, a
+        CallCancelled, is dropped)."""
+        with self._lock:
+            if self._core.closed:
+                return
+            try:
+                self._core.cancel(call_id)
+            except RuntimeError:
+                # from inside one of the supervisor's callbacks, which may
+                # not call it: the call runs on, and its answer is dropped
+                pass
 
     def hook(self, group, /, *args, first_result=False, plugins=None, order=None, unknown_group="error",
              prune_kwargs=False, concurrent=False, _timeout=_UNSET, **kwargs):

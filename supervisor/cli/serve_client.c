@@ -184,7 +184,7 @@ static int answer(struct conn *k, const struct pb_cli_call *c)
 		code = pb_cli_print_result(c->plugin, (const pb_value *)env->result->value);
 	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
 		const Plugbox__Error *e = env->error;
-		pb_error_kind kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_BAD_REQUEST
+		pb_error_kind kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_CANCELLED
 		                             ? (pb_error_kind)e->kind
 		                             : PB_ERROR_PROTOCOL;
 		code = pb_report_failure(kind, c->plugin, e->type, e->message, e->traceback);

@@ -78,6 +78,10 @@ pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k)
 	case PLUGBOX__ERROR_KIND__ERROR_KIND_CONFIG: return PB_ERROR_CONFIG;
 	case PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST: return PB_ERROR_BAD_REQUEST;
 	case PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE: return PB_ERROR_UNAVAILABLE;
+	/* only the host cancels: a worker that says so about a call the host did
+	 * not cancel speaks for the plugin (cancel.c drops the answers of calls
+	 * that were cancelled) */
+	case PLUGBOX__ERROR_KIND__ERROR_KIND_CANCELLED: return PB_ERROR_EXCEPTION;
 	default: return PB_ERROR_PROTOCOL; /* a worker cannot claim the others */
 	}
 }
@@ -123,6 +127,7 @@ PB_API const char *pb_error_kind_name(pb_error_kind kind)
 		[PB_ERROR_PROTOCOL] = "protocol",
 		[PB_ERROR_UNAVAILABLE] = "unavailable",
 		[PB_ERROR_BAD_REQUEST] = "bad_request",
+		[PB_ERROR_CANCELLED] = "cancelled",
 	};
 	return (unsigned)kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "unknown";
 }

@@ -181,6 +181,11 @@ void pb_host_call_orphan(struct pb_host_call *hc)
 	maybe_free(hc);
 }
 
+void pb_host_call_adopt(struct pb_host_call *hc, struct call *c)
+{
+	hc->call = c;
+}
+
 void pb_host_call_invoke(pb_supervisor *s, struct pb_host_call *hc)
 {
 	(void)s;

@@ -11,6 +11,9 @@ void pb_host_call_received(pb_supervisor *s, struct process *p, Plugbox__Envelop
 void pb_host_call_invoke(pb_supervisor *s, struct pb_host_call *hc);
 /* The call waiting for it ended: the answer, when it comes, is dropped. */
 void pb_host_call_orphan(struct pb_host_call *hc);
+/* Another call waits for it now (the ghost of a cancelled call, cancel.c):
+ * the answer still goes to the worker. */
+void pb_host_call_adopt(struct pb_host_call *hc, struct call *c);
 /* Is a host function of this process's innermost call running on the stack
  * (so a call to it now is nested in that host call)? */
 bool pb_host_call_nesting(const struct process *p);

@@ -39,6 +39,7 @@
 #include "runtime/process.h"
 #include "runtime/runtime.h"
 #include "runtime/watch.h"
+#include "runtime/cancel.h"
 #include "proto/value.h"
 
 /* The call has just started in the worker: its deadline now also counts
@@ -282,4 +283,77 @@ double pb_inflight_next_deadline(const struct process *w)
 			t = c->deadline;
 	}
 	return t;
+}
+
+/* A ghost for c, which the host cancelled: it takes c's place in the
+ * worker and c ends now. A running one gets the grace to stop in. */
+static struct call *cancel_ghost(pb_supervisor *s, struct process *w, struct call *c, bool running)
+{
+	struct call *ghost = calloc(1, sizeof(*ghost));
+
+	if (!ghost)
+		return NULL;
+	ghost->id = c->id;
+	ghost->plugin = c->plugin;
+	ghost->running = true;
+	ghost->ghost = true;
+	if (running) {
+		ghost->cancelled = true;
+		ghost->limit = PB_CANCEL_GRACE;
+		ghost->deadline = pb_now() + PB_CANCEL_GRACE;
+		/* the host function it waits for still answers the worker, which
+		 * then meets the cancel */
+		ghost->host = c->host;
+		c->host = NULL;
+		if (ghost->host)
+			pb_host_call_adopt(ghost->host, ghost);
+		pb_runtime_timer(s, w->plugin, ghost->deadline);
+	}
+	pb_call_finish(s, c, NULL, pb_cancelled_error(w->plugin, c, running));
+	return ghost;
+}
+
+int pb_inflight_cancel(pb_supervisor *s, struct process *w, uint64_t id)
+{
+	for (unsigned i = 0; i < w->pipe_count; i++) {
+		struct call *c = *slot(w, i), *ghost;
+
+		if (c->id != id || c->ghost)
+			continue;
+		if (i >= w->pipe_count - w->unsent) {
+			/* never reached the worker: out of the pipeline */
+			for (unsigned j = i; j + 1 < w->pipe_count; j++)
+				*slot(w, j) = *slot(w, j + 1);
+			w->pipe_count--;
+			w->unsent--;
+			pb_call_finish(s, c, NULL, pb_cancelled_error(w->plugin, c, false));
+			return 0;
+		}
+		/* written ahead: the worker must skip it when it comes to it */
+		if (!(ghost = cancel_ghost(s, w, c, false)))
+			return -ENOMEM;
+		*slot(w, i) = ghost;
+		pb_cancel_signal(s, w, id);
+		return 0;
+	}
+	for (size_t i = 0; i < w->depth; i++) {
+		struct call *c = w->stack[i], *ghost;
+
+		if (c->id != id || c->ghost)
+			continue;
+		if (i + 1 < w->depth) {
+			/* Calls nested in its host call run in the worker now: it
+			 * cannot be interrupted without them. They end with it. */
+			pb_channel_end(w, PB_ERROR_CANCELLED, "call to plugin '%s' cancelled while calls nested in "
+			                                      "its host call ran: the worker was ended",
+			               w->name);
+			return 0;
+		}
+		if (!(ghost = cancel_ghost(s, w, c, true)))
+			return -ENOMEM;
+		w->stack[i] = ghost;
+		pb_cancel_signal(s, w, id);
+		return 0;
+	}
+	return -ENOENT;
 }

@@ -20,6 +20,9 @@ void pb_inflight_reply(pb_supervisor *s, struct process *p, Plugbox__Envelope *r
 void pb_inflight_requeue(pb_supervisor *s, struct process *w);
 /* Pipelined calls whose deadline passed end (timed out waiting). */
 void pb_inflight_expire(pb_supervisor *s, struct process *w, double now);
+/* Cancel call id if it is in w (cancel.c): 0, -ENOENT (not in w) or
+ * -ENOMEM. */
+int pb_inflight_cancel(pb_supervisor *s, struct process *w, uint64_t id);
 /* Earliest deadline of its pipelined calls (0: none). */
 double pb_inflight_next_deadline(const struct process *w);
 

@@ -156,6 +156,30 @@ static bool log_allowed(pb_supervisor *s, struct process *w)
 	return w->log_count <= PB_LOG_RECORDS_PER_SECOND;
 }
 
+/* A record whole, to the host's log function: metered as its lines would
+ * be, each field sanitised (the logger as one line) and bounded. The call
+ * id is the worker's claim: passed on only for a call it runs. */
+static void log_record(pb_supervisor *s, struct process *w, const Plugbox__Log *log)
+{
+	static char logger[PB_LOG_LOGGER_SHOWN], message[PB_LOG_TEXT_SHOWN], exc[PB_LOG_TEXT_SHOWN];
+	size_t mlen = strlen(log->message), elen = strlen(log->exc_text);
+	uint64_t call_id = 0;
+
+	if (!pb_meter_take(&w->meters[PB_STREAM_LOG], PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND,
+	                   pb_now(), mlen + elen + 1)) {
+		note_drops(s, w, PB_STREAM_LOG, false);
+		return;
+	}
+	note_drops(s, w, PB_STREAM_LOG, false);
+	for (size_t i = 0; i < w->depth; i++)
+		if (log->call_id != 0 && w->stack[i]->id == log->call_id && !w->stack[i]->ghost)
+			call_id = log->call_id;
+	pb_sanitize(logger, sizeof(logger), log->logger, strlen(log->logger), 0);
+	pb_sanitize(message, sizeof(message), log->message, mlen, PB_SAN_MULTILINE);
+	pb_sanitize(exc, sizeof(exc), log->exc_text, elen, PB_SAN_MULTILINE);
+	s->log(s->log_data, w->name, call_id, log->level, logger, message, exc);
+}
+
 /* A record of the plugin's `logging`, one output line per line of text
  * (a logged exception has its traceback under it). Each line is metered
  * like any output; once one is refused, the rest of the record is counted
@@ -165,10 +189,14 @@ void pb_output_log(pb_supervisor *s, struct process *w, const Plugbox__Log *log)
 {
 	char line[LINE_MAX_BYTES];
 	const char *p = log->message;
-	bool first = true;
+	bool first = true, exc_done = !*log->exc_text;
 
 	if (!log_allowed(s, w))
 		return;
+	if (s->log) {
+		log_record(s, w, log);
+		return;
+	}
 	do {
 		size_t n = strcspn(p, "\n");
 		int len;
@@ -188,6 +216,11 @@ void pb_output_log(pb_supervisor *s, struct process *w, const Plugbox__Log *log)
 			return;
 		}
 		first = false;
+		if (!*p && !exc_done) {
+			/* the traceback under the message, as logging prints it */
+			p = log->exc_text;
+			exc_done = true;
+		}
 	} while (*p);
 }
 

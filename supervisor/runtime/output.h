@@ -7,6 +7,11 @@
 
 #include "runtime/process.h"
 
+/* A logger name is shown up to this many bytes (sanitised). */
+#define PB_LOG_LOGGER_SHOWN 1024
+/* A message or exc_text, sanitised: the worker's 16 KiB, escapes and all. */
+#define PB_LOG_TEXT_SHOWN (64 * 1024 + 1)
+
 /* One line to the host: metered (false when the meter refused it), then
  * sanitised. */
 bool pb_output_line(pb_supervisor *s, struct process *w, pb_stream stream, const char *text, size_t len);
@@ -19,7 +24,8 @@ __attribute__((format(printf, 3, 4))) void pb_output_note(pb_supervisor *s, stru
 __attribute__((format(printf, 3, 4))) void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...);
 /* A traceback as indented note lines. */
 void pb_output_traceback(pb_supervisor *s, struct process *w, const char *tb);
-/* A record of the plugin's `logging`, rate-limited (a flood ends the worker). */
+/* A record of the plugin's `logging`, rate-limited (a flood ends the
+ * worker): to the host's log function whole, or as lines. */
 void pb_output_log(pb_supervisor *s, struct process *w, const Plugbox__Log *log);
 /* Read what the worker wrote on *fd (its stdout or stderr), at most a
  * pipe's worth; at EOF the last partial line goes out and *fd is closed. */

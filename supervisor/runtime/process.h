@@ -9,6 +9,7 @@
  *                 waiting for Hello, shutting down
  *   inflight.c    calls inside a worker: the running call and those nested
  *                 in its host calls, and the calls pipelined behind it
+ *   cancel.c      pb_cancel: a call out of the queue, or cancelled in its worker
  *   loop.c        the event loop: epoll over every worker's descriptors, one
  *                 timer for every deadline, callbacks run at safe points,
  *                 a short adaptive spin before sleeping
@@ -125,6 +126,8 @@ struct call {
 	bool running;              /* sent to a worker */
 	bool ghost;                /* stands in for a call that ended (timed out) while written
 	                                   ahead to a worker: its answer is dropped, nobody is told */
+	bool cancelled;            /* a ghost for a call the host cancelled (cancel.c): its
+	                                   deadline is the grace the worker has to stop it */
 	struct pb_host_call *host; /* the host call this call waits for, if any */
 	pb_value *result;          /* once ended: one of these, until delivered */
 	pb_error *err;
@@ -257,6 +260,8 @@ struct pb_supervisor {
 	double timeout;
 	pb_output_fn output;
 	void *output_data;
+	pb_log_fn log; /* records whole (output.c), or NULL: as lines to `output` */
+	void *log_data;
 	/* The default output goes to the process's stderr writer
 	 * (toolkit/sink.c), registered for EPOLLOUT while lines wait. */
 	struct source sink_source;

@@ -37,6 +37,7 @@
 #include "runtime/error.h"
 #include "runtime/filter_check.h"
 #include "runtime/hostcall.h"
+#include "runtime/cancel.h"
 #include "runtime/inflight.h"
 #include "runtime/loop.h"
 #include "runtime/outbox.h"
@@ -634,6 +635,10 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 	}
 	for (size_t i = 0; w && i < w->depth; i++) {
 		struct call *c = w->stack[i];
+		if (c->deadline > 0 && now >= c->deadline && c->cancelled) {
+			pb_cancel_overdue(s, w);
+			break;
+		}
 		if (c->deadline > 0 && now >= c->deadline) {
 			pb_channel_end(w, PB_ERROR_TIMEOUT, "plugin '%s' timed out after %g s%s", p->name, c->limit,
 			               c->limit_is_policy ? " (its policy's @limit call-time)" : "");

@@ -327,6 +327,12 @@ PB_API void pb_supervisor_set_output(pb_supervisor *s, pb_output_fn fn, void *us
 	s->output_data = fn ? userdata : s;
 }
 
+PB_API void pb_supervisor_set_log(pb_supervisor *s, pb_log_fn fn, void *userdata)
+{
+	s->log = fn;
+	s->log_data = userdata;
+}
+
 PB_API const char *pb_supervisor_strerror(const pb_supervisor *s)
 {
 	return s->message;

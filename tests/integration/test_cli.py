@@ -411,6 +411,28 @@ def test_plugin_logging_reaches_stderr_tagged_with_the_plugin(plugbox, paths):
     assert cp.returncode == EXIT_OK and plugin_lines(cp, "logger") == [], explain(cp)
 
 
+def test_plugbox_call_says_how_many_log_records_were_dropped(plugbox, paths):
+    # More records than the rate in one short call: the note that counts
+    # the rest comes before the worker ends, as the library gets it.
+    cp = plugbox.call(paths.plugins / "runtime", "logger", "flood", "1000")
+    assert cp.returncode == EXIT_OK and result_of(cp) == 1000, explain(cp)
+    lines = plugin_lines(cp, "logger")
+    shown = [line for line in lines if line.startswith("INFO logger.test: line ")]
+    notes = [line for line in lines if "dropped" in line]
+    assert 0 < len(shown) < 1000, explain(cp)
+    assert notes == [f"WARNING plugbox: dropped {1000 - len(shown)} log records (more than 199 a second)"], \
+        explain(cp)
+
+
+def test_a_logged_exception_shows_its_traceback_under_the_message(plugbox, paths):
+    cp = plugbox.call(paths.plugins / "runtime", "logger", "emit_exc")
+    assert cp.returncode == EXIT_OK, explain(cp)
+    lines = plugin_lines(cp, "logger")
+    assert lines[0] == "ERROR logger.test: caught it", explain(cp)
+    assert lines[1] == "  Traceback (most recent call last):", explain(cp)
+    assert lines[-1] == "  ValueError: boom for the log", explain(cp)
+
+
 def test_plugin_logging_leaves_the_root_logger_to_the_plugin(plugbox, paths):
     # The root logger has no handler, as in a fresh interpreter, so
     # basicConfig works; what no handler takes still reaches the host.

@@ -62,16 +62,17 @@ def test_calls_to_different_plugins_run_at_once_on_one_thread(slows):
     asyncio.run(main())
 
 
-def test_a_cancelled_await_leaves_the_call_to_finish_and_drops_its_answer(slows):
+def test_a_cancelled_await_cancels_the_call_and_the_next_one_runs(slows):
     async def main():
-        task = asyncio.ensure_future(slows.acall("slow0", "sleep", 0.3))
+        task = asyncio.ensure_future(slows.acall("slow0", "sleep", 5))
         await asyncio.sleep(0.1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert slows.calls_pending == 1            # still running in its worker
-        # the next call waits its turn and gets its own answer
+        # the next call does not wait for the cancelled one to end
+        started = time.monotonic()
         assert await slows.acall("slow0", "sleep", 0.01) == 0.01
+        assert time.monotonic() - started < 2
         assert slows.calls_pending == 0
 
     asyncio.run(main())
@@ -79,16 +80,17 @@ def test_a_cancelled_await_leaves_the_call_to_finish_and_drops_its_answer(slows)
 
 def test_a_loop_that_ended_with_a_call_running_leaves_no_trace(slows):
     async def leave_one_running():
-        asyncio.ensure_future(slows.acall("slow1", "sleep", 0.2))
+        asyncio.ensure_future(slows.acall("slow1", "sleep", 5))
         await asyncio.sleep(0.05)
 
-    asyncio.run(leave_one_running())   # cancels the task; the call goes on
-    assert slows.calls_pending == 1
+    asyncio.run(leave_one_running())   # cancels the task, and so the call
 
     async def again():
         return await slows.acall("slow1", "sleep", 0)
 
+    started = time.monotonic()
     assert asyncio.run(again()) == 0   # a new loop takes over
+    assert time.monotonic() - started < 2
     assert slows.calls_pending == 0
 
 

@@ -295,7 +295,7 @@ def test_output_reaches_the_callback_tagged_with_plugin_and_stream(supervisor, p
     assert ("printer", "stdout", "hello") in lines
     assert ("printer", "stderr", "err: hello") in lines
     lines.clear()
-    logs = supervisor(paths.runtime, output=lambda *a: lines.append(a))
+    logs = supervisor(paths.runtime, output=lambda *a: lines.append(a), log="lines")
     logs.call("logger", "emit", "WARNING", "disk almost full")
     assert ("logger", "log", "WARNING logger.test: disk almost full") in lines
 

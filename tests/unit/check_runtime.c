@@ -213,6 +213,98 @@ START_TEST(plugin_logging_reaches_the_output_tagged_with_the_plugin)
 }
 END_TEST
 
+struct logged {
+	char text[8192];
+	uint64_t call_id;
+	unsigned n;
+};
+
+static void keep_record(void *data, const char *plugin, uint64_t call_id, int level, const char *logger,
+                        const char *message, const char *exc_text)
+{
+	struct logged *l = data;
+	size_t used = strlen(l->text);
+
+	snprintf(l->text + used, sizeof(l->text) - used, "%s|%d|%s|%s|%s\n", plugin, level, logger, message, exc_text);
+	l->call_id = call_id;
+	l->n++;
+}
+
+START_TEST(records_reach_the_log_function_whole_with_their_call)
+{
+	struct captured out = { "" };
+	struct logged logged = { "", 0, 0 };
+	pb_supervisor *sup = open_runtime(&out);
+	struct outcome o;
+
+	pb_supervisor_set_log(sup, keep_record, &logged);
+	start(sup, "logger", "emit_exc", NULL, 0, &o);
+	run_until(sup, &o, 1, 15);
+	ck_assert_ptr_nonnull(o.result);
+	ck_assert_uint_eq(logged.n, 1);
+	ck_assert_uint_eq(logged.call_id, o.id); /* the call it was logged in */
+	/* the message alone; the traceback apart, its lines kept */
+	ck_assert_msg(strstr(logged.text, "logger|40|logger.test|caught it|Traceback (most recent call last):\n"),
+	              "%s", logged.text);
+	ck_assert_msg(strstr(logged.text, "\nValueError: boom for the log\n"), "%s", logged.text);
+	ck_assert_msg(!strstr(out.text, "|4|"), "no log lines besides the records: %s", out.text);
+	release(&o);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+/* ---- cancelling ---- */
+
+/* Until the call runs the plugin's code: its "sleeping" record came. */
+static void wait_sleeping(pb_supervisor *sup, struct logged *logged)
+{
+	double end = now() + 15;
+
+	while (!strstr(logged->text, "|sleeping ")) {
+		ck_assert(now() < end);
+		pb_supervisor_dispatch(sup, 50);
+	}
+}
+
+START_TEST(a_cancelled_call_ends_cancelled_and_the_worker_goes_on)
+{
+	pb_supervisor *sup = open_runtime(NULL);
+	struct logged logged = { "", 0, 0 };
+	struct outcome o[3];
+	pid_t before[8], after[8];
+	char buf[256];
+	double t;
+
+	pb_supervisor_set_log(sup, keep_record, &logged);
+	start(sup, "canceller", "sleep", pb_value_new_float(30), 0, &o[0]);
+	wait_sleeping(sup, &logged);
+	start(sup, "canceller", "mark", pb_value_new_string("behind"), 0, &o[1]);
+	start(sup, "canceller", "mark", pb_value_new_string("kept"), 0, &o[2]);
+	pb_supervisor_dispatch(sup, 100); /* the marks are written ahead to the worker */
+	ck_assert_uint_eq(children(before, 8), 1);
+	t = now();
+	ck_assert_int_eq(pb_cancel(sup, o[1].id), 0);
+	ck_assert_int_eq(pb_cancel(sup, o[0].id), 0);
+	ck_assert_int_eq(pb_cancel(sup, o[0].id + 1000), -ENOENT);
+	run_until(sup, o, 3, 15);
+	ck_assert_msg(now() - t < 2, "%g s", now() - t);
+	ck_assert_int_eq(pb_error_get_kind(o[0].err), PB_ERROR_CANCELLED);
+	ck_assert_str_eq(pb_error_kind_name(PB_ERROR_CANCELLED), "cancelled");
+	ck_assert_int_eq(pb_error_get_kind(o[1].err), PB_ERROR_CANCELLED);
+	ck_assert_str_eq(pb_value_get_string(o[2].result), "kept");
+	ck_assert_int_eq(pb_cancel(sup, o[2].id), -ENOENT); /* ended already */
+	for (int i = 0; i < 3; i++)
+		release(&o[i]);
+	/* the same worker: it stopped the sleep, and never ran "behind" */
+	pb_value *seen = call_ok(sup, "canceller", "seen", NULL);
+	ck_assert_str_eq(json_of(seen, buf, sizeof(buf)), "[null,\"stopped None\",\"kept\"]");
+	pb_value_destroy(seen);
+	ck_assert_uint_eq(children(after, 8), 1);
+	ck_assert_int_eq(before[0], after[0]);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
 /* ---- crashes, deadlines, restarts ---- */
 
 START_TEST(a_worker_killed_mid_call_gives_crashed_and_the_next_call_restarts_it)
@@ -474,6 +566,8 @@ int main(void)
 	tcase_add_test(tc, an_ungranted_host_call_is_a_permission_error_and_a_log_line);
 	tcase_add_test(tc, host_function_errors_and_late_answers_reach_the_plugin);
 	tcase_add_test(tc, plugin_logging_reaches_the_output_tagged_with_the_plugin);
+	tcase_add_test(tc, records_reach_the_log_function_whole_with_their_call);
+	tcase_add_test(tc, a_cancelled_call_ends_cancelled_and_the_worker_goes_on);
 	tcase_add_test(tc, a_worker_killed_mid_call_gives_crashed_and_the_next_call_restarts_it);
 	tcase_add_test(tc, a_spinning_plugin_times_out_while_others_keep_answering);
 	tcase_add_test(tc, a_crash_loop_is_reported_not_retried_forever);

@@ -41,3 +41,18 @@ def reconfigure():
     root.handlers.clear()
     log.warning("no handler again")
     return {"fresh": fresh, "configured": stream.getvalue()}
+
+
+@plugbox.export
+def emit_as(logger_name, level_name, text):
+    """A record under any logger name, the text as it is (no %-arguments)."""
+    logging.getLogger(logger_name).log(logging.getLevelName(level_name), text)
+    return True
+
+
+@plugbox.export
+def emit_percent():
+    """A message with %-arguments, and one that only looks like it has them."""
+    log.warning("%d%% of %s", 90, "disk")
+    log.warning("100%s literally", ())
+    return True
