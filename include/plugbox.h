@@ -101,7 +101,8 @@ PB_API int pb_supervisor_plugins(pb_supervisor *sup, char ***names, size_t *coun
 PB_API void pb_strv_free(char **v, size_t count);
 
 /* Describe a plugin (starts its worker): a map value with name, layout,
- * version, exports, entry_points and sys_path. */
+ * version, exports, entry_points, sys_path, layers and policy_file (the
+ * path of the policy its worker runs under). */
 PB_API int pb_describe(pb_supervisor *sup, const char *plugin, pb_value **info, pb_error **err);
 
 /* Call FUNCTION of PLUGIN with positional arguments (borrowed). On success
@@ -326,6 +327,13 @@ PB_API const char *pb_error_get_traceback(const pb_error *e); /* Python tracebac
  * for other errors and when the worker was killed without a report. */
 PB_API const char *pb_error_get_syscall(const pb_error *e);
 PB_API const char *pb_error_get_rule(const pb_error *e);
+/* For PB_ERROR_VIOLATION with the worker's report: its six raw arguments go
+ * to args and 6 is returned; 0 (args untouched) otherwise. */
+PB_API size_t pb_error_get_syscall_args(const pb_error *e, uint64_t args[6]);
+/* Where the rule that decided is written: the policy file's path, and its
+ * line in *line (if line is not NULL); "" and 0 for a built-in rule and
+ * for other errors. */
+PB_API const char *pb_error_get_policy_file(const pb_error *e, unsigned *line);
 PB_API void pb_error_free(pb_error *e);
 
 /* ---- values ---------------------------------------------------------------- */

@@ -48,8 +48,10 @@ enum {
 	PB_OPT_CACHE = 2048, /* --cache DIR and --no-cache */
 };
 
-/* The control protocol of `plugbox serve` (described in serve.c). */
+/* The control protocol of `plugbox serve` (docs/protocol.md): the version
+ * a connection starts in, and the highest one this plugbox speaks. */
 #define PB_SERVE_PROTOCOL_VERSION 1
+#define PB_SERVE_PROTOCOL_MAX 2
 
 /* "plugbox: MESSAGE (see plugbox --help)" on stderr; returns PB_EXIT_USAGE. */
 int pb_usage_error(const char *fmt, const char *arg);

@@ -32,11 +32,14 @@ struct pb_serve_out {
 
 struct pb_serve_client;
 
-/* A call in flight; the library's callback gets a pointer to it. */
+/* A request in flight (a Call, or a Describe waiting for its worker); the
+ * library's callback gets a pointer to it. */
 struct pb_serve_slot {
 	struct pb_serve_client *client;
 	uint64_t wire_id;
 	bool used;
+	bool describe; /* a Describe: its answer is a PluginInfo */
+	char *plugin;  /* a Describe's plugin (owned) */
 };
 
 struct pb_serve_client {
@@ -50,6 +53,8 @@ struct pb_serve_client {
 	struct pb_serve_out *out_head, *out_tail;
 	size_t out_bytes;
 	unsigned inflight;
+	unsigned version; /* the protocol version agreed: 1 until a Hello says more */
+	bool greeted;     /* the client has sent something: no Hello from it now */
 	bool eof;     /* the peer writes no more: answer, then close */
 	bool closing; /* after a protocol error: close once written */
 	double close_by;

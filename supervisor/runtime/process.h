@@ -62,6 +62,12 @@ struct pb_error {
 	pb_error_kind kind;
 	char *plugin, *type, *message, *traceback;
 	char *syscall, *rule; /* a violation's syscall name and deciding rule, else "" */
+	/* A violation reported by the worker: its arguments, and where the
+	 * rule is written (policy_file "" when built in). */
+	bool have_args;
+	uint64_t args[6];
+	char *policy_file;
+	unsigned policy_line;
 };
 
 /* What a worker may send depends on this (channel.c's table). */

@@ -341,11 +341,10 @@ def test_garbage_on_the_control_socket_harms_only_its_sender(serve, plugins):
         assert conn.closed_by_peer(5), "the daemon kept talking after a protocol error"
         return reply["message"]
 
+    # Only broken framing ends a connection.
     assert "larger than the limit" in fatal(b"\xff\xff\xff\xff" + b"x" * 100)        # 4 GiB
-    assert "not a plugbox Envelope" in fatal(pbwire.frame(rng.randbytes(1000)))
-    assert "only calls, not a result" in fatal(pbwire.result_frame(3, "surprise"))
 
-    # Random bytes, header included: an error then a close, or a close.
+    # Random bytes, header included: errors, then a close once the client has.
     for _ in range(5):
         conn = d.conn()
         conn.send_raw(rng.randbytes(rng.randrange(1, 3000)))
@@ -359,6 +358,13 @@ def test_garbage_on_the_control_socket_harms_only_its_sender(serve, plugins):
 
     # Bad calls are answered and the conversation goes on.
     conn = d.conn()
+    conn.send_raw(pbwire.frame(rng.randbytes(1000)))
+    reply = conn.recv()
+    assert reply["body"] == "error" and reply["kind"] == "bad_request", reply
+    assert "not a valid plugbox Envelope" in reply["message"], reply
+    conn.send_raw(pbwire.result_frame(3, "surprise"))
+    assert conn.recv() == {"id": 3, "body": "error", "kind_number": 9, "kind": "bad_request", "type": "",
+                           "message": "a client does not send a result (message 3)", "traceback": ""}
     conn.call(0, "tools", "echo", 1)
     assert conn.recv() == {"id": 0, "body": "error", "kind_number": 9, "kind": "bad_request", "type": "",
                            "message": "a call needs a non-zero id", "traceback": ""}
@@ -381,6 +387,170 @@ def test_garbage_on_the_control_socket_harms_only_its_sender(serve, plugins):
     bystander.call(1, "e00", "echo", "fine")
     assert bystander.recv() == {"id": 1, "body": "result", "value": ["e00", "fine"]}
     assert d.proc.poll() is None
+
+
+def _call_with_fields(id, plugin, function, args, extra_call=b"", extra_env=b"", value_hook=None):
+    """A Call envelope built by hand, with extra bytes inside the Call and
+    the Envelope (unknown fields, or a broken value)."""
+    payload = pbwire.call_payload(plugin, function, args) + extra_call
+    return pbwire.frame(pbwire._var_field(1, id) + pbwire._len_field(3, payload) + extra_env)
+
+
+def test_a_bad_message_fails_only_itself_while_calls_are_in_flight(serve, plugins):
+    """An unset Value, a NUL in a name, a body a client does not send, an
+    unknown plugin: each is answered under its own id, naming what was
+    wrong, and the calls in flight on the same connection end normally."""
+    d = serve(plugins(1))
+    conn = d.conn()
+    for i in range(1, 4):
+        conn.call(i, "tools", "sleep", 0.3, f"slow{i}")
+    # A Value with no kind, inside the call's arguments.
+    unset = pbwire.frame(pbwire._var_field(1, 10) + pbwire._len_field(
+        3, pbwire._len_field(1, b"echo") + pbwire._len_field(2, b"") + pbwire._len_field(4, b"tools")))
+    conn.send_raw(unset)
+    # A NUL inside the function's name.
+    conn.send_raw(pbwire.call_frame(11, "tools", "ec\0ho", [1]))
+    # A body only a worker sends.
+    conn.send_raw(pbwire.frame(pbwire._var_field(1, 12) + pbwire._len_field(9, b"")))
+    # A plugin that does not exist.
+    conn.call(13, "nosuch", "echo", 1)
+    # A version 2 request on a version 1 connection.
+    conn.send_raw(pbwire.list_frame(14))
+    # A body field this daemon does not know at all (a later version's).
+    conn.send_raw(pbwire.frame(pbwire._var_field(1, 15) + pbwire._len_field(99, b"")))
+    conn.call(16, "tools", "echo", "after")
+    replies = {}
+    for _ in range(10):
+        r = conn.recv(timeout=15)
+        replies[r["id"]] = r
+    assert [replies[i]["value"] for i in (1, 2, 3)] == ["slow1", "slow2", "slow3"], replies
+    assert replies[16]["value"] == "after"
+    want = {10: ("bad_request", "value kind not set"),
+            11: ("bad_request", "NUL byte in plugbox.Call.function"),
+            12: ("bad_request", "a client does not send a shutdown"),
+            13: ("not_found", "no plugin 'nosuch'"),
+            14: ("bad_request", "a list needs protocol version 2"),
+            15: ("bad_request", "unknown Envelope field 99")}
+    for id, (kind, text) in want.items():
+        assert replies[id]["body"] == "error" and replies[id]["kind"] == kind, replies[id]
+        assert text in replies[id]["message"], replies[id]
+    conn.call(17, "tools", "echo", "still open")
+    assert conn.recv() == {"id": 17, "body": "result", "value": "still open"}
+    assert not conn.closed_by_peer(0.2)
+
+
+def test_unknown_fields_are_skipped_as_protobuf_expects(serve, plugins):
+    d = serve(plugins(0))
+    conn = d.conn()
+    extra = pbwire.unknown_fields()
+    # In the Envelope, in the Call, and inside a Value of the arguments.
+    value = pbwire.encode_value("v") + extra
+    payload = (pbwire._len_field(1, b"echo") + pbwire._len_field(2, value) + pbwire._len_field(4, b"tools")
+               + extra)
+    conn.send_raw(pbwire.frame(pbwire._var_field(1, 1) + pbwire._len_field(3, payload) + extra))
+    assert conn.recv() == {"id": 1, "body": "result", "value": "v"}
+    # Bounded: a frame of a million unknown fields is refused like a
+    # million sub-messages, and the connection goes on.
+    many = pbwire._var_field(1, 2) + pbwire._len_field(3, payload) + pbwire._var_field(1000, 1) * 1_100_000
+    conn.send_raw(pbwire.frame(many))
+    reply = conn.recv(timeout=20)
+    assert (reply["id"], reply["kind"]) == (2, "bad_request") and "more than 1048576" in reply["message"], reply
+    # Groups (wire types 3 and 4) cannot be skipped by protobuf-c: named.
+    conn.send_raw(pbwire.frame(pbwire._var_field(1, 3) + pbwire._len_field(3, payload) + pbwire._key(1000, 3)))
+    reply = conn.recv()
+    assert reply["id"] == 3 and "wire type 3" in reply["message"], reply
+    conn.call(4, "tools", "echo", "ok")
+    assert conn.recv() == {"id": 4, "body": "result", "value": "ok"}
+
+
+def test_protocol_version_2_is_asked_for_and_version_1_stays(serve, plugins):
+    d = serve(plugins(0))
+    v1 = d.conn()
+    # The first Hello is version 1's, with no field a version 1 client lacks.
+    assert v1.hello == {"id": 0, "body": "hello", "protocol_version": 1}
+    v1.call(1, "tools", "boom", "no")
+    reply = v1.recv()
+    assert reply["kind"] == "exception" and set(reply) == {"id", "body", "kind", "kind_number", "type", "message",
+                                                           "traceback"}, reply
+    v2 = d.conn()
+    assert v2.upgrade(2) == {"id": 0, "body": "hello", "protocol_version": 2, "max_protocol_version": 2}
+    v2.call(1, "tools", "boom", "no")
+    reply = v2.recv()
+    assert (reply["kind"], reply["type"], reply["plugin"]) == ("exception", "ValueError", "tools"), reply
+    assert "boom" in reply["traceback"]
+    # A later client asks for more than there is, and gets what there is.
+    later = d.conn()
+    assert later.upgrade(9)["protocol_version"] == 2
+    # A Hello after the first message is refused, and nothing else changes.
+    v1.send_raw(pbwire.hello_frame(2))
+    reply = v1.recv()
+    assert reply["kind"] == "bad_request" and "first message" in reply["message"], reply
+    v1.send_raw(pbwire.list_frame(2))
+    assert "needs protocol version 2" in v1.recv()["message"]
+
+
+def test_list_and_describe(serve, plugins, copy_plugins, paths):
+    pdir = plugins(1)
+    copy_plugins(paths.plugins / "features", only=["tomllist"])
+    copy_plugins(paths.plugins / "hooks", only=["p3_value"])
+    d = serve(pdir)
+    conn = d.conn()
+    conn.upgrade(2)
+    conn.send_raw(pbwire.list_frame(1))
+    reply = conn.recv()
+    names = sorted(os.listdir(pdir))
+    assert reply["body"] == "plugins" and reply["id"] == 1, reply
+    assert [p["name"] for p in reply["plugins"]] == names == ["e00", "p3_value", "tomllist", "tools"]
+    assert {p["state"] for p in reply["plugins"]} == {"stopped"}, "List must start no worker"
+    assert worker_pids(d.pid) == []
+    conn.send_raw(pbwire.describe_frame(2, "tomllist"))
+    conn.send_raw(pbwire.describe_frame(3, "p3_value"))
+    got = {}
+    for _ in range(2):
+        reply = conn.recv(timeout=20)
+        assert reply["body"] == "plugin_info", reply
+        got[reply["id"]] = reply["info"]
+    info = got[2]
+    assert (info["name"], info["layout"], info["version"]) == ("tomllist", "package", "3.1.4"), info
+    assert info["state"] in ("ready", "busy") and info["exports"] == ["square", "version_info"], info
+    assert info["policy_file"] == str(Path(os.environ["PLUGBOX_POLICIES"]) / "default.policy"), info
+    assert info["layers"] and info["sys_path"], info
+    info = got[3]
+    assert (info["layout"], info["version"]) == ("path", "1.0"), info
+    assert sorted((ep["group"], ep["name"], ep["value"]) for ep in info["entry_points"]) == [
+        ("typeA", "run", "p3_value:run"), ("typeA", "zrun", "p3_value:second")], info
+    conn.send_raw(pbwire.list_frame(4))
+    states = {p["name"]: p["state"] for p in conn.recv()["plugins"]}
+    assert states["tomllist"] == "ready" and states["e00"] == "stopped", states
+    conn.send_raw(pbwire.describe_frame(5, "nosuch"))
+    reply = conn.recv()
+    assert (reply["id"], reply["kind"]) == (5, "not_found") and "nosuch" in reply["message"], reply
+    conn.send_raw(pbwire.describe_frame(6, ""))
+    reply = conn.recv()
+    assert (reply["id"], reply["kind"]) == (6, "bad_request") and "names no plugin" in reply["message"], reply
+
+
+def test_violation_fields_are_structured(serve, plugins, copy_plugins, paths):
+    pdir = plugins(0)
+    copy_plugins(paths.plugins / "hostile", only=["sys_ptrace"])
+    d = serve(pdir)
+    conn = d.conn()
+    conn.upgrade(2)
+    conn.call(1, "sys_ptrace", "attack")
+    reply = conn.recv(timeout=30)
+    assert reply["kind"] == "violation", reply
+    assert reply["plugin"] == "sys_ptrace" and reply["syscall"] == "ptrace", reply
+    args = reply["syscall_args"]
+    assert len(args) == 6 and args[0] == 0x4206, reply          # PTRACE_SEIZE, as the plugin made it
+    assert reply["policy_file"].endswith(".policy") and reply["policy_line"] > 0, reply
+    line = open(reply["policy_file"]).read().splitlines()[reply["policy_line"] - 1]
+    assert "ptrace" in line or "@attack" in line or "kill" in line, (line, reply)
+    assert reply["rule"] and reply["rule"] in reply["message"], reply
+    # Version 1 gets the same error without the fields it does not know.
+    v1 = d.conn()
+    v1.call(1, "sys_ptrace", "attack")
+    reply = v1.recv(timeout=30)
+    assert reply["kind"] == "violation" and "syscall" not in reply and "ptrace" in reply["message"], reply
 
 
 def test_a_connection_that_ends_inside_a_frame_is_told(serve, plugins):
