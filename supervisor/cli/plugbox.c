@@ -79,13 +79,8 @@ static int exit_code_for(pb_error_kind kind)
 
 int pb_report_error(const pb_error *e)
 {
-	const char *message = pb_error_get_message(e);
-	char *shown = strndup(message, without_bad_suggestion(message));
-	int code = pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
-	                             shown ? shown : message, pb_error_get_traceback(e));
-
-	free(shown);
-	return code;
+	return pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
+	                         pb_error_get_message(e), pb_error_get_traceback(e));
 }
 
 /* A plugin's traceback as Python prints it, except that a line of it
@@ -106,8 +101,12 @@ static void print_traceback(const char *tb)
 int pb_report_failure(pb_error_kind kind, const char *plugin_raw, const char *type_raw,
                       const char *message_raw, const char *tb_raw)
 {
+	/* The same checks for a local call's error and a daemon's. */
+	char *cut = strndup(message_raw, without_bad_suggestion(message_raw));
 	char *plugin = pb_sanitize_dup(plugin_raw, 0), *type = pb_sanitize_dup(type_raw, 0);
-	char *message = pb_sanitize_dup(message_raw, 0), *tb = pb_sanitize_dup(tb_raw, PB_SAN_MULTILINE);
+	char *message = pb_sanitize_dup(cut ? cut : message_raw, 0), *tb = pb_sanitize_dup(tb_raw, PB_SAN_MULTILINE);
+
+	free(cut);
 
 	if (!plugin || !type || !message || !tb)
 		fputs("plugbox: out of memory reporting an error\n", stderr);
@@ -521,19 +520,51 @@ static void print_field(const char *sep, const char *text)
 	free(shown);
 }
 
+void pb_cli_list_entry(const char *name, const pb_value *info, bool json, bool *first)
+{
+	if (json) {
+		if (!*first)
+			putchar(',');
+		pb_value_print_json(info, stdout);
+	} else {
+		/* name, layout, version, entry points: tab-separated, and
+		 * every field the plugin wrote sanitised (a tab or newline
+		 * in its version cannot add a column or a line) */
+		const pb_value *eps = pb_value_map_get(info, "entry_points");
+		print_field("", name);
+		print_field("\t", pb_value_get_string(pb_value_map_get(info, "layout")));
+		print_field("\t", pb_value_get_string(pb_value_map_get(info, "version")));
+		putchar('\t');
+		for (size_t j = 0; j < pb_value_list_length(eps); j++) {
+			const pb_value *ep = pb_value_list_get(eps, j);
+			print_field(j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")));
+			print_field(":", pb_value_get_string(pb_value_map_get(ep, "name")));
+		}
+		putchar('\n');
+	}
+	*first = false;
+}
+
 static int cmd_list(int argc, char **argv)
 {
 	struct pb_cli_options o;
 	pb_supervisor *sup;
 	char **names;
 	size_t n;
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE | PB_OPT_SOCKET, &o);
 	bool first = true;
 
 	if (code >= 0)
 		return code;
 	if (optind != argc)
 		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.socket && (o.plugins || o.spawn != PB_SPAWN_EXEC || o.cache || o.no_cache))
+		return pb_usage_error("%s --socket asks a daemon, which has its own --plugins, workers and caches",
+		                      argv[0]);
+	if (o.socket)
+		return pb_serve_list(&o);
+	if (!o.plugins)
+		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
 	sup = pb_open_supervisor(&o);
 	if (!sup)
 		return EXIT_USAGE;
@@ -557,27 +588,7 @@ static int cmd_list(int argc, char **argv)
 				code = c;
 			continue;
 		}
-		if (o.json) {
-			if (!first)
-				putchar(',');
-			pb_value_print_json(info, stdout);
-		} else {
-			/* name, layout, version, entry points: tab-separated, and
-			 * every field the plugin wrote sanitised (a tab or newline
-			 * in its version cannot add a column or a line) */
-			const pb_value *eps = pb_value_map_get(info, "entry_points");
-			print_field("", names[i]);
-			print_field("\t", pb_value_get_string(pb_value_map_get(info, "layout")));
-			print_field("\t", pb_value_get_string(pb_value_map_get(info, "version")));
-			putchar('\t');
-			for (size_t j = 0; j < pb_value_list_length(eps); j++) {
-				const pb_value *ep = pb_value_list_get(eps, j);
-				print_field(j ? "," : "", pb_value_get_string(pb_value_map_get(ep, "group")));
-				print_field(":", pb_value_get_string(pb_value_map_get(ep, "name")));
-			}
-			putchar('\n');
-		}
-		first = false;
+		pb_cli_list_entry(names[i], info, o.json, &first);
 		pb_value_destroy(info);
 	}
 	if (o.json)
@@ -727,7 +738,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "list", cmd_list, "describe every plugin: name, layout, version, entry points",
-	  "--plugins DIR [CACHE] [SPAWN] [--json]" },
+	  "--plugins DIR [CACHE] [SPAWN] [--json]\n"
+	  "--socket PATH [--json]" },
 	{ "call", cmd_call, "call one function of one plugin; the result as JSON on stdout",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
 	  "      PLUGIN FUNCTION [ARG_JSON ...]\n"

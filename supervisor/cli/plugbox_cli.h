@@ -94,6 +94,12 @@ int pb_cli_print_result(const char *plugin, const pb_value *result);
 int pb_cmd_serve(int argc, char **argv);
 /* serve_client.c: `plugbox call --socket`, the call c parsed (c->sup unset). */
 int pb_serve_call(const struct pb_cli_call *c);
+/* `plugbox list --socket`: the same output through the daemon (protocol
+ * version 2: List, then a Describe of each plugin). */
+int pb_serve_list(const struct pb_cli_options *o);
+/* One plugin of `plugbox list`: a JSON object (after a comma unless
+ * *first), or a line of the table. */
+void pb_cli_list_entry(const char *name, const pb_value *info, bool json, bool *first);
 
 int pb_cmd_policy(int argc, char **argv);
 /* plugbox_policy_test.c: `policy test` and `policy explain` (argv[0] is the

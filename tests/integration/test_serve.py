@@ -12,6 +12,7 @@ import ctypes
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ import pytest
 
 import pbwire
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
-from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, MEMORY_FACTOR, assert_one_error_line, explain, result_of, scaled,
+from pbtest import (EXIT_DIED, EXIT_OK, EXIT_RAISED, EXIT_SANDBOX, MEMORY_FACTOR, assert_one_error_line, explain, result_of, scaled,
                     worker_pids)
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -135,6 +136,45 @@ def test_socket_is_private_and_call_socket_matches_local_call(plugbox, serve, pl
     unreachable = plugbox.run(["call", "--socket", d.sock.parent / "none.sock", "tools", "echo", "1"])
     assert unreachable.returncode == EXIT_DIED, explain(unreachable)
     assert "cannot reach the daemon at" in unreachable.stderr, explain(unreachable)
+
+
+def test_call_and_list_socket_print_what_local_ones_print(plugbox, serve, plugins, copy_plugins, paths):
+    """The same stdout, stderr lines of plugbox's own and exit codes as the
+    local commands: a violation, a config error, a list (text and JSON)."""
+    pdir = plugins(0)
+    copy_plugins(paths.plugins / "hostile", only=["sys_ptrace"])
+    copy_plugins(paths.plugins / "features", only=["tomllist"])
+    copy_plugins(paths.plugins / "hooks", only=["p3_value"])
+    d = serve(pdir)
+
+    def own_lines(cp):
+        # The arguments ptrace() was not given are whatever was in the registers.
+        return [re.sub(r"ptrace\([^)]*\)", "ptrace(...)", line) for line in cp.stderr.splitlines()
+                if not line.startswith("[")]
+
+    remote = plugbox.run(["call", "--socket", d.sock, "sys_ptrace", "attack"])
+    local = plugbox.call(pdir, "sys_ptrace", "attack")
+    assert remote.returncode == local.returncode == EXIT_SANDBOX, explain(remote)
+    assert own_lines(remote) == own_lines(local), (remote.stderr, local.stderr)
+    assert "ptrace" in remote.stderr and "rule" in remote.stderr, explain(remote)
+
+    for as_json in (False, True):
+        flag = ["--json"] if as_json else []
+        remote = plugbox.run(["list", "--socket", d.sock, *flag])
+        local = plugbox.run(["list", "--plugins", pdir, *flag])
+        assert remote.returncode == local.returncode == EXIT_OK, explain(remote)
+        if not as_json:
+            assert remote.stdout == local.stdout, (remote.stdout, local.stdout)
+    # The layers name each worker's own uid and the trees it may read (the
+    # daemon's bytecode caches are its own), so they differ in detail.
+    listed, local_listed = json.loads(remote.stdout), json.loads(local.stdout)
+    for a, b in zip(listed, local_listed):
+        assert len(a.pop("layers")) == len(b.pop("layers")), (a, b)
+    assert listed == local_listed
+    assert [p["name"] for p in listed] == ["p3_value", "sys_ptrace", "tomllist", "tools"]
+    assert_one_error_line(plugbox.run(["list", "--socket", d.sock, "--plugins", pdir]), "--socket")
+    unreachable = plugbox.run(["list", "--socket", d.sock.parent / "none.sock"])
+    assert unreachable.returncode == EXIT_DIED and "cannot reach the daemon" in unreachable.stderr, explain(unreachable)
 
 
 def test_strings_with_u0000_cross_the_daemon_whole(plugbox, serve, plugins):
