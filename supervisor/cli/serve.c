@@ -6,44 +6,23 @@
  * file holds the socket, the signals and the loop; serve_conn.c the
  * connections; serve_client.c is `plugbox call --socket`.
  *
- * CONTROL PROTOCOL, version 1
+ * CONTROL PROTOCOL (docs/protocol.md says it all, for client authors)
  *
- * Frames are the workers' frames: a 4-byte little-endian length, then that
- * many bytes of one serialized plugbox.Envelope (proto/plugbox.proto), at
- * most 16 MiB (PB_FRAME_MAX_DEFAULT).
- *
- *  - On accept the daemon sends Envelope{id 0, hello: Hello{protocol_version
- *    1}}; the other Hello fields are empty.
- *  - Client -> daemon: Envelope{id N != 0, call: Call{plugin, function, args,
- *    kwargs, timeout}}; timeout in seconds, 0 for the daemon's --timeout.
- *    Ids must be unique among that connection's calls in flight.
- *  - Daemon -> client: Envelope{id N, result: Result{value}} or Envelope{id N,
- *    error: Error{kind, type, message, traceback}}, in the order the calls
- *    end, not the order they were made. ErrorKind numbers are pb_error_kind's.
- *  - A Call with id 0, an id already in flight, an empty plugin or function,
- *    or arguments the library refuses (nested too deeply, a negative
- *    timeout...) is answered with Error{kind BAD_REQUEST} carrying its id (0
- *    for id 0); the connection goes on. Anything else - a body other than
- *    Call, a frame over the limit, bytes that do not decode, a connection
- *    that ends inside a frame - is answered with Error{id 0, BAD_REQUEST,
- *    message saying what was wrong}, after which the daemon closes the
- *    connection once that error is written (or after 2 s if it cannot be).
- *  - A client that shuts down its writing side still gets every answer; the
- *    daemon closes the connection after the last one.
- *  - Flow control: at most 64 calls in flight per connection and at most
- *    8 MiB of answers waiting to be written to it; past either the daemon
- *    stops reading that connection until it drains (backpressure, no
- *    error). Past 64 MiB waiting (a client that never reads) it drops the
- *    connection. Calls of a client that went away still run to their end;
- *    their answers are dropped.
- *  - Only the daemon's own user (and root) may connect: the socket is made
- *    mode 0600 and each connection's SO_PEERCRED uid is checked; anyone
- *    else is disconnected without a Hello.
- *  - SIGTERM or SIGINT: the daemon removes the socket (no new connections),
- *    gives the calls in flight --grace seconds (default 10), answers every
- *    Call that still arrives with Error{UNAVAILABLE}, writes out the
- *    answers it holds (for at most 2 s once every worker has ended) and
- *    exits 0.
+ * Frames are the workers' frames: a 4-byte little-endian length, then one
+ * serialized plugbox.Envelope, at most 16 MiB (PB_FRAME_MAX_DEFAULT). The
+ * daemon greets with Hello{protocol_version 1} and nothing else; a client
+ * may ask for version 2 with a Hello as its first message. Requests (Call;
+ * List and Describe from version 2) carry non-zero ids, unique among the
+ * connection's in flight, and are answered as they end. Messages are
+ * decoded leniently (unknown fields skipped, PB_DECODE_LENIENT); a bad one
+ * is answered with Error{BAD_REQUEST} under its own id and the connection
+ * goes on. Only broken framing (a frame over the limit, an end inside a
+ * frame) gets Error{id 0, BAD_REQUEST} and a close. Flow control: 64
+ * requests in flight and 8 MiB of answers waiting per connection, then the
+ * daemon stops reading it; 64 MiB waiting drops it. Only the daemon's user
+ * (and root) may connect (mode 0600, SO_PEERCRED). SIGTERM/SIGINT: the
+ * socket goes, calls in flight get --grace seconds, late requests get
+ * UNAVAILABLE, answers are written out (2 s at most), exit 0.
  */
 #include "config.h"
 
