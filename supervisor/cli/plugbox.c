@@ -169,6 +169,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "spawn", required_argument, NULL, 'S' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'n' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "log-format", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -198,6 +200,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 'c', PB_OPT_CACHE, "--cache" },
 			{ 'n', PB_OPT_CACHE, "--no-cache" },
 			{ 'S', PB_OPT_SPAWN, "--spawn" },
+			{ 'm', PB_OPT_METRICS, "--metrics" },
+			{ 'L', PB_OPT_LOG_FORMAT, "--log-format" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c && !(allowed & bits[i].bit)) {
@@ -250,6 +254,15 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			break;
 		case 'n':
 			o->no_cache = true;
+			break;
+		case 'm':
+			o->metrics = optarg;
+			break;
+		case 'L':
+			if (!strcmp(optarg, "json") || !strcmp(optarg, "text"))
+				o->log_json = !strcmp(optarg, "json");
+			else
+				return pb_usage_error("--log-format must be text or json, not '%s'", optarg);
 			break;
 		case 'h':
 			return pb_cli_command_help(argv[0]);
@@ -749,7 +762,10 @@ static const struct command commands[] = {
 	  "      --group GROUP [ARG_JSON ...]" },
 	{ "serve", pb_cmd_serve, "a daemon: workers kept warm, calls over a unix socket",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
-	  "      [--grace SECONDS] [--eager] [--idle-stop SECONDS]" },
+	  "      [--grace SECONDS] [--eager] [--idle-stop SECONDS] [--metrics PATH]\n"
+	  "      [--log-format text|json]" },
+	{ "stats", pb_cmd_stats, "a daemon's metrics (serve --metrics), in Prometheus text format",
+	  "--socket PATH" },
 	{ "install", pb_cmd_install, "unpack a wheel or copy a directory into PLUGINS, in a sandbox",
 	  "--plugins DIR [--policies DIR] [CACHE] [--name NAME] WHEEL_OR_DIR" },
 	{ "remove", pb_cmd_remove, "delete an installed plugin", "--plugins DIR [CACHE] NAME" },

@@ -30,6 +30,8 @@ struct pb_cli_options {
 	int spawn;         /* pb_spawn_mode: exec (default) or fork-server */
 	const char *cache; /* --cache DIR: root of the bytecode caches */
 	bool no_cache;     /* --no-cache: no bytecode cache is used or written */
+	const char *metrics; /* serve: the Prometheus socket */
+	bool log_json;       /* serve: --log-format json */
 };
 
 /* The options a command takes, for pb_parse_options. */
@@ -46,6 +48,8 @@ enum {
 	PB_OPT_FIRST = 512,
 	PB_OPT_SPAWN = 1024,
 	PB_OPT_CACHE = 2048, /* --cache DIR and --no-cache */
+	PB_OPT_METRICS = 4096,
+	PB_OPT_LOG_FORMAT = 8192,
 };
 
 /* The control protocol of `plugbox serve` (docs/protocol.md): the version
@@ -97,6 +101,8 @@ int pb_serve_call(const struct pb_cli_call *c);
 /* `plugbox list --socket`: the same output through the daemon (protocol
  * version 2: List, then a Describe of each plugin). */
 int pb_serve_list(const struct pb_cli_options *o);
+/* `plugbox stats --socket PATH`: what the daemon's --metrics socket says. */
+int pb_cmd_stats(int argc, char **argv);
 /* One plugin of `plugbox list`: a JSON object (after a comma unless
  * *first), or a line of the table. */
 void pb_cli_list_entry(const char *name, const pb_value *info, bool json, bool *first);

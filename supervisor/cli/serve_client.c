@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -484,5 +485,67 @@ out:
 	if (list)
 		pb_envelope_free(list);
 	close_conn(&k);
+	return code;
+}
+
+/* ---- plugbox stats --socket ----------------------------------------------------- */
+
+/* The metrics socket speaks no protocol: it writes its text and closes. */
+#define STATS_MAX (64u << 20)
+#define STATS_WAIT 10.0
+
+int pb_cmd_stats(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	struct conn k = { .fd = -1, .deadline = 0 };
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int code = pb_parse_options(argc, argv, PB_OPT_SOCKET, &o), r;
+
+	if (code >= 0)
+		return code;
+	if (optind != argc)
+		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o.socket)
+		return pb_usage_error("%s needs --socket PATH (the daemon's --metrics PATH)", argv[0]);
+	k.path = o.socket;
+	k.deadline = now() + STATS_WAIT;
+	if ((r = connect_to(&k)) < 0) {
+		fprintf(stderr, "plugbox: cannot reach the daemon's metrics at %s: %s\n", k.path, strerror(-r));
+		return PB_EXIT_WORKER;
+	}
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			char *grown = cap < STATS_MAX ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
+			if (!grown) {
+				fprintf(stderr, "plugbox: the metrics at %s are larger than %u MiB\n", k.path, STATS_MAX >> 20);
+				code = PB_EXIT_WORKER;
+				break;
+			}
+			buf = grown;
+			cap = cap ? cap * 2 : 65536;
+		}
+		n = read(k.fd, buf + len, cap - len);
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			code = fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		r = errno == EAGAIN || errno == EWOULDBLOCK ? wait_for(&k, POLLIN) : -errno;
+		if (r == 0)
+			continue;
+		fprintf(stderr, "plugbox: the daemon's metrics at %s: %s\n", k.path,
+		        r == -ETIMEDOUT ? "no answer in time" : strerror(-r));
+		code = PB_EXIT_WORKER;
+		break;
+	}
+	free(buf);
+	close(k.fd);
 	return code;
 }

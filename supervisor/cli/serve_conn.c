@@ -36,20 +36,6 @@ double pb_serve_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Through the process's stderr writer, never blocking: the daemon must
- * answer calls and SIGTERM while a log collector takes nothing. */
-void pb_serve_say(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n = snprintf(line, sizeof(line), "plugbox serve: ");
-
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	pb_stderr_line(line);
-}
-
 /* pb_value is the public name of the codec's Plugbox__Value (value_api.c):
  * decoded arguments go to pb_call_start and results onto the wire as they
  * are, without a copy. */
@@ -222,6 +208,8 @@ __attribute__((format(printf, 4, 5))) static void send_error(struct pb_serve_cli
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	if (kind == PB_ERROR_BAD_REQUEST)
+		pb_serve_client_error(c->srv, c->pid, message);
 	err.kind = (Plugbox__ErrorKind)kind;
 	err.message = message;
 	env.id = id;
@@ -386,6 +374,9 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 	Plugbox__Result res = PLUGBOX__RESULT__INIT;
 
 	(void)call_id;
+	if (slot->metric)
+		pb_serve_metric_done(slot->metric, result ? 0 : (int)pb_error_get_kind(err), pb_serve_now() - slot->started);
+	slot->metric = NULL;
 	/* After a protocol error only that error is said, then the close. */
 	if (c->closing || c->fd < 0) {
 		/* nothing more for this client */
@@ -498,6 +489,8 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	slot->client = c;
 	slot->wire_id = id;
 	slot->describe = false;
+	slot->started = pb_serve_now();
+	slot->metric = NULL;
 	r = pb_call_start(c->srv->sup, &spec, call_done, slot, NULL);
 	free(kwnames);
 	free(kwvalues);
@@ -509,6 +502,10 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	slot->used = true;
 	c->inflight++;
 	c->refs++;
+	/* After the start: the supervisor knows the plugin from then on (or
+	 * there is none, and the call has already failed). */
+	if ((slot->metric = pb_serve_metric_for(c->srv, call->plugin)))
+		slot->metric->inflight++;
 }
 
 /* Describe: the worker's warm-up call (PB_WARM_FUNCTION) brings it up and
@@ -528,6 +525,7 @@ static void start_describe(struct pb_serve_client *c, uint64_t id, const Plugbox
 	slot->client = c;
 	slot->wire_id = id;
 	slot->describe = true;
+	slot->metric = NULL;
 	if (!(slot->plugin = strdup(d->plugin)) || pb_call_start(c->srv->sup, &spec, call_done, slot, NULL) < 0) {
 		free(slot->plugin);
 		slot->plugin = NULL;
@@ -779,6 +777,7 @@ void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid)
 	if (srv->clients)
 		srv->clients->prev = c;
 	srv->clients = c;
+	srv->connections++;
 	send_hello(c);
 }
 
@@ -791,11 +790,27 @@ static void set_accepting(struct pb_serve *srv, bool on)
 	srv->accept_paused_until = on ? 0 : pb_serve_now() + ACCEPT_PAUSE;
 }
 
+bool pb_serve_peer_ok(const struct pb_serve *srv, int fd, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		pb_serve_say("refused a client: its credentials are unknown: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid != srv->euid && cred.uid != 0) {
+		pb_serve_say("refused a client: pid %d uid %u is not the daemon's user", (int)cred.pid, (unsigned)cred.uid);
+		return false;
+	}
+	*pid = cred.pid;
+	return true;
+}
+
 void pb_serve_accept(struct pb_serve *srv)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE && srv->listen_fd >= 0; i++) {
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
+		pid_t pid;
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -810,18 +825,11 @@ void pb_serve_accept(struct pb_serve *srv)
 			}
 			return;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-			pb_serve_say("refused a client: its credentials are unknown: %s", strerror(errno));
+		if (!pb_serve_peer_ok(srv, fd, &pid)) {
 			close(fd);
 			continue;
 		}
-		if (cred.uid != srv->euid && cred.uid != 0) {
-			pb_serve_say("refused a client: pid %d uid %u is not the daemon's user", (int)cred.pid,
-			             (unsigned)cred.uid);
-			close(fd);
-			continue;
-		}
-		pb_serve_add_client(srv, fd, cred.pid);
+		pb_serve_add_client(srv, fd, pid);
 	}
 }
 

@@ -713,3 +713,179 @@ def test_eager_imports_the_plugins(serve, copy_plugins, paths):
     assert "[slowimport] importing" in eager.stderr()     # before any client asked
     time.sleep(3.5)                                        # the import's own sleep, and a little
     assert first_call(eager) < cold_seconds / 3
+
+
+# ---- 9. operations: socket activation, metrics, the JSON log ----------------------------
+
+def test_socket_activation_takes_the_socket_systemd_passes(plugbox, sockdir, plugins, scratch):
+    """LISTEN_FDS / LISTEN_PID as systemd sets them (the pid is the daemon's
+    own: a shell sets it and execs), the socket on descriptor 3."""
+    pdir = plugins(1)
+    path = sockdir / "activated.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    log = open(scratch / "activated.log", "w")
+    env = dict(plugbox.env, PB_EXE=str(plugbox.exe), PB_PLUGINS=str(pdir))
+    env.pop("LISTEN_FDS", None)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$PB_EXE" serve --plugins "$PB_PLUGINS"'],
+        env=env, pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3), stdin=subprocess.DEVNULL,
+        stdout=log, stderr=log, start_new_session=True)
+    inode = os.fstat(listener.fileno()).st_ino
+    listener.close()                          # the daemon's copy is the only one now
+    try:
+        deadline = time.monotonic() + 15
+        while "listening on" not in (scratch / "activated.log").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, (scratch / "activated.log").read_text()
+            time.sleep(0.02)
+        assert "from systemd" in (scratch / "activated.log").read_text()
+        conn = pbwire.Conn(path)
+        assert conn.hello["protocol_version"] == 1
+        conn.call(1, "e00", "echo", "activated")
+        assert conn.recv(timeout=20) == {"id": 1, "body": "result", "value": ["e00", "activated"]}
+        # The workers do not inherit LISTEN_* (nor descriptor 3).
+        pids = worker_pids(proc.pid)
+        assert pids
+        for pid in pids:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            assert b"LISTEN_" not in environ, environ
+            fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            assert f"socket:[{inode}]" not in fds, fds
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        # systemd's socket file is systemd's: left where it was.
+        assert path.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    # Not for this process (another pid), or not a listening socket: said.
+    for fd_setup, pid, expected in (('', "1", "needs --socket"), ('exec 3</dev/null;', "$$", "not a listening unix")):
+        cp = subprocess.run(["/bin/sh", "-c", f'{fd_setup} LISTEN_PID={pid} LISTEN_FDS=1 exec "$PB_EXE" serve '
+                             f'--plugins "$PB_PLUGINS"'], env=env, capture_output=True, text=True, timeout=20)
+        assert cp.returncode == 2 and expected in cp.stderr, (cp.returncode, cp.stderr)
+
+
+def parse_prometheus(text):
+    """{(name, frozenset(labels.items())): value}, checking the format as
+    a scraper would: HELP and TYPE before each family's samples, which
+    stay together."""
+    samples, typed, seen_families, current = {}, {}, [], None
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert name not in typed, f"family {name} given twice"
+            typed[name] = kind
+            current = name
+            seen_families.append(name)
+            continue
+        m = re.fullmatch(r'([a-z_]+)(?:\{(.*)\})? (\S+)', line)
+        assert m, f"not a sample line: {line!r}"
+        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+        base = re.sub(r"_(bucket|sum|count)$", "", name) if typed.get(current) == "histogram" else name
+        assert base == current, f"{name} outside its family ({current})"
+        pairs = dict(re.findall(r'([a-z_]+)="([^"]*)"', labels))
+        samples[(name, frozenset(pairs.items()))] = value
+    return samples
+
+
+def test_metrics_count_the_calls_made(plugbox, serve, plugins, copy_plugins, paths, subreaper):
+    pdir = plugins(1)
+    copy_plugins(paths.plugins / "hostile", only=["sys_ptrace"])
+    metrics = pdir.parent / "metrics.sock"
+    d = serve(pdir, "--metrics", metrics)
+    st = os.lstat(metrics)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    conn = d.conn()
+    for i in range(1, 8):
+        conn.call(i, "tools", "echo", i)
+    for i in range(8, 11):
+        conn.call(i, "tools", "boom", "no")
+    conn.call(11, "tools", "sleep", 0.3, "slow")
+    conn.call(12, "sys_ptrace", "attack")
+    conn.call(13, "nosuch", "echo", 1)              # no plugin: no series of its own
+    conn.send_raw(pbwire.result_frame(14, 1))      # a client error
+    answers = {}
+    for _ in range(14):
+        r = conn.recv(timeout=30)
+        answers[r["id"]] = r
+    assert answers[12]["kind"] == "violation", answers[12]
+    stats = plugbox.run(["stats", "--socket", metrics])
+    assert stats.returncode == EXIT_OK, explain(stats)
+    m = parse_prometheus(stats.stdout)
+
+    def get(name, **labels):
+        return m[(name, frozenset(labels.items()))]
+    assert get("plugbox_calls_total", plugin="tools", outcome="ok") == 8
+    assert get("plugbox_calls_total", plugin="tools", outcome="exception") == 3
+    assert get("plugbox_calls_total", plugin="sys_ptrace", outcome="violation") == 1
+    assert get("plugbox_calls_total", plugin="e00", outcome="ok") == 0
+    assert not any("nosuch" in str(k) for k in m), "a name that is no plugin got a series"
+    assert get("plugbox_call_duration_seconds_count", plugin="tools") == 11
+    assert get("plugbox_call_duration_seconds_bucket", plugin="tools", le="+Inf") == 11
+    # The sleep took 0.3 s: not under 0.25, and the sum holds it.
+    assert get("plugbox_call_duration_seconds_bucket", plugin="tools", le="0.25") <= 10
+    assert get("plugbox_call_duration_seconds_sum", plugin="tools") >= 0.3
+    buckets = [v for (n, l), v in m.items() if n == "plugbox_call_duration_seconds_bucket" and ("plugin", "tools") in l]
+    assert buckets == sorted(buckets), "buckets must be cumulative"
+    assert get("plugbox_calls_in_flight", plugin="tools") == 0
+    assert get("plugbox_worker_starts_total", plugin="tools") == 1
+    assert get("plugbox_worker_starts_total", plugin="sys_ptrace") == 1
+    assert get("plugbox_violations_total", plugin="sys_ptrace") == 1
+    assert get("plugbox_worker_crashes_total", plugin="sys_ptrace") == 1
+    assert get("plugbox_violations_total", plugin="tools") == 0
+    assert get("plugbox_worker_cpu_seconds_total", plugin="tools") > 0
+    assert get("plugbox_worker_peak_rss_bytes", plugin="tools") > 1 << 20
+    assert get("plugbox_worker_peak_rss_bytes", plugin="sys_ptrace") > 1 << 20   # from its rusage
+    assert get("plugbox_client_errors_total") >= 1
+    assert get("plugbox_clients") == 1
+    # A call in flight is counted as such; a restart after the crash too.
+    conn.call(20, "tools", "sleep", 1.0, "x")
+    conn.call(21, "sys_ptrace", "attack")
+    time.sleep(0.3)
+    m = parse_prometheus(plugbox.run(["stats", "--socket", metrics]).stdout)
+    assert get("plugbox_calls_in_flight", plugin="tools") == 1
+    conn.recv(timeout=30), conn.recv(timeout=30)
+    m = parse_prometheus(plugbox.run(["stats", "--socket", metrics]).stdout)
+    assert get("plugbox_worker_restarts_total", plugin="sys_ptrace") == 1
+    assert get("plugbox_violations_total", plugin="sys_ptrace") == 2
+    # Only the daemon's user may read them; a missing socket exits 4.
+    gone = plugbox.run(["stats", "--socket", pdir.parent / "none.sock"])
+    assert gone.returncode == EXIT_DIED and "cannot reach" in gone.stderr, explain(gone)
+    status, _ = d.stop()
+    assert status == 0 and not metrics.exists()
+
+
+def test_json_log_lines(serve, plugins, copy_plugins, paths):
+    pdir = plugins(0)
+    copy_plugins(paths.plugins / "hostile", only=["sys_ptrace"])
+    d = serve(pdir, "--log-format", "json", "--idle-stop", "1")
+    conn = d.conn()
+    conn.call(1, "tools", "echo", "x")
+    conn.call(2, "sys_ptrace", "attack")
+    conn.send_raw(pbwire.result_frame(3, 1))
+    got = {r["id"]: r for r in (conn.recv(timeout=30) for _ in range(3))}
+    assert got[2]["kind"] == "violation"
+    time.sleep(2.5)                                 # tools' worker stops, idle
+    d.stop()
+    records = []
+    for line in d.stderr().splitlines():
+        rec = json.loads(line)                      # every line is one JSON object
+        assert isinstance(rec, dict) and isinstance(rec["time"], float) and rec["event"], line
+        records.append(rec)
+    events = [(r["event"], r.get("plugin")) for r in records]
+    assert ("daemon", None) in events and any("listening on" in r.get("message", "") for r in records)
+    assert ("spawn", "tools") in events and ("spawn", "sys_ptrace") in events
+    assert ("exit", "tools") in events, events
+    violation = next(r for r in records if r["event"] == "violation")
+    assert violation["plugin"] == "sys_ptrace" and violation["syscall"] == "ptrace", violation
+    assert violation["policy_file"].endswith(".policy") and violation["policy_line"] > 0, violation
+    assert violation["syscall_args"][0] == 0x4206 and violation["pid"] > 0, violation
+    assert any(r["event"] == "output" and r["plugin"] == "sys_ptrace" and r["stream"] == "stdout"
+               and "about to call ptrace" in r["message"] for r in records), records
+    client = next(r for r in records if r["event"] == "client_protocol_error")
+    assert "does not send a result" in client["message"] and client["client_pid"] == os.getpid(), client
