@@ -23,13 +23,13 @@ struct pb_cli_options {
 	bool timeout_given;
 	bool json;
 	bool eager;
-	double grace;      /* serve: seconds calls get to finish on SIGTERM */
-	double idle_stop;  /* serve: stop workers idle this long (0: never) */
-	const char *group; /* call-all: the entry-point group */
-	bool first;        /* call-all: stop at the first non-null result */
-	int spawn;         /* pb_spawn_mode: exec (default) or fork-server */
-	const char *cache; /* --cache DIR: root of the bytecode caches */
-	bool no_cache;     /* --no-cache: no bytecode cache is used or written */
+	double grace;        /* serve: seconds calls get to finish on SIGTERM */
+	double idle_stop;    /* serve: stop workers idle this long (0: never) */
+	const char *group;   /* call-all: the entry-point group */
+	bool first;          /* call-all: stop at the first non-null result */
+	int spawn;           /* pb_spawn_mode: exec (default) or fork-server */
+	const char *cache;   /* --cache DIR: root of the bytecode caches */
+	bool no_cache;       /* --no-cache: no bytecode cache is used or written */
 	const char *metrics; /* serve: the Prometheus socket */
 	bool log_json;       /* serve: --log-format json */
 };

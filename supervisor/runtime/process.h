@@ -174,7 +174,7 @@ struct process {
 	char end_message[512];
 	bool reaped;
 	int wstatus;
-	double cpu_used; /* seconds of CPU it used, once reaped */
+	double cpu_used;      /* seconds of CPU it used, once reaped */
 	uint64_t max_rss_kib; /* its peak resident memory, once reaped */
 
 	/* outbox.c: what we write to it */

@@ -466,8 +466,7 @@ PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb
 	           put(m, "exports", string_list(h->exports, h->n_exports)) ||
 	           put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) ||
 	           put(m, "layers", layer_list(w)) ||
-	           put(m, "policy_file", pbv_new_string(w->policy && w->policy->path ? w->policy->path : "",
-	                                                w->policy && w->policy->path ? strlen(w->policy->path) : 0))) {
+	           put(m, "policy_file", pbv_new_string(w->policy && w->policy->path ? w->policy->path : "", w->policy && w->policy->path ? strlen(w->policy->path) : 0))) {
 		pbv_free(m);
 		m = NULL;
 	}
