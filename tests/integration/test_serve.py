@@ -889,3 +889,23 @@ def test_json_log_lines(serve, plugins, copy_plugins, paths):
                and "about to call ptrace" in r["message"] for r in records), records
     client = next(r for r in records if r["event"] == "client_protocol_error")
     assert "does not send a result" in client["message"] and client["client_pid"] == os.getpid(), client
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze on this machine")
+def test_shipped_units_verify(plugbox, paths, scratch):
+    """systemd-analyze verify finds nothing wrong in plugbox.socket and
+    plugbox.service (made from its .in with the built plugbox), beyond the
+    man page, which is not installed here."""
+    top = paths.srcdir.parent
+    units = scratch / "units"
+    units.mkdir()
+    shutil.copy(top / "systemd" / "plugbox.socket", units)
+    text = (top / "systemd" / "plugbox.service.in").read_text().replace("@bindir@", str(Path(plugbox.exe).parent))
+    (units / "plugbox.service").write_text(text)
+    assert "--socket /run/plugbox/plugbox.sock" in text
+    socket_unit = (units / "plugbox.socket").read_text()
+    assert "ListenStream=/run/plugbox/plugbox.sock" in socket_unit and "SocketMode=0600" in socket_unit
+    cp = subprocess.run(["systemd-analyze", "verify", "--man=no", str(units / "plugbox.socket"),
+                         str(units / "plugbox.service")], capture_output=True, text=True, timeout=60, cwd=units)
+    problems = [line for line in (cp.stdout + cp.stderr).splitlines() if line.strip()]
+    assert cp.returncode == 0 and problems == [], problems
