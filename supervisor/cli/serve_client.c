@@ -363,6 +363,8 @@ static int expect(struct conn *k, uint64_t lo, uint64_t hi, Plugbox__Envelope **
 
 	if (r < 0)
 		return trouble(k, r, why, doing);
+	if (!*env)
+		return trouble(k, -EBADMSG, "no envelope", doing);
 	if ((*env)->id == 0 && (*env)->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
 		char *shown = pb_sanitize_dup((*env)->error->message, 0);
 		fprintf(stderr, "plugbox: the daemon at %s refused (%s): %s\n", k->path, doing, shown ? shown : "?");
@@ -427,7 +429,7 @@ int pb_serve_list(const struct pb_cli_options *o)
 	}
 	/* Describe i has id i + 2; answers come in the order workers start. */
 	while (received < n) {
-		Plugbox__Envelope *a;
+		Plugbox__Envelope *a = NULL;
 		while (sent < n && sent - received < LIST_WINDOW)
 			if ((r = send_describe(&k, sent + 2, list->plugins->plugins[sent]->name)) < 0) {
 				code = trouble(&k, r, "", "asking for a description");

@@ -339,7 +339,7 @@ static void answer_describe(struct pb_serve_client *c, const struct pb_serve_slo
 	pb_value *info = NULL;
 	pb_error *err = NULL;
 
-	if (!state || (strcmp(state, "ready") && strcmp(state, "busy"))) {
+	if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "busy") != 0)) {
 		send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE,
 		           "the worker of plugin '%s' is %s: it ended before it could be described", slot->plugin,
 		           state ? state : "gone");

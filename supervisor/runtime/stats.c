@@ -89,21 +89,28 @@ static void live_usage(const struct process *w, double *cpu, uint64_t *hwm_kib)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)w->proc.pid);
 	if ((f = fopen(path, "re"))) {
 		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		unsigned long long ut, st;
-		char *rp;
+		unsigned long long ticks = 0;
+		char *p, *save = NULL, *tok;
+		int field = 2; /* the name, field 2, ends at the last ')' */
 		buf[n] = '\0';
 		/* The name in parentheses may hold anything: read after the last ')'. */
-		rp = strrchr(buf, ')');
-		if (rp && sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-			*cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		p = strrchr(buf, ')');
+		for (tok = p ? strtok_r(p + 1, " ", &save) : NULL; tok && field < 15; tok = strtok_r(NULL, " ", &save)) {
+			/* utime and stime are fields 14 and 15 (proc(5)). */
+			if (++field >= 14) {
+				char *end;
+				unsigned long long v = strtoull(tok, &end, 10);
+				ticks += *end == '\0' ? v : 0;
+			}
+		}
+		*cpu = (double)ticks / (double)sysconf(_SC_CLK_TCK);
 		fclose(f);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)w->proc.pid);
 	if ((f = fopen(path, "re"))) {
-		unsigned long long kib;
 		while (fgets(buf, sizeof(buf), f))
-			if (sscanf(buf, "VmHWM: %llu kB", &kib) == 1)
-				*hwm_kib = kib;
+			if (!strncmp(buf, "VmHWM:", 6))
+				*hwm_kib = strtoull(buf + 6, NULL, 10);
 		fclose(f);
 	}
 }
