@@ -355,28 +355,34 @@ static int send_describe(struct conn *k, uint64_t id, const char *plugin)
 	return send_env(k, &env);
 }
 
-/* The next answer, which must be for an id in [lo, hi) or an id-0 error. */
-static int expect(struct conn *k, uint64_t lo, uint64_t hi, Plugbox__Envelope **env, const char *doing)
+/* The next answer, which must be for an id in [lo, hi): the envelope, or
+ * NULL with the exit code in *code after saying what went wrong (an id-0
+ * error is the daemon refusing). */
+static Plugbox__Envelope *expect(struct conn *k, uint64_t lo, uint64_t hi, const char *doing, int *code)
 {
+	Plugbox__Envelope *env = NULL;
 	char why[256] = "";
-	int r = read_envelope(k, env, why, sizeof(why));
+	int r = read_envelope(k, &env, why, sizeof(why));
 
-	if (r < 0)
-		return trouble(k, r, why, doing);
-	if (!*env)
-		return trouble(k, -EBADMSG, "no envelope", doing);
-	if ((*env)->id == 0 && (*env)->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
-		char *shown = pb_sanitize_dup((*env)->error->message, 0);
+	*code = PB_EXIT_WORKER;
+	if (r < 0 || !env) {
+		*code = trouble(k, r < 0 ? r : -EBADMSG, why, doing);
+		return NULL;
+	}
+	if (env->id == 0 && env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
+		char *shown = pb_sanitize_dup(env->error->message, 0);
 		fprintf(stderr, "plugbox: the daemon at %s refused (%s): %s\n", k->path, doing, shown ? shown : "?");
 		free(shown);
-		pb_envelope_free(*env);
-		return PB_EXIT_WORKER;
+		pb_envelope_free(env);
+		return NULL;
 	}
-	if ((*env)->id < lo || (*env)->id >= hi) {
-		pb_envelope_free(*env);
-		return trouble(k, -EBADMSG, "an answer to a request it was not asked", doing);
+	if (env->id < lo || env->id >= hi) {
+		pb_envelope_free(env);
+		*code = trouble(k, -EBADMSG, "an answer to a request it was not asked", doing);
+		return NULL;
 	}
-	return 0;
+	*code = 0;
+	return env;
 }
 
 int pb_serve_list(const struct pb_cli_options *o)
@@ -407,7 +413,7 @@ int pb_serve_list(const struct pb_cli_options *o)
 		code = trouble(&k, r, "", "asking for the list");
 		goto out;
 	}
-	if ((code = expect(&k, 0, 1, &got, "asking for protocol version 2")))
+	if (!(got = expect(&k, 0, 1, "asking for protocol version 2", &code)))
 		goto out;
 	if (got->body_case != PLUGBOX__ENVELOPE__BODY_HELLO || got->hello->protocol_version < 2) {
 		fprintf(stderr, "plugbox: the daemon at %s does not speak protocol version 2, which list --socket needs\n",
@@ -415,7 +421,7 @@ int pb_serve_list(const struct pb_cli_options *o)
 		code = PB_EXIT_WORKER;
 		goto out;
 	}
-	if ((code = expect(&k, 1, 2, &list, "asking for the list")))
+	if (!(list = expect(&k, 1, 2, "asking for the list", &code)))
 		goto out;
 	if (list->body_case != PLUGBOX__ENVELOPE__BODY_PLUGINS) {
 		code = trouble(&k, -EBADMSG, "the answer to List is not a PluginList", "asking for the list");
@@ -436,7 +442,7 @@ int pb_serve_list(const struct pb_cli_options *o)
 				goto out;
 			} else
 				sent++;
-		if ((code = expect(&k, 2, n + 2, &a, "waiting for a description")))
+		if (!(a = expect(&k, 2, n + 2, "waiting for a description", &code)))
 			goto out;
 		if (answers[a->id - 2]) {
 			pb_envelope_free(a);
