@@ -199,13 +199,10 @@ static int answer(struct conn *k, const struct pb_cli_call *c)
 	return code;
 }
 
-/* Connect and take the daemon's first Hello: 0, or the exit code after
- * saying what went wrong. */
-static int open_conn(struct conn *k)
+/* Connect: 0, or the exit code after saying what went wrong. */
+static int open_only(struct conn *k)
 {
-	Plugbox__Envelope *hello = NULL;
-	char why[256] = "";
-	int r, code = 0;
+	int r;
 
 	pb_frame_reader_init(&k->rd, PB_FRAME_MAX_DEFAULT);
 	r = connect_to(k);
@@ -213,6 +210,17 @@ static int open_conn(struct conn *k)
 		fprintf(stderr, "plugbox: cannot reach the daemon at %s: %s\n", k->path, strerror(-r));
 		return PB_EXIT_WORKER;
 	}
+	return 0;
+}
+
+/* Take the daemon's first Hello: 0, or the exit code after saying what
+ * went wrong. */
+static int greet(struct conn *k)
+{
+	Plugbox__Envelope *hello = NULL;
+	char why[256] = "";
+	int r, code = 0;
+
 	r = read_envelope(k, &hello, why, sizeof(why));
 	if (r == 0 && hello->body_case != PLUGBOX__ENVELOPE__BODY_HELLO) {
 		snprintf(why, sizeof(why), "its first message is not a Hello");
@@ -228,6 +236,13 @@ static int open_conn(struct conn *k)
 	if (hello)
 		pb_envelope_free(hello);
 	return code;
+}
+
+static int open_conn(struct conn *k)
+{
+	int code = open_only(k);
+
+	return code ? code : greet(k);
 }
 
 static void close_conn(struct conn *k)
@@ -246,18 +261,24 @@ int pb_serve_call(const struct pb_cli_call *c)
 
 	if (c->o.timeout_given)
 		k.deadline = now() + c->o.timeout + ANSWER_SLACK;
-	code = open_conn(&k);
+	code = open_only(&k);
 	if (code)
 		goto out;
+	/* The call goes before the Hello is read: the daemon then finds it
+	 * when it greets, and one round trip (two wake-ups of each side, most
+	 * of a call's cost on a busy machine) is saved. Every daemon greets
+	 * with version 1 first, whatever it speaks later. */
 	r = send_call(&k, c);
 	if (r == -EMSGSIZE) {
 		fprintf(stderr, "plugbox: the call is larger than a frame may be (%u bytes)\n", PB_FRAME_MAX_DEFAULT);
 		code = PB_EXIT_USAGE;
-	} else if (r < 0) {
-		code = trouble(&k, r, why, "sending the call");
-	} else {
-		code = answer(&k, c);
+		goto out;
 	}
+	/* A daemon that refused us closed before greeting: say so as such. */
+	code = greet(&k);
+	if (code)
+		goto out;
+	code = r < 0 ? trouble(&k, r, why, "sending the call") : answer(&k, c);
 out:
 	close_conn(&k);
 	return code;

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import threading
 import time
@@ -211,6 +212,43 @@ def test_call_socket_needs_a_daemon_of_its_protocol(plugbox, sockdir):
         assert cp.returncode == EXIT_DIED, explain(cp)
         assert expected in cp.stderr and cp.stdout == "", explain(cp)
     listener.close()
+
+
+def test_call_socket_sends_its_call_without_waiting_for_the_hello(plugbox, sockdir):
+    """One round trip less per `plugbox call --socket`: a fake daemon that
+    greets only once the call has arrived still gets it."""
+    path = sockdir / "late.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(4)
+    listener.settimeout(10)
+    got = []
+
+    def serve_once():
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        data = b""
+        try:
+            while len(data) < 4 or len(data) < 4 + struct.unpack("<I", data[:4])[0]:
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        got.append(data)
+        if data:
+            env = pbwire.decode_envelope(data[4:])
+            conn.sendall(pbwire.hello_frame(1) + pbwire.result_frame(env["id"], "early"))
+        conn.close()
+
+    t = threading.Thread(target=serve_once, daemon=True)
+    t.start()
+    cp = plugbox.run(["call", "--socket", path, "--timeout", "2", "tools", "echo", "1"], timeout=30)
+    t.join(10)
+    listener.close()
+    assert got and got[0], "the call was not sent before the hello"
+    assert (cp.returncode, cp.stdout) == (EXIT_OK, '"early"\n'), explain(cp)
 
 
 # ---- 2. one daemon per path; a stale socket is reused ---------------------------
