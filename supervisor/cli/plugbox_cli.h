@@ -47,9 +47,9 @@ enum {
 	PB_OPT_GROUP = 256,
 	PB_OPT_FIRST = 512,
 	PB_OPT_SPAWN = 1024,
-	PB_OPT_CACHE = 2048, /* --cache DIR and --no-cache */
-	PB_OPT_METRICS = 4096,
-	PB_OPT_LOG_FORMAT = 8192,
+	PB_OPT_CACHE = 2048,    /* --cache DIR and --no-cache */
+	PB_OPT_METRICS = 16384, /* 4096 and 8192 are taken on main (hooks22) */
+	PB_OPT_LOG_FORMAT = 32768,
 };
 
 /* The control protocol of `plugbox serve` (docs/protocol.md): the version
