@@ -130,7 +130,8 @@ PB_API void pb_strv_free(char **v, size_t count);
 PB_API int pb_supervisor_discover(pb_supervisor *sup, pb_value **out);
 
 /* Describe a plugin (starts its worker): a map value with name, layout,
- * version, exports, entry_points, priority, sys_path and layers. */
+ * version, exports, entry_points, priority, sys_path, layers and policy_file
+ * (the path of the policy its worker runs under). */
 PB_API int pb_describe(pb_supervisor *sup, const char *plugin, pb_value **info, pb_error **err);
 
 /* Call FUNCTION of PLUGIN with positional arguments (borrowed). On success
@@ -396,6 +397,43 @@ PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *sup, const char *dir)
 /* The pid of PLUGIN's current worker, or -1 when it has none. */
 PB_API int pb_supervisor_plugin_pid(pb_supervisor *sup, const char *plugin);
 
+/* ---- counting and watching workers ------------------------------------------- */
+
+/* What pb_supervisor_plugin_stat counts for a plugin, since the supervisor
+ * was made. */
+typedef enum pb_stat {
+	PB_STAT_STARTS = 1,         /* workers started */
+	PB_STAT_RESTARTS = 2,       /* of those, started after the one before crashed */
+	PB_STAT_CRASHES = 3,        /* workers that ended unasked (violations, limits, timeouts, protocol) */
+	PB_STAT_VIOLATIONS = 4,     /* of those, stopped by the sandbox */
+	PB_STAT_OUTPUT_DROPPED = 5, /* lines of output and log records the meters turned away */
+	PB_STAT_HOST_DENIED = 6,    /* host calls its policy does not grant */
+	PB_STAT_CPU_SECONDS = 7,    /* CPU time of its workers, the live one's so far included */
+	PB_STAT_PEAK_RSS_BYTES = 8, /* the largest peak resident memory of any of its workers */
+} pb_stat;
+/* 0 and *value; a plugin the supervisor has not met yet counts 0.
+ * -ENOENT for a name that is not a plugin name, -EINVAL for another stat. */
+PB_API int pb_supervisor_plugin_stat(pb_supervisor *sup, const char *plugin, pb_stat stat, double *value);
+
+/* What happens to workers, as it happens. */
+typedef enum pb_event_kind {
+	PB_EVENT_SPAWN = 1,       /* a worker started */
+	PB_EVENT_EXIT = 2,        /* a worker ended as asked (stop, idle, shutdown) */
+	PB_EVENT_CRASH = 3,       /* a worker ended unasked: a signal, a limit, a timeout */
+	PB_EVENT_VIOLATION = 4,   /* the sandbox stopped a worker */
+	PB_EVENT_RESTART = 5,     /* a worker started after the one before crashed (after its SPAWN) */
+	PB_EVENT_HOST_DENIED = 6, /* a plugin called a host function its policy does not grant */
+	PB_EVENT_PROTOCOL = 7,    /* a worker broke the protocol and was ended */
+} pb_event_kind;
+/* message: one line saying what happened (it may quote the plugin);
+ * err: for CRASH, VIOLATION and PROTOCOL the error its calls got (the
+ * syscall, rule and policy file:line of a violation), else NULL. Called
+ * from inside the supervisor's loop, like the output function: it must
+ * not call back into the supervisor. */
+typedef void (*pb_event_fn)(void *userdata, const char *plugin, pb_event_kind kind, int pid, const char *message,
+                            const pb_error *err);
+PB_API void pb_supervisor_set_event_callback(pb_supervisor *sup, pb_event_fn fn, void *userdata);
+
 /* ---- errors --------------------------------------------------------------- */
 
 PB_API pb_error_kind pb_error_get_kind(const pb_error *e);
@@ -409,6 +447,13 @@ PB_API const char *pb_error_get_traceback(const pb_error *e); /* Python tracebac
  * for other errors and when the worker was killed without a report. */
 PB_API const char *pb_error_get_syscall(const pb_error *e);
 PB_API const char *pb_error_get_rule(const pb_error *e);
+/* For PB_ERROR_VIOLATION with the worker's report: its six raw arguments go
+ * to args and 6 is returned; 0 (args untouched) otherwise. */
+PB_API size_t pb_error_get_syscall_args(const pb_error *e, uint64_t args[6]);
+/* Where the rule that decided is written: the policy file's path, and its
+ * line in *line (if line is not NULL); "" and 0 for a built-in rule and
+ * for other errors. */
+PB_API const char *pb_error_get_policy_file(const pb_error *e, unsigned *line);
 PB_API void pb_error_free(pb_error *e);
 
 /* ---- values ---------------------------------------------------------------- */

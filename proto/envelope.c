@@ -16,6 +16,14 @@
  * end there). The exception is a Value's string, which may hold U+0000: C
  * sees it as bytes and a length (Makefile.am), and the decoder NUL-terminates
  * it and checks its UTF-8 here.
+ *
+ * Clients of `plugbox serve` are another matter: they are written in any
+ * language, against any later version of the schema, and protobuf's promise
+ * is that a reader skips the fields it does not know. PB_DECODE_LENIENT (the
+ * control socket only; workers stay strict) skips unknown fields of the
+ * four wire types protobuf-c can hold, each counted against the same bound
+ * as a sub-message, and lets an envelope arrive without a body this schema
+ * names, so that the daemon can say which body it did not know.
  */
 #include <errno.h>
 #include <limits.h>
@@ -46,7 +54,7 @@ struct scan_frame {
 
 struct scan {
 	const uint8_t *buf;
-	size_t items; /* sub-messages and repeated scalar/string elements */
+	size_t items; /* sub-messages, repeated elements and skipped unknown fields */
 	char *why;
 	size_t why_len;
 };
@@ -176,7 +184,80 @@ static int check_singular(struct scan *s, struct scan_frame *top,
 	return 0;
 }
 
+/* An unknown field, in lenient mode: skipped over (protobuf-c keeps a copy
+ * of it, which the item count bounds). Groups (wire types 3 and 4) are
+ * refused: proto3 has none and protobuf-c cannot unpack them. */
+static int skip_unknown(struct scan *s, const struct scan_frame *top, uint64_t key, size_t at,
+                        size_t *pos)
+{
+	unsigned wt = key & 7;
+	uint64_t n;
+	int rc;
+
+	if (key >> 3 == 0)
+		return pb_fail(s->why, s->why_len, -EBADMSG, "field number 0 in %s at byte %zu",
+		               top->desc->name, at);
+	switch (wt) {
+	case PROTOBUF_C_WIRE_TYPE_VARINT:
+		rc = read_varint(s, pos, top->end, 10, &n);
+		break;
+	case PROTOBUF_C_WIRE_TYPE_64BIT:
+	case PROTOBUF_C_WIRE_TYPE_32BIT:
+		n = wt == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
+		rc = top->end - *pos < n ? -1 : 0;
+		if (rc == 0)
+			*pos += n;
+		break;
+	case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+		rc = read_varint(s, pos, top->end, 5, &n);
+		if (rc < 0)
+			return rc;
+		rc = n > top->end - *pos ? -1 : 0;
+		if (rc == 0)
+			*pos += n;
+		break;
+	default:
+		return pb_fail(s->why, s->why_len, -EBADMSG,
+		               "unknown field %llu in %s at byte %zu has wire type %u, which protobuf-c cannot skip",
+		               (unsigned long long)(key >> 3), top->desc->name, at, wt);
+	}
+	if (rc == -1)
+		return pb_fail(s->why, s->why_len, -EBADMSG, "unknown field %llu in %s at byte %zu overruns its message",
+		               (unsigned long long)(key >> 3), top->desc->name, at);
+	if (rc < 0)
+		return rc;
+	return count_item(s, 1);
+}
+
+uint64_t pb_envelope_peek_id(const uint8_t *buf, size_t len)
+{
+	struct scan s = { .buf = buf };
+	struct scan_frame top = { &plugbox__envelope__descriptor, len, 0, 0 };
+	size_t pos = 0;
+
+	while (pos < len) {
+		size_t at = pos;
+		uint64_t key, v;
+
+		if (read_varint(&s, &pos, len, 5, &key) < 0)
+			return 0;
+		if (key == (1u << 3 | PROTOBUF_C_WIRE_TYPE_VARINT))
+			return read_varint(&s, &pos, len, 10, &v) < 0 ? 0 : v;
+		/* Every field is skipped alike, known or not; a malformed one
+		 * hides the id. */
+		s.items = 0;
+		if (skip_unknown(&s, &top, key, at, &pos) < 0)
+			return 0;
+	}
+	return 0;
+}
+
 int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
+{
+	return pb_envelope_check_opts(buf, len, 0, why, why_len);
+}
+
+int pb_envelope_check_opts(const uint8_t *buf, size_t len, unsigned flags, char *why, size_t why_len)
 {
 	struct scan_frame stack[MAX_NESTING];
 	struct scan s = { .buf = buf, .items = 0, .why = why, .why_len = why_len };
@@ -208,6 +289,12 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
 		wt = key & 7;
 		if (key >> 3 > 0 && key >> 3 <= 0x1FFFFFFF)
 			f = protobuf_c_message_descriptor_get_field(top->desc, (unsigned)(key >> 3));
+		if (!f && (flags & PB_DECODE_LENIENT)) {
+			rc = skip_unknown(&s, top, key, at, &pos);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if (!f)
 			return pb_fail(why, why_len, -EBADMSG, "unknown field %llu in %s at byte %zu",
 			               (unsigned long long)(key >> 3), top->desc->name, at);
@@ -311,7 +398,7 @@ static uint32_t oneof_case(const ProtobufCMessage *m, const ProtobufCFieldDescri
 	return c;
 }
 
-static int validate_message(const ProtobufCMessage *m, unsigned nesting,
+static int validate_message(const ProtobufCMessage *m, unsigned nesting, unsigned flags,
                             char *why, size_t why_len);
 
 /* Value.string_value (field 5): `bytes` to protobuf-c, a UTF-8 string to
@@ -322,7 +409,7 @@ static bool is_value_string(const ProtobufCFieldDescriptor *f)
 }
 
 static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                            const void *elem, unsigned nesting, char *why, size_t why_len)
+                            const void *elem, unsigned nesting, unsigned flags, char *why, size_t why_len)
 {
 	const char *str;
 	const ProtobufCMessage *sub;
@@ -353,7 +440,7 @@ static int validate_element(const ProtobufCMessage *m, const ProtobufCFieldDescr
 		if (!sub)
 			return pb_fail(why, why_len, -EBADMSG, "%s.%s missing",
 			               m->descriptor->name, f->name);
-		return validate_message(sub, nesting + 1, why, why_len);
+		return validate_message(sub, nesting + 1, flags, why, why_len);
 	default:
 		return 0;
 	}
@@ -370,12 +457,30 @@ static int oneof_unset(const ProtobufCMessage *m, char *why, size_t why_len)
 	return pb_fail(why, why_len, -EBADMSG, "%s has no oneof member set", d->name);
 }
 
-static int validate_message(const ProtobufCMessage *m, unsigned nesting,
+/* What protobuf-c kept of the unknown fields of a message below the
+ * envelope goes: the arguments of a client's Call are handed to a worker as
+ * they are, protobuf-c would pack those fields along, and the worker, which
+ * decodes strictly, would take them for an attack. */
+static void drop_unknown(const ProtobufCMessage *cm)
+{
+	ProtobufCMessage *m = (ProtobufCMessage *)cm;
+
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		free(m->unknown_fields[i].data);
+	free(m->unknown_fields);
+	m->unknown_fields = NULL;
+	m->n_unknown_fields = 0;
+}
+
+static int validate_message(const ProtobufCMessage *m, unsigned nesting, unsigned flags,
                             char *why, size_t why_len)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	unsigned i, j;
 	int rc;
+
+	if (nesting > 0 && m->n_unknown_fields)
+		drop_unknown(m);
 
 	if (nesting > MAX_NESTING)
 		return pb_fail(why, why_len, -ELOOP, "messages nested deeper than %d levels",
@@ -391,7 +496,9 @@ static int validate_message(const ProtobufCMessage *m, unsigned nesting,
 				if ((d->fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
 				    d->fields[j].quantifier_offset == f->quantifier_offset)
 					break;
-			if (j == i && c == 0)
+			/* Lenient: an envelope whose body this schema does not
+			 * name is the caller's to refuse, by name. */
+			if (j == i && c == 0 && !(nesting == 0 && (flags & PB_DECODE_LENIENT)))
 				return oneof_unset(m, why, why_len);
 			if (c != f->id)
 				continue;
@@ -407,12 +514,12 @@ static int validate_message(const ProtobufCMessage *m, unsigned nesting,
 				continue;
 			size = f->type == PROTOBUF_C_TYPE_ENUM ? sizeof(int) : sizeof(void *);
 			for (k = 0; k < n; k++) {
-				rc = validate_element(m, f, arr + k * size, nesting, why, why_len);
+				rc = validate_element(m, f, arr + k * size, nesting, flags, why, why_len);
 				if (rc < 0)
 					return rc;
 			}
 		} else {
-			rc = validate_element(m, f, field_ptr(m, f->offset), nesting, why, why_len);
+			rc = validate_element(m, f, field_ptr(m, f->offset), nesting, flags, why, why_len);
 			if (rc < 0)
 				return rc;
 		}
@@ -440,11 +547,17 @@ static ProtobufCAllocator terminated = { alloc_terminated, free_terminated, NULL
 int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
                        char *why, size_t why_len)
 {
+	return pb_envelope_decode_opts(buf, len, 0, out, why, why_len);
+}
+
+int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plugbox__Envelope **out,
+                            char *why, size_t why_len)
+{
 	ProtobufCMessage *m;
 	int rc;
 
 	*out = NULL;
-	rc = pb_envelope_check(buf, len, why, why_len);
+	rc = pb_envelope_check_opts(buf, len, flags, why, why_len);
 	if (rc < 0)
 		return rc;
 	m = protobuf_c_message_unpack(&plugbox__envelope__descriptor, &terminated, len, buf);
@@ -452,7 +565,7 @@ int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
 		/* Pass 1 accepts only what protobuf-c can read, so this is
 		 * most likely memory; still the worker's envelope is unusable. */
 		return pb_fail(why, why_len, -EBADMSG, "protobuf-c could not unpack the envelope");
-	rc = validate_message(m, 0, why, why_len);
+	rc = validate_message(m, 0, flags, why, why_len);
 	if (rc < 0) {
 		protobuf_c_message_free_unpacked(m, NULL);
 		return rc;

@@ -162,6 +162,23 @@ int pb_envelope_check(const uint8_t *buf, size_t len, char *why, size_t why_len)
  * On success *out must be freed with pb_envelope_free. */
 int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
                        char *why, size_t why_len);
+
+/* For peers that may speak a later version of the schema (clients of
+ * `plugbox serve`, and the daemon's answers to them), never for workers:
+ * unknown fields of wire types 0, 1, 2 and 5 are skipped (each counts as
+ * one of PB_ENVELOPE_MAX_MESSAGES; protobuf-c keeps a copy of it), and an
+ * envelope may come without a body this schema names (body_case NOT_SET;
+ * its unknown fields are in env->base.unknown_fields). Everything else is
+ * as strict as pb_envelope_decode. */
+#define PB_DECODE_LENIENT 1u
+int pb_envelope_check_opts(const uint8_t *buf, size_t len, unsigned flags, char *why, size_t why_len);
+int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plugbox__Envelope **out,
+                            char *why, size_t why_len);
+/* The id of an envelope that may not decode: its first top-level field 1
+ * read as a varint, found by skipping the fields before it; 0 when there is
+ * none or the bytes before it are malformed. Lets the daemon answer a bad
+ * message under its own id. */
+uint64_t pb_envelope_peek_id(const uint8_t *buf, size_t len);
 void pb_envelope_free(Plugbox__Envelope *env);
 
 #endif

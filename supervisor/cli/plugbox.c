@@ -79,13 +79,8 @@ static int exit_code_for(pb_error_kind kind)
 
 int pb_report_error(const pb_error *e)
 {
-	const char *message = pb_error_get_message(e);
-	char *shown = strndup(message, without_bad_suggestion(message));
-	int code = pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
-	                             shown ? shown : message, pb_error_get_traceback(e));
-
-	free(shown);
-	return code;
+	return pb_report_failure(pb_error_get_kind(e), pb_error_get_plugin(e), pb_error_get_type(e),
+	                         pb_error_get_message(e), pb_error_get_traceback(e));
 }
 
 /* A plugin's traceback as Python prints it, except that a line of it
@@ -106,8 +101,12 @@ static void print_traceback(const char *tb)
 int pb_report_failure(pb_error_kind kind, const char *plugin_raw, const char *type_raw,
                       const char *message_raw, const char *tb_raw)
 {
+	/* The same checks for a local call's error and a daemon's. */
+	char *cut = strndup(message_raw, without_bad_suggestion(message_raw));
 	char *plugin = pb_sanitize_dup(plugin_raw, 0), *type = pb_sanitize_dup(type_raw, 0);
-	char *message = pb_sanitize_dup(message_raw, 0), *tb = pb_sanitize_dup(tb_raw, PB_SAN_MULTILINE);
+	char *message = pb_sanitize_dup(cut ? cut : message_raw, 0), *tb = pb_sanitize_dup(tb_raw, PB_SAN_MULTILINE);
+
+	free(cut);
 
 	if (!plugin || !type || !message || !tb)
 		fputs("plugbox: out of memory reporting an error\n", stderr);
@@ -175,6 +174,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "order", required_argument, NULL, 'O' },
 		{ "allow-unknown-group", no_argument, NULL, 'u' },
 		{ "concurrent", no_argument, NULL, 'C' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "log-format", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -209,6 +210,8 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 'O', PB_OPT_HOOK, "--order" },
 			{ 'u', PB_OPT_HOOK, "--allow-unknown-group" },
 			{ 'C', PB_OPT_HOOK, "--concurrent" },
+			{ 'm', PB_OPT_METRICS, "--metrics" },
+			{ 'L', PB_OPT_LOG_FORMAT, "--log-format" },
 		};
 		for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 			if (bits[i].c == c && !(allowed & bits[i].bit)) {
@@ -284,6 +287,15 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			break;
 		case 'C':
 			o->concurrent = true;
+			break;
+		case 'm':
+			o->metrics = optarg;
+			break;
+		case 'L':
+			if (!strcmp(optarg, "json") || !strcmp(optarg, "text"))
+				o->log_json = !strcmp(optarg, "json");
+			else
+				return pb_usage_error("--log-format must be text or json, not '%s'", optarg);
 			break;
 		case 'h':
 			return pb_cli_command_help(argv[0]);
@@ -578,6 +590,20 @@ static void print_row(const char *name, const pb_value *info)
 	putchar('\n');
 }
 
+/* One plugin of `plugbox list`, here or from a daemon (serve_client.c):
+ * a JSON element (after a comma unless *first) or a table row. */
+void pb_cli_list_entry(const char *name, const pb_value *info, bool json, bool *first)
+{
+	if (json) {
+		if (!*first)
+			putchar(',');
+		pb_value_print_json(info, stdout);
+	} else {
+		print_row(name, info);
+	}
+	*first = false;
+}
+
 /* --workers: each plugin's worker describes it (sys_path and layers too). */
 static int list_from_workers(pb_supervisor *sup, bool json)
 {
@@ -604,14 +630,7 @@ static int list_from_workers(pb_supervisor *sup, bool json)
 				code = c;
 			continue;
 		}
-		if (json) {
-			if (!first)
-				putchar(',');
-			pb_value_print_json(info, stdout);
-		} else {
-			print_row(names[i], info);
-		}
-		first = false;
+		pb_cli_list_entry(names[i], info, json, &first);
 		pb_value_destroy(info);
 	}
 	if (json)
@@ -657,13 +676,22 @@ static int cmd_list(int argc, char **argv)
 {
 	struct pb_cli_options o;
 	pb_supervisor *sup;
-	int code = pb_parse_options(
-	        argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE | PB_OPT_WORKERS, &o);
+	int code = pb_parse_options(argc, argv,
+	                            PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_JSON | PB_OPT_SPAWN | PB_OPT_CACHE |
+	                                    PB_OPT_WORKERS | PB_OPT_SOCKET,
+	                            &o);
 
 	if (code >= 0)
 		return code;
 	if (optind != argc)
 		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.socket && (o.plugins || o.policies || o.workers || o.spawn != PB_SPAWN_EXEC || o.cache || o.no_cache))
+		return pb_usage_error("%s --socket asks a daemon, which has its own --plugins, policies, workers and caches",
+		                      argv[0]);
+	if (o.socket)
+		return pb_serve_list(&o);
+	if (!o.plugins)
+		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
 	sup = pb_open_supervisor(&o);
 	if (!sup)
 		return EXIT_USAGE;
@@ -834,7 +862,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "list", cmd_list, "describe every plugin: name, layout, version, entry points",
-	  "--plugins DIR [--json] [--workers [--policies DIR] [CACHE] [SPAWN]]" },
+	  "--plugins DIR [--json] [--workers [--policies DIR] [CACHE] [SPAWN]]\n"
+	  "--socket PATH [--json]" },
 	{ "call", cmd_call, "call one function of one plugin; the result as JSON on stdout",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS]\n"
 	  "      PLUGIN FUNCTION [ARG_JSON ...]\n"
@@ -845,7 +874,10 @@ static const struct command commands[] = {
 	  "      --group GROUP [ARG_JSON ...]" },
 	{ "serve", pb_cmd_serve, "a daemon: workers kept warm, calls over a unix socket",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
-	  "      [--grace SECONDS] [--eager] [--idle-stop SECONDS]" },
+	  "      [--grace SECONDS] [--eager] [--idle-stop SECONDS] [--metrics PATH]\n"
+	  "      [--log-format text|json]" },
+	{ "stats", pb_cmd_stats, "a daemon's metrics (serve --metrics), in Prometheus text format",
+	  "--socket PATH" },
 	{ "install", pb_cmd_install, "unpack a wheel or copy a directory into PLUGINS, in a sandbox",
 	  "--plugins DIR [--policies DIR] [CACHE] [--name NAME] WHEEL_OR_DIR" },
 	{ "remove", pb_cmd_remove, "delete an installed plugin", "--plugins DIR [CACHE] NAME" },

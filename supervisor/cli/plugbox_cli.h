@@ -37,6 +37,8 @@ struct pb_cli_options {
 	bool order_given; /* --order was given */
 	bool allow_unknown;
 	bool concurrent;
+	const char *metrics; /* serve: the Prometheus socket */
+	bool log_json;       /* serve: --log-format json */
 };
 
 /* The options a command takes, for pb_parse_options. */
@@ -55,10 +57,14 @@ enum {
 	PB_OPT_CACHE = 2048, /* --cache DIR and --no-cache */
 	PB_OPT_WORKERS = 4096,
 	PB_OPT_HOOK = 8192, /* --only, --order, --allow-unknown-group, --concurrent */
+	PB_OPT_METRICS = 16384,
+	PB_OPT_LOG_FORMAT = 32768,
 };
 
-/* The control protocol of `plugbox serve` (described in serve.c). */
+/* The control protocol of `plugbox serve` (docs/protocol.md): the version
+ * a connection starts in, and the highest one this plugbox speaks. */
 #define PB_SERVE_PROTOCOL_VERSION 1
+#define PB_SERVE_PROTOCOL_MAX 2
 
 /* "plugbox: MESSAGE (see plugbox --help)" on stderr; returns PB_EXIT_USAGE. */
 int pb_usage_error(const char *fmt, const char *arg);
@@ -101,6 +107,14 @@ int pb_cli_print_result(const char *plugin, const pb_value *result);
 int pb_cmd_serve(int argc, char **argv);
 /* serve_client.c: `plugbox call --socket`, the call c parsed (c->sup unset). */
 int pb_serve_call(const struct pb_cli_call *c);
+/* `plugbox list --socket`: the same output through the daemon (protocol
+ * version 2: List, then a Describe of each plugin). */
+int pb_serve_list(const struct pb_cli_options *o);
+/* `plugbox stats --socket PATH`: what the daemon's --metrics socket says. */
+int pb_cmd_stats(int argc, char **argv);
+/* One plugin of `plugbox list`: a JSON object (after a comma unless
+ * *first), or a line of the table. */
+void pb_cli_list_entry(const char *name, const pb_value *info, bool json, bool *first);
 
 int pb_cmd_policy(int argc, char **argv);
 /* plugbox_policy_test.c: `policy test` and `policy explain` (argv[0] is the

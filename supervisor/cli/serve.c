@@ -6,48 +6,28 @@
  * file holds the socket, the signals and the loop; serve_conn.c the
  * connections; serve_client.c is `plugbox call --socket`.
  *
- * CONTROL PROTOCOL, version 1
+ * CONTROL PROTOCOL (docs/protocol.md says it all, for client authors)
  *
- * Frames are the workers' frames: a 4-byte little-endian length, then that
- * many bytes of one serialized plugbox.Envelope (proto/plugbox.proto), at
- * most 16 MiB (PB_FRAME_MAX_DEFAULT).
- *
- *  - On accept the daemon sends Envelope{id 0, hello: Hello{protocol_version
- *    1}}; the other Hello fields are empty.
- *  - Client -> daemon: Envelope{id N != 0, call: Call{plugin, function, args,
- *    kwargs, timeout}}; timeout in seconds, 0 for the daemon's --timeout.
- *    Ids must be unique among that connection's calls in flight.
- *  - Daemon -> client: Envelope{id N, result: Result{value}} or Envelope{id N,
- *    error: Error{kind, type, message, traceback}}, in the order the calls
- *    end, not the order they were made. ErrorKind numbers are pb_error_kind's.
- *  - A Call with id 0, an id already in flight, an empty plugin or function,
- *    or arguments the library refuses (nested too deeply, a negative
- *    timeout...) is answered with Error{kind BAD_REQUEST} carrying its id (0
- *    for id 0); the connection goes on. Anything else - a body other than
- *    Call, a frame over the limit, bytes that do not decode, a connection
- *    that ends inside a frame - is answered with Error{id 0, BAD_REQUEST,
- *    message saying what was wrong}, after which the daemon closes the
- *    connection once that error is written (or after 2 s if it cannot be).
- *  - A client that shuts down its writing side still gets every answer; the
- *    daemon closes the connection after the last one.
- *  - Flow control: at most 64 calls in flight per connection and at most
- *    8 MiB of answers waiting to be written to it; past either the daemon
- *    stops reading that connection until it drains (backpressure, no
- *    error). Past 64 MiB waiting (a client that never reads) it drops the
- *    connection. Calls of a client that went away still run to their end;
- *    their answers are dropped.
- *  - Only the daemon's own user (and root) may connect: the socket is made
- *    mode 0600 and each connection's SO_PEERCRED uid is checked; anyone
- *    else is disconnected without a Hello.
- *  - SIGTERM or SIGINT: the daemon removes the socket (no new connections),
- *    gives the calls in flight --grace seconds (default 10), answers every
- *    Call that still arrives with Error{UNAVAILABLE}, writes out the
- *    answers it holds (for at most 2 s once every worker has ended) and
- *    exits 0.
+ * Frames are the workers' frames: a 4-byte little-endian length, then one
+ * serialized plugbox.Envelope, at most 16 MiB (PB_FRAME_MAX_DEFAULT). The
+ * daemon greets with Hello{protocol_version 1} and nothing else; a client
+ * may ask for version 2 with a Hello as its first message. Requests (Call;
+ * List and Describe from version 2) carry non-zero ids, unique among the
+ * connection's in flight, and are answered as they end. Messages are
+ * decoded leniently (unknown fields skipped, PB_DECODE_LENIENT); a bad one
+ * is answered with Error{BAD_REQUEST} under its own id and the connection
+ * goes on. Only broken framing (a frame over the limit, an end inside a
+ * frame) gets Error{id 0, BAD_REQUEST} and a close. Flow control: 64
+ * requests in flight and 8 MiB of answers waiting per connection, then the
+ * daemon stops reading it; 64 MiB waiting drops it. Only the daemon's user
+ * (and root) may connect (mode 0600, SO_PEERCRED). SIGTERM/SIGINT: the
+ * socket goes, calls in flight get --grace seconds, late requests get
+ * UNAVAILABLE, answers are written out (2 s at most), exit 0.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -71,95 +51,83 @@
 /* Remove the socket file if it is still the one this daemon made. */
 static void remove_socket(struct pb_serve *srv)
 {
-	struct stat st;
-
-	if (srv->sock_ino && lstat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
-	    st.st_ino == srv->sock_ino)
-		unlink(srv->path);
+	if (srv->path)
+		pb_serve_unlink(srv->path, srv->sock_dev, srv->sock_ino);
 	srv->sock_ino = 0;
 }
 
-/* An existing PATH: a socket nobody listens on is left over and reused;
- * anything else is an error. */
-static int clear_stale(const char *path, const struct sockaddr_un *addr)
+/* systemd's socket activation (sd_listen_fds(3)), without libsystemd: the
+ * protocol is two variables and descriptor 3. The variables are removed
+ * either way, so that nothing started later takes them for its own.
+ * Returns the listening descriptor, -1 when none was passed to this
+ * process, or -2 after saying what is wrong with the one passed. */
+#define LISTEN_FDS_START 3
+static int activated_socket(void)
 {
-	struct stat st;
-	int probe, r, e;
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	int fd = LISTEN_FDS_START, type = 0, domain = 0, listening = 0, r = -1;
+	socklen_t len = sizeof(int);
+	char *end;
+	long pid, n;
 
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		fprintf(stderr, "plugbox: %s: %s\n", path, strerror(errno));
-		return -errno;
+	if (!pid_s || !fds_s)
+		goto out;
+	errno = 0;
+	pid = strtol(pid_s, &end, 10);
+	if (errno || *end || pid != (long)getpid())
+		goto out; /* meant for another process */
+	n = strtol(fds_s, &end, 10);
+	if (errno || *end || n < 0) {
+		fprintf(stderr, "plugbox: serve: LISTEN_FDS='%s' is not a number of descriptors\n", fds_s);
+		r = -2;
+		goto out;
 	}
-	if (!S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "plugbox: %s: exists and is not a socket\n", path);
-		return -EEXIST;
+	if (n == 0)
+		goto out;
+	if (n != 1) {
+		fprintf(stderr, "plugbox: serve: systemd passed %ld sockets (LISTEN_FDS); plugbox serve takes one\n", n);
+		r = -2;
+		goto out;
 	}
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (probe < 0)
-		return -errno;
-	r = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
-	e = errno;
-	close(probe);
-	/* EAGAIN: a listener whose backlog is full - still a listener. */
-	if (r == 0 || e == EAGAIN) {
-		fprintf(stderr, "plugbox: %s: another daemon is listening there\n", path);
-		return -EADDRINUSE;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || type != SOCK_STREAM ||
+	    domain != AF_UNIX || !listening) {
+		fprintf(stderr, "plugbox: serve: descriptor 3 from systemd (LISTEN_FDS) is not a listening unix "
+		                "stream socket\n");
+		r = -2;
+		goto out;
 	}
-	if (e != ECONNREFUSED) {
-		fprintf(stderr, "plugbox: %s: cannot tell whether a daemon listens there: %s\n", path, strerror(e));
-		return -e;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		fprintf(stderr, "plugbox: serve: descriptor 3 from systemd: %s\n", strerror(errno));
+		r = -2;
+		goto out;
 	}
-	if (unlink(path) < 0 && errno != ENOENT) {
-		fprintf(stderr, "plugbox: %s: cannot remove the stale socket: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
+	r = fd;
+out:
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return r;
 }
 
 static int open_listener(struct pb_serve *srv)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-	int fd, r;
+	int fd = activated_socket();
 
-	if (strlen(srv->path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "plugbox: %s: a socket path has at most %zu bytes\n", srv->path,
-		        sizeof(addr.sun_path) - 1);
-		return -ENAMETOOLONG;
+	if (fd == -2)
+		return -EINVAL;
+	if (fd >= 0) {
+		/* systemd made the file and its mode; it is not ours to remove. */
+		srv->listen_fd = fd;
+		srv->activated = true;
+		return 0;
 	}
-	memcpy(addr.sun_path, srv->path, strlen(srv->path));
-	if ((r = clear_stale(srv->path, &addr)) < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* Never a moment when others may connect: made 0600 (0700 by the
-	 * umask, then chmod), and SO_PEERCRED is checked anyway. */
-	old = umask(077);
-	r = bind(fd, (const struct sockaddr *)&addr, sizeof(addr));
-	umask(old);
-	if (r < 0) {
-		r = -errno;
-		fprintf(stderr, "plugbox: %s: cannot listen there: %s\n", srv->path, strerror(-r));
-		close(fd);
-		return r;
+	if (!srv->path) {
+		fprintf(stderr, "plugbox: serve needs --socket PATH (or a socket from systemd: LISTEN_FDS)\n");
+		return -EINVAL;
 	}
-	if (lstat(srv->path, &st) == 0) {
-		srv->sock_dev = st.st_dev;
-		srv->sock_ino = st.st_ino;
-	}
-	if (fchmod(fd, 0600) < 0 || chmod(srv->path, 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
-		r = -errno;
-		fprintf(stderr, "plugbox: %s: %s\n", srv->path, strerror(-r));
-		remove_socket(srv);
-		close(fd);
-		return r;
-	}
-	srv->listen_fd = fd;
-	return 0;
+	return pb_serve_listen(srv->path, &srv->listen_fd, &srv->sock_dev, &srv->sock_ino);
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
@@ -205,6 +173,9 @@ static int next_timeout(const struct pb_serve *srv, double t, double cap)
 		for (const struct pb_serve_client *c = srv->clients; c; c = c->next)
 			if (c->closing && (at == 0 || c->close_by < at))
 				at = c->close_by;
+	for (const struct pb_serve_mconn *m = srv->mconns; m; m = m->next)
+		if (at == 0 || m->close_by < at)
+			at = m->close_by;
 	if (at == 0)
 		return -1;
 	return at <= t ? 0 : (int)ceil((at - t) * 1000);
@@ -262,9 +233,16 @@ static void run(struct pb_serve *srv)
 			case PB_SERVE_CLIENT:
 				pb_serve_client_event((struct pb_serve_client *)src, events[i].events);
 				break;
+			case PB_SERVE_METRICS_LISTEN:
+				pb_serve_metrics_accept(srv);
+				break;
+			case PB_SERVE_METRICS_CONN:
+				pb_serve_mconn_event(srv, (struct pb_serve_mconn *)src, events[i].events);
+				break;
 			}
 		}
 		pb_serve_expire(srv, pb_serve_now());
+		pb_serve_metrics_expire(srv, pb_serve_now());
 		pb_serve_bury(srv);
 	}
 }
@@ -285,6 +263,7 @@ static void teardown(struct pb_serve *srv)
 	 * callbacks only release their connections. */
 	pb_supervisor_free(srv->sup);
 	pb_serve_bury(srv);
+	pb_serve_metrics_close(srv); /* after the calls' callbacks, which count */
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	remove_socket(srv);
@@ -315,6 +294,7 @@ static int setup(struct pb_serve *srv, const struct pb_cli_options *o)
 	srv->sup = pb_open_supervisor(o);
 	if (!srv->sup)
 		return PB_EXIT_USAGE;
+	pb_serve_log_setup(srv);
 	if (o->idle_stop > 0 && pb_supervisor_set_idle_timeout(srv->sup, o->idle_stop) < 0) {
 		fprintf(stderr, "plugbox: --idle-stop: %s\n", pb_supervisor_strerror(srv->sup));
 		return PB_EXIT_USAGE;
@@ -324,7 +304,7 @@ static int setup(struct pb_serve *srv, const struct pb_cli_options *o)
 		return PB_EXIT_USAGE;
 	}
 	pb_strv_free(names, nplugins);
-	if (open_listener(srv) < 0)
+	if (open_listener(srv) < 0 || pb_serve_metrics_open(srv) < 0)
 		return PB_EXIT_USAGE;
 	if ((r = watch(srv, srv->listen_fd, &srv->listen_src, PB_SERVE_LISTEN)) < 0 ||
 	    (r = watch(srv, srv->sig_fd, &srv->sig_src, PB_SERVE_SIGNAL)) < 0 ||
@@ -336,15 +316,21 @@ static int setup(struct pb_serve *srv, const struct pb_cli_options *o)
 		fprintf(stderr, "plugbox: --eager: %s\n", pb_supervisor_strerror(srv->sup));
 		return PB_EXIT_USAGE;
 	}
-	pb_serve_say("listening on %s (%zu plugins)", srv->path, nplugins);
+	if (srv->activated)
+		pb_serve_say("listening on %s from systemd (%zu plugins)", srv->path ? srv->path : "the socket",
+		             nplugins);
+	else
+		pb_serve_say("listening on %s (%zu plugins)", srv->path, nplugins);
+	if (srv->metrics_path)
+		pb_serve_say("metrics on %s", srv->metrics_path);
 	return PB_EXIT_OK;
 }
 
 int pb_cmd_serve(int argc, char **argv)
 {
 	struct pb_cli_options o;
-	struct pb_serve srv = { .ep = -1, .listen_fd = -1, .sig_fd = -1 };
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET | PB_OPT_GRACE | PB_OPT_EAGER | PB_OPT_IDLE_STOP | PB_OPT_CACHE | PB_OPT_SPAWN, &o);
+	struct pb_serve srv = { .ep = -1, .listen_fd = -1, .sig_fd = -1, .metrics_fd = -1 };
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SOCKET | PB_OPT_GRACE | PB_OPT_EAGER | PB_OPT_IDLE_STOP | PB_OPT_CACHE | PB_OPT_SPAWN | PB_OPT_METRICS | PB_OPT_LOG_FORMAT, &o);
 
 	if (code >= 0)
 		return code;
@@ -352,9 +338,11 @@ int pb_cmd_serve(int argc, char **argv)
 		return pb_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o.plugins)
 		return pb_usage_error("%s needs --plugins DIR", argv[0]);
-	if (!o.socket)
+	if (!o.socket && !getenv("LISTEN_FDS"))
 		return pb_usage_error("%s needs --socket PATH", argv[0]);
 	srv.path = o.socket;
+	srv.metrics_path = o.metrics;
+	srv.log_json = o.log_json;
 	srv.grace = o.grace;
 	srv.euid = geteuid();
 	code = setup(&srv, &o);

@@ -1,7 +1,8 @@
-/* serve.h - what the two halves of `plugbox serve` share: serve.c (the
- * listening socket, signals and the loop) and serve_conn.c (connections:
- * accepting, reading calls, queueing answers). The control protocol is
- * described at the top of serve.c. */
+/* serve.h - what the parts of `plugbox serve` share: serve.c (the
+ * listening socket, socket activation, signals and the loop), serve_conn.c
+ * (connections: accepting, reading requests, queueing answers) and
+ * serve_ops.c (the metrics socket and the JSON log). The control protocol
+ * is described in docs/protocol.md and at the top of serve.c. */
 #ifndef PLUGBOX_SERVE_H
 #define PLUGBOX_SERVE_H
 
@@ -18,7 +19,9 @@
 enum pb_serve_source_kind { PB_SERVE_LISTEN,
 	                    PB_SERVE_SIGNAL,
 	                    PB_SERVE_SUPERVISOR,
-	                    PB_SERVE_CLIENT };
+	                    PB_SERVE_CLIENT,
+	                    PB_SERVE_METRICS_LISTEN,
+	                    PB_SERVE_METRICS_CONN };
 
 struct pb_serve_source {
 	enum pb_serve_source_kind kind;
@@ -32,11 +35,42 @@ struct pb_serve_out {
 
 struct pb_serve_client;
 
-/* A call in flight; the library's callback gets a pointer to it. */
+/* A request in flight (a Call, or a Describe waiting for its worker); the
+ * library's callback gets a pointer to it. */
 struct pb_serve_slot {
 	struct pb_serve_client *client;
 	uint64_t wire_id;
 	bool used;
+	bool describe;                  /* a Describe: its answer is a PluginInfo */
+	char *plugin;                   /* a Describe's plugin (owned) */
+	double started;                 /* a Call: when it was made */
+	struct pb_serve_metric *metric; /* a Call's plugin's numbers, or NULL */
+};
+
+/* The latency histogram's upper bounds, in seconds (then +Inf). */
+#define PB_SERVE_BUCKETS 14
+extern const double pb_serve_bucket_bounds[PB_SERVE_BUCKETS];
+
+/* What the daemon counts of the calls it was asked for, per plugin (a
+ * plugin the supervisor knows: a name that is no plugin gets no entry). */
+struct pb_serve_metric {
+	struct pb_serve_metric *next;
+	char *plugin;
+	uint64_t outcomes[PB_ERROR_BAD_REQUEST + 1]; /* [0]: a result; else by pb_error_kind */
+	uint64_t buckets[PB_SERVE_BUCKETS + 1];      /* not cumulative; the last is +Inf */
+	uint64_t count;
+	double sum;
+	unsigned inflight;
+};
+
+/* A connection to the metrics socket: the text, written, then closed. */
+struct pb_serve_mconn {
+	struct pb_serve_source src; /* first: epoll data points here */
+	int fd;
+	char *buf;
+	size_t len, off;
+	double close_by;
+	struct pb_serve_mconn *next;
 };
 
 struct pb_serve_client {
@@ -50,8 +84,10 @@ struct pb_serve_client {
 	struct pb_serve_out *out_head, *out_tail;
 	size_t out_bytes;
 	unsigned inflight;
-	bool eof;     /* the peer writes no more: answer, then close */
-	bool closing; /* after a protocol error: close once written */
+	unsigned version; /* the protocol version agreed: 1 until a Hello says more */
+	bool greeted;     /* the client has sent something: no Hello from it now */
+	bool eof;         /* the peer writes no more: answer, then close */
+	bool closing;     /* after a protocol error: close once written */
 	double close_by;
 	struct pb_serve_client *prev, *next; /* live connections */
 	struct pb_serve_client *next_dead;
@@ -72,11 +108,52 @@ struct pb_serve {
 	unsigned nclosing;
 	struct pb_serve_client *clients;
 	struct pb_serve_client *graveyard; /* freed after each round of events */
+	bool activated;                    /* the listening socket came from systemd (LISTEN_FDS) */
+	/* serve_ops.c */
+	const char *metrics_path;
+	int metrics_fd;
+	struct pb_serve_source metrics_src;
+	dev_t metrics_dev;
+	ino_t metrics_ino;
+	struct pb_serve_metric *metrics;
+	struct pb_serve_mconn *mconns;
+	unsigned nmconns;
+	uint64_t connections, client_errors;
+	bool log_json;
 };
 
 double pb_serve_now(void);
-/* "plugbox serve: MESSAGE" on stderr. */
+/* "plugbox serve: MESSAGE" on stderr, or with --log-format json a JSON
+ * line {"event": "daemon", "message": ...}. */
 __attribute__((format(printf, 1, 2))) void pb_serve_say(const char *fmt, ...);
+
+/* serve.c: a private listening socket at path (mode 0600; a stale socket
+ * there is replaced), its identity in *dev / *ino so that only it is
+ * removed later. 0 or a negative errno, said on stderr. */
+int pb_serve_listen(const char *path, int *fd, dev_t *dev, ino_t *ino);
+/* Remove path if it is still the socket (dev, ino) made there. */
+void pb_serve_unlink(const char *path, dev_t dev, ino_t ino);
+/* serve_conn.c: may the peer of fd connect (the daemon's user or root)?
+ * Logs a refusal. */
+bool pb_serve_peer_ok(const struct pb_serve *srv, int fd, pid_t *pid);
+
+/* serve_ops.c */
+/* The numbers of plugin's calls, made on first use; NULL for a plugin the
+ * supervisor does not know (or no memory). */
+struct pb_serve_metric *pb_serve_metric_for(struct pb_serve *srv, const char *plugin);
+/* A call ended: kind 0 for a result. */
+void pb_serve_metric_done(struct pb_serve_metric *m, int kind, double seconds);
+/* The Prometheus text exposition of everything counted (malloc'd). */
+char *pb_serve_metrics_text(struct pb_serve *srv, size_t *len);
+int pb_serve_metrics_open(struct pb_serve *srv);
+void pb_serve_metrics_accept(struct pb_serve *srv);
+void pb_serve_mconn_event(struct pb_serve *srv, struct pb_serve_mconn *m, uint32_t events);
+void pb_serve_metrics_expire(struct pb_serve *srv, double t);
+void pb_serve_metrics_close(struct pb_serve *srv);
+/* --log-format json: plugin output and worker events as JSON lines. */
+void pb_serve_log_setup(struct pb_serve *srv);
+/* A client's bad message, counted and (JSON log) said. */
+void pb_serve_client_error(struct pb_serve *srv, pid_t pid, const char *message);
 
 /* Accept what is waiting on the listening socket (bounded per wake-up). */
 void pb_serve_accept(struct pb_serve *srv);

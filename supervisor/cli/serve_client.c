@@ -1,12 +1,14 @@
-/* serve_client.c - `plugbox call --socket PATH`: one call through a running
- * `plugbox serve` (the control protocol is described in serve.c). Its output
- * and exit codes are those of a local `plugbox call`; failing to reach or
- * understand the daemon exits 4, like a worker that died.
+/* serve_client.c - `plugbox call --socket PATH` and `plugbox list --socket
+ * PATH`: through a running `plugbox serve` (docs/protocol.md). Their output
+ * and exit codes are those of the local commands; failing to reach or
+ * understand the daemon exits 4, like a worker that died. Answers are
+ * decoded leniently: a later daemon may add fields.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -19,7 +21,9 @@
 #include <unistd.h>
 
 #include "proto/frame.h"
+#include "proto/protocol.h"
 #include "cli/plugbox_cli.h"
+#include "toolkit/sanitize.h"
 
 /* Seconds the daemon gets beyond the call's own --timeout to answer. */
 #define ANSWER_SLACK 5.0
@@ -116,7 +120,7 @@ static int read_envelope(struct conn *k, Plugbox__Envelope **env, char *why, siz
 		int r = pb_frame_read_fd(&k->rd, k->fd);
 
 		if (r == 1 && pb_frame_take(&k->rd, &payload, &len) == 0) {
-			r = pb_envelope_decode(payload, len, env, why, why_len);
+			r = pb_envelope_decode_opts(payload, len, PB_DECODE_LENIENT, env, why, why_len);
 			free(payload);
 			return r < 0 ? -EBADMSG : 0;
 		}
@@ -195,51 +199,382 @@ static int answer(struct conn *k, const struct pb_cli_call *c)
 	return code;
 }
 
-int pb_serve_call(const struct pb_cli_call *c)
+/* Connect: 0, or the exit code after saying what went wrong. */
+static int open_only(struct conn *k)
 {
-	struct conn k = { .fd = -1, .path = c->o.socket };
+	int r;
+
+	pb_frame_reader_init(&k->rd, PB_FRAME_MAX_DEFAULT);
+	r = connect_to(k);
+	if (r < 0) {
+		fprintf(stderr, "plugbox: cannot reach the daemon at %s: %s\n", k->path, strerror(-r));
+		return PB_EXIT_WORKER;
+	}
+	return 0;
+}
+
+/* Take the daemon's first Hello: 0, or the exit code after saying what
+ * went wrong. */
+static int greet(struct conn *k)
+{
 	Plugbox__Envelope *hello = NULL;
 	char why[256] = "";
-	int r, code;
+	int r, code = 0;
 
-	if (c->o.timeout_given)
-		k.deadline = now() + c->o.timeout + ANSWER_SLACK;
-	pb_frame_reader_init(&k.rd, PB_FRAME_MAX_DEFAULT);
-	r = connect_to(&k);
-	if (r < 0) {
-		fprintf(stderr, "plugbox: cannot reach the daemon at %s: %s\n", k.path, strerror(-r));
-		code = PB_EXIT_WORKER;
-		goto out;
-	}
-	r = read_envelope(&k, &hello, why, sizeof(why));
+	r = read_envelope(k, &hello, why, sizeof(why));
 	if (r == 0 && hello->body_case != PLUGBOX__ENVELOPE__BODY_HELLO) {
 		snprintf(why, sizeof(why), "its first message is not a Hello");
 		r = -EBADMSG;
 	}
 	if (r < 0) {
-		code = trouble(&k, r, why, "greeting");
-		goto out;
-	}
-	if (hello->hello->protocol_version != PB_SERVE_PROTOCOL_VERSION) {
+		code = trouble(k, r, why, "greeting");
+	} else if (hello->hello->protocol_version != PB_SERVE_PROTOCOL_VERSION) {
 		fprintf(stderr, "plugbox: the daemon at %s speaks protocol version %u; this plugbox speaks version %d\n",
-		        k.path, hello->hello->protocol_version, PB_SERVE_PROTOCOL_VERSION);
+		        k->path, hello->hello->protocol_version, PB_SERVE_PROTOCOL_VERSION);
 		code = PB_EXIT_WORKER;
-		goto out;
 	}
+	if (hello)
+		pb_envelope_free(hello);
+	return code;
+}
+
+static int open_conn(struct conn *k)
+{
+	int code = open_only(k);
+
+	return code ? code : greet(k);
+}
+
+static void close_conn(struct conn *k)
+{
+	pb_frame_reader_free(&k->rd);
+	if (k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+}
+
+int pb_serve_call(const struct pb_cli_call *c)
+{
+	struct conn k = { .fd = -1, .path = c->o.socket };
+	char why[256] = "";
+	int r, code;
+
+	if (c->o.timeout_given)
+		k.deadline = now() + c->o.timeout + ANSWER_SLACK;
+	code = open_only(&k);
+	if (code)
+		goto out;
+	/* The call goes before the Hello is read: the daemon then finds it
+	 * when it greets, and one round trip (two wake-ups of each side, most
+	 * of a call's cost on a busy machine) is saved. Every daemon greets
+	 * with version 1 first, whatever it speaks later. */
 	r = send_call(&k, c);
 	if (r == -EMSGSIZE) {
 		fprintf(stderr, "plugbox: the call is larger than a frame may be (%u bytes)\n", PB_FRAME_MAX_DEFAULT);
 		code = PB_EXIT_USAGE;
-	} else if (r < 0) {
-		code = trouble(&k, r, why, "sending the call");
-	} else {
-		code = answer(&k, c);
+		goto out;
 	}
+	/* A daemon that refused us closed before greeting: say so as such. */
+	code = greet(&k);
+	if (code)
+		goto out;
+	code = r < 0 ? trouble(&k, r, why, "sending the call") : answer(&k, c);
 out:
-	if (hello)
-		pb_envelope_free(hello);
-	pb_frame_reader_free(&k.rd);
-	if (k.fd >= 0)
-		close(k.fd);
+	close_conn(&k);
+	return code;
+}
+
+/* ---- plugbox list --socket ------------------------------------------------- */
+
+static int send_env(struct conn *k, const Plugbox__Envelope *env)
+{
+	uint8_t *frame;
+	size_t len;
+	int r = pb_envelope_pack(env, PB_FRAME_MAX_DEFAULT, &frame, &len);
+
+	if (r < 0)
+		return r;
+	r = write_all(k, frame, len);
+	free(frame);
+	return r;
+}
+
+static int put_str(pb_value *m, const char *key, const char *s)
+{
+	pb_value *k = pb_value_new_string(key), *v = pb_value_new_string(s);
+	if (!k || !v || pb_value_map_set(m, k, v) < 0) {
+		pb_value_destroy(k);
+		pb_value_destroy(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int put_list(pb_value *m, const char *key, char **items, size_t n)
+{
+	pb_value *k = pb_value_new_string(key), *l = pb_value_new_list();
+
+	for (size_t i = 0; l && i < n; i++) {
+		pb_value *v = pb_value_new_string(items[i]);
+		if (!v || pb_value_list_append(l, v) < 0) {
+			pb_value_destroy(v);
+			pb_value_destroy(l);
+			l = NULL;
+		}
+	}
+	if (!k || !l || pb_value_map_set(m, k, l) < 0) {
+		pb_value_destroy(k);
+		pb_value_destroy(l);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A PluginInfo as pb_describe's map, key for key in its order, so that
+ * both lists print alike. */
+static pb_value *info_value(const Plugbox__PluginInfo *in)
+{
+	pb_value *m = pb_value_new_map(), *eps = pb_value_new_list(), *k = pb_value_new_string("entry_points");
+	int bad = !m || !eps || !k;
+
+	for (size_t i = 0; !bad && i < in->n_entry_points; i++) {
+		pb_value *ep = pb_value_new_map();
+		bad = !ep || put_str(ep, "group", in->entry_points[i]->group) < 0 ||
+		      put_str(ep, "name", in->entry_points[i]->name) < 0 ||
+		      put_str(ep, "value", in->entry_points[i]->value) < 0 || pb_value_list_append(eps, ep) < 0;
+		if (bad)
+			pb_value_destroy(ep);
+	}
+	if (bad || pb_value_map_set(m, k, eps) < 0) {
+		pb_value_destroy(k);
+		pb_value_destroy(eps);
+		pb_value_destroy(m);
+		return NULL;
+	}
+	if (put_str(m, "name", in->name) < 0 || put_str(m, "layout", in->layout) < 0 ||
+	    put_str(m, "version", in->version) < 0 || put_list(m, "exports", in->exports, in->n_exports) < 0 ||
+	    put_list(m, "sys_path", in->sys_path, in->n_sys_path) < 0 ||
+	    put_list(m, "layers", in->layers, in->n_layers) < 0 || put_str(m, "policy_file", in->policy_file) < 0) {
+		pb_value_destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Describes in flight at once: well inside the daemon's 64. */
+#define LIST_WINDOW 32
+
+static int send_describe(struct conn *k, uint64_t id, const char *plugin)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__DescribeRequest d = PLUGBOX__DESCRIBE_REQUEST__INIT;
+
+	d.plugin = (char *)plugin;
+	env.id = id;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_DESCRIBE;
+	env.describe = &d;
+	return send_env(k, &env);
+}
+
+/* The next answer, which must be for an id in [lo, hi): the envelope, or
+ * NULL with the exit code in *code after saying what went wrong (an id-0
+ * error is the daemon refusing). */
+static Plugbox__Envelope *expect(struct conn *k, uint64_t lo, uint64_t hi, const char *doing, int *code)
+{
+	Plugbox__Envelope *env = NULL;
+	char why[256] = "";
+	int r = read_envelope(k, &env, why, sizeof(why));
+
+	*code = PB_EXIT_WORKER;
+	if (r < 0 || !env) {
+		*code = trouble(k, r < 0 ? r : -EBADMSG, why, doing);
+		return NULL;
+	}
+	if (env->id == 0 && env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
+		char *shown = pb_sanitize_dup(env->error->message, 0);
+		fprintf(stderr, "plugbox: the daemon at %s refused (%s): %s\n", k->path, doing, shown ? shown : "?");
+		free(shown);
+		pb_envelope_free(env);
+		return NULL;
+	}
+	if (env->id < lo || env->id >= hi) {
+		pb_envelope_free(env);
+		*code = trouble(k, -EBADMSG, "an answer to a request it was not asked", doing);
+		return NULL;
+	}
+	*code = 0;
+	return env;
+}
+
+int pb_serve_list(const struct pb_cli_options *o)
+{
+	struct conn k = { .fd = -1, .path = o->socket };
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT, *got = NULL, *list = NULL;
+	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
+	Plugbox__ListRequest req = PLUGBOX__LIST_REQUEST__INIT;
+	Plugbox__Envelope **answers = NULL;
+	size_t n = 0, sent = 0, received = 0;
+	bool first = true;
+	int code = open_conn(&k), r;
+
+	if (code)
+		goto out;
+	/* Version 2, then the list, in one go. */
+	hello.protocol_version = 2;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	if ((r = send_env(&k, &env)) < 0) {
+		code = trouble(&k, r, "", "asking for protocol version 2");
+		goto out;
+	}
+	env.id = 1;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_LIST;
+	env.list = &req;
+	if ((r = send_env(&k, &env)) < 0) {
+		code = trouble(&k, r, "", "asking for the list");
+		goto out;
+	}
+	if (!(got = expect(&k, 0, 1, "asking for protocol version 2", &code)))
+		goto out;
+	if (got->body_case != PLUGBOX__ENVELOPE__BODY_HELLO || got->hello->protocol_version < 2) {
+		fprintf(stderr, "plugbox: the daemon at %s does not speak protocol version 2, which list --socket needs\n",
+		        k.path);
+		code = PB_EXIT_WORKER;
+		goto out;
+	}
+	if (!(list = expect(&k, 1, 2, "asking for the list", &code)))
+		goto out;
+	if (list->body_case != PLUGBOX__ENVELOPE__BODY_PLUGINS) {
+		code = trouble(&k, -EBADMSG, "the answer to List is not a PluginList", "asking for the list");
+		goto out;
+	}
+	n = list->plugins->n_plugins;
+	if (n && !(answers = calloc(n, sizeof(*answers)))) {
+		fprintf(stderr, "plugbox: out of memory\n");
+		code = PB_EXIT_WORKER;
+		goto out;
+	}
+	/* Describe i has id i + 2; answers come in the order workers start. */
+	while (received < n) {
+		Plugbox__Envelope *a = NULL;
+		while (sent < n && sent - received < LIST_WINDOW)
+			if ((r = send_describe(&k, sent + 2, list->plugins->plugins[sent]->name)) < 0) {
+				code = trouble(&k, r, "", "asking for a description");
+				goto out;
+			} else
+				sent++;
+		if (!(a = expect(&k, 2, n + 2, "waiting for a description", &code)))
+			goto out;
+		if (answers[a->id - 2]) {
+			pb_envelope_free(a);
+			code = trouble(&k, -EBADMSG, "two answers to one request", "waiting for a description");
+			goto out;
+		}
+		answers[a->id - 2] = a;
+		received++;
+	}
+	if (o->json)
+		putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		const Plugbox__Envelope *a = answers[i];
+		if (a->body_case == PLUGBOX__ENVELOPE__BODY_PLUGIN_INFO) {
+			pb_value *info = info_value(a->plugin_info);
+			if (!info) {
+				fprintf(stderr, "plugbox: out of memory\n");
+				code = PB_EXIT_WORKER;
+				continue;
+			}
+			pb_cli_list_entry(list->plugins->plugins[i]->name, info, o->json, &first);
+			pb_value_destroy(info);
+		} else if (a->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
+			const Plugbox__Error *e = a->error;
+			pb_error_kind kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_BAD_REQUEST
+			                             ? (pb_error_kind)e->kind
+			                             : PB_ERROR_PROTOCOL;
+			int c = pb_report_failure(kind, *e->plugin ? e->plugin : list->plugins->plugins[i]->name, e->type,
+			                          e->message, e->traceback);
+			if (c > code)
+				code = c;
+		} else {
+			code = trouble(&k, -EBADMSG, "the answer to Describe is neither a PluginInfo nor an error",
+			               "waiting for a description");
+		}
+	}
+	if (o->json)
+		puts("]");
+	if (fflush(stdout) != 0 && code == 0)
+		code = PB_EXIT_WORKER;
+out:
+	for (size_t i = 0; answers && i < n; i++)
+		if (answers[i])
+			pb_envelope_free(answers[i]);
+	free(answers);
+	if (got)
+		pb_envelope_free(got);
+	if (list)
+		pb_envelope_free(list);
+	close_conn(&k);
+	return code;
+}
+
+/* ---- plugbox stats --socket ----------------------------------------------------- */
+
+/* The metrics socket speaks no protocol: it writes its text and closes. */
+#define STATS_MAX (64u << 20)
+#define STATS_WAIT 10.0
+
+int pb_cmd_stats(int argc, char **argv)
+{
+	struct pb_cli_options o;
+	struct conn k = { .fd = -1, .deadline = 0 };
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int code = pb_parse_options(argc, argv, PB_OPT_SOCKET, &o), r;
+
+	if (code >= 0)
+		return code;
+	if (optind != argc)
+		return pb_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o.socket)
+		return pb_usage_error("%s needs --socket PATH (the daemon's --metrics PATH)", argv[0]);
+	k.path = o.socket;
+	k.deadline = now() + STATS_WAIT;
+	if ((r = connect_to(&k)) < 0) {
+		fprintf(stderr, "plugbox: cannot reach the daemon's metrics at %s: %s\n", k.path, strerror(-r));
+		return PB_EXIT_WORKER;
+	}
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			char *grown = cap < STATS_MAX ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
+			if (!grown) {
+				fprintf(stderr, "plugbox: the metrics at %s are larger than %u MiB\n", k.path, STATS_MAX >> 20);
+				code = PB_EXIT_WORKER;
+				break;
+			}
+			buf = grown;
+			cap = cap ? cap * 2 : 65536;
+		}
+		n = read(k.fd, buf + len, cap - len);
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			code = fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? PB_EXIT_OK : PB_EXIT_WORKER;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		r = errno == EAGAIN || errno == EWOULDBLOCK ? wait_for(&k, POLLIN) : -errno;
+		if (r == 0)
+			continue;
+		fprintf(stderr, "plugbox: the daemon's metrics at %s: %s\n", k.path,
+		        r == -ETIMEDOUT ? "no answer in time" : strerror(-r));
+		code = PB_EXIT_WORKER;
+		break;
+	}
+	free(buf);
+	close(k.fd);
 	return code;
 }

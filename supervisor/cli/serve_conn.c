@@ -18,6 +18,7 @@
 
 #include "cli/plugbox_cli.h"
 #include "cli/serve.h"
+#include "proto/protocol.h"
 #include "toolkit/sink.h"
 
 #define FRAMES_PER_WAKE 64 /* frames read from one connection per wake-up */
@@ -33,20 +34,6 @@ double pb_serve_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Through the process's stderr writer, never blocking: the daemon must
- * answer calls and SIGTERM while a log collector takes nothing. */
-void pb_serve_say(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n = snprintf(line, sizeof(line), "plugbox serve: ");
-
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	pb_stderr_line(line);
 }
 
 /* pb_value is the public name of the codec's Plugbox__Value (value_api.c):
@@ -221,6 +208,8 @@ __attribute__((format(printf, 4, 5))) static void send_error(struct pb_serve_cli
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	if (kind == PB_ERROR_BAD_REQUEST)
+		pb_serve_client_error(c->srv, c->pid, message);
 	err.kind = (Plugbox__ErrorKind)kind;
 	err.message = message;
 	env.id = id;
@@ -250,7 +239,132 @@ __attribute__((format(printf, 2, 3))) static void client_fail(struct pb_serve_cl
 		update_events(c);
 }
 
-/* ---- calls ------------------------------------------------------------------ */
+/* ---- answers ---------------------------------------------------------------- */
+
+/* A failed request's answer. Version 2 clients get the particulars as
+ * fields; version 1 clients only the fields they know (one may refuse any
+ * other, as plugbox's own decoder did). */
+static void send_failure(struct pb_serve_client *c, uint64_t id, const pb_error *err)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Error er = PLUGBOX__ERROR__INIT;
+	uint64_t args[6];
+
+	er.kind = (Plugbox__ErrorKind)pb_error_get_kind(err);
+	er.type = (char *)pb_error_get_type(err);
+	er.message = (char *)pb_error_get_message(err);
+	er.traceback = (char *)pb_error_get_traceback(err);
+	if (c->version >= 2) {
+		er.plugin = (char *)pb_error_get_plugin(err);
+		er.syscall = (char *)pb_error_get_syscall(err);
+		er.rule = (char *)pb_error_get_rule(err);
+		er.policy_file = (char *)pb_error_get_policy_file(err, &er.policy_line);
+		if (pb_error_get_syscall_args(err, args) == 6) {
+			er.syscall_args = args;
+			er.n_syscall_args = 6;
+		}
+	}
+	env.id = id;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
+	env.error = &er;
+	client_send(c, &env);
+}
+
+/* pb_describe's map, as the wire's PluginInfo (which borrows from it). */
+struct info_view {
+	Plugbox__PluginInfo info;
+	char *strs[4][PB_ENTRY_POINTS_MAX];
+	Plugbox__EntryPoint eps[PB_ENTRY_POINTS_MAX];
+	Plugbox__EntryPoint *epp[PB_ENTRY_POINTS_MAX];
+};
+
+static char *map_str(const pb_value *map, const char *key)
+{
+	const char *s = pb_value_get_string(pb_value_map_get(map, key));
+	return (char *)(s ? s : "");
+}
+
+static size_t str_list(const pb_value *map, const char *key, char **out)
+{
+	const pb_value *l = pb_value_map_get(map, key);
+	size_t n = pb_value_list_length(l);
+
+	if (n > PB_ENTRY_POINTS_MAX)
+		n = PB_ENTRY_POINTS_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = pb_value_get_string(pb_value_list_get(l, i));
+		out[i] = (char *)(s ? s : "");
+	}
+	return n;
+}
+
+static void info_from_map(struct info_view *v, const char *plugin, const char *state, const pb_value *m)
+{
+	const pb_value *eps = pb_value_map_get(m, "entry_points");
+
+	plugbox__plugin_info__init(&v->info);
+	v->info.name = (char *)plugin;
+	v->info.state = (char *)(state ? state : "stopped");
+	v->info.policy_file = map_str(m, "policy_file");
+	v->info.layout = map_str(m, "layout");
+	v->info.version = map_str(m, "version");
+	v->info.exports = v->strs[0];
+	v->info.n_exports = str_list(m, "exports", v->strs[0]);
+	v->info.sys_path = v->strs[1];
+	v->info.n_sys_path = str_list(m, "sys_path", v->strs[1]);
+	v->info.layers = v->strs[2];
+	v->info.n_layers = str_list(m, "layers", v->strs[2]);
+	v->info.n_entry_points = pb_value_list_length(eps);
+	if (v->info.n_entry_points > PB_ENTRY_POINTS_MAX)
+		v->info.n_entry_points = PB_ENTRY_POINTS_MAX;
+	for (size_t i = 0; i < v->info.n_entry_points; i++) {
+		const pb_value *ep = pb_value_list_get(eps, i);
+		plugbox__entry_point__init(&v->eps[i]);
+		v->eps[i].group = map_str(ep, "group");
+		v->eps[i].name = map_str(ep, "name");
+		v->eps[i].value = map_str(ep, "value");
+		v->epp[i] = &v->eps[i];
+	}
+	v->info.entry_points = v->epp;
+}
+
+/* A Describe's worker is up (its warm-up call ended): describe it now,
+ * which does not wait while the worker is ready or busy. */
+static void answer_describe(struct pb_serve_client *c, const struct pb_serve_slot *slot)
+{
+	pb_supervisor *sup = c->srv->sup;
+	const char *state = pb_supervisor_plugin_state(sup, slot->plugin);
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	struct info_view *v;
+	pb_value *info = NULL;
+	pb_error *err = NULL;
+
+	if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "busy") != 0)) {
+		send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE,
+		           "the worker of plugin '%s' is %s: it ended before it could be described", slot->plugin,
+		           state ? state : "gone");
+		return;
+	}
+	if (pb_describe(sup, slot->plugin, &info, &err) < 0) {
+		send_failure(c, slot->wire_id, err);
+		pb_error_free(err);
+		return;
+	}
+	v = malloc(sizeof(*v));
+	if (!v) {
+		send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+	} else {
+		info_from_map(v, slot->plugin, state, info);
+		env.id = slot->wire_id;
+		env.body_case = PLUGBOX__ENVELOPE__BODY_PLUGIN_INFO;
+		env.plugin_info = &v->info;
+		client_send(c, &env);
+		free(v);
+	}
+	pb_value_destroy(info);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
 
 static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_error *err)
 {
@@ -258,27 +372,30 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 	struct pb_serve_client *c = slot->client;
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Result res = PLUGBOX__RESULT__INIT;
-	Plugbox__Error er = PLUGBOX__ERROR__INIT;
 
 	(void)call_id;
-	env.id = slot->wire_id;
-	if (result) {
+	if (slot->metric)
+		pb_serve_metric_done(slot->metric, result ? 0 : (int)pb_error_get_kind(err), pb_serve_now() - slot->started);
+	slot->metric = NULL;
+	/* After a protocol error only that error is said, then the close. */
+	if (c->closing || c->fd < 0) {
+		/* nothing more for this client */
+	} else if (slot->describe && (result || pb_error_get_kind(err) == PB_ERROR_EXCEPTION)) {
+		/* Imported, or its import raised: either way it said Hello. */
+		answer_describe(c, slot);
+	} else if (result) {
 		res.value = (Plugbox__Value *)result;
+		env.id = slot->wire_id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
 		env.result = &res;
+		client_send(c, &env);
 	} else {
-		er.kind = (Plugbox__ErrorKind)pb_error_get_kind(err);
-		er.type = (char *)pb_error_get_type(err);
-		er.message = (char *)pb_error_get_message(err);
-		er.traceback = (char *)pb_error_get_traceback(err);
-		env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
-		env.error = &er;
+		send_failure(c, slot->wire_id, err);
 	}
 	slot->used = false;
+	free(slot->plugin);
+	slot->plugin = NULL;
 	c->inflight--;
-	/* After a protocol error only that error is said, then the close. */
-	if (!c->closing)
-		client_send(c, &env);
 	pb_value_destroy(result);
 	pb_error_free(err);
 	if (c->fd >= 0) {
@@ -288,6 +405,14 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 			update_events(c);
 	}
 	client_unref(c);
+}
+
+static bool in_flight(const struct pb_serve_client *c, uint64_t id)
+{
+	for (size_t i = 0; i < PB_SERVE_MAX_INFLIGHT; i++)
+		if (c->slots[i].used && c->slots[i].wire_id == id)
+			return true;
+	return false;
 }
 
 static struct pb_serve_slot *free_slot(struct pb_serve_client *c, uint64_t id, bool *duplicate)
@@ -306,31 +431,39 @@ static struct pb_serve_slot *free_slot(struct pb_serve_client *c, uint64_t id, b
 	return found;
 }
 
+/* A slot for request id, or NULL after answering why there is none. */
+static struct pb_serve_slot *take_slot(struct pb_serve_client *c, uint64_t id, const char *what)
+{
+	struct pb_serve_slot *slot;
+	bool duplicate;
+
+	if (id == 0) {
+		send_error(c, 0, PB_ERROR_BAD_REQUEST, "a %s needs a non-zero id", what);
+		return NULL;
+	}
+	slot = free_slot(c, id, &duplicate);
+	if (!slot)
+		/* may_read keeps a 65th request out, so only a duplicate gets here. */
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "%s id %llu is already in flight on this connection", what,
+		           (unsigned long long)id);
+	return slot;
+}
+
 static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Call *call)
 {
 	pb_call_spec spec = { 0 };
 	const char **kwnames = NULL;
 	Plugbox__Value **kwvalues = NULL;
 	struct pb_serve_slot *slot;
-	bool duplicate;
 	int r;
 
-	if (id == 0) {
-		send_error(c, 0, PB_ERROR_BAD_REQUEST, "a call needs a non-zero id");
-		return;
-	}
-	if (!*call->plugin || !*call->function) {
+	if (id != 0 && (!*call->plugin || !*call->function)) {
 		send_error(c, id, PB_ERROR_BAD_REQUEST, "call %llu names no %s", (unsigned long long)id,
 		           *call->plugin ? "function" : "plugin");
 		return;
 	}
-	slot = free_slot(c, id, &duplicate);
-	if (!slot) {
-		/* may_read keeps a 65th call out, so only a duplicate gets here. */
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "call id %llu is already in flight on this connection",
-		           (unsigned long long)id);
+	if (!(slot = take_slot(c, id, "call")))
 		return;
-	}
 	if (call->n_kwargs) {
 		kwnames = calloc(call->n_kwargs, sizeof(*kwnames));
 		kwvalues = calloc(call->n_kwargs, sizeof(*kwvalues));
@@ -355,6 +488,9 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	spec.timeout = call->timeout;
 	slot->client = c;
 	slot->wire_id = id;
+	slot->describe = false;
+	slot->started = pb_serve_now();
+	slot->metric = NULL;
 	r = pb_call_start(c->srv->sup, &spec, call_done, slot, NULL);
 	free(kwnames);
 	free(kwvalues);
@@ -366,6 +502,106 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	slot->used = true;
 	c->inflight++;
 	c->refs++;
+	/* After the start: the supervisor knows the plugin from then on (or
+	 * there is none, and the call has already failed). */
+	if ((slot->metric = pb_serve_metric_for(c->srv, call->plugin)))
+		slot->metric->inflight++;
+}
+
+/* Describe: the worker's warm-up call (PB_WARM_FUNCTION) brings it up and
+ * queues behind the calls already made to that plugin; call_done then
+ * answers from the worker's Hello. */
+static void start_describe(struct pb_serve_client *c, uint64_t id, const Plugbox__DescribeRequest *d)
+{
+	pb_call_spec spec = { .plugin = d->plugin, .function = PB_WARM_FUNCTION };
+	struct pb_serve_slot *slot;
+
+	if (id != 0 && !*d->plugin) {
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "describe %llu names no plugin", (unsigned long long)id);
+		return;
+	}
+	if (!(slot = take_slot(c, id, "describe")))
+		return;
+	slot->client = c;
+	slot->wire_id = id;
+	slot->describe = true;
+	slot->metric = NULL;
+	if (!(slot->plugin = strdup(d->plugin)) || pb_call_start(c->srv->sup, &spec, call_done, slot, NULL) < 0) {
+		free(slot->plugin);
+		slot->plugin = NULL;
+		send_error(c, id, PB_ERROR_UNAVAILABLE, "describe %llu: %s", (unsigned long long)id,
+		           "the daemon could not start the worker's description");
+		return;
+	}
+	slot->used = true;
+	c->inflight++;
+	c->refs++;
+}
+
+/* List: the plugins directory as it is now, with each plugin's state; no
+ * worker starts. */
+static void answer_list(struct pb_serve_client *c, uint64_t id)
+{
+	pb_supervisor *sup = c->srv->sup;
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__PluginList list = PLUGBOX__PLUGIN_LIST__INIT;
+	Plugbox__PluginInfo *infos = NULL, **ptrs = NULL;
+	char **names;
+	size_t n;
+
+	if (id == 0) {
+		send_error(c, 0, PB_ERROR_BAD_REQUEST, "a list needs a non-zero id");
+		return;
+	}
+	if (pb_supervisor_plugins(sup, &names, &n) < 0) {
+		send_error(c, id, PB_ERROR_UNAVAILABLE, "list %llu: %s", (unsigned long long)id,
+		           pb_supervisor_strerror(sup));
+		return;
+	}
+	if (n && (!(infos = calloc(n, sizeof(*infos))) || !(ptrs = calloc(n, sizeof(*ptrs))))) {
+		send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			const char *state = pb_supervisor_plugin_state(sup, names[i]);
+			plugbox__plugin_info__init(&infos[i]);
+			infos[i].name = names[i];
+			infos[i].state = (char *)(state ? state : "stopped");
+			ptrs[i] = &infos[i];
+		}
+		list.plugins = ptrs;
+		list.n_plugins = n;
+		env.id = id;
+		env.body_case = PLUGBOX__ENVELOPE__BODY_PLUGINS;
+		env.plugins = &list;
+		client_send(c, &env);
+	}
+	free(infos);
+	free(ptrs);
+	pb_strv_free(names, n);
+}
+
+/* A Hello from the client, before anything else: the version it wants. */
+static void answer_hello(struct pb_serve_client *c, uint64_t id, const Plugbox__Hello *h)
+{
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
+
+	if (c->greeted) {
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "a client's hello must be its first message");
+		return;
+	}
+	if (h->protocol_version == 0) {
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "a hello must ask for a protocol version (1 to %d)",
+		           PB_SERVE_PROTOCOL_MAX);
+		return;
+	}
+	c->version = h->protocol_version < PB_SERVE_PROTOCOL_MAX ? h->protocol_version : PB_SERVE_PROTOCOL_MAX;
+	hello.protocol_version = c->version;
+	hello.max_protocol_version = PB_SERVE_PROTOCOL_MAX;
+	env.id = id;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	client_send(c, &env);
 }
 
 static const char *body_name(Plugbox__Envelope__BodyCase body)
@@ -375,19 +611,77 @@ static const char *body_name(Plugbox__Envelope__BodyCase body)
 	return f ? f->name : "nothing";
 }
 
+/* What a client may send, and from which protocol version (OpenSSH's
+ * monitor: a table per peer, not an if-chain). */
+static const struct {
+	Plugbox__Envelope__BodyCase body;
+	unsigned since;
+} requests[] = {
+	{ PLUGBOX__ENVELOPE__BODY_HELLO, 1 },
+	{ PLUGBOX__ENVELOPE__BODY_CALL, 1 },
+	{ PLUGBOX__ENVELOPE__BODY_LIST, 2 },
+	{ PLUGBOX__ENVELOPE__BODY_DESCRIBE, 2 },
+};
+
+/* An envelope without a body this daemon knows: name the fields it had. */
+static void unknown_body(struct pb_serve_client *c, uint64_t id, const Plugbox__Envelope *env)
+{
+	char fields[128] = "";
+	size_t used = 0;
+
+	for (unsigned i = 0; i < env->base.n_unknown_fields && used < sizeof(fields) - 24; i++)
+		used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%u", i ? ", " : "",
+		                         env->base.unknown_fields[i].tag);
+	if (used)
+		send_error(c, id, PB_ERROR_BAD_REQUEST,
+		           "message %llu has no body this daemon knows (unknown Envelope field %s)",
+		           (unsigned long long)id, fields);
+	else
+		send_error(c, id, PB_ERROR_BAD_REQUEST, "message %llu has no body", (unsigned long long)id);
+}
+
+/* One frame: a bad message is answered under its id (0 when it has none, or
+ * when that id is in flight and the answer would be taken for the other
+ * request's) and the conversation goes on; the framing is intact. */
 static void handle_frame(struct pb_serve_client *c, const uint8_t *buf, uint32_t len)
 {
 	Plugbox__Envelope *env;
 	char why[256];
+	size_t i;
 
-	if (pb_envelope_decode(buf, len, &env, why, sizeof(why)) < 0) {
-		client_fail(c, "the frame is not a plugbox Envelope: %s", why);
+	if (pb_envelope_decode_opts(buf, len, PB_DECODE_LENIENT, &env, why, sizeof(why)) < 0) {
+		uint64_t id = pb_envelope_peek_id(buf, len);
+		if (id && in_flight(c, id))
+			send_error(c, 0, PB_ERROR_BAD_REQUEST, "message %llu (an id in flight) is not a valid plugbox Envelope: %s",
+			           (unsigned long long)id, why);
+		else
+			send_error(c, id, PB_ERROR_BAD_REQUEST, "message %llu is not a valid plugbox Envelope: %s",
+			           (unsigned long long)id, why);
+		c->greeted = true;
 		return;
 	}
-	if (env->body_case != PLUGBOX__ENVELOPE__BODY_CALL)
-		client_fail(c, "a client sends only calls, not a %s", body_name(env->body_case));
-	else
-		start_call(c, env->id, env->call);
+	for (i = 0; i < sizeof(requests) / sizeof(requests[0]); i++)
+		if (requests[i].body == env->body_case)
+			break;
+	if (env->body_case == PLUGBOX__ENVELOPE__BODY__NOT_SET) {
+		unknown_body(c, env->id, env);
+	} else if (i == sizeof(requests) / sizeof(requests[0])) {
+		send_error(c, env->id, PB_ERROR_BAD_REQUEST, "a client does not send a %s (message %llu)",
+		           body_name(env->body_case), (unsigned long long)env->id);
+	} else if (c->version < requests[i].since) {
+		send_error(c, env->id, PB_ERROR_BAD_REQUEST,
+		           "a %s needs protocol version %u; this connection speaks %u (send a hello first)",
+		           body_name(env->body_case), requests[i].since, c->version);
+	} else {
+		switch (env->body_case) {
+		case PLUGBOX__ENVELOPE__BODY_HELLO: answer_hello(c, env->id, env->hello); break;
+		case PLUGBOX__ENVELOPE__BODY_CALL: start_call(c, env->id, env->call); break;
+		case PLUGBOX__ENVELOPE__BODY_LIST: answer_list(c, env->id); break;
+		case PLUGBOX__ENVELOPE__BODY_DESCRIBE: start_describe(c, env->id, env->describe); break;
+		default: break;
+		}
+	}
+	c->greeted = true;
 	pb_envelope_free(env);
 }
 
@@ -446,6 +740,9 @@ static void send_hello(struct pb_serve_client *c)
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
 
+	/* Exactly version 1's Hello: a version 1 client that refuses unknown
+	 * fields (plugbox's own did) must not meet max_protocol_version. A
+	 * client learns of version 2 by asking for it. */
 	hello.protocol_version = PB_SERVE_PROTOCOL_VERSION;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
@@ -466,6 +763,7 @@ void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid)
 	c->fd = fd;
 	c->pid = pid;
 	c->refs = 1;
+	c->version = PB_SERVE_PROTOCOL_VERSION;
 	c->events = EPOLLIN;
 	pb_frame_reader_init(&c->rd, PB_FRAME_MAX_DEFAULT);
 	ev.data.ptr = &c->src;
@@ -479,6 +777,7 @@ void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid)
 	if (srv->clients)
 		srv->clients->prev = c;
 	srv->clients = c;
+	srv->connections++;
 	send_hello(c);
 }
 
@@ -491,11 +790,27 @@ static void set_accepting(struct pb_serve *srv, bool on)
 	srv->accept_paused_until = on ? 0 : pb_serve_now() + ACCEPT_PAUSE;
 }
 
+bool pb_serve_peer_ok(const struct pb_serve *srv, int fd, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		pb_serve_say("refused a client: its credentials are unknown: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid != srv->euid && cred.uid != 0) {
+		pb_serve_say("refused a client: pid %d uid %u is not the daemon's user", (int)cred.pid, (unsigned)cred.uid);
+		return false;
+	}
+	*pid = cred.pid;
+	return true;
+}
+
 void pb_serve_accept(struct pb_serve *srv)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE && srv->listen_fd >= 0; i++) {
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
+		pid_t pid;
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -510,18 +825,11 @@ void pb_serve_accept(struct pb_serve *srv)
 			}
 			return;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-			pb_serve_say("refused a client: its credentials are unknown: %s", strerror(errno));
+		if (!pb_serve_peer_ok(srv, fd, &pid)) {
 			close(fd);
 			continue;
 		}
-		if (cred.uid != srv->euid && cred.uid != 0) {
-			pb_serve_say("refused a client: pid %d uid %u is not the daemon's user", (int)cred.pid,
-			             (unsigned)cred.uid);
-			close(fd);
-			continue;
-		}
-		pb_serve_add_client(srv, fd, cred.pid);
+		pb_serve_add_client(srv, fd, pid);
 	}
 }
 

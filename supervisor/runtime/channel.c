@@ -428,6 +428,7 @@ void pb_channel_reap(pb_supervisor *s, struct process *w)
 			;
 		w->cpu_used = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
 		              ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+		w->max_rss_kib = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 0;
 		w->reaped = true;
 	}
 	/* What it wrote before exiting is still judged in its state. */

@@ -23,14 +23,17 @@ pb_error *pb_death_error(const struct process *w)
 
 	if (w->reaped && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
 		if (w->have_violation) {
+			struct pb_where at;
+			pb_error *e;
 			pb_violation_syscall(w, call, sizeof(call));
-			pb_violation_rule(w, rule, sizeof(rule));
+			pb_violation_rule(w, rule, sizeof(rule), &at);
 			pb_violation_syscall_name(w, name, sizeof(name));
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: %s is not allowed by rule %s",
 			         w->name, call, rule);
-			return pb_error_set_violation(pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg,
-			                                           w->violation_traceback ? w->violation_traceback : ""),
-			                              name, rule);
+			e = pb_error_set_violation(pb_error_new(PB_ERROR_VIOLATION, w->name, "", msg,
+			                                        w->violation_traceback ? w->violation_traceback : ""),
+			                           name, rule);
+			return pb_error_set_violation_detail(e, w->violation_args, at.file, at.line);
 		} else {
 			snprintf(msg, sizeof(msg), "plugin '%s' stopped by the sandbox: killed by the seccomp filter "
 			                           "without a report (it tried to replace or block the SIGSYS reporter)",

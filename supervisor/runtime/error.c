@@ -24,7 +24,8 @@ pb_error *pb_error_new(pb_error_kind kind, const char *plugin, const char *type,
 	e->traceback = strdup(traceback ? traceback : "");
 	e->syscall = strdup("");
 	e->rule = strdup("");
-	if (!e->plugin || !e->type || !e->message || !e->traceback || !e->syscall || !e->rule) {
+	e->policy_file = strdup("");
+	if (!e->plugin || !e->type || !e->message || !e->traceback || !e->syscall || !e->rule || !e->policy_file) {
 		pb_error_free(e);
 		return NULL;
 	}
@@ -62,12 +63,36 @@ pb_error *pb_error_set_violation(pb_error *e, const char *syscall, const char *r
 	return e;
 }
 
-pb_error *pb_error_copy(const pb_error *e)
+pb_error *pb_error_set_violation_detail(pb_error *e, const uint64_t args[6], const char *policy_file,
+                                        unsigned policy_line)
 {
+	char *f;
+
 	if (!e)
 		return NULL;
-	return pb_error_set_violation(pb_error_new(e->kind, e->plugin, e->type, e->message, e->traceback),
-	                              e->syscall, e->rule);
+	if (!(f = strdup(policy_file ? policy_file : ""))) {
+		pb_error_free(e);
+		return NULL;
+	}
+	free(e->policy_file);
+	e->policy_file = f;
+	e->policy_line = policy_file ? policy_line : 0;
+	e->have_args = true;
+	memcpy(e->args, args, sizeof(e->args));
+	return e;
+}
+
+pb_error *pb_error_copy(const pb_error *e)
+{
+	pb_error *c;
+
+	if (!e)
+		return NULL;
+	c = pb_error_set_violation(pb_error_new(e->kind, e->plugin, e->type, e->message, e->traceback),
+	                           e->syscall, e->rule);
+	if (c && e->have_args)
+		c = pb_error_set_violation_detail(c, e->args, *e->policy_file ? e->policy_file : NULL, e->policy_line);
+	return c;
 }
 
 pb_error_kind pb_error_kind_from_wire(Plugbox__ErrorKind k)
@@ -114,6 +139,19 @@ PB_API const char *pb_error_get_rule(const pb_error *e)
 {
 	return e->rule;
 }
+PB_API size_t pb_error_get_syscall_args(const pb_error *e, uint64_t args[6])
+{
+	if (!e->have_args)
+		return 0;
+	memcpy(args, e->args, sizeof(e->args));
+	return 6;
+}
+PB_API const char *pb_error_get_policy_file(const pb_error *e, unsigned *line)
+{
+	if (line)
+		*line = e->policy_line;
+	return e->policy_file;
+}
 
 PB_API const char *pb_error_kind_name(pb_error_kind kind)
 {
@@ -142,5 +180,6 @@ PB_API void pb_error_free(pb_error *e)
 	free(e->traceback);
 	free(e->syscall);
 	free(e->rule);
+	free(e->policy_file);
 	free(e);
 }

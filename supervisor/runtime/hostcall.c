@@ -27,6 +27,7 @@
 #include "runtime/outbox.h"
 #include "runtime/process.h"
 #include "runtime/supervisor.h"
+#include "runtime/stats.h"
 #include "proto/value.h"
 
 static const struct host_function *find_function(const pb_supervisor *s, const char *name)
@@ -127,6 +128,7 @@ void pb_host_call_received(pb_supervisor *s, struct process *w, Plugbox__Envelop
 		                           "grant it (@host-call %s)",
 		         w->name, name, w->policy->path, name);
 		pb_output_note(s, w, "denied host call %s(): not granted by policy %s", name, w->policy->path);
+		pb_stats_host_denied(s, w, name, msg);
 		answer_now(s, w, env->id, "PermissionError", msg);
 		pb_envelope_free(env);
 		return;

@@ -23,6 +23,7 @@
 #include "runtime/output.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
+#include "runtime/stats.h"
 #include "toolkit/clock.h"
 #include "toolkit/meter.h"
 #include "toolkit/sanitize.h"
@@ -57,6 +58,7 @@ static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bo
 	}
 	if (!pb_meter_dropped(m, &lines, &bytes))
 		return;
+	pb_stats_dropped(w->plugin, lines);
 	w->drops_noted_at[stream] = now;
 	snprintf(line, sizeof(line), "dropped %llu lines / %llu bytes of %s (more than %d lines or %d bytes a second)",
 	         (unsigned long long)lines, (unsigned long long)bytes, stream_names[stream],
@@ -141,9 +143,11 @@ static bool log_allowed(pb_supervisor *s, struct process *w)
 {
 	double now = pb_now();
 	if (now - w->log_window >= 1.0) {
-		if (w->log_count > PB_LOG_RECORDS_PER_SECOND)
+		if (w->log_count > PB_LOG_RECORDS_PER_SECOND) {
+			pb_stats_dropped(w->plugin, w->log_count - PB_LOG_RECORDS_PER_SECOND);
 			pb_output_emit(s, w, PB_STREAM_SUPERVISOR, "dropped %u log records (more than %d a second)",
 			               w->log_count - PB_LOG_RECORDS_PER_SECOND, PB_LOG_RECORDS_PER_SECOND);
+		}
 		w->log_window = now;
 		w->log_count = 0;
 	}

@@ -63,6 +63,12 @@ struct pb_error {
 	pb_error_kind kind;
 	char *plugin, *type, *message, *traceback;
 	char *syscall, *rule; /* a violation's syscall name and deciding rule, else "" */
+	/* A violation reported by the worker: its arguments, and where the
+	 * rule is written (policy_file "" when built in). */
+	bool have_args;
+	uint64_t args[6];
+	char *policy_file;
+	unsigned policy_line;
 };
 
 /* What a worker may send depends on this (channel.c's table). */
@@ -171,7 +177,8 @@ struct process {
 	char end_message[512];
 	bool reaped;
 	int wstatus;
-	double cpu_used; /* seconds of CPU it used, once reaped */
+	double cpu_used;      /* seconds of CPU it used, once reaped */
+	uint64_t max_rss_kib; /* its peak resident memory, once reaped */
 
 	/* outbox.c: what we write to it */
 	struct pb_frame_out outbox; /* frames for it not yet taken by its pipe */
@@ -223,6 +230,11 @@ struct plugin {
 	char failed_reason[600];
 	pb_error *start_error; /* why the last start failed (for describe) */
 	double next_timer;     /* earliest deadline of its own; 0: none */
+	/* Counted since the supervisor was made (stats.c). */
+	uint64_t st_starts, st_restarts, st_crashes, st_violations, st_dropped, st_host_denied;
+	double st_cpu_ended;      /* CPU seconds of its workers that have ended */
+	uint64_t st_peak_rss_kib; /* the largest of theirs */
+	bool st_last_crashed;     /* so the next start is a restart */
 };
 
 struct host_function {
@@ -313,6 +325,8 @@ struct pb_supervisor {
 	uint64_t generation; /* changes seen so far */
 	pb_change_fn change_fn;
 	void *change_data;
+	pb_event_fn event_fn; /* stats.c */
+	void *event_data;
 	struct ready_link *ready_head, *ready_tail; /* callbacks to run, in order */
 	struct process *graveyard;
 	unsigned dispatch_depth;

@@ -45,6 +45,7 @@
 #include "runtime/runtime.h"
 #include "runtime/supervisor.h"
 #include "runtime/watch.h"
+#include "runtime/stats.h"
 #include "toolkit/suggest.h"
 #include "proto/value.h"
 
@@ -351,6 +352,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	w->state = P_STARTING;
 	w->state_deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
 	pb_runtime_timer(s, p, w->state_deadline);
+	pb_stats_spawned(s, p, w);
 }
 
 /* Does anyone need a worker for it: calls, an eager start, pb_describe? */
@@ -544,6 +546,7 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 			err = named;
 		}
 	}
+	pb_stats_exited(s, p, w, crashed, err);
 	/* The calls written ahead never started: the next worker runs them. */
 	pb_inflight_requeue(s, w);
 	while (w->depth > 0)

@@ -442,7 +442,8 @@ PB_API int pb_describe(pb_supervisor *s, const char *plugin, pb_value **info, pb
 	 * worker knows. */
 	m = pb_hello_map(plugin, h);
 	if (m && (pb_map_put(m, "sys_path", string_list(h->sys_path, h->n_sys_path)) < 0 ||
-	          pb_map_put(m, "layers", layer_list(w)) < 0)) {
+	          pb_map_put(m, "layers", layer_list(w)) < 0 ||
+	          pb_map_put(m, "policy_file", pbv_new_string(w->policy && w->policy->path ? w->policy->path : "", w->policy && w->policy->path ? strlen(w->policy->path) : 0)) < 0)) {
 		pbv_free(m);
 		m = NULL;
 	}

@@ -17,12 +17,15 @@
 
 #define LEARNED_MAX 4096
 
-void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint64_t args[6],
-                      struct pb_action *action, char *buf, size_t len)
+/* The rule's text in buf, and where it is written in *at (file NULL: built
+ * in, or no rule of a file decided). */
+static void decide(const struct process *w, int nr, uint32_t arch, const uint64_t args[6],
+                   struct pb_action *action, char *buf, size_t len, struct pb_where *at)
 {
 	const struct pb_entry *e;
 	char where[300];
 
+	*at = (struct pb_where){ 0 };
 	if (!pb_native_arch(arch, nr)) {
 		*action = (struct pb_action){ PB_ACT_KILL, 0 };
 		snprintf(buf, len, "'kill what is not a native %s syscall' (plugbox's built-in guard)",
@@ -41,6 +44,7 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 	}
 	e = pb_policy_match(w->policy, nr, args, w->proc.pid, w->after_start, action);
 	if (e) {
+		*at = e->where;
 		pb_where_format(&e->where, where, sizeof(where));
 		snprintf(buf, len, "'%s' at %s", e->text, where);
 	} else if (w->policy->dflt_where.file) {
@@ -53,6 +57,7 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 		case PB_ACT_LOG: snprintf(act, sizeof(act), "log"); break;
 		default: snprintf(act, sizeof(act), "kill"); break;
 		}
+		*at = w->policy->dflt_where;
 		pb_where_format(&w->policy->dflt_where, where, sizeof(where));
 		snprintf(buf, len, "'@default %s' at %s (no rule of policy '%s' decided)", act, where,
 		         w->policy->name);
@@ -60,6 +65,13 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 		snprintf(buf, len, "'@default kill', built in (policy '%s' has none; no rule of it decided)",
 		         w->policy->name);
 	}
+}
+
+void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint64_t args[6],
+                      struct pb_action *action, char *buf, size_t len)
+{
+	struct pb_where at;
+	decide(w, nr, arch, args, action, buf, len, &at);
 }
 
 void pb_violation_syscall_name(const struct process *w, char *buf, size_t len)
@@ -72,10 +84,10 @@ void pb_violation_syscall(const struct process *w, char *buf, size_t len)
 	pb_format_syscall(w->violation_nr, w->violation_arch, w->violation_args, buf, len);
 }
 
-void pb_violation_rule(const struct process *w, char *buf, size_t len)
+void pb_violation_rule(const struct process *w, char *buf, size_t len, struct pb_where *at)
 {
 	struct pb_action a;
-	pb_describe_rule(w, w->violation_nr, w->violation_arch, w->violation_args, &a, buf, len);
+	decide(w, w->violation_nr, w->violation_arch, w->violation_args, &a, buf, len, at);
 }
 
 /* Learn mode keeps the arguments that policies usually rule on (the ioctl

@@ -11,7 +11,9 @@ void pb_describe_rule(const struct process *p, int nr, uint32_t arch, const uint
 /* The bare name of the violating syscall ("ptrace"). */
 void pb_violation_syscall_name(const struct process *p, char *buf, size_t len);
 void pb_violation_syscall(const struct process *p, char *buf, size_t len);
-void pb_violation_rule(const struct process *p, char *buf, size_t len);
+/* The rule, and where it is written (file NULL: built in); at->file
+ * belongs to the worker's policy. */
+void pb_violation_rule(const struct process *p, char *buf, size_t len, struct pb_where *at);
 /* Record a call for learn mode (distinct calls only, bounded). */
 void pb_learn_record(pb_supervisor *s, int nr, const uint64_t args[6]);
 /* Learn mode (`plugbox learn`): from now on every verdict other than allow

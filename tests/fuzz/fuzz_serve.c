@@ -10,8 +10,10 @@
  * writing side. Between writes the loop of serve.c's run() does one round:
  * epoll_wait, client events and supervisor dispatch, deadlines, freeing the
  * dead connections. The answers are read and checked: each is a frame that
- * decodes, the first a Hello of protocol version 1, the others Errors (no
- * call can succeed here). The daemon must end the connection (it owes no
+ * decodes (leniently, and strictly too), the first a Hello of protocol
+ * version 1, then at most one Hello answering the client's, empty plugin
+ * lists (version 2 only), and Errors (no call or describe can succeed
+ * here). A bad message is answered and the conversation goes on. The daemon must end the connection (it owes no
  * more answers once the client has shut down and every call has ended),
  * and the teardown of serve.c leaves no memory and no descriptor behind.
  */
@@ -54,6 +56,7 @@ struct peer {
 	int fd;
 	struct pb_frame_reader rd;
 	unsigned answers;
+	bool upgraded; /* the daemon answered a Hello of the client's */
 	bool eof;
 };
 
@@ -61,15 +64,34 @@ static void check_answer(struct peer *k, const uint8_t *payload, uint32_t len)
 {
 	Plugbox__Envelope *env;
 	char why[256];
-	int rc = pb_envelope_decode(payload, len, &env, why, sizeof(why));
+	/* What plugbox's own client does with a daemon's answer. */
+	int rc = pb_envelope_decode_opts(payload, len, PB_DECODE_LENIENT, &env, why, sizeof(why));
 
 	if (rc < 0)
 		fprintf(stderr, "the daemon sent a frame that does not decode: %s\n", why);
 	FUZZ_ASSERT(rc == 0);
+	/* And what a strict one would: the daemon says nothing a schema-true
+	 * client could refuse. */
+	{
+		Plugbox__Envelope *strict;
+		FUZZ_ASSERT(pb_envelope_decode(payload, len, &strict, why, sizeof(why)) == 0);
+		pb_envelope_free(strict);
+	}
 	if (k->answers++ == 0) {
+		/* Exactly version 1's first Hello, whatever comes later. */
 		FUZZ_ASSERT(env->body_case == PLUGBOX__ENVELOPE__BODY_HELLO && env->id == 0);
-		FUZZ_ASSERT(env->hello->protocol_version == 1);
+		FUZZ_ASSERT(env->hello->protocol_version == 1 && env->hello->max_protocol_version == 0);
+	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_HELLO) {
+		/* The answer to the client's Hello, at most once. */
+		FUZZ_ASSERT(!k->upgraded);
+		k->upgraded = true;
+		FUZZ_ASSERT(env->hello->protocol_version >= 1 && env->hello->protocol_version <= 2);
+		FUZZ_ASSERT(env->hello->max_protocol_version == 2);
+	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_PLUGINS) {
+		/* Asked for after version 2; the plugins directory is empty. */
+		FUZZ_ASSERT(k->upgraded && env->id != 0 && env->plugins->n_plugins == 0);
 	} else {
+		/* No call or describe can succeed without plugins. */
 		FUZZ_ASSERT(env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR);
 		FUZZ_ASSERT(env->error->message[0] != '\0');
 		/* id 0: a protocol error (BAD_REQUEST) */

@@ -258,6 +258,20 @@ SERVE = {
     "not_an_envelope": serve_input(frame(b"\x0a\xff\xff\xff\xff\x0f")),
     "zero_length_frame": serve_input(struct.pack("<I", 0) + cf(1, "p", "f")),
     "empty": serve_input(b""),
+    # Protocol version 2: asked for, then List and Describe; and before it.
+    "v2_list_describe": serve_input(pbwire.hello_frame(2) + pbwire.list_frame(1) + pbwire.describe_frame(2, "p") +
+                                    pbwire.describe_frame(3, "") + pbwire.describe_frame(0, "p") + cf(4, "p", "f")),
+    "v2_before_hello": serve_input(pbwire.list_frame(1) + pbwire.hello_frame(2) + pbwire.describe_frame(2, "p")),
+    "hello_versions": serve_input(pbwire.hello_frame(0) + pbwire.hello_frame(99) + pbwire.hello_frame(1)),
+    # Unknown fields, everywhere a client could put them, and bodies not known.
+    "unknown_fields": serve_input(
+        frame(_var_field(1, 1) + _len_field(3, call("p", "f", [], (), 0.0) + pbwire.unknown_fields()) +
+              pbwire.unknown_fields()) +
+        frame(_var_field(1, 2) + _len_field(99, b"future")) +
+        frame(_var_field(1, 3) + _key(1000, 3)) + cf(4, "p", "f")),
+    "bad_messages": serve_input(
+        frame(_var_field(1, 1) + _len_field(3, _len_field(1, b"f") + _len_field(2, b"") + _len_field(4, b"p"))) +
+        cf(2, "p", "f\0g") + frame(_var_field(1, 3) + _len_field(9, b"")) + cf(4, "p", "f")),
 }
 
 

@@ -17,7 +17,8 @@ MAX_DEPTH = 70
 
 # Envelope body field numbers, and ErrorKind numbers (= pb_error_kind).
 BODIES = {2: "hello", 3: "call", 4: "result", 5: "error", 6: "host_call", 7: "host_result",
-          8: "log", 9: "shutdown", 10: "violation", 11: "listener"}
+          8: "log", 9: "shutdown", 10: "violation", 11: "listener",
+          20: "list", 21: "plugins", 22: "describe", 23: "plugin_info"}
 KINDS = {1: "exception", 2: "not_found", 3: "config", 4: "violation", 5: "timeout",
          6: "crashed", 7: "protocol", 8: "unavailable", 9: "bad_request"}
 
@@ -100,8 +101,23 @@ def call_frame(id, plugin, function, args=(), kwargs=None, timeout=0.0):
     return frame(envelope(id, "call", call_payload(plugin, function, args, kwargs, timeout)))
 
 
-def hello_frame(protocol_version):
-    return frame(envelope(0, "hello", _var_field(1, protocol_version)))
+def hello_frame(protocol_version, id=0):
+    return frame(envelope(id, "hello", _var_field(1, protocol_version)))
+
+
+def list_frame(id):
+    return frame(envelope(id, "list", b""))
+
+
+def describe_frame(id, plugin):
+    return frame(envelope(id, "describe", _len_field(1, plugin.encode())))
+
+
+def unknown_fields():
+    """Fields no version of the schema has yet, one of each wire type
+    protobuf-c can skip: a later client's additions."""
+    return (_var_field(1000, 7) + _double_field(1001, 1.5) + _len_field(1002, b"later")
+            + _key(1003, 5) + b"\0\0\0\0")
 
 
 def result_frame(id, value):
@@ -191,10 +207,37 @@ def decode_value(buf, depth=0):
     return value
 
 
+def _strings(data, want):
+    return [bytes(d).decode() for f, w, d in _fields(data) if f == want]
+
+
+def decode_plugin_info(data):
+    """PluginInfo -> dict (the fields a version 2 daemon sends)."""
+    info = {"name": "", "state": "", "policy_file": "", "layout": "", "version": "", "exports": [],
+            "entry_points": [], "sys_path": [], "layers": []}
+    names = {1: "name", 2: "state", 3: "policy_file", 4: "layout", 5: "version"}
+    lists = {6: "exports", 8: "sys_path", 9: "layers"}
+    for f, w, d in _fields(data):
+        if f in names:
+            info[names[f]] = bytes(d).decode()
+        elif f in lists:
+            info[lists[f]].append(bytes(d).decode())
+        elif f == 7:
+            ep = {1: "", 2: "", 3: ""}
+            for ef, _, ed in _fields(d):
+                ep[ef] = bytes(ed).decode()
+            info["entry_points"].append({"group": ep[1], "name": ep[2], "value": ep[3]})
+    return info
+
+
 def decode_envelope(buf):
     """-> dict: id, body (a name of BODIES) and the body's fields:
-    hello: protocol_version; result: value; error: kind (a name of KINDS),
-    kind_number, type, message, traceback."""
+    hello: protocol_version (and max_protocol_version when sent); result:
+    value; error: kind (a name of KINDS), kind_number, type, message,
+    traceback, and from a version 2 daemon whichever of plugin, syscall,
+    syscall_args, rule, policy_file, policy_line it sent; plugins: a list
+    of PluginInfo dicts; plugin_info: a PluginInfo dict. Unknown fields are
+    skipped, as protobuf readers do."""
     env = {"id": 0, "body": None}
     for field, wire, data in _fields(buf):
         if field == 1 and wire == 0:
@@ -206,6 +249,12 @@ def decode_envelope(buf):
                 for f, w, d in _fields(data):
                     if f == 1 and w == 0:
                         env["protocol_version"] = d
+                    elif f == 20 and w == 0:
+                        env["max_protocol_version"] = d
+            elif field == 21:
+                env["plugins"] = [decode_plugin_info(d) for f, _, d in _fields(data) if f == 1]
+            elif field == 23:
+                env["info"] = decode_plugin_info(data)
             elif field == 4:
                 for f, w, d in _fields(data):
                     if f == 1:
@@ -217,9 +266,29 @@ def decode_envelope(buf):
                         env["kind_number"] = d
                     elif 2 <= f <= 4:
                         env[{2: "type", 3: "message", 4: "traceback"}[f]] = bytes(d).decode()
+                    elif f in (20, 21, 23, 24):
+                        env[{20: "plugin", 21: "syscall", 23: "rule", 24: "policy_file"}[f]] = bytes(d).decode()
+                    elif f == 22:
+                        args = env.setdefault("syscall_args", [])
+                        if w == 2:           # packed
+                            sub, i = bytes(d), 0
+                            while i < len(sub):
+                                n = shift = 0
+                                while True:
+                                    b = sub[i]
+                                    i += 1
+                                    n |= (b & 0x7F) << shift
+                                    shift += 7
+                                    if not b & 0x80:
+                                        break
+                                args.append(n)
+                        else:
+                            args.append(d)
+                    elif f == 25:
+                        env["policy_line"] = d
                 env["kind"] = KINDS.get(env["kind_number"], "unknown")
-        else:
-            raise ValueError(f"unexpected Envelope field {field}")
+        elif field in (1,) or field in BODIES:
+            raise ValueError(f"Envelope field {field} of wire type {wire}")
     return env
 
 
@@ -244,6 +313,11 @@ class Conn:
 
     def call(self, id, plugin, function, *args, kwargs=None, timeout=0.0):
         self.send_raw(call_frame(id, plugin, function, args, kwargs, timeout))
+
+    def upgrade(self, version=2):
+        """Ask for protocol `version`; returns the daemon's Hello."""
+        self.send_raw(hello_frame(version))
+        return self.recv()
 
     def _fill(self, need, deadline):
         while len(self.buf) < need:

@@ -24,7 +24,7 @@ def test_unknown_command(plugbox):
     assert_one_error_line(plugbox.run(["frobnicate"]), "frobnicate")
 
 
-COMMANDS = ["list", "call", "call-all", "serve", "install", "remove", "cache", "learn", "policy", "selftest"]
+COMMANDS = ["list", "call", "call-all", "serve", "stats", "install", "remove", "cache", "learn", "policy", "selftest"]
 
 
 def test_help_lists_every_command(plugbox):

@@ -602,6 +602,75 @@ START_TEST(test_unknown_field)
 }
 END_TEST
 
+/* The control socket's mode: unknown fields of every wire type protobuf-c
+ * can hold are skipped at every level, and none is left below the envelope
+ * (the arguments are forwarded to a strict worker as they are). */
+START_TEST(test_lenient_skips_unknown_fields)
+{
+	struct wb env = { 0 }, call = { 0 }, value = { 0 };
+	Plugbox__Envelope *got = NULL;
+	uint8_t *packed;
+	size_t packed_len;
+	char why[160];
+	static const uint8_t fixed32[4] = { 1, 2, 3, 4 };
+
+	wb_field_bytes(&value, VALUE_STRING, "v", 1);
+	wb_field_varint(&value, 900, 5);
+	wb_field_bytes(&call, CALL_FUNCTION, "f", 1);
+	wb_field_msg(&call, CALL_ARGS, &value);
+	wb_field_bytes(&call, 901, "later", 5);
+	wb_field_varint(&env, ENV_ID, 7);
+	wb_field_msg(&env, ENV_CALL, &call);
+	wb_varint(&env, 902 << 3 | 5);
+	wb_bytes(&env, fixed32, 4);
+	wb_varint(&env, 903 << 3 | 1);
+	wb_bytes(&env, "12345678", 8);
+	ck_assert_int_eq(decode(env.d, env.len, why, sizeof(why)), -EBADMSG);
+	ck_assert_int_eq(pb_envelope_decode_opts(env.d, env.len, PB_DECODE_LENIENT, &got, why, sizeof(why)), 0);
+	ck_assert_uint_eq(got->id, 7);
+	ck_assert_int_eq(got->body_case, PLUGBOX__ENVELOPE__BODY_CALL);
+	ck_assert_str_eq(got->call->function, "f");
+	ck_assert_uint_eq(got->base.n_unknown_fields, 2);
+	ck_assert_uint_eq(got->call->base.n_unknown_fields, 0);
+	ck_assert_uint_eq(got->call->args[0]->base.n_unknown_fields, 0);
+	/* What the daemon forwards is what a strict reader accepts. */
+	got->base.n_unknown_fields = 0; /* (the envelope's own are not forwarded) */
+	ck_assert_int_eq(pb_envelope_pack(got, PB_FRAME_MAX_DEFAULT, &packed, &packed_len), 0);
+	got->base.n_unknown_fields = 2;
+	ck_assert_int_eq(decode(packed + 4, packed_len - 4, why, sizeof(why)), 0);
+	free(packed);
+	pb_envelope_free(got);
+	ck_assert_uint_eq(pb_envelope_peek_id(env.d, env.len), 7);
+	free(env.d);
+
+	/* A group cannot be skipped; an envelope with no body it knows
+	 * decodes with NOT_SET; a field 0 is refused. */
+	env = (struct wb){ 0 };
+	wb_field_varint(&env, ENV_ID, 3);
+	wb_varint(&env, 904 << 3 | 3);
+	ck_assert_int_eq(pb_envelope_decode_opts(env.d, env.len, PB_DECODE_LENIENT, &got, why, sizeof(why)), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(why, "unknown field 904 in plugbox.Envelope at byte 2 has wire type 3"));
+	ck_assert_uint_eq(pb_envelope_peek_id(env.d, env.len), 3);
+	free(env.d);
+	env = (struct wb){ 0 };
+	wb_field_bytes(&env, 99, "x", 1);
+	wb_field_varint(&env, ENV_ID, 4);
+	ck_assert_int_eq(pb_envelope_decode_opts(env.d, env.len, PB_DECODE_LENIENT, &got, why, sizeof(why)), 0);
+	ck_assert_int_eq(got->body_case, PLUGBOX__ENVELOPE__BODY__NOT_SET);
+	ck_assert_uint_eq(got->base.unknown_fields[0].tag, 99);
+	pb_envelope_free(got);
+	ck_assert_uint_eq(pb_envelope_peek_id(env.d, env.len), 4);
+	free(env.d);
+	env = (struct wb){ 0 };
+	wb_varint(&env, 0);
+	wb_varint(&env, 0);
+	ck_assert_int_eq(pb_envelope_decode_opts(env.d, env.len, PB_DECODE_LENIENT, &got, why, sizeof(why)), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(why, "field number 0"));
+	ck_assert_uint_eq(pb_envelope_peek_id(env.d, env.len), 0);
+	free(env.d);
+}
+END_TEST
+
 START_TEST(test_body_not_set)
 {
 	struct wb env = { 0 };
@@ -750,6 +819,7 @@ static Suite *envelope_suite(void)
 	tcase_add_test(th, test_depth_limit);
 	tcase_add_test(th, test_invalid_utf8);
 	tcase_add_test(th, test_unknown_field);
+	tcase_add_test(th, test_lenient_skips_unknown_fields);
 	tcase_add_test(th, test_body_not_set);
 	tcase_add_test(th, test_semantic_rules);
 	tcase_add_test(th, test_wire_rules);
