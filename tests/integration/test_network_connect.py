@@ -245,6 +245,24 @@ def test_a_thread_rewriting_the_address_never_reaches_the_forbidden_port(plugbox
 THREADS = 2
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become uid 65534")
+def test_unprivileged_too(plugbox, netpeer, policies_with, echo):
+    """An operator without root: the worker is in a user namespace, and the
+    supervisor still reads its memory, looks at its sockets and installs its
+    own (it owns that namespace)."""
+    allowed, forbidden = echo(), echo()
+    pol = policy_for(policies_with, f"127.0.0.1:{allowed.port}")
+    args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", plugbox.exe, "call",
+            "--plugins", netpeer, "--policies", pol, "netpeer", "raw", '"127.0.0.1"']
+    import subprocess
+    env = dict(plugbox.env)
+    ok = subprocess.run(args + [str(allowed.port)], capture_output=True, text=True, env=env, timeout=60)
+    assert ok.returncode == EXIT_OK and result_of(ok)[:2] == ["ok", "echo:hello"], explain(ok)
+    no = subprocess.run(args + [str(forbidden.port)], capture_output=True, text=True, env=env, timeout=60)
+    assert no.returncode == EXIT_OK and result_of(no) == ["err", "ECONNREFUSED"], explain(no)
+    assert "refused connect to" in no.stderr and forbidden.accepted == 0, explain(no)
+
+
 # ---- bounded ----------------------------------------------------------------------
 
 def test_a_connect_flood_does_not_slow_a_sibling(serve, netpeer, policies_with, echo):  # noqa: F811
