@@ -116,6 +116,12 @@ struct fixtures {
 	int tcp, udp, unix_fd, abstract_fd, leaked;
 	int tcp_port, udp_port;
 	bool made; /* dir exists: remove it at the end */
+	/* The connect_* probes run under `@network connect` to this listener
+	 * only (net_policies: the operator's policies, default.policy
+	 * including theirs and adding the line); tcp stays forbidden. */
+	int tcp_ok, tcp_ok_port;
+	char net_policies[PATH_MAX];
+	bool net_made;
 };
 
 /* A copy of the token in this process's memory: what process_vm_readv
@@ -303,7 +309,7 @@ static int fixtures_open(struct fixtures *f, const char **step)
 	int fd;
 
 	memset(f, 0, sizeof(*f));
-	f->tcp = f->udp = f->unix_fd = f->abstract_fd = f->leaked = -1;
+	f->tcp = f->udp = f->unix_fd = f->abstract_fd = f->leaked = f->tcp_ok = -1;
 	if (!tmp || tmp[0] != '/' || strlen(tmp) > 200)
 		tmp = "/tmp";
 	*step = "random token";
@@ -342,9 +348,14 @@ static int fixtures_open(struct fixtures *f, const char **step)
 	*step = "loopback listeners";
 	f->tcp = listener(SOCK_STREAM, (struct sockaddr *)&in, sizeof(in));
 	f->udp = listener(SOCK_DGRAM, (struct sockaddr *)&in, sizeof(in));
+	f->tcp_ok = listener(SOCK_STREAM, (struct sockaddr *)&in, sizeof(in));
+	/* connect_rewrite's 300 connects wait there until the probe is over */
+	if (f->tcp_ok >= 0 && listen(f->tcp_ok, 512) < 0)
+		return -1;
 	f->tcp_port = bound_port(f->tcp);
 	f->udp_port = bound_port(f->udp);
-	if (f->tcp < 0 || f->udp < 0 || f->tcp_port < 0 || f->udp_port < 0)
+	f->tcp_ok_port = bound_port(f->tcp_ok);
+	if (f->tcp < 0 || f->udp < 0 || f->tcp_ok < 0 || f->tcp_port < 0 || f->udp_port < 0 || f->tcp_ok_port < 0)
 		return -1;
 	*step = "unix socket";
 	if (snprintf(f->unix_path, sizeof(f->unix_path), "%s/unix.sock", f->dir) >= (int)sizeof(f->unix_path)) {
@@ -400,6 +411,9 @@ static void fixtures_check(const struct fixtures *f, sig_atomic_t urgent_before,
 	size_t used;
 
 	empty_write_dir(f, why, len);
+	/* the allowed destination: connections there are the probe's right */
+	for (int c; (c = accept4(f->tcp_ok, NULL, NULL, SOCK_CLOEXEC)) >= 0;)
+		close(c);
 	for (size_t i = 0; i < sizeof(stream) / sizeof(stream[0]); i++) {
 		int c;
 		bool seen = false;
@@ -422,9 +436,76 @@ static void fixtures_check(const struct fixtures *f, sig_atomic_t urgent_before,
 		snprintf(why + used, len - used, "; the supervisor received SIGURG");
 }
 
+/* Remove the files of a directory the runner wrote (one level), then it. */
+static void remove_flat_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
+/* fx->net_policies: a copy of the operator's policies (from `from`) in
+ * which default.policy is renamed operator-default.policy and a new
+ * default.policy includes it and adds `@network connect` to tcp_ok. */
+static int net_policies_make(struct fixtures *f, const char *from)
+{
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	if (f->net_made)
+		return 0;
+	snprintf(f->net_policies, sizeof(f->net_policies), "%s/policies", f->dir);
+	if (mkdir(f->net_policies, 0755) < 0 || chmod(f->net_policies, 0755) < 0)
+		return -1;
+	f->net_made = true;
+	if (!(d = opendir(from)))
+		return -1;
+	while (r == 0 && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char target[PATH_MAX + 32];
+		if (n < 8 || strcmp(e->d_name + n - 7, ".policy") != 0)
+			continue;
+		snprintf(target, sizeof(target), "%s/%s%s", f->net_policies,
+		         !strcmp(e->d_name, "default.policy") ? "operator-" : "", e->d_name);
+		int in = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+		int out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		char buf[8192];
+		ssize_t got;
+		while (in >= 0 && out >= 0 && (got = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)got) != got)
+				r = -1;
+		if (in < 0 || out < 0 || fchmod(out, 0644) < 0)
+			r = -1;
+		if (in >= 0)
+			close(in);
+		if (out >= 0)
+			close(out);
+	}
+	closedir(d);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/default.policy", f->net_policies);
+	int fd = r == 0 ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	if (fd < 0 || fchmod(fd, 0644) < 0 ||
+	    dprintf(fd, "# plugbox selftest: the operator's default, reaching one listener of the runner\n"
+	                "@include operator-default\n@network connect 127.0.0.1:%d\n",
+	            f->tcp_ok_port) < 0)
+		r = -1;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static void fixtures_close(struct fixtures *f)
 {
-	int fds[] = { f->tcp, f->udp, f->unix_fd, f->abstract_fd, f->leaked };
+	int fds[] = { f->tcp, f->udp, f->unix_fd, f->abstract_fd, f->leaked, f->tcp_ok };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -432,6 +513,8 @@ static void fixtures_close(struct fixtures *f)
 	if (!f->made)
 		return;
 	empty_write_dir(f, NULL, 0);
+	if (f->net_made)
+		remove_flat_dir(f->net_policies);
 	rmdir(f->write_dir);
 	unlink(f->secret);
 	unlink(f->unix_path);
@@ -568,9 +651,9 @@ static pb_value *make_ctx(const struct fixtures *f, const char *sibling_dir, pid
 		json_string(out, strings[i].value);
 		fputc(',', out);
 	}
-	fprintf(out, "\"supervisor_pid\":%d,\"sibling_pid\":%d,\"tcp_port\":%d,\"udp_port\":%d,"
+	fprintf(out, "\"supervisor_pid\":%d,\"sibling_pid\":%d,\"tcp_port\":%d,\"udp_port\":%d,\"connect_port\":%d,"
 	             "\"marker_addr\":%llu,\"marker_len\":%zu,\"leaked_fd\":%d,\"passwd_id\":[%llu,%llu]}",
-	        (int)getpid(), (int)sibling_pid, f->tcp_port, f->udp_port,
+	        (int)getpid(), (int)sibling_pid, f->tcp_port, f->udp_port, f->tcp_ok_port,
 	        (unsigned long long)(uintptr_t)marker, strlen(marker), f->leaked,
 	        (unsigned long long)passwd.st_dev, (unsigned long long)passwd.st_ino);
 	fclose(out);
@@ -592,11 +675,11 @@ struct run {
 };
 
 /* A supervisor over a probes directory, as `plugbox call` opens one. */
-static pb_supervisor *open_supervisor(struct run *r, const char *dir)
+static pb_supervisor *open_supervisor(struct run *r, const char *dir, const char *policies)
 {
 	/* No bytecode cache: the probes are attacks, and their directory may be
 	 * the installed, read-only one. */
-	struct pb_cli_options o = { .plugins = dir, .policies = r->policies, .timeout = r->timeout, .no_cache = true };
+	struct pb_cli_options o = { .plugins = dir, .policies = policies, .timeout = r->timeout, .no_cache = true };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
 	if (sup)
@@ -713,7 +796,14 @@ static void judge_output(struct probe *p, const struct capture *c, double second
 
 static void run_probe(struct run *r, struct probe *p)
 {
-	pb_supervisor *sup = open_supervisor(r, p->dir);
+	/* connect_* probes: under @network connect to the runner's second
+	 * listener (net_policies_make), attacking the first. */
+	bool net = !strncmp(p->name, "connect_", 8);
+	const char *env = getenv("PLUGBOX_POLICIES");
+	const char *from = r->policies && *r->policies ? r->policies : env && *env ? env
+	                                                                           : PB_POLICIES_DIR;
+	pb_supervisor *sup = net && net_policies_make(&r->fx, from) < 0 ? NULL
+	                                                                : open_supervisor(r, p->dir, net ? r->fx.net_policies : r->policies);
 	pb_value *ctx = make_ctx(&r->fx, r->sibling_dir, r->sibling_pid), *result = NULL;
 	pb_error *err = NULL;
 	sig_atomic_t urgent_before = urgent_signals;
@@ -896,7 +986,7 @@ static int start_sibling(struct run *r, pb_value **layers)
 	pb_error *err = NULL;
 	int code;
 
-	r->sibling = open_supervisor(r, r->dir);
+	r->sibling = open_supervisor(r, r->dir, r->policies);
 	if (!r->sibling)
 		return PB_EXIT_USAGE;
 	if (pb_describe(r->sibling, "sibling", &info, &err) == 0) {
