@@ -399,7 +399,7 @@ int pb_netconnect_check(struct process *w, int listener, char *why, size_t why_l
 	close(probe);
 	if (e != ENOENT && e != EINPROGRESS) {
 		snprintf(why, why_len, "network (@network connect at %s): the kernel cannot put a socket in a "
-		                       "worker (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD, Linux 5.14): %s",
+		                       "worker (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD, Linux 5.9): %s",
 		         where, e ? strerror(e) : "accepted a probe it should have refused");
 		return -ENOSYS;
 	}
