@@ -299,10 +299,16 @@ void sandbox_network(struct parser *ps, struct cursor *c, size_t col, struct pb_
 
 /* ---- resolving and judging ------------------------------------------------ */
 
+static bool same_addr(const struct pb_net_addr *a, const struct pb_net_addr *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	       !memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16);
+}
+
 static int add_addr(struct pb_dest *d, const struct pb_net_addr *a)
 {
 	for (size_t i = 0; i < d->naddrs; i++)
-		if (!memcmp(&d->addrs[i], a, sizeof(*a)))
+		if (same_addr(&d->addrs[i], a))
 			return 0;
 	if (d->naddrs >= PB_NET_ADDRS_MAX)
 		return 0;
@@ -392,16 +398,12 @@ int pb_net_addr_parse(const void *sa, size_t len, struct pb_net_addr *out)
 
 const struct pb_dest *pb_net_allowed(const struct pb_sandbox *sb, const struct pb_net_addr *a)
 {
-	size_t n = a->family == AF_INET ? 4 : 16;
-
 	if (sb->network != PB_NETWORK_CONNECT)
 		return NULL;
 	for (size_t i = 0; i < sb->ndests; i++)
-		for (size_t k = 0; k < sb->dests[i].naddrs; k++) {
-			const struct pb_net_addr *b = &sb->dests[i].addrs[k];
-			if (b->family == a->family && b->port == a->port && !memcmp(b->addr, a->addr, n))
+		for (size_t k = 0; k < sb->dests[i].naddrs; k++)
+			if (same_addr(&sb->dests[i].addrs[k], a))
 				return &sb->dests[i];
-		}
 	return NULL;
 }
 

@@ -252,12 +252,14 @@ void pb_netconnect_notified(pb_supervisor *s, struct process *w, const struct se
 		       PB_NET_PENDING_MAX);
 		return;
 	}
-	if ((int32_t)alen < 0 || alen > sizeof(buf)) {
+	if (alen > sizeof(buf)) {           /* a negative int too, as the kernel reads it */
 		answer(w, req->id, EINVAL); /* as the kernel would */
 		return;
 	}
 	/* The one read of the address: what is checked below is what we connect. */
-	struct iovec local = { buf, alen }, remote = { (void *)(uintptr_t)req->data.args[1], alen };
+	struct iovec local = { buf, alen }, remote = { NULL, alen };
+	/* an address in the worker, never dereferenced here: copied bytewise */
+	memcpy(&remote.iov_base, &req->data.args[1], sizeof(remote.iov_base));
 	ssize_t n = alen ? process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) : 0;
 	if (n < 0 && errno != EFAULT) {
 		refuse(s, w, req->id, EACCES, "refused a connect: cannot read its address from the worker: %s",
