@@ -105,7 +105,14 @@ static void show_sandbox(const struct pb_sandbox *sb)
 	for (int i = 0; i < PB_LAYER_COUNT; i++)
 		printf("  @layer %s %s (%s)\n", pb_layer_names[i], pb_layer_mode_names[sb->layer[i]],
 		       WHERE(sb->layer_where[i]));
-	printf("  @network %s (%s)\n", sb->network == PB_NETWORK_HOST ? "host" : "none", WHERE(sb->network_where));
+	if (sb->network == PB_NETWORK_CONNECT) {
+		/* Each destination with its own line: they add up across files. */
+		for (size_t i = 0; i < sb->ndests; i++)
+			printf(strchr(sb->dests[i].host, ':') ? "  @network connect [%s]:%u (%s)\n" : "  @network connect %s:%u (%s)\n",
+			       sb->dests[i].host, (unsigned)sb->dests[i].port, WHERE(sb->dests[i].where));
+	} else {
+		printf("  @network %s (%s)\n", sb->network == PB_NETWORK_HOST ? "host" : "none", WHERE(sb->network_where));
+	}
 	if (sb->scratch)
 		printf("  @scratch %s inodes=%llu (%s)\n", pb_limit_format(PB_LIMIT_MEMORY, sb->scratch, value, sizeof(value)),
 		       (unsigned long long)sb->scratch_inodes, WHERE(sb->scratch_where));

@@ -164,9 +164,9 @@ static pb_value *make_ctx(const struct fixtures *f, const char *sibling_dir, pid
 		json_string(out, strings[i].value);
 		fputc(',', out);
 	}
-	fprintf(out, "\"supervisor_pid\":%d,\"sibling_pid\":%d,\"tcp_port\":%d,\"udp_port\":%d,"
+	fprintf(out, "\"supervisor_pid\":%d,\"sibling_pid\":%d,\"tcp_port\":%d,\"udp_port\":%d,\"connect_port\":%d,"
 	             "\"marker_addr\":%llu,\"marker_len\":%zu,\"leaked_fd\":%d,\"passwd_id\":[%llu,%llu]}",
-	        (int)getpid(), (int)sibling_pid, f->tcp_port, f->udp_port,
+	        (int)getpid(), (int)sibling_pid, f->tcp_port, f->udp_port, f->tcp_ok_port,
 	        (unsigned long long)(uintptr_t)pb_selftest_marker(), strlen(pb_selftest_marker()), f->leaked,
 	        (unsigned long long)passwd.st_dev, (unsigned long long)passwd.st_ino);
 	fclose(out);
@@ -188,11 +188,11 @@ struct run {
 };
 
 /* A supervisor over a probes directory, as `plugbox call` opens one. */
-static pb_supervisor *open_supervisor(struct run *r, const char *dir)
+static pb_supervisor *open_supervisor(struct run *r, const char *dir, const char *policies)
 {
 	/* No bytecode cache: the probes are attacks, and their directory may be
 	 * the installed, read-only one. */
-	struct pb_cli_options o = { .plugins = dir, .policies = r->policies, .timeout = r->timeout, .no_cache = true };
+	struct pb_cli_options o = { .plugins = dir, .policies = policies, .timeout = r->timeout, .no_cache = true };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
 	if (sup)
@@ -309,7 +309,14 @@ static void judge_output(struct probe *p, const struct capture *c, double second
 
 static void run_probe(struct run *r, struct probe *p)
 {
-	pb_supervisor *sup = open_supervisor(r, p->dir);
+	/* connect_* probes: under @network connect to the runner's second
+	 * listener (net_policies_make), attacking the first. */
+	bool net = !strncmp(p->name, "connect_", 8);
+	const char *env = getenv("PLUGBOX_POLICIES");
+	const char *from = r->policies && *r->policies ? r->policies : env && *env ? env
+	                                                                           : PB_POLICIES_DIR;
+	pb_supervisor *sup = net && pb_selftest_net_policies(&r->fx, from) < 0 ? NULL
+	                                                                       : open_supervisor(r, p->dir, net ? r->fx.net_policies : r->policies);
 	pb_value *ctx = make_ctx(&r->fx, r->sibling_dir, r->sibling_pid), *result = NULL;
 	pb_error *err = NULL;
 	sig_atomic_t urgent_before = pb_selftest_urgent();
@@ -492,7 +499,7 @@ static int start_sibling(struct run *r, pb_value **layers)
 	pb_error *err = NULL;
 	int code;
 
-	r->sibling = open_supervisor(r, r->dir);
+	r->sibling = open_supervisor(r, r->dir, r->policies);
 	if (!r->sibling)
 		return PB_EXIT_USAGE;
 	if (pb_describe(r->sibling, "sibling", &info, &err) == 0) {

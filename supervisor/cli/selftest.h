@@ -53,6 +53,12 @@ struct fixtures {
 	int tcp, udp, unix_fd, abstract_fd, leaked;
 	int tcp_port, udp_port;
 	bool made; /* dir exists: remove it at the end */
+	/* The connect_* probes run under `@network connect` to this listener
+	 * only (net_policies: the operator's policies, default.policy
+	 * including theirs and adding the line); tcp stays forbidden. */
+	int tcp_ok, tcp_ok_port;
+	char net_policies[PATH_MAX];
+	bool net_made;
 };
 
 /* probes.txt: NAME LAYER EXPECT ATTEMPT..., '#' comments, appended to
@@ -65,6 +71,10 @@ int pb_selftest_load_manifest(const char *dir, struct probe *probes, int n, bool
 int pb_selftest_fixtures_open(struct fixtures *f, const char **step);
 void pb_selftest_fixtures_check(const struct fixtures *f, sig_atomic_t urgent_before, char *why, size_t len);
 void pb_selftest_fixtures_close(struct fixtures *f);
+/* f->net_policies: a copy of the operator's policies (from `from`) in
+ * which default.policy is renamed operator-default.policy and a new
+ * default.policy includes it and adds `@network connect` to tcp_ok. */
+int pb_selftest_net_policies(struct fixtures *f, const char *from);
 /* The token's copy in this process's memory, and the SIGURGs counted. */
 const char *pb_selftest_marker(void);
 sig_atomic_t pb_selftest_urgent(void);

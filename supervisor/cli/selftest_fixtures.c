@@ -88,7 +88,7 @@ int pb_selftest_fixtures_open(struct fixtures *f, const char **step)
 	int fd;
 
 	memset(f, 0, sizeof(*f));
-	f->tcp = f->udp = f->unix_fd = f->abstract_fd = f->leaked = -1;
+	f->tcp = f->udp = f->unix_fd = f->abstract_fd = f->leaked = f->tcp_ok = -1;
 	if (!tmp || tmp[0] != '/' || strlen(tmp) > 200)
 		tmp = "/tmp";
 	*step = "random token";
@@ -127,9 +127,14 @@ int pb_selftest_fixtures_open(struct fixtures *f, const char **step)
 	*step = "loopback listeners";
 	f->tcp = listener(SOCK_STREAM, (struct sockaddr *)&in, sizeof(in));
 	f->udp = listener(SOCK_DGRAM, (struct sockaddr *)&in, sizeof(in));
+	f->tcp_ok = listener(SOCK_STREAM, (struct sockaddr *)&in, sizeof(in));
+	/* connect_rewrite's 300 connects wait there until the probe is over */
+	if (f->tcp_ok >= 0 && listen(f->tcp_ok, 512) < 0)
+		return -1;
 	f->tcp_port = bound_port(f->tcp);
 	f->udp_port = bound_port(f->udp);
-	if (f->tcp < 0 || f->udp < 0 || f->tcp_port < 0 || f->udp_port < 0)
+	f->tcp_ok_port = bound_port(f->tcp_ok);
+	if (f->tcp < 0 || f->udp < 0 || f->tcp_ok < 0 || f->tcp_port < 0 || f->udp_port < 0 || f->tcp_ok_port < 0)
 		return -1;
 	*step = "unix socket";
 	if (snprintf(f->unix_path, sizeof(f->unix_path), "%s/unix.sock", f->dir) >= (int)sizeof(f->unix_path)) {
@@ -185,6 +190,9 @@ void pb_selftest_fixtures_check(const struct fixtures *f, sig_atomic_t urgent_be
 	size_t used;
 
 	empty_write_dir(f, why, len);
+	/* the allowed destination: connections there are the probe's right */
+	for (int c; (c = accept4(f->tcp_ok, NULL, NULL, SOCK_CLOEXEC)) >= 0;)
+		close(c);
 	for (size_t i = 0; i < sizeof(stream) / sizeof(stream[0]); i++) {
 		int c;
 		bool seen = false;
@@ -207,9 +215,73 @@ void pb_selftest_fixtures_check(const struct fixtures *f, sig_atomic_t urgent_be
 		snprintf(why + used, len - used, "; the supervisor received SIGURG");
 }
 
+/* Remove the files of a directory the runner wrote (one level), then it. */
+static void remove_flat_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
+int pb_selftest_net_policies(struct fixtures *f, const char *from)
+{
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	if (f->net_made)
+		return 0;
+	snprintf(f->net_policies, sizeof(f->net_policies), "%s/policies", f->dir);
+	if (mkdir(f->net_policies, 0755) < 0 || chmod(f->net_policies, 0755) < 0)
+		return -1;
+	f->net_made = true;
+	if (!(d = opendir(from)))
+		return -1;
+	while (r == 0 && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char target[PATH_MAX + 32];
+		if (n < 8 || strcmp(e->d_name + n - 7, ".policy") != 0)
+			continue;
+		snprintf(target, sizeof(target), "%s/%s%s", f->net_policies,
+		         !strcmp(e->d_name, "default.policy") ? "operator-" : "", e->d_name);
+		int in = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+		int out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		char buf[8192];
+		ssize_t got;
+		while (in >= 0 && out >= 0 && (got = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)got) != got)
+				r = -1;
+		if (in < 0 || out < 0 || fchmod(out, 0644) < 0)
+			r = -1;
+		if (in >= 0)
+			close(in);
+		if (out >= 0)
+			close(out);
+	}
+	closedir(d);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/default.policy", f->net_policies);
+	int fd = r == 0 ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	if (fd < 0 || fchmod(fd, 0644) < 0 ||
+	    dprintf(fd, "# plugbox selftest: the operator's default, reaching one listener of the runner\n"
+	                "@include operator-default\n@network connect 127.0.0.1:%d\n",
+	            f->tcp_ok_port) < 0)
+		r = -1;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 void pb_selftest_fixtures_close(struct fixtures *f)
 {
-	int fds[] = { f->tcp, f->udp, f->unix_fd, f->abstract_fd, f->leaked };
+	int fds[] = { f->tcp, f->udp, f->unix_fd, f->abstract_fd, f->leaked, f->tcp_ok };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -217,6 +289,8 @@ void pb_selftest_fixtures_close(struct fixtures *f)
 	if (!f->made)
 		return;
 	empty_write_dir(f, NULL, 0);
+	if (f->net_made)
+		remove_flat_dir(f->net_policies);
 	rmdir(f->write_dir);
 	unlink(f->secret);
 	unlink(f->unix_path);

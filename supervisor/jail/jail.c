@@ -416,11 +416,17 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 	free(group);
 	/* Without the host's network, names resolve from files only: the
 	 * worker's own name (sethostname in jail_enter.c) and localhost, as on
-	 * any machine; no DNS lookup tries a socket the policy refuses. */
-	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/hosts") &&
-	    (r = add_op(j, JAIL_FILE, "/etc/hosts",
-	                "127.0.0.1\tlocalhost\n127.0.1.1\tplugbox\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0)) == 0)
-		r = add_string(&j->read_paths, &j->nread, "/etc/hosts");
+	 * any machine; no DNS lookup tries a socket the policy refuses.
+	 * With @network connect, the names it may reach are there too, with
+	 * the addresses the supervisor resolved them to (policy_net.c). */
+	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/hosts")) {
+		char *hosts = pb_net_hosts_text(sb);
+		if (!hosts)
+			return -ENOMEM;
+		if ((r = add_op(j, JAIL_FILE, "/etc/hosts", hosts, 0)) == 0)
+			r = add_string(&j->read_paths, &j->nread, "/etc/hosts");
+		free(hosts);
+	}
 	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/nsswitch.conf") &&
 	    (r = add_op(j, JAIL_FILE, "/etc/nsswitch.conf",
 	                "passwd: files\ngroup: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n", 0)) == 0)
@@ -557,7 +563,7 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 
 	if (use_namespaces) {
 		j->clone_flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-		if (sb->network == PB_NETWORK_NONE)
+		if (sb->network != PB_NETWORK_HOST)
 			j->clone_flags |= CLONE_NEWNET;
 		/* Root needs no user namespace to make the others, and drops to
 		 * the plugin's own uid instead. */
@@ -572,7 +578,9 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 		if (in && !(j->import_root = strdup(view_dir)))
 			return -ENOMEM;
 		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
-		          sb->network == PB_NETWORK_NONE ? "net" : "(host network)");
+		          sb->network == PB_NETWORK_NONE      ? "net"
+		          : sb->network == PB_NETWORK_CONNECT ? "net (connects made by the supervisor)"
+		                                              : "(host network)");
 		char inodes[64] = "";
 		if (j->scratch)
 			snprintf(inodes, sizeof(inodes), " (%s, %llu inodes%s)",

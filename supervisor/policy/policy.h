@@ -111,7 +111,33 @@ enum pb_layer_mode { PB_LAYER_REQUIRED,
 	             PB_LAYER_OPTIONAL,
 	             PB_LAYER_OFF };
 enum pb_network { PB_NETWORK_NONE,
-	          PB_NETWORK_HOST };
+	          PB_NETWORK_HOST,
+	          PB_NETWORK_CONNECT /* none, but for the destinations the supervisor connects (policy_net.c) */ };
+
+/* An address as connect(2) names it, as the list compares it: an
+ * IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address it maps. */
+struct pb_net_addr {
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* the first 4 bytes for AF_INET */
+	uint16_t port;    /* host order */
+};
+#define PB_NET_HOST_MAX 253  /* a DNS name's longest text */
+#define PB_NET_ADDRS_MAX 16  /* addresses kept per destination name */
+#define PB_NET_DESTS_MAX 256 /* @network connect lines in one policy */
+/* "1.2.3.4:80" or "[::1]:80" (at least PB_NET_ADDR_TEXT bytes) */
+#define PB_NET_ADDR_TEXT 64
+
+/* One `@network connect HOST:PORT`: the host as written (a name, or an
+ * address without its brackets) and, once pb_policy_resolve ran, the
+ * addresses it stands for. */
+struct pb_dest {
+	char *host;
+	uint16_t port;
+	struct pb_where where;
+	struct pb_net_addr *addrs;
+	size_t naddrs;
+	const char *resolve_error; /* static text: why a name gave no address */
+};
 /* @proc: the worker's own /proc, whenever it has its own pid namespace. */
 enum pb_proc { PB_PROC_ON,
 	       PB_PROC_OFF };
@@ -135,6 +161,8 @@ struct pb_sandbox {
 	struct pb_where layer_where[PB_LAYER_COUNT];
 	enum pb_network network;
 	struct pb_where network_where;
+	struct pb_dest *dests; /* PB_NETWORK_CONNECT: owned by the policy, the including file's first */
+	size_t ndests;
 	uint64_t scratch;        /* bytes of private /tmp; 0: none */
 	uint64_t scratch_inodes; /* files and directories it may hold (set with scratch) */
 	struct pb_where scratch_where;
@@ -197,6 +225,24 @@ void pb_policy_free(struct pb_policy *p);
  * bytes? The one rule the policy, the registry and the channel share. */
 bool pb_host_name_valid(const char *name);
 const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const char *name);
+
+/* ---- @network connect (policy_net.c) -------------------------------------- */
+
+/* Resolve every destination's name (getaddrinfo, the supervisor's own
+ * resolver) into its addresses; literals stand for themselves. A name that
+ * does not resolve keeps no address and says why in resolve_error. Called
+ * once per worker start: a worker keeps the addresses it started with. */
+int pb_policy_resolve(struct pb_policy *p);
+/* The worker's address as it wrote it in memory (len bytes, hostile):
+ * 0, -EAFNOSUPPORT for a family other than AF_INET/AF_INET6, -EINVAL when
+ * too short for its family. An IPv4-mapped IPv6 address comes out as IPv4. */
+int pb_net_addr_parse(const void *sa, size_t len, struct pb_net_addr *out);
+/* The destination that allows a, or NULL. */
+const struct pb_dest *pb_net_allowed(const struct pb_sandbox *sb, const struct pb_net_addr *a);
+const char *pb_net_addr_format(const struct pb_net_addr *a, char *buf, size_t len);
+/* The worker's /etc/hosts: localhost, its own name, and every destination
+ * name with its resolved addresses. Malloc'd; NULL when memory runs out. */
+char *pb_net_hosts_text(const struct pb_sandbox *sb);
 
 /* The @include line that read the file of w, or NULL for the policy's own
  * file (follow it again for the includes above: policy explain). */
@@ -279,6 +325,9 @@ void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf,
 /* The rule learn mode puts before every policy that decides this call (no
  * namespace is ever made while learning), or NULL. (policy_compile.c) */
 const struct pb_entry *pb_policy_learn_guard(int nr, const uint64_t args[6]);
+/* The rule @network connect puts before every policy that decides this
+ * call, or NULL. (policy_compile.c) */
+const struct pb_entry *pb_policy_net_entry(const struct pb_policy *p, int nr, const uint64_t args[6]);
 /* Does the policy log anywhere (a helper has nobody to answer the
  * notifications)? (policy_compile.c) */
 bool pb_policy_has_log(const struct pb_policy *pol);

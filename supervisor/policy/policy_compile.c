@@ -35,7 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 
 #include "policy/policy.h"
 
@@ -212,6 +214,8 @@ static label cond_code(struct backwards *b, const struct pb_cond *c, int32_t sel
 	}
 	return next_clause;
 }
+
+static bool cond_holds(const struct pb_cond *c, const uint64_t args[6], int32_t self_pid);
 
 /* ---- programs ------------------------------------------------------------ */
 
@@ -439,6 +443,72 @@ static int with_entry(const struct pb_entry_list *l, const struct pb_entry *e, b
 	return 0;
 }
 
+/* ---- @network connect ------------------------------------------------------
+ *
+ * The worker keeps its empty network namespace; what it may reach, the
+ * supervisor connects for it (runtime/netconnect.c). Two rules come before
+ * the policy's own: every connect(2) goes to the supervisor (a user
+ * notification: the filter cannot see the address behind the pointer, nor
+ * the socket's kind), and socket(2) may make TCP sockets, IPv4 or IPv6,
+ * blocking or not: SOCK_STREAM with only SOCK_NONBLOCK and SOCK_CLOEXEC
+ * beside it, protocol 0 or IPPROTO_TCP. Every other socket stays with the
+ * policy's rules (UDP, raw, packet, netlink: denied by the shipped ones). */
+
+#define TCP_TYPE_BITS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
+#define TCP_CLAUSE(fam, proto)                                               \
+	{ .arg = 0, .op = PB_OP_EQ, .value = (fam) },                        \
+	        { .arg = 1, .op = PB_OP_ONLY_BITS, .value = TCP_TYPE_BITS }, \
+	        { .arg = 1, .op = PB_OP_ANY_BITS, .value = SOCK_STREAM },    \
+	{                                                                    \
+		.arg = 2, .op = PB_OP_EQ, .value = (proto)                   \
+	}
+static struct pb_atom tcp_socket_atoms[] = {
+	TCP_CLAUSE(AF_INET, 0),
+	TCP_CLAUSE(AF_INET, IPPROTO_TCP),
+	TCP_CLAUSE(AF_INET6, 0),
+	TCP_CLAUSE(AF_INET6, IPPROTO_TCP),
+};
+static size_t tcp_socket_ends[] = { 4, 8, 12, 16 };
+static struct pb_cond tcp_socket = {
+	.atoms = tcp_socket_atoms,
+	.natoms = 16,
+	.clause_end = tcp_socket_ends,
+	.nclauses = 4,
+};
+/* SOCK_STREAM is 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5: with only
+ * these bits and bit 0 set, the type is SOCK_STREAM. */
+_Static_assert(SOCK_STREAM == 1 && ((SOCK_DGRAM | SOCK_RAW | SOCK_SEQPACKET | SOCK_RDM | SOCK_DCCP |
+                                     SOCK_PACKET) &
+                                    TCP_TYPE_BITS & ~SOCK_STREAM) == 0,
+               "socket types other than SOCK_STREAM have a bit outside TCP_TYPE_BITS");
+
+static const struct pb_entry net_entries[] = {
+	{ .nr = __NR_connect, .action = { PB_ACT_LOG, 0 }, .text = "connect: the supervisor connects (@network connect)" },
+	{ .nr = __NR_socket, .cond = &tcp_socket, .action = { PB_ACT_ALLOW, 0 }, .text = "socket: TCP over IPv4 or IPv6 (@network connect)" },
+};
+#define NET_ENTRIES_N (sizeof(net_entries) / sizeof(net_entries[0]))
+
+static int with_net_entries(const struct pb_entry_list *l, struct pb_entry_list *out)
+{
+	out->v = malloc((l->n + NET_ENTRIES_N) * sizeof(*out->v));
+	if (!out->v)
+		return -ENOMEM;
+	memcpy(out->v, net_entries, sizeof(net_entries));
+	memcpy(out->v + NET_ENTRIES_N, l->v, l->n * sizeof(*out->v));
+	out->n = out->cap = l->n + NET_ENTRIES_N;
+	return 0;
+}
+
+const struct pb_entry *pb_policy_net_entry(const struct pb_policy *p, int nr, const uint64_t args[6])
+{
+	if (p->sandbox.network != PB_NETWORK_CONNECT)
+		return NULL;
+	for (size_t i = 0; i < NET_ENTRIES_N; i++)
+		if (net_entries[i].nr == nr && (!net_entries[i].cond || cond_holds(net_entries[i].cond, args, 0)))
+			return &net_entries[i];
+	return NULL;
+}
+
 /* ---- learn mode ------------------------------------------------------------
  *
  * `plugbox learn` runs a call under the policy with its denials turned into
@@ -531,7 +601,7 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 {
 	struct backwards guard = { 0 }, start = { 0 }, after = { 0 };
 	const struct pb_action allow = { PB_ACT_ALLOW, 0 };
-	struct pb_entry_list start_list = { 0 }, after_list = { 0 }, learned = { 0 };
+	struct pb_entry_list start_list = { 0 }, after_list = { 0 }, learned = { 0 }, netted = { 0 };
 	/* Learn mode records what the call needs under the start-up rules;
 	 * rules added after start would only hide it. */
 	bool two_phase = mode == PB_COMPILE_ENFORCE && p->after.n > 0;
@@ -545,13 +615,18 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 		r = learn_list(p, &learned, &dflt);
 		rules = &learned;
 	}
+	/* Learn mode runs with the host's network (spawn.c): no connect to make. */
+	if (r == 0 && mode == PB_COMPILE_ENFORCE && p->sandbox.network == PB_NETWORK_CONNECT) {
+		r = with_net_entries(rules, &netted);
+		rules = &netted;
+	}
 	out->listener = uses_log(rules, &dflt);
 	if (r == 0)
 		r = build_guard(&guard);
 	if (r == 0 && two_phase) {
 		struct pb_entry open_filter = { .nr = __NR_seccomp, .cond = &set_mode_filter, .action = { PB_ACT_ALLOW, 0 }, .text = "seccomp(SECCOMP_SET_MODE_FILTER) for the after-start rules" };
 		struct pb_entry close_filter = { .nr = __NR_seccomp, .action = { PB_ACT_ERRNO, EPERM }, .text = "seccomp: return EPERM once started" };
-		r = with_entry(&p->start, &open_filter, true, &start_list);
+		r = with_entry(rules, &open_filter, true, &start_list);
 		if (r == 0)
 			r = with_entry(&p->after, &close_filter, false, &after_list);
 	}
@@ -573,6 +648,7 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 	free(start_list.v);
 	free(after_list.v);
 	free(learned.v);
+	free(netted.v);
 	if (r == 0 && (start.len > BPF_MAXINSNS || after.len > BPF_MAXINSNS)) {
 		snprintf(why, why_len, "policy '%s' compiles to %zu instructions; the kernel takes %d",
 		         p->name, start.len > after.len ? start.len : after.len, BPF_MAXINSNS);
@@ -690,7 +766,8 @@ const struct pb_entry *pb_policy_learn_guard(int nr, const uint64_t args[6])
 bool pb_policy_has_log(const struct pb_policy *pol)
 {
 	const struct pb_entry_list *lists[] = { &pol->start, &pol->after };
-	if (pol->dflt.kind == PB_ACT_LOG)
+	/* connect(2) is answered by the supervisor, as a log verdict is */
+	if (pol->dflt.kind == PB_ACT_LOG || pol->sandbox.network == PB_NETWORK_CONNECT)
 		return true;
 	for (size_t l = 0; l < 2; l++)
 		for (size_t i = 0; i < lists[l]->n; i++)

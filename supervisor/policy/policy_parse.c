@@ -424,7 +424,7 @@ static const struct directive {
 	{ "after-start", do_after_start, NULL, DIR_ONCE, NULL },
 	{ "limit", NULL, sandbox_limit, 0, NULL },
 	{ "layer", NULL, sandbox_layer, 0, NULL },
-	{ "network", NULL, sandbox_network, DIR_ONCE, " in this file" },
+	{ "network", NULL, sandbox_network, 0, NULL }, /* once, but for its connect lines (policy_net.c) */
 	{ "scratch", NULL, sandbox_scratch, DIR_ONCE, " in this file" },
 	{ "scratch-exec", NULL, sandbox_scratch_exec, DIR_ONCE, " in this file" },
 	{ "proc", NULL, sandbox_proc, DIR_ONCE, " in this file" },

@@ -10,7 +10,7 @@
  *   @limit call-time 60s      wall clock per call; the caller may only shorten it
  *   @layer namespaces required|optional|off
  *   @layer landlock required|optional|off
- *   @network none|host        none: a network namespace with no interface up
+ *   @network none|host|connect HOST:PORT   policy_net.c
  *   @scratch 64M|none         a private, empty tmpfs at /tmp of that size
  *   @scratch 64M inodes=4096  ... holding at most that many files and
  *                             directories (default: one per 16K, >= 1024)
@@ -109,6 +109,7 @@ void sandbox_free(struct pb_sandbox *s)
 	free(s->grants);
 	s->grants = NULL;
 	s->ngrants = 0;
+	net_free(s);
 }
 
 bool pb_host_name_valid(const char *name)
@@ -161,10 +162,7 @@ void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 			dst->layer[i] = src->layer[i];
 			dst->layer_where[i] = src->layer_where[i];
 		}
-	if (!dst->network_where.file && src->network_where.file) {
-		dst->network = src->network;
-		dst->network_where = src->network_where;
-	}
+	net_merge(dst, src);
 	if (!dst->scratch_where.file && src->scratch_where.file) {
 		dst->scratch = src->scratch;
 		dst->scratch_inodes = src->scratch_inodes;
@@ -483,17 +481,6 @@ void sandbox_layer(struct parser *ps, struct cursor *c, size_t col, struct pb_sa
 	mode = parse_choice(ps, c, what, pb_layer_mode_names, 3);
 	if (mode >= 0 && set_once(ps, c, col, &own->layer_where[l], what))
 		own->layer[l] = (enum pb_layer_mode)mode;
-}
-
-void sandbox_network(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
-{
-	static const char *const choices[] = { "none", "host" };
-	int v = parse_choice(ps, c, "@network", choices, 2);
-
-	if (v >= 0) {
-		own->network_where = (struct pb_where){ c->file, c->line, (unsigned)col };
-		own->network = (enum pb_network)v;
-	}
 }
 
 void sandbox_proc(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)

@@ -96,8 +96,12 @@ sandbox_directive_fn sandbox_limit, sandbox_layer, sandbox_network, sandbox_scra
 /* Fill what `dst` does not set from `src`, and add src's grants that dst
  * lacks after dst's own; src's grants are used up either way. */
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src);
-/* Free the grants. */
+/* Free the grants and destinations. */
 void sandbox_free(struct pb_sandbox *s);
+/* policy_net.c: the @network setting and its destinations, merged as
+ * sandbox_merge says (src's destinations are used up either way), freed. */
+void net_merge(struct pb_sandbox *dst, struct pb_sandbox *src);
+void net_free(struct pb_sandbox *s);
 /* Built-in values for what no file set. */
 void sandbox_fill_defaults(struct pb_sandbox *s);
 

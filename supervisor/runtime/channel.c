@@ -45,6 +45,7 @@
 #include "runtime/hostcall.h"
 #include "runtime/inflight.h"
 #include "runtime/loop.h"
+#include "runtime/netconnect.h"
 #include "runtime/outbox.h"
 #include "runtime/output.h"
 #include "runtime/process.h"
@@ -95,6 +96,7 @@ static void close_all(pb_supervisor *s, struct process *w)
 		}
 	}
 	w->want_write = false;
+	pb_netconnect_release(s, w);
 }
 
 void pb_channel_close_fd(pb_supervisor *s, int *fd)
@@ -164,6 +166,7 @@ void pb_channel_free(pb_supervisor *s, struct process *w)
 	if (w->hello)
 		pb_envelope_free(w->hello);
 	pb_outbox_drop(s, w);
+	pb_netconnect_free(w);
 	free(w);
 }
 

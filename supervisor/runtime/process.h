@@ -102,7 +102,8 @@ enum source_kind { SRC_PIDFD,
 	           SRC_CALLS,
 	           SRC_COUNT,
 	           SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */,
-	           SRC_SINK /* not a worker's: the supervisor's stderr taking bytes again (supervisor.c) */ };
+	           SRC_SINK /* not a worker's: the supervisor's stderr taking bytes again (supervisor.c) */,
+	           SRC_CONNECT /* not a slot: one of the connects made for a worker (netconnect.c) */ };
 
 struct process;
 struct source {
@@ -204,6 +205,10 @@ struct process {
 	bool cross_cpu;  /* it may run on another CPU than we do */
 	double cpus_checked_at;
 	struct process *next_dead; /* in the loop's graveyard */
+
+	/* netconnect.c: connects made for it under @network connect */
+	struct pb_net_pending *net_pending;
+	unsigned net_npending;
 
 	/* watch.c: the plugin directory it runs from */
 	int dir_fd;    /* its plugin directory, flock'ed shared while it lives */

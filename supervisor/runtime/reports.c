@@ -22,10 +22,12 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "runtime/channel.h"
 #include "runtime/loop.h"
+#include "runtime/netconnect.h"
 #include "runtime/output.h"
 #include "runtime/process.h"
 #include "runtime/reports.h"
@@ -51,6 +53,16 @@ static bool take_listener(pb_supervisor *s, struct process *w, int fd)
 	target[n] = '\0';
 	if (strcmp(target, "anon_inode:seccomp notify") != 0)
 		return false;
+	/* Invariant 2: a policy that needs what the kernel or our privileges
+	 * lack stops the worker, with the layer and the reason. */
+	if (w->policy && w->policy->sandbox.network == PB_NETWORK_CONNECT && !w->learning) {
+		char why[400];
+		if (pb_netconnect_check(w, fd, why, sizeof(why)) < 0) {
+			close(fd);
+			pb_channel_end(w, PB_ERROR_UNAVAILABLE, "plugin '%s' cannot start: %s", w->name, why);
+			return true; /* the descriptor is dealt with; the worker is ending */
+		}
+	}
 	if (pb_loop_watch(s, w, SRC_NOTIFY, fd) < 0)
 		return false;
 	w->notify_fd = fd;
@@ -161,6 +173,11 @@ void pb_reports_notifications(pb_supervisor *s, struct process *w)
 		memset(req, 0, sizeof(*req));
 		if (seccomp_notify_receive(w->notify_fd, req) < 0)
 			continue; /* the caller went away (ENOENT) or a signal came */
+		if (req->data.nr == __NR_connect && w->policy && w->policy->sandbox.network == PB_NETWORK_CONNECT &&
+		    !w->learning && pb_native_arch(req->data.arch, req->data.nr)) {
+			pb_netconnect_notified(s, w, req);
+			continue;
+		}
 		uint64_t args[6];
 		memcpy(args, req->data.args, sizeof(args));
 		if (s->mode == PB_COMPILE_LEARN) {

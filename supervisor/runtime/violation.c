@@ -42,6 +42,12 @@ static void decide(const struct process *w, int nr, uint32_t arch, const uint64_
 		snprintf(buf, len, "'%s' (plugbox learn makes no namespace, whatever the policy)", e->text);
 		return;
 	}
+	if (!w->learning && (e = pb_policy_net_entry(w->policy, nr, args)) != NULL) {
+		*action = e->action;
+		pb_where_format(&w->policy->sandbox.network_where, where, sizeof(where));
+		snprintf(buf, len, "'%s' (plugbox's, for @network connect at %s)", e->text, where);
+		return;
+	}
 	e = pb_policy_match(w->policy, nr, args, w->proc.pid, w->after_start, action);
 	if (e) {
 		*at = e->where;

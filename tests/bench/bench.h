@@ -35,7 +35,8 @@ enum section {
 	S_CPU = 1u << 4,
 	S_SECCOMP = 1u << 5,
 	S_ALIVE = 1u << 6,
-	S_ALL = (1u << 7) - 1,
+	S_CONNECT = 1u << 7,
+	S_ALL = (1u << 8) - 1,
 };
 
 struct bench_cfg {
@@ -175,6 +176,7 @@ void bench_roundtrip(void); /* measure.c */
 void bench_pipelined(void);
 void bench_cpu(void);
 void bench_seccomp(void);
+void bench_connect(void); /* connect.c */
 
 void bench_spawn(void); /* startup.c */
 void bench_pss(void);

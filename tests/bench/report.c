@@ -72,6 +72,9 @@ static const struct target {
 	  LE, 2, true, false, 1u << PL_UNPINNED },
 	{ "pss-warm", "pss.forkserver_mean_mb", "idle worker PSS, fork-server (MB)",
 	  LE, 1, true, false, 1u << PL_PINNED },
+	/* issue 23: what the supervisor's connect adds, wherever it runs */
+	{ "connect", "connect.added_us", "us @network connect adds to a connect (median)",
+	  LE, 100, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
 	{ "alive", "alive.answered_fraction", "plugins alive at once that answered",
 	  GE, 1, false, true, 1u << PL_PINNED },
 };

@@ -73,6 +73,10 @@ EVIDENCE = {
     "udp_send": r"(socket\(AF_INET, SOCK_DGRAM\)|sendto\(\('127\.0\.0\.1', \d+\)\))" + ERR,
     "unix_connect": r"(socket\(AF_UNIX\)|connect\('[^']*/unix\.sock'\))" + ERR,
     "abstract_connect": r"connect\(abstract 'plugbox-selftest-[^']+'\)" + ERR,
+    "connect_elsewhere": r"allowed 127\.0\.0\.1:\d+ connected; 127\.0\.0\.1:\d+ -> ECONNREFUSED; "
+    r"::ffff:127\.0\.0\.1:\d+ -> ECONNREFUSED; 127\.0\.0\.2:\d+ -> ECONNREFUSED; "
+    r"sendto\(MSG_FASTOPEN\) -> E[A-Z]+; second connect -> EISCONN; UDP -> E[A-Z]+",
+    "connect_rewrite": r"300 connects while a thread flips the port: \d+ allowed, \d+ refused, 0 forbidden, 0 other",
     "netlink_socket": r"socket\(AF_NETLINK, NETLINK_ROUTE\)" + ERR,
     "raw_socket": rf"socket\(AF_INET, SOCK_RAW, IPPROTO_ICMP\){ERR}; socket\(AF_PACKET, SOCK_RAW\){ERR}",
     "list_interfaces": r"if_nameindex\(\) -> (E[A-Z]+|\[('lo')?\]); listdir\('/sys/class/net'\) -> (E[A-Z]+|\[('lo')?\])",

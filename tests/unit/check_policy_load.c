@@ -11,6 +11,11 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "policy/policy.h"
 #include "policy_testlib.h"
@@ -114,6 +119,94 @@ START_TEST(host_call_grants)
 }
 END_TEST
 
+/* @network connect: the destinations, the addresses a worker's connect is
+ * judged by (a hostile sockaddr too), and the rules put before the policy. */
+START_TEST(network_connect)
+{
+	struct diag d = { 0 };
+	struct pb_policy *p = NULL;
+	struct pb_net_addr a;
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(8080) };
+	char text[PB_NET_ADDR_TEXT];
+
+	write_policy("base", FLOOR "@network connect 10.1.2.3:443\n");
+	write_policy("top", "@network connect 127.0.0.1:8080\n@network connect [::1]:8080\n@include base\n");
+	ck_assert_msg(pb_policy_load(tmpdir, "top", collect, &d, &p) == 0, "%s", d.text);
+	remove_policy("base");
+	remove_policy("top");
+	ck_assert_int_eq(p->sandbox.network, PB_NETWORK_CONNECT);
+	ck_assert_uint_eq(p->sandbox.ndests, 3);
+	ck_assert_str_eq(p->sandbox.dests[1].host, "::1");
+	ck_assert_str_eq(p->sandbox.dests[2].host, "10.1.2.3"); /* the including file's first */
+	ck_assert_int_eq(pb_policy_resolve(p), 0);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(p->sandbox.dests[i].naddrs, 1);
+
+	/* hostile lengths and families */
+	ck_assert_int_eq(pb_net_addr_parse(&in, 1, &a), -EINVAL);
+	ck_assert_int_eq(pb_net_addr_parse(&in, sizeof(in) - 1, &a), -EINVAL);
+	ck_assert_int_eq(pb_net_addr_parse(&in6, 23, &a), -EINVAL);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	ck_assert_int_eq(pb_net_addr_parse(&un, sizeof(un), &a), -EAFNOSUPPORT);
+
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	ck_assert_int_eq(pb_net_addr_parse(&in, sizeof(in), &a), 0);
+	ck_assert_ptr_eq(pb_net_allowed(&p->sandbox, &a), &p->sandbox.dests[0]);
+	in.sin_port = htons(8081);
+	ck_assert_int_eq(pb_net_addr_parse(&in, sizeof(in), &a), 0);
+	ck_assert_ptr_null(pb_net_allowed(&p->sandbox, &a));
+	ck_assert_str_eq(pb_net_addr_format(&a, text, sizeof(text)), "127.0.0.1:8081");
+	inet_pton(AF_INET, "127.0.0.2", &in.sin_addr);
+	in.sin_port = htons(8080);
+	ck_assert_int_eq(pb_net_addr_parse(&in, sizeof(in), &a), 0);
+	ck_assert_ptr_null(pb_net_allowed(&p->sandbox, &a));
+	/* the IPv4-mapped form is the IPv4 address, allowed or not */
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &in6.sin6_addr);
+	ck_assert_int_eq(pb_net_addr_parse(&in6, 24, &a), 0); /* the older form, no scope id */
+	ck_assert_int_eq(a.family, AF_INET);
+	ck_assert_ptr_eq(pb_net_allowed(&p->sandbox, &a), &p->sandbox.dests[0]);
+	inet_pton(AF_INET6, "::ffff:127.0.0.2", &in6.sin6_addr);
+	ck_assert_int_eq(pb_net_addr_parse(&in6, sizeof(in6), &a), 0);
+	ck_assert_ptr_null(pb_net_allowed(&p->sandbox, &a));
+	inet_pton(AF_INET6, "::1", &in6.sin6_addr);
+	ck_assert_int_eq(pb_net_addr_parse(&in6, sizeof(in6), &a), 0);
+	ck_assert_ptr_eq(pb_net_allowed(&p->sandbox, &a), &p->sandbox.dests[1]);
+	ck_assert_str_eq(pb_net_addr_format(&a, text, sizeof(text)), "[::1]:8080");
+
+	/* socket(2): TCP over IPv4 or IPv6 only */
+	const struct {
+		uint64_t family, type, proto;
+		bool allowed;
+	} sockets[] = {
+		{ AF_INET, SOCK_STREAM, 0, true },
+		{ AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP, true },
+		{ AF_INET, SOCK_DGRAM, 0, false },
+		{ AF_INET, SOCK_RAW, IPPROTO_TCP, false },
+		{ AF_INET, SOCK_SEQPACKET, 0, false },
+		{ AF_INET, SOCK_STREAM, 132 /* SCTP */, false },
+		{ AF_INET, SOCK_STREAM | 0x100, 0, false },
+		{ AF_UNIX, SOCK_STREAM, 0, false },
+		{ AF_PACKET, SOCK_RAW, 0, false },
+		{ AF_NETLINK, SOCK_RAW, 0, false },
+	};
+	for (size_t i = 0; i < sizeof(sockets) / sizeof(sockets[0]); i++) {
+		const uint64_t args[6] = { sockets[i].family, sockets[i].type, sockets[i].proto };
+		const struct pb_entry *e = pb_policy_net_entry(p, __NR_socket, args);
+		ck_assert_msg((e && e->action.kind == PB_ACT_ALLOW) == sockets[i].allowed, "socket #%zu", i);
+	}
+	const uint64_t any[6] = { 3 };
+	const struct pb_entry *e = pb_policy_net_entry(p, __NR_connect, any);
+	ck_assert(e && e->action.kind == PB_ACT_LOG);
+
+	char *hosts = pb_net_hosts_text(&p->sandbox);
+	ck_assert_ptr_nonnull(strstr(hosts, "127.0.0.1\tlocalhost\n"));
+	ck_assert_ptr_null(strstr(hosts, "10.1.2.3")); /* a literal needs no line */
+	free(hosts);
+	pb_policy_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy_load");
@@ -126,6 +219,7 @@ int main(void)
 	tcase_add_test(tc, errors_are_reported_and_refused);
 	tcase_add_test(tc, include_order);
 	tcase_add_test(tc, host_call_grants);
+	tcase_add_test(tc, network_connect);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
