@@ -16,7 +16,7 @@ what it found in _exported) and describe() for its exception.
 import importlib
 import os
 import sys
-_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions"}
+_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions", "preload"}
 
 
 def _is_ident(s):
@@ -114,6 +114,11 @@ def _read_manifest(plugin_dir, name):
         raise ConfigError(f"{path}: version must be a string")
     if "deps" in manifest:
         manifest["deps"] = _string_list(manifest["deps"], f"{path}: deps")
+    if "preload" in manifest:
+        # Modules a zygote imports before it forks workers (--spawn zygote).
+        manifest["preload"] = _string_list(manifest["preload"], f"{path}: preload")
+        if not all(_is_module_path(m) for m in manifest["preload"]):
+            raise ConfigError(f"{path}: preload must list module names")
     exports = manifest.get("exports")
     if exports is not None:
         if isinstance(exports, list):
@@ -195,7 +200,7 @@ def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
 
     exports = manifest.get("exports") or []
     _state.update(name=name, layout=layout, plugin_dir=os.path.realpath(plugin_dir),
-                  exports=exports, entry_points=entry_points)
+                  exports=exports, entry_points=entry_points, preload=manifest.get("preload") or [])
     return {
         "layout": layout,
         "version": version or "",
@@ -330,6 +335,18 @@ def _plugin_modules():
         if _is_module_path(module) and _owned_module(module):
             modules.append(module)
     return modules
+
+
+def zygote_preload():
+    """What a zygote imports before it forks (worker/zygote.c): the plugin
+    and the modules plugin.toml lists in `preload`. Errors are left for the
+    call that needs the module, as in preload()."""
+    preload()
+    for module in _state.get("preload", []):
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
 
 
 def preload():

@@ -104,6 +104,7 @@ struct worker_args {
 	const char *name, *dir, *root, *cache;
 	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
 	struct pb_landlock_request ll;
+	bool zygote; /* --zygote: become the plugin's zygote (zygote.c) */
 };
 
 /* The steps of pb_worker_run return GO_ON, or the exit status to end with
@@ -146,6 +147,7 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 		{ "read", required_argument, NULL, 'R' },
 		{ "write", required_argument, NULL, 'W' },
 		{ "cache", required_argument, NULL, 'C' },
+		{ "zygote", no_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *landlock = NULL, *network = NULL;
@@ -163,6 +165,7 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 		case 'l': landlock = optarg; break;
 		case 'N': network = optarg; break;
 		case 'C': a->cache = optarg; break;
+		case 'Z': a->zygote = true; break;
 		case 'R':
 		case 'W':
 			if (pb_landlock_request_add(&a->ll, c == 'W', optarg) < 0)
@@ -301,6 +304,11 @@ int pb_worker_run(int argc, char **argv, bool warm)
 	}
 	if ((r = load_filter(blob, blob_len)) != GO_ON || (r = import_plugin(&a, &info)) != GO_ON)
 		return r;
+	/* A zygote returns here only in a child, its own programs stacked. */
+	if (a.zygote && (r = pb_zygote_become()) != 0) {
+		Py_DECREF(info);
+		return r;
+	}
 	r = load_after_start();
 	if (r == GO_ON)
 		r = send_hello(a.name, info) < 0 ? PB_EXIT_INTERNAL : GO_ON;

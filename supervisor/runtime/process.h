@@ -218,8 +218,11 @@ struct plugin {
 	double not_before;   /* backoff: no start before this */
 	double failed_until; /* 0: not failed */
 	char failed_reason[600];
-	pb_error *start_error; /* why the last start failed (for describe) */
-	double next_timer;     /* earliest deadline of its own; 0: none */
+	pb_error *start_error;    /* why the last start failed (for describe) */
+	double next_timer;        /* earliest deadline of its own; 0: none */
+	struct pb_zygote *zygote; /* --spawn zygote: forks its workers (jail/zygote.h) */
+	bool zygote_refused;      /* its zygote could not start: its workers are exec'd */
+	bool zygote_full;         /* its zygote could not fork (said once) */
 };
 
 struct host_function {

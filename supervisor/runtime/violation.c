@@ -39,7 +39,8 @@ void pb_describe_rule(const struct process *w, int nr, uint32_t arch, const uint
 		snprintf(buf, len, "'%s' (plugbox learn makes no namespace, whatever the policy)", e->text);
 		return;
 	}
-	e = pb_policy_match(w->policy, nr, args, w->proc.pid, w->after_start, action);
+	e = pb_policy_match(w->policy, nr, args, w->proc.from_zygote ? w->proc.self_pid : w->proc.pid, w->after_start,
+	                    action);
 	if (e) {
 		pb_where_format(&e->where, where, sizeof(where));
 		snprintf(buf, len, "'%s' at %s", e->text, where);

@@ -1,0 +1,189 @@
+/* zygote.c - a plugin's zygote (plugbox --spawn zygote): a worker that
+ * started as every worker does (every layer before any plugin code),
+ * imported its plugin, and forks the plugin's workers instead of answering
+ * calls (the supervisor's side and the protocol: supervisor/jail/zygote.h,
+ * zygote_wire.h).
+ *
+ * The zygote imports the plugin's package, the modules its exports name
+ * and plugin.toml's `preload`, freezes what that allocated (gc.freeze: the
+ * children share those pages instead of copying them at their first
+ * collection), gives freed heap back (malloc_trim), and then waits on its
+ * control socket. Its seccomp program (policy_compile.c, PB_COMPILE_ZYGOTE)
+ * lets it fork; each child, before it reads a call, takes its own
+ * descriptors, closes every one of the zygote's, and stacks the program the
+ * supervisor compiled for its own pid, in which forking fails. The zygote
+ * runs no calls; it holds the GIL while it waits, so threads the plugin
+ * started at import time do not run in it, and a fork copies only the
+ * thread that forks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "jail/zygote_wire.h"
+#include "proto/protocol.h"
+#include "worker.h"
+
+static int reply(int err, int pidfd, const char *why)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct pb_zygote_reply r;
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memset(&r, 0, sizeof(r));
+	r.magic = PB_ZYGOTE_MAGIC;
+	r.err = err;
+	snprintf(r.why, sizeof(r.why), "%s", why);
+	if (pidfd >= 0) {
+		memset(ctl.buf, 0, sizeof(ctl.buf));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+	}
+	return sendmsg(PB_ZYGOTE_FD, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -1;
+}
+
+static int fail(int status, const char *why)
+{
+	pb_send_error(0, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE, "", why, "");
+	return status;
+}
+
+/* The plugin and its preloads, frozen; the heap trimmed. */
+static void warm_up(void)
+{
+	PyObject *done = PyObject_CallMethod(pb_glue(), "zygote_preload", NULL), *gc;
+
+	if (!done)
+		PyErr_Clear();
+	Py_XDECREF(done);
+	if ((gc = PyImport_ImportModule("gc"))) {
+		done = PyObject_CallMethod(gc, "freeze", NULL);
+		Py_XDECREF(done);
+		Py_DECREF(gc);
+	}
+	PyErr_Clear();
+	malloc_trim(0);
+}
+
+/* In the child: descriptors 1-6 from the request, nothing of the zygote's
+ * beyond them, then its own programs from descriptor 6 (written by the
+ * supervisor once it knows the child's pid). */
+static int become_child(int fds[PB_ZYGOTE_NFDS])
+{
+	char why[512];
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	int moved[PB_ZYGOTE_NFDS];
+
+	PyOS_AfterFork_Child();
+	signal(SIGCHLD, SIG_DFL);
+	/* Above 0-6 first, so that no dup3 below overwrites one not yet taken. */
+	for (int i = 0; i < PB_ZYGOTE_NFDS; i++)
+		if ((moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
+			_exit(PB_EXIT_SANDBOX);
+	for (int i = 0; i < PB_ZYGOTE_NFDS - 1; i++)
+		if (dup3(moved[i], i + 1, 0) < 0)
+			_exit(PB_EXIT_SANDBOX);
+	/* The zygote's descriptors and the exec channel: its closing tells the
+	 * supervisor the child is in place, as an exec does. */
+	if (close_range(PB_FD_FIRST_UNUSED, ~0U, 0) < 0)
+		_exit(PB_EXIT_SANDBOX);
+	pb_layers_set_start("start: forked from its plugin's zygote (the plugin imported once; its address "
+	                    "layout and hash secret are shared with this plugin's other workers, never "
+	                    "another plugin's)");
+	if (pb_sandbox_read_policy(PB_FD_POLICY, &blob, &blob_len, why, sizeof(why)) < 0)
+		return fail(PB_EXIT_SANDBOX, why);
+	close(PB_FD_POLICY);
+	int r = pb_sandbox_apply_more(blob, blob_len, why, sizeof(why));
+	free(blob);
+	return r < 0 ? fail(PB_EXIT_SANDBOX, why) : 0;
+}
+
+/* Take a request's descriptors into fds; how many there were. */
+static size_t take_fds(struct msghdr *msg, int *fds, size_t max)
+{
+	size_t n = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (n < max)
+				fds[n] = fd;
+			else
+				close(fd);
+			n++;
+		}
+	}
+	return n;
+}
+
+int pb_zygote_become(void)
+{
+	warm_up();
+	/* Its children are reaped by the kernel; the supervisor learns how
+	 * each ended from its pidfd (supervisor/jail/zygote.c). */
+	signal(SIGCHLD, SIG_IGN);
+	if (reply(0, -1, "") < 0)
+		_exit(0);
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE((PB_ZYGOTE_NFDS + 4) * sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct pb_zygote_request req;
+		struct iovec iov = { &req, sizeof(req) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+		int fds[PB_ZYGOTE_NFDS], pidfd = -1;
+		ssize_t n = recvmsg(PB_ZYGOTE_FD, &msg, MSG_CMSG_CLOEXEC);
+		size_t nfds;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0); /* the supervisor closed the socket, or is gone */
+		nfds = take_fds(&msg, fds, PB_ZYGOTE_NFDS);
+		if (n != (ssize_t)sizeof(req) || req.magic != PB_ZYGOTE_MAGIC || nfds != PB_ZYGOTE_NFDS ||
+		    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			reply(EBADMSG, -1, "zygote: a request it cannot read");
+		} else {
+			PyOS_BeforeFork();
+			pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | SIGCHLD), NULL, &pidfd,
+			                           NULL, NULL);
+			int e = errno;
+			if (pid == 0)
+				return become_child(fds);
+			PyOS_AfterFork_Parent();
+			if (pid < 0)
+				reply(e, -1, e == EAGAIN ? "zygote: cannot fork (its process limit)" : "zygote: cannot fork");
+			else
+				reply(0, pidfd, "");
+		}
+		if (pidfd >= 0)
+			close(pidfd);
+		for (size_t i = 0; i < nfds && i < PB_ZYGOTE_NFDS; i++)
+			close(fds[i]);
+	}
+}
