@@ -326,7 +326,7 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 		 * exec'd, as are the next ones while it cannot. Said once. */
 		if (!p->zygote_full || r != -EAGAIN) {
 			char line[700];
-			snprintf(line, sizeof(line), "plugin '%s': %s; starting this worker with exec", p->name, why);
+			snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec while it cannot fork", p->name, why);
 			s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
 		}
 		p->zygote_full = r == -EAGAIN;

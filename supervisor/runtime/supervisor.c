@@ -273,7 +273,7 @@ struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const
 	                                  timeout_ms, &p->zygote, why, sizeof(why)) < 0) {
 		/* Its workers start as exec'd ones: say so once. The exec'd
 		 * worker reports an import error as it always does. */
-		snprintf(line, sizeof(line), "plugin '%s': %s; starting its workers with exec from now on", p->name, why);
+		snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec from now on", p->name, why);
 		s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
 		p->zygote = NULL;
 		p->zygote_refused = true;
