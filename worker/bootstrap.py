@@ -337,6 +337,17 @@ def _plugin_modules():
     return modules
 
 
+def empty_scratch(path):
+    """A zygote's child under @fresh-per-call: remove everything in the
+    scratch directory it shares with its zygote (worker/zygote.c)."""
+    import shutil
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
 def zygote_preload():
     """What a zygote imports before it forks (worker/zygote.c): the plugin
     and the modules plugin.toml lists in `preload`. Errors are left for the

@@ -32,8 +32,9 @@ int pb_worker_run(int argc, char **argv, bool warm);
 int pb_forkserver_main(int argc, char **argv);
 /* zygote.c: the plugin is imported; become its zygote. Returns only in a
  * forked child, 0 when its own sandbox programs are stacked (go on to
- * Hello), or an exit status after an Error with id 0. */
-int pb_zygote_become(void);
+ * Hello), or an exit status after an Error with id 0. fresh_scratch: each
+ * child empties this directory first (@fresh-per-call), or NULL. */
+int pb_zygote_become(const char *fresh_scratch);
 /* Load the glue module (worker/bootstrap.py, embedded) once; it stays loaded
  * for the life of the process. Both return a borrowed reference; pb_glue is
  * NULL until pb_glue_load has succeeded. */

@@ -87,7 +87,7 @@ static void warm_up(void)
 /* In the child: descriptors 1-6 from the request, nothing of the zygote's
  * beyond them, then its own programs from descriptor 6 (written by the
  * supervisor once it knows the child's pid). */
-static int become_child(int fds[PB_ZYGOTE_NFDS])
+static int become_child(int fds[PB_ZYGOTE_NFDS], const char *fresh_scratch)
 {
 	char why[512];
 	uint8_t *blob = NULL;
@@ -115,7 +115,22 @@ static int become_child(int fds[PB_ZYGOTE_NFDS])
 	close(PB_FD_POLICY);
 	int r = pb_sandbox_apply_more(blob, blob_len, why, sizeof(why));
 	free(blob);
-	return r < 0 ? fail(PB_EXIT_SANDBOX, why) : 0;
+	if (r < 0)
+		return fail(PB_EXIT_SANDBOX, why);
+	if (fresh_scratch) {
+		/* @fresh-per-call: the worker before this one (ended, as only one
+		 * runs at a time) must leave nothing in the scratch tmpfs that
+		 * every child of the zygote shares. Fail closed. */
+		PyObject *done = PyObject_CallMethod(pb_glue(), "empty_scratch", "s", fresh_scratch);
+		if (!done) {
+			PyErr_Clear();
+			snprintf(why, sizeof(why), "scratch: cannot empty %s for a fresh worker (@fresh-per-call)",
+			         fresh_scratch);
+			return fail(PB_EXIT_SANDBOX, why);
+		}
+		Py_DECREF(done);
+	}
+	return 0;
 }
 
 /* Take a request's descriptors into fds; how many there were. */
@@ -140,7 +155,7 @@ static size_t take_fds(struct msghdr *msg, int *fds, size_t max)
 	return n;
 }
 
-int pb_zygote_become(void)
+int pb_zygote_become(const char *fresh_scratch)
 {
 	warm_up();
 	/* Its children are reaped by the kernel; the supervisor learns how
@@ -174,7 +189,7 @@ int pb_zygote_become(void)
 			                           NULL, NULL);
 			int e = errno;
 			if (pid == 0)
-				return become_child(fds);
+				return become_child(fds, fresh_scratch);
 			PyOS_AfterFork_Parent();
 			if (pid < 0)
 				reply(e, -1, e == EAGAIN ? "zygote: cannot fork (its process limit)" : "zygote: cannot fork");

@@ -184,6 +184,11 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 	}
 	if (zygote)
 		argv[n++] = "--zygote";
+	if (zygote && sb->fresh_per_call && j->scratch) {
+		/* Its children share its scratch tmpfs: each empties it first. */
+		argv[n++] = "--fresh-scratch";
+		argv[n++] = j->scratch;
+	}
 	for (size_t i = 0; i < j->nread; i++) {
 		argv[n++] = "--read";
 		argv[n++] = j->read_paths[i];

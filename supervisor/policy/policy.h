@@ -140,6 +140,8 @@ struct pb_sandbox {
 	struct pb_where scratch_where;
 	enum pb_proc proc;
 	struct pb_where proc_where;
+	bool fresh_per_call; /* @fresh-per-call: a new worker for every call */
+	struct pb_where fresh_where;
 	struct pb_grant *grants; /* owned by the policy; no wildcard, no repeats */
 	size_t ngrants;
 };

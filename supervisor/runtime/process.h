@@ -201,6 +201,7 @@ struct process {
 	dev_t dir_dev; /* which directory that is */
 	ino_t dir_ino;
 	bool outdated; /* the directory was replaced: no more calls for it */
+	bool answered; /* it answered a top-level call (@fresh-per-call ends it then) */
 };
 
 struct plugin {

@@ -398,8 +398,9 @@ void pb_runtime_pump(pb_supervisor *s, struct plugin *p)
 		pb_inflight_fill(s, w);
 	if (w->state != P_IDLE)
 		return;
-	if (w->outdated) {
-		/* Replaced under it: the calls go to a worker on the new directory. */
+	if (w->outdated || (w->answered && w->policy->sandbox.fresh_per_call)) {
+		/* Replaced under it, or @fresh-per-call and its call answered: the
+		 * next calls go to a new worker. */
 		pb_channel_stop(s, w);
 		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (p->queued) {

@@ -220,3 +220,35 @@ def test_a_killed_zygote_is_replaced(serve, plugins):
     assert new != zygote and zygote not in descendants(d.pid)
     assert "starting workers with exec" not in d.stderr()
     d.stop()
+
+
+FRESH_POLICY = """\
+openat: 1
+@file-write: 1
+@scratch 1M
+@include default
+"""
+
+
+@pytest.mark.parametrize("spawn", ["zygote", "exec"])
+def test_fresh_per_call_leaves_nothing_to_the_next_call(serve, plugins, policies_with, sockdir, spawn):
+    # Without @fresh-per-call, one worker answers both calls: the secret
+    # is there for the next call to find, in memory and on disk.
+    d = serve(plugins, "--policies", policies_with(fresh=FRESH_POLICY), "--spawn", spawn,
+              sock=sockdir / "kept.sock")
+    conn = d.conn()
+    call(conn, 1, "fresh", "remember", "s3cret")
+    assert call(conn, 2, "fresh", "recall") == {"global": "s3cret", "file": "s3cret"}
+    d.stop()
+    # With it, each call has a worker of its own (a new child of the
+    # plugin's zygote in zygote mode), and its scratch directory starts empty.
+    d = serve(plugins, "--policies", policies_with(fresh="@fresh-per-call\n" + FRESH_POLICY), "--spawn", spawn,
+              sock=sockdir / "fresh.sock")
+    conn = d.conn()
+    for i in range(3):
+        call(conn, 10 * i + 1, "fresh", "remember", f"s3cret{i}")
+        assert call(conn, 10 * i + 2, "fresh", "recall") == {"global": None, "file": None}
+    if spawn == "zygote":
+        assert len(zygotes(d.pid)) == 1
+    assert "starting workers with exec" not in d.stderr()
+    d.stop()
