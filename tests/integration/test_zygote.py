@@ -252,3 +252,23 @@ def test_fresh_per_call_leaves_nothing_to_the_next_call(serve, plugins, policies
         assert len(zygotes(d.pid)) == 1
     assert "starting workers with exec" not in d.stderr()
     d.stop()
+
+
+def test_a_zygote_that_cannot_fork_leaves_calls_to_exec(serve, plugins, policies_with):
+    # crowded's import fills its @limit processes with threads: its zygote
+    # cannot fork, and its workers are exec'd instead, said once.
+    d = serve(plugins, "--idle-stop", "0.3", "--policies",
+              policies_with(crowded="@limit processes 6\n@include default\n"), *ZYGOTE)
+    conn = d.conn()
+    answers = []
+    for i in range(2):
+        answers.append(call(conn, i + 1, "crowded", "ping"))
+        wait_for(lambda: workers(d.pid) == [], "the idle worker to stop")
+    [zygote] = zygotes(d.pid)
+    assert len(os.listdir(f"/proc/{zygote}/task")) == 6  # the attempt's cause is real
+    lines = [line for line in d.stderr().splitlines() if "cannot fork" in line]
+    assert len(lines) == 1 and "crowded" in lines[0] and "starting workers with exec" in lines[0], d.stderr()
+    # Exec'd workers, the daemon's own children, answered.
+    assert all(a["pid"] == 1 for a in answers), answers
+    assert call(conn, 9, "crowded", "ping")["pid"] == 1
+    d.stop()
