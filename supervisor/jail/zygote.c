@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jail/spawn.h"
@@ -37,6 +38,32 @@ struct pb_zygote {
 	bool dead;
 };
 
+/* Wait at most timeout_ms for the control socket. What the zygote prints
+ * meanwhile (its plugin's import) is read and dropped, so that a full pipe
+ * never stops it: a worker forked later prints on pipes of its own. */
+static int wait_control(struct pb_zygote *z, int timeout_ms)
+{
+	struct timespec t0;
+	char sink[4096];
+	int out[2] = { z->proc.stdout_fd, z->proc.stderr_fd };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p[3] = { { z->proc.calls_fd, POLLIN, 0 }, { out[0], POLLIN, 0 }, { out[1], POLLIN, 0 } };
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		int r = poll(p, 3, left > 0 ? (int)left : 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || p[0].revents)
+			return r;
+		for (int i = 0; i < 2; i++)
+			if (p[i + 1].revents && read(out[i], sink, sizeof(sink)) <= 0)
+				out[i] = -1; /* closed: poll ignores a negative descriptor */
+	}
+}
+
 /* One reply within timeout_ms; *fd its pidfd or -1. 0, or -EPIPE with why. */
 static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_reply *rep, int *fd,
                       char *why, size_t why_len)
@@ -45,15 +72,13 @@ static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_repl
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct pollfd p = { z->proc.calls_fd, POLLIN, 0 };
 	struct iovec iov = { rep, sizeof(*rep) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n;
 	int r;
 
 	*fd = -1;
-	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-		;
+	r = wait_control(z, timeout_ms);
 	if (r == 0) {
 		snprintf(why, why_len, "zygote: no answer within %d ms", timeout_ms);
 		return -EPIPE;

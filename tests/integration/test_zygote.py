@@ -272,3 +272,10 @@ def test_a_zygote_that_cannot_fork_leaves_calls_to_exec(serve, plugins, policies
     assert all(a["pid"] == 1 for a in answers), answers
     assert call(conn, 9, "crowded", "ping")["pid"] == 1
     d.stop()
+
+
+def test_a_zygote_that_prints_at_import_still_starts(plugbox, paths):
+    # Its import prints 380 KB: a zygote nobody read would wait on a full pipe.
+    z = plugbox.spawning("zygote")
+    cp = z.call(paths.plugins / "zygote", "noisy", "ping", options=["--timeout", "20"])
+    assert cp.returncode == 0 and cp.stdout.strip() == '"pong"', cp.stderr[-2000:]
