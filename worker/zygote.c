@@ -30,35 +30,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "jail/fdpass.h"
 #include "jail/zygote_wire.h"
 #include "proto/protocol.h"
 #include "worker.h"
 
 static int reply(int err, int pidfd, const char *why)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
 	struct pb_zygote_reply r;
-	struct iovec iov = { &r, sizeof(r) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memset(&r, 0, sizeof(r));
 	r.magic = PB_ZYGOTE_MAGIC;
 	r.err = err;
 	snprintf(r.why, sizeof(r.why), "%s", why);
-	if (pidfd >= 0) {
-		memset(ctl.buf, 0, sizeof(ctl.buf));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-	}
-	return sendmsg(PB_ZYGOTE_FD, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -1;
+	return pb_fdpass_send(PB_ZYGOTE_FD, &r, sizeof(r), &pidfd, pidfd >= 0 ? 1 : 0, 0) == (ssize_t)sizeof(r) ? 0
+	                                                                                                        : -1;
 }
 
 static int fail(int status, const char *why)
@@ -133,28 +119,6 @@ static int become_child(int fds[PB_ZYGOTE_NFDS], const char *fresh_scratch)
 	return 0;
 }
 
-/* Take a request's descriptors into fds; how many there were. */
-static size_t take_fds(struct msghdr *msg, int *fds, size_t max)
-{
-	size_t n = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (n < max)
-				fds[n] = fd;
-			else
-				close(fd);
-			n++;
-		}
-	}
-	return n;
-}
-
 int pb_zygote_become(const char *fresh_scratch)
 {
 	warm_up();
@@ -164,24 +128,14 @@ int pb_zygote_become(const char *fresh_scratch)
 	if (reply(0, -1, "") < 0)
 		_exit(0);
 	for (;;) {
-		union {
-			char buf[CMSG_SPACE((PB_ZYGOTE_NFDS + 4) * sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
-		struct pb_zygote_request req;
-		struct iovec iov = { &req, sizeof(req) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-		int fds[PB_ZYGOTE_NFDS], pidfd = -1;
-		ssize_t n = recvmsg(PB_ZYGOTE_FD, &msg, MSG_CMSG_CLOEXEC);
+		struct pb_zygote_request req = { 0 };
+		int fds[PB_ZYGOTE_NFDS], pidfd = -1, truncated;
 		size_t nfds;
+		ssize_t n = pb_fdpass_recv(PB_ZYGOTE_FD, &req, sizeof(req), 0, fds, PB_ZYGOTE_NFDS, &nfds, &truncated);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0)
 			_exit(0); /* the supervisor closed the socket, or is gone */
-		nfds = take_fds(&msg, fds, PB_ZYGOTE_NFDS);
-		if (n != (ssize_t)sizeof(req) || req.magic != PB_ZYGOTE_MAGIC || nfds != PB_ZYGOTE_NFDS ||
-		    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (n != (ssize_t)sizeof(req) || req.magic != PB_ZYGOTE_MAGIC || nfds != PB_ZYGOTE_NFDS || truncated) {
 			reply(EBADMSG, -1, "zygote: a request it cannot read");
 		} else {
 			PyOS_BeforeFork();

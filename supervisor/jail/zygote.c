@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jail/fdpass.h"
 #include "jail/spawn.h"
 #include "jail/zygote.h"
 #include "jail/zygote_wire.h"
@@ -68,12 +70,8 @@ static int wait_control(struct pb_zygote *z, int timeout_ms)
 static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_reply *rep, int *fd,
                       char *why, size_t why_len)
 {
-	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { rep, sizeof(*rep) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	int got[1], truncated;
+	size_t nfds;
 	ssize_t n;
 	int r;
 
@@ -83,22 +81,10 @@ static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_repl
 		snprintf(why, why_len, "zygote: no answer within %d ms", timeout_ms);
 		return -EPIPE;
 	}
-	while ((n = recvmsg(z->proc.calls_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR)
-		;
-	for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int got;
-			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd < 0)
-				*fd = got;
-			else
-				close(got);
-		}
-	}
-	if (n != (ssize_t)sizeof(*rep) || rep->magic != PB_ZYGOTE_MAGIC || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	n = pb_fdpass_recv(z->proc.calls_fd, rep, sizeof(*rep), MSG_DONTWAIT, got, 1, &nfds, &truncated);
+	if (n >= 0 && nfds > 0)
+		*fd = got[0];
+	if (n != (ssize_t)sizeof(*rep) || rep->magic != PB_ZYGOTE_MAGIC || truncated || nfds > 1) {
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
@@ -114,7 +100,7 @@ int pb_zygote_start(const char *worker_path, const char *name, const char *plugi
                     struct pb_zygote **out, char *why, size_t why_len)
 {
 	struct pb_zygote *z = calloc(1, sizeof(*z));
-	struct pb_zygote_reply ready;
+	struct pb_zygote_reply ready = { 0 };
 	int fd, r;
 
 	*out = NULL;
@@ -216,12 +202,8 @@ static int gone(struct pb_zygote *z, int r)
 int pb_zygote_fork(struct pb_zygote *z, const int fds[PB_CHILD_FDS], int exec_fd, pid_t *pid, int *pidfd,
                    int *self_pid, char *why, size_t why_len)
 {
-	union {
-		char buf[CMSG_SPACE(PB_ZYGOTE_NFDS * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
 	struct pb_zygote_request req = { PB_ZYGOTE_MAGIC };
-	struct pb_zygote_reply rep;
+	struct pb_zygote_reply rep = { 0 };
 	int send_fds[PB_ZYGOTE_NFDS], fd, r;
 	ssize_t n;
 
@@ -234,16 +216,7 @@ int pb_zygote_fork(struct pb_zygote *z, const int fds[PB_CHILD_FDS], int exec_fd
 	for (int i = 1; i < PB_CHILD_FDS; i++)
 		send_fds[i - 1] = fds[i];
 	send_fds[PB_ZYGOTE_NFDS - 1] = exec_fd;
-	struct iovec iov = { &req, sizeof(req) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-	memset(ctl.buf, 0, sizeof(ctl.buf));
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(send_fds));
-	memcpy(CMSG_DATA(c), send_fds, sizeof(send_fds));
-	while ((n = sendmsg(z->proc.calls_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
-		;
+	n = pb_fdpass_send(z->proc.calls_fd, &req, sizeof(req), send_fds, PB_ZYGOTE_NFDS, MSG_DONTWAIT);
 	if (n != (ssize_t)sizeof(req)) {
 		snprintf(why, why_len, "zygote: cannot send it a request: %s", n < 0 ? strerror(errno) : "short");
 		return gone(z, -EPIPE);
@@ -295,10 +268,11 @@ void pb_zygote_stop(struct pb_zygote *z)
 /* linux/pidfd.h of Linux 6.15 (Debian 12's headers predate it). */
 struct pb_pidfd_info {
 	uint64_t mask;
-	uint64_t cgroupid;
-	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	uint8_t ids[52]; /* cgroupid, then pid .. fsgid: not read here */
 	int32_t exit_code;
 };
+_Static_assert(offsetof(struct pb_pidfd_info, exit_code) == 60 && sizeof(struct pb_pidfd_info) == 64,
+               "PIDFD_INFO_SIZE_VER0");
 #define PB_PIDFD_INFO_EXIT (1ULL << 3)
 #define PB_PIDFD_GET_INFO _IOWR(0xFF, 11, struct pb_pidfd_info)
 
@@ -317,7 +291,7 @@ int pb_zygote_child_status(int pidfd, int *wstatus)
 			*wstatus = info.exit_code;
 			return 0;
 		}
-		usleep(50);
+		nanosleep(&(struct timespec){ 0, 50000 }, NULL);
 	}
 	return -EAGAIN;
 }
