@@ -28,7 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "jail/fdpass.h"
+#include "proto/fdpass.h"
 #include "jail/forkserver_wire.h"
 #include "jail/jail.h"
 #include "proto/protocol.h"
@@ -147,16 +147,16 @@ int pb_forkserver_main(int argc, char **argv)
 	if (reply(0, 0, -1, "") < 0)
 		return PB_EXIT_INTERNAL;
 	for (;;) {
-		int fds[PB_FORKSERVER_NFDS + 4], truncated;
+		int fds[PB_FORKSERVER_NFDS + 4], mflags;
 		size_t nfds;
 		ssize_t n = pb_fdpass_recv(PB_FORKSERVER_FD, buf, sizeof(buf), 0, fds, sizeof(fds) / sizeof(fds[0]),
-		                           &nfds, &truncated);
+		                           &nfds, &mflags);
 
 		if (n <= 0)
 			return 0; /* the supervisor closed the socket, or is gone */
 		if (nfds > sizeof(fds) / sizeof(fds[0]))
 			nfds = sizeof(fds) / sizeof(fds[0]); /* the rest were closed */
-		if (truncated) {
+		if (mflags & (MSG_TRUNC | MSG_CTRUNC)) {
 			for (size_t i = 0; i < nfds; i++)
 				close(fds[i]);
 			reply(EMSGSIZE, 0, -1, "fork-server: a request too large");

@@ -30,7 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "jail/fdpass.h"
+#include "proto/fdpass.h"
 #include "jail/zygote_wire.h"
 #include "proto/protocol.h"
 #include "worker.h"
@@ -129,13 +129,13 @@ int pb_zygote_become(const char *fresh_scratch)
 		_exit(0);
 	for (;;) {
 		struct pb_zygote_request req = { 0 };
-		int fds[PB_ZYGOTE_NFDS], pidfd = -1, truncated;
+		int fds[PB_ZYGOTE_NFDS], pidfd = -1, mflags;
 		size_t nfds;
-		ssize_t n = pb_fdpass_recv(PB_ZYGOTE_FD, &req, sizeof(req), 0, fds, PB_ZYGOTE_NFDS, &nfds, &truncated);
+		ssize_t n = pb_fdpass_recv(PB_ZYGOTE_FD, &req, sizeof(req), 0, fds, PB_ZYGOTE_NFDS, &nfds, &mflags);
 
 		if (n <= 0)
 			_exit(0); /* the supervisor closed the socket, or is gone */
-		if (n != (ssize_t)sizeof(req) || req.magic != PB_ZYGOTE_MAGIC || nfds != PB_ZYGOTE_NFDS || truncated) {
+		if (n != (ssize_t)sizeof(req) || req.magic != PB_ZYGOTE_MAGIC || nfds != PB_ZYGOTE_NFDS || (mflags & (MSG_TRUNC | MSG_CTRUNC))) {
 			reply(EBADMSG, -1, "zygote: a request it cannot read");
 		} else {
 			PyOS_BeforeFork();

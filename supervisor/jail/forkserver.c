@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jail/fdpass.h"
+#include "proto/fdpass.h"
 #include "jail/forkserver.h"
 #include "jail/forkserver_wire.h"
 #include "jail/spawner.h"
@@ -137,7 +137,7 @@ int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, ch
 	struct pb_forkserver_reply reply = { 0 };
 	uint8_t *packed = NULL;
 	size_t len = 0, nfds;
-	int send_fds[PB_FORKSERVER_NFDS], got = -1, truncated;
+	int send_fds[PB_FORKSERVER_NFDS], got = -1, mflags;
 	ssize_t n;
 	int r;
 
@@ -162,7 +162,7 @@ int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, ch
 		snprintf(why, why_len, "fork-server: cannot send it a request: %s", n < 0 ? strerror(errno) : "short");
 		return -EPIPE;
 	}
-	n = pb_fdpass_recv(fs->sock, &reply, sizeof(reply), 0, &got, 1, &nfds, &truncated);
+	n = pb_fdpass_recv(fs->sock, &reply, sizeof(reply), 0, &got, 1, &nfds, &mflags);
 	if (n != (ssize_t)sizeof(reply)) {
 		if (n > 0 && nfds > 0)
 			close(got);

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jail/fdpass.h"
+#include "proto/fdpass.h"
 #include "jail/spawn.h"
 #include "jail/zygote.h"
 #include "jail/zygote_wire.h"
@@ -70,7 +70,7 @@ static int wait_control(struct pb_zygote *z, int timeout_ms)
 static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_reply *rep, int *fd,
                       char *why, size_t why_len)
 {
-	int got[1], truncated;
+	int got[1], mflags;
 	size_t nfds;
 	ssize_t n;
 	int r;
@@ -81,10 +81,10 @@ static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_repl
 		snprintf(why, why_len, "zygote: no answer within %d ms", timeout_ms);
 		return -EPIPE;
 	}
-	n = pb_fdpass_recv(z->proc.calls_fd, rep, sizeof(*rep), MSG_DONTWAIT, got, 1, &nfds, &truncated);
+	n = pb_fdpass_recv(z->proc.calls_fd, rep, sizeof(*rep), MSG_DONTWAIT, got, 1, &nfds, &mflags);
 	if (n >= 0 && nfds > 0)
 		*fd = got[0];
-	if (n != (ssize_t)sizeof(*rep) || rep->magic != PB_ZYGOTE_MAGIC || truncated || nfds > 1) {
+	if (n != (ssize_t)sizeof(*rep) || rep->magic != PB_ZYGOTE_MAGIC || (mflags & (MSG_TRUNC | MSG_CTRUNC)) || nfds > 1) {
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jail/fdpass.h"
+#include "proto/fdpass.h"
 
 ssize_t pb_fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags)
 {
@@ -39,18 +39,25 @@ ssize_t pb_fdpass_send(int sock, const void *buf, size_t len, const int *fds, si
 }
 
 ssize_t pb_fdpass_recv(int sock, void *buf, size_t len, int flags, int *fds, size_t max, size_t *nfds,
-                       int *truncated)
+                       int *msg_flags)
 {
 	union {
 		char buf[CMSG_SPACE(PB_FDPASS_MAX * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { buf, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf };
 	ssize_t n;
 
+	/* Room for max descriptors and no more: the kernel closes the rest
+	 * and says MSG_CTRUNC. */
+	if (max > PB_FDPASS_MAX)
+		max = PB_FDPASS_MAX;
+	msg.msg_controllen = max ? CMSG_SPACE(max * sizeof(int)) : 0;
+	if (!max)
+		msg.msg_control = NULL;
 	*nfds = 0;
-	*truncated = 0;
+	*msg_flags = 0;
 	while ((n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
 	if (n < 0)
@@ -69,6 +76,6 @@ ssize_t pb_fdpass_recv(int sock, void *buf, size_t len, int flags, int *fds, siz
 			(*nfds)++;
 		}
 	}
-	*truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	*msg_flags = msg.msg_flags;
 	return n;
 }
