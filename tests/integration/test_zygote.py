@@ -95,6 +95,15 @@ def plugins(copy_plugins, paths):
     return copy_plugins(paths.plugins / "zygote")
 
 
+def one_worker_of_slow(serve, plugins):
+    """A zygote-mode daemon after one call: (daemon, connection, zygote)."""
+    d = serve(plugins, *ZYGOTE)
+    conn = d.conn()
+    assert call(conn, 1, "slow", "ping") == "pong"
+    [zygote] = zygotes(d.pid)
+    return d, conn, zygote
+
+
 def second_worker_first_answer(serve, plugins, sock, *options):
     """Seconds from asking a new worker of `slow` (its first one ended by
     --idle-stop) for an answer to getting it."""
@@ -131,10 +140,7 @@ def test_a_forked_worker_cannot_fork(serve, plugins):
 
 
 def test_a_forked_worker_has_its_zygotes_walls(serve, plugins):
-    d = serve(plugins, *ZYGOTE)
-    conn = d.conn()
-    assert call(conn, 1, "slow", "ping") == "pong"
-    [zygote] = zygotes(d.pid)
+    d, _, zygote = one_worker_of_slow(serve, plugins)
     [child] = workers(d.pid)
     z, c = status(zygote), status(child)
     assert c["Uid"] == z["Uid"] and c["Gid"] == z["Gid"] and c["Uid"].split()[0] != "0", (z["Uid"], c["Uid"])
@@ -193,10 +199,7 @@ def test_plugins_in_zygote_mode_see_only_their_own_deps(serve, copy_plugins, pat
 
 
 def test_a_killed_zygote_is_replaced(serve, plugins):
-    d = serve(plugins, *ZYGOTE)
-    conn = d.conn()
-    assert call(conn, 1, "slow", "ping") == "pong"
-    [zygote] = zygotes(d.pid)
+    d, conn, zygote = one_worker_of_slow(serve, plugins)
     os.kill(zygote, signal.SIGKILL)
     # Its pid namespace ends with it, and so does its worker: that call's
     # worker is gone; the next call gets a worker from a new zygote.
