@@ -385,6 +385,7 @@ PB_API uint64_t pb_supervisor_generation(pb_supervisor *sup);
 typedef enum pb_spawn_mode {
 	PB_SPAWN_EXEC = 0,
 	PB_SPAWN_FORK_SERVER = 1,
+	PB_SPAWN_ZYGOTE = 2,
 } pb_spawn_mode;
 PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *sup, pb_spawn_mode mode);
 /* The root of the per-plugin bytecode caches: DIR/NAME holds plugin NAME's

@@ -16,7 +16,7 @@ what it found in _exported) and describe() for its exception.
 import importlib
 import os
 import sys
-_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions", "priority"}
+_MANIFEST_KEYS = {"name", "version", "description", "deps", "exports", "permissions", "priority", "preload"}
 # Metadata files larger than this are refused unread: parsing them is the
 # same job in a worker and in the discovery scan (scan()), where one
 # plugin's megabytes must not stall the listing of every other.
@@ -133,6 +133,11 @@ def _read_manifest(plugin_dir, name):
                               f"to {_PRIORITY_RANGE[1]}")
     if "deps" in manifest:
         manifest["deps"] = _string_list(manifest["deps"], f"{path}: deps")
+    if "preload" in manifest:
+        # Modules a zygote imports before it forks workers (--spawn zygote).
+        manifest["preload"] = _string_list(manifest["preload"], f"{path}: preload")
+        if not all(_is_module_path(m) for m in manifest["preload"]):
+            raise ConfigError(f"{path}: preload must list module names")
     exports = manifest.get("exports")
     if exports is not None:
         if isinstance(exports, list):
@@ -213,6 +218,7 @@ def read_static(name, plugin_dir, max_entry_points):
         "deps": deps,
         "priority": manifest.get("priority", 0),
         "_exports": manifest.get("exports") or [],
+        "preload": manifest.get("preload") or [],
     }
 
 
@@ -249,7 +255,7 @@ def setup(name, plugin_dir, view_dir, stdlib_paths, max_entry_points):
     importlib.invalidate_caches()
 
     _state.update(name=name, layout=layout, plugin_dir=os.path.realpath(plugin_dir),
-                  exports=static["_exports"], entry_points=static["entry_points"])
+                  exports=static["_exports"], entry_points=static["entry_points"], preload=static["preload"])
     return {
         "layout": layout,
         "version": static["version"],
@@ -427,6 +433,29 @@ def _plugin_modules():
         if _is_module_path(module) and _owned_module(module):
             modules.append(module)
     return modules
+
+
+def empty_scratch(path):
+    """A zygote's child under @fresh-per-call: remove everything in the
+    scratch directory it shares with its zygote (worker/zygote.c)."""
+    import shutil
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def zygote_preload():
+    """What a zygote imports before it forks (worker/zygote.c): the plugin
+    and the modules plugin.toml lists in `preload`. Errors are left for the
+    call that needs the module, as in preload()."""
+    preload()
+    for module in _state.get("preload", []):
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
 
 
 def preload():

@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/fdpass.h"
 #include "jail/forkserver_wire.h"
 #include "jail/jail.h"
 #include "proto/protocol.h"
@@ -35,29 +36,15 @@
 
 static int reply(int err, pid_t pid, int pidfd, const char *why)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
 	struct pb_forkserver_reply r;
-	struct iovec iov = { &r, sizeof(r) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memset(&r, 0, sizeof(r));
 	r.err = err;
 	r.pid = pid;
 	snprintf(r.why, sizeof(r.why), "%s", why);
-	if (pidfd >= 0) {
-		memset(ctl.buf, 0, sizeof(ctl.buf));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-	}
-	return sendmsg(PB_FORKSERVER_FD, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -1;
+	return pb_fdpass_send(PB_FORKSERVER_FD, &r, sizeof(r), &pidfd, pidfd >= 0 ? 1 : 0, 0) == (ssize_t)sizeof(r)
+	               ? 0
+	               : -1;
 }
 
 /* Start-up for every child to share: the interpreter, the glue, the
@@ -146,10 +133,6 @@ out:
 int pb_forkserver_main(int argc, char **argv)
 {
 	static uint8_t buf[PB_FORKSERVER_MAX_REQUEST];
-	union {
-		char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int) + 16)];
-		struct cmsghdr align;
-	} ctl;
 	pid_t parent = getppid();
 	char why[256];
 
@@ -164,30 +147,16 @@ int pb_forkserver_main(int argc, char **argv)
 	if (reply(0, 0, -1, "") < 0)
 		return PB_EXIT_INTERNAL;
 	for (;;) {
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-		int fds[PB_FORKSERVER_NFDS + 4];
-		size_t nfds = 0;
-		ssize_t n = recvmsg(PB_FORKSERVER_FD, &msg, MSG_CMSG_CLOEXEC);
+		int fds[PB_FORKSERVER_NFDS + 4], mflags;
+		size_t nfds;
+		ssize_t n = pb_fdpass_recv(PB_FORKSERVER_FD, buf, sizeof(buf), 0, fds, sizeof(fds) / sizeof(fds[0]),
+		                           &nfds, &mflags);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n <= 0)
 			return 0; /* the supervisor closed the socket, or is gone */
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (nfds < sizeof(fds) / sizeof(fds[0]))
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
-		if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		if (nfds > sizeof(fds) / sizeof(fds[0]))
+			nfds = sizeof(fds) / sizeof(fds[0]); /* the rest were closed */
+		if (mflags & (MSG_TRUNC | MSG_CTRUNC)) {
 			for (size_t i = 0; i < nfds; i++)
 				close(fds[i]);
 			reply(EMSGSIZE, 0, -1, "fork-server: a request too large");

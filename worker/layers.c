@@ -72,6 +72,17 @@ void pb_layers_add(const char *fmt, ...)
 	va_end(ap);
 }
 
+void pb_layers_set_start(const char *text)
+{
+	for (size_t i = 0; i < nlayers; i++) {
+		char *s = strncmp(layers[i], "start: ", 7) ? NULL : strdup(text);
+		if (s) {
+			free(layers[i]);
+			layers[i] = s;
+		}
+	}
+}
+
 char **pb_layers_list(size_t *n)
 {
 	*n = nlayers;

@@ -107,6 +107,8 @@ struct worker_args {
 	const char *name, *dir, *root, *cache;
 	const char *read_paths[PB_LANDLOCK_MAX_PATHS], *write_paths[PB_LANDLOCK_MAX_PATHS];
 	struct pb_landlock_request ll;
+	bool zygote;               /* --zygote: become the plugin's zygote (zygote.c) */
+	const char *fresh_scratch; /* --fresh-scratch DIR: its children empty DIR first */
 };
 
 /* The steps of pb_worker_run return GO_ON, or the exit status to end with
@@ -150,6 +152,8 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 		{ "write", required_argument, NULL, 'W' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ "list-root", no_argument, NULL, 'L' },
+		{ "zygote", no_argument, NULL, 'Z' },
+		{ "fresh-scratch", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *landlock = NULL, *network = NULL;
@@ -168,6 +172,8 @@ static void parse_args(int argc, char **argv, struct worker_args *a)
 		case 'N': network = optarg; break;
 		case 'C': a->cache = optarg; break;
 		case 'L': a->ll.list_root = true; break;
+		case 'Z': a->zygote = true; break;
+		case 'F': a->fresh_scratch = optarg; break;
 		case 'R':
 		case 'W':
 			if (pb_landlock_request_add(&a->ll, c == 'W', optarg) < 0)
@@ -309,6 +315,11 @@ int pb_worker_run(int argc, char **argv, bool warm)
 	}
 	if ((r = load_filter(blob, blob_len)) != GO_ON || (r = import_plugin(&a, &info)) != GO_ON)
 		return r;
+	/* A zygote returns here only in a child, its own programs stacked. */
+	if (a.zygote && (r = pb_zygote_become(a.fresh_scratch)) != 0) {
+		Py_DECREF(info);
+		return r;
+	}
 	r = load_after_start();
 	if (r == GO_ON)
 		r = pb_send_hello(PB_FD_REPLIES, 0, a.name, info, true) < 0 ? PB_EXIT_INTERNAL : GO_ON;

@@ -391,19 +391,26 @@ bool pb_sandbox_has_after_start(void)
 	return after_start_count > 0;
 }
 
-int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
+static int open_traceback_pipe(char *why, size_t why_len)
 {
-	struct sigaction sa;
-	struct seccomp_program *programs = NULL;
-	size_t count = 0, kept = 0;
-	int r;
-
 	if (pipe2(traceback_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		int e = errno;
 		snprintf(why, why_len, "seccomp: cannot create the SIGSYS reporter's traceback pipe: %s",
 		         strerror(e));
 		return -e;
 	}
+	return 0;
+}
+
+static int load_blob(const uint8_t *blob, size_t len, bool first, char *why, size_t why_len);
+
+int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
+{
+	struct sigaction sa;
+	int r;
+
+	if ((r = open_traceback_pipe(why, why_len)) < 0)
+		return r;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
 	sa.sa_flags = SA_SIGINFO;
@@ -419,6 +426,25 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 		snprintf(why, why_len, "no_new_privs: %s", strerror(errno));
 		return -errno;
 	}
+	return load_blob(blob, len, true, why, why_len);
+}
+
+/* The zygote's pipe is gone with its other descriptors (worker/zygote.c);
+ * the SIGSYS handler and no_new_privs came with the fork. */
+int pb_sandbox_apply_more(const uint8_t *blob, size_t len, char *why, size_t why_len)
+{
+	int r = open_traceback_pipe(why, why_len);
+
+	return r < 0 ? r : load_blob(blob, len, false, why, why_len);
+}
+
+/* Load the programs of blob that apply now; keep the after-start ones. */
+static int load_blob(const uint8_t *blob, size_t len, bool first, char *why, size_t why_len)
+{
+	struct seccomp_program *programs = NULL;
+	size_t count = 0, kept = 0;
+	int r;
+
 	r = parse_policy(blob, len, &programs, &count, why, why_len);
 	if (r < 0)
 		return r;
@@ -436,9 +462,10 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 			return r;
 		}
 	}
-	pb_layers_add("no_new_privs");
-	pb_layers_add("seccomp: %zu program%s now%s", count - kept, count - kept == 1 ? "" : "s",
-	              kept ? ", more after start-up" : "");
+	if (first)
+		pb_layers_add("no_new_privs");
+	pb_layers_add("seccomp: %zu program%s now%s%s", count - kept, count - kept == 1 ? "" : "s",
+	              first ? "" : " (its own, stacked on its zygote's)", kept ? ", more after start-up" : "");
 	if (kept == 0) {
 		free(programs);
 		return 0;

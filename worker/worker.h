@@ -30,6 +30,11 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 int pb_worker_run(int argc, char **argv, bool warm);
 /* forkserver.c: plugbox-worker --fork-server. */
 int pb_forkserver_main(int argc, char **argv);
+/* zygote.c: the plugin is imported; become its zygote. Returns only in a
+ * forked child, 0 when its own sandbox programs are stacked (go on to
+ * Hello), or an exit status after an Error with id 0. fresh_scratch: each
+ * child empties this directory first (@fresh-per-call), or NULL. */
+int pb_zygote_become(const char *fresh_scratch);
 /* Load the glue module (worker/bootstrap.py, embedded) once; it stays loaded
  * for the life of the process. Both return a borrowed reference; pb_glue is
  * NULL until pb_glue_load has succeeded. */
@@ -89,6 +94,9 @@ int pb_sandbox_apply(const uint8_t *blob, size_t len, char *why, size_t why_len)
 int pb_sandbox_apply_after_start(char *why, size_t why_len);
 /* Does the policy have programs for after start-up? */
 bool pb_sandbox_has_after_start(void);
+/* A zygote's child: its own programs (blob as for pb_sandbox_apply),
+ * stacked on the zygote's, with a traceback pipe of its own. */
+int pb_sandbox_apply_more(const uint8_t *blob, size_t len, char *why, size_t why_len);
 
 /* layers.c: the walls raised after exec and before the interpreter, and the
  * list of active layers Hello carries. */
@@ -111,6 +119,8 @@ int pb_layers_landlock(const struct pb_landlock_request *req, char *why, size_t 
 int pb_layers_capabilities(char *why, size_t why_len);
 void pb_layers_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char **pb_layers_list(size_t *n);
+/* Replace the "start: ..." layer (a zygote's child was not exec'd). */
+void pb_layers_set_start(const char *text);
 
 /* convert.c: Value <-> Python, depth bounded by PB_VALUE_MAX_DEPTH. Return a
  * new reference / 0, or NULL / -1 with a Python exception set. */

@@ -454,15 +454,19 @@ static PyObject *Sup_set_spawn_mode(SupObject *self, PyObject *args)
 	int r;
 	if (!PyArg_ParseTuple(args, "s:set_spawn_mode", &mode))
 		return NULL;
-	if (strcmp(mode, "exec") != 0 && strcmp(mode, "fork-server") != 0) {
-		PyErr_Format(PyExc_ValueError, "spawn must be 'exec' or 'fork-server', not %R", PyTuple_GET_ITEM(args, 0));
+	pb_spawn_mode m = !strcmp(mode, "exec")          ? PB_SPAWN_EXEC
+	                  : !strcmp(mode, "fork-server") ? PB_SPAWN_FORK_SERVER
+	                  : !strcmp(mode, "zygote")      ? PB_SPAWN_ZYGOTE
+	                                                 : (pb_spawn_mode)-1;
+	if ((int)m < 0) {
+		PyErr_Format(PyExc_ValueError, "spawn must be 'exec', 'fork-server' or 'zygote', not %R",
+		             PyTuple_GET_ITEM(args, 0));
 		return NULL;
 	}
 	if (pbpy_enter(self) < 0)
 		return NULL;
-	UNLOCKED(r = pb_supervisor_set_spawn_mode(self->sup, strcmp(mode, "exec") ? PB_SPAWN_FORK_SERVER
-	                                                                          : PB_SPAWN_EXEC));
-	(void)r; /* both modes are valid */
+	UNLOCKED(r = pb_supervisor_set_spawn_mode(self->sup, m));
+	(void)r; /* every mode here is valid */
 	return done_none(self);
 }
 

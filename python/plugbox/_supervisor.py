@@ -241,7 +241,10 @@ class Supervisor:
     spawn         "exec" (the default: every worker a fresh process) or
                   "fork-server" (workers cloned from one warm interpreter:
                   faster to start and smaller, but sharing its hash secret and
-                  address layout; README: Performance)
+                  address layout; README: Performance) or "zygote" (each
+                  plugin imported once, in a zygote of its own that forks its
+                  workers: their first call comes without import time;
+                  docs/performance.md)
     output        output(plugin, stream, line) receives every line a plugin prints
                   and the supervisor's notes about it; stream is "stdout",
                   "stderr", "supervisor" or (with log="lines") "log". Default:
@@ -264,8 +267,8 @@ class Supervisor:
             raise TypeError("output must be callable or None")
         if log not in ("records", "lines"):
             raise ValueError(f"log must be 'records' or 'lines', not {log!r}")
-        if spawn not in ("exec", "fork-server"):
-            raise ValueError(f"spawn must be 'exec' or 'fork-server', not {spawn!r}")
+        if spawn not in ("exec", "fork-server", "zygote"):
+            raise ValueError(f"spawn must be 'exec', 'fork-server' or 'zygote', not {spawn!r}")
         self._lock = threading.RLock()
         self._core = _core.Supervisor(plugins_dir, policies_dir, worker,
                                       _seconds(timeout, "timeout"), _seconds(idle_timeout, "idle_timeout"))

@@ -34,7 +34,8 @@
 /* The option groups several commands share, explained once after the usages. */
 static const char usage_notes[] =
         "CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
-        "SPAWN: --spawn exec (the default: every worker exec'd) or --spawn fork-server (cloned from a warm one)\n";
+        "SPAWN: --spawn exec (the default: every worker exec'd), --spawn fork-server (cloned from a warm one)\n"
+        "       or --spawn zygote (forked from the plugin's own zygote, the plugin already imported)\n";
 
 int pb_usage_error(const char *fmt, const char *arg)
 {
@@ -256,8 +257,10 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 				o->spawn = PB_SPAWN_EXEC;
 			else if (!strcmp(optarg, "fork-server"))
 				o->spawn = PB_SPAWN_FORK_SERVER;
+			else if (!strcmp(optarg, "zygote"))
+				o->spawn = PB_SPAWN_ZYGOTE;
 			else
-				return pb_usage_error("--spawn must be exec or fork-server, not '%s'", optarg);
+				return pb_usage_error("--spawn must be exec, fork-server or zygote, not '%s'", optarg);
 			break;
 		case 'c':
 			o->cache = optarg;

@@ -120,6 +120,8 @@ static void show_sandbox(const struct pb_sandbox *sb)
 		printf("  @scratch none (%s)\n", WHERE(sb->scratch_where));
 	printf("  @scratch-exec %s (%s)\n", sb->scratch_exec ? "on" : "off", WHERE(sb->scratch_exec_where));
 	printf("  @proc %s (%s)\n", pb_proc_names[sb->proc], WHERE(sb->proc_where));
+	if (sb->fresh_per_call)
+		printf("  @fresh-per-call (%s)\n", WHERE(sb->fresh_where));
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		printf("  @limit %s %s (%s)\n", pb_limit_names[i],
 		       pb_limit_format((enum pb_limit)i, sb->limit[i], value, sizeof(value)), WHERE(sb->limit_where[i]));

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto/fdpass.h"
 #include "jail/forkserver.h"
 #include "jail/forkserver_wire.h"
 #include "jail/spawner.h"
@@ -129,38 +130,14 @@ int pb_forkserver_alive(struct pb_forkserver *fs)
 	return !fs->dead;
 }
 
-/* The reply's pidfd, or -1. */
-static int take_fd(struct msghdr *msg)
-{
-	int fd = -1;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int *fds = (int *)CMSG_DATA(c);
-		for (size_t i = 0; i < n; i++) {
-			if (fd < 0)
-				fd = fds[i];
-			else
-				close(fds[i]);
-		}
-	}
-	return fd;
-}
-
 int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, char *const *argv,
                         const int fds[PB_CHILD_FDS], int exec_fd, pid_t *pid, int *pidfd,
                         char *why, size_t why_len)
 {
-	union {
-		char buf[CMSG_SPACE(PB_FORKSERVER_NFDS * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct pb_forkserver_reply reply;
+	struct pb_forkserver_reply reply = { 0 };
 	uint8_t *packed = NULL;
-	size_t len = 0;
-	int send_fds[PB_FORKSERVER_NFDS];
+	size_t len = 0, nfds;
+	int send_fds[PB_FORKSERVER_NFDS], got = -1, mflags;
 	ssize_t n;
 	int r;
 
@@ -178,35 +155,23 @@ int pb_forkserver_clone(struct pb_forkserver *fs, const struct pb_jail *jail, ch
 		send_fds[i - 1] = fds[i];
 	send_fds[PB_CHILD_FDS - 1] = exec_fd;
 
-	struct iovec iov = { packed, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-	memset(ctl.buf, 0, sizeof(ctl.buf));
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(send_fds));
-	memcpy(CMSG_DATA(c), send_fds, sizeof(send_fds));
-	while ((n = sendmsg(fs->sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-		;
+	n = pb_fdpass_send(fs->sock, packed, len, send_fds, PB_FORKSERVER_NFDS, 0);
 	free(packed);
 	if (n != (ssize_t)len) {
 		fs->dead = 1;
 		snprintf(why, why_len, "fork-server: cannot send it a request: %s", n < 0 ? strerror(errno) : "short");
 		return -EPIPE;
 	}
-
-	struct iovec riov = { &reply, sizeof(reply) };
-	struct msghdr rmsg = { .msg_iov = &riov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-	while ((n = recvmsg(fs->sock, &rmsg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
-	int got = n > 0 ? take_fd(&rmsg) : -1;
+	n = pb_fdpass_recv(fs->sock, &reply, sizeof(reply), 0, &got, 1, &nfds, &mflags);
 	if (n != (ssize_t)sizeof(reply)) {
-		if (got >= 0)
+		if (n > 0 && nfds > 0)
 			close(got);
 		fs->dead = 1;
 		snprintf(why, why_len, "fork-server: no answer: %s", n < 0 ? strerror(errno) : "it exited");
 		return -EPIPE;
 	}
+	if (nfds == 0)
+		got = -1;
 	reply.why[sizeof(reply.why) - 1] = '\0';
 	if (reply.err != 0 || got < 0 || reply.pid <= 0) {
 		if (got >= 0)

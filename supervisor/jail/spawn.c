@@ -34,6 +34,7 @@
 #include "jail/jail.h"
 #include "jail/spawn.h"
 #include "jail/spawner.h"
+#include "jail/zygote.h"
 
 enum { CH_CALLS,
        CH_REPLIES,
@@ -47,6 +48,8 @@ enum { CH_CALLS,
 /* What to start: a plugin's worker (plugin_dir), or an install worker (install). */
 struct spawn_req {
 	struct pb_forkserver *forkserver; /* clone from it, or NULL: exec */
+	struct pb_zygote *zygote;         /* fork from the plugin's zygote (before forkserver) */
+	bool start_zygote;                /* this is the plugin's zygote */
 	const char *name;
 	const char *plugin_dir;
 	const char *cache;
@@ -157,7 +160,7 @@ static long clone_worker(void *arg)
 /* plugbox-worker's command line: who it is, where the plugin is, and the
  * Landlock rules it applies to itself. */
 static char **worker_argv(const char *worker_path, const char *name, const char *plugin_dir,
-                          const struct pb_jail *j, const struct pb_sandbox *sb)
+                          const struct pb_jail *j, const struct pb_sandbox *sb, bool zygote)
 {
 	size_t n = 0, cap = 16 + 2 * (j->nread + j->nwrite);
 	char **argv = calloc(cap, sizeof(char *));
@@ -183,6 +186,13 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 	 * may be listed (os.listdir("/")). Without one, / is the host's. */
 	if (j->mount_tree)
 		argv[n++] = "--list-root";
+	if (zygote)
+		argv[n++] = "--zygote";
+	if (zygote && sb->fresh_per_call && j->scratch) {
+		/* Its children share its scratch tmpfs: each empties it first. */
+		argv[n++] = "--fresh-scratch";
+		argv[n++] = j->scratch;
+	}
 	for (size_t i = 0; i < j->nread; i++) {
 		argv[n++] = "--read";
 		argv[n++] = j->read_paths[i];
@@ -261,6 +271,7 @@ struct attempt {
 	int ch[CH_COUNT][2];
 	pid_t pid;
 	int pidfd;
+	int self_pid;            /* a zygote's child: its pid in its namespace (from its pidfd) */
 	bool namespaces_refused; /* what failed was the namespaces (optional forgives) */
 	char *why;
 	size_t why_len;
@@ -295,7 +306,8 @@ static int plan(struct attempt *a, bool use_namespaces, const char *view_dir)
 		return r;
 	}
 	a->argv = req->install ? install_argv(a->worker_path, req->install, &a->jail, a->sb)
-	                       : worker_argv(a->worker_path, req->name, req->plugin_dir, &a->jail, a->sb);
+	                       : worker_argv(a->worker_path, req->name, req->plugin_dir, &a->jail, a->sb,
+	                                     req->start_zygote);
 	if (!a->argv) {
 		snprintf(a->why, a->why_len, "out of memory");
 		return -ENOMEM;
@@ -314,7 +326,8 @@ static int open_channels(struct attempt *a)
 			int in = a->req->install->input_fd;
 			a->ch[i][0] = in >= 0 ? fcntl(in, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
 			ok = a->ch[i][0] < 0 ? -1 : 0;
-		} else if (i == CH_REPORT || i == CH_EXEC) {
+		} else if (i == CH_REPORT || i == CH_EXEC || (i == CH_CALLS && a->req->start_zygote)) {
+			/* A zygote's descriptor 3 is its control socket (zygote_wire.h). */
 			ok = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, a->ch[i]);
 		} else {
 			ok = pipe2(a->ch[i], O_CLOEXEC);
@@ -338,6 +351,18 @@ static int start_child(struct attempt *a)
 	int(*ch)[2] = a->ch;
 	int r;
 
+	if (a->req->start_zygote && !(a->jail.clone_flags & CLONE_NEWPID)) {
+		/* Its program lets SELF_PID name any pid: only its own pid
+		 * namespace keeps that to its own processes. */
+		snprintf(a->why, a->why_len, "a zygote needs a pid namespace of its own (@layer namespaces)");
+		return -ENOTSUP;
+	}
+	if (a->req->zygote) {
+		const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
+			                        ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
+		return pb_zygote_fork(a->req->zygote, fds, ch[CH_EXEC][1], &a->pid, &a->pidfd, &a->self_pid,
+		                      a->why, a->why_len);
+	}
 	if (a->req->forkserver) {
 		const int fds[PB_CHILD_FDS] = { -1, ch[CH_STDOUT][1], ch[CH_STDERR][1], ch[CH_CALLS][0],
 			                        ch[CH_REPLIES][1], ch[CH_REPORT][1], ch[CH_POLICY][0] };
@@ -402,7 +427,17 @@ static int hand_policy(struct attempt *a, bool *listener)
 {
 	struct pb_bpf_blob blob = { 0 };
 	pid_t self = (a->jail.clone_flags & CLONE_NEWPID) ? 1 : a->pid;
-	int r = pb_policy_compile(a->req->policy, self, a->req->mode, &blob, a->why, a->why_len);
+	enum pb_compile_mode mode = a->req->mode;
+
+	if (a->req->zygote) {
+		self = a->self_pid;
+		mode = PB_COMPILE_ZYGOTE_CHILD;
+	} else if (a->req->start_zygote) {
+		self = PB_SELF_PID_ANY;
+		mode = PB_COMPILE_ZYGOTE;
+	}
+	a->self_pid = self;
+	int r = pb_policy_compile(a->req->policy, self, mode, &blob, a->why, a->why_len);
 
 	if (r == 0) {
 		*listener = blob.listener;
@@ -423,7 +458,7 @@ static int hand_policy(struct attempt *a, bool *listener)
 	}
 	pb_bpf_blob_free(&blob);
 	if (r < 0) {
-		kill(a->pid, SIGKILL);
+		pb_zygote_kill(a->req->zygote ? a->pidfd : -1, a->pid);
 		waitpid(a->pid, NULL, 0);
 		close(a->pidfd);
 	}
@@ -437,6 +472,8 @@ static void hand_over(struct attempt *a, struct pb_spawned *out)
 
 	out->pid = a->pid;
 	out->pidfd = a->pidfd;
+	out->self_pid = a->self_pid;
+	out->from_zygote = a->req->zygote != NULL;
 	out->calls_fd = ch[CH_CALLS][1];
 	out->replies_fd = ch[CH_REPLIES][0];
 	out->stdout_fd = ch[CH_STDOUT][0];
@@ -514,21 +551,31 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 	return r;
 }
 
-int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const char *name,
+int pb_spawn_worker(struct pb_forkserver *fs, struct pb_zygote *zygote, const char *worker_path, const char *name,
                     const char *plugin_dir, const char *cache, const struct pb_policy *policy,
                     enum pb_compile_mode mode, uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener,
                     char *why, size_t why_len)
 {
-	const struct spawn_req req = { fs, name, plugin_dir, cache, NULL, policy, mode, uid, gid };
+	const struct spawn_req req = { fs, zygote, false, name, plugin_dir, cache, NULL, policy, mode, uid, gid };
 
 	return spawn(worker_path, &req, out, listener, why, why_len);
+}
+
+int pb_spawn_zygote(struct pb_forkserver *fs, const char *worker_path, const char *name, const char *plugin_dir,
+                    const char *cache, const struct pb_policy *policy, uid_t uid, gid_t gid,
+                    struct pb_spawned *out, char *why, size_t why_len)
+{
+	const struct spawn_req req = { fs, NULL, true, name, plugin_dir, cache, NULL, policy, PB_COMPILE_ENFORCE, uid, gid };
+	bool listener = false;
+
+	return spawn(worker_path, &req, out, &listener, why, why_len);
 }
 
 int pb_spawn_install(const char *worker_path, const struct pb_policy *policy,
                      const struct pb_install_spec *spec, uid_t uid, gid_t gid,
                      struct pb_spawned *out, char *why, size_t why_len)
 {
-	const struct spawn_req req = { NULL, "install", NULL, NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
+	const struct spawn_req req = { NULL, NULL, false, "install", NULL, NULL, spec, policy, PB_COMPILE_ENFORCE, uid, gid };
 	bool listener = false;
 
 	/* The caller refuses policies with `log` rules: nobody would answer

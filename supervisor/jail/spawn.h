@@ -19,6 +19,8 @@ struct pb_spawned {
 	char *view_dir;  /* import root holding only the plugin, or the mount tree's mount point */
 	char *layers[8]; /* what the jail put in place (jail.h) */
 	size_t nlayers;
+	int self_pid;     /* its pid as it sees itself (what SELF_PID compiled to) */
+	bool from_zygote; /* forked by its plugin's zygote: not our child (zygote.h) */
 };
 
 /* No process, no descriptors (all -1). */
@@ -35,10 +37,19 @@ void pb_spawned_init(struct pb_spawned *s);
  * the worker from this fork-server (forkserver.h) instead of exec'ing it.
  * Returns 0 or a negative errno with why. */
 struct pb_forkserver;
-int pb_spawn_worker(struct pb_forkserver *fs, const char *worker_path, const char *name,
+struct pb_zygote;
+int pb_spawn_worker(struct pb_forkserver *fs, struct pb_zygote *zygote, const char *worker_path, const char *name,
                     const char *plugin_dir, const char *cache, const struct pb_policy *policy,
                     enum pb_compile_mode mode, uid_t uid, gid_t gid, struct pb_spawned *out, bool *listener,
                     char *why, size_t why_len);
+
+/* A plugin's zygote (zygote.h): started as pb_spawn_worker starts a
+ * worker, with --zygote, a control socket for its descriptor 3, and its
+ * policy compiled for a zygote (PB_COMPILE_ZYGOTE). Refused (-ENOTSUP)
+ * without a pid namespace of its own. */
+int pb_spawn_zygote(struct pb_forkserver *fs, const char *worker_path, const char *name, const char *plugin_dir,
+                    const char *cache, const struct pb_policy *policy, uid_t uid, gid_t gid,
+                    struct pb_spawned *out, char *why, size_t why_len);
 
 /* An install worker (worker/install.c): plugbox-worker --install MODE,
  * unpacking or copying untrusted input into staging. Its descriptors: 0

@@ -170,6 +170,8 @@ struct pb_sandbox {
 	struct pb_where proc_where;
 	bool scratch_exec; /* scratch mounted without noexec (@scratch-exec on) */
 	struct pb_where scratch_exec_where;
+	bool fresh_per_call; /* @fresh-per-call: a new worker for every call */
+	struct pb_where fresh_where;
 	struct pb_grant *grants; /* owned by the policy; no wildcard, no repeats */
 	size_t ngrants;
 };
@@ -270,7 +272,19 @@ struct pb_bpf_blob {
 enum pb_compile_mode {
 	PB_COMPILE_ENFORCE,
 	PB_COMPILE_LEARN, /* every verdict other than allow becomes log */
+	/* A plugin's zygote (--spawn zygote): the start-up rules with fork
+	 * (clone without CLONE_THREAD or a namespace flag), seccomp(SET_MODE_
+	 * FILTER) and its control path allowed, SELF_PID matching any pid (its
+	 * pid namespace holds only it and its children), no after-start
+	 * program. Never without a pid namespace of its own. */
+	PB_COMPILE_ZYGOTE,
+	/* A child of a zygote: ENFORCE, with fork failing EPERM before any
+	 * rule of the policy decides; stacked on the zygote's programs. */
+	PB_COMPILE_ZYGOTE_CHILD,
 };
+
+/* self_pid for PB_COMPILE_ZYGOTE: SELF_PID holds for any pid. */
+#define PB_SELF_PID_ANY (-1)
 
 /* Compile for a worker whose pid (as it sees itself) is self_pid. Returns 0
  * or a negative errno with *why saying what failed. */

@@ -26,6 +26,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -150,6 +151,12 @@ static label atom_code(struct backwards *b, const struct pb_atom *a, int32_t sel
 	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
 	label l;
 
+	if (a->self_pid && self_pid == PB_SELF_PID_ANY) {
+		/* A zygote: every pid of its namespace is one of its own
+		 * processes; each child tightens SELF_PID to its own pid. */
+		jump(b, BPF_JEQ, 0, a->op == PB_OP_NE ? f : t, a->op == PB_OP_NE ? f : t);
+		return load(b, ARG_LO(a->arg));
+	}
 	if (!a->wide) {
 		switch (a->op) {
 		case PB_OP_EQ: l = jump(b, BPF_JEQ, lo, t, f); break;
@@ -596,6 +603,89 @@ static int learn_list(const struct pb_policy *p, struct pb_entry_list *out, stru
 	return 0;
 }
 
+/* ---- zygotes ----------------------------------------------------------------
+ *
+ * A zygote (--spawn zygote) imports its plugin once and forks every worker
+ * of it. Its program is the start-up rules with what forking needs put
+ * first: a process clone (no CLONE_THREAD, no namespace flag), seccomp()
+ * for the children's own programs, and its control path on descriptor 3
+ * (worker/zygote.c). A child stacks the ordinary program compiled for its
+ * own pid, with process clones failing first: filters only tighten. */
+
+#define PB_ZYGOTE_CTL_FD 3
+static struct pb_atom process_clone_atom = {
+	.arg = 0,
+	.op = PB_OP_ONLY_BITS,
+	.wide = false,
+	.value = (uint32_t) ~(uint32_t)(CLONE_THREAD | PB_NS_FLAGS),
+};
+static struct pb_cond process_clone = {
+	.atoms = &process_clone_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
+};
+static struct pb_atom control_fd_atom = {
+	.arg = 0,
+	.op = PB_OP_EQ,
+	.wide = false,
+	.value = PB_ZYGOTE_CTL_FD,
+};
+static struct pb_cond control_fd = {
+	.atoms = &control_fd_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
+};
+static struct pb_atom dupfd_atom = {
+	.arg = 1,
+	.op = PB_OP_EQ,
+	.wide = false,
+	.value = F_DUPFD_CLOEXEC,
+};
+static struct pb_cond dupfd = {
+	.atoms = &dupfd_atom,
+	.natoms = 1,
+	.clause_end = &one_clause,
+	.nclauses = 1,
+};
+
+static const struct pb_entry zygote_first[] = {
+	{ .nr = __NR_clone, .cond = &process_clone, .action = { PB_ACT_ALLOW, 0 }, .text = "clone of a process: the zygote forks its workers" },
+	{ .nr = __NR_seccomp, .cond = &set_mode_filter, .action = { PB_ACT_ALLOW, 0 }, .text = "seccomp(SECCOMP_SET_MODE_FILTER): a zygote's child loads its own programs" },
+	{ .nr = __NR_recvmsg, .cond = &control_fd, .action = { PB_ACT_ALLOW, 0 }, .text = "recvmsg on the zygote's control socket" },
+	{ .nr = __NR_sendmsg, .cond = &control_fd, .action = { PB_ACT_ALLOW, 0 }, .text = "sendmsg on the zygote's control socket" },
+	{ .nr = __NR_fcntl, .cond = &dupfd, .action = { PB_ACT_ALLOW, 0 }, .text = "fcntl(F_DUPFD_CLOEXEC): a zygote's child takes its descriptors" },
+	{ .nr = __NR_dup3, .action = { PB_ACT_ALLOW, 0 }, .text = "dup3: a zygote's child takes its descriptors" },
+	{ .nr = __NR_close_range, .action = { PB_ACT_ALLOW, 0 }, .text = "close_range: a zygote's child closes the zygote's descriptors" },
+	{ .nr = __NR_pipe2, .action = { PB_ACT_ALLOW, 0 }, .text = "pipe2: a zygote's child makes its own SIGSYS traceback pipe" },
+};
+
+static const struct pb_entry child_first[] = {
+	{ .nr = __NR_clone, .cond = &process_clone, .action = { PB_ACT_ERRNO, EPERM }, .text = "clone of a process: return EPERM (a zygote's child never forks)" },
+	{ .nr = __NR_clone3, .action = { PB_ACT_ERRNO, ENOSYS }, .text = "clone3: return ENOSYS (a zygote's child never forks)" },
+#ifdef __NR_fork
+	{ .nr = __NR_fork, .action = { PB_ACT_ERRNO, EPERM }, .text = "fork: return EPERM (a zygote's child never forks)" },
+#endif
+#ifdef __NR_vfork
+	{ .nr = __NR_vfork, .action = { PB_ACT_ERRNO, EPERM }, .text = "vfork: return EPERM (a zygote's child never forks)" },
+#endif
+};
+
+/* first[0..n) before the entries of l. */
+static int with_first(const struct pb_entry_list *l, const struct pb_entry *first, size_t n,
+                      struct pb_entry_list *out)
+{
+	out->v = malloc((l->n + n) * sizeof(*out->v));
+	if (!out->v)
+		return -ENOMEM;
+	out->n = out->cap = l->n + n;
+	memcpy(out->v, first, n * sizeof(*out->v));
+	if (l->n)
+		memcpy(out->v + n, l->v, l->n * sizeof(*out->v));
+	return 0;
+}
+
 int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
                       struct pb_bpf_blob *out, char *why, size_t why_len)
 {
@@ -604,7 +694,8 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 	struct pb_entry_list start_list = { 0 }, after_list = { 0 }, learned = { 0 }, netted = { 0 };
 	/* Learn mode records what the call needs under the start-up rules;
 	 * rules added after start would only hide it. */
-	bool two_phase = mode == PB_COMPILE_ENFORCE && p->after.n > 0;
+	bool zygote = mode == PB_COMPILE_ZYGOTE, child = mode == PB_COMPILE_ZYGOTE_CHILD;
+	bool two_phase = (mode == PB_COMPILE_ENFORCE || child) && p->after.n > 0;
 	const struct pb_entry_list *rules = &p->start;
 	struct pb_action dflt = p->dflt;
 	int r = 0;
@@ -640,9 +731,22 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 		free(start_list.v);
 		start_list = grown;
 	}
+	if (r == 0 && (zygote || child) && out->listener) {
+		snprintf(why, why_len, "policy '%s' has log rules, which a zygote's workers cannot use "
+		                       "(--spawn zygote)",
+		         p->name);
+		r = -ENOTSUP;
+	} else if (r == 0 && (zygote || child)) {
+		struct pb_entry_list grown = { 0 };
+		r = zygote ? with_first(rules, zygote_first, sizeof(zygote_first) / sizeof(zygote_first[0]), &grown)
+		           : with_first(two_phase ? &start_list : rules, child_first,
+		                        sizeof(child_first) / sizeof(child_first[0]), &grown);
+		free(start_list.v);
+		start_list = grown;
+	}
 	if (r == 0)
-		r = build_program(&start, (two_phase || out->listener) ? &start_list : rules, &dflt,
-		                  self_pid, NULL, NULL);
+		r = build_program(&start, (two_phase || out->listener || zygote || child) ? &start_list : rules,
+		                  &dflt, self_pid, NULL, NULL);
 	if (r == 0 && two_phase)
 		r = build_program(&after, &after_list, &allow, self_pid, &p->start, &p->dflt);
 	free(start_list.v);

@@ -148,6 +148,8 @@ void sandbox_fill_defaults(struct pb_sandbox *s)
 		s->proc = PB_PROC_ON;
 	if (!s->scratch_exec_where.file)
 		s->scratch_exec = false;
+	if (!s->fresh_where.file)
+		s->fresh_per_call = false;
 }
 
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
@@ -175,6 +177,10 @@ void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 	if (!dst->scratch_exec_where.file && src->scratch_exec_where.file) {
 		dst->scratch_exec = src->scratch_exec;
 		dst->scratch_exec_where = src->scratch_exec_where;
+	}
+	if (!dst->fresh_where.file && src->fresh_where.file) {
+		dst->fresh_per_call = src->fresh_per_call;
+		dst->fresh_where = src->fresh_where;
 	}
 	/* Out of memory, a grant is lost: the plugin is refused, not let through. */
 	for (size_t i = 0; i < src->ngrants; i++)
@@ -504,6 +510,23 @@ void sandbox_scratch_exec(struct parser *ps, struct cursor *c, size_t col, struc
 		own->scratch_exec_where = (struct pb_where){ c->file, c->line, (unsigned)col };
 		own->scratch_exec = v == PB_PROC_ON;
 	}
+}
+
+/* @fresh-per-call: every call in a new worker, ended after its answer
+ * (with --spawn zygote, a new child of the plugin's zygote). */
+void sandbox_fresh_per_call(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+{
+	char extra[64];
+	size_t n;
+
+	cursor_skip_ws(c);
+	n = next_token(c, extra, sizeof(extra));
+	if (n > 0 && c->s[c->pos] != '#') {
+		ERR_AT(ps, c, c->pos, "@fresh-per-call takes nothing");
+		return;
+	}
+	own->fresh_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+	own->fresh_per_call = true;
 }
 
 /* @scratch SIZE [inodes=N] | none */

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jail/zygote.h"
 #include "runtime/channel.h"
 #include "runtime/error.h"
 #include "runtime/hostcall.h"
@@ -79,6 +80,16 @@ void pb_channel_end(struct process *w, pb_error_kind kind, const char *fmt, ...)
 		va_end(ap);
 	}
 	if (!w->reaped && w->proc.pid > 0)
+		pb_channel_kill(w);
+}
+
+void pb_channel_kill(struct process *w)
+{
+	/* A zygote's child is not ours: its pid may be reused once the kernel
+	 * reaps it, its pidfd names it for good. */
+	if (w->proc.from_zygote)
+		pb_zygote_kill(w->proc.pidfd, -1);
+	else if (w->proc.pid > 0)
 		kill(w->proc.pid, SIGKILL);
 }
 
@@ -153,8 +164,8 @@ void pb_channel_free(pb_supervisor *s, struct process *w)
 	if (!w)
 		return;
 	if (!w->reaped && w->proc.pid > 0) {
-		kill(w->proc.pid, SIGKILL);
-		while (waitpid(w->proc.pid, NULL, 0) < 0 && errno == EINTR)
+		pb_channel_kill(w);
+		while (!w->proc.from_zygote && waitpid(w->proc.pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
 	close_all(s, w);
@@ -426,7 +437,14 @@ void pb_channel_reap(pb_supervisor *s, struct process *w)
 	if (w->state == P_DEAD)
 		return;
 	memset(&ru, 0, sizeof(ru));
-	if (!w->reaped && w->proc.pid > 0) {
+	if (!w->reaped && w->proc.from_zygote) {
+		/* The zygote's child: the kernel keeps its status with the pidfd. */
+		if (pb_zygote_child_status(w->proc.pidfd, &w->wstatus) < 0)
+			pb_channel_end(w, PB_ERROR_CRASHED, "worker for plugin '%s' died (forked by its zygote: "
+			                                    "the kernel does not say how before Linux 6.15)",
+			               w->name);
+		w->reaped = true;
+	} else if (!w->reaped && w->proc.pid > 0) {
 		while (wait4(w->proc.pid, &w->wstatus, 0, &ru) < 0 && errno == EINTR)
 			;
 		w->cpu_used = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +

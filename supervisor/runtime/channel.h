@@ -8,6 +8,8 @@ void pb_channel_event(pb_supervisor *s, struct process *p, enum source_kind kind
 /* After bytes moved (or did not) one way: a side with something pending
  * gets PB_CHANNEL_STALL_SECONDS from its last progress (*at; 0: none). */
 void pb_channel_stall_clock(pb_supervisor *s, struct process *w, double *at, bool pending, bool progressed);
+/* SIGKILL the worker (by pidfd when a zygote forked it). */
+void pb_channel_kill(struct process *w);
 /* Decide to end a worker (the first reason given is kept) and SIGKILL it. */
 __attribute__((format(printf, 3, 4))) void pb_channel_end(struct process *p, pb_error_kind kind, const char *fmt, ...);
 /* Send Shutdown and give it SHUTDOWN_GRACE_MS to exit. */

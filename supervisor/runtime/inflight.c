@@ -108,6 +108,10 @@ void pb_inflight_fill(pb_supervisor *s, struct process *w)
 	struct plugin *p = w->plugin;
 	bool added = false;
 
+	/* @fresh-per-call: nothing written ahead, the next call is the next
+	 * worker's. */
+	if (w->policy && w->policy->sandbox.fresh_per_call)
+		return;
 	while (p->queued && w->depth > 0 && (w->state == P_RUNNING || w->state == P_HOST_WAIT) &&
 	       w->end_kind == 0 && !w->outdated && w->pipe_count < PB_PIPELINE_MAX &&
 	       pb_frame_out_pending(&w->outbox) < PB_PIPELINE_MAX_BYTES) {
@@ -219,6 +223,7 @@ void pb_inflight_reply(pb_supervisor *s, struct process *w, Plugbox__Envelope *r
 	}
 	now = pb_now();
 	w->replied_at = now;
+	w->answered = true;
 	if (w->pipe_count > 0) {
 		start_next(s, w, now);
 	} else {

@@ -216,6 +216,7 @@ struct process {
 	dev_t dir_dev; /* which directory that is */
 	ino_t dir_ino;
 	bool outdated; /* the directory was replaced: no more calls for it */
+	bool answered; /* it answered a top-level call (@fresh-per-call ends it then) */
 };
 
 struct plugin {
@@ -240,6 +241,9 @@ struct plugin {
 	double st_cpu_ended;      /* CPU seconds of its workers that have ended */
 	uint64_t st_peak_rss_kib; /* the largest of theirs */
 	bool st_last_crashed;     /* so the next start is a restart */
+	struct pb_zygote *zygote; /* --spawn zygote: forks its workers (jail/zygote.h) */
+	bool zygote_refused;      /* its zygote could not start: its workers are exec'd */
+	bool zygote_full;         /* its zygote could not fork (said once) */
 };
 
 struct host_function {

@@ -30,6 +30,7 @@
 
 #include "helpers/cache_build.h"
 #include "jail/uids.h"
+#include "jail/zygote.h"
 #include "runtime/cache.h"
 #include "runtime/channel.h"
 #include "runtime/output.h"
@@ -336,9 +337,24 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 		}
 	}
 	char *cache = pb_cache_for_worker(s, p->name, dir);
-	r = pb_spawn_worker(pb_supervisor_forkserver(s, p->name), s->worker_path, p->name, dir, cache, w->policy,
-	                    s->mode, p->uid, (gid_t)p->uid, &w->proc,
+	struct pb_zygote *zygote = pb_supervisor_zygote(s, p, dir, cache, w->policy);
+	r = pb_spawn_worker(zygote ? NULL : pb_supervisor_forkserver(s, p->name), zygote, s->worker_path, p->name,
+	                    dir, cache, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
 	                    &w->expect_listener, why, sizeof(why));
+	if (r < 0 && zygote && (r == -EAGAIN || !pb_zygote_alive(zygote))) {
+		/* It could not fork (its process limit) or broke: this worker is
+		 * exec'd, as are the next ones while it cannot. Said once. */
+		if (!p->zygote_full || r != -EAGAIN) {
+			char line[700];
+			snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec while it cannot fork", p->name, why);
+			s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
+		}
+		p->zygote_full = r == -EAGAIN;
+		r = pb_spawn_worker(NULL, NULL, s->worker_path, p->name, dir, cache, w->policy, s->mode, p->uid,
+		                    (gid_t)p->uid, &w->proc, &w->expect_listener, why, sizeof(why));
+	} else if (r == 0 && zygote) {
+		p->zygote_full = false;
+	}
 	free(cache);
 	pb_watch_started(w);
 	if (r < 0) {
@@ -403,8 +419,9 @@ void pb_runtime_pump(pb_supervisor *s, struct plugin *p)
 		pb_inflight_fill(s, w);
 	if (w->state != P_IDLE)
 		return;
-	if (w->outdated) {
-		/* Replaced under it: the calls go to a worker on the new directory. */
+	if (w->outdated || (w->answered && w->policy->sandbox.fresh_per_call)) {
+		/* Replaced under it, or @fresh-per-call and its call answered: the
+		 * next calls go to a new worker. */
 		pb_channel_stop(s, w);
 		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (p->queued) {
@@ -424,7 +441,15 @@ void pb_runtime_dir_changed(pb_supervisor *s, const char *name)
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
 		struct process *w = p->proc;
-		if ((name && strcmp(p->name, name) != 0) || !w || w->outdated || !pb_watch_outdated(s, w))
+		if (name && strcmp(p->name, name) != 0)
+			continue;
+		if (p->zygote) {
+			/* It holds the old import: the next worker needs a new one. */
+			pb_zygote_stop(p->zygote);
+			p->zygote = NULL;
+		}
+		p->zygote_refused = false;
+		if (!w || w->outdated || !pb_watch_outdated(s, w))
 			continue;
 		w->outdated = true;
 		pb_runtime_pump(s, p);
@@ -448,7 +473,7 @@ static bool policy_allows_poll(const pb_supervisor *s, const struct process *w)
 
 	if (s->mode != PB_COMPILE_ENFORCE)
 		return false;
-	pb_policy_match(w->policy, nr, args, w->proc.pid, true, &action);
+	pb_policy_match(w->policy, nr, args, w->proc.from_zygote ? w->proc.self_pid : w->proc.pid, true, &action);
 	return action.kind == PB_ACT_ALLOW;
 }
 
@@ -475,7 +500,10 @@ static bool after_start_in_force(pb_supervisor *s, struct process *w)
 		if (!strncmp(w->proc.layers[i], "namespaces: none", 16))
 			own_pidns = false;
 	/* The same programs spawn.c compiled for it. */
-	r = pb_policy_compile(w->policy, own_pidns ? 1 : w->proc.pid, s->mode, &blob, why, sizeof(why));
+	if (w->proc.from_zygote)
+		r = pb_policy_compile(w->policy, w->proc.self_pid, PB_COMPILE_ZYGOTE_CHILD, &blob, why, sizeof(why));
+	else
+		r = pb_policy_compile(w->policy, own_pidns ? 1 : w->proc.pid, s->mode, &blob, why, sizeof(why));
 	for (size_t off = 0; r == 0 && off + 4 <= blob.len;) {
 		uint32_t header = (uint32_t)blob.data[off] | (uint32_t)blob.data[off + 1] << 8 |
 		                  (uint32_t)blob.data[off + 2] << 16 | (uint32_t)blob.data[off + 3] << 24;
@@ -652,7 +680,7 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 		if (w->state == P_STARTING)
 			pb_channel_end(w, PB_ERROR_TIMEOUT, "plugin '%s' did not start within %g s", p->name, s->timeout);
 		else
-			kill(w->proc.pid, SIGKILL);
+			pb_channel_kill(w);
 	}
 	for (size_t i = 0; w && i < w->depth; i++) {
 		struct call *c = w->stack[i];
@@ -762,6 +790,7 @@ void pb_runtime_free(pb_supervisor *s)
 			pb_call_free(c);
 		if (p->proc)
 			pb_channel_free(s, p->proc);
+		pb_zygote_stop(p->zygote);
 		pb_error_free(p->start_error);
 		free(p->name);
 		free(p);

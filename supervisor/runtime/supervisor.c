@@ -21,6 +21,7 @@
 #include "helpers/cache_build.h"
 #include "runtime/cache.h"
 #include "jail/forkserver.h"
+#include "jail/zygote.h"
 #include "runtime/cache.h"
 #include "runtime/changes.h"
 #include "runtime/discover.h"
@@ -227,7 +228,7 @@ PB_API int pb_supervisor_set_restart(pb_supervisor *s, unsigned max_crashes, dou
 
 PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
 {
-	if (mode != PB_SPAWN_EXEC && mode != PB_SPAWN_FORK_SERVER) {
+	if (mode != PB_SPAWN_EXEC && mode != PB_SPAWN_FORK_SERVER && mode != PB_SPAWN_ZYGOTE) {
 		pb_set_message(s, "unknown spawn mode %d", (int)mode);
 		return -EINVAL;
 	}
@@ -254,6 +255,32 @@ struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plu
 		s->forkserver_refused = true;
 	}
 	return s->forkserver;
+}
+
+struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, const char *cache,
+                                       const struct pb_policy *policy)
+{
+	char why[512], line[700];
+	int timeout_ms = s->timeout > 0 ? (int)(s->timeout * 1000) : 30000;
+
+	/* Learn mode logs what a worker does: a zygote's workers could not. */
+	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE)
+		return NULL;
+	if (p->zygote && !pb_zygote_alive(p->zygote)) {
+		/* Killed or broken: a new one for this start. */
+		pb_zygote_stop(p->zygote);
+		p->zygote = NULL;
+	}
+	if (!p->zygote && pb_zygote_start(s->worker_path, p->name, dir, cache, policy, p->uid, (gid_t)p->uid,
+	                                  timeout_ms, &p->zygote, why, sizeof(why)) < 0) {
+		/* Its workers start as exec'd ones: say so once. The exec'd
+		 * worker reports an import error as it always does. */
+		snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec from now on", p->name, why);
+		s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
+		p->zygote = NULL;
+		p->zygote_refused = true;
+	}
+	return p->zygote;
 }
 
 PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *s, const char *dir)

@@ -14,6 +14,13 @@ int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy *
  * when first needed; NULL in exec mode, or when it cannot start (the
  * worker is then exec'd, the safe way, and the plugin's output says why). */
 struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin);
+/* --spawn zygote: the plugin's zygote, started (or replaced, when it died)
+ * now; NULL when workers are not forked from one, or it could not start
+ * (said once; its workers are then exec'd). */
+struct plugin;
+struct pb_policy;
+struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, const char *cache,
+                                       const struct pb_policy *policy);
 
 /* supervisor.c: stderr takes bytes again (the loop's SRC_SINK). */
 void pb_supervisor_sink_event(pb_supervisor *s);

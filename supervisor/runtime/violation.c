@@ -48,7 +48,8 @@ static void decide(const struct process *w, int nr, uint32_t arch, const uint64_
 		snprintf(buf, len, "'%s' (plugbox's, for @network connect at %s)", e->text, where);
 		return;
 	}
-	e = pb_policy_match(w->policy, nr, args, w->proc.pid, w->after_start, action);
+	e = pb_policy_match(w->policy, nr, args, w->proc.from_zygote ? w->proc.self_pid : w->proc.pid, w->after_start,
+	                    action);
 	if (e) {
 		*at = e->where;
 		pb_where_format(&e->where, where, sizeof(where));

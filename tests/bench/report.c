@@ -70,6 +70,12 @@ static const struct target {
 	  LE, 1.2, false, false, 1u << PL_UNPINNED },
 	{ "spawn-warm", "spawn.warm_trivial_ms", "warm spawn trivial (ms)",
 	  LE, 2, true, false, 1u << PL_UNPINNED },
+	/* Issue 20: a zygote's new worker answers without its plugin's import
+	 * (3 ms where the fork-server's took 83). */
+	{ "spawn-zygote", "spawn.zygote_vendored_ms", "vendored: zygote child's first answer (ms)",
+	  LE, 3, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	{ "spawn-zygote-ratio", "spawn.ratio_zygote_forkserver_vendored", "vendored: zygote child / fork-server worker",
+	  LE, 0.1, false, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
 	{ "pss-warm", "pss.forkserver_mean_mb", "idle worker PSS, fork-server (MB)",
 	  LE, 1, true, false, 1u << PL_PINNED },
 	/* issue 23: what the supervisor's connect adds, wherever it runs */

@@ -284,6 +284,8 @@ void bench_spawn(void)
 	    spawn_new_ms(triv, "echo", PB_SPAWN_FORK_SERVER, NULL, n, true));
 	fig("spawn.warm_trivial_ms", "warm, trivial: restarted from the fork-server", "ms",
 	    spawn_restart_ms(triv, "echo", PB_SPAWN_FORK_SERVER, NULL, n));
+	fig("spawn.zygote_trivial_ms", "trivial: a new worker forked from the plugin's zygote (--spawn zygote)", "ms",
+	    spawn_restart_ms(triv, "echo", PB_SPAWN_ZYGOTE, NULL, n));
 	fig_ratio("spawn.ratio_cold_trivial_bare", "cold trivial / bare python3.11 -c pass", "spawn.cold_trivial_ms",
 	          "spawn.bare_python_ms");
 	fig_ratio("spawn.ratio_warm_cold_trivial", "warm / cold, trivial", "spawn.warm_trivial_ms",
@@ -321,7 +323,16 @@ void bench_spawn(void)
 		note("vendored: `plugbox cache` failed; the fork-server figure is not a warm cache");
 	fig("spawn.warm_vendored_ms", "warm, vendored: restarted from the fork-server, cache warm", "ms",
 	    spawn_restart_ms(vend, "vendored", PB_SPAWN_FORK_SERVER, dirs[0], n));
+	/* The zygote imported requests and yaml once: a new worker of it is
+	 * a fork, a stacked filter and Hello, from being asked for to its
+	 * first answer. */
+	fig("spawn.zygote_vendored_ms", "vendored: a new worker forked from the plugin's zygote, cache warm", "ms",
+	    spawn_restart_ms(vend, "vendored", PB_SPAWN_ZYGOTE, dirs[0], n));
 	free_dirs(dirs, 1);
+	fig_ratio("spawn.ratio_zygote_forkserver_vendored", "vendored: zygote child / fork-server worker",
+	          "spawn.zygote_vendored_ms", "spawn.warm_vendored_ms");
+	fig_ratio("spawn.ratio_zygote_cold_vendored", "vendored: zygote child / cold exec",
+	          "spawn.zygote_vendored_ms", "spawn.cold_vendored_ms");
 	fig_ratio("spawn.ratio_cold_vendored_bare", "cold vendored / bare python3.11 import (no .pyc)",
 	          "spawn.cold_vendored_ms", "spawn.bare_vendored_nopyc_ms");
 	fig_ratio("spawn.ratio_cache_warm_cold", "vendored: cache warm / cache cold", "spawn.vendored_cache_warm_ms",

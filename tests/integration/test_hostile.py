@@ -22,11 +22,12 @@ from pbtest import (EXIT_DIED, EXIT_OK, EXIT_SANDBOX, STDLIB, assert_killed_for,
                     plugin_lines, result_of, scaled, x86_64_only)
 
 
-@pytest.fixture(params=["exec", "fork-server"])
+@pytest.fixture(params=["exec", "fork-server", "zygote"])
 def plugbox(request, plugbox):
-    """Every attack twice: against a worker exec'd for its plugin, and against
-    one cloned from the fork-server's warm interpreter (--spawn fork-server),
-    which must hold the same walls."""
+    """Every attack three times: against a worker exec'd for its plugin,
+    against one cloned from the fork-server's warm interpreter (--spawn
+    fork-server), and against one forked from its plugin's zygote (--spawn
+    zygote), which must all hold the same walls."""
     return plugbox.spawning(request.param)
 
 

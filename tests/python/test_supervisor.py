@@ -33,10 +33,24 @@ def test_fork_server_workers_see_their_own_deps_and_end_with_the_host(paths):
         assert len(worker_pids()) == 3          # the fork-server and two workers, all our children
     assert wait_until(lambda: worker_pids() == [], 5)
     with pytest.raises(ValueError, match="spawn"):
-        plugbox.Supervisor(paths.seed, spawn="zygote")
+        plugbox.Supervisor(paths.seed, spawn="vfork")
 
 
-@pytest.mark.parametrize("spawn", ["exec", "fork-server"])
+def test_zygote_workers_see_their_own_deps_and_end_with_the_host(paths):
+    with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn="zygote") as sup:
+        assert sup.call("plug1", "requests_version") == "2.2.0"
+        assert sup.call("plug2", "requests_version") == "2.3.0"
+        layers = {p.name: p.layers for p in sup.plugins()}
+        assert all(any(l.startswith("start: forked from its plugin's zygote") for l in ls)
+                   for ls in layers.values()), layers
+        # Our children are the two plugins' zygotes; each worker is its zygote's.
+        zygotes = worker_pids()
+        assert len(zygotes) == 2
+        assert all(len(worker_pids(z)) == 1 for z in zygotes)
+    assert wait_until(lambda: worker_pids() == [], 5)
+
+
+@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote"])
 def test_workers_start_in_a_host_with_many_descriptors_open(paths, spawn):
     # The child arranges its descriptors 0-6 and its exec channel at 63 from
     # whatever numbers the host's are: with the low ones taken, /dev/null
@@ -378,7 +392,7 @@ def test_a_signal_interrupts_a_blocking_call_which_finishes_unobserved(superviso
     assert sup.calls_pending == 0
 
 
-@pytest.mark.parametrize("spawn", ["exec", "fork-server"])
+@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote"])
 def test_a_worker_started_by_a_thread_that_ends_lives_on(paths, spawn):
     # PR_SET_PDEATHSIG fires when the *thread* that cloned the worker exits;
     # libplugbox clones from a thread of its own that lives as long as the
@@ -419,7 +433,7 @@ time.sleep(60)
 """
 
 
-@pytest.mark.parametrize("spawn", ["exec", "fork-server"])
+@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote"])
 def test_workers_end_when_the_host_is_killed(paths, spawn):
     import subprocess
     host = subprocess.Popen([sys.executable, "-c", HOST_THAT_DIES, str(paths.seed), spawn],

@@ -12,6 +12,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -341,6 +342,60 @@ START_TEST(guard_program)
 }
 END_TEST
 
+/* --spawn zygote: the zygote's program lets it fork and lets SELF_PID
+ * name any pid; its child's program, compiled for the child's own pid,
+ * refuses a process clone before any rule decides. */
+START_TEST(zygote_programs)
+{
+	struct pb_policy *p = policy_from(FLOOR "@default errno ESTALE\n"
+	                                        "clone: arg0 & CLONE_THREAD; return EPERM\n"
+	                                        "kill: arg0 == SELF_PID; return EPERM\n");
+	struct pb_policy *logging = policy_from(FLOOR "@default log\n");
+	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
+	const uint64_t thread = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+	                        CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+	struct pb_bpf_blob z, c, plain;
+	char why[256];
+	struct seccomp_data d = { .arch = NATIVE_ARCH };
+
+	ck_assert_int_eq(pb_policy_compile(p, PB_SELF_PID_ANY, PB_COMPILE_ZYGOTE, &z, why, sizeof(why)), 0);
+	ck_assert_int_eq(pb_policy_compile(p, 7, PB_COMPILE_ZYGOTE_CHILD, &c, why, sizeof(why)), 0);
+	ck_assert_int_eq(pb_policy_compile(p, 7, PB_COMPILE_ENFORCE, &plain, why, sizeof(why)), 0);
+	d.nr = SYS_clone;
+	d.args[0] = SIGCHLD | CLONE_PIDFD; /* a process */
+	ck_assert_uint_eq(run_filters(&z, false, &d), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(run_filters(&c, true, &d), eperm);
+	ck_assert_uint_eq(run_filters(&plain, true, &d), eperm);
+	d.args[0] = thread;
+	ck_assert_uint_eq(run_filters(&z, false, &d), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(run_filters(&c, true, &d), SECCOMP_RET_ALLOW);
+	d.args[0] = SIGCHLD | CLONE_NEWUSER; /* never a namespace, not even in the zygote */
+	ck_assert_uint_ne(run_filters(&z, false, &d), SECCOMP_RET_ALLOW);
+	d.nr = SYS_kill;
+	d.args[0] = 3; /* a sibling in the zygote's pid namespace */
+	ck_assert_uint_eq(run_filters(&z, false, &d), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(run_filters(&c, true, &d), eperm);
+	d.args[0] = 7; /* itself */
+	ck_assert_uint_eq(run_filters(&c, true, &d), SECCOMP_RET_ALLOW);
+	d.nr = SYS_seccomp; /* the child loads its own programs */
+	d.args[0] = SECCOMP_SET_MODE_FILTER;
+	ck_assert_uint_eq(run_filters(&z, false, &d), SECCOMP_RET_ALLOW);
+	d.nr = SYS_recvmsg; /* its control socket, and no other */
+	d.args[0] = 3;
+	ck_assert_uint_eq(run_filters(&z, false, &d), SECCOMP_RET_ALLOW);
+	d.args[0] = 4;
+	ck_assert_uint_eq(run_filters(&z, false, &d), SECCOMP_RET_ERRNO | ESTALE);
+	/* No zygote for a policy whose log rules need a listener. */
+	pb_bpf_blob_free(&z);
+	ck_assert_int_eq(pb_policy_compile(logging, PB_SELF_PID_ANY, PB_COMPILE_ZYGOTE, &z, why, sizeof(why)),
+	                 -ENOTSUP);
+	pb_bpf_blob_free(&c);
+	pb_bpf_blob_free(&plain);
+	pb_policy_free(logging);
+	pb_policy_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bpf");
@@ -353,6 +408,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, compiled_programs_agree_with_the_matcher);
 	tcase_add_test(tc, guard_program);
+	tcase_add_test(tc, zygote_programs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

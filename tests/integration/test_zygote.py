@@ -1,0 +1,284 @@
+"""Workers forked from their plugin's zygote (`--spawn zygote`).
+
+A plugin's zygote is a worker that entered every layer, imported the plugin
+once, and forks each further worker of that plugin. test_hostile.py runs
+every attack against such workers too; this file checks what is particular
+to them: they start with the plugin imported, a child cannot fork, a child
+has the zygote's walls (namespaces, uid, limits, no_new_privs, seccomp with
+its own program stacked) but not its threads, descriptors or randomness,
+each plugin has a zygote of its own, and a killed zygote is replaced.
+"""
+
+import errno
+import os
+import signal
+import time
+
+import pytest
+
+from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
+
+ZYGOTE = ["--spawn", "zygote"]
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return [b""]
+
+
+def status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def descendants(root):
+    """Every process below root, as {pid: parent}."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(status(int(entry))["PPid"])
+            except (OSError, KeyError, ValueError):
+                pass
+    below, todo = {}, [root]
+    while todo:
+        p = todo.pop()
+        for pid, parent in parents.items():
+            if parent == p and pid not in below:
+                below[pid] = parent
+                todo.append(pid)
+    return below
+
+
+def is_worker(pid):
+    """A plugin's worker or zygote, not an install helper (the compiler of a
+    bytecode cache)."""
+    argv = cmdline(pid)
+    return argv[0].endswith(b"plugbox-worker") and b"--install" not in argv
+
+
+def zygotes(root):
+    """The daemon's zygotes: its children started with --zygote."""
+    return [pid for pid, parent in descendants(root).items()
+            if parent == root and is_worker(pid) and b"--zygote" in cmdline(pid)]
+
+
+def workers(root):
+    """Workers answering calls: exec'd ones (the daemon's children) and
+    forked ones (a zygote's children)."""
+    below = descendants(root)
+    zs = zygotes(root)
+    return [pid for pid, parent in below.items()
+            if is_worker(pid) and ((parent == root and pid not in zs) or parent in zs)]
+
+
+def wait_for(predicate, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting for {what}")
+        time.sleep(0.02)
+
+
+def call(conn, ident, plugin, function, *args):
+    conn.call(ident, plugin, function, *args)
+    reply = conn.recv()
+    assert reply["body"] == "result", reply
+    return reply["value"]
+
+
+@pytest.fixture
+def plugins(copy_plugins, paths):
+    return copy_plugins(paths.plugins / "zygote")
+
+
+def one_worker_of_slow(serve, plugins):
+    """A zygote-mode daemon after one call: (daemon, connection, zygote)."""
+    d = serve(plugins, *ZYGOTE)
+    conn = d.conn()
+    assert call(conn, 1, "slow", "ping") == "pong"
+    [zygote] = zygotes(d.pid)
+    return d, conn, zygote
+
+
+def second_worker_first_answer(serve, plugins, sock, *options):
+    """Seconds from asking a new worker of `slow` (its first one ended by
+    --idle-stop) for an answer to getting it."""
+    d = serve(plugins, "--idle-stop", "0.3", *options, sock=sock)
+    conn = d.conn()
+    assert call(conn, 1, "slow", "ping") == "pong"
+    wait_for(lambda: workers(d.pid) == [], "the idle worker to stop")
+    start = time.monotonic()
+    assert call(conn, 2, "slow", "ping") == "pong"
+    took = time.monotonic() - start
+    d.stop()
+    return took
+
+
+def test_a_forked_worker_starts_with_its_plugin_imported(serve, plugins, sockdir):
+    # `slow` takes 300 ms to import. An exec'd worker pays it at every start;
+    # a worker forked from the zygote, which imported it once, does not.
+    exec_took = second_worker_first_answer(serve, plugins, sockdir / "exec.sock")
+    zygote_took = second_worker_first_answer(serve, plugins, sockdir / "zygote.sock", *ZYGOTE)
+    assert exec_took >= 0.3, exec_took
+    assert zygote_took * 3 < exec_took, (zygote_took, exec_took)
+
+
+def test_a_forked_worker_cannot_fork(serve, plugins):
+    d = serve(plugins, *ZYGOTE)
+    conn = d.conn()
+    # The zygote's own program allows fork (it forks this worker); the
+    # worker's stacked program refuses it, whichever way it is asked.
+    assert call(conn, 1, "slow", "try_fork") == {"os.fork": errno.EPERM, "ctypes fork": errno.EPERM}
+    assert call(conn, 2, "slow", "threads_work") is True
+    [zygote] = zygotes(d.pid)
+    assert descendants(zygote) == {pid: zygote for pid in workers(d.pid)}, "a fork got through"
+    d.stop()
+
+
+def test_a_forked_worker_has_its_zygotes_walls(serve, plugins):
+    d, _, zygote = one_worker_of_slow(serve, plugins)
+    [child] = workers(d.pid)
+    z, c = status(zygote), status(child)
+    assert c["Uid"] == z["Uid"] and c["Gid"] == z["Gid"] and c["Uid"].split()[0] != "0", (z["Uid"], c["Uid"])
+    assert c["NoNewPrivs"] == z["NoNewPrivs"] == "1"
+    assert c["Seccomp"] == z["Seccomp"] == "2"
+    # Its own program stacked on the zygote's: filters only tighten.
+    assert int(c["Seccomp_filters"]) > int(z["Seccomp_filters"]) > 0, (z["Seccomp_filters"], c["Seccomp_filters"])
+    assert c["CapEff"] == c["CapPrm"] == c["CapBnd"] == "0000000000000000"
+    with open(f"/proc/{zygote}/limits") as zf, open(f"/proc/{child}/limits") as cf:
+        assert zf.read() == cf.read()
+    for ns in ("pid_for_children", "mnt", "net", "ipc", "uts", "cgroup"):
+        assert os.readlink(f"/proc/{child}/ns/{ns}") == os.readlink(f"/proc/{zygote}/ns/{ns}"), ns
+    assert os.readlink(f"/proc/{child}/ns/pid") != os.readlink(f"/proc/{d.pid}/ns/pid")
+    d.stop()
+
+
+def test_forked_workers_are_unique_and_inherit_nothing_but_the_import(serve, plugins):
+    d = serve(plugins, "--idle-stop", "0.3", *ZYGOTE)
+    conn = d.conn()
+    first = call(conn, 1, "slow", "probe")
+    wait_for(lambda: workers(d.pid) == [], "the idle worker to stop")
+    second = call(conn, 2, "slow", "probe")
+    # Both were forked from one zygote, after the one import...
+    assert first["imported_at"] == second["imported_at"]
+    assert first["pid"] != second["pid"]
+    # ...and each re-seeded what must be its own.
+    assert first["random"] != second["random"], (first, second)
+    assert first["urandom"] != second["urandom"]
+    # The zygote's import-time thread stayed in the zygote.
+    for probe in (first, second):
+        assert probe["threads"] == ["MainThread"] and probe["tasks"] == 1, probe
+    [zygote] = zygotes(d.pid)
+    assert len(os.listdir(f"/proc/{zygote}/task")) >= 2  # its import-time thread is there
+    # No descriptor of the zygote: 0-6, the SIGSYS traceback pipe (two),
+    # and the one listdir("/proc/self/fd") opened.
+    for probe in (first, second):
+        assert probe["fds"][:7] == list(range(7)) and len(probe["fds"]) <= 10, probe["fds"]
+    d.stop()
+
+
+def test_plugins_in_zygote_mode_see_only_their_own_deps(serve, copy_plugins, paths):
+    d = serve(copy_plugins(paths.seed), *ZYGOTE)
+    conn = d.conn()
+    answers = {}
+    for i, plugin in enumerate(["plug1", "plug2", "plug1"]):
+        answers.setdefault(plugin, set()).add(call(conn, i + 1, plugin, "requests_version"))
+    # The seed scenario: each plugin gets the requests it vendors...
+    assert answers == {"plug1": {"2.2.0"}, "plug2": {"2.3.0"}}
+    # ...from a zygote of its own, with its own uid.
+    zs = zygotes(d.pid)
+    assert len(zs) == 2 and status(zs[0])["Uid"] != status(zs[1])["Uid"], zs
+    assert sorted(len(children_of) for children_of in
+                  ([p for p, parent in descendants(d.pid).items() if parent == z] for z in zs)) == [1, 1]
+    assert "starting workers with exec" not in d.stderr()
+    d.stop()
+
+
+def test_a_killed_zygote_is_replaced(serve, plugins):
+    d, conn, zygote = one_worker_of_slow(serve, plugins)
+    os.kill(zygote, signal.SIGKILL)
+    # Its pid namespace ends with it, and so does its worker: that call's
+    # worker is gone; the next call gets a worker from a new zygote.
+    def gone(pid):
+        try:
+            return status(pid)["State"].startswith("Z")
+        except OSError:
+            return True
+    # (Its zombie stays until the supervisor next looks for a zygote.)
+    wait_for(lambda: gone(zygote) and not [w for w in workers(d.pid) if not gone(w)],
+             "the zygote and its worker to go")
+    for i in range(2, 5):
+        try:
+            if call(conn, i, "slow", "ping") == "pong":
+                break
+        except AssertionError:
+            continue  # the call that found its worker dead
+    else:
+        pytest.fail(d.stderr())
+    [new] = [z for z in zygotes(d.pid) if not gone(z)]
+    assert new != zygote and zygote not in descendants(d.pid)
+    assert "starting workers with exec" not in d.stderr()
+    d.stop()
+
+
+FRESH_POLICY = """\
+openat: 1
+@file-write: 1
+@scratch 1M
+@include default
+"""
+
+
+@pytest.mark.parametrize("spawn", ["zygote", "exec"])
+def test_fresh_per_call_leaves_nothing_to_the_next_call(serve, plugins, policies_with, sockdir, spawn):
+    # Without @fresh-per-call, one worker answers both calls: the secret
+    # is there for the next call to find, in memory and on disk.
+    d = serve(plugins, "--policies", policies_with(fresh=FRESH_POLICY), "--spawn", spawn,
+              sock=sockdir / "kept.sock")
+    conn = d.conn()
+    call(conn, 1, "fresh", "remember", "s3cret")
+    assert call(conn, 2, "fresh", "recall") == {"global": "s3cret", "file": "s3cret"}
+    d.stop()
+    # With it, each call has a worker of its own (a new child of the
+    # plugin's zygote in zygote mode), and its scratch directory starts empty.
+    d = serve(plugins, "--policies", policies_with(fresh="@fresh-per-call\n" + FRESH_POLICY), "--spawn", spawn,
+              sock=sockdir / "fresh.sock")
+    conn = d.conn()
+    for i in range(3):
+        call(conn, 10 * i + 1, "fresh", "remember", f"s3cret{i}")
+        assert call(conn, 10 * i + 2, "fresh", "recall") == {"global": None, "file": None}
+    if spawn == "zygote":
+        assert len(zygotes(d.pid)) == 1
+    assert "starting workers with exec" not in d.stderr()
+    d.stop()
+
+
+def test_a_zygote_that_cannot_fork_leaves_calls_to_exec(serve, plugins, policies_with):
+    # crowded's import fills its @limit processes with threads: its zygote
+    # cannot fork, and its workers are exec'd instead, said once.
+    d = serve(plugins, "--idle-stop", "0.3", "--policies",
+              policies_with(crowded="@limit processes 6\n@include default\n"), *ZYGOTE)
+    conn = d.conn()
+    answers = []
+    for i in range(2):
+        answers.append(call(conn, i + 1, "crowded", "ping"))
+        wait_for(lambda: workers(d.pid) == [], "the idle worker to stop")
+    [zygote] = zygotes(d.pid)
+    assert len(os.listdir(f"/proc/{zygote}/task")) == 6  # the attempt's cause is real
+    lines = [line for line in d.stderr().splitlines() if "cannot fork" in line]
+    assert len(lines) == 1 and "crowded" in lines[0] and "starting workers with exec" in lines[0], d.stderr()
+    # Exec'd workers, the daemon's own children, answered.
+    assert all(a["pid"] == 1 for a in answers), answers
+    assert call(conn, 9, "crowded", "ping")["pid"] == 1
+    d.stop()
+
+
+def test_a_zygote_that_prints_at_import_still_starts(plugbox, paths):
+    # Its import prints 380 KB: a zygote nobody read would wait on a full pipe.
+    z = plugbox.spawning("zygote")
+    cp = z.call(paths.plugins / "zygote", "noisy", "ping", options=["--timeout", "20"])
+    assert cp.returncode == 0 and cp.stdout.strip() == '"pong"', cp.stderr[-2000:]
