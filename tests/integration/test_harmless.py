@@ -149,7 +149,7 @@ def test_files_in_scratch_may_be_executable_under_default_not_strict(plugbox, pa
     cp = plugbox.call(paths.plugins / "policy", "scratchy", "executable", options=["--policies", noexec])
     assert cp.returncode == EXIT_OK and not _killed_or_died(cp), explain(cp)
     assert result_of(cp) == {"which": False, "access_x": False, "map_exec": "EPERM", "execv": "EPERM"}, explain(cp)
-    cp = plugbox.run(["list", "--json", "--plugins", str(paths.plugins / "policy")],
+    cp = plugbox.run(["list", "--json", "--workers", "--plugins", str(paths.plugins / "policy")],
                      env={"PLUGBOX_POLICIES": str(noexec)})
     (listed,) = [p for p in json.loads(cp.stdout) if p["name"] == "scratchy"]
     assert any(", scratch at " in line and "1024 inodes, noexec)" in line for line in listed["layers"]), listed

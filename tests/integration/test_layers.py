@@ -229,7 +229,7 @@ def test_the_view_may_be_listed_and_holds_only_what_was_given(run, plugins, poli
     hold is what the worker was given, none of the host's /root, /home or
     /etc/shadow; a file there is still read only if a read tree holds it."""
     pol = policies("@include default\n")
-    layers = layers_of(run(["list", "--json", "--plugins", plugins], pol))
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
     assert layer(layers, "landlock").startswith("landlock: ABI "), layers
     got = result_of(run(call(plugins, "list_dir", "/"), pol))
     assert "usr" in got["names"] and "proc" in got["names"], got
