@@ -310,6 +310,18 @@ static int put_str(pb_value *m, const char *key, const char *s)
 	return 0;
 }
 
+static int put_int(pb_value *m, const char *key, int64_t v)
+{
+	pb_value *k = pb_value_new_string(key), *val = pb_value_new_int(v);
+
+	if (!k || !val || pb_value_map_set(m, k, val) < 0) {
+		pb_value_destroy(k);
+		pb_value_destroy(val);
+		return -1;
+	}
+	return 0;
+}
+
 static int put_list(pb_value *m, const char *key, char **items, size_t n)
 {
 	pb_value *k = pb_value_new_string(key), *l = pb_value_new_list();
@@ -354,7 +366,8 @@ static pb_value *info_value(const Plugbox__PluginInfo *in)
 	if (put_str(m, "name", in->name) < 0 || put_str(m, "layout", in->layout) < 0 ||
 	    put_str(m, "version", in->version) < 0 || put_list(m, "exports", in->exports, in->n_exports) < 0 ||
 	    put_list(m, "sys_path", in->sys_path, in->n_sys_path) < 0 ||
-	    put_list(m, "layers", in->layers, in->n_layers) < 0 || put_str(m, "policy_file", in->policy_file) < 0) {
+	    put_list(m, "layers", in->layers, in->n_layers) < 0 || put_str(m, "policy_file", in->policy_file) < 0 ||
+	    put_int(m, "priority", in->priority) < 0) {
 		pb_value_destroy(m);
 		return NULL;
 	}

@@ -308,6 +308,7 @@ static void info_from_map(struct info_view *v, const char *plugin, const char *s
 	v->info.policy_file = map_str(m, "policy_file");
 	v->info.layout = map_str(m, "layout");
 	v->info.version = map_str(m, "version");
+	v->info.priority = (int32_t)pb_value_get_int(pb_value_map_get(m, "priority"));
 	v->info.exports = v->strs[0];
 	v->info.n_exports = str_list(m, "exports", v->strs[0]);
 	v->info.sys_path = v->strs[1];

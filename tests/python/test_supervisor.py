@@ -40,7 +40,7 @@ def test_zygote_workers_see_their_own_deps_and_end_with_the_host(paths):
     with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn="zygote") as sup:
         assert sup.call("plug1", "requests_version") == "2.2.0"
         assert sup.call("plug2", "requests_version") == "2.3.0"
-        layers = {p.name: p.layers for p in sup.plugins()}
+        layers = {p.name: p.layers for p in sup.plugins(workers=True)}
         assert all(any(l.startswith("start: forked from its plugin's zygote") for l in ls)
                    for ls in layers.values()), layers
         # Our children are the two plugins' zygotes; each worker is its zygote's.
