@@ -14,6 +14,10 @@
 #include "jail/jail.h"
 #include "jail/spawn.h"
 
+/* The longest a zygote's import is waited for (the supervisor waits in its
+ * loop): past it, the plugin's workers are exec'd. */
+#define PB_ZYGOTE_START_MS 10000
+
 struct pb_zygote;
 
 /* Start the zygote of plugin `name` (pb_spawn_zygote) and wait at most

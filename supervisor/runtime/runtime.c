@@ -341,11 +341,22 @@ static void start_process(pb_supervisor *s, struct plugin *p)
 	r = pb_spawn_worker(zygote ? NULL : pb_supervisor_forkserver(s, p->name), zygote, s->worker_path, p->name,
 	                    dir, cache, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
 	                    &w->expect_listener, why, sizeof(why));
-	if (r < 0 && zygote && (r == -EAGAIN || !pb_zygote_alive(zygote))) {
-		/* It could not fork (its process limit) or broke: this worker is
-		 * exec'd, as are the next ones while it cannot. Said once. */
-		if (!p->zygote_full || r != -EAGAIN) {
-			char line[700];
+	if (r < 0 && zygote) {
+		/* It could not fork (its process limit): this worker is exec'd, as
+		 * are the next ones while it cannot, said once. Any other failure
+		 * (no answer in time, a broken reply, a dead zygote) may be the
+		 * plugin's import-time code disturbing its zygote, and each try
+		 * waits in the loop: that zygote is ended and the plugin's
+		 * workers are exec'd until the plugin changes. */
+		char line[700];
+		if (r != -EAGAIN) {
+			snprintf(line, sizeof(line), "plugin '%s': %s; its zygote is ended, starting workers with exec from now on",
+			         p->name, why);
+			s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
+			pb_zygote_stop(p->zygote);
+			p->zygote = NULL;
+			p->zygote_refused = true;
+		} else if (!p->zygote_full) {
 			snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec while it cannot fork", p->name, why);
 			s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
 		}

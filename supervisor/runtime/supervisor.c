@@ -261,7 +261,12 @@ struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const
                                        const struct pb_policy *policy)
 {
 	char why[512], line[700];
-	int timeout_ms = s->timeout > 0 ? (int)(s->timeout * 1000) : 30000;
+	/* The import is waited for in the loop (every plugin waits with it),
+	 * so for at most PB_ZYGOTE_START_MS: a plugin whose import takes
+	 * longer, or hangs, has its workers exec'd, where the import runs
+	 * while the loop serves the others. */
+	int timeout_ms = s->timeout > 0 && s->timeout * 1000 < PB_ZYGOTE_START_MS ? (int)(s->timeout * 1000)
+	                                                                          : PB_ZYGOTE_START_MS;
 
 	/* Learn mode logs what a worker does: a zygote's workers could not. */
 	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE)

@@ -282,3 +282,21 @@ def test_a_zygote_that_prints_at_import_still_starts(plugbox, paths):
     z = plugbox.spawning("zygote")
     cp = z.call(paths.plugins / "zygote", "noisy", "ping", options=["--timeout", "20"])
     assert cp.returncode == 0 and cp.stdout.strip() == '"pong"', cp.stderr[-2000:]
+
+
+
+def test_a_zygote_whose_import_hangs_is_given_up_and_its_workers_exec_d(serve, plugins):
+    # stalled's import sleeps 15 s in its zygote (nowhere else). The
+    # supervisor waits for a zygote's import in its loop, so for at most
+    # PB_ZYGOTE_START_MS (10 s), not the daemon's timeout: then the
+    # plugin's workers are exec'd, said once, and no zygote is tried again.
+    d = serve(plugins, "--timeout", "60", *ZYGOTE)
+    conn = d.conn()
+    start = time.monotonic()
+    assert call(conn, 1, "stalled", "ping")["pid"] == 1     # exec'd: pid 1 of its own namespace
+    took = time.monotonic() - start
+    assert 9.0 <= took < 14.0, took                          # the cap, not the 15 s import
+    assert zygotes(d.pid) == []
+    lines = [line for line in d.stderr().splitlines() if "starting workers with exec from now on" in line]
+    assert len(lines) == 1 and "stalled" in lines[0] and "no answer within 10000 ms" in lines[0], d.stderr()
+    d.stop()
