@@ -159,6 +159,42 @@ def http_server():
     srv.server_close()
 
 
+@pytest.fixture
+def https_server(tmp_path):
+    """A TLS HTTP server on 127.0.0.1 with a fresh self-signed certificate
+    for localhost; yields (server, the certificate as PEM text)."""
+    import ssl
+    import subprocess
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv, cert.read_text()
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_tls_to_an_allowed_host_works_and_its_certificate_is_the_plugins_to_check(
+        plugbox, netpeer, policies_with, https_server):
+    srv, pem = https_server
+    port = srv.server_address[1]
+    pol = policy_for(policies_with, f"localhost:{port}")
+    # The socket the supervisor connected carries a real TLS handshake.
+    got, cp = call(plugbox, netpeer, pol, "https_get", f"https://localhost:{port}/tls", pem)
+    assert got == ["ok", 200, "hello from /tls"], explain(cp)
+    # plugbox checks no certificate: without the self-signed one the
+    # plugin's own check refuses it, as it would anywhere.
+    got, cp = call(plugbox, netpeer, pol, "https_get", f"https://localhost:{port}/tls")
+    assert got == ["err", "CERTIFICATE_VERIFY_FAILED"], explain(cp)
+    assert refusals(cp) == []
+
+
 def test_urllib_and_requests_reach_an_allowed_api_by_name(plugbox, netpeer, policies_with, http_server):
     port = http_server.server_address[1]
     pol = policy_for(policies_with, f"localhost:{port}")

@@ -71,6 +71,23 @@ def requests_get(url):
 
 
 @plugbox.export
+def https_get(url, cadata=None):
+    """urllib over TLS: the certificate is checked by the plugin, against
+    cadata (PEM) when given, else against the default trust store."""
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cadata=cadata) if cadata else ssl.create_default_context()
+    try:
+        with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
+            return ["ok", r.status, r.read().decode()]
+    except OSError as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, ssl.SSLError):
+            return ["err", reason.reason or "SSLError"]
+        return _err(reason) if isinstance(reason, OSError) else ["err", str(reason)]
+
+
+@plugbox.export
 def second_connect(host, port, other_port):
     """A connected socket connected again, elsewhere: EISCONN, nothing sent."""
     s = socket.create_connection((host, port), timeout=10)
