@@ -938,7 +938,9 @@ def test_shipped_units_verify(plugbox, paths, scratch):
     units = scratch / "units"
     units.mkdir()
     shutil.copy(top / "systemd" / "plugbox.socket", units)
-    text = (top / "systemd" / "plugbox.service.in").read_text().replace("@bindir@", str(Path(plugbox.exe).parent))
+    # the built plugbox itself, also under valgrind-check (whose PLUGBOX is a wrapper)
+    exe = Path(os.environ.get("PB_VALGRIND_PLUGBOX") or plugbox.exe)
+    text = (top / "systemd" / "plugbox.service.in").read_text().replace("@bindir@", str(exe.parent))
     (units / "plugbox.service").write_text(text)
     assert "--socket /run/plugbox/plugbox.sock" in text
     socket_unit = (units / "plugbox.socket").read_text()
