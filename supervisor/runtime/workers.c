@@ -47,12 +47,26 @@ static void start_failed(pb_supervisor *s, struct plugin *p, pb_error *err)
 	p->start_error = err;
 }
 
+/* How often a plugin whose zygote imports looks again: the loop serves
+ * everyone else meanwhile, and each look is one poll(2). */
+#define ZYGOTE_LOOK_S 0.005
+
+static void zygote_wait(pb_supervisor *s, struct plugin *p)
+{
+	p->not_before = pb_now() + ZYGOTE_LOOK_S;
+	pb_runtime_timer(s, p, p->not_before);
+}
+
 void pb_runtime_start(pb_supervisor *s, struct plugin *p)
 {
 	char dir[4096], why[512];
 	struct process *w;
 	int r;
 
+	if (pb_supervisor_zygote_importing(s, p)) {
+		zygote_wait(s, p);
+		return;
+	}
 	snprintf(dir, sizeof(dir), "%s/%s", s->plugins_dir, p->name);
 	w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -104,7 +118,16 @@ void pb_runtime_start(pb_supervisor *s, struct plugin *p)
 		}
 	}
 	char *cache = pb_cache_for_worker(s, p->name, dir);
-	struct pb_zygote *zygote = pb_supervisor_zygote(s, p, dir, cache, w->policy);
+	struct pb_zygote *zygote;
+	if (pb_supervisor_zygote(s, p, dir, cache, w->policy, &zygote) == -EINPROGRESS) {
+		/* Its zygote was started now and imports the plugin: this worker
+		 * is forked once it is ready (looked at from the timer). */
+		free(cache);
+		pb_watch_started(w);
+		pb_channel_free(s, w);
+		zygote_wait(s, p);
+		return;
+	}
 	r = pb_spawn_worker(zygote ? NULL : pb_supervisor_forkserver(s, p->name), zygote, s->worker_path, p->name,
 	                    dir, cache, w->policy, s->mode, p->uid, (gid_t)p->uid, &w->proc,
 	                    &w->expect_listener, why, sizeof(why));
