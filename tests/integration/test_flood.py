@@ -145,6 +145,41 @@ def test_a_flood_is_metered_and_a_sibling_keeps_its_pace(serve, flood_plugins, n
     assert daemon.proc.poll() is None
 
 
+LIMIT_FLOODS = {
+    # name: (function, arguments, the answer's error, the answer's size field, its bounds)
+    "private_memory": ("memory_bomb", ("private",), "MemoryError", "touched_mib", (512, 1024)),
+    "shared_memory": ("memory_bomb", ("shared",), "OSError", "touched_mib", (1024, 2048)),
+    "threads": ("thread_bomb", (), "can't start new thread", "started", (100, 256)),
+}
+
+
+@pytest.mark.parametrize("name", list(LIMIT_FLOODS))
+def test_a_limit_flooded_stops_the_flood_and_a_sibling_keeps_its_pace(serve, flood_plugins, scratch, paths,
+                                                                       name):  # noqa: F811
+    """Memory written to private pages (@limit memory 1G), to shared pages
+    (@limit address-space, 2G here so the test touches no more), and
+    threads (@limit processes 256, their stacks in the memory): each flood
+    ends at its limit, the worker answers, and the sibling served by the
+    same daemon keeps its pace, as for the output floods."""
+    function, args, error, field, (low, high) = LIMIT_FLOODS[name]
+    policies = scratch / "limit-policies"
+    if not policies.exists():
+        shutil.copytree(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies", policies)
+        (policies / "flooder.policy").write_text("@limit address-space 2G\n@include default\n")
+        for f in policies.iterdir():
+            os.chmod(f, 0o644)
+        os.chmod(policies, 0o755)
+    daemon = serve(flood_plugins, "--timeout", "60", "--eager", "--policies", str(policies))
+    before = paced_baseline(daemon, 3.0)
+    with Steady(daemon) as steady:
+        steady.watch(3.0)
+        got = flood(daemon, function, args)
+        steady.watched()
+    check_sibling_on_time(before, steady, paced_baseline(daemon, 3.0))
+    assert got["error"] == error and low < got[field] <= high, got
+    assert daemon.proc.poll() is None
+
+
 def test_a_wedged_stderr_costs_output_never_calls(plugbox, flood_plugins, sockdir):  # noqa: F811
     # plugbox serve's stderr is a pipe nobody reads (a wedged log collector).
     sock = sockdir / "w.sock"
