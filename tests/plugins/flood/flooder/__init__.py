@@ -6,7 +6,6 @@ envelope skips the glue (and its 16 KiB cap on a record) by writing the
 worker's channel itself, descriptor 4 (worker/worker.h), from a thread,
 after the call that armed it has returned."""
 
-import mmap
 import os
 import sys
 import threading
@@ -118,43 +117,3 @@ def denied_host_calls(n=20000):
         except PermissionError:
             refused += 1
     return refused
-
-
-@plugbox.export
-def memory_bomb(kind="private", cap_mib=8192):
-    """Touch every page of 16 MiB blocks until a limit says no: `private`
-    (bytearray: what @limit memory counts) or `shared` (mmap.mmap(-1, n),
-    which only @limit address-space counts)."""
-    chunk, blocks = 16 << 20, []
-    try:
-        while len(blocks) * 16 < cap_mib:
-            block = bytearray(chunk) if kind == "private" else mmap.mmap(-1, chunk)
-            block[::4096] = b"\1" * (chunk // 4096)
-            blocks.append(block)
-        error = None
-    except (MemoryError, OSError) as e:
-        error = type(e).__name__
-    touched = len(blocks) * 16
-    if kind == "shared":
-        for block in blocks:
-            block.close()
-    blocks.clear()
-    return {"error": error, "touched_mib": touched}
-
-
-@plugbox.export
-def thread_bomb(cap=4096):
-    """Start threads until refused (@limit processes, or their stacks
-    reaching @limit memory)."""
-    release, threads, error = threading.Event(), [], None
-    try:
-        while len(threads) < cap:
-            t = threading.Thread(target=release.wait)
-            t.start()
-            threads.append(t)
-    except RuntimeError as e:
-        error = str(e)
-    release.set()
-    for t in threads:
-        t.join()
-    return {"error": error, "started": len(threads)}
