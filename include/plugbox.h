@@ -246,6 +246,8 @@ typedef struct pb_hook_results pb_hook_results;
  * accepts (all of them if it takes **kwargs), as pluggy passes hook
  * implementations only what they declare. The worker prunes them. */
 #define PB_HOOK_PRUNE_KWARGS 8u
+/* Each call is made with PB_CALL_ALONE (its output exactly its own). */
+#define PB_HOOK_ALONE 16u
 
 /* The order of the answers (and, sequentially, of the calls). */
 typedef enum pb_hook_order {

@@ -682,3 +682,109 @@ int pb_cmd_stats(int argc, char **argv)
 	close(k.fd);
 	return code;
 }
+
+/* ---- plugbox call-all --socket ------------------------------------------------ */
+
+int pb_serve_call_all(const struct pb_cli_options *o, pb_value **args, size_t nargs, const pb_hook_options *ho)
+{
+	struct conn k = { .fd = -1, .path = o->socket };
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT, henv = PLUGBOX__ENVELOPE__INIT, *got = NULL;
+	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
+	Plugbox__HookRequest rq = PLUGBOX__HOOK_REQUEST__INIT;
+	char why[256] = "", where[600];
+	int r, code;
+
+	if (o->timeout_given)
+		k.deadline = now() + o->timeout + ANSWER_SLACK;
+	if ((code = open_conn(&k)))
+		goto out;
+	hello.protocol_version = 2;
+	hello.stream_output = true;
+	henv.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	henv.hello = &hello;
+	rq.group = (char *)o->group;
+	rq.args = (Plugbox__Value **)args;
+	rq.n_args = nargs;
+	rq.timeout = o->timeout_given ? o->timeout : 0;
+	rq.first_result = (ho->flags & PB_HOOK_FIRST_RESULT) != 0;
+	rq.concurrent = (ho->flags & PB_HOOK_CONCURRENT) != 0;
+	rq.allow_unknown = (ho->flags & PB_HOOK_ALLOW_UNKNOWN) != 0;
+	rq.order = (Plugbox__HookOrder)ho->order;
+	rq.plugins = (char **)ho->plugins;
+	rq.n_plugins = ho->nplugins;
+	env.id = 1;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_HOOK;
+	env.hook = &rq;
+	if ((r = send_env(&k, &henv)) < 0 || (r = send_env(&k, &env)) < 0) {
+		code = r == -EMSGSIZE ? (fprintf(stderr, "plugbox: the arguments are larger than a frame may be\n"),
+		                         PB_EXIT_USAGE)
+		                      : trouble(&k, r, why, "sending the hook");
+		goto out;
+	}
+	for (;;) {
+		if ((r = read_envelope(&k, &got, why, sizeof(why))) < 0) {
+			code = trouble(&k, r, why, "waiting for the answers");
+			goto out;
+		}
+		if (got->id == 0 && got->body_case == PLUGBOX__ENVELOPE__BODY_OUTPUT)
+			show_output(got->output);
+		else if (!(got->id == 0 && got->body_case == PLUGBOX__ENVELOPE__BODY_HELLO))
+			break;
+		pb_envelope_free(got);
+		got = NULL;
+	}
+	if (got->body_case == PLUGBOX__ENVELOPE__BODY_HOOK_RESULTS && got->id == 1) {
+		const Plugbox__HookResults *hr = got->hook_results;
+		struct pb_cli_answer *a = calloc(hr->n_answers ? hr->n_answers : 1, sizeof(*a));
+
+		if (!a) {
+			fprintf(stderr, "plugbox: out of memory\n");
+			code = PB_EXIT_WORKER;
+			goto out;
+		}
+		for (size_t i = 0; i < hr->n_answers; i++) {
+			const Plugbox__HookAnswer *h = hr->answers[i];
+			a[i].plugin = h->plugin;
+			a[i].name = h->name;
+			if (h->outcome_case == PLUGBOX__HOOK_ANSWER__OUTCOME_ERROR) {
+				const Plugbox__Error *e = h->error;
+				a[i].kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_CANCELLED
+				                    ? (pb_error_kind)e->kind
+				                    : PB_ERROR_PROTOCOL;
+				a[i].type = e->type;
+				a[i].message = e->message;
+				a[i].traceback = e->traceback;
+			} else {
+				a[i].value = (const pb_value *)h->value;
+			}
+		}
+		snprintf(where, sizeof(where), "the plugins of the daemon at %s", k.path);
+		code = pb_cli_print_answers(a, hr->n_answers, where, o->group);
+		free(a);
+	} else if (got->body_case == PLUGBOX__ENVELOPE__BODY_ERROR && got->id == 1 &&
+	           (got->error->kind == PLUGBOX__ERROR_KIND__ERROR_KIND_NOT_FOUND ||
+	            got->error->kind == PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST)) {
+		char *shown = pb_sanitize_dup(o->group, 0), *msg = pb_sanitize_dup(got->error->message, 0);
+		/* As the local command says it: the daemon's words after "hook 1: ". */
+		const char *m = msg ? msg : "?";
+		if (!strncmp(m, "hook 1: ", 8))
+			m += 8;
+		fprintf(stderr, "plugbox: --group %s: %s\n", shown ? shown : "?", m);
+		free(shown);
+		free(msg);
+		code = PB_EXIT_USAGE;
+	} else if (got->body_case == PLUGBOX__ENVELOPE__BODY_ERROR && (got->id == 1 || got->id == 0)) {
+		const Plugbox__Error *e = got->error;
+		pb_error_kind kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_CANCELLED
+		                             ? (pb_error_kind)e->kind
+		                             : PB_ERROR_PROTOCOL;
+		code = pb_report_failure(kind, "", e->type, e->message, e->traceback);
+	} else {
+		code = trouble(&k, -EBADMSG, "an answer it was not asked for", "waiting for the answers");
+	}
+out:
+	if (got)
+		pb_envelope_free(got);
+	close_conn(&k);
+	return code;
+}

@@ -280,7 +280,8 @@ void pb_serve_start_hook(struct pb_serve_client *c, uint64_t id, Plugbox__Envelo
 	h->spec.nkwargs = rq->n_kwargs;
 	h->spec.timeout = rq->timeout;
 	o.flags = (rq->first_result ? PB_HOOK_FIRST_RESULT : 0) | (rq->concurrent ? PB_HOOK_CONCURRENT : 0) |
-	          (rq->allow_unknown ? PB_HOOK_ALLOW_UNKNOWN : 0) | (rq->prune_kwargs ? PB_HOOK_PRUNE_KWARGS : 0);
+	          (rq->allow_unknown ? PB_HOOK_ALLOW_UNKNOWN : 0) | (rq->prune_kwargs ? PB_HOOK_PRUNE_KWARGS : 0) |
+	          (c->want_output ? PB_HOOK_ALONE : 0);
 	o.order = (pb_hook_order)rq->order;
 	o.plugins = rq->n_plugins ? h->plugins : NULL;
 	o.nplugins = rq->n_plugins;

@@ -283,8 +283,10 @@ static int start_call(pb_supervisor *s, const char *group, const pb_call_spec *s
 	a->pending = true;
 	run->pending++;
 	s->call_origin = run->id;
-	r = pb_runtime_call_start(s, &one, (flags & PB_HOOK_PRUNE_KWARGS) ? PB_RUNTIME_CALL_PRUNE : 0, call_done, hc,
-	                          &a->call_id);
+	r = pb_runtime_call_start(s, &one,
+	                          ((flags & PB_HOOK_PRUNE_KWARGS) ? PB_RUNTIME_CALL_PRUNE : 0) |
+	                                  ((flags & PB_HOOK_ALONE) ? PB_RUNTIME_CALL_ALONE : 0),
+	                          call_done, hc, &a->call_id);
 	s->call_origin = 0;
 	free(function);
 	if (r < 0) {
@@ -465,7 +467,7 @@ PB_API int pb_hook_start_id(pb_supervisor *s, const char *group, const pb_call_s
 	static const pb_hook_options defaults;
 	const pb_hook_options *o = opts ? opts : &defaults;
 	const unsigned known_flags = PB_HOOK_FIRST_RESULT | PB_HOOK_CONCURRENT | PB_HOOK_ALLOW_UNKNOWN |
-	                             PB_HOOK_PRUNE_KWARGS;
+	                             PB_HOOK_PRUNE_KWARGS | PB_HOOK_ALONE;
 	struct hook_run *run;
 	size_t count;
 	int r = 0;
