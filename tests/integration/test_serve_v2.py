@@ -361,3 +361,106 @@ def test_call_all_socket_matches_a_local_call_all(plugbox, serve, paths):
     assert "no plugin 'nope'" in remote.stderr, explain(remote)
     usage = plugbox.run(["call-all", "--socket", d.sock, "--plugins", hooks, "--group", "typeA"])
     assert usage.returncode != EXIT_OK and "--socket asks a daemon" in usage.stderr, explain(usage)
+
+
+# ---- load -------------------------------------------------------------------------------
+
+LOAD_CLIENTS, LOAD_CALLS, LOAD_PLUGINS, LOAD_WINDOW = 50, 2000, 20, 32
+
+
+def load_client(sock, k, names, ready, go):
+    """One client process: LOAD_CALLS pipelined calls, every answer checked.
+    Returns (failures, seconds)."""
+    import random as _random
+    rng = _random.Random(k)
+    conn = pbwire.Conn(sock)
+    ready.release()
+    go.wait()
+    start = time.monotonic()
+    expected, sent, done, failures = {}, 0, 0, []
+    try:
+        while done < LOAD_CALLS:
+            batch = b""
+            while sent < LOAD_CALLS and sent - done < LOAD_WINDOW:
+                sent += 1
+                name = names[rng.randrange(len(names))]
+                x = f"c{k}-{sent}"
+                expected[sent] = [name, x]
+                batch += pbwire.call_frame(sent, name, "echo", [x])
+            if batch:
+                conn.send_raw(batch)
+            reply = conn.recv(timeout=60)
+            want = expected.pop(reply["id"], None)
+            if reply["body"] != "result" or reply["value"] != want:
+                failures.append((reply, want))
+                if len(failures) > 5:
+                    break
+            done += 1
+        if expected and not failures:
+            failures.append(("unanswered", len(expected)))
+    except Exception as e:
+        failures.append(repr(e))
+    conn.close()
+    return failures, time.monotonic() - start
+
+
+def test_fifty_clients_two_thousand_pipelined_calls_each_over_twenty_plugins(serve, copy_plugins, paths):
+    """Issue 21's load: 50 clients x 2,000 pipelined calls over 20 plugins,
+    every answer checked, while one client stops reading and another
+    vanishes mid-stream; they lose only their own calls."""
+    import multiprocessing
+    target = copy_plugins(paths.plugins / "serve", only=["tools"])
+    names = [f"e{i:02d}" for i in range(LOAD_PLUGINS)]
+    for name in names:
+        shutil.copytree(paths.plugins / "runtime" / "echo20", target / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        os.chmod(target / name, 0o755)
+    d = serve(target, "--eager")
+    warm = v2(d)
+    for i, name in enumerate(names, 1):
+        warm.call(i, name, "echo", 0)
+    assert sorted(warm.recv(60)["id"] for _ in names) == list(range(1, LOAD_PLUGINS + 1))
+
+    # The one that stops reading: 2,000 calls of 100 kB answers, never read.
+    hog = d.conn()
+    hog.sock.setblocking(False)
+    calls = b"".join(pbwire.call_frame(i, "tools", "big", [100_000]) for i in range(1, 2001))
+    sent = 0
+    deadline = time.monotonic() + 3
+    while sent < len(calls) and time.monotonic() < deadline:
+        try:
+            sent += hog.sock.send(calls[sent:])
+        except BlockingIOError:
+            time.sleep(0.01)
+    # The one that vanishes mid-stream: 1,000 calls sent, 10 answers read.
+    gone = d.conn()
+    gone.send_raw(b"".join(pbwire.call_frame(i, names[i % LOAD_PLUGINS], "echo", [i]) for i in range(1, 1001)))
+    for _ in range(10):
+        assert gone.recv(30)["body"] == "result"
+    gone.close()
+
+    ctx = multiprocessing.get_context("fork")
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+
+    def run(k):
+        out.put((k, load_client(str(d.sock), k, names, ready, go)))
+
+    procs = [ctx.Process(target=run, args=(k,), daemon=True) for k in range(LOAD_CLIENTS)]
+    for p in procs:
+        p.start()
+    for _ in range(LOAD_CLIENTS):
+        assert ready.acquire(timeout=60)
+    start = time.monotonic()
+    go.set()
+    results = dict(out.get(timeout=600) for _ in procs)
+    elapsed = time.monotonic() - start
+    for p in procs:
+        p.join(10)
+    failures = [(k, f) for k, (f, _) in sorted(results.items()) if f]
+    assert not failures, failures[:3]
+    total = LOAD_CLIENTS * LOAD_CALLS
+    print(f"{total} calls from {LOAD_CLIENTS} clients in {elapsed:.1f} s: {total / elapsed:.0f} calls/s")
+    hog.close()
+    # The daemon is still itself.
+    warm.call(100, "tools", "echo", "after")
+    assert warm.recv(30)["value"] == "after"
