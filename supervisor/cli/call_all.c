@@ -14,9 +14,8 @@
 
 /* One answer of call-all as a JSON object: plugin, entry-point name, and
  * either the result or the error (kind, Python type, message). */
-static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
+static pb_value *answer_value(const struct pb_cli_answer *a)
 {
-	const pb_error *e = pb_hook_result_error(r, i);
 	pb_value *obj = pb_value_new_map(), *inner = NULL;
 	struct {
 		const char *key;
@@ -25,14 +24,13 @@ static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
 	int ok = obj != NULL;
 
 	fields[0].key = "plugin";
-	fields[0].v = pb_value_new_string(pb_hook_result_plugin(r, i));
+	fields[0].v = pb_value_new_string(a->plugin);
 	fields[1].key = "name";
-	fields[1].v = pb_value_new_string(pb_hook_result_name(r, i));
-	if (e) {
+	fields[1].v = pb_value_new_string(a->name);
+	if (a->kind) {
 		inner = pb_value_new_map();
 		const char *keys[] = { "kind", "type", "message" };
-		const char *vals[] = { pb_error_kind_name(pb_error_get_kind(e)), pb_error_get_type(e),
-			               pb_error_get_message(e) };
+		const char *vals[] = { pb_error_kind_name(a->kind), a->type, a->message };
 		for (size_t k = 0; k < 3 && inner; k++) {
 			pb_value *key = pb_value_new_string(keys[k]), *val = pb_value_new_string(vals[k]);
 			if (!key || !val || pb_value_map_set(inner, key, val) < 0) {
@@ -44,7 +42,7 @@ static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
 		fields[2].key = "error";
 		fields[2].v = inner;
 	} else {
-		char *json = pb_value_to_json(pb_hook_result_value(r, i));
+		char *json = pb_value_to_json(a->value);
 		fields[2].key = "result";
 		fields[2].v = json ? pb_value_parse_json(json, NULL) : NULL;
 		free(json);
@@ -64,6 +62,33 @@ static pb_value *hook_answer_value(const pb_hook_results *r, size_t i)
 	return obj;
 }
 
+int pb_cli_print_answers(const struct pb_cli_answer *a, size_t n, const char *where, const char *group)
+{
+	/* The array on stdout, an answer a line; each error also on stderr as
+	 * `plugbox call` reports it. The exit code is the worst. */
+	int code = PB_EXIT_OK;
+
+	if (n == 0)
+		fprintf(stderr, "plugbox: no plugin in %s provides entry-point group '%s'\n", where, group);
+	fputs("[", stdout);
+	for (size_t i = 0; i < n; i++) {
+		pb_value *line = answer_value(&a[i]);
+		fputs(i ? ",\n " : "\n ", stdout);
+		if (!line || pb_value_print_json(line, stdout) < 0) {
+			fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n", a[i].plugin);
+			fputs("null", stdout);
+			code = code > PB_EXIT_WORKER ? code : PB_EXIT_WORKER;
+		}
+		pb_value_destroy(line);
+		if (a[i].kind) {
+			int c = pb_report_failure(a[i].kind, a[i].plugin, a[i].type, a[i].message, a[i].traceback);
+			code = code > c ? code : c;
+		}
+	}
+	fputs(n ? "\n]\n" : "]\n", stdout);
+	return code;
+}
+
 int pb_cmd_call_all(int argc, char **argv)
 {
 	struct pb_cli_options o;
@@ -71,7 +96,7 @@ int pb_cmd_call_all(int argc, char **argv)
 	pb_value **args;
 	pb_hook_results *results;
 	pb_call_spec spec = { 0 };
-	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP | PB_OPT_FIRST | PB_OPT_CACHE | PB_OPT_HOOK, &o);
+	int code = pb_parse_options(argc, argv, PB_OPT_PLUGINS | PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_SPAWN | PB_OPT_GROUP | PB_OPT_FIRST | PB_OPT_CACHE | PB_OPT_HOOK | PB_OPT_SOCKET, &o);
 	int nargs = argc - optind;
 	const char *only[256];
 	pb_hook_options ho = { 0 };
@@ -98,8 +123,23 @@ int pb_cmd_call_all(int argc, char **argv)
 		return pb_usage_error("--order given needs --only PLUGIN[,PLUGIN...]%s", "");
 	ho.flags = (o.first ? PB_HOOK_FIRST_RESULT : 0) | (o.concurrent ? PB_HOOK_CONCURRENT : 0) |
 	           (o.allow_unknown ? PB_HOOK_ALLOW_UNKNOWN : 0);
+	if (o.socket && (o.plugins || o.policies || o.spawn != PB_SPAWN_EXEC || o.cache || o.no_cache))
+		return pb_usage_error("%s --socket asks a daemon, which has its own plugins, policies, workers and "
+		                      "caches",
+		                      argv[0]);
+	if (!o.socket && !o.plugins)
+		return pb_usage_error("%s needs --plugins DIR (or --socket PATH)", argv[0]);
 	if (pb_cli_parse_json_args(argv + optind, nargs, &args) < 0)
 		return PB_EXIT_USAGE;
+	if (o.socket) {
+		code = pb_serve_call_all(&o, args, (size_t)nargs, &ho);
+		for (int i = 0; i < nargs; i++)
+			pb_value_destroy(args[i]);
+		free(args);
+		if (fflush(stdout) != 0)
+			code = PB_EXIT_WORKER;
+		return code;
+	}
 	sup = pb_open_supervisor(&o);
 	if (!sup)
 		code = PB_EXIT_USAGE;
@@ -111,31 +151,28 @@ int pb_cmd_call_all(int argc, char **argv)
 		free(shown);
 		code = PB_EXIT_USAGE;
 	} else if (sup) {
-		/* The array on stdout, an answer a line; each error also on stderr
-		 * as `plugbox call` reports it. The exit code is the worst. */
 		size_t n = pb_hook_results_count(results);
-		code = PB_EXIT_OK;
+		struct pb_cli_answer *a = calloc(n ? n : 1, sizeof(*a));
 		pb_supervisor_flush_output(sup, 1.0); /* the plugins' output before our words */
-		if (n == 0)
-			fprintf(stderr, "plugbox: no plugin in %s provides entry-point group '%s'\n", o.plugins, o.group);
-		fputs("[", stdout);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; a && i < n; i++) {
 			const pb_error *e = pb_hook_result_error(results, i);
-			pb_value *line = hook_answer_value(results, i);
-			fputs(i ? ",\n " : "\n ", stdout);
-			if (!line || pb_value_print_json(line, stdout) < 0) {
-				fprintf(stderr, "plugbox: plugin '%s' returned a value that cannot be printed as JSON\n",
-				        pb_hook_result_plugin(results, i));
-				fputs("null", stdout);
-				code = code > PB_EXIT_WORKER ? code : PB_EXIT_WORKER;
-			}
-			pb_value_destroy(line);
+			a[i].plugin = pb_hook_result_plugin(results, i);
+			a[i].name = pb_hook_result_name(results, i);
+			a[i].value = pb_hook_result_value(results, i);
 			if (e) {
-				int c = pb_report_error(e);
-				code = code > c ? code : c;
+				a[i].kind = pb_error_get_kind(e);
+				a[i].type = pb_error_get_type(e);
+				a[i].message = pb_error_get_message(e);
+				a[i].traceback = pb_error_get_traceback(e);
 			}
 		}
-		fputs(n ? "\n]\n" : "]\n", stdout);
+		if (!a) {
+			fprintf(stderr, "plugbox: out of memory\n");
+			code = PB_EXIT_WORKER;
+		} else {
+			code = pb_cli_print_answers(a, n, o.plugins, o.group);
+		}
+		free(a);
 		pb_hook_results_free(results);
 	}
 	for (int i = 0; i < nargs; i++)

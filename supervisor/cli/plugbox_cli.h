@@ -118,6 +118,20 @@ int pb_serve_call(const struct pb_cli_call *c);
 /* `plugbox list --socket`: the same output through the daemon (protocol
  * version 2: List, then a Describe of each plugin). */
 int pb_serve_list(const struct pb_cli_options *o);
+/* One answer of call-all, from the library or from the daemon: exactly one
+ * of value and (kind != 0) an error. */
+struct pb_cli_answer {
+	const char *plugin, *name;
+	const pb_value *value;
+	pb_error_kind kind;
+	const char *type, *message, *traceback;
+};
+/* call_all.c: the answers as call-all prints them (a JSON array on stdout,
+ * each error on stderr too); returns the exit code, the worst. */
+int pb_cli_print_answers(const struct pb_cli_answer *a, size_t n, const char *where, const char *group);
+/* serve_client.c: `plugbox call-all --socket`: the hook (o->group, args,
+ * ho) through the daemon, printed as a local call-all prints it. */
+int pb_serve_call_all(const struct pb_cli_options *o, pb_value **args, size_t nargs, const pb_hook_options *ho);
 /* `plugbox stats --socket PATH`: what the daemon's --metrics socket says. */
 int pb_cmd_stats(int argc, char **argv);
 /* One plugin of `plugbox list`: a JSON object (after a comma unless

@@ -434,6 +434,17 @@ PB_API int pb_call_start(pb_supervisor *s, const pb_call_spec *spec, pb_call_don
 	return pb_runtime_call_start(s, spec, 0, done, userdata, call_id);
 }
 
+PB_API int pb_call_start_ex(pb_supervisor *s, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
+                            void *userdata, uint64_t *call_id)
+{
+	if (flags & ~PB_CALL_ALONE) {
+		pb_set_message(s, "unknown call flags %#x", flags & ~PB_CALL_ALONE);
+		return -EINVAL;
+	}
+	return pb_runtime_call_start(s, spec, (flags & PB_CALL_ALONE) ? PB_RUNTIME_CALL_ALONE : 0, done, userdata,
+	                             call_id);
+}
+
 int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
                           void *userdata, uint64_t *call_id)
 {
@@ -452,6 +463,8 @@ int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned f
 	if (!c)
 		return -ENOMEM;
 	c->id = ++s->next_id;
+	c->origin = s->call_origin;
+	c->alone = (flags & PB_RUNTIME_CALL_ALONE) != 0;
 	c->limit = spec->timeout > 0 ? spec->timeout : s->timeout;
 	c->deadline = c->limit > 0 ? pb_now() + c->limit : 0;
 	p = pb_runtime_known(s, spec->plugin);

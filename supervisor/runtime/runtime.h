@@ -26,6 +26,8 @@ void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at);
  * PB_RUNTIME_CALL_PRUNE asks the worker to pass the function only the
  * keyword arguments its signature accepts (Call.prune_kwargs; pb_hook). */
 #define PB_RUNTIME_CALL_PRUNE 1u
+/* PB_CALL_ALONE (plugbox.h), as runtime flag. */
+#define PB_RUNTIME_CALL_ALONE 2u
 int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
                           void *userdata, uint64_t *call_id);
 void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error *err);
@@ -34,5 +36,9 @@ void pb_runtime_free(pb_supervisor *s);
 /* Plugin `name`'s directory may have been replaced (NULL: any plugin's):
  * a worker on the old one takes no new call and is replaced once idle. */
 void pb_runtime_dir_changed(pb_supervisor *s, const char *name);
+
+/* hook.c: pb_cancel of a hook's id (pb_hook_start_id): 0, or -ENOENT when
+ * no hook of that id is running. */
+int pb_hook_cancel(pb_supervisor *s, uint64_t id);
 
 #endif
