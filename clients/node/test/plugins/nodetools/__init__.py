@@ -1,0 +1,69 @@
+"""nodetools: what clients/node/test asks of a plugin behind `plugbox serve`:
+values back as they came, an exception, a sleep, keyword arguments, output
+and log records, and host functions offered by the Node client."""
+
+import logging
+import sys
+import time
+
+import plugbox
+
+log = logging.getLogger("nodetools")
+
+
+@plugbox.export
+def echo(*args):
+    return args[0] if len(args) == 1 else list(args)
+
+
+@plugbox.export
+def types(*args):
+    """The Python type of each argument, to check what the client sent."""
+    return [type(a).__name__ for a in args]
+
+
+@plugbox.export
+def boom(message):
+    raise ValueError(message)
+
+
+@plugbox.export
+def sleep(seconds, tag=None):
+    time.sleep(seconds)
+    return tag
+
+
+@plugbox.export
+def kw(a, b=0, **rest):
+    return {"a": a, "b": b, "rest": rest}
+
+
+@plugbox.export
+def square(n):
+    return n * n
+
+
+@plugbox.export
+def chatty(tag):
+    print(f"out {tag}", flush=True)
+    print(f"err {tag}", file=sys.stderr, flush=True)
+    log.warning("log %s", tag)
+    return tag
+
+
+@plugbox.export
+def host_add(a, b):
+    return plugbox.host.add(a, b)
+
+
+@plugbox.export
+def host_ask(name, *args):
+    return plugbox.host_call(name, *args)
+
+
+@plugbox.export
+def countdown(n):
+    # The host's "again" calls countdown(n - 1) back: a call nested in a host call.
+    if n == 0:
+        return ["bottom"]
+    return [n] + plugbox.host.again(n - 1)
