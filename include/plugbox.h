@@ -83,6 +83,16 @@ typedef void (*pb_output_fn)(void *userdata, const char *plugin, pb_stream strea
 typedef void (*pb_log_fn)(void *userdata, const char *plugin, uint64_t call_id, int level,
                           const char *logger, const char *message, const char *exc_text);
 
+/* Output lines with the call that produced them: call_id is the id the host
+ * knows the call by (pb_call_start's, or pb_hook_start_id's for a hook's
+ * calls) that the plugin's worker was running when the line was read, 0
+ * for none. The worker writes what the plugin printed before it answers,
+ * and the supervisor reads it before it takes the answer, so a call's own
+ * lines come with its id; a thread printing after the call returned is
+ * attributed to whatever runs then. Metered and sanitised as pb_output_fn. */
+typedef void (*pb_call_output_fn)(void *userdata, const char *plugin, uint64_t call_id, pb_stream stream,
+                                  const char *line);
+
 /* Supervisor over a plugins directory (each subdirectory one plugin). */
 PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out);
 /* Fails every call not yet answered (PB_ERROR_UNAVAILABLE, through its
@@ -108,6 +118,12 @@ PB_API void pb_supervisor_set_output(pb_supervisor *sup, pb_output_fn fn, void *
  * (NULL: back to lines). The rate limit and the "dropped N log records"
  * notes (PB_STREAM_SUPERVISOR) are the same either way. */
 PB_API void pb_supervisor_set_log(pb_supervisor *sup, pb_log_fn fn, void *userdata);
+/* Receives the lines a worker produces (its stdout, stderr, log lines,
+ * and plugbox's notes about it) with the call it belongs to, instead of the
+ * output function (NULL: back to it). Notes that concern no worker (a
+ * plugin that cannot start...) still go to the output function. A log
+ * record's call_id (pb_log_fn) is, likewise, a hook's id for a hook's call. */
+PB_API void pb_supervisor_set_call_output(pb_supervisor *sup, pb_call_output_fn fn, void *userdata);
 /* The last error of a pb_supervisor_* function, as one line. */
 PB_API const char *pb_supervisor_strerror(const pb_supervisor *sup);
 
@@ -175,6 +191,15 @@ typedef void (*pb_call_done_fn)(void *userdata, uint64_t call_id, pb_value *resu
 PB_API int pb_call_start(pb_supervisor *sup, const pb_call_spec *spec, pb_call_done_fn done,
                          void *userdata, uint64_t *call_id);
 
+/* pb_call_start with flags. PB_CALL_ALONE: the call is not written to its
+ * worker ahead of time behind another, nor another behind it (calls to a
+ * plugin are otherwise pipelined): what the worker prints before it
+ * answers is then exactly this call's (pb_call_output_fn), at the price of
+ * a round trip between this call and the ones before and after it. */
+#define PB_CALL_ALONE 1u
+PB_API int pb_call_start_ex(pb_supervisor *sup, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
+                            void *userdata, uint64_t *call_id);
+
 /* Cancel the call CALL_ID (pb_call_start's). A call that has not started
  * never runs. A running call is interrupted in its worker (plugbox.Cancelled
  * is raised in it) and the worker stays for the next calls; a worker that
@@ -186,6 +211,10 @@ PB_API int pb_call_start(pb_supervisor *sup, const pb_call_spec *spec, pb_call_d
  * host call that waits for another nested call ends its worker at once. */
 #define PB_CANCEL_GRACE 2.0
 PB_API int pb_cancel(pb_supervisor *sup, uint64_t call_id);
+/* The id the host knows a call in a worker by: call_id itself, or the
+ * hook's id (pb_hook_start_id) for a call a hook made; 0 when no worker
+ * runs call_id now. */
+PB_API uint64_t pb_call_origin(pb_supervisor *sup, uint64_t call_id);
 
 /* A descriptor that polls readable while the supervisor has work to do:
  * bytes from a worker, an exit, a deadline or a finished call. Watch it in
@@ -217,6 +246,8 @@ typedef struct pb_hook_results pb_hook_results;
  * accepts (all of them if it takes **kwargs), as pluggy passes hook
  * implementations only what they declare. The worker prunes them. */
 #define PB_HOOK_PRUNE_KWARGS 8u
+/* Each call is made with PB_CALL_ALONE (its output exactly its own). */
+#define PB_HOOK_ALONE 16u
 
 /* The order of the answers (and, sequentially, of the calls). */
 typedef enum pb_hook_order {
@@ -263,6 +294,15 @@ PB_API int pb_hook_ex(pb_supervisor *sup, const char *group, const pb_call_spec 
 typedef void (*pb_hook_done_fn)(void *userdata, pb_hook_results *results, int status);
 PB_API int pb_hook_start(pb_supervisor *sup, const char *group, const pb_call_spec *spec,
                          const pb_hook_options *opts, pb_hook_done_fn done, void *userdata);
+/* pb_hook_start that also gives the hook an id (*hook_id, never 0, from
+ * the calls' sequence): pb_cancel(hook_id) cancels every call the hook has
+ * made and makes no more (done still runs once, with the answers so far:
+ * the cancelled calls' PB_ERROR_CANCELLED among them), and the hook's calls
+ * carry it as their origin (pb_call_origin, pb_call_output_fn, pb_log_fn,
+ * pb_host_call_origin). */
+PB_API int pb_hook_start_id(pb_supervisor *sup, const char *group, const pb_call_spec *spec,
+                            const pb_hook_options *opts, pb_hook_done_fn done, void *userdata,
+                            uint64_t *hook_id);
 /* pb_hook_ex with opts.flags = flags and the rest default. */
 PB_API int pb_hook(pb_supervisor *sup, const char *group, const pb_call_spec *spec, unsigned flags,
                    pb_hook_results **out);
@@ -300,6 +340,17 @@ PB_API const pb_value *pb_host_call_arg(const pb_host_call *call, size_t i);
 PB_API size_t pb_host_call_nkwargs(const pb_host_call *call);
 /* The i-th keyword argument; its name goes to *name. */
 PB_API const pb_value *pb_host_call_kwarg(const pb_host_call *call, size_t i, const char **name);
+/* The id the host knows the call that made this host call by (pb_call_start's,
+ * or a hook's id for a hook's call); 0 once that call has ended. */
+PB_API uint64_t pb_host_call_origin(const pb_host_call *call);
+/* Start a call nested in this host call while it waits for its answer (a
+ * host function that answers later, from the host's own loop, calling the
+ * plugin back first): as pb_call_start, but spec->plugin must be the host
+ * call's plugin, and the call runs at once inside the waiting one. -ESRCH:
+ * the host call was answered or its call ended; -EBUSY: a call nested in
+ * it runs now (one at a time); -EINVAL: another plugin, or a bad spec. */
+PB_API int pb_host_call_nest(pb_host_call *call, const pb_call_spec *spec, pb_call_done_fn done, void *userdata,
+                             uint64_t *call_id);
 /* Answer: the plugin's call returns `result` (taken; NULL means None). Frees
  * the host call. If the plugin's worker has gone meanwhile, the answer is
  * dropped. */

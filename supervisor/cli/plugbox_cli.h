@@ -103,6 +103,14 @@ void pb_cli_call_release(struct pb_cli_call *c);
 /* Print a call's result as one line of JSON; returns the exit code. */
 int pb_cli_print_result(const char *plugin, const pb_value *result);
 
+/* ARG_JSON words into values (*out, nargs of them); on bad JSON, one line
+ * naming the argument (with a hint for a bare word) and -1. */
+int pb_cli_parse_json_args(char **argv, int nargs, pb_value ***out);
+/* call.c, list.c, call_all.c: the commands of the same names. */
+int pb_cmd_call(int argc, char **argv);
+int pb_cmd_list(int argc, char **argv);
+int pb_cmd_call_all(int argc, char **argv);
+
 /* serve.c: the daemon. */
 int pb_cmd_serve(int argc, char **argv);
 /* serve_client.c: `plugbox call --socket`, the call c parsed (c->sup unset). */
@@ -110,6 +118,20 @@ int pb_serve_call(const struct pb_cli_call *c);
 /* `plugbox list --socket`: the same output through the daemon (protocol
  * version 2: List, then a Describe of each plugin). */
 int pb_serve_list(const struct pb_cli_options *o);
+/* One answer of call-all, from the library or from the daemon: exactly one
+ * of value and (kind != 0) an error. */
+struct pb_cli_answer {
+	const char *plugin, *name;
+	const pb_value *value;
+	pb_error_kind kind;
+	const char *type, *message, *traceback;
+};
+/* call_all.c: the answers as call-all prints them (a JSON array on stdout,
+ * each error on stderr too); returns the exit code, the worst. */
+int pb_cli_print_answers(const struct pb_cli_answer *a, size_t n, const char *where, const char *group);
+/* serve_client.c: `plugbox call-all --socket`: the hook (o->group, args,
+ * ho) through the daemon, printed as a local call-all prints it. */
+int pb_serve_call_all(const struct pb_cli_options *o, pb_value **args, size_t nargs, const pb_hook_options *ho);
 /* `plugbox stats --socket PATH`: what the daemon's --metrics socket says. */
 int pb_cmd_stats(int argc, char **argv);
 /* One plugin of `plugbox list`: a JSON object (after a comma unless

@@ -264,6 +264,7 @@ static void teardown(struct pb_serve *srv)
 	pb_supervisor_free(srv->sup);
 	pb_serve_bury(srv);
 	pb_serve_metrics_close(srv); /* after the calls' callbacks, which count */
+	pb_serve_route_free(srv);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	remove_socket(srv);
@@ -295,6 +296,7 @@ static int setup(struct pb_serve *srv, const struct pb_cli_options *o)
 	if (!srv->sup)
 		return PB_EXIT_USAGE;
 	pb_serve_log_setup(srv);
+	pb_serve_route_setup(srv);
 	if (o->idle_stop > 0 && pb_supervisor_set_idle_timeout(srv->sup, o->idle_stop) < 0) {
 		fprintf(stderr, "plugbox: --idle-stop: %s\n", pb_supervisor_strerror(srv->sup));
 		return PB_EXIT_USAGE;

@@ -14,7 +14,11 @@
 #include "proto/frame.h"
 #include "plugbox.h"
 
-#define PB_SERVE_MAX_INFLIGHT 64 /* calls in flight per connection */
+#define PB_SERVE_MAX_INFLIGHT 64         /* calls in flight per connection */
+#define PB_SERVE_MAX_HOST_CALLS 64       /* host calls waiting for one connection */
+#define PB_SERVE_CLIENT_NAMES 256        /* host function names one connection offers */
+#define PB_SERVE_DAEMON_NAMES 1024       /* different host function names in the daemon */
+#define PB_SERVE_OUTPUT_BOUND (1u << 20) /* bytes waiting past which Output is dropped */
 
 enum pb_serve_source_kind { PB_SERVE_LISTEN,
 	                    PB_SERVE_SIGNAL,
@@ -40,8 +44,11 @@ struct pb_serve_client;
 struct pb_serve_slot {
 	struct pb_serve_client *client;
 	uint64_t wire_id;
+	uint64_t lib_id; /* the library's id: pb_call_start's, or the hook's */
 	bool used;
+	bool answered;                  /* a cancelled hook, answered before its end */
 	bool describe;                  /* a Describe: its answer is a PluginInfo */
+	struct pb_serve_hook *hook;     /* a Hook: what the library borrows until done */
 	char *plugin;                   /* a Describe's plugin (owned) */
 	double started;                 /* a Call: when it was made */
 	struct pb_serve_metric *metric; /* a Call's plugin's numbers, or NULL */
@@ -73,6 +80,12 @@ struct pb_serve_mconn {
 	struct pb_serve_mconn *next;
 };
 
+/* A plugin's host call waiting for this client's answer. */
+struct pb_serve_hcall {
+	uint64_t id; /* the HostCall's Envelope id on this connection */
+	pb_host_call *hc;
+};
+
 struct pb_serve_client {
 	struct pb_serve_source src; /* first: epoll data points here */
 	struct pb_serve *srv;
@@ -92,6 +105,14 @@ struct pb_serve_client {
 	struct pb_serve_client *prev, *next; /* live connections */
 	struct pb_serve_client *next_dead;
 	struct pb_serve_slot slots[PB_SERVE_MAX_INFLIGHT];
+	/* serve_route.c */
+	bool want_output, want_idle_output; /* the client's Hello asked for Output */
+	uint64_t output_dropped;            /* Output not sent since the last one */
+	char **names;                       /* host functions it offers */
+	size_t nnames;
+	struct pb_serve_hcall hcalls[PB_SERVE_MAX_HOST_CALLS];
+	unsigned nhcalls;
+	uint64_t last_hcall; /* ids of host calls: this connection's sequence */
 };
 
 struct pb_serve {
@@ -120,6 +141,10 @@ struct pb_serve {
 	unsigned nmconns;
 	uint64_t connections, client_errors;
 	bool log_json;
+	/* serve_route.c: host function names registered with the library */
+	char **names;
+	size_t nnames;
+	unsigned nidle; /* connections that want output outside calls */
 };
 
 double pb_serve_now(void);
@@ -154,6 +179,46 @@ void pb_serve_metrics_close(struct pb_serve *srv);
 void pb_serve_log_setup(struct pb_serve *srv);
 /* A client's bad message, counted and (JSON log) said. */
 void pb_serve_client_error(struct pb_serve *srv, pid_t pid, const char *message);
+
+/* The daemon's own log of a plugin's line (text "[plugin] line", or a JSON
+ * "output" record): output no client takes. */
+void pb_serve_log_output(struct pb_serve *srv, const char *plugin, pb_stream stream, const char *line);
+
+/* serve_conn.c, for serve_route.c */
+/* Queue one envelope for the client and try to write it at once. */
+void pb_serve_send(struct pb_serve_client *c, const Plugbox__Envelope *env);
+__attribute__((format(printf, 4, 5))) void pb_serve_send_error(struct pb_serve_client *c, uint64_t id,
+                                                               pb_error_kind kind, const char *fmt, ...);
+/* err as the wire's Error (borrowing from err; args holds the six syscall
+ * arguments), with version 2's fields for a version 2 client. */
+void pb_serve_error_fields(const struct pb_serve_client *c, const pb_error *err, Plugbox__Error *er,
+                           uint64_t args[6]);
+/* A slot for request id, or NULL after answering why there is none. */
+struct pb_serve_slot *pb_serve_take_slot(struct pb_serve_client *c, uint64_t id, const char *what);
+/* The request in slot took its place: counted in flight, holds c. */
+void pb_serve_slot_used(struct pb_serve_slot *slot);
+/* The request in slot ended (its answer queued): the slot is free again,
+ * and c may be done. */
+void pb_serve_slot_release(struct pb_serve_slot *slot);
+
+/* serve_route.c: what belongs to a client besides its answers */
+void pb_serve_route_setup(struct pb_serve *srv);
+void pb_serve_route_free(struct pb_serve *srv);
+/* The request in slot (lib_id) that the plugin's line or record belongs
+ * to: used, unanswered, its connection open. */
+struct pb_serve_slot *pb_serve_slot_of(struct pb_serve *srv, uint64_t lib_id);
+/* Before a request's answer: a count of Output dropped, if any. */
+void pb_serve_output_flush_dropped(struct pb_serve_client *c, uint64_t wire_id);
+void pb_serve_start_hook(struct pb_serve_client *c, uint64_t id, Plugbox__Envelope **env);
+void pb_serve_cancel(struct pb_serve_client *c, uint64_t id, const Plugbox__CancelRequest *r);
+void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostFunctions *h);
+void pb_serve_host_result(struct pb_serve_client *c, uint64_t id, Plugbox__HostResult *r);
+/* A Call with a parent: nested in that host call of c. 0, or a negative
+ * errno with the reason answered. */
+int pb_serve_nest(struct pb_serve_client *c, uint64_t id, uint64_t parent, const pb_call_spec *spec,
+                  struct pb_serve_slot *slot, pb_call_done_fn done);
+/* The connection went away: its requests are cancelled, its host calls fail. */
+void pb_serve_client_gone(struct pb_serve_client *c);
 
 /* Accept what is waiting on the listening socket (bounded per wake-up). */
 void pb_serve_accept(struct pb_serve *srv);

@@ -147,13 +147,21 @@ static int trouble(const struct conn *k, int r, const char *why, const char *doi
 	return PB_EXIT_WORKER;
 }
 
+/* A Hello asking for version 2 and the call's output, then the call, in
+ * one write. */
 static int send_call(struct conn *k, const struct pb_cli_call *c)
 {
-	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT, henv = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Call call = PLUGBOX__CALL__INIT;
-	uint8_t *frame;
-	size_t len;
+	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
+	uint8_t *frame, *hframe, *both;
+	size_t len, hlen;
 	int r;
+
+	hello.protocol_version = 2;
+	hello.stream_output = true;
+	henv.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	henv.hello = &hello;
 
 	call.plugin = (char *)c->plugin;
 	call.function = (char *)c->function;
@@ -167,20 +175,103 @@ static int send_call(struct conn *k, const struct pb_cli_call *c)
 	r = pb_envelope_pack(&env, PB_FRAME_MAX_DEFAULT, &frame, &len);
 	if (r < 0)
 		return r;
-	r = write_all(k, frame, len);
+	if ((r = pb_envelope_pack(&henv, PB_FRAME_MAX_DEFAULT, &hframe, &hlen)) < 0) {
+		free(frame);
+		return r;
+	}
+	if (!(both = malloc(hlen + len))) {
+		free(frame);
+		free(hframe);
+		return -ENOMEM;
+	}
+	memcpy(both, hframe, hlen);
+	memcpy(both + hlen, frame, len);
+	r = write_all(k, both, hlen + len);
+	free(both);
 	free(frame);
+	free(hframe);
 	return r;
 }
 
-/* The daemon's answer to call 1, printed; returns the exit code. */
+static const char *level_name(int level)
+{
+	static const char *const names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
+	return level >= 10 && level <= 50 && level % 10 == 0 ? names[level / 10 - 1] : "LEVEL";
+}
+
+/* One line of the plugin's, as a local call's default output shows it. */
+static void show_line(const char *plugin, int stream, const char *text, size_t len)
+{
+	char line[8192];
+
+	pb_sanitize(line, sizeof(line), text, len, 0);
+	if (stream == PB_STREAM_SUPERVISOR)
+		fprintf(stderr, "plugbox: plugin '%s': %s\n", plugin, line);
+	else
+		fprintf(stderr, "[%s] %s\n", plugin, line);
+}
+
+/* What the plugin printed or logged during the call, as a local call
+ * prints it: a log record as "LEVEL logger: message", its further lines
+ * and its exception indented under it. */
+static void show_output(const Plugbox__Output *o)
+{
+	char plugin[256], head[512];
+
+	pb_sanitize(plugin, sizeof(plugin), o->plugin, strlen(o->plugin), 0);
+	if (o->dropped)
+		fprintf(stderr, "plugbox: %llu lines of the plugin's output were dropped on the way (the daemon "
+		                "had too much waiting for this client)\n",
+		        (unsigned long long)o->dropped);
+	if (o->stream == PLUGBOX__OUTPUT_STREAM__OUTPUT_STREAM_LOG) {
+		const char *parts[2] = { o->text, o->exc_text };
+		bool first = true;
+		for (int i = 0; i < 2; i++)
+			for (const char *p = parts[i]; *p;) {
+				size_t n = strcspn(p, "\n");
+				if (first) {
+					char logger[256];
+					pb_sanitize(logger, sizeof(logger), o->logger, strlen(o->logger), 0);
+					snprintf(head, sizeof(head), "%s %s: ", level_name(o->level), logger);
+					fprintf(stderr, "[%s] %s", plugin, head);
+					char text[8192];
+					pb_sanitize(text, sizeof(text), p, n, 0);
+					fprintf(stderr, "%s\n", text);
+				} else {
+					char rest[8192];
+					pb_sanitize(rest, sizeof(rest), p, n, 0);
+					fprintf(stderr, "[%s]   %s\n", plugin, rest);
+				}
+				first = false;
+				p += n;
+				if (*p == '\n')
+					p++;
+			}
+	} else if (o->stream >= PLUGBOX__OUTPUT_STREAM__OUTPUT_STREAM_STDOUT &&
+	           o->stream <= PLUGBOX__OUTPUT_STREAM__OUTPUT_STREAM_SUPERVISOR) {
+		show_line(plugin, (int)o->stream, o->text, strlen(o->text));
+	}
+}
+
+/* The daemon's answer to call 1, printed; returns the exit code. The
+ * daemon's Hellos and the call's output come first. */
 static int answer(struct conn *k, const struct pb_cli_call *c)
 {
 	Plugbox__Envelope *env;
 	char why[256] = "";
-	int r = read_envelope(k, &env, why, sizeof(why)), code;
+	int r, code;
 
-	if (r < 0)
-		return trouble(k, r, why, "waiting for the answer");
+	for (;;) {
+		r = read_envelope(k, &env, why, sizeof(why));
+		if (r < 0)
+			return trouble(k, r, why, "waiting for the answer");
+		if (env->id == 0 && env->body_case == PLUGBOX__ENVELOPE__BODY_OUTPUT) {
+			show_output(env->output);
+		} else if (!(env->id == 0 && env->body_case == PLUGBOX__ENVELOPE__BODY_HELLO)) {
+			break;
+		}
+		pb_envelope_free(env);
+	}
 	/* Only call 1 was made; id 0 is the daemon refusing the conversation. */
 	if (env->id != 1 && !(env->id == 0 && env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR)) {
 		code = trouble(k, -EBADMSG, "an answer to a call it was not asked", "waiting for the answer");
@@ -589,5 +680,111 @@ int pb_cmd_stats(int argc, char **argv)
 	}
 	free(buf);
 	close(k.fd);
+	return code;
+}
+
+/* ---- plugbox call-all --socket ------------------------------------------------ */
+
+int pb_serve_call_all(const struct pb_cli_options *o, pb_value **args, size_t nargs, const pb_hook_options *ho)
+{
+	struct conn k = { .fd = -1, .path = o->socket };
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT, henv = PLUGBOX__ENVELOPE__INIT, *got = NULL;
+	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
+	Plugbox__HookRequest rq = PLUGBOX__HOOK_REQUEST__INIT;
+	char why[256] = "", where[600];
+	int r, code;
+
+	if (o->timeout_given)
+		k.deadline = now() + o->timeout + ANSWER_SLACK;
+	if ((code = open_conn(&k)))
+		goto out;
+	hello.protocol_version = 2;
+	hello.stream_output = true;
+	henv.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	henv.hello = &hello;
+	rq.group = (char *)o->group;
+	rq.args = (Plugbox__Value **)args;
+	rq.n_args = nargs;
+	rq.timeout = o->timeout_given ? o->timeout : 0;
+	rq.first_result = (ho->flags & PB_HOOK_FIRST_RESULT) != 0;
+	rq.concurrent = (ho->flags & PB_HOOK_CONCURRENT) != 0;
+	rq.allow_unknown = (ho->flags & PB_HOOK_ALLOW_UNKNOWN) != 0;
+	rq.order = (Plugbox__HookOrder)ho->order;
+	rq.plugins = (char **)ho->plugins;
+	rq.n_plugins = ho->nplugins;
+	env.id = 1;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_HOOK;
+	env.hook = &rq;
+	if ((r = send_env(&k, &henv)) < 0 || (r = send_env(&k, &env)) < 0) {
+		code = r == -EMSGSIZE ? (fprintf(stderr, "plugbox: the arguments are larger than a frame may be\n"),
+		                         PB_EXIT_USAGE)
+		                      : trouble(&k, r, why, "sending the hook");
+		goto out;
+	}
+	for (;;) {
+		if ((r = read_envelope(&k, &got, why, sizeof(why))) < 0) {
+			code = trouble(&k, r, why, "waiting for the answers");
+			goto out;
+		}
+		if (got->id == 0 && got->body_case == PLUGBOX__ENVELOPE__BODY_OUTPUT)
+			show_output(got->output);
+		else if (!(got->id == 0 && got->body_case == PLUGBOX__ENVELOPE__BODY_HELLO))
+			break;
+		pb_envelope_free(got);
+		got = NULL;
+	}
+	if (got->body_case == PLUGBOX__ENVELOPE__BODY_HOOK_RESULTS && got->id == 1) {
+		const Plugbox__HookResults *hr = got->hook_results;
+		struct pb_cli_answer *a = calloc(hr->n_answers ? hr->n_answers : 1, sizeof(*a));
+
+		if (!a) {
+			fprintf(stderr, "plugbox: out of memory\n");
+			code = PB_EXIT_WORKER;
+			goto out;
+		}
+		for (size_t i = 0; i < hr->n_answers; i++) {
+			const Plugbox__HookAnswer *h = hr->answers[i];
+			a[i].plugin = h->plugin;
+			a[i].name = h->name;
+			if (h->outcome_case == PLUGBOX__HOOK_ANSWER__OUTCOME_ERROR) {
+				const Plugbox__Error *e = h->error;
+				a[i].kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_CANCELLED
+				                    ? (pb_error_kind)e->kind
+				                    : PB_ERROR_PROTOCOL;
+				a[i].type = e->type;
+				a[i].message = e->message;
+				a[i].traceback = e->traceback;
+			} else {
+				a[i].value = (const pb_value *)h->value;
+			}
+		}
+		snprintf(where, sizeof(where), "the plugins of the daemon at %s", k.path);
+		code = pb_cli_print_answers(a, hr->n_answers, where, o->group);
+		free(a);
+	} else if (got->body_case == PLUGBOX__ENVELOPE__BODY_ERROR && got->id == 1 &&
+	           (got->error->kind == PLUGBOX__ERROR_KIND__ERROR_KIND_NOT_FOUND ||
+	            got->error->kind == PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST)) {
+		char *shown = pb_sanitize_dup(o->group, 0), *msg = pb_sanitize_dup(got->error->message, 0);
+		/* As the local command says it: the daemon's words after "hook 1: ". */
+		const char *m = msg ? msg : "?";
+		if (!strncmp(m, "hook 1: ", 8))
+			m += 8;
+		fprintf(stderr, "plugbox: --group %s: %s\n", shown ? shown : "?", m);
+		free(shown);
+		free(msg);
+		code = PB_EXIT_USAGE;
+	} else if (got->body_case == PLUGBOX__ENVELOPE__BODY_ERROR && (got->id == 1 || got->id == 0)) {
+		const Plugbox__Error *e = got->error;
+		pb_error_kind kind = e->kind >= (int)PB_ERROR_EXCEPTION && e->kind <= (int)PB_ERROR_CANCELLED
+		                             ? (pb_error_kind)e->kind
+		                             : PB_ERROR_PROTOCOL;
+		code = pb_report_failure(kind, "", e->type, e->message, e->traceback);
+	} else {
+		code = trouble(&k, -EBADMSG, "an answer it was not asked for", "waiting for the answers");
+	}
+out:
+	if (got)
+		pb_envelope_free(got);
+	close_conn(&k);
 	return code;
 }

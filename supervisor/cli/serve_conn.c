@@ -77,6 +77,7 @@ void pb_serve_client_drop(struct pb_serve_client *c)
 
 	if (c->fd < 0)
 		return;
+	pb_serve_client_gone(c);
 	close(c->fd);
 	c->fd = -1;
 	while (c->out_head) {
@@ -151,7 +152,7 @@ static void client_flush(struct pb_serve_client *c)
 }
 
 /* Queue one envelope for the client and try to write it at once. */
-static void client_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
+void pb_serve_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 {
 	struct pb_serve_out *f = NULL;
 	uint8_t *buf;
@@ -171,7 +172,7 @@ static void client_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 		e.id = env->id;
 		e.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 		e.error = &er;
-		client_send(c, &e);
+		pb_serve_send(c, &e);
 		return;
 	}
 	if (r < 0 || !(f = calloc(1, sizeof(*f)))) {
@@ -198,7 +199,7 @@ static void client_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 	client_flush(c);
 }
 
-__attribute__((format(printf, 4, 5))) static void send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind kind, const char *fmt, ...)
+void pb_serve_send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind kind, const char *fmt, ...)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Error err = PLUGBOX__ERROR__INIT;
@@ -215,7 +216,7 @@ __attribute__((format(printf, 4, 5))) static void send_error(struct pb_serve_cli
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 	env.error = &err;
-	client_send(c, &env);
+	pb_serve_send(c, &env);
 }
 
 /* The conversation cannot go on: say why, then close. */
@@ -232,7 +233,7 @@ __attribute__((format(printf, 2, 3))) static void client_fail(struct pb_serve_cl
 	c->closing = true;
 	c->close_by = pb_serve_now() + CLOSE_WAIT;
 	c->srv->nclosing++;
-	send_error(c, 0, PB_ERROR_BAD_REQUEST, "%s", message);
+	pb_serve_send_error(c, 0, PB_ERROR_BAD_REQUEST, "%s", message);
 	if (c->fd >= 0 && client_done(c))
 		pb_serve_client_drop(c);
 	else if (c->fd >= 0)
@@ -244,30 +245,39 @@ __attribute__((format(printf, 2, 3))) static void client_fail(struct pb_serve_cl
 /* A failed request's answer. Version 2 clients get the particulars as
  * fields; version 1 clients only the fields they know (one may refuse any
  * other, as plugbox's own decoder did). */
+void pb_serve_error_fields(const struct pb_serve_client *c, const pb_error *err, Plugbox__Error *er_out,
+                           uint64_t args[6])
+{
+	Plugbox__Error *er = er_out;
+
+	plugbox__error__init(er);
+	er->kind = (Plugbox__ErrorKind)pb_error_get_kind(err);
+	er->type = (char *)pb_error_get_type(err);
+	er->message = (char *)pb_error_get_message(err);
+	er->traceback = (char *)pb_error_get_traceback(err);
+	if (c->version >= 2) {
+		er->plugin = (char *)pb_error_get_plugin(err);
+		er->syscall = (char *)pb_error_get_syscall(err);
+		er->rule = (char *)pb_error_get_rule(err);
+		er->policy_file = (char *)pb_error_get_policy_file(err, &er->policy_line);
+		if (pb_error_get_syscall_args(err, args) == 6) {
+			er->syscall_args = args;
+			er->n_syscall_args = 6;
+		}
+	}
+}
+
 static void send_failure(struct pb_serve_client *c, uint64_t id, const pb_error *err)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
-	Plugbox__Error er = PLUGBOX__ERROR__INIT;
+	Plugbox__Error er;
 	uint64_t args[6];
 
-	er.kind = (Plugbox__ErrorKind)pb_error_get_kind(err);
-	er.type = (char *)pb_error_get_type(err);
-	er.message = (char *)pb_error_get_message(err);
-	er.traceback = (char *)pb_error_get_traceback(err);
-	if (c->version >= 2) {
-		er.plugin = (char *)pb_error_get_plugin(err);
-		er.syscall = (char *)pb_error_get_syscall(err);
-		er.rule = (char *)pb_error_get_rule(err);
-		er.policy_file = (char *)pb_error_get_policy_file(err, &er.policy_line);
-		if (pb_error_get_syscall_args(err, args) == 6) {
-			er.syscall_args = args;
-			er.n_syscall_args = 6;
-		}
-	}
+	pb_serve_error_fields(c, err, &er, args);
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 	env.error = &er;
-	client_send(c, &env);
+	pb_serve_send(c, &env);
 }
 
 /* pb_describe's map, as the wire's PluginInfo (which borrows from it). */
@@ -341,9 +351,9 @@ static void answer_describe(struct pb_serve_client *c, const struct pb_serve_slo
 	pb_error *err = NULL;
 
 	if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "busy") != 0)) {
-		send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE,
-		           "the worker of plugin '%s' is %s: it ended before it could be described", slot->plugin,
-		           state ? state : "gone");
+		pb_serve_send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE,
+		                    "the worker of plugin '%s' is %s: it ended before it could be described", slot->plugin,
+		                    state ? state : "gone");
 		return;
 	}
 	if (pb_describe(sup, slot->plugin, &info, &err) < 0) {
@@ -353,13 +363,13 @@ static void answer_describe(struct pb_serve_client *c, const struct pb_serve_slo
 	}
 	v = malloc(sizeof(*v));
 	if (!v) {
-		send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+		pb_serve_send_error(c, slot->wire_id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
 	} else {
 		info_from_map(v, slot->plugin, state, info);
 		env.id = slot->wire_id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_PLUGIN_INFO;
 		env.plugin_info = &v->info;
-		client_send(c, &env);
+		pb_serve_send(c, &env);
 		free(v);
 	}
 	pb_value_destroy(info);
@@ -375,6 +385,8 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 	Plugbox__Result res = PLUGBOX__RESULT__INIT;
 
 	(void)call_id;
+	if (!c->closing && c->fd >= 0)
+		pb_serve_output_flush_dropped(c, slot->wire_id);
 	if (slot->metric)
 		pb_serve_metric_done(slot->metric, result ? 0 : (int)pb_error_get_kind(err), pb_serve_now() - slot->started);
 	slot->metric = NULL;
@@ -389,16 +401,25 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 		env.id = slot->wire_id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
 		env.result = &res;
-		client_send(c, &env);
+		pb_serve_send(c, &env);
 	} else {
 		send_failure(c, slot->wire_id, err);
 	}
+	pb_value_destroy(result);
+	pb_error_free(err);
+	pb_serve_slot_release(slot);
+}
+
+void pb_serve_slot_release(struct pb_serve_slot *slot)
+{
+	struct pb_serve_client *c = slot->client;
+
 	slot->used = false;
+	slot->answered = false;
+	slot->lib_id = 0;
 	free(slot->plugin);
 	slot->plugin = NULL;
 	c->inflight--;
-	pb_value_destroy(result);
-	pb_error_free(err);
 	if (c->fd >= 0) {
 		if (client_done(c))
 			pb_serve_client_drop(c);
@@ -408,10 +429,17 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 	client_unref(c);
 }
 
+void pb_serve_slot_used(struct pb_serve_slot *slot)
+{
+	slot->used = true;
+	slot->client->inflight++;
+	slot->client->refs++;
+}
+
 static bool in_flight(const struct pb_serve_client *c, uint64_t id)
 {
 	for (size_t i = 0; i < PB_SERVE_MAX_INFLIGHT; i++)
-		if (c->slots[i].used && c->slots[i].wire_id == id)
+		if (c->slots[i].used && !c->slots[i].answered && c->slots[i].wire_id == id)
 			return true;
 	return false;
 }
@@ -422,7 +450,7 @@ static struct pb_serve_slot *free_slot(struct pb_serve_client *c, uint64_t id, b
 
 	*duplicate = false;
 	for (size_t i = 0; i < PB_SERVE_MAX_INFLIGHT; i++) {
-		if (c->slots[i].used && c->slots[i].wire_id == id) {
+		if (c->slots[i].used && !c->slots[i].answered && c->slots[i].wire_id == id) {
 			*duplicate = true;
 			return NULL;
 		}
@@ -432,21 +460,20 @@ static struct pb_serve_slot *free_slot(struct pb_serve_client *c, uint64_t id, b
 	return found;
 }
 
-/* A slot for request id, or NULL after answering why there is none. */
-static struct pb_serve_slot *take_slot(struct pb_serve_client *c, uint64_t id, const char *what)
+struct pb_serve_slot *pb_serve_take_slot(struct pb_serve_client *c, uint64_t id, const char *what)
 {
 	struct pb_serve_slot *slot;
 	bool duplicate;
 
 	if (id == 0) {
-		send_error(c, 0, PB_ERROR_BAD_REQUEST, "a %s needs a non-zero id", what);
+		pb_serve_send_error(c, 0, PB_ERROR_BAD_REQUEST, "a %s needs a non-zero id", what);
 		return NULL;
 	}
 	slot = free_slot(c, id, &duplicate);
 	if (!slot)
 		/* may_read keeps a 65th request out, so only a duplicate gets here. */
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "%s id %llu is already in flight on this connection", what,
-		           (unsigned long long)id);
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "%s id %llu is already in flight on this connection", what,
+		                    (unsigned long long)id);
 	return slot;
 }
 
@@ -459,11 +486,11 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	int r;
 
 	if (id != 0 && (!*call->plugin || !*call->function)) {
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "call %llu names no %s", (unsigned long long)id,
-		           *call->plugin ? "function" : "plugin");
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "call %llu names no %s", (unsigned long long)id,
+		                    *call->plugin ? "function" : "plugin");
 		return;
 	}
-	if (!(slot = take_slot(c, id, "call")))
+	if (!(slot = pb_serve_take_slot(c, id, "call")))
 		return;
 	if (call->n_kwargs) {
 		kwnames = calloc(call->n_kwargs, sizeof(*kwnames));
@@ -471,7 +498,7 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 		if (!kwnames || !kwvalues) {
 			free(kwnames);
 			free(kwvalues);
-			send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+			pb_serve_send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
 			return;
 		}
 		for (size_t i = 0; i < call->n_kwargs; i++) {
@@ -490,19 +517,29 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	slot->client = c;
 	slot->wire_id = id;
 	slot->describe = false;
+	slot->hook = NULL;
 	slot->started = pb_serve_now();
 	slot->metric = NULL;
-	r = pb_call_start(c->srv->sup, &spec, call_done, slot, NULL);
+	if (c->version >= 2 && call->parent) {
+		r = pb_serve_nest(c, id, call->parent, &spec, slot, call_done);
+		free(kwnames);
+		free(kwvalues);
+		if (r < 0)
+			return; /* answered */
+		goto started;
+	}
+	/* A client that takes its calls' output gets exactly theirs: no call
+	 * shares the worker's pipe with one of its calls. */
+	r = pb_call_start_ex(c->srv->sup, &spec, c->want_output ? PB_CALL_ALONE : 0, call_done, slot, &slot->lib_id);
 	free(kwnames);
 	free(kwvalues);
 	if (r < 0) {
-		send_error(c, id, r == -ENOMEM ? PB_ERROR_UNAVAILABLE : PB_ERROR_BAD_REQUEST, "call %llu: %s",
-		           (unsigned long long)id, r == -ENOMEM ? "the daemon is out of memory" : pb_supervisor_strerror(c->srv->sup));
+		pb_serve_send_error(c, id, r == -ENOMEM ? PB_ERROR_UNAVAILABLE : PB_ERROR_BAD_REQUEST, "call %llu: %s",
+		                    (unsigned long long)id, r == -ENOMEM ? "the daemon is out of memory" : pb_supervisor_strerror(c->srv->sup));
 		return;
 	}
-	slot->used = true;
-	c->inflight++;
-	c->refs++;
+started:
+	pb_serve_slot_used(slot);
 	/* After the start: the supervisor knows the plugin from then on (or
 	 * there is none, and the call has already failed). */
 	if ((slot->metric = pb_serve_metric_for(c->srv, call->plugin)))
@@ -518,25 +555,25 @@ static void start_describe(struct pb_serve_client *c, uint64_t id, const Plugbox
 	struct pb_serve_slot *slot;
 
 	if (id != 0 && !*d->plugin) {
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "describe %llu names no plugin", (unsigned long long)id);
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "describe %llu names no plugin", (unsigned long long)id);
 		return;
 	}
-	if (!(slot = take_slot(c, id, "describe")))
+	if (!(slot = pb_serve_take_slot(c, id, "describe")))
 		return;
 	slot->client = c;
 	slot->wire_id = id;
 	slot->describe = true;
+	slot->hook = NULL;
 	slot->metric = NULL;
-	if (!(slot->plugin = strdup(d->plugin)) || pb_call_start(c->srv->sup, &spec, call_done, slot, NULL) < 0) {
+	if (!(slot->plugin = strdup(d->plugin)) ||
+	    pb_call_start_ex(c->srv->sup, &spec, c->want_output ? PB_CALL_ALONE : 0, call_done, slot, &slot->lib_id) < 0) {
 		free(slot->plugin);
 		slot->plugin = NULL;
-		send_error(c, id, PB_ERROR_UNAVAILABLE, "describe %llu: %s", (unsigned long long)id,
-		           "the daemon could not start the worker's description");
+		pb_serve_send_error(c, id, PB_ERROR_UNAVAILABLE, "describe %llu: %s", (unsigned long long)id,
+		                    "the daemon could not start the worker's description");
 		return;
 	}
-	slot->used = true;
-	c->inflight++;
-	c->refs++;
+	pb_serve_slot_used(slot);
 }
 
 /* List: the plugins directory as it is now, with each plugin's state; no
@@ -551,16 +588,16 @@ static void answer_list(struct pb_serve_client *c, uint64_t id)
 	size_t n;
 
 	if (id == 0) {
-		send_error(c, 0, PB_ERROR_BAD_REQUEST, "a list needs a non-zero id");
+		pb_serve_send_error(c, 0, PB_ERROR_BAD_REQUEST, "a list needs a non-zero id");
 		return;
 	}
 	if (pb_supervisor_plugins(sup, &names, &n) < 0) {
-		send_error(c, id, PB_ERROR_UNAVAILABLE, "list %llu: %s", (unsigned long long)id,
-		           pb_supervisor_strerror(sup));
+		pb_serve_send_error(c, id, PB_ERROR_UNAVAILABLE, "list %llu: %s", (unsigned long long)id,
+		                    pb_supervisor_strerror(sup));
 		return;
 	}
 	if (n && (!(infos = calloc(n, sizeof(*infos))) || !(ptrs = calloc(n, sizeof(*ptrs))))) {
-		send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+		pb_serve_send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			const char *state = pb_supervisor_plugin_state(sup, names[i]);
@@ -574,7 +611,7 @@ static void answer_list(struct pb_serve_client *c, uint64_t id)
 		env.id = id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_PLUGINS;
 		env.plugins = &list;
-		client_send(c, &env);
+		pb_serve_send(c, &env);
 	}
 	free(infos);
 	free(ptrs);
@@ -588,21 +625,28 @@ static void answer_hello(struct pb_serve_client *c, uint64_t id, const Plugbox__
 	Plugbox__Hello hello = PLUGBOX__HELLO__INIT;
 
 	if (c->greeted) {
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "a client's hello must be its first message");
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "a client's hello must be its first message");
 		return;
 	}
 	if (h->protocol_version == 0) {
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "a hello must ask for a protocol version (1 to %d)",
-		           PB_SERVE_PROTOCOL_MAX);
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "a hello must ask for a protocol version (1 to %d)",
+		                    PB_SERVE_PROTOCOL_MAX);
 		return;
 	}
 	c->version = h->protocol_version < PB_SERVE_PROTOCOL_MAX ? h->protocol_version : PB_SERVE_PROTOCOL_MAX;
+	if (c->version >= 2) {
+		c->want_output = h->stream_output;
+		if (h->stream_idle_output && !c->want_idle_output) {
+			c->want_idle_output = true;
+			c->srv->nidle++;
+		}
+	}
 	hello.protocol_version = c->version;
 	hello.max_protocol_version = PB_SERVE_PROTOCOL_MAX;
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
-	client_send(c, &env);
+	pb_serve_send(c, &env);
 }
 
 static const char *body_name(Plugbox__Envelope__BodyCase body)
@@ -622,6 +666,10 @@ static const struct {
 	{ PLUGBOX__ENVELOPE__BODY_CALL, 1 },
 	{ PLUGBOX__ENVELOPE__BODY_LIST, 2 },
 	{ PLUGBOX__ENVELOPE__BODY_DESCRIBE, 2 },
+	{ PLUGBOX__ENVELOPE__BODY_HOOK, 2 },
+	{ PLUGBOX__ENVELOPE__BODY_CANCEL, 2 },
+	{ PLUGBOX__ENVELOPE__BODY_HOST_FUNCTIONS, 2 },
+	{ PLUGBOX__ENVELOPE__BODY_HOST_RESULT, 2 },
 };
 
 /* An envelope without a body this daemon knows: name the fields it had. */
@@ -634,11 +682,11 @@ static void unknown_body(struct pb_serve_client *c, uint64_t id, const Plugbox__
 		used += (size_t)snprintf(fields + used, sizeof(fields) - used, "%s%u", i ? ", " : "",
 		                         env->base.unknown_fields[i].tag);
 	if (used)
-		send_error(c, id, PB_ERROR_BAD_REQUEST,
-		           "message %llu has no body this daemon knows (unknown Envelope field %s)",
-		           (unsigned long long)id, fields);
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST,
+		                    "message %llu has no body this daemon knows (unknown Envelope field %s)",
+		                    (unsigned long long)id, fields);
 	else
-		send_error(c, id, PB_ERROR_BAD_REQUEST, "message %llu has no body", (unsigned long long)id);
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "message %llu has no body", (unsigned long long)id);
 }
 
 /* One frame: a bad message is answered under its id (0 when it has none, or
@@ -653,11 +701,11 @@ static void handle_frame(struct pb_serve_client *c, const uint8_t *buf, uint32_t
 	if (pb_envelope_decode_opts(buf, len, PB_DECODE_LENIENT, &env, why, sizeof(why)) < 0) {
 		uint64_t id = pb_envelope_peek_id(buf, len);
 		if (id && in_flight(c, id))
-			send_error(c, 0, PB_ERROR_BAD_REQUEST, "message %llu (an id in flight) is not a valid plugbox Envelope: %s",
-			           (unsigned long long)id, why);
+			pb_serve_send_error(c, 0, PB_ERROR_BAD_REQUEST, "message %llu (an id in flight) is not a valid plugbox Envelope: %s",
+			                    (unsigned long long)id, why);
 		else
-			send_error(c, id, PB_ERROR_BAD_REQUEST, "message %llu is not a valid plugbox Envelope: %s",
-			           (unsigned long long)id, why);
+			pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "message %llu is not a valid plugbox Envelope: %s",
+			                    (unsigned long long)id, why);
 		c->greeted = true;
 		return;
 	}
@@ -667,18 +715,22 @@ static void handle_frame(struct pb_serve_client *c, const uint8_t *buf, uint32_t
 	if (env->body_case == PLUGBOX__ENVELOPE__BODY__NOT_SET) {
 		unknown_body(c, env->id, env);
 	} else if (i == sizeof(requests) / sizeof(requests[0])) {
-		send_error(c, env->id, PB_ERROR_BAD_REQUEST, "a client does not send a %s (message %llu)",
-		           body_name(env->body_case), (unsigned long long)env->id);
+		pb_serve_send_error(c, env->id, PB_ERROR_BAD_REQUEST, "a client does not send a %s (message %llu)",
+		                    body_name(env->body_case), (unsigned long long)env->id);
 	} else if (c->version < requests[i].since) {
-		send_error(c, env->id, PB_ERROR_BAD_REQUEST,
-		           "a %s needs protocol version %u; this connection speaks %u (send a hello first)",
-		           body_name(env->body_case), requests[i].since, c->version);
+		pb_serve_send_error(c, env->id, PB_ERROR_BAD_REQUEST,
+		                    "a %s needs protocol version %u; this connection speaks %u (send a hello first)",
+		                    body_name(env->body_case), requests[i].since, c->version);
 	} else {
 		switch (env->body_case) {
 		case PLUGBOX__ENVELOPE__BODY_HELLO: answer_hello(c, env->id, env->hello); break;
 		case PLUGBOX__ENVELOPE__BODY_CALL: start_call(c, env->id, env->call); break;
 		case PLUGBOX__ENVELOPE__BODY_LIST: answer_list(c, env->id); break;
 		case PLUGBOX__ENVELOPE__BODY_DESCRIBE: start_describe(c, env->id, env->describe); break;
+		case PLUGBOX__ENVELOPE__BODY_HOOK: pb_serve_start_hook(c, env->id, &env); break;
+		case PLUGBOX__ENVELOPE__BODY_CANCEL: pb_serve_cancel(c, env->id, env->cancel); break;
+		case PLUGBOX__ENVELOPE__BODY_HOST_FUNCTIONS: pb_serve_offer(c, env->id, env->host_functions); break;
+		case PLUGBOX__ENVELOPE__BODY_HOST_RESULT: pb_serve_host_result(c, env->id, env->host_result); break;
 		default: break;
 		}
 	}
@@ -747,7 +799,7 @@ static void send_hello(struct pb_serve_client *c)
 	hello.protocol_version = PB_SERVE_PROTOCOL_VERSION;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
-	client_send(c, &env);
+	pb_serve_send(c, &env);
 }
 
 void pb_serve_add_client(struct pb_serve *srv, int fd, pid_t pid)

@@ -543,6 +543,22 @@ static void json_event(void *userdata, const char *plugin, pb_event_kind kind, i
 	write_json(o);
 }
 
+void pb_serve_log_output(struct pb_serve *srv, const char *plugin, pb_stream stream, const char *line)
+{
+	char text[4096];
+
+	if (srv->log_json) {
+		json_output(srv, plugin, stream, line);
+		return;
+	}
+	/* As the library's own stderr output says it. */
+	if (stream == PB_STREAM_SUPERVISOR)
+		snprintf(text, sizeof(text), "plugbox: plugin '%s': %s", plugin, line);
+	else
+		snprintf(text, sizeof(text), "[%s] %s", plugin, line);
+	pb_stderr_line(text);
+}
+
 void pb_serve_log_setup(struct pb_serve *srv)
 {
 	log_json = srv->log_json;

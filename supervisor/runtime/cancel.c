@@ -79,6 +79,8 @@ PB_API int pb_cancel(pb_supervisor *s, uint64_t id)
 {
 	if (id == 0)
 		return -ENOENT;
+	if (pb_hook_cancel(s, id) == 0)
+		return 0;
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
 		struct call **link = &p->queue_head, *c, *prev = NULL;

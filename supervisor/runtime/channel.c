@@ -52,6 +52,7 @@
 #include "runtime/process.h"
 #include "runtime/reports.h"
 #include "runtime/runtime.h"
+#include "runtime/workers.h"
 #include "runtime/violation.h"
 #include "runtime/watch.h"
 #include "proto/value.h"
@@ -237,6 +238,17 @@ static void on_reply(pb_supervisor *s, struct process *w, Plugbox__Envelope *env
 		return;
 	}
 	*keep = true;
+	/* The worker flushed what the plugin printed before it answered: read
+	 * it now, while the call is still the one it runs, so that a host
+	 * that attributes lines to calls gets this call's before its end.
+	 * Only a call made alone (PB_CALL_ALONE) has the pipe to itself: for
+	 * the others the two reads would buy nothing. */
+	if (s->call_output && w->stack[0]->alone) {
+		if (w->proc.stdout_fd >= 0)
+			pb_output_read(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
+		if (w->proc.stderr_fd >= 0)
+			pb_output_read(s, w, &w->proc.stderr_fd, &w->err, PB_STREAM_STDERR);
+	}
 	pb_inflight_reply(s, w, env);
 }
 

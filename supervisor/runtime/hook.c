@@ -31,8 +31,9 @@
 struct hook_answer {
 	char *plugin;
 	int32_t priority;
-	size_t rank; /* the plugin's place in the caller's list (PB_HOOK_ORDER_GIVEN) */
-	char *name;  /* the entry point's; "" when the plugin could not start */
+	size_t rank;      /* the plugin's place in the caller's list (PB_HOOK_ORDER_GIVEN) */
+	char *name;       /* the entry point's; "" when the plugin could not start */
+	uint64_t call_id; /* its call, while pending */
 	pb_value *value;
 	pb_error *error;
 	bool pending; /* its call has not ended yet */
@@ -50,6 +51,10 @@ struct hook_run {
 	bool in_turn; /* first result, one call after another */
 	pb_hook_done_fn done;
 	void *userdata;
+	uint64_t id;           /* pb_hook_start_id's: the origin of its calls */
+	bool cancelled;        /* pb_cancel(id): no more calls */
+	bool listed;           /* on s->hook_runs until its caller has the answers */
+	struct hook_run *next; /* on s->hook_runs */
 };
 
 struct pb_hook_results {
@@ -277,8 +282,12 @@ static int start_call(pb_supervisor *s, const char *group, const pb_call_spec *s
 	hc->index = i;
 	a->pending = true;
 	run->pending++;
-	r = pb_runtime_call_start(s, &one, (flags & PB_HOOK_PRUNE_KWARGS) ? PB_RUNTIME_CALL_PRUNE : 0, call_done, hc,
-	                          NULL);
+	s->call_origin = run->id;
+	r = pb_runtime_call_start(s, &one,
+	                          ((flags & PB_HOOK_PRUNE_KWARGS) ? PB_RUNTIME_CALL_PRUNE : 0) |
+	                                  ((flags & PB_HOOK_ALONE) ? PB_RUNTIME_CALL_ALONE : 0),
+	                          call_done, hc, &a->call_id);
+	s->call_origin = 0;
 	free(function);
 	if (r < 0) {
 		/* The callback never runs for a call that did not start. */
@@ -344,9 +353,24 @@ static void abandon(struct hook_run *run)
 
 /* The caller's answer: the first `count`, through done; the run lives on
  * only for calls still pending. */
+static void unlist(struct hook_run *run)
+{
+	if (!run->listed)
+		return;
+	for (struct hook_run **link = &run->s->hook_runs; *link; link = &(*link)->next)
+		if (*link == run) {
+			*link = run->next;
+			break;
+		}
+	run->listed = false;
+}
+
 static void finish(struct hook_run *run, size_t count)
 {
-	pb_hook_results *res = take_answers(run, count);
+	pb_hook_results *res;
+
+	unlist(run);
+	res = take_answers(run, count);
 
 	run->done(run->userdata, res, res ? 0 : -ENOMEM);
 	abandon(run);
@@ -356,6 +380,10 @@ static void finish(struct hook_run *run, size_t count)
  * memory gone) finishes the run. */
 static void advance(struct hook_run *run, size_t i)
 {
+	if (run->cancelled) {
+		finish(run, i);
+		return;
+	}
 	for (; i < run->n; i++) {
 		if (start_call(run->s, run->group, run->spec, run->flags, run, i) < 0) {
 			finish(run, i);
@@ -408,14 +436,38 @@ static bool valid_group(const char *group)
 	return true;
 }
 
+int pb_hook_cancel(pb_supervisor *s, uint64_t id)
+{
+	struct hook_run *run = s->hook_runs;
+
+	while (run && run->id != id)
+		run = run->next;
+	if (!run)
+		return -ENOENT;
+	run->cancelled = true;
+	/* Each cancelled call ends from a later dispatch, through call_done:
+	 * the run stays listed until then, and makes no more calls. */
+	for (size_t i = 0; i < run->n; i++)
+		if (run->answers[i].pending && run->answers[i].call_id)
+			pb_cancel(s, run->answers[i].call_id);
+	return 0;
+}
+
 PB_API int pb_hook_start(pb_supervisor *s, const char *group, const pb_call_spec *spec,
                          const pb_hook_options *opts, pb_hook_done_fn done, void *userdata)
+{
+	return pb_hook_start_id(s, group, spec, opts, done, userdata, NULL);
+}
+
+PB_API int pb_hook_start_id(pb_supervisor *s, const char *group, const pb_call_spec *spec,
+                            const pb_hook_options *opts, pb_hook_done_fn done, void *userdata,
+                            uint64_t *hook_id)
 {
 	static const pb_call_spec no_arguments;
 	static const pb_hook_options defaults;
 	const pb_hook_options *o = opts ? opts : &defaults;
 	const unsigned known_flags = PB_HOOK_FIRST_RESULT | PB_HOOK_CONCURRENT | PB_HOOK_ALLOW_UNKNOWN |
-	                             PB_HOOK_PRUNE_KWARGS;
+	                             PB_HOOK_PRUNE_KWARGS | PB_HOOK_ALONE;
 	struct hook_run *run;
 	size_t count;
 	int r = 0;
@@ -462,6 +514,12 @@ PB_API int pb_hook_start(pb_supervisor *s, const char *group, const pb_call_spec
 		abandon(run);
 		return r;
 	}
+	run->id = ++s->next_id;
+	if (hook_id)
+		*hook_id = run->id;
+	run->next = s->hook_runs;
+	s->hook_runs = run;
+	run->listed = true;
 	/* From here on done runs exactly once: now, when nothing is to be
 	 * called, or from a later dispatch. */
 	if (run->in_turn) {

@@ -26,6 +26,7 @@
 #include "runtime/loop.h"
 #include "runtime/outbox.h"
 #include "runtime/process.h"
+#include "runtime/runtime.h"
 #include "runtime/supervisor.h"
 #include "runtime/stats.h"
 #include "proto/value.h"
@@ -330,4 +331,45 @@ PB_API const pb_value *pb_host_call_kwarg(const pb_host_call *hc, size_t i, cons
 	if (name)
 		*name = hc->env->host_call->kwargs[i]->name;
 	return (const pb_value *)hc->env->host_call->kwargs[i]->value;
+}
+
+PB_API uint64_t pb_host_call_origin(const pb_host_call *hc)
+{
+	if (!hc || !hc->call)
+		return 0;
+	return hc->call->origin ? hc->call->origin : hc->call->id;
+}
+
+PB_API int pb_host_call_nest(pb_host_call *hc, const pb_call_spec *spec, pb_call_done_fn done, void *userdata,
+                             uint64_t *call_id)
+{
+	struct process *w = hc && hc->call && hc->call->plugin ? hc->call->plugin->proc : NULL;
+	pb_supervisor *s = hc ? hc->sup : NULL;
+	bool was;
+	int r;
+
+	if (!hc)
+		return -EINVAL;
+	if (hc->answered || !w || !hc->call->running) {
+		pb_set_message(s, "host call %s() was answered, or the call that made it ended", pb_host_call_name(hc));
+		return -ESRCH;
+	}
+	if (!spec || !spec->plugin || strcmp(spec->plugin, hc->plugin) != 0) {
+		pb_set_message(s, "a call nested in host call %s() must go to plugin '%s'", pb_host_call_name(hc),
+		               hc->plugin);
+		return -EINVAL;
+	}
+	if (w->depth == 0 || w->stack[w->depth - 1] != hc->call || hc->call->host != hc) {
+		pb_set_message(s, "a call nested in host call %s() of plugin '%s' runs now: one at a time",
+		               pb_host_call_name(hc), hc->plugin);
+		return -EBUSY;
+	}
+	/* pb_runtime_call_start nests a call in the innermost host call while
+	 * its function runs (pb_host_call_nesting): this one is, for the
+	 * length of the start, though its function returned long ago. */
+	was = hc->invoking;
+	hc->invoking = true;
+	r = pb_runtime_call_start(s, spec, 0, done, userdata, call_id);
+	hc->invoking = was;
+	return r;
 }

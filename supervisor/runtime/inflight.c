@@ -114,7 +114,8 @@ void pb_inflight_fill(pb_supervisor *s, struct process *w)
 		return;
 	while (p->queued && w->depth > 0 && (w->state == P_RUNNING || w->state == P_HOST_WAIT) &&
 	       w->end_kind == 0 && !w->outdated && w->pipe_count < PB_PIPELINE_MAX &&
-	       pb_frame_out_pending(&w->outbox) < PB_PIPELINE_MAX_BYTES) {
+	       pb_frame_out_pending(&w->outbox) < PB_PIPELINE_MAX_BYTES && !w->stack[0]->alone &&
+	       !(w->pipe_count && (*slot(w, w->pipe_count - 1))->alone) && !p->queue_head->alone) {
 		struct call *c = pb_runtime_dequeue(p);
 
 		c->running = true;
@@ -361,4 +362,25 @@ int pb_inflight_cancel(pb_supervisor *s, struct process *w, uint64_t id)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+uint64_t pb_inflight_running(const struct process *w)
+{
+	const struct call *c = w->depth ? w->stack[w->depth - 1] : NULL;
+
+	/* a ghost's output is nobody's: its host has given it up */
+	if (!c || c->ghost)
+		return 0;
+	return c->origin ? c->origin : c->id;
+}
+
+PB_API uint64_t pb_call_origin(pb_supervisor *s, uint64_t call_id)
+{
+	for (size_t i = 0; call_id && i < s->nplugins; i++) {
+		const struct process *w = s->plugins[i]->proc;
+		for (size_t j = 0; w && j < w->depth; j++)
+			if (w->stack[j]->id == call_id && !w->stack[j]->ghost)
+				return w->stack[j]->origin ? w->stack[j]->origin : call_id;
+	}
+	return 0;
 }

@@ -23,6 +23,9 @@ void pb_inflight_expire(pb_supervisor *s, struct process *w, double now);
 /* Cancel call id if it is in w (cancel.c): 0, -ENOENT (not in w) or
  * -ENOMEM. */
 int pb_inflight_cancel(pb_supervisor *s, struct process *w, uint64_t id);
+/* The id the host knows the innermost call w runs now by (its origin or
+ * its id; 0 when it runs none, or only a ghost). */
+uint64_t pb_inflight_running(const struct process *w);
 /* Earliest deadline of its pipelined calls (0: none). */
 double pb_inflight_next_deadline(const struct process *w);
 

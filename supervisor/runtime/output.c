@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "runtime/channel.h"
+#include "runtime/inflight.h"
 #include "runtime/output.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
@@ -27,6 +28,16 @@
 #include "toolkit/clock.h"
 #include "toolkit/meter.h"
 #include "toolkit/sanitize.h"
+
+/* A line to the host: with the call w runs now when the host wants that. */
+static void to_host(pb_supervisor *s, const struct process *w, const char *plugin, pb_stream stream,
+                    const char *line)
+{
+	if (s->call_output)
+		s->call_output(s->call_output_data, plugin, w ? pb_inflight_running(w) : 0, stream, line);
+	else
+		s->output(s->output_data, plugin, stream, line);
+}
 
 static const char *const stream_names[] = {
 	[PB_STREAM_STDOUT] = "stdout",
@@ -63,7 +74,7 @@ static void note_drops(pb_supervisor *s, struct process *w, pb_stream stream, bo
 	snprintf(line, sizeof(line), "dropped %llu lines / %llu bytes of %s (more than %d lines or %d bytes a second)",
 	         (unsigned long long)lines, (unsigned long long)bytes, stream_names[stream],
 	         PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND);
-	s->output(s->output_data, w->name, PB_STREAM_SUPERVISOR, line);
+	to_host(s, w, w->name, PB_STREAM_SUPERVISOR, line);
 }
 
 void pb_output_drops_due(pb_supervisor *s, struct process *w, double now)
@@ -89,7 +100,7 @@ bool pb_output_line(pb_supervisor *s, struct process *w, pb_stream stream, const
 	}
 	note_drops(s, w, stream, false);
 	pb_sanitize(line, sizeof(line), text, len, 0);
-	s->output(s->output_data, w->name, stream, line);
+	to_host(s, w, w->name, stream, line);
 	return true;
 }
 
@@ -177,7 +188,7 @@ static void log_record(pb_supervisor *s, struct process *w, const Plugbox__Log *
 	note_drops(s, w, PB_STREAM_LOG, false);
 	for (size_t i = 0; i < w->depth; i++)
 		if (log->call_id != 0 && w->stack[i]->id == log->call_id && !w->stack[i]->ghost)
-			call_id = log->call_id;
+			call_id = w->stack[i]->origin ? w->stack[i]->origin : log->call_id;
 	pb_sanitize(logger, sizeof(logger), log->logger, strlen(log->logger), 0);
 	pb_sanitize(message, sizeof(message), log->message, mlen, PB_SAN_MULTILINE);
 	pb_sanitize(exc, sizeof(exc), log->exc_text, elen, PB_SAN_MULTILINE);

@@ -139,6 +139,10 @@ struct call {
 	pb_value *result;          /* once ended: one of these, until delivered */
 	pb_error *err;
 	struct call *next; /* in the plugin's queue */
+	/* The id the host knows this call by when it is not `id`: a hook's
+	 * (pb_hook_start_id) for the calls the hook makes; 0: `id` itself. */
+	uint64_t origin;
+	bool alone; /* PB_CALL_ALONE: nothing written ahead with it in the worker */
 };
 
 struct process {
@@ -283,6 +287,13 @@ struct pb_supervisor {
 	void *output_data;
 	pb_log_fn log; /* records whole (output.c), or NULL: as lines to `output` */
 	void *log_data;
+	/* Lines with the call that produced them (pb_supervisor_set_call_output),
+	 * or NULL: to `output`. */
+	pb_call_output_fn call_output;
+	void *call_output_data;
+	/* hook.c: the origin the calls it starts now carry, and its live runs. */
+	uint64_t call_origin;
+	struct hook_run *hook_runs;
 	/* The default output goes to the process's stderr writer
 	 * (toolkit/sink.c), registered for EPOLLOUT while lines wait. */
 	struct source sink_source;

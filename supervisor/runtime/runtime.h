@@ -1,17 +1,12 @@
-/* runtime.h - runtime.c: plugins, their queues, starting workers, crashes, backoff, idle stops. */
+/* runtime.h - runtime.c: calls, the plugins' queues, pumping, timers and idle stops.
+ * The plugin table is plugins.h's; a worker's start, Hello and exit workers.h's. */
 #ifndef PLUGBOX_RUNTIME_RUNTIME_H
 #define PLUGBOX_RUNTIME_RUNTIME_H
 
 #include "runtime/process.h"
 
-void pb_runtime_hello(pb_supervisor *s, struct process *p);
-void pb_runtime_exited(pb_supervisor *s, struct process *p);
 /* Move the plugin on: start its worker, feed it calls, or stop it. */
 void pb_runtime_pump(pb_supervisor *s, struct plugin *p);
-/* The plugin called `name`, known from now on (NULL and *err: no such
- * plugin); the plugin if it is known already (else NULL). */
-struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **err);
-struct plugin *pb_runtime_known(pb_supervisor *s, const char *name);
 /* Does anyone need a worker for it: calls, an eager start, pb_describe? */
 bool pb_runtime_wants_worker(const struct plugin *p);
 /* End every queued call with (a copy of) err. */
@@ -31,6 +26,8 @@ void pb_runtime_timer(pb_supervisor *s, struct plugin *p, double at);
  * PB_RUNTIME_CALL_PRUNE asks the worker to pass the function only the
  * keyword arguments its signature accepts (Call.prune_kwargs; pb_hook). */
 #define PB_RUNTIME_CALL_PRUNE 1u
+/* PB_CALL_ALONE (plugbox.h), as runtime flag. */
+#define PB_RUNTIME_CALL_ALONE 2u
 int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned flags, pb_call_done_fn done,
                           void *userdata, uint64_t *call_id);
 void pb_call_finish(pb_supervisor *s, struct call *c, pb_value *result, pb_error *err);
@@ -39,5 +36,9 @@ void pb_runtime_free(pb_supervisor *s);
 /* Plugin `name`'s directory may have been replaced (NULL: any plugin's):
  * a worker on the old one takes no new call and is replaced once idle. */
 void pb_runtime_dir_changed(pb_supervisor *s, const char *name);
+
+/* hook.c: pb_cancel of a hook's id (pb_hook_start_id): 0, or -ENOENT when
+ * no hook of that id is running. */
+int pb_hook_cancel(pb_supervisor *s, uint64_t id);
 
 #endif

@@ -359,6 +359,12 @@ PB_API void pb_supervisor_set_output(pb_supervisor *s, pb_output_fn fn, void *us
 	s->output_data = fn ? userdata : s;
 }
 
+PB_API void pb_supervisor_set_call_output(pb_supervisor *s, pb_call_output_fn fn, void *userdata)
+{
+	s->call_output = fn;
+	s->call_output_data = userdata;
+}
+
 PB_API void pb_supervisor_set_log(pb_supervisor *s, pb_log_fn fn, void *userdata)
 {
 	s->log = fn;

@@ -12,8 +12,9 @@
  * dead connections. The answers are read and checked: each is a frame that
  * decodes (leniently, and strictly too), the first a Hello of protocol
  * version 1, then at most one Hello answering the client's, empty plugin
- * lists (version 2 only), and Errors (no call or describe can succeed
- * here). A bad message is answered and the conversation goes on. The daemon must end the connection (it owes no
+ * lists and hook answers (version 2 only), Result{null} for the host
+ * functions it offers, and Errors (no call or describe can succeed here;
+ * no worker runs, so no Output and no HostCall either). A bad message is answered and the conversation goes on. The daemon must end the connection (it owes no
  * more answers once the client has shut down and every call has ended),
  * and the teardown of serve.c leaves no memory and no descriptor behind.
  */
@@ -90,6 +91,13 @@ static void check_answer(struct peer *k, const uint8_t *payload, uint32_t len)
 	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_PLUGINS) {
 		/* Asked for after version 2; the plugins directory is empty. */
 		FUZZ_ASSERT(k->upgraded && env->id != 0 && env->plugins->n_plugins == 0);
+	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_HOOK_RESULTS) {
+		/* allow_unknown over no plugins: nothing to answer. */
+		FUZZ_ASSERT(k->upgraded && env->id != 0 && env->hook_results->n_answers == 0);
+	} else if (env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
+		/* Only host_functions succeeds here: Result{null}. */
+		FUZZ_ASSERT(k->upgraded && env->id != 0 && env->result->value &&
+		            env->result->value->kind_case == PLUGBOX__VALUE__KIND_NULL_VALUE);
 	} else {
 		/* No call or describe can succeed without plugins. */
 		FUZZ_ASSERT(env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR);
@@ -186,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	srv.euid = geteuid();
 	FUZZ_ASSERT(pb_supervisor_new(plugins, &srv.sup) == 0);
 	pb_supervisor_set_output(srv.sup, quiet, NULL);
+	pb_serve_route_setup(&srv);
 	srv.sup_src.kind = PB_SERVE_SUPERVISOR;
 	ev.data.ptr = &srv.sup_src;
 	FUZZ_ASSERT(epoll_ctl(srv.ep, EPOLL_CTL_ADD, pb_supervisor_get_fd(srv.sup), &ev) == 0);
@@ -236,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pb_serve_client_drop(srv.clients);
 	pb_supervisor_free(srv.sup);
 	pb_serve_bury(&srv);
+	pb_serve_route_free(&srv);
 	close(srv.ep);
 	pb_frame_reader_free(&k.rd);
 	close(k.fd);

@@ -272,6 +272,28 @@ SERVE = {
     "bad_messages": serve_input(
         frame(_var_field(1, 1) + _len_field(3, _len_field(1, b"f") + _len_field(2, b"") + _len_field(4, b"p"))) +
         cf(2, "p", "f\0g") + frame(_var_field(1, 3) + _len_field(9, b"")) + cf(4, "p", "f")),
+    # Hooks, cancels, output and host functions (version 2): asked of an
+    # empty plugins directory, and malformed.
+    "v2_hooks": serve_input(
+        pbwire.hello_frame(2, stream_output=True, stream_idle_output=True) +
+        pbwire.hook_frame(1, "g") + pbwire.hook_frame(2, "g", allow_unknown=True, first_result=True) +
+        pbwire.hook_frame(3, "", args=[1]) + pbwire.hook_frame(4, "g", order="given") +
+        pbwire.hook_frame(5, "g", plugins=["p", "q"], kwargs={"k": 1}, timeout=-1.0) +
+        pbwire.hook_frame(6, "a:b", allow_unknown=True) + pbwire.hook_frame(0, "g", allow_unknown=True) +
+        frame(_var_field(1, 7) + _len_field(24, _len_field(1, b"g") + _var_field(9, 7)))),
+    "v2_cancel": serve_input(
+        pbwire.hello_frame(2) + cf(1, "p", "f") + pbwire.cancel_frame(1) + pbwire.cancel_frame(0, id=3) +
+        pbwire.hook_frame(2, "g", allow_unknown=True) + pbwire.cancel_frame(2) + pbwire.cancel_frame(77) +
+        pbwire.cancel_frame(2) + cf(2, "p", "f")),
+    "v2_host_functions": serve_input(
+        pbwire.hello_frame(2) + pbwire.host_functions_frame(1, ["who", "recurse"]) +
+        pbwire.host_functions_frame(2, ["who", "1bad"]) + pbwire.host_functions_frame(0, ["x"]) +
+        pbwire.host_functions_frame(3, ["n%d" % i for i in range(300)]) +
+        pbwire.host_result_frame(1, value=1) + pbwire.host_result_frame(0, error=("KeyError", "k")) +
+        pbwire.host_result_frame(5) + cf(4, "p", "f") +
+        frame(_var_field(1, 5) + _len_field(3, call("p", "f", [], (), 0.0) + _var_field(6, 9)))),
+    "v1_new_bodies": serve_input(pbwire.hook_frame(1, "g") + pbwire.cancel_frame(1) +
+                                 pbwire.host_functions_frame(2, ["a"]) + pbwire.host_result_frame(3, value=None)),
 }
 
 

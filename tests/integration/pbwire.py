@@ -18,9 +18,12 @@ MAX_DEPTH = 70
 # Envelope body field numbers, and ErrorKind numbers (= pb_error_kind).
 BODIES = {2: "hello", 3: "call", 4: "result", 5: "error", 6: "host_call", 7: "host_result",
           8: "log", 9: "shutdown", 10: "violation", 11: "listener",
-          20: "list", 21: "plugins", 22: "describe", 23: "plugin_info"}
+          20: "list", 21: "plugins", 22: "describe", 23: "plugin_info",
+          24: "hook", 25: "hook_results", 26: "cancel", 27: "output", 28: "host_functions"}
 KINDS = {1: "exception", 2: "not_found", 3: "config", 4: "violation", 5: "timeout",
-         6: "crashed", 7: "protocol", 8: "unavailable", 9: "bad_request"}
+         6: "crashed", 7: "protocol", 8: "unavailable", 9: "bad_request", 10: "cancelled"}
+STREAMS = {0: "", 1: "stdout", 2: "stderr", 3: "supervisor", 4: "log"}
+HOOK_ORDERS = {"name": 0, "priority": 1, "given": 2}
 
 
 # ---- encoding -----------------------------------------------------------------
@@ -82,14 +85,20 @@ def envelope(id, body, payload):
     return (_var_field(1, id) if id else b"") + _len_field(field, payload)
 
 
-def call_payload(plugin, function, args=(), kwargs=None, timeout=0.0):
-    out = _len_field(1, function.encode())
-    out += b"".join(_len_field(2, encode_value(a)) for a in args)
+def _arguments(args, kwargs):
+    out = b"".join(_len_field(2, encode_value(a)) for a in args)
     for name, value in (kwargs or {}).items():
         out += _len_field(3, _len_field(1, name.encode()) + _len_field(2, encode_value(value)))
+    return out
+
+
+def call_payload(plugin, function, args=(), kwargs=None, timeout=0.0, parent=0):
+    out = _len_field(1, function.encode()) + _arguments(args, kwargs)
     out += _len_field(4, plugin.encode())
     if timeout:
         out += _double_field(5, float(timeout))
+    if parent:
+        out += _var_field(6, parent)
     return out
 
 
@@ -97,12 +106,49 @@ def frame(payload):
     return struct.pack("<I", len(payload)) + payload
 
 
-def call_frame(id, plugin, function, args=(), kwargs=None, timeout=0.0):
-    return frame(envelope(id, "call", call_payload(plugin, function, args, kwargs, timeout)))
+def call_frame(id, plugin, function, args=(), kwargs=None, timeout=0.0, parent=0):
+    return frame(envelope(id, "call", call_payload(plugin, function, args, kwargs, timeout, parent)))
 
 
-def hello_frame(protocol_version, id=0):
-    return frame(envelope(id, "hello", _var_field(1, protocol_version)))
+def hello_frame(protocol_version, id=0, stream_output=False, stream_idle_output=False):
+    payload = _var_field(1, protocol_version)
+    if stream_output:
+        payload += _var_field(21, 1)
+    if stream_idle_output:
+        payload += _var_field(22, 1)
+    return frame(envelope(id, "hello", payload))
+
+
+def hook_frame(id, group, args=(), kwargs=None, timeout=0.0, first_result=False, concurrent=False,
+               allow_unknown=False, prune_kwargs=False, order="name", plugins=()):
+    out = _len_field(1, group.encode()) + _arguments(args, kwargs)
+    if timeout:
+        out += _double_field(4, float(timeout))
+    for field, flag in ((5, first_result), (6, concurrent), (7, allow_unknown), (8, prune_kwargs)):
+        if flag:
+            out += _var_field(field, 1)
+    if HOOK_ORDERS[order]:
+        out += _var_field(9, HOOK_ORDERS[order])
+    out += b"".join(_len_field(10, p.encode()) for p in plugins)
+    return frame(envelope(id, "hook", out))
+
+
+def cancel_frame(call_id, id=0):
+    return frame(envelope(id, "cancel", _var_field(1, call_id)))
+
+
+def host_functions_frame(id, names):
+    return frame(envelope(id, "host_functions", b"".join(_len_field(1, n.encode()) for n in names)))
+
+
+def host_result_frame(id, value=None, error=None):
+    """A HostResult: `value`, or error=(type, message)."""
+    if error is not None:
+        etype, message = error
+        payload = _len_field(2, _var_field(1, 1) + _len_field(2, etype.encode()) + _len_field(3, message.encode()))
+    else:
+        payload = _len_field(1, encode_value(value))
+    return frame(envelope(id, "host_result", payload))
 
 
 def list_frame(id):
@@ -230,6 +276,50 @@ def decode_plugin_info(data):
     return info
 
 
+def decode_error(data):
+    """Error -> dict: kind (a name of KINDS), kind_number, type, message,
+    traceback, and whichever version 2 fields were sent."""
+    env = {"kind_number": 0, "type": "", "message": "", "traceback": ""}
+    for f, w, d in _fields(data):
+        if f == 1:
+            env["kind_number"] = d
+        elif 2 <= f <= 4:
+            env[{2: "type", 3: "message", 4: "traceback"}[f]] = bytes(d).decode()
+        elif f in (20, 21, 23, 24):
+            env[{20: "plugin", 21: "syscall", 23: "rule", 24: "policy_file"}[f]] = bytes(d).decode()
+        elif f == 22:
+            args = env.setdefault("syscall_args", [])
+            if w == 2:           # packed
+                sub, i = bytes(d), 0
+                while i < len(sub):
+                    n = shift = 0
+                    while True:
+                        b = sub[i]
+                        i += 1
+                        n |= (b & 0x7F) << shift
+                        shift += 7
+                        if not b & 0x80:
+                            break
+                    args.append(n)
+            else:
+                args.append(d)
+        elif f == 25:
+            env["policy_line"] = d
+    env["kind"] = KINDS.get(env["kind_number"], "unknown")
+    return env
+
+
+def _decode_arguments(data, into):
+    into.setdefault("args", [])
+    into.setdefault("kwargs", {})
+    for f, w, d in _fields(data):
+        if f == 2:
+            into["args"].append(decode_value(d))
+        elif f == 3:
+            parts = {kf: kd for kf, _, kd in _fields(d)}
+            into["kwargs"][bytes(parts.get(1, b"")).decode()] = decode_value(parts[2]) if 2 in parts else None
+
+
 def decode_envelope(buf):
     """-> dict: id, body (a name of BODIES) and the body's fields:
     hello: protocol_version (and max_protocol_version when sent); result:
@@ -260,33 +350,40 @@ def decode_envelope(buf):
                     if f == 1:
                         env["value"] = decode_value(d)
             elif field == 5:
-                env.update(kind_number=0, type="", message="", traceback="")
+                env.update(decode_error(data))
+            elif field == 27:
+                env.update(call_id=0, plugin="", stream="", text="", level=0, logger="", exc_text="", dropped=0)
+                for f, w, d in _fields(data):
+                    if f in (1, 5, 8):
+                        env[{1: "call_id", 5: "level", 8: "dropped"}[f]] = d
+                    elif f == 3:
+                        env["stream"] = STREAMS.get(d, str(d))
+                    elif f in (2, 4, 6, 7):
+                        env[{2: "plugin", 4: "text", 6: "logger", 7: "exc_text"}[f]] = bytes(d).decode()
+            elif field == 6:
+                env.update(name="", plugin="", call_id=0)
+                _decode_arguments(data, env)
                 for f, w, d in _fields(data):
                     if f == 1:
-                        env["kind_number"] = d
-                    elif 2 <= f <= 4:
-                        env[{2: "type", 3: "message", 4: "traceback"}[f]] = bytes(d).decode()
-                    elif f in (20, 21, 23, 24):
-                        env[{20: "plugin", 21: "syscall", 23: "rule", 24: "policy_file"}[f]] = bytes(d).decode()
-                    elif f == 22:
-                        args = env.setdefault("syscall_args", [])
-                        if w == 2:           # packed
-                            sub, i = bytes(d), 0
-                            while i < len(sub):
-                                n = shift = 0
-                                while True:
-                                    b = sub[i]
-                                    i += 1
-                                    n |= (b & 0x7F) << shift
-                                    shift += 7
-                                    if not b & 0x80:
-                                        break
-                                args.append(n)
-                        else:
-                            args.append(d)
-                    elif f == 25:
-                        env["policy_line"] = d
-                env["kind"] = KINDS.get(env["kind_number"], "unknown")
+                        env["name"] = bytes(d).decode()
+                    elif f == 20:
+                        env["plugin"] = bytes(d).decode()
+                    elif f == 21:
+                        env["call_id"] = d
+            elif field == 25:
+                env["answers"] = []
+                for f, _, d in _fields(data):
+                    if f != 1:
+                        continue
+                    a = {"plugin": "", "name": ""}
+                    for af, _, ad in _fields(d):
+                        if af in (1, 2):
+                            a[{1: "plugin", 2: "name"}[af]] = bytes(ad).decode()
+                        elif af == 3:
+                            a["value"] = decode_value(ad)
+                        elif af == 4:
+                            a["error"] = decode_error(ad)
+                    env["answers"].append(a)
         elif field in (1,) or field in BODIES:
             raise ValueError(f"Envelope field {field} of wire type {wire}")
     return env
@@ -314,9 +411,10 @@ class Conn:
     def call(self, id, plugin, function, *args, kwargs=None, timeout=0.0):
         self.send_raw(call_frame(id, plugin, function, args, kwargs, timeout))
 
-    def upgrade(self, version=2):
-        """Ask for protocol `version`; returns the daemon's Hello."""
-        self.send_raw(hello_frame(version))
+    def upgrade(self, version=2, **flags):
+        """Ask for protocol `version` (flags: stream_output,
+        stream_idle_output); returns the daemon's Hello."""
+        self.send_raw(hello_frame(version, **flags))
         return self.recv()
 
     def _fill(self, need, deadline):

@@ -1,0 +1,88 @@
+"""talk: what tests/integration/test_serve_v2.py asks of a plugin behind
+`plugbox serve` (protocol 2): output and log records attributed to the
+call that made them, host functions offered by a client, nested calls and
+cancellation."""
+
+import logging
+import sys
+import time
+
+import plugbox
+
+log = logging.getLogger("talk.log")
+
+
+@plugbox.export
+def say(tag, n=3, pause=0.0):
+    """n lines on stdout, one on stderr, one log record, all naming tag."""
+    for i in range(n):
+        print(f"{tag} line {i}", flush=True)
+        if pause:
+            time.sleep(pause)
+    print(f"{tag} on stderr", file=sys.stderr)
+    log.warning("%s logged", tag)
+    return tag
+
+
+@plugbox.export
+def sleep(seconds, tag=None):
+    time.sleep(seconds)
+    return tag
+
+
+@plugbox.export
+def sleep_noting(seconds):
+    """Sleeps; if it is interrupted, says so on stdout (and re-raises)."""
+    try:
+        time.sleep(seconds)
+    except BaseException as e:
+        print(f"interrupted by {type(e).__name__}", flush=True)
+        raise
+    return "slept"
+
+
+@plugbox.export
+def ask(name, *args):
+    return plugbox.host_call(name, *args)
+
+
+@plugbox.export
+def ask_safely(name, *args):
+    try:
+        return ["ok", plugbox.host_call(name, *args)]
+    except Exception as e:
+        return [type(e).__name__, str(e)]
+
+
+@plugbox.export
+def nested(n):
+    # The client's host function "recurse" calls nested(n - 1) back,
+    # nested in its host call, in this same worker.
+    if n == 0:
+        return "bottom"
+    return [n, plugbox.host.recurse(n)]
+
+
+@plugbox.export
+def echo(x):
+    return x
+
+
+LAST = []
+
+
+@plugbox.export
+def ask_and_keep(name):
+    """A host call whose end is kept for last(): its client may be gone."""
+    try:
+        got = ["ok", plugbox.host_call(name)]
+    except BaseException as e:
+        LAST.append([type(e).__name__, str(e)])
+        raise
+    LAST.append(got)
+    return got
+
+
+@plugbox.export
+def last():
+    return LAST[-1] if LAST else None
