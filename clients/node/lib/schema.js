@@ -37,7 +37,8 @@ function kindName(enumName) {
 const cache = new Map();
 
 // loadSchema(path?) -> { path, root, Envelope, kindNames: Map(number -> name),
-// kindNumbers: Map(name -> number), bodies: Set of Envelope body names }.
+// kindNumbers: Map(name -> number), bodies: Set of Envelope body names,
+// streams, orders }.
 function loadSchema(protoPath) {
   const file = path.resolve(findProto(protoPath));
   let schema = cache.get(file);
@@ -52,6 +53,15 @@ function loadSchema(protoPath) {
     kindNumbers.set(kindName(name), number);
   }
   const body = Envelope.oneofs.body;
+  // Enums of later additions, when this plugbox.proto has them.
+  const enumNames = (name, prefix) => {
+    const e = root.lookup(`plugbox.${name}`);
+    const out = new Map();
+    if (e) for (const [n, v] of Object.entries(e.values)) out.set(v, n.replace(prefix, '').toLowerCase());
+    return out;
+  };
+  const streams = enumNames('OutputStream', /^OUTPUT_STREAM_/);
+  const orders = new Map([...enumNames('HookOrder', /^HOOK_ORDER_/)].map(([v, n]) => [n, v]));
   schema = {
     path: file,
     root,
@@ -59,6 +69,8 @@ function loadSchema(protoPath) {
     kindNames,
     kindNumbers,
     bodies: new Set(body.oneof),
+    streams, // number -> "stdout", "stderr", "supervisor", "log"
+    orders, // "name", "priority", "given" -> number
     has: (typeName) => root.lookup(`plugbox.${typeName}`) !== null,
   };
   cache.set(file, schema);

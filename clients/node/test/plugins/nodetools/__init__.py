@@ -67,3 +67,25 @@ def countdown(n):
     if n == 0:
         return ["bottom"]
     return [n] + plugbox.host.again(n - 1)
+
+
+MARKS = []
+
+
+@plugbox.export
+def mark(tag):
+    MARKS.append(tag)
+    return len(MARKS)
+
+
+@plugbox.export
+def marks():
+    return MARKS
+
+
+@plugbox.export
+def sleep_noting(seconds):
+    """Says it started, sleeps; the start line tells a test the call runs."""
+    print("sleeping", flush=True)
+    time.sleep(seconds)
+    return "slept"
