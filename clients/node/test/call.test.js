@@ -14,7 +14,7 @@ describe('calls through plugbox serve', { timeout: 120000 }, () => {
   let client;
 
   before(async () => {
-    daemon = await startDaemon({ plugins: ['nodetools', 'sys_ptrace'] });
+    daemon = await startDaemon({ plugins: ['nodetools', 'sys_ptrace', 'tools'] });
     client = await connect(daemon.sock, { proto: PROTO });
   });
 
@@ -69,7 +69,7 @@ describe('calls through plugbox serve', { timeout: 120000 }, () => {
 
   test('list names every plugin and its state, describe one in full', async () => {
     const listed = await client.list();
-    assert.deepStrictEqual(listed.map((p) => p.name), ['nodetools', 'sys_ptrace']);
+    assert.deepStrictEqual(listed.map((p) => p.name), ['nodetools', 'sys_ptrace', 'tools']);
     for (const p of listed) assert.ok(['stopped', 'starting', 'ready', 'busy', 'backoff'].includes(p.state), p.state);
     const info = await client.describe('nodetools');
     assert.equal(info.name, 'nodetools');
@@ -87,17 +87,17 @@ describe('calls through plugbox serve', { timeout: 120000 }, () => {
   });
 
   test('an exception in the plugin arrives with its type and traceback', async () => {
-    const err = await client.call('nodetools', 'boom', ['no luck']).then(() => null, (e) => e);
+    const err = await client.call('tools', 'boom', ['no luck']).then(() => null, (e) => e);
     assert.ok(err instanceof PlugboxError, String(err));
     assert.equal(err.kind, 'exception');
     assert.equal(err.remoteType, 'ValueError');
-    assert.equal(err.plugin, 'nodetools');
+    assert.equal(err.plugin, 'tools');
     assert.match(err.message, /no luck/);
     assert.match(err.traceback, /raise ValueError\(message\)/);
     assert.match(err.traceback, /in boom/);
     assert.ok(err.requestId > 0);
     // The worker is still there.
-    assert.equal(await client.call('nodetools', 'echo', ['after']), 'after');
+    assert.equal(await client.call('tools', 'echo', ['after']), 'after');
   });
 
   test('an unknown function is not_found, a request without a plugin bad_request', async () => {
@@ -137,12 +137,12 @@ describe('calls through plugbox serve', { timeout: 120000 }, () => {
 
   test('a call past its timeout ends as timeout, and the plugin serves the next', async () => {
     const started = Date.now();
-    const err = await client.call('nodetools', 'sleep', [30], { timeout: 0.5 }).then(() => null, (e) => e);
+    const err = await client.call('tools', 'sleep', [30], { timeout: 0.5 }).then(() => null, (e) => e);
     assert.ok(err instanceof PlugboxError, String(err));
     assert.equal(err.kind, 'timeout');
-    assert.match(err.message, /nodetools/);
+    assert.match(err.message, /tools/);
     assert.ok(Date.now() - started < 10000 * TIME_SCALE, `${Date.now() - started} ms`);
-    assert.equal(await client.call('nodetools', 'sleep', [0, 'next']), 'next');
+    assert.equal(await client.call('tools', 'sleep', [0, 'next']), 'next');
     const bad = await client.call('nodetools', 'echo', [1], { timeout: -1 }).then(() => null, (e) => e);
     assert.match(bad.message, /timeout must be a number of seconds >= 0/);
   });

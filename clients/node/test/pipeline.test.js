@@ -29,8 +29,8 @@ describe('pipelining', { timeout: 120000 }, () => {
     const calls = [];
     for (let i = 0; i < 1000; i++) {
       let p;
-      if (i === 500) p = client.call('nodetools', 'boom', [`at ${i}`]);
-      else if (i === 700) p = client.call('nodetools', 'sleep', [30], { timeout: 0.3 });
+      if (i === 500) p = client.call('tools', 'boom', [`at ${i}`]);
+      else if (i === 700) p = client.call('tools', 'sleep', [30], { timeout: 0.3 });
       else if (i % 100 === 0) p = client.call('tools', 'sleep', [0.05, `slept ${i}`]);
       else if (i % 2) p = client.call('nodetools', 'square', [i]);
       else p = client.call('tools', 'echo', [{ i, s: `s${i}` }]);
@@ -69,13 +69,13 @@ describe('pipelining', { timeout: 120000 }, () => {
 
 describe('when the daemon goes away', { timeout: 120000 }, () => {
   test('a daemon killed mid-call fails every pending promise, and later calls at once', async () => {
-    const daemon = await startDaemon({ plugins: ['nodetools'] });
+    const daemon = await startDaemon({ plugins: ['tools'] });
     try {
       const client = await connect(daemon.sock, { proto: PROTO });
-      assert.equal(await client.call('nodetools', 'echo', ['warm']), 'warm');
+      assert.equal(await client.call('tools', 'echo', ['warm']), 'warm');
       const closed = new Promise((resolve) => client.once('close', resolve));
-      const slow = client.call('nodetools', 'sleep', [30, 'never']);
-      const queued = [1, 2, 3].map((i) => client.call('nodetools', 'echo', [i]));
+      const slow = client.call('tools', 'sleep', [30, 'never']);
+      const queued = [1, 2, 3].map((i) => client.call('tools', 'echo', [i]));
       const outcomes = Promise.all([slow, ...queued].map((p) => p.then(() => null, (e) => e)));
       await new Promise((r) => setTimeout(r, 200));
       const started = Date.now();
@@ -85,13 +85,13 @@ describe('when the daemon goes away', { timeout: 120000 }, () => {
         assert.ok(err instanceof ConnectionError, String(err));
         assert.ok(err instanceof PlugboxError);
         assert.equal(err.kind, 'disconnected');
-        assert.match(err.message, /call nodetools\.(sleep|echo) \(id \d+\) failed: the daemon closed the connection/);
+        assert.match(err.message, /call tools\.(sleep|echo) \(id \d+\) failed: the daemon closed the connection/);
       }
       assert.ok(Date.now() - started < 5000 * TIME_SCALE);
       assert.match(await closed, /the daemon closed the connection/);
       assert.equal(client.closed, true);
       assert.equal(client.pending, 0);
-      const late = await client.call('nodetools', 'echo', [1]).then(() => null, (e) => e);
+      const late = await client.call('tools', 'echo', [1]).then(() => null, (e) => e);
       assert.ok(late instanceof ConnectionError);
       assert.match(late.message, /connection to the daemon is closed/);
       const listed = await client.list().then(() => null, (e) => e);
@@ -102,13 +102,13 @@ describe('when the daemon goes away', { timeout: 120000 }, () => {
   });
 
   test('close() lets the calls in flight finish, then the connection ends', async () => {
-    const daemon = await startDaemon({ plugins: ['nodetools'] });
+    const daemon = await startDaemon({ plugins: ['tools'] });
     try {
       const client = await connect(daemon.sock, { proto: PROTO });
-      const a = client.call('nodetools', 'sleep', [0.3, 'late']);
-      const b = client.call('nodetools', 'echo', ['b']);
+      const a = client.call('tools', 'sleep', [0.3, 'late']);
+      const b = client.call('tools', 'echo', ['b']);
       const closing = client.close();
-      const refused = await client.call('nodetools', 'echo', [1]).then(() => null, (e) => e);
+      const refused = await client.call('tools', 'echo', [1]).then(() => null, (e) => e);
       assert.match(refused.message, /connection to the daemon is closing/);
       assert.equal(await a, 'late');
       assert.equal(await b, 'b');

@@ -1,6 +1,7 @@
-"""nodetools: what clients/node/test asks of a plugin behind `plugbox serve`:
-values back as they came, an exception, a sleep, keyword arguments, output
-and log records, and host functions offered by the Node client."""
+"""nodetools: what clients/node/test asks of a plugin behind `plugbox serve`
+beyond tests/plugins/serve/tools (echo, boom, sleep): values and their
+Python types, keyword arguments, output and log records, state kept
+between calls, and host functions offered by the Node client."""
 
 import logging
 import sys
@@ -20,17 +21,6 @@ def echo(*args):
 def types(*args):
     """The Python type of each argument, to check what the client sent."""
     return [type(a).__name__ for a in args]
-
-
-@plugbox.export
-def boom(message):
-    raise ValueError(message)
-
-
-@plugbox.export
-def sleep(seconds, tag=None):
-    time.sleep(seconds)
-    return tag
 
 
 @plugbox.export
