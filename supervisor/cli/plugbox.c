@@ -59,7 +59,9 @@ static const struct command commands[] = {
 	{ "call-all", pb_cmd_call_all, "call every plugin's entry points of one group",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] [--timeout SECONDS] [--first [--concurrent]]\n"
 	  "      [--only PLUGIN[,PLUGIN...]] [--order name|priority|given] [--allow-unknown-group]\n"
-	  "      --group GROUP [ARG_JSON ...]" },
+	  "      --group GROUP [ARG_JSON ...]\n"
+	  "--socket PATH [--timeout SECONDS] [--first [--concurrent]] [--only PLUGIN[,PLUGIN...]]\n"
+	  "      [--order name|priority|given] [--allow-unknown-group] --group GROUP [ARG_JSON ...]" },
 	{ "serve", pb_cmd_serve, "a daemon: workers kept warm, calls over a unix socket",
 	  "--plugins DIR [--policies DIR] [CACHE] [SPAWN] --socket PATH [--timeout SECONDS]\n"
 	  "      [--grace SECONDS] [--eager] [--idle-stop SECONDS] [--metrics PATH]\n"

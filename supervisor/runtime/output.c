@@ -182,6 +182,12 @@ static void log_record(pb_supervisor *s, struct process *w, const Plugbox__Log *
 
 	if (!pb_meter_take(&w->meters[PB_STREAM_LOG], PB_OUTPUT_LINES_PER_SECOND, PB_OUTPUT_BYTES_PER_SECOND,
 	                   pb_now(), mlen + elen + 1)) {
+		/* Counted as the lines it holds, as when records go as lines: the
+		 * meter took one. */
+		uint64_t lines = pb_count_lines(log->message, mlen) + (mlen && log->message[mlen - 1] != '\n') +
+		                 pb_count_lines(log->exc_text, elen) + (elen && log->exc_text[elen - 1] != '\n');
+		if (lines > 1)
+			pb_meter_drop(&w->meters[PB_STREAM_LOG], lines - 1, 0);
 		note_drops(s, w, PB_STREAM_LOG, false);
 		return;
 	}
