@@ -161,7 +161,7 @@ class Client extends EventEmitter {
   // "cancelled" (or settles as it would have, if it ended first).
   cancel(request) {
     const id = typeof request === 'number' ? request : request && request.id;
-    if (!this._pending.has(id) || this.closed) return false;
+    if (!this._pending.has(id) || this.closed || this.protocolVersion < 2) return false;
     this._send({ id: 0, cancel: { callId: id } });
     return true;
   }
@@ -332,7 +332,7 @@ class Client extends EventEmitter {
     }
     const request = this._pending.get(id);
     if (!request) {
-      this.emit('protocolError', new PlugboxError('protocol', `the daemon answered id ${env.id}, which is not in flight`));
+      this._emitSafely('protocolError', new PlugboxError('protocol', `the daemon answered id ${env.id}, which is not in flight`));
       return;
     }
     this._answer(request, env);
@@ -400,7 +400,7 @@ class Client extends EventEmitter {
       } else if (this._hellos === 2 && this._want > 1) {
         this._agree(h.protocolVersion, h.maxProtocolVersion || h.protocolVersion);
       } else if (this._hellos > 2 || (this._hellos === 2 && this._want === 1)) {
-        this.emit('protocolError', new PlugboxError('protocol', 'the daemon sent a hello it was not asked for'));
+        this._emitSafely('protocolError', new PlugboxError('protocol', 'the daemon sent a hello it was not asked for'));
       }
       return;
     }
@@ -417,10 +417,10 @@ class Client extends EventEmitter {
         return;
       }
       this._lastDaemonError = err;
-      this.emit('protocolError', err);
+      this._emitSafely('protocolError', err);
       return;
     }
-    this.emit('protocolError', new PlugboxError('protocol', `the daemon sent ${env.body || 'no body'} under id 0`));
+    this._emitSafely('protocolError', new PlugboxError('protocol', `the daemon sent ${env.body || 'no body'} under id 0`));
   }
 
   _agree(version, max) {
@@ -454,10 +454,25 @@ class Client extends EventEmitter {
       try {
         request.onOutput(record);
       } catch (err) {
-        this.emit('protocolError', new PlugboxError('protocol', `onOutput of ${request.what} threw: ${err.message}`));
+        process.nextTick(() => {
+          throw err;
+        });
       }
     }
-    this.emit('output', record);
+    this._emitSafely('output', record);
+  }
+
+  // A listener that throws must not be taken for a bad answer (which would
+  // end the connection): its exception is thrown on its own, as an
+  // EventEmitter listener's would be outside the client.
+  _emitSafely(event, arg) {
+    try {
+      this.emit(event, arg);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   // A plugin calls a host function this client offered: run it, answer
