@@ -11,6 +11,15 @@ const protobuf = require('protobufjs');
 
 const INSTALLED = ['/usr/local/share/plugbox/plugbox.proto', '/usr/share/plugbox/plugbox.proto'];
 
+// protobufjs stops at 100 nested messages (protoc's default), but a Value
+// may nest 64 deep and each level of a map is three messages (Value,
+// ValueMap, ValueMapEntry), under an Envelope and a Result or a HookAnswer.
+// The bound stays: a deeper frame still fails to decode.
+const NESTED_MESSAGES = 3 * 64 + 8;
+for (const holder of [protobuf.util, protobuf.Reader]) {
+  if (!(holder.recursionLimit >= NESTED_MESSAGES)) holder.recursionLimit = NESTED_MESSAGES;
+}
+
 function protoCandidates() {
   const list = [];
   if (process.env.PLUGBOX_PROTO) list.push(process.env.PLUGBOX_PROTO);

@@ -55,6 +55,20 @@ describe('calls through plugbox serve', { timeout: 120000 }, () => {
     assert.equal(await client.call('nodetools', 'echo', [-Infinity]), -Infinity);
   });
 
+  test('values nested as deep as the daemon takes them, lists and maps', async () => {
+    // 63 levels: the daemon refuses 64 ("nested deeper than 63 levels"),
+    // though docs/protocol.md says 64. A map level is three protobuf
+    // messages, well past protobufjs's default limit of 100.
+    let list = 'bottom';
+    let map = 'bottom';
+    for (let i = 1; i < 63; i++) {
+      list = [list];
+      map = new Map([[i, map]]);
+    }
+    assert.deepStrictEqual(await client.call('nodetools', 'echo', [list]), list);
+    assert.deepStrictEqual(await client.call('nodetools', 'echo', [map]), map);
+  });
+
   test('integers past 2^53 come back as BigInt, exactly', async () => {
     assert.equal(await client.call('nodetools', 'square', [2 ** 31]), 2n ** 62n);
     assert.equal(await client.call('nodetools', 'square', [2 ** 26]), 2 ** 52);

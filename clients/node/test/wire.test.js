@@ -130,6 +130,39 @@ describe('a daemon that breaks the protocol', { timeout: 20000 }, () => {
     }
   });
 
+  test('a result nested 100,000 deep is refused, not recursed into', async () => {
+    // Value{list_value: ValueList{items: [Value{...}]}}, as bytes.
+    const varint = (n) => {
+      const out = [];
+      for (; n > 127; n = Math.floor(n / 128)) out.push((n & 127) | 128);
+      out.push(n);
+      return Buffer.from(out);
+    };
+    const field = (tag, bytes) => Buffer.concat([Buffer.from([tag]), varint(bytes.length), bytes]);
+    // Each level's two headers depend only on the length inside them.
+    const heads = [];
+    let length = 2;
+    for (let i = 0; i < 100000; i++) {
+      const item = Buffer.concat([Buffer.from([0x0a]), varint(length)]);
+      const list = Buffer.concat([Buffer.from([0x3a]), varint(item.length + length)]);
+      length += item.length + list.length;
+      heads.push(item, list);
+    }
+    const value = Buffer.concat([...heads.reverse(), Buffer.from([0x08, 0x01])]); // null_value innermost
+    assert.equal(value.length, length);
+    const fake = await fakeDaemon((sock, env, id) => {
+      sock.write(frame(Buffer.concat([Buffer.from([0x08]), varint(id), field(0x22, field(0x0a, value))])));
+    });
+    try {
+      const client = await answer(connect(fake.path, { proto: PROTO }));
+      const err = await failure(client.call('p', 'deep'));
+      assert.ok(err instanceof ConnectionError, String(err));
+      assert.match(err.message, /undecodable envelope \(\d+ bytes\): max depth exceeded/);
+    } finally {
+      await fake.close();
+    }
+  });
+
   test('an answer to no request, or of the wrong kind, or with no value, fails only what it must', async () => {
     const fake = await fakeDaemon((sock, env, id) => {
       const fn = env.call ? env.call.function : '';
