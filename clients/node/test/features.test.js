@@ -174,6 +174,23 @@ describe('output and log records', { timeout: 120000 }, () => {
     }
   });
 
+  test('output made outside any call reaches the connections that asked for idle output', async () => {
+    const idle = await connect(daemon.sock, { proto: PROTO, streamOutput: true, idleOutput: true });
+    const busy = await connect(daemon.sock, { proto: PROTO, streamOutput: true });
+    try {
+      const got = new Promise((resolve) => idle.on('output', (o) => o.text === 'said later' && resolve(o)));
+      const notBusy = [];
+      busy.on('output', (o) => notBusy.push(o));
+      assert.equal(await busy.call('nodetools', 'print_later', [0.2, 'said later']), true);
+      const o = await got;
+      assert.deepStrictEqual([o.callId, o.plugin, o.stream], [0, 'nodetools', 'stdout']);
+      assert.deepStrictEqual(notBusy, []); // the call had ended: not its output
+    } finally {
+      idle.destroy();
+      busy.destroy();
+    }
+  });
+
   test('a connection that did not ask for output gets none', async () => {
     const client = await connect(daemon.sock, { proto: PROTO });
     try {
@@ -259,6 +276,42 @@ describe('host functions offered by the client', { timeout: 120000 }, () => {
     const denied = await failure(client.call('nodetools', 'host_ask', ['secret']));
     assert.equal(denied.remoteType, 'PermissionError');
     assert.equal(await client.call('nodetools', 'host_add', [1, 1]), 2);
+  });
+
+  test('a client that goes away while a plugin waits on its host function fails that host call, no one else', async () => {
+    let called;
+    const reached = new Promise((resolve) => {
+      called = resolve;
+    });
+    const leaving = await connect(daemon.sock, {
+      proto: PROTO,
+      hostFunctions: {
+        slow() {
+          called();
+          return new Promise(() => {}); // never answers
+        },
+      },
+    });
+    const p = leaving.call('nodetools', 'host_keep', ['slow']);
+    const outcome = failure(p);
+    await reached;
+    leaving.destroy();
+    const err = await outcome;
+    assert.equal(err.kind, 'disconnected');
+    assert.match(err.message, /call nodetools\.host_keep \(id \d+\) failed: the client closed the connection/);
+    // The plugin's host call failed (it kept what it got); this client is unharmed.
+    let kept = [];
+    for (let i = 0; i < 100 && kept.length === 0; i++) {
+      kept = await client.call('nodetools', 'kept');
+      if (kept.length === 0) await wait(50);
+    }
+    // The connection's end both cancels its call and fails its host call:
+    // whichever reaches the plugin first is what it saw.
+    assert.equal(kept.length, 1, JSON.stringify(kept));
+    const [type, text] = kept[0];
+    assert.ok((type === 'RuntimeError' && text === 'the client offering host function slow went away') || type === 'Cancelled',
+      JSON.stringify(kept[0]));
+    assert.equal(await client.call('nodetools', 'host_add', [20, 22]), 42);
   });
 
   test('another connection that offers nothing is refused the same names', async () => {

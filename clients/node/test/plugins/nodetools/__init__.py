@@ -79,3 +79,36 @@ def sleep_noting(seconds):
     print("sleeping", flush=True)
     time.sleep(seconds)
     return "slept"
+
+
+@plugbox.export
+def print_later(seconds, text):
+    """Prints text from a thread after the call has returned: output
+    outside any call."""
+    import threading
+
+    def later():
+        time.sleep(seconds)
+        print(text, flush=True)
+    threading.Thread(target=later, daemon=True).start()
+    return True
+
+
+KEPT = []
+
+
+@plugbox.export
+def host_keep(name):
+    """A host call whose outcome is kept for kept(): its client may be gone."""
+    try:
+        got = ["ok", plugbox.host_call(name)]
+    except BaseException as e:  # plugbox.Cancelled too, which is re-raised
+        KEPT.append([type(e).__name__, str(e)])
+        raise
+    KEPT.append(got)
+    return got
+
+
+@plugbox.export
+def kept():
+    return KEPT
