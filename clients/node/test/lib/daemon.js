@@ -81,8 +81,10 @@ class Daemon {
     return status;
   }
 
+  // SIGTERM, as an operator stops it (a sanitizer build then checks its
+  // exit for leaks); SIGKILL if it is still there 15 s later.
   async cleanup() {
-    await this.stop('SIGKILL', 5000);
+    await this.stop('SIGTERM', 15000);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
