@@ -125,7 +125,7 @@ class Client extends EventEmitter {
     return this._request('call', options, () => ({
       plugin,
       function: fn,
-      args: args.map((a) => toValue(a)),
+      args: toArgs(args),
       kwargs: toKeywords(options.kwargs),
       timeout: checkTimeout(options.timeout),
       parent: options.parent || 0,
@@ -143,7 +143,7 @@ class Client extends EventEmitter {
       if (order === undefined) throw new RangeError(`order must be one of ${[...this.schema.orders.keys()].join(', ')}, not ${options.order}`);
       return {
         group,
-        args: args.map((a) => toValue(a)),
+        args: toArgs(args),
         kwargs: toKeywords(options.kwargs),
         timeout: checkTimeout(options.timeout),
         firstResult: Boolean(options.firstResult),
@@ -566,6 +566,11 @@ function hostError(err) {
   else if (err && err.name) type = err.name;
   const message = err && err.message !== undefined ? String(err.message) : String(err);
   return { kind: 1, type, message };
+}
+
+function toArgs(args) {
+  if (!Array.isArray(args)) throw new TypeError('the arguments are an array');
+  return args.map((a) => toValue(a));
 }
 
 function checkTimeout(t) {

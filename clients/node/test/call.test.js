@@ -129,6 +129,8 @@ describe('calls through plugbox serve', { timeout: 120000 }, () => {
     for (let i = 0; i < 70; i++) deep = [deep];
     const tooDeep = await client.call('nodetools', 'echo', [deep]).then(() => null, (e) => e);
     assert.match(tooDeep.message, /nested deeper than 64/);
+    const notArray = await client.call('nodetools', 'echo', 'abc').then(() => null, (e) => e);
+    assert.match(notArray.message, /the arguments are an array/);
     const range = await client.call('nodetools', 'echo', [2n ** 64n]).then(() => null, (e) => e);
     assert.match(range.message, /does not fit in 64 bits/);
     assert.equal(await client.call('nodetools', 'echo', [1]), 1);
