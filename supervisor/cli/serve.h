@@ -202,6 +202,8 @@ void pb_serve_slot_used(struct pb_serve_slot *slot);
 void pb_serve_slot_release(struct pb_serve_slot *slot);
 
 /* serve_route.c: what belongs to a client besides its answers */
+/* Python's name of a logging level ("WARNING"), "LEVEL" for another number. */
+const char *pb_serve_level_name(int level);
 void pb_serve_route_setup(struct pb_serve *srv);
 void pb_serve_route_free(struct pb_serve *srv);
 /* The request in slot (lib_id) that the plugin's line or record belongs

@@ -23,6 +23,7 @@
 #include "proto/frame.h"
 #include "proto/protocol.h"
 #include "cli/plugbox_cli.h"
+#include "cli/serve.h"
 #include "toolkit/sanitize.h"
 
 /* Seconds the daemon gets beyond the call's own --timeout to answer. */
@@ -147,6 +148,15 @@ static int trouble(const struct conn *k, int r, const char *why, const char *doi
 	return PB_EXIT_WORKER;
 }
 
+/* A Hello asking for version 2 and the output of our requests. */
+static void output_hello(Plugbox__Envelope *env, Plugbox__Hello *hello)
+{
+	hello->protocol_version = 2;
+	hello->stream_output = true;
+	env->body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
+	env->hello = hello;
+}
+
 /* A Hello asking for version 2 and the call's output, then the call, in
  * one write. */
 static int send_call(struct conn *k, const struct pb_cli_call *c)
@@ -158,10 +168,7 @@ static int send_call(struct conn *k, const struct pb_cli_call *c)
 	size_t len, hlen;
 	int r;
 
-	hello.protocol_version = 2;
-	hello.stream_output = true;
-	henv.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
-	henv.hello = &hello;
+	output_hello(&henv, &hello);
 
 	call.plugin = (char *)c->plugin;
 	call.function = (char *)c->function;
@@ -191,12 +198,6 @@ static int send_call(struct conn *k, const struct pb_cli_call *c)
 	free(frame);
 	free(hframe);
 	return r;
-}
-
-static const char *level_name(int level)
-{
-	static const char *const names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
-	return level >= 10 && level <= 50 && level % 10 == 0 ? names[level / 10 - 1] : "LEVEL";
 }
 
 /* One line of the plugin's, as a local call's default output shows it. */
@@ -232,7 +233,7 @@ static void show_output(const Plugbox__Output *o)
 				if (first) {
 					char logger[256];
 					pb_sanitize(logger, sizeof(logger), o->logger, strlen(o->logger), 0);
-					snprintf(head, sizeof(head), "%s %s: ", level_name(o->level), logger);
+					snprintf(head, sizeof(head), "%s %s: ", pb_serve_level_name(o->level), logger);
 					fprintf(stderr, "[%s] %s", plugin, head);
 					char text[8192];
 					pb_sanitize(text, sizeof(text), p, n, 0);
@@ -698,10 +699,7 @@ int pb_serve_call_all(const struct pb_cli_options *o, pb_value **args, size_t na
 		k.deadline = now() + o->timeout + ANSWER_SLACK;
 	if ((code = open_conn(&k)))
 		goto out;
-	hello.protocol_version = 2;
-	hello.stream_output = true;
-	henv.body_case = PLUGBOX__ENVELOPE__BODY_HELLO;
-	henv.hello = &hello;
+	output_hello(&henv, &hello);
 	rq.group = (char *)o->group;
 	rq.args = (Plugbox__Value **)args;
 	rq.n_args = nargs;

@@ -634,7 +634,8 @@ static void answer_hello(struct pb_serve_client *c, uint64_t id, const Plugbox__
 		return;
 	}
 	c->version = h->protocol_version < PB_SERVE_PROTOCOL_MAX ? h->protocol_version : PB_SERVE_PROTOCOL_MAX;
-	if (c->version >= 2) {
+	/* Output is a version 2 message. */
+	if (h->protocol_version >= 2) {
 		c->want_output = h->stream_output;
 		if (h->stream_idle_output && !c->want_idle_output) {
 			c->want_idle_output = true;

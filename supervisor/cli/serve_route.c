@@ -113,7 +113,7 @@ static void on_output(void *userdata, const char *plugin, uint64_t call_id, pb_s
 		idle_output(srv, &o);
 }
 
-static const char *level_name(int level)
+const char *pb_serve_level_name(int level)
 {
 	static const char *const names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
 	return level >= 10 && level <= 50 && level % 10 == 0 ? names[level / 10 - 1] : "LEVEL";
@@ -132,7 +132,7 @@ static void log_as_lines(struct pb_serve *srv, const char *plugin, int level, co
 		while (p && *p) {
 			size_t n = strcspn(p, "\n");
 			if (first)
-				snprintf(line, sizeof(line), "%s %.128s: %.*s", level_name(level), logger,
+				snprintf(line, sizeof(line), "%s %.128s: %.*s", pb_serve_level_name(level), logger,
 				         (int)(n < 1900 ? n : 1900), p);
 			else
 				snprintf(line, sizeof(line), "  %.*s", (int)(n < 1900 ? n : 1900), p);
@@ -144,7 +144,7 @@ static void log_as_lines(struct pb_serve *srv, const char *plugin, int level, co
 		}
 	}
 	if (first)
-		pb_serve_log_output(srv, plugin, PB_STREAM_LOG, level_name(level));
+		pb_serve_log_output(srv, plugin, PB_STREAM_LOG, pb_serve_level_name(level));
 }
 
 static void on_log(void *userdata, const char *plugin, uint64_t call_id, int level, const char *logger,

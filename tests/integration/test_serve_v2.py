@@ -208,6 +208,30 @@ def test_output_and_log_records_go_to_the_client_whose_call_made_them(plugbox, s
     assert "[talk] C line 0" in d.stderr() and "[talk] WARNING talk.log: C logged" in d.stderr()
 
 
+def test_a_client_that_does_not_read_its_output_loses_only_output(serve, talk):
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    sibling = v2(d)
+    base = latency(sibling, "tools", 10, start_id=1)
+    slow = v2(d, stream_output=True)
+    slow.call(1, "talk", "spew", 8.0)
+    # While the daemon holds (at most 1 MiB of) its output, others are served.
+    time.sleep(1.0)
+    during = latency(sibling, "tools", 20, start_id=100)
+    assert during < max(10 * base, 0.05), (during, base)
+    time.sleep(8.0)
+    envs = until_answer(slow, 1, timeout=30)
+    answer = answer_of(envs)
+    assert answer["body"] == "result" and answer["value"] > 0, answer
+    got = [e for e in envs if e["body"] == "output" and e["stream"] == "stdout"]
+    dropped = sum(e["dropped"] for e in envs if e["body"] == "output")
+    # Past the bound the daemon counted instead of queueing; what was sent
+    # and what was dropped add up to what the meter let through.
+    assert dropped > 0, (len(got), dropped)
+    assert len(got) * 1001 < 2 << 20, len(got)
+    assert "xxxxxxxx" not in d.stderr()
+
+
 def test_call_socket_prints_output_as_a_local_call_does(plugbox, serve, talk):
     plugins, policies = talk
     d = serve(plugins, "--policies", policies)

@@ -86,3 +86,16 @@ def ask_and_keep(name):
 @plugbox.export
 def last():
     return LAST[-1] if LAST else None
+
+
+@plugbox.export
+def spew(seconds, width=1000):
+    """Lines of `width` bytes for `seconds`: as fast as the meter lets them
+    through (256 KiB a second), to a client that may not be reading."""
+    line = "x" * width
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        print(line)
+        n += 1
+    return n
