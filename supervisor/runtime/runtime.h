@@ -35,4 +35,15 @@ void pb_runtime_free(pb_supervisor *s);
  * a worker on the old one takes no new call and is replaced once idle. */
 void pb_runtime_dir_changed(pb_supervisor *s, const char *name);
 
+/* A plugin's workers (its replicas): how many it may have now (its
+ * @replicas, capped by the supervisor's max_replicas); adding one as it
+ * starts and removing it once reaped; the one whose stack holds call c;
+ * the one whose host function is running now (calls it makes to its own
+ * plugin are nested in it), or NULL. */
+unsigned pb_runtime_replicas(const pb_supervisor *s, const struct plugin *p);
+void pb_runtime_add_worker(struct plugin *p, struct process *w);
+void pb_runtime_remove_worker(struct plugin *p, const struct process *w);
+struct process *pb_runtime_worker_of(const struct plugin *p, const struct call *c);
+struct process *pb_runtime_nesting_worker(const struct plugin *p);
+
 #endif
