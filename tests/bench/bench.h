@@ -9,6 +9,7 @@
  *                idle interpreters, the syscall loop unfiltered
  *   measure.c    plugbox calls: round trip, pipelined, CPU, syscall loop
  *   startup.c    plugbox starts: spawn, bytecode cache, idle PSS, 1000 alive
+ *   warm.c       --spawn zygote: @fresh-per-call, replicas, a zygote child's PSS
  *   filter.c     bench-filter: the seccomp filter's own cost, in C
  */
 #ifndef PB_BENCH_H
@@ -36,7 +37,10 @@ enum section {
 	S_SECCOMP = 1u << 5,
 	S_ALIVE = 1u << 6,
 	S_CONNECT = 1u << 7,
-	S_ALL = (1u << 8) - 1,
+	S_WARM = 1u << 8,
+	S_ALL = (1u << 9) - 1,
+	/* not in a default run: 2,000 processes (`make bench-zygote-alive`) */
+	S_ZALIVE = 1u << 9,
 };
 
 struct bench_cfg {
@@ -181,6 +185,8 @@ void bench_connect(void); /* connect.c */
 void bench_spawn(void); /* startup.c */
 void bench_pss(void);
 void bench_alive(void);
+void bench_warm(void); /* warm.c */
+void bench_zygote_alive(void);
 
 /* plugbox helpers shared by measure.c and startup.c (measure.c) */
 pb_supervisor *sup_new(const char *plugins, pb_spawn_mode mode, const char *cache);
