@@ -230,8 +230,9 @@ struct plugin {
 	 * queue; each runs one top-level call at a time (runtime.c). */
 	struct process *workers[PB_REPLICAS_MAX];
 	unsigned nworkers;
-	unsigned replicas;   /* @replicas of the policy its last worker started with (0: none yet) */
-	bool replicas_noted; /* the cap on its @replicas was said once */
+	unsigned replicas;         /* @replicas of the policy its last worker started with (0: none yet) */
+	bool replicas_noted;       /* the cap on its @replicas was said once */
+	bool fresh_shared_scratch; /* @fresh-per-call workers that share a scratch: one at a time */
 	uint64_t generations;
 	struct call *queue_head, *queue_tail;
 	size_t queued;

@@ -166,20 +166,34 @@ struct process *pb_runtime_nesting_worker(const struct plugin *p)
 	return NULL;
 }
 
+/* Does w count towards p's replicas? Stopping workers do until they are
+ * gone, except a @fresh-per-call worker ended after its answer: the next
+ * one starts beside it, unless the two would share a scratch directory
+ * (zygote children; workers.c's take_replicas). */
+static bool counted(const struct plugin *p, const struct process *w)
+{
+	return !(w->state == P_STOPPING && w->answered && w->policy->sandbox.fresh_per_call && !p->fresh_shared_scratch);
+}
+
 /* Start workers while calls wait for them: one for anyone who needs one,
- * more (up to its replicas, stopping workers counted until they are gone)
- * while queued calls outnumber the workers starting. */
+ * more (up to its replicas) while queued calls outnumber the workers
+ * starting. */
 static void start_workers(pb_supervisor *s, struct plugin *p)
 {
 	for (unsigned tries = 0; tries <= PB_REPLICAS_MAX; tries++) {
-		unsigned starting = 0;
+		unsigned starting = 0, live = 0;
 
-		if (!pb_runtime_wants_worker(p) || s->shutting_down || p->failed_until != 0)
+		if (!pb_runtime_wants_worker(p) || s->shutting_down || p->failed_until != 0 ||
+		    p->nworkers >= PB_REPLICAS_MAX)
 			return;
-		for (unsigned i = 0; i < p->nworkers; i++)
+		for (unsigned i = 0; i < p->nworkers; i++) {
 			starting += p->workers[i]->state == P_STARTING && !p->workers[i]->outdated;
-		if (p->nworkers != 0 && (p->queued <= starting || p->nworkers >= pb_runtime_replicas(s, p)))
+			live += counted(p, p->workers[i]);
+		}
+		if (live != 0 && (p->queued <= starting || live >= pb_runtime_replicas(s, p)))
 			return;
+		if (live == 0 && p->nworkers != 0 && !p->queued)
+			return; /* only calls start a worker beside one on its way out */
 		if (pb_now() < p->not_before) {
 			pb_runtime_timer(s, p, p->not_before);
 			return;

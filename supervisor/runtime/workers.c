@@ -65,7 +65,8 @@ static void take_replicas(pb_supervisor *s, struct plugin *p, const struct pb_po
 	const struct pb_sandbox *sb = &policy->sandbox;
 	unsigned n = sb->replicas ? sb->replicas : 1;
 
-	if (n > 1 && sb->fresh_per_call && sb->scratch && s->spawn_mode == PB_SPAWN_ZYGOTE) {
+	p->fresh_shared_scratch = sb->fresh_per_call && sb->scratch && s->spawn_mode == PB_SPAWN_ZYGOTE;
+	if (n > 1 && p->fresh_shared_scratch) {
 		if (!p->replicas_noted)
 			pb_note(s, p->name, "@replicas %u: one worker at a time, since under --spawn zygote its "
 			                    "@fresh-per-call workers share one scratch directory",
