@@ -203,6 +203,10 @@ size_t wait_state(pb_supervisor *s, char **names, size_t n, const char *want, do
 /* The plugins dir with COUNT copies of the echo plugin ("echo" when count
  * is 0, else echo0000...), made once per run under cfg.tmp. */
 const char *echo_plugins(size_t count);
+/* A supervisor over n copies of echo (spawn mode `mode`), each called once
+ * at the same time, which starts its worker; their names, how many
+ * answered, and the seconds from the first call to the last answer. */
+pb_supervisor *fleet_start(size_t n, pb_spawn_mode mode, char ***names, size_t *answered, double *start_s);
 /* The plugins dir with the vendored plugin (deps without bytecode). */
 const char *vendored_plugins(void);
 const char *sysheavy_plugins(void);

@@ -213,12 +213,7 @@ struct zfleet {
  * PSS and its zygote's. */
 static void zygote_fleet(size_t n, struct zfleet *f)
 {
-	const char *dir = echo_plugins(n);
-	pb_supervisor *s = sup_new(dir, PB_SPAWN_ZYGOTE, NULL);
-	struct tally a = { 0, 0 };
-	pb_value *arg = pb_value_new_int(1);
 	char **names;
-	size_t count;
 	double child_sum = 0, zygote_sum = 0;
 	struct rlimit rl;
 
@@ -228,19 +223,7 @@ static void zygote_fleet(size_t n, struct zfleet *f)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	memset(f, 0, sizeof(*f));
 	f->n = n;
-	if (pb_supervisor_plugins(s, &names, &count) < 0 || count != n)
-		die("%s: %zu plugins listed, %zu made", dir, count, n);
-	uint64_t t0 = now_ns();
-	for (size_t i = 0; i < n; i++) {
-		pb_call_spec spec = { .plugin = names[i], .function = "echo", .args = &arg, .nargs = 1 };
-		if (pb_call_start(s, &spec, tally_done, &a, NULL) < 0)
-			die("pb_call_start failed");
-	}
-	while (a.done < n)
-		if (pb_supervisor_dispatch(s, -1) < 0)
-			break;
-	f->start_s = (double)(now_ns() - t0) / 1e9;
-	f->answered = a.ok;
+	pb_supervisor *s = fleet_start(n, PB_SPAWN_ZYGOTE, &names, &f->answered, &f->start_s);
 	for (size_t i = 0; i < n; i++) {
 		int pid = pb_supervisor_plugin_pid(s, names[i]);
 		pid_t zygote = pid > 0 ? parent_of(pid) : -1;
@@ -263,8 +246,7 @@ static void zygote_fleet(size_t n, struct zfleet *f)
 	}
 	if (f->measured != n)
 		note("zygote mode: %zu of %zu plugins had a zygote's child to measure", f->measured, n);
-	pb_value_destroy(arg);
-	pb_strv_free(names, count);
+	pb_strv_free(names, n);
 	pb_supervisor_free(s);
 }
 
