@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,12 +126,16 @@ static double fresh_call_ms(pb_spawn_mode mode, size_t n)
 
 /* ---- replicas ------------------------------------------------------------------------- */
 
-/* calls spin(steps) to plugin, all made at once; calls per second. */
-static double spin_calls_s(pb_supervisor *s, const char *plugin, size_t calls, int64_t steps)
+/* calls spin(steps) to plugin, all made at once; calls per second, and
+ * (busy not NULL) the plugin's workers' CPU seconds per second of wall
+ * time: how many CPUs its replicas really had. */
+static double spin_calls_s(pb_supervisor *s, const char *plugin, size_t calls, int64_t steps, double *busy)
 {
+	double cpu0 = 0, cpu1 = 0;
 	pb_value *arg = pb_value_new_int(steps);
 	pb_call_spec spec = { .plugin = plugin, .function = "spin", .args = &arg, .nargs = 1 };
 	struct tally t = { 0, 0 };
+	pb_supervisor_plugin_stat(s, plugin, PB_STAT_CPU_SECONDS, &cpu0);
 	uint64_t t0 = now_ns();
 
 	for (size_t i = 0; i < calls; i++)
@@ -140,6 +145,9 @@ static double spin_calls_s(pb_supervisor *s, const char *plugin, size_t calls, i
 		if (pb_supervisor_dispatch(s, -1) < 0)
 			break;
 	double secs = (double)(now_ns() - t0) / 1e9;
+	pb_supervisor_plugin_stat(s, plugin, PB_STAT_CPU_SECONDS, &cpu1);
+	if (busy)
+		*busy = (cpu1 - cpu0) / secs;
 	pb_value_destroy(arg);
 	if (t.ok != calls) {
 		note("%s: %zu of %zu spin calls answered", plugin, t.ok, calls);
@@ -153,16 +161,26 @@ static void replicas(size_t calls)
 	pb_supervisor *s = warm_sup(PB_SPAWN_ZYGOTE);
 	const int64_t steps = 60000; /* a few ms of one CPU */
 
+	double busy1 = NAN, busy2 = NAN;
+	cpu_set_t mask;
+
 	/* Every worker started first: two calls at once start spin2's second. */
-	spin_calls_s(s, "spin1", 2, 1000);
-	spin_calls_s(s, "spin2", 2, 1000);
+	spin_calls_s(s, "spin1", 2, 1000, NULL);
+	spin_calls_s(s, "spin2", 2, 1000, NULL);
 	fig("warm.spin_1replica_calls_s", "CPU-bound call (60k-step loop), 1 replica: calls/s", "/s",
-	    spin_calls_s(s, "spin1", calls, steps));
-	fig("warm.spin_2replicas_calls_s", "the same, @replicas 2: calls/s", "/s", spin_calls_s(s, "spin2", calls, steps));
+	    spin_calls_s(s, "spin1", calls, steps, &busy1));
+	fig("warm.spin_2replicas_calls_s", "the same, @replicas 2: calls/s", "/s",
+	    spin_calls_s(s, "spin2", calls, steps, &busy2));
 	pb_supervisor_free(s);
 	fig_ratio("warm.ratio_replicas", "2 replicas / 1 replica (calls/s)", "warm.spin_2replicas_calls_s",
 	          "warm.spin_1replica_calls_s");
-	fig("warm.cpus", "  CPUs this placement allows", "", (double)cpu_count_allowed());
+	/* What the machine gave: on a shared one (autogroup: the bench's
+	 * session gets its share, whatever its processes) less than 2. */
+	fig("warm.spin_1replica_cpus", "  CPUs the 1 replica used (its CPU s / wall s)", "", busy1);
+	fig("warm.spin_2replicas_cpus", "  CPUs the 2 replicas used together", "", busy2);
+	CPU_ZERO(&mask);
+	sched_getaffinity(0, sizeof(mask), &mask);
+	fig("warm.cpus", "  CPUs this placement allows", "", (double)CPU_COUNT(&mask));
 }
 
 /* ---- idle PSS, and plugins alive ------------------------------------------------------- */
