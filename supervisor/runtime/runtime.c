@@ -215,18 +215,17 @@ static void pump_worker(pb_supervisor *s, struct plugin *p, struct process *w, b
 	}
 	if (w->state != P_IDLE)
 		return;
-	if (w->outdated || (w->answered && w->policy->sandbox.fresh_per_call)) {
-		/* Replaced under it, or @fresh-per-call and its call answered: the
-		 * next calls go to a new worker. */
+	/* Replaced under it, or @fresh-per-call and its call answered: the
+	 * next calls go to a new worker. Asked to stop, or shutting down:
+	 * once the queue is empty. */
+	bool done = w->outdated || (w->answered && w->policy->sandbox.fresh_per_call);
+	if (done || (!p->queued && (p->stop_requested || s->shutting_down))) {
 		pb_channel_stop(s, w);
 		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (p->queued) {
 		pb_inflight_send(s, w, pb_runtime_dequeue(p));
 		if (pipelined)
 			pb_inflight_fill(s, w);
-	} else if (p->stop_requested || s->shutting_down) {
-		pb_channel_stop(s, w);
-		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (s->idle_timeout > 0 && !p->keep_running) {
 		pb_runtime_timer(s, p, w->idle_since + s->idle_timeout);
 	}
