@@ -46,11 +46,12 @@ def start_daemon(serve, plugins, policies_with, spawn, replicas, *options):
 
 @pytest.mark.parametrize("spawn", ["zygote", "exec"])
 def test_two_replicas_run_two_calls_at_once_and_one_serialises(serve, plugins, policies_with, sockdir, spawn):
-    # One replica (no @replicas): two calls of 0.5 s run one after the other.
+    # One replica (no @replicas): two calls of 1 s run one after the other.
+    # (1 s: time enough for a second worker to start on a slow machine.)
     d = serve(plugins, "--policies", policies_with(busy=BASE), "--spawn", spawn, sock=sockdir / "one.sock")
     conn = d.conn()
-    conn.call(1, "busy", "work", 0.5, 1)
-    conn.call(2, "busy", "work", 0.5, 2)
+    conn.call(1, "busy", "work", 1.0, 1)
+    conn.call(2, "busy", "work", 1.0, 2)
     one = answers(conn, 2)
     assert most_at_once(one.values()) == 1, one
     assert len({r["worker"] for r in one.values()}) == 1
@@ -59,8 +60,8 @@ def test_two_replicas_run_two_calls_at_once_and_one_serialises(serve, plugins, p
     d = serve(plugins, "--policies", policies_with(busy="@replicas 2\n" + BASE), "--spawn", spawn,
               sock=sockdir / "two.sock")
     conn = d.conn()
-    conn.call(1, "busy", "work", 0.5, 1)
-    conn.call(2, "busy", "work", 0.5, 2)
+    conn.call(1, "busy", "work", 1.0, 1)
+    conn.call(2, "busy", "work", 1.0, 2)
     two = answers(conn, 2)
     a, b = two[1], two[2]
     assert a["start"] < b["end"] and b["start"] < a["end"], two
@@ -138,7 +139,7 @@ def test_the_supervisor_caps_replicas(serve, plugins, policies_with):
     d = start_daemon(serve, plugins, policies_with, "zygote", 4, "--max-replicas", "2")
     conn = d.conn()
     for i in range(1, 7):
-        conn.call(i, "busy", "work", 0.3, i)
+        conn.call(i, "busy", "work", 0.6, i)
     got = answers(conn, 6)
     assert most_at_once(got.values()) == 2, got
     assert len({r["worker"] for r in got.values()}) == 2
