@@ -439,6 +439,11 @@ typedef enum pb_spawn_mode {
 	PB_SPAWN_ZYGOTE = 2,
 } pb_spawn_mode;
 PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *sup, pb_spawn_mode mode);
+/* The most workers one plugin may have at once, whatever its policy's
+ * `@replicas N` asks for (1 to 64; default 8). Replicas share the plugin's
+ * queue, calls start in the order they were made, and each worker runs one
+ * call at a time; in-memory state is per worker. */
+PB_API int pb_supervisor_set_max_replicas(pb_supervisor *sup, unsigned n);
 /* The root of the per-plugin bytecode caches: DIR/NAME holds plugin NAME's
  * compiled modules, written only by a sandboxed compiler and read-only to
  * the plugin's workers. NULL turns caching off. Default: PLUGINS/.plugbox/cache
@@ -446,7 +451,7 @@ PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *sup, pb_spawn_mode mode);
  * may write is not used. Set it before the first worker starts: a change
  * takes effect once no cache is being built. */
 PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *sup, const char *dir);
-/* The pid of PLUGIN's current worker, or -1 when it has none. */
+/* The pid of PLUGIN's current worker (with replicas, its oldest), or -1 when it has none. */
 PB_API int pb_supervisor_plugin_pid(pb_supervisor *sup, const char *plugin);
 
 /* ---- counting and watching workers ------------------------------------------- */

@@ -47,6 +47,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 		{ "group", required_argument, NULL, 'G' },
 		{ "first", no_argument, NULL, 'f' },
 		{ "spawn", required_argument, NULL, 'S' },
+		{ "max-replicas", required_argument, NULL, 'R' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'n' },
 		{ "workers", no_argument, NULL, 'w' },
@@ -85,6 +86,7 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			{ 'c', PB_OPT_CACHE, "--cache" },
 			{ 'n', PB_OPT_CACHE, "--no-cache" },
 			{ 'S', PB_OPT_SPAWN, "--spawn" },
+			{ 'R', PB_OPT_SPAWN, "--max-replicas" },
 			{ 'w', PB_OPT_WORKERS, "--workers" },
 			{ 'o', PB_OPT_HOOK, "--only" },
 			{ 'O', PB_OPT_HOOK, "--order" },
@@ -141,6 +143,16 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 			else
 				return pb_usage_error("--spawn must be exec, fork-server or zygote, not '%s'", optarg);
 			break;
+		case 'R': {
+			char *end;
+			unsigned long n;
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 || n > PB_REPLICAS_MAX)
+				return pb_usage_error("--max-replicas must be a number from 1 to 64, not '%s'", optarg);
+			o->max_replicas = (unsigned)n;
+			break;
+		}
 		case 'c':
 			o->cache = optarg;
 			break;
@@ -230,6 +242,8 @@ pb_supervisor *pb_open_supervisor(const struct pb_cli_options *o)
 	}
 	pb_supervisor_set_timeout(sup, o->timeout);
 	pb_supervisor_set_spawn_mode(sup, (pb_spawn_mode)o->spawn);
+	if (o->max_replicas)
+		pb_supervisor_set_max_replicas(sup, o->max_replicas);
 	if (o->no_cache) {
 		pb_supervisor_set_bytecode_cache(sup, NULL);
 	} else if (o->cache) {

@@ -23,14 +23,15 @@ struct pb_cli_options {
 	bool timeout_given;
 	bool json;
 	bool eager;
-	double grace;      /* serve: seconds calls get to finish on SIGTERM */
-	double idle_stop;  /* serve: stop workers idle this long (0: never) */
-	const char *group; /* call-all: the entry-point group */
-	bool first;        /* call-all: stop at the first non-null result */
-	int spawn;         /* pb_spawn_mode: exec (default) or fork-server */
-	const char *cache; /* --cache DIR: root of the bytecode caches */
-	bool no_cache;     /* --no-cache: no bytecode cache is used or written */
-	bool workers;      /* list: start each worker and ask it (sys_path, layers) */
+	double grace;          /* serve: seconds calls get to finish on SIGTERM */
+	double idle_stop;      /* serve: stop workers idle this long (0: never) */
+	const char *group;     /* call-all: the entry-point group */
+	bool first;            /* call-all: stop at the first non-null result */
+	int spawn;             /* pb_spawn_mode: exec (default) or fork-server */
+	unsigned max_replicas; /* --max-replicas N (0: the supervisor's default) */
+	const char *cache;     /* --cache DIR: root of the bytecode caches */
+	bool no_cache;         /* --no-cache: no bytecode cache is used or written */
+	bool workers;          /* list: start each worker and ask it (sys_path, layers) */
 	/* call-all: pb_hook_options */
 	char *only;       /* --only NAME[,NAME...], split in place by cmd_call_all */
 	int order;        /* pb_hook_order */

@@ -122,6 +122,8 @@ static void show_sandbox(const struct pb_sandbox *sb)
 	printf("  @proc %s (%s)\n", pb_proc_names[sb->proc], WHERE(sb->proc_where));
 	if (sb->fresh_per_call)
 		printf("  @fresh-per-call (%s)\n", WHERE(sb->fresh_where));
+	if (sb->replicas_where.file)
+		printf("  @replicas %u (%s)\n", sb->replicas, WHERE(sb->replicas_where));
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		printf("  @limit %s %s (%s)\n", pb_limit_names[i],
 		       pb_limit_format((enum pb_limit)i, sb->limit[i], value, sizeof(value)), WHERE(sb->limit_where[i]));

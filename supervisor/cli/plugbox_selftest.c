@@ -186,6 +186,7 @@ struct run {
 	pb_supervisor *sibling;
 	pid_t sibling_pid;
 	struct capture capture;
+	int spawn; /* --spawn: how every worker starts, the sibling's too */
 };
 
 /* A supervisor over a probes directory, as `plugbox call` opens one. */
@@ -193,7 +194,7 @@ static pb_supervisor *open_supervisor(struct run *r, const char *dir, const char
 {
 	/* No bytecode cache: the probes are attacks, and their directory may be
 	 * the installed, read-only one. */
-	struct pb_cli_options o = { .plugins = dir, .policies = policies, .timeout = timeout, .no_cache = true };
+	struct pb_cli_options o = { .plugins = dir, .policies = policies, .timeout = timeout, .no_cache = true, .spawn = r->spawn };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
 	if (sup)
@@ -484,7 +485,7 @@ static int parse_args(int argc, char **argv, struct run *r, struct selftest_args
 		default: a->only_probes = true; break;
 		}
 	}
-	code = pb_parse_options(nrest, rest, PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_JSON, &o);
+	code = pb_parse_options(nrest, rest, PB_OPT_POLICIES | PB_OPT_TIMEOUT | PB_OPT_JSON | PB_OPT_SPAWN, &o);
 	if (code < 0 && optind != nrest)
 		code = pb_usage_error("unexpected argument '%s'", rest[optind]);
 	free(rest);
@@ -495,6 +496,7 @@ static int parse_args(int argc, char **argv, struct run *r, struct selftest_args
 	if (o.json && a->tap)
 		return pb_usage_error("--json and --tap both write standard output: choose one%s", "");
 	r->policies = o.policies;
+	r->spawn = o.spawn;
 	if (o.timeout_given)
 		r->timeout = o.timeout;
 	a->json = o.json;

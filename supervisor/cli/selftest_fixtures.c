@@ -312,37 +312,49 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *paren, *end;
+	long ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	/* "PID (COMM) S PPID ...": the state is one character */
+	if (read_small(path, buf, sizeof(buf)) <= 0 || !(paren = strrchr(buf, ')')) || strlen(paren) < 5)
+		return -1;
+	errno = 0;
+	ppid = strtol(paren + 4, &end, 10);
+	if (errno || end == paren + 4 || *end != ' ' || ppid <= 0 || ppid > INT_MAX)
+		return -1;
+	return (pid_t)ppid;
+}
+
 /* Workers are children of this process, or grandchildren where spawning
- * puts a process in between (pid namespaces). */
+ * puts a process in between (pid namespaces, a plugin's zygote). */
 static bool descends_from_me(pid_t pid)
 {
 	for (int depth = 0; depth < 4 && pid > 1; depth++) {
-		char path[64], buf[512], *paren, *end;
-		long ppid;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		/* "PID (COMM) S PPID ...": the state is one character */
-		if (read_small(path, buf, sizeof(buf)) <= 0 || !(paren = strrchr(buf, ')')) || strlen(paren) < 5)
-			return false;
-		errno = 0;
-		ppid = strtol(paren + 4, &end, 10);
-		if (errno || end == paren + 4 || *end != ' ' || ppid <= 0 || ppid > INT_MAX)
+		pid_t ppid = parent_of(pid);
+		if (ppid <= 0)
 			return false;
 		if (ppid == getpid())
 			return true;
-		pid = (pid_t)ppid;
+		pid = ppid;
 	}
 	return false;
 }
 
 /* The pid of the worker started with `--name NAME` under this process, or
- * -1. */
+ * -1. Under --spawn zygote the plugin's zygote has the same arguments as
+ * its workers (they are its forks): the worker is the one whose parent is
+ * another of them. */
 pid_t pb_selftest_find_worker_pid(const char *name)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
-	pid_t found = -1;
+	pid_t found[8];
+	size_t nfound = 0;
 
-	while (d && found < 0 && (e = readdir(d))) {
+	while (d && nfound < sizeof(found) / sizeof(found[0]) && (e = readdir(d))) {
 		char path[300], args[4096];
 		ssize_t n;
 		if (!e->d_name[0] || strspn(e->d_name, "0123456789") != strlen(e->d_name) || strlen(e->d_name) > 9)
@@ -354,12 +366,16 @@ pid_t pb_selftest_find_worker_pid(const char *name)
 		for (char *a = args; n > 0 && a < args + n; a += strlen(a) + 1) {
 			char *next = a + strlen(a) + 1;
 			if (!strcmp(a, "--name") && next < args + n && !strcmp(next, name) && descends_from_me(pid)) {
-				found = pid;
+				found[nfound++] = pid;
 				break;
 			}
 		}
 	}
 	if (d)
 		closedir(d);
-	return found;
+	for (size_t i = 0; i < nfound; i++)
+		for (size_t k = 0; k < nfound; k++)
+			if (parent_of(found[i]) == found[k])
+				return found[i];
+	return nfound ? found[0] : -1;
 }

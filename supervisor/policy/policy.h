@@ -173,6 +173,8 @@ struct pb_sandbox {
 	struct pb_where scratch_exec_where;
 	bool fresh_per_call; /* @fresh-per-call: a new worker for every call */
 	struct pb_where fresh_where;
+	unsigned replicas; /* @replicas N: workers that may answer its calls at once (default 1) */
+	struct pb_where replicas_where;
 	struct pb_grant *grants; /* owned by the policy; no wildcard, no repeats */
 	size_t ngrants;
 };
@@ -189,6 +191,11 @@ extern const char *const pb_proc_names[2];
 #define PB_SCRATCH_INODES_MIN 1024u
 #define PB_SCRATCH_BYTES_PER_INODE 16384u
 uint64_t pb_scratch_default_inodes(uint64_t bytes);
+/* The most @replicas a policy may ask for. A supervisor caps it further
+ * (pb_supervisor_set_max_replicas, `--max-replicas`; PB_REPLICAS_DEFAULT_CAP
+ * unless told): the operator who writes the policy and the one who runs the
+ * supervisor may be different people, and replicas cost memory and CPUs. */
+#define PB_REPLICAS_MAX 64u
 /* A limit's value as the language writes it ("1G", "60s", "unlimited"). */
 const char *pb_limit_format(enum pb_limit l, uint64_t v, char *buf, size_t len);
 

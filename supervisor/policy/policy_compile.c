@@ -706,8 +706,11 @@ int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compi
 		r = learn_list(p, &learned, &dflt);
 		rules = &learned;
 	}
-	/* Learn mode runs with the host's network (spawn.c): no connect to make. */
-	if (r == 0 && mode == PB_COMPILE_ENFORCE && p->sandbox.network == PB_NETWORK_CONNECT) {
+	/* Learn mode runs with the host's network (spawn.c): no connect to make.
+	 * A zygote's program needs the entries too: they make it a listener's,
+	 * which a zygote refuses below, so that the plugin's workers are exec'd
+	 * (without them a zygote's child would have no way to connect). */
+	if (r == 0 && (mode == PB_COMPILE_ENFORCE || zygote || child) && p->sandbox.network == PB_NETWORK_CONNECT) {
 		r = with_net_entries(rules, &netted);
 		rules = &netted;
 	}

@@ -429,6 +429,7 @@ static const struct directive {
 	{ "scratch-exec", NULL, sandbox_scratch_exec, DIR_ONCE, " in this file" },
 	{ "proc", NULL, sandbox_proc, DIR_ONCE, " in this file" },
 	{ "fresh-per-call", NULL, sandbox_fresh_per_call, DIR_ONCE, " in this file" },
+	{ "replicas", NULL, sandbox_replicas, DIR_ONCE, " in this file" },
 	{ "host-call", NULL, sandbox_host_call, 0, NULL },
 };
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))

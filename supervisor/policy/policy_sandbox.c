@@ -39,6 +39,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,8 @@ void sandbox_fill_defaults(struct pb_sandbox *s)
 		s->scratch_exec = false;
 	if (!s->fresh_where.file)
 		s->fresh_per_call = false;
+	if (!s->replicas_where.file)
+		s->replicas = 1;
 }
 
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
@@ -193,6 +196,10 @@ void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 	if (!dst->fresh_where.file && src->fresh_where.file) {
 		dst->fresh_per_call = src->fresh_per_call;
 		dst->fresh_where = src->fresh_where;
+	}
+	if (!dst->replicas_where.file && src->replicas_where.file) {
+		dst->replicas = src->replicas;
+		dst->replicas_where = src->replicas_where;
 	}
 	/* Out of memory, a grant is lost: the plugin is refused, not let through. */
 	for (size_t i = 0; i < src->ngrants; i++)
@@ -539,6 +546,38 @@ void sandbox_fresh_per_call(struct parser *ps, struct cursor *c, size_t col, str
 	}
 	own->fresh_where = (struct pb_where){ c->file, c->line, (unsigned)col };
 	own->fresh_per_call = true;
+}
+
+/* @replicas N: up to N workers of the plugin answer its calls at once
+ * (runtime.c shares one queue among them). */
+void sandbox_replicas(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
+{
+	char value[32];
+	char *end;
+	unsigned long n;
+	size_t at, len;
+
+	cursor_skip_ws(c);
+	at = c->pos;
+	len = strcspn(c->s + c->pos, " \t#");
+	if (len == 0) {
+		ERR_AT(ps, c, at, "@replicas needs a number of workers, 1 to %u", PB_REPLICAS_MAX);
+		return;
+	}
+	snprintf(value, sizeof(value), "%.*s", (int)(len < sizeof(value) ? len : sizeof(value) - 1), c->s + at);
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (len >= sizeof(value) || *end || !isdigit((unsigned char)value[0]) || errno || n < 1 || n > PB_REPLICAS_MAX) {
+		ERR_AT(ps, c, at, "@replicas takes a number of workers from 1 to %u, not '%s'", PB_REPLICAS_MAX, value);
+		return;
+	}
+	c->pos += len;
+	if (!cursor_at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected text after @replicas %s", value);
+		return;
+	}
+	own->replicas_where = (struct pb_where){ c->file, c->line, (unsigned)col };
+	own->replicas = (unsigned)n;
 }
 
 /* @scratch SIZE [inodes=N] | none */

@@ -92,7 +92,7 @@ struct pb_cond *parse_cond(struct parser *ps, struct cursor *c, const char *sysc
  * @limit and @layer, which may come once per name. */
 typedef void sandbox_directive_fn(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own);
 sandbox_directive_fn sandbox_limit, sandbox_layer, sandbox_network, sandbox_scratch, sandbox_scratch_exec, sandbox_proc,
-        sandbox_host_call, sandbox_fresh_per_call;
+        sandbox_host_call, sandbox_fresh_per_call, sandbox_replicas;
 /* Fill what `dst` does not set from `src`, and add src's grants that dst
  * lacks after dst's own; src's grants are used up either way. */
 void sandbox_merge(struct pb_sandbox *dst, struct pb_sandbox *src);

@@ -96,8 +96,8 @@ PB_API int pb_cancel(pb_supervisor *s, uint64_t id)
 			pb_call_finish(s, c, NULL, pb_cancelled_error(p, c, false));
 			return 0;
 		}
-		if (p->proc) {
-			int r = pb_inflight_cancel(s, p->proc, id);
+		for (unsigned k = 0; k < p->nworkers; k++) {
+			int r = pb_inflight_cancel(s, p->workers[k], id);
 			if (r != -ENOENT)
 				return r;
 		}

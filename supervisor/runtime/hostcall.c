@@ -233,7 +233,7 @@ void pb_host_call_flush(pb_supervisor *s, struct process *w)
 static void deliver(struct pb_host_call *hc, uint8_t *frame, size_t len)
 {
 	struct call *c = hc->call;
-	struct process *w = c && c->plugin ? c->plugin->proc : NULL;
+	struct process *w = c ? pb_runtime_worker_of(c->plugin, c) : NULL;
 
 	hc->answered = true;
 	if (!w || !c->running) {
@@ -271,8 +271,9 @@ PB_API void pb_host_call_return(pb_host_call *hc, pb_value *result)
 	if (r < 0) {
 		/* Not even that fits: the worker cannot be told, so it ends. */
 		hc->answered = true;
-		if (hc->call && hc->call->plugin->proc)
-			pb_channel_end(hc->call->plugin->proc, PB_ERROR_UNAVAILABLE, "out of memory answering a host call");
+		struct process *w = hc->call ? pb_runtime_worker_of(hc->call->plugin, hc->call) : NULL;
+		if (w)
+			pb_channel_end(w, PB_ERROR_UNAVAILABLE, "out of memory answering a host call");
 		maybe_free(hc);
 		return;
 	}

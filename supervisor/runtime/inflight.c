@@ -19,6 +19,11 @@
  * (Call.start_by) and the worker does not start it once past, so the ghost
  * is answered at once when the worker reaches it.
  *
+ * Only a plugin's only worker is written ahead: a plugin with @replicas
+ * keeps one queue for all its workers (runtime.c), so that a call goes to
+ * the first worker that is free and calls start in the order they came;
+ * a call written ahead to a busy replica could start after a later one.
+ *
  * Pipelined calls go into the outbox only when the loop flushes it, after
  * one check that the plugin's directory was not replaced (watch.c): calls
  * made after an install never reach the old worker, and calls started
@@ -111,6 +116,9 @@ void pb_inflight_fill(pb_supervisor *s, struct process *w)
 	/* @fresh-per-call: nothing written ahead, the next call is the next
 	 * worker's. */
 	if (w->policy && w->policy->sandbox.fresh_per_call)
+		return;
+	/* Replicas: the queue stays shared (runtime.c's pump). */
+	if (pb_runtime_replicas(s, p) > 1)
 		return;
 	while (p->queued && w->depth > 0 && (w->state == P_RUNNING || w->state == P_HOST_WAIT) &&
 	       w->end_kind == 0 && !w->outdated && w->pipe_count < PB_PIPELINE_MAX &&

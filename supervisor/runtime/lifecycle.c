@@ -77,13 +77,22 @@ enum settled { NOT_YET,
 	       READY,
 	       CANNOT };
 
+/* Its oldest worker that said Hello and is not stopping, or NULL. */
+static const struct process *ready_worker(const struct plugin *p)
+{
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		const struct process *w = p->workers[i];
+		if (w->hello && w->state != P_STOPPING && w->state != P_DEAD)
+			return w;
+	}
+	return NULL;
+}
+
 static enum settled settled(const pb_supervisor *s, const struct plugin *p)
 {
-	const struct process *w = p->proc;
-
-	if (w && w->hello && w->state != P_STOPPING && w->state != P_DEAD)
+	if (ready_worker(p))
 		return READY;
-	if (!w && (p->start_error || p->failed_until > 0 || s->shutting_down))
+	if (p->nworkers == 0 && (p->start_error || p->failed_until > 0 || s->shutting_down))
 		return CANNOT;
 	return NOT_YET;
 }
@@ -144,7 +153,7 @@ void pb_runtime_wait_workers(pb_supervisor *s, char *const *names, size_t n,
 		if (errs[i])
 			continue;
 		if (settled(s, ps[i]) == READY)
-			ready[i] = ps[i]->proc;
+			ready[i] = ready_worker(ps[i]);
 		else
 			errs[i] = why_cannot(s, ps[i]);
 	}
@@ -166,7 +175,7 @@ PB_API int pb_supervisor_stop(pb_supervisor *s, const char *plugin)
 	if (!p)
 		return -ENOENT;
 	p->keep_running = false;
-	if (p->proc) {
+	if (p->nworkers) {
 		p->stop_requested = true;
 		pb_runtime_pump(s, p);
 	}
@@ -192,15 +201,24 @@ PB_API const char *pb_supervisor_plugin_state(pb_supervisor *s, const char *plug
 		return NULL;
 	if (p->failed_until > 0)
 		return "failed";
-	if (!p->proc)
+	if (!p->nworkers)
 		return p->not_before > pb_now() && pb_runtime_wants_worker(p) ? "backoff" : "stopped";
-	switch (p->proc->state) {
-	case P_STARTING: return "starting";
-	case P_IDLE: return "ready";
-	case P_RUNNING:
-	case P_HOST_WAIT: return "busy";
-	default: return "stopping";
+	/* With replicas, the most useful of its workers' states: one that
+	 * can take a call now makes the plugin ready. */
+	static const char *const names[] = { "stopping", "starting", "busy", "ready" };
+	int best = 0;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		int rank = 0;
+		switch (p->workers[i]->state) {
+		case P_STARTING: rank = 1; break;
+		case P_IDLE: rank = 3; break;
+		case P_RUNNING:
+		case P_HOST_WAIT: rank = 2; break;
+		default: rank = 0; break;
+		}
+		best = rank > best ? rank : best;
 	}
+	return names[best];
 }
 
 PB_API int pb_supervisor_set_idle_timeout(pb_supervisor *s, double seconds)
@@ -227,7 +245,7 @@ PB_API void pb_supervisor_shutdown(pb_supervisor *s, double grace)
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
 		p->keep_running = false;
-		if (!p->proc)
+		if (!p->nworkers)
 			pb_runtime_fail_queue(s, p, gone);
 		pb_runtime_pump(s, p);
 	}
@@ -240,7 +258,7 @@ PB_API int pb_supervisor_finished(const pb_supervisor *s)
 	if (!s->shutting_down || s->calls_pending > 0 || s->graveyard || s->ready_head)
 		return 0;
 	for (size_t i = 0; i < s->nplugins; i++)
-		if (s->plugins[i]->proc)
+		if (s->plugins[i]->nworkers)
 			return 0;
 	return 1;
 }

@@ -58,6 +58,9 @@
 /* The spin before sleeping (loop.c), and the poll a worker is asked for
  * after answering (Envelope.poll_us): tens of microseconds. */
 #define PB_SPIN_US 50
+/* A supervisor's cap on @replicas unless pb_supervisor_set_max_replicas
+ * says otherwise: a policy asking for more gets this many, with a note. */
+#define PB_REPLICAS_DEFAULT_CAP 8u
 
 struct pb_error {
 	pb_error_kind kind;
@@ -225,8 +228,15 @@ struct process {
 
 struct plugin {
 	char *name;
-	uid_t uid;            /* its workers' identity when we are root */
-	struct process *proc; /* the current worker, or NULL */
+	uid_t uid; /* its workers' identity when we are root */
+	/* Its workers, oldest first: at most its @replicas (capped by the
+	 * supervisor's max_replicas), stopping ones included. They share the
+	 * queue; each runs one top-level call at a time (runtime.c). */
+	struct process *workers[PB_REPLICAS_MAX];
+	unsigned nworkers;
+	unsigned replicas;         /* @replicas of the policy its last worker started with (0: none yet) */
+	bool replicas_noted;       /* the cap on its @replicas was said once */
+	bool fresh_shared_scratch; /* @fresh-per-call workers that share a scratch: one at a time */
 	uint64_t generations;
 	struct call *queue_head, *queue_tail;
 	size_t queued;
@@ -325,6 +335,7 @@ struct pb_supervisor {
 
 	/* lifecycle settings */
 	double idle_timeout;
+	unsigned max_replicas; /* caps every plugin's @replicas (PB_REPLICAS_DEFAULT_CAP) */
 	unsigned max_crashes;
 	double crash_window, backoff, backoff_max;
 	bool shutting_down;

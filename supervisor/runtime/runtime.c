@@ -1,9 +1,13 @@
 /* runtime.c - calls: the plugins' queues, pumping calls into workers,
  * timers and deadlines.
  *
- * Each plugin has a queue of calls and at most one worker process. A call
- * waits in the queue until the worker is idle, or is written ahead to it
- * while it runs another (pipelined, inflight.c); calls made by a host
+ * Each plugin has a queue of calls and up to its @replicas worker
+ * processes (capped by the supervisor's max_replicas). A call waits in the
+ * queue until a worker is idle, or, when the plugin has one worker only, is
+ * written ahead to it while it runs another (pipelined, inflight.c): with
+ * replicas the queue stays shared, each worker takes the oldest call when
+ * it is free, so calls start in the order they were made and no worker
+ * runs two top-level calls at once. Calls made by a host
  * function to the plugin that is waiting for it are nested and go straight
  * in. Workers start on a plugin's first call (or when asked),
  * restart after a crash once a backoff has passed (doubling per crash), and
@@ -122,52 +126,145 @@ bool pb_runtime_wants_worker(const struct plugin *p)
 	return p->queued || p->keep_running || p->waiters;
 }
 
-void pb_runtime_pump(pb_supervisor *s, struct plugin *p)
-{
-	struct process *w = p->proc;
+/* ---- a plugin's workers (replicas) ---------------------------------------------- */
 
-	if (!w) {
-		if (pb_runtime_wants_worker(p) && !s->shutting_down && p->failed_until == 0) {
-			if (pb_now() >= p->not_before)
-				pb_runtime_start(s, p);
-			else
-				pb_runtime_timer(s, p, p->not_before);
+unsigned pb_runtime_replicas(const pb_supervisor *s, const struct plugin *p)
+{
+	unsigned n = p->replicas ? p->replicas : 1;
+	return n < s->max_replicas ? n : s->max_replicas;
+}
+
+void pb_runtime_add_worker(struct plugin *p, struct process *w)
+{
+	p->workers[p->nworkers++] = w;
+}
+
+void pb_runtime_remove_worker(struct plugin *p, const struct process *w)
+{
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (p->workers[i] == w) {
+			memmove(&p->workers[i], &p->workers[i + 1], (p->nworkers - i - 1) * sizeof(p->workers[0]));
+			p->nworkers--;
+			return;
 		}
+}
+
+struct process *pb_runtime_worker_of(const struct plugin *p, const struct call *c)
+{
+	for (unsigned i = 0; p && c && i < p->nworkers; i++)
+		for (size_t d = 0; d < p->workers[i]->depth; d++)
+			if (p->workers[i]->stack[d] == c)
+				return p->workers[i];
+	return NULL;
+}
+
+struct process *pb_runtime_nesting_worker(const struct plugin *p)
+{
+	for (unsigned i = 0; p && i < p->nworkers; i++)
+		if (pb_host_call_nesting(p->workers[i]))
+			return p->workers[i];
+	return NULL;
+}
+
+/* Does w count towards p's replicas? Stopping workers do until they are
+ * gone, except a @fresh-per-call worker ended after its answer: the next
+ * one starts beside it, unless the two would share a scratch directory
+ * (zygote children; workers.c's take_replicas). */
+static bool counted(const struct plugin *p, const struct process *w)
+{
+	return !(w->state == P_STOPPING && w->answered && w->policy->sandbox.fresh_per_call && !p->fresh_shared_scratch);
+}
+
+/* Start workers while calls wait for them: one for anyone who needs one,
+ * more (up to its replicas) while queued calls outnumber the workers
+ * starting. */
+static void start_workers(pb_supervisor *s, struct plugin *p)
+{
+	for (unsigned tries = 0; tries <= PB_REPLICAS_MAX; tries++) {
+		unsigned starting = 0, live = 0;
+
+		if (!pb_runtime_wants_worker(p) || s->shutting_down || p->failed_until != 0 ||
+		    p->nworkers >= PB_REPLICAS_MAX)
+			return;
+		for (unsigned i = 0; i < p->nworkers; i++) {
+			starting += p->workers[i]->state == P_STARTING && !p->workers[i]->outdated;
+			live += counted(p, p->workers[i]);
+		}
+		if (live != 0 && (p->queued <= starting || live >= pb_runtime_replicas(s, p)))
+			return;
+		if (live == 0 && p->nworkers != 0 && !p->queued)
+			return; /* only calls start a worker beside one on its way out */
+		if (pb_now() < p->not_before) {
+			pb_runtime_timer(s, p, p->not_before);
+			return;
+		}
+		unsigned before = p->nworkers;
+		pb_runtime_start(s, p);
+		if (p->nworkers == before)
+			return; /* it failed, and said why */
+	}
+}
+
+/* One worker of p: feed it the next call, or stop it. */
+static void pump_worker(pb_supervisor *s, struct plugin *p, struct process *w, bool pipelined)
+{
+	if (w->state == P_RUNNING || w->state == P_HOST_WAIT) {
+		if (pipelined)
+			pb_inflight_fill(s, w);
 		return;
 	}
-	if (w->state == P_IDLE && p->queued && !w->outdated) {
-		/* A call made after an install never reaches the old worker:
-		 * look (this may mark it outdated, and pump again). */
-		pb_watch_check(s, p->name);
-		if (p->proc != w || w->state != P_IDLE)
-			return;
-	}
-	if (w->state == P_RUNNING || w->state == P_HOST_WAIT)
-		pb_inflight_fill(s, w);
 	if (w->state != P_IDLE)
 		return;
-	if (w->outdated || (w->answered && w->policy->sandbox.fresh_per_call)) {
-		/* Replaced under it, or @fresh-per-call and its call answered: the
-		 * next calls go to a new worker. */
+	/* Replaced under it, or @fresh-per-call and its call answered: the
+	 * next calls go to a new worker. Asked to stop, or shutting down:
+	 * once the queue is empty. */
+	bool done = w->outdated || (w->answered && w->policy->sandbox.fresh_per_call);
+	if (done || (!p->queued && (p->stop_requested || s->shutting_down))) {
 		pb_channel_stop(s, w);
 		pb_runtime_timer(s, p, w->state_deadline);
 	} else if (p->queued) {
 		pb_inflight_send(s, w, pb_runtime_dequeue(p));
-		pb_inflight_fill(s, w);
-	} else if (p->stop_requested || s->shutting_down) {
-		p->stop_requested = false;
-		pb_channel_stop(s, w);
-		pb_runtime_timer(s, p, w->state_deadline);
+		if (pipelined)
+			pb_inflight_fill(s, w);
 	} else if (s->idle_timeout > 0 && !p->keep_running) {
 		pb_runtime_timer(s, p, w->idle_since + s->idle_timeout);
 	}
+}
+
+void pb_runtime_pump(pb_supervisor *s, struct plugin *p)
+{
+	/* Calls are written ahead to a worker (inflight.c) only when it is the
+	 * plugin's only one: with replicas, the queue stays shared so that a
+	 * call goes to whichever worker is free first, and calls start in the
+	 * order they were made. */
+	bool pipelined = pb_runtime_replicas(s, p) == 1;
+	bool look = false;
+
+	for (unsigned i = 0; i < p->nworkers; i++)
+		look |= p->workers[i]->state == P_IDLE && !p->workers[i]->outdated;
+	if (look && p->queued) {
+		/* A call made after an install never reaches an old worker: look
+		 * (this may mark workers outdated, and pump again). */
+		pb_watch_check(s, p->name);
+	}
+	/* Oldest first: a queued call goes to the worker idle longest. */
+	for (unsigned i = 0; i < p->nworkers; i++)
+		pump_worker(s, p, p->workers[i], pipelined);
+	if (p->stop_requested) {
+		bool left = false;
+		for (unsigned i = 0; i < p->nworkers; i++)
+			left |= p->workers[i]->state != P_STOPPING && p->workers[i]->state != P_DEAD;
+		if (!left)
+			p->stop_requested = false;
+	}
+	start_workers(s, p);
 }
 
 void pb_runtime_dir_changed(pb_supervisor *s, const char *name)
 {
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
-		struct process *w = p->proc;
+		bool marked = false;
 		if (name && strcmp(p->name, name) != 0)
 			continue;
 		if (p->zygote) {
@@ -176,10 +273,15 @@ void pb_runtime_dir_changed(pb_supervisor *s, const char *name)
 			p->zygote = NULL;
 		}
 		p->zygote_refused = false;
-		if (!w || w->outdated || !pb_watch_outdated(s, w))
-			continue;
-		w->outdated = true;
-		pb_runtime_pump(s, p);
+		for (unsigned k = 0; k < p->nworkers; k++) {
+			struct process *w = p->workers[k];
+			if (w->outdated || !pb_watch_outdated(s, w))
+				continue;
+			w->outdated = true;
+			marked = true;
+		}
+		if (marked)
+			pb_runtime_pump(s, p);
 	}
 }
 
@@ -204,29 +306,18 @@ static void expire_queue(pb_supervisor *s, struct plugin *p, double now)
 	}
 }
 
-static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
+static void tick_worker(pb_supervisor *s, struct plugin *p, struct process *w, double now)
 {
-	struct process *w = p->proc;
-
-	if (p->failed_until > 0 && now >= p->failed_until) {
-		p->failed_until = 0;
-		p->ncrashes = 0;
-		pb_note(s, p->name, "plugin '%s' is no longer marked failed", p->name);
-	}
-	expire_queue(s, p, now);
-	if (w) {
-		pb_inflight_expire(s, w, now);
-		pb_channel_check_stall(w, now);
-		pb_output_drops_due(s, w, now);
-	}
-	if (w && (w->state == P_STARTING || w->state == P_STOPPING) && w->state_deadline > 0 &&
-	    now >= w->state_deadline) {
+	pb_inflight_expire(s, w, now);
+	pb_channel_check_stall(w, now);
+	pb_output_drops_due(s, w, now);
+	if ((w->state == P_STARTING || w->state == P_STOPPING) && w->state_deadline > 0 && now >= w->state_deadline) {
 		if (w->state == P_STARTING)
 			pb_channel_end(w, PB_ERROR_TIMEOUT, "plugin '%s' did not start within %g s", p->name, s->timeout);
 		else
 			pb_channel_kill(w);
 	}
-	for (size_t i = 0; w && i < w->depth; i++) {
+	for (size_t i = 0; i < w->depth; i++) {
 		struct call *c = w->stack[i];
 		if (c->deadline > 0 && now >= c->deadline && c->cancelled) {
 			pb_cancel_overdue(s, w);
@@ -238,18 +329,31 @@ static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
 			break;
 		}
 	}
-	if (w && w->state == P_IDLE && s->idle_timeout > 0 && !p->keep_running && !p->queued &&
+	if (w->state == P_IDLE && s->idle_timeout > 0 && !p->keep_running && !p->queued &&
 	    now - w->idle_since >= s->idle_timeout) {
 		pb_note(s, p->name, "stopping the worker after %g s without a call", s->idle_timeout);
-		p->stop_requested = true;
+		pb_channel_stop(s, w);
+		pb_runtime_timer(s, p, w->state_deadline);
 	}
+}
+
+static void tick_plugin(pb_supervisor *s, struct plugin *p, double now)
+{
+	if (p->failed_until > 0 && now >= p->failed_until) {
+		p->failed_until = 0;
+		p->ncrashes = 0;
+		pb_note(s, p->name, "plugin '%s' is no longer marked failed", p->name);
+	}
+	expire_queue(s, p, now);
+	/* Workers leave the array only when the loop reaps them, after this. */
+	for (unsigned i = 0; i < p->nworkers; i++)
+		tick_worker(s, p, p->workers[i], now);
 	pb_runtime_pump(s, p);
 }
 
 /* The earliest time the plugin needs looking at again. */
 static double plugin_next_timer(const pb_supervisor *s, const struct plugin *p)
 {
-	const struct process *w = p->proc;
 	double t = 0;
 #define CONSIDER(x)                               \
 	do {                                      \
@@ -261,22 +365,24 @@ static double plugin_next_timer(const pb_supervisor *s, const struct plugin *p)
 		CONSIDER(c->deadline);
 	if (p->failed_until > 0)
 		CONSIDER(p->failed_until);
-	if (!w && pb_runtime_wants_worker(p) && p->failed_until == 0)
+	if (pb_runtime_wants_worker(p) && p->failed_until == 0 &&
+	    (p->nworkers == 0 || (p->queued && p->nworkers < pb_runtime_replicas(s, p))))
 		CONSIDER(p->not_before);
-	if (w && (w->state == P_STARTING || w->state == P_STOPPING))
-		CONSIDER(w->state_deadline);
-	for (size_t i = 0; w && i < w->depth; i++)
-		CONSIDER(w->stack[i]->deadline);
-	if (w)
+	for (unsigned k = 0; k < p->nworkers; k++) {
+		const struct process *w = p->workers[k];
+		if (w->state == P_STARTING || w->state == P_STOPPING)
+			CONSIDER(w->state_deadline);
+		for (size_t i = 0; i < w->depth; i++)
+			CONSIDER(w->stack[i]->deadline);
 		CONSIDER(pb_inflight_next_deadline(w));
-	if (w && w->end_kind == 0) {
-		CONSIDER(w->read_stall_at);
-		CONSIDER(w->write_stall_at);
-	}
-	if (w)
+		if (w->end_kind == 0) {
+			CONSIDER(w->read_stall_at);
+			CONSIDER(w->write_stall_at);
+		}
 		CONSIDER(w->drops_due);
-	if (w && w->state == P_IDLE && s->idle_timeout > 0 && !p->keep_running)
-		CONSIDER(w->idle_since + s->idle_timeout);
+		if (w->state == P_IDLE && s->idle_timeout > 0 && !p->keep_running)
+			CONSIDER(w->idle_since + s->idle_timeout);
+	}
 #undef CONSIDER
 	return t;
 }
@@ -288,13 +394,16 @@ static void shutdown_expired(pb_supervisor *s)
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
 		pb_runtime_fail_queue(s, p, late);
-		if (p->proc && p->proc->state != P_STOPPING && p->proc->state != P_DEAD) {
-			pb_channel_end(p->proc, PB_ERROR_UNAVAILABLE, "the supervisor shut down before the call to "
-			                                              "plugin '%s' finished",
+		for (unsigned k = 0; k < p->nworkers; k++) {
+			struct process *w = p->workers[k];
+			if (w->state == P_STOPPING || w->state == P_DEAD)
+				continue;
+			pb_channel_end(w, PB_ERROR_UNAVAILABLE, "the supervisor shut down before the call to "
+			                                        "plugin '%s' finished",
 			               p->name);
-			p->proc->stop_requested = true;
-			p->proc->state = P_STOPPING;
-			p->proc->state_deadline = pb_now() + SHUTDOWN_GRACE_MS / 1000.0;
+			w->stop_requested = true;
+			w->state = P_STOPPING;
+			w->state_deadline = pb_now() + SHUTDOWN_GRACE_MS / 1000.0;
 		}
 	}
 	pb_error_free(late);
@@ -328,12 +437,13 @@ void pb_runtime_free(pb_supervisor *s)
 	for (size_t i = 0; i < s->nplugins; i++) {
 		struct plugin *p = s->plugins[i];
 		struct call *c;
-		if (p->proc)
-			pb_inflight_requeue(s, p->proc); /* only if the loop failed */
+		for (unsigned k = 0; k < p->nworkers; k++)
+			pb_inflight_requeue(s, p->workers[k]); /* only if the loop failed */
 		while ((c = pb_runtime_dequeue(p)))
 			pb_call_free(c);
-		if (p->proc)
-			pb_channel_free(s, p->proc);
+		for (unsigned k = 0; k < p->nworkers; k++)
+			pb_channel_free(s, p->workers[k]);
+		p->nworkers = 0;
 		pb_zygote_stop(p->zygote);
 		pb_error_free(p->start_error);
 		free(p->name);
@@ -468,7 +578,8 @@ int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned f
 	c->limit = spec->timeout > 0 ? spec->timeout : s->timeout;
 	c->deadline = c->limit > 0 ? pb_now() + c->limit : 0;
 	p = pb_runtime_known(s, spec->plugin);
-	if ((r = pack_call(s, spec, c->id, p && p->proc && pb_host_call_nesting(p->proc) ? p->proc->stack[p->proc->depth - 1]->host->wire_id : 0,
+	struct process *nest = pb_runtime_nesting_worker(p);
+	if ((r = pack_call(s, spec, c->id, nest ? nest->stack[nest->depth - 1]->host->wire_id : 0,
 	                   (flags & PB_RUNTIME_CALL_PRUNE) != 0, c)) < 0) {
 		free(c);
 		return r;
@@ -493,12 +604,14 @@ int pb_runtime_call_start(pb_supervisor *s, const pb_call_spec *spec, unsigned f
 		pb_call_finish(s, c, NULL, pb_error_new(PB_ERROR_UNAVAILABLE, p->name, "", p->failed_reason, ""));
 		return 0;
 	}
-	if (p->proc && pb_host_call_nesting(p->proc)) {
-		if (p->proc->depth == PB_MAX_NESTING) {
+	if (nest) {
+		/* Made by a host function for a call of this plugin: nested in
+		 * that call, in its worker. */
+		if (nest->depth == PB_MAX_NESTING) {
 			pb_call_finish(s, c, NULL, pb_error_newf(PB_ERROR_BAD_REQUEST, p->name, "calls to plugin '%s' nested deeper than %d", p->name, PB_MAX_NESTING));
 			return 0;
 		}
-		pb_inflight_send(s, p->proc, c);
+		pb_inflight_send(s, nest, c);
 		return 0;
 	}
 	c->next = NULL;

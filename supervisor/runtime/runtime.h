@@ -40,5 +40,15 @@ void pb_runtime_dir_changed(pb_supervisor *s, const char *name);
 /* hook.c: pb_cancel of a hook's id (pb_hook_start_id): 0, or -ENOENT when
  * no hook of that id is running. */
 int pb_hook_cancel(pb_supervisor *s, uint64_t id);
+/* A plugin's workers (its replicas): how many it may have now (its
+ * @replicas, capped by the supervisor's max_replicas); adding one as it
+ * starts and removing it once reaped; the one whose stack holds call c;
+ * the one whose host function is running now (calls it makes to its own
+ * plugin are nested in it), or NULL. */
+unsigned pb_runtime_replicas(const pb_supervisor *s, const struct plugin *p);
+void pb_runtime_add_worker(struct plugin *p, struct process *w);
+void pb_runtime_remove_worker(struct plugin *p, const struct process *w);
+struct process *pb_runtime_worker_of(const struct plugin *p, const struct call *c);
+struct process *pb_runtime_nesting_worker(const struct plugin *p);
 
 #endif

@@ -133,11 +133,21 @@ PB_API int pb_supervisor_plugin_stat(pb_supervisor *s, const char *plugin, pb_st
 	case PB_STAT_OUTPUT_DROPPED: *value = (double)p->st_dropped; break;
 	case PB_STAT_HOST_DENIED: *value = (double)p->st_host_denied; break;
 	case PB_STAT_CPU_SECONDS:
-		live_usage(p->proc, &cpu, &hwm);
+		/* Every replica's, the ended ones' included. */
+		for (unsigned i = 0; i < p->nworkers; i++) {
+			double one = 0;
+			live_usage(p->workers[i], &one, &hwm);
+			cpu += one;
+		}
 		*value = p->st_cpu_ended + cpu;
 		break;
 	case PB_STAT_PEAK_RSS_BYTES:
-		live_usage(p->proc, &cpu, &hwm);
+		/* The largest of its workers', as for the ended ones. */
+		for (unsigned i = 0; i < p->nworkers; i++) {
+			uint64_t one = 0;
+			live_usage(p->workers[i], &cpu, &one);
+			hwm = one > hwm ? one : hwm;
+		}
 		*value = (double)(hwm > p->st_peak_rss_kib ? hwm : p->st_peak_rss_kib) * 1024.0;
 		break;
 	default: return -EINVAL;

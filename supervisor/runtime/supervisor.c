@@ -150,6 +150,7 @@ PB_API int pb_supervisor_new(const char *plugins_dir, pb_supervisor **out)
 	s->output = default_output;
 	s->output_data = s;
 	s->max_crashes = 5;
+	s->max_replicas = PB_REPLICAS_DEFAULT_CAP;
 	s->crash_window = 60;
 	s->backoff = 0.1;
 	s->backoff_max = 10;
@@ -223,6 +224,16 @@ PB_API int pb_supervisor_set_restart(pb_supervisor *s, unsigned max_crashes, dou
 	s->crash_window = window;
 	s->backoff = backoff;
 	s->backoff_max = backoff_max;
+	return 0;
+}
+
+PB_API int pb_supervisor_set_max_replicas(pb_supervisor *s, unsigned n)
+{
+	if (n < 1 || n > PB_REPLICAS_MAX) {
+		pb_set_message(s, "the most replicas a plugin may have must be 1 to %u, not %u", PB_REPLICAS_MAX, n);
+		return -EINVAL;
+	}
+	s->max_replicas = n;
 	return 0;
 }
 
@@ -336,7 +347,7 @@ PB_API int pb_supervisor_plugin_pid(pb_supervisor *s, const char *plugin)
 {
 	for (size_t i = 0; plugin && i < s->nplugins; i++)
 		if (!strcmp(s->plugins[i]->name, plugin))
-			return s->plugins[i]->proc ? (int)s->plugins[i]->proc->proc.pid : -1;
+			return s->plugins[i]->nworkers ? (int)s->plugins[i]->workers[0]->proc.pid : -1; /* the oldest replica */
 	return -1;
 }
 

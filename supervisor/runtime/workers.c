@@ -42,6 +42,15 @@
 
 static void start_failed(pb_supervisor *s, struct plugin *p, pb_error *err)
 {
+	if (p->nworkers > 0) {
+		/* Another replica answers the calls; the next try waits a
+		 * backoff, so that a plugin at its process limit is not asked
+		 * for a worker at every call. */
+		pb_note(s, p->name, "another worker could not be started: %s", err->message);
+		p->not_before = pb_now() + s->backoff;
+		pb_error_free(err);
+		return;
+	}
 	pb_runtime_fail_queue(s, p, err);
 	pb_error_free(p->start_error);
 	p->start_error = err;
@@ -55,6 +64,32 @@ static void zygote_wait(pb_supervisor *s, struct plugin *p)
 {
 	p->not_before = pb_now() + ZYGOTE_LOOK_S;
 	pb_runtime_timer(s, p, p->not_before);
+}
+
+/* The plugin's replicas, from the policy this worker starts with. Under
+ * --spawn zygote with @fresh-per-call and a scratch directory, every child
+ * of the zygote shares its scratch tmpfs and each empties it before its
+ * call: two at once would empty each other's, so one runs at a time. */
+static void take_replicas(pb_supervisor *s, struct plugin *p, const struct pb_policy *policy)
+{
+	const struct pb_sandbox *sb = &policy->sandbox;
+	unsigned n = sb->replicas ? sb->replicas : 1;
+
+	p->fresh_shared_scratch = sb->fresh_per_call && sb->scratch && s->spawn_mode == PB_SPAWN_ZYGOTE;
+	if (n > 1 && p->fresh_shared_scratch) {
+		if (!p->replicas_noted)
+			pb_note(s, p->name, "@replicas %u: one worker at a time, since under --spawn zygote its "
+			                    "@fresh-per-call workers share one scratch directory",
+			        n);
+		p->replicas_noted = true;
+		n = 1;
+	} else if (n > s->max_replicas) {
+		if (!p->replicas_noted)
+			pb_note(s, p->name, "@replicas %u: this supervisor allows at most %u (--max-replicas)", n,
+			        s->max_replicas);
+		p->replicas_noted = true;
+	}
+	p->replicas = n;
 }
 
 void pb_runtime_start(pb_supervisor *s, struct plugin *p)
@@ -99,6 +134,7 @@ void pb_runtime_start(pb_supervisor *s, struct plugin *p)
 		return;
 	}
 	w->learning = s->mode == PB_COMPILE_LEARN;
+	take_replicas(s, p, w->policy);
 	/* @network connect: the names, resolved afresh for each worker; the
 	 * worker's /etc/hosts and the list its connects are checked against
 	 * are the same addresses (policy_net.c). */
@@ -183,7 +219,7 @@ void pb_runtime_start(pb_supervisor *s, struct plugin *p)
 		}
 	}
 	pb_outbox_keep_reader(w);
-	p->proc = w;
+	pb_runtime_add_worker(p, w);
 	w->state = P_STARTING;
 	w->state_deadline = s->timeout > 0 ? pb_now() + s->timeout : 0;
 	pb_runtime_timer(s, p, w->state_deadline);
@@ -331,9 +367,9 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 	pb_inflight_requeue(s, w);
 	while (w->depth > 0)
 		pb_call_finish(s, w->stack[--w->depth], NULL, pb_error_copy(err));
-	p->proc = NULL;
+	pb_runtime_remove_worker(p, w);
 	pb_loop_bury(s, w);
-	if (s->shutting_down) {
+	if (s->shutting_down && p->nworkers == 0) {
 		pb_error *gone = pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "the supervisor shut down before "
 		                                                              "the call to plugin '%s' could run",
 		                               p->name);
@@ -347,7 +383,8 @@ void pb_runtime_exited(pb_supervisor *s, struct process *w)
 	}
 	unsigned n = record_crash(s, p, now);
 	if (!started) {
-		/* It never said Hello: the calls waiting for it would get the same. */
+		/* It never said Hello: the calls waiting for it would get the same
+		 * (unless another replica answers them). */
 		start_failed(s, p, pb_error_copy(err));
 	}
 	if (n >= s->max_crashes) {

@@ -5,7 +5,8 @@
  *   tests/bench/bench [--smoke] [--only SECTION,...] [--placement pinned|unpinned|both]
  *                     [--cpu N] [--json FILE] [--verbose] [--enforce|--no-enforce] [paths...]
  *
- * Sections: roundtrip pipelined cpu seccomp spawn pss alive connect serve. A smoke run
+ * Sections: roundtrip pipelined cpu seccomp spawn pss alive connect warm serve
+ * (and zygote-alive, only when named: `make bench-zygote-alive`). A smoke run
  * takes fewer samples and 100 plugins instead of 1000, and exits 1 when a
  * figure is 3x past its target (report.c holds the targets). The paths
  * default to this build tree; `make bench` passes them explicitly.
@@ -52,7 +53,9 @@ static const struct {
 	{ "pss", S_PSS, bench_pss },
 	{ "alive", S_ALIVE, bench_alive },
 	{ "connect", S_CONNECT, bench_connect },
+	{ "warm", S_WARM, bench_warm },
 	{ "serve", S_SERVE, bench_serve },
+	{ "zygote-alive", S_ZALIVE, bench_zygote_alive },
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -63,7 +66,8 @@ static void usage(FILE *f)
 	        "             [--json FILE] [--verbose] [--enforce|--no-enforce]\n"
 	        "             [--worker PATH] [--policies DIR] [--plugins DIR] [--filter-helper PATH]\n"
 	        "             [--mp-script PATH] [--python3 PATH] [--python311 PATH] [--dist-packages DIR]\n"
-	        "sections: roundtrip pipelined cpu seccomp spawn pss alive connect serve (default: all)\n");
+	        "sections: roundtrip pipelined cpu seccomp spawn pss alive connect warm serve (default: these),\n"
+	        "          zygote-alive (1,000 plugins in zygote mode: only when named)\n");
 }
 
 static unsigned parse_sections(const char *list)

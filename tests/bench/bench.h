@@ -9,6 +9,7 @@
  *                idle interpreters, the syscall loop unfiltered
  *   measure.c    plugbox calls: round trip, pipelined, CPU, syscall loop
  *   startup.c    plugbox starts: spawn, bytecode cache, idle PSS, 1000 alive
+ *   warm.c       --spawn zygote: @fresh-per-call, replicas, a zygote child's PSS
  *   serve.c      plugbox serve as a socket client sees it
  *   filter.c     bench-filter: the seccomp filter's own cost, in C
  */
@@ -37,8 +38,11 @@ enum section {
 	S_SECCOMP = 1u << 5,
 	S_ALIVE = 1u << 6,
 	S_CONNECT = 1u << 7,
-	S_SERVE = 1u << 8,
-	S_ALL = (1u << 9) - 1,
+	S_WARM = 1u << 8,
+	S_SERVE = 1u << 9,
+	S_ALL = (1u << 10) - 1,
+	/* not in a default run: 2,000 processes (`make bench-zygote-alive`) */
+	S_ZALIVE = 1u << 10,
 };
 
 struct bench_cfg {
@@ -184,6 +188,8 @@ void bench_serve(void);   /* serve.c */
 void bench_spawn(void); /* startup.c */
 void bench_pss(void);
 void bench_alive(void);
+void bench_warm(void); /* warm.c */
+void bench_zygote_alive(void);
 
 /* plugbox helpers shared by measure.c and startup.c (measure.c) */
 pb_supervisor *sup_new(const char *plugins, pb_spawn_mode mode, const char *cache);
@@ -200,6 +206,10 @@ size_t wait_state(pb_supervisor *s, char **names, size_t n, const char *want, do
 /* The plugins dir with COUNT copies of the echo plugin ("echo" when count
  * is 0, else echo0000...), made once per run under cfg.tmp. */
 const char *echo_plugins(size_t count);
+/* A supervisor over n copies of echo (spawn mode `mode`), each called once
+ * at the same time, which starts its worker; their names, how many
+ * answered, and the seconds from the first call to the last answer. */
+pb_supervisor *fleet_start(size_t n, pb_spawn_mode mode, char ***names, size_t *answered, double *start_s);
 /* The plugins dir with the vendored plugin (deps without bytecode). */
 const char *vendored_plugins(void);
 const char *sysheavy_plugins(void);

@@ -76,6 +76,20 @@ static const struct target {
 	  LE, 3, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
 	{ "spawn-zygote-ratio", "spawn.ratio_zygote_forkserver_vendored", "vendored: zygote child / fork-server worker",
 	  LE, 0.1, false, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	/* Issue 20: warm workers (warm.c). The ratios are what smoke judges. */
+	{ "fresh-call", "warm.fresh_call_ms", "@fresh-per-call round trip, trivial (ms)",
+	  LE, 2, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	{ "fresh-call-ratio", "warm.ratio_fresh_bare", "@fresh-per-call round trip / bare python3.11 start",
+	  LE, 0.25, false, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	/* Two replicas need two CPUs: judged unpinned only. */
+	{ "replicas", "warm.ratio_replicas", "CPU-bound calls/s, 2 replicas / 1",
+	  GE, 1.8, false, false, 1u << PL_UNPINNED },
+	{ "zygote-pss", "warm.zygote_child_pss_mb", "idle PSS of a zygote's child (MB)",
+	  LE, 1, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	{ "zygote-pss-ratio", "warm.ratio_child_python", "idle zygote child / idle python3.11 (PSS)",
+	  LE, 0.45, false, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	{ "zygote-alive", "zalive.pss_total_gb", "1,000 plugins alive in zygote mode: PSS in all (GB)",
+	  LE, 1.0, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
 	{ "pss-warm", "pss.forkserver_mean_mb", "idle worker PSS, fork-server (MB)",
 	  LE, 1, true, false, 1u << PL_PINNED },
 	/* issue 23: what the supervisor's connect adds, wherever it runs */

@@ -367,33 +367,41 @@ static size_t open_fds(void)
 	return n - 1; /* the directory's own descriptor */
 }
 
-/* n copies of the echo plugin, each called once at the same time (which
- * starts its worker), then the PSS of every worker. */
-static void run_fleet(size_t n, pb_spawn_mode mode, struct fleet *f)
+pb_supervisor *fleet_start(size_t n, pb_spawn_mode mode, char ***names, size_t *answered, double *start_s)
 {
 	const char *dir = echo_plugins(n);
 	pb_supervisor *s = sup_new(dir, mode, NULL);
 	struct tally a = { 0, 0 };
 	pb_value *arg = pb_value_new_int(1);
-	char **names;
 	size_t count;
-	double sum = 0, rss_sum = 0, anon_sum = 0;
 
-	memset(f, 0, sizeof(*f));
-	f->n = n;
-	if (pb_supervisor_plugins(s, &names, &count) < 0 || count != n)
+	if (pb_supervisor_plugins(s, names, &count) < 0 || count != n)
 		die("%s: %zu plugins listed, %zu made", dir, count, n);
 	uint64_t t0 = now_ns();
 	for (size_t i = 0; i < n; i++) {
-		pb_call_spec spec = { .plugin = names[i], .function = "echo", .args = &arg, .nargs = 1 };
+		pb_call_spec spec = { .plugin = (*names)[i], .function = "echo", .args = &arg, .nargs = 1 };
 		if (pb_call_start(s, &spec, tally_done, &a, NULL) < 0)
 			die("pb_call_start failed");
 	}
 	while (a.done < n)
 		if (pb_supervisor_dispatch(s, -1) < 0)
 			break;
-	f->start_s = (double)(now_ns() - t0) / 1e9;
-	f->answered = a.ok;
+	*start_s = (double)(now_ns() - t0) / 1e9;
+	*answered = a.ok;
+	pb_value_destroy(arg);
+	return s;
+}
+
+/* n copies of the echo plugin, each called once at the same time (which
+ * starts its worker), then the PSS of every worker. */
+static void run_fleet(size_t n, pb_spawn_mode mode, struct fleet *f)
+{
+	char **names;
+	double sum = 0, rss_sum = 0, anon_sum = 0;
+
+	memset(f, 0, sizeof(*f));
+	f->n = n;
+	pb_supervisor *s = fleet_start(n, mode, &names, &f->answered, &f->start_s);
 	f->fds = open_fds();
 	for (size_t i = 0; i < n; i++) {
 		int pid = pb_supervisor_plugin_pid(s, names[i]);
@@ -416,8 +424,7 @@ static void run_fleet(size_t n, pb_spawn_mode mode, struct fleet *f)
 		note("no worker's /proc/PID/smaps_rollup could be read");
 	}
 	f->done = true;
-	pb_value_destroy(arg);
-	pb_strv_free(names, count);
+	pb_strv_free(names, n);
 	pb_supervisor_free(s);
 }
 

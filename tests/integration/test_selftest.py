@@ -86,7 +86,7 @@ EVIDENCE = {
     "fork": r"os\.fork\(\)" + ERR + "|" + killed("clone"),
     "fork_bomb": r"clone\(SIGCHLD\)" + ERR + "|" + marked_kill(r"clone\(SIGCHLD\) 256 times", "clone"),
     "thread_bomb": r"\d+ threads started, then (RuntimeError|MemoryError)|\[about to start up to \d+ threads\] -> worker ended",
-    "list_processes": r"listdir\('/proc'\)( -> E[A-Z]+|: 0 other processes)",
+    "list_processes": r"listdir\('/proc'\)( -> E[A-Z]+|: 0 other processes)",   # (zygote mode: and its own)
     "memory_bomb": r"MemoryError after \d+ MiB|\[about to allocate up to \d+ MiB\] -> worker ended",
     "core_dump": r"RLIMIT_CORE is \(0, \d+\); raising it -> ",
     "fd_exhaustion": r"os\.dup -> EMFILE after \d+ new descriptors",
@@ -241,13 +241,17 @@ def run_selftest(kit, args=(), user=None, timeout=600, **env):
 
 # ---- the battery, as root and unprivileged ------------------------------------
 
-@pytest.fixture(scope="module", params=["root", "unprivileged"])
+@pytest.fixture(scope="module", params=["root", "unprivileged", "zygote"])
 def battery(request, kit):
-    """The whole battery, --json, run once per identity: (CompletedProcess, document)."""
+    """The whole battery, --json, run once per identity, and once with every
+    worker forked from its plugin's zygote (--spawn zygote, as this user):
+    (CompletedProcess, document)."""
     if request.param == "root":
         if os.geteuid() != 0:
             pytest.skip("the tests do not run as root")
         cp = run_selftest(kit, ["--json"])
+    elif request.param == "zygote":
+        cp = run_selftest(kit, ["--json", "--spawn", "zygote"])
     else:
         cp = run_selftest(kit, ["--json"], user=NOBODY if os.geteuid() == 0 else None)
     try:
@@ -296,6 +300,16 @@ def test_every_attempt_is_contained(battery):
     assert not loose, "NOT CONTAINED:\n" + "\n".join(loose) + status(cp)
     assert doc["not_contained"] == 0
     assert cp.returncode == 0, status(cp)
+
+
+def test_a_zygote_battery_attacks_forked_workers(battery, request):
+    # The zygote run really ran the probes in workers forked from their
+    # plugin's zygote, not in exec'd ones after a fallback.
+    cp, doc = battery
+    forked = any(layer.startswith("start: forked from its plugin's zygote") for layer in doc["layers"])
+    assert forked == ("[zygote]" in request.node.name), doc["layers"]
+    if forked:
+        assert "starting workers with exec" not in cp.stderr, cp.stderr
 
 
 def test_every_attempt_was_really_made(battery):
