@@ -344,7 +344,8 @@ PB_API uint64_t pb_host_call_origin(const pb_host_call *hc)
 PB_API int pb_host_call_nest(pb_host_call *hc, const pb_call_spec *spec, pb_call_done_fn done, void *userdata,
                              uint64_t *call_id)
 {
-	struct process *w = hc && hc->call && hc->call->plugin ? hc->call->plugin->proc : NULL;
+	/* the replica whose stack holds the call that made this host call */
+	struct process *w = hc && hc->call && hc->call->plugin ? pb_runtime_worker_of(hc->call->plugin, hc->call) : NULL;
 	pb_supervisor *s = hc ? hc->sup : NULL;
 	bool was;
 	int r;

@@ -385,10 +385,12 @@ uint64_t pb_inflight_running(const struct process *w)
 PB_API uint64_t pb_call_origin(pb_supervisor *s, uint64_t call_id)
 {
 	for (size_t i = 0; call_id && i < s->nplugins; i++) {
-		const struct process *w = s->plugins[i]->proc;
-		for (size_t j = 0; w && j < w->depth; j++)
-			if (w->stack[j]->id == call_id && !w->stack[j]->ghost)
-				return w->stack[j]->origin ? w->stack[j]->origin : call_id;
+		for (unsigned k = 0; k < s->plugins[i]->nworkers; k++) {
+			const struct process *w = s->plugins[i]->workers[k];
+			for (size_t j = 0; j < w->depth; j++)
+				if (w->stack[j]->id == call_id && !w->stack[j]->ghost)
+					return w->stack[j]->origin ? w->stack[j]->origin : call_id;
+		}
 	}
 	return 0;
 }
