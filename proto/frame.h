@@ -145,6 +145,13 @@ int pb_frame_write(int fd, const uint8_t *payload, size_t len);
  * (-EMSGSIZE when the packed envelope exceeds max_len). */
 int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len);
 
+/* An envelope's serialized size, and its bytes written to out (which has
+ * room for that size; returns the bytes written). The same bytes as
+ * protobuf-c's plugbox__envelope__pack, written by hand for a Call or a
+ * Result body (proto/pack.c), by protobuf-c for the others. */
+size_t pb_envelope_packed_size(const Plugbox__Envelope *env);
+size_t pb_envelope_pack_to(const Plugbox__Envelope *env, uint8_t *out);
+
 /* Serialize env as a whole frame (header and payload) in one malloc'd
  * buffer, for writers that queue frames. Returns 0 or -EMSGSIZE / -ENOMEM. */
 int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len);

@@ -799,6 +799,106 @@ START_TEST(test_message_count)
 }
 END_TEST
 
+/* --- the hand-written packer (proto/pack.c) against protobuf-c ------------ */
+
+static Plugbox__Value *random_value(unsigned depth)
+{
+	static const double floats[] = { 0.0, -0.0, 1.5, -1e300, 5e-324 };
+	static const int64_t ints[] = { 0, 1, -1, 63, -64, 64, INT64_MAX, INT64_MIN, 1 << 20 };
+	unsigned kind = (unsigned)(rng() % (depth < 4 ? 8 : 6));
+	Plugbox__Value *v;
+
+	switch (kind) {
+	case 0: return must(pbv_new_null());
+	case 1: return must(pbv_new_bool(rng() & 1));
+	case 2: return must(pbv_new_int(rng() & 1 ? ints[rng() % 9] : (int64_t)rng()));
+	case 3: return must(pbv_new_float(floats[rng() % 5]));
+	case 4: {
+		size_t n = rng() % 200;
+		char *t = malloc(n + 1);
+		ck_assert_ptr_nonnull(t);
+		for (size_t i = 0; i < n; i++)
+			t[i] = (char)('a' + rng() % 26);
+		v = must(pbv_new_string(t, n));
+		free(t);
+		return v;
+	}
+	case 5: return must(pbv_new_bytes("\0\1\2\3", rng() % 5));
+	case 6:
+		v = must(pbv_new_list());
+		for (size_t i = rng() % 4; i > 0; i--)
+			ck_assert_int_eq(pbv_list_append(v, random_value(depth + 1)), 0);
+		return v;
+	default:
+		v = must(pbv_new_map());
+		for (size_t i = rng() % 3; i > 0; i--)
+			ck_assert_int_eq(pbv_map_put(v, random_value(depth + 1), random_value(depth + 1)), 0);
+		return v;
+	}
+}
+
+static void same_bytes_as_protobuf_c(const Plugbox__Envelope *env)
+{
+	size_t want = plugbox__envelope__get_packed_size(env);
+	size_t got = pb_envelope_packed_size(env);
+	uint8_t *a = malloc(want + 1), *b = malloc(got + 1);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(got, want);
+	ck_assert_uint_eq(plugbox__envelope__pack(env, a), want);
+	ck_assert_uint_eq(pb_envelope_pack_to(env, b), got);
+	ck_assert_mem_eq(a, b, want);
+	free(a);
+	free(b);
+}
+
+START_TEST(test_pack_matches_protobuf_c)
+{
+	Plugbox__Envelope *env = build_call();
+	Plugbox__Envelope renv = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Result result = PLUGBOX__RESULT__INIT;
+	Plugbox__Call *call = env->call;
+	Plugbox__Value *saved = call->args[0];
+	Plugbox__Value empty_kind = PLUGBOX__VALUE__INIT;
+
+	same_bytes_as_protobuf_c(env);
+	/* every optional field of a Call set, then each left at its zero */
+	call->plugin = "other";
+	call->timeout = 2.5;
+	call->parent = 300;
+	call->start_by = 12345.678;
+	call->prune_kwargs = 1;
+	env->poll_us = 150;
+	same_bytes_as_protobuf_c(env);
+	call->timeout = -0.0; /* proto3: a zero, left out like 0.0 */
+	call->start_by = 0;
+	call->plugin = "";
+	env->id = 0;
+	same_bytes_as_protobuf_c(env);
+	free(call->kwargs[0]->name);
+	call->kwargs[0]->name = strdup("");
+	call->args[0] = &empty_kind;
+	same_bytes_as_protobuf_c(env);
+	call->args[0] = saved;
+	free(call->function);
+	call->function = strdup("");
+	same_bytes_as_protobuf_c(env);
+
+	renv.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
+	renv.result = &result;
+	same_bytes_as_protobuf_c(&renv); /* a Result without a value */
+	for (int i = 0; i < 3000; i++) {
+		renv.id = rng() % 4 ? rng() % 100000 : rng();
+		renv.poll_us = rng() % 3 ? 0 : (uint32_t)rng();
+		result.value = random_value(0);
+		same_bytes_as_protobuf_c(&renv);
+		pbv_free(result.value);
+	}
+	free_call(env);
+}
+END_TEST
+
 static Suite *envelope_suite(void)
 {
 	Suite *s = suite_create("envelope");
@@ -808,6 +908,7 @@ static Suite *envelope_suite(void)
 	tcase_add_test(te, test_envelope_roundtrip);
 	tcase_add_test(te, test_envelope_send_through_pipe);
 	tcase_add_test(te, test_other_bodies);
+	tcase_add_test(te, test_pack_matches_protobuf_c);
 	suite_add_tcase(s, te);
 
 	/* Generous: the fuzz loops and the 2M-message case run under
