@@ -178,6 +178,14 @@ int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
  * its unknown fields are in env->base.unknown_fields). Everything else is
  * as strict as pb_envelope_decode. */
 #define PB_DECODE_LENIENT 1u
+/* Leave out the fast path (tests and fuzzers compare the two). */
+#define PB_DECODE_GENERAL 2u
+/* The fast path (proto/envelope_fast.c): a Call with scalar arguments or
+ * a Result with a scalar value, in the shape our writers give them, read in
+ * one pass. 1 with *out set (free it with pb_envelope_free), or 0 when buf
+ * is not such an envelope; never an error: a strict subset of what
+ * pb_envelope_decode takes, decoded to an equal envelope. */
+int pb_envelope_decode_small(const uint8_t *buf, size_t len, Plugbox__Envelope **out);
 int pb_envelope_check_opts(const uint8_t *buf, size_t len, unsigned flags, char *why, size_t why_len);
 int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plugbox__Envelope **out,
                             char *why, size_t why_len);

@@ -899,6 +899,156 @@ START_TEST(test_pack_matches_protobuf_c)
 }
 END_TEST
 
+/* --- the decoder's fast path (proto/envelope_fast.c) ----------------------- */
+
+/* data decoded by the fast path and by the general one: the fast path
+ * takes only what the general one takes, to the same envelope (the same
+ * bytes when packed by protobuf-c). Returns whether the fast path took it. */
+static bool fast_agrees(const uint8_t *data, size_t len)
+{
+	Plugbox__Envelope *fast = NULL, *general = NULL;
+	char why[256];
+	int took = pb_envelope_decode_small(data, len, &fast);
+	int rc = pb_envelope_decode_opts(data, len, PB_DECODE_GENERAL, &general, why, sizeof(why));
+
+	ck_assert(took == 0 || took == 1);
+	if (!took) {
+		ck_assert_ptr_null(fast);
+	} else {
+		size_t a, b;
+		uint8_t *pa, *pb;
+
+		ck_assert_msg(rc == 0, "fast path took what the general one refuses: %s", why);
+		a = plugbox__envelope__get_packed_size(fast);
+		b = plugbox__envelope__get_packed_size(general);
+		ck_assert_uint_eq(a, b);
+		pa = malloc(a + 1);
+		pb = malloc(b + 1);
+		ck_assert(pa && pb);
+		plugbox__envelope__pack(fast, pa);
+		plugbox__envelope__pack(general, pb);
+		ck_assert_mem_eq(pa, pb, a);
+		free(pa);
+		free(pb);
+	}
+	pb_envelope_free(fast);
+	pb_envelope_free(general);
+	return took == 1;
+}
+
+static Plugbox__Value *random_scalar(void)
+{
+	Plugbox__Value *v;
+
+	do
+		v = random_value(9); /* depth 4 and more: scalars only */
+	while (!v);
+	return v;
+}
+
+START_TEST(test_fast_decode_agrees)
+{
+	Plugbox__Value *args[20];
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+	Plugbox__Call call = PLUGBOX__CALL__INIT;
+	Plugbox__Result result = PLUGBOX__RESULT__INIT;
+	unsigned taken = 0, mutated_taken = 0;
+
+	for (int i = 0; i < 4000; i++) {
+		uint8_t *frame;
+		size_t len, nargs = rng() % 18;
+
+		plugbox__envelope__init(&env);
+		env.id = rng() % 3 ? rng() % 1000 : rng();
+		env.poll_us = rng() % 3 ? 0 : (uint32_t)rng();
+		if (rng() & 1) {
+			plugbox__result__init(&result);
+			result.value = random_scalar();
+			env.body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
+			env.result = &result;
+		} else {
+			plugbox__call__init(&call);
+			call.function = rng() % 5 ? "echo" : "";
+			call.n_args = nargs;
+			call.args = args;
+			for (size_t k = 0; k < nargs; k++)
+				args[k] = random_scalar();
+			call.parent = rng() % 4 ? 0 : rng() % 100;
+			call.start_by = rng() % 2 ? 0 : 1234.5;
+			call.prune_kwargs = rng() % 4 == 0;
+			if (rng() % 8 == 0)
+				call.timeout = 3; /* not in the fast path's subset */
+			env.body_case = PLUGBOX__ENVELOPE__BODY_CALL;
+			env.call = &call;
+		}
+		ck_assert_int_eq(pb_envelope_pack(&env, UINT32_MAX, &frame, &len), 0);
+		bool fits = env.body_case == PLUGBOX__ENVELOPE__BODY_RESULT || (nargs <= 16 && call.timeout == 0);
+		ck_assert_int_eq(fast_agrees(frame + 4, len - 4), fits);
+		taken += fits;
+		/* hostile variants: a byte changed, or cut short */
+		for (int m = 0; m < 8; m++) {
+			uint8_t *copy = malloc(len);
+			ck_assert_ptr_nonnull(copy);
+			memcpy(copy, frame, len);
+			copy[4 + rng() % (len - 4)] = (uint8_t)rng();
+			mutated_taken += fast_agrees(copy + 4, len - 4);
+			fast_agrees(copy + 4, rng() % (len - 4));
+			free(copy);
+		}
+		if (env.body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
+			pbv_free(result.value);
+		} else {
+			for (size_t k = 0; k < nargs; k++)
+				pbv_free(args[k]);
+			call.timeout = 0;
+		}
+		free(frame);
+	}
+	ck_assert_uint_gt(taken, 2000);
+	ck_assert_uint_gt(mutated_taken, 100);
+}
+END_TEST
+
+START_TEST(test_fast_decode_leaves_the_rest)
+{
+	/* each is valid, or refused by the general path; none is the fast path's */
+	static const struct {
+		const char *what;
+		const char *bytes;
+		size_t len;
+		bool valid;
+	} cases[] = {
+		{ "a list value", "\x08\x01\x22\x04\x0a\x02\x3a\x00", 8, true },
+		{ "a keyword argument", "\x1a\x08\x1a\x06\x0a\x01k\x12\x01\x08", 10, false },
+		{ "id twice", "\x08\x01\x08\x02\x22\x04\x0a\x02\x18\x02", 10, false },
+		{ "poll_us before the body", "\x60\x05\x22\x04\x0a\x02\x18\x02", 8, true },
+		{ "a bool of 2", "\x22\x04\x0a\x02\x10\x02", 6, true },
+		{ "a Result without a value", "\x08\x01\x22\x00", 4, false },
+		{ "a Value without a kind", "\x22\x02\x0a\x00", 4, false },
+		{ "a string that is not UTF-8", "\x22\x05\x0a\x03\x2a\x01\xff", 7, false },
+		{ "a function holding NUL", "\x1a\x03\x0a\x01\x00", 5, false },
+		{ "an unknown field", "\x22\x04\x0a\x02\x18\x02\x78\x01", 8, false },
+		{ "a varint past bit 63", "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02\x22\x04\x0a\x02\x18\x02", 17, false },
+	};
+	Plugbox__Envelope *env;
+	char why[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const uint8_t *b = (const uint8_t *)cases[i].bytes;
+		int rc = pb_envelope_decode_opts(b, cases[i].len, PB_DECODE_GENERAL, &env, why, sizeof(why));
+
+		ck_assert_msg((rc == 0) == cases[i].valid, "%s: general path says %d (%s)", cases[i].what, rc, why);
+		pb_envelope_free(env);
+		ck_assert_msg(pb_envelope_decode_small(b, cases[i].len, &env) == 0 && env == NULL,
+		              "%s: taken by the fast path", cases[i].what);
+		ck_assert(!fast_agrees(b, cases[i].len));
+		/* and pb_envelope_decode says what the general path says */
+		ck_assert_int_eq(pb_envelope_decode(b, cases[i].len, &env, why, sizeof(why)), rc);
+		pb_envelope_free(env);
+	}
+}
+END_TEST
+
 static Suite *envelope_suite(void)
 {
 	Suite *s = suite_create("envelope");
@@ -925,6 +1075,8 @@ static Suite *envelope_suite(void)
 	tcase_add_test(th, test_semantic_rules);
 	tcase_add_test(th, test_wire_rules);
 	tcase_add_test(th, test_message_count);
+	tcase_add_test(th, test_fast_decode_agrees);
+	tcase_add_test(th, test_fast_decode_leaves_the_rest);
 	suite_add_tcase(s, th);
 	return s;
 }
