@@ -583,6 +583,7 @@ int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plug
 
 void pb_envelope_free(Plugbox__Envelope *env)
 {
-	if (env)
+	/* the common small ones without protobuf-c's descriptor walk */
+	if (env && !pb_envelope_free_small(env))
 		protobuf_c_message_free_unpacked(&env->base, NULL);
 }

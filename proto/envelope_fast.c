@@ -293,3 +293,61 @@ no:
 	protobuf_c_message_free_unpacked(&env->base, NULL);
 	return 0;
 }
+
+/* Scalar Values without unknown fields: what free_small frees itself. */
+static bool scalar(const Plugbox__Value *v)
+{
+	return v && !v->base.n_unknown_fields && v->kind_case != PLUGBOX__VALUE__KIND_LIST_VALUE &&
+	       v->kind_case != PLUGBOX__VALUE__KIND_MAP_VALUE;
+}
+
+static void free_scalar(Plugbox__Value *v)
+{
+	if (v->kind_case == PLUGBOX__VALUE__KIND_STRING_VALUE)
+		free(v->string_value.data);
+	else if (v->kind_case == PLUGBOX__VALUE__KIND_BYTES_VALUE)
+		free(v->bytes_value.data);
+	free(v);
+}
+
+/* A string field as protobuf-c frees it: unless it is the default. */
+static void free_string(char *s)
+{
+	if (s != (const char *)protobuf_c_empty_string)
+		free(s);
+}
+
+bool pb_envelope_free_small(Plugbox__Envelope *env)
+{
+	if (env->base.n_unknown_fields)
+		return false;
+	if (env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT && env->result) {
+		Plugbox__Result *r = env->result;
+
+		if (r->base.n_unknown_fields || (r->value && !scalar(r->value)))
+			return false;
+		if (r->value)
+			free_scalar(r->value);
+		free(r);
+		free(env);
+		return true;
+	}
+	if (env->body_case == PLUGBOX__ENVELOPE__BODY_CALL && env->call) {
+		Plugbox__Call *c = env->call;
+
+		if (c->base.n_unknown_fields || c->n_kwargs)
+			return false;
+		for (size_t i = 0; i < c->n_args; i++)
+			if (!scalar(c->args[i]))
+				return false;
+		for (size_t i = 0; i < c->n_args; i++)
+			free_scalar(c->args[i]);
+		free(c->args);
+		free_string(c->function);
+		free_string(c->plugin);
+		free(c);
+		free(env);
+		return true;
+	}
+	return false;
+}

@@ -12,6 +12,7 @@
 #ifndef PLUGBOX_FRAME_H
 #define PLUGBOX_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -186,6 +187,10 @@ int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
  * is not such an envelope; never an error: a strict subset of what
  * pb_envelope_decode takes, decoded to an equal envelope. */
 int pb_envelope_decode_small(const uint8_t *buf, size_t len, Plugbox__Envelope **out);
+/* pb_envelope_free's fast path: frees a decoded Call or Result whose
+ * Values are all scalars (block by block, as protobuf-c would) and returns
+ * true, or leaves anything else alone and returns false. */
+bool pb_envelope_free_small(Plugbox__Envelope *env);
 int pb_envelope_check_opts(const uint8_t *buf, size_t len, unsigned flags, char *why, size_t why_len);
 int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plugbox__Envelope **out,
                             char *why, size_t why_len);
