@@ -39,6 +39,12 @@
 /* More arguments go the general way (hooks and ordinary calls have few). */
 #define ARGS_MAX 16
 
+/* A one-byte key: field number and wire type. */
+enum { WT_VARINT = 0,
+       WT_FIXED64 = 1,
+       WT_LEN = 2 };
+#define KEY(field, wire) ((field) << 3 | (wire))
+
 struct rd {
 	const uint8_t *p, *end;
 };
@@ -134,35 +140,35 @@ static Plugbox__Value *get_value(struct rd *r)
 		return NULL;
 	plugbox__value__init(v);
 	switch (peek_key(r)) {
-	case 1 << 3 | 0:
+	case KEY(1, WT_VARINT):
 		r->p++;
 		v->kind_case = PLUGBOX__VALUE__KIND_NULL_VALUE;
 		ok = get_bool(r, &v->null_value);
 		break;
-	case 2 << 3 | 0:
+	case KEY(2, WT_VARINT):
 		r->p++;
 		v->kind_case = PLUGBOX__VALUE__KIND_BOOL_VALUE;
 		ok = get_bool(r, &v->bool_value);
 		break;
-	case 3 << 3 | 0:
+	case KEY(3, WT_VARINT):
 		r->p++;
 		ok = get_varint(r, 10, &u);
 		v->kind_case = PLUGBOX__VALUE__KIND_INT_VALUE;
 		v->int_value = (int64_t)(u >> 1) ^ -(int64_t)(u & 1); /* zigzag */
 		break;
-	case 4 << 3 | 1:
+	case KEY(4, WT_FIXED64):
 		r->p++;
 		ok = get_fixed64(r, &u);
 		v->kind_case = PLUGBOX__VALUE__KIND_FLOAT_VALUE;
 		memcpy(&v->float_value, &u, sizeof(u));
 		break;
-	case 5 << 3 | 2:
+	case KEY(5, WT_LEN):
 		r->p++;
 		v->kind_case = PLUGBOX__VALUE__KIND_STRING_VALUE;
 		ok = get_len(r, &s) && pb_utf8_valid((const char *)s.p, (size_t)(s.end - s.p)) &&
 		     copy_bytes(&s, &v->string_value);
 		break;
-	case 6 << 3 | 2:
+	case KEY(6, WT_LEN):
 		r->p++;
 		v->kind_case = PLUGBOX__VALUE__KIND_BYTES_VALUE;
 		ok = get_len(r, &s) && copy_bytes(&s, &v->bytes_value);
@@ -190,7 +196,7 @@ static bool get_call(struct rd *r, Plugbox__Call *call)
 	struct rd s;
 	uint64_t u = 0;
 
-	if (peek_key(r) == (1 << 3 | 2)) {
+	if (peek_key(r) == KEY(1, WT_LEN)) {
 		r->p++;
 		if (!get_len(r, &s) || memchr(s.p, '\0', (size_t)(s.end - s.p)) ||
 		    !pb_utf8_valid((const char *)s.p, (size_t)(s.end - s.p)))
@@ -201,7 +207,7 @@ static bool get_call(struct rd *r, Plugbox__Call *call)
 		memcpy(call->function, s.p, (size_t)(s.end - s.p));
 		call->function[s.end - s.p] = '\0';
 	}
-	while (peek_key(r) == (2 << 3 | 2)) {
+	while (peek_key(r) == KEY(2, WT_LEN)) {
 		r->p++;
 		if (nargs == ARGS_MAX || !(args[nargs] = get_value_field(r)))
 			goto fail;
@@ -212,21 +218,20 @@ static bool get_call(struct rd *r, Plugbox__Call *call)
 		if (!call->args)
 			goto fail;
 		memcpy(call->args, args, nargs * sizeof(*call->args));
-		call->n_args = nargs;
-		nargs = 0;
+		call->n_args = nargs; /* the envelope's now: freed with it */
 	}
-	if (peek_key(r) == (6 << 3 | 0)) {
+	if (peek_key(r) == KEY(6, WT_VARINT)) {
 		r->p++;
 		if (!get_varint(r, 10, &call->parent))
 			return false;
 	}
-	if (peek_key(r) == (7 << 3 | 1)) {
+	if (peek_key(r) == KEY(7, WT_FIXED64)) {
 		r->p++;
 		if (!get_fixed64(r, &u))
 			return false;
 		memcpy(&call->start_by, &u, sizeof(u));
 	}
-	if (peek_key(r) == (8 << 3 | 0)) {
+	if (peek_key(r) == KEY(8, WT_VARINT)) {
 		r->p++;
 		if (!get_bool(r, &call->prune_kwargs))
 			return false;
@@ -249,13 +254,13 @@ int pb_envelope_decode_small(const uint8_t *buf, size_t len, Plugbox__Envelope *
 	if (!env)
 		return 0;
 	plugbox__envelope__init(env);
-	if (peek_key(&r) == (1 << 3 | 0)) {
+	if (peek_key(&r) == KEY(1, WT_VARINT)) {
 		r.p++;
 		if (!get_varint(&r, 10, &env->id))
 			goto no;
 	}
 	switch (peek_key(&r)) {
-	case 3 << 3 | 2:
+	case KEY(3, WT_LEN):
 		r.p++;
 		if (!get_len(&r, &s) || !(env->call = calloc(1, sizeof(*env->call))))
 			goto no;
@@ -263,13 +268,13 @@ int pb_envelope_decode_small(const uint8_t *buf, size_t len, Plugbox__Envelope *
 		env->body_case = PLUGBOX__ENVELOPE__BODY_CALL;
 		ok = get_call(&s, env->call);
 		break;
-	case 4 << 3 | 2:
+	case KEY(4, WT_LEN):
 		r.p++;
 		if (!get_len(&r, &s) || !(env->result = calloc(1, sizeof(*env->result))))
 			goto no;
 		plugbox__result__init(env->result);
 		env->body_case = PLUGBOX__ENVELOPE__BODY_RESULT;
-		if (peek_key(&s) == (1 << 3 | 2)) {
+		if (peek_key(&s) == KEY(1, WT_LEN)) {
 			s.p++;
 			env->result->value = get_value_field(&s);
 			ok = env->result->value && s.p == s.end;
@@ -279,7 +284,7 @@ int pb_envelope_decode_small(const uint8_t *buf, size_t len, Plugbox__Envelope *
 	}
 	if (!ok)
 		goto no;
-	if (peek_key(&r) == (12 << 3 | 0)) {
+	if (peek_key(&r) == KEY(12, WT_VARINT)) {
 		r.p++;
 		if (!get_varint(&r, 5, &u) || u > UINT32_MAX)
 			goto no;

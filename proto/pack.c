@@ -58,7 +58,7 @@ static uint8_t *put_double(uint8_t *p, double d)
 
 static uint64_t zigzag(int64_t v)
 {
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
 }
 
 /* A length-delimited field of n bytes with a one-byte tag (fields 1-15). */
