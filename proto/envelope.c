@@ -557,6 +557,13 @@ int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plug
 	int rc;
 
 	*out = NULL;
+	/* The common small envelopes in one pass (envelope_fast.c), which
+	 * takes only what the general path below would take. */
+	if (!(flags & (PB_DECODE_LENIENT | PB_DECODE_GENERAL)) && pb_envelope_decode_small(buf, len, out) == 1) {
+		if (why && why_len)
+			why[0] = '\0';
+		return 0;
+	}
 	rc = pb_envelope_check_opts(buf, len, flags, why, why_len);
 	if (rc < 0)
 		return rc;
@@ -576,6 +583,7 @@ int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plug
 
 void pb_envelope_free(Plugbox__Envelope *env)
 {
-	if (env)
+	/* the common small ones without protobuf-c's descriptor walk */
+	if (env && !pb_envelope_free_small(env))
 		protobuf_c_message_free_unpacked(&env->base, NULL);
 }

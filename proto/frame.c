@@ -312,7 +312,7 @@ int pb_frame_write(int fd, const uint8_t *payload, size_t len)
 
 int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len)
 {
-	size_t len = plugbox__envelope__get_packed_size(env);
+	size_t len = pb_envelope_packed_size(env);
 	uint8_t *buf;
 
 	*frame = NULL;
@@ -326,7 +326,7 @@ int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **f
 	buf[1] = (uint8_t)(len >> 8);
 	buf[2] = (uint8_t)(len >> 16);
 	buf[3] = (uint8_t)(len >> 24);
-	plugbox__envelope__pack(env, buf + 4);
+	pb_envelope_pack_to(env, buf + 4);
 	*frame = buf;
 	*frame_len = len + 4;
 	return 0;
@@ -472,7 +472,7 @@ static int out_reserve(struct pb_frame_out *out, size_t more)
 
 int pb_frame_out_append(struct pb_frame_out *out, const Plugbox__Envelope *env, uint32_t max_len)
 {
-	size_t len = plugbox__envelope__get_packed_size(env);
+	size_t len = pb_envelope_packed_size(env);
 	uint8_t *p;
 
 	if (len > max_len)
@@ -484,7 +484,7 @@ int pb_frame_out_append(struct pb_frame_out *out, const Plugbox__Envelope *env, 
 	p[1] = (uint8_t)(len >> 8);
 	p[2] = (uint8_t)(len >> 16);
 	p[3] = (uint8_t)(len >> 24);
-	plugbox__envelope__pack(env, p + 4);
+	pb_envelope_pack_to(env, p + 4);
 	out->end += len + 4;
 	return 0;
 }

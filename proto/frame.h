@@ -12,6 +12,7 @@
 #ifndef PLUGBOX_FRAME_H
 #define PLUGBOX_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -145,6 +146,13 @@ int pb_frame_write(int fd, const uint8_t *payload, size_t len);
  * (-EMSGSIZE when the packed envelope exceeds max_len). */
 int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len);
 
+/* An envelope's serialized size, and its bytes written to out (which has
+ * room for that size; returns the bytes written). The same bytes as
+ * protobuf-c's plugbox__envelope__pack, written by hand for a Call or a
+ * Result body (proto/pack.c), by protobuf-c for the others. */
+size_t pb_envelope_packed_size(const Plugbox__Envelope *env);
+size_t pb_envelope_pack_to(const Plugbox__Envelope *env, uint8_t *out);
+
 /* Serialize env as a whole frame (header and payload) in one malloc'd
  * buffer, for writers that queue frames. Returns 0 or -EMSGSIZE / -ENOMEM. */
 int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len);
@@ -171,6 +179,18 @@ int pb_envelope_decode(const uint8_t *buf, size_t len, Plugbox__Envelope **out,
  * its unknown fields are in env->base.unknown_fields). Everything else is
  * as strict as pb_envelope_decode. */
 #define PB_DECODE_LENIENT 1u
+/* Leave out the fast path (tests and fuzzers compare the two). */
+#define PB_DECODE_GENERAL 2u
+/* The fast path (proto/envelope_fast.c): a Call with scalar arguments or
+ * a Result with a scalar value, in the shape our writers give them, read in
+ * one pass. 1 with *out set (free it with pb_envelope_free), or 0 when buf
+ * is not such an envelope; never an error: a strict subset of what
+ * pb_envelope_decode takes, decoded to an equal envelope. */
+int pb_envelope_decode_small(const uint8_t *buf, size_t len, Plugbox__Envelope **out);
+/* pb_envelope_free's fast path: frees a decoded Call or Result whose
+ * Values are all scalars (block by block, as protobuf-c would) and returns
+ * true, or leaves anything else alone and returns false. */
+bool pb_envelope_free_small(Plugbox__Envelope *env);
 int pb_envelope_check_opts(const uint8_t *buf, size_t len, unsigned flags, char *why, size_t why_len);
 int pb_envelope_decode_opts(const uint8_t *buf, size_t len, unsigned flags, Plugbox__Envelope **out,
                             char *why, size_t why_len);

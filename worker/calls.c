@@ -98,27 +98,90 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The types of the interpreter's own stdio (interp.c sets buffered_stdio
+ * = 0): a TextIOWrapper with write_through over an unbuffered FileIO. Such
+ * a stream hands every write to write(2) before the write returns, so it
+ * never holds output and flushing it is a no-op, one that cost ~1,800
+ * instructions per stream and call. Looked up once; NULL if _io is odd. */
+static PyTypeObject *text_io, *file_io;
+static PyObject *sys_dict, *write_through_name, *buffer_name, *flush_name, *stream_names[2];
+
+static bool stdio_types_ready(void)
+{
+	static bool tried;
+
+	if (!tried) {
+		PyObject *io = PyImport_ImportModule("_io"), *sys = PyImport_ImportModule("sys");
+		PyObject *t = io ? PyObject_GetAttrString(io, "TextIOWrapper") : NULL;
+		PyObject *f = io ? PyObject_GetAttrString(io, "FileIO") : NULL;
+
+		tried = true;
+		if (t && f && PyType_Check(t) && PyType_Check(f) && sys) {
+			text_io = (PyTypeObject *)t;
+			file_io = (PyTypeObject *)f;
+			t = f = NULL;
+			sys_dict = PyModule_GetDict(sys); /* the sys module lives as long as we do */
+			Py_INCREF(sys_dict);
+		}
+		write_through_name = PyUnicode_InternFromString("write_through");
+		buffer_name = PyUnicode_InternFromString("buffer");
+		flush_name = PyUnicode_InternFromString("flush");
+		stream_names[0] = PyUnicode_InternFromString("stdout");
+		stream_names[1] = PyUnicode_InternFromString("stderr");
+		Py_XDECREF(t);
+		Py_XDECREF(f);
+		Py_XDECREF(io);
+		Py_XDECREF(sys);
+		PyErr_Clear();
+	}
+	return text_io && sys_dict && write_through_name && buffer_name && stream_names[0] && stream_names[1];
+}
+
+/* True if stream is exactly such a stream now (a plugin may have replaced
+ * it, or reconfigured it with write_through off: then it may hold output). */
+static bool holds_nothing(PyObject *stream)
+{
+	PyObject *wt, *buffer;
+	bool yes;
+
+	if (Py_TYPE(stream) != text_io)
+		return false;
+	wt = PyObject_GetAttr(stream, write_through_name);
+	buffer = wt ? PyObject_GetAttr(stream, buffer_name) : NULL;
+	yes = wt == Py_True && buffer && Py_TYPE(buffer) == file_io;
+	Py_XDECREF(wt);
+	Py_XDECREF(buffer);
+	PyErr_Clear();
+	return yes;
+}
+
 /* What the plugin printed goes out before the answers it precedes: flush
- * sys.stdout and sys.stderr (errors there are the plugin's business). */
+ * sys.stdout and sys.stderr (errors there are the plugin's business),
+ * unless they cannot hold anything. */
 static void flush_python_streams(void)
 {
-	static PyObject *flush;
 	static const char *const names[] = { "stdout", "stderr" };
+	bool fast = stdio_types_ready();
 	PyObject *type, *value, *tb;
 
 	ran_since_flush = false;
-	if (!flush && !(flush = PyUnicode_InternFromString("flush"))) {
-		PyErr_Clear();
-		return;
-	}
 	PyErr_Fetch(&type, &value, &tb);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		PyObject *stream = PySys_GetObject(names[i]); /* borrowed */
-		PyObject *r = stream && stream != Py_None ? PyObject_CallMethodNoArgs(stream, flush) : NULL;
+		/* borrowed; sys_dict is what PySys_GetObject reads, without
+		 * making a str of the name each time */
+		PyObject *stream = fast ? PyDict_GetItemWithError(sys_dict, stream_names[i]) : PySys_GetObject(names[i]);
+		PyObject *r = NULL;
 
+		if (!stream || stream == Py_None || (fast && holds_nothing(stream))) {
+			PyErr_Clear();
+			continue;
+		}
+		Py_INCREF(stream); /* flush() may replace sys.stdout */
+		r = flush_name ? PyObject_CallMethodNoArgs(stream, flush_name) : PyObject_CallMethod(stream, "flush", NULL);
 		if (!r)
 			PyErr_Clear();
 		Py_XDECREF(r);
+		Py_DECREF(stream);
 	}
 	PyErr_Restore(type, value, tb);
 }

@@ -34,7 +34,10 @@ static _Atomic uint64_t running;
 static _Atomic uint64_t interrupt_for;
 /* Ids cancelled, newest overwriting the oldest. */
 static _Atomic uint64_t cancelled[PB_CANCEL_REMEMBERED];
-static atomic_uint next_slot;
+/* Slots filled so far (each is taken before its id is stored): a call's
+ * check reads only those, not all PB_CANCEL_REMEMBERED of them. 64 bits:
+ * never wraps. */
+static _Atomic uint64_t next_slot;
 
 _Static_assert(sizeof(union sigval) >= sizeof(uint64_t), "a call id fits in si_value");
 
@@ -58,7 +61,10 @@ static void on_cancel(int sig, siginfo_t *info, void *ctx)
 
 static bool was_cancelled(uint64_t id)
 {
-	for (size_t i = 0; i < PB_CANCEL_REMEMBERED; i++)
+	uint64_t used = atomic_load(&next_slot);
+	size_t n = used < PB_CANCEL_REMEMBERED ? (size_t)used : PB_CANCEL_REMEMBERED;
+
+	for (size_t i = 0; i < n; i++)
 		if (atomic_load(&cancelled[i]) == id)
 			return true;
 	return false;

@@ -20,6 +20,9 @@
  *  - with an allocation failing (fuzz_nomem.c; which one follows from the
  *    value), parsing, printing, copying and packing give -ENOMEM (NULL for
  *    the constructors) or the same result as without, and leak nothing.
+ * The decoder's fast path (proto/envelope_fast.c) takes only what the
+ * general path (PB_DECODE_GENERAL) takes, to the same envelope: the same
+ * bytes once both are packed by protobuf-c.
  * Equal means equal as plugbox sees values: any NaN equals any NaN, and a
  * null is a null whatever its ignored bool says.
  */
@@ -509,6 +512,38 @@ static void round_trip(const Plugbox__Envelope *env)
 	free(frame);
 }
 
+/* The fast path against the general one, on the same bytes. */
+static void fast_path_agrees(const uint8_t *data, size_t size)
+{
+	Plugbox__Envelope *fast = NULL, *general = NULL;
+	char why[256];
+	int took = pb_envelope_decode_small(data, size, &fast);
+	int rc = pb_envelope_decode_opts(data, size, PB_DECODE_GENERAL, &general, why, sizeof(why));
+
+	FUZZ_ASSERT(took == 0 || took == 1);
+	FUZZ_ASSERT(took == 1 || fast == NULL);
+	if (took == 1) {
+		size_t a = plugbox__envelope__get_packed_size(fast), b;
+		uint8_t *pa, *pb;
+
+		if (rc != 0)
+			fprintf(stderr, "the fast path took what the general one refuses: %s\n", why);
+		FUZZ_ASSERT(rc == 0);
+		b = plugbox__envelope__get_packed_size(general);
+		FUZZ_ASSERT(a == b);
+		pa = malloc(a + 1);
+		pb = malloc(b + 1);
+		FUZZ_ASSERT(pa && pb);
+		plugbox__envelope__pack(fast, pa);
+		plugbox__envelope__pack(general, pb);
+		FUZZ_ASSERT(memcmp(pa, pb, a) == 0);
+		free(pa);
+		free(pb);
+	}
+	pb_envelope_free(fast);
+	pb_envelope_free(general);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static Plugbox__Envelope sentinel;
@@ -525,6 +560,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(pb_envelope_check(data, size, tiny, sizeof(tiny)) == checked);
 	FUZZ_ASSERT(memchr(tiny, '\0', sizeof(tiny)) && strncmp(tiny, why, strlen(tiny)) == 0);
 
+	fast_path_agrees(data, size);
 	rc = pb_envelope_decode(data, size, &env, why2, sizeof(why2));
 	if (checked < 0) {
 		FUZZ_ASSERT(rc == checked && strcmp(why, why2) == 0);

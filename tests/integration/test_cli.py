@@ -342,6 +342,17 @@ def test_print_is_attributed_and_kept_off_stdout(plugbox, paths):
     assert "hello" not in cp.stdout
 
 
+@pytest.mark.parametrize("how", ["reconfigured", "buffered"])
+def test_print_to_a_holding_stream_still_comes_out(plugbox, paths, how):
+    """The worker flushes sys.stdout before it answers, unless the stream
+    cannot hold output: one reconfigured with write_through off, or a
+    write-through one over a buffered writer, can, and is flushed."""
+    cp = plugbox.call(paths.features, "printer", "say_held", '"held text"', f'"{how}"')
+    assert cp.returncode == EXIT_OK, explain(cp)
+    assert result_of(cp) == "done"
+    assert "held text" in plugin_lines(cp, "printer"), explain(cp)
+
+
 def test_multiline_print_is_prefixed_per_line(plugbox, paths):
     cp = plugbox.call(paths.features, "printer", "say", '"first\\nsecond"')
     assert cp.returncode == EXIT_OK, explain(cp)

@@ -30,3 +30,23 @@ def flood(lines, width):
     for i in range(lines):
         print(f"{i:08d} {line}")
     return lines
+
+
+# Streams that hold output until flushed: the worker must flush them before
+# it answers (calls.c skips the flush only for a stream that cannot hold
+# anything, its own write-through stdout over an unbuffered file).
+_kept = []
+
+
+@plugbox.export
+def say_held(text, how):
+    import io
+    if how == "reconfigured":
+        sys.stdout.reconfigure(write_through=False)
+    elif how == "buffered":
+        # write-through text over a *buffered* writer: the bytes wait there
+        stream = io.TextIOWrapper(io.BufferedWriter(sys.__stdout__.buffer), write_through=True)
+        _kept.append(stream)  # never collected: that would close fd 1
+        sys.stdout = stream
+    print(text)
+    return "done"
