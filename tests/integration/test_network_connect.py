@@ -9,6 +9,7 @@ address would have reached saw no connection; every allowed connect is
 proved by the listener's answer reaching the plugin.
 """
 
+import errno
 import http.server
 import os
 import re
@@ -22,9 +23,11 @@ from pathlib import Path
 import pytest
 
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
-from pbtest import EXIT_OK, EXIT_USAGE, explain, result_of, supervisor_lines, x86_64_only
+from pbtest import (EXIT_OK, EXIT_USAGE, Plugbox, explain, result_of, stderr_lines, supervisor_lines,
+                    x86_64_only)
 from test_channel import Steady
 from test_flood import p99
+from test_layers import deny_tool, one_error_line  # noqa: F401 (a fixture used by name)
 
 pytestmark = x86_64_only
 
@@ -345,6 +348,58 @@ def test_a_connect_flood_does_not_slow_a_sibling(serve, netpeer, policies_with, 
     log = daemon.stderr()
     assert "refused connect to" in log
     assert daemon.proc.poll() is None
+
+
+# ---- fail closed (invariant 2) --------------------------------------------------------
+
+LOUD = """import os, sys, time
+import plugbox
+# Import-time code: if it runs at all, the supervisor shows this line.
+os.write(1, b"IMPORTED: plugin code ran\\n")
+time.sleep(1)
+
+
+@plugbox.export
+def ping():
+    return "pong"
+"""
+
+
+@pytest.fixture
+def loud(netpeer):
+    d = netpeer / "loud"
+    d.mkdir()
+    (d / "__init__.py").write_text(LOUD)
+    os.chmod(d, 0o755)
+    os.chmod(d / "__init__.py", 0o644)
+    return netpeer
+
+
+@pytest.mark.parametrize("deny,reason", [
+    (["--no-notify"], "no seccomp user notification (SECCOMP_FILTER_FLAG_NEW_LISTENER"),
+    (["--no-addfd"], "cannot put a socket in a worker (SECCOMP_IOCTL_NOTIF_ADDFD"),
+    (["pidfd_getfd=ENOSYS"], "descriptors (pidfd_getfd"),
+], ids=["no-listener", "no-addfd", "no-pidfd_getfd"])
+def test_a_kernel_without_what_connect_needs_fails_closed_before_plugin_code(
+        plugbox, loud, policies_with, deny_tool, deny, reason):
+    # A kernel without seccomp user notification, without ADDFD or without
+    # pidfd_getfd (tests/tools/deny_syscall makes this one look so, for
+    # plugbox and everything it starts): the call fails naming the layer and
+    # the reason, and no worker ran a line of the plugin.
+    pol = policies_with(loud="@include default\n@network connect 127.0.0.1:9\n")
+    wrapped = Plugbox(str(deny_tool), plugbox.env)
+    cp = wrapped.run([*deny, "--", plugbox.exe, "call", "--plugins", str(loud), "--policies", str(pol),
+                      "loud", "ping"], timeout=60)
+    line = one_error_line(cp, "'loud'", "network (@network connect at loud.policy:2)", reason)
+    assert "IMPORTED" not in cp.stdout + cp.stderr, explain(cp)
+    assert os.strerror(errno.ENOSYS if "ENOSYS" in deny[0] else errno.EINVAL) in line, explain(cp)
+    # The contrast, under the same wrapper: without @network connect the
+    # plugin runs, and its import-time line is seen.
+    pol = policies_with(loud="@include default\n")
+    cp = wrapped.run([*deny, "--", plugbox.exe, "call", "--plugins", str(loud), "--policies", str(pol),
+                      "loud", "ping"], timeout=60)
+    assert (cp.returncode, result_of(cp)) == (EXIT_OK, "pong"), explain(cp)
+    assert any("IMPORTED: plugin code ran" in line for line in stderr_lines(cp)), explain(cp)
 
 
 # ---- the policy language -----------------------------------------------------------
