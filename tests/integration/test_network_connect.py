@@ -417,9 +417,19 @@ def test_a_kernel_without_what_connect_needs_fails_closed_before_plugin_code(
      "{F}:3:1: @network host cannot be combined with @network connect (line 2): the one gives the "
      "host's network, the other only some destinations"),
     ("@network conect a.example:443\n",
-     "{F}:2:10: @network takes none, host or connect HOST:PORT, not 'conect'; did you mean 'connect'?"),
+     "{F}:2:10: @network takes none, host, connect HOST:PORT or refresh TIME, not 'conect'; did you mean 'connect'?"),
     ("@network connect a.example:443\n@network connect a.example:443\n",
      "{F}:3:18: a second @network connect a.example:443 in this file (the first is at line 2)"),
+    ("@network refresh 0s\n",
+     "{F}:2:18: @network refresh takes a time from 1s to 24h, such as 30s, 5m or 1h; not '0s'"),
+    ("@network refresh 25h\n",
+     "{F}:2:18: @network refresh takes a time from 1s to 24h, such as 30s, 5m or 1h; not '25h'"),
+    ("@network refresh 5 m\n", "{F}:2:20: unexpected text after @network refresh"),
+    ("@network refresh 5m\n@network refresh 10m\n",
+     "{F}:3:18: a second @network refresh in this file (the first is at line 2)"),
+    ("@network refesh 5m\n",
+     "{F}:2:10: @network takes none, host, connect HOST:PORT or refresh TIME, not 'refesh'; did you mean "
+     "'refresh'?"),
 ])
 def test_policy_errors_name_file_line_and_column(plugbox, scratch, text, expected):
     f = scratch / "t.policy"
@@ -439,7 +449,15 @@ def test_policy_show_lists_each_destination_and_where(plugbox, policies_with):
     shown = [line.strip() for line in cp.stdout.splitlines() if line.strip().startswith("@network")]
     assert shown == ["@network connect [::1]:8080 (netpeer.policy:1)",
                      "@network connect 127.0.0.1:80 (netpeer.policy:2)",
-                     "@network connect api.example:443 (mid.policy:1)"], explain(cp)
+                     "@network connect api.example:443 (mid.policy:1)",
+                     "@network refresh 300s (built in)"], explain(cp)
+    # the interval: the including file's wins
+    pol = policies_with(mid="@network connect api.example:443\n@network refresh 1h\n@include default\n",
+                        netpeer="@network refresh 90s\n@include mid\n")
+    cp = plugbox.run(["policy", "show", "--policies", pol, "netpeer"])
+    shown = [line.strip() for line in cp.stdout.splitlines() if line.strip().startswith("@network")]
+    assert shown == ["@network connect api.example:443 (mid.policy:1)",
+                     "@network refresh 90s (netpeer.policy:1)"], explain(cp)
     # an including file's @network none wins over an included connect
     pol = policies_with(mid="@network connect api.example:443\n@include default\n",
                         netpeer="@network none\n@include mid\n")
