@@ -114,13 +114,6 @@ static int make_hosts_file(const struct spawn_req *req, struct pb_spawned *out, 
 	char *text;
 	int fd, r = 0;
 
-	if (req->zygote) {
-		/* forked by the zygote: in its mount namespace, with its file */
-		const char *shared = pb_zygote_hosts_file(req->zygote);
-		if (shared && !(out->hosts_file = strdup(shared)))
-			return -ENOMEM;
-		return 0;
-	}
 	if ((r = pb_jail_hosts_file(out->view_dir, path, sizeof(path))) < 0)
 		return r;
 	if (!(text = pb_net_hosts_text(&req->policy->sandbox)))
@@ -139,17 +132,15 @@ static int make_hosts_file(const struct spawn_req *req, struct pb_spawned *out, 
 		snprintf(why, why_len, "network: cannot write the worker's hosts file %s: %s", path, strerror(-r));
 		return r;
 	}
-	out->hosts_owned = true;
 	return 0;
 }
 
 static void remove_hosts_file(struct pb_spawned *s)
 {
-	if (s->hosts_file && s->hosts_owned)
+	if (s->hosts_file)
 		unlink(s->hosts_file);
 	free(s->hosts_file);
 	s->hosts_file = NULL;
-	s->hosts_owned = false;
 }
 
 static void remove_view_dir(char *dir, const char *name)
@@ -580,7 +571,9 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 		return r;
 	out->view_dir = view_dir;
 	*why = '\0';
-	if (req->policy->sandbox.network == PB_NETWORK_CONNECT && req->plugin_dir &&
+	/* A zygote's child would share its zygote's mount namespace; under
+	 * @network connect no zygote is used (runtime/supervisor.c). */
+	if (req->policy->sandbox.network == PB_NETWORK_CONNECT && req->plugin_dir && !req->zygote &&
 	    (r = make_hosts_file(req, out, why, why_len)) < 0) {
 		remove_view_dir(view_dir, req->name);
 		free(view_dir);

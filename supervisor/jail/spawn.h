@@ -22,7 +22,6 @@ struct pb_spawned {
 	int self_pid;     /* its pid as it sees itself (what SELF_PID compiled to) */
 	bool from_zygote; /* forked by its plugin's zygote: not our child (zygote.h) */
 	char *hosts_file; /* @network connect: the host file bound on its /etc/hosts (jail.h), or NULL */
-	bool hosts_owned; /* ours to remove; a zygote's children share their zygote's */
 };
 
 /* No process, no descriptors (all -1). */

@@ -146,11 +146,6 @@ pid_t pb_zygote_pid(const struct pb_zygote *z)
 	return z ? z->proc.pid : -1;
 }
 
-const char *pb_zygote_hosts_file(const struct pb_zygote *z)
-{
-	return z->proc.hosts_file;
-}
-
 /* "Pid:" and the last "NSpid:" field of a pidfd, as the kernel says. */
 static int pidfd_pids(int pidfd, pid_t *pid, int *nspid)
 {

@@ -42,8 +42,6 @@ bool pb_zygote_alive(struct pb_zygote *z);
 
 /* Its pid (for tests of the supervisor's view), or -1. */
 pid_t pb_zygote_pid(const struct pb_zygote *z);
-/* The file bound on its /etc/hosts, which its children share (spawn.h), or NULL. */
-const char *pb_zygote_hosts_file(const struct pb_zygote *z);
 
 /* Kill and reap it, close its descriptors. */
 void pb_zygote_stop(struct pb_zygote *z);

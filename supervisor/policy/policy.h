@@ -254,6 +254,8 @@ int pb_net_addr_parse(const void *sa, size_t len, struct pb_net_addr *out);
 /* The destination that allows a, or NULL. */
 const struct pb_dest *pb_net_allowed(const struct pb_sandbox *sb, const struct pb_net_addr *a);
 const char *pb_net_addr_format(const struct pb_net_addr *a, char *buf, size_t len);
+/* An IPv4 or IPv6 address as written (no resolving needed). */
+bool pb_net_host_is_literal(const char *host);
 /* The worker's /etc/hosts: localhost, its own name, and every destination
  * name with its resolved addresses. Malloc'd; NULL when memory runs out. */
 char *pb_net_hosts_text(const struct pb_sandbox *sb);

@@ -478,6 +478,13 @@ const char *pb_net_addr_format(const struct pb_net_addr *a, char *buf, size_t le
 	return buf;
 }
 
+bool pb_net_host_is_literal(const char *host)
+{
+	unsigned char bin[16];
+
+	return inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
+}
+
 char *pb_net_hosts_text(const struct pb_sandbox *sb)
 {
 	static const char base[] = "127.0.0.1\tlocalhost\n127.0.1.1\tplugbox\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -491,9 +498,8 @@ char *pb_net_hosts_text(const struct pb_sandbox *sb)
 	memcpy(text, base, sizeof(base));
 	for (size_t i = 0; sb->network == PB_NETWORK_CONNECT && i < sb->ndests; i++) {
 		const struct pb_dest *d = &sb->dests[i];
-		unsigned char bin[16];
 		/* A literal needs no line; a name gets one per address. */
-		if (inet_pton(AF_INET, d->host, bin) == 1 || inet_pton(AF_INET6, d->host, bin) == 1)
+		if (pb_net_host_is_literal(d->host))
 			continue;
 		for (size_t k = 0; k < d->naddrs; k++) {
 			char a[INET6_ADDRSTRLEN];

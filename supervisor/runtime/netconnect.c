@@ -65,6 +65,7 @@
 #include "runtime/channel.h"
 #include "runtime/loop.h"
 #include "runtime/netconnect.h"
+#include "runtime/netresolve.h"
 #include "runtime/output.h"
 #include "runtime/process.h"
 
@@ -366,12 +367,14 @@ void pb_netconnect_notified(pb_supervisor *s, struct process *w, const struct se
 
 void pb_netconnect_release(pb_supervisor *s, struct process *w)
 {
+	pb_netresolve_release(s, w);
 	for (struct pb_net_pending *p = w->net_pending; p; p = p->next)
 		pending_end(s, p);
 }
 
 void pb_netconnect_free(struct process *w)
 {
+	pb_netresolve_free(w);
 	while (w->net_pending) {
 		struct pb_net_pending *p = w->net_pending;
 		w->net_pending = p->next;
@@ -526,6 +529,14 @@ int pb_netconnect_prepare(pb_supervisor *s, struct process *w, char *why, size_t
 			                    "connects to it are refused",
 			        d->host, (unsigned)d->port, where, d->resolve_error);
 		}
+	}
+	/* ...and again every @network refresh while it lives. */
+	int r = pb_netresolve_start(s, w);
+	if (r < 0) {
+		where_of(w, NULL, where, sizeof(where));
+		snprintf(why, why_len, "network (@network connect at %s): cannot start resolving its names again: %s",
+		         where, strerror(-r));
+		return r;
 	}
 	return 0;
 }

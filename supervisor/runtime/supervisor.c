@@ -268,8 +268,12 @@ struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const
 	int timeout_ms = s->timeout > 0 && s->timeout * 1000 < PB_ZYGOTE_START_MS ? (int)(s->timeout * 1000)
 	                                                                          : PB_ZYGOTE_START_MS;
 
-	/* Learn mode logs what a worker does: a zygote's workers could not. */
-	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE)
+	/* Learn mode logs what a worker does: a zygote's workers could not.
+	 * Nor can they connect under @network connect (the zygote's own
+	 * filter, which its children keep, refuses their sockets): those
+	 * workers are exec'd. */
+	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE ||
+	    policy->sandbox.network == PB_NETWORK_CONNECT)
 		return NULL;
 	if (p->zygote && !pb_zygote_alive(p->zygote)) {
 		/* Killed or broken: a new one for this start. */

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
-from pbtest import (EXIT_OK, EXIT_USAGE, Plugbox, explain, result_of, stderr_lines, supervisor_lines,
-                    x86_64_only)
+from pbtest import (EXIT_OK, EXIT_USAGE, Plugbox, explain, result_of, scaled, stderr_lines,
+                    supervisor_lines, x86_64_only)
 from test_channel import Steady
 from test_flood import p99
 from test_layers import deny_tool, one_error_line  # noqa: F401 (a fixture used by name)
@@ -35,12 +35,12 @@ pytestmark = x86_64_only
 class Echo:
     """A TCP listener that answers b"echo:" + what it got, counting connections."""
 
-    def __init__(self, host="127.0.0.1", answer=True):
+    def __init__(self, host="127.0.0.1", answer=True, port=0):
         self.answer = answer
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen(128)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
@@ -84,8 +84,8 @@ class Echo:
 def echo():
     made = []
 
-    def make(host="127.0.0.1", answer=True):
-        e = Echo(host, answer)
+    def make(host="127.0.0.1", answer=True, port=0):
+        e = Echo(host, answer, port)
         made.append(e)
         return e
     yield make
@@ -348,6 +348,108 @@ def test_a_connect_flood_does_not_slow_a_sibling(serve, netpeer, policies_with, 
     log = daemon.stderr()
     assert "refused connect to" in log
     assert daemon.proc.poll() is None
+
+
+# ---- names resolved again (@network refresh) -----------------------------------------
+
+MOVING = "moving.plugbox.test"     # .test: a name no resolver outside this test knows
+HOSTS_BASE = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+@pytest.fixture
+def moving_hosts(scratch):
+    """A hosts file the test rewrites (in place: it is bind-mounted) and a
+    wrapper that runs a command with it as /etc/hosts, in a mount namespace
+    of its own: what the supervisor's resolver reads is the test's to change.
+    The host's /etc/hosts is never touched."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private /etc/hosts")
+    hosts = scratch / "hosts"
+    hosts.write_text(HOSTS_BASE)
+    os.chmod(hosts, 0o644)
+    wrapper = scratch / "with-hosts"
+    wrapper.write_text("#!/bin/sh\n"
+                       f"exec unshare --mount --propagation private sh -c "
+                       f"'mount --bind \"$0\" /etc/hosts && exec \"$@\"' '{hosts}' \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    return hosts, wrapper
+
+
+def point(hosts, address):
+    with open(hosts, "r+") as f:      # in place, as a bind mount needs
+        f.truncate(0)
+        f.write(HOSTS_BASE + f"{address}\t{MOVING}\n")
+
+
+@pytest.mark.parametrize("who", ["root", "unprivileged", "zygote"])
+def test_a_moved_name_is_followed_by_a_living_worker(plugbox, scratch, sockdir, netpeer, policies_with,  # noqa: F811
+                                                     echo, moving_hosts, who):
+    """The name moves from 127.0.0.2 to 127.0.0.3 while one worker lives:
+    after `@network refresh 1s` its own lookups say the new address, a
+    connect by name reaches the new listener, and the old address is
+    refused (the list its connects are checked against changed too). A
+    worker its plugin's zygote forked shares the zygote's /etc/hosts."""
+    if who == "unprivileged" and not shutil.which("setpriv"):
+        pytest.skip("needs setpriv to become uid 65534")
+    hosts, wrapper = moving_hosts
+    old = echo("127.0.0.2")
+    new = echo("127.0.0.3", port=old.port)
+    point(hosts, "127.0.0.2")
+    pol = policy_for(policies_with, f"{MOVING}:{old.port}", extra="@network refresh 1s\n")
+    exe = wrapper
+    if who == "unprivileged":
+        os.chmod(sockdir, 0o777)
+        exe = scratch / "with-hosts-65534"
+        exe.write_text(f"#!/bin/sh\nexec '{wrapper}' setpriv --reuid=65534 --regid=65534 --clear-groups "
+                       f"-- '{plugbox.exe}' \"$@\"\n")
+        os.chmod(exe, 0o755)
+    else:
+        exe = scratch / "with-hosts-root"
+        exe.write_text(f"#!/bin/sh\nexec '{wrapper}' '{plugbox.exe}' \"$@\"\n")
+        os.chmod(exe, 0o755)
+    from pbserve import Daemon
+    spawn = ["--spawn", "zygote"] if who == "zygote" else []
+    daemon = Daemon(str(exe), plugbox.env, netpeer, sockdir / "s.sock",
+                    ["--policies", str(pol), "--timeout", "60", "--eager", *spawn], scratch / "serve.log")
+    try:
+        conn = daemon.conn()
+        ids = iter(range(1, 1000))
+
+        def call(function, *args):
+            conn.call(next(ids), "netpeer", function, *args, timeout=30)
+            got = conn.recv(timeout=60)
+            assert got["body"] == "result", (str(got), daemon.stderr())
+            return got["value"]
+
+        first = call("lookup", MOVING, old.port)
+        assert first[:2] == ["ok", ["127.0.0.2"]], (first, daemon.stderr())
+        assert call("raw", MOVING, old.port)[:2] == ["ok", "echo:hello"], daemon.stderr()
+        assert (old.accepted, new.accepted) == (1, 0)
+
+        point(hosts, "127.0.0.3")
+        deadline = time.monotonic() + scaled(15)
+        while True:
+            now = call("lookup", MOVING, old.port)
+            if now[1] == ["127.0.0.3"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert now == ["ok", ["127.0.0.3"], first[2]], (now, daemon.stderr())   # the same worker
+        got = call("raw", MOVING, old.port)
+        assert got[:2] == ["ok", "echo:hello"] and (old.accepted, new.accepted) == (1, 1), \
+            (got, daemon.stderr())
+        # the old address is no destination any more, by literal as by name
+        assert call("raw", "127.0.0.2", old.port) == ["err", "ECONNREFUSED"], daemon.stderr()
+        assert old.accepted == 1
+        log = daemon.stderr()
+        assert f"@network connect {MOVING}:{old.port} (netpeer.policy:2): the name now resolves to " \
+               f"127.0.0.3:{old.port} (was 127.0.0.2:{old.port})" in log, log
+        assert "refused connect to 127.0.0.2:" in log, log
+        conn.close()
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+        daemon.log.close()
 
 
 # ---- fail closed (invariant 2) --------------------------------------------------------
