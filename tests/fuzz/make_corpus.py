@@ -342,7 +342,7 @@ POLICY_DICT = [
     "@process", "@debug", "@mount", "@namespaces", "@setuid", "@keyring", "@io-uring",
     "@module", "@system-admin", "@raw-io", "@kernel-attack-surface", "@sandbox",
     "memory", "cpu", "files", "processes", "file-size", "core", "call-time",
-    "namespaces", "landlock", "required", "optional", "off", "none", "host", "connect", "[::1]:", "127.0.0.1:", "localhost:443",
+    "namespaces", "landlock", "required", "optional", "off", "none", "host", "connect", "[::1]:", "127.0.0.1:", "localhost:443", "refresh", "5m",
     "unlimited", "1G", "16M", "64K", "60s", "1500",
 ]
 
