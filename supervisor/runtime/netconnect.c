@@ -448,7 +448,7 @@ _Noreturn static void probe_child(int out)
 {
 	static struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	struct sock_fprog prog = { 1, &allow };
-	int res[2] = { STEP_OK, 0 }, listener, pidfd, copy;
+	int res[2] = { STEP_OK, 0 }, listener, pidfd;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		res[0] = STEP_NNP, res[1] = errno;
@@ -458,7 +458,7 @@ _Noreturn static void probe_child(int out)
 	else if ((res[1] = addfd_probe(listener, out)) != 0)
 		res[0] = STEP_ADDFD, res[1] = res[1] < 0 ? 0 : res[1];
 	else if ((pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0 ||
-	         (copy = (int)syscall(SYS_pidfd_getfd, pidfd, out, 0)) < 0)
+	         syscall(SYS_pidfd_getfd, pidfd, out, 0) < 0) /* the copy dies with the child */
 		res[0] = STEP_GETFD, res[1] = errno;
 	if (write(out, res, sizeof(res)) != (ssize_t)sizeof(res))
 		_exit(1);

@@ -148,7 +148,7 @@ static void start(pb_supervisor *s, struct pb_net_refresh *r)
 	if ((e = pthread_attr_init(&attr)) == 0) {
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		/* getaddrinfo with NSS modules wants more than a minimum stack */
-		pthread_attr_setstacksize(&attr, 256 * 1024);
+		pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
 		e = pthread_create(&t, &attr, job_run, j);
 		pthread_attr_destroy(&attr);
 	}
