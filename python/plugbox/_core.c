@@ -1,6 +1,7 @@
 /* _core.c - plugbox._core, the CPython binding of libplugbox: the module,
- * the Supervisor type, its settings and lifecycle, plugin listings and
- * hooks. Calls are in _calls.c, host functions and output in _hostcall.c,
+ * the Supervisor type, its settings and lifecycle. Ownership of the
+ * library and errors are in _owner.c, plugin listings and hooks in
+ * _plugins.c, calls in _calls.c, host functions and output in _hostcall.c,
  * values in _values.c; _core.h says what holds them together.
  *
  * The pure-Python layer (plugbox/__init__.py) is the public API. This keeps
@@ -11,130 +12,6 @@
 
 #include "_core.h"
 
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
-
-static PyObject *error_factory; /* plugbox._errors.from_core */
-
-/* ---- errors ----------------------------------------------------------------- */
-
-static PyObject *make_error(const char *kind, const char *plugin, const char *type, const char *message,
-                            const char *traceback, const char *syscall, const char *rule)
-{
-	if (!error_factory) {
-		PyErr_SetString(PyExc_RuntimeError, "plugbox._core: no error factory registered");
-		return NULL;
-	}
-	return PyObject_CallFunction(error_factory, "sssssss", kind, plugin ? plugin : "", type ? type : "",
-	                             message ? message : "", traceback ? traceback : "", syscall ? syscall : "",
-	                             rule ? rule : "");
-}
-
-PyObject *pbpy_error_object(const pb_error *e)
-{
-	return make_error(pb_error_kind_name(pb_error_get_kind(e)), pb_error_get_plugin(e), pb_error_get_type(e),
-	                  pb_error_get_message(e), pb_error_get_traceback(e), pb_error_get_syscall(e),
-	                  pb_error_get_rule(e));
-}
-
-void pbpy_set_error(PyObject *exc)
-{
-	PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-	Py_DECREF(exc);
-}
-
-PyObject *pbpy_raise_error(const char *kind, const char *plugin, const char *message)
-{
-	PyObject *exc = make_error(kind, plugin, "", message, "", "", "");
-	if (exc)
-		pbpy_set_error(exc);
-	return NULL;
-}
-
-void pbpy_callback_failed(SupObject *self, PyObject *where)
-{
-	if (PyErr_ExceptionMatches(PyExc_Exception) || self->deferred[0]) {
-		PyErr_WriteUnraisable(where);
-		return;
-	}
-	PyErr_Fetch(&self->deferred[0], &self->deferred[1], &self->deferred[2]);
-}
-
-int pbpy_raise_deferred(SupObject *self)
-{
-	if (!self->deferred[0])
-		return 0;
-	PyErr_Restore(self->deferred[0], self->deferred[1], self->deferred[2]);
-	self->deferred[0] = self->deferred[1] = self->deferred[2] = NULL;
-	return -1;
-}
-
-/* ---- ownership of the library ----------------------------------------------- */
-
-int pbpy_enter(SupObject *self)
-{
-	unsigned long me = PyThread_get_thread_ident();
-	if (!self->sup || self->closing) {
-		PyErr_SetString(PyExc_RuntimeError, "the supervisor is closed");
-		return -1;
-	}
-	if (self->pid != (long)getpid()) {
-		PyErr_SetString(PyExc_RuntimeError, "a Supervisor made before fork() cannot be used in the child");
-		return -1;
-	}
-	if (self->in_output) {
-		PyErr_SetString(PyExc_RuntimeError, "the output callback and the change callback must not call the supervisor");
-		return -1;
-	}
-	if (self->busy && self->owner != me) {
-		PyErr_SetString(PyExc_RuntimeError, "the supervisor is in use by another thread");
-		return -1;
-	}
-	self->owner = me;
-	self->busy++;
-	return 0;
-}
-
-void pbpy_drain_orphans(SupObject *self)
-{
-	while (self->norphans > 0)
-		pb_host_call_fail(self->orphans[--self->norphans], "RuntimeError", "the host function gave no answer");
-}
-
-void pbpy_leave(SupObject *self)
-{
-	if (--self->busy == 0 && self->sup)
-		pbpy_drain_orphans(self);
-}
-
-/* A library function that may do work (spawn, reap, run callbacks): the
- * GIL is released around it. */
-#define UNLOCKED(stmt)                       \
-	do {                                 \
-		Py_BEGIN_ALLOW_THREADS stmt; \
-		Py_END_ALLOW_THREADS         \
-	} while (0)
-
-/* OSError(errno, message): Python picks the subclass (FileNotFoundError...). */
-static PyObject *os_error(int r, const char *message)
-{
-	PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", -r, message);
-	if (exc) {
-		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-		Py_DECREF(exc);
-	}
-	return NULL;
-}
-
-/* After a library function that ran callbacks: what they kept comes first. */
-static PyObject *done_none(SupObject *self)
-{
-	pbpy_leave(self);
-	if (pbpy_raise_deferred(self) < 0)
-		return NULL;
-	Py_RETURN_NONE;
-}
 
 /* ---- the supervisor ------------------------------------------------------------- */
 
@@ -467,7 +344,7 @@ static PyObject *Sup_set_spawn_mode(SupObject *self, PyObject *args)
 		return NULL;
 	UNLOCKED(r = pb_supervisor_set_spawn_mode(self->sup, m));
 	(void)r; /* every mode here is valid */
-	return done_none(self);
+	return pbpy_done_none(self);
 }
 
 static PyObject *Sup_set_idle_timeout(SupObject *self, PyObject *args)
@@ -481,7 +358,7 @@ static PyObject *Sup_set_idle_timeout(SupObject *self, PyObject *args)
 		pbpy_leave(self);
 		return NULL;
 	}
-	return done_none(self);
+	return pbpy_done_none(self);
 }
 
 static PyObject *Sup_set_restart(SupObject *self, PyObject *args)
@@ -513,10 +390,10 @@ static PyObject *Sup_start(SupObject *self, PyObject *args)
 		if (r == -ENOMEM)
 			return PyErr_NoMemory();
 		if (!p) /* the plugins directory cannot be read */
-			return os_error(r, pb_supervisor_strerror(self->sup));
+			return pbpy_os_error(r, pb_supervisor_strerror(self->sup));
 		return pbpy_raise_error("not_found", p, pb_supervisor_strerror(self->sup));
 	}
-	return done_none(self);
+	return pbpy_done_none(self);
 }
 
 /* stop and reset: -ENOENT means the supervisor never ran the plugin. */
@@ -529,7 +406,7 @@ static PyObject *by_name(SupObject *self, PyObject *arg, int (*fn)(pb_supervisor
 		return NULL;
 	UNLOCKED(r = fn(self->sup, p));
 	PyObject *known = PyBool_FromLong(r == 0);
-	PyObject *none = done_none(self);
+	PyObject *none = pbpy_done_none(self);
 	if (!none) {
 		Py_DECREF(known);
 		return NULL;
@@ -565,7 +442,7 @@ static PyObject *Sup_shutdown(SupObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "d:shutdown", &grace) || pbpy_enter(self) < 0)
 		return NULL;
 	UNLOCKED(pb_supervisor_shutdown(self->sup, grace));
-	return done_none(self);
+	return pbpy_done_none(self);
 }
 
 static PyObject *Sup_finished(SupObject *self, PyObject *unused)
@@ -604,284 +481,6 @@ static PyObject *Sup_get_busy(SupObject *self, void *closure)
 	return PyBool_FromLong(self->busy > 0 && self->owner == PyThread_get_thread_ident());
 }
 
-/* ---- plugins ---------------------------------------------------------------------- */
-
-static PyObject *Sup_plugins(SupObject *self, PyObject *unused)
-{
-	char **names;
-	size_t n;
-	int r;
-
-	(void)unused;
-	if (pbpy_enter(self) < 0)
-		return NULL;
-	/* skipped entries are reported to the output function */
-	UNLOCKED(r = pb_supervisor_plugins(self->sup, &names, &n));
-	pbpy_leave(self);
-	if (pbpy_raise_deferred(self) < 0) {
-		if (r == 0)
-			pb_strv_free(names, n);
-		return NULL;
-	}
-	if (r < 0) {
-		errno = -r;
-		return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->plugins_dir);
-	}
-	PyObject *list = PyList_New((Py_ssize_t)n);
-	for (size_t i = 0; list && i < n; i++) {
-		PyObject *s = PyUnicode_DecodeFSDefault(names[i]);
-		if (!s)
-			Py_CLEAR(list);
-		else
-			PyList_SET_ITEM(list, (Py_ssize_t)i, s);
-	}
-	pb_strv_free(names, n);
-	return list;
-}
-
-static PyObject *Sup_describe(SupObject *self, PyObject *arg)
-{
-	const char *p = pbpy_utf8_name(arg, "the plugin name");
-	pb_value *info = NULL;
-	pb_error *err = NULL;
-	PyObject *r = NULL;
-
-	if (!p || pbpy_enter(self) < 0)
-		return NULL;
-	UNLOCKED(pb_describe(self->sup, p, &info, &err));
-	pbpy_leave(self);
-	if (pbpy_raise_deferred(self) < 0) {
-		/* nothing to return it to */
-	} else if (err) {
-		PyObject *exc = pbpy_error_object(err);
-		if (exc)
-			pbpy_set_error(exc);
-	} else if (info) {
-		r = pbpy_from_value(info);
-	} else {
-		PyErr_NoMemory();
-	}
-	pb_value_destroy(info);
-	pb_error_free(err);
-	return r;
-}
-
-/* discover() -> [dict]: pb_supervisor_discover (no worker starts). */
-static PyObject *Sup_discover(SupObject *self, PyObject *noargs)
-{
-	pb_value *v = NULL;
-	PyObject *list = NULL;
-	int r;
-
-	(void)noargs;
-	if (pbpy_enter(self) < 0)
-		return NULL;
-	UNLOCKED(r = pb_supervisor_discover(self->sup, &v));
-	pbpy_leave(self);
-	if (pbpy_raise_deferred(self) < 0) {
-		/* nothing to return it to */
-	} else if (r == -ENOMEM) {
-		PyErr_NoMemory();
-	} else if (r < 0) {
-		os_error(r, pb_supervisor_strerror(self->sup));
-	} else {
-		list = pbpy_from_value(v);
-	}
-	pb_value_destroy(v);
-	return list;
-}
-
-/* [(plugin, name, value, error)] of a hook's answers. */
-static PyObject *hook_rows(const pb_hook_results *results)
-{
-	size_t n = pb_hook_results_count(results);
-	PyObject *list = PyList_New((Py_ssize_t)n);
-
-	for (size_t i = 0; list && i < n; i++) {
-		const pb_error *e = pb_hook_result_error(results, i);
-		PyObject *value = e ? Py_NewRef(Py_None) : pbpy_from_value(pb_hook_result_value(results, i));
-		PyObject *error = e ? pbpy_error_object(e) : Py_NewRef(Py_None);
-		PyObject *row = value && error ? Py_BuildValue("(ssOO)", pb_hook_result_plugin(results, i),
-		                                               pb_hook_result_name(results, i), value, error)
-		                               : NULL;
-		Py_XDECREF(value);
-		Py_XDECREF(error);
-		if (!row)
-			Py_CLEAR(list);
-		else
-			PyList_SET_ITEM(list, (Py_ssize_t)i, row);
-	}
-	return list;
-}
-
-/* A hook's request: its spec (kept until the hook ends) and options. */
-struct hook_req {
-	struct pbpy_spec s;
-	pb_hook_options o;
-	const char **plugins;
-};
-
-static void hook_req_free(struct hook_req *q)
-{
-	pbpy_spec_free(&q->s);
-	PyMem_Free(q->plugins);
-}
-
-/* group, args, kwargs, timeout, flags, order, plugins (a list of str or
- * None); the str objects stay alive while the caller holds the list. */
-static int hook_req_build(struct hook_req *q, PyObject *args, PyObject **callback, const char **group)
-{
-	PyObject *g, *cargs, *kwargs, *plugins;
-	double timeout;
-	unsigned flags;
-	int order;
-	int ok = callback ? PyArg_ParseTuple(args, "UO!OdIiOO:hook_start", &g, &PyTuple_Type, &cargs, &kwargs, &timeout,
-	                                     &flags, &order, &plugins, callback)
-	                  : PyArg_ParseTuple(args, "UO!OdIiO:hook", &g, &PyTuple_Type, &cargs, &kwargs, &timeout,
-	                                     &flags, &order, &plugins);
-
-	memset(q, 0, sizeof(*q));
-	if (!ok || !(*group = pbpy_utf8_name(g, "the group")))
-		return -1;
-	if (plugins != Py_None) {
-		if (!PyList_Check(plugins)) {
-			PyErr_SetString(PyExc_TypeError, "plugins must be a list of str");
-			return -1;
-		}
-		Py_ssize_t n = PyList_GET_SIZE(plugins);
-		if (!(q->plugins = PyMem_Calloc((size_t)n + 1, sizeof(*q->plugins)))) {
-			PyErr_NoMemory();
-			return -1;
-		}
-		for (Py_ssize_t i = 0; i < n; i++)
-			if (!(q->plugins[i] = pbpy_utf8_name(PyList_GET_ITEM(plugins, i), "a plugin name")))
-				return -1;
-		q->o.plugins = q->plugins;
-		q->o.nplugins = (size_t)n;
-	}
-	q->o.flags = flags;
-	q->o.order = (pb_hook_order)order;
-	return pbpy_spec_build(&q->s, NULL, NULL, cargs, kwargs, timeout);
-}
-
-/* A failed pb_hook_ex / pb_hook_start as an exception: a bad request,
- * an unknown group or plugin (LookupError), or the directory. */
-static void hook_error(SupObject *self, int r)
-{
-	if (r == -ENOMEM)
-		PyErr_NoMemory();
-	else if (r == -EINVAL)
-		pbpy_raise_error("bad_request", "", pb_supervisor_strerror(self->sup));
-	else if (r == -ENOENT)
-		pbpy_raise_error("not_found", "", pb_supervisor_strerror(self->sup));
-	else
-		os_error(r, pb_supervisor_strerror(self->sup));
-}
-
-/* hook(group, args, kwargs, timeout, flags, order, plugins) -> [(plugin, name, value, error)] */
-static PyObject *Sup_hook(SupObject *self, PyObject *args)
-{
-	struct hook_req q;
-	const char *g;
-	PyObject *list = NULL;
-	pb_hook_results *results = NULL;
-	int r;
-
-	if (hook_req_build(&q, args, NULL, &g) < 0 || pbpy_enter(self) < 0) {
-		hook_req_free(&q);
-		return NULL;
-	}
-	UNLOCKED(r = pb_hook_ex(self->sup, g, &q.s.spec, &q.o, &results));
-	hook_req_free(&q);
-	pbpy_leave(self);
-	if (pbpy_raise_deferred(self) < 0)
-		goto out;
-	if (r < 0) {
-		hook_error(self, r);
-		goto out;
-	}
-	list = hook_rows(results);
-out:
-	pb_hook_results_free(results);
-	return list;
-}
-
-/* An asynchronous hook: callback(rows, error) runs exactly once. */
-struct async_hook {
-	struct hook_req q;
-	PyObject *callback;
-	SupObject *self; /* borrowed: the supervisor outlives its hooks */
-};
-
-static void async_hook_done(void *data, pb_hook_results *results, int status)
-{
-	struct async_hook *h = data;
-	PyGILState_STATE gil = PyGILState_Ensure();
-	PyObject *rows = status == 0 ? hook_rows(results) : NULL, *error = NULL, *r = NULL;
-
-	if (!rows) {
-		PyObject *type, *tb;
-		if (!PyErr_Occurred())
-			PyErr_NoMemory();
-		PyErr_Fetch(&type, &error, &tb);
-		PyErr_NormalizeException(&type, &error, &tb);
-		Py_XDECREF(type);
-		Py_XDECREF(tb);
-	}
-	r = PyObject_CallFunctionObjArgs(h->callback, rows ? rows : Py_None, error ? error : Py_None, NULL);
-	if (!r)
-		pbpy_callback_failed(h->self, h->callback);
-	Py_XDECREF(r);
-	Py_XDECREF(rows);
-	Py_XDECREF(error);
-	pb_hook_results_free(results);
-	hook_req_free(&h->q);
-	Py_DECREF(h->callback);
-	PyMem_Free(h);
-	PyGILState_Release(gil);
-}
-
-/* hook_start(group, args, kwargs, timeout, flags, order, plugins, callback) */
-static PyObject *Sup_hook_start(SupObject *self, PyObject *args)
-{
-	struct async_hook *h = PyMem_Calloc(1, sizeof(*h));
-	PyObject *callback;
-	const char *g;
-	int r;
-
-	if (!h)
-		return PyErr_NoMemory();
-	if (hook_req_build(&h->q, args, &callback, &g) < 0 || !PyCallable_Check(callback)) {
-		if (!PyErr_Occurred())
-			PyErr_SetString(PyExc_TypeError, "callback must be callable");
-		hook_req_free(&h->q);
-		PyMem_Free(h);
-		return NULL;
-	}
-	h->callback = Py_NewRef(callback);
-	h->self = self;
-	if (pbpy_enter(self) < 0) {
-		hook_req_free(&h->q);
-		Py_DECREF(h->callback);
-		PyMem_Free(h);
-		return NULL;
-	}
-	/* done may run (and free h) inside pb_hook_start: h is not touched
-	 * after a success. */
-	UNLOCKED(r = pb_hook_start(self->sup, g, &h->q.s.spec, &h->q.o, async_hook_done, h));
-	pbpy_leave(self);
-	if (r < 0) {
-		hook_req_free(&h->q);
-		Py_DECREF(h->callback);
-		PyMem_Free(h);
-		hook_error(self, r);
-		return NULL;
-	}
-	if (pbpy_raise_deferred(self) < 0)
-		return NULL;
-	Py_RETURN_NONE;
-}
-
 /* ---- the type and the module ------------------------------------------------------ */
 
 static PyMethodDef Sup_methods[] = {
@@ -912,18 +511,18 @@ static PyMethodDef Sup_methods[] = {
 	{ "state", (PyCFunction)Sup_state, METH_O, "state(plugin) -> str, or None if never run." },
 	{ "shutdown", (PyCFunction)Sup_shutdown, METH_VARARGS, "shutdown(grace): stop taking calls." },
 	{ "finished", (PyCFunction)Sup_finished, METH_NOARGS, "True once a shutdown has ended everything." },
-	{ "plugins", (PyCFunction)Sup_plugins, METH_NOARGS, "Names of the plugins, sorted." },
-	{ "describe", (PyCFunction)Sup_describe, METH_O, "describe(plugin) -> dict (starts its worker)." },
+	{ "plugins", (PyCFunction)pbpy_sup_plugins, METH_NOARGS, "Names of the plugins, sorted." },
+	{ "describe", (PyCFunction)pbpy_sup_describe, METH_O, "describe(plugin) -> dict (starts its worker)." },
 	{ "set_change_callback", (PyCFunction)Sup_set_change_callback, METH_O,
 	  "set_change_callback(fn or None): fn(plugin, 'installed' | 'upgraded' | 'removed')." },
 	{ "generation", (PyCFunction)Sup_generation, METH_NOARGS,
 	  "generation() -> int: plugins installed, replaced or removed so far." },
-	{ "hook", (PyCFunction)Sup_hook, METH_VARARGS,
+	{ "hook", (PyCFunction)pbpy_sup_hook, METH_VARARGS,
 	  "hook(group, args, kwargs, timeout, flags, order, plugins) -> [(plugin, name, value, error)]" },
-	{ "hook_start", (PyCFunction)Sup_hook_start, METH_VARARGS,
+	{ "hook_start", (PyCFunction)pbpy_sup_hook_start, METH_VARARGS,
 	  "hook_start(group, args, kwargs, timeout, flags, order, plugins, callback): callback(rows, error)\n"
 	  "runs once, from inside a later dispatch() (or at once when nothing is to be called)." },
-	{ "discover", (PyCFunction)Sup_discover, METH_NOARGS,
+	{ "discover", (PyCFunction)pbpy_sup_discover, METH_NOARGS,
 	  "discover() -> [dict]: every plugin's metadata from one sandboxed scan (no worker starts)." },
 	{ NULL, NULL, 0, NULL },
 };
@@ -951,19 +550,8 @@ static PyTypeObject SupType = {
 	.tp_getset = Sup_getset,
 };
 
-static PyObject *set_error_factory(PyObject *module, PyObject *fn)
-{
-	(void)module;
-	if (!PyCallable_Check(fn)) {
-		PyErr_SetString(PyExc_TypeError, "the error factory must be callable");
-		return NULL;
-	}
-	Py_XSETREF(error_factory, Py_NewRef(fn));
-	Py_RETURN_NONE;
-}
-
 static PyMethodDef module_methods[] = {
-	{ "_set_error_factory", set_error_factory, METH_O,
+	{ "_set_error_factory", pbpy_set_error_factory, METH_O,
 	  "_set_error_factory(fn): fn(kind, plugin, type, message, traceback, syscall, rule) -> exception" },
 	{ NULL, NULL, 0, NULL },
 };

@@ -1,5 +1,7 @@
 /* _core.h - shared by the parts of the extension plugbox._core:
- * _core.c (the module, the Supervisor type, lifecycle, listings, hooks),
+ * _core.c (the module, the Supervisor type, settings, lifecycle),
+ * _owner.c (who is inside the library; errors as exceptions),
+ * _plugins.c (listings, describe, discovery, hooks),
  * _calls.c (calls, synchronous and asynchronous, and the loop),
  * _hostcall.c (host functions and plugin output: the library's callbacks
  * into Python) and _values.c (Python objects <-> pb_value).
@@ -60,7 +62,14 @@ struct HostCallObject {
 	HostCallObject *prev, *next; /* in owner->live while unanswered */
 };
 
-/* ---- _core.c ---- */
+/* ---- _owner.c ---- */
+/* A library function that may do work (spawn, reap, run callbacks): the
+ * GIL is released around it. */
+#define UNLOCKED(stmt)                       \
+	do {                                 \
+		Py_BEGIN_ALLOW_THREADS stmt; \
+		Py_END_ALLOW_THREADS         \
+	} while (0)
 int pbpy_enter(SupObject *self);
 void pbpy_leave(SupObject *self);
 void pbpy_drain_orphans(SupObject *self);
@@ -74,6 +83,18 @@ PyObject *pbpy_error_object(const pb_error *e);
 PyObject *pbpy_raise_error(const char *kind, const char *plugin, const char *message);
 /* Set `err` (a new exception instance) as the current exception. */
 void pbpy_set_error(PyObject *exc);
+/* OSError for a negative errno r, with the library's message. */
+PyObject *pbpy_os_error(int r, const char *message);
+/* Leave the library; None, or NULL with what a callback kept raised. */
+PyObject *pbpy_done_none(SupObject *self);
+/* plugbox._core._set_error_factory(fn). */
+PyObject *pbpy_set_error_factory(PyObject *module, PyObject *fn);
+/* ---- _plugins.c ---- */
+PyObject *pbpy_sup_plugins(SupObject *self, PyObject *unused);
+PyObject *pbpy_sup_describe(SupObject *self, PyObject *arg);
+PyObject *pbpy_sup_discover(SupObject *self, PyObject *noargs);
+PyObject *pbpy_sup_hook(SupObject *self, PyObject *args);
+PyObject *pbpy_sup_hook_start(SupObject *self, PyObject *args);
 
 /* ---- _calls.c ---- */
 /* A call as pb_call_start takes it, built from Python arguments. */

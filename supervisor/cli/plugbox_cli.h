@@ -103,6 +103,14 @@ void pb_cli_call_release(struct pb_cli_call *c);
 /* Print a call's result as one line of JSON; returns the exit code. */
 int pb_cli_print_result(const char *plugin, const pb_value *result);
 
+/* ARG_JSON words into values (*out, nargs of them); on bad JSON, one line
+ * naming the argument (with a hint for a bare word) and -1. */
+int pb_cli_parse_json_args(char **argv, int nargs, pb_value ***out);
+/* call.c, list.c, call_all.c: the commands of the same names. */
+int pb_cmd_call(int argc, char **argv);
+int pb_cmd_list(int argc, char **argv);
+int pb_cmd_call_all(int argc, char **argv);
+
 /* serve.c: the daemon. */
 int pb_cmd_serve(int argc, char **argv);
 /* serve_client.c: `plugbox call --socket`, the call c parsed (c->sup unset). */

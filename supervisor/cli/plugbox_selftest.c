@@ -50,6 +50,7 @@
 #include "cli/plugbox_cli.h"
 #include "cli/selftest.h"
 #include "cli/test_report.h"
+#include "policy/policy.h"
 #include "proto/names.h"
 #include "toolkit/clock.h"
 #include "toolkit/sanitize.h"
@@ -188,11 +189,11 @@ struct run {
 };
 
 /* A supervisor over a probes directory, as `plugbox call` opens one. */
-static pb_supervisor *open_supervisor(struct run *r, const char *dir, const char *policies)
+static pb_supervisor *open_supervisor(struct run *r, const char *dir, const char *policies, double timeout)
 {
 	/* No bytecode cache: the probes are attacks, and their directory may be
 	 * the installed, read-only one. */
-	struct pb_cli_options o = { .plugins = dir, .policies = policies, .timeout = r->timeout, .no_cache = true };
+	struct pb_cli_options o = { .plugins = dir, .policies = policies, .timeout = timeout, .no_cache = true };
 	pb_supervisor *sup = pb_open_supervisor(&o);
 
 	if (sup)
@@ -307,6 +308,32 @@ static void judge_output(struct probe *p, const struct capture *c, double second
 		snprintf(traces + used, len - used, "; a control character reached the host: %s", c->control);
 }
 
+/* A memory probe touches every page up to the limit, which takes time in
+ * proportion to it (on a loaded 2-CPU machine 2 GiB took 5-9 s): its
+ * deadline grows with the probe's @limit memory (or the address space when
+ * memory is unlimited), so that the limit, not the deadline, stops it, and
+ * an operator's larger limit still gets proved. No limit: no more time. */
+#define MEMORY_TOUCHED_PER_SECOND (128.0 * 1024 * 1024)
+static double probe_timeout(const struct run *r, const struct probe *p, const char *policies)
+{
+	struct pb_policy *pol = NULL;
+	double extra = 0;
+
+	if (strcmp(p->layer, "memory") != 0)
+		return r->timeout;
+	if (pb_policy_load(policies, p->name, NULL, NULL, &pol) == -ENOENT)
+		pb_policy_load(policies, "default", NULL, NULL, &pol);
+	if (pol) {
+		uint64_t mem = pol->sandbox.limit[PB_LIMIT_MEMORY];
+		if (mem == PB_LIMIT_UNLIMITED)
+			mem = pol->sandbox.limit[PB_LIMIT_ADDRESS_SPACE];
+		if (mem != PB_LIMIT_UNLIMITED)
+			extra = (double)mem / MEMORY_TOUCHED_PER_SECOND;
+		pb_policy_free(pol);
+	}
+	return r->timeout + extra;
+}
+
 static void run_probe(struct run *r, struct probe *p)
 {
 	/* connect_* probes: under @network connect to the runner's second
@@ -315,8 +342,10 @@ static void run_probe(struct run *r, struct probe *p)
 	const char *env = getenv("PLUGBOX_POLICIES");
 	const char *from = r->policies && *r->policies ? r->policies : env && *env ? env
 	                                                                           : PB_POLICIES_DIR;
-	pb_supervisor *sup = net && pb_selftest_net_policies(&r->fx, from) < 0 ? NULL
-	                                                                       : open_supervisor(r, p->dir, net ? r->fx.net_policies : r->policies);
+	pb_supervisor *sup = net && pb_selftest_net_policies(&r->fx, from) < 0
+	                             ? NULL
+	                             : open_supervisor(r, p->dir, net ? r->fx.net_policies : r->policies,
+	                                               probe_timeout(r, p, from));
 	pb_value *ctx = make_ctx(&r->fx, r->sibling_dir, r->sibling_pid), *result = NULL;
 	pb_error *err = NULL;
 	sig_atomic_t urgent_before = pb_selftest_urgent();
@@ -499,7 +528,7 @@ static int start_sibling(struct run *r, pb_value **layers)
 	pb_error *err = NULL;
 	int code;
 
-	r->sibling = open_supervisor(r, r->dir, r->policies);
+	r->sibling = open_supervisor(r, r->dir, r->policies, r->timeout);
 	if (!r->sibling)
 		return PB_EXIT_USAGE;
 	if (pb_describe(r->sibling, "sibling", &info, &err) == 0) {

@@ -493,10 +493,17 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 
 static void plan_rlimits(struct pb_jail *j, const struct pb_sandbox *sb)
 {
-	static const int resource[PB_JAIL_RLIMITS] = { RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NPROC,
-		                                       RLIMIT_FSIZE, RLIMIT_CORE };
-	static const enum pb_limit limit[PB_JAIL_RLIMITS] = { PB_LIMIT_MEMORY, PB_LIMIT_CPU, PB_LIMIT_FILES,
-		                                              PB_LIMIT_PROCESSES, PB_LIMIT_FILE_SIZE, PB_LIMIT_CORE };
+	/* memory is RLIMIT_DATA: what a worker writes (heap, thread stacks,
+	 * private mappings) counts, and a reservation that is never touched
+	 * (glibc's 64 MiB malloc arenas, a read-only mapping of a large file)
+	 * does not. RLIMIT_DATA misses shared mappings (mmap.mmap(-1, n) is
+	 * MAP_SHARED), which the address space bounds. */
+	static const int resource[PB_JAIL_RLIMITS] = { RLIMIT_DATA, RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE,
+		                                       RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_CORE };
+	static const enum pb_limit limit[PB_JAIL_RLIMITS] = { PB_LIMIT_MEMORY, PB_LIMIT_ADDRESS_SPACE,
+		                                              PB_LIMIT_CPU, PB_LIMIT_FILES,
+		                                              PB_LIMIT_PROCESSES, PB_LIMIT_FILE_SIZE,
+		                                              PB_LIMIT_CORE };
 	for (int i = 0; i < PB_JAIL_RLIMITS; i++) {
 		struct rlimit now;
 		uint64_t v = sb->limit[limit[i]];
@@ -561,7 +568,7 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
                    const char *view_dir, const char *worker_path, const char *cache, uid_t uid, gid_t gid,
                    char *why, size_t why_len)
 {
-	char buf[6][24];
+	char buf[7][24];
 	int r;
 
 	memset(j, 0, sizeof(*j));
@@ -660,8 +667,9 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 	else
 		add_layer(j, "identity: uid %u, the caller's%s", (unsigned)j->uid,
 		          j->userns ? ", mapped to itself in a user namespace" : "");
-	add_layer(j, "rlimits: memory %s cpu %s files %s processes %s file-size %s core %s",
+	add_layer(j, "rlimits: memory %s address-space %s cpu %s files %s processes %s file-size %s core %s",
 	          pb_limit_format(PB_LIMIT_MEMORY, sb->limit[PB_LIMIT_MEMORY], buf[0], sizeof(buf[0])),
+	          pb_limit_format(PB_LIMIT_ADDRESS_SPACE, sb->limit[PB_LIMIT_ADDRESS_SPACE], buf[6], sizeof(buf[6])),
 	          pb_limit_format(PB_LIMIT_CPU, sb->limit[PB_LIMIT_CPU], buf[1], sizeof(buf[1])),
 	          pb_limit_format(PB_LIMIT_FILES, sb->limit[PB_LIMIT_FILES], buf[2], sizeof(buf[2])),
 	          pb_limit_format(PB_LIMIT_PROCESSES, sb->limit[PB_LIMIT_PROCESSES], buf[3], sizeof(buf[3])),

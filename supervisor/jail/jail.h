@@ -51,7 +51,7 @@ struct pb_jail_op {
 	unsigned long locked; /* BIND: the source mount's flags a remount must keep; TMPFS: MS_NOEXEC or 0 */
 };
 
-#define PB_JAIL_RLIMITS 6
+#define PB_JAIL_RLIMITS 7
 
 struct pb_jail {
 	int clone_flags; /* CLONE_NEW* */

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -200,7 +201,9 @@ static long clone_worker(void *arg)
 static char **worker_argv(const char *worker_path, const char *name, const char *plugin_dir,
                           const struct pb_jail *j, const struct pb_sandbox *sb, bool zygote)
 {
-	size_t n = 0, cap = 16 + 2 * (j->nread + j->nwrite);
+	/* 17 words at most before the paths (name, dir, root, landlock,
+	 * network, cache, list-root, zygote, fresh-scratch), and the NULL. */
+	size_t n = 0, cap = 18 + 2 * (j->nread + j->nwrite);
 	char **argv = calloc(cap, sizeof(char *));
 
 	if (!argv)
@@ -239,6 +242,7 @@ static char **worker_argv(const char *worker_path, const char *name, const char 
 		argv[n++] = "--write";
 		argv[n++] = j->write_paths[i];
 	}
+	assert(n < cap);
 	argv[n] = NULL;
 	return argv;
 }

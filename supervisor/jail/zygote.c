@@ -32,13 +32,21 @@
 #include "jail/zygote.h"
 #include "jail/zygote_wire.h"
 
-/* How long a zygote may take to answer a fork request. */
-#define PB_ZYGOTE_REPLY_MS 5000
-
 struct pb_zygote {
 	struct pb_spawned proc; /* its calls_fd is the control socket */
 	bool dead;
+	bool ready;              /* it said the plugin is imported */
+	struct timespec started; /* CLOCK_MONOTONIC, for PB_ZYGOTE_START_MS */
+	int timeout_ms;
 };
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
 
 /* Wait at most timeout_ms for the control socket. What the zygote prints
  * meanwhile (its plugin's import) is read and dropped, so that a full pipe
@@ -48,13 +56,14 @@ static int wait_control(struct pb_zygote *z, int timeout_ms)
 	struct timespec t0;
 	char sink[4096];
 	int out[2] = { z->proc.stdout_fd, z->proc.stderr_fd };
+	/* Without a wait, a bounded number of reads: a zygote printing
+	 * without end cannot keep the caller here. */
+	int rounds = 16;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct pollfd p[3] = { { z->proc.calls_fd, POLLIN, 0 }, { out[0], POLLIN, 0 }, { out[1], POLLIN, 0 } };
-		struct timespec t;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		long left = timeout_ms - ms_since(&t0);
 		int r = poll(p, 3, left > 0 ? (int)left : 0);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -63,6 +72,8 @@ static int wait_control(struct pb_zygote *z, int timeout_ms)
 		for (int i = 0; i < 2; i++)
 			if (p[i + 1].revents && read(out[i], sink, sizeof(sink)) <= 0)
 				out[i] = -1; /* closed: poll ignores a negative descriptor */
+		if (timeout_ms == 0 && --rounds == 0)
+			return 0;
 	}
 }
 
@@ -95,13 +106,19 @@ static int read_reply(struct pb_zygote *z, int timeout_ms, struct pb_zygote_repl
 	return 0;
 }
 
+static int gone(struct pb_zygote *z, int r)
+{
+	z->dead = true;
+	pb_zygote_kill(z->proc.pidfd, z->proc.pid);
+	return r;
+}
+
 int pb_zygote_start(const char *worker_path, const char *name, const char *plugin_dir, const char *cache,
                     const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,
                     struct pb_zygote **out, char *why, size_t why_len)
 {
 	struct pb_zygote *z = calloc(1, sizeof(*z));
-	struct pb_zygote_reply ready = { 0 };
-	int fd, r;
+	int r;
 
 	*out = NULL;
 	if (!z)
@@ -111,19 +128,41 @@ int pb_zygote_start(const char *worker_path, const char *name, const char *plugi
 		free(z);
 		return r;
 	}
-	r = read_reply(z, timeout_ms, &ready, &fd, why, why_len);
+	clock_gettime(CLOCK_MONOTONIC, &z->started);
+	z->timeout_ms = timeout_ms;
+	*out = z;
+	return 0;
+}
+
+int pb_zygote_ready(struct pb_zygote *z, char *why, size_t why_len)
+{
+	struct pb_zygote_reply ready = { 0 };
+	int fd, r;
+
+	if (z->ready)
+		return 1;
+	if (z->dead) {
+		snprintf(why, why_len, "zygote: it is gone");
+		return -EPIPE;
+	}
+	r = wait_control(z, 0);
+	if (r == 0) {
+		if (ms_since(&z->started) < z->timeout_ms)
+			return 0;
+		snprintf(why, why_len, "zygote: no answer within %d ms", z->timeout_ms);
+		return gone(z, -EPIPE);
+	}
+	r = read_reply(z, 0, &ready, &fd, why, why_len);
 	if (r == 0 && (fd >= 0 || ready.err != 0)) {
 		snprintf(why, why_len, "zygote: a ready message it may not send");
 		r = -EPROTO;
 	}
 	if (fd >= 0)
 		close(fd);
-	if (r < 0) {
-		pb_zygote_stop(z);
-		return r;
-	}
-	*out = z;
-	return 0;
+	if (r < 0)
+		return gone(z, r);
+	z->ready = true;
+	return 1;
 }
 
 bool pb_zygote_alive(struct pb_zygote *z)
@@ -133,10 +172,11 @@ bool pb_zygote_alive(struct pb_zygote *z)
 	if (!z || z->dead)
 		return false;
 	/* Between requests it says nothing: anything readable is its exit
-	 * (its pidfd), a hang-up, or bytes it may not send. */
-	p[0] = (struct pollfd){ z->proc.calls_fd, POLLIN, 0 };
-	p[1] = (struct pollfd){ z->proc.pidfd, POLLIN, 0 };
-	if (poll(p, 2, 0) != 0)
+	 * (its pidfd), a hang-up, or bytes it may not send. Before it is
+	 * ready, its ready message is pb_zygote_ready's to read. */
+	p[0] = (struct pollfd){ z->proc.pidfd, POLLIN, 0 };
+	p[1] = (struct pollfd){ z->proc.calls_fd, POLLIN, 0 };
+	if (poll(p, z->ready ? 2 : 1, 0) != 0)
 		z->dead = true;
 	return !z->dead;
 }
@@ -192,13 +232,6 @@ static pid_t parent_of(pid_t pid)
 }
 
 /* The zygote broke the protocol or is gone: it forks nothing more. */
-static int gone(struct pb_zygote *z, int r)
-{
-	z->dead = true;
-	pb_zygote_kill(z->proc.pidfd, z->proc.pid);
-	return r;
-}
-
 int pb_zygote_fork(struct pb_zygote *z, const int fds[PB_CHILD_FDS], int exec_fd, pid_t *pid, int *pidfd,
                    int *self_pid, char *why, size_t why_len)
 {
@@ -209,7 +242,7 @@ int pb_zygote_fork(struct pb_zygote *z, const int fds[PB_CHILD_FDS], int exec_fd
 
 	*pid = -1;
 	*pidfd = -1;
-	if (!pb_zygote_alive(z)) {
+	if (!z->ready || !pb_zygote_alive(z)) {
 		snprintf(why, why_len, "zygote: it is gone");
 		return -EPIPE;
 	}

@@ -14,20 +14,34 @@
 #include "jail/jail.h"
 #include "jail/spawn.h"
 
-/* The longest a zygote's import is waited for (the supervisor waits in its
- * loop): past it, the plugin's workers are exec'd. */
+/* The longest a zygote's import is waited for: past it, the plugin's
+ * workers are exec'd. The supervisor does not wait in its loop: it looks
+ * (pb_zygote_ready, which never blocks) each time the plugin's timer
+ * fires, and serves every other plugin meanwhile. */
 #define PB_ZYGOTE_START_MS 10000
+/* The longest a zygote may take to answer a fork request. This one is
+ * waited for in the loop: a zygote that does not answer in time is ended
+ * and the plugin's workers exec'd until it changes, so a plugin whose
+ * import-time code disturbs its zygote can hold the others up for this
+ * long, once. A healthy zygote answers in a millisecond or two. */
+#define PB_ZYGOTE_REPLY_MS 2000
 
 struct pb_zygote;
 
-/* Start the zygote of plugin `name` (pb_spawn_zygote) and wait at most
- * timeout_ms for it to say the plugin is imported. Returns 0 or a
- * negative errno with why. */
+/* Start the zygote of plugin `name` (pb_spawn_zygote), without waiting for
+ * its import: pb_zygote_ready says when it is done. timeout_ms is how long
+ * the import may take. Returns 0 or a negative errno with why. */
 int pb_zygote_start(const char *worker_path, const char *name, const char *plugin_dir, const char *cache,
                     const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,
                     struct pb_zygote **out, char *why, size_t why_len);
 
-/* Have it fork a worker: the child takes fds[1..6] as its descriptors 1-6
+/* Has it said that its plugin is imported? 1 yes, 0 not yet, or a
+ * negative errno with why: it broke the protocol, died, or let timeout_ms
+ * pass (it is then killed). Never blocks; reads and drops what the import
+ * printed meanwhile, so that a full pipe never stops it. */
+int pb_zygote_ready(struct pb_zygote *z, char *why, size_t why_len);
+
+/* Have a ready zygote fork a worker: the child takes fds[1..6] as its descriptors 1-6
  * and closes exec_fd once it is in place. *pid (in our pid namespace) and
  * *self_pid (in its own) come from the kernel through the pidfd, which
  * must be of a child of this zygote. The child is not ours to wait for:

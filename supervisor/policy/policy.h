@@ -91,13 +91,14 @@ struct pb_entry_list {
 /* ---- the layers beside seccomp (policy_sandbox.c) ------------------------ */
 
 enum pb_limit {
-	PB_LIMIT_MEMORY,    /* bytes of address space (RLIMIT_AS) */
-	PB_LIMIT_CPU,       /* seconds of CPU time (RLIMIT_CPU) */
-	PB_LIMIT_FILES,     /* open descriptors (RLIMIT_NOFILE) */
-	PB_LIMIT_PROCESSES, /* threads and processes (RLIMIT_NPROC) */
-	PB_LIMIT_FILE_SIZE, /* bytes one file may grow to (RLIMIT_FSIZE) */
-	PB_LIMIT_CORE,      /* bytes of core dump (RLIMIT_CORE) */
-	PB_LIMIT_CALL_TIME, /* milliseconds of wall clock per call */
+	PB_LIMIT_MEMORY,        /* bytes of private writable memory (RLIMIT_DATA) */
+	PB_LIMIT_ADDRESS_SPACE, /* bytes of every mapping, reserved or used (RLIMIT_AS) */
+	PB_LIMIT_CPU,           /* seconds of CPU time (RLIMIT_CPU) */
+	PB_LIMIT_FILES,         /* open descriptors (RLIMIT_NOFILE) */
+	PB_LIMIT_PROCESSES,     /* threads and processes (RLIMIT_NPROC) */
+	PB_LIMIT_FILE_SIZE,     /* bytes one file may grow to (RLIMIT_FSIZE) */
+	PB_LIMIT_CORE,          /* bytes of core dump (RLIMIT_CORE) */
+	PB_LIMIT_CALL_TIME,     /* milliseconds of wall clock per call */
 	PB_LIMIT_COUNT,
 };
 #define PB_LIMIT_UNLIMITED UINT64_MAX

@@ -1,9 +1,12 @@
 /* policy_sandbox.c - the policy lines for the layers beside seccomp.
  *
- *   @limit memory 1G          address space (RLIMIT_AS); K M G T are binary
+ *   @limit memory 1G          private writable memory: heap, stacks, private
+ *                             mappings (RLIMIT_DATA); K M G T are binary
+ *   @limit address-space 6G   every mapping, reserved or touched, shared ones
+ *                             too (RLIMIT_AS)
  *   @limit cpu 60s            CPU time (RLIMIT_CPU); ms s m h
  *   @limit files 256          open descriptors (RLIMIT_NOFILE)
- *   @limit processes 64       threads and processes (RLIMIT_NPROC)
+ *   @limit processes 256      threads and processes (RLIMIT_NPROC)
  *   @limit file-size 16M      largest file it may write (RLIMIT_FSIZE); default.policy
  *                             lifts it (its scratch size bounds the bytes)
  *   @limit core 0             core dumps (RLIMIT_CORE)
@@ -43,6 +46,7 @@
 
 const char *const pb_limit_names[PB_LIMIT_COUNT] = {
 	"memory",
+	"address-space",
 	"cpu",
 	"files",
 	"processes",
@@ -74,9 +78,10 @@ static const struct {
 	uint64_t dflt;
 } limit_info[PB_LIMIT_COUNT] = {
 	[PB_LIMIT_MEMORY] = { UNIT_BYTES, 64u << 20, true, 1u << 30 },
+	[PB_LIMIT_ADDRESS_SPACE] = { UNIT_BYTES, 64u << 20, true, 6ull << 30 },
 	[PB_LIMIT_CPU] = { UNIT_SECONDS, 1, true, 60 },
 	[PB_LIMIT_FILES] = { UNIT_COUNT, 16, false, 256 },
-	[PB_LIMIT_PROCESSES] = { UNIT_COUNT, 1, true, 64 },
+	[PB_LIMIT_PROCESSES] = { UNIT_COUNT, 1, true, 256 },
 	[PB_LIMIT_FILE_SIZE] = { UNIT_BYTES, 0, true, 16u << 20 },
 	[PB_LIMIT_CORE] = { UNIT_BYTES, 0, true, 0 },
 	[PB_LIMIT_CALL_TIME] = { UNIT_MILLIS, 1, true, 60000 },
@@ -134,6 +139,13 @@ void sandbox_fill_defaults(struct pb_sandbox *s)
 	for (int i = 0; i < PB_LIMIT_COUNT; i++)
 		if (!s->limit_where[i].file)
 			s->limit[i] = limit_info[i].dflt;
+	/* The address space holds the memory: a policy that raises memory past
+	 * it (`@limit memory 8G` over default's 6G of address space) means the
+	 * memory, and the address space follows, named by the memory's line. */
+	if (s->limit[PB_LIMIT_MEMORY] > s->limit[PB_LIMIT_ADDRESS_SPACE]) {
+		s->limit[PB_LIMIT_ADDRESS_SPACE] = s->limit[PB_LIMIT_MEMORY];
+		s->limit_where[PB_LIMIT_ADDRESS_SPACE] = s->limit_where[PB_LIMIT_MEMORY];
+	}
 	if (!s->layer_where[PB_LAYER_NAMESPACES].file)
 		s->layer[PB_LAYER_NAMESPACES] = PB_LAYER_REQUIRED;
 	if (!s->layer_where[PB_LAYER_LANDLOCK].file)
@@ -325,7 +337,7 @@ void sandbox_limit(struct parser *ps, struct cursor *c, size_t col, struct pb_sa
 	ncol = c->pos;
 	n = cursor_word(c, name, sizeof(name));
 	if (n == 0 || n >= sizeof(name)) {
-		ERR_AT(ps, c, ncol, "@limit needs a name: memory, cpu, files, processes, file-size, core or call-time");
+		ERR_AT(ps, c, ncol, "@limit needs a name: memory, address-space, cpu, files, processes, file-size, core or call-time");
 		return;
 	}
 	c->pos += n;
@@ -344,7 +356,7 @@ void sandbox_limit(struct parser *ps, struct cursor *c, size_t col, struct pb_sa
 		if (*near)
 			ERR_AT(ps, c, ncol, "unknown limit '%s'; did you mean '%s'?", name, near);
 		else
-			ERR_AT(ps, c, ncol, "unknown limit '%s' (memory, cpu, files, processes, file-size, "
+			ERR_AT(ps, c, ncol, "unknown limit '%s' (memory, address-space, cpu, files, processes, file-size, "
 			                    "core, call-time)",
 			       name);
 		return;

@@ -52,6 +52,7 @@
 #include "runtime/process.h"
 #include "runtime/reports.h"
 #include "runtime/runtime.h"
+#include "runtime/workers.h"
 #include "runtime/violation.h"
 #include "runtime/watch.h"
 #include "proto/value.h"

@@ -17,6 +17,7 @@
 #include "runtime/lifecycle.h"
 #include "runtime/loop.h"
 #include "runtime/process.h"
+#include "runtime/plugins.h"
 #include "runtime/runtime.h"
 #include "runtime/supervisor.h"
 

@@ -1,17 +1,12 @@
-/* runtime.h - runtime.c: plugins, their queues, starting workers, crashes, backoff, idle stops. */
+/* runtime.h - runtime.c: calls, the plugins' queues, pumping, timers and idle stops.
+ * The plugin table is plugins.h's; a worker's start, Hello and exit workers.h's. */
 #ifndef PLUGBOX_RUNTIME_RUNTIME_H
 #define PLUGBOX_RUNTIME_RUNTIME_H
 
 #include "runtime/process.h"
 
-void pb_runtime_hello(pb_supervisor *s, struct process *p);
-void pb_runtime_exited(pb_supervisor *s, struct process *p);
 /* Move the plugin on: start its worker, feed it calls, or stop it. */
 void pb_runtime_pump(pb_supervisor *s, struct plugin *p);
-/* The plugin called `name`, known from now on (NULL and *err: no such
- * plugin); the plugin if it is known already (else NULL). */
-struct plugin *pb_runtime_plugin(pb_supervisor *s, const char *name, pb_error **err);
-struct plugin *pb_runtime_known(pb_supervisor *s, const char *name);
 /* Does anyone need a worker for it: calls, an eager start, pb_describe? */
 bool pb_runtime_wants_worker(const struct plugin *p);
 /* End every queued call with (a copy of) err. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/process.h"
+#include "runtime/plugins.h"
 #include "runtime/runtime.h"
 #include "runtime/stats.h"
 #include "proto/names.h"

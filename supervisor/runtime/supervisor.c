@@ -257,39 +257,67 @@ struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plu
 	return s->forkserver;
 }
 
-struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, const char *cache,
-                                       const struct pb_policy *policy)
+/* The zygote could not start or import: its workers start as exec'd ones,
+ * said once. The exec'd worker reports an import error as it always does. */
+static void refuse_zygote(pb_supervisor *s, struct plugin *p, const char *why)
 {
-	char why[512], line[700];
-	/* The import is waited for in the loop (every plugin waits with it),
-	 * so for at most PB_ZYGOTE_START_MS: a plugin whose import takes
-	 * longer, or hangs, has its workers exec'd, where the import runs
-	 * while the loop serves the others. */
+	char line[700];
+
+	snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec from now on", p->name, why);
+	s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
+	pb_zygote_stop(p->zygote);
+	p->zygote = NULL;
+	p->zygote_refused = true;
+}
+
+int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, const char *cache,
+                         const struct pb_policy *policy, struct pb_zygote **out)
+{
+	char why[512];
+	/* The import runs while the loop serves the other plugins; a plugin
+	 * whose import takes longer than PB_ZYGOTE_START_MS (or the
+	 * supervisor's timeout), or hangs, has its workers exec'd. */
 	int timeout_ms = s->timeout > 0 && s->timeout * 1000 < PB_ZYGOTE_START_MS ? (int)(s->timeout * 1000)
 	                                                                          : PB_ZYGOTE_START_MS;
+	int r = 0;
 
+	*out = NULL;
 	/* Learn mode logs what a worker does: a zygote's workers could not.
 	 * Nor can they connect under @network connect (the zygote's own
 	 * filter, which its children keep, refuses their sockets): those
 	 * workers are exec'd. */
 	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE ||
 	    policy->sandbox.network == PB_NETWORK_CONNECT)
-		return NULL;
+		return 0;
 	if (p->zygote && !pb_zygote_alive(p->zygote)) {
 		/* Killed or broken: a new one for this start. */
 		pb_zygote_stop(p->zygote);
 		p->zygote = NULL;
 	}
-	if (!p->zygote && pb_zygote_start(s->worker_path, p->name, dir, cache, policy, p->uid, (gid_t)p->uid,
-	                                  timeout_ms, &p->zygote, why, sizeof(why)) < 0) {
-		/* Its workers start as exec'd ones: say so once. The exec'd
-		 * worker reports an import error as it always does. */
-		snprintf(line, sizeof(line), "plugin '%s': %s; starting workers with exec from now on", p->name, why);
-		s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
-		p->zygote = NULL;
-		p->zygote_refused = true;
+	if (!p->zygote)
+		r = pb_zygote_start(s->worker_path, p->name, dir, cache, policy, p->uid, (gid_t)p->uid, timeout_ms,
+		                    &p->zygote, why, sizeof(why));
+	if (r == 0 && (r = pb_zygote_ready(p->zygote, why, sizeof(why))) == 0)
+		return -EINPROGRESS;
+	if (r < 0) {
+		refuse_zygote(s, p, why);
+		return 0;
 	}
-	return p->zygote;
+	*out = p->zygote;
+	return 0;
+}
+
+bool pb_supervisor_zygote_importing(pb_supervisor *s, struct plugin *p)
+{
+	char why[512];
+	int r;
+
+	if (!p->zygote)
+		return false;
+	r = pb_zygote_ready(p->zygote, why, sizeof(why));
+	if (r < 0)
+		refuse_zygote(s, p, why);
+	return r == 0;
 }
 
 PB_API int pb_supervisor_set_bytecode_cache(pb_supervisor *s, const char *dir)

@@ -14,13 +14,19 @@ int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy *
  * when first needed; NULL in exec mode, or when it cannot start (the
  * worker is then exec'd, the safe way, and the plugin's output says why). */
 struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin);
-/* --spawn zygote: the plugin's zygote, started (or replaced, when it died)
- * now; NULL when workers are not forked from one, or it could not start
- * (said once; its workers are then exec'd). */
+/* --spawn zygote: the plugin's zygote to fork its next worker from, in
+ * *out: started (or replaced, when it died) now if need be. 0 with *out
+ * NULL when workers are not forked from one, or it could not start or
+ * import in time (said once; its workers are then exec'd); -EINPROGRESS
+ * while it imports: ask again later (pb_runtime_start does). */
 struct plugin;
 struct pb_policy;
-struct pb_zygote *pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, const char *cache,
-                                       const struct pb_policy *policy);
+struct pb_zygote;
+int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, const char *cache,
+                         const struct pb_policy *policy, struct pb_zygote **out);
+/* Is the plugin's zygote still importing? Never blocks; one that broke
+ * or took too long is refused here (said once). */
+bool pb_supervisor_zygote_importing(pb_supervisor *s, struct plugin *p);
 
 /* supervisor.c: stderr takes bytes again (the loop's SRC_SINK). */
 void pb_supervisor_sink_event(pb_supervisor *s);

@@ -5,7 +5,7 @@
  *   tests/bench/bench [--smoke] [--only SECTION,...] [--placement pinned|unpinned|both]
  *                     [--cpu N] [--json FILE] [--verbose] [--enforce|--no-enforce] [paths...]
  *
- * Sections: roundtrip pipelined cpu seccomp spawn pss alive connect. A smoke run
+ * Sections: roundtrip pipelined cpu seccomp spawn pss alive connect serve. A smoke run
  * takes fewer samples and 100 plugins instead of 1000, and exits 1 when a
  * figure is 3x past its target (report.c holds the targets). The paths
  * default to this build tree; `make bench` passes them explicitly.
@@ -52,6 +52,7 @@ static const struct {
 	{ "pss", S_PSS, bench_pss },
 	{ "alive", S_ALIVE, bench_alive },
 	{ "connect", S_CONNECT, bench_connect },
+	{ "serve", S_SERVE, bench_serve },
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -62,7 +63,7 @@ static void usage(FILE *f)
 	        "             [--json FILE] [--verbose] [--enforce|--no-enforce]\n"
 	        "             [--worker PATH] [--policies DIR] [--plugins DIR] [--filter-helper PATH]\n"
 	        "             [--mp-script PATH] [--python3 PATH] [--python311 PATH] [--dist-packages DIR]\n"
-	        "sections: roundtrip pipelined cpu seccomp spawn pss alive connect (default: all)\n");
+	        "sections: roundtrip pipelined cpu seccomp spawn pss alive connect serve (default: all)\n");
 }
 
 static unsigned parse_sections(const char *list)

@@ -9,6 +9,7 @@
  *                idle interpreters, the syscall loop unfiltered
  *   measure.c    plugbox calls: round trip, pipelined, CPU, syscall loop
  *   startup.c    plugbox starts: spawn, bytecode cache, idle PSS, 1000 alive
+ *   serve.c      plugbox serve as a socket client sees it
  *   filter.c     bench-filter: the seccomp filter's own cost, in C
  */
 #ifndef PB_BENCH_H
@@ -36,7 +37,8 @@ enum section {
 	S_SECCOMP = 1u << 5,
 	S_ALIVE = 1u << 6,
 	S_CONNECT = 1u << 7,
-	S_ALL = (1u << 8) - 1,
+	S_SERVE = 1u << 8,
+	S_ALL = (1u << 9) - 1,
 };
 
 struct bench_cfg {
@@ -177,6 +179,7 @@ void bench_pipelined(void);
 void bench_cpu(void);
 void bench_seccomp(void);
 void bench_connect(void); /* connect.c */
+void bench_serve(void);   /* serve.c */
 
 void bench_spawn(void); /* startup.c */
 void bench_pss(void);

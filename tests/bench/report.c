@@ -81,6 +81,15 @@ static const struct target {
 	/* issue 23: what the supervisor's connect adds, wherever it runs */
 	{ "connect", "connect.added_us", "us @network connect adds to a connect (median)",
 	  LE, 100, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	/* issue 21: the daemon against an in-process call, in the same run */
+	{ "serve-added", "serve.added_us", "us plugbox serve adds to a call (median)",
+	  LE, 10, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	{ "serve-pipelined", "serve.pipelined_calls_s", "plugbox serve, pipelined over 2 plugins, calls/s",
+	  GE, 1e5, true, false, 1u << PL_UNPINNED },
+	{ "serve-call", "serve.call_socket_ms", "plugbox call --socket, trivial (ms)",
+	  LE, 1, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
+	{ "serve-call-beyond-exec", "serve.call_socket_over_exec_ms", "plugbox call --socket beyond a bare exec (ms)",
+	  LE, 1, true, false, (1u << PL_PINNED) | (1u << PL_UNPINNED) },
 	{ "alive", "alive.answered_fraction", "plugins alive at once that answered",
 	  GE, 1, false, true, 1u << PL_PINNED },
 };

@@ -341,7 +341,7 @@ POLICY_DICT = [
     "@signals", "@event-loop", "@python-runtime", "@network-client", "@network-server",
     "@process", "@debug", "@mount", "@namespaces", "@setuid", "@keyring", "@io-uring",
     "@module", "@system-admin", "@raw-io", "@kernel-attack-surface", "@sandbox",
-    "memory", "cpu", "files", "processes", "file-size", "core", "call-time",
+    "memory", "address-space", "cpu", "files", "processes", "file-size", "core", "call-time",
     "namespaces", "landlock", "required", "optional", "off", "none", "host", "connect", "[::1]:", "127.0.0.1:", "localhost:443", "refresh", "5m",
     "unlimited", "1G", "16M", "64K", "60s", "1500",
 ]

@@ -18,6 +18,7 @@ traceback of an exception, a start-up error, and `plugbox list`'s fields;
 exactly.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -142,6 +143,55 @@ def test_a_flood_is_metered_and_a_sibling_keeps_its_pace(serve, flood_plugins, n
     assert dropped, log[-2000:]
     assert sum(int(m.group(1)) for m in dropped) > 2000, dropped
     assert len(log) < 8 << 20, len(log)
+    assert daemon.proc.poll() is None
+
+
+LIMIT_FLOODS = {
+    # name: (the layers probe's function, arguments, the answer's error, its size field, its bounds)
+    "private_memory": ("memory_bomb", ("private", 8192), {"type": "MemoryError", "errno": None},
+                       "touched_mib", (512, 1024)),
+    "shared_memory": ("memory_bomb", ("shared", 8192), {"type": "OSError", "errno": errno.ENOMEM},
+                      "touched_mib", (1024, 2048)),
+    "threads": ("threads", (4096,), "can't start new thread", "started", (100, 256)),
+}
+
+
+@pytest.mark.parametrize("name", list(LIMIT_FLOODS))
+def test_a_limit_flooded_stops_the_flood_and_a_sibling_keeps_its_pace(serve, flood_plugins, scratch, paths,
+                                                                       name):  # noqa: F811
+    """Memory written to private pages (@limit memory 1G), to shared pages
+    (@limit address-space, 2G here so the test touches no more), and
+    threads (@limit processes 256, their stacks in the memory), by
+    test_layers' probe: each flood ends at its limit, the worker answers,
+    and the sibling served by the same daemon keeps its pace, as for the
+    output floods."""
+    function, args, error, field, (low, high) = LIMIT_FLOODS[name]
+    if not (flood_plugins / "probe").exists():
+        shutil.copytree(paths.plugins / "layers" / "probe", flood_plugins / "probe",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        os.chmod(flood_plugins / "probe", 0o755)
+    policies = scratch / "limit-policies"
+    if not policies.exists():
+        shutil.copytree(os.environ.get("PLUGBOX_POLICIES") or paths.srcdir.parent / "policies", policies)
+        (policies / "probe.policy").write_text("@limit address-space 2G\n@include default\n")
+        for f in policies.iterdir():
+            os.chmod(f, 0o644)
+        os.chmod(policies, 0o755)
+    daemon = serve(flood_plugins, "--timeout", "60", "--eager", "--policies", str(policies))
+    before = paced_baseline(daemon, 3.0)
+    with Steady(daemon) as steady:
+        steady.watch(3.0)
+        conn = daemon.conn()
+        try:
+            conn.call(1, "probe", function, *args, timeout=60)
+            answer = conn.recv(timeout=70)
+        finally:
+            conn.close()
+        steady.watched()
+    check_sibling_on_time(before, steady, paced_baseline(daemon, 3.0))
+    assert answer["body"] == "result", answer
+    got = answer["value"]
+    assert got["error"] == error and low < got[field] <= high, got
     assert daemon.proc.poll() is None
 
 

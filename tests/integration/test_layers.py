@@ -187,7 +187,7 @@ def check_without_namespaces(run, plugins, pol, deny, why, secret):
     assert layer(layers, "namespaces") == f"namespaces: none ({why})", layers
     assert not any(line.startswith("filesystem: mount tree") for line in layers), layers
     # The identity and the limits do not depend on namespaces.
-    assert layer(layers, "rlimits").startswith("rlimits: memory 1G"), layers
+    assert layer(layers, "rlimits").startswith("rlimits: memory 1G address-space 6G"), layers
     assert layer(layers, "capabilities").startswith("capabilities: none"), layers
     got = run(call(plugins, "read_file", str(secret)), pol, deny=deny)
     assert got.returncode == EXIT_OK, explain(got)
@@ -374,6 +374,61 @@ def test_processes_limit(run, plugins, policies):
     got = result_of(cp)
     # The worker survives: the function went on to start one more thread.
     assert got["error"] == "can't start new thread" and 0 < got["started"] < 8, explain(cp)
+
+
+def test_a_pool_of_100_threads_runs_under_default_and_a_thread_bomb_still_ends(run, plugins, policies):
+    """test_queue runs 100 threads at once: default allows 256 threads
+    (@limit processes), and their 8 MiB stacks, with glibc's malloc
+    arenas (64 MiB of address space each, up to 8 per CPU), fit in its
+    6G of address space; a thread bomb still ends with RuntimeError, when
+    the stacks it writes reach @limit memory 1G or the threads 256."""
+    cp = run(call(plugins, "threads", 100), policies(None))
+    assert cp.returncode == EXIT_OK and result_of(cp) == {"started": 100, "error": None}, explain(cp)
+    cp = run(call(plugins, "threads", 2000), policies(None))
+    assert cp.returncode == EXIT_OK, explain(cp)
+    got = result_of(cp)
+    assert got["error"] == "can't start new thread" and 100 < got["started"] < 256, explain(cp)
+
+
+def test_memory_bounds_what_is_written_and_address_space_every_mapping(run, plugins, policies):
+    """@limit memory (RLIMIT_DATA) stops a bomb that writes private pages;
+    @limit address-space (RLIMIT_AS) stops one that writes shared pages,
+    which RLIMIT_DATA does not count; a reservation nobody touches costs
+    only address space."""
+    pol = policies("@limit memory 256M\n@limit address-space 768M\n@include default\n")
+    cp = run(call(plugins, "memory_bomb", "private", 2048), pol)
+    got = result_of(cp)
+    assert got["error"] == {"type": "MemoryError", "errno": None} and 0 < got["touched_mib"] < 256, explain(cp)
+    cp = run(call(plugins, "memory_bomb", "shared", 2048), pol)
+    got = result_of(cp)
+    assert got["error"] == {"type": "OSError", "errno": errno.ENOMEM}, explain(cp)
+    assert 256 < got["touched_mib"] < 768, explain(cp)
+    # Read-only, untouched: past memory, within the address space; not past it.
+    assert result_of(run(call(plugins, "reserve", 512), pol)) == {"reserved_mib": 512}
+    got = result_of(run(call(plugins, "reserve", 1024), pol))
+    assert got == {"type": "OSError", "errno": errno.ENOMEM}, got
+    layers = layers_of(run(["list", "--json", "--workers", "--plugins", plugins], pol))
+    assert layer(layers, "rlimits").startswith("rlimits: memory 256M address-space 768M "), layers
+
+
+def test_default_reserves_4GiB_and_bounds_written_memory_at_1GiB(run, plugins, policies):
+    """CPython's test_mmap maps 4 GiB of a sparse file read-only: under
+    default that is address space, not memory; what a plugin writes stops
+    at 1 GiB whether the pages are private or shared, since the shared
+    ones a plugin holds cannot pass the address space (6G) either."""
+    assert result_of(run(call(plugins, "reserve", 4200), policies(None))) == {"reserved_mib": 4200}
+    cp = run(call(plugins, "memory_bomb", "private", 4096), policies(None))
+    got = result_of(cp)
+    assert got["error"] == {"type": "MemoryError", "errno": None} and 512 < got["touched_mib"] < 1024, explain(cp)
+
+
+def test_memory_raised_alone_raises_the_address_space_with_it(plugbox, policies):
+    """Over default's 6G of address space, `@limit memory 8G` means 8 GiB:
+    the address space follows, named by the memory's line."""
+    pol = policies("@limit memory 8G\n@include default\n")
+    cp = plugbox.run(["policy", "show", "--policies", pol, "probe"])
+    assert "  @limit memory 8G (probe.policy:1)" in show_layers(cp), explain(cp)
+    assert "  @limit address-space 8G (probe.policy:1)" in show_layers(cp), explain(cp)
 
 
 # ---- (e) network --------------------------------------------------------------
@@ -572,9 +627,10 @@ def test_policy_show_prints_the_layers_with_their_lines(plugbox, policies):
         f"  @scratch-exec on ({at('@scratch-exec')})",
         "  @proc on (built in)",
         "  @limit memory 256M (probe.policy:1)",
+        f"  @limit address-space 6G ({at('@limit address-space')})",
         f"  @limit cpu 60s ({at('@limit cpu')})",
         f"  @limit files 256 ({at('@limit files')})",
-        f"  @limit processes 64 ({at('@limit processes')})",
+        f"  @limit processes 256 ({at('@limit processes')})",
         f"  @limit file-size unlimited ({at('@limit file-size')})",
         f"  @limit core 0 ({at('@limit core')})",
         f"  @limit call-time 60s ({at('@limit call-time')})",
@@ -595,9 +651,10 @@ def test_policy_show_built_in_values(plugbox, policies):
         "  @scratch-exec off (built in)",
         "  @proc on (built in)",
         "  @limit memory 1G (built in)",
+        "  @limit address-space 6G (built in)",
         "  @limit cpu 2s (probe.policy:1)",            # CPU seconds round up
         "  @limit files 256 (built in)",
-        "  @limit processes 64 (built in)",
+        "  @limit processes 256 (built in)",
         "  @limit file-size 16M (built in)",
         "  @limit core 0 (built in)",
         "  @limit call-time 1500ms (probe.policy:2)",

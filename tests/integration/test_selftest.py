@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -347,6 +348,29 @@ def test_text_output_lists_layers_then_one_line_per_probe(kit):
     assert body[0]["how"].startswith("read a host file: open("), explain(cp)
     assert "ended at the deadline" in body[2]["how"], explain(cp)
     assert lines[-1] == "3 probes: 3 contained, 0 NOT CONTAINED", explain(cp)
+
+
+def test_a_memory_probe_has_time_to_reach_the_memory_limit(kit):
+    """memory_bomb touches every page up to the limit: under an operator's
+    `@limit memory 3G` and a 0.5 s deadline, its deadline grows with the
+    limit (0.5 s plus a second per 128 MiB), so the limit stops it, not the
+    deadline, even on a loaded machine; a probe of another layer keeps the
+    deadline it was given."""
+    rows = [("memory_bomb", "memory", "limit", "allocate and touch memory up to 4 GiB"),
+            ("sleep_past_deadline", "deadline", "deadline", "sleep past the deadline")]
+    probes = kit.probes("memory-time-probes", rows)
+    policies = kit.root / "memory-time-policies"
+    shutil.copytree(kit.policies, policies)
+    (policies / "memory_bomb.policy").write_text("@limit memory 3G\n@include default\n")
+    os.chmod(policies / "memory_bomb.policy", 0o644)
+    started = time.monotonic()
+    cp = run_selftest(kit, ["--policies", str(policies), "--timeout", "0.5"], PLUGBOX_SELFTEST=str(probes))
+    got = {m["name"]: m for m in map(LINE.match, cp.stdout.splitlines()) if m}
+    assert cp.returncode == 0, explain(cp)
+    m = re.fullmatch(r"allocate and touch memory up to 4 GiB: MemoryError after (\d+) MiB", got["memory_bomb"]["how"])
+    assert m and 2048 < int(m[1]) <= 3072, explain(cp)
+    assert "ended at the deadline" in got["sleep_past_deadline"]["how"], explain(cp)
+    assert time.monotonic() - started < 60, explain(cp)
 
 
 def test_not_contained_is_reported_and_fails(kit):

@@ -5,6 +5,7 @@ counts, exception names), so the test sees both that the attempt was made
 and how it ended. The policy decides what the worker gets; the same code
 runs under every policy the test writes."""
 
+import mmap
 import os
 import socket
 import tempfile
@@ -112,6 +113,43 @@ def allocate(mib):
     except MemoryError:
         small = bytes(8 << 20)
         return {"error": "MemoryError", "then_allocated": len(small)}
+
+
+@plugbox.export
+def memory_bomb(kind, cap_mib):
+    """Touch every page of 16 MiB blocks, up to cap_mib MiB, until refused:
+    `private` blocks (bytearray: heap and private mappings), or `shared`
+    ones (mmap.mmap(-1, n), which is MAP_SHARED: pages a memory limit on
+    private mappings does not count). Returns how far it got."""
+    chunk, blocks, total = 16 << 20, [], 0
+    try:
+        while total < cap_mib << 20:
+            block = bytearray(chunk) if kind == "private" else mmap.mmap(-1, chunk)
+            block[::4096] = b"\1" * (chunk // 4096)
+            blocks.append(block)
+            total += chunk
+        error = None
+    except (MemoryError, OSError) as e:
+        error = _error(e)
+    for block in blocks:
+        if kind == "shared":
+            block.close()
+    blocks.clear()
+    return {"kind": kind, "error": error, "touched_mib": total >> 20}
+
+
+@plugbox.export
+def reserve(mib):
+    """Map mib MiB read-only and touch none of it: address space that is
+    never memory (as a read-only mapping of a large file, or glibc's malloc
+    arenas, reserve)."""
+    try:
+        m = mmap.mmap(-1, mib << 20, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+    except OSError as e:
+        return _error(e)
+    size = len(m)
+    m.close()
+    return {"reserved_mib": size >> 20}
 
 
 @plugbox.export
