@@ -110,6 +110,7 @@ static void show_sandbox(const struct pb_sandbox *sb)
 		for (size_t i = 0; i < sb->ndests; i++)
 			printf(strchr(sb->dests[i].host, ':') ? "  @network connect [%s]:%u (%s)\n" : "  @network connect %s:%u (%s)\n",
 			       sb->dests[i].host, (unsigned)sb->dests[i].port, WHERE(sb->dests[i].where));
+		printf("  @network refresh %us (%s)\n", pb_net_refresh_seconds(sb), WHERE(sb->net_refresh_where));
 	} else {
 		printf("  @network %s (%s)\n", sb->network == PB_NETWORK_HOST ? "host" : "none", WHERE(sb->network_where));
 	}

@@ -65,6 +65,11 @@ static const char *const network_files[] = {
 
 /* ---- planning (in the supervisor) ----------------------------------------- */
 
+int pb_jail_hosts_file(const char *view_dir, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.hosts", view_dir) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
 static int add_string(char ***v, size_t *n, const char *s)
 {
 	char **grown = realloc(*v, (*n + 1) * sizeof(char *));
@@ -419,6 +424,13 @@ static int plan_mount_tree(struct pb_jail *j, const struct pb_sandbox *sb, const
 	 * any machine; no DNS lookup tries a socket the policy refuses.
 	 * With @network connect, the names it may reach are there too, with
 	 * the addresses the supervisor resolved them to (policy_net.c). */
+	if (r == 0 && sb->network == PB_NETWORK_CONNECT && plugin_dir && !find_op(j, "/etc/hosts")) {
+		char hosts[PATH_MAX];
+		if ((r = pb_jail_hosts_file(j->newroot, hosts, sizeof(hosts))) == 0 &&
+		    (r = add_op(j, JAIL_FILE, "/etc/hosts", NULL, 0)) == 0 &&
+		    (r = add_op(j, JAIL_BIND, "/etc/hosts", hosts, 0)) == 0)
+			r = add_string(&j->read_paths, &j->nread, "/etc/hosts");
+	}
 	if (r == 0 && sb->network != PB_NETWORK_HOST && !find_op(j, "/etc/hosts")) {
 		char *hosts = pb_net_hosts_text(sb);
 		if (!hosts)

@@ -31,6 +31,13 @@ enum pb_jail_op_kind {
 	JAIL_PROC,     /* a read-only procfs of the worker's pid namespace (arg: its options) */
 };
 #define JAIL_OP_LAST JAIL_PROC
+
+/* @network connect: the worker's /etc/hosts is a read-only bind of this
+ * host file beside its view directory (made by spawn.c), which the
+ * supervisor rewrites in place when the names are resolved again
+ * (runtime/netresolve.c): the worker reads the new addresses with no
+ * restart. Writes the path into buf (PATH_MAX); -ENAMETOOLONG. */
+int pb_jail_hosts_file(const char *view_dir, char *buf, size_t len);
 /* The new root's tmpfs: every directory, file and link of a plan (at most
  * jail_wire.c's 4096 operations) and nothing more; it is read-only once
  * the worker is in it. */

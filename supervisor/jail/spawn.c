@@ -106,6 +106,44 @@ static int make_view_dir(const char *name, const char *plugin_dir, char **out,
 	return 0;
 }
 
+/* @network connect: the worker's /etc/hosts, a file of ours beside its
+ * view directory (jail.h), created here and never by a path someone else
+ * could have prepared: O_EXCL, no link followed. */
+static int make_hosts_file(const struct spawn_req *req, struct pb_spawned *out, char *why, size_t why_len)
+{
+	char path[PATH_MAX];
+	char *text;
+	int fd, r = 0;
+
+	if ((r = pb_jail_hosts_file(out->view_dir, path, sizeof(path))) < 0)
+		return r;
+	if (!(text = pb_net_hosts_text(&req->policy->sandbox)))
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		r = errno ? -errno : -EIO;
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	if (r == 0 && !(out->hosts_file = strdup(path)))
+		r = -ENOMEM;
+	if (r < 0) {
+		if (fd >= 0)
+			unlink(path);
+		snprintf(why, why_len, "network: cannot write the worker's hosts file %s: %s", path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+static void remove_hosts_file(struct pb_spawned *s)
+{
+	if (s->hosts_file)
+		unlink(s->hosts_file);
+	free(s->hosts_file);
+	s->hosts_file = NULL;
+}
+
 static void remove_view_dir(char *dir, const char *name)
 {
 	char link[PATH_MAX];
@@ -537,6 +575,15 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 		return r;
 	out->view_dir = view_dir;
 	*why = '\0';
+	/* A zygote's child would share its zygote's mount namespace; under
+	 * @network connect no zygote is used (runtime/supervisor.c). */
+	if (req->policy->sandbox.network == PB_NETWORK_CONNECT && req->plugin_dir && !req->zygote &&
+	    (r = make_hosts_file(req, out, why, why_len)) < 0) {
+		remove_view_dir(view_dir, req->name);
+		free(view_dir);
+		out->view_dir = NULL;
+		return r;
+	}
 	r = spawn_once(worker_path, req, ns != PB_LAYER_OFF, out, listener, &refused, why, why_len);
 	if (r < 0 && refused && ns == PB_LAYER_OPTIONAL) {
 		/* Optional: go on without them, and say so in the layers. */
@@ -548,6 +595,7 @@ static int spawn(const char *worker_path, const struct spawn_req *req, struct pb
 		snprintf(why, why_len, "%s (the policy requires namespaces: `@layer namespaces required`)", was);
 	}
 	if (r < 0) {
+		remove_hosts_file(out);
 		remove_view_dir(view_dir, req->plugin_dir ? req->name : NULL);
 		free(view_dir);
 		out->view_dir = NULL;
@@ -608,6 +656,7 @@ void pb_spawned_release(struct pb_spawned *s)
 	for (size_t i = 0; i < s->nlayers; i++)
 		free(s->layers[i]);
 	s->nlayers = 0;
+	remove_hosts_file(s);
 	if (s->view_dir) {
 		/* the link inside is named after the plugin: remove whatever is there */
 		DIR *d = opendir(s->view_dir);

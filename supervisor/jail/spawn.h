@@ -21,6 +21,7 @@ struct pb_spawned {
 	size_t nlayers;
 	int self_pid;     /* its pid as it sees itself (what SELF_PID compiled to) */
 	bool from_zygote; /* forked by its plugin's zygote: not our child (zygote.h) */
+	char *hosts_file; /* @network connect: the host file bound on its /etc/hosts (jail.h), or NULL */
 };
 
 /* No process, no descriptors (all -1). */

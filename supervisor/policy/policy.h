@@ -125,6 +125,11 @@ struct pb_net_addr {
 #define PB_NET_HOST_MAX 253  /* a DNS name's longest text */
 #define PB_NET_ADDRS_MAX 16  /* addresses kept per destination name */
 #define PB_NET_DESTS_MAX 256 /* @network connect lines in one policy */
+/* How often a worker's destination names are resolved again (seconds),
+ * unless `@network refresh` says; its bounds. */
+#define PB_NET_REFRESH_DEFAULT 300
+#define PB_NET_REFRESH_MIN 1
+#define PB_NET_REFRESH_MAX 86400
 /* "1.2.3.4:80" or "[::1]:80" (at least PB_NET_ADDR_TEXT bytes) */
 #define PB_NET_ADDR_TEXT 64
 
@@ -164,6 +169,8 @@ struct pb_sandbox {
 	struct pb_where network_where;
 	struct pb_dest *dests; /* PB_NETWORK_CONNECT: owned by the policy, the including file's first */
 	size_t ndests;
+	unsigned net_refresh; /* seconds between resolutions of the names (@network refresh) */
+	struct pb_where net_refresh_where;
 	uint64_t scratch;        /* bytes of private /tmp; 0: none */
 	uint64_t scratch_inodes; /* files and directories it may hold (set with scratch) */
 	struct pb_where scratch_where;
@@ -241,8 +248,13 @@ const struct pb_grant *pb_policy_host_grant(const struct pb_policy *p, const cha
 /* Resolve every destination's name (getaddrinfo, the supervisor's own
  * resolver) into its addresses; literals stand for themselves. A name that
  * does not resolve keeps no address and says why in resolve_error. Called
- * once per worker start: a worker keeps the addresses it started with. */
+ * when a worker starts, and again every pb_net_refresh_seconds on copies
+ * of the destinations, in a thread of runtime/netresolve.c (getaddrinfo
+ * blocks); pb_net_resolve_dests touches nothing but the array it gets. */
 int pb_policy_resolve(struct pb_policy *p);
+int pb_net_resolve_dests(struct pb_dest *dests, size_t n);
+/* `@network refresh`, or PB_NET_REFRESH_DEFAULT. */
+unsigned pb_net_refresh_seconds(const struct pb_sandbox *sb);
 /* The worker's address as it wrote it in memory (len bytes, hostile):
  * 0, -EAFNOSUPPORT for a family other than AF_INET/AF_INET6, -EINVAL when
  * too short for its family. An IPv4-mapped IPv6 address comes out as IPv4. */
@@ -250,6 +262,8 @@ int pb_net_addr_parse(const void *sa, size_t len, struct pb_net_addr *out);
 /* The destination that allows a, or NULL. */
 const struct pb_dest *pb_net_allowed(const struct pb_sandbox *sb, const struct pb_net_addr *a);
 const char *pb_net_addr_format(const struct pb_net_addr *a, char *buf, size_t len);
+/* An IPv4 or IPv6 address as written (no resolving needed). */
+bool pb_net_host_is_literal(const char *host);
 /* The worker's /etc/hosts: localhost, its own name, and every destination
  * name with its resolved addresses. Malloc'd; NULL when memory runs out. */
 char *pb_net_hosts_text(const struct pb_sandbox *sb);

@@ -9,6 +9,9 @@
  *                              these destinations for it (runtime/netconnect.c).
  *                              Repeatable; HOST is a name, an IPv4 address or
  *                              an IPv6 address in brackets ([::1]:8080).
+ *   @network refresh TIME      how often the names of the connect lines are
+ *                              resolved again while a worker lives (300s
+ *                              unless said; 1s to 24h)
  *
  * `none` and `host` come once in a file; `connect` lines add up, and with
  * either of the others in the same file they are an error. Across files the
@@ -18,7 +21,9 @@
  * Names are resolved by the supervisor each time a worker starts
  * (pb_policy_resolve), and the worker's /etc/hosts lists them with those
  * addresses, so `requests.get("http://api.example:8080/")` resolves inside
- * a worker that has no DNS. A connect is allowed when its address and port
+ * a worker that has no DNS. A living worker gets them resolved again every
+ * `@network refresh` (runtime/netresolve.c): its list and its /etc/hosts
+ * both change. A connect is allowed when its address and port
  * are exactly one of a destination's: an IPv4-mapped IPv6 address
  * (::ffff:127.0.0.1) is compared as the IPv4 address it maps, so the mapped
  * form reaches nothing its plain form would not.
@@ -77,6 +82,10 @@ static bool dest_push(struct pb_sandbox *s, char *host, uint16_t port, const str
 
 void net_merge(struct pb_sandbox *dst, struct pb_sandbox *src)
 {
+	if (!dst->net_refresh_where.file && src->net_refresh_where.file) {
+		dst->net_refresh = src->net_refresh;
+		dst->net_refresh_where = src->net_refresh_where;
+	}
 	bool take = !dst->network_where.file && src->network_where.file;
 	bool add = dst->network == PB_NETWORK_CONNECT && src->network == PB_NETWORK_CONNECT &&
 	           dst->network_where.file && src->network_where.file;
@@ -246,9 +255,52 @@ static void network_connect(struct parser *ps, struct cursor *c, size_t col, str
 	own->network = PB_NETWORK_CONNECT;
 }
 
+/* `@network refresh TIME`: whole seconds, minutes or hours (30s, 5m, 1h). */
+static void network_refresh(struct parser *ps, struct cursor *c, struct pb_sandbox *own)
+{
+	size_t tcol, n;
+	unsigned long v = 0, scale = 1;
+	const char *t, *p;
+
+	cursor_skip_ws(c);
+	tcol = c->pos;
+	t = c->s + tcol;
+	n = strcspn(t, " \t");
+	for (p = t; p < t + n && *p >= '0' && *p <= '9' && v <= PB_NET_REFRESH_MAX; p++)
+		v = v * 10 + (unsigned long)(*p - '0');
+	if (p < t + n && p + 1 == t + n && (*p == 's' || *p == 'm' || *p == 'h')) {
+		scale = *p == 's' ? 1 : *p == 'm' ? 60
+		                                  : 3600;
+		p++;
+	}
+	if (n == 0 || p == t || p != t + n || v > PB_NET_REFRESH_MAX || v * scale < PB_NET_REFRESH_MIN ||
+	    v * scale > PB_NET_REFRESH_MAX) {
+		ERR_AT(ps, c, tcol, "@network refresh takes a time from 1s to 24h, such as 30s, 5m or 1h; not '%.*s'",
+		       (int)(n < 64 ? n : 64), t);
+		return;
+	}
+	c->pos += n;
+	if (!cursor_at_end(c)) {
+		ERR_AT(ps, c, c->pos, "unexpected text after @network refresh");
+		return;
+	}
+	if (own->net_refresh_where.file) {
+		ERR_AT(ps, c, tcol, "a second @network refresh in this file (the first is at line %u)",
+		       own->net_refresh_where.line);
+		return;
+	}
+	own->net_refresh = (unsigned)(v * scale);
+	own->net_refresh_where = (struct pb_where){ c->file, c->line, (unsigned)tcol + 1 };
+}
+
+unsigned pb_net_refresh_seconds(const struct pb_sandbox *sb)
+{
+	return sb->net_refresh_where.file ? sb->net_refresh : PB_NET_REFRESH_DEFAULT;
+}
+
 void sandbox_network(struct parser *ps, struct cursor *c, size_t col, struct pb_sandbox *own)
 {
-	static const char *const choices[] = { "none", "host", "connect" };
+	static const char *const choices[] = { "none", "host", "connect", "refresh" };
 	char w[32], near[16] = "";
 	size_t wcol, n;
 	int v = -1;
@@ -257,11 +309,11 @@ void sandbox_network(struct parser *ps, struct cursor *c, size_t col, struct pb_
 	wcol = c->pos;
 	n = cursor_word(c, w, sizeof(w));
 	if (n == 0 || n >= sizeof(w)) {
-		ERR_AT(ps, c, wcol, "@network needs none, host or connect HOST:PORT");
+		ERR_AT(ps, c, wcol, "@network needs none, host, connect HOST:PORT or refresh TIME");
 		return;
 	}
 	c->pos += n;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (!strcmp(w, choices[i]))
 			v = i;
 		else if (edit_distance(w, choices[i]) <= 2 && !*near)
@@ -269,14 +321,19 @@ void sandbox_network(struct parser *ps, struct cursor *c, size_t col, struct pb_
 	}
 	if (v < 0) {
 		if (*near)
-			ERR_AT(ps, c, wcol, "@network takes none, host or connect HOST:PORT, not '%s'; did you mean '%s'?",
+			ERR_AT(ps, c, wcol, "@network takes none, host, connect HOST:PORT or refresh TIME, not '%s'; did "
+			                    "you mean '%s'?",
 			       w, near);
 		else
-			ERR_AT(ps, c, wcol, "@network takes none, host or connect HOST:PORT, not '%s'", w);
+			ERR_AT(ps, c, wcol, "@network takes none, host, connect HOST:PORT or refresh TIME, not '%s'", w);
 		return;
 	}
 	if (v == 2) {
 		network_connect(ps, c, col, own);
+		return;
+	}
+	if (v == 3) {
+		network_refresh(ps, c, own);
 		return;
 	}
 	if (!cursor_at_end(c)) {
@@ -320,14 +377,10 @@ static int add_addr(struct pb_dest *d, const struct pb_net_addr *a)
 	return 0;
 }
 
-int pb_policy_resolve(struct pb_policy *p)
+int pb_net_resolve_dests(struct pb_dest *dests, size_t n)
 {
-	struct pb_sandbox *sb = &p->sandbox;
-
-	if (sb->network != PB_NETWORK_CONNECT)
-		return 0;
-	for (size_t i = 0; i < sb->ndests; i++) {
-		struct pb_dest *d = &sb->dests[i];
+	for (size_t i = 0; i < n; i++) {
+		struct pb_dest *d = &dests[i];
 		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
 		int r;
 
@@ -355,6 +408,15 @@ int pb_policy_resolve(struct pb_policy *p)
 			d->resolve_error = "no IPv4 or IPv6 address";
 	}
 	return 0;
+}
+
+int pb_policy_resolve(struct pb_policy *p)
+{
+	struct pb_sandbox *sb = &p->sandbox;
+
+	if (sb->network != PB_NETWORK_CONNECT)
+		return 0;
+	return pb_net_resolve_dests(sb->dests, sb->ndests);
 }
 
 int pb_net_addr_parse(const void *sa, size_t len, struct pb_net_addr *out)
@@ -416,6 +478,13 @@ const char *pb_net_addr_format(const struct pb_net_addr *a, char *buf, size_t le
 	return buf;
 }
 
+bool pb_net_host_is_literal(const char *host)
+{
+	unsigned char bin[16];
+
+	return inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
+}
+
 char *pb_net_hosts_text(const struct pb_sandbox *sb)
 {
 	static const char base[] = "127.0.0.1\tlocalhost\n127.0.1.1\tplugbox\n::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -429,9 +498,8 @@ char *pb_net_hosts_text(const struct pb_sandbox *sb)
 	memcpy(text, base, sizeof(base));
 	for (size_t i = 0; sb->network == PB_NETWORK_CONNECT && i < sb->ndests; i++) {
 		const struct pb_dest *d = &sb->dests[i];
-		unsigned char bin[16];
 		/* A literal needs no line; a name gets one per address. */
-		if (inet_pton(AF_INET, d->host, bin) == 1 || inet_pton(AF_INET6, d->host, bin) == 1)
+		if (pb_net_host_is_literal(d->host))
 			continue;
 		for (size_t k = 0; k < d->naddrs; k++) {
 			char a[INET6_ADDRSTRLEN];

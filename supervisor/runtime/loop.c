@@ -47,6 +47,7 @@
 #include "runtime/hostcall.h"
 #include "runtime/loop.h"
 #include "runtime/netconnect.h"
+#include "runtime/netresolve.h"
 #include "runtime/outbox.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
@@ -343,6 +344,10 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 		}
 		if (src->kind == SRC_CONNECT) {
 			pb_netconnect_event(s, src);
+			continue;
+		}
+		if (src->kind == SRC_RESOLVE) {
+			pb_netresolve_event(s, src);
 			continue;
 		}
 		pb_channel_event(s, src->proc, src->kind, events[i].events);

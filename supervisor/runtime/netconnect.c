@@ -44,23 +44,28 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/channel.h"
 #include "runtime/loop.h"
 #include "runtime/netconnect.h"
+#include "runtime/netresolve.h"
 #include "runtime/output.h"
 #include "runtime/process.h"
 
@@ -362,12 +367,14 @@ void pb_netconnect_notified(pb_supervisor *s, struct process *w, const struct se
 
 void pb_netconnect_release(pb_supervisor *s, struct process *w)
 {
+	pb_netresolve_release(s, w);
 	for (struct pb_net_pending *p = w->net_pending; p; p = p->next)
 		pending_end(s, p);
 }
 
 void pb_netconnect_free(struct process *w)
 {
+	pb_netresolve_free(w);
 	while (w->net_pending) {
 		struct pb_net_pending *p = w->net_pending;
 		w->net_pending = p->next;
@@ -378,10 +385,165 @@ void pb_netconnect_free(struct process *w)
 	w->net_npending = 0;
 }
 
+/* ---- can the supervisor do its part? ------------------------------------- */
+
+enum kernel_step { STEP_OK,
+	           STEP_NNP,
+	           STEP_LISTENER,
+	           STEP_ADDFD,
+	           STEP_GETFD };
+
+/* The layer and the reason, for a step that failed with errno e (0: a
+ * probe the kernel accepted when it should have refused it). */
+static void say(enum kernel_step step, int e, const char *where, char *why, size_t why_len)
+{
+	const char *reason = e ? strerror(e) : "accepted a probe it should have refused";
+
+	switch (step) {
+	case STEP_NNP:
+		snprintf(why, why_len, "network (@network connect at %s): cannot probe the kernel (no_new_privs): %s",
+		         where, reason);
+		break;
+	case STEP_LISTENER:
+		snprintf(why, why_len, "network (@network connect at %s): the kernel has no seccomp user "
+		                       "notification (SECCOMP_FILTER_FLAG_NEW_LISTENER, Linux 5.0): %s",
+		         where, reason);
+		break;
+	case STEP_ADDFD:
+		snprintf(why, why_len, "network (@network connect at %s): the kernel cannot put a socket in a "
+		                       "worker (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD, Linux 5.9): %s",
+		         where, reason);
+		break;
+	case STEP_GETFD:
+		snprintf(why, why_len, "network (@network connect at %s): cannot look at the worker's "
+		                       "descriptors (pidfd_getfd, Linux 5.6): %s",
+		         where, reason);
+		break;
+	case STEP_OK:
+		break;
+	}
+}
+
+/* ADDFD on a listener that has received nothing: a kernel with it says
+ * ENOENT (no such notification); 0 when it answers so, else the errno. */
+static int addfd_probe(int listener, int srcfd)
+{
+	struct seccomp_notif_addfd add;
+	int e;
+
+	memset(&add, 0, sizeof(add));
+	add.id = 0;
+	add.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	add.srcfd = (uint32_t)srcfd;
+	add.newfd = 0;
+	e = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? errno : 0;
+	return e == ENOENT || e == EINPROGRESS ? 0 : e ? e
+	                                               : -1;
+}
+
+/* In a child of ours (system calls only: the host may have threads), what
+ * a worker's filter and our answers need: a listener, ADDFD, pidfd_getfd.
+ * The child's filter allows everything and dies with it. */
+_Noreturn static void probe_child(int out)
+{
+	static struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { 1, &allow };
+	int res[2] = { STEP_OK, 0 }, listener, pidfd;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		res[0] = STEP_NNP, res[1] = errno;
+	else if ((listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+	                                  &prog)) < 0)
+		res[0] = STEP_LISTENER, res[1] = errno;
+	else if ((res[1] = addfd_probe(listener, out)) != 0)
+		res[0] = STEP_ADDFD, res[1] = res[1] < 0 ? 0 : res[1];
+	else if ((pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0 ||
+	         syscall(SYS_pidfd_getfd, pidfd, out, 0) < 0) /* the copy dies with the child */
+		res[0] = STEP_GETFD, res[1] = errno;
+	if (write(out, res, sizeof(res)) != (ssize_t)sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+static int kernel_step = -1, kernel_errno;
+
+static void kernel_probe(void)
+{
+	int p[2], res[2] = { STEP_NNP, EIO }, st;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		kernel_step = STEP_NNP;
+		kernel_errno = errno;
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+		probe_child(p[1]);
+	close(p[1]);
+	if (pid > 0) {
+		ssize_t n;
+		do
+			n = read(p[0], res, sizeof(res));
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(res))
+			res[0] = STEP_NNP, res[1] = EIO;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+		}
+	} else {
+		res[1] = errno;
+	}
+	close(p[0]);
+	kernel_step = res[0];
+	kernel_errno = res[1];
+}
+
+int pb_netconnect_prepare(pb_supervisor *s, struct process *w, char *why, size_t why_len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const struct pb_sandbox *sb = &w->policy->sandbox;
+	char where[256];
+
+	if (sb->network != PB_NETWORK_CONNECT)
+		return 0;
+	/* Invariant 2, before a worker exists: a kernel that cannot do this
+	 * layer fails closed without running any plugin code. Once a process:
+	 * the kernel does not change under us. */
+	pthread_once(&once, kernel_probe);
+	where_of(w, NULL, where, sizeof(where));
+	if (kernel_step != STEP_OK) {
+		say((enum kernel_step)kernel_step, kernel_errno, where, why, why_len);
+		return kernel_errno ? -kernel_errno : -ENOSYS;
+	}
+	/* The names, resolved afresh for each worker; the worker's /etc/hosts
+	 * and the list its connects are checked against are the same addresses. */
+	if (pb_policy_resolve(w->policy) < 0) {
+		snprintf(why, why_len, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < sb->ndests; i++) {
+		const struct pb_dest *d = &sb->dests[i];
+		if (d->resolve_error) {
+			pb_where_format(&d->where, where, sizeof(where));
+			pb_note(s, w->name, "@network connect %s:%u (%s): the name does not resolve (%s); "
+			                    "connects to it are refused",
+			        d->host, (unsigned)d->port, where, d->resolve_error);
+		}
+	}
+	/* ...and again every @network refresh while it lives. */
+	int r = pb_netresolve_start(s, w);
+	if (r < 0) {
+		where_of(w, NULL, where, sizeof(where));
+		snprintf(why, why_len, "network (@network connect at %s): cannot start resolving its names again: %s",
+		         where, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 int pb_netconnect_check(struct process *w, int listener, char *why, size_t why_len)
 {
 	char where[256];
-	struct seccomp_notif_addfd add;
 	int probe = open("/dev/null", O_RDONLY | O_CLOEXEC), e;
 
 	where_of(w, NULL, where, sizeof(where));
@@ -391,27 +553,18 @@ int pb_netconnect_check(struct process *w, int listener, char *why, size_t why_l
 		return -EIO;
 	}
 	/* No notification has this id (and none has been received, so none
-	 * could take a descriptor): a kernel with ADDFD says ENOENT. */
-	memset(&add, 0, sizeof(add));
-	add.id = 0;
-	add.flags = SECCOMP_ADDFD_FLAG_SETFD;
-	add.srcfd = (uint32_t)probe;
-	add.newfd = 0;
-	e = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? errno : 0;
+	 * could take a descriptor). */
+	e = addfd_probe(listener, probe);
 	close(probe);
-	if (e != ENOENT && e != EINPROGRESS) {
-		snprintf(why, why_len, "network (@network connect at %s): the kernel cannot put a socket in a "
-		                       "worker (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD, Linux 5.9): %s",
-		         where, e ? strerror(e) : "accepted a probe it should have refused");
+	if (e != 0) {
+		say(STEP_ADDFD, e < 0 ? 0 : e, where, why, why_len);
 		return -ENOSYS;
 	}
-	/* pidfd_getfd on the worker: the supervisor must be able to look at its sockets. */
+	/* pidfd_getfd on this worker: its uid, a security module may refuse it. */
 	int copy = (int)syscall(SYS_pidfd_getfd, w->proc.pidfd, 0, 0);
 	if (copy < 0) {
 		e = errno;
-		snprintf(why, why_len, "network (@network connect at %s): cannot look at the worker's "
-		                       "descriptors (pidfd_getfd, Linux 5.6): %s",
-		         where, strerror(e));
+		say(STEP_GETFD, e, where, why, why_len);
 		return -e;
 	}
 	close(copy);

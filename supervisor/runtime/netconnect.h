@@ -20,8 +20,14 @@ void pb_netconnect_event(pb_supervisor *s, struct source *src);
 void pb_netconnect_release(pb_supervisor *s, struct process *w);
 /* ...and are freed once no event of this round can point at them. */
 void pb_netconnect_free(struct process *w);
-/* Can the supervisor do its part for this worker (ADDFD, pidfd_getfd)?
- * Checked once, on its listener, before any plugin code can connect. */
+/* Before a worker starts under @network connect: can this kernel do the
+ * layer at all (a seccomp listener, ADDFD, pidfd_getfd; probed once a
+ * process, in a child)? Then the names, resolved (policy_net.c). <0 with
+ * the layer and the reason in why: the worker must not start. */
+int pb_netconnect_prepare(pb_supervisor *s, struct process *w, char *why, size_t why_len);
+/* Can the supervisor do its part for this worker (ADDFD on its listener,
+ * pidfd_getfd on it)? Checked once, on its listener, before any plugin
+ * code can connect. */
 int pb_netconnect_check(struct process *w, int listener, char *why, size_t why_len);
 
 #endif

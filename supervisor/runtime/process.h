@@ -106,7 +106,8 @@ enum source_kind { SRC_PIDFD,
 	           SRC_COUNT,
 	           SRC_CACHE /* not a worker's: the bytecode cache builds (cache.c) */,
 	           SRC_SINK /* not a worker's: the supervisor's stderr taking bytes again (supervisor.c) */,
-	           SRC_CONNECT /* not a slot: one of the connects made for a worker (netconnect.c) */ };
+	           SRC_CONNECT /* not a slot: one of the connects made for a worker (netconnect.c) */,
+	           SRC_RESOLVE /* not a slot: its names' refresh interval, or a resolution done (netresolve.c) */ };
 
 struct process;
 struct source {
@@ -216,6 +217,7 @@ struct process {
 	/* netconnect.c: connects made for it under @network connect */
 	struct pb_net_pending *net_pending;
 	unsigned net_npending;
+	struct pb_net_refresh *net_refresh; /* netresolve.c: its names resolved again */
 
 	/* watch.c: the plugin directory it runs from */
 	int dir_fd;    /* its plugin directory, flock'ed shared while it lives */

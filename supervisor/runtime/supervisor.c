@@ -293,8 +293,12 @@ int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, co
 	int r = 0;
 
 	*out = NULL;
-	/* Learn mode logs what a worker does: a zygote's workers could not. */
-	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE)
+	/* Learn mode logs what a worker does: a zygote's workers could not.
+	 * Nor can they connect under @network connect (the zygote's own
+	 * filter, which its children keep, refuses their sockets): those
+	 * workers are exec'd. */
+	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE ||
+	    policy->sandbox.network == PB_NETWORK_CONNECT)
 		return 0;
 	if (p->zygote && !pb_zygote_alive(p->zygote)) {
 		/* Killed or broken: a new one for this start. */

@@ -29,6 +29,7 @@
 #include "runtime/filter_check.h"
 #include "runtime/inflight.h"
 #include "runtime/loop.h"
+#include "runtime/netconnect.h"
 #include "runtime/outbox.h"
 #include "runtime/process.h"
 #include "runtime/runtime.h"
@@ -135,23 +136,11 @@ void pb_runtime_start(pb_supervisor *s, struct plugin *p)
 	}
 	w->learning = s->mode == PB_COMPILE_LEARN;
 	take_replicas(s, p, w->policy);
-	/* @network connect: the names, resolved afresh for each worker; the
-	 * worker's /etc/hosts and the list its connects are checked against
-	 * are the same addresses (policy_net.c). */
-	if (!w->learning && pb_policy_resolve(w->policy) < 0) {
-		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' could not be started: out of memory", p->name));
+	/* @network connect: can the kernel do it; the names (netconnect.c) */
+	if (!w->learning && pb_netconnect_prepare(s, w, why, sizeof(why)) < 0) {
+		start_failed(s, p, pb_error_newf(PB_ERROR_UNAVAILABLE, p->name, "plugin '%s' cannot start: %s", p->name, why));
 		pb_channel_free(s, w);
 		return;
-	}
-	for (size_t i = 0; !w->learning && i < w->policy->sandbox.ndests; i++) {
-		const struct pb_dest *d = &w->policy->sandbox.dests[i];
-		char where[256];
-		if (d->resolve_error) {
-			pb_where_format(&d->where, where, sizeof(where));
-			pb_note(s, p->name, "@network connect %s:%u (%s): the name does not resolve (%s); "
-			                    "connects to it are refused",
-			        d->host, (unsigned)d->port, where, d->resolve_error);
-		}
 	}
 	char *cache = pb_cache_for_worker(s, p->name, dir);
 	struct pb_zygote *zygote;

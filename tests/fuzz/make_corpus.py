@@ -364,7 +364,7 @@ POLICY_DICT = [
     "@process", "@debug", "@mount", "@namespaces", "@setuid", "@keyring", "@io-uring",
     "@module", "@system-admin", "@raw-io", "@kernel-attack-surface", "@sandbox",
     "memory", "address-space", "cpu", "files", "processes", "file-size", "core", "call-time",
-    "namespaces", "landlock", "required", "optional", "off", "none", "host", "connect", "[::1]:", "127.0.0.1:", "localhost:443",
+    "namespaces", "landlock", "required", "optional", "off", "none", "host", "connect", "[::1]:", "127.0.0.1:", "localhost:443", "refresh", "5m",
     "unlimited", "1G", "16M", "64K", "60s", "1500",
 ]
 
@@ -439,6 +439,45 @@ SANITIZE = {
 }
 
 
+# ---- connect addresses (fuzz_sockaddr: a count, the allowed addresses, the sockaddr) ----
+
+def _allowed(entries):
+    out = bytes([len(entries)])
+    for family6, addr, port in entries:
+        out += bytes([1 if family6 else 0]) + addr.ljust(16, b"\0") + struct.pack(">H", port)
+    return out
+
+
+def _sin(addr, port, family=2):
+    return struct.pack("=H", family) + struct.pack(">H", port) + addr + b"\0" * 8
+
+
+def _sin6(addr, port, scope=0, family=10):
+    return struct.pack("=H", family) + struct.pack(">H", port) + b"\0" * 4 + addr + struct.pack("=I", scope)
+
+
+LOOP4 = bytes([127, 0, 0, 1])
+LOOP6 = bytes(15) + b"\1"
+MAPPED = bytes(10) + b"\xff\xff" + LOOP4
+LISTED = _allowed([(False, LOOP4, 8080), (True, LOOP6, 8443)])
+
+SOCKADDR = {
+    "v4_allowed": LISTED + _sin(LOOP4, 8080),
+    "v4_other_port": LISTED + _sin(LOOP4, 8081),
+    "v4_other_host": LISTED + _sin(bytes([127, 0, 0, 2]), 8080),
+    "v6_allowed": LISTED + _sin6(LOOP6, 8443),
+    "v6_short_form": LISTED + _sin6(LOOP6, 8443)[:24],
+    "v6_mapped": LISTED + _sin6(MAPPED, 8080),
+    "v4_short": LISTED + _sin(LOOP4, 8080)[:15],
+    "v6_short": LISTED + _sin6(LOOP6, 8443)[:23],
+    "unix": LISTED + struct.pack("=H", 1) + b"/run/docker.sock\0",
+    "unspec": LISTED + struct.pack("=H", 0) + bytes(14),
+    "family_only": LISTED + struct.pack("=H", 2),
+    "empty": bytes([0]),
+    "storage": LISTED + _sin6(LOOP6, 8443) + bytes(128 - 28),
+}
+
+
 def main():
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "corpus"
     sets = {
@@ -448,6 +487,7 @@ def main():
         "fuzz_policy": dict(policy_files()),
         "fuzz_answer": ANSWERS,
         "fuzz_sanitize": SANITIZE,
+        "fuzz_sockaddr": SOCKADDR,
     }
     for target, seeds in sets.items():
         d = out / target

@@ -1,6 +1,6 @@
 /* deny_syscall.c - run a command on a kernel that seems to lack something.
  *
- *   deny_syscall [--clone-ns] [--no-proc] [NAME=ERRNO]... -- COMMAND [ARG]...
+ *   deny_syscall [--clone-ns] [--no-proc] [--no-notify] [--no-addfd] [NAME=ERRNO]... -- COMMAND [ARG]...
  *
  * Installs a seccomp filter that allows everything except: syscall NAME
  * fails with ERRNO (a name such as ENOSYS, or a number); with --clone-ns,
@@ -11,6 +11,10 @@
  * (flags with MS_RDONLY but neither MS_REMOUNT nor MS_BIND: the worker's
  * procfs, and no other mount of the jail) fails with EPERM, as an
  * unprivileged procfs does in a container that masks parts of its /proc.
+ * With --no-notify, a seccomp filter asking for a user-notification
+ * listener fails with EINVAL, as before Linux 5.0; with --no-addfd, the
+ * listener's SECCOMP_IOCTL_NOTIF_ADDFD fails with EINVAL, as before 5.9
+ * (pidfd_getfd=ENOSYS is a kernel before 5.6).
  * Then it sets no_new_privs and execs COMMAND, which
  * inherits the filter, and so do its children: the integration tests run
  * plugbox under it to see what a missing layer does to a worker.
@@ -18,6 +22,7 @@
  * A test tool, never installed.
  */
 #include <errno.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -29,7 +34,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: deny_syscall [--clone-ns] [--no-proc] [NAME=ERRNO]... -- COMMAND [ARG]...\n");
+	fprintf(stderr, "usage: deny_syscall [--clone-ns] [--no-proc] [--no-notify] [--no-addfd] [NAME=ERRNO]... -- "
+	                "COMMAND [ARG]...\n");
 	exit(2);
 }
 
@@ -86,6 +92,19 @@ int main(int argc, char **argv)
 			check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mount), 1,
 			                       SCMP_A3(SCMP_CMP_MASKED_EQ, MS_RDONLY | MS_REMOUNT | MS_BIND, MS_RDONLY)),
 			      "mount rule");
+			continue;
+		}
+		if (!strcmp(argv[i], "--no-notify")) {
+			check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(seccomp), 1,
+			                       SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+			                               SECCOMP_FILTER_FLAG_NEW_LISTENER)),
+			      "seccomp rule");
+			continue;
+		}
+		if (!strcmp(argv[i], "--no-addfd")) {
+			check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(ioctl), 1,
+			                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, SECCOMP_IOCTL_NOTIF_ADDFD)),
+			      "ioctl rule");
 			continue;
 		}
 		char *eq = strchr(argv[i], '=');
