@@ -1,7 +1,9 @@
 /* serve.h - what the parts of `plugbox serve` share: serve.c (the
  * listening socket, socket activation, signals and the loop), serve_conn.c
- * (connections: accepting, reading requests, queueing answers) and
- * serve_ops.c (the metrics socket and the JSON log). The control protocol
+ * (connections: accepting, reading frames, queueing answers),
+ * serve_requests.c (what each frame asks: Hello, Call, List, Describe),
+ * serve_route.c (hooks, cancels, output and host calls routed to clients)
+ * and serve_ops.c (the metrics socket and the JSON log). The control protocol
  * is described in docs/protocol.md and at the top of serve.c. */
 #ifndef PLUGBOX_SERVE_H
 #define PLUGBOX_SERVE_H
@@ -184,22 +186,28 @@ void pb_serve_client_error(struct pb_serve *srv, pid_t pid, const char *message)
  * "output" record): output no client takes. */
 void pb_serve_log_output(struct pb_serve *srv, const char *plugin, pb_stream stream, const char *line);
 
-/* serve_conn.c, for serve_route.c */
+/* serve_conn.c, for serve_requests.c and serve_route.c */
 /* Queue one envelope for the client and try to write it at once. */
 void pb_serve_send(struct pb_serve_client *c, const Plugbox__Envelope *env);
 __attribute__((format(printf, 4, 5))) void pb_serve_send_error(struct pb_serve_client *c, uint64_t id,
                                                                pb_error_kind kind, const char *fmt, ...);
+/* The request in slot took its place: counted in flight, holds c. */
+void pb_serve_slot_used(struct pb_serve_slot *slot);
+/* The request in slot ended (its answer queued): the slot is free again,
+ * and c may be done. */
+void pb_serve_slot_release(struct pb_serve_slot *slot);
+
+/* serve_requests.c */
+/* One frame a client sent: decoded leniently, checked against what a
+ * client may send in its protocol version, and answered or started. A bad
+ * message is answered under its id and the conversation goes on. */
+void pb_serve_handle_frame(struct pb_serve_client *c, const uint8_t *buf, uint32_t len);
 /* err as the wire's Error (borrowing from err; args holds the six syscall
  * arguments), with version 2's fields for a version 2 client. */
 void pb_serve_error_fields(const struct pb_serve_client *c, const pb_error *err, Plugbox__Error *er,
                            uint64_t args[6]);
 /* A slot for request id, or NULL after answering why there is none. */
 struct pb_serve_slot *pb_serve_take_slot(struct pb_serve_client *c, uint64_t id, const char *what);
-/* The request in slot took its place: counted in flight, holds c. */
-void pb_serve_slot_used(struct pb_serve_slot *slot);
-/* The request in slot ended (its answer queued): the slot is free again,
- * and c may be done. */
-void pb_serve_slot_release(struct pb_serve_slot *slot);
 
 /* serve_route.c: what belongs to a client besides its answers */
 /* Python's name of a logging level ("WARNING"), "LEVEL" for another number. */
