@@ -36,6 +36,7 @@
 
 #include "proto/frame.h"
 #include "fuzz_common.h"
+#include "tests/lib/envelope_agree.h"
 #include "plugbox.h"
 #include "proto/value.h"
 
@@ -515,33 +516,12 @@ static void round_trip(const Plugbox__Envelope *env)
 /* The fast path against the general one, on the same bytes. */
 static void fast_path_agrees(const uint8_t *data, size_t size)
 {
-	Plugbox__Envelope *fast = NULL, *general = NULL;
 	char why[256];
-	int took = pb_envelope_decode_small(data, size, &fast);
-	int rc = pb_envelope_decode_opts(data, size, PB_DECODE_GENERAL, &general, why, sizeof(why));
 
-	FUZZ_ASSERT(took == 0 || took == 1);
-	FUZZ_ASSERT(took == 1 || fast == NULL);
-	if (took == 1) {
-		size_t a = plugbox__envelope__get_packed_size(fast), b;
-		uint8_t *pa, *pb;
-
-		if (rc != 0)
-			fprintf(stderr, "the fast path took what the general one refuses: %s\n", why);
-		FUZZ_ASSERT(rc == 0);
-		b = plugbox__envelope__get_packed_size(general);
-		FUZZ_ASSERT(a == b);
-		pa = malloc(a + 1);
-		pb = malloc(b + 1);
-		FUZZ_ASSERT(pa && pb);
-		plugbox__envelope__pack(fast, pa);
-		plugbox__envelope__pack(general, pb);
-		FUZZ_ASSERT(memcmp(pa, pb, a) == 0);
-		free(pa);
-		free(pb);
+	if (pb_test_fast_agrees(data, size, why, sizeof(why)) < 0) {
+		fprintf(stderr, "%s\n", why);
+		FUZZ_ASSERT(0);
 	}
-	pb_envelope_free(fast);
-	pb_envelope_free(general);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
