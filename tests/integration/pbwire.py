@@ -411,6 +411,21 @@ class Conn:
     def call(self, id, plugin, function, *args, kwargs=None, timeout=0.0):
         self.send_raw(call_frame(id, plugin, function, args, kwargs, timeout))
 
+    def send_unread(self, data, seconds):
+        """Send data without ever reading, for at most `seconds`, as a
+        client that stopped reading its answers does: once the daemon stops
+        reading it (backpressure) the rest waits. The socket is left
+        non-blocking. Returns how many bytes the daemon took."""
+        self.sock.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + seconds
+        while sent < len(data) and time.monotonic() < deadline:
+            try:
+                sent += self.sock.send(data[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        return sent
+
     def upgrade(self, version=2, **flags):
         """Ask for protocol `version` (flags: stream_output,
         stream_idle_output); returns the daemon's Hello."""

@@ -378,15 +378,8 @@ def test_clients_that_never_read_or_vanish_do_not_hold_up_others(serve, plugins)
 
     # 600 answers of 100 kB (60 MB) that nobody reads.
     hog = d.conn()
-    hog.sock.setblocking(False)
     calls = b"".join(pbwire.call_frame(i, "tools", "big", [100_000]) for i in range(1, 601))
-    sent = 0
-    deadline = time.monotonic() + 5
-    while sent < len(calls) and time.monotonic() < deadline:
-        try:
-            sent += hog.sock.send(calls[sent:])
-        except BlockingIOError:
-            time.sleep(0.01)            # backpressure: the daemon stopped reading us
+    hog.send_unread(calls, 5)
     ghost = d.conn()
     ghost.call(1, "tools", "sleep", 0.3, "ghost")
     ghost.close()
