@@ -224,6 +224,21 @@ START_TEST(a_lone_call_that_floods_its_output_is_answered)
 }
 END_TEST
 
+/* After the worker's end: the next synchronous call is answered, by a new
+ * worker; then the supervisor is freed. */
+static void next_call_answered(pb_supervisor *sup, long long n)
+{
+	pb_value *arg = pb_value_new_int(n), *result = NULL;
+	pb_error *err = NULL;
+
+	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 20), 0);
+	ck_assert_int_eq(pb_call(sup, "batch", "echo", &arg, 1, &result, &err), 0);
+	ck_assert_int_eq(pb_value_get_int(result), n);
+	pb_value_destroy(result);
+	pb_value_destroy(arg);
+	pb_supervisor_free(sup);
+}
+
 START_TEST(a_lone_call_times_out_while_its_worker_says_nothing)
 {
 	pb_supervisor *sup = open_pipeline(NULL);
@@ -240,14 +255,7 @@ START_TEST(a_lone_call_times_out_while_its_worker_says_nothing)
 	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_TIMEOUT);
 	pb_error_free(err);
 	pb_value_destroy(arg);
-	/* and the next call is answered, by a new worker */
-	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 20), 0);
-	arg = pb_value_new_int(5);
-	ck_assert_int_eq(pb_call(sup, "batch", "echo", &arg, 1, &result, &err), 0);
-	ck_assert_int_eq(pb_value_get_int(result), 5);
-	pb_value_destroy(result);
-	pb_value_destroy(arg);
-	pb_supervisor_free(sup);
+	next_call_answered(sup, 5);
 }
 END_TEST
 
@@ -283,12 +291,7 @@ START_TEST(a_lone_call_ends_when_its_worker_is_killed)
 	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_CRASHED);
 	pb_error_free(err);
 	pb_value_destroy(arg);
-	arg = pb_value_new_int(6);
-	ck_assert_int_eq(pb_call(sup, "batch", "echo", &arg, 1, &result, &err), 0);
-	ck_assert_int_eq(pb_value_get_int(result), 6);
-	pb_value_destroy(result);
-	pb_value_destroy(arg);
-	pb_supervisor_free(sup);
+	next_call_answered(sup, 6);
 }
 END_TEST
 
