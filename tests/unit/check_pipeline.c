@@ -204,17 +204,17 @@ END_TEST
 
 START_TEST(a_lone_call_that_floods_its_output_is_answered)
 {
-	/* 4 MB of output, 64 pipes' worth, while its synchronous call is all
+	/* 1 MB of output, 16 pipes' worth, while its synchronous call is all
 	 * that waits: a supervisor that only waited for the answer would
 	 * leave the worker blocked writing, and both would wait for ever. */
 	struct captured out = { "" };
 	pb_supervisor *sup = open_pipeline(&out);
-	pb_value *arg = pb_value_new_int(4 << 20), *result = NULL;
+	pb_value *arg = pb_value_new_int(1 << 20), *result = NULL;
 	pb_error *err = NULL;
 	double t0 = now();
 
 	ck_assert_int_eq(pb_call(sup, "batch", "flood", &arg, 1, &result, &err), 0);
-	ck_assert_int_eq(pb_value_get_int(result), 4 << 20);
+	ck_assert_int_eq(pb_value_get_int(result), 1 << 20);
 	ck_assert_msg(now() - t0 < 30, "%.1f s", now() - t0);
 	/* the first lines were shown, the rest metered (and said so) */
 	ck_assert_ptr_nonnull(strstr(out.text, "batch|1|xxxxxxxxxx"));
