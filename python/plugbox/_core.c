@@ -347,6 +347,20 @@ static PyObject *Sup_set_spawn_mode(SupObject *self, PyObject *args)
 	return pbpy_done_none(self);
 }
 
+static PyObject *Sup_set_max_replicas(SupObject *self, PyObject *args)
+{
+	unsigned int n;
+	int r;
+	if (!PyArg_ParseTuple(args, "I:set_max_replicas", &n) || pbpy_enter(self) < 0)
+		return NULL;
+	UNLOCKED(r = pb_supervisor_set_max_replicas(self->sup, n));
+	if (check_double(self, r) < 0) {
+		pbpy_leave(self);
+		return NULL;
+	}
+	return pbpy_done_none(self);
+}
+
 static PyObject *Sup_set_idle_timeout(SupObject *self, PyObject *args)
 {
 	double t;
@@ -503,6 +517,8 @@ static PyMethodDef Sup_methods[] = {
 	{ "set_idle_timeout", (PyCFunction)Sup_set_idle_timeout, METH_VARARGS, "Stop idle workers (0: never)." },
 	{ "set_spawn_mode", (PyCFunction)Sup_set_spawn_mode, METH_VARARGS,
 	  "How workers start: 'exec' (the default) or 'fork-server'." },
+	{ "set_max_replicas", (PyCFunction)Sup_set_max_replicas, METH_VARARGS,
+	  "set_max_replicas(n): the most workers one plugin may have at once, whatever its @replicas (1-64)." },
 	{ "set_restart", (PyCFunction)Sup_set_restart, METH_VARARGS,
 	  "set_restart(max_crashes, window, backoff, backoff_max)" },
 	{ "start", (PyCFunction)Sup_start, METH_VARARGS, "start(plugin=None): start and keep running." },

@@ -68,6 +68,10 @@ def _seconds(value, what, none_means=0.0):
     return seconds
 
 
+# pb_supervisor_set_max_replicas's bound (PB_REPLICAS_MAX), checked here
+# first so that the error names the keyword.
+_MAX_REPLICAS = 64
+
 # The function the worker answers by importing the plugin (PB_WARM_FUNCTION).
 _WARM = "<warm>"
 
@@ -245,6 +249,9 @@ class Supervisor:
                   plugin imported once, in a zygote of its own that forks its
                   workers: their first call comes without import time;
                   docs/performance.md)
+    max_replicas  the most workers one plugin may have at once, whatever its
+                  policy's `@replicas N` asks for: a whole number from 1 to 64
+                  (None: the library's default, 8)
     output        output(plugin, stream, line) receives every line a plugin prints
                   and the supervisor's notes about it; stream is "stdout",
                   "stderr", "supervisor" or (with log="lines") "log". Default:
@@ -262,13 +269,18 @@ class Supervisor:
     """
 
     def __init__(self, plugins_dir, policies_dir=None, *, worker=None, timeout=60.0,
-                 idle_timeout=None, spawn="exec", output=None, log="records"):
+                 idle_timeout=None, spawn="exec", max_replicas=None, output=None, log="records"):
         if output is not None and not callable(output):
             raise TypeError("output must be callable or None")
         if log not in ("records", "lines"):
             raise ValueError(f"log must be 'records' or 'lines', not {log!r}")
         if spawn not in ("exec", "fork-server", "zygote"):
             raise ValueError(f"spawn must be 'exec', 'fork-server' or 'zygote', not {spawn!r}")
+        if max_replicas is not None:
+            if isinstance(max_replicas, bool) or not isinstance(max_replicas, int):
+                raise TypeError(f"max_replicas must be a whole number or None, not {type(max_replicas).__name__}")
+            if not 1 <= max_replicas <= _MAX_REPLICAS:
+                raise ValueError(f"max_replicas must be from 1 to {_MAX_REPLICAS}, not {max_replicas!r}")
         self._lock = threading.RLock()
         self._core = _core.Supervisor(plugins_dir, policies_dir, worker,
                                       _seconds(timeout, "timeout"), _seconds(idle_timeout, "idle_timeout"))
@@ -283,6 +295,8 @@ class Supervisor:
         if log == "records":
             self._core.set_log(_log_record)
         self._core.set_spawn_mode(spawn)
+        if max_replicas is not None:
+            self._core.set_max_replicas(max_replicas)
         _open.add(self)
 
     def __repr__(self):

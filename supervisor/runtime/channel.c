@@ -18,11 +18,14 @@
  * it is judged in turn. Before the first of them, one poll(2) says whether
  * the report socket or the output pipes have something, which is then read
  * first: what the worker wrote there before answering comes before the
- * answer.
+ * answer. That poll is skipped when the loop's harvest already says there
+ * is nothing (catch_up below): the answer to a lone call then costs one
+ * read(2) after the epoll_wait.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -366,8 +369,9 @@ static void frame_too_large(struct process *w)
  * it, judged in order. A read takes at most PB_READ_BUFFER bytes (more only
  * for one frame larger than that), which bounds the work one wake-up does
  * for a chatty worker. */
-static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
+static void read_frames(pb_supervisor *s, struct process *w, bool quiet, bool *progressed)
 {
+	size_t before = pb_frame_in_pending(&w->in);
 	ssize_t got = pb_frame_in_fill(&w->in, w->proc.replies_fd);
 	bool caught_up = false;
 
@@ -406,7 +410,14 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 		}
 		if (!caught_up) {
 			caught_up = true;
-			catch_up(s, w);
+			/* The poll can only find what the worker wrote before
+			 * this frame if the frame was in the pipe when the
+			 * loop's harvest found nothing else of it ready: so
+			 * the read took this one frame and nothing more (a
+			 * pipe takes a write of up to PIPE_BUF whole), and
+			 * nothing of it was read before. */
+			if (!(quiet && before == 0 && (size_t)got == (size_t)len + 4 && got <= PIPE_BUF))
+				catch_up(s, w);
 			if (w->end_kind != 0)
 				return;
 		}
@@ -419,11 +430,13 @@ static void read_frames(pb_supervisor *s, struct process *w, bool *progressed)
 	}
 }
 
-static void read_replies(pb_supervisor *s, struct process *w)
+/* quiet: the loop's harvest that said the replies are readable found the
+ * worker's report socket and output pipes empty (loop.c). */
+static void read_replies(pb_supervisor *s, struct process *w, bool quiet)
 {
 	bool progressed = false;
 
-	read_frames(s, w, &progressed);
+	read_frames(s, w, quiet, &progressed);
 	pb_channel_stall_clock(s, w, &w->read_stall_at, w->end_kind == 0 && w->proc.replies_fd >= 0 && pb_frame_in_pending(&w->in) > 0, progressed);
 }
 
@@ -435,7 +448,7 @@ static void drain(pb_supervisor *s, struct process *w)
 	if (w->notify_fd >= 0)
 		pb_reports_notifications(s, w);
 	for (int i = 0; i < 64 && w->proc.replies_fd >= 0 && w->end_kind == 0; i++)
-		read_replies(s, w);
+		read_replies(s, w, false);
 	for (int i = 0; i < 64 && w->proc.stdout_fd >= 0; i++)
 		pb_output_read(s, w, &w->proc.stdout_fd, &w->out, PB_STREAM_STDOUT);
 	for (int i = 0; i < 64 && w->proc.stderr_fd >= 0; i++)
@@ -498,7 +511,7 @@ void pb_channel_event(pb_supervisor *s, struct process *w, enum source_kind kind
 		break;
 	case SRC_REPLIES:
 		if (w->proc.replies_fd >= 0 && w->end_kind == 0)
-			read_replies(s, w);
+			read_replies(s, w, s->harvest != 0 && w->side_round != s->harvest);
 		break;
 	case SRC_CALLS:
 		if (events & (EPOLLERR | EPOLLHUP))

@@ -319,6 +319,22 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 		s->dispatch_depth--;
 		return -errno;
 	}
+	/* Which workers have reports or output waiting, as of this harvest:
+	 * with level-triggered epoll and room to spare, a descriptor that
+	 * became readable before the answer did is in the same batch
+	 * (channel.c's catch_up). The kernel's one gap: a write made while
+	 * epoll_wait scans its ready list waits for the next call, so output
+	 * and an answer both written inside that scan (well under a
+	 * microsecond; the worker runs its Python return, packs and writes
+	 * between the two) could be seen answer first. It would cost only
+	 * that worker the order of its own lines against its answer. */
+	uint64_t outer = s->harvest;
+	s->harvest = n > 0 && n < EVENTS_PER_ROUND ? ++s->harvests : 0;
+	for (int i = 0; s->harvest && i < n; i++) {
+		const struct source *src = events[i].data.ptr;
+		if (src->proc && (src->kind == SRC_REPORT || src->kind == SRC_STDOUT || src->kind == SRC_STDERR))
+			src->proc->side_round = s->harvest;
+	}
 	for (int i = 0; i < n; i++) {
 		struct source *src = events[i].data.ptr;
 		if (src == &s->timer_source) {
@@ -352,6 +368,7 @@ PB_API int pb_supervisor_dispatch(pb_supervisor *s, int timeout_ms)
 		}
 		pb_channel_event(s, src->proc, src->kind, events[i].events);
 	}
+	s->harvest = outer;
 	/* The timer is armed at or before every plugin's next deadline. */
 	now = pb_now();
 	if (s->timer_at > 0 && now >= s->timer_at)

@@ -213,6 +213,8 @@ struct process {
 	bool cross_cpu;  /* it may run on another CPU than we do */
 	double cpus_checked_at;
 	struct process *next_dead; /* in the loop's graveyard */
+	uint64_t side_round;       /* the last whole harvest that found its report socket,
+	                              stdout or stderr readable (pb_supervisor.harvest) */
 
 	/* netconnect.c: connects made for it under @network connect */
 	struct pb_net_pending *net_pending;
@@ -370,6 +372,12 @@ struct pb_supervisor {
 	cpu_set_t cpus;       /* our affinity mask, as of cpus_checked_at */
 	double cpus_checked_at;
 	bool spin_cross; /* the worker last written to may run on another CPU */
+	/* The batch of events being handled, numbered, when epoll_wait had
+	 * room to spare (it then returned every descriptor ready at that
+	 * moment); 0 outside a batch or after a full one. channel.c skips its
+	 * catch-up poll(2) for a worker this harvest found nothing else on. */
+	uint64_t harvest;
+	uint64_t harvests;
 };
 
 #endif

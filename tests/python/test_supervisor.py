@@ -470,3 +470,31 @@ def test_a_forked_child_cannot_touch_its_parents_supervisor(supervisor, paths):
     assert os.waitstatus_to_exitcode(status) == 0
     assert sup.call("plug1", "requests_version") == "2.2.0"
     assert len(worker_pids()) == 1
+
+
+def test_max_replicas_caps_a_policys_replicas_and_is_checked(supervisor, copy_plugins, paths, policies):
+    # The policy asks for 4 workers; max_replicas=2 lets two calls run at
+    # once, from two workers, and a note says why. Without the option the
+    # library's cap (8) would let all four run together.
+    plugins = copy_plugins({"busy": paths.plugins / "replicas" / "busy"})
+    pol = policies({"busy": "@replicas 4\n@include default\n"})
+    lines = []
+    sup = supervisor(plugins, pol, max_replicas=2, log="lines",
+                     output=lambda plugin, stream, line: lines.append((plugin, stream, line)))
+
+    async def main():
+        return await asyncio.gather(*(sup.acall("busy", "work", 0.6, i) for i in range(6)))
+    runs = asyncio.run(main())
+    edges = sorted([(r["start"], 1) for r in runs] + [(r["end"], -1) for r in runs])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    assert most == 2, runs
+    assert len({r["worker"] for r in runs}) == 2, runs
+    assert any("@replicas 4: this supervisor allows at most 2" in line for _, _, line in lines), lines
+
+    for bad, error in [(0, ValueError), (65, ValueError), (-1, ValueError), (2.0, TypeError),
+                       (True, TypeError), ("2", TypeError)]:
+        with pytest.raises(error, match="max_replicas"):
+            plugbox.Supervisor(plugins, pol, max_replicas=bad)

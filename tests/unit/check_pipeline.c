@@ -7,11 +7,16 @@
  * policy's call-time counted from each call's own start; a call that times
  * out behind a slow one without ending the worker; a pipelined call's own
  * deadline; and a hostile worker answering a call that is pipelined but not
- * running, or answering twice. Plugins are tests/plugins/pipeline/batch
- * (copied as batch and limited) and tests/plugins/channel/rogue. Needs
+ * running, or answering twice; and a synchronous call waiting alone (its
+ * output before its answer, a flood of it, its deadline, its worker killed,
+ * siblings' deadlines and answers meanwhile). Plugins are
+ * tests/plugins/pipeline/batch (copied as batch, limited and other) and
+ * tests/plugins/channel/rogue. Needs
  * PLUGBOX_WORKER, PLUGBOX_POLICIES and PB_TEST_SRCDIR (set by make check). */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +194,137 @@ START_TEST(what_a_call_prints_comes_before_its_answer)
 }
 END_TEST
 
+/* ---- a lone synchronous call ----
+ *
+ * The supervisor's shortcuts for one call waiting alone (the catch-up
+ * poll skipped when the loop saw nothing else of the worker; docs/
+ * performance.md) must keep what the loop promised: output before its
+ * answer, a flood drained while the call waits, the call's deadline, the
+ * worker's death, and everyone else's timers and answers meanwhile. */
+
+START_TEST(a_lone_call_that_floods_its_output_is_answered)
+{
+	/* 1 MB of output, 16 pipes' worth, while its synchronous call is all
+	 * that waits: a supervisor that only waited for the answer would
+	 * leave the worker blocked writing, and both would wait for ever. */
+	struct captured out = { "" };
+	pb_supervisor *sup = open_pipeline(&out);
+	pb_value *arg = pb_value_new_int(1 << 20), *result = NULL;
+	pb_error *err = NULL;
+	double t0 = now();
+
+	ck_assert_int_eq(pb_call(sup, "batch", "flood", &arg, 1, &result, &err), 0);
+	ck_assert_int_eq(pb_value_get_int(result), 1 << 20);
+	ck_assert_msg(now() - t0 < 30, "%.1f s", now() - t0);
+	/* the first lines were shown, the rest metered (and said so) */
+	ck_assert_ptr_nonnull(strstr(out.text, "batch|1|xxxxxxxxxx"));
+	pb_value_destroy(result);
+	pb_value_destroy(arg);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
+/* After the worker's end: the next synchronous call is answered, by a new
+ * worker; then the supervisor is freed. */
+static void next_call_answered(pb_supervisor *sup, long long n)
+{
+	pb_value *arg = pb_value_new_int(n), *result = NULL;
+	pb_error *err = NULL;
+
+	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 20), 0);
+	ck_assert_int_eq(pb_call(sup, "batch", "echo", &arg, 1, &result, &err), 0);
+	ck_assert_int_eq(pb_value_get_int(result), n);
+	pb_value_destroy(result);
+	pb_value_destroy(arg);
+	pb_supervisor_free(sup);
+}
+
+START_TEST(a_lone_call_times_out_while_its_worker_says_nothing)
+{
+	pb_supervisor *sup = open_pipeline(NULL);
+	pb_value *arg = pb_value_new_float(30), *result = NULL;
+	pb_error *err = NULL;
+	double t0;
+
+	/* started first: the deadline below is the call's, not the start's */
+	ck_assert_int_eq(pb_supervisor_warm(sup, "batch", &err), 0);
+	ck_assert_int_eq(pb_supervisor_set_timeout(sup, 0.5), 0);
+	t0 = now();
+	ck_assert_int_eq(pb_call(sup, "batch", "sleep", &arg, 1, &result, &err), -ETIMEDOUT);
+	ck_assert_msg(now() - t0 >= 0.45 && now() - t0 < 10, "%.2f s", now() - t0);
+	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_TIMEOUT);
+	pb_error_free(err);
+	pb_value_destroy(arg);
+	next_call_answered(sup, 5);
+}
+END_TEST
+
+static void *kill_workers_soon(void *unused)
+{
+	pid_t pids[16];
+	size_t n;
+
+	(void)unused;
+	usleep(300 * 1000);
+	n = children(pids, 16);
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	return (void *)n;
+}
+
+START_TEST(a_lone_call_ends_when_its_worker_is_killed)
+{
+	pb_supervisor *sup = open_pipeline(NULL);
+	pb_value *arg = pb_value_new_float(30), *result = NULL;
+	pb_error *err = NULL;
+	pthread_t killer;
+	void *killed;
+	double t0;
+
+	ck_assert_int_eq(pb_supervisor_warm(sup, "batch", &err), 0);
+	t0 = now();
+	ck_assert_int_eq(pthread_create(&killer, NULL, kill_workers_soon, NULL), 0);
+	ck_assert_int_lt(pb_call(sup, "batch", "sleep", &arg, 1, &result, &err), 0);
+	ck_assert_int_eq(pthread_join(killer, &killed), 0);
+	ck_assert_int_eq((int)(size_t)killed, 1);
+	ck_assert_msg(now() - t0 < 10, "%.2f s", now() - t0);
+	ck_assert_int_eq(pb_error_get_kind(err), PB_ERROR_CRASHED);
+	pb_error_free(err);
+	pb_value_destroy(arg);
+	next_call_answered(sup, 6);
+}
+END_TEST
+
+START_TEST(siblings_time_out_and_answer_while_a_synchronous_call_waits)
+{
+	/* A call to another plugin with a deadline of its own, and one that
+	 * is answered at once, made before a synchronous call of 4 s: both end
+	 * (their callbacks run) while the synchronous call still waits. */
+	pb_supervisor *sup = open_pipeline(NULL);
+	pb_value *arg = pb_value_new_float(4), *result = NULL;
+	pb_error *err = NULL;
+	struct outcome timer, quick;
+	double t0 = now(), back;
+
+	start(sup, "other", "sleep", pb_value_new_float(30), 0.5, &timer);
+	start(sup, "limited", "echo", pb_value_new_int(7), 0, &quick);
+	ck_assert_int_eq(pb_call(sup, "batch", "sleep", &arg, 1, &result, &err), 0);
+	back = now();
+	ck_assert_int_eq(timer.done, 1);
+	ck_assert_int_eq(quick.done, 1);
+	ck_assert_int_eq(pb_error_get_kind(timer.err), PB_ERROR_TIMEOUT);
+	ck_assert_int_eq(pb_value_get_int(quick.result), 7);
+	ck_assert_msg(timer.at - t0 < 3 && back - timer.at > 1, "timed out at %.2f s, the call back at %.2f s",
+	              timer.at - t0, back - t0);
+	ck_assert_msg(back - quick.at > 1, "answered at %.2f s, the call back at %.2f s", quick.at - t0, back - t0);
+	release(&timer);
+	release(&quick);
+	pb_value_destroy(result);
+	pb_value_destroy(arg);
+	pb_supervisor_free(sup);
+}
+END_TEST
+
 /* ---- time limits ---- */
 
 START_TEST(call_time_counts_from_each_calls_own_start)
@@ -331,15 +467,16 @@ START_TEST(answering_twice_is_a_protocol_error_for_the_call_then_running)
 }
 END_TEST
 
-/* batch twice (as batch and limited) and rogue, in a directory of our own. */
+/* batch three times (as batch, limited and other) and rogue, in a directory of our own. */
 static int copy_plugins(const char *src)
 {
-	char cmd[6 * 4096 + 256];
+	char cmd[9 * 4096 + 256];
 
 	snprintf(plugins, sizeof(plugins), "/tmp/check_pipeline-plugins-%d", (int)getpid());
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -r '%s/plugins/pipeline/batch' '%s/batch' && "
-	                           "cp -r '%s/plugins/pipeline/batch' '%s/limited' && cp -r '%s/plugins/channel/rogue' '%s/rogue'",
-	         plugins, src, plugins, src, plugins, src, plugins);
+	                           "cp -r '%s/plugins/pipeline/batch' '%s/limited' && cp -r '%s/plugins/channel/rogue' '%s/rogue' && "
+	                           "cp -r '%s/plugins/pipeline/batch' '%s/other'",
+	         plugins, src, plugins, src, plugins, src, plugins, src, plugins);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -372,6 +509,10 @@ int main(void)
 	tcase_add_test(tc, a_crash_in_a_batch_fails_only_the_call_that_ran);
 	tcase_add_test(tc, host_calls_run_while_calls_wait_behind_them);
 	tcase_add_test(tc, what_a_call_prints_comes_before_its_answer);
+	tcase_add_test(tc, a_lone_call_that_floods_its_output_is_answered);
+	tcase_add_test(tc, a_lone_call_times_out_while_its_worker_says_nothing);
+	tcase_add_test(tc, a_lone_call_ends_when_its_worker_is_killed);
+	tcase_add_test(tc, siblings_time_out_and_answer_while_a_synchronous_call_waits);
 	tcase_add_test(tc, call_time_counts_from_each_calls_own_start);
 	tcase_add_test(tc, a_call_timing_out_behind_a_slow_one_leaves_the_worker_alone);
 	tcase_add_test(tc, a_pipelined_call_meets_its_own_deadline);

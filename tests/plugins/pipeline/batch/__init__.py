@@ -1,8 +1,8 @@
 """batch: calls written ahead to one worker (pipelined): a counter that shows
 which worker ran a call and in what order, a crash in the middle of a
-batch, sleeps and spins for time limits, output printed before answers,
-and host calls (answered later, or calling back in) while calls wait
-behind."""
+batch, sleeps and spins for time limits, output printed before answers
+(and a flood of it), and host calls (answered later, or calling back in)
+while calls wait behind."""
 
 import ctypes
 import itertools
@@ -59,3 +59,12 @@ def nested(n):
     if n == 0:
         return "bottom"
     return plugbox.host.recurse(n)
+
+
+@plugbox.export
+def flood(nbytes):
+    """Print nbytes in lines of 100 (far more than a pipe holds), then answer."""
+    line = "x" * 99
+    for _ in range(nbytes // 100):
+        print(line)
+    return nbytes
