@@ -447,6 +447,16 @@ void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostF
 		pb_serve_send_error(c, 0, PB_ERROR_BAD_REQUEST, "a host_functions needs a non-zero id");
 		return;
 	}
+	/* A connection never holds more names than this, so no one message
+	 * needs more; and each name is compared with every name held, the
+	 * connection's and the daemon's: a message of a million copies of one
+	 * name kept the loop for seconds. */
+	if (h->n_names > PB_SERVE_CLIENT_NAMES) {
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST,
+		                    "host_functions %llu offers %zu names: at most %d per connection",
+		                    (unsigned long long)id, h->n_names, PB_SERVE_CLIENT_NAMES);
+		return;
+	}
 	for (size_t i = 0; i < h->n_names; i++) {
 		if (!name_ok(h->names[i])) {
 			pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST,

@@ -320,6 +320,27 @@ def test_host_functions_reach_the_client_whose_call_made_them_and_nest(serve, ta
     assert (e["id"], e["kind"]) == (5, "bad_request") and "parent 12345" in e["message"], e
 
 
+def test_a_host_functions_message_holds_at_most_a_connections_names(serve, talk):
+    # Each name offered is compared with every name held (the connection's
+    # 256, the daemon's 1024): a message of 250,000 copies of one name held
+    # the daemon's loop for over a second, and a client pipelines 64 such
+    # frames a wake-up. No message needs more names than a connection holds.
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d)
+    a.send_raw(pbwire.host_functions_frame(1, ["who"]))
+    assert a.recv()["body"] == "result"
+    a.send_raw(pbwire.host_functions_frame(2, ["who"] * 257))
+    e = a.recv()
+    assert (e["id"], e["kind"]) == (2, "bad_request") and "at most 256" in e["message"], e
+    a.send_raw(pbwire.host_functions_frame(3, ["who"] * 256))
+    assert a.recv() == {"id": 3, "body": "result", "value": None}
+    # The connection goes on, with the names it had.
+    a.call(4, "talk", "ask", "who", 1)
+    seen = serve_host_calls(a, 4, lambda env: ("value", "A"))
+    assert seen[-1]["value"] == "A", seen
+
+
 def latency(conn, plugin, n=20, start_id=1000):
     times = []
     for i in range(n):
