@@ -232,7 +232,15 @@ static void hook_done(void *userdata, pb_hook_results *res, int status)
 		env.id = slot->wire_id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_HOOK_RESULTS;
 		env.hook_results = &hr;
-		pb_serve_send(c, &env);
+		/* Each answer fit a worker's frame, all of them together need
+		 * not: the hook still gets an answer, as a too large Result does
+		 * (pb_serve_send would drop the connection). */
+		if (pb_envelope_packed_size(&env) > PB_FRAME_MAX_DEFAULT)
+			pb_serve_send_error(c, slot->wire_id, PB_ERROR_PROTOCOL,
+			                    "hook %llu: its %zu answers are larger than a frame may be (16 MiB)",
+			                    (unsigned long long)slot->wire_id, n);
+		else
+			pb_serve_send(c, &env);
 	}
 	free(answers);
 	free(ptrs);

@@ -101,6 +101,22 @@ def test_hook_orders_answers_keeps_errors_and_stops_at_the_first_result(plugbox,
     assert (e["id"], e["kind"]) == (7, "not_found") and "no plugin 'nope'" in e["message"], e
 
 
+def test_a_hook_whose_answers_together_exceed_a_frame_is_answered_and_the_connection_stays(serve, paths):
+    # p3_value (twice) and p4_value each return the hook's arguments: three
+    # answers of 6 MiB each fit their worker's frame, not one HookResults.
+    # The daemon dropped the connection ("out of memory for its answers").
+    d = serve(paths.plugins / "hooks")
+    c = v2(d)
+    c.send_raw(pbwire.hook_frame(1, "typeA", args=["x" * (6 << 20)]))
+    e = c.recv(60)
+    assert (e["id"], e["body"], e["kind"]) == (1, "error", "protocol"), {k: str(v)[:200] for k, v in e.items()}
+    assert "larger than a frame" in e["message"], e
+    c.send_raw(pbwire.hook_frame(2, "typeA", args=["x" * (1 << 20)]))
+    a = c.recv(60)
+    assert (a["id"], a["body"], len(a["answers"])) == (2, "hook_results", 6)
+    assert "out of memory" not in d.stderr()
+
+
 # ---- cancelling ----------------------------------------------------------------------
 
 def test_cancel_interrupts_a_running_call_and_the_worker_stays(serve, talk):
