@@ -423,9 +423,6 @@ static void route_host_call(void *userdata, pb_host_call *hc)
 		kw[i].name = (char *)kname;
 		kwp[i] = &kw[i];
 	}
-	if (++c->last_hcall == 0)
-		++c->last_hcall;
-	c->hcalls[c->nhcalls++] = (struct pb_serve_hcall){ c->last_hcall, hc };
 	call.name = (char *)name;
 	call.args = args;
 	call.n_args = nargs;
@@ -433,11 +430,23 @@ static void route_host_call(void *userdata, pb_host_call *hc)
 	call.n_kwargs = nkw;
 	call.plugin = (char *)plugin;
 	call.call_id = slot->wire_id;
-	env.id = c->last_hcall;
+	env.id = c->last_hcall + 1 ? c->last_hcall + 1 : 1;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HOST_CALL;
 	env.host_call = &call;
-	/* The handle lives until answered: the send may drop c, which fails it. */
-	pb_serve_send(c, &env);
+	if (pb_envelope_packed_size(&env) > PB_FRAME_MAX_DEFAULT) {
+		/* The worker's frame fit, with the plugin's name and the call's
+		 * id it need not: pb_serve_send would drop the connection, and
+		 * every request of it with it. */
+		snprintf(msg, sizeof(msg), "the arguments of host function '%s' are larger than a frame to the client "
+		                           "may be (16 MiB)",
+		         name);
+		pb_host_call_fail(hc, "ValueError", msg);
+	} else {
+		c->last_hcall = env.id;
+		c->hcalls[c->nhcalls++] = (struct pb_serve_hcall){ c->last_hcall, hc };
+		/* The handle lives until answered: the send may drop c, which fails it. */
+		pb_serve_send(c, &env);
+	}
 	free(args);
 	free(kw);
 	free(kwp);

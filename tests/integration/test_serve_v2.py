@@ -357,6 +357,27 @@ def test_a_host_functions_message_holds_at_most_a_connections_names(serve, talk)
     assert seen[-1]["value"] == "A", seen
 
 
+def test_a_host_call_too_large_for_the_client_fails_in_the_plugin_and_the_connection_stays(serve, talk):
+    # The worker's HostCall{name, args: [str of S bytes]} is S + 22 bytes,
+    # within a frame (16 MiB); the daemon's adds the plugin and the call id
+    # (8 bytes more) and no longer fits: the daemon dropped the connection,
+    # and with it every other request of the client, for one plugin's call.
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d)
+    a.send_raw(pbwire.host_functions_frame(1, ["who"]))
+    assert a.recv()["body"] == "result"
+    size = (16 << 20) - 24
+    a.call(2, "talk", "ask_big", "who", size)
+    got = a.recv(120)
+    assert got["id"] == 2 and got["value"][0] == "ValueError", {k: str(v)[:200] for k, v in got.items()}
+    assert "larger than a frame" in got["value"][1], got
+    # Just below, it reaches the client as before.
+    a.call(3, "talk", "ask_big", "who", size - 8)
+    seen = serve_host_calls(a, 3, lambda env: ("value", len(env["args"][0])))
+    assert seen[-1]["value"] == ["ok", size - 8], [str(e)[:200] for e in seen]
+
+
 def latency(conn, plugin, n=20, start_id=1000):
     times = []
     for i in range(n):
