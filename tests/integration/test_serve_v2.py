@@ -378,6 +378,29 @@ def test_a_host_call_too_large_for_the_client_fails_in_the_plugin_and_the_connec
     assert seen[-1]["value"] == ["ok", size - 8], [str(e)[:200] for e in seen]
 
 
+def test_an_error_too_large_for_the_client_is_cut_and_the_connection_stays(serve, talk):
+    # talk.fail_big(n) raises ValueError("x" * n): the worker's Error, with
+    # the message twice (the traceback repeats it), is 2n + T0 + 31 bytes
+    # (T0: the traceback's own bytes, measured on a small error). At the
+    # largest n that fits the worker's frame, the daemon's Error, with
+    # version 2's plugin field, does not: the daemon dropped the connection.
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d)
+    a.call(1, "talk", "fail_big", 10)
+    small = a.recv(60)
+    assert (small["kind"], small["message"]) == ("exception", "x" * 10), small
+    t0 = len(small["traceback"]) - 10
+    n = ((16 << 20) - t0 - 32) // 2
+    a.call(2, "talk", "fail_big", n)
+    e = a.recv(120)
+    assert (e["id"], e["kind"], e["type"]) == (2, "exception", "ValueError"), {k: str(v)[:200] for k, v in e.items()}
+    assert e["message"].startswith("x" * 4096) and "larger than a frame" in e["message"], e["message"][-200:]
+    assert e["traceback"] == "" and e["plugin"] == "talk"
+    a.call(3, "talk", "echo", 5)
+    assert a.recv(60)["value"] == 5
+
+
 def latency(conn, plugin, n=20, start_id=1000):
     times = []
     for i in range(n):

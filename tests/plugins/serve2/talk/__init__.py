@@ -109,3 +109,9 @@ def ask_big(name, size):
         return ["ok", plugbox.host_call(name, "x" * size)]
     except Exception as e:
         return [type(e).__name__, str(e)]
+
+
+@plugbox.export
+def fail_big(size):
+    """Raises an exception whose message is size bytes."""
+    raise ValueError("x" * size)
