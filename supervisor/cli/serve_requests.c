@@ -187,6 +187,7 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 	Plugbox__Result res = PLUGBOX__RESULT__INIT;
 
 	(void)call_id;
+	pb_serve_index_remove(slot);
 	if (!c->closing && c->fd >= 0)
 		pb_serve_output_flush_dropped(c, slot->wire_id);
 	if (slot->metric)
@@ -316,6 +317,7 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	}
 started:
 	pb_serve_slot_used(slot);
+	pb_serve_index_add(slot);
 	/* After the start: the supervisor knows the plugin from then on (or
 	 * there is none, and the call has already failed). */
 	if ((slot->metric = pb_serve_metric_for(c->srv, call->plugin)))
@@ -350,6 +352,7 @@ static void start_describe(struct pb_serve_client *c, uint64_t id, const Plugbox
 		return;
 	}
 	pb_serve_slot_used(slot);
+	pb_serve_index_add(slot);
 }
 
 /* List: the plugins directory as it is now, with each plugin's state; no

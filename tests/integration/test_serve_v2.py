@@ -248,6 +248,50 @@ def test_a_client_that_does_not_read_its_output_loses_only_output(serve, talk):
     assert "xxxxxxxx" not in d.stderr()
 
 
+def test_output_costs_the_daemon_the_same_with_thousands_of_connections_open(serve, talk):
+    # Each output line looked its request up by walking every slot of every
+    # connection: with 8,000 idle connections open, 400 lines cost the
+    # daemon ~1.5 s of CPU (its loop, which every client waits on) where they
+    # cost ~10 ms without. A client opens connections for nothing.
+    import resource
+    import socket
+    idle_count = 8000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < idle_count + 200:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, idle_count + 200), hard))
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d, stream_output=True)
+
+    def cpu_of_lines(id):
+        stat = f"/proc/{d.pid}/stat"
+        before = sum(map(int, open(stat).read().rsplit(")", 1)[1].split()[11:13]))
+        a.call(id, "talk", "say", "t", 400, 0.003)  # under the meter's 1000 lines a second
+        lines = sum(1 for e in until_answer(a, id, 120) if e["body"] == "output")
+        after = sum(map(int, open(stat).read().rsplit(")", 1)[1].split()[11:13]))
+        return (after - before) / os.sysconf("SC_CLK_TCK"), lines
+
+    cpu_of_lines(1)  # the worker starts
+    base, base_lines = cpu_of_lines(2)
+    idle = []
+    try:
+        for _ in range(idle_count):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(d.sock))
+            idle.append(s)
+        for s in idle:  # each one accepted: its Hello came
+            s.settimeout(60)
+            assert s.recv(4)
+        crowded, lines = cpu_of_lines(3)
+    finally:
+        for s in idle:
+            s.close()
+    assert lines == base_lines >= 400, (lines, base_lines)
+    assert crowded < base + 0.5, f"400 lines cost the daemon {crowded:.2f} s of CPU with {idle_count} " \
+        f"connections open, {base:.2f} s without"
+
+
 def test_call_socket_prints_output_as_a_local_call_does(plugbox, serve, talk):
     plugins, policies = talk
     d = serve(plugins, "--policies", policies)
