@@ -69,7 +69,7 @@ static void send_failure(struct pb_serve_client *c, uint64_t id, const pb_error 
 	 * not (pb_serve_send would drop the connection): the start of the
 	 * message is said, cut between whole characters, without the
 	 * traceback (which repeats it). */
-	if (pb_envelope_packed_size(&env) > PB_FRAME_MAX_DEFAULT) {
+	if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT) {
 		size_t len = strlen(er.message), keep = len < CUT_MESSAGE ? len : CUT_MESSAGE;
 		while (keep > 0 && keep < len && ((unsigned char)er.message[keep] & 0xC0) == 0x80)
 			keep--;

@@ -268,7 +268,7 @@ static void hook_done(void *userdata, pb_hook_results *res, int status)
 		/* Each answer fit a worker's frame, all of them together need
 		 * not: the hook still gets an answer, as a too large Result does
 		 * (pb_serve_send would drop the connection). */
-		if (pb_envelope_packed_size(&env) > PB_FRAME_MAX_DEFAULT)
+		if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT)
 			pb_serve_send_error(c, slot->wire_id, PB_ERROR_PROTOCOL,
 			                    "hook %llu: its %zu answers are larger than a frame may be (16 MiB)",
 			                    (unsigned long long)slot->wire_id, n);
@@ -470,7 +470,7 @@ static void route_host_call(void *userdata, pb_host_call *hc)
 	env.id = c->last_hcall + 1 ? c->last_hcall + 1 : 1;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HOST_CALL;
 	env.host_call = &call;
-	if (pb_envelope_packed_size(&env) > PB_FRAME_MAX_DEFAULT) {
+	if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT) {
 		/* The worker's frame fit, with the plugin's name and the call's
 		 * id it need not: pb_serve_send would drop the connection, and
 		 * every request of it with it. */
