@@ -380,16 +380,22 @@ def test_host_functions_reach_the_client_whose_call_made_them_and_nest(serve, ta
     assert (e["id"], e["kind"]) == (5, "bad_request") and "parent 12345" in e["message"], e
 
 
+def offering(serve, talk, *names):
+    """A version 2 connection to a daemon on talk, offering names (its
+    host_functions answered, as id 1)."""
+    plugins, policies = talk
+    a = v2(serve(plugins, "--policies", policies))
+    a.send_raw(pbwire.host_functions_frame(1, list(names)))
+    assert a.recv() == {"id": 1, "body": "result", "value": None}
+    return a
+
+
 def test_a_host_functions_message_holds_at_most_a_connections_names(serve, talk):
     # Each name offered is compared with every name held (the connection's
     # 256, the daemon's 1024): a message of 250,000 copies of one name held
     # the daemon's loop for over a second, and a client pipelines 64 such
     # frames a wake-up. No message needs more names than a connection holds.
-    plugins, policies = talk
-    d = serve(plugins, "--policies", policies)
-    a = v2(d)
-    a.send_raw(pbwire.host_functions_frame(1, ["who"]))
-    assert a.recv()["body"] == "result"
+    a = offering(serve, talk, "who")
     a.send_raw(pbwire.host_functions_frame(2, ["who"] * 257))
     e = a.recv()
     assert (e["id"], e["kind"]) == (2, "bad_request") and "at most 256" in e["message"], e
@@ -406,11 +412,7 @@ def test_a_host_call_too_large_for_the_client_fails_in_the_plugin_and_the_connec
     # within a frame (16 MiB); the daemon's adds the plugin and the call id
     # (8 bytes more) and no longer fits: the daemon dropped the connection,
     # and with it every other request of the client, for one plugin's call.
-    plugins, policies = talk
-    d = serve(plugins, "--policies", policies)
-    a = v2(d)
-    a.send_raw(pbwire.host_functions_frame(1, ["who"]))
-    assert a.recv()["body"] == "result"
+    a = offering(serve, talk, "who")
     size = (16 << 20) - 24
     a.call(2, "talk", "ask_big", "who", size)
     got = a.recv(120)
