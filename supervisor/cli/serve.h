@@ -21,6 +21,7 @@
 #define PB_SERVE_CLIENT_NAMES 256        /* host function names one connection offers */
 #define PB_SERVE_DAEMON_NAMES 1024       /* different host function names in the daemon */
 #define PB_SERVE_OUTPUT_BOUND (1u << 20) /* bytes waiting past which Output is dropped */
+#define PB_SERVE_INDEX 4096              /* buckets of the requests by library id */
 
 enum pb_serve_source_kind { PB_SERVE_LISTEN,
 	                    PB_SERVE_SIGNAL,
@@ -54,6 +55,9 @@ struct pb_serve_slot {
 	char *plugin;                   /* a Describe's plugin (owned) */
 	double started;                 /* a Call: when it was made */
 	struct pb_serve_metric *metric; /* a Call's plugin's numbers, or NULL */
+	/* serve_route.c: in srv->by_lib_id while its output may come */
+	struct pb_serve_slot *index_next;
+	bool indexed;
 };
 
 /* The latency histogram's upper bounds, in seconds (then +Inf). */
@@ -147,6 +151,10 @@ struct pb_serve {
 	char **names;
 	size_t nnames;
 	unsigned nidle; /* connections that want output outside calls */
+	/* The requests in flight by the library's id (lib_id % PB_SERVE_INDEX):
+	 * each line of output and each host call finds its request here, not
+	 * by a walk of every slot of every connection. */
+	struct pb_serve_slot *by_lib_id[PB_SERVE_INDEX];
 };
 
 double pb_serve_now(void);
@@ -217,6 +225,11 @@ void pb_serve_route_free(struct pb_serve *srv);
 /* The request in slot (lib_id) that the plugin's line or record belongs
  * to: used, unanswered, its connection open. */
 struct pb_serve_slot *pb_serve_slot_of(struct pb_serve *srv, uint64_t lib_id);
+/* The request in slot started (its lib_id known) on an open connection:
+ * pb_serve_slot_of finds it from now on... */
+void pb_serve_index_add(struct pb_serve_slot *slot);
+/* ...until it ends, is answered early, or its connection goes. */
+void pb_serve_index_remove(struct pb_serve_slot *slot);
 /* Before a request's answer: a count of Output dropped, if any. */
 void pb_serve_output_flush_dropped(struct pb_serve_client *c, uint64_t wire_id);
 void pb_serve_start_hook(struct pb_serve_client *c, uint64_t id, Plugbox__Envelope **env);

@@ -51,16 +51,34 @@ void pb_serve_error_fields(const struct pb_serve_client *c, const pb_error *err,
 	}
 }
 
+/* The bytes of a failure's message kept when the whole is too large. */
+#define CUT_MESSAGE 4096
+
 static void send_failure(struct pb_serve_client *c, uint64_t id, const pb_error *err)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Error er;
 	uint64_t args[6];
+	char cut[CUT_MESSAGE + 128];
 
 	pb_serve_error_fields(c, err, &er, args);
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 	env.error = &er;
+	/* The worker's Error fit its frame, with version 2's fields it need
+	 * not (pb_serve_send would drop the connection): the start of the
+	 * message is said, cut between whole characters, without the
+	 * traceback (which repeats it). */
+	if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT) {
+		size_t len = strlen(er.message), keep = len < CUT_MESSAGE ? len : CUT_MESSAGE;
+		while (keep > 0 && keep < len && ((unsigned char)er.message[keep] & 0xC0) == 0x80)
+			keep--;
+		snprintf(cut, sizeof(cut), "%.*s... (cut: the error's message and traceback are larger than a frame "
+		                           "may be, 16 MiB)",
+		         (int)keep, er.message);
+		er.message = cut;
+		er.traceback = "";
+	}
 	pb_serve_send(c, &env);
 }
 
@@ -169,6 +187,7 @@ static void call_done(void *userdata, uint64_t call_id, pb_value *result, pb_err
 	Plugbox__Result res = PLUGBOX__RESULT__INIT;
 
 	(void)call_id;
+	pb_serve_index_remove(slot);
 	if (!c->closing && c->fd >= 0)
 		pb_serve_output_flush_dropped(c, slot->wire_id);
 	if (slot->metric)
@@ -298,6 +317,7 @@ static void start_call(struct pb_serve_client *c, uint64_t id, const Plugbox__Ca
 	}
 started:
 	pb_serve_slot_used(slot);
+	pb_serve_index_add(slot);
 	/* After the start: the supervisor knows the plugin from then on (or
 	 * there is none, and the call has already failed). */
 	if ((slot->metric = pb_serve_metric_for(c->srv, call->plugin)))
@@ -332,6 +352,7 @@ static void start_describe(struct pb_serve_client *c, uint64_t id, const Plugbox
 		return;
 	}
 	pb_serve_slot_used(slot);
+	pb_serve_index_add(slot);
 }
 
 /* List: the plugins directory as it is now, with each plugin's state; no

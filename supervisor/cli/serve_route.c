@@ -28,14 +28,46 @@
 
 /* ---- which request -------------------------------------------------------------- */
 
+/* Every line of output and every host call looks its request up: a walk of
+ * every slot of every connection cost 7 ms a line with 15,000 connections
+ * open (idle ones too), and a plugin may print 1000 lines a second. Ids
+ * are the library's sequence, so the buckets fill evenly. */
+void pb_serve_index_add(struct pb_serve_slot *slot)
+{
+	struct pb_serve *srv = slot->client->srv;
+	struct pb_serve_slot **head = &srv->by_lib_id[slot->lib_id % PB_SERVE_INDEX];
+
+	/* A connection dropped while its request started is not found again:
+	 * pb_serve_client_gone took its slots out already. */
+	if (slot->indexed || !slot->used || !slot->lib_id || slot->client->fd < 0)
+		return;
+	slot->index_next = *head;
+	*head = slot;
+	slot->indexed = true;
+}
+
+void pb_serve_index_remove(struct pb_serve_slot *slot)
+{
+	struct pb_serve_slot **link;
+
+	if (!slot->indexed)
+		return;
+	for (link = &slot->client->srv->by_lib_id[slot->lib_id % PB_SERVE_INDEX]; *link; link = &(*link)->index_next)
+		if (*link == slot) {
+			*link = slot->index_next;
+			break;
+		}
+	slot->index_next = NULL;
+	slot->indexed = false;
+}
+
 struct pb_serve_slot *pb_serve_slot_of(struct pb_serve *srv, uint64_t lib_id)
 {
 	if (lib_id == 0)
 		return NULL;
-	for (struct pb_serve_client *c = srv->clients; c; c = c->next)
-		for (size_t i = 0; i < PB_SERVE_MAX_INFLIGHT; i++)
-			if (c->slots[i].used && !c->slots[i].answered && c->slots[i].lib_id == lib_id)
-				return &c->slots[i];
+	for (struct pb_serve_slot *s = srv->by_lib_id[lib_id % PB_SERVE_INDEX]; s; s = s->index_next)
+		if (s->lib_id == lib_id && s->used && !s->answered && s->client->fd >= 0)
+			return s;
 	return NULL;
 }
 
@@ -203,6 +235,7 @@ static void hook_done(void *userdata, pb_hook_results *res, int status)
 	Plugbox__Error *errors = NULL;
 	uint64_t(*args)[6] = NULL;
 
+	pb_serve_index_remove(slot);
 	if (slot->answered || c->closing || c->fd < 0) {
 		/* cancelled (answered then), or nobody to tell */
 	} else if (status < 0 || !res ||
@@ -232,7 +265,15 @@ static void hook_done(void *userdata, pb_hook_results *res, int status)
 		env.id = slot->wire_id;
 		env.body_case = PLUGBOX__ENVELOPE__BODY_HOOK_RESULTS;
 		env.hook_results = &hr;
-		pb_serve_send(c, &env);
+		/* Each answer fit a worker's frame, all of them together need
+		 * not: the hook still gets an answer, as a too large Result does
+		 * (pb_serve_send would drop the connection). */
+		if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT)
+			pb_serve_send_error(c, slot->wire_id, PB_ERROR_PROTOCOL,
+			                    "hook %llu: its %zu answers are larger than a frame may be (16 MiB)",
+			                    (unsigned long long)slot->wire_id, n);
+		else
+			pb_serve_send(c, &env);
 	}
 	free(answers);
 	free(ptrs);
@@ -310,6 +351,9 @@ void pb_serve_start_hook(struct pb_serve_client *c, uint64_t id, Plugbox__Envelo
 		hook_free(h);
 		slot->hook = NULL;
 		pb_serve_slot_release(slot);
+	} else if (slot->used && slot->hook == h) {
+		/* (done may have run inside the start: then it is over) */
+		pb_serve_index_add(slot);
 	}
 }
 
@@ -331,6 +375,7 @@ void pb_serve_cancel(struct pb_serve_client *c, uint64_t id, const Plugbox__Canc
 		pb_serve_send_error(c, slot->wire_id, PB_ERROR_CANCELLED, "hook %llu cancelled",
 		                    (unsigned long long)slot->wire_id);
 		slot->answered = true;
+		pb_serve_index_remove(slot);
 	}
 	pb_cancel(c->srv->sup, slot->lib_id);
 }
@@ -415,9 +460,6 @@ static void route_host_call(void *userdata, pb_host_call *hc)
 		kw[i].name = (char *)kname;
 		kwp[i] = &kw[i];
 	}
-	if (++c->last_hcall == 0)
-		++c->last_hcall;
-	c->hcalls[c->nhcalls++] = (struct pb_serve_hcall){ c->last_hcall, hc };
 	call.name = (char *)name;
 	call.args = args;
 	call.n_args = nargs;
@@ -425,11 +467,23 @@ static void route_host_call(void *userdata, pb_host_call *hc)
 	call.n_kwargs = nkw;
 	call.plugin = (char *)plugin;
 	call.call_id = slot->wire_id;
-	env.id = c->last_hcall;
+	env.id = c->last_hcall + 1 ? c->last_hcall + 1 : 1;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_HOST_CALL;
 	env.host_call = &call;
-	/* The handle lives until answered: the send may drop c, which fails it. */
-	pb_serve_send(c, &env);
+	if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT) {
+		/* The worker's frame fit, with the plugin's name and the call's
+		 * id it need not: pb_serve_send would drop the connection, and
+		 * every request of it with it. */
+		snprintf(msg, sizeof(msg), "the arguments of host function '%s' are larger than a frame to the client "
+		                           "may be (16 MiB)",
+		         name);
+		pb_host_call_fail(hc, "ValueError", msg);
+	} else {
+		c->last_hcall = env.id;
+		c->hcalls[c->nhcalls++] = (struct pb_serve_hcall){ c->last_hcall, hc };
+		/* The handle lives until answered: the send may drop c, which fails it. */
+		pb_serve_send(c, &env);
+	}
 	free(args);
 	free(kw);
 	free(kwp);
@@ -445,6 +499,16 @@ void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostF
 
 	if (id == 0) {
 		pb_serve_send_error(c, 0, PB_ERROR_BAD_REQUEST, "a host_functions needs a non-zero id");
+		return;
+	}
+	/* A connection never holds more names than this, so no one message
+	 * needs more; and each name is compared with every name held, the
+	 * connection's and the daemon's: a message of a million copies of one
+	 * name kept the loop for seconds. */
+	if (h->n_names > PB_SERVE_CLIENT_NAMES) {
+		pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST,
+		                    "host_functions %llu offers %zu names: at most %d per connection",
+		                    (unsigned long long)id, h->n_names, PB_SERVE_CLIENT_NAMES);
 		return;
 	}
 	for (size_t i = 0; i < h->n_names; i++) {
@@ -562,6 +626,7 @@ void pb_serve_client_gone(struct pb_serve_client *c)
 	}
 	for (size_t i = 0; i < PB_SERVE_MAX_INFLIGHT; i++) {
 		struct pb_serve_slot *slot = &c->slots[i];
+		pb_serve_index_remove(slot);
 		if (slot->used && !slot->answered && slot->lib_id) {
 			slot->answered = slot->hook != NULL; /* a hook's answer goes nowhere now */
 			pb_cancel(c->srv->sup, slot->lib_id);

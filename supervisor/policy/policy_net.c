@@ -171,6 +171,11 @@ static int parse_dest(struct parser *ps, struct cursor *c, char **host, uint16_t
 			       (int)(close - tok + 1), tok);
 			return -1;
 		}
+		/* tok holds a port and brackets more than h: the host alone must fit. */
+		if ((size_t)(close - tok - 1) > PB_NET_HOST_MAX) {
+			ERR_AT(ps, c, col + 1, "@network connect: a host is at most %d bytes", PB_NET_HOST_MAX);
+			return -1;
+		}
 		memcpy(h, tok + 1, (size_t)(close - tok - 1));
 		h[close - tok - 1] = '\0';
 		if (inet_pton(AF_INET6, h, bin) != 1) {
@@ -185,6 +190,10 @@ static int parse_dest(struct parser *ps, struct cursor *c, char **host, uint16_t
 		}
 		if (!colon) {
 			ERR_AT(ps, c, col + n, "@network connect needs a port: %s:PORT", tok);
+			return -1;
+		}
+		if ((size_t)(colon - tok) > PB_NET_HOST_MAX) {
+			ERR_AT(ps, c, col, "@network connect: a host name is at most %d bytes", PB_NET_HOST_MAX);
 			return -1;
 		}
 		memcpy(h, tok, (size_t)(colon - tok));

@@ -325,6 +325,12 @@ def policy_files():
         b"@limit call-time 1500\n@layer landlock required\n@network host\n@scratch 16M\n"
         b"@host-call lookup fetch_key\n@host-call store\n",
         "sandbox_jail": b"@include default\n@scratch 16M inodes=512\n@proc off\n@network none\n",
+        "network_connect": b"@include default\n@network connect 127.0.0.1:8080\n@network connect [::1]:80\n"
+        b"@network connect localhost:443\n@network refresh 5m\n",
+        # A host longer than a name may be, in a token that holds it: parse_dest
+        # copied it past its buffer on the stack.
+        "network_connect_long": b"@include default\n@network connect " + b"a" * 250 + b"b" * 14 + b":80\n"
+        b"@network connect [" + b"1" * 263 + b"]:80\n",
         "errors": b"@include ../etc/passwd\n@include nosuch\n@default allow\nread: 1\nread: 1\n"
         b"opneat: 1\n@basic-oi: 1\nioctl: arg7 == 1\nioctl: arg1 === 2\nwrite: return EWHAT\n"
         b"@limit memory lots\n@layer seccomp off\n@host-call 9bad\n@after-start\n@after-start\nread: log\n",
@@ -349,6 +355,7 @@ def policy_files():
 
 POLICY_DICT = [
     "@include", "@default", "@after-start", "@limit", "@layer", "@network", "@scratch", "@host-call",
+    "connect", "refresh", "[::1]:80", "127.0.0.1:8080",
     "@proc", "inodes=", "on",
     "@include default", "@include python", "@include a", "@include b", "@include fuzz",
     "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "==", "!=", "<", "<=", ">", ">=", "&", " in ",

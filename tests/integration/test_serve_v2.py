@@ -101,6 +101,22 @@ def test_hook_orders_answers_keeps_errors_and_stops_at_the_first_result(plugbox,
     assert (e["id"], e["kind"]) == (7, "not_found") and "no plugin 'nope'" in e["message"], e
 
 
+def test_a_hook_whose_answers_together_exceed_a_frame_is_answered_and_the_connection_stays(serve, paths):
+    # p3_value (twice) and p4_value each return the hook's arguments: three
+    # answers of 6 MiB each fit their worker's frame, not one HookResults.
+    # The daemon dropped the connection ("out of memory for its answers").
+    d = serve(paths.plugins / "hooks")
+    c = v2(d)
+    c.send_raw(pbwire.hook_frame(1, "typeA", args=["x" * (6 << 20)]))
+    e = c.recv(60)
+    assert (e["id"], e["body"], e["kind"]) == (1, "error", "protocol"), {k: str(v)[:200] for k, v in e.items()}
+    assert "larger than a frame" in e["message"], e
+    c.send_raw(pbwire.hook_frame(2, "typeA", args=["x" * (1 << 20)]))
+    a = c.recv(60)
+    assert (a["id"], a["body"], len(a["answers"])) == (2, "hook_results", 6)
+    assert "out of memory" not in d.stderr()
+
+
 # ---- cancelling ----------------------------------------------------------------------
 
 def test_cancel_interrupts_a_running_call_and_the_worker_stays(serve, talk):
@@ -232,6 +248,50 @@ def test_a_client_that_does_not_read_its_output_loses_only_output(serve, talk):
     assert "xxxxxxxx" not in d.stderr()
 
 
+def test_output_costs_the_daemon_the_same_with_thousands_of_connections_open(serve, talk):
+    # Each output line looked its request up by walking every slot of every
+    # connection: with 8,000 idle connections open, 400 lines cost the
+    # daemon ~1.5 s of CPU (its loop, which every client waits on) where they
+    # cost ~10 ms without. A client opens connections for nothing.
+    import resource
+    import socket
+    idle_count = 8000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < idle_count + 200:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, idle_count + 200), hard))
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d, stream_output=True)
+
+    def cpu_of_lines(id):
+        stat = f"/proc/{d.pid}/stat"
+        before = sum(map(int, open(stat).read().rsplit(")", 1)[1].split()[11:13]))
+        a.call(id, "talk", "say", "t", 400, 0.003)  # under the meter's 1000 lines a second
+        lines = sum(1 for e in until_answer(a, id, 120) if e["body"] == "output")
+        after = sum(map(int, open(stat).read().rsplit(")", 1)[1].split()[11:13]))
+        return (after - before) / os.sysconf("SC_CLK_TCK"), lines
+
+    cpu_of_lines(1)  # the worker starts
+    base, base_lines = cpu_of_lines(2)
+    idle = []
+    try:
+        for _ in range(idle_count):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(d.sock))
+            idle.append(s)
+        for s in idle:  # each one accepted: its Hello came
+            s.settimeout(60)
+            assert s.recv(4)
+        crowded, lines = cpu_of_lines(3)
+    finally:
+        for s in idle:
+            s.close()
+    assert lines == base_lines >= 400, (lines, base_lines)
+    assert crowded < base + 0.5, f"400 lines cost the daemon {crowded:.2f} s of CPU with {idle_count} " \
+        f"connections open, {base:.2f} s without"
+
+
 def test_call_socket_prints_output_as_a_local_call_does(plugbox, serve, talk):
     plugins, policies = talk
     d = serve(plugins, "--policies", policies)
@@ -318,6 +378,73 @@ def test_host_functions_reach_the_client_whose_call_made_them_and_nest(serve, ta
     a.send_raw(pbwire.call_frame(5, "talk", "echo", [1], parent=12345))
     e = a.recv()
     assert (e["id"], e["kind"]) == (5, "bad_request") and "parent 12345" in e["message"], e
+
+
+def offering(serve, talk, *names):
+    """A version 2 connection to a daemon on talk, offering names (its
+    host_functions answered, as id 1)."""
+    plugins, policies = talk
+    a = v2(serve(plugins, "--policies", policies))
+    a.send_raw(pbwire.host_functions_frame(1, list(names)))
+    assert a.recv() == {"id": 1, "body": "result", "value": None}
+    return a
+
+
+def test_a_host_functions_message_holds_at_most_a_connections_names(serve, talk):
+    # Each name offered is compared with every name held (the connection's
+    # 256, the daemon's 1024): a message of 250,000 copies of one name held
+    # the daemon's loop for over a second, and a client pipelines 64 such
+    # frames a wake-up. No message needs more names than a connection holds.
+    a = offering(serve, talk, "who")
+    a.send_raw(pbwire.host_functions_frame(2, ["who"] * 257))
+    e = a.recv()
+    assert (e["id"], e["kind"]) == (2, "bad_request") and "at most 256" in e["message"], e
+    a.send_raw(pbwire.host_functions_frame(3, ["who"] * 256))
+    assert a.recv() == {"id": 3, "body": "result", "value": None}
+    # The connection goes on, with the names it had.
+    a.call(4, "talk", "ask", "who", 1)
+    seen = serve_host_calls(a, 4, lambda env: ("value", "A"))
+    assert seen[-1]["value"] == "A", seen
+
+
+def test_a_host_call_too_large_for_the_client_fails_in_the_plugin_and_the_connection_stays(serve, talk):
+    # The worker's HostCall{name, args: [str of S bytes]} is S + 22 bytes,
+    # within a frame (16 MiB); the daemon's adds the plugin and the call id
+    # (8 bytes more) and no longer fits: the daemon dropped the connection,
+    # and with it every other request of the client, for one plugin's call.
+    a = offering(serve, talk, "who")
+    size = (16 << 20) - 24
+    a.call(2, "talk", "ask_big", "who", size)
+    got = a.recv(120)
+    assert got["id"] == 2 and got["value"][0] == "ValueError", {k: str(v)[:200] for k, v in got.items()}
+    assert "larger than a frame" in got["value"][1], got
+    # Just below, it reaches the client as before.
+    a.call(3, "talk", "ask_big", "who", size - 8)
+    seen = serve_host_calls(a, 3, lambda env: ("value", len(env["args"][0])))
+    assert seen[-1]["value"] == ["ok", size - 8], [str(e)[:200] for e in seen]
+
+
+def test_an_error_too_large_for_the_client_is_cut_and_the_connection_stays(serve, talk):
+    # talk.fail_big(n) raises ValueError("x" * n): the worker's Error, with
+    # the message twice (the traceback repeats it), is 2n + T0 + 31 bytes
+    # (T0: the traceback's own bytes, measured on a small error). At the
+    # largest n that fits the worker's frame, the daemon's Error, with
+    # version 2's plugin field, does not: the daemon dropped the connection.
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d)
+    a.call(1, "talk", "fail_big", 10)
+    small = a.recv(60)
+    assert (small["kind"], small["message"]) == ("exception", "x" * 10), small
+    t0 = len(small["traceback"]) - 10
+    n = ((16 << 20) - t0 - 32) // 2
+    a.call(2, "talk", "fail_big", n)
+    e = a.recv(120)
+    assert (e["id"], e["kind"], e["type"]) == (2, "exception", "ValueError"), {k: str(v)[:200] for k, v in e.items()}
+    assert e["message"].startswith("x" * 4096) and "larger than a frame" in e["message"], e["message"][-200:]
+    assert e["traceback"] == "" and e["plugin"] == "talk"
+    a.call(3, "talk", "echo", 5)
+    assert a.recv(60)["value"] == 5
 
 
 def latency(conn, plugin, n=20, start_id=1000):

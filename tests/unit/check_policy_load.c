@@ -207,6 +207,41 @@ START_TEST(network_connect)
 }
 END_TEST
 
+/* A destination longer than a host may be, with room for it in the token
+ * that holds port and brackets too: refused for its length, and nothing is
+ * copied past the host's buffer (parse_dest wrote up to 14 bytes past it;
+ * the sanitizer build saw the stack overflow, this build the wrong error). */
+START_TEST(network_connect_host_too_long)
+{
+	static const struct {
+		const char *before, *after;
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ "", "bbbbbbbbbbbbbb:80", 250, ":1:18: @network connect: a host name is at most 253 bytes\n" },
+		{ "", ":80", PB_NET_HOST_MAX + 1, ":1:18: @network connect: a host name is at most 253 bytes\n" },
+		{ "[", "]:80", 263, ":1:19: @network connect: a host is at most 253 bytes\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct diag d = { 0 };
+		struct pb_policy *p = NULL;
+		char text[1024], want[1024];
+
+		snprintf(text, sizeof(text), "@network connect %s%0*d%s\n", cases[i].before, (int)cases[i].n, 0,
+		         cases[i].after);
+		memset(text + strlen("@network connect ") + strlen(cases[i].before), 'a', cases[i].n);
+		write_policy("long", text);
+		ck_assert_int_eq(pb_policy_load(tmpdir, "long", collect, &d, &p), -EINVAL);
+		remove_policy("long");
+		ck_assert_ptr_null(p);
+		ck_assert_int_eq(d.errors, 1);
+		snprintf(want, sizeof(want), "%s/long.policy%s", tmpdir, cases[i].want);
+		ck_assert_str_eq(d.text, want);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("policy_load");
@@ -220,6 +255,7 @@ int main(void)
 	tcase_add_test(tc, include_order);
 	tcase_add_test(tc, host_call_grants);
 	tcase_add_test(tc, network_connect);
+	tcase_add_test(tc, network_connect_host_too_long);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -99,3 +99,19 @@ def spew(seconds, width=1000):
         print(line)
         n += 1
     return n
+
+
+@plugbox.export
+def ask_big(name, size):
+    """A host call whose one argument is a str of size bytes, made here:
+    the client's own frame could not carry it in."""
+    try:
+        return ["ok", plugbox.host_call(name, "x" * size)]
+    except Exception as e:
+        return [type(e).__name__, str(e)]
+
+
+@plugbox.export
+def fail_big(size):
+    """Raises an exception whose message is size bytes."""
+    raise ValueError("x" * size)
