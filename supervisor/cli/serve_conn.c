@@ -144,6 +144,15 @@ static void client_flush(struct pb_serve_client *c)
 	update_events(c);
 }
 
+/* The messages that end a request: one too large for a frame becomes an
+ * Error under the same id. */
+static bool is_answer(Plugbox__Envelope__BodyCase body)
+{
+	return body == PLUGBOX__ENVELOPE__BODY_RESULT || body == PLUGBOX__ENVELOPE__BODY_ERROR ||
+	       body == PLUGBOX__ENVELOPE__BODY_PLUGINS || body == PLUGBOX__ENVELOPE__BODY_PLUGIN_INFO ||
+	       body == PLUGBOX__ENVELOPE__BODY_HOOK_RESULTS;
+}
+
 /* Queue one envelope for the client and try to write it at once. */
 void pb_serve_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 {
@@ -155,13 +164,17 @@ void pb_serve_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 	if (c->fd < 0)
 		return;
 	r = pb_envelope_pack(env, PB_FRAME_MAX_DEFAULT, &buf, &len);
-	if (r == -EMSGSIZE && env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {
-		/* A result a few id bytes short of the worker's limit: the call
-		 * still gets an answer. */
+	if (r == -EMSGSIZE && is_answer(env->body_case)) {
+		/* An answer a few bytes past the limit (the worker's frame held
+		 * it; the daemon adds ids and names): the request still gets an
+		 * answer, and the connection stays. */
 		Plugbox__Envelope e = PLUGBOX__ENVELOPE__INIT;
 		Plugbox__Error er = PLUGBOX__ERROR__INIT;
+		char message[128];
+		snprintf(message, sizeof(message), "the %s is larger than a frame may be (16 MiB)",
+		         env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT ? "result" : "answer");
 		er.kind = (Plugbox__ErrorKind)PB_ERROR_PROTOCOL;
-		er.message = "the result is larger than a frame may be (16 MiB)";
+		er.message = message;
 		e.id = env->id;
 		e.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 		e.error = &er;
@@ -169,9 +182,13 @@ void pb_serve_send(struct pb_serve_client *c, const Plugbox__Envelope *env)
 		return;
 	}
 	if (r < 0 || !(f = calloc(1, sizeof(*f)))) {
-		/* Out of memory: an answer would be lost, so the connection goes. */
+		/* Out of memory, or a message that is not an answer and does not
+		 * fit: what the client waits for would be lost, so it goes. */
 		free(buf);
-		pb_serve_say("dropped a client (pid %d): out of memory for its answers", (int)c->pid);
+		if (r == -EMSGSIZE)
+			pb_serve_say("dropped a client (pid %d): a message to it is larger than a frame may be", (int)c->pid);
+		else
+			pb_serve_say("dropped a client (pid %d): out of memory for its answers", (int)c->pid);
 		pb_serve_client_drop(c);
 		return;
 	}
