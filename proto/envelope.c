@@ -587,3 +587,17 @@ void pb_envelope_free(Plugbox__Envelope *env)
 	if (env && !pb_envelope_free_small(env))
 		protobuf_c_message_free_unpacked(&env->base, NULL);
 }
+
+void pb_error_cut(Plugbox__Error *er, char cut[PB_ERROR_CUT_BUF])
+{
+	const char *m = er->message ? er->message : "";
+	size_t len = strlen(m), keep = len < PB_ERROR_CUT ? len : PB_ERROR_CUT;
+
+	while (keep > 0 && keep < len && ((unsigned char)m[keep] & 0xC0) == 0x80)
+		keep--;
+	snprintf(cut, PB_ERROR_CUT_BUF,
+	         "%.*s... (cut: the error's message and traceback are larger than a frame may be, 16 MiB)", (int)keep,
+	         m);
+	er->message = cut;
+	er->traceback = (char *)"";
+}

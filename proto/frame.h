@@ -153,6 +153,16 @@ int pb_envelope_send(int fd, const Plugbox__Envelope *env, uint32_t max_len);
 size_t pb_envelope_packed_size(const Plugbox__Envelope *env);
 size_t pb_envelope_pack_to(const Plugbox__Envelope *env, uint8_t *out);
 
+/* An Error too large for its frame, made to fit: its message cut to the
+ * first PB_ERROR_CUT bytes, between whole characters, and marked; its
+ * traceback (which repeats the message) left out. The new message is
+ * written to cut, which er->message then points to. A plugin's huge
+ * exception still answers its call, in the worker and in the daemon
+ * (which adds fields to what the worker sent). */
+#define PB_ERROR_CUT 4096
+#define PB_ERROR_CUT_BUF (PB_ERROR_CUT + 128)
+void pb_error_cut(Plugbox__Error *er, char cut[PB_ERROR_CUT_BUF]);
+
 /* Serialize env as a whole frame (header and payload) in one malloc'd
  * buffer, for writers that queue frames. Returns 0 or -EMSGSIZE / -ENOMEM. */
 int pb_envelope_pack(const Plugbox__Envelope *env, uint32_t max_len, uint8_t **frame, size_t *frame_len);

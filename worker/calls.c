@@ -226,6 +226,8 @@ int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Error err = PLUGBOX__ERROR__INIT;
+	char cut[PB_ERROR_CUT_BUF];
+	int r;
 
 	err.kind = kind;
 	err.type = (char *)(type ? type : "");
@@ -234,7 +236,14 @@ int pb_send_error(uint64_t id, Plugbox__ErrorKind kind, const char *type,
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 	env.error = &err;
-	return send_envelope(&env);
+	r = send_envelope(&env);
+	if (r == -EMSGSIZE) {
+		/* An exception too large to say whole: its call still gets it,
+		 * cut, and the worker goes on. */
+		pb_error_cut(&err, cut);
+		r = send_envelope(&env);
+	}
+	return r;
 }
 
 /* exc is the plugbox.Cancelled that the cancel signal raised (cancel.c). */

@@ -51,34 +51,22 @@ void pb_serve_error_fields(const struct pb_serve_client *c, const pb_error *err,
 	}
 }
 
-/* The bytes of a failure's message kept when the whole is too large. */
-#define CUT_MESSAGE 4096
-
 static void send_failure(struct pb_serve_client *c, uint64_t id, const pb_error *err)
 {
 	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
 	Plugbox__Error er;
 	uint64_t args[6];
-	char cut[CUT_MESSAGE + 128];
+	char cut[PB_ERROR_CUT_BUF];
 
 	pb_serve_error_fields(c, err, &er, args);
 	env.id = id;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
 	env.error = &er;
 	/* The worker's Error fit its frame, with version 2's fields it need
-	 * not (pb_serve_send would drop the connection): the start of the
-	 * message is said, cut between whole characters, without the
-	 * traceback (which repeats it). */
-	if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT) {
-		size_t len = strlen(er.message), keep = len < CUT_MESSAGE ? len : CUT_MESSAGE;
-		while (keep > 0 && keep < len && ((unsigned char)er.message[keep] & 0xC0) == 0x80)
-			keep--;
-		snprintf(cut, sizeof(cut), "%.*s... (cut: the error's message and traceback are larger than a frame "
-		                           "may be, 16 MiB)",
-		         (int)keep, er.message);
-		er.message = cut;
-		er.traceback = "";
-	}
+	 * not (pb_serve_send would answer a bare protocol error): the start
+	 * of the message is said, cut. */
+	if (pb_envelope_packed_size(&env) > (size_t)PB_FRAME_MAX_DEFAULT)
+		pb_error_cut(&er, cut);
 	pb_serve_send(c, &env);
 }
 

@@ -447,6 +447,24 @@ def test_an_error_too_large_for_the_client_is_cut_and_the_connection_stays(serve
     assert a.recv(60)["value"] == 5
 
 
+def test_an_exception_too_large_for_the_workers_frame_is_cut_and_the_worker_goes_on(serve, talk):
+    # 20 MiB of message: the worker's own Error does not fit its frame. It
+    # ended the worker (exit status 70), and the call failed as a crash.
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d)
+    a.call(1, "talk", "ask_and_keep", "nobody")      # leaves a mark in this worker's memory
+    a.recv(60)
+    a.call(2, "talk", "fail_big", 20 << 20)
+    e = a.recv(120)
+    assert (e["id"], e["kind"], e["type"]) == (2, "exception", "ValueError"), {k: str(v)[:200] for k, v in e.items()}
+    assert e["message"].startswith("x" * 4096) and "larger than a frame" in e["message"], e["message"][-200:]
+    assert len(e["message"]) < 4096 + 128 and e["traceback"] == ""
+    a.call(3, "talk", "last")
+    assert a.recv(60)["value"] is not None, "a new worker answered: the old one died of the exception"
+    assert "exit status 70" not in d.stderr() and "crashed" not in d.stderr(), d.stderr()[-2000:]
+
+
 def latency(conn, plugin, n=20, start_id=1000):
     times = []
     for i in range(n):
