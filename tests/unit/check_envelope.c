@@ -733,6 +733,40 @@ START_TEST(test_message_count)
 }
 END_TEST
 
+/* pb_error_cut: a message cut between whole characters, marked, the
+ * traceback gone, and the Error then fits any frame. */
+START_TEST(test_error_cut)
+{
+	size_t big = 20u << 20;
+	char *m = malloc(big + 1), cut[PB_ERROR_CUT_BUF];
+	Plugbox__Error er = PLUGBOX__ERROR__INIT;
+	Plugbox__Envelope env = PLUGBOX__ENVELOPE__INIT;
+
+	ck_assert_ptr_nonnull(m);
+	memset(m, 'x', big);
+	m[big] = '\0';
+	memcpy(m + PB_ERROR_CUT - 1, "\xc3\xa9", 2); /* an e-acute across the cut */
+	er.message = m;
+	er.traceback = m;
+	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
+	env.error = &er;
+	ck_assert_uint_gt(pb_envelope_packed_size(&env), PB_FRAME_MAX_DEFAULT);
+	pb_error_cut(&er, cut);
+	ck_assert_ptr_eq(er.message, cut);
+	ck_assert_str_eq(er.traceback, "");
+	ck_assert_int_eq(strncmp(cut, m, PB_ERROR_CUT - 1), 0);
+	ck_assert_str_eq(cut + PB_ERROR_CUT - 1,
+	                 "... (cut: the error's message and traceback are larger than a frame may be, 16 MiB)");
+	ck_assert(pb_utf8_valid(cut, strlen(cut)));
+	ck_assert_uint_lt(pb_envelope_packed_size(&env), PB_ERROR_CUT_BUF + 16);
+	/* a short message is kept whole, and marked */
+	er.message = "boom";
+	pb_error_cut(&er, cut);
+	ck_assert_int_eq(strncmp(cut, "boom... (cut", 12), 0);
+	free(m);
+}
+END_TEST
+
 static Suite *envelope_suite(void)
 {
 	Suite *s = suite_create("envelope");
@@ -742,6 +776,7 @@ static Suite *envelope_suite(void)
 	tcase_add_test(te, test_envelope_roundtrip);
 	tcase_add_test(te, test_envelope_send_through_pipe);
 	tcase_add_test(te, test_other_bodies);
+	tcase_add_test(te, test_error_cut);
 	suite_add_tcase(s, te);
 
 	/* Generous: the fuzz loops and the 2M-message case run under
