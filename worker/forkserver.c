@@ -15,6 +15,11 @@
  * plugin's files (DESIGN.md): only its children do, inside their
  * sandboxes. The price: every child shares its hash secret and address
  * layout.
+ *
+ * Under --spawn zygote, its children are the plugins' zygotes (their argv
+ * says --zygote): each enters its plugin's jail as any child does, then
+ * imports its plugin and forks that plugin's workers (zygote.c). Every
+ * zygote then shares the pages of this one interpreter.
  */
 #include "config.h"
 
@@ -33,6 +38,34 @@
 #include "jail/jail.h"
 #include "proto/protocol.h"
 #include "worker.h"
+
+/* The fork-server's own command line (main's argv), for a zygote to show
+ * itself as one in ps and /proc/PID/cmdline; and whether this process is
+ * a clone. */
+static char **own_argv;
+static bool cloned;
+
+bool pb_forkserver_cloned(void)
+{
+	return cloned;
+}
+
+/* A plugin's zygote cloned from here: "--fork-server" in the command line
+ * memory it shares with us becomes "--zygote", so that ps, the tests and an
+ * operator see what it is (the kernel reads /proc/PID/cmdline from it). */
+static void show_as_zygote(char **argv)
+{
+	static const char word[] = "--zygote";
+	bool zygote = false;
+
+	for (int i = 0; argv[i]; i++)
+		zygote |= !strcmp(argv[i], word);
+	if (!zygote || !own_argv || !own_argv[1] || strlen(own_argv[1]) < sizeof(word) - 1)
+		return;
+	size_t len = strlen(own_argv[1]);
+	memset(own_argv[1], 0, len);
+	memcpy(own_argv[1], word, sizeof(word) - 1);
+}
 
 static int reply(int err, pid_t pid, int pidfd, const char *why)
 {
@@ -84,6 +117,8 @@ static _Noreturn void run_child(const struct pb_jail *plan, char **argv, const i
 	int argc = 0, r;
 
 	PyOS_AfterFork_Child();
+	cloned = true;
+	show_as_zygote(argv);
 	r = pb_child_enter(fds, exec_fd, parent, plan, &step);
 	if (r < 0)
 		pb_child_fail(-r, step);
@@ -140,6 +175,7 @@ int pb_forkserver_main(int argc, char **argv)
 		fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --fork-server (started by plugbox)\n");
 		return PB_EXIT_INTERNAL;
 	}
+	own_argv = argv;
 	if (warm_up(argv[0], why, sizeof(why)) < 0) {
 		reply(EIO, 0, -1, why);
 		return PB_EXIT_INTERNAL;

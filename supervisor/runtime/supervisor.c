@@ -247,25 +247,33 @@ PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
 	return 0;
 }
 
-struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin)
+/* The fork-server, started at first use; NULL once it was refused (said
+ * once: the same binary would refuse again at every start). In zygote
+ * mode it clones the plugins' zygotes; their fallback workers stay exec'd. */
+static struct pb_forkserver *forkserver(pb_supervisor *s, const char *plugin)
 {
 	char why[256], line[400];
 
-	if (s->spawn_mode != PB_SPAWN_FORK_SERVER || s->forkserver_refused)
+	if (s->forkserver_refused)
 		return NULL;
 	if (s->forkserver && !pb_forkserver_alive(s->forkserver)) {
 		pb_forkserver_stop(s->forkserver);
 		s->forkserver = NULL;
 	}
 	if (!s->forkserver && pb_forkserver_start(s->worker_path, &s->forkserver, why, sizeof(why)) < 0) {
-		/* Exec is the slower and safer way: say so once, and go on with
-		 * it; the same binary would refuse again at every start. */
-		snprintf(line, sizeof(line), "%s; starting workers with exec from now on", why);
+		/* Exec is the slower and safer way: say so once, and go on with it. */
+		snprintf(line, sizeof(line), "%s; starting %s with exec from now on", why,
+		         s->spawn_mode == PB_SPAWN_ZYGOTE ? "zygotes" : "workers");
 		s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
 		s->forkserver = NULL;
 		s->forkserver_refused = true;
 	}
 	return s->forkserver;
+}
+
+struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin)
+{
+	return s->spawn_mode == PB_SPAWN_FORK_SERVER ? forkserver(s, plugin) : NULL;
 }
 
 /* The zygote could not start or import: its workers start as exec'd ones,
@@ -306,8 +314,8 @@ int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, co
 		p->zygote = NULL;
 	}
 	if (!p->zygote)
-		r = pb_zygote_start(s->worker_path, p->name, dir, cache, policy, p->uid, (gid_t)p->uid, timeout_ms,
-		                    &p->zygote, why, sizeof(why));
+		r = pb_zygote_start(forkserver(s, p->name), s->worker_path, p->name, dir, cache, policy, p->uid,
+		                    (gid_t)p->uid, timeout_ms, &p->zygote, why, sizeof(why));
 	if (r == 0 && (r = pb_zygote_ready(p->zygote, why, sizeof(why))) == 0)
 		return -EINPROGRESS;
 	if (r < 0) {

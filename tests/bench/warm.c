@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
@@ -221,9 +222,39 @@ static long private_kb(pid_t pid)
 	return kb;
 }
 
+/* The PSS of the fork-server the zygotes were cloned from (our child
+ * started `plugbox-worker --fork-server`), in kB; 0 without one. */
+static long forkserver_kb(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	long kb = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[64], argv[256] = "";
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+		FILE *f;
+		if (pid <= 0 || parent_of(pid) != getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		size_t n = fread(argv, 1, sizeof(argv) - 1, f);
+		fclose(f);
+		size_t first = strnlen(argv, n);
+		if (first + 1 < n && !strcmp(argv + first + 1, "--fork-server") && (kb = pss_kb(pid, NULL, NULL)) > 0)
+			break;
+		kb = 0;
+	}
+	closedir(d);
+	return kb;
+}
+
 struct zfleet {
 	size_t n, answered, measured;
-	double start_s, child_mean_mb, child_max_mb, zygote_mean_mb, total_mb, child_private_mb;
+	double start_s, child_mean_mb, child_max_mb, zygote_mean_mb, total_mb, child_private_mb, forkserver_mb;
 };
 
 /* n copies of echo in zygote mode, called once each at the same time
@@ -256,10 +287,12 @@ static void zygote_fleet(size_t n, struct zfleet *f)
 		if ((double)child / 1024 > f->child_max_mb)
 			f->child_max_mb = (double)child / 1024;
 	}
+	/* The zygotes share its interpreter's pages: what it keeps is theirs. */
+	f->forkserver_mb = (double)forkserver_kb() / 1024;
 	if (f->measured) {
 		f->child_mean_mb = child_sum / (double)f->measured;
 		f->zygote_mean_mb = zygote_sum / (double)f->measured;
-		f->total_mb = child_sum + zygote_sum;
+		f->total_mb = child_sum + zygote_sum + f->forkserver_mb;
 		f->child_private_mb /= (double)f->measured;
 	}
 	if (f->measured != n)
@@ -280,7 +313,9 @@ static void zygote_pss(size_t n)
 	fig("warm.zygote_child_private_mb", "  a child's own pages (Private_*: what one more child costs)", "MB",
 	    f.measured ? f.child_private_mb : NAN);
 	fig("warm.zygote_pss_mb", "  mean PSS of a zygote", "MB", f.measured ? f.zygote_mean_mb : NAN);
-	fig("warm.zygote_plugin_pss_mb", "  per plugin (zygote + one child)", "MB",
+	fig("warm.zygote_forkserver_pss_mb", "  PSS of the fork-server the zygotes were cloned from", "MB",
+	    f.forkserver_mb);
+	fig("warm.zygote_plugin_pss_mb", "  per plugin (zygote + one child, a share of the fork-server)", "MB",
 	    f.measured ? f.total_mb / (double)f.measured : NAN);
 	fig("warm.zygote_1000_estimate_gb", "  1,000 plugins at that rate (estimate; bench-zygote-alive measures)", "GB",
 	    f.measured ? f.total_mb / (double)f.measured * 1000 / 1024 : NAN);
@@ -316,9 +351,11 @@ void bench_zygote_alive(void)
 	fig("zalive.plugins", "plugins started at once (zygote mode), one call each", "", (double)f.n);
 	fig("zalive.answered_fraction", "  answered / started", "x", f.n ? (double)f.answered / (double)f.n : NAN);
 	fig("zalive.start_all_s", "first call made to the last answer", "s", f.start_s);
-	snprintf(label, sizeof(label), "total PSS of the %zu zygotes and their %zu children", f.measured, f.measured);
+	snprintf(label, sizeof(label), "total PSS of the %zu zygotes, their %zu children and the fork-server",
+	         f.measured, f.measured);
 	fig("zalive.pss_total_gb", label, "GB", f.measured ? f.total_mb / 1024 : NAN);
 	fig("zalive.child_pss_mb", "  mean PSS of a child", "MB", f.measured ? f.child_mean_mb : NAN);
 	fig("zalive.zygote_pss_mb", "  mean PSS of a zygote", "MB", f.measured ? f.zygote_mean_mb : NAN);
+	fig("zalive.forkserver_pss_mb", "  PSS of the fork-server they were cloned from", "MB", f.forkserver_mb);
 	fig("zalive.child_private_mb", "  a child's own pages (Private_*)", "MB", f.measured ? f.child_private_mb : NAN);
 }
