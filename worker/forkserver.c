@@ -91,6 +91,13 @@ static int warm_up(const char *executable, char *why, size_t why_len)
 	if (!pb_glue_load() || !(done = PyImport_ImportModule("plugbox")))
 		goto python_error;
 	Py_DECREF(done);
+	/* Standard library only: traceback, which every zygote imports before
+	 * it forks (bootstrap.py's preload) and any worker at its first error,
+	 * and with it re, enum, collections, functools, tokenize and the like
+	 * (~1 MB): imported here once, their pages are every clone's. */
+	if (!(done = PyImport_ImportModule("traceback")))
+		goto python_error;
+	Py_DECREF(done);
 	/* A process's first compile() builds the AST types (~1.2 ms here);
 	 * every child compiles its plugin's sources, so do it once for all. */
 	if (!(done = Py_CompileString("pass", "<fork-server>", Py_file_input)))
