@@ -242,9 +242,10 @@ class Supervisor:
                   "fork-server" (workers cloned from one warm interpreter:
                   faster to start and smaller, but sharing its hash secret and
                   address layout; README: Performance) or "zygote" (each
-                  plugin imported once, in a zygote of its own that forks its
-                  workers: their first call comes without import time;
-                  docs/performance.md)
+                  plugin imported once, in a zygote of its own, cloned from the
+                  fork-server, that forks its workers: their first call comes
+                  without import time; they share the fork-server's hash
+                  secret and address layout; docs/performance.md)
     output        output(plugin, stream, line) receives every line a plugin prints
                   and the supervisor's notes about it; stream is "stdout",
                   "stderr", "supervisor" or (with log="lines") "log". Default:
