@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include "proto/fdpass.h"
 #include "jail/forkserver_wire.h"
 #include "jail/jail.h"
+#include "proto/names.h"
 #include "proto/protocol.h"
 #include "worker.h"
 
@@ -50,21 +52,34 @@ bool pb_forkserver_cloned(void)
 	return cloned;
 }
 
-/* A plugin's zygote cloned from here: "--fork-server" in the command line
- * memory it shares with us becomes "--zygote", so that ps, the tests and an
- * operator see what it is (the kernel reads /proc/PID/cmdline from it). */
-static void show_as_zygote(char **argv)
+/* A plugin's zygote cloned from here: its command line, the memory it
+ * shares with us from argv[1] on ("--fork-server" and the room the
+ * supervisor left after it), becomes "--zygote --name PLUGIN", as an exec'd
+ * zygote's says, so that ps, plugbox selftest and the tests find it and
+ * its workers (the kernel reads /proc/PID/cmdline from that memory). */
+static bool show_as_zygote(char **argv)
 {
-	static const char word[] = "--zygote";
+	const char *name = NULL;
 	bool zygote = false;
+	char title[16 + PB_PLUGIN_NAME_MAX + 1];
+	int len;
 
-	for (int i = 0; argv[i]; i++)
-		zygote |= !strcmp(argv[i], word);
-	if (!zygote || !own_argv || !own_argv[1] || strlen(own_argv[1]) < sizeof(word) - 1)
-		return;
-	size_t len = strlen(own_argv[1]);
-	memset(own_argv[1], 0, len);
-	memcpy(own_argv[1], word, sizeof(word) - 1);
+	for (int i = 0; argv[i]; i++) {
+		zygote |= !strcmp(argv[i], "--zygote");
+		if (!strcmp(argv[i], "--name") && argv[i + 1])
+			name = argv[i + 1];
+	}
+	if (!zygote || !name || !own_argv || !own_argv[1])
+		return zygote;
+	len = snprintf(title, sizeof(title), "--zygote%c--name%c%s", '\0', '\0', name);
+	char *start = own_argv[1], *end = start;
+	for (int i = 1; own_argv[i]; i++)
+		end = own_argv[i] + strlen(own_argv[i]) + 1;
+	if (len < 0 || (size_t)len + 1 > (size_t)(end - start))
+		return true;
+	memset(start, 0, (size_t)(end - start));
+	memcpy(start, title, (size_t)len);
+	return true;
 }
 
 static int reply(int err, pid_t pid, int pidfd, const char *why)
@@ -125,8 +140,16 @@ static _Noreturn void run_child(const struct pb_jail *plan, char **argv, const i
 
 	PyOS_AfterFork_Child();
 	cloned = true;
-	show_as_zygote(argv);
+	bool zygote = show_as_zygote(argv);
 	r = pb_child_enter(fds, exec_fd, parent, plan, &step);
+	/* Taking the plugin's uid without an exec left it not dumpable: an
+	 * exec'd zygote is, and its workers (its uid, its pid namespace) may
+	 * read its /proc entries, which is how a worker tells its own zygote
+	 * from any other process (selftest's list_processes). */
+	if (r == 0 && zygote && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) {
+		r = -errno;
+		step = "zygote: prctl(PR_SET_DUMPABLE)";
+	}
 	if (r < 0)
 		pb_child_fail(-r, step);
 	/* What close-on-exec says for an exec'd worker: the jail is in place. */
@@ -178,7 +201,7 @@ int pb_forkserver_main(int argc, char **argv)
 	pid_t parent = getppid();
 	char why[256];
 
-	if (argc != 2 || argv[0][0] != '/') {
+	if (argc < 2 || argc > 3 || argv[0][0] != '/') {
 		fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --fork-server (started by plugbox)\n");
 		return PB_EXIT_INTERNAL;
 	}

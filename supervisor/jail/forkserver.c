@@ -71,13 +71,16 @@ static long start_forkserver(void *arg)
 int pb_forkserver_start(const char *worker_path, struct pb_forkserver **out, char *why, size_t why_len)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
-	char *const argv[] = { (char *)worker_path, "--fork-server", NULL };
+	char room[PB_FORKSERVER_TITLE_ROOM + 1];
+	char *const argv[] = { (char *)worker_path, "--fork-server", room, NULL };
 	struct pb_forkserver *fs;
 	struct pb_forkserver_reply ready;
 	int sv[2];
 	pid_t parent = getpid();
 
 	*out = NULL;
+	memset(room, ' ', PB_FORKSERVER_TITLE_ROOM);
+	room[PB_FORKSERVER_TITLE_ROOM] = '\0';
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {

@@ -14,7 +14,8 @@
 
 struct pb_forkserver;
 
-/* Start the fork-server: fork and exec worker_path --fork-server with an
+/* Start the fork-server: fork and exec worker_path --fork-server (and
+ * PB_FORKSERVER_TITLE_ROOM spaces, forkserver_wire.h) with an
  * empty environment but LANG, stdin/stdout/stderr on /dev/null, and its
  * control socket as descriptor 3. Waits for it to say it is ready.
  * Returns 0 or a negative errno with why. */
