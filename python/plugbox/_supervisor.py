@@ -242,10 +242,14 @@ class Supervisor:
                   "fork-server" (workers cloned from one warm interpreter:
                   faster to start and smaller, but sharing its hash secret and
                   address layout; README: Performance) or "zygote" (each
-                  plugin imported once, in a zygote of its own, cloned from the
-                  fork-server, that forks its workers: their first call comes
-                  without import time; they share the fork-server's hash
-                  secret and address layout; docs/performance.md)
+                  plugin imported once, in a zygote of its own that forks its
+                  workers: their first call comes without import time; they
+                  share the zygote's hash secret and address layout, one
+                  plugin's, never another's; docs/performance.md) or
+                  "shared-zygote" (the same, each zygote cloned from the
+                  fork-server: about half the memory per plugin, but every
+                  plugin's workers share the fork-server's hash secret and
+                  address layout, as under "fork-server")
     output        output(plugin, stream, line) receives every line a plugin prints
                   and the supervisor's notes about it; stream is "stdout",
                   "stderr", "supervisor" or (with log="lines") "log". Default:
@@ -268,8 +272,8 @@ class Supervisor:
             raise TypeError("output must be callable or None")
         if log not in ("records", "lines"):
             raise ValueError(f"log must be 'records' or 'lines', not {log!r}")
-        if spawn not in ("exec", "fork-server", "zygote"):
-            raise ValueError(f"spawn must be 'exec', 'fork-server' or 'zygote', not {spawn!r}")
+        if spawn not in ("exec", "fork-server", "zygote", "shared-zygote"):
+            raise ValueError(f"spawn must be 'exec', 'fork-server', 'zygote' or 'shared-zygote', not {spawn!r}")
         self._lock = threading.RLock()
         self._core = _core.Supervisor(plugins_dir, policies_dir, worker,
                                       _seconds(timeout, "timeout"), _seconds(idle_timeout, "idle_timeout"))
