@@ -6,8 +6,10 @@ every attack against such workers too; this file checks what is particular
 to them: they start with the plugin imported, a child cannot fork, a child
 has the zygote's walls (namespaces, uid, limits, no_new_privs, seccomp with
 its own program stacked) but not its threads, descriptors or randomness,
-each plugin has a zygote of its own, cloned from the daemon's fork-server
-into its own plugin's jail, and a killed zygote is replaced.
+each plugin has a zygote of its own (exec'd under --spawn zygote, with its
+own hash secret and address layout; cloned from the daemon's fork-server
+into its own plugin's jail under --spawn shared-zygote), and a killed zygote
+is replaced.
 """
 
 import errno
@@ -21,6 +23,7 @@ import pytest
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
 
 ZYGOTE = ["--spawn", "zygote"]
+SHARED_ZYGOTE = ["--spawn", "shared-zygote"]
 
 
 def cmdline(pid):
@@ -358,13 +361,48 @@ def mapped_at(pid, library):
         return next(int(line.split("-")[0], 16) for line in f if library in line)
 
 
-def test_zygotes_are_cloned_from_the_fork_server_each_into_its_own_jail(serve, copy_plugins, paths):
-    # Two plugins' zygotes: both clones of the daemon's one fork-server
-    # (they share its interpreter's pages, so 1,000 plugins cost less), and
-    # each in its own plugin's jail before it imported its plugin.
+def two_layout_plugins(copy_plugins, paths):
+    """layout_a and its copy layout_b: each says its worker's hash of one
+    str, where None is (libpython's place) and its pid."""
     plugins = copy_plugins(paths.plugins / "forkserver")
     shutil.copytree(plugins / "layout_a", plugins / "layout_b")
-    d = serve(plugins, "--idle-stop", "0.3", *ZYGOTE)
+    return plugins
+
+
+def test_under_zygote_each_plugin_has_its_own_hash_secret_and_address_layout(serve, copy_plugins, paths):
+    # --spawn zygote: each plugin's zygote is exec'd, so it draws its own
+    # hash secret and address layout (ASLR); its workers share them with
+    # each other, never with another plugin's. (The worker's interpreter
+    # reads no PYTHONHASHSEED: use_environment = 0, worker/interp.c.)
+    d = serve(two_layout_plugins(copy_plugins, paths), "--idle-stop", "0.3", *ZYGOTE)
+    conn = d.conn()
+    a = call(conn, 1, "layout_a", "fingerprint")
+    b = call(conn, 2, "layout_b", "fingerprint")
+    assert a["hash"] != b["hash"], (a, b)
+    assert a["none_at"] != b["none_at"], (a, b)
+    assert fork_servers(d.pid) == []
+    zs = zygotes(d.pid)
+    assert len(zs) == 2, zs
+    assert mapped_at(zs[0], "libpython3.11") != mapped_at(zs[1], "libpython3.11")
+    # A second worker of layout_a (the first ended by --idle-stop), forked
+    # from the same zygote: the same secret and layout as its sibling.
+    [first] = [w for w in workers(d.pid) if b"layout_a" in cmdline(w)]
+    its_zygote = int(status(first)["PPid"])
+    wait_for(lambda: workers(d.pid) == [], "the idle workers to stop")
+    a2 = call(conn, 3, "layout_a", "fingerprint")
+    [second] = workers(d.pid)
+    assert second != first and int(status(second)["PPid"]) == its_zygote in zs
+    assert a2["hash"] == a["hash"] and a2["none_at"] == a["none_at"], (a, a2)
+    assert "with exec" not in d.stderr()
+    d.stop()
+
+
+def test_shared_zygotes_are_cloned_from_the_fork_server_each_into_its_own_jail(serve, copy_plugins, paths):
+    # --spawn shared-zygote: two plugins' zygotes, both clones of the
+    # daemon's one fork-server (they share its interpreter's pages, so
+    # 1,000 plugins cost less), and each in its own plugin's jail before it
+    # imported its plugin.
+    d = serve(two_layout_plugins(copy_plugins, paths), "--idle-stop", "0.3", *SHARED_ZYGOTE)
     conn = d.conn()
     a = call(conn, 1, "layout_a", "fingerprint")
     b = call(conn, 2, "layout_b", "fingerprint")
