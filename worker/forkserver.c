@@ -96,8 +96,9 @@ static int reply(int err, pid_t pid, int pidfd, const char *why)
 }
 
 /* Start-up for every child to share: the interpreter, the glue, the
- * plugbox module, and gc.freeze() over all of it. */
-static int warm_up(const char *executable, char *why, size_t why_len)
+ * plugbox module, and gc.freeze() over all of it. zygotes: its children
+ * are zygotes (--spawn shared-zygote), not workers. */
+static int warm_up(const char *executable, bool zygotes, char *why, size_t why_len)
 {
 	PyObject *gc, *done;
 
@@ -106,13 +107,16 @@ static int warm_up(const char *executable, char *why, size_t why_len)
 	if (!pb_glue_load() || !(done = PyImport_ImportModule("plugbox")))
 		goto python_error;
 	Py_DECREF(done);
-	/* Standard library only: traceback, which every zygote imports before
-	 * it forks (bootstrap.py's preload) and any worker at its first error,
-	 * and with it re, enum, collections, functools, tokenize and the like
-	 * (~1 MB): imported here once, their pages are every clone's. */
-	if (!(done = PyImport_ImportModule("traceback")))
+	/* Zygotes only: traceback, which every zygote imports before it forks
+	 * (bootstrap.py's preload), and with it re, enum, collections,
+	 * functools, tokenize and the like (~1 MB): imported here once, their
+	 * pages are every zygote's. Not for workers: their idle PSS grew by
+	 * 0.37 MB with it (1.60 -> 1.97 MB, 100 fork-server workers, pinned),
+	 * their first use of those modules copying the pages they touch. */
+	if (zygotes && !(done = PyImport_ImportModule("traceback")))
 		goto python_error;
-	Py_DECREF(done);
+	if (zygotes)
+		Py_DECREF(done);
 	/* A process's first compile() builds the AST types (~1.2 ms here);
 	 * every child compiles its plugin's sources, so do it once for all. */
 	if (!(done = Py_CompileString("pass", "<fork-server>", Py_file_input)))
@@ -201,12 +205,14 @@ int pb_forkserver_main(int argc, char **argv)
 	pid_t parent = getppid();
 	char why[256];
 
-	if (argc < 2 || argc > 3 || argv[0][0] != '/') {
-		fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --fork-server (started by plugbox)\n");
+	bool zygotes = argc > 2 && !strcmp(argv[2], "--zygotes");
+
+	if (argc < 2 || argc > 3 + zygotes || argv[0][0] != '/') {
+		fprintf(stderr, "usage: /ABSOLUTE/plugbox-worker --fork-server [--zygotes] (started by plugbox)\n");
 		return PB_EXIT_INTERNAL;
 	}
 	own_argv = argv;
-	if (warm_up(argv[0], why, sizeof(why)) < 0) {
+	if (warm_up(argv[0], zygotes, why, sizeof(why)) < 0) {
 		reply(EIO, 0, -1, why);
 		return PB_EXIT_INTERNAL;
 	}

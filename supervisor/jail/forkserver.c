@@ -68,11 +68,14 @@ static long start_forkserver(void *arg)
 	_exit(127);
 }
 
-int pb_forkserver_start(const char *worker_path, struct pb_forkserver **out, char *why, size_t why_len)
+int pb_forkserver_start(const char *worker_path, bool zygotes, struct pb_forkserver **out, char *why,
+                        size_t why_len)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
 	char room[PB_FORKSERVER_TITLE_ROOM + 1];
-	char *const argv[] = { (char *)worker_path, "--fork-server", room, NULL };
+	char *const with_zygotes[] = { (char *)worker_path, "--fork-server", "--zygotes", room, NULL };
+	char *const without[] = { (char *)worker_path, "--fork-server", room, NULL };
+	char *const *argv = zygotes ? with_zygotes : without;
 	struct pb_forkserver *fs;
 	struct pb_forkserver_reply ready;
 	int sv[2];

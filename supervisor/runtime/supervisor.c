@@ -262,7 +262,7 @@ static struct pb_forkserver *forkserver(pb_supervisor *s, const char *plugin)
 		pb_forkserver_stop(s->forkserver);
 		s->forkserver = NULL;
 	}
-	if (!s->forkserver && pb_forkserver_start(s->worker_path, &s->forkserver, why, sizeof(why)) < 0) {
+	if (!s->forkserver && pb_forkserver_start(s->worker_path, pb_supervisor_zygote_mode(s), &s->forkserver, why, sizeof(why)) < 0) {
 		/* Exec is the slower and safer way: say so once, and go on with it. */
 		snprintf(line, sizeof(line), "%s; starting %s with exec from now on", why,
 		         pb_supervisor_zygote_mode(s) ? "zygotes" : "workers");
