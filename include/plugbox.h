@@ -432,11 +432,20 @@ PB_API uint64_t pb_supervisor_generation(pb_supervisor *sup);
  *   it; the child enters the plugin's jail and sandbox before it reads a
  *   byte of the plugin. Starts are several times faster and idle workers
  *   share most of their memory, but every worker shares the fork-server's
- *   address layout and hash secret (README: Performance). */
+ *   address layout and hash secret (README: Performance).
+ * PB_SPAWN_ZYGOTE: each plugin's first worker is exec'd, imports the
+ *   plugin and becomes its zygote, which forks the plugin's further
+ *   workers with the plugin already imported. They share the zygote's
+ *   address layout and hash secret: one plugin's, never another's.
+ * PB_SPAWN_SHARED_ZYGOTE: the same, but each plugin's zygote is cloned
+ *   from the fork-server instead of exec'd: about half the memory per
+ *   plugin, and, as under PB_SPAWN_FORK_SERVER, one address layout and
+ *   hash secret across every plugin (docs/security.md). */
 typedef enum pb_spawn_mode {
 	PB_SPAWN_EXEC = 0,
 	PB_SPAWN_FORK_SERVER = 1,
 	PB_SPAWN_ZYGOTE = 2,
+	PB_SPAWN_SHARED_ZYGOTE = 3,
 } pb_spawn_mode;
 PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *sup, pb_spawn_mode mode);
 /* The most workers one plugin may have at once, whatever its policy's

@@ -30,6 +30,9 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 int pb_worker_run(int argc, char **argv, bool warm);
 /* forkserver.c: plugbox-worker --fork-server. */
 int pb_forkserver_main(int argc, char **argv);
+/* True in a process cloned from the fork-server (and in a zygote's child,
+ * when its zygote was). */
+bool pb_forkserver_cloned(void);
 /* zygote.c: the plugin is imported; become its zygote. Returns only in a
  * forked child, 0 when its own sandbox programs are stacked (go on to
  * Hello), or an exit status after an Error with id 0. fresh_scratch: each

@@ -2,7 +2,10 @@
  * started as every worker does (every layer before any plugin code),
  * imported its plugin, and forks the plugin's workers instead of answering
  * calls (the supervisor's side and the protocol: supervisor/jail/zygote.h,
- * zygote_wire.h).
+ * zygote_wire.h). When the supervisor has a fork-server, the zygote is one
+ * of its clones (forkserver.c), which entered the plugin's whole jail before
+ * this file runs: every plugin's zygote then shares the fork-server's
+ * interpreter pages, and with them its address layout and hash secret.
  *
  * The zygote imports the plugin's package, the modules its exports name
  * and plugin.toml's `preload`, freezes what that allocated (gc.freeze: the
@@ -93,9 +96,13 @@ static int become_child(int fds[PB_ZYGOTE_NFDS], const char *fresh_scratch)
 	 * supervisor the child is in place, as an exec does. */
 	if (close_range(PB_FD_FIRST_UNUSED, ~0U, 0) < 0)
 		_exit(PB_EXIT_SANDBOX);
-	pb_layers_set_start("start: forked from its plugin's zygote (the plugin imported once; its address "
-	                    "layout and hash secret are shared with this plugin's other workers, never "
-	                    "another plugin's)");
+	pb_layers_set_start(pb_forkserver_cloned()
+	                            ? "start: forked from its plugin's zygote, itself cloned from the fork-server "
+	                              "(the plugin imported once; its address layout and hash secret are the "
+	                              "fork-server's, shared with every plugin's zygote and its workers)"
+	                            : "start: forked from its plugin's zygote (the plugin imported once; its address "
+	                              "layout and hash secret are shared with this plugin's other workers, never "
+	                              "another plugin's)");
 	if (pb_sandbox_read_policy(PB_FD_POLICY, &blob, &blob_len, why, sizeof(why)) < 0)
 		return fail(PB_EXIT_SANDBOX, why);
 	close(PB_FD_POLICY);

@@ -331,12 +331,13 @@ static PyObject *Sup_set_spawn_mode(SupObject *self, PyObject *args)
 	int r;
 	if (!PyArg_ParseTuple(args, "s:set_spawn_mode", &mode))
 		return NULL;
-	pb_spawn_mode m = !strcmp(mode, "exec")          ? PB_SPAWN_EXEC
-	                  : !strcmp(mode, "fork-server") ? PB_SPAWN_FORK_SERVER
-	                  : !strcmp(mode, "zygote")      ? PB_SPAWN_ZYGOTE
-	                                                 : (pb_spawn_mode)-1;
+	pb_spawn_mode m = !strcmp(mode, "exec")            ? PB_SPAWN_EXEC
+	                  : !strcmp(mode, "fork-server")   ? PB_SPAWN_FORK_SERVER
+	                  : !strcmp(mode, "zygote")        ? PB_SPAWN_ZYGOTE
+	                  : !strcmp(mode, "shared-zygote") ? PB_SPAWN_SHARED_ZYGOTE
+	                                                   : (pb_spawn_mode)-1;
 	if ((int)m < 0) {
-		PyErr_Format(PyExc_ValueError, "spawn must be 'exec', 'fork-server' or 'zygote', not %R",
+		PyErr_Format(PyExc_ValueError, "spawn must be 'exec', 'fork-server', 'zygote' or 'shared-zygote', not %R",
 		             PyTuple_GET_ITEM(args, 0));
 		return NULL;
 	}

@@ -247,8 +247,13 @@ class Supervisor:
                   faster to start and smaller, but sharing its hash secret and
                   address layout; README: Performance) or "zygote" (each
                   plugin imported once, in a zygote of its own that forks its
-                  workers: their first call comes without import time;
-                  docs/performance.md)
+                  workers: their first call comes without import time; they
+                  share the zygote's hash secret and address layout, one
+                  plugin's, never another's; docs/performance.md) or
+                  "shared-zygote" (the same, each zygote cloned from the
+                  fork-server: about half the memory per plugin, but every
+                  plugin's workers share the fork-server's hash secret and
+                  address layout, as under "fork-server")
     max_replicas  the most workers one plugin may have at once, whatever its
                   policy's `@replicas N` asks for: a whole number from 1 to 64
                   (None: the library's default, 8)
@@ -274,8 +279,8 @@ class Supervisor:
             raise TypeError("output must be callable or None")
         if log not in ("records", "lines"):
             raise ValueError(f"log must be 'records' or 'lines', not {log!r}")
-        if spawn not in ("exec", "fork-server", "zygote"):
-            raise ValueError(f"spawn must be 'exec', 'fork-server' or 'zygote', not {spawn!r}")
+        if spawn not in ("exec", "fork-server", "zygote", "shared-zygote"):
+            raise ValueError(f"spawn must be 'exec', 'fork-server', 'zygote' or 'shared-zygote', not {spawn!r}")
         if max_replicas is not None:
             if isinstance(max_replicas, bool) or not isinstance(max_replicas, int):
                 raise TypeError(f"max_replicas must be a whole number or None, not {type(max_replicas).__name__}")

@@ -140,8 +140,11 @@ int pb_parse_options(int argc, char **argv, unsigned allowed, struct pb_cli_opti
 				o->spawn = PB_SPAWN_FORK_SERVER;
 			else if (!strcmp(optarg, "zygote"))
 				o->spawn = PB_SPAWN_ZYGOTE;
+			else if (!strcmp(optarg, "shared-zygote"))
+				o->spawn = PB_SPAWN_SHARED_ZYGOTE;
 			else
-				return pb_usage_error("--spawn must be exec, fork-server or zygote, not '%s'", optarg);
+				return pb_usage_error("--spawn must be exec, fork-server, zygote or shared-zygote, not '%s'",
+				                      optarg);
 			break;
 		case 'R': {
 			char *end;

@@ -22,7 +22,8 @@
 static const char usage_notes[] =
         "CACHE: --cache DIR (the bytecode caches' root; default PLUGINS/.plugbox/cache) or --no-cache\n"
         "SPAWN: --spawn exec (the default: every worker exec'd), --spawn fork-server (cloned from a warm one)\n"
-        "       or --spawn zygote (forked from the plugin's own zygote, the plugin already imported)\n";
+        "       or --spawn zygote (forked from the plugin's own zygote, the plugin already imported)\n"
+        "       or --spawn shared-zygote (the same, each zygote cloned from the fork-server: less memory)\n";
 
 /* Each live worker holds about eight of our descriptors, and the loop is
  * epoll (no FD_SETSIZE): take the hard limit, as systemd advises, so that

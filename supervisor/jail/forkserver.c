@@ -68,16 +68,22 @@ static long start_forkserver(void *arg)
 	_exit(127);
 }
 
-int pb_forkserver_start(const char *worker_path, struct pb_forkserver **out, char *why, size_t why_len)
+int pb_forkserver_start(const char *worker_path, bool zygotes, struct pb_forkserver **out, char *why,
+                        size_t why_len)
 {
 	static char *const envp[] = { "LANG=C.UTF-8", NULL };
-	char *const argv[] = { (char *)worker_path, "--fork-server", NULL };
+	char room[PB_FORKSERVER_TITLE_ROOM + 1];
+	char *const with_zygotes[] = { (char *)worker_path, "--fork-server", "--zygotes", room, NULL };
+	char *const without[] = { (char *)worker_path, "--fork-server", room, NULL };
+	char *const *argv = zygotes ? with_zygotes : without;
 	struct pb_forkserver *fs;
 	struct pb_forkserver_reply ready;
 	int sv[2];
 	pid_t parent = getpid();
 
 	*out = NULL;
+	memset(room, ' ', PB_FORKSERVER_TITLE_ROOM);
+	room[PB_FORKSERVER_TITLE_ROOM] = '\0';
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {

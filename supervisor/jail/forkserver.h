@@ -7,6 +7,7 @@
 #ifndef PLUGBOX_FORKSERVER_H
 #define PLUGBOX_FORKSERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -14,11 +15,14 @@
 
 struct pb_forkserver;
 
-/* Start the fork-server: fork and exec worker_path --fork-server with an
- * empty environment but LANG, stdin/stdout/stderr on /dev/null, and its
- * control socket as descriptor 3. Waits for it to say it is ready.
- * Returns 0 or a negative errno with why. */
-int pb_forkserver_start(const char *worker_path, struct pb_forkserver **out, char *why, size_t why_len);
+/* Start the fork-server: fork and exec worker_path --fork-server (then
+ * --zygotes when it is to clone zygotes, and PB_FORKSERVER_TITLE_ROOM
+ * spaces, forkserver_wire.h) with an empty environment but LANG,
+ * stdin/stdout/stderr on /dev/null, and its control socket as descriptor
+ * 3. Waits for it to say it is ready. Returns 0 or a negative errno with
+ * why. */
+int pb_forkserver_start(const char *worker_path, bool zygotes, struct pb_forkserver **out, char *why,
+                        size_t why_len);
 
 /* Have it clone a worker: the child takes fds[1..6] as its descriptors
  * 1-6 (0 is /dev/null), exec_fd as its exec channel, enters `jail`, and

@@ -14,6 +14,11 @@
 /* Largest request: a plan with its paths and an argv fit in a few KiB. */
 #define PB_FORKSERVER_MAX_REQUEST (256 * 1024)
 
+/* The fork-server's third argument: this many spaces, room in its command
+ * line for a zygote it clones to show `--zygote --name PLUGIN` there, as
+ * an exec'd zygote does (ps, plugbox selftest, the tests find it so). */
+#define PB_FORKSERVER_TITLE_ROOM 160
+
 /* The answer to a request (with the child's pidfd attached when err is 0),
  * and, once, with pid 0, that the fork-server is ready. */
 struct pb_forkserver_reply {

@@ -113,17 +113,25 @@ static int gone(struct pb_zygote *z, int r)
 	return r;
 }
 
-int pb_zygote_start(const char *worker_path, const char *name, const char *plugin_dir, const char *cache,
-                    const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,
+int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const char *name, const char *plugin_dir,
+                    const char *cache, const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,
                     struct pb_zygote **out, char *why, size_t why_len)
 {
 	struct pb_zygote *z = calloc(1, sizeof(*z));
-	int r;
+	int r = -EAGAIN;
 
 	*out = NULL;
 	if (!z)
 		return -ENOMEM;
-	r = pb_spawn_zygote(NULL, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why, why_len);
+	/* From the fork-server: it enters the same jail in the same order,
+	 * and only skips exec and the interpreter's start (forkserver.h). A
+	 * refusal (the fork-server gone, or its clone refused) is not the
+	 * plugin's: the zygote is then exec'd, as it always could be. */
+	if (fs)
+		r = pb_spawn_zygote(fs, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why, why_len);
+	if (r < 0)
+		r = pb_spawn_zygote(NULL, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why,
+		                    why_len);
 	if (r < 0) {
 		free(z);
 		return r;

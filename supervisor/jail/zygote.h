@@ -30,9 +30,13 @@ struct pb_zygote;
 
 /* Start the zygote of plugin `name` (pb_spawn_zygote), without waiting for
  * its import: pb_zygote_ready says when it is done. timeout_ms is how long
- * the import may take. Returns 0 or a negative errno with why. */
-int pb_zygote_start(const char *worker_path, const char *name, const char *plugin_dir, const char *cache,
-                    const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,
+ * the import may take. fs: clone it from the fork-server (forkserver.h),
+ * whose interpreter its pages then share with every other plugin's zygote,
+ * instead of exec'ing it; when the fork-server cannot, it is exec'd.
+ * Returns 0 or a negative errno with why. */
+struct pb_forkserver;
+int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const char *name, const char *plugin_dir,
+                    const char *cache, const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,
                     struct pb_zygote **out, char *why, size_t why_len);
 
 /* Has it said that its plugin is imported? 1 yes, 0 not yet, or a

@@ -239,7 +239,8 @@ PB_API int pb_supervisor_set_max_replicas(pb_supervisor *s, unsigned n)
 
 PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
 {
-	if (mode != PB_SPAWN_EXEC && mode != PB_SPAWN_FORK_SERVER && mode != PB_SPAWN_ZYGOTE) {
+	if (mode != PB_SPAWN_EXEC && mode != PB_SPAWN_FORK_SERVER && mode != PB_SPAWN_ZYGOTE &&
+	    mode != PB_SPAWN_SHARED_ZYGOTE) {
 		pb_set_message(s, "unknown spawn mode %d", (int)mode);
 		return -EINVAL;
 	}
@@ -247,25 +248,39 @@ PB_API int pb_supervisor_set_spawn_mode(pb_supervisor *s, pb_spawn_mode mode)
 	return 0;
 }
 
-struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin)
+/* The fork-server, started at first use; NULL once it was refused (said
+ * once: the same binary would refuse again at every start). In
+ * shared-zygote mode it clones the plugins' zygotes; their fallback
+ * workers stay exec'd. */
+static struct pb_forkserver *forkserver(pb_supervisor *s, const char *plugin)
 {
 	char why[256], line[400];
 
-	if (s->spawn_mode != PB_SPAWN_FORK_SERVER || s->forkserver_refused)
+	if (s->forkserver_refused)
 		return NULL;
 	if (s->forkserver && !pb_forkserver_alive(s->forkserver)) {
 		pb_forkserver_stop(s->forkserver);
 		s->forkserver = NULL;
 	}
-	if (!s->forkserver && pb_forkserver_start(s->worker_path, &s->forkserver, why, sizeof(why)) < 0) {
-		/* Exec is the slower and safer way: say so once, and go on with
-		 * it; the same binary would refuse again at every start. */
-		snprintf(line, sizeof(line), "%s; starting workers with exec from now on", why);
+	if (!s->forkserver && pb_forkserver_start(s->worker_path, pb_supervisor_zygote_mode(s), &s->forkserver, why, sizeof(why)) < 0) {
+		/* Exec is the slower and safer way: say so once, and go on with it. */
+		snprintf(line, sizeof(line), "%s; starting %s with exec from now on", why,
+		         pb_supervisor_zygote_mode(s) ? "zygotes" : "workers");
 		s->output(s->output_data, plugin, PB_STREAM_SUPERVISOR, line);
 		s->forkserver = NULL;
 		s->forkserver_refused = true;
 	}
 	return s->forkserver;
+}
+
+bool pb_supervisor_zygote_mode(const pb_supervisor *s)
+{
+	return s->spawn_mode == PB_SPAWN_ZYGOTE || s->spawn_mode == PB_SPAWN_SHARED_ZYGOTE;
+}
+
+struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin)
+{
+	return s->spawn_mode == PB_SPAWN_FORK_SERVER ? forkserver(s, plugin) : NULL;
 }
 
 /* The zygote could not start or import: its workers start as exec'd ones,
@@ -297,7 +312,7 @@ int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, co
 	 * Nor can they connect under @network connect (the zygote's own
 	 * filter, which its children keep, refuses their sockets): those
 	 * workers are exec'd. */
-	if (s->spawn_mode != PB_SPAWN_ZYGOTE || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE ||
+	if (!pb_supervisor_zygote_mode(s) || p->zygote_refused || s->mode != PB_COMPILE_ENFORCE ||
 	    policy->sandbox.network == PB_NETWORK_CONNECT)
 		return 0;
 	if (p->zygote && !pb_zygote_alive(p->zygote)) {
@@ -305,9 +320,12 @@ int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, co
 		pb_zygote_stop(p->zygote);
 		p->zygote = NULL;
 	}
+	/* Only where the zygote comes from differs between the two modes:
+	 * exec'd, with an address layout and hash secret of its own (one
+	 * plugin's), or cloned from the fork-server (every plugin's). */
 	if (!p->zygote)
-		r = pb_zygote_start(s->worker_path, p->name, dir, cache, policy, p->uid, (gid_t)p->uid, timeout_ms,
-		                    &p->zygote, why, sizeof(why));
+		r = pb_zygote_start(s->spawn_mode == PB_SPAWN_SHARED_ZYGOTE ? forkserver(s, p->name) : NULL, s->worker_path, p->name, dir, cache, policy, p->uid,
+		                    (gid_t)p->uid, timeout_ms, &p->zygote, why, sizeof(why));
 	if (r == 0 && (r = pb_zygote_ready(p->zygote, why, sizeof(why))) == 0)
 		return -EINPROGRESS;
 	if (r < 0) {

@@ -14,7 +14,12 @@ int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy *
  * when first needed; NULL in exec mode, or when it cannot start (the
  * worker is then exec'd, the safe way, and the plugin's output says why). */
 struct pb_forkserver *pb_supervisor_forkserver(pb_supervisor *s, const char *plugin);
-/* --spawn zygote: the plugin's zygote to fork its next worker from, in
+/* --spawn zygote or shared-zygote: workers forked from their plugin's
+ * zygote (exec'd, or cloned from the fork-server). Everything that treats
+ * zygote mode specially asks this; only where the zygote comes from
+ * differs between the two. */
+bool pb_supervisor_zygote_mode(const pb_supervisor *s);
+/* In a zygote mode: the plugin's zygote to fork its next worker from, in
  * *out: started (or replaced, when it died) now if need be. 0 with *out
  * NULL when workers are not forked from one, or it could not start or
  * import in time (said once; its workers are then exec'd); -EINPROGRESS

@@ -68,7 +68,7 @@ static void zygote_wait(pb_supervisor *s, struct plugin *p)
 }
 
 /* The plugin's replicas, from the policy this worker starts with. Under
- * --spawn zygote with @fresh-per-call and a scratch directory, every child
+ * --spawn zygote (or shared-zygote) with @fresh-per-call and a scratch directory, every child
  * of the zygote shares its scratch tmpfs and each empties it before its
  * call: two at once would empty each other's, so one runs at a time. */
 static void take_replicas(pb_supervisor *s, struct plugin *p, const struct pb_policy *policy)
@@ -76,10 +76,10 @@ static void take_replicas(pb_supervisor *s, struct plugin *p, const struct pb_po
 	const struct pb_sandbox *sb = &policy->sandbox;
 	unsigned n = sb->replicas ? sb->replicas : 1;
 
-	p->fresh_shared_scratch = sb->fresh_per_call && sb->scratch && s->spawn_mode == PB_SPAWN_ZYGOTE;
+	p->fresh_shared_scratch = sb->fresh_per_call && sb->scratch && pb_supervisor_zygote_mode(s);
 	if (n > 1 && p->fresh_shared_scratch) {
 		if (!p->replicas_noted)
-			pb_note(s, p->name, "@replicas %u: one worker at a time, since under --spawn zygote its "
+			pb_note(s, p->name, "@replicas %u: one worker at a time, since under a zygote its "
 			                    "@fresh-per-call workers share one scratch directory",
 			        n);
 		p->replicas_noted = true;

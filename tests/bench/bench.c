@@ -67,7 +67,7 @@ static void usage(FILE *f)
 	        "             [--worker PATH] [--policies DIR] [--plugins DIR] [--filter-helper PATH]\n"
 	        "             [--mp-script PATH] [--python3 PATH] [--python311 PATH] [--dist-packages DIR]\n"
 	        "sections: roundtrip pipelined cpu seccomp spawn pss alive connect warm serve (default: these),\n"
-	        "          zygote-alive (1,000 plugins in zygote mode: only when named)\n");
+	        "          zygote-alive (1,000 plugins, --spawn shared-zygote: only when named)\n");
 }
 
 static unsigned parse_sections(const char *list)

@@ -286,6 +286,8 @@ void bench_spawn(void)
 	    spawn_restart_ms(triv, "echo", PB_SPAWN_FORK_SERVER, NULL, n));
 	fig("spawn.zygote_trivial_ms", "trivial: a new worker forked from the plugin's zygote (--spawn zygote)", "ms",
 	    spawn_restart_ms(triv, "echo", PB_SPAWN_ZYGOTE, NULL, n));
+	fig("spawn.szygote_trivial_ms", "  the same, its zygote cloned from the fork-server (--spawn shared-zygote)",
+	    "ms", spawn_restart_ms(triv, "echo", PB_SPAWN_SHARED_ZYGOTE, NULL, n));
 	fig_ratio("spawn.ratio_cold_trivial_bare", "cold trivial / bare python3.11 -c pass", "spawn.cold_trivial_ms",
 	          "spawn.bare_python_ms");
 	fig_ratio("spawn.ratio_warm_cold_trivial", "warm / cold, trivial", "spawn.warm_trivial_ms",

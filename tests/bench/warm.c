@@ -1,15 +1,18 @@
 /* warm.c - issue 20's figures: workers that start warm from their
  * plugin's zygote (--spawn zygote). A call under @fresh-per-call (a new
  * child of the zygote per call), two replicas against one for a CPU-bound
- * call, the idle PSS of a zygote's child and of the zygote, and (its own
- * section, `make bench-zygote-alive`: it starts 2,000 processes) 1,000
- * plugins alive in zygote mode.
+ * call, the idle PSS of a zygote's child and of the zygote in both zygote
+ * modes (--spawn zygote: each zygote exec'd; --spawn shared-zygote: each
+ * cloned from the fork-server), and (its own section, `make
+ * bench-zygote-alive`: it starts 2,000 processes) 1,000 plugins alive in
+ * shared-zygote mode.
  *
  * The baselines are measured here, in the same run: a bare
  * `python3.11 -I -S -c pass` for the fresh call, one replica for two.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
@@ -221,15 +224,45 @@ static long private_kb(pid_t pid)
 	return kb;
 }
 
+/* The PSS of the fork-server the zygotes were cloned from (our child
+ * started `plugbox-worker --fork-server`), in kB; 0 without one. */
+static long forkserver_kb(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	long kb = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[64], argv[256] = "";
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+		FILE *f;
+		if (pid <= 0 || parent_of(pid) != getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		size_t n = fread(argv, 1, sizeof(argv) - 1, f);
+		fclose(f);
+		size_t first = strnlen(argv, n);
+		if (first + 1 < n && !strcmp(argv + first + 1, "--fork-server") && (kb = pss_kb(pid, NULL, NULL)) > 0)
+			break;
+		kb = 0;
+	}
+	closedir(d);
+	return kb;
+}
+
 struct zfleet {
 	size_t n, answered, measured;
-	double start_s, child_mean_mb, child_max_mb, zygote_mean_mb, total_mb, child_private_mb;
+	double start_s, child_mean_mb, child_max_mb, zygote_mean_mb, total_mb, child_private_mb, forkserver_mb;
 };
 
-/* n copies of echo in zygote mode, called once each at the same time
+/* n copies of echo in a zygote mode, called once each at the same time
  * (each starts a zygote and forks its first child), then every child's
- * PSS and its zygote's. */
-static void zygote_fleet(size_t n, struct zfleet *f)
+ * PSS and its zygote's (and the fork-server's, under shared-zygote). */
+static void zygote_fleet(size_t n, pb_spawn_mode mode, struct zfleet *f)
 {
 	char **names;
 	double child_sum = 0, zygote_sum = 0;
@@ -241,7 +274,7 @@ static void zygote_fleet(size_t n, struct zfleet *f)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	memset(f, 0, sizeof(*f));
 	f->n = n;
-	pb_supervisor *s = fleet_start(n, PB_SPAWN_ZYGOTE, &names, &f->answered, &f->start_s);
+	pb_supervisor *s = fleet_start(n, mode, &names, &f->answered, &f->start_s);
 	for (size_t i = 0; i < n; i++) {
 		int pid = pb_supervisor_plugin_pid(s, names[i]);
 		pid_t zygote = pid > 0 ? parent_of(pid) : -1;
@@ -256,36 +289,52 @@ static void zygote_fleet(size_t n, struct zfleet *f)
 		if ((double)child / 1024 > f->child_max_mb)
 			f->child_max_mb = (double)child / 1024;
 	}
+	/* Shared-zygote: the zygotes share its interpreter's pages, what it
+	 * keeps is theirs. Zygote: there is none (0). */
+	f->forkserver_mb = (double)forkserver_kb() / 1024;
 	if (f->measured) {
 		f->child_mean_mb = child_sum / (double)f->measured;
 		f->zygote_mean_mb = zygote_sum / (double)f->measured;
-		f->total_mb = child_sum + zygote_sum;
+		f->total_mb = child_sum + zygote_sum + f->forkserver_mb;
 		f->child_private_mb /= (double)f->measured;
 	}
 	if (f->measured != n)
-		note("zygote mode: %zu of %zu plugins had a zygote's child to measure", f->measured, n);
+		note("%s mode: %zu of %zu plugins had a zygote's child to measure",
+		     mode == PB_SPAWN_SHARED_ZYGOTE ? "shared-zygote" : "zygote", f->measured, n);
 	pb_strv_free(names, n);
 	pb_supervisor_free(s);
 }
 
-static void zygote_pss(size_t n)
+/* The figures of one zygote mode, named warm.PREFIX_*: zygote (exec'd
+ * zygotes, each plugin its own hash secret and address layout) or
+ * szygote (shared-zygote: cloned from the fork-server, one for all). */
+static void zygote_pss(size_t n, pb_spawn_mode mode)
 {
+	bool shared = mode == PB_SPAWN_SHARED_ZYGOTE;
+	const char *pre = shared ? "warm.szygote" : "warm.zygote", *name = shared ? "shared-zygote" : "zygote";
 	struct zfleet f;
-	char label[128];
+	char label[160], key[64];
 
-	zygote_fleet(n, &f);
-	snprintf(label, sizeof(label), "%zu plugins in zygote mode, idle: mean PSS of a zygote's child", f.measured);
-	fig("warm.zygote_child_pss_mb", label, "MB", f.measured ? f.child_mean_mb : NAN);
-	fig("warm.zygote_child_pss_max_mb", "  max", "MB", f.measured ? f.child_max_mb : NAN);
-	fig("warm.zygote_child_private_mb", "  a child's own pages (Private_*: what one more child costs)", "MB",
+	zygote_fleet(n, mode, &f);
+#define KEY(suffix) (snprintf(key, sizeof(key), "%s_%s", pre, suffix), key)
+	snprintf(label, sizeof(label), "%zu plugins, --spawn %s, idle: mean PSS of a zygote's child", f.measured,
+	         name);
+	fig(KEY("child_pss_mb"), label, "MB", f.measured ? f.child_mean_mb : NAN);
+	fig(KEY("child_pss_max_mb"), "  max", "MB", f.measured ? f.child_max_mb : NAN);
+	fig(KEY("child_private_mb"), "  a child's own pages (Private_*: what one more child costs)", "MB",
 	    f.measured ? f.child_private_mb : NAN);
-	fig("warm.zygote_pss_mb", "  mean PSS of a zygote", "MB", f.measured ? f.zygote_mean_mb : NAN);
-	fig("warm.zygote_plugin_pss_mb", "  per plugin (zygote + one child)", "MB",
-	    f.measured ? f.total_mb / (double)f.measured : NAN);
-	fig("warm.zygote_1000_estimate_gb", "  1,000 plugins at that rate (estimate; bench-zygote-alive measures)", "GB",
-	    f.measured ? f.total_mb / (double)f.measured * 1000 / 1024 : NAN);
-	fig_ratio("warm.ratio_child_python", "zygote's child / idle python3.11 (mean PSS)", "warm.zygote_child_pss_mb",
-	          "pss.python_idle_mean_mb");
+	fig(KEY("pss_mb"), "  mean PSS of a zygote", "MB", f.measured ? f.zygote_mean_mb : NAN);
+	if (shared)
+		fig(KEY("forkserver_pss_mb"), "  PSS of the fork-server the zygotes were cloned from", "MB",
+		    f.forkserver_mb);
+	snprintf(label, sizeof(label), "  per plugin (zygote + one child%s)",
+	         shared ? ", a share of the fork-server" : "");
+	fig(KEY("plugin_pss_mb"), label, "MB", f.measured ? f.total_mb / (double)f.measured : NAN);
+	fig(KEY("1000_estimate_gb"),
+	    shared ? "  1,000 plugins at that rate (estimate; bench-zygote-alive measures)"
+	           : "  1,000 plugins at that rate (estimate)",
+	    "GB", f.measured ? f.total_mb / (double)f.measured * 1000 / 1024 : NAN);
+#undef KEY
 }
 
 void bench_warm(void)
@@ -302,7 +351,12 @@ void bench_warm(void)
 	fig_ratio("warm.ratio_fresh_bare", "fresh-per-call round trip / bare python3.11 start", "warm.fresh_call_ms",
 	          "warm.bare_python_ms");
 	replicas(cfg.smoke ? 40 : 200);
-	zygote_pss(cfg.pss_workers);
+	zygote_pss(cfg.pss_workers, PB_SPAWN_ZYGOTE);
+	fig_ratio("warm.ratio_child_python", "zygote's child / idle python3.11 (mean PSS)", "warm.zygote_child_pss_mb",
+	          "pss.python_idle_mean_mb");
+	zygote_pss(cfg.pss_workers, PB_SPAWN_SHARED_ZYGOTE);
+	fig_ratio("warm.ratio_szygote_zygote_plugin", "per plugin: shared-zygote / zygote (PSS)",
+	          "warm.szygote_plugin_pss_mb", "warm.zygote_plugin_pss_mb");
 }
 
 void bench_zygote_alive(void)
@@ -311,14 +365,19 @@ void bench_zygote_alive(void)
 	char label[128];
 	size_t n = cfg.smoke ? 100 : 1000;
 
-	bench_log("%s: %zu plugins alive in zygote mode", cur_placement == PL_PINNED ? "pinned" : "unpinned", n);
-	zygote_fleet(n, &f);
-	fig("zalive.plugins", "plugins started at once (zygote mode), one call each", "", (double)f.n);
+	/* Shared-zygote: the mode that gets closest to the 1 GB target (an
+	 * exec'd zygote per plugin costs twice; warm.zygote_1000_estimate_gb). */
+	bench_log("%s: %zu plugins alive, --spawn shared-zygote", cur_placement == PL_PINNED ? "pinned" : "unpinned",
+	          n);
+	zygote_fleet(n, PB_SPAWN_SHARED_ZYGOTE, &f);
+	fig("zalive.plugins", "plugins started at once (--spawn shared-zygote), one call each", "", (double)f.n);
 	fig("zalive.answered_fraction", "  answered / started", "x", f.n ? (double)f.answered / (double)f.n : NAN);
 	fig("zalive.start_all_s", "first call made to the last answer", "s", f.start_s);
-	snprintf(label, sizeof(label), "total PSS of the %zu zygotes and their %zu children", f.measured, f.measured);
+	snprintf(label, sizeof(label), "total PSS of the %zu zygotes, their %zu children and the fork-server",
+	         f.measured, f.measured);
 	fig("zalive.pss_total_gb", label, "GB", f.measured ? f.total_mb / 1024 : NAN);
 	fig("zalive.child_pss_mb", "  mean PSS of a child", "MB", f.measured ? f.child_mean_mb : NAN);
 	fig("zalive.zygote_pss_mb", "  mean PSS of a zygote", "MB", f.measured ? f.zygote_mean_mb : NAN);
+	fig("zalive.forkserver_pss_mb", "  PSS of the fork-server they were cloned from", "MB", f.forkserver_mb);
 	fig("zalive.child_private_mb", "  a child's own pages (Private_*)", "MB", f.measured ? f.child_private_mb : NAN);
 }

@@ -83,7 +83,8 @@ class Plugbox:
                         f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
         cp = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         cp.elapsed = time.monotonic() - start
-        if self.spawn_options and "starting workers with exec" in stderr:
+        # (or, under shared-zygote, its zygotes: "starting zygotes with exec")
+        if self.spawn_options and "with exec from now on" in stderr:
             pytest.fail(f"plugbox {' '.join(argv[1:])} fell back to exec:\n{stderr}")
         return cp
 

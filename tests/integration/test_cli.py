@@ -214,7 +214,7 @@ def _complete(paths, *words):
 def test_bash_completion(paths, copy_plugins):
     assert _complete(paths, "plugbox", "ca") == ["cache", "call", "call-all"]
     assert _complete(paths, "plugbox", "call", "--pl") == ["--plugins"]
-    assert _complete(paths, "plugbox", "call", "--spawn", "") == ["exec", "fork-server"]
+    assert _complete(paths, "plugbox", "call", "--spawn", "") == ["exec", "fork-server", "shared-zygote", "zygote"]
     assert _complete(paths, "plugbox", "policy", "") == ["--help", "check", "groups", "show"]
     plugins = copy_plugins(paths.features, only=["echo", "tomllist", "tomltable"])
     (plugins / "t\x1bbad").mkdir()

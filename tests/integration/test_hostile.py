@@ -22,12 +22,14 @@ from pbtest import (EXIT_DIED, EXIT_OK, EXIT_SANDBOX, STDLIB, assert_killed_for,
                     plugin_lines, result_of, scaled, x86_64_only)
 
 
-@pytest.fixture(params=["exec", "fork-server", "zygote"])
+@pytest.fixture(params=["exec", "fork-server", "zygote", "shared-zygote"])
 def plugbox(request, plugbox):
-    """Every attack three times: against a worker exec'd for its plugin,
+    """Every attack four times: against a worker exec'd for its plugin,
     against one cloned from the fork-server's warm interpreter (--spawn
-    fork-server), and against one forked from its plugin's zygote (--spawn
-    zygote), which must all hold the same walls."""
+    fork-server), against one forked from its plugin's exec'd zygote
+    (--spawn zygote), and against one forked from its plugin's zygote cloned
+    from the fork-server (--spawn shared-zygote), which must all hold the
+    same walls."""
     return plugbox.spawning(request.param)
 
 

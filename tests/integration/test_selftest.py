@@ -241,17 +241,18 @@ def run_selftest(kit, args=(), user=None, timeout=600, **env):
 
 # ---- the battery, as root and unprivileged ------------------------------------
 
-@pytest.fixture(scope="module", params=["root", "unprivileged", "zygote"])
+@pytest.fixture(scope="module", params=["root", "unprivileged", "zygote", "shared-zygote"])
 def battery(request, kit):
-    """The whole battery, --json, run once per identity, and once with every
-    worker forked from its plugin's zygote (--spawn zygote, as this user):
-    (CompletedProcess, document)."""
+    """The whole battery, --json, run once per identity, and once for each
+    zygote mode, every worker forked from its plugin's zygote (--spawn
+    zygote: the zygote exec'd; --spawn shared-zygote: cloned from the
+    fork-server; as this user): (CompletedProcess, document)."""
     if request.param == "root":
         if os.geteuid() != 0:
             pytest.skip("the tests do not run as root")
         cp = run_selftest(kit, ["--json"])
-    elif request.param == "zygote":
-        cp = run_selftest(kit, ["--json", "--spawn", "zygote"])
+    elif request.param in ("zygote", "shared-zygote"):
+        cp = run_selftest(kit, ["--json", "--spawn", request.param])
     else:
         cp = run_selftest(kit, ["--json"], user=NOBODY if os.geteuid() == 0 else None)
     try:
@@ -306,10 +307,14 @@ def test_a_zygote_battery_attacks_forked_workers(battery, request):
     # The zygote run really ran the probes in workers forked from their
     # plugin's zygote, not in exec'd ones after a fallback.
     cp, doc = battery
+    mode = request.node.callspec.params["battery"]
     forked = any(layer.startswith("start: forked from its plugin's zygote") for layer in doc["layers"])
-    assert forked == ("[zygote]" in request.node.name), doc["layers"]
+    assert forked == (mode in ("zygote", "shared-zygote")), doc["layers"]
+    # The zygote exec'd, or (shared-zygote only) cloned from the fork-server.
+    cloned = any("cloned from the fork-server" in layer for layer in doc["layers"])
+    assert cloned == (mode == "shared-zygote"), doc["layers"]
     if forked:
-        assert "starting workers with exec" not in cp.stderr, cp.stderr
+        assert "with exec from now on" not in cp.stderr, cp.stderr
 
 
 def test_every_attempt_was_really_made(battery):

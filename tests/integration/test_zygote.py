@@ -6,11 +6,15 @@ every attack against such workers too; this file checks what is particular
 to them: they start with the plugin imported, a child cannot fork, a child
 has the zygote's walls (namespaces, uid, limits, no_new_privs, seccomp with
 its own program stacked) but not its threads, descriptors or randomness,
-each plugin has a zygote of its own, and a killed zygote is replaced.
+each plugin has a zygote of its own (exec'd under --spawn zygote, with its
+own hash secret and address layout; cloned from the daemon's fork-server
+into its own plugin's jail under --spawn shared-zygote), and a killed zygote
+is replaced.
 """
 
 import errno
 import os
+import shutil
 import signal
 import time
 
@@ -19,6 +23,7 @@ import pytest
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
 
 ZYGOTE = ["--spawn", "zygote"]
+SHARED_ZYGOTE = ["--spawn", "shared-zygote"]
 
 
 def cmdline(pid):
@@ -55,9 +60,15 @@ def descendants(root):
 
 def is_worker(pid):
     """A plugin's worker or zygote, not an install helper (the compiler of a
-    bytecode cache)."""
+    bytecode cache) nor the fork-server the zygotes are cloned from."""
     argv = cmdline(pid)
-    return argv[0].endswith(b"plugbox-worker") and b"--install" not in argv
+    return argv[0].endswith(b"plugbox-worker") and b"--install" not in argv and b"--fork-server" not in argv
+
+
+def fork_servers(root):
+    """The daemon's fork-server: its child `plugbox-worker --fork-server`."""
+    return [pid for pid, parent in descendants(root).items()
+            if parent == root and cmdline(pid)[1:2] == [b"--fork-server"]]
 
 
 def zygotes(root):
@@ -341,4 +352,87 @@ def test_a_zygote_whose_import_hangs_does_not_hold_up_other_plugins(serve, plugi
     assert stalled["value"]["pid"] == 1 and 9.0 <= stalled["took"] < 14.0, stalled
     assert max(during) < 1.0, (max(during), p99(baseline))
     assert p99(during) <= 3 * p99(baseline) + 0.02, (p99(during), p99(baseline))
+    d.stop()
+
+
+def mapped_at(pid, library):
+    """Where `library` starts in pid's address space."""
+    with open(f"/proc/{pid}/maps") as f:
+        return next(int(line.split("-")[0], 16) for line in f if library in line)
+
+
+def two_layout_plugins(copy_plugins, paths):
+    """layout_a and its copy layout_b: each says its worker's hash of one
+    str, where None is (libpython's place) and its pid."""
+    plugins = copy_plugins(paths.plugins / "forkserver")
+    shutil.copytree(plugins / "layout_a", plugins / "layout_b")
+    return plugins
+
+
+def test_under_zygote_each_plugin_has_its_own_hash_secret_and_address_layout(serve, copy_plugins, paths):
+    # --spawn zygote: each plugin's zygote is exec'd, so it draws its own
+    # hash secret and address layout (ASLR); its workers share them with
+    # each other, never with another plugin's. (The worker's interpreter
+    # reads no PYTHONHASHSEED: use_environment = 0, worker/interp.c.)
+    d = serve(two_layout_plugins(copy_plugins, paths), "--idle-stop", "0.3", *ZYGOTE)
+    conn = d.conn()
+    a = call(conn, 1, "layout_a", "fingerprint")
+    b = call(conn, 2, "layout_b", "fingerprint")
+    assert a["hash"] != b["hash"], (a, b)
+    assert a["none_at"] != b["none_at"], (a, b)
+    assert fork_servers(d.pid) == []
+    zs = zygotes(d.pid)
+    assert len(zs) == 2, zs
+    assert mapped_at(zs[0], "libpython3.11") != mapped_at(zs[1], "libpython3.11")
+    # A second worker of layout_a (the first ended by --idle-stop), forked
+    # from the same zygote: the same secret and layout as its sibling.
+    [first] = [w for w in workers(d.pid) if b"layout_a" in cmdline(w)]
+    its_zygote = int(status(first)["PPid"])
+    wait_for(lambda: workers(d.pid) == [], "the idle workers to stop")
+    a2 = call(conn, 3, "layout_a", "fingerprint")
+    [second] = workers(d.pid)
+    assert second != first and int(status(second)["PPid"]) == its_zygote in zs
+    assert a2["hash"] == a["hash"] and a2["none_at"] == a["none_at"], (a, a2)
+    assert "with exec" not in d.stderr()
+    d.stop()
+
+
+def test_shared_zygotes_are_cloned_from_the_fork_server_each_into_its_own_jail(serve, copy_plugins, paths):
+    # --spawn shared-zygote: two plugins' zygotes, both clones of the
+    # daemon's one fork-server (they share its interpreter's pages, so
+    # 1,000 plugins cost less), and each in its own plugin's jail before it
+    # imported its plugin.
+    d = serve(two_layout_plugins(copy_plugins, paths), "--idle-stop", "0.3", *SHARED_ZYGOTE)
+    conn = d.conn()
+    a = call(conn, 1, "layout_a", "fingerprint")
+    b = call(conn, 2, "layout_b", "fingerprint")
+    [server] = fork_servers(d.pid)
+    zs = zygotes(d.pid)
+    assert len(zs) == 2, zs
+    # Not exec'd: an exec would have placed libpython elsewhere (ASLR).
+    for z in zs:
+        assert mapped_at(z, "libpython3.11") == mapped_at(server, "libpython3.11"), z
+    # So the plugins' workers share the fork-server's hash secret and address
+    # layout, across plugins: the price docs/security.md states.
+    assert a["hash"] == b["hash"] and a["none_at"] == b["none_at"], (a, b)
+    assert a["pid"] > 1 and b["pid"] > 1  # not pid 1: each forked by its zygote
+    # Each zygote in its own plugin's jail; the fork-server in none.
+    z0, z1, fs = status(zs[0]), status(zs[1]), status(server)
+    assert fs["Uid"].split()[0] == "0" and fs["Seccomp"] == "0"
+    for z in (z0, z1):
+        assert z["Uid"].split()[0] != "0" and z["NoNewPrivs"] == "1" and z["Seccomp"] == "2", z
+        assert z["CapEff"] == "0000000000000000"
+    assert z0["Uid"] != z1["Uid"]
+    for ns in ("pid", "mnt", "net", "ipc", "uts"):
+        seen = {os.readlink(f"/proc/{pid}/ns/{ns}") for pid in (zs[0], zs[1], server)}
+        assert len(seen) == 3, (ns, seen)
+    # The zygotes are the daemon's children: the fork-server's death leaves
+    # them forking (each plugin's next worker comes from its zygote).
+    os.kill(server, signal.SIGKILL)
+    wait_for(lambda: workers(d.pid) == [], "the idle workers to stop")
+    assert call(conn, 3, "layout_a", "fingerprint")["hash"] == a["hash"]
+    assert call(conn, 4, "layout_b", "fingerprint")["pid"] > 1
+    assert sorted(zygotes(d.pid)) == sorted(zs)
+    assert sorted(int(status(w)["PPid"]) for w in workers(d.pid)) == sorted(zs)
+    assert "with exec" not in d.stderr()
     d.stop()

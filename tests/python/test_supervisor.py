@@ -43,11 +43,32 @@ def test_zygote_workers_see_their_own_deps_and_end_with_the_host(paths):
         layers = {p.name: p.layers for p in sup.plugins(workers=True)}
         assert all(any(l.startswith("start: forked from its plugin's zygote") for l in ls)
                    for ls in layers.values()), layers
-        # Our children are the two plugins' zygotes; each worker is its zygote's.
+        assert not any("cloned from the fork-server" in l for ls in layers.values() for l in ls), layers
+        # Our children are the two plugins' zygotes, each exec'd (no
+        # fork-server); each worker is its zygote's.
         zygotes = worker_pids()
         assert len(zygotes) == 2
         assert all(len(worker_pids(z)) == 1 for z in zygotes)
     assert wait_until(lambda: worker_pids() == [], 5)
+
+
+def test_shared_zygote_workers_see_their_own_deps_and_end_with_the_host(paths):
+    with plugbox.Supervisor(paths.seed, timeout=TEST_TIMEOUT, spawn="shared-zygote") as sup:
+        assert sup.call("plug1", "requests_version") == "2.2.0"
+        assert sup.call("plug2", "requests_version") == "2.3.0"
+        layers = {p.name: p.layers for p in sup.plugins(workers=True)}
+        assert all(any(l.startswith("start: forked from its plugin's zygote, itself cloned from the fork-server")
+                       for l in ls) for ls in layers.values()), layers
+        # Our children are the fork-server and the two plugins' zygotes, its
+        # clones (CLONE_PARENT); each worker is its zygote's.
+        ours = worker_pids()
+        zygotes = [pid for pid in ours if worker_pids(pid)]
+        assert len(ours) == 3 and len(zygotes) == 2, ours
+        assert all(len(worker_pids(z)) == 1 for z in zygotes)
+    assert wait_until(lambda: worker_pids() == [], 5)
+    with pytest.raises(ValueError, match="^spawn must be 'exec', 'fork-server', 'zygote' or 'shared-zygote', "
+                                         "not 'shared_zygote'$"):
+        plugbox.Supervisor(paths.seed, spawn="shared_zygote")
 
 
 @pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote"])
@@ -433,7 +454,7 @@ time.sleep(60)
 """
 
 
-@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote"])
+@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote", "shared-zygote"])
 def test_workers_end_when_the_host_is_killed(paths, spawn):
     import subprocess
     host = subprocess.Popen([sys.executable, "-c", HOST_THAT_DIES, str(paths.seed), spawn],
@@ -441,7 +462,7 @@ def test_workers_end_when_the_host_is_killed(paths, spawn):
     try:
         assert host.stdout.readline().strip() == "ready"
         workers = worker_pids(host.pid)
-        assert len(workers) == (3 if spawn == "fork-server" else 2), workers
+        assert len(workers) == (3 if spawn in ("fork-server", "shared-zygote") else 2), workers  # and the fork-server
     finally:
         host.kill()
         host.wait()
