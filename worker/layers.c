@@ -220,6 +220,7 @@ static int status_caps(uint64_t *amb, uint64_t *bnd)
 	ssize_t n;
 	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC), seen = 0;
 
+	*amb = *bnd = UINT64_MAX; /* until the kernel says otherwise */
 	if (fd < 0)
 		return -1;
 	/* Only the kernel's own report counts. */
@@ -236,19 +237,23 @@ static int status_caps(uint64_t *amb, uint64_t *bnd)
 		next = strchr(line, '\n');
 		if (next)
 			next++;
-		if (!strncmp(line, "CapAmb:\t", 8))
+		int bit = 0;
+		if (!strncmp(line, "CapAmb:\t", 8)) {
 			to = amb;
-		else if (!strncmp(line, "CapBnd:\t", 8))
+			bit = 1;
+		} else if (!strncmp(line, "CapBnd:\t", 8)) {
 			to = bnd;
+			bit = 2;
+		}
 		if (!to)
 			continue;
 		errno = 0;
 		*to = strtoull(line + 8, &end, 16);
 		if (errno || end == line + 8 || (*end != '\n' && *end != '\0'))
 			return -1;
-		seen++;
+		seen |= bit;
 	}
-	return seen == 2 ? 0 : -1;
+	return seen == 3 ? 0 : -1;
 }
 
 /* Without a procfs: one prctl per capability the kernel knows (it answers
