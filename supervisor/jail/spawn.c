@@ -108,41 +108,54 @@ static int make_view_dir(const char *name, const char *plugin_dir, char **out,
 }
 
 /* The new root's mount point for workers with a mount tree: one empty
- * directory per supervisor process, made at its first such start, where a
- * directory per worker cost a mkdtemp, a symlink and their removal on the
- * host's disk (0.2-1.2 ms of each start and stop here). Every worker mounts
- * its tmpfs on it in its own mount namespace, so the host's copy stays
- * empty and no worker sees another's. Checked at each use (a /tmp cleaner
- * may take it) and made again if it is gone or not ours. */
+ * directory per user, $TMPDIR/plugbox-root-UID, made once and kept, where
+ * a directory per worker cost a mkdtemp, a symlink and their removal on
+ * the host's disk (0.2-1.2 ms of each start and stop here) and was left
+ * behind by every killed supervisor. Every worker mounts its tmpfs on it
+ * in its own mount namespace, so the host's copy stays empty and no worker
+ * sees another's. Used only while it is a directory of ours that nobody
+ * else may write (a name others could have made first); otherwise a
+ * directory of this process's own, made with mkdtemp. */
 static pthread_mutex_t mount_point_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *mount_point;
-static pid_t mount_point_pid;
+
+static bool mount_point_ours(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
 
 static int shared_mount_point(char *out, size_t len, char *why, size_t why_len)
 {
-	struct stat st;
 	int r = 0;
 
 	pthread_mutex_lock(&mount_point_lock);
-	if (mount_point && (lstat(mount_point, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())) {
+	if (mount_point && !mount_point_ours(mount_point)) {
 		free(mount_point);
 		mount_point = NULL;
 	}
 	if (!mount_point) {
-		r = make_view_dir("root", NULL, &mount_point, why, why_len);
-		mount_point_pid = getpid();
+		const char *tmp = getenv("TMPDIR");
+		char *path = NULL;
+		if (!tmp || tmp[0] != '/')
+			tmp = "/tmp";
+		if (asprintf(&path, "%s/plugbox-root-%u", tmp, (unsigned)geteuid()) < 0)
+			path = NULL;
+		/* chmod: whatever the umask, as make_view_dir does */
+		if (path && ((mkdir(path, 0755) == 0 && chmod(path, 0755) == 0) || errno == EEXIST) &&
+		    mount_point_ours(path))
+			mount_point = path;
+		else
+			free(path);
 	}
+	if (!mount_point)
+		r = make_view_dir("root", NULL, &mount_point, why, why_len);
 	if (r == 0 && snprintf(out, len, "%s", mount_point) >= (int)len)
 		r = -ENAMETOOLONG;
 	pthread_mutex_unlock(&mount_point_lock);
 	return r;
-}
-
-/* Only the process that made it removes it (not a forked child that exits). */
-__attribute__((destructor)) static void remove_mount_point(void)
-{
-	if (mount_point && mount_point_pid == getpid())
-		rmdir(mount_point);
 }
 
 /* @network connect: the worker's /etc/hosts, a file of ours beside its
