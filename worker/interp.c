@@ -95,7 +95,19 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 	}
 	st = Py_InitializeFromConfig(&c);
 	PyConfig_Clear(&c);
-	return status_failed(st, "initialise", why, why_len);
+	if (status_failed(st, "initialise", why, why_len))
+		return -1;
+	/* Every worker installs the cancel handler through _signal
+	 * (cancel.c), whose first import asks the kernel for all 64 signal
+	 * dispositions: done here, a fork-server's children find it imported. */
+	PyObject *signal_mod = PyImport_ImportModule("_signal");
+	if (!signal_mod) {
+		PyErr_Clear();
+		snprintf(why, why_len, "python: cannot import _signal");
+		return -1;
+	}
+	Py_DECREF(signal_mod);
+	return 0;
 }
 
 /* The glue's code object: the bytecode compiled at build time when this

@@ -1,8 +1,8 @@
 /* layers.c - the walls the worker raises around itself after exec, before
- * its interpreter starts: Landlock, and a check through libcap that every
- * capability set is empty. (Namespaces, the mount tree, identity and limits
- * were put in place before exec by supervisor/jail.c; seccomp comes last,
- * in sandbox.c.) It also keeps the list of active layers for Hello.
+ * its interpreter starts: Landlock, and a check that every capability set
+ * is empty, from the kernel's own report. (Namespaces, the mount tree,
+ * identity and limits were put in place before exec by supervisor/jail.c;
+ * seccomp comes last, in sandbox.c.) It also keeps the list of active layers for Hello.
  *
  * Landlock is applied from the paths the supervisor passed (--read,
  * --write): reads of exactly those trees (and, with --list-root, listing
@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/capability.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -206,46 +208,105 @@ fail:
 	return -1;
 }
 
+/* Capabilities as the kernel reports them in /proc/self/status: the
+ * ambient and bounding sets in one read, where a procfs is mounted (the
+ * worker's own /proc, or the host's without namespaces). 0 with *amb and
+ * *bnd set; -1 where there is none, and the caller asks capability by
+ * capability. */
+static int status_caps(uint64_t *amb, uint64_t *bnd)
+{
+	char buf[4096];
+	struct statfs fs;
+	ssize_t n;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC), seen = 0;
+
+	*amb = *bnd = UINT64_MAX; /* until the kernel says otherwise */
+	if (fd < 0)
+		return -1;
+	/* Only the kernel's own report counts. */
+	if (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC ||
+	    (n = read(fd, buf, sizeof(buf) - 1)) <= 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	buf[n] = '\0';
+	for (char *line = buf, *next; line && *line; line = next) {
+		uint64_t *to = NULL;
+		char *end;
+		next = strchr(line, '\n');
+		if (next)
+			next++;
+		int bit = 0;
+		if (!strncmp(line, "CapAmb:\t", 8)) {
+			to = amb;
+			bit = 1;
+		} else if (!strncmp(line, "CapBnd:\t", 8)) {
+			to = bnd;
+			bit = 2;
+		}
+		if (!to)
+			continue;
+		errno = 0;
+		*to = strtoull(line + 8, &end, 16);
+		if (errno || end == line + 8 || (*end != '\n' && *end != '\0'))
+			return -1;
+		seen |= bit;
+	}
+	return seen == 3 ? 0 : -1;
+}
+
+/* Without a procfs: one prctl per capability the kernel knows (it answers
+ * EINVAL past the last one). */
+static void prctl_caps(uint64_t *amb, uint64_t *bnd)
+{
+	*amb = *bnd = 0;
+	for (int c = 0; c < 64; c++) {
+		int b = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+		if (b < 0)
+			break;
+		if (b > 0)
+			*bnd |= 1ULL << c;
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0) > 0)
+			*amb |= 1ULL << c;
+	}
+}
+
+/* The jail emptied every set before exec (or, in a fork-server's child,
+ * before this); make sure, and fail closed. capget/capset and one
+ * PR_CAP_AMBIENT_CLEAR_ALL, then one read of /proc/self/status: a handful
+ * of system calls where libcap's per-capability loops made ~130. */
 int pb_layers_capabilities(char *why, size_t why_len)
 {
-	cap_t now = cap_get_proc(), none = cap_init();
-	bool bounding_empty = true;
-	int r = -1;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct now[2], none[2];
+	uint64_t amb, bnd;
 
-	if (!now || !none) {
-		snprintf(why, why_len, "capabilities: libcap: %s", strerror(errno));
-		goto out;
+	memset(none, 0, sizeof(none));
+	if (syscall(SYS_capget, &hdr, now) < 0) {
+		snprintf(why, why_len, "capabilities: capget: %s", strerror(errno));
+		return -1;
 	}
-	/* The jail emptied them before exec; make sure, and fail closed. */
-	if (cap_compare(now, none) != 0 && (cap_clear(now) < 0 || cap_set_proc(now) < 0)) {
-		snprintf(why, why_len, "capabilities: cannot empty the process's sets: %s", strerror(errno));
-		goto out;
+	errno = 0;
+	if (memcmp(now, none, sizeof(now)) != 0 &&
+	    (syscall(SYS_capset, &hdr, none) < 0 || syscall(SYS_capget, &hdr, now) < 0 ||
+	     memcmp(now, none, sizeof(now)) != 0)) {
+		snprintf(why, why_len, "capabilities: cannot empty the process's sets: %s",
+		         errno ? strerror(errno) : "the process still holds some");
+		return -1;
 	}
-	if (cap_reset_ambient() < 0 && errno != EINVAL) {
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
 		snprintf(why, why_len, "capabilities: cannot clear the ambient set: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	for (cap_value_t c = 0; c < (cap_value_t)cap_max_bits(); c++) {
-		if (cap_get_ambient(c) > 0) {
-			snprintf(why, why_len, "capabilities: ambient capability %d survived", (int)c);
-			goto out;
-		}
-		if (cap_get_bound(c) > 0)
-			bounding_empty = false;
+	if (status_caps(&amb, &bnd) < 0)
+		prctl_caps(&amb, &bnd);
+	if (amb) {
+		snprintf(why, why_len, "capabilities: ambient capabilities 0x%llx survived", (unsigned long long)amb);
+		return -1;
 	}
-	cap_free(now);
-	now = cap_get_proc();
-	if (!now || cap_compare(now, none) != 0) {
-		snprintf(why, why_len, "capabilities: the process still holds some");
-		goto out;
-	}
-	pb_layers_add(bounding_empty
-	                      ? "capabilities: none (effective, permitted, inheritable, ambient, bounding)"
-	                      : "capabilities: none held; the bounding set could not be emptied "
-	                        "(needs root or a user namespace), no_new_privs keeps it unusable");
-	r = 0;
-out:
-	cap_free(now);
-	cap_free(none);
-	return r;
+	pb_layers_add(!bnd ? "capabilities: none (effective, permitted, inheritable, ambient, bounding)"
+	                   : "capabilities: none held; the bounding set could not be emptied "
+	                     "(needs root or a user namespace), no_new_privs keeps it unusable");
+	return 0;
 }

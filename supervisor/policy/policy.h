@@ -219,6 +219,10 @@ struct pb_policy {
 	char **includes; /* names of included policies, in order */
 	size_t nincludes;
 	struct pb_sandbox sandbox;
+	/* The last program pb_policy_compile made of it (policy_compile.c):
+	 * a worker's is compiled when it starts and again when its Hello is
+	 * checked. Allocated by the loader; NULL: nothing kept. */
+	struct pb_compiled_memo *compiled;
 };
 
 /* Diagnostics go to a caller's sink, one line each, already formatted as
@@ -313,6 +317,9 @@ enum pb_compile_mode {
 int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
                       struct pb_bpf_blob *out, char *why, size_t why_len);
 void pb_bpf_blob_free(struct pb_bpf_blob *b);
+/* What struct pb_policy keeps of its last compile (the loader makes it). */
+struct pb_compiled_memo *pb_compiled_memo_new(void);
+void pb_compiled_memo_free(struct pb_compiled_memo *m);
 
 /* The entry that decides syscall nr with these arguments, given whether the
  * after-start rules are loaded; NULL when the @default decides. The action

@@ -686,8 +686,8 @@ static int with_first(const struct pb_entry_list *l, const struct pb_entry *firs
 	return 0;
 }
 
-int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
-                      struct pb_bpf_blob *out, char *why, size_t why_len)
+static int compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
+                   struct pb_bpf_blob *out, char *why, size_t why_len)
 {
 	struct backwards guard = { 0 }, start = { 0 }, after = { 0 };
 	const struct pb_action allow = { PB_ACT_ALLOW, 0 };
@@ -783,6 +783,63 @@ void pb_bpf_blob_free(struct pb_bpf_blob *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+/* The same policy compiled for the same pid and mode makes the same
+ * programs: a worker's are made when it starts (spawn.c) and again to
+ * check its @after-start rules at its Hello (workers.c), ~0.1 ms each
+ * here. A loaded policy is never changed, so its last compile is kept
+ * and copied out. */
+struct pb_compiled_memo {
+	bool valid;
+	int32_t self_pid;
+	enum pb_compile_mode mode;
+	struct pb_bpf_blob blob;
+};
+
+struct pb_compiled_memo *pb_compiled_memo_new(void)
+{
+	return calloc(1, sizeof(struct pb_compiled_memo));
+}
+
+void pb_compiled_memo_free(struct pb_compiled_memo *m)
+{
+	if (m)
+		pb_bpf_blob_free(&m->blob);
+	free(m);
+}
+
+static int blob_copy(const struct pb_bpf_blob *from, struct pb_bpf_blob *to)
+{
+	*to = *from;
+	to->data = malloc(from->len ? from->len : 1);
+	if (!to->data) {
+		memset(to, 0, sizeof(*to));
+		return -ENOMEM;
+	}
+	memcpy(to->data, from->data, from->len);
+	return 0;
+}
+
+int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
+                      struct pb_bpf_blob *out, char *why, size_t why_len)
+{
+	struct pb_compiled_memo *m = p->compiled;
+	int r;
+
+	if (m && m->valid && m->self_pid == self_pid && m->mode == mode) {
+		*why = '\0';
+		if (blob_copy(&m->blob, out) == 0)
+			return 0;
+	}
+	r = compile(p, self_pid, mode, out, why, why_len);
+	if (r == 0 && m) {
+		pb_bpf_blob_free(&m->blob);
+		m->valid = blob_copy(out, &m->blob) == 0;
+		m->self_pid = self_pid;
+		m->mode = mode;
+	}
+	return r;
 }
 
 /* ---- matching: the same decisions, made in C for a report --------------- */

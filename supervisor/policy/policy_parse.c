@@ -777,6 +777,7 @@ void pb_policy_free(struct pb_policy *p)
 	free(p->includes);
 	free(p->name);
 	free(p->path);
+	pb_compiled_memo_free(p->compiled);
 	free(p);
 }
 
@@ -792,8 +793,9 @@ static int load(const char *dir, const char *name, const char *path, pb_policy_d
 	if (ps.p) {
 		ps.p->name = strdup(name);
 		ps.p->path = strdup(path);
+		ps.p->compiled = pb_compiled_memo_new();
 	}
-	if (!ps.p || !ps.p->name || !ps.p->path) {
+	if (!ps.p || !ps.p->name || !ps.p->path || !ps.p->compiled) {
 		pb_policy_free(ps.p);
 		policy_report(&ps, true, path, 0, 0, "out of memory");
 		return -ENOMEM;

@@ -61,6 +61,20 @@ def test_capabilities_are_dropped(status_at_import):
         assert status_at_import[key] == "0000000000000000", (key, status_at_import[key])
 
 
+@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote"])
+def test_capabilities_are_dropped_in_every_spawn_mode(plugbox, paths, spawn):
+    """The jail empties every capability set (the bounding set one
+    PR_CAPBSET_DROP each) before exec, or in the fork-server's or zygote's
+    child before plugin code; the worker then checks the sets from one read
+    of /proc/self/status instead of libcap's per-capability loops. Whatever
+    the path, the plugin's first line and its calls find all five empty,
+    the bounding set included."""
+    seen = plugbox.spawning(spawn).call_ok(paths.features, "procstatus", "caps")
+    for when in ("at_import", "now"):
+        for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert seen[when][key] == "0000000000000000", (spawn, when, key, seen[when][key])
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only meaningful when plugbox runs as root")
 def test_root_supervisor_runs_plugins_unprivileged(status_at_import, at_import):
     uids = status_at_import["Uid"].split()

@@ -342,6 +342,40 @@ START_TEST(guard_program)
 }
 END_TEST
 
+/* A policy keeps its last compile (a worker's programs are made at its
+ * start and again at its Hello): what comes back for the same pid and mode
+ * is the same bytes as a fresh compile's, and another pid or mode is
+ * compiled anew, never served the kept one. */
+START_TEST(kept_compile_is_the_right_one)
+{
+	const char *text = FLOOR "@default errno ESTALE\nkill: arg0 == SELF_PID; return EPERM\n";
+	struct pb_policy *p = policy_from(text), *fresh = policy_from(text);
+	struct pb_bpf_blob a, again, other, ref, zyg;
+	char why[256];
+
+	ck_assert_int_eq(pb_policy_compile(p, 7, PB_COMPILE_ENFORCE, &a, why, sizeof(why)), 0);
+	ck_assert_int_eq(pb_policy_compile(p, 7, PB_COMPILE_ENFORCE, &again, why, sizeof(why)), 0);
+	ck_assert_ptr_ne(a.data, again.data); /* a copy: each caller frees its own */
+	ck_assert_uint_eq(a.len, again.len);
+	ck_assert_mem_eq(a.data, again.data, a.len);
+	ck_assert_uint_eq(a.nprograms, again.nprograms);
+	ck_assert_int_eq(pb_policy_compile(p, 8, PB_COMPILE_ENFORCE, &other, why, sizeof(why)), 0);
+	ck_assert_int_eq(pb_policy_compile(fresh, 8, PB_COMPILE_ENFORCE, &ref, why, sizeof(why)), 0);
+	ck_assert_uint_eq(other.len, ref.len);
+	ck_assert_mem_eq(other.data, ref.data, ref.len);
+	ck_assert(other.len != a.len || memcmp(other.data, a.data, a.len) != 0); /* the pid is in it */
+	ck_assert_int_eq(pb_policy_compile(p, 8, PB_COMPILE_ZYGOTE_CHILD, &zyg, why, sizeof(why)), 0);
+	ck_assert(zyg.len != ref.len || memcmp(zyg.data, ref.data, ref.len) != 0);
+	pb_bpf_blob_free(&a);
+	pb_bpf_blob_free(&again);
+	pb_bpf_blob_free(&other);
+	pb_bpf_blob_free(&ref);
+	pb_bpf_blob_free(&zyg);
+	pb_policy_free(p);
+	pb_policy_free(fresh);
+}
+END_TEST
+
 /* --spawn zygote: the zygote's program lets it fork and lets SELF_PID
  * name any pid; its child's program, compiled for the child's own pid,
  * refuses a process clone before any rule decides. */
@@ -408,6 +442,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, compiled_programs_agree_with_the_matcher);
 	tcase_add_test(tc, guard_program);
+	tcase_add_test(tc, kept_compile_is_the_right_one);
 	tcase_add_test(tc, zygote_programs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

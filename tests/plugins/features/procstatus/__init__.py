@@ -37,12 +37,25 @@ def _snapshot():
             "proc_visible": os.path.exists("/proc/self")}
 
 
+def _caps():
+    """The capability sets as the kernel reports them to this process."""
+    with open("/proc/self/status") as f:
+        return {k: v.strip() for k, _, v in (line.partition(":") for line in f) if k.startswith("Cap")}
+
+
 AT_IMPORT = _snapshot()
+CAPS_AT_IMPORT = _caps()
 
 
 @plugbox.export
 def at_import():
     return AT_IMPORT
+
+
+@plugbox.export
+def caps():
+    """Capability sets at import (the first plugin code) and now."""
+    return {"at_import": CAPS_AT_IMPORT, "now": _caps()}
 
 
 @plugbox.export
