@@ -103,6 +103,11 @@ static void id_map(char *buf, unsigned id)
 
 static int enter_mount_tree(const struct pb_jail *j, const char **step)
 {
+	/* The tree's directories and files get the modes written below,
+	 * whatever umask the supervisor was started with: under 077 they were
+	 * 0700 and the plugin's uid could not reach its own worker. */
+	mode_t saved_umask = umask(022);
+
 	if (mount(NULL, "/", NO_FSTYPE, MS_REC | MS_PRIVATE, NULL) < 0)
 		FAIL("namespaces: making the mount tree private");
 	if (mount("tmpfs", j->newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=" PB_JAIL_ROOT_INODES) < 0)
@@ -177,6 +182,7 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 		FAIL("filesystem: detaching the old root");
 	if (mount(NULL, "/", NO_FSTYPE, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		FAIL("filesystem: making the new root read-only");
+	umask(saved_umask);
 	return 0;
 }
 

@@ -75,6 +75,20 @@ def test_capabilities_are_dropped_in_every_spawn_mode(plugbox, paths, spawn):
             assert seen[when][key] == "0000000000000000", (spawn, when, key, seen[when][key])
 
 
+@pytest.mark.parametrize("spawn", ["exec", "fork-server", "zygote", "shared-zygote"])
+def test_a_supervisor_started_under_umask_077_still_starts_its_workers(plugbox, paths, spawn):
+    """The mount tree's directories are made with the modes the jail
+    writes, whatever the supervisor's umask: under 077 they were 0700, the
+    plugin's uid could not reach its worker, and every start failed with
+    "Permission denied"."""
+    old = os.umask(0o077)
+    try:
+        seen = plugbox.spawning(spawn).call_ok(paths.features, "procstatus", "caps")
+    finally:
+        os.umask(old)
+    assert seen["now"]["CapEff"] == "0000000000000000", seen
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only meaningful when plugbox runs as root")
 def test_root_supervisor_runs_plugins_unprivileged(status_at_import, at_import):
     uids = status_at_import["Uid"].split()
