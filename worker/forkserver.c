@@ -52,12 +52,13 @@ bool pb_forkserver_cloned(void)
 	return cloned;
 }
 
-/* A plugin's zygote cloned from here: its command line, the memory it
- * shares with us from argv[1] on ("--fork-server" and the room the
- * supervisor left after it), becomes "--zygote --name PLUGIN", as an exec'd
- * zygote's says, so that ps, plugbox selftest and the tests find it and
- * its workers (the kernel reads /proc/PID/cmdline from that memory). */
-static bool show_as_zygote(char **argv)
+/* A child cloned from here: its command line, the memory it shares with
+ * us from argv[1] on ("--fork-server" and the room the supervisor left
+ * after it), becomes "--name PLUGIN", or "--zygote --name PLUGIN" for a
+ * plugin's zygote, as an exec'd worker's or zygote's says, so that ps,
+ * plugbox selftest and the tests find it and its workers (the kernel reads
+ * /proc/PID/cmdline from that memory). Returns whether it is a zygote. */
+static bool show_name(char **argv)
 {
 	const char *name = NULL;
 	bool zygote = false;
@@ -69,17 +70,20 @@ static bool show_as_zygote(char **argv)
 		if (!strcmp(argv[i], "--name") && argv[i + 1])
 			name = argv[i + 1];
 	}
-	if (!zygote || !name || !own_argv || !own_argv[1])
+	if (!name || !own_argv || !own_argv[1])
 		return zygote;
-	len = snprintf(title, sizeof(title), "--zygote%c--name%c%s", '\0', '\0', name);
+	if (zygote)
+		len = snprintf(title, sizeof(title), "--zygote%c--name%c%s", '\0', '\0', name);
+	else
+		len = snprintf(title, sizeof(title), "--name%c%s", '\0', name);
 	char *start = own_argv[1], *end = start;
 	for (int i = 1; own_argv[i]; i++)
 		end = own_argv[i] + strlen(own_argv[i]) + 1;
 	if (len < 0 || (size_t)len + 1 > (size_t)(end - start))
-		return true;
+		return zygote;
 	memset(start, 0, (size_t)(end - start));
 	memcpy(start, title, (size_t)len);
-	return true;
+	return zygote;
 }
 
 static int reply(int err, pid_t pid, int pidfd, const char *why)
@@ -144,7 +148,7 @@ static _Noreturn void run_child(const struct pb_jail *plan, char **argv, const i
 
 	PyOS_AfterFork_Child();
 	cloned = true;
-	bool zygote = show_as_zygote(argv);
+	bool zygote = show_name(argv);
 	r = pb_child_enter(fds, exec_fd, parent, plan, &step);
 	/* Taking the plugin's uid without an exec left it not dumpable: an
 	 * exec'd zygote is, and its workers (its uid, its pid namespace) may

@@ -17,7 +17,7 @@ struct pb_forkserver;
 
 /* Start the fork-server: fork and exec worker_path --fork-server (then
  * --zygotes when it is to clone zygotes, and PB_FORKSERVER_TITLE_ROOM
- * spaces, forkserver_wire.h) with an empty environment but LANG,
+ * spaces, forkserver_wire.h, where each child writes its plugin's name) with an empty environment but LANG,
  * stdin/stdout/stderr on /dev/null, and its control socket as descriptor
  * 3. Waits for it to say it is ready. Returns 0 or a negative errno with
  * why. */

@@ -235,3 +235,10 @@ UNDER_VALGRIND = bool(os.environ.get("PB_VALGRIND_PLUGBOX"))
 # check), or memcheck's shadow memory and its queue of freed blocks, make the
 # same program hold more.
 MEMORY_FACTOR = 3 if SANITIZED or UNDER_VALGRIND else 1
+
+
+def mapped_at(pid, library):
+    """Where `library` starts in pid's address space: the same in a process
+    cloned from another, elsewhere (ASLR) in one that exec'd."""
+    with open(f"/proc/{pid}/maps") as f:
+        return next(int(line.split("-")[0], 16) for line in f if library in line)

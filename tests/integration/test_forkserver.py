@@ -20,7 +20,7 @@ import pytest
 
 import pbwire
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
-from pbtest import EXIT_OK, assert_one_error_line, explain, result_of, worker_pids
+from pbtest import EXIT_OK, assert_one_error_line, explain, mapped_at, result_of, worker_pids
 
 FORK_SERVER = ["--spawn", "fork-server"]
 
@@ -54,13 +54,16 @@ def test_plugins_cloned_from_one_fork_server_see_only_their_own_deps(serve, copy
     # The seed scenario: each plugin gets the requests it vendors.
     assert answers == {"plug1": {"2.2.0"}, "plug2": {"2.3.0"}}
     # Both workers came from the one fork-server: the daemon's children are
-    # the fork-server and two workers that carry its command line (cloned,
-    # not exec'd), each in a pid namespace of its own.
+    # the fork-server and two workers, each in a pid namespace of its own,
+    # cloned, not exec'd (libpython where the fork-server has it), each
+    # showing its plugin's name as an exec'd worker does.
     servers = fork_servers(d.pid)
     workers = [p for p in worker_pids(d.pid) if in_own_pid_namespace(p)]
     assert len(servers) == 1 and len(workers) == 2, (servers, workers)
-    for pid in servers + workers:
-        assert cmdline(pid)[1] == b"--fork-server"
+    assert cmdline(servers[0])[1] == b"--fork-server"
+    assert sorted(cmdline(pid)[1:3] for pid in workers) == [[b"--name", b"plug1"], [b"--name", b"plug2"]]
+    for pid in workers:
+        assert mapped_at(pid, "libpython3.11") == mapped_at(servers[0], "libpython3.11"), pid
     d.stop()
 
 

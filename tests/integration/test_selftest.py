@@ -241,17 +241,18 @@ def run_selftest(kit, args=(), user=None, timeout=600, **env):
 
 # ---- the battery, as root and unprivileged ------------------------------------
 
-@pytest.fixture(scope="module", params=["root", "unprivileged", "zygote", "shared-zygote"])
+@pytest.fixture(scope="module", params=["root", "unprivileged", "fork-server", "zygote", "shared-zygote"])
 def battery(request, kit):
-    """The whole battery, --json, run once per identity, and once for each
-    zygote mode, every worker forked from its plugin's zygote (--spawn
-    zygote: the zygote exec'd; --spawn shared-zygote: cloned from the
-    fork-server; as this user): (CompletedProcess, document)."""
+    """The whole battery, --json, run once per identity, once with every
+    worker cloned from the fork-server, and once for each zygote mode,
+    every worker forked from its plugin's zygote (--spawn zygote: the
+    zygote exec'd; --spawn shared-zygote: cloned from the fork-server; as
+    this user): (CompletedProcess, document)."""
     if request.param == "root":
         if os.geteuid() != 0:
             pytest.skip("the tests do not run as root")
         cp = run_selftest(kit, ["--json"])
-    elif request.param in ("zygote", "shared-zygote"):
+    elif request.param in ("fork-server", "zygote", "shared-zygote"):
         cp = run_selftest(kit, ["--json", "--spawn", request.param])
     else:
         cp = run_selftest(kit, ["--json"], user=NOBODY if os.geteuid() == 0 else None)
@@ -303,17 +304,19 @@ def test_every_attempt_is_contained(battery):
     assert cp.returncode == 0, status(cp)
 
 
-def test_a_zygote_battery_attacks_forked_workers(battery, request):
-    # The zygote run really ran the probes in workers forked from their
-    # plugin's zygote, not in exec'd ones after a fallback.
+def test_each_spawn_modes_battery_attacks_workers_started_that_way(battery, request):
+    # The fork-server and zygote runs really ran the probes in workers
+    # cloned from the fork-server or forked from their plugin's zygote,
+    # not in exec'd ones after a fallback.
     cp, doc = battery
     mode = request.node.callspec.params["battery"]
     forked = any(layer.startswith("start: forked from its plugin's zygote") for layer in doc["layers"])
     assert forked == (mode in ("zygote", "shared-zygote")), doc["layers"]
-    # The zygote exec'd, or (shared-zygote only) cloned from the fork-server.
+    # The worker (fork-server) or its zygote (shared-zygote) cloned from
+    # the fork-server; under zygote the zygote was exec'd.
     cloned = any("cloned from the fork-server" in layer for layer in doc["layers"])
-    assert cloned == (mode == "shared-zygote"), doc["layers"]
-    if forked:
+    assert cloned == (mode in ("fork-server", "shared-zygote")), doc["layers"]
+    if mode not in ("root", "unprivileged"):
         assert "with exec from now on" not in cp.stderr, cp.stderr
 
 

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
+from pbtest import mapped_at
 
 ZYGOTE = ["--spawn", "zygote"]
 SHARED_ZYGOTE = ["--spawn", "shared-zygote"]
@@ -353,12 +354,6 @@ def test_a_zygote_whose_import_hangs_does_not_hold_up_other_plugins(serve, plugi
     assert max(during) < 1.0, (max(during), p99(baseline))
     assert p99(during) <= 3 * p99(baseline) + 0.02, (p99(during), p99(baseline))
     d.stop()
-
-
-def mapped_at(pid, library):
-    """Where `library` starts in pid's address space."""
-    with open(f"/proc/{pid}/maps") as f:
-        return next(int(line.split("-")[0], 16) for line in f if library in line)
 
 
 def two_layout_plugins(copy_plugins, paths):
