@@ -355,14 +355,31 @@ int nth_allowed_cpu(int n)
 	return -1;
 }
 
+/* Every thread of the bench, not only the caller: the library's spawner
+ * thread (supervisor/jail/spawner.c), started in the pinned run, forks
+ * every worker, and workers take its affinity. Setting the main thread's
+ * alone left the unpinned run's workers on one CPU. */
 int set_placement(enum placement pl, int cpu)
 {
-	cpu_set_t one;
+	cpu_set_t one, *mask = &initial_mask;
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
 
 	remember_mask();
-	if (pl == PL_UNPINNED)
-		return sched_setaffinity(0, sizeof(initial_mask), &initial_mask) < 0 ? -errno : 0;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	return sched_setaffinity(0, sizeof(one), &one) < 0 ? -errno : 0;
+	if (pl != PL_UNPINNED) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		mask = &one;
+	}
+	if (sched_setaffinity(0, sizeof(*mask), mask) < 0)
+		return -errno;
+	if (!(d = opendir("/proc/self/task")))
+		return -errno;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && sched_setaffinity((pid_t)atoi(e->d_name), sizeof(*mask), mask) < 0 &&
+		    errno != ESRCH)
+			r = -errno;
+	closedir(d);
+	return r;
 }
