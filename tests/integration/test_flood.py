@@ -6,7 +6,7 @@ returned, 64 MiB of newlines on stdout, 16 MiB on stderr, a hundred
 thousand print() lines, twenty thousand refused host calls (each a note).
 Each stream reaches the host metered (1000 lines or 256 KiB a second), with
 a "dropped N lines / N bytes" note for the rest, while a sibling plugin
-served by the same daemon keeps answering within twice its usual p99; and
+served by the same daemon keeps answering within twice its usual p99 (plus a scheduler slice or two); and
 with the daemon's stderr on a pipe nobody reads, the flood costs output,
 never calls, and SIGTERM still ends the daemon at once.
 
@@ -33,7 +33,7 @@ import time
 import pytest
 
 from pbserve import serve, sockdir  # noqa: F401 (fixtures used by name)
-from pbtest import EXIT_OK, EXIT_RAISED, EXIT_USAGE, explain, result_of, scaled
+from pbtest import EXIT_OK, EXIT_RAISED, EXIT_USAGE, check_on_pace, explain, result_of, scaled
 import pbwire
 from test_channel import Steady
 
@@ -64,10 +64,6 @@ def flood_plugins(copy_plugins, paths):
     return target
 
 
-def p99(values):
-    return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
-
-
 def paced_baseline(daemon, seconds=2.0):
     """The sibling's latencies measured as they are during a flood (a call
     every 2 ms for `seconds`) while flooder burns a CPU without a byte of
@@ -89,18 +85,13 @@ def paced_baseline(daemon, seconds=2.0):
 
 
 def check_sibling_on_time(before, steady, after):
-    """The sibling's p99 during the flood within twice its baseline p99. The
-    baseline is measured just before and just after the flood, and the
-    higher of the two counts: on a shared machine the load of other
-    processes drifts over seconds, and the flood sits between them."""
+    """The sibling answered every call, kept its pace, and its p99 during
+    the flood stayed within twice its baseline (pbtest.check_on_pace)."""
     assert not steady.failures, steady.failures[:3]
     # A call that never came back is in neither list: the sibling must have
     # kept the pace it had alone, for at least as long.
     assert len(steady.latencies) >= len(before) // 2, (len(steady.latencies), len(before))
-    usual, during = max(p99(before), p99(after)), p99(steady.latencies)
-    assert during <= 2 * usual, \
-        f"steady's p99 rose from {usual * 1e3:.2f} ms to {during * 1e3:.2f} ms during the flood " \
-        f"(before {p99(before) * 1e3:.2f} ms, after {p99(after) * 1e3:.2f} ms)"
+    check_on_pace(before, steady.latencies, after)
 
 
 def flood(daemon, function, args, timeout=60):
