@@ -11,7 +11,11 @@
  *   policy_tables.c   what the language knows: groups, named constants,
  *                     which arguments the kernel reads as 32-bit, what is
  *                     dangerous to allow
- *   policy_compile.c  rules -> BPF programs, and the matcher for reports
+ *   policy_compile.c  rules -> BPF programs
+ *   policy_rules.c    the rules plugbox puts around a policy's own: learn
+ *                     mode, @network connect, zygotes, after-start
+ *   policy_match.c    the same decisions made in C, for reports
+ *   policy_memo.c     a loaded policy's last compile, kept
  *
  * A policy is an ordered list of entries. The entries for one syscall form a
  * chain, tried first to last; the first whose condition holds decides. A
@@ -219,7 +223,7 @@ struct pb_policy {
 	char **includes; /* names of included policies, in order */
 	size_t nincludes;
 	struct pb_sandbox sandbox;
-	/* The last program pb_policy_compile made of it (policy_compile.c):
+	/* The last program pb_policy_compile made of it (policy_memo.c):
 	 * a worker's is compiled when it starts and again when its Hello is
 	 * checked. Allocated by the loader; NULL: nothing kept. */
 	struct pb_compiled_memo *compiled;
@@ -366,13 +370,13 @@ const char *pb_arch_name(uint32_t arch, int nr);
 /* "name(0x.., ...)" and " via the ... ABI" when not native. */
 void pb_format_syscall(int nr, uint32_t arch, const uint64_t args[6], char *buf, size_t len);
 /* The rule learn mode puts before every policy that decides this call (no
- * namespace is ever made while learning), or NULL. (policy_compile.c) */
+ * namespace is ever made while learning), or NULL. (policy_rules.c) */
 const struct pb_entry *pb_policy_learn_guard(int nr, const uint64_t args[6]);
 /* The rule @network connect puts before every policy that decides this
- * call, or NULL. (policy_compile.c) */
+ * call, or NULL. (policy_rules.c) */
 const struct pb_entry *pb_policy_net_entry(const struct pb_policy *p, int nr, const uint64_t args[6]);
 /* Does the policy log anywhere (a helper has nobody to answer the
- * notifications)? (policy_compile.c) */
+ * notifications)? (policy_match.c) */
 bool pb_policy_has_log(const struct pb_policy *pol);
 
 #endif

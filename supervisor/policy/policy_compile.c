@@ -6,6 +6,11 @@
  * rule that holds decides, then the syscall's own else-action, then the
  * policy's @default). libseccomp still names the syscalls.
  *
+ * The rules plugbox adds around a policy's own (learn mode, @network
+ * connect, zygotes, the after-start hand-over) are in policy_rules.c; the
+ * same decisions made in C for a report, in policy_match.c; the kept
+ * compile, in policy_memo.c.
+ *
  * Programs, loaded in this order (the kernel runs every filter and applies
  * the most restrictive verdict):
  *
@@ -26,21 +31,18 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <netinet/in.h>
 
 #include "policy/policy.h"
+#include "policy/policy_rules.h"
 
 #if defined(__x86_64__)
 #define PB_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -139,15 +141,10 @@ static uint32_t action_value(const struct pb_action *a)
 
 /* ---- conditions ---------------------------------------------------------- */
 
-static uint64_t atom_value(const struct pb_atom *a, int32_t self_pid)
-{
-	return a->self_pid ? (uint64_t)(uint32_t)self_pid : a->value;
-}
-
 static label atom_code(struct backwards *b, const struct pb_atom *a, int32_t self_pid,
                        label t, label f)
 {
-	uint64_t v = atom_value(a, self_pid);
+	uint64_t v = pb_atom_value(a, self_pid);
 	uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
 	label l;
 
@@ -221,8 +218,6 @@ static label cond_code(struct backwards *b, const struct pb_cond *c, int32_t sel
 	}
 	return next_clause;
 }
-
-static bool cond_holds(const struct pb_cond *c, const uint64_t args[6], int32_t self_pid);
 
 /* ---- programs ------------------------------------------------------------ */
 
@@ -406,286 +401,6 @@ static bool uses_log(const struct pb_entry_list *l, const struct pb_action *fall
 	return false;
 }
 
-/* The worker loads the after-start program with seccomp(2) while the
- * start-up program is in force, so that program lets exactly that call
- * through (filters only ever tighten), and the after-start program closes
- * it again. */
-static struct pb_atom set_mode_filter_atom = {
-	.arg = 0,
-	.op = PB_OP_EQ,
-	.wide = false,
-	.value = SECCOMP_SET_MODE_FILTER,
-};
-static size_t one_clause = 1;
-static struct pb_cond set_mode_filter = {
-	.atoms = &set_mode_filter_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-
-/* Descriptor 5 of the worker: its report socket (worker/worker.h). */
-static struct pb_atom report_socket_atom = {
-	.arg = 0,
-	.op = PB_OP_EQ,
-	.wide = false,
-	.value = 5,
-};
-static struct pb_cond report_socket = {
-	.atoms = &report_socket_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-
-static int with_entry(const struct pb_entry_list *l, const struct pb_entry *e, bool front,
-                      struct pb_entry_list *out)
-{
-	out->v = malloc((l->n + 1) * sizeof(*out->v));
-	if (!out->v)
-		return -ENOMEM;
-	out->n = out->cap = l->n + 1;
-	memcpy(out->v + (front ? 1 : 0), l->v, l->n * sizeof(*out->v));
-	out->v[front ? 0 : l->n] = *e;
-	return 0;
-}
-
-/* ---- @network connect ------------------------------------------------------
- *
- * The worker keeps its empty network namespace; what it may reach, the
- * supervisor connects for it (runtime/netconnect.c). Two rules come before
- * the policy's own: every connect(2) goes to the supervisor (a user
- * notification: the filter cannot see the address behind the pointer, nor
- * the socket's kind), and socket(2) may make TCP sockets, IPv4 or IPv6,
- * blocking or not: SOCK_STREAM with only SOCK_NONBLOCK and SOCK_CLOEXEC
- * beside it, protocol 0 or IPPROTO_TCP. Every other socket stays with the
- * policy's rules (UDP, raw, packet, netlink: denied by the shipped ones). */
-
-#define TCP_TYPE_BITS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
-#define TCP_CLAUSE(fam, proto)                                               \
-	{ .arg = 0, .op = PB_OP_EQ, .value = (fam) },                        \
-	        { .arg = 1, .op = PB_OP_ONLY_BITS, .value = TCP_TYPE_BITS }, \
-	        { .arg = 1, .op = PB_OP_ANY_BITS, .value = SOCK_STREAM },    \
-	{                                                                    \
-		.arg = 2, .op = PB_OP_EQ, .value = (proto)                   \
-	}
-static struct pb_atom tcp_socket_atoms[] = {
-	TCP_CLAUSE(AF_INET, 0),
-	TCP_CLAUSE(AF_INET, IPPROTO_TCP),
-	TCP_CLAUSE(AF_INET6, 0),
-	TCP_CLAUSE(AF_INET6, IPPROTO_TCP),
-};
-static size_t tcp_socket_ends[] = { 4, 8, 12, 16 };
-static struct pb_cond tcp_socket = {
-	.atoms = tcp_socket_atoms,
-	.natoms = 16,
-	.clause_end = tcp_socket_ends,
-	.nclauses = 4,
-};
-/* SOCK_STREAM is 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5: with only
- * these bits and bit 0 set, the type is SOCK_STREAM. */
-_Static_assert(SOCK_STREAM == 1 && ((SOCK_DGRAM | SOCK_RAW | SOCK_SEQPACKET | SOCK_RDM | SOCK_DCCP |
-                                     SOCK_PACKET) &
-                                    TCP_TYPE_BITS & ~SOCK_STREAM) == 0,
-               "socket types other than SOCK_STREAM have a bit outside TCP_TYPE_BITS");
-
-static const struct pb_entry net_entries[] = {
-	{ .nr = __NR_connect, .action = { PB_ACT_LOG, 0 }, .text = "connect: the supervisor connects (@network connect)" },
-	{ .nr = __NR_socket, .cond = &tcp_socket, .action = { PB_ACT_ALLOW, 0 }, .text = "socket: TCP over IPv4 or IPv6 (@network connect)" },
-};
-#define NET_ENTRIES_N (sizeof(net_entries) / sizeof(net_entries[0]))
-
-static int with_net_entries(const struct pb_entry_list *l, struct pb_entry_list *out)
-{
-	out->v = malloc((l->n + NET_ENTRIES_N) * sizeof(*out->v));
-	if (!out->v)
-		return -ENOMEM;
-	memcpy(out->v, net_entries, sizeof(net_entries));
-	memcpy(out->v + NET_ENTRIES_N, l->v, l->n * sizeof(*out->v));
-	out->n = out->cap = l->n + NET_ENTRIES_N;
-	return 0;
-}
-
-const struct pb_entry *pb_policy_net_entry(const struct pb_policy *p, int nr, const uint64_t args[6])
-{
-	if (p->sandbox.network != PB_NETWORK_CONNECT)
-		return NULL;
-	for (size_t i = 0; i < NET_ENTRIES_N; i++)
-		if (net_entries[i].nr == nr && (!net_entries[i].cond || cond_holds(net_entries[i].cond, args, 0)))
-			return &net_entries[i];
-	return NULL;
-}
-
-/* ---- learn mode ------------------------------------------------------------
- *
- * `plugbox learn` runs a call under the policy with its denials turned into
- * log verdicts: the call goes through and the supervisor writes it down,
- * so the learned policy lists what the call needs beyond the policy. What
- * only an attack does is not learned: for the @attack group the policy's
- * verdicts stand as they are (kill stays kill, an errno stays an errno, the
- * @default applies as when enforcing), and whatever the policy says, no
- * namespace is made: clone and unshare with namespace flags and setns are
- * killed, and clone3, whose flags the filter cannot see, fails with ENOSYS
- * (glibc then falls back to clone). The rules below come first. */
-
-#define PB_NS_FLAGS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
-	             CLONE_NEWPID | CLONE_NEWNET)
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080 /* Linux 5.6; in clone's flags it is the exit signal */
-#endif
-static struct pb_atom clone_ns_atom = {
-	.arg = 0,
-	.op = PB_OP_ANY_BITS,
-	.wide = true,
-	.value = PB_NS_FLAGS,
-};
-static struct pb_cond clone_ns = {
-	.atoms = &clone_ns_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-static struct pb_atom unshare_ns_atom = {
-	.arg = 0,
-	.op = PB_OP_ANY_BITS,
-	.wide = false,
-	.value = PB_NS_FLAGS | CLONE_NEWTIME,
-};
-static struct pb_cond unshare_ns = {
-	.atoms = &unshare_ns_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-
-static const struct pb_entry learn_guard[] = {
-	{ .nr = __NR_clone, .cond = &clone_ns, .action = { PB_ACT_KILL, 0 }, .text = "clone: arg0 & CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|"
-	                                                                             "CLONE_NEWPID|CLONE_NEWNET => kill" },
-	{ .nr = __NR_clone3, .action = { PB_ACT_ERRNO, ENOSYS }, .text = "clone3: return ENOSYS" },
-	{ .nr = __NR_unshare, .cond = &unshare_ns, .action = { PB_ACT_KILL, 0 }, .text = "unshare: arg0 & CLONE_NEW... => kill" },
-	{ .nr = __NR_setns, .action = { PB_ACT_KILL, 0 }, .text = "setns: kill" },
-};
-#define LEARN_GUARD_N (sizeof(learn_guard) / sizeof(learn_guard[0]))
-
-static bool in(const int *nrs, size_t n, int nr)
-{
-	for (size_t i = 0; i < n; i++)
-		if (nrs[i] == nr)
-			return true;
-	return false;
-}
-
-/* The start-up rules as learn mode runs them (see above); *dflt becomes
- * log. The entries are shallow copies: out owns only its array. */
-static int learn_list(const struct pb_policy *p, struct pb_entry_list *out, struct pb_action *dflt)
-{
-	int attack[256];
-	size_t nattack = pb_syscall_group_numbers("attack", attack, sizeof(attack) / sizeof(attack[0]));
-
-	out->v = malloc((LEARN_GUARD_N + p->start.n + nattack) * sizeof(*out->v));
-	if (!out->v)
-		return -ENOMEM;
-	out->n = 0;
-	for (size_t i = 0; i < LEARN_GUARD_N; i++)
-		out->v[out->n++] = learn_guard[i];
-	for (size_t i = 0; i < p->start.n; i++) {
-		struct pb_entry e = p->start.v[i];
-		if (!in(attack, nattack, e.nr) && e.action.kind != PB_ACT_ALLOW && e.action.kind != PB_ACT_KILL)
-			e.action = (struct pb_action){ PB_ACT_LOG, 0 };
-		out->v[out->n++] = e;
-	}
-	/* Where no rule of an attack syscall decides, its @default does, as
-	 * when enforcing (and not learn's log): a last, unconditional entry. */
-	for (size_t k = 0; k < nattack; k++)
-		out->v[out->n++] = (struct pb_entry){ .nr = attack[k], .action = p->dflt, .text = "@default (an @attack syscall)" };
-	out->cap = out->n;
-	*dflt = p->dflt.kind == PB_ACT_ALLOW ? p->dflt : (struct pb_action){ PB_ACT_LOG, 0 };
-	return 0;
-}
-
-/* ---- zygotes ----------------------------------------------------------------
- *
- * A zygote (--spawn zygote) imports its plugin once and forks every worker
- * of it. Its program is the start-up rules with what forking needs put
- * first: a process clone (no CLONE_THREAD, no namespace flag), seccomp()
- * for the children's own programs, and its control path on descriptor 3
- * (worker/zygote.c). A child stacks the ordinary program compiled for its
- * own pid, with process clones failing first: filters only tighten. */
-
-#define PB_ZYGOTE_CTL_FD 3
-static struct pb_atom process_clone_atom = {
-	.arg = 0,
-	.op = PB_OP_ONLY_BITS,
-	.wide = false,
-	.value = (uint32_t) ~(uint32_t)(CLONE_THREAD | PB_NS_FLAGS),
-};
-static struct pb_cond process_clone = {
-	.atoms = &process_clone_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-static struct pb_atom control_fd_atom = {
-	.arg = 0,
-	.op = PB_OP_EQ,
-	.wide = false,
-	.value = PB_ZYGOTE_CTL_FD,
-};
-static struct pb_cond control_fd = {
-	.atoms = &control_fd_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-static struct pb_atom dupfd_atom = {
-	.arg = 1,
-	.op = PB_OP_EQ,
-	.wide = false,
-	.value = F_DUPFD_CLOEXEC,
-};
-static struct pb_cond dupfd = {
-	.atoms = &dupfd_atom,
-	.natoms = 1,
-	.clause_end = &one_clause,
-	.nclauses = 1,
-};
-
-static const struct pb_entry zygote_first[] = {
-	{ .nr = __NR_clone, .cond = &process_clone, .action = { PB_ACT_ALLOW, 0 }, .text = "clone of a process: the zygote forks its workers" },
-	{ .nr = __NR_seccomp, .cond = &set_mode_filter, .action = { PB_ACT_ALLOW, 0 }, .text = "seccomp(SECCOMP_SET_MODE_FILTER): a zygote's child loads its own programs" },
-	{ .nr = __NR_recvmsg, .cond = &control_fd, .action = { PB_ACT_ALLOW, 0 }, .text = "recvmsg on the zygote's control socket" },
-	{ .nr = __NR_sendmsg, .cond = &control_fd, .action = { PB_ACT_ALLOW, 0 }, .text = "sendmsg on the zygote's control socket" },
-	{ .nr = __NR_fcntl, .cond = &dupfd, .action = { PB_ACT_ALLOW, 0 }, .text = "fcntl(F_DUPFD_CLOEXEC): a zygote's child takes its descriptors" },
-	{ .nr = __NR_dup3, .action = { PB_ACT_ALLOW, 0 }, .text = "dup3: a zygote's child takes its descriptors" },
-	{ .nr = __NR_close_range, .action = { PB_ACT_ALLOW, 0 }, .text = "close_range: a zygote's child closes the zygote's descriptors" },
-	{ .nr = __NR_pipe2, .action = { PB_ACT_ALLOW, 0 }, .text = "pipe2: a zygote's child makes its own SIGSYS traceback pipe" },
-};
-
-static const struct pb_entry child_first[] = {
-	{ .nr = __NR_clone, .cond = &process_clone, .action = { PB_ACT_ERRNO, EPERM }, .text = "clone of a process: return EPERM (a zygote's child never forks)" },
-	{ .nr = __NR_clone3, .action = { PB_ACT_ERRNO, ENOSYS }, .text = "clone3: return ENOSYS (a zygote's child never forks)" },
-#ifdef __NR_fork
-	{ .nr = __NR_fork, .action = { PB_ACT_ERRNO, EPERM }, .text = "fork: return EPERM (a zygote's child never forks)" },
-#endif
-#ifdef __NR_vfork
-	{ .nr = __NR_vfork, .action = { PB_ACT_ERRNO, EPERM }, .text = "vfork: return EPERM (a zygote's child never forks)" },
-#endif
-};
-
-/* first[0..n) before the entries of l. */
-static int with_first(const struct pb_entry_list *l, const struct pb_entry *first, size_t n,
-                      struct pb_entry_list *out)
-{
-	out->v = malloc((l->n + n) * sizeof(*out->v));
-	if (!out->v)
-		return -ENOMEM;
-	out->n = out->cap = l->n + n;
-	memcpy(out->v, first, n * sizeof(*out->v));
-	if (l->n)
-		memcpy(out->v + n, l->v, l->n * sizeof(*out->v));
-	return 0;
-}
-
 static int compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
                    struct pb_bpf_blob *out, char *why, size_t why_len)
 {
@@ -703,7 +418,7 @@ static int compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_
 	memset(out, 0, sizeof(*out));
 	*why = '\0';
 	if (mode == PB_COMPILE_LEARN) {
-		r = learn_list(p, &learned, &dflt);
+		r = pb_rules_learn(p, &learned, &dflt);
 		rules = &learned;
 	}
 	/* Learn mode runs with the host's network (spawn.c): no connect to make.
@@ -711,26 +426,21 @@ static int compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_
 	 * which a zygote refuses below, so that the plugin's workers are exec'd
 	 * (without them a zygote's child would have no way to connect). */
 	if (r == 0 && (mode == PB_COMPILE_ENFORCE || zygote || child) && p->sandbox.network == PB_NETWORK_CONNECT) {
-		r = with_net_entries(rules, &netted);
+		r = pb_rules_with_net(rules, &netted);
 		rules = &netted;
 	}
 	out->listener = uses_log(rules, &dflt);
 	if (r == 0)
 		r = build_guard(&guard);
 	if (r == 0 && two_phase) {
-		struct pb_entry open_filter = { .nr = __NR_seccomp, .cond = &set_mode_filter, .action = { PB_ACT_ALLOW, 0 }, .text = "seccomp(SECCOMP_SET_MODE_FILTER) for the after-start rules" };
-		struct pb_entry close_filter = { .nr = __NR_seccomp, .action = { PB_ACT_ERRNO, EPERM }, .text = "seccomp: return EPERM once started" };
-		r = with_entry(rules, &open_filter, true, &start_list);
+		r = pb_rules_with_entry(rules, &pb_rule_open_filter, true, &start_list);
 		if (r == 0)
-			r = with_entry(&p->after, &close_filter, false, &after_list);
+			r = pb_rules_with_entry(&p->after, &pb_rule_close_filter, false, &after_list);
 	}
 	if (r == 0 && out->listener) {
-		/* The worker hands the listener over with sendmsg on its report
-		 * socket; were that call itself logged, it would wait for a
-		 * supervisor that does not hold the listener yet. */
-		struct pb_entry handover = { .nr = __NR_sendmsg, .cond = &report_socket, .action = { PB_ACT_ALLOW, 0 }, .text = "sendmsg on the report socket (the listener hand-over)" };
+		/* The listener's hand-over is never itself logged. */
 		struct pb_entry_list grown = { 0 };
-		r = with_entry(two_phase ? &start_list : rules, &handover, true, &grown);
+		r = pb_rules_with_entry(two_phase ? &start_list : rules, &pb_rule_handover, true, &grown);
 		free(start_list.v);
 		start_list = grown;
 	}
@@ -741,9 +451,9 @@ static int compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_
 		r = -ENOTSUP;
 	} else if (r == 0 && (zygote || child)) {
 		struct pb_entry_list grown = { 0 };
-		r = zygote ? with_first(rules, zygote_first, sizeof(zygote_first) / sizeof(zygote_first[0]), &grown)
-		           : with_first(two_phase ? &start_list : rules, child_first,
-		                        sizeof(child_first) / sizeof(child_first[0]), &grown);
+		r = pb_rules_zygote(zygote ? rules : two_phase ? &start_list
+		                                               : rules,
+		                    zygote, &grown);
 		free(start_list.v);
 		start_list = grown;
 	}
@@ -785,157 +495,18 @@ void pb_bpf_blob_free(struct pb_bpf_blob *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* The same policy compiled for the same pid and mode makes the same
- * programs: a worker's are made when it starts (spawn.c) and again to
- * check its @after-start rules at its Hello (workers.c), ~0.1 ms each
- * here. A loaded policy is never changed, so its last compile is kept
- * and copied out. */
-struct pb_compiled_memo {
-	bool valid;
-	int32_t self_pid;
-	enum pb_compile_mode mode;
-	struct pb_bpf_blob blob;
-};
-
-struct pb_compiled_memo *pb_compiled_memo_new(void)
-{
-	return calloc(1, sizeof(struct pb_compiled_memo));
-}
-
-void pb_compiled_memo_free(struct pb_compiled_memo *m)
-{
-	if (m)
-		pb_bpf_blob_free(&m->blob);
-	free(m);
-}
-
-static int blob_copy(const struct pb_bpf_blob *from, struct pb_bpf_blob *to)
-{
-	*to = *from;
-	to->data = malloc(from->len ? from->len : 1);
-	if (!to->data) {
-		memset(to, 0, sizeof(*to));
-		return -ENOMEM;
-	}
-	memcpy(to->data, from->data, from->len);
-	return 0;
-}
-
 int pb_policy_compile(const struct pb_policy *p, int32_t self_pid, enum pb_compile_mode mode,
                       struct pb_bpf_blob *out, char *why, size_t why_len)
 {
 	struct pb_compiled_memo *m = p->compiled;
 	int r;
 
-	if (m && m->valid && m->self_pid == self_pid && m->mode == mode) {
+	if (m && pb_compiled_memo_get(m, self_pid, mode, out) == 0) {
 		*why = '\0';
-		if (blob_copy(&m->blob, out) == 0)
-			return 0;
+		return 0;
 	}
 	r = compile(p, self_pid, mode, out, why, why_len);
-	if (r == 0 && m) {
-		pb_bpf_blob_free(&m->blob);
-		m->valid = blob_copy(out, &m->blob) == 0;
-		m->self_pid = self_pid;
-		m->mode = mode;
-	}
+	if (r == 0 && m)
+		pb_compiled_memo_put(m, self_pid, mode, out);
 	return r;
-}
-
-/* ---- matching: the same decisions, made in C for a report --------------- */
-
-static bool atom_holds(const struct pb_atom *a, const uint64_t args[6], int32_t self_pid)
-{
-	uint64_t v = args[a->arg], k = atom_value(a, self_pid);
-
-	if (!a->wide) {
-		v &= UINT32_MAX;
-		k &= UINT32_MAX;
-	}
-	switch (a->op) {
-	case PB_OP_EQ: return v == k;
-	case PB_OP_NE: return v != k;
-	case PB_OP_LT: return v < k;
-	case PB_OP_LE: return v <= k;
-	case PB_OP_GT: return v > k;
-	case PB_OP_GE: return v >= k;
-	case PB_OP_ANY_BITS: return (v & k) != 0;
-	default: return (v & ~k) == 0;
-	}
-}
-
-static bool cond_holds(const struct pb_cond *c, const uint64_t args[6], int32_t self_pid)
-{
-	size_t first = 0;
-
-	for (size_t k = 0; k < c->nclauses; k++) {
-		bool all = true;
-		for (size_t i = first; i < c->clause_end[k] && all; i++)
-			all = atom_holds(&c->atoms[i], args, self_pid);
-		if (all)
-			return true;
-		first = c->clause_end[k];
-	}
-	return false;
-}
-
-static const struct pb_entry *chain_match(const struct pb_entry_list *l, int nr,
-                                          const uint64_t args[6], int32_t self_pid)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].nr == nr && (!l->v[i].cond || cond_holds(l->v[i].cond, args, self_pid)))
-			return &l->v[i];
-	return NULL;
-}
-
-/* The kernel's order of precedence among verdicts. */
-static int severity(enum pb_action_kind k)
-{
-	switch (k) {
-	case PB_ACT_KILL: return 4;
-	case PB_ACT_TRAP: return 3;
-	case PB_ACT_ERRNO: return 2;
-	case PB_ACT_LOG: return 1;
-	default: return 0;
-	}
-}
-
-const struct pb_entry *pb_policy_match(const struct pb_policy *p, int nr, const uint64_t args[6],
-                                       int32_t self_pid, bool after_start,
-                                       struct pb_action *action)
-{
-	const struct pb_entry *e = chain_match(&p->start, nr, args, self_pid);
-	*action = e ? e->action : p->dflt;
-	if (after_start) {
-		const struct pb_entry *a = chain_match(&p->after, nr, args, self_pid);
-		/* Between equal verdicts the newer filter's data wins (the errno
-		 * of two errnos or two traps); a start-up kill stays a kill, see
-		 * kill_first. */
-		if (a && severity(a->action.kind) >= severity(action->kind)) {
-			*action = a->action;
-			return a;
-		}
-	}
-	return e;
-}
-
-const struct pb_entry *pb_policy_learn_guard(int nr, const uint64_t args[6])
-{
-	for (size_t i = 0; i < LEARN_GUARD_N; i++)
-		if (learn_guard[i].nr == nr && (!learn_guard[i].cond || cond_holds(learn_guard[i].cond, args, 0)))
-			return &learn_guard[i];
-	return NULL;
-}
-
-bool pb_policy_has_log(const struct pb_policy *pol)
-{
-	const struct pb_entry_list *lists[] = { &pol->start, &pol->after };
-	/* connect(2) is answered by the supervisor, as a log verdict is */
-	if (pol->dflt.kind == PB_ACT_LOG || pol->sandbox.network == PB_NETWORK_CONNECT)
-		return true;
-	for (size_t l = 0; l < 2; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			if (lists[l]->v[i].action.kind == PB_ACT_LOG)
-				return true;
-	return false;
 }

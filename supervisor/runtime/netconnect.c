@@ -2,7 +2,7 @@
  * connections, to the policy's destinations only.
  *
  * The worker stays in its empty network namespace. Its filter sends every
- * connect(2) here as a seccomp user notification (policy_compile.c), and
+ * connect(2) here as a seccomp user notification (policy_rules.c), and
  * this file answers it:
  *
  *   1. read the address ONCE from the worker's memory (process_vm_readv),

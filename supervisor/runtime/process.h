@@ -158,7 +158,7 @@ struct process {
 	enum proc_state state;
 	struct pb_policy *policy; /* the operator's policy for this plugin */
 	bool poll_ok;             /* its policy allows the poll(2) of Envelope.poll_us */
-	bool learning;            /* compiled for `plugbox learn` (policy_compile.c) */
+	bool learning;            /* compiled for `plugbox learn` (policy_rules.c) */
 	bool stop_requested;      /* ended on purpose: not a crash */
 	double state_deadline;    /* P_STARTING: Hello by then; P_STOPPING: SIGKILL then */
 	double idle_since;
