@@ -102,7 +102,8 @@ static void id_map(char *buf, unsigned id)
 #define NO_FSTYPE "none"
 
 /* mount_setattr(2), Linux 5.12: raw, as glibc 2.36 and the kernel headers
- * disagree on who defines struct mount_attr. */
+ * disagree on who defines struct mount_attr. Its argument is that struct:
+ * four u64s, attr_set, attr_clr, propagation, userns_fd. */
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
@@ -112,10 +113,6 @@ static void id_map(char *buf, unsigned id)
 #define PB_MOUNT_ATTR_RDONLY 0x1ULL
 #define PB_MOUNT_ATTR_NOSUID 0x2ULL
 #define PB_MOUNT_ATTR_NODEV 0x4ULL
-
-struct pb_mount_attr {
-	uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
 
 /* A read-only bind, by itself: bind, then remount read-only (a bind mount
  * takes no flags of its own), keeping the flags the source's mount has
@@ -222,8 +219,8 @@ static int enter_mount_tree(const struct pb_jail *j, const char **step)
 		if (!(batched && pb_jail_op_late(j->ops[i].kind)) && (r = apply_op(&j->ops[i], batched, step)) < 0)
 			return r;
 	if (batched) {
-		struct pb_mount_attr attr = { PB_MOUNT_ATTR_RDONLY | PB_MOUNT_ATTR_NOSUID | PB_MOUNT_ATTR_NODEV, 0, 0, 0 };
-		if (syscall(SYS_mount_setattr, AT_FDCWD, j->newroot, AT_RECURSIVE, &attr, sizeof(attr)) == 0) {
+		const uint64_t attr[4] = { PB_MOUNT_ATTR_RDONLY | PB_MOUNT_ATTR_NOSUID | PB_MOUNT_ATTR_NODEV, 0, 0, 0 };
+		if (syscall(SYS_mount_setattr, AT_FDCWD, j->newroot, AT_RECURSIVE, attr, sizeof(attr)) == 0) {
 			root_ro = true;
 		} else {
 			for (size_t i = 0; i < j->nops; i++)
