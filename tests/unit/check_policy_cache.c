@@ -42,6 +42,29 @@ static int getpid_errno(const struct pb_policy *p)
 	return a.err;
 }
 
+/* A load through the cache that must succeed. */
+static struct pb_policy *load_ok(struct pb_policy_cache *c, const char *name)
+{
+	struct diag d = { 0 };
+	struct pb_policy *p = NULL;
+
+	ck_assert_msg(pb_policy_cache_load(c, tmpdir, name, collect, &d, &p) == 0, "%s", d.text);
+	return p;
+}
+
+/* The policies of a test, written, and removed at its end. */
+static void write_pair(const char *top, const char *base)
+{
+	write_policy("base", base);
+	write_policy("top", top);
+}
+
+static void remove_pair(void)
+{
+	remove_policy("top");
+	remove_policy("base");
+}
+
 /* Rewrite NAME with TEXT, then give it back the modification time it had:
  * only its bytes tell the edit. */
 static void rewrite_keeping_mtime(const char *name, const char *text)
@@ -62,13 +85,11 @@ static void rewrite_keeping_mtime(const char *name, const char *text)
 START_TEST(kept_while_unchanged)
 {
 	struct pb_policy_cache *c = pb_policy_cache_new();
-	struct diag d = { 0 };
 	struct pb_policy *a = NULL, *b = NULL;
 
-	write_policy("base", FLOOR "@default errno ESTALE\n");
-	write_policy("top", "getpid: return EPERM\n@include base\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &a) == 0, "%s", d.text);
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &b) == 0, "%s", d.text);
+	write_pair("getpid: return EPERM\n@include base\n", FLOOR "@default errno ESTALE\n");
+	a = load_ok(c, "top");
+	b = load_ok(c, "top");
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(parsed(c), 1);
 	ck_assert_uint_eq(kept(c), 1);
@@ -78,8 +99,7 @@ START_TEST(kept_while_unchanged)
 	pb_policy_cache_free(c);
 	ck_assert_int_eq(getpid_errno(b), EPERM);
 	pb_policy_free(b);
-	remove_policy("top");
-	remove_policy("base");
+	remove_pair();
 }
 END_TEST
 
@@ -87,15 +107,13 @@ END_TEST
 START_TEST(edit_seen_by_its_bytes)
 {
 	struct pb_policy_cache *c = pb_policy_cache_new();
-	struct diag d = { 0 };
 	struct pb_policy *a = NULL, *b = NULL;
 
-	write_policy("base", FLOOR "@default errno ESTALE\n");
-	write_policy("top", "getpid: return EPERM\n@include base\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &a) == 0, "%s", d.text);
+	write_pair("getpid: return EPERM\n@include base\n", FLOOR "@default errno ESTALE\n");
+	a = load_ok(c, "top");
 	ck_assert_int_eq(getpid_errno(a), EPERM);
 	rewrite_keeping_mtime("top", "getpid: return EBADF\n@include base\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &b) == 0, "%s", d.text);
+	b = load_ok(c, "top");
 	ck_assert_ptr_ne(a, b);
 	ck_assert_uint_eq(parsed(c), 2);
 	ck_assert_int_eq(getpid_errno(b), EBADF);
@@ -104,8 +122,7 @@ START_TEST(edit_seen_by_its_bytes)
 	pb_policy_free(a);
 	pb_policy_free(b);
 	pb_policy_cache_free(c);
-	remove_policy("top");
-	remove_policy("base");
+	remove_pair();
 }
 END_TEST
 
@@ -113,17 +130,15 @@ END_TEST
 START_TEST(include_edit_seen)
 {
 	struct pb_policy_cache *c = pb_policy_cache_new();
-	struct diag d = { 0 };
 	struct pb_policy *a = NULL, *b = NULL, *again = NULL;
 
-	write_policy("base", FLOOR "@default errno ESTALE\n");
-	write_policy("top", "@include base\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &a) == 0, "%s", d.text);
+	write_pair("@include base\n", FLOOR "@default errno ESTALE\n");
+	a = load_ok(c, "top");
 	ck_assert_int_eq(getpid_errno(a), ESTALE);
 	rewrite_keeping_mtime("base", FLOOR "@default errno ENOLCK\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &b) == 0, "%s", d.text);
+	b = load_ok(c, "top");
 	ck_assert_int_eq(getpid_errno(b), ENOLCK);
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &again) == 0, "%s", d.text);
+	again = load_ok(c, "top");
 	ck_assert_ptr_eq(b, again);
 	ck_assert_uint_eq(parsed(c), 2);
 	ck_assert_uint_eq(kept(c), 1);
@@ -131,8 +146,7 @@ START_TEST(include_edit_seen)
 	pb_policy_free(b);
 	pb_policy_free(again);
 	pb_policy_cache_free(c);
-	remove_policy("top");
-	remove_policy("base");
+	remove_pair();
 }
 END_TEST
 
@@ -144,9 +158,8 @@ START_TEST(errors_never_kept)
 	struct diag d = { 0 };
 	struct pb_policy *a = NULL, *p = (struct pb_policy *)1;
 
-	write_policy("base", FLOOR "@default errno ESTALE\n");
-	write_policy("top", "@include base\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &a) == 0, "%s", d.text);
+	write_pair("@include base\n", FLOOR "@default errno ESTALE\n");
+	a = load_ok(c, "top");
 	remove_policy("base");
 	for (int i = 1; i <= 2; i++) {
 		ck_assert_int_lt(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &p), 0);
@@ -154,15 +167,14 @@ START_TEST(errors_never_kept)
 		ck_assert_int_eq(d.errors, i);
 	}
 	write_policy("base", FLOOR "@default errno ENOLCK\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "top", collect, &d, &p) == 0, "%s", d.text);
+	p = load_ok(c, "top");
 	ck_assert_int_eq(getpid_errno(p), ENOLCK);
 	ck_assert_uint_eq(parsed(c), 4);
 	ck_assert_uint_eq(kept(c), 0);
 	pb_policy_free(a);
 	pb_policy_free(p);
 	pb_policy_cache_free(c);
-	remove_policy("top");
-	remove_policy("base");
+	remove_pair();
 }
 END_TEST
 
@@ -171,12 +183,11 @@ END_TEST
 START_TEST(network_connect_not_shared)
 {
 	struct pb_policy_cache *c = pb_policy_cache_new();
-	struct diag d = { 0 };
 	struct pb_policy *a = NULL, *b = NULL;
 
 	write_policy("net", FLOOR "@default errno ESTALE\n@network connect 127.0.0.1:8080\n");
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "net", collect, &d, &a) == 0, "%s", d.text);
-	ck_assert_msg(pb_policy_cache_load(c, tmpdir, "net", collect, &d, &b) == 0, "%s", d.text);
+	a = load_ok(c, "net");
+	b = load_ok(c, "net");
 	ck_assert_ptr_ne(a, b);
 	ck_assert_uint_eq(parsed(c), 2);
 	ck_assert_uint_eq(kept(c), 0);
