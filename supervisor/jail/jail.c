@@ -562,6 +562,30 @@ static int plan_install_tree(struct pb_jail *j, const struct pb_jail_install *in
 	return 0;
 }
 
+/* May the late ops (pb_jail_op_late) wait until after the read-only binds
+ * and their one mount_setattr? Only when no op after a late one lies under
+ * its path: such an op (a directory made inside a staging bind, say) must
+ * find that mount already there. PLUGBOX_MOUNT_SETATTR=off asks for one
+ * remount per bind, the path of kernels before 5.12, to test it here. */
+static bool batch_ro(const struct pb_jail *j)
+{
+	const char *env = getenv("PLUGBOX_MOUNT_SETATTR");
+
+	if (env && !strcmp(env, "off"))
+		return false;
+	for (size_t i = 0; i < j->nops; i++) {
+		const struct pb_jail_op *late = &j->ops[i];
+		size_t n = strlen(late->path);
+		if (!pb_jail_op_late(late->kind))
+			continue;
+		for (size_t k = i + 1; k < j->nops; k++)
+			if (!pb_jail_op_late(j->ops[k].kind) && !strncmp(j->ops[k].path, late->path, n) &&
+			    (j->ops[k].path[n] == '/' || j->ops[k].path[n] == '\0'))
+				return false;
+	}
+	return true;
+}
+
 /* Exactly one of plugin_dir (a plugin worker) and in (an install worker). */
 static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_namespaces,
                    const char *name, const char *plugin_dir, const struct pb_jail_install *in,
@@ -596,6 +620,7 @@ static int prepare(struct pb_jail *j, const struct pb_sandbox *sb, bool use_name
 			return r;
 		if (in && !(j->import_root = strdup(view_dir)))
 			return -ENOMEM;
+		j->ro_batch = batch_ro(j);
 		add_layer(j, "namespaces: %s%s pid mount ipc uts cgroup", j->userns ? "user " : "",
 		          sb->network == PB_NETWORK_NONE      ? "net"
 		          : sb->network == PB_NETWORK_CONNECT ? "net (connects made by the supervisor)"

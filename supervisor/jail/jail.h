@@ -58,7 +58,12 @@ struct pb_jail {
 	bool userns;     /* unprivileged: a user namespace maps our uid to itself */
 	bool mount_tree; /* pivot_root into a tmpfs holding only the binds */
 	bool as_root;    /* started as root: change to uid/gid below */
-	uid_t uid;       /* the worker's identity */
+	/* The read-only binds made read-only together, by one recursive
+	 * mount_setattr after the last of them (jail_enter.c), rather than one
+	 * remount each: only where no later op needs a mount made before it
+	 * (pb_jail_batch_ro), and not under PLUGBOX_MOUNT_SETATTR=off. */
+	bool ro_batch;
+	uid_t uid; /* the worker's identity */
 	gid_t gid;
 	int last_cap;  /* highest capability this kernel knows */
 	char *newroot; /* the host directory the new root's tmpfs is mounted on */
@@ -76,6 +81,13 @@ struct pb_jail {
 	char *layers[8];   /* what was put in place, for `plugbox list` */
 	size_t nlayers;
 };
+
+/* Ops that the batched path (ro_batch) makes after the read-only binds
+ * and the mount_setattr: mounts that are not read-only binds of the tree. */
+static inline bool pb_jail_op_late(enum pb_jail_op_kind k)
+{
+	return k == JAIL_BIND_DEV || k == JAIL_TMPFS || k == JAIL_BIND_RW || k == JAIL_BIND_OPT || k == JAIL_PROC;
+}
 
 /* Plan the jail for plugin `name`: `view_dir` is the supervisor's empty
  * directory for this worker (the new root's mount point, or the import root

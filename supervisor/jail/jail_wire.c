@@ -81,7 +81,8 @@ int pb_jail_pack(const struct pb_jail *j, char *const *argv, uint8_t **out, size
 		return -E2BIG;
 	put_u32(&w, JAIL_WIRE_MAGIC);
 	put_u32(&w, (uint32_t)j->clone_flags);
-	put_u32(&w, (uint32_t)j->userns | (uint32_t)j->mount_tree << 1 | (uint32_t)j->as_root << 2);
+	put_u32(&w, (uint32_t)j->userns | (uint32_t)j->mount_tree << 1 | (uint32_t)j->as_root << 2 |
+	                    (uint32_t)j->ro_batch << 3);
 	put_u32(&w, (uint32_t)j->uid);
 	put_u32(&w, (uint32_t)j->gid);
 	put_u32(&w, (uint32_t)j->last_cap);
@@ -185,6 +186,7 @@ int pb_jail_unpack(const uint8_t *buf, size_t len, struct pb_jail *j, char ***ar
 	j->userns = flags & 1;
 	j->mount_tree = flags & 2;
 	j->as_root = flags & 4;
+	j->ro_batch = flags & 8;
 	j->uid = (uid_t)get_u32(&r);
 	j->gid = (gid_t)get_u32(&r);
 	j->last_cap = (int)get_u32(&r);

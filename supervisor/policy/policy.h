@@ -227,6 +227,15 @@ struct pb_policy {
 	 * a worker's is compiled when it starts and again when its Hello is
 	 * checked. Allocated by the loader; NULL: nothing kept. */
 	struct pb_compiled_memo *compiled;
+	/* The bytes of every file read, as they were parsed (texts[i] is
+	 * files[i]): kept only for the policy cache (policy_cache.c), which
+	 * compares them with the files at every start. NULL otherwise. */
+	char **texts;
+	size_t *text_lens;
+	size_t nkept;
+	/* Holders: 1 from the loader, one more per pb_policy_ref. pb_policy_free
+	 * drops one and frees the policy with the last. */
+	unsigned refs;
 };
 
 /* Diagnostics go to a caller's sink, one line each, already formatted as
@@ -243,6 +252,8 @@ int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, vo
 int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data,
                         struct pb_policy **out);
 void pb_policy_free(struct pb_policy *p);
+/* One more holder of P (one thread: the supervisor's); returns P. */
+struct pb_policy *pb_policy_ref(struct pb_policy *p);
 
 /* The grant for host function NAME, or NULL when the policy grants no such
  * thing (the supervisor then answers the plugin's call with PermissionError). */

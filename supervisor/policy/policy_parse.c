@@ -632,6 +632,34 @@ static const char *intern_file(struct parser *ps, const char *path)
 	return grown[ps->p->nfiles] ? grown[ps->p->nfiles++] : NULL;
 }
 
+/* A copy of the file just interned (the last of p->files), before parsing
+ * cuts it into lines: the policy cache compares it with the file later. */
+static int keep_text(struct parser *ps, const char *text, size_t len)
+{
+	struct pb_policy *p = ps->p;
+	size_t i = p->nfiles - 1;
+	char **texts = realloc(p->texts, p->nfiles * sizeof(char *));
+
+	if (!texts)
+		return -ENOMEM;
+	p->texts = texts;
+	size_t *lens = realloc(p->text_lens, p->nfiles * sizeof(size_t));
+	if (!lens)
+		return -ENOMEM;
+	p->text_lens = lens;
+	/* Files read before this one without a text (none today) stay NULL. */
+	for (size_t k = p->nkept; k < i; k++) {
+		texts[k] = NULL;
+		lens[k] = 0;
+	}
+	if (!(texts[i] = malloc(len ? len : 1)))
+		return -ENOMEM;
+	memcpy(texts[i], text, len);
+	lens[i] = len;
+	p->nkept = p->nfiles;
+	return 0;
+}
+
 static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out)
 {
 	struct file_ctx *f;
@@ -673,6 +701,11 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 	if (memchr(text, '\0', len)) {
 		policy_report(ps, true, path, 0, 0, "contains a NUL byte: not a policy file");
 		r = -EINVAL;
+		goto out;
+	}
+	if (ps->keep_texts && keep_text(ps, text, len) < 0) {
+		policy_nomem(ps, NULL);
+		r = -ENOMEM;
 		goto out;
 	}
 	ps->stack[ps->depth++] = name;
@@ -761,10 +794,24 @@ static void check_floor(struct parser *ps, const struct pb_policy *p)
 	}
 }
 
+struct pb_policy *pb_policy_ref(struct pb_policy *p)
+{
+	p->refs++;
+	return p;
+}
+
 void pb_policy_free(struct pb_policy *p)
 {
 	if (!p)
 		return;
+	if (p->refs > 1) {
+		p->refs--;
+		return;
+	}
+	for (size_t i = 0; i < p->nkept; i++)
+		free(p->texts[i]);
+	free(p->texts);
+	free(p->text_lens);
 	list_free(&p->start);
 	list_free(&p->after);
 	sandbox_free(&p->sandbox);
@@ -781,10 +828,10 @@ void pb_policy_free(struct pb_policy *p)
 	free(p);
 }
 
-static int load(const char *dir, const char *name, const char *path, pb_policy_diag_fn diag,
+static int load(const char *dir, const char *name, const char *path, bool keep_texts, pb_policy_diag_fn diag,
                 void *data, struct pb_policy **out)
 {
-	struct parser ps = { .dir = dir, .diag = diag, .diag_data = data };
+	struct parser ps = { .dir = dir, .diag = diag, .diag_data = data, .keep_texts = keep_texts };
 	struct chunk top = { 0 };
 	int r;
 
@@ -794,6 +841,7 @@ static int load(const char *dir, const char *name, const char *path, pb_policy_d
 		ps.p->name = strdup(name);
 		ps.p->path = strdup(path);
 		ps.p->compiled = pb_compiled_memo_new();
+		ps.p->refs = 1;
 	}
 	if (!ps.p || !ps.p->name || !ps.p->path || !ps.p->compiled) {
 		pb_policy_free(ps.p);
@@ -823,8 +871,8 @@ static int load(const char *dir, const char *name, const char *path, pb_policy_d
 	return 0;
 }
 
-int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
-                   struct pb_policy **out)
+static int load_named(const char *dir, const char *name, bool keep_texts, pb_policy_diag_fn diag, void *data,
+                      struct pb_policy **out)
 {
 	char path[PATH_MAX];
 
@@ -838,7 +886,19 @@ int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, vo
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/%s.policy", dir, name);
-	return load(dir, name, path, diag, data, out);
+	return load(dir, name, path, keep_texts, diag, data, out);
+}
+
+int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                   struct pb_policy **out)
+{
+	return load_named(dir, name, false, diag, data, out);
+}
+
+int policy_load_keeping_texts(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                              struct pb_policy **out)
+{
+	return load_named(dir, name, true, diag, data, out);
 }
 
 int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data, struct pb_policy **out)
@@ -857,7 +917,7 @@ int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data, st
 	snprintf(name, sizeof(name), "%s", base);
 	if (blen > 7 && !strcmp(name + blen - 7, ".policy"))
 		name[blen - 7] = '\0';
-	return load(dir, name, path, diag, data, out);
+	return load(dir, name, path, false, diag, data, out);
 }
 
 const struct pb_where *pb_policy_included_at(const struct pb_policy *p, const struct pb_where *w)

@@ -39,6 +39,7 @@ struct parser {
 	size_t nentries;
 	bool nomem;                   /* memory ran out: the load fails with -ENOMEM */
 	struct pb_where include_line; /* the @include of the file read next (file NULL: none) */
+	bool keep_texts;              /* keep every file's bytes in p->texts (policy_cache.c) */
 };
 
 /* The line being parsed. */
@@ -48,6 +49,10 @@ struct cursor {
 	size_t pos;
 	unsigned line;
 };
+
+/* pb_policy_load, keeping every file's bytes in p->texts (policy_cache.c). */
+int policy_load_keeping_texts(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
+                              struct pb_policy **out);
 
 void policy_report(struct parser *ps, bool is_error, const char *file, unsigned line, unsigned col,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -314,6 +314,7 @@ struct pb_supervisor {
 	bool sink_watched;
 	char message[512];
 	char *policies_dir;
+	struct pb_policy_cache *policy_cache; /* its plugins' policies, kept between starts */
 	enum pb_compile_mode mode;
 	struct pb_learned_call *learned; /* learn mode: distinct calls logged */
 	size_t nlearned;

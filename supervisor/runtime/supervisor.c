@@ -22,6 +22,7 @@
 #include "runtime/cache.h"
 #include "jail/forkserver.h"
 #include "jail/zygote.h"
+#include "policy/policy_cache.h"
 #include "runtime/cache.h"
 #include "runtime/changes.h"
 #include "runtime/discover.h"
@@ -121,7 +122,14 @@ int pb_load_plugin_policy(pb_supervisor *s, const char *name, struct pb_policy *
 	if (s->mode == PB_COMPILE_LEARN || !strcmp(name, "install") || !strcmp(name, "compile") ||
 	    access(path, F_OK) < 0)
 		policy = "default";
-	r = pb_policy_load(s->policies_dir, policy, keep_first_error, &d, out);
+	/* Kept from the last start while its files are unchanged (an edit
+	 * takes effect at the next start, as before). */
+	if (!s->policy_cache)
+		s->policy_cache = pb_policy_cache_new();
+	if (s->policy_cache)
+		r = pb_policy_cache_load(s->policy_cache, s->policies_dir, policy, keep_first_error, &d, out);
+	else
+		r = pb_policy_load(s->policies_dir, policy, keep_first_error, &d, out);
 	if (r < 0 && !d.have_error)
 		snprintf(why, why_len, "%s/%s.policy: %s", s->policies_dir, policy, strerror(-r));
 	return r;
@@ -198,6 +206,7 @@ PB_API void pb_supervisor_free(pb_supervisor *s)
 	pb_cache_free(s);
 	pb_discover_free(s);
 	pb_watch_free(s);
+	pb_policy_cache_free(s->policy_cache);
 	pb_changes_free(s);
 	pb_loop_free(s);
 	pb_host_functions_free(s);
