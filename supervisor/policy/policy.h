@@ -5,6 +5,10 @@
  *   policy_parse.c    the language (minijail's syscall lines, plus @include,
  *                     @default, @after-start and @groups), errors as
  *                     FILE:LINE:COL, load-time lint
+ *   policy_load.c     a policy by name or path, checked as a whole, shared
+ *                     by reference and freed; places and verdicts named
+ *   policy_cache.c    a supervisor's parsed policies, kept while their
+ *                     files hold the same bytes
  *   policy_sandbox.c  the lines for everything beside seccomp: @limit,
  *                     @layer, @network, @scratch, and @host-call grants
  *   policy_syntax.c   the pieces of one line: actions, conditions, values

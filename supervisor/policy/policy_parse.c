@@ -20,7 +20,9 @@
  * flags}; DIR_ONCE refuses a second use in one file at its FILE:LINE:COL.
  *
  * This file reads files, includes, directives and rules; the pieces of a
- * line (actions, conditions, suggestions) are policy_syntax.c's. Every
+ * line (actions, conditions, suggestions) are policy_syntax.c's; loading
+ * a policy by name or path, its checks as a whole and its freeing are
+ * policy_load.c's. Every
  * error is reported as FILE:LINE:COL and parsing goes on to find the
  * rest. Policy files come from the operator, but are still read with bounds:
  * size, line length, include depth, number of rules.
@@ -93,7 +95,7 @@ void policy_cond_free(struct pb_cond *c)
 	free(c);
 }
 
-static void list_free(struct pb_entry_list *l)
+void policy_list_free(struct pb_entry_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		policy_cond_free(l->v[i].cond);
@@ -236,7 +238,6 @@ static int add_group_members(struct file_ctx *f, const struct pb_syscall_group *
 	return 0;
 }
 
-static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out);
 
 /* ---- directives ---------------------------------------------------------- */
 
@@ -313,11 +314,11 @@ static void include_read(struct file_ctx *f, const char *inc, const char *incpat
 	/* Its errors (and running out of memory) are reported inside. The
 	 * @include line is where the file comes from (policy explain). */
 	f->ps->include_line = (struct pb_where){ f->c->file, f->c->line, 1 };
-	parse_file(f->ps, inc, incpath, &sub);
+	policy_parse_file(f->ps, inc, incpath, &sub);
 	if (list_append(&includes->start, &sub.start) < 0 || list_append(&includes->after, &sub.after) < 0) {
 		policy_nomem(f->ps, f->c);
-		list_free(&sub.start);
-		list_free(&sub.after);
+		policy_list_free(&sub.start);
+		policy_list_free(&sub.after);
 	}
 	sandbox_merge(&includes->sandbox, &sub.sandbox);
 	if (sub.has_default && !includes->has_default) {
@@ -660,7 +661,7 @@ static int keep_text(struct parser *ps, const char *text, size_t len)
 	return 0;
 }
 
-static int parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out)
+int policy_parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out)
 {
 	struct file_ctx *f;
 	struct cursor c = { 0 };
@@ -755,201 +756,11 @@ static int parse_file(struct parser *ps, const char *name, const char *path, str
 	}
 out:
 	/* Empty unless an append above failed. */
-	list_free(&f->own.start);
-	list_free(&f->own.after);
-	list_free(&includes.start);
-	list_free(&includes.after);
+	policy_list_free(&f->own.start);
+	policy_list_free(&f->own.after);
+	policy_list_free(&includes.start);
+	policy_list_free(&includes.after);
 	free(f);
 	free(text);
 	return r;
-}
-
-/* The worker cannot answer, or say why it stops, without these. */
-static void check_floor(struct parser *ps, const struct pb_policy *p)
-{
-	for (const char *const *s = pb_worker_floor; *s; s++) {
-		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *s);
-		struct pb_action verdict = p->dflt;
-		bool sure = true;
-
-		for (size_t i = 0; i < p->start.n; i++) {
-			const struct pb_entry *e = &p->start.v[i];
-			if (e->nr != nr)
-				continue;
-			if (e->cond && e->action.kind != PB_ACT_ALLOW)
-				sure = false;
-			if (!e->cond) {
-				verdict = e->action;
-				break;
-			}
-		}
-		for (size_t i = 0; i < p->after.n; i++)
-			if (p->after.v[i].nr == nr && p->after.v[i].action.kind != PB_ACT_ALLOW)
-				sure = false;
-		if (!sure || verdict.kind != PB_ACT_ALLOW)
-			policy_report(ps, true, p->path, 0, 0, "the worker itself needs '%s' allowed whatever "
-			                                       "its arguments (for its channel, its violation reports and its exit); "
-			                                       "allow it or @include default",
-			              *s);
-	}
-}
-
-struct pb_policy *pb_policy_ref(struct pb_policy *p)
-{
-	p->refs++;
-	return p;
-}
-
-void pb_policy_free(struct pb_policy *p)
-{
-	if (!p)
-		return;
-	if (p->refs > 1) {
-		p->refs--;
-		return;
-	}
-	for (size_t i = 0; i < p->nkept; i++)
-		free(p->texts[i]);
-	free(p->texts);
-	free(p->text_lens);
-	list_free(&p->start);
-	list_free(&p->after);
-	sandbox_free(&p->sandbox);
-	for (size_t i = 0; i < p->nfiles; i++)
-		free(p->files[i]);
-	free(p->files);
-	free(p->included_at);
-	for (size_t i = 0; i < p->nincludes; i++)
-		free(p->includes[i]);
-	free(p->includes);
-	free(p->name);
-	free(p->path);
-	pb_compiled_memo_free(p->compiled);
-	free(p);
-}
-
-static int load(const char *dir, const char *name, const char *path, bool keep_texts, pb_policy_diag_fn diag,
-                void *data, struct pb_policy **out)
-{
-	struct parser ps = { .dir = dir, .diag = diag, .diag_data = data, .keep_texts = keep_texts };
-	struct chunk top = { 0 };
-	int r;
-
-	*out = NULL;
-	ps.p = calloc(1, sizeof(*ps.p));
-	if (ps.p) {
-		ps.p->name = strdup(name);
-		ps.p->path = strdup(path);
-		ps.p->compiled = pb_compiled_memo_new();
-		ps.p->refs = 1;
-	}
-	if (!ps.p || !ps.p->name || !ps.p->path || !ps.p->compiled) {
-		pb_policy_free(ps.p);
-		policy_report(&ps, true, path, 0, 0, "out of memory");
-		return -ENOMEM;
-	}
-	r = parse_file(&ps, ps.p->name, ps.p->path, &top);
-	if (r == 0 && ps.nomem)
-		r = -ENOMEM;
-	ps.p->start = top.start;
-	ps.p->after = top.after;
-	/* Fail closed: with no @default anywhere, what is not named is killed. */
-	ps.p->dflt = top.has_default ? top.dflt : (struct pb_action){ PB_ACT_KILL, 0 };
-	if (top.has_default)
-		ps.p->dflt_where = top.dflt_where;
-	ps.p->sandbox = top.sandbox;
-	sandbox_fill_defaults(&ps.p->sandbox);
-	if (r == 0 && ps.errors == 0)
-		check_floor(&ps, ps.p);
-	if (r < 0 || ps.errors > 0) {
-		if (ps.errors > POLICY_ERRORS_MAX)
-			policy_report(&ps, false, path, 0, 0, "%d more errors not shown", ps.errors - POLICY_ERRORS_MAX);
-		pb_policy_free(ps.p);
-		return r < 0 ? r : -EINVAL;
-	}
-	*out = ps.p;
-	return 0;
-}
-
-static int load_named(const char *dir, const char *name, bool keep_texts, pb_policy_diag_fn diag, void *data,
-                      struct pb_policy **out)
-{
-	char path[PATH_MAX];
-
-	*out = NULL;
-	if (!pb_valid_plugin_name(name)) {
-		char msg[300];
-		snprintf(msg, sizeof(msg), "%s: policy name '%.64s' has characters outside [A-Za-z0-9_-]",
-		         dir, name);
-		if (diag)
-			diag(data, true, msg);
-		return -EINVAL;
-	}
-	snprintf(path, sizeof(path), "%s/%s.policy", dir, name);
-	return load(dir, name, path, keep_texts, diag, data, out);
-}
-
-int pb_policy_load(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
-                   struct pb_policy **out)
-{
-	return load_named(dir, name, false, diag, data, out);
-}
-
-int policy_load_keeping_texts(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
-                              struct pb_policy **out)
-{
-	return load_named(dir, name, true, diag, data, out);
-}
-
-int pb_policy_load_file(const char *path, pb_policy_diag_fn diag, void *data, struct pb_policy **out)
-{
-	char dir[PATH_MAX], name[256];
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	size_t blen = strlen(base);
-
-	if (slash)
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if (!*dir)
-		snprintf(dir, sizeof(dir), "/");
-	snprintf(name, sizeof(name), "%s", base);
-	if (blen > 7 && !strcmp(name + blen - 7, ".policy"))
-		name[blen - 7] = '\0';
-	return load(dir, name, path, false, diag, data, out);
-}
-
-const struct pb_where *pb_policy_included_at(const struct pb_policy *p, const struct pb_where *w)
-{
-	for (size_t i = 0; i < p->nfiles && w->file; i++)
-		if (p->files[i] == w->file || !strcmp(p->files[i], w->file))
-			return p->included_at[i].file ? &p->included_at[i] : NULL;
-	return NULL;
-}
-
-void pb_where_format(const struct pb_where *w, char *buf, size_t len)
-{
-	const char *slash;
-
-	if (!w->file) {
-		snprintf(buf, len, "no @default: kill");
-		return;
-	}
-	slash = strrchr(w->file, '/');
-	snprintf(buf, len, "%s:%u", slash ? slash + 1 : w->file, w->line);
-}
-
-const char *pb_action_name(const struct pb_action *a, char *buf, size_t len)
-{
-	const char *e = a->err ? strerrorname_np(a->err) : NULL;
-
-	switch (a->kind) {
-	case PB_ACT_ALLOW: snprintf(buf, len, "allow"); break;
-	case PB_ACT_ERRNO: snprintf(buf, len, "return %s", e ? e : "?"); break;
-	case PB_ACT_LOG: snprintf(buf, len, "log"); break;
-	case PB_ACT_TRAP: snprintf(buf, len, "trap %s", e ? e : "?"); break;
-	case PB_ACT_KILL: snprintf(buf, len, "kill"); break;
-	}
-	return buf;
 }

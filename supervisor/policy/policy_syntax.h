@@ -50,6 +50,12 @@ struct cursor {
 	unsigned line;
 };
 
+/* Read the policy file at path, and what it includes, into out
+ * (policy_parse.c); errors go to ps's diag. */
+int policy_parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out);
+/* Free l's entries and their conditions. */
+void policy_list_free(struct pb_entry_list *l);
+
 /* pb_policy_load, keeping every file's bytes in p->texts (policy_cache.c). */
 int policy_load_keeping_texts(const char *dir, const char *name, pb_policy_diag_fn diag, void *data,
                               struct pb_policy **out);
