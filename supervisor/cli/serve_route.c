@@ -23,6 +23,7 @@
 
 #include "cli/serve.h"
 #include "proto/protocol.h"
+#include "toolkit/sanitize.h"
 
 #define NAME_MAX_BYTES 64
 
@@ -159,15 +160,19 @@ static void log_as_lines(struct pb_serve *srv, const char *plugin, int level, co
 	char line[2048];
 	const char *p = message;
 	bool first = true;
+	/* Cut between whole characters: in the text log the line is written
+	 * as it is, and a character cut in two is invalid UTF-8 there. */
+	int shown_logger = (int)pb_utf8_cut(logger, strlen(logger), 128);
 
 	for (int part = 0; part < 2; part++, p = exc_text) {
 		while (p && *p) {
 			size_t n = strcspn(p, "\n");
+			int shown = (int)pb_utf8_cut(p, n, 1900);
 			if (first)
-				snprintf(line, sizeof(line), "%s %.128s: %.*s", pb_serve_level_name(level), logger,
-				         (int)(n < 1900 ? n : 1900), p);
+				snprintf(line, sizeof(line), "%s %.*s: %.*s", pb_serve_level_name(level), shown_logger, logger,
+				         shown, p);
 			else
-				snprintf(line, sizeof(line), "  %.*s", (int)(n < 1900 ? n : 1900), p);
+				snprintf(line, sizeof(line), "  %.*s", shown, p);
 			first = false;
 			pb_serve_log_output(srv, plugin, PB_STREAM_LOG, line);
 			p += n;

@@ -40,8 +40,10 @@
 void pb_set_message(pb_supervisor *s, const char *fmt, ...)
 {
 	va_list ap;
+	/* It may quote a name a host or client gave (a hook's group): a cut
+	 * keeps characters whole, the message must stay UTF-8. */
 	va_start(ap, fmt);
-	vsnprintf(s->message, sizeof(s->message), fmt, ap);
+	pb_utf8_vformat(s->message, sizeof(s->message), fmt, ap);
 	va_end(ap);
 }
 
