@@ -535,16 +535,25 @@ void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostF
 	for (size_t i = 0; i < h->n_names; i++) {
 		const char *name = h->names[i];
 		char **grown;
+		int r;
 
 		if (!has_name(srv->names, srv->nnames, name)) {
+			/* Counted only once the library has it: a name counted
+			 * but never registered would be "offered" by every later
+			 * offer of it, and each of its host calls would fail
+			 * "no such function" for the daemon's life. */
 			if (!(grown = realloc(srv->names, (srv->nnames + 1) * sizeof(*grown))))
 				goto oom;
 			srv->names = grown;
 			if (!(srv->names[srv->nnames] = strdup(name)))
 				goto oom;
-			srv->nnames++;
-			if (pb_supervisor_register(srv->sup, name, route_host_call, srv) < 0)
+			if ((r = pb_supervisor_register(srv->sup, name, route_host_call, srv)) < 0) {
+				free(srv->names[srv->nnames]);
+				if (r != -ENOMEM)
+					goto refused;
 				goto oom;
+			}
+			srv->nnames++;
 		}
 		if (!has_name(c->names, c->nnames, name)) {
 			if (!(grown = realloc(c->names, (c->nnames + 1) * sizeof(*grown))))
@@ -565,6 +574,10 @@ void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostF
 	return;
 oom:
 	pb_serve_send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+	return;
+refused:
+	pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "host_functions %llu: %s", (unsigned long long)id,
+	                    pb_supervisor_strerror(srv->sup));
 }
 
 void pb_serve_host_result(struct pb_serve_client *c, uint64_t id, Plugbox__HostResult *r)
