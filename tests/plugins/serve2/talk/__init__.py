@@ -115,3 +115,9 @@ def ask_big(name, size):
 def fail_big(size):
     """Raises an exception whose message is size bytes."""
     raise ValueError("x" * size)
+
+
+@plugbox.export
+def fail_big_type(size):
+    """Raises an exception whose class name is about size bytes: "T", then é."""
+    raise type("T" + "\u00e9" * (size // 2), (ValueError,), {})("boom")
