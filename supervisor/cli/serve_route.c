@@ -634,8 +634,9 @@ void pb_serve_client_gone(struct pb_serve_client *c)
 {
 	char msg[256];
 
-	/* Its host calls first: a plugin waiting on one gets its error and
-	 * can unwind before the cancel reaches it. */
+	/* Its host calls first: a plugin waiting on one gets its error, then
+	 * at once the cancel, which may land while it handles that error
+	 * (plugbox.Cancelled is asynchronous: tests/plugins/serve2/talk). */
 	while (c->nhcalls) {
 		pb_host_call *hc = c->hcalls[c->nhcalls - 1].hc;
 		snprintf(msg, sizeof(msg), "the client offering host function %s went away", pb_host_call_name(hc));
