@@ -128,37 +128,41 @@ static Plugbox__Envelope *answer(struct daemon *d)
 	return NULL;
 }
 
-static void offer(struct daemon *d, uint64_t id, char **names, size_t n)
+/* Offers names[0..n) as message id; the answer must be a Result
+ * (kind 0) or an Error of that kind. */
+static void offer(struct daemon *d, uint64_t id, char **names, size_t n, int error_kind)
 {
 	Plugbox__HostFunctions h = PLUGBOX__HOST_FUNCTIONS__INIT;
+	Plugbox__Envelope *env;
 
 	h.names = names;
 	h.n_names = n;
 	pb_serve_offer(d->c, id, &h);
+	env = answer(d);
+	ck_assert_uint_eq(env->id, id);
+	if (error_kind) {
+		ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_ERROR);
+		ck_assert_int_eq(env->error->kind, error_kind);
+	} else {
+		ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_RESULT);
+	}
+	pb_envelope_free(env);
 }
 
 START_TEST(test_a_name_whose_register_failed_is_registered_by_the_next_offer)
 {
 	struct daemon d;
 	char *names[] = { "alpha" };
-	Plugbox__Envelope *env;
 
 	daemon_start(&d);
 	reg.fail_with = -ENOMEM; /* what register returns when out of memory */
-	offer(&d, 1, names, 1);
-	env = answer(&d);
-	ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_ERROR);
-	ck_assert_int_eq(env->error->kind, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE);
-	pb_envelope_free(env);
+	offer(&d, 1, names, 1, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE);
 	/* neither counted nor held for the daemon or the client */
 	ck_assert_uint_eq(d.srv.nnames, 0);
 	ck_assert_uint_eq(d.c->nnames, 0);
 
 	/* Offered again: now the library gets it. */
-	offer(&d, 2, names, 1);
-	env = answer(&d);
-	ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_RESULT);
-	pb_envelope_free(env);
+	offer(&d, 2, names, 1, 0);
 	ck_assert_uint_eq(reg.calls, 2);
 	ck_assert_uint_eq(reg.registered, 1);
 	ck_assert_str_eq(reg.last, "alpha");
@@ -166,10 +170,7 @@ START_TEST(test_a_name_whose_register_failed_is_registered_by_the_next_offer)
 	ck_assert_uint_eq(d.c->nnames, 1);
 
 	/* Once registered, it is not registered again. */
-	offer(&d, 3, names, 1);
-	env = answer(&d);
-	ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_RESULT);
-	pb_envelope_free(env);
+	offer(&d, 3, names, 1, 0);
 	ck_assert_uint_eq(reg.calls, 2);
 	daemon_stop(&d);
 }
@@ -179,31 +180,20 @@ START_TEST(test_a_failed_register_leaves_the_names_before_it_and_counts_none_aft
 {
 	struct daemon d;
 	char *names[] = { "first", "second", "third" };
-	Plugbox__Envelope *env;
 
 	daemon_start(&d);
-	offer(&d, 1, names, 1); /* "first" alone, registered */
-	pb_envelope_free(answer(&d));
+	offer(&d, 1, names, 1, 0); /* "first" alone, registered */
 	reg.fail_with = -ENOMEM;
-	offer(&d, 2, names, 3); /* "second" fails: "third" is never reached */
-	env = answer(&d);
-	ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_ERROR);
-	pb_envelope_free(env);
+	/* "second" fails: "third" is never reached */
+	offer(&d, 2, names, 3, PLUGBOX__ERROR_KIND__ERROR_KIND_UNAVAILABLE);
 	ck_assert_uint_eq(d.srv.nnames, 1);
 	ck_assert_str_eq(d.srv.names[0], "first");
 	/* any other refusal of the library's is the client's bad request */
 	reg.fail_with = -EINVAL;
-	offer(&d, 3, names, 3);
-	env = answer(&d);
-	ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_ERROR);
-	ck_assert_int_eq(env->error->kind, PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST);
-	pb_envelope_free(env);
+	offer(&d, 3, names, 3, PLUGBOX__ERROR_KIND__ERROR_KIND_BAD_REQUEST);
 	ck_assert_uint_eq(d.srv.nnames, 1);
 	/* and all three, asked once more */
-	offer(&d, 4, names, 3);
-	env = answer(&d);
-	ck_assert_int_eq(env->body_case, PLUGBOX__ENVELOPE__BODY_RESULT);
-	pb_envelope_free(env);
+	offer(&d, 4, names, 3, 0);
 	ck_assert_uint_eq(d.srv.nnames, 3);
 	ck_assert_uint_eq(reg.registered, 3);
 	daemon_stop(&d);
