@@ -119,7 +119,7 @@ int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const cha
 {
 	struct pb_zygote *z = calloc(1, sizeof(*z));
 	char refused[256] = "";
-	int r = -EAGAIN;
+	int r;
 
 	*out = NULL;
 	if (!z)
@@ -129,8 +129,9 @@ int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const cha
 	 * refusal (the fork-server gone, or its clone refused) is not the
 	 * plugin's: the zygote is then exec'd, as it always could be, and the
 	 * caller is told why (1). */
-	if (fs && (r = pb_spawn_zygote(fs, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why,
-	                               why_len)) < 0)
+	r = fs ? pb_spawn_zygote(fs, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why, why_len)
+	       : -EAGAIN;
+	if (fs && r < 0)
 		snprintf(refused, sizeof(refused), "%s", why);
 	if (r < 0)
 		r = pb_spawn_zygote(NULL, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why,
