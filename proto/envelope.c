@@ -588,16 +588,31 @@ void pb_envelope_free(Plugbox__Envelope *env)
 		protobuf_c_message_free_unpacked(&env->base, NULL);
 }
 
+/* How much of s to keep within max bytes, not splitting a character. */
+static size_t keep_whole(const char *s, size_t len, size_t max)
+{
+	size_t keep = len < max ? len : max;
+
+	while (keep > 0 && keep < len && ((unsigned char)s[keep] & 0xC0) == 0x80)
+		keep--;
+	return keep;
+}
+
 void pb_error_cut(Plugbox__Error *er, char cut[PB_ERROR_CUT_BUF])
 {
-	const char *m = er->message ? er->message : "";
-	size_t len = strlen(m), keep = len < PB_ERROR_CUT ? len : PB_ERROR_CUT;
+	const char *m = er->message ? er->message : "", *t = er->type ? er->type : "";
+	size_t len = strlen(m), keep = keep_whole(m, len, PB_ERROR_CUT);
+	size_t tlen = strlen(t), tkeep = keep_whole(t, tlen, PB_ERROR_TYPE_CUT);
+	char *type = cut + PB_ERROR_CUT + 128;
 
-	while (keep > 0 && keep < len && ((unsigned char)m[keep] & 0xC0) == 0x80)
-		keep--;
-	snprintf(cut, PB_ERROR_CUT_BUF,
+	snprintf(cut, PB_ERROR_CUT + 128,
 	         "%.*s... (cut: the error's message and traceback are larger than a frame may be, 16 MiB)", (int)keep,
 	         m);
 	er->message = cut;
 	er->traceback = (char *)"";
+	if (tkeep < tlen) {
+		memcpy(type, t, tkeep);
+		type[tkeep] = '\0';
+		er->type = type;
+	}
 }

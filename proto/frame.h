@@ -155,12 +155,15 @@ size_t pb_envelope_pack_to(const Plugbox__Envelope *env, uint8_t *out);
 
 /* An Error too large for its frame, made to fit: its message cut to the
  * first PB_ERROR_CUT bytes, between whole characters, and marked; its
- * traceback (which repeats the message) left out. The new message is
- * written to cut, which er->message then points to. A plugin's huge
- * exception still answers its call, in the worker and in the daemon
- * (which adds fields to what the worker sent). */
+ * traceback (which repeats the message) left out; its type (a plugin's
+ * class may have a name of any length) cut to PB_ERROR_TYPE_CUT bytes the
+ * same way. The new message and type are written to cut, which
+ * er->message and er->type then point into. A plugin's huge exception
+ * still answers its call, in the worker and in the daemon (which adds
+ * fields to what the worker sent). */
 #define PB_ERROR_CUT 4096
-#define PB_ERROR_CUT_BUF (PB_ERROR_CUT + 128)
+#define PB_ERROR_TYPE_CUT 1024
+#define PB_ERROR_CUT_BUF (PB_ERROR_CUT + 128 + PB_ERROR_TYPE_CUT + 1)
 void pb_error_cut(Plugbox__Error *er, char cut[PB_ERROR_CUT_BUF]);
 
 /* Serialize env as a whole frame (header and payload) in one malloc'd

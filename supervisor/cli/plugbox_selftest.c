@@ -335,6 +335,28 @@ static double probe_timeout(const struct run *r, const struct probe *p, const ch
 	return r->timeout + extra;
 }
 
+/* How long a worker may take to start before its attack (under --spawn
+ * zygote and shared-zygote that includes its zygote's import of the probe,
+ * and the fork-server's start): the probe's deadline (--timeout) is for
+ * the attack. Charged to the attack, and capping the zygote's import, a
+ * start slowed by a loaded machine read "ended at the deadline", NOT
+ * CONTAINED, for an attempt never made. (An exec'd worker imports its
+ * plugin at its first call: that stays the attack's.) */
+#define START_TIMEOUT 60.0
+
+/* The probe's worker started, or left to the call to start (and report
+ * why it cannot) when it does not: its attack then runs from its start. */
+static void start_worker(pb_supervisor *sup, const char *plugin, double timeout)
+{
+	pb_value *info = NULL;
+	pb_error *err = NULL;
+
+	if (pb_describe(sup, plugin, &info, &err) < 0)
+		pb_error_free(err);
+	pb_value_destroy(info);
+	pb_supervisor_set_timeout(sup, timeout);
+}
+
 static void run_probe(struct run *r, struct probe *p)
 {
 	/* connect_* probes: under @network connect to the runner's second
@@ -345,15 +367,17 @@ static void run_probe(struct run *r, struct probe *p)
 	                                                                           : PB_POLICIES_DIR;
 	pb_supervisor *sup = net && pb_selftest_net_policies(&r->fx, from) < 0
 	                             ? NULL
-	                             : open_supervisor(r, p->dir, net ? r->fx.net_policies : r->policies,
-	                                               probe_timeout(r, p, from));
+	                             : open_supervisor(r, p->dir, net ? r->fx.net_policies : r->policies, START_TIMEOUT);
 	pb_value *ctx = make_ctx(&r->fx, r->sibling_dir, r->sibling_pid), *result = NULL;
 	pb_error *err = NULL;
 	sig_atomic_t urgent_before = pb_selftest_urgent();
 	char traces[HOW_MAX] = "";
 
-	double started = pb_now();
+	double started;
 
+	if (sup)
+		start_worker(sup, p->name, probe_timeout(r, p, from));
+	started = pb_now();
 	memset(&r->capture, 0, sizeof(r->capture));
 	r->capture.plugin = p->name;
 	if (!sup || !ctx) {
@@ -530,10 +554,11 @@ static int start_sibling(struct run *r, pb_value **layers)
 	pb_error *err = NULL;
 	int code;
 
-	r->sibling = open_supervisor(r, r->dir, r->policies, r->timeout);
+	r->sibling = open_supervisor(r, r->dir, r->policies, START_TIMEOUT);
 	if (!r->sibling)
 		return PB_EXIT_USAGE;
 	if (pb_describe(r->sibling, "sibling", &info, &err) == 0) {
+		pb_supervisor_set_timeout(r->sibling, r->timeout);
 		/* keep only the layers: a copy through JSON, as the API offers no other */
 		char *text = value_text(pb_value_map_get(info, "layers"));
 		*layers = text ? pb_value_parse_json(text, NULL) : NULL;

@@ -20,6 +20,7 @@
 #include "cli/plugbox_cli.h"
 #include "cli/serve.h"
 #include "proto/protocol.h"
+#include "toolkit/sanitize.h"
 #include "toolkit/sink.h"
 
 #define FRAMES_PER_WAKE 64 /* frames read from one connection per wake-up */
@@ -217,7 +218,7 @@ void pb_serve_send_error(struct pb_serve_client *c, uint64_t id, pb_error_kind k
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	pb_utf8_vformat(message, sizeof(message), fmt, ap); /* an Error's message is a protobuf string */
 	va_end(ap);
 	if (kind == PB_ERROR_BAD_REQUEST)
 		pb_serve_client_error(c->srv, c->pid, message);
@@ -238,7 +239,7 @@ __attribute__((format(printf, 2, 3))) static void client_fail(struct pb_serve_cl
 	if (c->fd < 0 || c->closing)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	pb_utf8_vformat(message, sizeof(message), fmt, ap); /* an Error's message is a protobuf string */
 	va_end(ap);
 	c->closing = true;
 	c->close_by = pb_serve_now() + CLOSE_WAIT;

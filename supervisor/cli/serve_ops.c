@@ -552,10 +552,12 @@ void pb_serve_log_output(struct pb_serve *srv, const char *plugin, pb_stream str
 		return;
 	}
 	/* As the library's own stderr output says it. */
+	/* A line may be up to 8 KiB (LINE_MAX_BYTES sanitised): cut between
+	 * characters, as the text log is written as it is. */
 	if (stream == PB_STREAM_SUPERVISOR)
-		snprintf(text, sizeof(text), "plugbox: plugin '%s': %s", plugin, line);
+		pb_utf8_format(text, sizeof(text), "plugbox: plugin '%s': %s", plugin, line);
 	else
-		snprintf(text, sizeof(text), "[%s] %s", plugin, line);
+		pb_utf8_format(text, sizeof(text), "[%s] %s", plugin, line);
 	pb_stderr_line(text);
 }
 
@@ -590,7 +592,7 @@ void pb_serve_say(const char *fmt, ...)
 	json_t *o;
 
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	pb_utf8_vformat(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
 	if (!log_json) {
 		pb_stderr_line(line);

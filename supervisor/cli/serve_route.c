@@ -23,6 +23,7 @@
 
 #include "cli/serve.h"
 #include "proto/protocol.h"
+#include "toolkit/sanitize.h"
 
 #define NAME_MAX_BYTES 64
 
@@ -159,15 +160,19 @@ static void log_as_lines(struct pb_serve *srv, const char *plugin, int level, co
 	char line[2048];
 	const char *p = message;
 	bool first = true;
+	/* Cut between whole characters: in the text log the line is written
+	 * as it is, and a character cut in two is invalid UTF-8 there. */
+	int shown_logger = (int)pb_utf8_cut(logger, strlen(logger), 128);
 
 	for (int part = 0; part < 2; part++, p = exc_text) {
 		while (p && *p) {
 			size_t n = strcspn(p, "\n");
+			int shown = (int)pb_utf8_cut(p, n, 1900);
 			if (first)
-				snprintf(line, sizeof(line), "%s %.128s: %.*s", pb_serve_level_name(level), logger,
-				         (int)(n < 1900 ? n : 1900), p);
+				snprintf(line, sizeof(line), "%s %.*s: %.*s", pb_serve_level_name(level), shown_logger, logger,
+				         shown, p);
 			else
-				snprintf(line, sizeof(line), "  %.*s", (int)(n < 1900 ? n : 1900), p);
+				snprintf(line, sizeof(line), "  %.*s", shown, p);
 			first = false;
 			pb_serve_log_output(srv, plugin, PB_STREAM_LOG, line);
 			p += n;
@@ -530,16 +535,25 @@ void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostF
 	for (size_t i = 0; i < h->n_names; i++) {
 		const char *name = h->names[i];
 		char **grown;
+		int r;
 
 		if (!has_name(srv->names, srv->nnames, name)) {
+			/* Counted only once the library has it: a name counted
+			 * but never registered would be "offered" by every later
+			 * offer of it, and each of its host calls would fail
+			 * "no such function" for the daemon's life. */
 			if (!(grown = realloc(srv->names, (srv->nnames + 1) * sizeof(*grown))))
 				goto oom;
 			srv->names = grown;
 			if (!(srv->names[srv->nnames] = strdup(name)))
 				goto oom;
-			srv->nnames++;
-			if (pb_supervisor_register(srv->sup, name, route_host_call, srv) < 0)
+			if ((r = pb_supervisor_register(srv->sup, name, route_host_call, srv)) < 0) {
+				free(srv->names[srv->nnames]);
+				if (r != -ENOMEM)
+					goto refused;
 				goto oom;
+			}
+			srv->nnames++;
 		}
 		if (!has_name(c->names, c->nnames, name)) {
 			if (!(grown = realloc(c->names, (c->nnames + 1) * sizeof(*grown))))
@@ -560,6 +574,10 @@ void pb_serve_offer(struct pb_serve_client *c, uint64_t id, const Plugbox__HostF
 	return;
 oom:
 	pb_serve_send_error(c, id, PB_ERROR_UNAVAILABLE, "the daemon is out of memory");
+	return;
+refused:
+	pb_serve_send_error(c, id, PB_ERROR_BAD_REQUEST, "host_functions %llu: %s", (unsigned long long)id,
+	                    pb_supervisor_strerror(srv->sup));
 }
 
 void pb_serve_host_result(struct pb_serve_client *c, uint64_t id, Plugbox__HostResult *r)
@@ -616,8 +634,9 @@ void pb_serve_client_gone(struct pb_serve_client *c)
 {
 	char msg[256];
 
-	/* Its host calls first: a plugin waiting on one gets its error and
-	 * can unwind before the cancel reaches it. */
+	/* Its host calls first: a plugin waiting on one gets its error, then
+	 * at once the cancel, which may land while it handles that error
+	 * (plugbox.Cancelled is asynchronous: tests/plugins/serve2/talk). */
 	while (c->nhcalls) {
 		pb_host_call *hc = c->hcalls[c->nhcalls - 1].hc;
 		snprintf(msg, sizeof(msg), "the client offering host function %s went away", pb_host_call_name(hc));

@@ -118,7 +118,8 @@ int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const cha
                     struct pb_zygote **out, char *why, size_t why_len)
 {
 	struct pb_zygote *z = calloc(1, sizeof(*z));
-	int r = -EAGAIN;
+	char refused[256] = "";
+	int r;
 
 	*out = NULL;
 	if (!z)
@@ -126,9 +127,12 @@ int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const cha
 	/* From the fork-server: it enters the same jail in the same order,
 	 * and only skips exec and the interpreter's start (forkserver.h). A
 	 * refusal (the fork-server gone, or its clone refused) is not the
-	 * plugin's: the zygote is then exec'd, as it always could be. */
-	if (fs)
-		r = pb_spawn_zygote(fs, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why, why_len);
+	 * plugin's: the zygote is then exec'd, as it always could be, and the
+	 * caller is told why (1). */
+	r = fs ? pb_spawn_zygote(fs, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why, why_len)
+	       : -EAGAIN;
+	if (fs && r < 0)
+		snprintf(refused, sizeof(refused), "%s", why);
 	if (r < 0)
 		r = pb_spawn_zygote(NULL, worker_path, name, plugin_dir, cache, policy, uid, gid, &z->proc, why,
 		                    why_len);
@@ -139,6 +143,10 @@ int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const cha
 	clock_gettime(CLOCK_MONOTONIC, &z->started);
 	z->timeout_ms = timeout_ms;
 	*out = z;
+	if (refused[0]) {
+		snprintf(why, why_len, "%s", refused);
+		return 1;
+	}
 	return 0;
 }
 

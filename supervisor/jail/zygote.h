@@ -33,7 +33,8 @@ struct pb_zygote;
  * the import may take. fs: clone it from the fork-server (forkserver.h),
  * whose interpreter its pages then share with every other plugin's zygote,
  * instead of exec'ing it; when the fork-server cannot, it is exec'd.
- * Returns 0 or a negative errno with why. */
+ * Returns 0, 1 when it was exec'd because the fork-server could not clone
+ * it (why says why), or a negative errno with why. */
 struct pb_forkserver;
 int pb_zygote_start(struct pb_forkserver *fs, const char *worker_path, const char *name, const char *plugin_dir,
                     const char *cache, const struct pb_policy *policy, uid_t uid, gid_t gid, int timeout_ms,

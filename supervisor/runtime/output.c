@@ -107,9 +107,9 @@ bool pb_output_line(pb_supervisor *s, struct process *w, pb_stream stream, const
 static void vemit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, va_list ap)
 {
 	char line[1024];
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	pb_output_line(s, w, stream, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n
-	                                                                        : sizeof(line) - 1);
+	/* A note may quote a plugin: a cut keeps its characters whole. */
+	size_t n = pb_utf8_vformat(line, sizeof(line), fmt, ap);
+	pb_output_line(s, w, stream, line, n);
 }
 
 void pb_output_emit(pb_supervisor *s, struct process *w, pb_stream stream, const char *fmt, ...)
@@ -133,7 +133,7 @@ void pb_note(pb_supervisor *s, const char *plugin, const char *fmt, ...)
 	char line[1024], shown[sizeof(line) * 2];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	pb_utf8_vformat(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	/* The reasons in it may quote what a worker said. */
 	pb_sanitize(shown, sizeof(shown), line, strlen(line), 0);
@@ -219,18 +219,21 @@ void pb_output_log(pb_supervisor *s, struct process *w, const Plugbox__Log *log)
 		return;
 	}
 	do {
-		size_t n = strcspn(p, "\n");
-		int len;
+		size_t n = strcspn(p, "\n"), len, keep;
+		/* Cut between whole characters: a character cut in two would be
+		 * shown as \xNN escapes. */
 		if (first)
-			len = snprintf(line, sizeof(line), "%s %.128s: %.*s", level_name(log->level), log->logger,
-			               (int)(n < sizeof(line) ? n : sizeof(line)), p);
+			len = pb_utf8_format(line, sizeof(line), "%s %.*s: ", level_name(log->level),
+			                     (int)pb_utf8_cut(log->logger, strlen(log->logger), 128), log->logger);
 		else
-			len = snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) ? n : sizeof(line)), p);
+			len = pb_utf8_format(line, sizeof(line), "  ");
+		keep = pb_utf8_cut(p, n, sizeof(line) - 1 - len);
+		memcpy(line + len, p, keep);
+		len += keep;
 		p += n;
 		if (*p == '\n')
 			p++;
-		if (!pb_output_line(s, w, PB_STREAM_LOG, line, len < 0 ? 0 : (size_t)len < sizeof(line) ? (size_t)len
-		                                                                                        : sizeof(line) - 1)) {
+		if (!pb_output_line(s, w, PB_STREAM_LOG, line, len)) {
 			size_t rest = strlen(p);
 			if (rest)
 				pb_meter_drop(&w->meters[PB_STREAM_LOG], pb_count_lines(p, rest) + (p[rest - 1] != '\n'), rest);
@@ -254,8 +257,9 @@ void pb_output_traceback(pb_supervisor *s, struct process *w, const char *tb)
 	while (p && *p) {
 		size_t n = strcspn(p, "\n");
 		if (n > 0) {
-			snprintf(line, sizeof(line), "  %.*s", (int)(n < sizeof(line) - 3 ? n : sizeof(line) - 3), p);
-			if (!pb_output_line(s, w, PB_STREAM_SUPERVISOR, line, strlen(line)))
+			size_t shown = pb_utf8_cut(p, n, sizeof(line) - 3);
+			snprintf(line, sizeof(line), "  %.*s", (int)shown, p);
+			if (!pb_output_line(s, w, PB_STREAM_SUPERVISOR, line, shown + 2))
 				return;
 		}
 		p += n;
@@ -265,10 +269,16 @@ void pb_output_traceback(pb_supervisor *s, struct process *w, const char *tb)
 }
 
 
-static bool flush_line(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream)
+/* A line, or a piece of one too long for the buffer: a piece ends
+ * before a character the buffer holds only the start of, and that start
+ * stays for the next piece (cut in two, it would show as \xNN escapes). */
+static bool flush_line(pb_supervisor *s, struct process *w, struct line_buffer *b, pb_stream stream, bool piece)
 {
-	bool shown = pb_output_line(s, w, stream, b->data, b->len);
-	b->len = 0;
+	size_t len = piece ? pb_utf8_cut(b->data, b->len + 1, b->len) : b->len;
+	bool shown = pb_output_line(s, w, stream, b->data, len);
+
+	memmove(b->data, b->data + len, b->len - len);
+	b->len -= len;
 	return shown;
 }
 
@@ -307,7 +317,7 @@ static void take_output(pb_supervisor *s, struct process *w, struct line_buffer 
 		b->len += k;
 		p += k + (nl != NULL);
 		n -= k + (nl != NULL);
-		if ((nl || b->len == sizeof(b->data) - 1) && !flush_line(s, w, b, stream))
+		if ((nl || b->len == sizeof(b->data) - 1) && !flush_line(s, w, b, stream, !nl))
 			*dropping = true;
 	}
 }
@@ -325,7 +335,7 @@ void pb_output_read(pb_supervisor *s, struct process *w, int *fd, struct line_bu
 			break;
 		if (n <= 0) {
 			if (b->len && !dropping)
-				flush_line(s, w, b, stream);
+				flush_line(s, w, b, stream, false);
 			pb_channel_close_fd(s, fd);
 			break;
 		}

@@ -41,8 +41,10 @@
 void pb_set_message(pb_supervisor *s, const char *fmt, ...)
 {
 	va_list ap;
+	/* It may quote a name a host or client gave (a hook's group): a cut
+	 * keeps characters whole, the message must stay UTF-8. */
 	va_start(ap, fmt);
-	vsnprintf(s->message, sizeof(s->message), fmt, ap);
+	pb_utf8_vformat(s->message, sizeof(s->message), fmt, ap);
 	va_end(ap);
 }
 
@@ -332,9 +334,17 @@ int pb_supervisor_zygote(pb_supervisor *s, struct plugin *p, const char *dir, co
 	/* Only where the zygote comes from differs between the two modes:
 	 * exec'd, with an address layout and hash secret of its own (one
 	 * plugin's), or cloned from the fork-server (every plugin's). */
-	if (!p->zygote)
-		r = pb_zygote_start(s->spawn_mode == PB_SPAWN_SHARED_ZYGOTE ? forkserver(s, p->name) : NULL, s->worker_path, p->name, dir, cache, policy, p->uid,
-		                    (gid_t)p->uid, timeout_ms, &p->zygote, why, sizeof(why));
+	if (!p->zygote &&
+	    (r = pb_zygote_start(s->spawn_mode == PB_SPAWN_SHARED_ZYGOTE ? forkserver(s, p->name) : NULL, s->worker_path, p->name, dir, cache, policy, p->uid,
+	                         (gid_t)p->uid, timeout_ms, &p->zygote, why, sizeof(why))) == 1) {
+		/* Exec'd instead of cloned: it works as well, but holds an
+		 * interpreter of its own (the memory shared-zygote saves). */
+		char line[700];
+		snprintf(line, sizeof(line), "plugin '%s': %s; its zygote is exec'd instead of cloned from the fork-server",
+		         p->name, why);
+		s->output(s->output_data, p->name, PB_STREAM_SUPERVISOR, line);
+		r = 0;
+	}
 	if (r == 0 && (r = pb_zygote_ready(p->zygote, why, sizeof(why))) == 0)
 		return -EINPROGRESS;
 	if (r < 0) {

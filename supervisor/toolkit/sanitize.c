@@ -22,6 +22,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -147,4 +148,53 @@ char *pb_sanitize_dup(const char *in, unsigned flags)
 	if (out)
 		pb_sanitize(out, cap, in ? in : "", len, flags);
 	return out;
+}
+
+/* The first `len` bytes less a character they end inside: the last lead
+ * byte among the last 3 bytes, when its character needs more than follow
+ * it. Bytes that start no character are left to the sanitiser. */
+static size_t whole_characters(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t k = len, need;
+
+	while (k > 0 && len - k < 3 && (p[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (k == 0 || p[k - 1] < 0xc2 || p[k - 1] > 0xf4)
+		return len;
+	need = p[k - 1] >= 0xf0 ? 4 : p[k - 1] >= 0xe0 ? 3
+	                                               : 2;
+	return len - (k - 1) < need ? k - 1 : len;
+}
+
+size_t pb_utf8_cut(const char *s, size_t len, size_t max)
+{
+	return len <= max ? len : whole_characters(s, max);
+}
+
+size_t pb_utf8_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, cap, fmt, ap);
+	size_t len;
+
+	if (n < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if ((size_t)n < cap)
+		return (size_t)n;
+	len = whole_characters(buf, cap - 1);
+	buf[len] = '\0';
+	return len;
+}
+
+size_t pb_utf8_format(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = pb_utf8_vformat(buf, cap, fmt, ap);
+	va_end(ap);
+	return n;
 }

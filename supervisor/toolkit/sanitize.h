@@ -6,6 +6,7 @@
 #ifndef PLUGBOX_TOOLKIT_SANITIZE_H
 #define PLUGBOX_TOOLKIT_SANITIZE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Keep '\n' as a line break (tracebacks, multi-line messages); without
@@ -30,5 +31,20 @@ void pb_sanitize_inplace(char *buf, size_t cap, unsigned flags);
 /* The sanitised copy of a NUL-terminated string (NULL reads as ""),
  * malloc'd; NULL when out of memory. */
 char *pb_sanitize_dup(const char *in, unsigned flags);
+
+/* Where to cut text (UTF-8 from a plugin or a client) to at most `max`
+ * bytes: `len` when it fits, else `max` moved back to the start of the
+ * character it falls inside (at most 3 bytes back). A character cut in
+ * two would reach the host as \xNN escapes, or as invalid UTF-8 where
+ * nothing sanitises after the cut (the daemon's text log; a protobuf
+ * string field, which must be valid UTF-8). Reads at most `max` bytes
+ * when len > max: len = max + 1 says "the text goes on past the buffer". */
+size_t pb_utf8_cut(const char *s, size_t len, size_t max);
+
+/* vsnprintf into buf (cap > 0 bytes), and if that cut the text, the cut
+ * moved back to a character's start (pb_utf8_cut). Returns the length
+ * written. */
+__attribute__((format(printf, 3, 0))) size_t pb_utf8_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
+__attribute__((format(printf, 3, 4))) size_t pb_utf8_format(char *buf, size_t cap, const char *fmt, ...);
 
 #endif

@@ -554,6 +554,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_strings(env);
 	walk_values(env, check_value);
 	round_trip(env);
+	/* pb_error_cut on any Error a peer sent (the daemon cuts a worker's):
+	 * its message and type stay UTF-8 (each was, decoded), between
+	 * whole characters, and within their bounds. */
+	if (env->body_case == PLUGBOX__ENVELOPE__BODY_ERROR) {
+		static char cut[PB_ERROR_CUT_BUF];
+		Plugbox__Error er = *env->error;
+
+		pb_error_cut(&er, cut);
+		FUZZ_ASSERT(pb_utf8_valid(er.message, strlen(er.message)) && pb_utf8_valid(er.type, strlen(er.type)));
+		FUZZ_ASSERT(strlen(er.message) < PB_ERROR_CUT + 128 && strlen(er.type) <= PB_ERROR_TYPE_CUT);
+		FUZZ_ASSERT(strncmp(er.type, env->error->type, strlen(er.type)) == 0);
+	}
 	/* runtime.c's pb_inflight_reply: the result's value goes to the caller,
 	 * who frees it as a pb_value; the rest of the envelope as unpacked. */
 	if (env->body_case == PLUGBOX__ENVELOPE__BODY_RESULT) {

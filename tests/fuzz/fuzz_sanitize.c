@@ -101,6 +101,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (clean)
 		FUZZ_ASSERT(n == len && memcmp(big, text, len) == 0);
 
+	/* A cut (pb_utf8_cut, pb_utf8_format) of well-formed text at any
+	 * length is well-formed, at most 3 bytes short of the room, and a
+	 * prefix of what a larger room keeps. */
+	{
+		bool valid = true;
+		for (size_t i = 0; i < len && valid;) {
+			uint32_t cp;
+			size_t k = decode((const unsigned char *)text + i, len - i, &cp);
+			valid = k > 0 && memchr(text + i, '\0', k) == NULL;
+			i += k;
+		}
+		if (valid) {
+			size_t max = room - 1, cut = pb_utf8_cut(text, len, max), wider;
+			char fmt[64];
+			FUZZ_ASSERT(cut <= max && cut <= len && (len <= max ? cut == len : max - cut <= 3));
+			for (size_t i = 0; i < cut;) {
+				uint32_t cp;
+				size_t k = decode((const unsigned char *)text + i, cut - i, &cp);
+				FUZZ_ASSERT(k > 0);
+				i += k;
+			}
+			wider = pb_utf8_cut(text, len, max + 1);
+			FUZZ_ASSERT(wider >= cut);
+			/* the formatted cut: the same bytes as pb_utf8_cut keeps */
+			FUZZ_ASSERT(pb_utf8_format(fmt, room < sizeof(fmt) ? room : sizeof(fmt), "%.*s", (int)len, text) ==
+			            pb_utf8_cut(text, len, (room < sizeof(fmt) ? room : sizeof(fmt)) - 1));
+		}
+	}
 	/* The meter's line count is the number of newlines. */
 	size_t newlines = 0;
 	for (size_t i = 0; i < len; i++)

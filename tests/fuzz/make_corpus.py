@@ -142,6 +142,8 @@ ENVELOPES = {
     "error": env(9, "error", error(1, "division by zero", "ZeroDivisionError",
                                   "Traceback (most recent call last):\n  File \"x.py\", line 1\n")),
     "error_bad_request": env(0, "error", error(9, "a call needs a non-zero id")),
+    # a class name past pb_error_cut's 1 KiB, an e-acute across the mark
+    "error_long_type": env(9, "error", error(1, "boom", "T" + "\u00e9" * 600)),
     "log": env(0, "log", log(30, "plug1.sub", "careful ☃")),
     "host_call": env(10, "host_call", host_call("lookup", ["key", 7], [("default", None)])),
     "host_result_value": env(10, "host_result", _len_field(1, pbwire.encode_value([1, "x"]))),
@@ -443,6 +445,8 @@ SANITIZE = {
     "bidi": b"\x41" + "a\u202eb\u2066c\u2069\u200f\u061c\u2028".encode(),
     "invalid": b"\x11\x80\xc0\xaf\xe0\x80\x9b\xed\xa0\x80\xf4\x90\x80\x80\xe2\x80A",
     "newlines": b"\x03" + b"\n" * 300,
+    # room 8: a cut at 7 bytes falls inside the e-acute (pb_utf8_cut)
+    "cut_inside_char": b"\x0e" + "abcdef\u00e9\u20ac".encode(),
 }
 
 

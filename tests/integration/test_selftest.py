@@ -352,6 +352,34 @@ FAKE_PROBES = {
 }
 
 
+# A probe whose import takes longer than the deadline, as a zygote's start
+# (with the fork-server's, under shared-zygote) may on a loaded machine;
+# its attack is what the deadline is for.
+SLOW_START_PROBE = {
+    "slow_start": 'import time\n\nimport plugbox\n\ntime.sleep(4)\n\n\n@plugbox.export\ndef attack(ctx):\n'
+                  '    return {"contained": True, "how": "open(x) -> EACCES"}\n',
+}
+
+
+@pytest.mark.parametrize("spawn", ["zygote", "shared-zygote"])
+def test_a_slow_start_is_not_charged_to_the_attacks_deadline(kit, spawn):
+    # The 3 s deadline covered the worker's start too, and capped its
+    # zygote's import (which runs at the start) at 3 s: a start slower than
+    # it read "ended at the deadline", NOT CONTAINED, for an attack never
+    # made. (An exec'd worker imports its plugin at its first call.)
+    rows = [("slow_start", "filesystem", "result", "read a host file, after a slow start"),
+            ("sleep_past_deadline", "deadline", "deadline", "sleep past the deadline")]
+    probes = kit.probes(f"slow-start-{spawn}", rows, SLOW_START_PROBE)
+    cp = run_selftest(kit, ["--json", "--spawn", spawn], PLUGBOX_SELFTEST=str(probes))
+    doc = json.loads(cp.stdout)
+    got = {p["name"]: p for p in doc["probes"]}
+    assert got["slow_start"]["contained"] and got["slow_start"]["how"] == "open(x) -> EACCES", explain(cp)
+    # the deadline still ends an attack that runs past it, at 3 s
+    assert got["sleep_past_deadline"]["contained"], explain(cp)
+    assert "timed out after 3 s" in got["sleep_past_deadline"]["how"], explain(cp)
+    assert cp.returncode == 0 and "with exec" not in cp.stderr, explain(cp)
+
+
 def test_text_output_lists_layers_then_one_line_per_probe(kit):
     rows = [("read_secret", "filesystem", "result", "read a host file"),
             ("ptrace_supervisor", "kernel", "killed|result", "ptrace the supervisor"),

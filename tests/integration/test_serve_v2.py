@@ -465,6 +465,23 @@ def test_an_exception_too_large_for_the_workers_frame_is_cut_and_the_worker_goes
     assert "exit status 70" not in d.stderr() and "crashed" not in d.stderr(), d.stderr()[-2000:]
 
 
+def test_an_exception_type_too_large_for_a_frame_is_cut_and_the_worker_goes_on(serve, talk):
+    # A class named by 20 MiB: pb_error_cut cut the message only, the Error
+    # still did not fit, and the worker ended (exit status 70): "crashed".
+    plugins, policies = talk
+    d = serve(plugins, "--policies", policies)
+    a = v2(d)
+    a.call(1, "talk", "fail_big_type", 20 << 20)
+    e = a.recv(120)
+    assert (e["id"], e["kind"]) == (1, "exception"), {k: str(v)[:200] for k, v in e.items()}
+    # its first 1 KiB, between whole characters (pbwire decodes it strictly)
+    assert e["type"].rstrip("\u00e9").endswith(".T") and 1023 <= len(e["type"].encode()) <= 1024, e["type"][:40]
+    assert e["message"].startswith("boom... (cut:") and e["traceback"] == "", e["message"]
+    a.call(2, "talk", "sleep", 0, "alive")
+    assert a.recv(60)["value"] == "alive"
+    assert "exit status 70" not in d.stderr() and "crashed" not in d.stderr(), d.stderr()[-2000:]
+
+
 def latency(conn, plugin, n=20, start_id=1000):
     times = []
     for i in range(n):

@@ -431,3 +431,102 @@ def test_shared_zygotes_are_cloned_from_the_fork_server_each_into_its_own_jail(s
     assert sorted(int(status(w)["PPid"]) for w in workers(d.pid)) == sorted(zs)
     assert "with exec" not in d.stderr()
     d.stop()
+
+
+class PidsCgroup:
+    """A pids cgroup whose pids.max is 1: a process moved into it can
+    create no process or thread (clone fails with EAGAIN), and nothing
+    else on the machine is affected. cgroup v1's pids hierarchy, or v2's
+    when its root delegates the pids controller; None where neither is
+    writable here."""
+
+    def __init__(self, name):
+        self.path = self.root = None
+        for root, v2 in (("/sys/fs/cgroup/pids", False), ("/sys/fs/cgroup", True)):
+            try:
+                if v2 and "pids" not in open(f"{root}/cgroup.subtree_control").read().split():
+                    continue
+                path = f"{root}/{name}-{os.getpid()}"
+                os.mkdir(path)
+            except OSError:
+                continue
+            try:
+                with open(f"{path}/pids.max", "w") as f:
+                    f.write("1")
+            except OSError:
+                os.rmdir(path)
+                continue
+            self.path, self.root = path, root
+            return
+
+    def hold(self, pid):
+        with open(f"{self.path}/cgroup.procs", "w") as f:
+            f.write(str(pid))
+
+    def events(self):
+        with open(f"{self.path}/pids.events") as f:
+            return int(f.read().split()[1])        # "max N": clones refused
+
+    def remove(self):
+        if not self.path:
+            return
+        try:
+            with open(f"{self.path}/cgroup.procs") as f:
+                left = f.read().split()
+        except OSError:
+            left = []
+        for pid in left:                           # back where they came from
+            try:
+                with open(f"{self.root}/cgroup.procs", "w") as f:
+                    f.write(pid)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def pids_cgroup():
+    cg = PidsCgroup("plugbox-test")
+    if not cg.path:
+        pytest.skip("no writable pids cgroup (cgroup v1 pids or v2 with pids delegated) on this machine")
+    yield cg
+    cg.remove()
+
+
+def test_a_zygote_the_fork_server_cannot_clone_is_execd_and_answers(serve, copy_plugins, paths, pids_cgroup):
+    # --spawn shared-zygote: layout_a's zygote is cloned from the fork-server.
+    # Then the fork-server may create no process (a pids cgroup of one), so
+    # its clone of layout_b's zygote fails: that zygote is exec'd instead,
+    # said once, and layout_b's calls are answered by workers forked from it.
+    d = serve(two_layout_plugins(copy_plugins, paths), "--idle-stop", "0.3", *SHARED_ZYGOTE)
+    conn = d.conn()
+    a = call(conn, 1, "layout_a", "fingerprint")
+    [server] = fork_servers(d.pid)
+    pids_cgroup.hold(server)
+    b = call(conn, 2, "layout_b", "fingerprint")
+    b2 = call(conn, 3, "layout_b", "fingerprint")
+    assert pids_cgroup.events() >= 1, "the fork-server never tried to clone"  # the attempt was made, and refused
+    assert b2["pid"] == b["pid"] > 1, (b, b2)        # forked by its zygote (pid 1 would be an exec'd worker)
+    assert len(zygotes(d.pid)) == 2, zygotes(d.pid)
+    [za] = [z for z in zygotes(d.pid) if b"layout_a" in cmdline(z)]
+    [zb] = [z for z in zygotes(d.pid) if b"layout_b" in cmdline(z)]
+    # layout_a's zygote shares the fork-server's libpython; layout_b's was
+    # exec'd, so ASLR put it elsewhere, and its worker with it.
+    assert mapped_at(za, "libpython3.11") == mapped_at(server, "libpython3.11")
+    assert mapped_at(zb, "libpython3.11") != mapped_at(server, "libpython3.11")
+    assert b["none_at"] != a["none_at"] and b["hash"] != a["hash"], (a, b)
+    [worker_b] = [w for w in workers(d.pid) if int(status(w)["PPid"]) == zb]
+    assert mapped_at(worker_b, "libpython3.11") == mapped_at(zb, "libpython3.11")
+    lines = [line for line in d.stderr().splitlines() if "instead of cloned" in line]
+    assert len(lines) == 1, d.stderr()
+    assert "layout_b" in lines[0] and "Resource temporarily unavailable" in lines[0], lines
+    # The next worker of layout_b comes from the same exec'd zygote, and
+    # nothing more is said.
+    wait_for(lambda: workers(d.pid) == [], "the idle workers to stop")
+    assert call(conn, 4, "layout_b", "fingerprint")["none_at"] == b["none_at"]
+    assert [z for z in zygotes(d.pid) if b"layout_b" in cmdline(z)] == [zb]
+    assert len([line for line in d.stderr().splitlines() if "instead of cloned" in line]) == 1
+    d.stop()

@@ -745,7 +745,8 @@ START_TEST(test_error_cut)
 	ck_assert_ptr_nonnull(m);
 	memset(m, 'x', big);
 	m[big] = '\0';
-	memcpy(m + PB_ERROR_CUT - 1, "\xc3\xa9", 2); /* an e-acute across the cut */
+	memcpy(m + PB_ERROR_CUT - 1, "\xc3\xa9", 2);      /* an e-acute across the cut */
+	memcpy(m + PB_ERROR_TYPE_CUT - 1, "\xc3\xa9", 2); /* and across the type's */
 	er.message = m;
 	er.traceback = m;
 	env.body_case = PLUGBOX__ENVELOPE__BODY_ERROR;
@@ -763,6 +764,21 @@ START_TEST(test_error_cut)
 	er.message = "boom";
 	pb_error_cut(&er, cut);
 	ck_assert_int_eq(strncmp(cut, "boom... (cut", 12), 0);
+	/* a type past PB_ERROR_TYPE_CUT (a plugin's class of any name) is cut
+	 * the same way, an e-acute across the mark left out */
+	er.type = m;
+	er.message = "boom";
+	pb_error_cut(&er, cut);
+	ck_assert_ptr_ne(er.type, m);
+	ck_assert_uint_eq(strlen(er.type), PB_ERROR_TYPE_CUT - 1);
+	ck_assert(pb_utf8_valid(er.type, strlen(er.type)));
+	ck_assert_int_eq(strncmp(cut, "boom... (cut", 12), 0);
+	ck_assert_uint_lt(pb_envelope_packed_size(&env), PB_ERROR_CUT_BUF + 16);
+	/* a short type is left as it is */
+	er.type = "ValueError";
+	er.message = "boom";
+	pb_error_cut(&er, cut);
+	ck_assert_str_eq(er.type, "ValueError");
 	free(m);
 }
 END_TEST

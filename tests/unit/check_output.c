@@ -127,6 +127,30 @@ START_TEST(test_cut_at_whole_escapes)
 }
 END_TEST
 
+/* Cuts of plugin text to a byte count fall between whole characters. */
+START_TEST(test_utf8_cut_between_characters)
+{
+	/* "a" + e-acute (2 bytes) + euro sign (3) + an emoji (4) */
+	const char *t = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	const size_t want[] = { 0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 10 };
+	char buf[16];
+
+	for (size_t max = 0; max < sizeof(want) / sizeof(want[0]); max++) {
+		ck_assert_uint_eq(pb_utf8_cut(t, 10, max), want[max]);
+		/* a buffer of max + 1 bytes keeps the same */
+		ck_assert_uint_eq(pb_utf8_format(buf, max + 1, "%s", t), want[max]);
+		ck_assert_uint_eq(strlen(buf), want[max]);
+	}
+	/* "the text goes on": a buffer that ends inside a character */
+	ck_assert_uint_eq(pb_utf8_cut("xx\xc3", 4, 3), 2);
+	/* bytes that start no character are cut where the count says */
+	ck_assert_uint_eq(pb_utf8_cut("ab\x80\x80\x80\x80\x80", 7, 6), 6);
+	ck_assert_uint_eq(pb_utf8_cut("a\xff\x80", 3, 2), 2);
+	ck_assert_uint_eq(pb_utf8_format(buf, sizeof(buf), "%d %s", 42, "ok"), 5);
+	ck_assert_str_eq(buf, "42 ok");
+}
+END_TEST
+
 START_TEST(test_expansion_bound_and_dup)
 {
 	/* the worst cases fill at most PB_SAN_EXPANSION bytes per byte */
@@ -323,6 +347,7 @@ static Suite *output_suite(void)
 	tcase_add_test(tc, test_bidi_escaped);
 	tcase_add_test(tc, test_invalid_utf8_escaped);
 	tcase_add_test(tc, test_cut_at_whole_escapes);
+	tcase_add_test(tc, test_utf8_cut_between_characters);
 	tcase_add_test(tc, test_expansion_bound_and_dup);
 	tcase_add_test(tc, test_output_never_controls);
 	suite_add_tcase(s, tc);

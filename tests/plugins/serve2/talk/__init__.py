@@ -73,19 +73,33 @@ LAST = []
 
 @plugbox.export
 def ask_and_keep(name):
-    """A host call whose end is kept for last(): its client may be gone."""
+    """A host call whose end is kept for last(): its client may be gone.
+
+    A client that goes away fails its host call and cancels the call, one
+    right after the other. The Cancelled is asynchronous (a signal, like
+    KeyboardInterrupt): it may land in the host call, or after it failed,
+    inside the handler below before the handler has kept anything. So the
+    outer handler keeps whichever exception got out if nothing was kept:
+    a call gets at most one Cancelled, so it cannot land there too."""
+    outcome = []
+    LAST.append(outcome)
     try:
-        got = ["ok", plugbox.host_call(name)]
+        try:
+            outcome.append(["ok", plugbox.host_call(name)])
+        except BaseException as e:
+            outcome.append([type(e).__name__, str(e)])
+            raise
     except BaseException as e:
-        LAST.append([type(e).__name__, str(e)])
+        if not outcome:
+            outcome.append([type(e).__name__, str(e)])
         raise
-    LAST.append(got)
-    return got
+    return outcome[0]
 
 
 @plugbox.export
 def last():
-    return LAST[-1] if LAST else None
+    """The first end ask_and_keep kept in this worker's last call of it."""
+    return LAST[-1][0] if LAST and LAST[-1] else None
 
 
 @plugbox.export
@@ -115,3 +129,9 @@ def ask_big(name, size):
 def fail_big(size):
     """Raises an exception whose message is size bytes."""
     raise ValueError("x" * size)
+
+
+@plugbox.export
+def fail_big_type(size):
+    """Raises an exception whose class name is about size bytes: "T", then é."""
+    raise type("T" + "\u00e9" * (size // 2), (ValueError,), {})("boom")
