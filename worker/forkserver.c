@@ -139,6 +139,7 @@ static int warm_up(const char *executable, bool zygotes, char *why, size_t why_l
 	if (!done)
 		goto python_error;
 	Py_DECREF(done);
+	pb_interp_fill_holes();
 	return 0;
 python_error:
 	PyErr_Clear();
