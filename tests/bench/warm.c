@@ -458,6 +458,8 @@ void bench_warm(void)
 	fig_ratio("warm.ratio_child_python", "zygote's child / idle python3.11 (mean PSS)", "warm.zygote_child_pss_mb",
 	          "pss.python_idle_mean_mb");
 	zygote_pss(cfg.pss_workers, PB_SPAWN_SHARED_ZYGOTE);
+	fig_ratio("warm.ratio_szygote_child_python", "shared-zygote's child / idle python3.11 (mean PSS)",
+	          "warm.szygote_child_pss_mb", "pss.python_idle_mean_mb");
 	fig_ratio("warm.ratio_szygote_zygote_plugin", "per plugin: shared-zygote / zygote (PSS)",
 	          "warm.szygote_plugin_pss_mb", "warm.zygote_plugin_pss_mb");
 }
