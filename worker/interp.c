@@ -115,19 +115,25 @@ int pb_interp_init(const char *executable, const char *plugin, char *why, size_t
 
 /* pymalloc's pool header in CPython 3.11 on 64-bit (Objects/obmalloc.c
  * with USE_LARGE_POOLS: 16 KiB pools of one size class each, 32 classes
- * of 16 bytes up to 512). Read only to tell where an allocation landed; a
- * layout other than this one shows in the size class and last offset, and
- * stops the filling. */
+ * of 16 bytes up to 512): struct pool_header { union { block *_padding;
+ * uint count; } ref; block *freeblock; struct pool_header *nextpool,
+ * *prevpool; uint arenaindex, szidx, nextoffset, maxnextoffset; }. Three
+ * of its fields are read, by offset, only to tell where an allocation
+ * landed; a layout other than this one shows in the size class and last
+ * offset, and stops the filling. */
 #define PB_POOL_SIZE 16384u
 #define PB_POOL_CLASSES 32u
-struct pb_pool_header {
-	union {
-		void *padding;
-		unsigned int count; /* blocks in use */
-	} ref;
-	void *freeblock, *nextpool, *prevpool;
-	unsigned int arenaindex, szidx, nextoffset, maxnextoffset;
-};
+#define PB_POOL_COUNT 0          /* blocks in use */
+#define PB_POOL_SZIDX 36         /* its size class */
+#define PB_POOL_MAXNEXTOFFSET 44 /* the offset of its last block */
+
+static unsigned int pool_field(const char *pool, size_t offset)
+{
+	unsigned int v;
+
+	memcpy(&v, pool + offset, sizeof(v));
+	return v;
+}
 
 /* The filler blocks, each holding the address of the one kept before it:
  * never freed, and reachable. */
@@ -151,13 +157,13 @@ static size_t fill_pools(void)
 			void *p = PyObject_Malloc(size);
 			if (!p)
 				return filled;
-			const struct pb_pool_header *pool =
-			        (const void *)((char *)p - ((uintptr_t)p & (PB_POOL_SIZE - 1)));
-			if (pool->szidx != idx || pool->maxnextoffset != PB_POOL_SIZE - size) {
+			const char *pool = (const char *)p - ((uintptr_t)p & (PB_POOL_SIZE - 1));
+			if (pool_field(pool, PB_POOL_SZIDX) != idx ||
+			    pool_field(pool, PB_POOL_MAXNEXTOFFSET) != PB_POOL_SIZE - size) {
 				PyObject_Free(p); /* not the layout above: leave the rest */
 				return filled;
 			}
-			if (pool->ref.count == 1) {
+			if (pool_field(pool, PB_POOL_COUNT) == 1) {
 				PyObject_Free(p); /* an empty pool: every used one is full */
 				break;
 			}
