@@ -25,6 +25,11 @@ enum { PB_EXIT_INTERNAL = 70,
 /* interp.c: CPython with the standard library only; nothing from the plugin
  * is on sys.path until the glue's setup() runs, after the sandbox. */
 int pb_interp_init(const char *executable, const char *plugin, char *why, size_t why_len);
+/* interp.c: before the fork-server clones children that share its pages:
+ * fill the free blocks of pymalloc's partly used pools and of malloc's
+ * heap, so that what a child allocates goes to pages of its own instead of
+ * copying a shared page per object. Returns the blocks filled. */
+size_t pb_interp_fill_holes(void);
 /* main.c: the worker after exec (warm false) or, in a child of the
  * fork-server, after the jail (warm: interpreter and glue already up). */
 int pb_worker_run(int argc, char **argv, bool warm);

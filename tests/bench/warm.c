@@ -14,6 +14,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -224,6 +226,101 @@ static long private_kb(pid_t pid)
 	return kb;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The page frames a process maps, sorted (/proc/PID/pagemap: present
+ * pages' frame numbers, which the kernel shows to root only). 0 with *pfns
+ * set, or -1. */
+static int page_frames(pid_t pid, uint64_t **pfns, size_t *n)
+{
+	char path[64], line[512];
+	size_t cap = 4096;
+	FILE *maps;
+	int pm;
+
+	*n = 0;
+	*pfns = xcalloc(cap, sizeof(uint64_t));
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (!(maps = fopen(path, "r")))
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	if ((pm = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		fclose(maps);
+		goto fail;
+	}
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || strstr(line, "[vsyscall]"))
+			continue;
+		for (unsigned long a = lo; a < hi; a += 4096) {
+			uint64_t e;
+			if (pread(pm, &e, sizeof(e), (off_t)(a / 4096 * 8)) != (ssize_t)sizeof(e))
+				break;
+			if (!(e >> 63))
+				continue; /* not present */
+			if (*n == cap)
+				*pfns = realloc(*pfns, (cap *= 2) * sizeof(uint64_t));
+			if (!*pfns)
+				die("out of memory");
+			(*pfns)[(*n)++] = e & ((1ULL << 55) - 1);
+		}
+	}
+	fclose(maps);
+	close(pm);
+	qsort(*pfns, *n, sizeof(uint64_t), cmp_u64);
+	if (*n && (*pfns)[*n - 1] == 0)
+		goto fail; /* frame numbers hidden: not root */
+	return 0;
+fail:
+	free(*pfns);
+	*pfns = NULL;
+	return -1;
+}
+
+/* What only this plugin holds, in kB: the pages its zygote and child map
+ * that no other process does (a page's map count, /proc/kpagecount, is
+ * how many of the two map it). What each further plugin costs, however
+ * many are alive; where the PSS of the two also holds their share of the
+ * fork-server's and the other plugins' pages. -1 if the kernel does not
+ * say. */
+static long plugin_own_kb(pid_t zygote, pid_t child)
+{
+	uint64_t *a, *b;
+	size_t na, nb, i = 0, j = 0;
+	long own = 0;
+	int kpc;
+
+	if (page_frames(zygote, &a, &na) < 0)
+		return -1;
+	if (page_frames(child, &b, &nb) < 0) {
+		free(a);
+		return -1;
+	}
+	if ((kpc = open("/proc/kpagecount", O_RDONLY | O_CLOEXEC)) < 0)
+		own = -1;
+	while (own >= 0 && (i < na || j < nb)) {
+		uint64_t pfn = j == nb || (i < na && a[i] <= b[j]) ? a[i] : b[j], count;
+		uint64_t mine = 0;
+		for (; i < na && a[i] == pfn; i++)
+			mine++;
+		for (; j < nb && b[j] == pfn; j++)
+			mine++;
+		if (pread(kpc, &count, sizeof(count), (off_t)(pfn * 8)) != (ssize_t)sizeof(count))
+			own = -1;
+		else if (count == mine)
+			own += 4;
+	}
+	if (kpc >= 0)
+		close(kpc);
+	free(a);
+	free(b);
+	return own;
+}
+
 /* The PSS of the fork-server the zygotes were cloned from (our child
  * started `plugbox-worker --fork-server`), in kB; 0 without one. */
 static long forkserver_kb(void)
@@ -257,6 +354,7 @@ static long forkserver_kb(void)
 struct zfleet {
 	size_t n, answered, measured;
 	double start_s, child_mean_mb, child_max_mb, zygote_mean_mb, total_mb, child_private_mb, forkserver_mb;
+	double own_mb; /* pages only a plugin holds (plugin_own_kb), mean; NAN if not known */
 };
 
 /* n copies of echo in a zygote mode, called once each at the same time
@@ -284,6 +382,8 @@ static void zygote_fleet(size_t n, pb_spawn_mode mode, struct zfleet *f)
 			continue; /* not forked from a zygote, or gone */
 		f->measured++;
 		f->child_private_mb += (double)private_kb(pid) / 1024;
+		long own = f->own_mb >= 0 ? plugin_own_kb(zygote, pid) : -1;
+		f->own_mb = own >= 0 ? f->own_mb + (double)own / 1024 : -1;
 		child_sum += (double)child / 1024;
 		zygote_sum += (double)z / 1024;
 		if ((double)child / 1024 > f->child_max_mb)
@@ -298,6 +398,7 @@ static void zygote_fleet(size_t n, pb_spawn_mode mode, struct zfleet *f)
 		f->total_mb = child_sum + zygote_sum + f->forkserver_mb;
 		f->child_private_mb /= (double)f->measured;
 	}
+	f->own_mb = f->measured && f->own_mb >= 0 ? f->own_mb / (double)f->measured : NAN;
 	if (f->measured != n)
 		note("%s mode: %zu of %zu plugins had a zygote's child to measure",
 		     mode == PB_SPAWN_SHARED_ZYGOTE ? "shared-zygote" : "zygote", f->measured, n);
@@ -330,6 +431,8 @@ static void zygote_pss(size_t n, pb_spawn_mode mode)
 	snprintf(label, sizeof(label), "  per plugin (zygote + one child%s)",
 	         shared ? ", a share of the fork-server" : "");
 	fig(KEY("plugin_pss_mb"), label, "MB", f.measured ? f.total_mb / (double)f.measured : NAN);
+	fig(KEY("plugin_own_mb"), "  pages only this plugin maps (zygote + child: what each more plugin costs)", "MB",
+	    f.own_mb);
 	fig(KEY("1000_estimate_gb"),
 	    shared ? "  1,000 plugins at that rate (estimate; bench-zygote-alive measures)"
 	           : "  1,000 plugins at that rate (estimate)",
@@ -355,6 +458,8 @@ void bench_warm(void)
 	fig_ratio("warm.ratio_child_python", "zygote's child / idle python3.11 (mean PSS)", "warm.zygote_child_pss_mb",
 	          "pss.python_idle_mean_mb");
 	zygote_pss(cfg.pss_workers, PB_SPAWN_SHARED_ZYGOTE);
+	fig_ratio("warm.ratio_szygote_child_python", "shared-zygote's child / idle python3.11 (mean PSS)",
+	          "warm.szygote_child_pss_mb", "pss.python_idle_mean_mb");
 	fig_ratio("warm.ratio_szygote_zygote_plugin", "per plugin: shared-zygote / zygote (PSS)",
 	          "warm.szygote_plugin_pss_mb", "warm.zygote_plugin_pss_mb");
 }
@@ -380,4 +485,5 @@ void bench_zygote_alive(void)
 	fig("zalive.zygote_pss_mb", "  mean PSS of a zygote", "MB", f.measured ? f.zygote_mean_mb : NAN);
 	fig("zalive.forkserver_pss_mb", "  PSS of the fork-server they were cloned from", "MB", f.forkserver_mb);
 	fig("zalive.child_private_mb", "  a child's own pages (Private_*)", "MB", f.measured ? f.child_private_mb : NAN);
+	fig("zalive.plugin_own_mb", "  pages only one plugin maps (its zygote and child), mean", "MB", f.own_mb);
 }

@@ -45,6 +45,24 @@ def probe():
     }
 
 
+@plugbox.export
+def leftovers():
+    """What the fork-server's rehearsal (worker/bootstrap.py's rehearse())
+    touches, as this worker sees it: it must see what an exec'd one does."""
+    import sys
+    import _plugbox_worker as glue
+    return {
+        "urllib": "urllib" in sys.modules,
+        "exports": sorted(plugbox._exports),
+        "cache_tag": sys.implementation.cache_tag,
+        "meta_path": [type(finder).__name__ for finder in sys.meta_path],
+        "path_hooks": len(sys.path_hooks),
+        "sys_path": len(sys.path),
+        "state": glue._state.get("name"),
+        "exported": sorted(str(k) for k in glue._exported),
+    }
+
+
 def _errno_of(fn):
     try:
         pid = fn()
