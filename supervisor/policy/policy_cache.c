@@ -73,7 +73,7 @@ static bool file_holds(const char *path, const char *text, size_t len)
 {
 	struct stat st;
 	bool same = false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY); /* a FIFO: no waiting */
 
 	if (fd < 0)
 		return false;

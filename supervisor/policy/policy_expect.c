@@ -280,10 +280,11 @@ int pb_expect_load(const char *path, pb_policy_diag_fn diag, void *data, struct 
 	c.file = intern(set, path);
 	if (!c.file)
 		return -ENOMEM;
-	fp = fopen(path, "r");
+	const char *why;
+	fp = policy_fopen(path, &why);
 	if (!fp) {
 		r = -errno;
-		policy_report(&ps, true, path, 0, 0, "cannot read the expectations: %s", strerror(-r));
+		policy_report(&ps, true, path, 0, 0, "cannot read the expectations: %s", why);
 		return r;
 	}
 	text = malloc(POLICY_FILE_MAX + 1);

@@ -31,12 +31,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <seccomp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "policy/policy_syntax.h"
 #include "proto/names.h"
@@ -288,9 +291,10 @@ static bool include_allowed(struct file_ctx *f, const char *inc, size_t icol, ch
 		if (!strcmp(ps->p->includes[i], inc))
 			return false; /* already in the policy: once is enough */
 	snprintf(incpath, len, "%s/%s.policy", ps->dir, inc);
-	FILE *probe = fopen(incpath, "r");
+	const char *why;
+	FILE *probe = policy_fopen(incpath, &why);
 	if (!probe) {
-		ERR_AT(ps, c, icol, "cannot include '%s': %s: %s", inc, incpath, strerror(errno));
+		ERR_AT(ps, c, icol, "cannot include '%s': %s: %s", inc, incpath, why);
 		return false;
 	}
 	fclose(probe);
@@ -600,6 +604,34 @@ fail:
 }
 
 /* Remove the comment and surrounding blanks; the result is the rule text. */
+FILE *policy_fopen(const char *path, const char **why)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	FILE *fp;
+	int e;
+
+	if (fd < 0) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	e = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL
+	                                                      : 0;
+	if (e) {
+		*why = e == EINVAL ? "not a regular file" : strerror(e);
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	if (!(fp = fdopen(fd, "r"))) {
+		e = errno;
+		*why = strerror(e);
+		close(fd);
+		errno = e;
+	}
+	return fp;
+}
+
 static void strip_line(char *line)
 {
 	char *hash = strchr(line, '#');
@@ -676,10 +708,11 @@ int policy_parse_file(struct parser *ps, const char *name, const char *path, str
 		policy_nomem(ps, NULL);
 		return -ENOMEM;
 	}
-	fp = fopen(path, "r");
+	const char *why;
+	fp = policy_fopen(path, &why);
 	if (!fp) {
 		r = -errno;
-		policy_report(ps, true, path, 0, 0, "cannot read the policy: %s", strerror(-r));
+		policy_report(ps, true, path, 0, 0, "cannot read the policy: %s", why);
 		return r;
 	}
 	text = malloc(POLICY_FILE_MAX + 1);

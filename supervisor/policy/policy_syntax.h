@@ -6,6 +6,7 @@
 #define PLUGBOX_POLICY_SYNTAX_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,11 @@ struct cursor {
 /* Read the policy file at path, and what it includes, into out
  * (policy_parse.c); errors go to ps's diag. */
 int policy_parse_file(struct parser *ps, const char *name, const char *path, struct chunk *out);
+/* fopen(path, "r") for a regular file only, never waiting: a FIFO or a
+ * device named as a policy would hold the supervisor in open(2) until a
+ * writer came, or in read(2) for ever. NULL with errno set and *why the
+ * reason ("not a regular file" for the rest). */
+FILE *policy_fopen(const char *path, const char **why);
 /* Free l's entries and their conditions. */
 void policy_list_free(struct pb_entry_list *l);
 

@@ -356,6 +356,26 @@ def test_missing_file(plugbox, scratch):
     assert cp.stderr == f"{path}: cannot read the policy: No such file or directory\n", explain(cp)
 
 
+def test_a_fifo_or_a_directory_is_refused_without_waiting(plugbox, pdir):
+    # open(2) of a FIFO waits for a writer and read(2) of a device may
+    # never end: a policy, an included one or one named by `show` that is
+    # not a regular file is refused at once, naming it (timeout 10 s: a
+    # supervisor that waited would be killed and the test fail).
+    os.mkfifo(pdir / "fifo.policy")
+    (pdir / "dir.policy").mkdir()
+    including = write(pdir, "including", "@include fifo\n" + INC)
+    for path, said in ((pdir / "fifo.policy", f"{pdir}/fifo.policy: cannot read the policy: not a regular file"),
+                       (pdir / "dir.policy", f"{pdir}/dir.policy: cannot read the policy: not a regular file"),
+                       (including, f"{including}:1:10: cannot include 'fifo': {pdir}/fifo.policy: "
+                                   "not a regular file")):
+        cp = plugbox.run(["policy", "check", str(path)], timeout=10)
+        assert cp.returncode == EXIT_USAGE, explain(cp)
+        assert cp.stderr == said + "\n", explain(cp)
+    cp = plugbox.run(["policy", "show", "--policies", str(pdir), "fifo"], timeout=10)
+    assert cp.returncode == EXIT_USAGE, explain(cp)
+    assert cp.stderr == f"{pdir}/fifo.policy: cannot read the policy: not a regular file\n", explain(cp)
+
+
 def test_good_file_ok(plugbox, pdir):
     path = str(write(pdir, "good", "ioctl: arg1 == FIONREAD => return EPERM\n"
                                    "socket: arg0 == AF_UNIX && arg1 in SOCK_STREAM|SOCK_CLOEXEC; "
