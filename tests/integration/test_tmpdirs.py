@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pbserve import Daemon, sockdir  # noqa: F401 (fixture used by name)
+from pbtest import EXIT_OK, explain, result_of
 
 NOBODY = 65534
 
@@ -212,3 +213,15 @@ def test_names_planted_by_others_are_neither_followed_nor_removed(
         d.proc.kill()
         d.proc.wait()
         d.log.close()
+
+
+def test_a_call_that_ends_cleanly_leaves_nothing_but_the_users_directory(plugbox, tmpdir_env, two_plugins):
+    """The supervisor's own directory goes when it exits; plugbox-run-UID,
+    like plugbox-root-UID, is made once and kept."""
+    tmp, env = tmpdir_env
+    plugins, pol = two_plugins
+    cp = plugbox.call(plugins, "viewer", "echo", '"hi"', options=("--policies", pol), env={"TMPDIR": str(tmp)})
+    assert cp.returncode == EXIT_OK and result_of(cp) == ["viewer", "hi"], explain(cp)
+    run = f"plugbox-run-{os.geteuid()}"
+    assert sorted(os.listdir(tmp)) == [run] and os.listdir(tmp / run) == [], \
+        [str(p) for p in tmp.rglob("*")]
